@@ -1,0 +1,146 @@
+"""Bearer-token authentication and role checks (handbook section 4).
+
+``python -m common.auth --role operator`` prints a development token on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from common.problems import Problem
+from common.settings import ServiceSettings
+
+Role = Literal["operator", "station", "partner", "driver"]
+ROLES: tuple[Role, ...] = ("operator", "station", "partner", "driver")
+
+
+class Principal(BaseModel):
+    """Who is calling, from the token's claims."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sub: str
+    role: Role
+    scope: str = ""
+    station_id: str | None = None
+    partner_id: str | None = None
+    driver_id: str | None = None
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset(self.scope.split())
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def issue_token(
+    settings: ServiceSettings,
+    *,
+    role: Role,
+    sub: str | None = None,
+    scope: str = "",
+    ttl: timedelta = timedelta(hours=12),
+    **claims: str,
+) -> str:
+    """Development/test tokens (HS256 with the configured secret)."""
+    if settings.jwt_algorithm != "HS256":
+        raise ValueError("tokens are issued here only for HS256 development setups")
+    now = datetime.now(UTC)
+    payload: dict[str, object] = {
+        "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
+        "role": role,
+        "scope": scope,
+        "iat": now,
+        "exp": now + ttl,
+        **claims,
+    }
+    if settings.jwt_audience:
+        payload["aud"] = settings.jwt_audience
+    return jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
+
+
+def decode_token(settings: ServiceSettings, token: str) -> Principal:
+    key = settings.jwt_public_key if settings.jwt_algorithm == "RS256" else settings.jwt_secret
+    if not key:
+        raise Problem(401, "Unauthorized", "token verification key is not configured")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            options={"require": ["sub", "exp"]},
+        )
+        return Principal.model_validate(claims)
+    except (jwt.PyJWTError, ValidationError) as exc:
+        raise Problem(401, "Unauthorized", "invalid or expired bearer token") from exc
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(401, "Unauthorized", "a bearer token is required")
+    settings: ServiceSettings = request.app.state.settings
+    return decode_token(settings, credentials.credentials)
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets only the given roles through (403 otherwise)."""
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise Problem(403, "Forbidden", f"role {principal.role!r} may not do this")
+        return principal
+
+    return check
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Print a development bearer token.")
+    parser.add_argument("--role", choices=ROLES, default="operator")
+    parser.add_argument("--sub")
+    parser.add_argument("--scope", default="")
+    parser.add_argument("--station-id")
+    parser.add_argument("--partner-id")
+    parser.add_argument("--driver-id")
+    parser.add_argument("--hours", type=float, default=12)
+    args = parser.parse_args(argv)
+    settings = ServiceSettings()
+    claims = {
+        k: v
+        for k, v in {
+            "station_id": args.station_id,
+            "partner_id": args.partner_id,
+            "driver_id": args.driver_id,
+        }.items()
+        if v
+    }
+    token = issue_token(
+        settings,
+        role=args.role,
+        sub=args.sub,
+        scope=args.scope,
+        ttl=timedelta(hours=args.hours),
+        **claims,
+    )
+    sys.stdout.write(token + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Kafka plumbing: broker factory, topic creation, the publisher and the delivery-rule consumer.
+
+The consumer enforces handbook section 3: explicit group, earliest reset, manual commits only
+after the effects are durable or the message is in the DLQ; poison messages go to the DLQ at
+once, transient failures are retried with backoff and never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage as InjectedMessage
+from faststream.kafka.message import KafkaMessage
+from pymongo.errors import ConnectionFailure, WTimeoutError
+
+from common.dlq import DeadLetter, dlq_topic
+from common.events import (
+    DOMAIN_EVENTS,
+    PARTNER_EVENTS,
+    CloudEvent,
+    EventData,
+    InvalidEvent,
+    parse_data,
+    parse_envelope,
+)
+from common.logging import get_logger
+from common.metrics import EVENT_HANDLING, EVENTS_CONSUMED, EVENTS_PUBLISHED
+from common.partners import partner_of_topic
+from common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+EventHandler = Callable[[CloudEvent, EventData], Awaitable[None]]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure,
+    WTimeoutError,
+    KafkaError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+
+
+def create_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=settings.service_name,
+        enable_idempotence=True,
+        acks="all",
+        allow_auto_create_topics=False,
+        max_request_size=settings.max_message_bytes,
+        graceful_timeout=10.0,
+        logger=get_logger(f"faststream.{settings.service_name}"),
+    )
+
+
+async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str]) -> None:
+    """Create each topic and its ``.dlq`` twin with the configured partition count."""
+    names: set[str] = set()
+    for logical in logical_names:
+        physical = settings.topic(logical)
+        names.update({physical, dlq_topic(physical)})
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.service_name}-admin"
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = sorted(names - existing)
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(n, settings.topic_partitions, 1) for n in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another instance won the race
+    finally:
+        await admin.close()
+
+
+def all_topics(settings: ServiceSettings) -> list[str]:
+    """Every logical topic of the platform: domain topics and one per catalogued partner."""
+    return [*DOMAIN_EVENTS, *(f"partner.{p}.events" for p in settings.partners)]
+
+
+class Publisher:
+    """Publishes envelopes with key = subject so one driver's events stay in order."""
+
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
+        self._broker = broker
+        self._settings = settings
+
+    async def publish(self, topic: str, event: CloudEvent) -> None:
+        await self.publish_raw(self._settings.topic(topic), event.subject, event.to_bytes())
+
+    async def publish_payload(self, topic: str, key: str, payload: bytes) -> None:
+        """Publish bytes already serialised (an outbox entry) to a logical topic."""
+        await self.publish_raw(self._settings.topic(topic), key, payload)
+
+    async def publish_raw(
+        self, physical_topic: str, key: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        await self._broker.publish(
+            payload,
+            topic=physical_topic,
+            key=key.encode(),
+            headers={"content-type": "application/cloudevents+json", **(headers or {})},
+        )
+        EVENTS_PUBLISHED.labels(self._settings.service_name, physical_topic).inc()
+
+
+@dataclass
+class _Attempts:
+    """Failures per record, so a handler bug ends in the DLQ instead of a stalled partition."""
+
+    counts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+
+    def bump(self, record: ConsumerRecord[bytes, bytes]) -> int:
+        key = (record.topic, record.partition, record.offset)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key]
+
+    def clear(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self.counts.pop((record.topic, record.partition, record.offset), None)
+
+
+class EventConsumer:
+    """Registers delivery-rule subscribers for one consumer group on a FastStream broker."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        publisher: Publisher,
+        *,
+        group_id: str,
+    ) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._publisher = publisher
+        self.group_id = f"{settings.topic_prefix}{group_id}"
+        self._attempts = _Attempts()
+
+    def domain(self, topic: str, handlers: dict[str, EventHandler]) -> None:
+        """Consume a domain topic; types in its catalogue without a handler are skipped."""
+        catalogue = DOMAIN_EVENTS[topic]
+        unknown = set(handlers) - set(catalogue)
+        if unknown:
+            raise ValueError(f"no such event types on {topic}: {sorted(unknown)}")
+
+        async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
+            model = catalogue.get(event.type)
+            if model is None:
+                raise InvalidEvent("unknown_type", f"{event.type} is not in the {topic} catalogue")
+            data = parse_data(event, model)
+            handler = handlers.get(event.type)
+            if handler is None:
+                self._count(record, "skipped")
+                return
+            await handler(event, data)
+            self._count(record, "processed")
+
+        subscriber = self._broker.subscriber(
+            self._settings.topic(topic), **self._subscriber_options()
+        )
+        subscriber(self._make_entrypoint(route))
+
+    def partners(self, handlers: dict[str, EventHandler]) -> None:
+        """Consume every partner topic (by pattern) and check each partner's permissions."""
+        prefix = self._settings.topic_prefix
+
+        async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
+            partner_id = partner_of_topic(record.topic, prefix)
+            allowed = self._settings.partners.get(partner_id or "")
+            if partner_id is None or allowed is None:
+                raise InvalidEvent("unknown_partner", f"topic {record.topic} has no catalogued partner")
+            if event.source != f"partner/{partner_id}":
+                raise InvalidEvent("source_mismatch", f"source must be partner/{partner_id}")
+            if event.type not in allowed:
+                raise InvalidEvent("type_not_allowed", f"{partner_id} may not send {event.type}")
+            model = PARTNER_EVENTS.get(event.type)
+            if model is None:
+                raise InvalidEvent("unknown_type", f"{event.type} is not a partner event type")
+            data = parse_data(event, model)
+            handler = handlers.get(event.type)
+            if handler is None:
+                self._count(record, "skipped")
+                return
+            await handler(event, data)
+            self._count(record, "processed")
+
+        subscriber = self._broker.subscriber(
+            pattern=self._settings.partner_topic_pattern, **self._subscriber_options()
+        )
+        subscriber(self._make_entrypoint(route))
+
+    def _subscriber_options(self) -> dict[str, object]:
+        return {
+            "group_id": self.group_id,
+            "auto_offset_reset": "earliest",
+            "ack_policy": AckPolicy.MANUAL,
+            # A stalled handler (store down) must not get the member evicted mid-retry.
+            "max_poll_interval_ms": 10 * 60 * 1000,
+            "max_partition_fetch_bytes": self._settings.max_message_bytes,
+        }
+
+    def _make_entrypoint(
+        self, route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+    ) -> Callable[[KafkaMessage], Awaitable[None]]:
+        async def on_message(message: InjectedMessage) -> None:
+            record = message.raw_message
+            assert isinstance(record, ConsumerRecord)
+            started = time.perf_counter()
+            try:
+                event = parse_envelope(record.value or b"")
+                await route(event, record)
+            except InvalidEvent as exc:
+                await self._dead_letter(message, record, exc.reason, str(exc))
+                return
+            except TRANSIENT_ERRORS as exc:
+                await self._retry_later(message, record, exc, counts_towards_dlq=False)
+                return
+            except Exception as exc:  # a bug or an unexpected state: retry, then dead-letter
+                await self._retry_later(message, record, exc, counts_towards_dlq=True)
+                return
+            finally:
+                EVENT_HANDLING.labels(self._settings.service_name, self.group_id).observe(
+                    time.perf_counter() - started
+                )
+            self._attempts.clear(record)
+            await message.ack()
+
+        return on_message
+
+    async def _retry_later(
+        self,
+        message: KafkaMessage,
+        record: ConsumerRecord[bytes, bytes],
+        exc: BaseException,
+        *,
+        counts_towards_dlq: bool,
+    ) -> None:
+        attempt = self._attempts.bump(record)
+        if counts_towards_dlq and attempt >= self._settings.consumer_max_attempts:
+            log.error(
+                "handler failed repeatedly; dead-lettering",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=type(exc).__name__,
+                attempts=attempt,
+            )
+            await self._dead_letter(
+                message, record, "handler_failed", f"{type(exc).__name__} after {attempt} attempts"
+            )
+            return
+        delay = min(self._settings.consumer_backoff_max_seconds, 0.2 * 2 ** min(attempt, 10))
+        delay *= random.uniform(0.5, 1.0)  # jitter: instances must not retry in lockstep
+        log.warning(
+            "event handling failed; will retry",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=type(exc).__name__,
+            transient=not counts_towards_dlq,
+            attempt=attempt,
+            retry_in_s=round(delay, 2),
+        )
+        self._count(record, "retried")
+        await asyncio.sleep(delay)
+        await message.nack()  # seek back: the same record is fetched again
+
+    async def _dead_letter(
+        self, message: KafkaMessage, record: ConsumerRecord[bytes, bytes], reason: str, error: str
+    ) -> None:
+        letter = DeadLetter(
+            reason=reason,
+            error=error,
+            group_id=self.group_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        key = (record.key or b"").decode(errors="replace")
+        try:
+            await self._publisher.publish_raw(
+                dlq_topic(record.topic), key, record.value or b"", letter.headers()
+            )
+        except Exception as exc:
+            # Never commit a poison message that is not safely in the DLQ.
+            await self._retry_later(message, record, exc, counts_towards_dlq=False)
+            return
+        log.warning(
+            "event dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        self._count(record, "dlq")
+        self._attempts.clear(record)
+        await message.ack()
+
+    def _count(self, record: ConsumerRecord[bytes, bytes], outcome: str) -> None:
+        EVENTS_CONSUMED.labels(
+            self._settings.service_name, self.group_id, record.topic, outcome
+        ).inc()

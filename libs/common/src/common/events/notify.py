@@ -1,0 +1,33 @@
+"""Events the notify service announces on ``notify.events``."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime
+
+from common.events.base import EventData
+
+NotifyChannel = Literal["inbox", "sms", "webhook"]
+
+
+class NotificationDelivered(EventData):
+    event_type: ClassVar[str] = "notification.delivered.v1"
+
+    notification_id: str
+    driver_id: str
+    channel: NotifyChannel
+    category: str
+    delivered_at: AwareDatetime
+
+
+class NotificationFailed(EventData):
+    event_type: ClassVar[str] = "notification.failed.v1"
+
+    notification_id: str
+    driver_id: str
+    channel: NotifyChannel
+    category: str
+    reason: str
+    attempts: int
+    failed_at: AwareDatetime

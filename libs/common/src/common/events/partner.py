@@ -1,0 +1,72 @@
+"""Events partners publish on their own topic ``partner.<partner_id>.events``.
+
+``source`` must be ``partner/<partner_id>`` and the type must be allowed for that partner by the
+partner catalogue. The port booking system knows a driver by its own reference and a keyed hash
+of the national ID (HMAC-SHA256 with the key agreed with the district), never the number itself.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from common.events.base import EventData
+
+
+class PartnerDriverRegistered(EventData):
+    event_type: ClassVar[str] = "driver.registered.v1"
+
+    partner_driver_ref: str = Field(min_length=1, max_length=100)
+    national_id_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    name: str | None = Field(default=None, max_length=100)
+    plate: str | None = Field(default=None, max_length=16)
+
+
+class PartnerServiceUsed(EventData):
+    event_type: ClassVar[str] = "service.used.v1"
+
+    driver_id: str
+    station_id: str
+    service_code: str = Field(min_length=1, max_length=64)
+    used_at: AwareDatetime
+    kiosk_id: str | None = None
+
+
+class VolunteerLogged(EventData):
+    event_type: ClassVar[str] = "volunteer.logged.v1"
+
+    driver_id: str
+    activity: str = Field(min_length=1, max_length=200)
+    hours: float = Field(gt=0, le=24)
+    logged_at: AwareDatetime
+    team: str | None = None
+
+
+class SafetyMilestone(EventData):
+    event_type: ClassVar[str] = "safety.milestone.v1"
+
+    driver_id: str
+    milestone: str = Field(min_length=1, max_length=100, examples=["days_without_violation"])
+    days: int = Field(ge=1)
+    reached_at: AwareDatetime
+
+
+class TrainingCompleted(EventData):
+    event_type: ClassVar[str] = "training.completed.v1"
+
+    driver_id: str
+    course_id: str
+    course_name: str | None = None
+    hours: float = Field(gt=0, le=200)
+    completed_at: AwareDatetime
+
+
+class PortAppointmentKept(EventData):
+    event_type: ClassVar[str] = "port.appointment.kept.v1"
+
+    driver_id: str
+    appointment_id: str
+    terminal: str
+    on_time: bool
+    kept_at: AwareDatetime | None = None

@@ -1,0 +1,72 @@
+"""Events the points service announces on ``points.events``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from common.events.base import EventData
+
+Grade = Literal["AAA", "AA", "A"]
+
+
+class PointsAwarded(EventData):
+    event_type: ClassVar[str] = "points.awarded.v1"
+
+    driver_id: str
+    entry_id: str
+    amount: int = Field(gt=0)
+    balance_after: int = Field(ge=0)
+    rule_id: str
+    cause_source: str
+    cause_id: str
+    cause_type: str
+    awarded_at: AwareDatetime
+
+
+class PointsRedeemed(EventData):
+    event_type: ClassVar[str] = "points.redeemed.v1"
+
+    driver_id: str
+    entry_id: str
+    amount: int = Field(gt=0)
+    balance_after: int = Field(ge=0)
+    redemption_id: str
+    reward_id: str
+    redeemed_at: AwareDatetime
+
+
+class PointsReversed(EventData):
+    event_type: ClassVar[str] = "points.reversed.v1"
+
+    driver_id: str
+    entry_id: str
+    amount: int = Field(description="Signed change the reversal made to the balance")
+    balance_after: int = Field(ge=0)
+    reversed_entry_id: str
+    reason: str
+    reversed_at: AwareDatetime
+
+
+class PointsExpired(EventData):
+    event_type: ClassVar[str] = "points.expired.v1"
+
+    driver_id: str
+    entry_id: str
+    amount: int = Field(gt=0)
+    balance_after: int = Field(ge=0)
+    awarded_through: date
+    expired_at: AwareDatetime
+
+
+class GradeChanged(EventData):
+    event_type: ClassVar[str] = "points.grade_changed.v1"
+
+    driver_id: str
+    old_grade: Grade
+    new_grade: Grade
+    earned_last_12_months: int
+    reasons: list[str]
+    changed_at: AwareDatetime

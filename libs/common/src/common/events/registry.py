@@ -1,0 +1,51 @@
+"""Events the registry announces on ``registry.events``. None carries an ID or phone number."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from common.events.base import EventData
+
+DriverId = str
+Channel = Literal["self", "station", "partner", "operator"]
+
+
+class DriverRegistered(EventData):
+    event_type: ClassVar[str] = "driver.registered.v1"
+
+    driver_id: DriverId
+    channel: Channel
+    registered_at: AwareDatetime
+    fleet: str | None = None
+    home_province: str | None = None
+    language: str | None = None
+
+
+class DriverUpdated(EventData):
+    event_type: ClassVar[str] = "driver.updated.v1"
+
+    driver_id: DriverId
+    changed_fields: list[str] = Field(description="Names of changed fields, never their values")
+    updated_at: AwareDatetime
+
+
+class DriverVerified(EventData):
+    event_type: ClassVar[str] = "driver.verified.v1"
+
+    driver_id: DriverId
+    verified_at: AwareDatetime
+    verified_by: str
+    changed_fields: list[str] = Field(default_factory=list)
+
+
+class DriverDeactivated(EventData):
+    event_type: ClassVar[str] = "driver.deactivated.v1"
+
+    driver_id: DriverId
+    deactivated_at: AwareDatetime
+    reason: str
+    erased: bool = Field(
+        default=False, description="True when the driver's personal data was erased: forget it"
+    )

@@ -1,0 +1,29 @@
+"""Events the stations service announces on ``stations.events``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from common.events.base import EventData
+
+
+class ServiceUsed(EventData):
+    event_type: ClassVar[str] = "service.used.v1"
+
+    driver_id: str
+    station_id: str
+    service_code: str = Field(min_length=1, max_length=64)
+    used_at: AwareDatetime
+    checkin_id: str | None = None
+
+
+class ActivityAttended(EventData):
+    event_type: ClassVar[str] = "activity.attended.v1"
+
+    driver_id: str
+    station_id: str
+    activity_id: str
+    activity_kind: str
+    attended_at: AwareDatetime

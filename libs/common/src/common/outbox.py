@@ -1,0 +1,90 @@
+"""Transactional outbox without transactions.
+
+A state change and the event announcing it are written in one single-document update: the
+event goes into the document's ``outbox`` array. The relay publishes it and then pulls it out;
+a crash in between means it is published again later, which consumers dedupe by ``(source,
+id)``. The sweeper republishes whatever a crash left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from common.bus import Publisher
+from common.events import CloudEvent
+from common.logging import get_logger
+from common.metrics import OUTBOX_PENDING
+
+log = get_logger(__name__)
+
+Document = dict[str, Any]
+OUTBOX_FIELD = "outbox"
+
+
+def outbox_entry(topic: str, event: CloudEvent) -> Document:
+    """The sub-document to ``$push`` into ``outbox`` alongside the state change."""
+    return {"event_id": event.id, "topic": topic, "key": event.subject, "payload": event.to_bytes()}
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        collections: Sequence[AsyncCollection[Document]],
+        publisher: Publisher,
+        *,
+        sweep_seconds: float,
+        service: str,
+    ) -> None:
+        self._collections = list(collections)
+        self._publisher = publisher
+        self._sweep_seconds = sweep_seconds
+        self._service = service
+        self._task: asyncio.Task[None] | None = None
+
+    async def flush(self, collection: AsyncCollection[Document], doc_id: Any) -> int:
+        """Publish a document's pending events in order; returns how many went out."""
+        doc = await collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1})
+        sent = 0
+        for entry in (doc or {}).get(OUTBOX_FIELD, []):
+            await self._publisher.publish_payload(entry["topic"], entry["key"], bytes(entry["payload"]))
+            await collection.update_one(
+                {"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": entry["event_id"]}}}
+            )
+            sent += 1
+        return sent
+
+    async def sweep(self) -> int:
+        total = 0
+        for collection in self._collections:
+            cursor = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {"_id": 1}).limit(500)
+            async for doc in cursor:
+                total += await self.flush(collection, doc["_id"])
+        if total:
+            OUTBOX_PENDING.labels(self._service).inc(total)
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # store or broker away: the next sweep tries again
+                log.warning("outbox sweep failed", error=type(exc).__name__)
+            await asyncio.sleep(self._sweep_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

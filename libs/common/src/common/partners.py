@@ -1,0 +1,28 @@
+"""The partner catalogue: which partner may publish which event types."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+PartnerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=64)]
+PartnerCatalogue = dict[PartnerId, list[str]]
+
+DEFAULT_PARTNERS: PartnerCatalogue = {
+    "port-booking": ["driver.registered.v1", "port.appointment.kept.v1"],
+    "station-kiosk": ["service.used.v1"],
+    "volunteer-team": ["volunteer.logged.v1"],
+    "traffic-safety": ["safety.milestone.v1"],
+    "training-centre": ["training.completed.v1"],
+}
+
+
+def partner_of_topic(topic: str, prefix: str = "") -> str | None:
+    """``partner.port-booking.events`` -> ``port-booking``; anything else -> None."""
+    if not topic.startswith(prefix):
+        return None
+    parts = topic[len(prefix) :].split(".")
+    if len(parts) == 3 and parts[0] == "partner" and parts[2] == "events":
+        return parts[1]
+    return None

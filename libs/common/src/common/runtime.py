@@ -1,0 +1,102 @@
+"""What every service runs: store client, indexes, topics, broker, consumers and outbox relay.
+
+Each service's ``app.py`` describes its parts and hands them to :func:`service_runtime`, so
+start-up order and shutdown (also on failure) are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.bus import EventConsumer, Publisher, all_topics, create_broker, ensure_topics
+from common.faults import Faults
+from common.logging import get_logger
+from common.mongo import Indexes, create_client, database, ensure_indexes, ping
+from common.outbox import OutboxRelay
+from common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+Document = dict[str, Any]
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    db: AsyncDatabase[Document]
+    broker: KafkaBroker
+    publisher: Publisher
+    faults: Faults
+    relay: OutboxRelay | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
+
+    def consumer(self, group_id: str) -> EventConsumer:
+        consumer = EventConsumer(self.broker, self.settings, self.publisher, group_id=group_id)
+        self.consumers.append(consumer)
+        return consumer
+
+
+@asynccontextmanager
+async def service_runtime(
+    settings: ServiceSettings,
+    *,
+    indexes: Sequence[Indexes],
+    outbox_collections: Sequence[str] = (),
+    wire: Callable[[Runtime], None] | None = None,
+    store: AsyncDatabase[Document] | None = None,
+    broker: KafkaBroker | None = None,
+) -> AsyncIterator[Runtime]:
+    """Start the parts in dependency order; ``wire`` registers the service's consumers."""
+    client: AsyncMongoClient[Document] | None = None
+    if store is None:
+        client = create_client(settings)
+        store = database(client, settings)
+    kafka = broker or create_broker(settings)
+    runtime = Runtime(
+        settings=settings,
+        db=store,
+        broker=kafka,
+        publisher=Publisher(kafka, settings),
+        faults=Faults(settings.faults),
+    )
+    try:
+        await ensure_indexes(store, indexes)
+        await ensure_topics(settings, all_topics(settings))
+        if wire is not None:
+            wire(runtime)
+        await kafka.start()
+        if outbox_collections:
+            runtime.relay = OutboxRelay(
+                [store[name] for name in outbox_collections],
+                runtime.publisher,
+                sweep_seconds=settings.outbox_sweep_seconds,
+                service=settings.service_name,
+            )
+            runtime.relay.start()
+        log.info("service started", topic_prefix=settings.topic_prefix, db=store.name)
+        yield runtime
+    finally:
+        if runtime.relay is not None:
+            await runtime.relay.stop()
+        await kafka.stop()
+        if client is not None:
+            await client.close()
+        log.info("service stopped")
+
+
+def readiness_checks(runtime: Runtime) -> list[tuple[str, Callable[[], Any]]]:
+    async def store() -> None:
+        await ping(runtime.db.client)
+
+    async def kafka() -> None:
+        if not await runtime.broker.ping(timeout=3.0):
+            raise ConnectionError("kafka did not answer")
+
+    return [("store", store), ("kafka", kafka)]

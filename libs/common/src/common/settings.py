@@ -1,0 +1,91 @@
+"""Configuration shared by every service.
+
+Each service subclasses :class:`ServiceSettings` once and builds it in ``__main__`` (or a test
+fixture); nothing here is instantiated at import time.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
+
+_DEV_SECRET = "dev-only-jwt-secret-change-me-0123456789"
+# Development keys: fixed so a developer's data survives restarts; refused in production.
+_DEV_PII_KEY = base64.b64encode(b"driverhome-dev-pii-aesgcm-key-32").decode()
+_DEV_PII_HMAC_KEY = base64.b64encode(b"driverhome-dev-pii-hmac-key-0032").decode()
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service needs; read from ``DRIVERHOME_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIVERHOME_", extra="ignore")
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = "development"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=12, ge=1, le=1000)
+    # Kept equal to the broker's message.max.bytes so a producer never builds a record the
+    # broker refuses (handbook section 3: limits agree end to end).
+    max_message_bytes: int = 1_048_576
+
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "driverhome"
+    mongo_timeout_ms: int = 5_000
+
+    jwt_secret: str = _DEV_SECRET
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_public_key: str | None = None
+    jwt_audience: str | None = None
+
+    pii_key: str = _DEV_PII_KEY
+    pii_hmac_key: str = _DEV_PII_HMAC_KEY
+
+    partners: PartnerCatalogue = Field(default_factory=lambda: dict(DEFAULT_PARTNERS))
+
+    outbox_sweep_seconds: float = 2.0
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_backoff_max_seconds: float = 30.0
+
+    # Test-only failure injection (see common.faults); empty and inert in production.
+    faults: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_topic_safe(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ValueError("topic_prefix may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> ServiceSettings:
+        if self.environment == "production":
+            if self.jwt_algorithm == "HS256" and self.jwt_secret == _DEV_SECRET:
+                raise ValueError("production needs its own JWT secret or RS256 keys")
+            if self.pii_key == _DEV_PII_KEY or self.pii_hmac_key == _DEV_PII_HMAC_KEY:
+                raise ValueError("production needs its own PII keys")
+            if self.faults:
+                raise ValueError("fault injection is not allowed in production")
+        return self
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a logical one (``registry.events`` …)."""
+        return f"{self.topic_prefix}{name}"
+
+    def partner_topic(self, partner_id: str) -> str:
+        return self.topic(f"partner.{partner_id}.events")
+
+    @property
+    def partner_topic_pattern(self) -> str:
+        # Anchored at both ends so the partner topics' `.dlq` twins never match.
+        return rf"^{re.escape(self.topic_prefix)}partner\.[a-z0-9-]+\.events$"

@@ -1,0 +1,191 @@
+"""Test harness helpers: where the infrastructure comes from, isolation, and fault tools.
+
+Order (issue 2): endpoints from ``DRIVERHOME_TEST_KAFKA`` / ``DRIVERHOME_TEST_MONGO_URL`` if set;
+testcontainers if a Docker engine answers; otherwise the project's local infrastructure
+(``deploy/local/infra.sh``), started once per test run and stopped afterwards if we started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+INFRA_SCRIPT = REPO_ROOT / "deploy" / "local" / "infra.sh"
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    mongo_url: str
+    origin: str
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def provide_infra() -> Iterator[Infra]:
+    kafka = os.environ.get("DRIVERHOME_TEST_KAFKA")
+    mongo = os.environ.get("DRIVERHOME_TEST_MONGO_URL")
+    if kafka and mongo:
+        yield Infra(kafka, mongo, "environment")
+        return
+    if os.environ.get("DRIVERHOME_TEST_NO_DOCKER") != "1" and _docker_answers():
+        with _containers() as infra:
+            yield infra
+        return
+    with _local_infra() as infra:
+        yield infra
+
+
+@contextlib.contextmanager
+def _containers() -> Iterator[Infra]:
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+    from testcontainers.mongodb import MongoDbContainer  # type: ignore[import-untyped]
+
+    with (
+        KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
+        MongoDbContainer("mongo:8.0") as mongo,
+    ):
+        yield Infra(kafka.get_bootstrap_server(), mongo.get_connection_url(), "testcontainers")
+
+
+@contextlib.contextmanager
+def _local_infra() -> Iterator[Infra]:
+    already_up = (
+        subprocess.run(["bash", str(INFRA_SCRIPT), "status"], capture_output=True).returncode == 0
+    )
+    if not already_up:
+        subprocess.run(["bash", str(INFRA_SCRIPT), "up"], check=True)
+    try:
+        yield Infra(
+            f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}",
+            f"mongodb://127.0.0.1:{os.environ.get('MONGO_PORT', '27017')}",
+            "local (already running)" if already_up else "local (started for this run)",
+        )
+    finally:
+        if not already_up:
+            subprocess.run(["bash", str(INFRA_SCRIPT), "down"], check=False)
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.2
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with a clear message."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = await probe()
+            if result:
+                return result
+        except Exception as exc:
+            last_error = exc
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last error: {last_error!r})")
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, min_records: int = 1, timeout: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a topic from the beginning, once at least ``min_records`` arrived."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for part in batch.values():
+                records.extend(part)
+            if len(records) >= min_records:
+                # One more short poll so records produced in the same burst are included.
+                for part in (await consumer.getmany(timeout_ms=300)).values():
+                    records.extend(part)
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+class TcpProxy:
+    """A loopback TCP proxy that a test can cut and restore, to make a server unreachable."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._server: asyncio.base_events.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._links):
+            writer.transport.abort()
+        self._links.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        self._links.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+                self._links.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+def headers_of(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
+    return {k: v.decode() for k, v in (record.headers or ())}

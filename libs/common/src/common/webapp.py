@@ -1,0 +1,121 @@
+"""The FastAPI app factory every service uses: health, readiness, metrics, errors, request ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from common.logging import get_logger
+from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from common.problems import install_problem_handlers, problem_response
+from common.settings import ServiceSettings
+
+log = get_logger("http")
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class _RequestContext(BaseHTTPMiddleware):
+    """Request id, access log line and HTTP metrics. Logs the route template, never the query."""
+
+    def __init__(self, app: FastAPI, service: str) -> None:
+        super().__init__(app)
+        self._service = service
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(request_id) > 100 or not request_id.isprintable():
+            request_id = uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            template = getattr(route, "path", "<unmatched>")
+            HTTP_REQUESTS.labels(self._service, request.method, template, str(status)).inc()
+            HTTP_LATENCY.labels(self._service, request.method, template).observe(elapsed)
+            if template not in ("/healthz", "/metrics"):
+                log.info(
+                    "request",
+                    method=request.method,
+                    route=template,
+                    status=status,
+                    ms=round(elapsed * 1000, 1),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    lifespan: Lifespan,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    """Build a service app; its lifespan registers readiness checks on ``app.state``."""
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            app.state.started = True
+            yield
+        app.state.started = False
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=_lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.readiness = []
+    app.state.started = False
+    app.add_middleware(_RequestContext, service=settings.service_name)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service_name}
+
+    @app.get("/readyz", tags=["ops"], summary="Kafka and the store are reachable")
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        ready = bool(app.state.started)
+        named: list[tuple[str, ReadinessCheck]] = app.state.readiness
+        for name, check in named:
+            try:
+                await check()
+                checks[name] = "ok"
+            except Exception as exc:
+                ready = False
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        if not ready:
+            return problem_response(request, 503, "Service Unavailable", "not ready", checks=checks)
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,25 @@
+"""Handlers for ``registry.events``: parse, one use-case call, nothing else."""
+
+from __future__ import annotations
+
+from common.events import CloudEvent, EventData
+from common.events.registry import DriverRegistered
+from common.faults import Faults
+from common.idempotency import ProcessedEvents
+from points.service import PointsService
+
+
+class RegistryHandlers:
+    def __init__(self, service: PointsService, processed: ProcessedEvents, faults: Faults) -> None:
+        self._service = service
+        self._processed = processed
+        self._faults = faults
+
+    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverRegistered)
+        if await self._processed.seen(event):
+            return
+        self._faults.hit("points.on_driver_registered.before_effect")
+        await self._service.open_account(data.driver_id, data.registered_at)
+        self._faults.hit("points.on_driver_registered.before_commit")
+        await self._processed.mark_done(event)

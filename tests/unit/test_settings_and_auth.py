@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from common.auth import decode_token, issue_token
+from common.problems import Problem
+from common.schemas import RequestModel
+from common.settings import ServiceSettings
+
+
+def test_production_refuses_the_development_secrets() -> None:
+    with pytest.raises(ValidationError, match="JWT secret"):
+        ServiceSettings(environment="production")
+
+
+def test_production_refuses_fault_injection() -> None:
+    with pytest.raises(ValidationError, match="fault injection"):
+        ServiceSettings(
+            environment="production",
+            jwt_secret="x" * 40,
+            pii_key="a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleTE=",
+            pii_hmac_key="aG1hYy1obWFjLWhtYWMtaG1hYy1obWFjLWhtYWMtMTI=",
+            faults={"x": "raise"},
+        )
+
+
+def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIVERHOME_TOPIC_PREFIX", "ci.")
+    monkeypatch.setenv("DRIVERHOME_TOPIC_PARTITIONS", "6")
+    settings = ServiceSettings()
+    assert settings.topic("registry.events") == "ci.registry.events"
+    assert settings.topic_partitions == 6
+
+
+def test_the_partner_pattern_matches_partner_topics_but_not_their_dead_letters() -> None:
+    import re
+
+    pattern = re.compile(ServiceSettings(topic_prefix="ci.").partner_topic_pattern)
+    assert pattern.match("ci.partner.port-booking.events")
+    assert not pattern.match("ci.partner.port-booking.events.dlq")
+    assert not pattern.match("partner.port-booking.events")
+    assert not pattern.match("ci.registry.events")
+
+
+def test_a_token_round_trips_with_its_claims() -> None:
+    settings = ServiceSettings()
+    token = issue_token(settings, role="station", station_id="st-1", scope="a b")
+    principal = decode_token(settings, token)
+    assert principal.role == "station"
+    assert principal.station_id == "st-1"
+    assert principal.has_scope("b")
+
+
+def test_an_expired_or_foreign_token_is_refused() -> None:
+    settings = ServiceSettings()
+    expired = issue_token(settings, role="operator", ttl=timedelta(seconds=-5))
+    with pytest.raises(Problem) as caught:
+        decode_token(settings, expired)
+    assert caught.value.status == 401
+    foreign = issue_token(ServiceSettings(jwt_secret="another-secret-" * 3), role="operator")
+    with pytest.raises(Problem):
+        decode_token(settings, foreign)
+
+
+class Body(RequestModel):
+    name: str
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"name": "x", "extra": 1},
+        {"name": {"$gt": ""}},
+        {"name": "$where"},
+        {"$set": {"name": "x"}},
+    ],
+)
+def test_request_bodies_refuse_unknown_fields_and_operators(payload: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Body.model_validate(payload)
