@@ -1,0 +1,57 @@
+# driverhome — every command installs what it needs first and stops what it started.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV_VERSION := 0.13.8
+export PATH := $(HOME)/.local/bin:$(PATH)
+export UV_PYTHON_DOWNLOADS := never
+INFRA := bash deploy/local/infra.sh
+WITH_INFRA := bash deploy/local/with-infra.sh
+PY := uv run --no-sync python
+ROLE ?= operator
+
+.PHONY: help bootstrap sync lint fmt typecheck test test-slow infra-up infra-down infra-status run token bench schemas docs
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+bootstrap: ## install uv and the locked Python dependencies (and Java/Maven via apt if missing)
+	@bash scripts/bootstrap.sh $(UV_VERSION)
+
+sync: bootstrap
+
+lint: bootstrap ## ruff and mypy, configured once at the root
+	uv run --no-sync ruff check .
+	uv run --no-sync ruff format --check .
+	uv run --no-sync mypy
+
+fmt: bootstrap
+	uv run --no-sync ruff format .
+	uv run --no-sync ruff check --fix .
+
+test: lint ## the whole suite against a real Kafka broker and store (started if not running)
+	$(WITH_INFRA) uv run --no-sync pytest $(PYTEST_ARGS)
+
+test-slow: bootstrap ## the long soak/fault suites (marker: slow)
+	$(WITH_INFRA) uv run --no-sync pytest -m slow $(PYTEST_ARGS)
+
+infra-up: bootstrap ## start Kafka and the Mongo wire-protocol store on 127.0.0.1
+	$(INFRA) up
+
+infra-down: ## stop them
+	$(INFRA) down
+
+infra-status:
+	$(INFRA) status
+
+run: bootstrap ## infra, the four services and a demo data set; Ctrl-C stops everything
+	$(WITH_INFRA) bash scripts/run-services.sh
+
+token: bootstrap ## a development bearer token: make token ROLE=operator (last line)
+	@$(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(SCOPE),--scope "$(SCOPE)")
+
+bench: bootstrap ## benchmarks: raw baselines and the system as ratios (writes docs/performance.md)
+	$(WITH_INFRA) $(PY) -m bench $(BENCH_ARGS)
+
+schemas: bootstrap ## regenerate docs/schemas (the event snapshot) and the AsyncAPI documents
+	$(PY) -m common.events.export docs/schemas
+	$(PY) scripts/asyncapi.py

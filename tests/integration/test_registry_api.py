@@ -1,0 +1,151 @@
+"""Registry over HTTP against the real store and broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from common.events import parse_envelope
+from common.testing import read_topic
+from registry.app import create_app
+from registry.settings import RegistrySettings
+from tests.support import serve
+
+NATIONAL_ID = "330206198503150011"
+PHONE = "13812345678"
+
+
+def registration(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "王建国",
+        "phone": PHONE,
+        "national_id": NATIONAL_ID,
+        "plate": "浙B12345",
+        "fleet": "北仑顺达物流",
+        **overrides,
+    }
+
+
+async def test_registering_the_same_national_id_twice_gives_one_driver(
+    make_settings: Callable[..., RegistrySettings], token: Callable[..., dict[str, str]]
+) -> None:
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        first = await http.post("/v1/drivers", json=registration(), headers=token("operator"))
+        again = await http.post(
+            "/v1/drivers",
+            json=registration(name="王建国", plate="浙B99999"),
+            headers=token("station", station_id="st-1"),
+        )
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["driver_id"] == first.json()["driver_id"]
+    assert again.json()["plate"] == "浙B12345", "a second registration must not overwrite"
+
+
+async def test_a_registered_driver_is_announced_through_the_outbox_without_pii(
+    make_settings: Callable[..., RegistrySettings],
+    token: Callable[..., dict[str, str]],
+    infra: Any,
+) -> None:
+    settings = make_settings(RegistrySettings)
+    async with serve(create_app(settings)) as http:
+        created = await http.post("/v1/drivers", json=registration(), headers=token())
+        driver_id = created.json()["driver_id"]
+        records = await read_topic(infra.kafka_bootstrap, settings.topic("registry.events"))
+    assert len(records) == 1
+    event = parse_envelope(records[0].value)
+    assert (event.type, event.subject, records[0].key) == (
+        "driver.registered.v1",
+        driver_id,
+        driver_id.encode(),
+    )
+    assert NATIONAL_ID.encode() not in records[0].value
+    assert PHONE.encode() not in records[0].value
+
+
+async def test_the_api_answers_with_masked_pii_only(
+    make_settings: Callable[..., RegistrySettings], token: Callable[..., dict[str, str]]
+) -> None:
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        created = await http.post("/v1/drivers", json=registration(), headers=token())
+        fetched = await http.get(f"/v1/drivers/{created.json()['driver_id']}", headers=token())
+    for answer in (created, fetched):
+        assert NATIONAL_ID not in answer.text and PHONE not in answer.text
+        assert answer.json()["national_id"] == "3302**********0011"
+        assert answer.json()["phone"] == "138****5678"
+
+
+async def test_pii_rests_in_the_store_only_as_hash_ciphertext_and_mask(
+    make_settings: Callable[..., RegistrySettings],
+    token: Callable[..., dict[str, str]],
+    mongo: Any,
+) -> None:
+    settings = make_settings(RegistrySettings)
+    async with serve(create_app(settings)) as http:
+        await http.post("/v1/drivers", json=registration(), headers=token())
+    docs = [d async for d in mongo[settings.mongo_db]["drivers"].find()]
+    assert len(docs) == 1
+    stored = repr(docs[0])
+    assert NATIONAL_ID not in stored and PHONE not in stored
+
+
+@pytest.mark.parametrize(
+    ("headers_for", "status"),
+    [
+        (lambda token: {}, 401),
+        (lambda token: {"Authorization": "Bearer not-a-jwt"}, 401),
+    ],
+)
+async def test_unauthenticated_requests_get_401(
+    make_settings: Callable[..., RegistrySettings],
+    token: Callable[..., dict[str, str]],
+    headers_for: Callable[[Any], dict[str, str]],
+    status: int,
+) -> None:
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        answer = await http.post("/v1/drivers", json=registration(), headers=headers_for(token))
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_wrong_roles_get_403_and_other_drivers_records_are_not_found(
+    make_settings: Callable[..., RegistrySettings], token: Callable[..., dict[str, str]]
+) -> None:
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        created = await http.post("/v1/drivers", json=registration(), headers=token())
+        driver_id = created.json()["driver_id"]
+        as_partner = await http.get(f"/v1/drivers/{driver_id}", headers=token("partner"))
+        as_other_driver = await http.get(
+            f"/v1/drivers/{driver_id}", headers=token("driver", driver_id="drv_someone_else")
+        )
+        as_self = await http.get(f"/v1/drivers/{driver_id}", headers=token("driver", driver_id=driver_id))
+    assert as_partner.status_code == 403
+    assert as_other_driver.status_code == 404
+    assert as_self.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (registration(nickname="x"), "nickname"),
+        (registration(name={"$gt": ""}), "name"),
+        (registration(fleet="$where"), "fleet"),
+        (registration(national_id="330206198503150012"), "national_id"),
+        (registration(phone="12345678901"), "phone"),
+        (registration(plate="AB12345"), "plate"),
+    ],
+)
+async def test_invalid_bodies_get_422_without_echoing_input(
+    make_settings: Callable[..., RegistrySettings],
+    token: Callable[..., dict[str, str]],
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        answer = await http.post("/v1/drivers", json=body, headers=token())
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert field in answer.text
+    assert "330206198503150012" not in answer.text and PHONE not in answer.text
