@@ -22,9 +22,7 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def produce(
-    bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None
-) -> None:
+async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None) -> None:
     """Produce one record with an idempotent producer, as a partner or service would."""
     from aiokafka import AIOKafkaProducer
 

@@ -111,9 +111,12 @@ async def test_a_handler_that_raises_before_finishing_is_retried_and_applies_onc
     db = mongo[settings.mongo_db]
     assert await db["accounts"].count_documents({"_id": event.subject}) == 1
     assert await db["processed_events"].count_documents({}) == 1
-    assert await read_topic(
-        infra.kafka_bootstrap, settings.topic("registry.events.dlq"), min_records=1, timeout=2
-    ) == []
+    assert (
+        await read_topic(
+            infra.kafka_bootstrap, settings.topic("registry.events.dlq"), min_records=1, timeout=2
+        )
+        == []
+    )
 
 
 async def test_an_unavailable_store_is_waited_for_and_nothing_is_dead_lettered(
@@ -139,6 +142,9 @@ async def test_an_unavailable_store_is_waited_for_and_nothing_is_dead_lettered(
             await wait_until(lambda: account_of(mongo, settings, event.subject), timeout=60)
     finally:
         await proxy.cut()
-    assert await read_topic(
-        infra.kafka_bootstrap, settings.topic("registry.events.dlq"), min_records=1, timeout=2
-    ) == []
+    assert (
+        await read_topic(
+            infra.kafka_bootstrap, settings.topic("registry.events.dlq"), min_records=1, timeout=2
+        )
+        == []
+    )

@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -39,11 +40,16 @@ KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017/")
 RUN_ID = uuid.uuid4().hex[:10]
 
+Doc = dict[str, Any]
+Client = AsyncMongoClient[Doc]
+Db = AsyncDatabase[Doc]
+Coll = AsyncCollection[Doc]
+
 
 # ---------------------------------------------------------------------------- fixtures
 @pytest.fixture
-async def mongo_client() -> AsyncIterator[AsyncMongoClient]:
-    client: AsyncMongoClient = AsyncMongoClient(
+async def mongo_client() -> AsyncIterator[Client]:
+    client: Client = AsyncMongoClient(
         MONGO_URL, serverSelectionTimeoutMS=5000, appname="driverhome-test-infra"
     )
     try:
@@ -53,7 +59,7 @@ async def mongo_client() -> AsyncIterator[AsyncMongoClient]:
 
 
 @pytest.fixture
-async def mongo_db(mongo_client: AsyncMongoClient) -> AsyncIterator[AsyncDatabase]:
+async def mongo_db(mongo_client: Client) -> AsyncIterator[Db]:
     name = f"t_infra_{RUN_ID}_{uuid.uuid4().hex[:6]}"
     db = mongo_client[name]
     try:
@@ -63,7 +69,7 @@ async def mongo_db(mongo_client: AsyncMongoClient) -> AsyncIterator[AsyncDatabas
 
 
 @pytest.fixture
-async def coll(mongo_db: AsyncDatabase) -> AsyncCollection:
+async def coll(mongo_db: Db) -> Coll:
     return mongo_db["things"]
 
 
@@ -97,7 +103,7 @@ def test_infra_status_exits_zero() -> None:
 
 
 # ---------------------------------------------------------------------------- mongo
-async def test_mongo_handshake_reports_server_version(mongo_client: AsyncMongoClient) -> None:
+async def test_mongo_handshake_reports_server_version(mongo_client: Client) -> None:
     info = await mongo_client.server_info()
     major = int(info["versionArray"][0]) if "versionArray" in info else int(info["version"][0])
     assert major >= 4, info
@@ -107,7 +113,7 @@ async def test_mongo_handshake_reports_server_version(mongo_client: AsyncMongoCl
     assert (await mongo_client.admin.command("ping"))["ok"] == 1
 
 
-async def test_mongo_unique_index_rejects_duplicate(coll: AsyncCollection) -> None:
+async def test_mongo_unique_index_rejects_duplicate(coll: Coll) -> None:
     await coll.create_index([("driver_id", ASCENDING), ("day", ASCENDING)], unique=True)
     await coll.insert_one({"driver_id": "d1", "day": "2025-01-01", "n": 1})
     await coll.insert_one({"driver_id": "d1", "day": "2025-01-02", "n": 1})
@@ -120,7 +126,7 @@ async def test_mongo_unique_index_rejects_duplicate(coll: AsyncCollection) -> No
         await coll.insert_one({"_id": "evt-1", "driver_id": "d3", "day": "y"})
 
 
-async def test_mongo_unique_index_survives_reopen(mongo_client: AsyncMongoClient) -> None:
+async def test_mongo_unique_index_survives_reopen(mongo_client: Client) -> None:
     """Index metadata is persisted in the H2 store and visible via list_indexes."""
     name = f"t_infra_{RUN_ID}_idx"
     coll = mongo_client[name]["c"]
@@ -132,7 +138,7 @@ async def test_mongo_unique_index_survives_reopen(mongo_client: AsyncMongoClient
         await mongo_client.drop_database(name)
 
 
-async def test_mongo_find_one_and_update_conditional_inc(coll: AsyncCollection) -> None:
+async def test_mongo_find_one_and_update_conditional_inc(coll: Coll) -> None:
     await coll.insert_one({"_id": "acct-1", "balance": 10, "version": 0})
 
     # Debit succeeds while the guard holds.
@@ -152,7 +158,7 @@ async def test_mongo_find_one_and_update_conditional_inc(coll: AsyncCollection) 
         return_document=ReturnDocument.AFTER,
     )
     assert doc is None
-    assert (await coll.find_one({"_id": "acct-1"}))["balance"] == 3
+    assert await coll.find_one({"_id": "acct-1"}) == {"_id": "acct-1", "balance": 3, "version": 1}
 
     # Upsert with $inc + $setOnInsert creates the document.
     doc = await coll.find_one_and_update(
@@ -173,7 +179,7 @@ async def test_mongo_find_one_and_update_conditional_inc(coll: AsyncCollection) 
     assert before["balance"] == 5
 
 
-async def test_mongo_concurrent_conditional_inc_never_overdraws(coll: AsyncCollection) -> None:
+async def test_mongo_concurrent_conditional_inc_never_overdraws(coll: Coll) -> None:
     await coll.insert_one({"_id": "acct", "balance": 10})
 
     async def debit() -> bool:
@@ -184,10 +190,10 @@ async def test_mongo_concurrent_conditional_inc_never_overdraws(coll: AsyncColle
 
     results = await asyncio.gather(*(debit() for _ in range(25)))
     assert sum(results) == 10
-    assert (await coll.find_one({"_id": "acct"}))["balance"] == 0
+    assert await coll.find_one({"_id": "acct"}) == {"_id": "acct", "balance": 0}
 
 
-async def test_mongo_bulk_write(coll: AsyncCollection) -> None:
+async def test_mongo_bulk_write(coll: Coll) -> None:
     await coll.insert_many([{"_id": i, "v": i} for i in range(5)])
     res = await coll.bulk_write(
         [
@@ -220,7 +226,7 @@ async def test_mongo_bulk_write(coll: AsyncCollection) -> None:
     assert await coll.count_documents({"_id": {"$in": [30, 31]}}) == 2
 
 
-async def test_mongo_aggregate_match_group_sort(coll: AsyncCollection) -> None:
+async def test_mongo_aggregate_match_group_sort(coll: Coll) -> None:
     await coll.insert_many(
         [
             {"driver": "a", "kind": "earn", "pts": 5},
@@ -245,7 +251,7 @@ async def test_mongo_aggregate_match_group_sort(coll: AsyncCollection) -> None:
     ]
 
 
-async def test_mongo_write_concern_majority_accepted(coll: AsyncCollection) -> None:
+async def test_mongo_write_concern_majority_accepted(coll: Coll) -> None:
     wc = coll.with_options(write_concern=WriteConcern(w="majority", wtimeout=5000))
     res = await wc.insert_one({"_id": "wc", "v": 1})
     assert res.acknowledged

@@ -120,7 +120,9 @@ async def test_wrong_roles_get_403_and_other_drivers_records_are_not_found(
         as_other_driver = await http.get(
             f"/v1/drivers/{driver_id}", headers=token("driver", driver_id="drv_someone_else")
         )
-        as_self = await http.get(f"/v1/drivers/{driver_id}", headers=token("driver", driver_id=driver_id))
+        as_self = await http.get(
+            f"/v1/drivers/{driver_id}", headers=token("driver", driver_id=driver_id)
+        )
     assert as_partner.status_code == 403
     assert as_other_driver.status_code == 404
     assert as_self.status_code == 200

@@ -87,9 +87,15 @@ def test_consumers_ignore_unknown_fields_in_data() -> None:
     ("raw", "reason"),
     [
         (b"not json", "malformed_envelope"),
-        (b'{"specversion":"1.0","id":"1","source":"s","type":"x.v1","subject":"d"}', "malformed_envelope"),
-        (b'{"specversion":"0.3","id":"1","source":"s","type":"x.v1","subject":"d",'
-         b'"time":"2026-01-01T00:00:00Z","data":{}}', "malformed_envelope"),
+        (
+            b'{"specversion":"1.0","id":"1","source":"s","type":"x.v1","subject":"d"}',
+            "malformed_envelope",
+        ),
+        (
+            b'{"specversion":"0.3","id":"1","source":"s","type":"x.v1","subject":"d",'
+            b'"time":"2026-01-01T00:00:00Z","data":{}}',
+            "malformed_envelope",
+        ),
     ],
 )
 def test_a_malformed_envelope_is_refused_with_a_reason(raw: bytes, reason: str) -> None:

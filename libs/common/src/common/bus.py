@@ -8,6 +8,8 @@ once, transient failures are retried with backoff and never dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -59,7 +61,10 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         allow_auto_create_topics=False,
         max_request_size=settings.max_message_bytes,
         graceful_timeout=10.0,
-        logger=get_logger(f"faststream.{settings.service_name}"),
+        # A plain stdlib logger, so FastStream's lines go through the JSON handler; per-message
+        # lines at DEBUG keep a busy consumer's log readable.
+        logger=logging.getLogger(f"faststream.{settings.service_name}"),
+        log_level=logging.DEBUG,
     )
 
 
@@ -77,14 +82,30 @@ async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str])
         existing = set(await admin.list_topics())
         missing = sorted(names - existing)
         if missing:
-            try:
+            # Another instance may win the race to create them.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(n, settings.topic_partitions, 1) for n in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another instance won the race
+            await _wait_for_leaders(admin, missing)
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+    """New partitions answer NotLeaderForPartition until elected; wait instead of erroring."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.1)
+    log.warning("topic leaders not elected within 30s", topics=topics)
 
 
 def all_topics(settings: ServiceSettings) -> list[str]:
@@ -169,10 +190,7 @@ class EventConsumer:
             await handler(event, data)
             self._count(record, "processed")
 
-        subscriber = self._broker.subscriber(
-            self._settings.topic(topic), **self._subscriber_options()
-        )
-        subscriber(self._make_entrypoint(route))
+        self._subscribe(route, topic=self._settings.topic(topic))
 
     def partners(self, handlers: dict[str, EventHandler]) -> None:
         """Consume every partner topic (by pattern) and check each partner's permissions."""
@@ -182,7 +200,9 @@ class EventConsumer:
             partner_id = partner_of_topic(record.topic, prefix)
             allowed = self._settings.partners.get(partner_id or "")
             if partner_id is None or allowed is None:
-                raise InvalidEvent("unknown_partner", f"topic {record.topic} has no catalogued partner")
+                raise InvalidEvent(
+                    "unknown_partner", f"topic {record.topic} has no catalogued partner"
+                )
             if event.source != f"partner/{partner_id}":
                 raise InvalidEvent("source_mismatch", f"source must be partner/{partner_id}")
             if event.type not in allowed:
@@ -198,20 +218,26 @@ class EventConsumer:
             await handler(event, data)
             self._count(record, "processed")
 
+        self._subscribe(route, pattern=self._settings.partner_topic_pattern)
+
+    def _subscribe(
+        self,
+        route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]],
+        *,
+        topic: str | None = None,
+        pattern: str | None = None,
+    ) -> None:
         subscriber = self._broker.subscriber(
-            pattern=self._settings.partner_topic_pattern, **self._subscriber_options()
+            *([topic] if topic else []),
+            pattern=pattern,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            # A stalled handler (store down) must not get the member evicted mid-retry.
+            max_poll_interval_ms=10 * 60 * 1000,
+            max_partition_fetch_bytes=self._settings.max_message_bytes,
         )
         subscriber(self._make_entrypoint(route))
-
-    def _subscriber_options(self) -> dict[str, object]:
-        return {
-            "group_id": self.group_id,
-            "auto_offset_reset": "earliest",
-            "ack_policy": AckPolicy.MANUAL,
-            # A stalled handler (store down) must not get the member evicted mid-retry.
-            "max_poll_interval_ms": 10 * 60 * 1000,
-            "max_partition_fetch_bytes": self._settings.max_message_bytes,
-        }
 
     def _make_entrypoint(
         self, route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]]

@@ -42,7 +42,9 @@ class ProcessedEvents:
 
     @staticmethod
     def indexes(name: str = "processed_events") -> Indexes:
-        return Indexes(name, (IndexModel([("subject", 1), ("source", 1), ("event_id", 1)], unique=True),))
+        return Indexes(
+            name, (IndexModel([("subject", 1), ("source", 1), ("event_id", 1)], unique=True),)
+        )
 
     async def seen(self, event: CloudEvent) -> bool:
         """True when already handled; raises InvalidEvent when the payload differs."""

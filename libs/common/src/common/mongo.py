@@ -28,7 +28,9 @@ def create_client(settings: ServiceSettings) -> AsyncMongoClient[Document]:
     )
 
 
-def database(client: AsyncMongoClient[Document], settings: ServiceSettings) -> AsyncDatabase[Document]:
+def database(
+    client: AsyncMongoClient[Document], settings: ServiceSettings
+) -> AsyncDatabase[Document]:
     return client.get_database(settings.mongo_db, write_concern=WriteConcern(w="majority"))
 
 

@@ -9,6 +9,7 @@ id)``. The sweeper republishes whatever a crash left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,9 @@ class OutboxRelay:
         doc = await collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1})
         sent = 0
         for entry in (doc or {}).get(OUTBOX_FIELD, []):
-            await self._publisher.publish_payload(entry["topic"], entry["key"], bytes(entry["payload"]))
+            await self._publisher.publish_payload(
+                entry["topic"], entry["key"], bytes(entry["payload"])
+            )
             await collection.update_one(
                 {"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": entry["event_id"]}}}
             )
@@ -60,7 +63,9 @@ class OutboxRelay:
     async def sweep(self) -> int:
         total = 0
         for collection in self._collections:
-            cursor = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {"_id": 1}).limit(500)
+            cursor = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {"_id": 1}).limit(
+                500
+            )
             async for doc in cursor:
                 total += await self.flush(collection, doc["_id"])
         if total:
@@ -83,8 +88,6 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None

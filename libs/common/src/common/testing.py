@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 T = TypeVar("T")
@@ -35,7 +39,7 @@ class Infra:
 
 def _docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.from_env(timeout=3)
         client.ping()
@@ -61,8 +65,8 @@ def provide_infra() -> Iterator[Infra]:
 
 @contextlib.contextmanager
 def _containers() -> Iterator[Infra]:
-    from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
-    from testcontainers.mongodb import MongoDbContainer  # type: ignore[import-untyped]
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.mongodb import MongoDbContainer
 
     with (
         KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
@@ -189,3 +193,75 @@ class TcpProxy:
 
 def headers_of(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
     return {k: v.decode() for k, v in (record.headers or ())}
+
+
+class ServiceProcess:
+    """A service started as its own OS process (``python -m <name>``), logs to a file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.port = _free_port()
+        self.env = {
+            **os.environ,
+            **env,
+            "DRIVERHOME_HTTP_PORT": str(self.port),
+            "DRIVERHOME_HTTP_HOST": "127.0.0.1",
+        }
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.name],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise AssertionError(f"{self.name} exited: {self.log_tail()}")
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise AssertionError(f"{self.name} not ready in {timeout}s: {self.log_tail()}")
+
+    async def wait_exit(self, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and (code := self.process.poll()) is not None:
+                return code
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.name} did not exit within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp
 
 from common.logging import get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -27,7 +28,7 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 class _RequestContext(BaseHTTPMiddleware):
     """Request id, access log line and HTTP metrics. Logs the route template, never the query."""
 
-    def __init__(self, app: FastAPI, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str) -> None:
         super().__init__(app)
         self._service = service
 

@@ -29,9 +29,7 @@ def create_app(
     def wire(runtime: Runtime) -> None:
         service = PointsService(AccountStore(runtime.db))
         services["points"] = service
-        registry = RegistryHandlers(
-            service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults
-        )
+        registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
         runtime.consumer("points").domain(
             "registry.events", {"driver.registered.v1": registry.on_driver_registered}
         )

@@ -73,7 +73,9 @@ class RegistryService:
         driver = Driver(
             driver_id=new_driver_id(),
             name=registration.name,
-            national_id=self._pii.protect("national_id", national_id, mask_national_id(national_id)),
+            national_id=self._pii.protect(
+                "national_id", national_id, mask_national_id(national_id)
+            ),
             phone=self._pii.protect("phone", phone, mask_phone(phone)),
             plate=plate,
             fleet=registration.fleet,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -38,11 +38,14 @@ class AccountStore:
                     "grade": OPENING_GRADE,
                     "status": "active",
                     "opened_at": opened_at,
+                    "created_at": datetime.now(UTC),
                 }
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        if doc is None:  # an upsert returning AFTER always has the document
+            raise RuntimeError(f"account upsert returned nothing for {driver_id}")
         return _from_doc(doc)
 
     async def get(self, driver_id: str) -> Account | None:

@@ -35,7 +35,9 @@ def _service(request: Request) -> RegistryService:
 async def register_driver(
     body: RegisterDriverRequest,
     response: Response,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station", "partner", "driver"))],
+    principal: Annotated[
+        Principal, Depends(require_roles("operator", "station", "partner", "driver"))
+    ],
     service: Annotated[RegistryService, Depends(_service)],
 ) -> DriverView:
     try:
@@ -44,7 +46,10 @@ async def register_driver(
         )
     except InvalidDriverData as exc:
         raise Problem(
-            422, "Unprocessable Content", exc.message, extra={"errors": [{"loc": ["body", exc.field], "msg": exc.message}]}
+            422,
+            "Unprocessable Content",
+            exc.message,
+            extra={"errors": [{"loc": ["body", exc.field], "msg": exc.message}]},
         ) from exc
     if not created:
         response.status_code = 200

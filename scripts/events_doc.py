@@ -1,0 +1,357 @@
+"""Render the generated parts of docs/events.md from the event catalogue and service contracts.
+
+The hand-written parts of docs/events.md stay as they are; each generated part sits between
+``<!-- generated:NAME start -->`` and ``<!-- generated:NAME end -->`` and is replaced whole.
+Field names, types, constraints and required-ness come from the pydantic models; meanings and
+field descriptions the models do not carry are kept here, next to the code that prints them.
+``tests/unit/test_docs_current.py`` fails when docs/events.md differs from what this produces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import notify.contract
+import points.contract
+import registry.contract
+import stations.contract
+from common.asyncapi import PARTNER_TOPIC, ServiceContract
+from common.events import DOMAIN_EVENTS, PARTNER_EVENTS, EventData
+from common.partners import DEFAULT_PARTNERS
+
+EVENTS_MD = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+
+CONTRACTS: tuple[ServiceContract, ...] = (
+    registry.contract.CONTRACT,
+    points.contract.CONTRACT,
+    stations.contract.CONTRACT,
+    notify.contract.CONTRACT,
+)
+
+# How partners and docs spell the partner topics (AsyncAPI uses the `{partner_id}` form).
+PARTNER_TOPIC_DOC = "partner.<partner_id>.events"
+
+MEANINGS: dict[str, str] = {
+    "registry.events/driver.registered.v1": (
+        "A driver was added to the register, by an operator, a station, a partner or the driver "
+        "themself. It carries no name, ID number or phone number; the masked record is at "
+        "`GET /v1/drivers/{driver_id}`."
+    ),
+    "registry.events/driver.updated.v1": (
+        "Some of a driver's registered details changed. It names the changed fields, never "
+        "their values."
+    ),
+    "registry.events/driver.verified.v1": "A driver's identity was checked and the record confirmed.",
+    "registry.events/driver.deactivated.v1": (
+        "A driver left the programme. With `erased: true` their personal data was erased: "
+        "consumers must forget whatever personal data they hold about them (ledgers keep "
+        "pseudonymous entries)."
+    ),
+    "stations.events/service.used.v1": "A driver used a service at a station (a check-in).",
+    "stations.events/activity.attended.v1": "A driver attended an activity a station organised.",
+    "points.events/points.awarded.v1": (
+        "Points were credited to a driver's account by an earning rule, because of the event "
+        "named by `cause_source`, `cause_id` and `cause_type`."
+    ),
+    "points.events/points.redeemed.v1": "A driver spent points on a reward.",
+    "points.events/points.reversed.v1": "An earlier ledger entry was reversed.",
+    "points.events/points.expired.v1": "Points awarded up to a date expired.",
+    "points.events/points.grade_changed.v1": "A driver's credit grade (AAA, AA or A) changed.",
+    "notify.events/notification.delivered.v1": "A notification reached a driver on a channel.",
+    "notify.events/notification.failed.v1": (
+        "A notification could not be delivered on a channel, after the given number of attempts."
+    ),
+    f"{PARTNER_TOPIC_DOC}/driver.registered.v1": (
+        "The port booking system registers a driver it knows. It never sends the ID number: "
+        "`national_id_hash` (see [The national ID hash](#the-national-id-hash)) lets the "
+        "registry recognise a person it already has, so nobody is registered twice. There is no "
+        "driver id yet, so the envelope's `subject` (and the record key) is `partner_driver_ref`."
+    ),
+    f"{PARTNER_TOPIC_DOC}/service.used.v1": (
+        "A station kiosk recorded that a driver used a service at a station."
+    ),
+    f"{PARTNER_TOPIC_DOC}/volunteer.logged.v1": "The volunteer team logged a driver's volunteer work.",
+    f"{PARTNER_TOPIC_DOC}/safety.milestone.v1": (
+        "The traffic safety system reports that a driver reached a safe-driving milestone."
+    ),
+    f"{PARTNER_TOPIC_DOC}/training.completed.v1": (
+        "A training provider reports that a driver completed a course."
+    ),
+    f"{PARTNER_TOPIC_DOC}/port.appointment.kept.v1": (
+        "The port booking system reports that a driver kept a terminal appointment, and whether "
+        "on time."
+    ),
+}
+
+FIELD_NOTES: dict[str, str] = {
+    "driver_id": "The driver's id in the registry; must equal the envelope's `subject`.",
+    "station_id": "The station's id in the stations service.",
+    "service_code": "The service's code in the stations' service catalogue.",
+    "used_at": "When the service was used.",
+    "checkin_id": "The check-in that recorded it.",
+    "kiosk_id": "The kiosk that recorded it.",
+    "activity_id": "The activity's id in the stations service.",
+    "activity_kind": "What kind of activity it was.",
+    "attended_at": "When the driver attended.",
+    "registered_at": "When the driver was registered.",
+    "fleet": "The driver's fleet (transport company), when known.",
+    "home_province": "The driver's home province, when known.",
+    "language": "The driver's preferred language, when known.",
+    "changed_fields": "Names of the changed fields, never their values.",
+    "updated_at": "When the details changed.",
+    "verified_at": "When the driver was verified.",
+    "verified_by": "Who verified the driver.",
+    "deactivated_at": "When the driver was deactivated.",
+    "entry_id": "The ledger entry this event announces.",
+    "amount": "Points moved by the entry (positive).",
+    "balance_after": "The account balance after the entry.",
+    "rule_id": "The earning rule that awarded the points.",
+    "cause_source": "`source` of the event that caused the award.",
+    "cause_id": "`id` of the event that caused the award.",
+    "cause_type": "`type` of the event that caused the award.",
+    "awarded_at": "When the points were awarded.",
+    "redemption_id": "The redemption (order) in the mall.",
+    "reward_id": "The reward redeemed.",
+    "redeemed_at": "When the points were spent.",
+    "reversed_entry_id": "The ledger entry that was reversed.",
+    "reversed_at": "When the entry was reversed.",
+    "awarded_through": "Points awarded up to and including this day expired.",
+    "expired_at": "When the points expired.",
+    "old_grade": "The grade before.",
+    "new_grade": "The grade now.",
+    "earned_last_12_months": "Points earned in the last 12 months, which the grade rests on.",
+    "reasons": "Why the grade changed, as short codes.",
+    "changed_at": "When the grade changed.",
+    "notification_id": "The notification in the notify service.",
+    "category": "The notification's category (policy, road alert, case update…).",
+    "delivered_at": "When it was delivered.",
+    "attempts": "How many delivery attempts were made.",
+    "failed_at": "When delivery was given up.",
+    "partner_driver_ref": "The booking system's own reference for the driver; also `subject`.",
+    "national_id_hash": (
+        "Lowercase hex HMAC-SHA256 of `national_id:<ID number, upper-case>` with the key agreed "
+        "with the district. Never the number itself."
+    ),
+    "name": "The driver's name, when the partner has it.",
+    "plate": "The vehicle's plate, when the partner has it.",
+    "activity": "What the volunteer work was.",
+    "hours": "Hours spent.",
+    "logged_at": "When the work was logged.",
+    "team": "The volunteer team or group.",
+    "milestone": "Which milestone was reached.",
+    "days": "The number of days the milestone counts.",
+    "reached_at": "When the milestone was reached.",
+    "course_id": "The course's id at the training provider.",
+    "course_name": "The course's name.",
+    "completed_at": "When the course was completed.",
+    "appointment_id": "The appointment in the booking system.",
+    "terminal": "The terminal of the appointment.",
+    "on_time": "Whether the driver arrived within the appointment's window.",
+    "kept_at": "When the appointment was kept, if the booking system records it.",
+}
+
+TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {
+    "registry.events/driver.registered.v1": {
+        "channel": "How the driver was registered: by the driver (`self`), a station, a partner "
+        "or an operator."
+    },
+    "registry.events/driver.deactivated.v1": {"reason": "Why the driver was deactivated."},
+    "points.events/points.reversed.v1": {"reason": "Why the entry was reversed."},
+    "notify.events/notification.delivered.v1": {"channel": "The channel it was delivered on."},
+    "notify.events/notification.failed.v1": {
+        "channel": "The channel that failed.",
+        "reason": "Why delivery failed (never the message text or a phone number).",
+    },
+}
+
+
+def catalogue() -> Iterator[tuple[str, str, type[EventData]]]:
+    """``(topic as documented, event type, data model)`` for every type, in catalogue order."""
+    for topic, models in DOMAIN_EVENTS.items():
+        for event_type, model in models.items():
+            yield topic, event_type, model
+    for event_type, model in PARTNER_EVENTS.items():
+        yield PARTNER_TOPIC_DOC, event_type, model
+
+
+def section_heading(topic: str, event_type: str) -> str:
+    return f"### `{event_type}` on `{topic}`"
+
+
+def _contract_topic(topic: str) -> str:
+    return PARTNER_TOPIC if topic == PARTNER_TOPIC_DOC else topic
+
+
+def _consumers(topic: str, event_type: str | None = None) -> list[str]:
+    found = []
+    for c in CONTRACTS:
+        types = c.consumes.get(_contract_topic(topic), ())
+        if types and (event_type is None or event_type in types):
+            found.append(f"{c.name} (group `{c.group_id}`)")
+    return found
+
+
+def _producer(topic: str, event_type: str | None = None) -> str:
+    if topic == PARTNER_TOPIC_DOC:
+        partners = [p for p, types in DEFAULT_PARTNERS.items() if event_type in types]
+        if event_type is None:
+            return "each partner, on its own topic only"
+        return ", ".join(f"`{p}`" for p in partners) + " (default partner catalogue)"
+    owner = topic.split(".", 1)[0]
+    published = [t for c in CONTRACTS for t in c.publishes.get(topic, ())]
+    if event_type is None or event_type in published:
+        return owner
+    return f"{owner} (not published yet)"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _constraints(prop: dict[str, Any]) -> list[str]:
+    out = []
+    if "minLength" in prop and "maxLength" in prop:
+        out.append(f"{prop['minLength']}–{prop['maxLength']} chars")
+    elif "maxLength" in prop:
+        out.append(f"≤ {prop['maxLength']} chars")
+    elif "minLength" in prop:
+        out.append(f"≥ {prop['minLength']} chars")
+    if "pattern" in prop:
+        out.append(f"pattern `{prop['pattern']}`")
+    for key, sign in (
+        ("exclusiveMinimum", ">"),
+        ("minimum", "≥"),
+        ("exclusiveMaximum", "<"),
+        ("maximum", "≤"),
+    ):
+        if key in prop:
+            out.append(f"{sign} {prop[key]}")
+    return out
+
+
+def _type(prop: dict[str, Any]) -> str:
+    if "anyOf" in prop:
+        options = [p for p in prop["anyOf"] if p.get("type") != "null"]
+        rendered = " or ".join(_type(p) for p in options)
+        return f"{rendered} or null" if len(options) < len(prop["anyOf"]) else rendered
+    if "$ref" in prop:
+        return f"object `{prop['$ref'].rsplit('/', 1)[-1]}`"
+    if "enum" in prop:
+        return "one of " + ", ".join(f"`{v}`" for v in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    kind = str(prop.get("type", "any"))
+    if kind == "array":
+        kind = f"array of {_type(prop.get('items', {}))}"
+    elif prop.get("format") == "date-time":
+        kind = "date-time (RFC 3339, with offset)"
+    elif prop.get("format") == "date":
+        kind = "date (`YYYY-MM-DD`)"
+    constraints = _constraints(prop)
+    return f"{kind} ({', '.join(constraints)})" if constraints else kind
+
+
+def _field_rows(key: str, model: type[EventData]) -> list[str]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    notes = TYPE_FIELD_NOTES.get(key, {})
+    rows = ["| field | type | required | description |", "|---|---|---|---|"]
+    for name, prop in schema["properties"].items():
+        if name in required:
+            needed = "yes"
+        elif prop.get("default") is not None:
+            needed = f"no (default `{str(prop['default']).lower()}`)"
+        else:
+            needed = "no"
+        description = prop.get("description") or notes.get(name) or FIELD_NOTES.get(name, "")
+        if description and not description.endswith("."):
+            description += "."
+        if prop.get("examples"):
+            description += " E.g. " + ", ".join(f"`{e}`" for e in prop["examples"]) + "."
+        rows.append(
+            f"| `{name}` | {_cell(_type(prop))} | {needed} | {_cell(description.strip())} |"
+        )
+    return rows
+
+
+def _schema_file(topic: str, event_type: str) -> str:
+    # The file names docs/schemas uses (common.events.export).
+    family = topic.replace("<", "").replace(">", "")
+    return f"schemas/{family}__{event_type}.json"
+
+
+def render_types() -> str:
+    parts: list[str] = []
+    for topic, event_type, model in catalogue():
+        key = f"{topic}/{event_type}"
+        consumers = _consumers(topic, event_type)
+        schema = _schema_file(topic, event_type)
+        parts += [
+            section_heading(topic, event_type),
+            "",
+            f"- Topic: `{topic}`",
+            f"- Producer: {_producer(topic, event_type)}",
+            f"- Consumed today by: {', '.join(consumers) if consumers else 'none yet'}",
+            f"- Meaning: {MEANINGS.get(key, model.__doc__ or '(not described yet)')}",
+            f"- JSON Schema of `data`: [{schema}]({schema})",
+            "",
+            *_field_rows(key, model),
+            "",
+        ]
+    return "\n".join(parts).rstrip("\n")
+
+
+def render_topics() -> str:
+    rows = [
+        "| topic | written by | event types | consumed today by |",
+        "|---|---|---|---|",
+    ]
+    topics: list[tuple[str, list[str]]] = [(t, list(m)) for t, m in DOMAIN_EVENTS.items()]
+    topics.append((PARTNER_TOPIC_DOC, list(PARTNER_EVENTS)))
+    for topic, types in topics:
+        consumers = _consumers(topic)
+        rows.append(
+            f"| `{topic}` | {_producer(topic)} | {', '.join(f'`{t}`' for t in types)} "
+            f"| {', '.join(consumers) if consumers else 'none yet'} |"
+        )
+    return "\n".join(rows)
+
+
+def render_partners() -> str:
+    rows = ["| partner | topic | `source` | may send |", "|---|---|---|---|"]
+    for partner, types in DEFAULT_PARTNERS.items():
+        rows.append(
+            f"| `{partner}` | `partner.{partner}.events` | `partner/{partner}` "
+            f"| {', '.join(f'`{t}`' for t in types)} |"
+        )
+    return "\n".join(rows)
+
+
+def render() -> dict[str, str]:
+    """Generated part name -> its markdown."""
+    return {"topics": render_topics(), "partners": render_partners(), "types": render_types()}
+
+
+def apply(markdown: str) -> str:
+    """The document with every generated part replaced by what the catalogue says now."""
+    for name, body in render().items():
+        pattern = re.compile(
+            rf"(<!-- generated:{name} start -->\n)(?:.*?\n)?(<!-- generated:{name} end -->)", re.S
+        )
+        if not pattern.search(markdown):
+            raise ValueError(f"docs/events.md lacks the markers of the generated part {name!r}")
+        # Blank lines around the body keep tables and headings apart from the markers.
+        markdown = pattern.sub(lambda m, b=body: f"{m.group(1)}\n{b}\n\n{m.group(2)}", markdown)
+    return markdown
+
+
+def main() -> None:
+    EVENTS_MD.write_text(apply(EVENTS_MD.read_text()))
+    print(f"updated the generated parts of {EVENTS_MD}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Start the four services as separate processes, load the demo data and wait for Ctrl-C.
+# Every process started here is stopped on exit, on failure and on Ctrl-C.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+logs=".run/logs"
+mkdir -p "$logs"
+declare -A ports=([registry]=8001 [points]=8002 [stations]=8003 [notify]=8004)
+pids=()
+
+stop_all() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null
+  done
+  echo "run: services stopped" >&2
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for name in registry points stations notify; do
+  DRIVERHOME_HTTP_PORT="${ports[$name]}" uv run --no-sync python -m "$name" \
+    >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+done
+
+for name in registry points stations notify; do
+  url="http://127.0.0.1:${ports[$name]}/readyz"
+  for i in $(seq 1 120); do
+    if curl -fsS "$url" >/dev/null 2>&1; then break; fi
+    if [ "$i" = 120 ]; then echo "run: $name did not become ready; see $logs/$name.log" >&2; exit 1; fi
+    sleep 0.5
+  done
+done
+
+uv run --no-sync python scripts/demo_data.py || echo "run: demo data not loaded (see above)" >&2
+
+cat <<MSG
+
+driverhome is running (Ctrl-C stops everything):
+  registry  http://127.0.0.1:8001/docs
+  points    http://127.0.0.1:8002/docs
+  stations  http://127.0.0.1:8003/docs
+  notify    http://127.0.0.1:8004/docs
+  metrics   http://127.0.0.1:800{1..4}/metrics
+  logs      $logs/<service>.log (JSON lines)
+  kafka     127.0.0.1:9092   store: mongodb://127.0.0.1:27017
+  a token:  make token ROLE=operator
+
+MSG
+wait -n "${pids[@]}"
+echo "run: a service exited; stopping the others (see $logs)" >&2
+exit 1
