@@ -55,3 +55,6 @@ bench: bootstrap ## benchmarks: raw baselines and the system as ratios (writes d
 schemas: bootstrap ## regenerate docs/schemas (the event snapshot) and the AsyncAPI documents
 	$(PY) -m common.events.export docs/schemas
 	$(PY) scripts/asyncapi.py
+	$(PY) scripts/events_doc.py
+
+docs: schemas ## regenerate every generated document (schemas, AsyncAPI, OpenAPI, events.md)

@@ -44,7 +44,9 @@ MEANINGS: dict[str, str] = {
         "Some of a driver's registered details changed. It names the changed fields, never "
         "their values."
     ),
-    "registry.events/driver.verified.v1": "A driver's identity was checked and the record confirmed.",
+    "registry.events/driver.verified.v1": (
+        "A driver's identity was checked and the record confirmed."
+    ),
     "registry.events/driver.deactivated.v1": (
         "A driver left the programme. With `erased: true` their personal data was erased: "
         "consumers must forget whatever personal data they hold about them (ledgers keep "
@@ -73,7 +75,9 @@ MEANINGS: dict[str, str] = {
     f"{PARTNER_TOPIC_DOC}/service.used.v1": (
         "A station kiosk recorded that a driver used a service at a station."
     ),
-    f"{PARTNER_TOPIC_DOC}/volunteer.logged.v1": "The volunteer team logged a driver's volunteer work.",
+    f"{PARTNER_TOPIC_DOC}/volunteer.logged.v1": (
+        "The volunteer team logged a driver's volunteer work."
+    ),
     f"{PARTNER_TOPIC_DOC}/safety.milestone.v1": (
         "The traffic safety system reports that a driver reached a safe-driving milestone."
     ),
@@ -341,10 +345,12 @@ def apply(markdown: str) -> str:
         pattern = re.compile(
             rf"(<!-- generated:{name} start -->\n)(?:.*?\n)?(<!-- generated:{name} end -->)", re.S
         )
-        if not pattern.search(markdown):
+        found = pattern.search(markdown)
+        if found is None:
             raise ValueError(f"docs/events.md lacks the markers of the generated part {name!r}")
         # Blank lines around the body keep tables and headings apart from the markers.
-        markdown = pattern.sub(lambda m, b=body: f"{m.group(1)}\n{b}\n\n{m.group(2)}", markdown)
+        part = f"{found.group(1)}\n{body}\n\n{found.group(2)}"
+        markdown = markdown[: found.start()] + part + markdown[found.end() :]
     return markdown
 
 

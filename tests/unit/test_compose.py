@@ -76,10 +76,16 @@ def environment(definition: dict[str, Any]) -> dict[str, str]:
     if isinstance(raw, list):
         pairs = (item.split("=", 1) for item in raw)
         return {key: value for key, value in pairs}
-    return {
-        key: "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        for key, value in raw.items()
-    }
+    return {key: env_value(value) for key, value in raw.items()}
+
+
+def env_value(value: object) -> str:
+    """As Compose passes it on: ``None`` -> empty, YAML booleans as lower-case words."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def as_text(command: Any) -> str:
@@ -538,8 +544,8 @@ def test_kubernetes_secrets_are_referenced_never_stored() -> None:
         secret["metadata"]["name"]: None for _, secret in k8s_of_kind("Secret")
     }
     for _, external in k8s_of_kind("ExternalSecret"):
-        keys = {item["secretKey"] for item in external["spec"].get("data") or []}
-        provided[external["spec"]["target"]["name"]] = keys
+        declared = {item["secretKey"] for item in external["spec"].get("data") or []}
+        provided[external["spec"]["target"]["name"]] = declared
     assert provided, "no Secret or ExternalSecret for the services' credentials"
     for name, deployment in deployments().items():
         for container in containers(deployment):
@@ -548,8 +554,8 @@ def test_kubernetes_secrets_are_referenced_never_stored() -> None:
                 ref = (env.get(key, {}).get("valueFrom") or {}).get("secretKeyRef")
                 assert ref, f"{name}: {key} must come from a Secret, not a literal"
                 assert ref["name"] in provided, f"{name}: {key} reads unknown {ref['name']}"
-                keys = provided[ref["name"]]
-                assert keys is None or ref["key"] in keys, f"{name}: {ref} provides no such key"
+                held = provided[ref["name"]]
+                assert held is None or ref["key"] in held, f"{name}: {ref} provides no such key"
 
 
 def test_kubernetes_config_map_holds_the_shared_settings() -> None:

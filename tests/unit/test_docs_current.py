@@ -149,10 +149,13 @@ def _refs(node: Any) -> list[str]:
 
 
 def _resolve(document: dict[str, Any], ref: str) -> Any:
+    """Follow a local JSON pointer, and any reference it lands on."""
     assert ref.startswith("#/")
     node: Any = document
     for part in ref[2:].split("/"):
         node = (
             node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
         )
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        return _resolve(document, node["$ref"])
     return node

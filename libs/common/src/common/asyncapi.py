@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from common.dlq import DLQ_SUFFIX
 from common.events import DOMAIN_EVENTS, PARTNER_EVENTS, CloudEvent, EventData
@@ -138,7 +138,9 @@ class _Builder:
         }
         return copy.deepcopy(document)
 
-    def topic(self, topic: str, types: tuple[str, ...], *, action: str) -> None:
+    def topic(
+        self, topic: str, types: tuple[str, ...], *, action: Literal["send", "receive"]
+    ) -> None:
         channel_id = _channel_id(topic)
         channel = self._channel(topic, channel_id)
         catalogue = _catalogue(topic)

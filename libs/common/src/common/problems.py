@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -73,10 +74,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return problem_response(request, exc.status_code, str(exc.detail))
 
+    async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The store is away (failover, restart): a retry later will succeed.
+        answer = problem_response(
+            request, 503, "Service Unavailable", "the store is temporarily unavailable"
+        )
+        answer.headers["Retry-After"] = "5"
+        return answer
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(request, 500, "Internal Server Error", "see logs for request_id")
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ConnectionFailure, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

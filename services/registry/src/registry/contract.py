@@ -1,4 +1,4 @@
-"""What the registry puts on Kafka and takes from it today (source of docs/asyncapi/registry.json)."""
+"""What the registry puts on Kafka and takes from it today (docs/asyncapi/registry.json)."""
 
 from __future__ import annotations
 
