@@ -1,7 +1,8 @@
 """Smoke tests of the local infra (deploy/local/infra.sh): Kafka 4.1 KRaft + mongo-java-server/H2.
 
 Assume the infra is up (``bash deploy/local/infra.sh up``) at 127.0.0.1:9092 / 127.0.0.1:27017;
-``KAFKA_BOOTSTRAP`` / ``MONGO_URL`` override. The Mongo tests pin the store subset the services
+``KAFKA_BOOTSTRAP`` / ``MONGO_URL`` (or ``DRIVERHOME_TEST_KAFKA`` / ``DRIVERHOME_TEST_MONGO_URL``)
+override. The Mongo tests pin the store subset the services
 rely on (unique index, conditional ``$inc`` via find_one_and_update, bulk_write, aggregation),
 so a gap in mongo-java-server shows up here first. Every run uses its own db / topic names.
 """
@@ -36,8 +37,13 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA_SH = REPO_ROOT / "deploy" / "local" / "infra.sh"
-KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017/")
+_KAFKA_ENV = ("KAFKA_BOOTSTRAP", "DRIVERHOME_TEST_KAFKA")
+_MONGO_ENV = ("MONGO_URL", "DRIVERHOME_TEST_MONGO_URL")
+EXTERNAL_INFRA = any(os.environ.get(v) for v in _KAFKA_ENV + _MONGO_ENV)
+KAFKA_BOOTSTRAP = next((os.environ[v] for v in _KAFKA_ENV if os.environ.get(v)), "127.0.0.1:9092")
+MONGO_URL = next(
+    (os.environ[v] for v in _MONGO_ENV if os.environ.get(v)), "mongodb://127.0.0.1:27017/"
+)
 RUN_ID = uuid.uuid4().hex[:10]
 
 Doc = dict[str, Any]
@@ -90,8 +96,7 @@ async def kafka_topic() -> AsyncIterator[str]:
 
 # ---------------------------------------------------------------------------- infra.sh
 @pytest.mark.skipif(
-    "KAFKA_BOOTSTRAP" in os.environ or "MONGO_URL" in os.environ,
-    reason="infra is external (KAFKA_BOOTSTRAP / MONGO_URL set), not managed by infra.sh",
+    EXTERNAL_INFRA, reason="endpoints given from outside (env), not managed by infra.sh"
 )
 def test_infra_status_exits_zero() -> None:
     proc = subprocess.run(
