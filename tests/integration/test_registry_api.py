@@ -110,7 +110,7 @@ async def test_unauthenticated_requests_get_401(
     assert answer.headers["content-type"] == "application/problem+json"
 
 
-async def test_wrong_roles_get_403_and_other_drivers_records_are_not_found(
+async def test_other_drivers_and_unlinked_partners_get_404_for_a_driver_record(
     make_settings: Callable[..., RegistrySettings], token: Callable[..., dict[str, str]]
 ) -> None:
     async with serve(create_app(make_settings(RegistrySettings))) as http:
@@ -123,7 +123,7 @@ async def test_wrong_roles_get_403_and_other_drivers_records_are_not_found(
         as_self = await http.get(
             f"/v1/drivers/{driver_id}", headers=token("driver", driver_id=driver_id)
         )
-    assert as_partner.status_code == 403
+    assert as_partner.status_code == 404, "a partner sees only drivers it is linked to"
     assert as_other_driver.status_code == 404
     assert as_self.status_code == 200
 

@@ -4,21 +4,49 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.pii import ProtectedValue
 
 DriverStatus = Literal["active", "inactive", "deactivated"]
 RegistrationChannel = Literal["self", "station", "partner", "operator"]
+VehicleType = Literal["container_tractor", "trailer", "box_truck", "tanker", "other"]
+FleetKind = Literal["company", "owner_operator"]
+OrganisationKind = Literal["service_team", "volunteer_team", "union", "party_branch"]
+# The three kinds of "车轮上的党支部" the seeds name: 地缘型, 业缘型, 趣缘型.
+BranchType = Literal["geographic", "business", "interest"]
+MembershipRole = Literal["member", "leader", "secretary", "volunteer"]
+ConsentPurpose = Literal["points", "notifications", "location", "family_services"]
+ConsentChannel = Literal["app", "station", "paper", "operator", "partner"]
+DeactivationReason = Literal[
+    "left_district", "retired", "deceased", "duplicate", "on_request", "other"
+]
+RevealField = Literal["national_id", "phone", "family"]
+# Codes, never free text: an audit record must not become a place where PII is typed in.
+RevealPurpose = Literal[
+    "identity_check", "case_handling", "school_admission", "legal_request", "census"
+]
+ReviewDecision = Literal["accept", "reject"]
+ReviewStatus = Literal["open", "accepted", "rejected"]
+
+CONSENT_PURPOSES: tuple[ConsentPurpose, ...] = (
+    "points",
+    "notifications",
+    "location",
+    "family_services",
+)
+# Compulsory education in China: ages 6 to 15.
+SCHOOL_AGES = range(6, 16)
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 # Province + issuing-authority letter + 5 characters (6 for new-energy plates); trailers end in 挂.
 _PLATE = re.compile(
     rf"^[{PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{5}}|[A-HJ-NP-Z0-9]{{4}}挂|[DF][A-HJ-NP-Z0-9]{{5}}|[A-HJ-NP-Z0-9]{{5}}[DF])$"
 )
+_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 
 
 class RegistryError(Exception):
@@ -32,8 +60,38 @@ class InvalidDriverData(RegistryError):
         self.message = message
 
 
-class DriverNotFound(RegistryError):
-    pass
+class NotFound(RegistryError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no such {what}")
+        self.what = what
+
+
+class DriverNotFound(NotFound):
+    def __init__(self, driver_id: str = "") -> None:
+        super().__init__("driver")
+
+
+class Conflict(RegistryError):
+    """The request does not fit the current state (a 409)."""
+
+    def __init__(self, message: str, *, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class PlateTaken(Conflict):
+    def __init__(self, plate: str) -> None:
+        super().__init__(
+            "this plate belongs to another active driver", code="plate-belongs-to-another-driver"
+        )
+        self.plate = plate
+
+
+class ConsentRequired(Conflict):
+    def __init__(self, purpose: ConsentPurpose) -> None:
+        super().__init__(f"the driver has not given consent for {purpose}", code="consent-required")
+        self.purpose = purpose
 
 
 def normalise_plate(plate: str) -> str:
@@ -44,22 +102,294 @@ def is_valid_plate(plate: str) -> bool:
     return bool(_PLATE.fullmatch(plate))
 
 
+def checked_plate(plate: str) -> str:
+    normalised = normalise_plate(plate)
+    if not is_valid_plate(normalised):
+        raise InvalidDriverData("plate", "not a valid Chinese vehicle plate")
+    return normalised
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
 def new_driver_id() -> str:
-    return f"drv_{uuid.uuid4().hex}"
+    return new_id("drv")
+
+
+def mask_name(name: str) -> str:
+    """王建国 -> 王**: enough for a care worker to recognise, not to identify."""
+    return name[:1] + "*" * max(1, len(name) - 1)
+
+
+def is_school_age(birth_year: int, today: date) -> bool:
+    return today.year - birth_year in SCHOOL_AGES
+
+
+def quarter_start(quarter: str) -> datetime:
+    """``2026Q2`` -> 2026-04-01T00:00Z; raises InvalidDriverData for anything else."""
+    found = _QUARTER.fullmatch(quarter)
+    if not found:
+        raise InvalidDriverData("quarter", "must look like 2026Q2")
+    year, q = int(found.group(1)), int(found.group(2))
+    return datetime(year, 3 * (q - 1) + 1, 1, tzinfo=UTC)
+
+
+def current_quarter(now: datetime) -> str:
+    return f"{now.year}Q{(now.month - 1) // 3 + 1}"
+
+
+class NationalIdRecord(BaseModel):
+    """The national ID as the registry keeps it.
+
+    ``hash`` is always known (partners send only the keyed hash); ``enc`` and ``masked`` only
+    when the number itself was given to the registry.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    hash: str
+    enc: str | None = None
+    masked: str | None = None
+
+
+class SealedText(BaseModel):
+    """A sensitive text with no lookup need (family names): ciphertext and masked form."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enc: str
+    masked: str
+
+
+class Child(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    child_id: str
+    name: SealedText
+    birth_year: int
+
+
+class Family(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    spouse_name: SealedText | None = None
+    children: list[Child] = Field(default_factory=list)
+
+
+class ConsentState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    purpose: ConsentPurpose
+    granted: bool
+    at: datetime
+    channel: ConsentChannel
+    by: str
+
+
+class Membership(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    organisation_id: str
+    role: MembershipRole = "member"
+    # A "mobile" member lives and works here but belongs to an organisation elsewhere
+    # (流动党员): the home organisation is where their membership is formally kept.
+    mobile: bool = False
+    home_organisation: str | None = None
+    joined_at: datetime
+
+
+class PartnerLink(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    partner_id: str
+    partner_driver_ref: str | None = None
+    linked_at: datetime
+
+
+class Verification(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    verified_at: datetime
+    verified_by: str
+    campaign_id: str | None = None
+    changed_fields: list[str] = Field(default_factory=list)
 
 
 class Driver(BaseModel):
-    """A driver as the registry keeps them; sensitive values only in protected form."""
+    """A driver as the registry keeps them; sensitive values only in protected form.
+
+    A driver a partner registered may lack name, phone and the ID number itself (only its hash
+    is known): that is the valid "partner-registered, incomplete" state, see :attr:`missing`.
+    After erasure only the pseudonymous id, status, dates and consent history remain.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     driver_id: str
-    name: str
-    national_id: ProtectedValue
-    phone: ProtectedValue
-    plate: str
+    name: str | None = None
+    national_id: NationalIdRecord | None = None
+    phone: ProtectedValue | None = None
+    home_province: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    photo_ref: str | None = None
+    fleet_id: str | None = None
     fleet: str | None = None
+    grid_id: str | None = None
+    memberships: list[Membership] = Field(default_factory=list)
+    family: Family | None = None
+    consents: dict[str, ConsentState] = Field(default_factory=dict)
+    consent_history: list[ConsentState] = Field(default_factory=list)
+    partner_links: list[PartnerLink] = Field(default_factory=list)
     status: DriverStatus = "active"
+    status_reason: DeactivationReason | None = None
     channel: RegistrationChannel
+    erased: bool = False
+    erased_at: datetime | None = None
+    last_verified_at: datetime | None = None
+    last_verified_by: str | None = None
+    verifications: list[Verification] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def missing(self) -> list[str]:
+        """What a complete record has and this one lacks (empty once erased: nothing to ask)."""
+        if self.erased:
+            return []
+        gaps = []
+        if not self.name:
+            gaps.append("name")
+        if self.phone is None:
+            gaps.append("phone")
+        if self.national_id is None or self.national_id.enc is None:
+            gaps.append("national_id")
+        return gaps
+
+    def has_consent(self, purpose: ConsentPurpose) -> bool:
+        state = self.consents.get(purpose)
+        return bool(state and state.granted)
+
+    def is_linked_to(self, partner_id: str | None) -> bool:
+        return partner_id is not None and any(
+            link.partner_id == partner_id for link in self.partner_links
+        )
+
+    def link_of(self, partner_id: str) -> PartnerLink | None:
+        return next((link for link in self.partner_links if link.partner_id == partner_id), None)
+
+    def member_of(self, organisation_id: str) -> Membership | None:
+        return next((m for m in self.memberships if m.organisation_id == organisation_id), None)
+
+    def require_not_erased(self) -> None:
+        if self.erased:
+            raise Conflict("this driver's personal data was erased", code="driver-erased")
+
+
+class Vehicle(BaseModel):
+    """One vehicle, keyed by its plate: the plate's single holder is this document."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plate: str
+    driver_id: str
+    holder_active: bool = True
+    vehicle_type: VehicleType = "container_tractor"
+    pass_number: str | None = None
+    pass_expires_on: date | None = None
+    added_at: datetime
+    source: str = "registration"
+
+
+class Fleet(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    fleet_id: str
+    name: str
+    kind: FleetKind = "company"
+    verified: bool = False
+    created_at: datetime
+
+
+class Grid(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    grid_id: str
+    name: str
+    community: str
+    street: str | None = None
+    created_at: datetime
+
+
+class Organisation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    organisation_id: str
+    name: str
+    kind: OrganisationKind
+    branch_type: BranchType | None = None
+    grid_id: str | None = None
+    fleet_id: str | None = None
+    created_at: datetime
+
+
+def check_organisation(kind: OrganisationKind, branch_type: BranchType | None) -> None:
+    if kind == "party_branch" and branch_type is None:
+        raise InvalidDriverData(
+            "branch_type", "a driver party branch is geographic, business or interest"
+        )
+    if kind != "party_branch" and branch_type is not None:
+        raise InvalidDriverData("branch_type", "only party branches have a branch type")
+
+
+class Campaign(BaseModel):
+    """A quarterly census: drivers not verified since ``verified_since`` are still to do."""
+
+    model_config = ConfigDict(frozen=True)
+
+    campaign_id: str
+    quarter: str
+    verified_since: datetime
+    grid_ids: list[str] = Field(default_factory=list)
+    started_by: str
+    started_at: datetime
+
+
+class Review(BaseModel):
+    """Data that disagreed with the register, kept for an operator instead of overwriting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    review_id: str
+    driver_id: str
+    source: str
+    field: Literal["name", "phone", "plate", "partner_driver_ref"]
+    reason: Literal["differs", "plate_taken", "invalid_format"]
+    current: str | None = None
+    proposed: str = Field(description="Display form; phone numbers masked")
+    proposed_enc: str | None = None
+    partner_id: str | None = None
+    status: ReviewStatus = "open"
+    created_at: datetime
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+
+class AccessRecord(BaseModel):
+    """Who saw which full value of which driver, when and why. Holds no PII value itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    access_id: str
+    driver_id: str
+    field: RevealField
+    purpose: RevealPurpose
+    case_ref: str | None = None
+    by: str
+    role: str
+    at: datetime
+
+
+def changed_names(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    """Names of the fields whose values differ (the values themselves are never reported)."""
+    return sorted(k for k in after if before.get(k) != after[k])

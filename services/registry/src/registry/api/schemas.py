@@ -1,11 +1,37 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from common.schemas import RequestModel
-from registry.domain import Driver, DriverStatus, RegistrationChannel
+from registry.domain import (
+    AccessRecord,
+    BranchType,
+    Campaign,
+    ConsentChannel,
+    ConsentPurpose,
+    ConsentState,
+    DeactivationReason,
+    Driver,
+    DriverStatus,
+    Fleet,
+    FleetKind,
+    Grid,
+    Membership,
+    MembershipRole,
+    Organisation,
+    OrganisationKind,
+    RegistrationChannel,
+    RevealField,
+    RevealPurpose,
+    Review,
+    ReviewDecision,
+    ReviewStatus,
+    Vehicle,
+    VehicleType,
+)
 
 
 class RegisterDriverRequest(RequestModel):
@@ -13,34 +39,400 @@ class RegisterDriverRequest(RequestModel):
     phone: str = Field(min_length=11, max_length=20)
     national_id: str = Field(min_length=18, max_length=18)
     plate: str = Field(min_length=7, max_length=12)
-    fleet: str | None = Field(default=None, min_length=1, max_length=100)
+    fleet: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="A fleet id, or a fleet's name (a new name creates an unverified fleet)",
+    )
+    home_province: str | None = Field(default=None, min_length=2, max_length=20)
+    languages: list[str] = Field(default_factory=list, max_length=10)
+    vehicle_type: VehicleType = "container_tractor"
+    partner_driver_ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Partners only: their own reference for the driver",
+    )
+
+
+class UpdateDriverRequest(RequestModel):
+    """Only the fields given are changed; ``null`` clears an optional field."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    phone: str | None = Field(default=None, min_length=11, max_length=20)
+    national_id: str | None = Field(
+        default=None,
+        min_length=18,
+        max_length=18,
+        description="Only to complete a record known by the ID hash alone; must match it",
+    )
+    home_province: str | None = Field(default=None, min_length=2, max_length=20)
+    languages: list[str] | None = Field(default=None, max_length=10)
+    photo_ref: str | None = Field(default=None, min_length=1, max_length=200)
+    fleet_id: str | None = Field(default=None, min_length=1, max_length=100)
+    grid_id: str | None = Field(default=None, min_length=1, max_length=100)
+    status: Literal["active", "inactive"] | None = None
+
+
+class SearchRequest(RequestModel):
+    plate: str | None = Field(default=None, min_length=7, max_length=12)
+    phone: str | None = Field(default=None, min_length=11, max_length=20)
+    national_id: str | None = Field(default=None, min_length=18, max_length=18)
+    name_prefix: str | None = Field(default=None, min_length=1, max_length=50)
+    fleet_id: str | None = Field(default=None, max_length=100)
+    grid_id: str | None = Field(default=None, max_length=100)
+    organisation_id: str | None = Field(default=None, max_length=100)
+    status: DriverStatus | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+class DeactivateRequest(RequestModel):
+    reason: DeactivationReason
+
+
+class EraseRequest(RequestModel):
+    reason: DeactivationReason = "on_request"
+
+
+class RevealRequest(RequestModel):
+    field: RevealField
+    purpose: RevealPurpose
+    case_ref: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+
+
+class AddVehicleRequest(RequestModel):
+    plate: str = Field(min_length=7, max_length=12)
+    vehicle_type: VehicleType = "container_tractor"
+    pass_number: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$"
+    )
+    pass_expires_on: date | None = None
+
+
+class PassRequest(RequestModel):
+    pass_number: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$"
+    )
+    pass_expires_on: date | None = None
+
+
+class ConsentRequest(RequestModel):
+    granted: bool
+    channel: ConsentChannel
+
+
+class ChildRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=50)
+    birth_year: int = Field(ge=1990, le=2100)
+    child_id: str | None = Field(default=None, max_length=100)
+
+
+class FamilyRequest(RequestModel):
+    spouse_name: str | None = Field(default=None, min_length=1, max_length=50)
+    children: list[ChildRequest] = Field(default_factory=list, max_length=10)
+
+
+class FleetRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+    kind: FleetKind = "company"
+
+
+class GridRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+    community: str = Field(min_length=1, max_length=100)
+    street: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class OrganisationRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+    kind: OrganisationKind
+    branch_type: BranchType | None = None
+    grid_id: str | None = Field(default=None, max_length=100)
+    fleet_id: str | None = Field(default=None, max_length=100)
+
+
+class MemberRequest(RequestModel):
+    driver_id: str = Field(min_length=1, max_length=100)
+    role: MembershipRole = "member"
+    mobile: bool = False
+    home_organisation: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class CampaignRequest(RequestModel):
+    quarter: str | None = Field(default=None, pattern=r"^\d{4}Q[1-4]$")
+    grid_ids: list[str] = Field(default_factory=list, max_length=500)
+
+
+class VerificationRequest(RequestModel):
+    campaign_id: str | None = Field(default=None, max_length=100)
+    changes: UpdateDriverRequest = Field(default_factory=UpdateDriverRequest)
+
+
+class ResolutionRequest(RequestModel):
+    decision: ReviewDecision
+
+
+# ---------------------------------------------------------------------- answers
+
+
+class VehicleView(BaseModel):
+    plate: str
+    driver_id: str
+    holder_active: bool
+    vehicle_type: VehicleType
+    pass_number: str | None
+    pass_expires_on: date | None
+    added_at: datetime
+
+    @classmethod
+    def of(cls, vehicle: Vehicle) -> VehicleView:
+        return cls(**vehicle.model_dump(exclude={"source"}))
+
+
+class MembershipView(BaseModel):
+    driver_id: str
+    organisation_id: str
+    role: MembershipRole
+    mobile: bool
+    home_organisation: str | None
+    joined_at: datetime
+
+    @classmethod
+    def of(cls, driver_id: str, membership: Membership) -> MembershipView:
+        return cls(driver_id=driver_id, **membership.model_dump())
+
+
+class PartnerLinkView(BaseModel):
+    partner_id: str
+    partner_driver_ref: str | None
+    linked_at: datetime
 
 
 class DriverView(BaseModel):
     """A driver as the API shows them: sensitive values masked."""
 
     driver_id: str
-    name: str
-    phone: str = Field(description="Masked, e.g. 138****5678")
-    national_id: str = Field(description="Masked, e.g. 3302**********1234")
-    plate: str
+    name: str | None
+    phone: str | None = Field(description="Masked, e.g. 138****5678")
+    national_id: str | None = Field(description="Masked, e.g. 3302**********1234")
+    home_province: str | None
+    languages: list[str]
+    photo_ref: str | None
+    plate: str | None = Field(description="The first plate the driver holds")
+    plates: list[str]
+    fleet_id: str | None
     fleet: str | None
+    grid_id: str | None
+    memberships: list[MembershipView]
+    partner_links: list[PartnerLinkView]
+    consents: dict[str, bool] = Field(description="Purpose -> currently granted")
     status: DriverStatus
+    status_reason: DeactivationReason | None
     channel: RegistrationChannel
+    complete: bool
+    missing: list[str] = Field(description="What a complete record has and this one lacks")
+    erased: bool
+    last_verified_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, driver: Driver) -> DriverView:
+    def of(
+        cls, driver: Driver, vehicles: list[Vehicle], *, partner_id: str | None = None
+    ) -> DriverView:
+        links = [
+            PartnerLinkView(**link.model_dump())
+            for link in driver.partner_links
+            if partner_id is None or link.partner_id == partner_id
+        ]
+        held = [v.plate for v in vehicles if v.holder_active]
         return cls(
             driver_id=driver.driver_id,
             name=driver.name,
-            phone=driver.phone.masked,
-            national_id=driver.national_id.masked,
-            plate=driver.plate,
+            phone=driver.phone.masked if driver.phone else None,
+            national_id=driver.national_id.masked if driver.national_id else None,
+            home_province=driver.home_province,
+            languages=driver.languages,
+            photo_ref=driver.photo_ref,
+            plate=held[0] if held else None,
+            plates=held,
+            fleet_id=driver.fleet_id,
             fleet=driver.fleet,
+            grid_id=driver.grid_id,
+            memberships=[MembershipView.of(driver.driver_id, m) for m in driver.memberships],
+            partner_links=links,
+            consents={p: s.granted for p, s in driver.consents.items()},
             status=driver.status,
+            status_reason=driver.status_reason,
             channel=driver.channel,
+            complete=not driver.missing,
+            missing=driver.missing,
+            erased=driver.erased,
+            last_verified_at=driver.last_verified_at,
             created_at=driver.created_at,
             updated_at=driver.updated_at,
         )
+
+
+class DriverPage(BaseModel):
+    items: list[DriverView]
+    next_cursor: str | None = None
+
+
+class ConsentsView(BaseModel):
+    driver_id: str
+    current: dict[str, ConsentState]
+    history: list[ConsentState]
+    purposes: list[ConsentPurpose]
+
+
+class ChildView(BaseModel):
+    child_id: str
+    name: str = Field(description="Masked, e.g. 王*")
+    birth_year: int
+    school_age: bool
+
+
+class FamilyView(BaseModel):
+    driver_id: str
+    spouse_name: str | None = Field(description="Masked")
+    children: list[ChildView]
+
+
+class RevealView(BaseModel):
+    driver_id: str
+    field: RevealField
+    value: Any
+
+
+class AccessRecordView(BaseModel):
+    access_id: str
+    driver_id: str
+    field: RevealField
+    purpose: RevealPurpose
+    case_ref: str | None
+    by: str
+    role: str
+    at: datetime
+
+    @classmethod
+    def of(cls, record: AccessRecord) -> AccessRecordView:
+        return cls(**record.model_dump())
+
+
+class AccessRecordPage(BaseModel):
+    items: list[AccessRecordView]
+    next_cursor: str | None = None
+
+
+class VehiclePage(BaseModel):
+    items: list[VehicleView]
+    next_cursor: str | None = None
+
+
+class FleetView(BaseModel):
+    fleet_id: str
+    name: str
+    kind: FleetKind
+    verified: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> FleetView:
+        return cls(**fleet.model_dump())
+
+
+class FleetPage(BaseModel):
+    items: list[FleetView]
+    next_cursor: str | None = None
+
+
+class GridView(BaseModel):
+    grid_id: str
+    name: str
+    community: str
+    street: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, grid: Grid) -> GridView:
+        return cls(**grid.model_dump())
+
+
+class GridPage(BaseModel):
+    items: list[GridView]
+    next_cursor: str | None = None
+
+
+class OrganisationView(BaseModel):
+    organisation_id: str
+    name: str
+    kind: OrganisationKind
+    branch_type: BranchType | None
+    grid_id: str | None
+    fleet_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, organisation: Organisation) -> OrganisationView:
+        return cls(**organisation.model_dump())
+
+
+class OrganisationPage(BaseModel):
+    items: list[OrganisationView]
+    next_cursor: str | None = None
+
+
+class GridProgressView(BaseModel):
+    grid_id: str | None
+    drivers: int
+    verified: int
+    pending: int
+
+
+class CampaignView(BaseModel):
+    campaign_id: str
+    quarter: str
+    verified_since: datetime
+    grid_ids: list[str]
+    started_by: str
+    started_at: datetime
+    progress: list[GridProgressView] | None = None
+
+    @classmethod
+    def of(cls, campaign: Campaign, progress: list[GridProgressView] | None = None) -> CampaignView:
+        return cls(**campaign.model_dump(), progress=progress)
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignView]
+    next_cursor: str | None = None
+
+
+class ReviewView(BaseModel):
+    review_id: str
+    driver_id: str
+    source: str
+    field: str
+    reason: str
+    current: str | None
+    proposed: str
+    partner_id: str | None
+    status: ReviewStatus
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    @classmethod
+    def of(cls, review: Review) -> ReviewView:
+        return cls(**review.model_dump(exclude={"proposed_enc"}))
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewView]
+    next_cursor: str | None = None

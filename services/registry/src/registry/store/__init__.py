@@ -1,0 +1,34 @@
+"""The only modules that touch the registry's MongoDB collections, one per collection."""
+
+from __future__ import annotations
+
+from common.idempotency import ProcessedEvents
+from common.mongo import Indexes
+from common.requests import IDEMPOTENCY_KEYS, idempotency_indexes
+from registry.store import (
+    access_log,
+    campaigns,
+    drivers,
+    fleets,
+    grids,
+    organisations,
+    reviews,
+    vehicles,
+)
+
+PROCESSED = "processed_events"
+
+ALL_INDEXES: list[Indexes] = [
+    *drivers.INDEXES,
+    *vehicles.INDEXES,
+    *fleets.INDEXES,
+    *grids.INDEXES,
+    *organisations.INDEXES,
+    *campaigns.INDEXES,
+    *reviews.INDEXES,
+    *access_log.INDEXES,
+    ProcessedEvents.indexes(PROCESSED),
+    idempotency_indexes(),
+]
+
+__all__ = ["ALL_INDEXES", "IDEMPOTENCY_KEYS", "PROCESSED"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, is_duplicate_key
-from registry.domain import Driver
+from registry.domain import Driver, DriverStatus
 
 Document = dict[str, Any]
 
@@ -18,23 +20,93 @@ INDEXES = [
     Indexes(
         DRIVERS,
         (
-            IndexModel([("national_id.hash", 1)], unique=True, name="national_id_hash_unique"),
+            # Sparse: an erased driver has no hash left, and many may be erased.
+            IndexModel(
+                [("national_id.hash", 1)], unique=True, sparse=True, name="national_id_hash_unique"
+            ),
             IndexModel([("phone.hash", 1)], name="phone_hash"),
-            IndexModel([("plate", 1)], name="plate"),
-            IndexModel([("fleet", 1)], name="fleet"),
+            IndexModel([("name", 1), ("_id", 1)], name="name"),
+            IndexModel([("fleet_id", 1), ("_id", 1)], name="fleet"),
+            IndexModel([("grid_id", 1), ("_id", 1)], name="grid"),
+            IndexModel([("memberships.organisation_id", 1)], name="memberships"),
+            IndexModel([("status", 1), ("_id", 1)], name="status"),
+            IndexModel([("erasure", 1)], name="erasure", sparse=True),
         ),
     )
 ]
 
+# Every field of a driver that is personal data: erasure removes all of them.
+PERSONAL_FIELDS = (
+    "name",
+    "national_id",
+    "phone",
+    "home_province",
+    "languages",
+    "photo_ref",
+    "fleet_id",
+    "fleet",
+    "grid_id",
+    "memberships",
+    "family",
+    "partner_links",
+)
 
-def _to_doc(driver: Driver) -> Document:
-    doc = driver.model_dump(mode="python")
+
+@dataclass(frozen=True)
+class DriverFilter:
+    """What an operator searches by; every given criterion must hold."""
+
+    driver_ids: list[str] | None = None
+    phone_hash: str | None = None
+    national_id_hash: str | None = None
+    name_prefix: str | None = None
+    fleet_id: str | None = None
+    grid_id: str | None = None
+    organisation_id: str | None = None
+    status: DriverStatus | None = None
+    partner_id: str | None = None
+    not_verified_since: datetime | None = None
+    grid_ids: list[str] | None = None
+
+    def query(self) -> Document:
+        query: Document = {}
+        if self.driver_ids is not None:
+            query["_id"] = {"$in": self.driver_ids}
+        if self.phone_hash:
+            query["phone.hash"] = self.phone_hash
+        if self.national_id_hash:
+            query["national_id.hash"] = self.national_id_hash
+        if self.name_prefix:
+            # A range rather than a regex: index-friendly, and nothing to escape.
+            query["name"] = {"$gte": self.name_prefix, "$lt": self.name_prefix + "\U0010ffff"}
+        if self.fleet_id:
+            query["fleet_id"] = self.fleet_id
+        if self.grid_id:
+            query["grid_id"] = self.grid_id
+        elif self.grid_ids:
+            query["grid_id"] = {"$in": self.grid_ids}
+        if self.organisation_id:
+            query["memberships.organisation_id"] = self.organisation_id
+        if self.status:
+            query["status"] = self.status
+        if self.partner_id:
+            query["partner_links.partner_id"] = self.partner_id
+        if self.not_verified_since is not None:
+            query["$or"] = [
+                {"last_verified_at": {"$exists": False}},
+                {"last_verified_at": {"$lt": self.not_verified_since}},
+            ]
+        return query
+
+
+def to_doc(driver: Driver) -> Document:
+    doc = driver.model_dump(mode="python", exclude_none=True)
     doc["_id"] = doc.pop("driver_id")
     return doc
 
 
-def _from_doc(doc: Document) -> Driver:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox")}
+def from_doc(doc: Document) -> Driver:
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "erasure")}
     return Driver.model_validate({**fields, "driver_id": doc["_id"]})
 
 
@@ -45,17 +117,74 @@ class DriverStore:
     async def insert_new(self, driver: Driver, outbox: list[Document]) -> bool:
         """Insert with its pending events; False when the national ID is already registered."""
         try:
-            await self.collection.insert_one({**_to_doc(driver), "outbox": outbox})
+            await self.collection.insert_one({**to_doc(driver), "outbox": outbox})
         except Exception as exc:
             if is_duplicate_key(exc):
                 return False
             raise
         return True
 
+    async def insert_many_raw(self, docs: list[Document]) -> None:
+        """Bulk load of prepared documents (demo data and benchmarks)."""
+        await self.collection.insert_many(docs, ordered=False)
+
     async def by_id(self, driver_id: str) -> Driver | None:
         doc = await self.collection.find_one({"_id": driver_id})
-        return _from_doc(doc) if doc else None
+        return from_doc(doc) if doc else None
+
+    async def exists(self, driver_id: str) -> bool:
+        return await self.collection.find_one({"_id": driver_id}, {"_id": 1}) is not None
 
     async def by_national_id_hash(self, digest: str) -> Driver | None:
         doc = await self.collection.find_one({"national_id.hash": digest})
-        return _from_doc(doc) if doc else None
+        return from_doc(doc) if doc else None
+
+    async def update(
+        self,
+        driver_id: str,
+        *,
+        when: Document | None = None,
+        set_: Document | None = None,
+        unset: list[str] | None = None,
+        push: Document | None = None,
+        pull: Document | None = None,
+        outbox: list[Document] | None = None,
+    ) -> bool:
+        """One single-document update, with the events announcing it; False if not matched."""
+        change: Document = {}
+        if set_:
+            change["$set"] = set_
+        if unset:
+            change["$unset"] = dict.fromkeys(unset, "")
+        pushes = dict(push or {})
+        if outbox:
+            pushes["outbox"] = {"$each": outbox}
+        if pushes:
+            change["$push"] = pushes
+        if pull:
+            change["$pull"] = pull
+        if not change:
+            return True
+        result = await self.collection.update_one({"_id": driver_id, **(when or {})}, change)
+        return result.matched_count == 1
+
+    async def search(self, where: DriverFilter, *, after: str | None, limit: int) -> list[Driver]:
+        query = where.query()
+        if after is not None:
+            query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
+        cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(limit)
+        return [from_doc(doc) async for doc in cursor]
+
+    async def count_by_grid(self, where: DriverFilter) -> dict[str | None, int]:
+        pipeline: list[Document] = [
+            {"$match": where.query()},
+            {"$group": {"_id": "$grid_id", "n": {"$sum": 1}}},
+        ]
+        return {
+            row["_id"]: int(row["n"]) async for row in await self.collection.aggregate(pipeline)
+        }
+
+    async def pending_erasures(self) -> list[str]:
+        return [
+            doc["_id"] async for doc in self.collection.find({"erasure": "pending"}, {"_id": 1})
+        ]

@@ -1,0 +1,27 @@
+"""Handlers for partner topics: parse, one use-case call, nothing else."""
+
+from __future__ import annotations
+
+from common.events import CloudEvent, EventData
+from common.events.partner import PartnerDriverRegistered
+from common.faults import Faults
+from common.idempotency import ProcessedEvents
+from registry.service import RegistryService
+
+
+class PartnerHandlers:
+    def __init__(
+        self, service: RegistryService, processed: ProcessedEvents, faults: Faults
+    ) -> None:
+        self._service = service
+        self._processed = processed
+        self._faults = faults
+
+    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, PartnerDriverRegistered)
+        if await self._processed.seen(event):
+            return
+        partner_id = event.source.removeprefix("partner/")
+        await self._service.register_from_partner(partner_id, data, f"{event.source}/{event.id}")
+        self._faults.hit("registry.on_driver_registered.before_commit")
+        await self._processed.mark_done(event)

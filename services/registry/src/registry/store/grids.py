@@ -1,0 +1,48 @@
+"""The ``grids`` collection: the residence-based management units drivers are assigned to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes
+from registry.domain import Grid
+
+Document = dict[str, Any]
+
+GRIDS = "grids"
+
+INDEXES = [Indexes(GRIDS)]
+
+
+def _from_doc(doc: Document) -> Grid:
+    return Grid.model_validate(
+        {**{k: v for k, v in doc.items() if k != "_id"}, "grid_id": doc["_id"]}
+    )
+
+
+def _to_doc(grid: Grid) -> Document:
+    doc = grid.model_dump(mode="python", exclude_none=True)
+    doc["_id"] = doc.pop("grid_id")
+    return doc
+
+
+class GridStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[GRIDS]
+
+    async def insert(self, grid: Grid) -> None:
+        await self.collection.insert_one(_to_doc(grid))
+
+    async def insert_many_raw(self, grids: list[Grid]) -> None:
+        await self.collection.insert_many([_to_doc(g) for g in grids], ordered=False)
+
+    async def get(self, grid_id: str) -> Grid | None:
+        doc = await self.collection.find_one({"_id": grid_id})
+        return _from_doc(doc) if doc else None
+
+    async def page(self, *, after: str | None, limit: int) -> list[Grid]:
+        query: Document = {"_id": {"$gt": after}} if after else {}
+        cursor = self.collection.find(query).sort("_id", 1).limit(limit)
+        return [_from_doc(doc) async for doc in cursor]

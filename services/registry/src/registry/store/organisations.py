@@ -1,0 +1,59 @@
+"""The ``organisations`` collection: service and volunteer teams, the union, party branches.
+
+Memberships live on the driver document (``memberships``), so joining is one atomic update of
+the driver and erasure removes them with the rest of the driver's personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes
+from registry.domain import Organisation, OrganisationKind
+
+Document = dict[str, Any]
+
+ORGANISATIONS = "organisations"
+
+INDEXES = [Indexes(ORGANISATIONS, (IndexModel([("kind", 1), ("_id", 1)], name="kind"),))]
+
+
+def _from_doc(doc: Document) -> Organisation:
+    return Organisation.model_validate(
+        {**{k: v for k, v in doc.items() if k != "_id"}, "organisation_id": doc["_id"]}
+    )
+
+
+def _to_doc(organisation: Organisation) -> Document:
+    doc = organisation.model_dump(mode="python", exclude_none=True)
+    doc["_id"] = doc.pop("organisation_id")
+    return doc
+
+
+class OrganisationStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[ORGANISATIONS]
+
+    async def insert(self, organisation: Organisation) -> None:
+        await self.collection.insert_one(_to_doc(organisation))
+
+    async def insert_many_raw(self, organisations: list[Organisation]) -> None:
+        await self.collection.insert_many([_to_doc(o) for o in organisations], ordered=False)
+
+    async def get(self, organisation_id: str) -> Organisation | None:
+        doc = await self.collection.find_one({"_id": organisation_id})
+        return _from_doc(doc) if doc else None
+
+    async def page(
+        self, *, kind: OrganisationKind | None, after: str | None, limit: int
+    ) -> list[Organisation]:
+        query: Document = {}
+        if kind:
+            query["kind"] = kind
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.collection.find(query).sort("_id", 1).limit(limit)
+        return [_from_doc(doc) async for doc in cursor]

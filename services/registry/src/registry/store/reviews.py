@@ -1,0 +1,82 @@
+"""The ``reviews`` collection: disagreeing data kept for an operator's decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes, is_duplicate_key
+from registry.domain import Review, ReviewStatus
+
+Document = dict[str, Any]
+
+REVIEWS = "reviews"
+
+INDEXES = [
+    Indexes(
+        REVIEWS,
+        (
+            IndexModel([("status", 1), ("_id", 1)], name="status"),
+            IndexModel([("driver_id", 1)], name="driver"),
+        ),
+    )
+]
+
+
+def _from_doc(doc: Document) -> Review:
+    return Review.model_validate(
+        {**{k: v for k, v in doc.items() if k != "_id"}, "review_id": doc["_id"]}
+    )
+
+
+class ReviewStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[REVIEWS]
+
+    async def add(self, review: Review) -> bool:
+        """Idempotent on the review id (derived from its cause); False when already there."""
+        doc = review.model_dump(mode="python", exclude_none=True)
+        doc["_id"] = doc.pop("review_id")
+        try:
+            await self.collection.insert_one(doc)
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return False
+            raise
+        return True
+
+    async def get(self, review_id: str) -> Review | None:
+        doc = await self.collection.find_one({"_id": review_id})
+        return _from_doc(doc) if doc else None
+
+    async def page(
+        self,
+        *,
+        status: ReviewStatus | None,
+        driver_id: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[Review]:
+        query: Document = {}
+        if status:
+            query["status"] = status
+        if driver_id:
+            query["driver_id"] = driver_id
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.collection.find(query).sort("_id", 1).limit(limit)
+        return [_from_doc(doc) async for doc in cursor]
+
+    async def resolve(self, review_id: str, status: ReviewStatus, by: str, at: datetime) -> bool:
+        result = await self.collection.update_one(
+            {"_id": review_id, "status": "open"},
+            {"$set": {"status": status, "resolved_by": by, "resolved_at": at}},
+        )
+        return result.modified_count == 1
+
+    async def forget_driver(self, driver_id: str) -> int:
+        result = await self.collection.delete_many({"driver_id": driver_id})
+        return result.deleted_count

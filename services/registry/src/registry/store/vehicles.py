@@ -1,0 +1,130 @@
+"""The ``vehicles`` collection, keyed by plate: a plate's one document names its one holder."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pymongo import IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes, is_duplicate_key
+from registry.domain import Vehicle
+
+Document = dict[str, Any]
+
+VEHICLES = "vehicles"
+
+INDEXES = [
+    Indexes(
+        VEHICLES,
+        (
+            IndexModel([("driver_id", 1)], name="driver"),
+            IndexModel([("pass_expires_on", 1), ("_id", 1)], name="pass_expiry", sparse=True),
+        ),
+    )
+]
+
+
+def _to_doc(vehicle: Vehicle) -> Document:
+    doc = vehicle.model_dump(mode="python", exclude_none=True)
+    doc["_id"] = doc.pop("plate")
+    if vehicle.pass_expires_on is not None:
+        # ISO dates compare correctly as strings, and BSON has no date-only type.
+        doc["pass_expires_on"] = vehicle.pass_expires_on.isoformat()
+    return doc
+
+
+def _from_doc(doc: Document) -> Vehicle:
+    fields = {k: v for k, v in doc.items() if k != "_id"}
+    return Vehicle.model_validate({**fields, "plate": doc["_id"]})
+
+
+class VehicleStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[VEHICLES]
+
+    async def claim(self, vehicle: Vehicle) -> Vehicle | None:
+        """Hold the plate for ``vehicle.driver_id`` if it is free, already theirs, or its holder
+        is no longer active; None when another active driver holds it."""
+        doc = _to_doc(vehicle)
+        doc.pop("_id")
+        added_at = doc.pop("added_at")
+        try:
+            # An upsert whose filter misses an existing _id fails with E11000: the atomic claim.
+            stored = await self.collection.find_one_and_update(
+                {
+                    "_id": vehicle.plate,
+                    "$or": [{"driver_id": vehicle.driver_id}, {"holder_active": False}],
+                },
+                {"$set": doc, "$setOnInsert": {"added_at": added_at}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return None
+            raise
+        return _from_doc(stored) if stored else None
+
+    async def take_over(self, vehicle: Vehicle, *, from_driver: str) -> bool:
+        """Move a plate held by a driver who does not exist (a registration that crashed)."""
+        doc = _to_doc(vehicle)
+        doc.pop("_id")
+        result = await self.collection.update_one(
+            {"_id": vehicle.plate, "driver_id": from_driver}, {"$set": doc}
+        )
+        return result.modified_count == 1
+
+    async def get(self, plate: str) -> Vehicle | None:
+        doc = await self.collection.find_one({"_id": plate})
+        return _from_doc(doc) if doc else None
+
+    async def of_driver(self, driver_id: str) -> list[Vehicle]:
+        cursor = self.collection.find({"driver_id": driver_id}).sort("added_at", 1)
+        return [_from_doc(doc) async for doc in cursor]
+
+    async def of_drivers(self, driver_ids: list[str]) -> dict[str, list[Vehicle]]:
+        out: dict[str, list[Vehicle]] = {d: [] for d in driver_ids}
+        if driver_ids:
+            cursor = self.collection.find({"driver_id": {"$in": driver_ids}}).sort("added_at", 1)
+            async for doc in cursor:
+                out.setdefault(doc["driver_id"], []).append(_from_doc(doc))
+        return out
+
+    async def update_pass(
+        self, plate: str, driver_id: str, pass_number: str | None, expires_on: date | None
+    ) -> bool:
+        change: Document = {"pass_number": pass_number}
+        change["pass_expires_on"] = expires_on.isoformat() if expires_on else None
+        result = await self.collection.update_one(
+            {"_id": plate, "driver_id": driver_id}, {"$set": change}
+        )
+        return result.matched_count == 1
+
+    async def release(self, plate: str, driver_id: str) -> bool:
+        result = await self.collection.delete_one({"_id": plate, "driver_id": driver_id})
+        return result.deleted_count == 1
+
+    async def set_holder_active(self, driver_id: str, active: bool) -> None:
+        await self.collection.update_many(
+            {"driver_id": driver_id}, {"$set": {"holder_active": active}}
+        )
+
+    async def forget_driver(self, driver_id: str) -> int:
+        result = await self.collection.delete_many({"driver_id": driver_id})
+        return result.deleted_count
+
+    async def passes_due(
+        self, by: date, *, after: tuple[str, str] | None, limit: int
+    ) -> list[Vehicle]:
+        """Active holders' passes expiring on or before ``by``, soonest first."""
+        query: Document = {"holder_active": True, "pass_expires_on": {"$lte": by.isoformat()}}
+        if after is not None:
+            expiry, plate = after
+            query["$or"] = [
+                {"pass_expires_on": {"$gt": expiry}},
+                {"pass_expires_on": expiry, "_id": {"$gt": plate}},
+            ]
+        cursor = self.collection.find(query).sort([("pass_expires_on", 1), ("_id", 1)]).limit(limit)
+        return [_from_doc(doc) async for doc in cursor]
