@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+
 from common.settings import ServiceSettings
 
 
@@ -7,3 +9,34 @@ class NotifySettings(ServiceSettings):
     service_name: str = "notify"
     http_port: int = 8004
     mongo_db: str = "driverhome_notify"
+
+    default_language: str = "zh-CN"
+    # Quiet hours are wall-clock times where the drivers are (the whole district is one zone).
+    timezone: str = "Asia/Shanghai"
+
+    # The dispatcher: releases held messages, sends external channels, starts due broadcasts.
+    dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+    dispatch_batch: int = Field(default=200, ge=1)
+    send_lease_seconds: float = Field(default=120.0, gt=0)
+
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    # Networks a webhook may target even though they are not public (loopback in tests, a
+    # partner's VPN range on a private deployment). Outside development nothing else private is.
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+
+    sms_gateway_url: str | None = None
+    sms_api_key: SecretStr | None = None
+    sms_sign_name: str = "司机之家"
+
+    broadcast_batch_size: int = Field(default=500, ge=1, le=5000)
+    broadcast_lease_seconds: float = Field(default=30.0, gt=0)
+
+    # At most this many non-urgent notifications per driver and category per window; the rest
+    # still reach the inbox, quietly, but no SMS or webhook goes out for them.
+    rate_limit_per_window: int = Field(default=10, ge=1)
+    rate_limit_window_seconds: int = Field(default=3600, ge=1)

@@ -1,0 +1,279 @@
+"""Notifications and their rules: pure, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from common.events.notify import NotifyChannel
+
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+
+Category = Literal[
+    "account",
+    "points",
+    "activity",
+    "policy",
+    "case",
+    "general",
+    "road_closure",
+    "severe_weather",
+    "safety_recall",
+]
+# Driving-safety exceptions: these go at once, through quiet hours and rate limits.
+URGENT_CATEGORIES: frozenset[str] = frozenset({"road_closure", "severe_weather", "safety_recall"})
+
+DriverChannel = Literal["inbox", "sms"]
+Status = Literal["queued", "held", "sent", "delivered", "failed"]
+FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "failed"})
+
+BROADCAST_SOURCE = "driverhome/notify/broadcast"
+
+
+class NotifyError(Exception):
+    """Base of the notify service's domain errors."""
+
+
+class NotFound(NotifyError):
+    pass
+
+
+class InvalidTemplate(NotifyError):
+    def __init__(self, message: str, unknown: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unknown = unknown or []
+
+
+class UnsafeTarget(NotifyError):
+    """A webhook URL that would let a caller reach internal addresses (SSRF)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Conflict(NotifyError):
+    pass
+
+
+class InvalidPreferences(NotifyError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidBroadcast(NotifyError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def is_urgent(category: str) -> bool:
+    return category in URGENT_CATEGORIES
+
+
+def notification_id(driver_id: str, source: str, source_id: str, channel_key: str) -> str:
+    """Deterministic: the same cause, driver and channel always give the same notification."""
+    raw = "\x1f".join((driver_id, source, source_id, channel_key))
+    return "ntf_" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def new_broadcast_id() -> str:
+    return f"brc_{uuid.uuid4().hex}"
+
+
+def new_subscription_id() -> str:
+    return f"whk_{uuid.uuid4().hex[:20]}"
+
+
+class QuietHours(BaseModel):
+    """A daily window, local wall-clock time; may cross midnight (22:00 → 06:00)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours must not start and end at the same time")
+        return self
+
+    def ends_after(self, moment: datetime, zone: str) -> datetime | None:
+        """When the quiet window holding ``moment`` ends (aware), or None if not quiet then."""
+        tz = ZoneInfo(zone)
+        local = moment.astimezone(tz)
+        today = local.date()
+        now_t = local.time().replace(tzinfo=None)
+        start, end = self.start, self.end
+        if start < end:
+            if start <= now_t < end:
+                return datetime.combine(today, end, tz)
+            return None
+        if now_t >= start:
+            return datetime.combine(today + timedelta(days=1), end, tz)
+        if now_t < end:
+            return datetime.combine(today, end, tz)
+        return None
+
+
+class Preferences(BaseModel):
+    """What a driver chose. Channels per category; missing categories use the defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    driver_id: str
+    language: Language | None = None
+    channels: dict[str, list[DriverChannel]] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+    sms_phone_masked: str | None = None
+    has_sms_phone: bool = False
+
+    def channels_for(self, category: str) -> list[DriverChannel]:
+        chosen = self.channels.get(category)
+        if chosen is None:
+            chosen = ["inbox", "sms"] if is_urgent(category) else ["inbox"]
+        out: list[DriverChannel] = list(dict.fromkeys(chosen))
+        if is_urgent(category) and "inbox" not in out:
+            out.insert(0, "inbox")  # safety alerts can be silenced on SMS, not lost
+        if not self.has_sms_phone and "sms" in out:
+            out.remove("sms")
+        return out
+
+
+class DriverFacts(BaseModel):
+    """The little notify keeps about a driver to pick segments and a language."""
+
+    model_config = ConfigDict(frozen=True)
+
+    driver_id: str
+    active: bool = True
+    fleet: str | None = None
+    grade: str | None = None
+    language: str | None = None
+    grid: str | None = None
+    organisations: list[str] = Field(default_factory=list)
+    cell: str | None = None
+
+
+def pick_language(prefs: Preferences | None, facts: DriverFacts | None, default: str) -> Language:
+    for candidate in (
+        prefs.language if prefs else None,
+        facts.language if facts else None,
+        default,
+    ):
+        if candidate in LANGUAGES:
+            return candidate
+    return "zh-CN"
+
+
+SegmentKind = Literal["everyone", "grid", "fleet", "organisation", "near", "grade"]
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: SegmentKind
+    value: str | None = Field(default=None, max_length=100)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+    radius_km: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Segment:
+        if self.kind == "near":
+            if self.lat is None or self.lng is None or self.radius_km is None:
+                raise ValueError("a 'near' segment needs lat, lng and radius_km")
+        elif self.kind != "everyone" and not self.value:
+            raise ValueError(f"a '{self.kind}' segment needs a value")
+        return self
+
+
+class Content(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = Field(min_length=1, max_length=100)
+    body: str = Field(min_length=1, max_length=2000)
+
+
+class Rendered(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    body: str
+    language: Language
+
+
+BroadcastStatus = Literal[
+    "scheduled", "resolving", "fanning_out", "completed", "cancelled", "expired"
+]
+
+
+class Broadcast(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    broadcast_id: str
+    category: Category
+    urgent: bool
+    segment: Segment
+    content: dict[Language, Content]
+    scheduled_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    status: BroadcastStatus
+    created_by: str
+    created_at: AwareDatetime
+    targeted: int = 0
+    batches_enqueued: int = 0
+    batches_total: int | None = None
+
+    def content_for(self, language: Language) -> Rendered:
+        chosen = self.content.get(language) or self.content.get("zh-CN")
+        lang: Language = language if language in self.content else "zh-CN"
+        if chosen is None:  # validated at creation: zh-CN or the only language exists
+            lang, chosen = next(iter(self.content.items()))
+        return Rendered(title=chosen.title, body=chosen.body, language=lang)
+
+    def expired_at(self, moment: datetime) -> bool:
+        return self.expires_at is not None and moment >= self.expires_at
+
+
+def check_broadcast(
+    category: str,
+    urgency: Literal["normal", "urgent"],
+    content: dict[Language, Content],
+    scheduled_at: datetime,
+    expires_at: datetime | None,
+) -> bool:
+    """Validates a new broadcast; returns whether it is urgent."""
+    if not content:
+        raise InvalidBroadcast("content needs at least one language")
+    if urgency == "urgent" and not is_urgent(category):
+        raise InvalidBroadcast(
+            "only road_closure, severe_weather and safety_recall may be urgent: urgency "
+            "overrides drivers' quiet hours"
+        )
+    if expires_at is not None and expires_at <= scheduled_at:
+        raise InvalidBroadcast("expires_at must be after the scheduled time")
+    return is_urgent(category)
+
+
+def rate_window(moment: datetime, window_seconds: int) -> int:
+    return int(moment.timestamp()) // window_seconds
+
+
+ChannelKey = str
+
+
+def channel_of(key: ChannelKey) -> NotifyChannel:
+    head = key.split(":", 1)[0]
+    if head not in ("inbox", "sms", "webhook"):
+        raise ValueError(f"unknown channel key {key!r}")
+    return head  # type: ignore[return-value]

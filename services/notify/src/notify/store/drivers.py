@@ -1,0 +1,98 @@
+"""The ``drivers`` (facts for segments) and ``preferences`` collections, keyed by driver id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes
+from notify.domain import DriverFacts, Preferences
+
+Document = dict[str, Any]
+
+DRIVERS = "drivers"
+PREFERENCES = "preferences"
+
+INDEXES = [
+    Indexes(
+        DRIVERS,
+        (
+            IndexModel([("fleet", 1), ("_id", 1)], name="fleet"),
+            IndexModel([("grade", 1), ("_id", 1)], name="grade"),
+            IndexModel([("grid", 1), ("_id", 1)], name="grid"),
+            IndexModel([("organisations", 1), ("_id", 1)], name="organisations"),
+            IndexModel([("cell", 1), ("_id", 1)], name="cell"),
+        ),
+    ),
+    Indexes(PREFERENCES),
+]
+
+
+def facts_of(doc: Document) -> DriverFacts:
+    return DriverFacts.model_validate({**doc, "driver_id": doc["_id"]})
+
+
+def preferences_of(doc: Document) -> Preferences:
+    phone = doc.get("sms_phone") or {}
+    return Preferences.model_validate(
+        {
+            **{k: v for k, v in doc.items() if k in ("language", "channels", "quiet_hours")},
+            "driver_id": doc["_id"],
+            "sms_phone_masked": phone.get("masked"),
+            "has_sms_phone": bool(phone),
+        }
+    )
+
+
+class DriverStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.facts = db[DRIVERS]
+        self.preferences = db[PREFERENCES]
+
+    async def note_facts(self, driver_id: str, facts: Document, at: datetime) -> None:
+        """Record facts an event announced (one driver's events arrive in order)."""
+        await self.facts.update_one(
+            {"_id": driver_id},
+            {"$set": {**facts, "updated_at": at}, "$setOnInsert": {"active": True}},
+            upsert=True,
+        )
+
+    async def forget(self, driver_id: str) -> None:
+        await self.facts.delete_one({"_id": driver_id})
+        await self.preferences.delete_one({"_id": driver_id})
+
+    async def facts_for(self, driver_ids: Sequence[str]) -> dict[str, DriverFacts]:
+        docs = await self.facts.find({"_id": {"$in": list(driver_ids)}}).to_list()
+        return {d["_id"]: facts_of(d) for d in docs}
+
+    async def preferences_for(self, driver_ids: Sequence[str]) -> dict[str, Preferences]:
+        docs = await self.preferences.find({"_id": {"$in": list(driver_ids)}}).to_list()
+        return {d["_id"]: preferences_of(d) for d in docs}
+
+    async def sms_phone(self, driver_id: str) -> str | None:
+        doc = await self.preferences.find_one({"_id": driver_id}, {"sms_phone": 1})
+        phone = (doc or {}).get("sms_phone") or {}
+        enc = phone.get("enc")
+        return str(enc) if enc else None
+
+    async def save_preferences(self, driver_id: str, fields: Document, at: datetime) -> Document:
+        await self.preferences.update_one(
+            {"_id": driver_id}, {"$set": {**fields, "updated_at": at}}, upsert=True
+        )
+        doc = await self.preferences.find_one({"_id": driver_id})
+        assert doc is not None
+        return doc
+
+    async def get_preferences(self, driver_id: str) -> Document | None:
+        return await self.preferences.find_one({"_id": driver_id})
+
+    async def page(self, query: Document, after: str | None, limit: int) -> list[str]:
+        """Driver ids matching a segment, in id order, after ``after``: restartable paging."""
+        if after is not None:
+            query = {"$and": [query, {"_id": {"$gt": after}}]}
+        cursor = self.facts.find(query, {"_id": 1}).sort([("_id", ASCENDING)]).limit(limit)
+        return [d["_id"] for d in await cursor.to_list()]

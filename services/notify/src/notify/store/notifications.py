@@ -1,0 +1,230 @@
+"""The ``notifications`` collection: one document per driver, cause and channel, with its outbox.
+
+The ``_id`` is derived from (driver, cause, channel), so a redelivered cause can only hit the
+same document; the compound unique index says the same thing in a shard-friendly way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.bus import Publisher
+from common.mongo import Indexes, is_duplicate_key
+from common.outbox import OUTBOX_FIELD
+
+Document = dict[str, Any]
+
+NOTIFICATIONS = "notifications"
+
+INDEXES = [
+    Indexes(
+        NOTIFICATIONS,
+        (
+            IndexModel(
+                [("driver_id", 1), ("source", 1), ("source_id", 1), ("channel_key", 1)],
+                unique=True,
+                name="one_per_driver_cause_channel",
+            ),
+            IndexModel([("driver_id", 1), ("channel", 1), ("created_at", -1)], name="inbox_newest"),
+            IndexModel([("status", 1), ("hold_until", 1)], name="held_due"),
+            IndexModel([("status", 1), ("next_attempt_at", 1)], name="send_due"),
+            IndexModel([("broadcast_id", 1), ("status", 1)], name="broadcast_progress"),
+        ),
+    )
+]
+
+# Inbox items are the inbox channel's notifications once delivered (held ones wait).
+_INBOX_VISIBLE = {"channel": "inbox", "status": "delivered"}
+_PUBLISH_CONCURRENCY = 200
+
+
+class NotificationStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[NOTIFICATIONS]
+
+    async def insert_new(self, docs: Sequence[Document]) -> None:
+        """Insert what is not there yet; existing ids (redelivery) are left as they are."""
+        if not docs:
+            return
+        try:
+            await self.collection.insert_many(list(docs), ordered=False)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+
+    async def get(self, notification_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": notification_id}, {OUTBOX_FIELD: 0})
+
+    async def inbox(
+        self,
+        driver_id: str,
+        *,
+        after: dict[str, Any] | None,
+        limit: int,
+        unread_only: bool,
+        archived: bool,
+    ) -> list[Document]:
+        query: Document = {"driver_id": driver_id, **_INBOX_VISIBLE}
+        query["archived_at"] = {"$ne": None} if archived else None
+        if unread_only:
+            query["read_at"] = None
+        if after is not None:
+            at = datetime.fromisoformat(after["t"])
+            query["$or"] = [
+                {"created_at": {"$lt": at}},
+                {"created_at": at, "_id": {"$lt": after["id"]}},
+            ]
+        cursor = (
+            self.collection.find(query, {OUTBOX_FIELD: 0, "history": 0})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return await cursor.to_list()
+
+    async def unread_count(self, driver_id: str) -> int:
+        return await self.collection.count_documents(
+            {"driver_id": driver_id, **_INBOX_VISIBLE, "archived_at": None, "read_at": None}
+        )
+
+    async def set_inbox_flag(
+        self, driver_id: str, notification_id: str, field: str, value: datetime | None
+    ) -> Document | None:
+        return await self.collection.find_one_and_update(
+            {"_id": notification_id, "driver_id": driver_id, **_INBOX_VISIBLE},
+            {"$set": {field: value}},
+            projection={OUTBOX_FIELD: 0, "history": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def held_due(self, now: datetime, limit: int) -> list[Document]:
+        cursor = (
+            self.collection.find({"status": "held", "hold_until": {"$lte": now}}, {"_id": 1})
+            .sort([("hold_until", ASCENDING)])
+            .limit(limit)
+        )
+        return await cursor.to_list()
+
+    async def transition(
+        self,
+        notification_id: str,
+        *,
+        expect: Document,
+        set_fields: Document,
+        status: str,
+        at: datetime,
+        reason: str | None = None,
+        outbox: Document | None = None,
+        inc: Document | None = None,
+    ) -> Document | None:
+        """Move a notification on, only if it is still as expected; the event rides along."""
+        update: Document = {
+            "$set": {**set_fields, "status": status, "updated_at": at},
+            "$push": {"history": {"status": status, "at": at, "reason": reason}},
+        }
+        if outbox is not None:
+            update["$push"][OUTBOX_FIELD] = outbox
+        if inc:
+            update["$inc"] = inc
+        return await self.collection.find_one_and_update(
+            {"_id": notification_id, **expect},
+            update,
+            projection={OUTBOX_FIELD: 0, "history": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def send_due(self, now: datetime, limit: int) -> list[Document]:
+        cursor = (
+            self.collection.find(
+                {
+                    "status": "queued",
+                    "next_attempt_at": {"$lte": now},
+                    "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
+                },
+                {"_id": 1},
+            )
+            .sort([("next_attempt_at", ASCENDING)])
+            .limit(limit)
+        )
+        return await cursor.to_list()
+
+    async def claim(self, notification_id: str, now: datetime, until: datetime) -> Document | None:
+        return await self.collection.find_one_and_update(
+            {
+                "_id": notification_id,
+                "status": "queued",
+                "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
+            },
+            {"$set": {"lease_until": until}},
+            projection={OUTBOX_FIELD: 0, "history": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def count_attempt(self, notification_id: str, reason: str | None) -> None:
+        await self.collection.update_one(
+            {"_id": notification_id}, {"$inc": {"attempts": 1}, "$set": {"last_error": reason}}
+        )
+
+    async def defer(self, notification_id: str, until: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": notification_id, "status": "queued"},
+            {"$set": {"next_attempt_at": until, "lease_until": None}},
+        )
+
+    async def progress(self, broadcast_id: str) -> dict[str, dict[str, int]]:
+        """Counts by channel and status, derived from the notifications (never drift)."""
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"broadcast_id": broadcast_id}},
+                {
+                    "$group": {
+                        "_id": {"channel": "$channel", "status": "$status"},
+                        "n": {"$sum": 1},
+                    }
+                },
+            ]
+        )
+        out: dict[str, dict[str, int]] = {}
+        async for row in cursor:
+            out.setdefault(row["_id"]["channel"], {})[row["_id"]["status"]] = int(row["n"])
+        return out
+
+    async def flush_outbox(self, publisher: Publisher, ids: Sequence[str]) -> int:
+        """Publish the pending events of many notifications at once, then drop them.
+
+        The per-document relay makes three round trips per document; a broadcast batch has
+        hundreds, so it is read once, published concurrently and cleared with one update.
+        A crash in between republishes (consumers dedupe by the event's id).
+        """
+        sent = 0
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start : start + 1000])
+            docs = await self.collection.find(
+                {"_id": {"$in": chunk}, f"{OUTBOX_FIELD}.0": {"$exists": True}},
+                {OUTBOX_FIELD: 1},
+            ).to_list()
+            entries = [entry for doc in docs for entry in doc[OUTBOX_FIELD]]
+            for at in range(0, len(entries), _PUBLISH_CONCURRENCY):
+                part = entries[at : at + _PUBLISH_CONCURRENCY]
+                await asyncio.gather(
+                    *(
+                        publisher.publish_payload(e["topic"], e["key"], bytes(e["payload"]))
+                        for e in part
+                    )
+                )
+            if entries:
+                await self.collection.update_many(
+                    {"_id": {"$in": [d["_id"] for d in docs]}},
+                    {
+                        "$pull": {
+                            OUTBOX_FIELD: {"event_id": {"$in": [e["event_id"] for e in entries]}}
+                        }
+                    },
+                )
+            sent += len(entries)
+        return sent

@@ -1,0 +1,181 @@
+"""Message templates: which events notify drivers, their variables and the built-in texts.
+
+Templates use ``string.Template`` placeholders (``$amount`` or ``${amount}``): no attribute or
+index access, so an operator's template can never reach into objects. The variables a
+template may use are the fields of its event's data model, checked when the template is saved.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from common.events import DOMAIN_EVENTS, EventData
+from notify.domain import Category, Content, InvalidTemplate, Language
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    event_type: str
+    topic: str
+    category: Category
+    variables: frozenset[str]
+
+
+# Source events that become a driver notification, and their category.
+NOTIFYING: dict[str, tuple[str, Category]] = {
+    "driver.registered.v1": ("registry.events", "account"),
+    "driver.verified.v1": ("registry.events", "account"),
+    "points.awarded.v1": ("points.events", "points"),
+    "points.redeemed.v1": ("points.events", "points"),
+    "points.reversed.v1": ("points.events", "points"),
+    "points.expired.v1": ("points.events", "points"),
+    "points.grade_changed.v1": ("points.events", "points"),
+    "activity.attended.v1": ("stations.events", "activity"),
+}
+
+
+def _model(topic: str, event_type: str) -> type[EventData]:
+    return DOMAIN_EVENTS[topic][event_type]
+
+
+def spec_for(event_type: str) -> TemplateSpec:
+    if event_type not in NOTIFYING:
+        raise KeyError(event_type)
+    topic, category = NOTIFYING[event_type]
+    variables = frozenset(_model(topic, event_type).model_fields)
+    return TemplateSpec(event_type, topic, category, variables)
+
+
+def specs() -> list[TemplateSpec]:
+    return [spec_for(t) for t in NOTIFYING]
+
+
+DEFAULTS: dict[str, dict[Language, Content]] = {
+    "driver.registered.v1": {
+        "zh-CN": Content(
+            title="欢迎加入司机之家",
+            body="师傅您好,欢迎加入“司机之家”!站点服务、积分和政策消息都会在这里通知您。行车注意安全。",
+        ),
+        "en": Content(
+            title="Welcome to Driver's Home",
+            body="Welcome to Driver's Home! Station services, points and policy news will "
+            "reach you here. Drive safely.",
+        ),
+    },
+    "driver.verified.v1": {
+        "zh-CN": Content(title="资料已核验", body="您的司机资料已于 $verified_at 核验通过。"),
+        "en": Content(title="Profile verified", body="Your profile was verified on $verified_at."),
+    },
+    "points.awarded.v1": {
+        "zh-CN": Content(
+            title="积分到账 +$amount", body="您获得 $amount 积分,当前积分 $balance_after。"
+        ),
+        "en": Content(
+            title="+$amount points",
+            body="You earned $amount points; your balance is now $balance_after.",
+        ),
+    },
+    "points.redeemed.v1": {
+        "zh-CN": Content(
+            title="积分兑换成功", body="您已使用 $amount 积分兑换礼品,剩余积分 $balance_after。"
+        ),
+        "en": Content(
+            title="Reward redeemed",
+            body="You spent $amount points on a reward; $balance_after points remain.",
+        ),
+    },
+    "points.reversed.v1": {
+        "zh-CN": Content(
+            title="积分调整", body="您的积分已调整 $amount($reason),当前积分 $balance_after。"
+        ),
+        "en": Content(
+            title="Points corrected",
+            body="Your points changed by $amount ($reason); your balance is $balance_after.",
+        ),
+    },
+    "points.expired.v1": {
+        "zh-CN": Content(
+            title="积分到期",
+            body="$awarded_through 前获得的 $amount 积分已到期,当前积分 $balance_after。",
+        ),
+        "en": Content(
+            title="Points expired",
+            body="$amount points earned up to $awarded_through have expired; "
+            "your balance is $balance_after.",
+        ),
+    },
+    "points.grade_changed.v1": {
+        "zh-CN": Content(
+            title="信用等级变更",
+            body="您的信用等级由 $old_grade 变为 $new_grade。",
+        ),
+        "en": Content(
+            title="Credit grade changed",
+            body="Your credit grade changed from $old_grade to $new_grade.",
+        ),
+    },
+    "activity.attended.v1": {
+        "zh-CN": Content(
+            title="感谢参加活动", body="感谢您参加站点活动($activity_kind),积分将稍后到账。"
+        ),
+        "en": Content(
+            title="Thanks for taking part",
+            body="Thank you for joining the station activity ($activity_kind); points will follow.",
+        ),
+    },
+}
+
+
+def placeholders(text: str) -> list[str]:
+    """The variable names a template text uses; raises InvalidTemplate on bad syntax."""
+    template = string.Template(text)
+    if not template.is_valid():
+        raise InvalidTemplate("the template has a malformed placeholder (use $name or ${name})")
+    return template.get_identifiers()
+
+
+def validate(event_type: str, content: Content) -> None:
+    """Refuse a template that names a variable its event does not carry."""
+    try:
+        spec = spec_for(event_type)
+    except KeyError as exc:
+        raise InvalidTemplate(f"{event_type} does not notify drivers") from exc
+    used = placeholders(content.title) + placeholders(content.body)
+    unknown = sorted({name for name in used if name not in spec.variables})
+    if unknown:
+        raise InvalidTemplate(
+            f"unknown variables for {event_type}: {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(spec.variables))}",
+            unknown,
+        )
+
+
+def _display(value: Any, zone: str) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def variables_of(data: EventData, zone: str) -> dict[str, str]:
+    return {name: _display(getattr(data, name), zone) for name in type(data).model_fields}
+
+
+def render(content: Content, variables: dict[str, str]) -> tuple[str, str]:
+    """Unknown names stay as written (safe_substitute): a message is never lost to a typo."""
+    return (
+        string.Template(content.title).safe_substitute(variables),
+        string.Template(content.body).safe_substitute(variables),
+    )
+
+
+def sample_variables(event_type: str) -> dict[str, str]:
+    """Illustrative values for previews."""
+    return {name: f"<{name}>" for name in sorted(spec_for(event_type).variables)}

@@ -1,0 +1,337 @@
+"""Notify on the real broker and store: events in, notifications out, exactly once per channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from common.events import EventData, new_event
+from common.events.base import CloudEvent
+from common.events.points import PointsAwarded
+from common.events.registry import DriverRegistered
+from common.testing import Infra, read_topic, unique_name, wait_until
+from notify.app import create_app
+from notify.channels.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from notify.clock import ManualClock
+from notify.settings import NotifySettings
+from tests.support import produce, serve
+
+Headers = Callable[..., dict[str, str]]
+
+
+class Receiver:
+    """A local HTTP endpoint (webhook receiver, SMS gateway) that answers from a script."""
+
+    def __init__(self, statuses: list[int] | None = None, answer: dict[str, Any] | None = None):
+        self.statuses = list(statuses or [])
+        self.answer = answer or {"ok": True}
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.requests.append((dict(self.headers.items()), body, status))
+                payload = json.dumps(receiver.answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def accepted(self) -> list[tuple[dict[str, str], bytes, int]]:
+        return [r for r in self.requests if 200 <= r[2] < 300]
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., NotifySettings]) -> NotifySettings:
+    return make_settings(
+        NotifySettings,
+        dispatch_interval_seconds=0.1,
+        webhook_backoff_initial_seconds=0.05,
+        webhook_backoff_max_seconds=0.2,
+        webhook_allowed_networks=["127.0.0.1/32"],
+    )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as started:
+        yield started
+
+
+async def emit(infra: Infra, settings: NotifySettings, topic: str, event: CloudEvent) -> None:
+    await produce(
+        infra.kafka_bootstrap, settings.topic(topic), event.to_bytes(), key=event.subject.encode()
+    )
+
+
+def awarded(driver_id: str, amount: int = 5, event_id: str | None = None) -> CloudEvent:
+    return _event(
+        PointsAwarded(
+            driver_id=driver_id,
+            entry_id=unique_name("ent_"),
+            amount=amount,
+            balance_after=amount,
+            rule_id="volunteer",
+            cause_source="partner/volunteer-team",
+            cause_id=unique_name("v"),
+            cause_type="volunteer.logged.v1",
+            awarded_at=datetime.now(UTC),
+        ),
+        driver_id,
+        "driverhome/points",
+        event_id,
+    )
+
+
+def registered(
+    driver_id: str, *, language: str | None = None, fleet: str | None = None
+) -> CloudEvent:
+    return _event(
+        DriverRegistered(
+            driver_id=driver_id,
+            channel="operator",
+            registered_at=datetime.now(UTC),
+            fleet=fleet,
+            language=language,
+        ),
+        driver_id,
+        "driverhome/registry",
+    )
+
+
+def _event(data: EventData, subject: str, source: str, event_id: str | None = None) -> CloudEvent:
+    return new_event(data, source=source, subject=subject, event_id=event_id)
+
+
+async def inbox(http: httpx.AsyncClient, driver_id: str, token: Headers, **params: Any) -> Any:
+    answer = await http.get(
+        f"/v1/drivers/{driver_id}/inbox",
+        params=params,
+        headers=token("driver", driver_id=driver_id),
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def notifications(mongo: Any, settings: NotifySettings, **query: Any) -> list[Any]:
+    return await mongo[settings.mongo_db]["notifications"].find(query).to_list()
+
+
+async def test_a_redelivered_event_gives_one_notification(
+    infra: Infra, settings: NotifySettings, mongo: Any, token: Headers
+) -> None:
+    driver = unique_name("drv_")
+    event = awarded(driver, amount=20)
+    async with serve(create_app(settings)) as http:
+        for _ in range(3):
+            await emit(infra, settings, "points.events", event)
+        page = await wait_until(lambda: inbox(http, driver, token))
+        await asyncio.sleep(1.5)  # time for the duplicates to be (not) applied
+        page = await inbox(http, driver, token)
+    assert len(page["items"]) == 1
+    assert page["items"][0]["title"] == "积分到账 +20"
+    assert page["unread"] == 1
+    assert len(await notifications(mongo, settings, driver_id=driver)) == 1
+    records = await read_topic(infra.kafka_bootstrap, settings.topic("notify.events"))
+    delivered = {json.loads(r.value or b"")["data"]["notification_id"] for r in records}
+    assert delivered == {page["items"][0]["notification_id"]}
+
+
+async def test_the_welcome_comes_in_the_drivers_language_and_the_inbox_pages_newest_first(
+    infra: Infra, settings: NotifySettings, token: Headers
+) -> None:
+    driver = unique_name("drv_")
+    async with serve(create_app(settings)) as http:
+        await emit(infra, settings, "registry.events", registered(driver, language="en"))
+        await wait_until(lambda: inbox(http, driver, token))
+        for amount in (1, 2, 3):
+            await emit(infra, settings, "points.events", awarded(driver, amount))
+        await wait_until(lambda: _at_least(inbox(http, driver, token), 4), timeout=30)
+        first = await inbox(http, driver, token, limit=3)
+        second = await inbox(http, driver, token, limit=3, cursor=first["next_cursor"])
+        titles = [i["title"] for i in first["items"] + second["items"]]
+        assert titles == ["+3 points", "+2 points", "+1 points", "Welcome to Driver's Home"]
+        assert second["next_cursor"] is None
+
+        newest = first["items"][0]["notification_id"]
+        own = token("driver", driver_id=driver)
+        base = f"/v1/drivers/{driver}/inbox/{newest}"
+        assert (await http.post(f"{base}/read", headers=own)).json()["read"] is True
+        assert (await inbox(http, driver, token))["unread"] == 3
+        assert (await http.post(f"{base}/unread", headers=own)).json()["read"] is False
+        assert (await http.post(f"{base}/archive", headers=own)).json()["archived"] is True
+        assert len((await inbox(http, driver, token))["items"]) == 3
+        assert len((await inbox(http, driver, token, archived=True))["items"]) == 1
+
+        other = token("driver", driver_id=unique_name("drv_"))
+        assert (await http.get(f"/v1/drivers/{driver}/inbox", headers=other)).status_code == 404
+        assert (await http.post(f"{base}/read", headers=other)).status_code == 404
+        operator = await http.get(f"/v1/drivers/{driver}/inbox", headers=token("operator"))
+        assert operator.status_code == 200
+        partner = token("partner", partner_id="port-booking")
+        assert (await http.get(f"/v1/drivers/{driver}/inbox", headers=partner)).status_code == 403
+
+
+async def _at_least(page: Any, n: int) -> Any:
+    result = await page
+    return result if len(result["items"]) >= n else None
+
+
+async def test_a_webhook_failing_three_times_then_succeeding_gets_one_signed_delivery(
+    infra: Infra, settings: NotifySettings, mongo: Any, token: Headers
+) -> None:
+    driver = unique_name("drv_")
+    with Receiver(statuses=[500, 503, 502]) as hook:
+        async with serve(create_app(settings)) as http:
+            made = await http.post(
+                "/v1/webhooks",
+                json={"url": hook.url, "categories": ["points"]},
+                headers=token("partner", partner_id="port-booking"),
+            )
+            assert made.status_code == 201, made.text
+            secret = made.json()["secret"]
+            await emit(infra, settings, "points.events", awarded(driver, amount=8))
+            await wait_until(lambda: _delivered(mongo, settings, driver, "webhook"), timeout=30)
+            await asyncio.sleep(0.5)
+    assert [status for _, _, status in hook.requests] == [500, 503, 502, 200]
+    [(headers, body, _)] = hook.accepted()
+    assert verify(secret, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+    payload = json.loads(body)
+    assert payload["driver_id"] == driver and payload["category"] == "points"
+    [doc] = await notifications(mongo, settings, driver_id=driver, channel="webhook")
+    assert doc["status"] == "delivered" and doc["attempts"] == 4
+    assert [h["status"] for h in doc["history"]] == ["queued", "delivered"]
+
+
+async def _delivered(mongo: Any, settings: NotifySettings, driver: str, channel: str) -> Any:
+    docs = await notifications(
+        mongo, settings, driver_id=driver, channel=channel, status="delivered"
+    )
+    return docs or None
+
+
+async def test_quiet_hours_hold_a_message_and_release_it_afterwards(
+    infra: Infra, settings: NotifySettings, mongo: Any, token: Headers
+) -> None:
+    # 23:00 in Shanghai; the driver's quiet hours are 22:00-06:00.
+    clock = ManualClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    driver = unique_name("drv_")
+    async with serve(create_app(settings, clock=clock)) as http:
+        answer = await http.put(
+            f"/v1/drivers/{driver}/preferences",
+            json={"quiet_hours": {"start": "22:00", "end": "06:00"}},
+            headers=token("driver", driver_id=driver),
+        )
+        assert answer.status_code == 200, answer.text
+        await emit(infra, settings, "points.events", awarded(driver))
+        [held] = await wait_until(lambda: _with_status(mongo, settings, driver, "held"))
+        assert held["hold_until"] == datetime(2026, 3, 10, 22, 0, tzinfo=UTC)
+        assert (await inbox(http, driver, token))["items"] == []
+
+        clock.advance(timedelta(hours=6, minutes=59))  # 05:59: still quiet
+        await asyncio.sleep(0.5)
+        assert (await inbox(http, driver, token))["items"] == []
+
+        clock.advance(timedelta(minutes=1))  # 06:00
+        page = await wait_until(lambda: _nonempty(inbox(http, driver, token)))
+        assert page["items"][0]["notification_id"] == held["_id"]
+        tracked = await http.get(
+            f"/v1/notifications/{held['_id']}", headers=token("driver", driver_id=driver)
+        )
+        assert [h["status"] for h in tracked.json()["history"]] == ["held", "delivered"]
+
+
+async def _with_status(mongo: Any, settings: NotifySettings, driver: str, status: str) -> Any:
+    return await notifications(mongo, settings, driver_id=driver, status=status) or None
+
+
+async def _nonempty(page: Any) -> Any:
+    result = await page
+    return result if result["items"] else None
+
+
+async def test_an_urgent_broadcast_bypasses_quiet_hours_and_a_normal_one_waits(
+    infra: Infra, settings: NotifySettings, mongo: Any, token: Headers
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))  # 23:00 local
+    driver = unique_name("drv_")
+    async with serve(create_app(settings, clock=clock)) as http:
+        await emit(infra, settings, "registry.events", registered(driver, fleet="北仑车队"))
+        await wait_until(lambda: inbox(http, driver, token))
+        await http.put(
+            f"/v1/drivers/{driver}/preferences",
+            json={"quiet_hours": {"start": "22:00", "end": "06:00"}},
+            headers=token("driver", driver_id=driver),
+        )
+        operator = token("operator")
+        urgent = await http.post(
+            "/v1/broadcasts",
+            json={
+                "category": "road_closure",
+                "urgency": "urgent",
+                "segment": {"kind": "fleet", "value": "北仑车队"},
+                "content": {"zh-CN": {"title": "穿山疏港高速封闭", "body": "大雾,请绕行。"}},
+            },
+            headers=operator,
+        )
+        normal = await http.post(
+            "/v1/broadcasts",
+            json={
+                "category": "policy",
+                "segment": {"kind": "everyone"},
+                "content": {"zh-CN": {"title": "新政策", "body": "积分兑换规则更新。"}},
+            },
+            headers=operator,
+        )
+        assert urgent.status_code == normal.status_code == 201, urgent.text + normal.text
+        urgent_id, normal_id = urgent.json()["broadcast_id"], normal.json()["broadcast_id"]
+
+        done = await wait_until(lambda: _broadcast(http, urgent_id, operator, "completed"))
+        assert done["progress"]["targeted"] == 1 and done["progress"]["delivered"] == 1
+        waiting = await wait_until(lambda: _broadcast(http, normal_id, operator, "completed"))
+        assert waiting["progress"]["held"] == 1 and waiting["progress"]["delivered"] == 0
+        titles = [i["title"] for i in (await inbox(http, driver, token))["items"]]
+        assert "穿山疏港高速封闭" in titles and "新政策" not in titles
+
+        clock.advance(timedelta(hours=7))
+        released = await wait_until(lambda: _broadcast_delivered(http, normal_id, operator))
+        assert released["progress"]["held"] == 0
+
+
+async def _broadcast(http: httpx.AsyncClient, bid: str, headers: Any, status: str) -> Any:
+    answer = (await http.get(f"/v1/broadcasts/{bid}", headers=headers)).json()
+    return answer if answer["status"] == status else None
+
+
+async def _broadcast_delivered(http: httpx.AsyncClient, bid: str, headers: Any) -> Any:
+    answer = (await http.get(f"/v1/broadcasts/{bid}", headers=headers)).json()
+    return answer if answer["progress"]["delivered"] == 1 else None
