@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from common.auth import Role, issue_token
 from common.settings import ServiceSettings
-from common.testing import Infra, provide_infra, unique_name
+from common.testing import Infra, drop_run, provide_infra, unique_name
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -22,9 +22,15 @@ def infra() -> Iterator[Infra]:
 
 
 @pytest.fixture
-def run_id() -> str:
-    """One id per test: its topic prefix and database names derive from it."""
-    return unique_name("t")
+async def run_id(infra: Infra) -> AsyncIterator[str]:
+    """One id per test: its topic prefix and database names derive from it.
+
+    Afterwards the test's topics and databases are deleted, so a long suite does not leave
+    thousands of partitions behind that slow the broker down.
+    """
+    run = unique_name("t")
+    yield run
+    await drop_run(infra, run)
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def make_settings(infra: Infra, run_id: str) -> Callable[..., Any]:
             "kafka_bootstrap": infra.kafka_bootstrap,
             "mongo_url": infra.mongo_url,
             "topic_prefix": f"{run_id}.",
-            "topic_partitions": 3,
+            "topic_partitions": 2,
             "mongo_db": f"{run_id}_{cls.model_fields['service_name'].default}",
             "outbox_sweep_seconds": 0.5,
             "consumer_backoff_max_seconds": 1.0,

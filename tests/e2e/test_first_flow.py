@@ -25,7 +25,7 @@ def env(infra: Infra, run_id: str) -> dict[str, str]:
         "DRIVERHOME_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "DRIVERHOME_MONGO_URL": infra.mongo_url,
         "DRIVERHOME_TOPIC_PREFIX": f"{run_id}.",
-        "DRIVERHOME_TOPIC_PARTITIONS": "3",
+        "DRIVERHOME_TOPIC_PARTITIONS": "2",
         "DRIVERHOME_OUTBOX_SWEEP_SECONDS": "0.5",
         "DRIVERHOME_CONSUMER_BACKOFF_MAX_SECONDS": "1",
     }

@@ -6,7 +6,7 @@ start-up order and shutdown (also on failure) are the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,10 +50,15 @@ async def service_runtime(
     indexes: Sequence[Indexes],
     outbox_collections: Sequence[str] = (),
     wire: Callable[[Runtime], None] | None = None,
+    prepare: Callable[[Runtime], Awaitable[None]] | None = None,
     store: AsyncDatabase[Document] | None = None,
     broker: KafkaBroker | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Start the parts in dependency order; ``wire`` registers the service's consumers."""
+    """Start the parts in dependency order.
+
+    ``wire`` registers the service's consumers; ``prepare`` runs after the indexes exist and
+    before the first message is consumed.
+    """
     client: AsyncMongoClient[Document] | None = None
     if store is None:
         client = create_client(settings)
@@ -71,6 +76,8 @@ async def service_runtime(
         await ensure_topics(settings, all_topics(settings))
         if wire is not None:
             wire(runtime)
+        if prepare is not None:  # before consuming starts: seed data the handlers rely on
+            await prepare(runtime)
         await kafka.start()
         if outbox_collections:
             runtime.relay = OutboxRelay(

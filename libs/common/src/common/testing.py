@@ -93,6 +93,34 @@ def _local_infra() -> Iterator[Infra]:
             subprocess.run(["bash", str(INFRA_SCRIPT), "down"], check=False)
 
 
+async def drop_run(infra: Infra, run: str) -> None:
+    """Delete a test run's topics (``<run>.*``) and databases (``<run>_*``); best effort."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    try:
+        await admin.start()
+        topics = [t for t in await admin.list_topics() if t.startswith(f"{run}.")]
+        if topics:
+            await admin.delete_topics(topics)
+    except Exception:  # cleanup must never fail a test
+        pass
+    finally:
+        await admin.close()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        infra.mongo_url, serverSelectionTimeoutMS=3000
+    )
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(f"{run}_"):
+                await client.drop_database(name)
+    except Exception:
+        pass
+    finally:
+        await client.close()
+
+
 def unique_name(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 

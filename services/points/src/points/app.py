@@ -12,10 +12,26 @@ from common.idempotency import ProcessedEvents
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from points.api.routes import router
+from points.handlers.earning import EarningHandlers
 from points.handlers.registry import RegistryHandlers
+from points.jobs import Maintenance
+from points.ledger import Clock, Ledger, utc_now
 from points.service import PointsService
 from points.settings import PointsSettings
-from points.store.accounts import INDEXES, PROCESSED, AccountStore
+from points.store import accounts, entries, parked, rules
+from points.store.accounts import ACCOUNTS, AccountStore
+from points.store.entries import EntryStore
+from points.store.parked import ParkedEvents
+from points.store.rules import RuleStore
+
+PROCESSED = "processed_events"
+INDEXES = [
+    *accounts.INDEXES,
+    *entries.INDEXES,
+    *rules.INDEXES,
+    *parked.INDEXES,
+    ProcessedEvents.indexes(PROCESSED),
+]
 
 
 def create_app(
@@ -23,26 +39,84 @@ def create_app(
     *,
     store: AsyncDatabase[dict[str, Any]] | None = None,
     broker: KafkaBroker | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
-    services: dict[str, PointsService] = {}
+    built: dict[str, PointsService] = {}
 
     def wire(runtime: Runtime) -> None:
-        service = PointsService(AccountStore(runtime.db))
-        services["points"] = service
-        registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
-        runtime.consumer("points").domain(
-            "registry.events", {"driver.registered.v1": registry.on_driver_registered}
+        ledger = Ledger(
+            AccountStore(runtime.db),
+            EntryStore(runtime.db),
+            runtime.publisher,
+            grades=settings.grades,
+            faults=runtime.faults,
+            clock=clock,
         )
+        service = PointsService(
+            ledger,
+            RuleStore(runtime.db),
+            ParkedEvents(runtime.db),
+            grades=settings.grades,
+            expiry_months=settings.expiry_months,
+            clock=clock,
+        )
+        built["service"] = service
+        registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
+        earning = EarningHandlers(service)
+        consumer = runtime.consumer("points")
+        consumer.domain(
+            "registry.events",
+            {
+                "driver.registered.v1": registry.on_driver_registered,
+                "driver.deactivated.v1": registry.on_driver_deactivated,
+            },
+        )
+        consumer.domain(
+            "stations.events",
+            {
+                "service.used.v1": earning.on_domain_event,
+                "activity.attended.v1": earning.on_domain_event,
+            },
+        )
+        consumer.partners(
+            {
+                "volunteer.logged.v1": earning.on_partner_event,
+                "safety.milestone.v1": earning.on_partner_event,
+                "training.completed.v1": earning.on_partner_event,
+                "port.appointment.kept.v1": earning.on_partner_event,
+            }
+        )
+
+    async def prepare(runtime: Runtime) -> None:
+        await built["service"].rules.seed_defaults()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
-            settings, indexes=INDEXES, wire=wire, store=store, broker=broker
+            settings,
+            indexes=INDEXES,
+            outbox_collections=[ACCOUNTS],
+            wire=wire,
+            prepare=prepare,
+            store=store,
+            broker=broker,
         ) as runtime:
+            service = built["service"]
+            service.ledger.relay = runtime.relay
+            maintenance = Maintenance(
+                service,
+                sweep_seconds=settings.sweep_seconds,
+                jobs_seconds=settings.jobs_interval_seconds,
+            )
+            maintenance.start()
             app.state.runtime = runtime
-            app.state.service = services["points"]
+            app.state.service = service
+            app.state.maintenance = maintenance
             app.state.readiness = readiness_checks(runtime)
-            yield
+            try:
+                yield
+            finally:
+                await maintenance.stop()
 
     return create_service_app(
         settings,

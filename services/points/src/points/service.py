@@ -1,22 +1,241 @@
-"""Points use cases."""
+"""Points use cases: open and close accounts, earn, reverse, adjust, expire, grade."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
-from points.domain import Account, AccountNotFound
+from common.events import CloudEvent
+from common.idempotency import fingerprint
+from common.logging import get_logger
+from points.domain import (
+    Account,
+    AccountNotActive,
+    AccountNotFound,
+    Cause,
+    Entry,
+    EntryNotFound,
+    NotReversible,
+    entry_id,
+    month_of,
+    months_back,
+)
+from points.grades import GradeAssessment, GradePolicy, assess
+from points.ledger import Clock, Ledger
+from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
+from points.store.parked import ParkedEvents
+from points.store.rules import RuleStore
+
+log = get_logger(__name__)
+
+RULE_CACHE_SECONDS = 5.0
 
 
 class PointsService:
-    def __init__(self, accounts: AccountStore) -> None:
-        self._accounts = accounts
+    def __init__(
+        self,
+        ledger: Ledger,
+        rules: RuleStore,
+        parked: ParkedEvents,
+        *,
+        grades: GradePolicy,
+        expiry_months: int,
+        clock: Clock,
+    ) -> None:
+        self.ledger = ledger
+        self.accounts: AccountStore = ledger.accounts
+        self.rules = rules
+        self.parked = parked
+        self.grades = grades
+        self.expiry_months = expiry_months
+        self._clock = clock
+        self._rule_cache: tuple[float, list[Rule]] | None = None
 
-    async def open_account(self, driver_id: str, opened_at: datetime) -> Account:
-        return await self._accounts.open(driver_id, opened_at)
+    def ledger_clock(self) -> datetime:
+        return self._clock()
+
+    # accounts -------------------------------------------------------------------------
+    async def open_account(
+        self, driver_id: str, opened_at: datetime, fleet: str | None = None
+    ) -> Account:
+        account = await self.accounts.open(driver_id, opened_at, fleet=fleet)
+        if account.status == "frozen":
+            await self.accounts.set_status(driver_id, "active")
+        await self.release_parked(driver_id)
+        return account
+
+    async def deactivate(self, driver_id: str, *, erased: bool) -> None:
+        """Freeze (or close, when the driver's data was erased); nothing is deleted."""
+        if await self.accounts.get(driver_id) is None:
+            return
+        await self.accounts.set_status(driver_id, "closed" if erased else "frozen")
 
     async def get_account(self, driver_id: str) -> Account:
-        account = await self._accounts.get(driver_id)
+        account = await self.accounts.get(driver_id)
         if account is None:
             raise AccountNotFound(driver_id)
         return account
+
+    # earning --------------------------------------------------------------------------
+    async def earn(self, event: CloudEvent) -> Entry | None:
+        """Award the points an event earns under the rule in force at the event's time."""
+        rule = choose_rule(await self._current_rules(), event.type, event.data, event.time)
+        if rule is None:
+            return None
+        requested = rule.base_points(event.data)
+        if requested <= 0:
+            return None
+        entry = Entry(
+            entry_id=entry_id(event.subject, "award", event.source, event.id),
+            driver_id=event.subject,
+            kind="award",
+            amount=requested,
+            cause=Cause(
+                source=event.source,
+                event_id=event.id,
+                event_type=event.type,
+                fingerprint=fingerprint(event),
+            ),
+            rule_id=rule.rule_id,
+            rule_version=rule.version,
+            occurred_at=event.time,
+            created_at=self._clock(),
+            detail={
+                "requested": requested,
+                "rule_name": rule.name,
+                "cap_per_day": rule.cap_per_day,
+                "cap_per_month": rule.cap_per_month,
+            },
+        )
+        return await self.ledger.post(entry)
+
+    async def earn_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
+        try:
+            return await self.earn(event)
+        except (AccountNotFound, AccountNotActive) as exc:
+            await self.parked.park(event, partner=partner, reason=type(exc).__name__)
+        # The account may have opened between the attempt and the parking: try once more.
+        account = await self.accounts.get(event.subject)
+        if account is not None and account.status == "active":
+            await self.release_parked(event.subject)
+        return None
+
+    async def release_parked(self, driver_id: str) -> int:
+        released = 0
+        for event, _partner in await self.parked.for_driver(driver_id):
+            try:
+                await self.earn(event)
+            except (AccountNotFound, AccountNotActive):
+                return released
+            await self.parked.release(event)
+            released += 1
+        if released:
+            log.info("parked events applied", driver_id=driver_id, count=released)
+        return released
+
+    async def _current_rules(self) -> list[Rule]:
+        now = time.monotonic()
+        if self._rule_cache is None or now - self._rule_cache[0] > RULE_CACHE_SECONDS:
+            self._rule_cache = (now, await self.rules.current())
+        return self._rule_cache[1]
+
+    def forget_rule_cache(self) -> None:
+        self._rule_cache = None
+
+    # corrections ----------------------------------------------------------------------
+    async def reverse(self, original_id: str, *, operator: str, reason: str) -> Entry:
+        """Undo an award (or refund a redemption) exactly once, however often it is asked."""
+        original = await self.ledger.entries.get(original_id)
+        if original is None or original.state != "applied":
+            raise EntryNotFound(original_id)
+        if original.kind not in ("award", "redemption"):
+            raise NotReversible(f"a {original.kind} entry cannot be reversed")
+        entry = Entry(
+            entry_id=entry_id(original.driver_id, "reversal", original.entry_id),
+            driver_id=original.driver_id,
+            kind="reversal",
+            amount=-original.amount,
+            cause=Cause(operator=operator, reason=reason),
+            occurred_at=self._clock(),
+            created_at=self._clock(),
+            reverses=original.entry_id,
+            detail={
+                "original_kind": original.kind,
+                "original_amount": original.amount,
+                "original_month": month_of(original.occurred_at),
+            },
+        )
+        return await self._post_correction(entry)
+
+    async def adjust(
+        self,
+        driver_id: str,
+        amount: int,
+        *,
+        operator: str,
+        reason: str,
+        request_id: str,
+        sanction: bool = False,
+    ) -> Entry:
+        now = self._clock()
+        entry = Entry(
+            entry_id=entry_id(driver_id, "adjustment", operator, request_id),
+            driver_id=driver_id,
+            kind="adjustment",
+            amount=amount,
+            cause=Cause(operator=operator, reason=reason),
+            occurred_at=now,
+            created_at=now,
+            sanction=sanction,
+            detail={"requested": amount},
+        )
+        return await self._post_correction(entry)
+
+    async def _post_correction(self, entry: Entry) -> Entry:
+        # A correction names its cause by content: the same request again is the same entry.
+        existing = await self.ledger.entries.get(entry.entry_id)
+        if existing is not None:
+            entry = entry.model_copy(update={"cause": existing.cause})
+        return await self.ledger.post(entry)
+
+    # expiry and grades ----------------------------------------------------------------
+    def expiry_month(self, now: datetime | None = None) -> str:
+        """Awards made up to this month have expired by ``now``."""
+        return months_back(month_of(now or self._clock()), self.expiry_months + 1)
+
+    async def expire(self, driver_id: str, through_month: str) -> Entry:
+        now = self._clock()
+        entry = Entry(
+            entry_id=entry_id(driver_id, "expiry", through_month),
+            driver_id=driver_id,
+            kind="expiry",
+            amount=0,
+            cause=Cause(reason=f"points awarded up to {through_month} expired"),
+            occurred_at=now,
+            created_at=now,
+            detail={"through_month": through_month, "awarded_through": f"{through_month}-01"},
+        )
+        return await self.ledger.post(entry)
+
+    async def expire_all(self) -> int:
+        """The expiry job: idempotent, safe with several instances running at once."""
+        through = self.expiry_month()
+        expired = 0
+        after: str | None = None
+        while ids := await self.accounts.ids(after, 500):
+            for driver_id in ids:
+                account = await self.accounts.get(driver_id)
+                if account is None or (account.expired_through or "") >= through:
+                    continue
+                try:
+                    entry = await self.expire(driver_id, through)
+                except AccountNotActive:
+                    continue
+                expired += entry.state == "applied"
+            after = ids[-1]
+        return expired
+
+    async def assess(self, driver_id: str) -> GradeAssessment:
+        account = await self.get_account(driver_id)
+        return assess(account, self.grades, month_of(self._clock()))

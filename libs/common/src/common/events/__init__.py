@@ -28,6 +28,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             points.PointsReversed,
             points.PointsExpired,
             points.GradeChanged,
+            points.PointsAdjusted,
         )
     },
     "notify.events": {

@@ -70,3 +70,15 @@ class GradeChanged(EventData):
     earned_last_12_months: int
     reasons: list[str]
     changed_at: AwareDatetime
+
+
+class PointsAdjusted(EventData):
+    event_type: ClassVar[str] = "points.adjusted.v1"
+
+    driver_id: str
+    entry_id: str
+    amount: int = Field(description="Signed change an operator made, with a mandatory reason")
+    balance_after: int = Field(ge=0)
+    reason: str
+    sanction: bool = False
+    adjusted_at: AwareDatetime

@@ -1,18 +1,40 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import ValidationError
 
 from common.auth import Principal, require_roles
+from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
-from points.api.schemas import AccountView
-from points.domain import AccountNotFound
+from points.api.schemas import (
+    AccountView,
+    AdjustmentRequest,
+    EntryView,
+    GradeView,
+    LedgerPage,
+    ReversalRequest,
+    RuleRequest,
+    RuleView,
+)
+from points.domain import (
+    AccountNotActive,
+    AccountNotFound,
+    EntryNotFound,
+    NotReversible,
+    month_of,
+)
+from points.rules import RuleSpec
 from points.service import PointsService
 
-router = APIRouter(prefix="/v1", tags=["accounts"])
+router = APIRouter(prefix="/v1")
 
 ACCOUNTS_READ_SCOPE = "accounts:read"
+GRADES_READ_SCOPE = "grades:read"
+
+Operator = Annotated[Principal, Depends(require_roles("operator"))]
 
 
 def _service(request: Request) -> PointsService:
@@ -20,28 +42,210 @@ def _service(request: Request) -> PointsService:
     return service
 
 
-def _may_read(principal: Principal, driver_id: str) -> bool:
+Service = Annotated[PointsService, Depends(_service)]
+
+
+def _may_read(principal: Principal, driver_id: str, *partner_scopes: str) -> bool:
     if principal.role == "operator":
         return True
     if principal.role == "driver":
         return principal.driver_id == driver_id
-    # Partners (the port booking system reads grades) need the granted scope.
-    return principal.role == "partner" and principal.has_scope(ACCOUNTS_READ_SCOPE)
+    # Partners (the port booking system reads grades) need a granted scope.
+    return principal.role == "partner" and any(principal.has_scope(s) for s in partner_scopes)
+
+
+async def _account_or_404(service: PointsService, driver_id: str) -> None:
+    try:
+        await service.get_account(driver_id)
+    except AccountNotFound as exc:
+        raise Problem(404, "Not Found", "no such account") from exc
 
 
 @router.get(
     "/accounts/{driver_id}",
     response_model=AccountView,
+    tags=["accounts"],
     summary="A driver's points account: balance and credit grade",
 )
 async def get_account(
     driver_id: str,
     principal: Annotated[Principal, Depends(require_roles("operator", "partner", "driver"))],
-    service: Annotated[PointsService, Depends(_service)],
+    service: Service,
 ) -> AccountView:
-    if not _may_read(principal, driver_id):
+    if not _may_read(principal, driver_id, ACCOUNTS_READ_SCOPE):
         raise Problem(404, "Not Found", "no such account")
     try:
-        return AccountView.of(await service.get_account(driver_id))
+        account = await service.get_account(driver_id)
     except AccountNotFound as exc:
         raise Problem(404, "Not Found", "no such account") from exc
+    return AccountView.of(account, month_of(service.ledger_clock()))
+
+
+@router.get(
+    "/accounts/{driver_id}/ledger",
+    response_model=LedgerPage,
+    tags=["accounts"],
+    summary="Ledger entries, newest first, each with its cause and rule",
+)
+async def get_ledger(
+    driver_id: str,
+    principal: Annotated[Principal, Depends(require_roles("operator", "driver"))],
+    service: Service,
+    page: Annotated[PageParams, Depends()],
+) -> LedgerPage:
+    if not _may_read(principal, driver_id):
+        raise Problem(404, "Not Found", "no such account")
+    await _account_or_404(service, driver_id)
+    before = page.after.get("seq") if page.after else None
+    if before is not None and not isinstance(before, int):
+        raise Problem(400, "Bad Request", "the cursor is not valid")
+    entries = await service.ledger.entries.history(driver_id, before_seq=before, limit=page.limit)
+    next_cursor = encode_cursor({"seq": entries[-1].seq}) if len(entries) == page.limit else None
+    return LedgerPage(items=[EntryView.of(e) for e in entries], next_cursor=next_cursor)
+
+
+@router.get(
+    "/accounts/{driver_id}/grade",
+    response_model=GradeView,
+    tags=["grades"],
+    summary="A driver's credit grade with its reasons and benefits (the booking system's lookup)",
+)
+async def get_grade(
+    driver_id: str,
+    principal: Annotated[Principal, Depends(require_roles("operator", "partner", "driver"))],
+    service: Service,
+) -> GradeView:
+    if not _may_read(principal, driver_id, GRADES_READ_SCOPE, ACCOUNTS_READ_SCOPE):
+        raise Problem(404, "Not Found", "no such account")
+    try:
+        account = await service.get_account(driver_id)
+        assessment = await service.assess(driver_id)
+    except AccountNotFound as exc:
+        raise Problem(404, "Not Found", "no such account") from exc
+    return GradeView(
+        driver_id=driver_id,
+        grade=account.grade,
+        earned_last_12_months=assessment.earned,
+        sanctions_last_12_months=assessment.sanctions,
+        reasons=assessment.reasons,
+        benefits=service.grades.benefits.get(account.grade, []),
+    )
+
+
+@router.get("/grades", tags=["grades"], summary="Each grade's thresholds and benefits")
+async def list_grades(
+    _: Annotated[Principal, Depends(require_roles("operator", "partner", "driver", "station"))],
+    service: Service,
+) -> dict[str, object]:
+    policy = service.grades
+    return {
+        "window_months": policy.window_months,
+        "grades": [
+            {"grade": "AAA", **policy.aaa.model_dump(), "benefits": policy.benefits["AAA"]},
+            {"grade": "AA", **policy.aa.model_dump(), "benefits": policy.benefits["AA"]},
+            {"grade": "A", "min_points": 0, "benefits": policy.benefits["A"]},
+        ],
+    }
+
+
+@router.post(
+    "/reversals",
+    status_code=201,
+    response_model=EntryView,
+    tags=["corrections"],
+    summary="Reverse an award (or refund a redemption) exactly once",
+)
+async def reverse(body: ReversalRequest, principal: Operator, service: Service) -> EntryView:
+    try:
+        entry = await service.reverse(body.entry_id, operator=principal.sub, reason=body.reason)
+    except EntryNotFound as exc:
+        raise Problem(404, "Not Found", "no applied entry with this id") from exc
+    except NotReversible as exc:
+        raise Problem(409, "Conflict", str(exc)) from exc
+    except AccountNotActive as exc:
+        raise Problem(409, "Conflict", str(exc)) from exc
+    if entry.state == "rejected":
+        raise Problem(409, "Conflict", str(entry.detail.get("rejected", "not applied")))
+    return EntryView.of(entry)
+
+
+@router.post(
+    "/accounts/{driver_id}/adjustments",
+    status_code=201,
+    response_model=EntryView,
+    tags=["corrections"],
+    summary="A manual adjustment by an operator, with a mandatory reason (audited)",
+)
+async def adjust(
+    driver_id: str,
+    body: AdjustmentRequest,
+    principal: Operator,
+    service: Service,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> EntryView:
+    if body.amount == 0:
+        raise Problem(422, "Unprocessable Content", "an adjustment must change the balance")
+    await _account_or_404(service, driver_id)
+    try:
+        entry = await service.adjust(
+            driver_id,
+            body.amount,
+            operator=principal.sub,
+            reason=body.reason,
+            sanction=body.sanction,
+            request_id=idempotency_key or uuid.uuid4().hex,
+        )
+    except AccountNotActive as exc:
+        raise Problem(409, "Conflict", str(exc)) from exc
+    if entry.state == "rejected":
+        raise Problem(409, "Conflict", str(entry.detail.get("rejected", "not applied")))
+    return EntryView.of(entry)
+
+
+@router.get("/rules", response_model=list[RuleView], tags=["rules"], summary="Rules in force")
+async def list_rules(_: Operator, service: Service) -> list[RuleView]:
+    return [RuleView.of(rule) for rule in await service.rules.current()]
+
+
+@router.get(
+    "/rules/{rule_id}/versions",
+    response_model=list[RuleView],
+    tags=["rules"],
+    summary="Every version of a rule, newest first",
+)
+async def rule_versions(rule_id: str, _: Operator, service: Service) -> list[RuleView]:
+    versions = await service.rules.versions(rule_id)
+    if not versions:
+        raise Problem(404, "Not Found", "no such rule")
+    return [RuleView.of(rule) for rule in versions]
+
+
+@router.put(
+    "/rules/{rule_id}",
+    response_model=RuleView,
+    tags=["rules"],
+    summary="Create a rule or add a new version of it (old versions are kept)",
+)
+async def put_rule(
+    rule_id: str, body: RuleRequest, principal: Operator, service: Service
+) -> RuleView:
+    if not rule_id.replace("-", "").isalnum() or len(rule_id) > 64:
+        raise Problem(422, "Unprocessable Content", "rule ids are letters, digits and '-'")
+    try:
+        spec = RuleSpec.model_validate(body.model_dump())
+    except ValidationError as exc:
+        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(
+            422, "Unprocessable Content", "the rule is not valid", extra={"errors": errors}
+        ) from exc
+    rule = await service.rules.add_version(rule_id, spec, principal.sub)
+    if rule is None:
+        raise Problem(409, "Conflict", "another version was saved at the same time; retry")
+    service.forget_rule_cache()
+    return RuleView.of(rule)
+
+
+@router.post("/jobs/expiry", tags=["jobs"], summary="Run the expiry job now (idempotent)")
+async def run_expiry(_: Operator, service: Service) -> dict[str, object]:
+    expired = await service.expire_all()
+    return {"expired_accounts": expired, "through_month": service.expiry_month()}

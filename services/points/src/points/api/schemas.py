@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from common.events.points import Grade
-from points.domain import Account, AccountStatus
+from common.schemas import RequestModel
+from points.domain import Account, AccountStatus, Cause, Entry, EntryKind
+from points.rules import Condition, Rule
 
 
 class AccountView(BaseModel):
@@ -14,12 +17,113 @@ class AccountView(BaseModel):
     grade: Grade
     status: AccountStatus
     opened_at: datetime
+    earned_this_month: int = 0
 
     @classmethod
-    def of(cls, account: Account) -> AccountView:
-        return cls(**account.model_dump())
+    def of(cls, account: Account, month: str) -> AccountView:
+        return cls(
+            driver_id=account.driver_id,
+            balance=account.balance,
+            grade=account.grade,
+            status=account.status,
+            opened_at=account.opened_at,
+            earned_this_month=account.earned.get(month, 0),
+        )
+
+
+class GradeView(BaseModel):
+    driver_id: str
+    grade: Grade
+    earned_last_12_months: int
+    sanctions_last_12_months: int
+    reasons: list[str]
+    benefits: list[str]
+
+
+class EntryView(BaseModel):
+    """A ledger line with its answer to "why did I get or lose these points?"."""
+
+    entry_id: str
+    kind: EntryKind
+    amount: int
+    balance_after: int | None
+    cause: Cause
+    rule: str | None = Field(description="rule_id@version that decided an award")
+    rule_name: str | None = None
+    occurred_at: datetime
+    created_at: datetime
+    reverses: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, entry: Entry) -> EntryView:
+        cause = entry.cause.model_copy(update={"fingerprint": None})
+        note = None
+        requested = entry.detail.get("requested")
+        if entry.kind == "award" and isinstance(requested, int) and requested > entry.amount:
+            note = f"capped from {requested} by the rule's daily or monthly cap"
+        return cls(
+            entry_id=entry.entry_id,
+            kind=entry.kind,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            cause=cause,
+            rule=f"{entry.rule_id}@v{entry.rule_version}" if entry.rule_id else None,
+            rule_name=entry.detail.get("rule_name"),
+            occurred_at=entry.occurred_at,
+            created_at=entry.created_at,
+            reverses=entry.reverses,
+            note=note,
+        )
 
 
 class LedgerPage(BaseModel):
-    items: list[dict[str, object]]
+    items: list[EntryView]
     next_cursor: str | None = None
+
+
+class ReversalRequest(RequestModel):
+    entry_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class AdjustmentRequest(RequestModel):
+    amount: int = Field(ge=-100_000, le=100_000)
+    reason: str = Field(min_length=3, max_length=500)
+    sanction: bool = False
+
+
+class RuleRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+    event_type: str
+    conditions: list[Condition] = Field(default_factory=list, max_length=10)
+    points: int = Field(default=0, ge=0, le=10_000)
+    points_per_unit: int = Field(default=0, ge=0, le=1_000)
+    unit_field: str | None = None
+    cap_per_day: int | None = Field(default=None, ge=1)
+    cap_per_month: int | None = Field(default=None, ge=1)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    priority: int = Field(default=0, ge=0, le=1000)
+    active: bool = True
+
+
+class RuleView(BaseModel):
+    rule_id: str
+    version: int
+    spec: dict[str, Any]
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, rule: Rule) -> RuleView:
+        spec = rule.model_dump(
+            mode="json", exclude={"rule_id", "version", "created_at", "created_by"}
+        )
+        return cls(
+            rule_id=rule.rule_id,
+            version=rule.version,
+            spec=spec,
+            created_at=rule.created_at,
+            created_by=rule.created_by,
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.events import CloudEvent, EventData
-from common.events.registry import DriverRegistered
+from common.events.registry import DriverDeactivated, DriverRegistered
 from common.faults import Faults
 from common.idempotency import ProcessedEvents
 from points.service import PointsService
@@ -20,6 +20,10 @@ class RegistryHandlers:
         if await self._processed.seen(event):
             return
         self._faults.hit("points.on_driver_registered.before_effect")
-        await self._service.open_account(data.driver_id, data.registered_at)
+        await self._service.open_account(data.driver_id, data.registered_at, fleet=data.fleet)
         self._faults.hit("points.on_driver_registered.before_commit")
         await self._processed.mark_done(event)
+
+    async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverDeactivated)
+        await self._service.deactivate(data.driver_id, erased=data.erased)

@@ -1,44 +1,69 @@
-"""The ``accounts`` collection: one document per driver's points account."""
+"""The ``accounts`` collection: balance, history position and the grade of each driver.
+
+Every change to a balance is one conditional update pinned to the account's ``seq`` (so the
+``balance_after`` written to the entry is exact) that also records the entry as in flight in
+``pending``; the entry id in ``pending`` is what makes a retried application a no-op.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.idempotency import ProcessedEvents
 from common.mongo import Indexes
 from points.domain import OPENING_GRADE, Account
 
 Document = dict[str, Any]
 
 ACCOUNTS = "accounts"
-PROCESSED = "processed_events"
 
-INDEXES = [Indexes(ACCOUNTS), ProcessedEvents.indexes(PROCESSED)]
+INDEXES = [
+    Indexes(
+        ACCOUNTS,
+        (
+            IndexModel([("fleet", 1)], name="fleet"),
+            IndexModel([("grid", 1)], name="grid"),
+            IndexModel([("status", 1)], name="status"),
+        ),
+    )
+]
+
+_ACCOUNT_FIELDS = set(Account.model_fields)
 
 
-def _from_doc(doc: Document) -> Account:
-    return Account.model_validate({**doc, "driver_id": doc["_id"]})
+def account_of(doc: Document) -> Account:
+    fields = {k: v for k, v in doc.items() if k in _ACCOUNT_FIELDS}
+    return Account.model_validate({**fields, "driver_id": doc["_id"]})
 
 
 class AccountStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[ACCOUNTS]
 
-    async def open(self, driver_id: str, opened_at: datetime) -> Account:
+    async def open(
+        self, driver_id: str, opened_at: datetime, *, fleet: str | None = None
+    ) -> Account:
         """Create the account if absent (an upsert, so a replay changes nothing)."""
         doc = await self.collection.find_one_and_update(
             {"_id": driver_id},
             {
                 "$setOnInsert": {
                     "balance": 0,
+                    "seq": 0,
                     "grade": OPENING_GRADE,
                     "status": "active",
                     "opened_at": opened_at,
                     "created_at": datetime.now(UTC),
+                    "fleet": fleet,
+                    "earned": {},
+                    "debited": 0,
+                    "sanctions": {},
+                    "caps": {},
+                    "pending": [],
+                    "outbox": [],
                 }
             },
             upsert=True,
@@ -46,8 +71,63 @@ class AccountStore:
         )
         if doc is None:  # an upsert returning AFTER always has the document
             raise RuntimeError(f"account upsert returned nothing for {driver_id}")
-        return _from_doc(doc)
+        return account_of(doc)
+
+    async def raw(self, driver_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": driver_id})
 
     async def get(self, driver_id: str) -> Account | None:
-        doc = await self.collection.find_one({"_id": driver_id})
-        return _from_doc(doc) if doc else None
+        doc = await self.raw(driver_id)
+        return account_of(doc) if doc else None
+
+    async def apply(
+        self,
+        driver_id: str,
+        *,
+        seq: int,
+        min_balance: int | None,
+        inc: dict[str, int],
+        pending: Document,
+        set_fields: dict[str, Any] | None = None,
+        unset_fields: list[str] | None = None,
+        outbox: list[Document] | None = None,
+    ) -> bool:
+        """The one conditional update that moves a balance; False if the account moved on."""
+        query: Document = {"_id": driver_id, "seq": seq, "pending.id": {"$ne": pending["id"]}}
+        if min_balance is not None:
+            query["balance"] = {"$gte": min_balance}
+        update: Document = {"$inc": {**inc, "seq": 1}, "$push": {"pending": pending}}
+        if outbox:
+            update["$push"]["outbox"] = {"$each": outbox}
+        if set_fields:
+            update["$set"] = set_fields
+        if unset_fields:
+            update["$unset"] = dict.fromkeys(unset_fields, "")
+        result = await self.collection.update_one(query, update)
+        return result.modified_count == 1
+
+    async def settle(self, driver_id: str, entry_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": driver_id}, {"$pull": {"pending": {"id": entry_id}}}
+        )
+
+    async def set_status(self, driver_id: str, status: str) -> None:
+        await self.collection.update_one({"_id": driver_id}, {"$set": {"status": status}})
+
+    async def set_grade(
+        self, driver_id: str, *, seq: int, old: str, new: str, outbox: list[Document]
+    ) -> bool:
+        result = await self.collection.update_one(
+            {"_id": driver_id, "seq": seq, "grade": old},
+            {"$set": {"grade": new}, "$push": {"outbox": {"$each": outbox}}},
+        )
+        return result.modified_count == 1
+
+    async def with_pending(self, limit: int = 200) -> list[Document]:
+        cursor = self.collection.find({"pending.0": {"$exists": True}}).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def ids(self, after: str | None, limit: int) -> list[str]:
+        query: Document = {"_id": {"$gt": after}} if after else {}
+        cursor = self.collection.find(query, {"_id": 1}).sort("_id", 1).limit(limit)
+        return [doc["_id"] async for doc in cursor]

@@ -1,0 +1,54 @@
+"""Background work of a points instance: the sweeper and the periodic expiry job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from common.logging import get_logger
+from points.service import PointsService
+
+log = get_logger(__name__)
+
+
+class Maintenance:
+    def __init__(
+        self, service: PointsService, *, sweep_seconds: float, jobs_seconds: float
+    ) -> None:
+        self._service = service
+        self._sweep_seconds = sweep_seconds
+        self._jobs_seconds = jobs_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep_once(self) -> None:
+        await self._service.ledger.finish_unfinished()
+        for driver_id in await self._service.parked.drivers():
+            account = await self._service.accounts.get(driver_id)
+            if account is not None and account.status == "active":
+                await self._service.release_parked(driver_id)
+
+    async def _run(self) -> None:
+        last_jobs = time.monotonic()
+        while True:
+            try:
+                await self.sweep_once()
+                if time.monotonic() - last_jobs >= self._jobs_seconds:
+                    last_jobs = time.monotonic()
+                    expired = await self._service.expire_all()
+                    log.info("expiry job done", expired_accounts=expired)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # store away: the next round tries again
+                log.warning("points maintenance failed", error=type(exc).__name__)
+            await asyncio.sleep(self._sweep_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="points-maintenance")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

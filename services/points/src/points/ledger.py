@@ -1,0 +1,269 @@
+"""Posting ledger entries exactly once, without multi-document transactions.
+
+An entry is (1) inserted with a deterministic id — the cause's dedupe key — as ``pending``;
+(2) applied to the account by one conditional update pinned to the account's ``seq`` that also
+records the entry id in the account's ``pending`` list; (3) marked ``applied`` with its exact
+``balance_after``; (4) removed from the account's ``pending``; (5) announced on
+``points.events`` (the entry is its own outbox record) and marked ``published``.
+
+Any step can be interrupted: re-running the whole sequence (redelivery, the sweeper) finishes
+it without applying anything twice, because (2) is skipped when the account still lists the
+entry as pending or the entry is already ``applied``, and the account is read *before* the
+entry so an application that completed in between is always seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from common.bus import Publisher
+from common.events import CloudEvent, new_event
+from common.events.base import EventData
+from common.events.points import (
+    GradeChanged,
+    PointsAdjusted,
+    PointsAwarded,
+    PointsExpired,
+    PointsRedeemed,
+    PointsReversed,
+)
+from common.faults import Faults
+from common.logging import get_logger
+from common.outbox import OutboxRelay, outbox_entry
+from points.domain import Account, AccountNotActive, AccountNotFound, Entry, PointsError, month_of
+from points.effects import Effect, Plan
+from points.grades import GradePolicy, assess
+from points.plans import plan_for
+from points.store.accounts import AccountStore, account_of
+from points.store.entries import EntryStore
+
+log = get_logger(__name__)
+
+EVENT_SOURCE = "driverhome/points"
+TOPIC = "points.events"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerContention(PointsError):
+    """The account kept changing under us; the caller retries (a transient condition)."""
+
+
+class ConflictingEntry(PointsError):
+    """The same cause was posted before with a different content."""
+
+
+class Ledger:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        entries: EntryStore,
+        publisher: Publisher,
+        *,
+        grades: GradePolicy,
+        relay: OutboxRelay | None = None,
+        faults: Faults | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.accounts = accounts
+        self.entries = entries
+        self._publisher = publisher
+        self._grades = grades
+        self.relay = relay
+        self._faults = faults or Faults()
+        self._clock = clock
+
+    async def post(self, entry: Entry) -> Entry:
+        """Insert (or find) and apply an entry exactly once; returns its final state."""
+        existing = await self.entries.insert(entry)
+        if existing is not None:
+            if (existing.kind, existing.cause, existing.reverses) != (
+                entry.kind,
+                entry.cause,
+                entry.reverses,
+            ):
+                raise ConflictingEntry(entry.entry_id)
+            entry = existing
+            if entry.state == "rejected":
+                return entry
+        self._faults.hit("points.ledger.after_insert")
+        if entry.state == "pending":
+            entry = await self._apply(entry, plan_for(entry))
+        if entry.state == "applied":
+            await self._announce(entry)
+        return entry
+
+    async def _apply(self, entry: Entry, plan: Plan) -> Entry:
+        for _ in range(200):
+            doc = await self.accounts.raw(entry.driver_id)
+            if doc is None:
+                raise AccountNotFound(entry.driver_id)
+            mark = next((p for p in doc.get("pending", []) if p["id"] == entry.entry_id), None)
+            if mark is None:
+                current = await self.entries.get(entry.entry_id)
+                if current is None:
+                    raise RuntimeError(f"entry {entry.entry_id} vanished")
+                if current.state != "pending":
+                    return current
+                account = account_of(doc)
+                outcome = plan(account, doc)
+                if isinstance(outcome, str):
+                    await self.entries.mark_rejected(entry.entry_id, outcome)
+                    rejected = await self.entries.get(entry.entry_id)
+                    return rejected or entry
+                mark = {
+                    "id": entry.entry_id,
+                    "seq": account.seq + 1,
+                    "after": account.balance + outcome.amount,
+                    "amount": outcome.amount,
+                }
+                grade_set, grade_outbox = self._grade_change(account, outcome, mark)
+                applied = await self.accounts.apply(
+                    entry.driver_id,
+                    seq=account.seq,
+                    min_balance=outcome.min_balance,
+                    inc={"balance": outcome.amount, **outcome.inc},
+                    pending=mark,
+                    set_fields={**outcome.set_fields, **grade_set},
+                    unset_fields=outcome.unset_fields,
+                    outbox=grade_outbox,
+                )
+                if not applied:
+                    continue
+                self._faults.hit("points.ledger.after_apply")
+            await self.entries.mark_applied(
+                entry.entry_id, amount=mark["amount"], seq=mark["seq"], balance_after=mark["after"]
+            )
+            await self.accounts.settle(entry.driver_id, entry.entry_id)
+            if self.relay is not None:
+                await self.relay.flush(self.accounts.collection, entry.driver_id)
+            return entry.model_copy(
+                update={
+                    "state": "applied",
+                    "amount": mark["amount"],
+                    "seq": mark["seq"],
+                    "balance_after": mark["after"],
+                }
+            )
+        raise LedgerContention(entry.driver_id)
+
+    def _grade_change(
+        self, account: Account, outcome: Effect, mark: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        earned = dict(account.earned)
+        sanctions = dict(account.sanctions)
+        for key, value in outcome.inc.items():
+            if key.startswith("earned."):
+                month = key.removeprefix("earned.")
+                earned[month] = earned.get(month, 0) + value
+            elif key.startswith("sanctions."):
+                month = key.removeprefix("sanctions.")
+                sanctions[month] = sanctions.get(month, 0) + value
+        after = account.model_copy(update={"earned": earned, "sanctions": sanctions})
+        now = self._clock()
+        assessment = assess(after, self._grades, month_of(now))
+        if assessment.grade == account.grade:
+            return {}, []
+        event = new_event(
+            GradeChanged(
+                driver_id=account.driver_id,
+                old_grade=account.grade,
+                new_grade=assessment.grade,
+                earned_last_12_months=assessment.earned,
+                reasons=assessment.reasons,
+                changed_at=now,
+            ),
+            source=EVENT_SOURCE,
+            subject=account.driver_id,
+            event_id=f"{account.driver_id}:grade:{mark['seq']}",
+        )
+        return {"grade": assessment.grade}, [outbox_entry(TOPIC, event)]
+
+    async def _announce(self, entry: Entry) -> None:
+        raw = await self.entries.raw(entry.entry_id)
+        if raw is None or raw.get("published"):
+            return
+        self._faults.hit("points.ledger.before_publish")
+        await self._publisher.publish(TOPIC, self.event_of(entry))
+        await self.entries.mark_published(entry.entry_id)
+
+    def event_of(self, entry: Entry) -> CloudEvent:
+        if entry.balance_after is None:
+            raise ValueError("only applied entries are announced")
+        at = entry.created_at
+        data: EventData
+        match entry.kind:
+            case "award":
+                data = PointsAwarded(
+                    driver_id=entry.driver_id,
+                    entry_id=entry.entry_id,
+                    amount=entry.amount,
+                    balance_after=entry.balance_after,
+                    rule_id=f"{entry.rule_id}@v{entry.rule_version}",
+                    cause_source=entry.cause.source or "",
+                    cause_id=entry.cause.event_id or "",
+                    cause_type=entry.cause.event_type or "",
+                    awarded_at=at,
+                )
+            case "redemption":
+                data = PointsRedeemed(
+                    driver_id=entry.driver_id,
+                    entry_id=entry.entry_id,
+                    amount=-entry.amount,
+                    balance_after=entry.balance_after,
+                    redemption_id=str(entry.detail.get("redemption_id", "")),
+                    reward_id=str(entry.detail.get("reward_id", "")),
+                    redeemed_at=at,
+                )
+            case "reversal":
+                data = PointsReversed(
+                    driver_id=entry.driver_id,
+                    entry_id=entry.entry_id,
+                    amount=entry.amount,
+                    balance_after=entry.balance_after,
+                    reversed_entry_id=entry.reverses or "",
+                    reason=entry.cause.reason or "",
+                    reversed_at=at,
+                )
+            case "expiry":
+                data = PointsExpired(
+                    driver_id=entry.driver_id,
+                    entry_id=entry.entry_id,
+                    amount=-entry.amount,
+                    balance_after=entry.balance_after,
+                    awarded_through=date.fromisoformat(
+                        str(entry.detail.get("awarded_through", at.date().isoformat()))
+                    ),
+                    expired_at=at,
+                )
+            case "adjustment":
+                data = PointsAdjusted(
+                    driver_id=entry.driver_id,
+                    entry_id=entry.entry_id,
+                    amount=entry.amount,
+                    balance_after=entry.balance_after,
+                    reason=entry.cause.reason or "",
+                    sanction=entry.sanction,
+                    adjusted_at=at,
+                )
+        return new_event(
+            data, source=EVENT_SOURCE, subject=entry.driver_id, event_id=entry.entry_id
+        )
+
+    async def finish_unfinished(self) -> int:
+        """The sweeper: finish entries a crash left half-done (idempotent)."""
+        done = 0
+        cutoff = self._clock() - timedelta(seconds=10)
+        for entry in await self.entries.unfinished(cutoff):
+            try:
+                await self.post(entry)
+                done += 1
+            except (AccountNotFound, AccountNotActive):
+                continue
+        return done

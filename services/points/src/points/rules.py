@@ -1,0 +1,201 @@
+"""Earning rules: which event earns how many points, within which caps and windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from common.events import DOMAIN_EVENTS, PARTNER_EVENTS
+
+Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists"]
+
+EARNING_TYPES = frozenset(
+    {
+        "service.used.v1",
+        "activity.attended.v1",
+        "volunteer.logged.v1",
+        "safety.milestone.v1",
+        "training.completed.v1",
+        "port.appointment.kept.v1",
+    }
+)
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str = Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_]*$")
+    op: Op = "eq"
+    value: Any = None
+
+    def holds(self, data: dict[str, Any]) -> bool:
+        present = self.field in data and data[self.field] is not None
+        if self.op == "exists":
+            return present == bool(self.value if self.value is not None else True)
+        if not present:
+            return False
+        actual = data[self.field]
+        try:
+            match self.op:
+                case "eq":
+                    return bool(actual == self.value)
+                case "ne":
+                    return bool(actual != self.value)
+                case "in":
+                    return actual in (self.value or [])
+                case "gt":
+                    return bool(actual > self.value)
+                case "gte":
+                    return bool(actual >= self.value)
+                case "lt":
+                    return bool(actual < self.value)
+                case "lte":
+                    return bool(actual <= self.value)
+        except TypeError:
+            return False
+        return False
+
+
+class RuleSpec(BaseModel):
+    """What an operator writes; the service adds id, version and timestamps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    event_type: str
+    conditions: list[Condition] = Field(default_factory=list, max_length=10)
+    points: int = Field(default=0, ge=0, le=10_000)
+    points_per_unit: int = Field(default=0, ge=0, le=1_000)
+    unit_field: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+    cap_per_day: int | None = Field(default=None, ge=1)
+    cap_per_month: int | None = Field(default=None, ge=1)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    priority: int = Field(default=0, ge=0, le=1000, description="Higher wins among matches")
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleSpec:
+        known = {t for models in DOMAIN_EVENTS.values() for t in models} | set(PARTNER_EVENTS)
+        if self.event_type not in known:
+            raise ValueError(f"unknown event type {self.event_type}")
+        if self.event_type not in EARNING_TYPES:
+            raise ValueError(f"{self.event_type} does not earn points")
+        if (self.points_per_unit > 0) != (self.unit_field is not None):
+            raise ValueError("points_per_unit and unit_field go together")
+        if self.points == 0 and self.points_per_unit == 0:
+            raise ValueError("a rule must award a positive number of points")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class Rule(RuleSpec):
+    rule_id: str
+    version: int = Field(ge=1)
+    created_at: datetime
+    created_by: str
+
+    def in_window(self, moment: datetime) -> bool:
+        if self.valid_from and moment < self.valid_from:
+            return False
+        return not (self.valid_until and moment >= self.valid_until)
+
+    def matches(self, event_type: str, data: dict[str, Any], moment: datetime) -> bool:
+        return (
+            self.active
+            and self.event_type == event_type
+            and self.in_window(moment)
+            and all(c.holds(data) for c in self.conditions)
+        )
+
+    def base_points(self, data: dict[str, Any]) -> int:
+        amount = self.points
+        if self.unit_field and self.points_per_unit:
+            units = data.get(self.unit_field)
+            if isinstance(units, int | float) and units > 0:
+                amount += int(units * self.points_per_unit)
+        return amount
+
+
+def choose_rule(
+    rules: list[Rule], event_type: str, data: dict[str, Any], moment: datetime
+) -> Rule | None:
+    """The highest-priority active rule matching the event at its own time (replay-stable)."""
+    matching = [r for r in rules if r.matches(event_type, data, moment)]
+    if not matching:
+        return None
+    return max(matching, key=lambda r: (r.priority, r.version, r.rule_id))
+
+
+def capped_amount(
+    amount: int,
+    *,
+    used_today: int,
+    used_month: int,
+    cap_per_day: int | None,
+    cap_per_month: int | None,
+) -> int:
+    room = amount
+    if cap_per_day is not None:
+        room = min(room, cap_per_day - used_today)
+    if cap_per_month is not None:
+        room = min(room, cap_per_month - used_month)
+    return max(0, room)
+
+
+# Default rules: one or more per earning event type of the handbook. A kiosk's partner
+# service.used.v1 is not awarded directly: the stations service checks it (window dedupe,
+# impossible travel) and re-announces it on stations.events, which is what earns.
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    "station-service": {
+        "name": "Station service used",
+        "event_type": "service.used.v1",
+        "points": 5,
+        "cap_per_day": 15,
+    },
+    "activity": {
+        "name": "Station activity attended",
+        "event_type": "activity.attended.v1",
+        "points": 20,
+    },
+    "volunteer": {
+        "name": "Volunteer work (per hour)",
+        "event_type": "volunteer.logged.v1",
+        "points_per_unit": 10,
+        "unit_field": "hours",
+        "cap_per_day": 80,
+    },
+    "safety-100-days": {
+        "name": "100 days without a violation",
+        "event_type": "safety.milestone.v1",
+        "conditions": [{"field": "days", "op": "gte", "value": 100}],
+        "points": 100,
+    },
+    "safety-30-days": {
+        "name": "30 days without a violation",
+        "event_type": "safety.milestone.v1",
+        "conditions": [
+            {"field": "days", "op": "gte", "value": 30},
+            {"field": "days", "op": "lt", "value": 100},
+        ],
+        "points": 20,
+    },
+    "training": {
+        "name": "Training completed (per hour)",
+        "event_type": "training.completed.v1",
+        "points_per_unit": 5,
+        "unit_field": "hours",
+        "points": 10,
+    },
+    "appointment-on-time": {
+        "name": "Port appointment kept on time",
+        "event_type": "port.appointment.kept.v1",
+        "conditions": [{"field": "on_time", "op": "eq", "value": True}],
+        "points": 2,
+        "cap_per_day": 10,
+        "cap_per_month": 150,
+    },
+}

@@ -1,0 +1,117 @@
+"""The ``ledger`` collection: append-only entries, each its own outbox record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes, is_duplicate_key
+from points.domain import Entry
+
+Document = dict[str, Any]
+
+LEDGER = "ledger"
+
+INDEXES = [
+    Indexes(
+        LEDGER,
+        (
+            IndexModel([("driver_id", 1), ("seq", DESCENDING)], name="driver_seq"),
+            IndexModel([("driver_id", 1), ("occurred_at", 1)], name="driver_occurred"),
+            IndexModel([("state", 1), ("created_at", 1)], name="state_created"),
+            IndexModel([("published", 1)], name="published"),
+            IndexModel([("reverses", 1)], name="reverses", sparse=True),
+        ),
+    )
+]
+
+_ENTRY_FIELDS = set(Entry.model_fields)
+
+
+def entry_of(doc: Document) -> Entry:
+    fields = {k: v for k, v in doc.items() if k in _ENTRY_FIELDS}
+    return Entry.model_validate({**fields, "entry_id": doc["_id"]})
+
+
+class EntryStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[LEDGER]
+
+    async def insert(self, entry: Entry) -> Entry | None:
+        """Insert a new pending entry; returns the existing one when the id is taken."""
+        doc = entry.model_dump(mode="python")
+        doc["_id"] = doc.pop("entry_id")
+        doc["published"] = False
+        try:
+            await self.collection.insert_one(doc)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            return await self.get(entry.entry_id)
+        return None
+
+    async def get(self, entry_id: str) -> Entry | None:
+        doc = await self.collection.find_one({"_id": entry_id})
+        return entry_of(doc) if doc else None
+
+    async def raw(self, entry_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": entry_id})
+
+    async def mark_applied(
+        self, entry_id: str, *, amount: int, seq: int, balance_after: int
+    ) -> None:
+        await self.collection.update_one(
+            {"_id": entry_id, "state": "pending"},
+            {
+                "$set": {
+                    "state": "applied",
+                    "amount": amount,
+                    "seq": seq,
+                    "balance_after": balance_after,
+                }
+            },
+        )
+
+    async def mark_rejected(self, entry_id: str, reason: str) -> None:
+        await self.collection.update_one(
+            {"_id": entry_id, "state": "pending"},
+            {"$set": {"state": "rejected", "detail.rejected": reason}},
+        )
+
+    async def mark_published(self, entry_id: str) -> None:
+        await self.collection.update_one({"_id": entry_id}, {"$set": {"published": True}})
+
+    async def history(self, driver_id: str, *, before_seq: int | None, limit: int) -> list[Entry]:
+        query: Document = {"driver_id": driver_id, "state": "applied"}
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        cursor = self.collection.find(query).sort("seq", DESCENDING).limit(limit)
+        return [entry_of(doc) async for doc in cursor]
+
+    async def applied_until(self, driver_id: str, moment: datetime) -> list[Entry]:
+        cursor = self.collection.find(
+            {"driver_id": driver_id, "state": "applied", "created_at": {"$lte": moment}}
+        ).sort("seq", 1)
+        return [entry_of(doc) async for doc in cursor]
+
+    async def unfinished(self, older_than: datetime, limit: int = 200) -> list[Entry]:
+        """Entries a crash left pending, or applied but not yet announced."""
+        cursor = self.collection.find(
+            {
+                "$or": [{"state": "pending"}, {"state": "applied", "published": False}],
+                "created_at": {"$lt": older_than},
+            }
+        ).limit(limit)
+        return [entry_of(doc) async for doc in cursor]
+
+    async def sum_applied(self, driver_id: str) -> int:
+        pipeline: list[Document] = [
+            {"$match": {"driver_id": driver_id, "state": "applied"}},
+            {"$group": {"_id": "$driver_id", "total": {"$sum": "$amount"}}},
+        ]
+        async for row in await self.collection.aggregate(pipeline):
+            return int(row["total"])
+        return 0

@@ -1,0 +1,95 @@
+"""The ``rules`` collection: every version of every earning rule (never overwritten)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes, is_duplicate_key
+from points.rules import DEFAULT_RULES, Rule, RuleSpec
+
+Document = dict[str, Any]
+
+RULES = "rules"
+
+INDEXES = [
+    Indexes(
+        RULES,
+        (
+            IndexModel([("rule_id", 1), ("version", 1)], unique=True, name="rule_version"),
+            IndexModel([("event_type", 1)], name="event_type"),
+        ),
+    )
+]
+
+
+def _rule_of(doc: Document) -> Rule:
+    return Rule.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+
+class RuleStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[RULES]
+
+    async def seed_defaults(self) -> None:
+        """Version 1 of each default rule, once; operator versions are left alone."""
+        now = datetime.now(UTC)
+        for rule_id, spec in DEFAULT_RULES.items():
+            rule = Rule(
+                **RuleSpec.model_validate(spec).model_dump(),
+                rule_id=rule_id,
+                version=1,
+                created_at=now,
+                created_by="default",
+            )
+            try:
+                await self.collection.insert_one(
+                    {"_id": f"{rule_id}@1", **rule.model_dump(mode="python")}
+                )
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+
+    async def add_version(self, rule_id: str, spec: RuleSpec, author: str) -> Rule | None:
+        """A new version of a rule; None when another writer took that version number."""
+        latest = await self.latest(rule_id)
+        version = (latest.version if latest else 0) + 1
+        rule = Rule(
+            **spec.model_dump(),
+            rule_id=rule_id,
+            version=version,
+            created_at=datetime.now(UTC),
+            created_by=author,
+        )
+        try:
+            await self.collection.insert_one(
+                {"_id": f"{rule_id}@{version}", **rule.model_dump(mode="python")}
+            )
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return None
+            raise
+        return rule
+
+    async def latest(self, rule_id: str) -> Rule | None:
+        cursor = self.collection.find({"rule_id": rule_id}).sort("version", DESCENDING).limit(1)
+        async for doc in cursor:
+            return _rule_of(doc)
+        return None
+
+    async def versions(self, rule_id: str) -> list[Rule]:
+        cursor = self.collection.find({"rule_id": rule_id}).sort("version", DESCENDING)
+        return [_rule_of(doc) async for doc in cursor]
+
+    async def current(self, event_type: str | None = None) -> list[Rule]:
+        """The latest version of each rule (optionally of one event type)."""
+        query: Document = {"event_type": event_type} if event_type else {}
+        latest: dict[str, Rule] = {}
+        async for doc in self.collection.find(query):
+            rule = _rule_of(doc)
+            if rule.rule_id not in latest or latest[rule.rule_id].version < rule.version:
+                latest[rule.rule_id] = rule
+        return sorted(latest.values(), key=lambda r: r.rule_id)
