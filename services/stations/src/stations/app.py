@@ -4,14 +4,46 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.runtime import readiness_checks, service_runtime
+from common.idempotency import ProcessedEvents
+from common.problems import problem_response
+from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
+from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from stations.api.routes import router
+from stations.domain import StationsError
+from stations.handlers.kiosks import KioskHandlers
+from stations.handlers.registry import RegistryHandlers
+from stations.service import Clock, StationsService, Stores, utc_now
 from stations.settings import StationsSettings
+from stations.store import activities, checkins, drivers, feedback, stations
+
+PROCESSED = "processed_events"
+GROUP = "stations"
+
+INDEXES = [
+    *stations.INDEXES,
+    *checkins.INDEXES,
+    *drivers.INDEXES,
+    *activities.INDEXES,
+    *feedback.INDEXES,
+    ProcessedEvents.indexes(PROCESSED),
+    idempotency_indexes(),
+]
+
+# Domain refusals and the HTTP status that says so; the body carries the machine code.
+STATUS_OF: dict[str, int] = {
+    "station_not_found": 404,
+    "checkin_not_found": 404,
+    "activity_not_found": 404,
+    "not_your_visit": 404,
+    "unknown_driver": 422,
+    "service_not_offered": 422,
+}
 
 
 def create_app(
@@ -19,18 +51,71 @@ def create_app(
     *,
     store: AsyncDatabase[dict[str, Any]] | None = None,
     broker: KafkaBroker | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
+    services: dict[str, StationsService] = {}
+
+    def wire(runtime: Runtime) -> None:
+        db = runtime.db
+        service = StationsService(
+            Stores(
+                stations=stations.StationStore(db),
+                checkins=checkins.CheckinStore(db),
+                drivers=drivers.DriverStore(db),
+                activities=activities.ActivityStore(db),
+                feedback=feedback.FeedbackStore(db),
+            ),
+            settings,
+            None,
+            clock,
+        )
+        services["stations"] = service
+        registry = RegistryHandlers(service, ProcessedEvents(db[PROCESSED]))
+        kiosks = KioskHandlers(service, runtime.faults)
+        consumer = runtime.consumer(GROUP)
+        consumer.domain(
+            "registry.events",
+            {
+                "driver.registered.v1": registry.on_driver_registered,
+                "driver.deactivated.v1": registry.on_driver_deactivated,
+            },
+        )
+        consumer.partners({"service.used.v1": kiosks.on_service_used})
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service_runtime(settings, indexes=[], store=store, broker=broker) as runtime:
+        async with service_runtime(
+            settings,
+            indexes=INDEXES,
+            outbox_collections=[checkins.CHECKINS, activities.ATTENDANCES],
+            wire=wire,
+            store=store,
+            broker=broker,
+        ) as runtime:
+            service = services["stations"]
+            service.use_relay(runtime.relay)
             app.state.runtime = runtime
+            app.state.service = service
+            app.state.idempotency = IdempotentRequests(runtime.db[IDEMPOTENCY_KEYS])
             app.state.readiness = readiness_checks(runtime)
             yield
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="driverhome stations",
-        description="Stations, facilities, check-ins, occupancy and activities.",
+        description=(
+            "Stations, facilities and the service catalogue, check-ins, occupancy, nearest "
+            "stations, activities and drivers' feedback."
+        ),
         lifespan=lifespan,
         routers=[router],
     )
+
+    async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StationsError)
+        status = STATUS_OF.get(exc.code, 409)
+        title = {404: "Not Found", 422: "Unprocessable Content"}.get(status, "Conflict")
+        return problem_response(request, status, title, exc.message, code=exc.code)
+
+    app.add_exception_handler(StationsError, on_refusal)
+    return app

@@ -1,0 +1,269 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from common.schemas import RequestModel
+from stations.domain import (
+    Activity,
+    ActivityKind,
+    Capacity,
+    Checkin,
+    CheckinChannel,
+    CheckinStatus,
+    Contact,
+    Feedback,
+    Grade,
+    Hours,
+    Location,
+    OfferedService,
+    Resource,
+    Stage,
+    Station,
+    StationKind,
+    StationStatus,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class StationCreate(RequestModel):
+    station_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="Chosen by the operator; generated if absent"
+    )
+    name: str = Field(min_length=1, max_length=100)
+    kind: StationKind
+    operator_org: str = Field(min_length=1, max_length=100)
+    address: str = Field(min_length=1, max_length=200)
+    location: Location
+    hours: Hours
+    grade: Grade | None = None
+    contact: Contact = Field(default_factory=Contact)
+    status: StationStatus = "open"
+    capacity: Capacity = Field(default_factory=Capacity)
+    services: list[OfferedService] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _services_once(self) -> StationCreate:
+        codes = [s.code for s in self.services]
+        if len(codes) != len(set(codes)):
+            raise ValueError("each service is listed once")
+        return self
+
+
+class StationChange(RequestModel):
+    """Only the fields sent change; ``grade: null`` removes a grade."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    kind: StationKind | None = None
+    operator_org: str | None = Field(default=None, min_length=1, max_length=100)
+    address: str | None = Field(default=None, min_length=1, max_length=200)
+    location: Location | None = None
+    hours: Hours | None = None
+    grade: Grade | None = None
+    contact: Contact | None = None
+    status: StationStatus | None = None
+    capacity: Capacity | None = None
+    services: list[OfferedService] | None = Field(default=None, max_length=100)
+
+    def changes(self) -> dict[str, Any]:
+        sent = self.model_dump(mode="json", exclude_unset=True)
+        for name, value in sent.items():
+            if value is None and name != "grade":
+                raise ValueError(f"{name} cannot be null")
+        return sent
+
+
+class StationView(BaseModel):
+    station_id: str
+    name: str
+    kind: StationKind
+    operator_org: str
+    address: str
+    location: Location
+    hours: Hours
+    grade: Grade | None
+    contact: Contact
+    status: StationStatus
+    capacity: Capacity
+    free: dict[Resource, int]
+    services: list[OfferedService]
+    open_now: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, station: Station, now: datetime) -> StationView:
+        return cls(**station.model_dump(), open_now=station.is_open(now))
+
+
+class StationPage(BaseModel):
+    items: list[StationView]
+    next_cursor: str | None = None
+
+
+class NearbyStation(BaseModel):
+    station_id: str
+    name: str
+    kind: StationKind
+    address: str
+    location: Location
+    status: StationStatus
+    grade: Grade | None
+    distance_km: float = Field(description="Great-circle distance from the query point")
+    travel_minutes: int = Field(description="Estimated driving time (road factor and speed)")
+    open_now: bool
+    free: dict[Resource, int]
+    capacity: Capacity
+    services: list[str]
+    contact: Contact
+
+
+class NearbyAnswer(BaseModel):
+    at: datetime
+    radius_km: float
+    count: int
+    items: list[NearbyStation]
+
+
+class ServiceTypeView(BaseModel):
+    code: str
+    name: str
+    name_zh: str
+    resource: Resource | None
+
+
+class StageView(BaseModel):
+    stage: Stage
+    services: list[ServiceTypeView]
+
+
+class Catalogue(BaseModel):
+    stages: list[StageView]
+
+
+class Occupancy(BaseModel):
+    station_id: str
+    capacity: Capacity
+    free: dict[Resource, int]
+    taken: dict[Resource, int]
+
+
+class CheckinRequest(RequestModel):
+    driver_id: str = Field(pattern=ID_PATTERN)
+    station_id: str = Field(pattern=ID_PATTERN)
+    service_code: str = Field(min_length=1, max_length=64)
+
+
+class CheckinView(BaseModel):
+    checkin_id: str
+    driver_id: str
+    station_id: str
+    service_code: str
+    used_at: datetime
+    recorded_at: datetime
+    channel: CheckinChannel
+    status: CheckinStatus = Field(
+        description="counted (announced as service.used.v1), duplicate (within the window), "
+        "flagged (impossible travel) or refused (a kiosk report the rules refused)"
+    )
+    reason: str | None
+    resource: Resource | None
+    checked_out_at: datetime | None
+    kiosk_id: str | None
+
+    @classmethod
+    def of(cls, checkin: Checkin) -> CheckinView:
+        return cls(**checkin.model_dump())
+
+
+class CheckinPage(BaseModel):
+    items: list[CheckinView]
+    next_cursor: str | None = None
+
+
+class FeedbackRequest(RequestModel):
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class FeedbackView(BaseModel):
+    checkin_id: str
+    station_id: str
+    rating: int
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, feedback: Feedback) -> FeedbackView:
+        return cls(**feedback.model_dump())
+
+
+class RatingSummary(BaseModel):
+    station_id: str
+    count: int
+    average: float | None
+    recent: list[FeedbackView]
+
+
+class ActivityCreate(RequestModel):
+    kind: ActivityKind
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    capacity: int = Field(ge=1, le=2000)
+    registration_required: bool = True
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> ActivityCreate:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class ActivityView(BaseModel):
+    activity_id: str
+    station_id: str
+    kind: ActivityKind
+    title: str
+    description: str | None
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    seats_left: int
+    registration_required: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, activity: Activity) -> ActivityView:
+        return cls(**activity.model_dump())
+
+
+class ActivityList(BaseModel):
+    items: list[ActivityView]
+
+
+class RegistrationRequest(RequestModel):
+    driver_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="Staff registering a driver; drivers omit it"
+    )
+
+
+class Registrants(BaseModel):
+    activity_id: str
+    driver_ids: list[str]
+
+
+class AttendanceRequest(RequestModel):
+    driver_id: str = Field(pattern=ID_PATTERN)
+
+
+class AttendanceView(BaseModel):
+    attendance_id: str
+    activity_id: str
+    station_id: str
+    driver_id: str
+    attended_at: datetime

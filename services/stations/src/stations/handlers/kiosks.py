@@ -1,0 +1,45 @@
+"""Handlers for partner kiosks' ``service.used.v1``: parse, one use-case call, nothing else.
+
+The check-in's id is derived from the event's ``(source, id)``, so a redelivered event finds the
+check-in it already made. A use the rules refuse (unknown driver, closed station, full) is
+kept as a ``refused`` check-in that operators can list: never silently dropped, never announced.
+"""
+
+from __future__ import annotations
+
+from common.events import CloudEvent, EventData, InvalidEvent
+from common.events.partner import PartnerServiceUsed
+from common.faults import Faults
+from common.idempotency import fingerprint
+from stations.domain import StationsError, derived_id
+from stations.service import StationsService, Use
+
+
+class KioskHandlers:
+    def __init__(self, service: StationsService, faults: Faults) -> None:
+        self._service = service
+        self._faults = faults
+
+    async def on_service_used(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, PartnerServiceUsed)
+        use = Use(
+            checkin_id=derived_id("ci", "kiosk", event.source, event.id),
+            driver_id=data.driver_id,
+            station_id=data.station_id,
+            service_code=data.service_code,
+            used_at=data.used_at,
+            channel="kiosk",
+            kiosk_id=data.kiosk_id,
+            fingerprint=fingerprint(event),
+        )
+        known = await self._service.fingerprint_of(use.checkin_id)
+        if known is not None and known != use.fingerprint:
+            raise InvalidEvent(
+                "conflicting_duplicate",
+                f"({event.source}, {event.id}) was already received with a different payload",
+            )
+        self._faults.hit("stations.on_service_used.before_effect")
+        try:
+            await self._service.record_use(use)
+        except StationsError as refusal:
+            await self._service.record_refused(use, refusal)

@@ -1,0 +1,28 @@
+"""Handlers for ``registry.events``: parse, one use-case call, nothing else."""
+
+from __future__ import annotations
+
+from common.events import CloudEvent, EventData
+from common.events.registry import DriverDeactivated, DriverRegistered
+from common.idempotency import ProcessedEvents
+from stations.service import StationsService
+
+
+class RegistryHandlers:
+    def __init__(self, service: StationsService, processed: ProcessedEvents) -> None:
+        self._service = service
+        self._processed = processed
+
+    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverRegistered)
+        if await self._processed.seen(event):
+            return
+        await self._service.driver_registered(data.driver_id, data.registered_at)
+        await self._processed.mark_done(event)
+
+    async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverDeactivated)
+        if await self._processed.seen(event):
+            return
+        await self._service.driver_deactivated(data.driver_id, data.deactivated_at, data.erased)
+        await self._processed.mark_done(event)

@@ -1,0 +1,101 @@
+"""``activities`` (with their registrants) and ``attendances`` (each with its outbox).
+
+A registration is one conditional update: ``seats_left >= 1`` and "not registered yet" in the
+filter, ``$inc -1`` and ``$push`` in the update, so an activity is never overbooked and a
+driver never holds two seats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes, is_duplicate_key
+from stations.domain import Activity
+
+Document = dict[str, Any]
+
+ACTIVITIES = "activities"
+ATTENDANCES = "attendances"
+
+INDEXES = [
+    Indexes(
+        ACTIVITIES,
+        (IndexModel([("station_id", ASCENDING), ("starts_at", ASCENDING)], name="station"),),
+    ),
+    Indexes(
+        ATTENDANCES,
+        (IndexModel([("activity_id", ASCENDING)], name="activity"),),
+    ),
+]
+
+
+def _from_doc(doc: Document) -> Activity:
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "registrants")}
+    return Activity.model_validate({**fields, "activity_id": doc["_id"]})
+
+
+class ActivityStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[ACTIVITIES]
+        self.attendances = db[ATTENDANCES]
+
+    async def insert(self, activity: Activity) -> None:
+        doc = activity.model_dump(mode="python", exclude={"activity_id"})
+        doc.update(_id=activity.activity_id, registrants=[])
+        await self.collection.insert_one(doc)
+
+    async def get(self, activity_id: str) -> Activity | None:
+        doc = await self.collection.find_one({"_id": activity_id}, {"registrants": 0})
+        return _from_doc(doc) if doc else None
+
+    async def is_registered(self, activity_id: str, driver_id: str) -> bool:
+        found = await self.collection.find_one(
+            {"_id": activity_id, "registrants": driver_id}, {"_id": 1}
+        )
+        return found is not None
+
+    async def registrants(self, activity_id: str) -> list[str]:
+        doc = await self.collection.find_one({"_id": activity_id}, {"registrants": 1})
+        return list((doc or {}).get("registrants", []))
+
+    async def register(self, activity_id: str, driver_id: str) -> bool:
+        """Take a seat; True also when the driver already has one."""
+        result = await self.collection.update_one(
+            {"_id": activity_id, "seats_left": {"$gte": 1}, "registrants": {"$ne": driver_id}},
+            {"$inc": {"seats_left": -1}, "$push": {"registrants": driver_id}},
+        )
+        return result.modified_count == 1 or await self.is_registered(activity_id, driver_id)
+
+    async def unregister(self, activity_id: str, driver_id: str) -> bool:
+        result = await self.collection.update_one(
+            {"_id": activity_id, "registrants": driver_id},
+            {"$inc": {"seats_left": 1}, "$pull": {"registrants": driver_id}},
+        )
+        return result.modified_count == 1
+
+    async def upcoming(self, station_id: str, since: datetime, limit: int) -> list[Activity]:
+        cursor = (
+            self.collection.find(
+                {"station_id": station_id, "ends_at": {"$gte": since}}, {"registrants": 0}
+            )
+            .sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [_from_doc(doc) async for doc in cursor]
+
+    async def record_attendance(self, attendance: Document, outbox: list[Document]) -> bool:
+        """False when this driver's attendance of this activity is already recorded."""
+        try:
+            await self.attendances.insert_one({**attendance, "outbox": outbox})
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return False
+            raise
+        return True
+
+    async def attendance(self, attendance_id: str) -> Document | None:
+        return await self.attendances.find_one({"_id": attendance_id}, {"outbox": 0})

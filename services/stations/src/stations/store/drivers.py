@@ -1,0 +1,65 @@
+"""The ``drivers`` collection: the few facts about a driver this service needs.
+
+Whether the registry knows the driver and whether they are active, and where their last
+counted check-in was (for impossible-travel checks). Nothing else: no name, ID or phone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes
+from stations.domain import LastSeen
+
+Document = dict[str, Any]
+
+DRIVERS = "drivers"
+INDEXES = [Indexes(DRIVERS)]
+
+
+class DriverFacts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    driver_id: str
+    active: bool
+    last: LastSeen | None = None
+
+
+class DriverStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[DRIVERS]
+
+    async def get(self, driver_id: str) -> DriverFacts | None:
+        doc = await self.collection.find_one({"_id": driver_id})
+        if doc is None:
+            return None
+        return DriverFacts(driver_id=doc["_id"], active=doc["active"], last=doc.get("last"))
+
+    async def registered(self, driver_id: str, at: datetime) -> None:
+        # $setOnInsert: a replayed registration never reactivates a deactivated driver.
+        await self.collection.update_one(
+            {"_id": driver_id},
+            {"$setOnInsert": {"active": True, "registered_at": at}},
+            upsert=True,
+        )
+
+    async def deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
+        update: Document = {"$set": {"active": False, "deactivated_at": at}}
+        if erase:
+            # A location track is sensitive personal information: forget the last position.
+            update["$unset"] = {"last": ""}
+        await self.collection.update_one({"_id": driver_id}, update, upsert=True)
+
+    async def saw(self, driver_id: str, seen: LastSeen) -> None:
+        """Remember the latest counted use; an older one arriving late changes nothing."""
+        await self.collection.update_one(
+            {
+                "_id": driver_id,
+                "$or": [{"last": None}, {"last.at": {"$lt": seen.at}}],
+            },
+            {"$set": {"last": seen.model_dump(mode="python")}},
+        )
