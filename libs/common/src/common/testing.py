@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from common.logging import get_logger
+
 T = TypeVar("T")
+log = get_logger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 INFRA_SCRIPT = REPO_ROOT / "deploy" / "local" / "infra.sh"
@@ -104,8 +107,8 @@ async def drop_run(infra: Infra, run: str) -> None:
         topics = [t for t in await admin.list_topics() if t.startswith(f"{run}.")]
         if topics:
             await admin.delete_topics(topics)
-    except Exception:  # cleanup must never fail a test
-        pass
+    except Exception as exc:  # cleanup must never fail a test
+        log.warning("could not delete test topics", run=run, error=type(exc).__name__)
     finally:
         await admin.close()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
@@ -115,8 +118,8 @@ async def drop_run(infra: Infra, run: str) -> None:
         for name in await client.list_database_names():
             if name.startswith(f"{run}_"):
                 await client.drop_database(name)
-    except Exception:
-        pass
+    except Exception as exc:
+        log.warning("could not drop test databases", run=run, error=type(exc).__name__)
     finally:
         await client.close()
 
