@@ -20,7 +20,7 @@ from common.events import CloudEvent, new_event, parse_envelope
 from common.events.partner import PartnerServiceUsed
 from common.events.registry import DriverDeactivated, DriverRegistered
 from common.settings import ServiceSettings
-from common.testing import Infra, read_topic, unique_name, wait_until
+from common.testing import Infra, drop_run, read_topic, unique_name, wait_until
 from stations.app import create_app
 from stations.settings import StationsSettings
 from tests.support import produce, serve
@@ -209,5 +209,5 @@ async def start_harness(infra: Infra, **overrides: Any) -> AsyncIterator[Harness
         async with serve(create_app(settings, clock=clock)) as http:
             yield Harness(infra, settings, http, clock, client[settings.mongo_db])
     finally:
-        await client.drop_database(settings.mongo_db)
         await client.close()
+        await drop_run(infra, run)

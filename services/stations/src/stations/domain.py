@@ -214,6 +214,11 @@ class Hours(BaseModel):
         description="Hours on Chinese statutory public holidays; null keeps the weekday's hours, "
         "an empty list closes the station on holidays",
     )
+    makeup_workdays_as: Weekday | None = Field(
+        default=None,
+        description="On an adjusted working day (a weekend day worked to bridge a holiday), "
+        "use this weekday's hours; null keeps the calendar weekday's",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -227,6 +232,8 @@ class Hours(BaseModel):
     def intervals_on(self, day: date) -> list[Interval]:
         if self.holidays is not None and is_public_holiday(day):
             return list(self.holidays)
+        if self.makeup_workdays_as is not None and is_makeup_workday(day):
+            return list(self.week.get(self.makeup_workdays_as, []))
         return list(self.week.get(WEEKDAYS[day.weekday()], []))
 
     def is_open(self, moment: datetime) -> bool:
@@ -259,6 +266,15 @@ def is_public_holiday(day: date) -> bool:
     except NotImplementedError:  # a year the library does not cover yet
         return False
     return bool(on_holiday and name is not None)
+
+
+def is_makeup_workday(day: date) -> bool:
+    """A weekend day declared a working day to bridge a holiday (调休)."""
+    try:
+        on_holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return False
+    return bool(not on_holiday and name is not None and day.weekday() >= 5)
 
 
 # --- stations ---------------------------------------------------------------------------------
