@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from common.asyncapi import ServiceContract
+from common.asyncapi import PARTNER_TOPIC, ServiceContract
 
 CONTRACT = ServiceContract(
     name="registry",
     title="driverhome registry",
     description=(
-        "The driver register: drivers, vehicles, fleets, consents, census. Announces each new "
-        "driver on `registry.events` through its outbox."
+        "The driver register: drivers, vehicles and port passes, fleets, grids, organisations, "
+        "family, consents, census. Announces every change to a driver on `registry.events` "
+        "through its outbox (field names, never personal values), and registers or links the "
+        "drivers the port booking system announces on its partner topic."
     ),
-    publishes={"registry.events": ("driver.registered.v1",)},
+    publishes={
+        "registry.events": (
+            "driver.registered.v1",
+            "driver.updated.v1",
+            "driver.verified.v1",
+            "driver.deactivated.v1",
+        )
+    },
+    consumes={PARTNER_TOPIC: ("driver.registered.v1",)},
+    group_id="registry",
 )
