@@ -1,0 +1,234 @@
+"""Load a realistic synthetic Driver's Home network around the Beilun port area (``make run``).
+
+122 stations, as in the district the seeds describe: one service centre, Driver's Homes at the
+container bases and logistics parks, rest stops ("驿站") along the port roads and community
+stations in the villages and communities, each with hours, facilities, capacity and (for many)
+a grade. Coordinates are synthetic but lie where such stations would be. Activities (markets,
+health checks, trainings) are scheduled for the coming weeks. Loading twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from common.auth import issue_token
+from common.settings import ServiceSettings
+
+# Places of Beilun district (Ningbo) with approximate centres; stations cluster around them.
+PLACES: list[tuple[str, str, float, float]] = [
+    ("XQ", "新碶街道", 29.9060, 121.8460),
+    ("XP", "霞浦街道", 29.9520, 121.9180),
+    ("DQ", "大碶街道", 29.8780, 121.7920),
+    ("XG", "小港街道", 29.9300, 121.7480),
+    ("CQ", "柴桥街道", 29.8560, 121.9330),
+    ("DX", "大榭开发区", 29.9280, 121.9620),
+    ("MS", "梅山街道", 29.7930, 121.9950),
+    ("BF", "白峰街道", 29.8780, 122.0380),
+    ("QJ", "戚家山街道", 29.9390, 121.7880),
+    ("CX", "春晓街道", 29.7920, 121.8980),
+]
+ROADS = ["疏港高速", "明州大道", "长江路", "黄山西路", "中河路", "太河路", "沿山河路", "甬江路"]
+ORGS = ["北仑区交通运输行业党委", "北仑区总工会", "宁波舟山港集团", "龙星物流", "霞浦物流工业社区"]
+CORE = ["rest", "shower", "laundry", "meals"]
+EXTRA = [
+    "kitchen",
+    "reading_room",
+    "gym",
+    "vehicle_check",
+    "policy_briefing",
+    "union_membership",
+    "medical_check",
+    "counselling",
+    "legal_aid",
+    "labour_mediation",
+    "skills_training",
+    "safety_training",
+    "child_care",
+    "school_admission",
+    "social_insurance",
+]
+WORKDAYS = ("mon", "tue", "wed", "thu", "fri")
+ALL_DAYS = (*WORKDAYS, "sat", "sun")
+
+
+def _hours(kind: str, rng: random.Random) -> dict[str, Any]:
+    if kind in ("drivers_home", "service_centre") or rng.random() < 0.3:
+        return {"always_open": True}
+    if kind == "community_station":
+        return {
+            "week": {d: [{"opens": "08:30", "closes": "17:30"}] for d in WORKDAYS},
+            "holidays": [],
+            "makeup_workdays_as": "mon",
+        }
+    if rng.random() < 0.4:  # night rest stops for drivers waiting for early slots
+        return {"week": {d: [{"opens": "18:00", "closes": "08:00"}] for d in ALL_DAYS}}
+    return {
+        "week": {d: [{"opens": "07:00", "closes": "22:00"}] for d in ALL_DAYS},
+        "holidays": [{"opens": "08:00", "closes": "20:00"}],
+    }
+
+
+def _grade(kind: str, rng: random.Random) -> dict[str, Any] | None:
+    if kind == "community_station" or (kind == "rest_stop" and rng.random() < 0.6):
+        return None
+    level = {"service_centre": "5A", "drivers_home": rng.choice(["3A", "4A", "4A", "5A"])}.get(
+        kind, rng.choice(["1A", "2A", "3A"])
+    )
+    graded_on = date(rng.choice([2021, 2022, 2023, 2024]), rng.choice([6, 11]), rng.randint(1, 28))
+    return {"level": level, "graded_on": graded_on.isoformat(), "graded_by": "中国公路学会"}
+
+
+def network(count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    stations: list[dict[str, Any]] = [
+        {
+            "station_id": "BL-XP-000",
+            "name": "北仑区交通物流行业党群服务中心",
+            "kind": "service_centre",
+            "operator_org": "北仑区交通运输行业党委",
+            "address": "宁波市北仑区霞浦街道物流工业社区",
+            "location": {"lat": 29.9531, "lng": 121.9142},
+            "hours": {"always_open": True},
+            "grade": {"level": "5A", "graded_on": "2023-11-20", "graded_by": "中国公路学会"},
+            "contact": {"phone": "0574-86100000"},
+            "capacity": {"beds": 40, "parking": 300, "showers": 12},
+            "services": [{"code": c} for c in [*CORE, "bed", "parking", *EXTRA]],
+        },
+        {
+            "station_id": "BL-XP-001",
+            "name": "北仑集运基地司机之家",
+            "kind": "drivers_home",
+            "operator_org": "宁波舟山港集团",
+            "address": "宁波市北仑区霞浦街道集运基地",
+            "location": {"lat": 29.9478, "lng": 121.9235},
+            "hours": {"always_open": True},
+            "grade": {"level": "5A", "graded_on": "2023-11-20", "graded_by": "中国公路学会"},
+            "contact": {"phone": "0574-86100001"},
+            # The base has 808 driver apartments; a share is kept as short-stay beds.
+            "capacity": {"beds": 120, "parking": 800, "showers": 30},
+            "services": [
+                {"code": c}
+                for c in [*CORE, "bed", "parking", "kitchen", "gym", "medical_check", "child_care"]
+            ],
+        },
+    ]
+    kinds = ["drivers_home"] * 20 + ["rest_stop"] * 60 + ["community_station"] * 40
+    for i in range(len(stations), count):
+        code, place, lat, lng = rng.choice(PLACES)
+        kind = kinds[(i - len(stations)) % len(kinds)]
+        label = {
+            "drivers_home": "司机之家",
+            "rest_stop": "集卡司机驿站",
+            "community_station": "甬爱E家服务站",
+        }[kind]
+        beds = {"drivers_home": rng.randint(8, 60), "rest_stop": rng.choice([0, 0, 4, 6, 10])}.get(
+            kind, 0
+        )
+        parking = {"drivers_home": rng.randint(30, 200), "rest_stop": rng.randint(10, 80)}.get(
+            kind, 0
+        )
+        services = list(CORE if kind != "community_station" else ["rest", "reading_room"])
+        services += rng.sample(EXTRA, k=rng.randint(1, 5))
+        if beds:
+            services.append("bed")
+        if parking:
+            services.append("parking")
+        offered = [{"code": c} for c in dict.fromkeys(services)]
+        if "legal_aid" in services:  # a lawyer's afternoon, not the station's hours
+            for item in offered:
+                if item["code"] == "legal_aid":
+                    item["hours"] = {"week": {"wed": [{"opens": "14:00", "closes": "17:00"}]}}
+        stations.append(
+            {
+                "station_id": f"BL-{code}-{i:03d}",
+                "name": f"{place}{rng.choice(ROADS)}{label}",
+                "kind": kind,
+                "operator_org": rng.choice(ORGS),
+                "address": f"宁波市北仑区{place}{rng.choice(ROADS)}{rng.randint(1, 999)}号",
+                "location": {
+                    "lat": round(lat + rng.gauss(0, 0.012), 6),
+                    "lng": round(lng + rng.gauss(0, 0.014), 6),
+                },
+                "hours": _hours(kind, rng),
+                "grade": _grade(kind, rng),
+                "contact": {"phone": f"0574-86{rng.randint(100000, 999999)}"},
+                "status": "temporarily_closed" if rng.random() < 0.03 else "open",
+                "capacity": {"beds": beds, "parking": parking, "showers": rng.randint(0, 8)},
+                "services": offered,
+            }
+        )
+    return stations
+
+
+def activities(now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    start = (now + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+    plan = [
+        ("BL-XP-000", "market", "红领集市", 14, 6, 500, False),
+        ("BL-XP-000", "legal_clinic", "货车司机法律援助咨询日", 3, 3, 40, True),
+        ("BL-XP-001", "health_check", "集卡司机免费健康体检", 5, 4, 60, True),
+        ("BL-XP-001", "training", "家电维修职业技能培训", 7, 3, 30, True),
+        ("BL-XP-000", "festival", "温暖物流节", 21, 5, 300, False),
+    ]
+    return [
+        (
+            station_id,
+            {
+                "kind": kind,
+                "title": title,
+                "starts_at": (start + timedelta(days=days)).isoformat(),
+                "ends_at": (start + timedelta(days=days, hours=hours)).isoformat(),
+                "capacity": capacity,
+                "registration_required": required,
+            },
+        )
+        for station_id, kind, title, days, hours, capacity, required in plan
+    ]
+
+
+async def load(url: str, count: int, seed: int) -> tuple[int, int]:
+    headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
+    added = 0
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        for station in network(count, seed):
+            answer = await http.post("/v1/stations", json=station, headers=headers)
+            if answer.status_code == 201:
+                added += 1
+            elif answer.status_code != 409:  # 409: loaded before
+                print(f"demo: station refused: {answer.status_code} {answer.text}", file=sys.stderr)
+        existing = (
+            (await http.get("/v1/stations/BL-XP-000/activities", headers=headers))
+            .json()
+            .get("items", [])
+        )
+        scheduled = 0
+        if not existing:
+            for station_id, body in activities(datetime.now(UTC)):
+                answer = await http.post(
+                    f"/v1/stations/{station_id}/activities", json=body, headers=headers
+                )
+                scheduled += answer.status_code == 201
+    return added, scheduled
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stations", default="http://127.0.0.1:8003")
+    parser.add_argument("--count", type=int, default=122)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    added, scheduled = asyncio.run(load(args.stations, args.count, args.seed))
+    print(
+        f"demo: {added} stations added, {scheduled} activities scheduled around Beilun port; "
+        f"try {args.stations}/v1/stations/nearby?lat=29.906&lng=121.846&open_now=true"
+    )
+
+
+if __name__ == "__main__":
+    main()
