@@ -125,7 +125,6 @@ def create_app(
             runtime.broker, settings, runtime.publisher, group_id="notify-broadcasts"
         )
         work.work(WORK_TOPIC, BroadcastBatch, BroadcastHandlers(service).on_broadcast_batch)
-        runtime.consumers.append(work)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData, InvalidEvent
+from common.events import EventData, InvalidEvent
 from notify.domain import NotFound
 from notify.fanout import BroadcastBatch
 from notify.service import NotifyService
@@ -12,7 +12,7 @@ class BroadcastHandlers:
     def __init__(self, service: NotifyService) -> None:
         self._service = service
 
-    async def on_broadcast_batch(self, event: CloudEvent, data: EventData) -> None:
+    async def on_broadcast_batch(self, data: EventData) -> None:
         assert isinstance(data, BroadcastBatch)
         try:
             await self._service.fan_out(data)
