@@ -86,7 +86,7 @@ async def test_malformed_and_unknown_messages_go_to_the_dlq_and_the_next_is_proc
     for letter in letters:
         headers = headers_of(letter)
         assert headers["dlq-original-topic"] == topic
-        assert headers["dlq-consumer-group"].endswith("points")
+        assert headers["dlq-consumer-group"] == f"{settings.topic_prefix}points.registry.events"
         assert int(headers["dlq-original-offset"]) >= 0
 
 

@@ -190,7 +190,7 @@ class EventConsumer:
             await handler(event, data)
             self._count(record, "processed")
 
-        self._subscribe(route, topic=self._settings.topic(topic))
+        self._subscribe(route, f"{self.group_id}.{topic}", topic=self._settings.topic(topic))
 
     def partners(self, handlers: dict[str, EventHandler]) -> None:
         """Consume every partner topic (by pattern) and check each partner's permissions."""
@@ -218,11 +218,14 @@ class EventConsumer:
             await handler(event, data)
             self._count(record, "processed")
 
-        self._subscribe(route, pattern=self._settings.partner_topic_pattern)
+        self._subscribe(
+            route, f"{self.group_id}.partners", pattern=self._settings.partner_topic_pattern
+        )
 
     def _subscribe(
         self,
         route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]],
+        group_id: str,
         *,
         topic: str | None = None,
         pattern: str | None = None,
@@ -230,17 +233,21 @@ class EventConsumer:
         subscriber = self._broker.subscriber(
             *([topic] if topic else []),
             pattern=pattern,
-            group_id=self.group_id,
+            # One group per subscription: members with different subscriptions in one group
+            # would rebalance each other at every start.
+            group_id=group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             # A stalled handler (store down) must not get the member evicted mid-retry.
             max_poll_interval_ms=10 * 60 * 1000,
             max_partition_fetch_bytes=self._settings.max_message_bytes,
         )
-        subscriber(self._make_entrypoint(route))
+        subscriber(self._make_entrypoint(route, group_id))
 
     def _make_entrypoint(
-        self, route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+        self,
+        route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]],
+        group_id: str,
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_message(message: InjectedMessage) -> None:
             record = message.raw_message
@@ -250,13 +257,13 @@ class EventConsumer:
                 event = parse_envelope(record.value or b"")
                 await route(event, record)
             except InvalidEvent as exc:
-                await self._dead_letter(message, record, exc.reason, str(exc))
+                await self._dead_letter(message, record, exc.reason, str(exc), group_id)
                 return
             except TRANSIENT_ERRORS as exc:
-                await self._retry_later(message, record, exc, counts_towards_dlq=False)
+                await self._retry_later(message, record, exc, group_id, counts_towards_dlq=False)
                 return
             except Exception as exc:  # a bug or an unexpected state: retry, then dead-letter
-                await self._retry_later(message, record, exc, counts_towards_dlq=True)
+                await self._retry_later(message, record, exc, group_id, counts_towards_dlq=True)
                 return
             finally:
                 EVENT_HANDLING.labels(self._settings.service_name, self.group_id).observe(
@@ -272,6 +279,7 @@ class EventConsumer:
         message: KafkaMessage,
         record: ConsumerRecord[bytes, bytes],
         exc: BaseException,
+        group_id: str,
         *,
         counts_towards_dlq: bool,
     ) -> None:
@@ -286,7 +294,11 @@ class EventConsumer:
                 attempts=attempt,
             )
             await self._dead_letter(
-                message, record, "handler_failed", f"{type(exc).__name__} after {attempt} attempts"
+                message,
+                record,
+                "handler_failed",
+                f"{type(exc).__name__} after {attempt} attempts",
+                group_id,
             )
             return
         delay = min(self._settings.consumer_backoff_max_seconds, 0.2 * 2 ** min(attempt, 10))
@@ -306,12 +318,17 @@ class EventConsumer:
         await message.nack()  # seek back: the same record is fetched again
 
     async def _dead_letter(
-        self, message: KafkaMessage, record: ConsumerRecord[bytes, bytes], reason: str, error: str
+        self,
+        message: KafkaMessage,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        error: str,
+        group_id: str,
     ) -> None:
         letter = DeadLetter(
             reason=reason,
             error=error,
-            group_id=self.group_id,
+            group_id=group_id,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -323,7 +340,7 @@ class EventConsumer:
             )
         except Exception as exc:
             # Never commit a poison message that is not safely in the DLQ.
-            await self._retry_later(message, record, exc, counts_towards_dlq=False)
+            await self._retry_later(message, record, exc, group_id, counts_towards_dlq=False)
             return
         log.warning(
             "event dead-lettered",

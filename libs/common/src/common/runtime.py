@@ -38,7 +38,12 @@ class Runtime:
     consumers: list[EventConsumer] = field(default_factory=list)
 
     def consumer(self, group_id: str) -> EventConsumer:
-        consumer = EventConsumer(self.broker, self.settings, self.publisher, group_id=group_id)
+        consumer = EventConsumer(
+            self.broker,
+            self.settings,
+            self.publisher,
+            group_id=self.settings.consumer_group or group_id,
+        )
         self.consumers.append(consumer)
         return consumer
 

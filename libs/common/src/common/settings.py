@@ -53,6 +53,8 @@ class ServiceSettings(BaseSettings):
 
     partners: PartnerCatalogue = Field(default_factory=lambda: dict(DEFAULT_PARTNERS))
 
+    # Consumer group base name; a new name replays every topic from the start (a rebuild).
+    consumer_group: str | None = None
     outbox_sweep_seconds: float = 2.0
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_backoff_max_seconds: float = 30.0

@@ -11,18 +11,26 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.idempotency import ProcessedEvents
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
+from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.handlers.earning import EarningHandlers
 from points.handlers.registry import RegistryHandlers
 from points.jobs import Maintenance
+from points.leaderboards import Leaderboards
 from points.ledger import Clock, Ledger, utc_now
+from points.mall import Mall
 from points.service import PointsService
 from points.settings import PointsSettings
-from points.store import accounts, entries, parked, rules
+from points.statements import Signer, Statements
+from points.store import accounts, entries, parked, redemptions, rewards, rules, statements
 from points.store.accounts import ACCOUNTS, AccountStore
 from points.store.entries import EntryStore
+from points.store.leaderboards import Standings
 from points.store.parked import ParkedEvents
+from points.store.redemptions import RedemptionStore
+from points.store.rewards import RewardStore
 from points.store.rules import RuleStore
+from points.store.statements import StatementStore
 
 PROCESSED = "processed_events"
 INDEXES = [
@@ -31,6 +39,9 @@ INDEXES = [
     *rules.INDEXES,
     *parked.INDEXES,
     ProcessedEvents.indexes(PROCESSED),
+    *rewards.INDEXES,
+    *redemptions.INDEXES,
+    *statements.INDEXES,
 ]
 
 
@@ -42,6 +53,7 @@ def create_app(
     clock: Clock = utc_now,
 ) -> FastAPI:
     built: dict[str, PointsService] = {}
+    mall_parts: dict[str, Any] = {}
 
     def wire(runtime: Runtime) -> None:
         ledger = Ledger(
@@ -61,6 +73,22 @@ def create_app(
             clock=clock,
         )
         built["service"] = service
+        mall_parts["mall"] = Mall(
+            service,
+            RewardStore(runtime.db),
+            RedemptionStore(runtime.db),
+            reservation_days=settings.reservation_days,
+            sweep_after_seconds=settings.redemption_sweep_after_seconds,
+            faults=runtime.faults,
+            clock=clock,
+        )
+        mall_parts["statements"] = Statements(
+            service,
+            StatementStore(runtime.db),
+            Signer(settings.statement_signing_key),
+            clock=clock,
+        )
+        mall_parts["leaderboards"] = Leaderboards(Standings(runtime.db))
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
         earning = EarningHandlers(service)
         consumer = runtime.consumer("points")
@@ -107,11 +135,15 @@ def create_app(
                 service,
                 sweep_seconds=settings.sweep_seconds,
                 jobs_seconds=settings.jobs_interval_seconds,
+                extra_sweeps=[mall_parts["mall"].sweep],
             )
             maintenance.start()
             app.state.runtime = runtime
             app.state.service = service
             app.state.maintenance = maintenance
+            app.state.mall = mall_parts["mall"]
+            app.state.statements = mall_parts["statements"]
+            app.state.leaderboards = mall_parts["leaderboards"]
             app.state.readiness = readiness_checks(runtime)
             try:
                 yield
@@ -123,5 +155,5 @@ def create_app(
         title="driverhome points",
         description="Points accounts, the ledger, earning rules, credit grades and the mall.",
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, mall_router],
     )

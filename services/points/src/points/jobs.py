@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from common.logging import get_logger
 from points.service import PointsService
@@ -14,9 +15,16 @@ log = get_logger(__name__)
 
 class Maintenance:
     def __init__(
-        self, service: PointsService, *, sweep_seconds: float, jobs_seconds: float
+        self,
+        service: PointsService,
+        *,
+        sweep_seconds: float,
+        jobs_seconds: float,
+        extra_sweeps: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self._service = service
+        # e.g. the mall: redemptions left mid-step and reservations past their time.
+        self._extra_sweeps = list(extra_sweeps)
         self._sweep_seconds = sweep_seconds
         self._jobs_seconds = jobs_seconds
         self._task: asyncio.Task[None] | None = None
@@ -27,6 +35,8 @@ class Maintenance:
             account = await self._service.accounts.get(driver_id)
             if account is not None and account.status == "active":
                 await self._service.release_parked(driver_id)
+        for sweep in self._extra_sweeps:
+            await sweep()
 
     async def _run(self) -> None:
         last_jobs = time.monotonic()

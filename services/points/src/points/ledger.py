@@ -79,14 +79,17 @@ class Ledger:
         self._faults = faults or Faults()
         self._clock = clock
 
-    async def post(self, entry: Entry) -> Entry:
-        """Insert (or find) and apply an entry exactly once; returns its final state."""
+    async def post(self, entry: Entry, *, same_cause: bool = True) -> Entry:
+        """Insert (or find) and apply an entry exactly once; returns its final state.
+
+        With ``same_cause`` an existing entry must have the same cause (an event replayed with
+        another payload is refused); corrections asked twice by different operators are the
+        same correction, so they pass ``same_cause=False``.
+        """
         existing = await self.entries.insert(entry)
         if existing is not None:
-            if (existing.kind, existing.cause, existing.reverses) != (
-                entry.kind,
-                entry.cause,
-                entry.reverses,
+            if (existing.kind, existing.reverses) != (entry.kind, entry.reverses) or (
+                same_cause and existing.cause != entry.cause
             ):
                 raise ConflictingEntry(entry.entry_id)
             entry = existing

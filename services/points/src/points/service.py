@@ -193,11 +193,8 @@ class PointsService:
         return await self._post_correction(entry)
 
     async def _post_correction(self, entry: Entry) -> Entry:
-        # A correction names its cause by content: the same request again is the same entry.
-        existing = await self.ledger.entries.get(entry.entry_id)
-        if existing is not None:
-            entry = entry.model_copy(update={"cause": existing.cause})
-        return await self.ledger.post(entry)
+        # The same correction asked again (by anyone) is the same entry, applied once.
+        return await self.ledger.post(entry, same_cause=False)
 
     # expiry and grades ----------------------------------------------------------------
     def expiry_month(self, now: datetime | None = None) -> str:

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
-from pydantic import Field
+import base64
+
+from pydantic import Field, model_validator
 
 from common.settings import ServiceSettings
 from points.grades import GradePolicy
+
+# Development statement key (fixed so issued statements keep verifying across restarts);
+# refused in production.
+_DEV_STATEMENT_KEY = base64.b64encode(b"driverhome-dev-statement-ed25519").decode()
 
 
 class PointsSettings(ServiceSettings):
@@ -17,3 +23,23 @@ class PointsSettings(ServiceSettings):
     sweep_seconds: float = Field(default=5.0, gt=0)
     # Expiry and grade refresh; both idempotent, so several instances may run them.
     jobs_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    # The points mall: an unfulfilled reservation is cancelled (points and stock returned)
+    # after this many days; redemptions left mid-step by a crash are finished by the sweep
+    # once untouched for this many seconds.
+    reservation_days: float = Field(default=14.0, gt=0, le=365)
+    redemption_sweep_after_seconds: float = Field(default=30.0, gt=0)
+    # Statements: base64 of the 32-byte Ed25519 private key (seed) that signs them.
+    statement_signing_key: str = _DEV_STATEMENT_KEY
+
+    @model_validator(mode="after")
+    def _statement_key_is_usable(self) -> PointsSettings:
+        try:
+            seed = base64.b64decode(self.statement_signing_key, validate=True)
+        except ValueError as exc:
+            raise ValueError("statement_signing_key must be base64") from exc
+        if len(seed) != 32:
+            raise ValueError("statement_signing_key must hold a 32-byte Ed25519 key")
+        if self.environment == "production" and self.statement_signing_key == _DEV_STATEMENT_KEY:
+            raise ValueError("production needs its own statement signing key")
+        return self
