@@ -78,7 +78,7 @@ async def test_the_same_partner_event_delivered_five_times_gives_one_entry(
     driver = unique_name("drv_")
     event = volunteer(driver)
     app = create_app(settings)
-    async with serve(app) as http:
+    async with serve(app):
         await app.state.service.open_account(driver, datetime.now(UTC))
         await asyncio.gather(
             *(send(infra, settings, "partner.volunteer-team.events", event) for _ in range(3))
@@ -105,7 +105,7 @@ async def test_the_same_event_id_with_another_payload_is_dead_lettered_without_a
     forged = volunteer(driver, hours=8, event_id=original.id)
     topic = "partner.volunteer-team.events"
     app = create_app(settings)
-    async with serve(app) as http:
+    async with serve(app):
         await app.state.service.open_account(driver, datetime.now(UTC))
         await send(infra, settings, topic, original)
         await wait_until(lambda: balance_is(mongo, settings, driver, 10))
@@ -129,7 +129,7 @@ async def test_events_a_partner_may_not_send_are_dead_lettered(
     wrong_source = volunteer(driver).model_copy(update={"source": "partner/port-booking"})
     topic = "partner.volunteer-team.events"
     app = create_app(settings)
-    async with serve(app) as http:
+    async with serve(app):
         await app.state.service.open_account(driver, datetime.now(UTC))
         await send(infra, settings, topic, wrong_type)
         await send(infra, settings, topic, wrong_source)
@@ -260,7 +260,7 @@ async def test_points_expire_after_the_configured_months_once_and_are_announced(
     settings = make_settings(PointsSettings, expiry_months=12)
     driver = unique_name("drv_")
     app = create_app(settings, clock=lambda: now[0])
-    async with serve(app) as http:
+    async with serve(app):
         service = app.state.service
         await service.open_account(driver, now[0])
         old = volunteer(driver, hours=4).model_copy(update={"time": now[0]})
@@ -368,7 +368,7 @@ async def test_balance_always_equals_the_sum_of_entries_under_concurrent_debits(
     settings = make_settings(PointsSettings)
     driver = unique_name("drv_")
     app = create_app(settings)
-    async with serve(app) as http:
+    async with serve(app):
         service = app.state.service
         await service.open_account(driver, datetime.now(UTC))
         await service.adjust(driver, 100, operator="op", reason="测试充值", request_id="seed")
