@@ -154,7 +154,7 @@ async def test_a_redelivered_event_gives_one_notification(
     async with serve(create_app(settings)) as http:
         for _ in range(3):
             await emit(infra, settings, "points.events", event)
-        page = await wait_until(lambda: inbox(http, driver, token))
+        page = await wait_until(lambda: nonempty(inbox(http, driver, token)))
         await asyncio.sleep(1.5)  # time for the duplicates to be (not) applied
         page = await inbox(http, driver, token)
     assert len(page["items"]) == 1
@@ -172,7 +172,7 @@ async def test_the_welcome_comes_in_the_drivers_language_and_the_inbox_pages_new
     driver = unique_name("drv_")
     async with serve(create_app(settings)) as http:
         await emit(infra, settings, "registry.events", registered(driver, language="en"))
-        await wait_until(lambda: inbox(http, driver, token))
+        await wait_until(lambda: nonempty(inbox(http, driver, token)))
         for amount in (1, 2, 3):
             await emit(infra, settings, "points.events", awarded(driver, amount))
         await wait_until(lambda: _at_least(inbox(http, driver, token), 4), timeout=30)
@@ -262,7 +262,7 @@ async def test_quiet_hours_hold_a_message_and_release_it_afterwards(
         assert (await inbox(http, driver, token))["items"] == []
 
         clock.advance(timedelta(minutes=1))  # 06:00
-        page = await wait_until(lambda: _nonempty(inbox(http, driver, token)))
+        page = await wait_until(lambda: nonempty(inbox(http, driver, token)))
         assert page["items"][0]["notification_id"] == held["_id"]
         tracked = await http.get(
             f"/v1/notifications/{held['_id']}", headers=token("driver", driver_id=driver)
@@ -274,7 +274,7 @@ async def _with_status(mongo: Any, settings: NotifySettings, driver: str, status
     return await notifications(mongo, settings, driver_id=driver, status=status) or None
 
 
-async def _nonempty(page: Any) -> Any:
+async def nonempty(page: Any) -> Any:
     result = await page
     return result if result["items"] else None
 
@@ -286,7 +286,7 @@ async def test_an_urgent_broadcast_bypasses_quiet_hours_and_a_normal_one_waits(
     driver = unique_name("drv_")
     async with serve(create_app(settings, clock=clock)) as http:
         await emit(infra, settings, "registry.events", registered(driver, fleet="北仑车队"))
-        await wait_until(lambda: inbox(http, driver, token))
+        await wait_until(lambda: nonempty(inbox(http, driver, token)))
         await http.put(
             f"/v1/drivers/{driver}/preferences",
             json={"quiet_hours": {"start": "22:00", "end": "06:00"}},
