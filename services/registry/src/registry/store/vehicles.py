@@ -26,7 +26,7 @@ INDEXES = [
 ]
 
 
-def _to_doc(vehicle: Vehicle) -> Document:
+def to_doc(vehicle: Vehicle) -> Document:
     doc = vehicle.model_dump(mode="python", exclude_none=True)
     doc["_id"] = doc.pop("plate")
     if vehicle.pass_expires_on is not None:
@@ -47,7 +47,7 @@ class VehicleStore:
     async def claim(self, vehicle: Vehicle) -> Vehicle | None:
         """Hold the plate for ``vehicle.driver_id`` if it is free, already theirs, or its holder
         is no longer active; None when another active driver holds it."""
-        doc = _to_doc(vehicle)
+        doc = to_doc(vehicle)
         doc.pop("_id")
         added_at = doc.pop("added_at")
         try:
@@ -69,7 +69,7 @@ class VehicleStore:
 
     async def take_over(self, vehicle: Vehicle, *, from_driver: str) -> bool:
         """Move a plate held by a driver who does not exist (a registration that crashed)."""
-        doc = _to_doc(vehicle)
+        doc = to_doc(vehicle)
         doc.pop("_id")
         result = await self.collection.update_one(
             {"_id": vehicle.plate, "driver_id": from_driver}, {"$set": doc}

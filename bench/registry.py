@@ -1,0 +1,345 @@
+"""Registry benchmarks: registration throughput over HTTP and search latency with N drivers.
+
+N drivers (100,000 by default) are bulk-loaded into the registry's database through its store
+layer, then the registry runs as a separate process. Each system figure is reported as a ratio
+of a raw store baseline measured in the same run on the same data (handbook section 8):
+
+- registration: a bare script doing exactly a registration's store round trips (look the ID hash
+  up, claim the plate, insert the driver with its outbox entry, read and pull the outbox) with
+  the same concurrency, against ``POST /v1/drivers``;
+- search: the bare ``find`` each search kind comes down to (same filter, sort and limit), against
+  the search endpoints, as p50/p99 latency.
+
+``python -m bench.registry --registry-drivers 5000`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from pymongo import AsyncMongoClient, ReturnDocument
+
+from common.auth import issue_token
+from common.mongo import ensure_indexes
+from common.pii import PiiProtector, mask_national_id, mask_phone
+from common.settings import ServiceSettings
+from common.testing import ServiceProcess
+from registry.domain import Driver, NationalIdRecord, Vehicle
+from registry.settings import RegistrySettings
+from registry.store import ALL_INDEXES
+from registry.store.drivers import DRIVERS, to_doc
+from registry.store.vehicles import VEHICLES
+from registry.store.vehicles import to_doc as vehicle_doc
+
+DRIVERS_DEFAULT = 100_000
+REGISTRATIONS = 1_000
+CONCURRENCY = 8
+QUERIES = 200
+FLEETS = 400
+GRIDS = 60
+BATCH = 2_000
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+SURNAMES = "王李张刘陈杨黄赵周吴徐孙朱马胡郭林何高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋"
+GIVEN = "建国海平志强瑞申国华永军小龙春生卫东红兵明伟军勇磊涛斌超刚平辉鹏华"
+
+
+class Report(Protocol):
+    def add(self, name: str, value: str, note: str = "") -> None: ...
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    phone: str
+    national_id: str
+    plate: str
+    fleet_id: str
+    grid_id: str
+
+
+def person(i: int) -> Person:
+    """The i-th synthetic driver: distinct valid ID, phone and plate for every i < 10 million."""
+    body = f"330206{1960 + i % 40}{1 + (i // 40) % 12:02d}{1 + (i // 480) % 28:02d}{i // 13440:03d}"
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
+    chars = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    n, tail = i, []
+    for _ in range(5):
+        n, r = divmod(n, len(chars))
+        tail.append(chars[r])
+    return Person(
+        name=SURNAMES[i % len(SURNAMES)] + GIVEN[(i // len(SURNAMES)) % len(GIVEN)] + GIVEN[i % 7],
+        phone=f"17{i:09d}",
+        national_id=body + check,
+        plate="浙B" + "".join(reversed(tail)),
+        fleet_id=f"flt_bench_{i % FLEETS:04d}",
+        grid_id=f"grd_bench_{i % GRIDS:03d}",
+    )
+
+
+def _docs(pii: PiiProtector, start: int, stop: int) -> tuple[list[Any], list[Any]]:
+    now = datetime.now(UTC)
+    drivers, vehicles = [], []
+    for i in range(start, stop):
+        p = person(i)
+        protected = pii.protect("national_id", p.national_id, mask_national_id(p.national_id))
+        driver_id = f"drv_bench_{i:08d}"
+        driver = Driver(
+            driver_id=driver_id,
+            name=p.name,
+            national_id=NationalIdRecord(**protected.model_dump()),
+            phone=pii.protect("phone", p.phone, mask_phone(p.phone)),
+            fleet_id=p.fleet_id,
+            fleet=f"车队{i % FLEETS}",
+            grid_id=p.grid_id,
+            status="inactive" if i % 50 == 0 else "active",
+            channel="station",
+            created_at=now,
+            updated_at=now,
+        )
+        drivers.append(to_doc(driver))
+        vehicles.append(vehicle_doc(Vehicle(plate=p.plate, driver_id=driver_id, added_at=now)))
+    return drivers, vehicles
+
+
+async def load(db: Any, pii: PiiProtector, count: int) -> float:
+    """Bulk-insert ``count`` drivers and their vehicles; returns drivers per second."""
+    await ensure_indexes(db, ALL_INDEXES)
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        drivers, vehicles = _docs(pii, start, min(count, start + BATCH))
+        await db[DRIVERS].insert_many(drivers, ordered=False)
+        await db[VEHICLES].insert_many(vehicles, ordered=False)
+    return count / (time.perf_counter() - started)
+
+
+async def _concurrently(count: int, one: Callable[[int], Awaitable[None]]) -> float:
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return count / (time.perf_counter() - started)
+
+
+async def raw_registration(db: Any, pii: PiiProtector, first: int, count: int) -> float:
+    """Exactly a registration's store round trips, no HTTP, no validation, no events.
+
+    Runs on the loaded collections before the service starts, and removes what it wrote.
+    """
+    now = datetime.now(UTC)
+    written: list[tuple[str, str]] = []
+
+    async def one(k: int) -> None:
+        p = person(first + k)
+        driver_id = f"drv_raw_{uuid.uuid4().hex}"
+        written.append((driver_id, p.plate))
+        digest = pii.hash("national_id", p.national_id)
+        await db[DRIVERS].find_one({"national_id.hash": digest})
+        await db[VEHICLES].find_one_and_update(
+            {"_id": p.plate, "$or": [{"driver_id": driver_id}, {"holder_active": False}]},
+            {"$set": {"driver_id": driver_id, "holder_active": True}, "$setOnInsert": {"at": now}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        await db[DRIVERS].insert_one(
+            {
+                "_id": driver_id,
+                "name": p.name,
+                "national_id": {"hash": digest, "enc": "x" * 60, "masked": "x" * 18},
+                "phone": {"hash": pii.hash("phone", p.phone), "enc": "x" * 50, "masked": "x" * 11},
+                "erased": False,
+                "outbox": [{"event_id": driver_id, "payload": b"x" * 400}],
+            }
+        )
+        await db[DRIVERS].find_one({"_id": driver_id}, {"outbox": 1})
+        await db[DRIVERS].update_one(
+            {"_id": driver_id}, {"$pull": {"outbox": {"event_id": driver_id}}}
+        )
+
+    rate = await _concurrently(count, one)
+    await db[DRIVERS].delete_many({"_id": {"$in": [d for d, _ in written]}})
+    await db[VEHICLES].delete_many({"_id": {"$in": [p for _, p in written]}})
+    return rate
+
+
+async def http_registration(url: str, first: int, count: int) -> float:
+    headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+
+        async def one(k: int) -> None:
+            p = person(first + k)
+            body = {
+                "name": p.name,
+                "phone": p.phone,
+                "national_id": p.national_id,
+                "plate": p.plate,
+            }
+            answer = await http.post("/v1/drivers", json=body, headers=headers)
+            if answer.status_code != 201:
+                raise RuntimeError(f"registration answered {answer.status_code}: {answer.text}")
+
+        return await _concurrently(count, one)
+
+
+@dataclass(frozen=True)
+class SearchKind:
+    name: str
+    raw: Callable[[Person], dict[str, Any]]
+    http: Callable[[Person], tuple[str, str, dict[str, Any]]]
+
+
+def _kinds(pii: PiiProtector) -> list[SearchKind]:
+    return [
+        SearchKind(
+            "phone (keyed-hash lookup)",
+            lambda p: {"phone.hash": pii.hash("phone", p.phone)},
+            lambda p: ("POST", "/v1/drivers/search", {"phone": p.phone}),
+        ),
+        SearchKind(
+            "plate",
+            lambda p: {},  # two finds: the plate's vehicle, then its driver (see below)
+            lambda p: ("GET", "/v1/drivers", {"plate": p.plate}),
+        ),
+        SearchKind(
+            "name prefix (surname + first given character)",
+            lambda p: {"name": {"$gte": p.name[:2], "$lt": p.name[:2] + "\U0010ffff"}},
+            lambda p: ("GET", "/v1/drivers", {"name_prefix": p.name[:2]}),
+        ),
+        SearchKind(
+            "fleet",
+            lambda p: {"fleet_id": p.fleet_id},
+            lambda p: ("GET", "/v1/drivers", {"fleet_id": p.fleet_id}),
+        ),
+        SearchKind(
+            "grid and status",
+            lambda p: {"grid_id": p.grid_id, "status": "active"},
+            lambda p: ("GET", "/v1/drivers", {"grid_id": p.grid_id, "status": "active"}),
+        ),
+    ]
+
+
+async def search_latencies(
+    db: Any, url: str, pii: PiiProtector, drivers: int, report: Report
+) -> None:
+    rng = random.Random(2026)
+    sample = [person(rng.randrange(drivers)) for _ in range(QUERIES)]
+    headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        for kind in _kinds(pii):
+            raw_ms: list[float] = []
+            for p in sample:
+                started = time.perf_counter()
+                if kind.name == "plate":
+                    vehicle = await db[VEHICLES].find_one({"_id": p.plate})
+                    query: dict[str, Any] = {"_id": vehicle["driver_id"]} if vehicle else {}
+                else:
+                    query = kind.raw(p)
+                found = [d async for d in db[DRIVERS].find(query).sort("_id", 1).limit(50)]
+                raw_ms.append((time.perf_counter() - started) * 1000)
+                assert found, kind.name
+            http_ms: list[float] = []
+            for p in sample:
+                method, path, params = kind.http(p)
+                started = time.perf_counter()
+                if method == "GET":
+                    answer = await http.get(path, params={**params, "limit": 50}, headers=headers)
+                else:
+                    answer = await http.post(path, json={**params, "limit": 50}, headers=headers)
+                http_ms.append((time.perf_counter() - started) * 1000)
+                if answer.status_code != 200 or not answer.json()["items"]:
+                    raise RuntimeError(f"search {kind.name} answered {answer.status_code}")
+            for q in (50, 99):
+                system, raw = pct(http_ms, q), pct(raw_ms, q)
+                report.add(
+                    f"registry search by {kind.name}: p{q}",
+                    f"{system:,.1f} ms",
+                    f"ratio {system / raw:.2f} of the bare find ({raw:,.1f} ms)",
+                )
+
+
+async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_DEFAULT) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    db_name = f"{prefix}_registry"
+    settings = RegistrySettings()
+    pii = PiiProtector(settings.pii_key, settings.pii_hmac_key)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, tz_aware=True, w="majority")
+    db = client[db_name]
+    process = ServiceProcess(
+        "registry",
+        {
+            "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
+            "DRIVERHOME_MONGO_URL": mongo,
+            "DRIVERHOME_TOPIC_PREFIX": f"{prefix}.",
+            "DRIVERHOME_MONGO_DB": db_name,
+            "DRIVERHOME_LOG_LEVEL": "WARNING",
+        },
+        Path(tempfile.mkdtemp(prefix="driverhome-bench-")) / "registry.log",
+    )
+    try:
+        load_rate = await load(db, pii, drivers)
+        report.add(
+            f"registry: bulk load of {drivers:,} drivers via the store layer",
+            f"{load_rate:,.0f} drivers/s",
+        )
+        registrations = min(REGISTRATIONS, max(100, drivers // 10))
+        raw = await raw_registration(db, pii, drivers, registrations)
+        process.start()
+        await process.wait_ready()
+        http_rate = await http_registration(process.url, drivers + registrations, registrations)
+        report.add(
+            f"registry: POST /v1/drivers ({CONCURRENCY} concurrent, {drivers:,} loaded)",
+            f"{http_rate:,.0f} req/s",
+            f"ratio {http_rate / raw:.2f} of a registration's bare store work ({raw:,.0f}/s)",
+        )
+        await search_latencies(db, process.url, pii, drivers, report)
+    finally:
+        process.stop()
+        await client.drop_database(db_name)
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--kafka", default=os.environ.get("DRIVERHOME_TEST_KAFKA", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--mongo", default=os.environ.get("DRIVERHOME_TEST_MONGO_URL", "mongodb://127.0.0.1:27017")
+    )
+    parser.add_argument("--registry-drivers", type=int, default=DRIVERS_DEFAULT)
+    args = parser.parse_args()
+
+    class Printed:
+        def add(self, name: str, value: str, note: str = "") -> None:
+            print(f"  {name:<58} {value:>14}  {note}", flush=True)
+
+    try:
+        asyncio.run(run(args.kafka, args.mongo, Printed(), drivers=args.registry_drivers))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
