@@ -45,6 +45,21 @@ OUTBOX_COLLECTIONS = [notifications.NOTIFICATIONS, broadcasts.BROADCASTS]
 OWN_TOPIC = "notify.events"
 
 
+FACT_TYPES = ("driver.registered.v1", "driver.deactivated.v1", "points.grade_changed.v1")
+
+
+def domain_handlers_types() -> dict[str, tuple[str, ...]]:
+    """Per consumed topic, the event types notify acts on (for the AsyncAPI contract)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for topic, catalogue in DOMAIN_EVENTS.items():
+        if topic == OWN_TOPIC:
+            continue
+        handled = tuple(t for t in catalogue if t in FACT_TYPES or t in NOTIFYING)
+        if handled:
+            out[topic] = handled
+    return out
+
+
 def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandler]]:
     """Per consumed topic, the types notify acts on (others are skipped by the consumer)."""
     special: dict[str, EventHandler] = {
@@ -52,15 +67,13 @@ def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandle
         "driver.deactivated.v1": handlers.on_driver_deactivated,
         "points.grade_changed.v1": handlers.on_grade_changed,
     }
-    out: dict[str, dict[str, EventHandler]] = {}
-    for topic, catalogue in DOMAIN_EVENTS.items():
-        if topic == OWN_TOPIC:
-            continue
-        out[topic] = {
-            event_type: special.get(event_type, handlers.on_notifying_event)
-            for event_type in catalogue
-            if event_type in special or event_type in NOTIFYING
-        }
+    # Every other domain topic is consumed too (types without a handler are skipped), so a
+    # type added to NOTIFYING later needs no new subscription.
+    out: dict[str, dict[str, EventHandler]] = {
+        topic: {} for topic in DOMAIN_EVENTS if topic != OWN_TOPIC
+    }
+    for topic, types in domain_handlers_types().items():
+        out[topic] = {t: special.get(t, handlers.on_notifying_event) for t in types}
     return out
 
 
