@@ -1,0 +1,164 @@
+"""Notify benchmark: a broadcast to N drivers' inboxes (100,000 by default), as a ratio.
+
+N driver facts are bulk-loaded into notify's database, then notify runs as a separate process
+and an operator broadcast to everyone is timed from the POST until the API reports it completed
+(every inbox notification stored and its ``notification.delivered.v1`` published). The raw
+baseline, measured in the same run, is the store's bulk insert of N inbox-sized documents in
+batches of the same size: the least any fan-out has to do.
+
+``python -m bench.notify --notify-drivers 5000`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from common.auth import issue_token
+from common.settings import ServiceSettings
+from common.testing import ServiceProcess
+
+DRIVERS_DEFAULT = 100_000
+BATCH = 500  # notify's default broadcast batch size
+FLEETS = 400
+
+
+class Report(Protocol):
+    def add(self, name: str, value: str, note: str = "") -> None: ...
+
+
+class _Print:
+    def add(self, name: str, value: str, note: str = "") -> None:
+        print(f"  {name:<58} {value:>14}  {note}", flush=True)
+
+
+def _inbox_doc(i: int, now: datetime) -> dict[str, Any]:
+    return {
+        "_id": f"n{i:07d}",
+        "driver_id": f"drv_{i:07d}",
+        "channel": "inbox",
+        "category": "policy",
+        "title": "港区新规",
+        "body": "集卡预约规则调整,请留意。" * 3,
+        "status": "delivered",
+        "created_at": now,
+    }
+
+
+async def raw_bulk_insert(db: Any, count: int) -> float:
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        await db["raw_inbox"].insert_many(
+            [_inbox_doc(i, now) for i in range(start, min(count, start + BATCH))], ordered=False
+        )
+    return count / (time.perf_counter() - started)
+
+
+async def load_drivers(db: Any, count: int) -> None:
+    for start in range(0, count, 5_000):
+        await db["drivers"].insert_many(
+            [
+                {"_id": f"drv_{i:07d}", "active": True, "fleet": f"fleet-{i % FLEETS}"}
+                for i in range(start, min(count, start + 5_000))
+            ],
+            ordered=False,
+        )
+
+
+async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEFAULT) -> None:
+    run_id = f"bn{uuid.uuid4().hex[:8]}"
+    db_name = f"{run_id}_notify"
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, w="majority")
+    logs = Path(tempfile.mkdtemp(prefix="bench-notify-"))
+    process = ServiceProcess(
+        "notify",
+        {
+            "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
+            "DRIVERHOME_MONGO_URL": mongo,
+            "DRIVERHOME_MONGO_DB": db_name,
+            "DRIVERHOME_TOPIC_PREFIX": f"{run_id}.",
+            "DRIVERHOME_LOG_LEVEL": "WARNING",
+            "DRIVERHOME_DISPATCH_INTERVAL_SECONDS": "0.2",
+        },
+        logs / "notify.log",
+    )
+    try:
+        raw = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
+        report.add(f"raw: store bulk insert, {drivers:,} inbox docs", f"{raw:,.0f}/s")
+
+        await load_drivers(client[db_name], drivers)
+        process.start()
+        await process.wait_ready(timeout=120)
+        headers = {
+            "Authorization": "Bearer "
+            + issue_token(ServiceSettings(), role="operator", sub="bench")
+        }
+        async with httpx.AsyncClient(base_url=process.url, timeout=60) as http:
+            started = time.perf_counter()
+            made = await http.post(
+                "/v1/broadcasts",
+                json={
+                    "category": "policy",
+                    "segment": {"kind": "everyone"},
+                    "content": {"zh-CN": {"title": "港区新规", "body": "集卡预约规则调整。"}},
+                },
+                headers=headers,
+            )
+            made.raise_for_status()
+            path = f"/v1/broadcasts/{made.json()['broadcast_id']}"
+            while True:
+                answer = (await http.get(path, headers=headers)).json()
+                if answer["status"] == "completed":
+                    break
+                if process.process is not None and process.process.poll() is not None:
+                    raise RuntimeError(f"notify exited: {process.log_tail()}")
+                await asyncio.sleep(0.5)
+            seconds = time.perf_counter() - started
+        delivered = answer["progress"]["delivered"]
+        system = delivered / seconds
+        report.add(
+            f"notify: broadcast to {drivers:,} inboxes",
+            f"{seconds:,.1f} s",
+            f"{delivered:,} delivered",
+        )
+        report.add(
+            "notify: broadcast deliveries per second",
+            f"{system:,.0f}/s",
+            f"{system / raw:.2f}x raw bulk insert",
+        )
+    finally:
+        process.stop()
+        await client.drop_database(db_name)
+        await client.drop_database(f"{run_id}_raw")
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--kafka", default=os.environ.get("DRIVERHOME_TEST_KAFKA", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--mongo", default=os.environ.get("DRIVERHOME_TEST_MONGO_URL", "mongodb://127.0.0.1:27017")
+    )
+    parser.add_argument("--notify-drivers", type=int, default=DRIVERS_DEFAULT)
+    args = parser.parse_args()
+    print(f"notify broadcast benchmark ({sys.platform})", flush=True)
+    asyncio.run(run(args.kafka, args.mongo, _Print(), args.notify_drivers))
+
+
+if __name__ == "__main__":
+    main()
