@@ -410,6 +410,10 @@ async def test_drivers_see_only_their_own_redemptions_and_operators_manage_the_c
         station_list = await http.get(
             "/v1/redemptions", headers=token("station", station_id=COUNTER)
         )
+        seen_by_operator = await http.get("/v1/rewards/mall-tea-01", headers=operator)
+        seen_by_driver = await http.get(
+            "/v1/rewards/mall-tea-01", headers=token("driver", driver_id=stranger)
+        )
         withdrawn = await http.delete("/v1/rewards/mall-tea-01", headers=operator)
         browsed = await http.get("/v1/rewards", headers=token("driver", driver_id=stranger))
         after_withdrawal = await http.post(
@@ -428,6 +432,8 @@ async def test_drivers_see_only_their_own_redemptions_and_operators_manage_the_c
         assert peeked.status_code == 404
         assert their_cancel.status_code == 404
         assert station_list.status_code == 403
+        assert seen_by_operator.json()["held"] == 1 and seen_by_operator.json()["stock"] == 4
+        assert "held" not in seen_by_driver.json() and seen_by_driver.json()["stock"] == 4
         assert withdrawn.status_code == 204
         assert "mall-tea-01" not in [r["reward_id"] for r in browsed.json()["items"]]
         assert after_withdrawal.status_code == 404

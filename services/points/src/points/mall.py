@@ -545,6 +545,9 @@ class Mall:
                 )
             except InvalidTransition:
                 continue  # fulfilled or cancelled in the meantime
+            except PointsError as exc:  # e.g. a closed account: the next round tries again
+                log.warning("reservation not expired", rid=doc["_id"], error=type(exc).__name__)
+                continue
             expired += done["state"] == "expired"
         return expired
 
@@ -562,7 +565,10 @@ class Mall:
             for hold in reward.get("holds", []):
                 if hold.get("ok") or hold["at"] >= cutoff:
                     continue
-                finished += await self._sweep_hold(str(reward["_id"]), hold)
+                try:
+                    finished += await self._sweep_hold(str(reward["_id"]), hold)
+                except PointsError as exc:
+                    log.warning("held unit not settled", rid=hold["rid"], error=type(exc).__name__)
         await self.expire_due()
         return finished
 

@@ -160,8 +160,13 @@ async def browse_rewards(
     return RewardPage(items=[RewardView.of(r) for r in rewards], next_cursor=next_cursor)
 
 
-@router.get("/rewards/{reward_id}", tags=["mall"], summary="One reward")
-async def get_reward(reward_id: str, principal: Anyone, mall: MallDep) -> RewardView:
+@router.get(
+    "/rewards/{reward_id}",
+    response_model=RewardStockView | RewardView,
+    tags=["mall"],
+    summary="One reward (operators also see units held and handed over)",
+)
+async def get_reward(reward_id: str, principal: Anyone, mall: MallDep) -> Any:
     try:
         reward = await mall.reward(reward_id)
     except RewardNotFound as exc:
