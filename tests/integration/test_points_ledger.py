@@ -315,7 +315,8 @@ async def test_a_grade_change_is_announced_with_its_reasons(
     assert denied.status_code == 404
     graded = [parse_envelope(r.value) for r in changes]
     changed = [e for e in graded if e.type == "points.grade_changed.v1"]
-    assert len(changed) == 1
+    # At least once: the relay and its sweeper may both send it, always under one id.
+    assert len({e.id for e in changed}) == 1
     assert (changed[0].data["old_grade"], changed[0].data["new_grade"]) == ("A", "AA")
     assert "earned 450 points" in changed[0].data["reasons"][0]
 

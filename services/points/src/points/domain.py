@@ -74,6 +74,7 @@ class Entry(BaseModel):
     occurred_at: datetime = Field(description="When the cause happened (event time)")
     created_at: datetime
     state: EntryState = "pending"
+    published: bool = False
     seq: int | None = Field(default=None, description="Position in the account's history")
     balance_after: int | None = None
     reverses: str | None = None

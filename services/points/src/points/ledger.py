@@ -97,8 +97,8 @@ class Ledger:
                 return entry
         self._faults.hit("points.ledger.after_insert")
         if entry.state == "pending":
-            entry = await self._apply(entry, plan_for(entry))
-        if entry.state == "applied":
+            return await self._apply(entry, plan_for(entry))
+        if entry.state == "applied" and not entry.published:
             await self._announce(entry)
         return entry
 
@@ -140,13 +140,9 @@ class Ledger:
                 if not applied:
                     continue
                 self._faults.hit("points.ledger.after_apply")
-            await self.entries.mark_applied(
-                entry.entry_id, amount=mark["amount"], seq=mark["seq"], balance_after=mark["after"]
-            )
-            await self.accounts.settle(entry.driver_id, entry.entry_id)
-            if self.relay is not None:
-                await self.relay.flush(self.accounts.collection, entry.driver_id)
-            return entry.model_copy(
+                if grade_outbox and self.relay is not None:
+                    await self.relay.flush(self.accounts.collection, entry.driver_id)
+            applied_entry = entry.model_copy(
                 update={
                     "state": "applied",
                     "amount": mark["amount"],
@@ -154,6 +150,19 @@ class Ledger:
                     "balance_after": mark["after"],
                 }
             )
+            # Announce before marking: a crash in between announces again (same event id),
+            # never not at all; the entry then becomes applied and published in one write.
+            self._faults.hit("points.ledger.before_publish")
+            await self._publisher.publish(TOPIC, self.event_of(applied_entry))
+            await self.entries.mark_applied(
+                entry.entry_id,
+                amount=mark["amount"],
+                seq=mark["seq"],
+                balance_after=mark["after"],
+                applied_at=self._clock(),
+            )
+            await self.accounts.settle(entry.driver_id, entry.entry_id)
+            return applied_entry.model_copy(update={"published": True})
         raise LedgerContention(entry.driver_id)
 
     def _grade_change(
@@ -189,10 +198,7 @@ class Ledger:
         return {"grade": assessment.grade}, [outbox_entry(TOPIC, event)]
 
     async def _announce(self, entry: Entry) -> None:
-        raw = await self.entries.raw(entry.entry_id)
-        if raw is None or raw.get("published"):
-            return
-        self._faults.hit("points.ledger.before_publish")
+        """Announce an applied entry left unpublished by an older version or a failed publish."""
         await self._publisher.publish(TOPIC, self.event_of(entry))
         await self.entries.mark_published(entry.entry_id)
 

@@ -61,16 +61,19 @@ class EntryStore:
         return await self.collection.find_one({"_id": entry_id})
 
     async def mark_applied(
-        self, entry_id: str, *, amount: int, seq: int, balance_after: int
+        self, entry_id: str, *, amount: int, seq: int, balance_after: int, applied_at: datetime
     ) -> None:
+        """Applied and announced, in one write (the announcement went out just before)."""
         await self.collection.update_one(
             {"_id": entry_id, "state": "pending"},
             {
                 "$set": {
                     "state": "applied",
+                    "published": True,
                     "amount": amount,
                     "seq": seq,
                     "balance_after": balance_after,
+                    "applied_at": applied_at,
                 }
             },
         )
