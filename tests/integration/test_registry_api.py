@@ -54,7 +54,7 @@ async def test_a_registered_driver_is_announced_through_the_outbox_without_pii(
         created = await http.post("/v1/drivers", json=registration(), headers=token())
         driver_id = created.json()["driver_id"]
         records = await read_topic(infra.kafka_bootstrap, settings.topic("registry.events"))
-    assert len(records) == 1
+    assert len({parse_envelope(r.value).id for r in records}) == 1, "published at least once"
     event = parse_envelope(records[0].value)
     assert (event.type, event.subject, records[0].key) == (
         "driver.registered.v1",

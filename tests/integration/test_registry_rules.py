@@ -177,11 +177,15 @@ async def test_drivers_reach_only_their_own_records_and_others_look_missing(
             await http.get("/v1/drivers/drv_does_not_exist", headers=token()),
         ]
         own = await http.patch(f"/v1/drivers/{me}", json={"languages": ["zh", "yue"]}, headers=mine)
-        own_fleet = await http.patch(f"/v1/drivers/{me}", json={"name": "王五"}, headers=mine)
+        own_name = await http.patch(f"/v1/drivers/{me}", json={"name": "王五"}, headers=mine)
+        self_again = await http.post("/v1/drivers", json=driver(9), headers=token("driver"))
+        own_again = await http.post("/v1/drivers", json=driver(8), headers=mine)
+    assert self_again.status_code == 409 and other not in self_again.text
+    assert own_again.status_code == 200 and own_again.json()["driver_id"] == me
     assert [a.status_code for a in answers] == [404] * len(answers)
     assert len({a.json()["detail"] for a in answers[:1] + answers[-1:]}) == 1
     assert own.status_code == 200 and own.json()["languages"] == ["zh", "yue"]
-    assert own_fleet.status_code == 403
+    assert own_name.status_code == 403
 
 
 async def test_partners_see_only_drivers_they_registered_or_are_linked_to(

@@ -235,6 +235,9 @@ class RegistryService:
         record = self._national_id(national_id)
         for _ in range(3):
             existing = await self._s.drivers.by_national_id_hash(record.hash)
+            if existing is not None and channel == "self":
+                # Knowing an ID number is not enough to change someone's record.
+                return existing, False
             if existing is not None:
                 merged = await self._merge(
                     existing,

@@ -203,6 +203,9 @@ async def register_driver(
             _CHANNEL_OF_ROLE[principal.role],
             _actor(principal),
         )
+        if not created and principal.role == "driver" and principal.driver_id != driver.driver_id:
+            # Someone else's record stays out of sight, even to a caller who knows the number.
+            raise Problem(409, "Conflict", "this person is already registered; ask a station")
         return (201 if created else 200), await _view(service, principal, driver)
 
     return await _once(request, principal, idempotency_key, body, act)

@@ -71,7 +71,9 @@ class DriverFilter:
     def query(self) -> Document:
         query: Document = {}
         if self.driver_ids is not None:
-            query["_id"] = {"$in": self.driver_ids}
+            # Equality on one id is a primary-key lookup on every store.
+            ids = self.driver_ids
+            query["_id"] = ids[0] if len(ids) == 1 else {"$in": ids}
         if self.phone_hash:
             query["phone.hash"] = self.phone_hash
         if self.national_id_hash:
