@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import os
 import platform
 import statistics
@@ -15,7 +17,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient, ReturnDocument
 
+from bench.report import Report, pct, rate
 from common.auth import issue_token
 from common.events import new_event
 from common.events.registry import DriverRegistered
@@ -31,24 +33,6 @@ from common.settings import ServiceSettings
 from common.testing import ServiceProcess, wait_until
 
 PAYLOAD = b"x" * 400  # about the size of one of our CloudEvents
-
-
-@dataclass
-class Report:
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def add(self, name: str, value: str, note: str = "") -> None:
-        self.rows.append((name, value, note))
-        print(f"  {name:<58} {value:>14}  {note}", flush=True)
-
-
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
@@ -284,8 +268,16 @@ async def main(args: argparse.Namespace) -> None:
         f"{statistics.median(latencies):,.1f} ms",
     )
     report.add("first flow end-to-end latency: p99", f"{pct(latencies, 99):,.1f} ms")
+    for section in args.sections:
+        print(f"{section}", flush=True)
+        module = importlib.import_module(f"bench.{section}")
+        await module.run(args.kafka, args.mongo, report)
     if args.write:
         write_markdown(Path(args.write), report, args)
+
+
+def _has_section(name: str) -> bool:
+    return importlib.util.find_spec(f"bench.{name}") is not None
 
 
 def write_markdown(path: Path, report: Report, args: argparse.Namespace) -> None:
@@ -327,6 +319,12 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--write", default="docs/performance.md")
+    parser.add_argument(
+        "--sections",
+        nargs="*",
+        default=[s for s in ("points", "registry", "stations") if _has_section(s)],
+        help="service benchmarks to run after the baselines and the first flow",
+    )
     try:
         asyncio.run(main(parser.parse_args()))
     except KeyboardInterrupt:

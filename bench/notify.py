@@ -92,6 +92,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
             "DRIVERHOME_TOPIC_PREFIX": f"{run_id}.",
             "DRIVERHOME_LOG_LEVEL": "WARNING",
             "DRIVERHOME_DISPATCH_INTERVAL_SECONDS": "0.2",
+            "DRIVERHOME_OUTBOX_SWEEP_SECONDS": os.environ.get("BENCH_SWEEP", "2"),
         },
         logs / "notify.log",
     )

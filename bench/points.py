@@ -1,0 +1,171 @@
+"""Points: sustained awards per second from partner events, against the raw store baseline.
+
+The baseline is a bare script doing exactly the store round trips one award costs in the
+ledger (insert the entry, read the account, read the entry, the conditional balance update,
+mark the entry applied, settle the account), sequentially, in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from bench.report import Report, pct, rate
+from common.events import new_event
+from common.events.partner import TrainingCompleted
+from common.events.registry import DriverRegistered
+from common.testing import ServiceProcess, wait_until
+
+DRIVERS = 200
+
+
+async def raw_award_work(mongo_url: str, count: int) -> float:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, w="majority")
+    db = client[f"bench_points_raw_{uuid.uuid4().hex[:6]}"]
+    try:
+        await db["accounts"].insert_many(
+            [{"_id": f"d{i}", "balance": 0, "seq": 0, "pending": []} for i in range(DRIVERS)]
+        )
+        started = time.perf_counter()
+        for i in range(count):
+            driver = f"d{i % DRIVERS}"
+            eid = f"{driver}:award:{i}"
+            await db["ledger"].insert_one(
+                {"_id": eid, "driver_id": driver, "amount": 30, "state": "pending"}
+            )
+            account = await db["accounts"].find_one({"_id": driver})
+            await db["ledger"].find_one({"_id": eid})
+            assert account is not None
+            await db["accounts"].update_one(
+                {"_id": driver, "seq": account["seq"], "pending.id": {"$ne": eid}},
+                {"$inc": {"balance": 30, "seq": 1}, "$push": {"pending": {"id": eid}}},
+            )
+            await db["ledger"].update_one(
+                {"_id": eid, "state": "pending"}, {"$set": {"state": "applied"}}
+            )
+            await db["accounts"].update_one({"_id": driver}, {"$pull": {"pending": {"id": eid}}})
+        return rate(count, time.perf_counter() - started)
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def _produce(producer: AIOKafkaProducer, topic: str, event: Any) -> Any:
+    return await producer.send(topic, event.to_bytes(), key=event.subject.encode())
+
+
+def _training(driver: str, at: datetime) -> Any:
+    return new_event(
+        TrainingCompleted(driver_id=driver, course_id="C-1", hours=4, completed_at=at),
+        source="partner/training-centre",
+        subject=driver,
+        time=at,
+    )
+
+
+async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> None:
+    raw = await raw_award_work(mongo, events)
+    report.add("raw store: one award's ledger round trips (6)", f"{raw:,.0f} awards/s")
+
+    prefix = f"benchp{uuid.uuid4().hex[:6]}."
+    db_name = f"{prefix[:-1]}_points"
+    points = ServiceProcess(
+        "points",
+        {
+            "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
+            "DRIVERHOME_MONGO_URL": mongo,
+            "DRIVERHOME_TOPIC_PREFIX": prefix,
+            "DRIVERHOME_MONGO_DB": db_name,
+            "DRIVERHOME_LOG_LEVEL": "WARNING",
+        },
+        Path(tempfile.mkdtemp(prefix="driverhome-bench-points-")) / "points.log",
+    )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, tz_aware=True)
+    ledger = client[db_name]["ledger"]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=5)
+    try:
+        points.start()
+        await points.wait_ready()
+        await producer.start()
+        drivers = [f"drv_bench_{i}" for i in range(DRIVERS)]
+        now = datetime.now(UTC)
+        opened = [
+            await _produce(
+                producer,
+                f"{prefix}registry.events",
+                new_event(
+                    DriverRegistered(driver_id=d, channel="partner", registered_at=now),
+                    source="bench/registry",
+                    subject=d,
+                ),
+            )
+            for d in drivers
+        ]
+        await asyncio.gather(*opened)
+        accounts = client[db_name]["accounts"]
+        await wait_until(lambda: _at_least(accounts, {}, DRIVERS), timeout=300, interval=0.25)
+
+        # Sustained throughput: a backlog drained by one points process.
+        sent = [
+            await _produce(
+                producer,
+                f"{prefix}partner.training-centre.events",
+                _training(drivers[i % DRIVERS], datetime.now(UTC)),
+            )
+            for i in range(events)
+        ]
+        await asyncio.gather(*sent)
+        started = time.perf_counter()
+        await wait_until(
+            lambda: _at_least(ledger, {"state": "applied"}, events), timeout=900, interval=0.25
+        )
+        system = rate(events, time.perf_counter() - started)
+        report.add(
+            "points: partner events -> ledger entries (1 process)",
+            f"{system:,.0f} awards/s",
+            f"ratio {system / raw:.2f} of the raw store baseline (goal >= 0.35)",
+        )
+
+        # Latency at half that load: event time -> entry applied, same clock.
+        paced = max(1.0, system / 2)
+        samples = min(600, int(paced * 20))
+        for i in range(samples):
+            tick = time.perf_counter()
+            await _produce(
+                producer,
+                f"{prefix}partner.training-centre.events",
+                _training(drivers[(i * 7) % DRIVERS], datetime.now(UTC)),
+            )
+            await asyncio.sleep(max(0.0, 1 / paced - (time.perf_counter() - tick)))
+        await producer.flush()
+        await wait_until(
+            lambda: _at_least(ledger, {"state": "applied"}, events + samples), timeout=600
+        )
+        latencies = [
+            (doc["applied_at"] - doc["occurred_at"]).total_seconds() * 1000
+            async for doc in ledger.find({"state": "applied"}).sort("applied_at", -1).limit(samples)
+        ]
+        report.add(
+            f"points: award latency at {paced:.0f} events/s (half load): p50",
+            f"{statistics.median(latencies):,.1f} ms",
+        )
+        report.add("points: award latency at half load: p99", f"{pct(latencies, 99):,.1f} ms")
+    finally:
+        await producer.stop()
+        points.stop()
+        await client.drop_database(db_name)
+        await client.close()
+
+
+async def _at_least(collection: Any, query: dict[str, Any], count: int) -> bool:
+    return bool(await collection.count_documents(query) >= count)
