@@ -47,7 +47,7 @@ from registry.store.vehicles import to_doc as vehicle_doc
 DRIVERS_DEFAULT = 100_000
 REGISTRATIONS = 1_000
 CONCURRENCY = 8
-QUERIES = 200
+QUERIES = 100
 FLEETS = 400
 GRIDS = 60
 BATCH = 2_000
