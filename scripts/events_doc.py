@@ -62,6 +62,10 @@ MEANINGS: dict[str, str] = {
     "points.events/points.reversed.v1": "An earlier ledger entry was reversed.",
     "points.events/points.expired.v1": "Points awarded up to a date expired.",
     "points.events/points.grade_changed.v1": "A driver's credit grade (AAA, AA or A) changed.",
+    "points.events/points.adjusted.v1": (
+        "An operator changed a driver's balance by hand, with a mandatory reason; `sanction` "
+        "marks a penalty that counts against the credit grade."
+    ),
     "notify.events/notification.delivered.v1": "A notification reached a driver on a channel.",
     "notify.events/notification.failed.v1": (
         "A notification could not be delivered on a channel, after the given number of attempts."

@@ -85,8 +85,10 @@ def test_the_points_document_receives_driver_registered_on_registry_events() -> 
     ]
     assert len(receives) == 1
     messages = [_resolve(document, m["$ref"]) for m in receives[0]["messages"]]
-    assert [m["name"] for m in messages] == ["driver.registered.v1"]
-    assert messages[0]["payload"]["properties"]["type"]["const"] == "driver.registered.v1"
+    names = [m["name"] for m in messages]
+    assert "driver.registered.v1" in names
+    registered = messages[names.index("driver.registered.v1")]
+    assert registered["payload"]["properties"]["type"]["const"] == "driver.registered.v1"
     assert receives[0]["bindings"]["kafka"]["groupId"]["enum"] == ["points"]
 
 
