@@ -9,7 +9,7 @@ from typing import Any
 
 from common.events import CloudEvent, new_event, parse_envelope
 from common.events.partner import PortAppointmentKept, VolunteerLogged
-from common.events.registry import DriverRegistered
+from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.settings import PointsSettings
@@ -397,3 +397,33 @@ async def test_balance_always_equals_the_sum_of_entries_under_concurrent_debits(
         )
     ]
     assert sorted(seqs) == list(range(1, 12)), "one gap-free history"
+
+
+async def test_awards_for_a_deactivated_driver_wait_and_count_once_after_reactivation(
+    infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    now = datetime.now(UTC)
+    deactivated = new_event(
+        DriverDeactivated(driver_id=driver, deactivated_at=now, reason="left the port"),
+        source="driverhome/registry",
+        subject=driver,
+    )
+    reactivated = new_event(
+        DriverUpdated(driver_id=driver, changed_fields=["status"], updated_at=now),
+        source="driverhome/registry",
+        subject=driver,
+    )
+    async with serve(create_app(settings)):
+        await send(infra, settings, "registry.events", registered(driver))
+        await send(infra, settings, "registry.events", deactivated)
+        accounts = mongo[settings.mongo_db]["accounts"]
+        await wait_until(lambda: accounts.find_one({"_id": driver, "status": "frozen"}))
+        await send(infra, settings, "partner.volunteer-team.events", volunteer(driver, hours=2))
+        parked = mongo[settings.mongo_db]["parked"]
+        await wait_until(lambda: parked.find_one({"driver_id": driver}))
+        assert await balance_is(mongo, settings, driver, 0)
+        await send(infra, settings, "registry.events", reactivated)
+        await wait_until(lambda: balance_is(mongo, settings, driver, 20))
+    assert await mongo[settings.mongo_db]["ledger"].count_documents({"driver_id": driver}) == 1

@@ -97,6 +97,7 @@ def create_app(
             {
                 "driver.registered.v1": registry.on_driver_registered,
                 "driver.deactivated.v1": registry.on_driver_deactivated,
+                "driver.updated.v1": registry.on_driver_updated,
             },
         )
         consumer.domain(

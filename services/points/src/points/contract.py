@@ -26,7 +26,11 @@ CONTRACT = ServiceContract(
         )
     },
     consumes={
-        "registry.events": ("driver.registered.v1", "driver.deactivated.v1"),
+        "registry.events": (
+            "driver.registered.v1",
+            "driver.updated.v1",
+            "driver.deactivated.v1",
+        ),
         "stations.events": ("service.used.v1", "activity.attended.v1"),
         PARTNER_TOPIC: (
             "volunteer.logged.v1",

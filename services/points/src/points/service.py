@@ -61,7 +61,7 @@ class PointsService:
     ) -> Account:
         account = await self.accounts.open(driver_id, opened_at, fleet=fleet)
         if account.status == "frozen":
-            await self.accounts.set_status(driver_id, "active")
+            await self.accounts.set_status(driver_id, "active", only_from="frozen")
         await self.release_parked(driver_id)
         return account
 
@@ -70,6 +70,14 @@ class PointsService:
         if await self.accounts.get(driver_id) is None:
             return
         await self.accounts.set_status(driver_id, "closed" if erased else "frozen")
+
+    async def reactivate(self, driver_id: str) -> None:
+        """Thaw a frozen account and apply what was parked meanwhile; closed stays closed."""
+        account = await self.accounts.get(driver_id)
+        if account is None or account.status != "frozen":
+            return
+        await self.accounts.set_status(driver_id, "active", only_from="frozen")
+        await self.release_parked(driver_id)
 
     async def get_account(self, driver_id: str) -> Account:
         account = await self.accounts.get(driver_id)

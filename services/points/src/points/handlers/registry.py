@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.events import CloudEvent, EventData
-from common.events.registry import DriverDeactivated, DriverRegistered
+from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.faults import Faults
 from common.idempotency import ProcessedEvents
 from points.service import PointsService
@@ -27,3 +27,9 @@ class RegistryHandlers:
     async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, DriverDeactivated)
         await self._service.deactivate(data.driver_id, erased=data.erased)
+
+    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverUpdated)
+        # The registry announces a reactivation as an update of the status field.
+        if "status" in data.changed_fields:
+            await self._service.reactivate(data.driver_id)

@@ -111,8 +111,13 @@ class AccountStore:
             {"_id": driver_id}, {"$pull": {"pending": {"id": entry_id}}}
         )
 
-    async def set_status(self, driver_id: str, status: str) -> None:
-        await self.collection.update_one({"_id": driver_id}, {"$set": {"status": status}})
+    async def set_status(
+        self, driver_id: str, status: str, *, only_from: str | None = None
+    ) -> None:
+        query: Document = {"_id": driver_id, "status": {"$ne": "closed"}}
+        if only_from is not None:
+            query["status"] = only_from
+        await self.collection.update_one(query, {"$set": {"status": status}})
 
     async def set_grade(
         self, driver_id: str, *, seq: int, old: str, new: str, outbox: list[Document]
