@@ -271,7 +271,11 @@ async def main(args: argparse.Namespace) -> None:
     for section in args.sections:
         print(f"{section}", flush=True)
         module = importlib.import_module(f"bench.{section}")
-        await module.run(args.kafka, args.mongo, report)
+        sizes = {
+            "registry": {"drivers": args.registry_drivers},
+            "notify": {"drivers": args.notify_drivers},
+        }
+        await module.run(args.kafka, args.mongo, report, **sizes.get(section, {}))
     if args.write:
         write_markdown(Path(args.write), report, args)
 
@@ -287,7 +291,8 @@ def write_markdown(path: Path, report: Report, args: argparse.Namespace) -> None
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({os.cpu_count()} cores, Python {platform.python_version()}); command: "
         f"`make bench` (`python -m bench --messages {args.messages} --store-ops "
-        f"{args.store_ops} --events {args.events} --latency-samples {args.latency_samples}`).",
+        f"{args.store_ops} --events {args.events} --latency-samples {args.latency_samples} "
+        f"--registry-drivers {args.registry_drivers} --notify-drivers {args.notify_drivers}`).",
         "",
         "| measurement | result | ratio / note |",
         "|---|---:|---|",
@@ -319,10 +324,12 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--write", default="docs/performance.md")
+    parser.add_argument("--registry-drivers", type=int, default=100_000)
+    parser.add_argument("--notify-drivers", type=int, default=5_000)
     parser.add_argument(
         "--sections",
         nargs="*",
-        default=[s for s in ("points", "registry", "stations") if _has_section(s)],
+        default=[s for s in ("points", "registry", "stations", "notify") if _has_section(s)],
         help="service benchmarks to run after the baselines and the first flow",
     )
     try:

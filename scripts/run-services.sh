@@ -36,7 +36,13 @@ for name in registry points stations notify; do
   done
 done
 
-uv run --no-sync python scripts/demo_data.py || echo "run: demo data not loaded (see above)" >&2
+# Demo data: a synthetic district (generated people, never real ones). Reruns change nothing.
+echo "run: loading the demo district (2,000 drivers, fleets, grids, organisations)..." >&2
+uv run --no-sync python scripts/demo_registry.py --count "${DEMO_DRIVERS:-2000}" \
+  || echo "run: registry demo data not loaded (see above)" >&2
+if [ -f scripts/demo_stations.py ]; then
+  uv run --no-sync python scripts/demo_stations.py || echo "run: stations demo data not loaded" >&2
+fi
 
 cat <<MSG
 
