@@ -140,7 +140,7 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
             services.append("bed")
         if parking:
             services.append("parking")
-        offered = [{"code": c} for c in dict.fromkeys(services)]
+        offered: list[dict[str, Any]] = [{"code": c} for c in dict.fromkeys(services)]
         if "legal_aid" in services:  # a lawyer's afternoon, not the station's hours
             for item in offered:
                 if item["code"] == "legal_aid":

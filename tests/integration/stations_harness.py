@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from common.auth import Role, issue_token
@@ -20,7 +21,7 @@ from common.events import CloudEvent, new_event, parse_envelope
 from common.events.partner import PartnerServiceUsed
 from common.events.registry import DriverDeactivated, DriverRegistered
 from common.settings import ServiceSettings
-from common.testing import Infra, drop_run, read_topic, unique_name, wait_until
+from common.testing import Infra, drop_run, unique_name, wait_until
 from stations.app import create_app
 from stations.settings import StationsSettings
 from tests.support import produce, serve
@@ -166,19 +167,45 @@ class Harness:
         wanted = set(subjects)
         topic = self.settings.topic("stations.events")
 
+        async def mine() -> list[CloudEvent]:
+            records = await read_whole_topic(self.infra.kafka_bootstrap, topic)
+            return _distinct(e for e in map(parse_envelope, records) if e.subject in wanted)
+
         async def enough() -> list[CloudEvent] | None:
-            records = await read_topic(self.infra.kafka_bootstrap, topic, timeout=2)
-            events = [parse_envelope(r.value) for r in records]
-            mine = _distinct(e for e in events if e.subject in wanted)
-            return mine if len(mine) >= at_least else None
+            found = await mine()
+            return found if len(found) >= at_least else None
 
         if at_least:
             await wait_until(enough, timeout=30)
         await asyncio.sleep(settle)
-        records = await read_topic(self.infra.kafka_bootstrap, topic, timeout=2)
-        return _distinct(
-            e for e in (parse_envelope(r.value) for r in records) if e.subject in wanted
-        )
+        return await mine()
+
+
+async def read_whole_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value up to the end offsets at the time of the call, all partitions."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        for _ in range(100):  # without a group, every partition is assigned once metadata is in
+            partitions = list(consumer.assignment())
+            if partitions:
+                break
+            await asyncio.sleep(0.05)
+        ends = await consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(*partitions, timeout_ms=500)
+            for records in batch.values():
+                values.extend(r.value for r in records if r.value is not None)
+        return values
+    finally:
+        await consumer.stop()
 
 
 def _distinct(events: Iterable[CloudEvent]) -> list[CloudEvent]:

@@ -74,6 +74,8 @@ class Use:
     channel: CheckinChannel
     kiosk_id: str | None = None
     fingerprint: str | None = None
+    # False for a freshly generated id: nothing can have recorded it yet, skip the lookup.
+    may_exist: bool = True
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class StationsService:
         Every step is idempotent under the check-in's id, so a retry or redelivery after a
         crash at any point finishes the same check-in and announces it once.
         """
-        existing = await self._checkins.get(use.checkin_id)
+        existing = await self._checkins.get(use.checkin_id) if use.may_exist else None
         if existing is not None:
             await self._announce(self._checkins.collection, use.checkin_id)
             return existing, False

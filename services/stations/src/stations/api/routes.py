@@ -270,6 +270,7 @@ async def record_checkin(
                 service_code=body.service_code,
                 used_at=service.now(),
                 channel="operator" if principal.role == "operator" else "staff",
+                may_exist=idempotency_key is not None,
             )
         )
         return (201 if created else 200), CheckinView.of(checkin).model_dump(mode="json")
