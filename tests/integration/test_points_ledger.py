@@ -427,3 +427,60 @@ async def test_awards_for_a_deactivated_driver_wait_and_count_once_after_reactiv
         await send(infra, settings, "registry.events", reactivated)
         await wait_until(lambda: balance_is(mongo, settings, driver, 20))
     assert await mongo[settings.mongo_db]["ledger"].count_documents({"driver_id": driver}) == 1
+
+
+async def test_grades_fall_back_as_points_leave_the_window_and_the_change_is_announced_once(
+    make_settings: Callable[..., PointsSettings], mongo: Any, infra: Infra
+) -> None:
+    now = [datetime(2026, 3, 10, tzinfo=UTC)]
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    app = create_app(settings, clock=lambda: now[0])
+    async with serve(app):
+        service = app.state.service
+        await service.open_account(driver, now[0])
+        await service.adjust(driver, 500, operator="op", reason="年度优秀志愿者", request_id="r1")
+        assert (await service.get_account(driver)).grade == "AA"
+        now[0] = datetime(2027, 4, 2, tzinfo=UTC)
+        changed = await asyncio.gather(service.refresh_all_grades(), service.refresh_all_grades())
+        account = await service.get_account(driver)
+        events = [
+            parse_envelope(r.value)
+            for r in await read_topic(
+                infra.kafka_bootstrap, settings.topic("points.events"), min_records=3
+            )
+        ]
+    assert sum(changed) == 1, "two instances refreshing at once change it once"
+    assert account.grade == "A"
+    assert account.balance == 500, "leaving the grade window does not take points"
+    downgrades = {
+        e.id for e in events if e.type == "points.grade_changed.v1" and e.data["new_grade"] == "A"
+    }
+    assert len(downgrades) == 1
+
+
+async def test_an_adjustment_key_reused_for_another_amount_is_refused(
+    make_settings: Callable[..., PointsSettings],
+    token: Callable[..., dict[str, str]],
+    mongo: Any,
+) -> None:
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    app = create_app(settings)
+    async with serve(app) as http:
+        await app.state.service.open_account(driver, datetime.now(UTC))
+        url = f"/v1/accounts/{driver}/adjustments"
+        key = {"Idempotency-Key": "adj-1"}
+        operator = token("operator", sub="op-1")
+        first = await http.post(
+            url, json={"amount": 30, "reason": "补录积分"}, headers={**operator, **key}
+        )
+        again = await http.post(
+            url, json={"amount": 30, "reason": "补录积分"}, headers={**operator, **key}
+        )
+        other = await http.post(
+            url, json={"amount": 300, "reason": "补录积分"}, headers={**operator, **key}
+        )
+    assert (first.status_code, again.status_code, other.status_code) == (201, 201, 409)
+    assert again.json()["entry_id"] == first.json()["entry_id"]
+    assert await balance_is(mongo, settings, driver, 30)

@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.idempotency import ProcessedEvents
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
+from points.api.errors import install_points_errors
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.handlers.earning import EarningHandlers
@@ -151,10 +152,12 @@ def create_app(
             finally:
                 await maintenance.stop()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="driverhome points",
         description="Points accounts, the ledger, earning rules, credit grades and the mall.",
         lifespan=lifespan,
         routers=[router, mall_router],
     )
+    install_points_errors(app)
+    return app

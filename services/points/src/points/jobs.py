@@ -46,7 +46,8 @@ class Maintenance:
                 if time.monotonic() - last_jobs >= self._jobs_seconds:
                     last_jobs = time.monotonic()
                     expired = await self._service.expire_all()
-                    log.info("expiry job done", expired_accounts=expired)
+                    regraded = await self._service.refresh_all_grades()
+                    log.info("periodic jobs done", expired_accounts=expired, regraded=regraded)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # store away: the next round tries again

@@ -273,6 +273,9 @@ class Ledger:
             try:
                 await self.post(entry)
                 done += 1
-            except (AccountNotFound, AccountNotActive):
+            except AccountNotActive as exc:
+                if exc.status == "closed":  # the driver was erased: it can never apply
+                    await self.entries.mark_rejected(entry.entry_id, "the account is closed")
+            except AccountNotFound:
                 continue
         return done

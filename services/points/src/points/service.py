@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from common.events import CloudEvent
+from common.events import CloudEvent, new_event
+from common.events.points import GradeChanged
 from common.idempotency import fingerprint
 from common.logging import get_logger
+from common.outbox import outbox_entry
 from points.domain import (
     Account,
     AccountNotActive,
@@ -21,7 +23,7 @@ from points.domain import (
     months_back,
 )
 from points.grades import GradeAssessment, GradePolicy, assess
-from points.ledger import Clock, Ledger
+from points.ledger import EVENT_SOURCE, TOPIC, Clock, ConflictingEntry, Ledger
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
 from points.store.parked import ParkedEvents
@@ -198,6 +200,13 @@ class PointsService:
             sanction=sanction,
             detail={"requested": amount},
         )
+        existing = await self.ledger.entries.get(entry.entry_id)
+        if existing is not None and (
+            existing.detail.get("requested"),
+            existing.cause.reason,
+            existing.sanction,
+        ) != (amount, reason, sanction):
+            raise ConflictingEntry("this request id was used for another adjustment")
         return await self._post_correction(entry)
 
     async def _post_correction(self, entry: Entry) -> Entry:
@@ -244,3 +253,44 @@ class PointsService:
     async def assess(self, driver_id: str) -> GradeAssessment:
         account = await self.get_account(driver_id)
         return assess(account, self.grades, month_of(self._clock()))
+
+    async def refresh_grade(self, driver_id: str) -> bool:
+        """Re-grade as months pass (points leave the window); announces a change once."""
+        account = await self.get_account(driver_id)
+        now = self._clock()
+        assessment = assess(account, self.grades, month_of(now))
+        if assessment.grade == account.grade:
+            return False
+        event = new_event(
+            GradeChanged(
+                driver_id=driver_id,
+                old_grade=account.grade,
+                new_grade=assessment.grade,
+                earned_last_12_months=assessment.earned,
+                reasons=assessment.reasons,
+                changed_at=now,
+            ),
+            source=EVENT_SOURCE,
+            subject=driver_id,
+            # Deterministic: several instances refreshing at once announce one change.
+            event_id=f"{driver_id}:grade:{account.seq}:{month_of(now)}",
+        )
+        changed = await self.accounts.set_grade(
+            driver_id,
+            seq=account.seq,
+            old=account.grade,
+            new=assessment.grade,
+            outbox=[outbox_entry(TOPIC, event)],
+        )
+        if changed and self.ledger.relay is not None:
+            await self.ledger.relay.flush(self.accounts.collection, driver_id)
+        return changed
+
+    async def refresh_all_grades(self) -> int:
+        changed = 0
+        after: str | None = None
+        while ids := await self.accounts.ids(after, 500):
+            for driver_id in ids:
+                changed += await self.refresh_grade(driver_id)
+            after = ids[-1]
+        return changed
