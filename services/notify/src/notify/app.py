@@ -45,7 +45,12 @@ OUTBOX_COLLECTIONS = [notifications.NOTIFICATIONS, broadcasts.BROADCASTS]
 OWN_TOPIC = "notify.events"
 
 
-FACT_TYPES = ("driver.registered.v1", "driver.deactivated.v1", "points.grade_changed.v1")
+FACT_TYPES = (
+    "driver.registered.v1",
+    "driver.updated.v1",
+    "driver.deactivated.v1",
+    "points.grade_changed.v1",
+)
 
 
 def domain_handlers_types() -> dict[str, tuple[str, ...]]:
@@ -65,6 +70,7 @@ def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandle
     special: dict[str, EventHandler] = {
         "driver.registered.v1": handlers.on_driver_registered,
         "driver.deactivated.v1": handlers.on_driver_deactivated,
+        "driver.updated.v1": handlers.on_driver_updated,
         "points.grade_changed.v1": handlers.on_grade_changed,
     }
     # Every other domain topic is consumed too (types without a handler are skipped), so a

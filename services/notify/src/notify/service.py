@@ -134,11 +134,15 @@ class NotifyService:
     # ---- causes from domain events -------------------------------------------------------
 
     async def note_registration(
-        self, driver_id: str, fleet: str | None, language: str | None
+        self, driver_id: str, fleet: str | None, language: str | None, *, grid: str | None = None
     ) -> None:
-        facts: Document = {"fleet": fleet}
+        facts: Document = {"fleet": fleet, "grid": grid}
         if language:
             facts["language"] = language
+        await self.stores.drivers.note_facts(driver_id, facts, self._clock.now())
+
+    async def note_facts(self, driver_id: str, facts: Document) -> None:
+        """Segmenting facts a registry update announced (fleet, grid, active again)."""
         await self.stores.drivers.note_facts(driver_id, facts, self._clock.now())
 
     async def note_grade(self, driver_id: str, grade: str) -> None:

@@ -59,9 +59,13 @@ class PointsService:
 
     # accounts -------------------------------------------------------------------------
     async def open_account(
-        self, driver_id: str, opened_at: datetime, fleet: str | None = None
+        self,
+        driver_id: str,
+        opened_at: datetime,
+        fleet: str | None = None,
+        grid: str | None = None,
     ) -> Account:
-        account = await self.accounts.open(driver_id, opened_at, fleet=fleet)
+        account = await self.accounts.open(driver_id, opened_at, fleet=fleet, grid=grid)
         if account.status == "frozen":
             await self.accounts.set_status(driver_id, "active", only_from="frozen")
         await self.release_parked(driver_id)
@@ -72,6 +76,21 @@ class PointsService:
         if await self.accounts.get(driver_id) is None:
             return
         await self.accounts.set_status(driver_id, "closed" if erased else "frozen")
+
+    async def regroup(
+        self,
+        driver_id: str,
+        *,
+        fleet: tuple[str | None] | None,
+        grid: tuple[str | None] | None,
+    ) -> None:
+        """Follow the driver's fleet and grid (for leaderboards); None means unchanged."""
+        values: dict[str, str | None] = {}
+        if fleet is not None:
+            values["fleet"] = fleet[0]
+        if grid is not None:
+            values["grid"] = grid[0]
+        await self.accounts.set_grouping(driver_id, values)
 
     async def reactivate(self, driver_id: str) -> None:
         """Thaw a frozen account and apply what was parked meanwhile; closed stays closed."""

@@ -167,6 +167,14 @@ class _Changes:
         if name not in self.names:
             self.names.append(name)
 
+    def grouping(self) -> dict[str, str]:
+        """New values of the grouping fields that changed (fleet and grid ids are not PII)."""
+        return {
+            name: self.set_[name]
+            for name in ("fleet_id", "fleet", "grid_id")
+            if name in self.names and name in self.set_
+        }
+
 
 @dataclass(frozen=True)
 class Stores:
@@ -366,6 +374,8 @@ class RegistryService:
             fleet=driver.fleet,
             home_province=home_province,
             language=languages[0] if languages else None,
+            fleet_id=driver.fleet_id,
+            grid_id=driver.grid_id,
         )
         try:
             inserted = await self._s.drivers.insert_new(driver, [self._outbox(event, driver_id)])
@@ -467,7 +477,10 @@ class RegistryService:
         now = self._now()
         changes.set_["updated_at"] = now
         event = DriverUpdated(
-            driver_id=driver.driver_id, changed_fields=changes.names, updated_at=now
+            driver_id=driver.driver_id,
+            changed_fields=changes.names,
+            updated_at=now,
+            **changes.grouping(),
         )
         updated = await self._s.drivers.update(
             driver.driver_id,
@@ -568,7 +581,9 @@ class RegistryService:
             return driver
         now = self._now()
         changes.set_["updated_at"] = now
-        event = DriverUpdated(driver_id=driver_id, changed_fields=changes.names, updated_at=now)
+        event = DriverUpdated(
+            driver_id=driver_id, changed_fields=changes.names, updated_at=now, **changes.grouping()
+        )
         await self._write(driver_id, changes, event)
         return await self.get_driver(driver_id)
 

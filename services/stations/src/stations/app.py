@@ -78,6 +78,7 @@ def create_app(
             {
                 "driver.registered.v1": registry.on_driver_registered,
                 "driver.deactivated.v1": registry.on_driver_deactivated,
+                "driver.updated.v1": registry.on_driver_updated,
             },
         )
         consumer.partners({"service.used.v1": kiosks.on_service_used})

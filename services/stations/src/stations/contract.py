@@ -16,7 +16,7 @@ CONTRACT = ServiceContract(
     ),
     publishes={"stations.events": ("service.used.v1", "activity.attended.v1")},
     consumes={
-        "registry.events": ("driver.registered.v1", "driver.deactivated.v1"),
+        "registry.events": ("driver.registered.v1", "driver.updated.v1", "driver.deactivated.v1"),
         PARTNER_TOPIC: ("service.used.v1",),
     },
     group_id="stations",

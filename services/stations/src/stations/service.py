@@ -356,6 +356,9 @@ class StationsService:
     async def driver_deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
         await self._drivers.deactivated(driver_id, at, erase)
 
+    async def driver_reactivated(self, driver_id: str, at: datetime) -> None:
+        await self._drivers.reactivated(driver_id, at)
+
     # --- activities ---------------------------------------------------------------------------
 
     async def add_activity(

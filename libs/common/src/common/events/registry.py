@@ -21,6 +21,8 @@ class DriverRegistered(EventData):
     fleet: str | None = None
     home_province: str | None = None
     language: str | None = None
+    fleet_id: str | None = Field(default=None, description="The fleet the driver belongs to")
+    grid_id: str | None = Field(default=None, description="The grid the driver is assigned to")
 
 
 class DriverUpdated(EventData):
@@ -29,6 +31,11 @@ class DriverUpdated(EventData):
     driver_id: DriverId
     changed_fields: list[str] = Field(description="Names of changed fields, never their values")
     updated_at: AwareDatetime
+    # Grouping facts are not personal data; other services segment and rank by them. When a
+    # name below is in changed_fields, its value here is the new one (absent = removed).
+    fleet_id: str | None = None
+    fleet: str | None = None
+    grid_id: str | None = None
 
 
 class DriverVerified(EventData):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.events import CloudEvent, EventData
 from common.events.points import GradeChanged
-from common.events.registry import DriverDeactivated, DriverRegistered
+from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.idempotency import ProcessedEvents
 from notify.service import NotifyService
 
@@ -16,12 +16,26 @@ class DomainHandlers:
 
     async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, DriverRegistered)
-        await self._service.note_registration(data.driver_id, data.fleet, data.language)
+        await self._service.note_registration(
+            data.driver_id, data.fleet, data.language, grid=data.grid_id
+        )
         await self.on_notifying_event(event, data)
 
     async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, DriverDeactivated)
         await self._service.note_deactivation(data.driver_id, data.erased)
+
+    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverUpdated)
+        facts: dict[str, object] = {}
+        if "status" in data.changed_fields:  # the registry's reactivation
+            facts["active"] = True
+        if "fleet" in data.changed_fields:
+            facts["fleet"] = data.fleet
+        if "grid_id" in data.changed_fields:
+            facts["grid"] = data.grid_id
+        if facts:
+            await self._service.note_facts(data.driver_id, facts)
 
     async def on_grade_changed(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, GradeChanged)

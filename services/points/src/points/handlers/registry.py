@@ -20,7 +20,9 @@ class RegistryHandlers:
         if await self._processed.seen(event):
             return
         self._faults.hit("points.on_driver_registered.before_effect")
-        await self._service.open_account(data.driver_id, data.registered_at, fleet=data.fleet)
+        await self._service.open_account(
+            data.driver_id, data.registered_at, fleet=data.fleet, grid=data.grid_id
+        )
         self._faults.hit("points.on_driver_registered.before_commit")
         await self._processed.mark_done(event)
 
@@ -33,3 +35,9 @@ class RegistryHandlers:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
             await self._service.reactivate(data.driver_id)
+        if {"fleet", "grid_id"} & set(data.changed_fields):
+            await self._service.regroup(
+                data.driver_id,
+                fleet=(data.fleet,) if "fleet" in data.changed_fields else None,
+                grid=(data.grid_id,) if "grid_id" in data.changed_fields else None,
+            )

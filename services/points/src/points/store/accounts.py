@@ -44,7 +44,12 @@ class AccountStore:
         self.collection = db[ACCOUNTS]
 
     async def open(
-        self, driver_id: str, opened_at: datetime, *, fleet: str | None = None
+        self,
+        driver_id: str,
+        opened_at: datetime,
+        *,
+        fleet: str | None = None,
+        grid: str | None = None,
     ) -> Account:
         """Create the account if absent (an upsert, so a replay changes nothing)."""
         doc = await self.collection.find_one_and_update(
@@ -58,6 +63,7 @@ class AccountStore:
                     "opened_at": opened_at,
                     "created_at": datetime.now(UTC),
                     "fleet": fleet,
+                    "grid": grid,
                     "earned": {},
                     "debited": 0,
                     "sanctions": {},
@@ -110,6 +116,10 @@ class AccountStore:
         await self.collection.update_one(
             {"_id": driver_id}, {"$pull": {"pending": {"id": entry_id}}}
         )
+
+    async def set_grouping(self, driver_id: str, values: dict[str, str | None]) -> None:
+        if values:
+            await self.collection.update_one({"_id": driver_id}, {"$set": values})
 
     async def set_status(
         self, driver_id: str, status: str, *, only_from: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.events import CloudEvent, EventData
-from common.events.registry import DriverDeactivated, DriverRegistered
+from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.idempotency import ProcessedEvents
 from stations.service import StationsService
 
@@ -26,3 +26,9 @@ class RegistryHandlers:
             return
         await self._service.driver_deactivated(data.driver_id, data.deactivated_at, data.erased)
         await self._processed.mark_done(event)
+
+    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, DriverUpdated)
+        # The registry announces a reactivation as an update of the status field.
+        if "status" in data.changed_fields:
+            await self._service.driver_reactivated(data.driver_id, data.updated_at)

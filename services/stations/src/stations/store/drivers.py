@@ -54,6 +54,12 @@ class DriverStore:
             update["$unset"] = {"last": ""}
         await self.collection.update_one({"_id": driver_id}, update, upsert=True)
 
+    async def reactivated(self, driver_id: str, at: datetime) -> None:
+        # Events of one driver arrive in order, so a replay ends in the same state.
+        await self.collection.update_one(
+            {"_id": driver_id}, {"$set": {"active": True, "reactivated_at": at}}
+        )
+
     async def saw(self, driver_id: str, seen: LastSeen) -> None:
         """Remember the latest counted use; an older one arriving late changes nothing."""
         await self.collection.update_one(
