@@ -57,6 +57,9 @@ driverhome is running (Ctrl-C stops everything):
   a token:  make token ROLE=operator
 
 MSG
+interrupted=0
+trap 'interrupted=1' INT TERM
 wait -n "${pids[@]}"
+if [ "$interrupted" = 1 ]; then exit 130; fi
 echo "run: a service exited; stopping the others (see $logs)" >&2
 exit 1
