@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -30,6 +31,19 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 
 def test_the_ledger_matches_a_simple_model_under_any_sequence(
     make_settings: Callable[..., PointsSettings],
+) -> None:
+    run_model(make_settings, examples=int(os.environ.get("DRIVERHOME_MODEL_EXAMPLES", "6")))
+
+
+@pytest.mark.slow
+def test_the_ledger_matches_the_model_over_a_long_soak(
+    make_settings: Callable[..., PointsSettings],
+) -> None:
+    run_model(make_settings, examples=150, steps=40)
+
+
+def run_model(
+    make_settings: Callable[..., PointsSettings], *, examples: int, steps: int = 15
 ) -> None:
     clock = [START]
     app = create_app(make_settings(PointsSettings, expiry_months=3), clock=lambda: clock[0])
@@ -154,9 +168,9 @@ def test_the_ledger_matches_a_simple_model_under_any_sequence(
             assert total == account.balance
 
     LedgerModel.TestCase.settings = settings(
-        # Small by default to keep `make test` short; DRIVERHOME_MODEL_EXAMPLES=200 for a soak.
-        max_examples=int(os.environ.get("DRIVERHOME_MODEL_EXAMPLES", "6")),
-        stateful_step_count=15,
+        # Small by default to keep `make test` short; the slow soak runs many more.
+        max_examples=examples,
+        stateful_step_count=steps,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
