@@ -10,7 +10,7 @@ from typing import Any
 from common.events import CloudEvent, new_event, parse_envelope
 from common.events.partner import PortAppointmentKept, VolunteerLogged
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
-from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
+from common.testing import Infra, TcpProxy, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.settings import PointsSettings
 from tests.support import produce, serve
@@ -484,3 +484,46 @@ async def test_an_adjustment_key_reused_for_another_amount_is_refused(
     assert (first.status_code, again.status_code, other.status_code) == (201, 201, 409)
     assert again.json()["entry_id"] == first.json()["entry_id"]
     assert await balance_is(mongo, settings, driver, 30)
+
+
+async def test_a_batch_interrupted_by_a_store_outage_is_rewound_and_counted_once(
+    infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    host, port = infra.mongo_url.removeprefix("mongodb://").split("/")[0].split(":")
+    proxy = TcpProxy(host, int(port))
+    await proxy.start()
+    settings = make_settings(
+        PointsSettings,
+        mongo_url=f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true",
+        mongo_timeout_ms=1000,
+    )
+    drivers = [unique_name("drv_") for _ in range(3)]
+    try:
+        app = create_app(settings)
+        async with serve(app):
+            for driver in drivers:
+                await app.state.service.open_account(driver, datetime.now(UTC))
+            await proxy.cut()
+            for driver in drivers:
+                for hours in (1, 2):
+                    await send(
+                        infra, settings, "partner.volunteer-team.events", volunteer(driver, hours)
+                    )
+            await asyncio.sleep(4)  # the batch fails against the absent store, and is retried
+            await proxy.restore()
+            for driver in drivers:
+                await wait_until(lambda d=driver: balance_is(mongo, settings, d, 30), timeout=60)
+    finally:
+        await proxy.cut()
+    for driver in drivers:
+        assert await ledger_sum(mongo, settings, driver) == 30
+        assert await mongo[settings.mongo_db]["ledger"].count_documents({"driver_id": driver}) == 2
+    assert (
+        await read_topic(
+            infra.kafka_bootstrap,
+            settings.topic("partner.volunteer-team.events.dlq"),
+            min_records=1,
+            timeout=2,
+        )
+        == []
+    )

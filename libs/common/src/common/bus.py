@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -42,6 +43,7 @@ from common.settings import ServiceSettings
 log = get_logger(__name__)
 
 EventHandler = Callable[[CloudEvent, EventData], Awaitable[None]]
+Route = Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
@@ -171,7 +173,9 @@ class EventConsumer:
         self.group_id = f"{settings.topic_prefix}{group_id}"
         self._attempts = _Attempts()
 
-    def domain(self, topic: str, handlers: dict[str, EventHandler]) -> None:
+    def domain(
+        self, topic: str, handlers: dict[str, EventHandler], *, batch_size: int | None = None
+    ) -> None:
         """Consume a domain topic; types in its catalogue without a handler are skipped."""
         catalogue = DOMAIN_EVENTS[topic]
         unknown = set(handlers) - set(catalogue)
@@ -190,9 +194,14 @@ class EventConsumer:
             await handler(event, data)
             self._count(record, "processed")
 
-        self._subscribe(route, f"{self.group_id}.{topic}", topic=self._settings.topic(topic))
+        self._subscribe(
+            route,
+            f"{self.group_id}.{topic}",
+            topic=self._settings.topic(topic),
+            batch_size=batch_size,
+        )
 
-    def partners(self, handlers: dict[str, EventHandler]) -> None:
+    def partners(self, handlers: dict[str, EventHandler], *, batch_size: int | None = None) -> None:
         """Consume every partner topic (by pattern) and check each partner's permissions."""
         prefix = self._settings.topic_prefix
 
@@ -219,88 +228,122 @@ class EventConsumer:
             self._count(record, "processed")
 
         self._subscribe(
-            route, f"{self.group_id}.partners", pattern=self._settings.partner_topic_pattern
+            route,
+            f"{self.group_id}.partners",
+            pattern=self._settings.partner_topic_pattern,
+            batch_size=batch_size,
         )
 
     def _subscribe(
         self,
-        route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]],
+        route: Route,
         group_id: str,
         *,
         topic: str | None = None,
         pattern: str | None = None,
+        batch_size: int | None = None,
     ) -> None:
-        subscriber = self._broker.subscriber(
-            *([topic] if topic else []),
-            pattern=pattern,
+        common: dict[str, Any] = {
+            "pattern": pattern,
             # One group per subscription: members with different subscriptions in one group
             # would rebalance each other at every start.
-            group_id=group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL,
+            "group_id": group_id,
+            "auto_offset_reset": "earliest",
+            "ack_policy": AckPolicy.MANUAL,
             # A stalled handler (store down) must not get the member evicted mid-retry.
-            max_poll_interval_ms=10 * 60 * 1000,
-            max_partition_fetch_bytes=self._settings.max_message_bytes,
-        )
-        subscriber(self._make_entrypoint(route, group_id))
+            "max_poll_interval_ms": 10 * 60 * 1000,
+            "max_partition_fetch_bytes": self._settings.max_message_bytes,
+        }
+        topics = [topic] if topic else []
+        if batch_size:
+            # Batches are the throughput lever: one offset commit per batch instead of one per
+            # message; each record is still handled (and dead-lettered) on its own.
+            batch = self._broker.subscriber(
+                *topics, batch=True, max_records=batch_size, batch_timeout_ms=50, **common
+            )
+            batch(self._make_batch_entrypoint(route, group_id))
+        else:
+            single = self._broker.subscriber(*topics, **common)
+            single(self._make_entrypoint(route, group_id))
 
     def _make_entrypoint(
-        self,
-        route: Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]],
-        group_id: str,
+        self, route: Route, group_id: str
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_message(message: InjectedMessage) -> None:
             record = message.raw_message
             assert isinstance(record, ConsumerRecord)
-            started = time.perf_counter()
-            try:
-                event = parse_envelope(record.value or b"")
-                await route(event, record)
-            except InvalidEvent as exc:
-                await self._dead_letter(message, record, exc.reason, str(exc), group_id)
-                return
-            except TRANSIENT_ERRORS as exc:
-                await self._retry_later(message, record, exc, group_id, counts_towards_dlq=False)
-                return
-            except Exception as exc:  # a bug or an unexpected state: retry, then dead-letter
-                await self._retry_later(message, record, exc, group_id, counts_towards_dlq=True)
-                return
-            finally:
-                EVENT_HANDLING.labels(self._settings.service_name, self.group_id).observe(
-                    time.perf_counter() - started
-                )
-            self._attempts.clear(record)
-            await message.ack()
+            if await self._process(record, route, group_id):
+                await message.ack()
+            else:
+                await message.nack()  # seek back: the same record is fetched again
 
         return on_message
 
-    async def _retry_later(
+    def _make_batch_entrypoint(
+        self, route: Route, group_id: str
+    ) -> Callable[[KafkaMessage], Awaitable[None]]:
+        async def on_batch(message: InjectedMessage) -> None:
+            records = message.raw_message
+            assert isinstance(records, tuple)
+            for record in records:
+                if not await self._process(record, route, group_id):
+                    # Rewind every partition of the batch; records already handled are
+                    # handled again, which their idempotent effects make harmless.
+                    await message.nack()
+                    return
+            await message.ack()
+
+        return on_batch
+
+    async def _process(
+        self, record: ConsumerRecord[bytes, bytes], route: Route, group_id: str
+    ) -> bool:
+        """Handle one record: True once its effects are durable or it is in the DLQ."""
+        started = time.perf_counter()
+        try:
+            event = parse_envelope(record.value or b"")
+            await route(event, record)
+        except InvalidEvent as exc:
+            return await self._dead_letter(record, exc.reason, str(exc), group_id)
+        except TRANSIENT_ERRORS as exc:
+            await self._back_off(record, exc, transient=True)
+            return False
+        except Exception as exc:  # a bug or an unexpected state: retry, then dead-letter
+            attempt = self._attempts.bump(record)
+            if attempt >= self._settings.consumer_max_attempts:
+                log.error(
+                    "handler failed repeatedly; dead-lettering",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=type(exc).__name__,
+                    attempts=attempt,
+                )
+                return await self._dead_letter(
+                    record,
+                    "handler_failed",
+                    f"{type(exc).__name__} after {attempt} attempts",
+                    group_id,
+                )
+            await self._back_off(record, exc, transient=False, attempt=attempt)
+            return False
+        finally:
+            EVENT_HANDLING.labels(self._settings.service_name, self.group_id).observe(
+                time.perf_counter() - started
+            )
+        self._attempts.clear(record)
+        return True
+
+    async def _back_off(
         self,
-        message: KafkaMessage,
         record: ConsumerRecord[bytes, bytes],
         exc: BaseException,
-        group_id: str,
         *,
-        counts_towards_dlq: bool,
+        transient: bool,
+        attempt: int | None = None,
     ) -> None:
-        attempt = self._attempts.bump(record)
-        if counts_towards_dlq and attempt >= self._settings.consumer_max_attempts:
-            log.error(
-                "handler failed repeatedly; dead-lettering",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                error=type(exc).__name__,
-                attempts=attempt,
-            )
-            await self._dead_letter(
-                message,
-                record,
-                "handler_failed",
-                f"{type(exc).__name__} after {attempt} attempts",
-                group_id,
-            )
-            return
+        if attempt is None:
+            attempt = self._attempts.bump(record)
         delay = min(self._settings.consumer_backoff_max_seconds, 0.2 * 2 ** min(attempt, 10))
         delay *= random.uniform(0.5, 1.0)  # jitter: instances must not retry in lockstep
         log.warning(
@@ -309,22 +352,20 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
             error=type(exc).__name__,
-            transient=not counts_towards_dlq,
+            transient=transient,
             attempt=attempt,
             retry_in_s=round(delay, 2),
         )
         self._count(record, "retried")
         await asyncio.sleep(delay)
-        await message.nack()  # seek back: the same record is fetched again
 
     async def _dead_letter(
         self,
-        message: KafkaMessage,
         record: ConsumerRecord[bytes, bytes],
         reason: str,
         error: str,
         group_id: str,
-    ) -> None:
+    ) -> bool:
         letter = DeadLetter(
             reason=reason,
             error=error,
@@ -340,8 +381,8 @@ class EventConsumer:
             )
         except Exception as exc:
             # Never commit a poison message that is not safely in the DLQ.
-            await self._retry_later(message, record, exc, group_id, counts_towards_dlq=False)
-            return
+            await self._back_off(record, exc, transient=True)
+            return False
         log.warning(
             "event dead-lettered",
             topic=record.topic,
@@ -351,7 +392,7 @@ class EventConsumer:
         )
         self._count(record, "dlq")
         self._attempts.clear(record)
-        await message.ack()
+        return True
 
     def _count(self, record: ConsumerRecord[bytes, bytes], outcome: str) -> None:
         EVENTS_CONSUMED.labels(

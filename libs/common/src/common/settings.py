@@ -57,6 +57,8 @@ class ServiceSettings(BaseSettings):
     consumer_group: str | None = None
     outbox_sweep_seconds: float = 2.0
     consumer_max_attempts: int = Field(default=5, ge=1)
+    # Records per batch for subscriptions that consume in batches (one commit per batch).
+    consumer_batch_size: int = Field(default=100, ge=1, le=1000)
     consumer_backoff_max_seconds: float = 30.0
 
     # Test-only failure injection (see common.faults); empty and inert in production.

@@ -107,6 +107,7 @@ def create_app(
                 "service.used.v1": earning.on_domain_event,
                 "activity.attended.v1": earning.on_domain_event,
             },
+            batch_size=settings.consumer_batch_size,
         )
         consumer.partners(
             {
@@ -114,7 +115,8 @@ def create_app(
                 "safety.milestone.v1": earning.on_partner_event,
                 "training.completed.v1": earning.on_partner_event,
                 "port.appointment.kept.v1": earning.on_partner_event,
-            }
+            },
+            batch_size=settings.consumer_batch_size,
         )
 
     async def prepare(runtime: Runtime) -> None:
