@@ -196,7 +196,12 @@ async def http_registration(url: str, first: int, count: int) -> float:
                 "plate": p.plate,
             }
             answer = await http.post("/v1/drivers", json=body, headers=headers)
-            if answer.status_code != 201:
+            for _ in range(5):  # a well-behaved client honours 503 + Retry-After
+                if answer.status_code != 503:
+                    break
+                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+                answer = await http.post("/v1/drivers", json=body, headers=headers)
+            if answer.status_code not in (200, 201):
                 raise RuntimeError(f"registration answered {answer.status_code}: {answer.text}")
 
         return await _concurrently(count, one)
