@@ -19,7 +19,7 @@
 #   DRIVERHOME_CACHE       jar cache (default ~/.cache/driverhome); jars are resolved
 #                          once per pom content with `mvn dependency:copy-dependencies`
 #   INFRA_WAIT_TIMEOUT (90), INFRA_STOP_TIMEOUT (20)
-#   KAFKA_HEAP_OPTS ("-Xms512m -Xmx1g"), MONGO_HEAP_OPTS ("-Xmx512m"), INFRA_PYTHON
+#   KAFKA_HEAP_OPTS ("-Xms512m -Xmx1g"), MONGO_HEAP_OPTS ("-Xmx2g"), INFRA_PYTHON
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -32,7 +32,7 @@ MONGO_PORT=${MONGO_PORT:-27017}
 WAIT_TIMEOUT=${INFRA_WAIT_TIMEOUT:-90}
 STOP_TIMEOUT=${INFRA_STOP_TIMEOUT:-20}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}
-MONGO_HEAP_OPTS=${MONGO_HEAP_OPTS:--Xmx512m}
+MONGO_HEAP_OPTS=${MONGO_HEAP_OPTS:--Xmx2g}
 CACHE_DIR=${DRIVERHOME_CACHE:-${HOME:-/tmp}/.cache/driverhome}
 INFRA_DIR=${DRIVERHOME_INFRA_DIR:-$REPO_ROOT/.infra}
 case $INFRA_DIR in /*) ;; *) INFRA_DIR=$PWD/$INFRA_DIR ;; esac
