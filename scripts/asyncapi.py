@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+import cases.app
+import cases.contract
 import notify.app
 import notify.contract
 import points.app
@@ -23,6 +25,7 @@ import registry.app
 import registry.contract
 import stations.app
 import stations.contract
+from cases.settings import CasesSettings
 from common.asyncapi import ServiceContract, build_asyncapi
 from notify.settings import NotifySettings
 from points.settings import PointsSettings
@@ -36,6 +39,7 @@ CONTRACTS: dict[str, ServiceContract] = {
     "points": points.contract.CONTRACT,
     "stations": stations.contract.CONTRACT,
     "notify": notify.contract.CONTRACT,
+    "cases": cases.contract.CONTRACT,
 }
 
 APPS: dict[str, Callable[[], FastAPI]] = {
@@ -43,6 +47,7 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "points": lambda: points.app.create_app(PointsSettings()),
     "stations": lambda: stations.app.create_app(StationsSettings()),
     "notify": lambda: notify.app.create_app(NotifySettings()),
+    "cases": lambda: cases.app.create_app(CasesSettings()),
 }
 
 

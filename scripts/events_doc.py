@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cases.contract
 import notify.contract
 import points.contract
 import registry.contract
@@ -29,6 +30,7 @@ CONTRACTS: tuple[ServiceContract, ...] = (
     points.contract.CONTRACT,
     stations.contract.CONTRACT,
     notify.contract.CONTRACT,
+    cases.contract.CONTRACT,
 )
 
 # How partners and docs spell the partner topics (AsyncAPI uses the `{partner_id}` form).
@@ -69,6 +71,42 @@ MEANINGS: dict[str, str] = {
     "notify.events/notification.delivered.v1": "A notification reached a driver on a channel.",
     "notify.events/notification.failed.v1": (
         "A notification could not be delivered on a channel, after the given number of attempts."
+    ),
+    "cases.events/case.opened.v1": (
+        "A driver's request or complaint was taken in. Every clock but the revisit's starts "
+        "now; `resolution_due` is its first resolution deadline. The case itself (description, "
+        "attachments) is read over HTTP under its access rules."
+    ),
+    "cases.events/case.assigned.v1": (
+        "A case was offered to handling units (dispatch) or handed to another unit by its lead "
+        "unit (transfer). The lead unit stays responsible; `final` means no return."
+    ),
+    "cases.events/case.status_changed.v1": (
+        "A case moved in its state table (accept, return, request for information, reply, "
+        "suspension, resumption, feedback, revisit sending it to a supervisor, reopen…)."
+    ),
+    "cases.events/case.deadline_warning.v1": (
+        "Three quarters of a clock's office time are gone and it is not met. Announced once."
+    ),
+    "cases.events/case.breached.v1": (
+        "A clock passed its deadline unmet: level 1 at the deadline, 2 one working day later, 3 "
+        "three working days later. Each level is announced once; a breach is never cleared."
+    ),
+    "cases.events/case.deadline_extended.v1": (
+        "A supervisor approved the round's one extension before the deadline; the driver is "
+        "told the reason code and the new deadline."
+    ),
+    "cases.events/case.resolved.v1": (
+        "The handling unit answered the case; `within_limit` says whether in time."
+    ),
+    "cases.events/case.closed.v1": (
+        "A case was closed: after a satisfied revisit, two supervisors' exemption, or a "
+        "dismissed objection to a rejection."
+    ),
+    "cases.events/case.compensation_granted.v1": (
+        "Points the driver is owed: fixed points when we missed our own deadline, or restoration "
+        "or goodwill points a supervisor approved for an upheld complaint about a programme "
+        "service. The points service credits each `compensation_id` once."
     ),
     f"{PARTNER_TOPIC_DOC}/driver.registered.v1": (
         "The port booking system registers a driver it knows. It never sends the ID number: "

@@ -35,6 +35,8 @@ class Principal(BaseModel):
     station_id: str | None = None
     partner_id: str | None = None
     driver_id: str | None = None
+    # The handling unit an operator works in (cases service); absent for everyone else.
+    unit_id: str | None = None
 
     @property
     def scopes(self) -> frozenset[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common.events import notify, partner, points, registry, stations
+from common.events import cases, notify, partner, points, registry, stations
 from common.events.base import CloudEvent, EventData, new_event
 
 DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
@@ -33,6 +33,20 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
     },
     "notify.events": {
         m.event_type: m for m in (notify.NotificationDelivered, notify.NotificationFailed)
+    },
+    "cases.events": {
+        m.event_type: m
+        for m in (
+            cases.CaseOpened,
+            cases.CaseAssigned,
+            cases.CaseStatusChanged,
+            cases.CaseDeadlineWarning,
+            cases.CaseBreached,
+            cases.CaseDeadlineExtended,
+            cases.CaseResolved,
+            cases.CaseClosed,
+            cases.CaseCompensationGranted,
+        )
     },
 }
 

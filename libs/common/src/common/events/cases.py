@@ -1,0 +1,156 @@
+"""Events the cases service announces on ``cases.events``.
+
+They carry ids, categories, states and times: never a description, a note, a name or any other
+free text or personal data (the case itself is read over HTTP, under its access rules).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from common.events.base import EventData
+
+CaseKind = Literal["question", "help_request", "complaint", "report", "suggestion"]
+Channel = Literal["station", "hotline", "app", "partner"]
+Clock = Literal["acceptance", "first_response", "progress", "resolution", "revisit"]
+
+
+class CaseOpened(EventData):
+    event_type: ClassVar[str] = "case.opened.v1"
+
+    case_id: str
+    driver_id: str
+    kind: CaseKind
+    category: str
+    channel: Channel
+    priority: Literal["normal", "high", "urgent"]
+    emergency: bool
+    station_id: str | None = None
+    opened_at: AwareDatetime
+    resolution_due: AwareDatetime
+
+
+class CaseAssigned(EventData):
+    event_type: ClassVar[str] = "case.assigned.v1"
+
+    case_id: str
+    driver_id: str
+    transition: Literal["dispatch", "transfer"]
+    from_status: str
+    to_status: str
+    unit_ids: list[str] = Field(description="The units the case is offered to")
+    lead_unit_id: str | None = Field(
+        default=None, description="The unit that first accepted the case and stays responsible"
+    )
+    final: bool = Field(
+        default=False, description="A supervisor's assignment after a second return: no return"
+    )
+    version: int
+    assigned_at: AwareDatetime
+
+
+class CaseStatusChanged(EventData):
+    event_type: ClassVar[str] = "case.status_changed.v1"
+
+    case_id: str
+    driver_id: str
+    transition: str = Field(description="The transition of the case's state table")
+    from_status: str
+    to_status: str
+    unit_id: str | None = None
+    lead_unit_id: str | None = None
+    reason_code: str | None = Field(
+        default=None, description="A code from the transition's closed list of reasons"
+    )
+    round: int = Field(ge=1, description="1, then 2 after a second round or a reopen")
+    version: int
+    changed_at: AwareDatetime
+
+
+class CaseDeadlineWarning(EventData):
+    event_type: ClassVar[str] = "case.deadline_warning.v1"
+
+    case_id: str
+    driver_id: str
+    clock: Clock
+    round: int = Field(ge=1)
+    unit_id: str | None = None
+    due: AwareDatetime
+    warned_at: AwareDatetime
+
+
+class CaseBreached(EventData):
+    event_type: ClassVar[str] = "case.breached.v1"
+
+    case_id: str
+    driver_id: str
+    clock: Clock
+    round: int = Field(ge=1)
+    level: int = Field(ge=1, description="Escalation level: 1 at the deadline, higher later")
+    unit_id: str | None = None
+    lead_unit_id: str | None = None
+    due: AwareDatetime
+    breached_at: AwareDatetime
+
+
+class CaseDeadlineExtended(EventData):
+    event_type: ClassVar[str] = "case.deadline_extended.v1"
+
+    case_id: str
+    driver_id: str
+    clock: Clock
+    round: int = Field(ge=1)
+    reason_code: str = Field(description="Why, from the closed list of extension reasons")
+    working_days: int = Field(gt=0)
+    old_due: AwareDatetime
+    new_due: AwareDatetime
+    version: int
+    extended_at: AwareDatetime
+
+
+class CaseResolved(EventData):
+    event_type: ClassVar[str] = "case.resolved.v1"
+
+    case_id: str
+    driver_id: str
+    outcome: Literal["answered", "upheld", "partly_upheld", "not_upheld", "referred"]
+    unit_id: str | None = None
+    lead_unit_id: str | None = None
+    round: int = Field(ge=1)
+    within_limit: bool = Field(description="Resolved before the resolution deadline")
+    version: int
+    resolved_at: AwareDatetime
+
+
+class CaseClosed(EventData):
+    event_type: ClassVar[str] = "case.closed.v1"
+
+    case_id: str
+    driver_id: str
+    transition: str
+    from_status: str
+    satisfaction: Literal["satisfied", "basically_satisfied", "not_satisfied"] | None = None
+    solved: Literal["solved", "partly", "not_solved"] | None = None
+    exempt: bool = Field(default=False, description="Closed by two supervisors' exemption")
+    round: int = Field(ge=1)
+    version: int
+    closed_at: AwareDatetime
+
+
+class CaseCompensationGranted(EventData):
+    event_type: ClassVar[str] = "case.compensation_granted.v1"
+
+    compensation_id: str = Field(
+        description="Stable id: the points service applies each compensation once under it"
+    )
+    case_id: str
+    driver_id: str
+    kind: Literal["missed_deadline", "restoration", "goodwill"]
+    amount: int = Field(gt=0, description="Points to credit")
+    clock: Clock | None = Field(default=None, description="The missed clock, for missed_deadline")
+    approved_by: str | None = Field(
+        default=None, description="The supervisor's account id (restoration and goodwill)"
+    )
+    granted_at: AwareDatetime

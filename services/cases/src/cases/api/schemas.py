@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from common.schemas import RequestModel
+
+Document = dict[str, Any]
+
+
+class Attachment(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    content_type: str = Field(max_length=100)
+    size_bytes: int = Field(ge=1)
+    storage_ref: str = Field(min_length=1, max_length=500, description="Where the file is stored")
+
+
+class Respondent(RequestModel):
+    kind: Literal["company", "platform", "authority", "programme", "person", "other"]
+    id: str | None = Field(default=None, max_length=100, description="Partner id, if it has one")
+    name: str | None = Field(default=None, max_length=200)
+
+
+class OpenCaseRequest(RequestModel):
+    driver_id: str = Field(min_length=1, max_length=100)
+    kind: Literal["question", "help_request", "complaint", "report", "suggestion"]
+    category: str = Field(min_length=1, max_length=50)
+    channel: Literal["station", "hotline", "app", "partner"] = "app"
+    description: str = Field(min_length=1, max_length=5000)
+    priority: Literal["normal", "high", "urgent"] = "normal"
+    emergency: bool = False
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    respondent: Respondent | None = None
+    identity_consent: bool = Field(
+        default=False, description="The driver agrees that the respondent may see who complains"
+    )
+
+
+class ActionRequest(RequestModel):
+    reason_code: str | None = Field(default=None, max_length=50)
+    note: str | None = Field(default=None, max_length=5000)
+    unit_ids: list[str] = Field(default_factory=list, max_length=5)
+    outcome: str | None = Field(default=None, max_length=30)
+    satisfaction: str | None = Field(default=None, max_length=30)
+    solved: str | None = Field(default=None, max_length=30)
+    target_case_id: str | None = Field(default=None, max_length=100)
+
+
+class ExtensionRequest(RequestModel):
+    working_days: int = Field(ge=1, le=60)
+    reason_code: str = Field(max_length=50)
+    note: str = Field(min_length=1, max_length=2000, description="Why, told to the driver")
+
+
+class ExtensionDecision(RequestModel):
+    approve: bool
+
+
+class ConsentRequest(RequestModel):
+    reveal_identity: bool
+
+
+class CompensationRequest(RequestModel):
+    kind: Literal["restoration", "goodwill"]
+    amount: int = Field(gt=0)
+
+
+class BrokerRequest(RequestModel):
+    broker_id: str = Field(min_length=1, max_length=100)
+
+
+class ClockView(BaseModel):
+    started_at: datetime
+    due: datetime
+    met_at: datetime | None = None
+    breached: bool
+
+
+class CaseView(BaseModel):
+    case_id: str
+    version: int
+    status: str
+    kind: str
+    category: str
+    channel: str
+    priority: str
+    emergency: bool
+    driver_id: str | None = Field(description="Hidden from a respondent without the consent")
+    station_id: str | None = None
+    description: str
+    attachments: list[Document] = Field(default_factory=list)
+    respondent: Document | None = None
+    identity_consent: bool = False
+    opened_at: datetime
+    round: int
+    unit_id: str | None = None
+    lead_unit_id: str | None = None
+    offered_unit_ids: list[str] = Field(default_factory=list)
+    returns: int = 0
+    needs_supervisor: bool = False
+    final_assignment: bool = False
+    outcome: str | None = None
+    exempt: bool = False
+    merged_into: str | None = None
+    absorbed: list[str] = Field(default_factory=list)
+    clocks: dict[str, ClockView]
+    extension_request: Document | None = None
+    extensions: list[Document] = Field(default_factory=list)
+    revisits: list[Document] = Field(default_factory=list)
+    compensations: list[Document] = Field(default_factory=list)
+    history: list[Document] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, case: Document, *, for_respondent: bool = False) -> CaseView:
+        fields = {k: v for k, v in case.items() if k in cls.model_fields}
+        fields["case_id"] = case["_id"]
+        fields["clocks"] = {k: v for k, v in case["clocks"].items() if v}
+        if for_respondent and not case.get("identity_consent"):
+            fields.update(driver_id=None, station_id=None, attachments=[], history=[])
+            fields.pop("revisits", None)
+            fields.pop("compensations", None)
+        return cls.model_validate(fields)
+
+
+class OpenedView(BaseModel):
+    case: CaseView
+    duplicate_candidates: list[str]
+
+
+class CasePage(BaseModel):
+    items: list[CaseView]
+    next_cursor: str | None = None
+
+
+class DossierView(BaseModel):
+    driver_id: str
+    broker_id: str | None = None
+    brokers: list[Document] = Field(default_factory=list)
+    cases: list[CaseView]

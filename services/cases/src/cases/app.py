@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cases.api.routes import router
+from cases.calendar import BusinessCalendar, CalendarYearNotLoaded
+from cases.domain import CaseError
+from cases.handlers.registry import RegistryHandlers
+from cases.jobs import Scanner
+from cases.service import CasesService, Clock, utc_now
+from cases.settings import CasesSettings
+from cases.store import cases, dossiers
+from cases.store.cases import CASES, CaseStore
+from cases.store.dossiers import DossierStore
+from common.problems import problem_response
+from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
+from common.runtime import Runtime, readiness_checks, service_runtime
+from common.webapp import create_service_app
+
+INDEXES = [*cases.INDEXES, *dossiers.INDEXES, idempotency_indexes()]
+
+
+def build_calendar(settings: CasesSettings) -> BusinessCalendar:
+    return BusinessCalendar(
+        settings.calendar_years,
+        timezone=settings.calendar_timezone,
+        opens=time.fromisoformat(settings.office_opens),
+        closes=time.fromisoformat(settings.office_closes),
+    )
+
+
+def create_app(
+    settings: CasesSettings,
+    *,
+    store: AsyncDatabase[dict[str, Any]] | None = None,
+    broker: KafkaBroker | None = None,
+    clock: Clock = utc_now,
+    scan: bool = True,
+) -> FastAPI:
+    calendar = build_calendar(settings)
+    built: dict[str, CasesService] = {}
+
+    def wire(runtime: Runtime) -> None:
+        service = CasesService(
+            CaseStore(runtime.db),
+            DossierStore(runtime.db),
+            calendar,
+            settings,
+            faults=runtime.faults,
+            clock=clock,
+        )
+        built["service"] = service
+        registry = RegistryHandlers(service.dossiers, service.cases)
+        runtime.consumer("cases").domain(
+            "registry.events",
+            {
+                "driver.registered.v1": registry.on_driver_registered,
+                "driver.deactivated.v1": registry.on_driver_deactivated,
+            },
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_runtime(
+            settings,
+            indexes=INDEXES,
+            outbox_collections=[CASES],
+            wire=wire,
+            store=store,
+            broker=broker,
+        ) as runtime:
+            service = built["service"]
+            service.relay = runtime.relay
+            scanner = Scanner(service, every_seconds=settings.scan_seconds)
+            if scan:
+                scanner.start()
+            app.state.runtime = runtime
+            app.state.service = service
+            app.state.idempotency = IdempotentRequests(runtime.db[IDEMPOTENCY_KEYS])
+            app.state.readiness = readiness_checks(runtime)
+            try:
+                yield
+            finally:
+                await scanner.stop()
+
+    app = create_service_app(
+        settings,
+        title="driverhome cases",
+        description=(
+            "Drivers' requests and complaints: the closed loop of intake, routing, handling, "
+            "answer and revisit, with time limits on a Chinese business calendar, care-broker "
+            "dossiers and published figures."
+        ),
+        lifespan=lifespan,
+        routers=[router],
+    )
+
+    async def on_case_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CaseError)
+        return problem_response(request, exc.status, exc.title, str(exc))
+
+    async def on_calendar(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 500, "Calendar Not Loaded", str(exc))
+
+    app.add_exception_handler(CaseError, on_case_error)
+    app.add_exception_handler(CalendarYearNotLoaded, on_calendar)
+    return app

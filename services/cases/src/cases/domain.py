@@ -1,0 +1,433 @@
+"""Cases: the taxonomy, the state table, who may make each transition, and the clocks.
+
+Pure rules over plain values; no I/O. A case is stored as one document (see ``store.cases``);
+the functions here compute what a transition or a scan changes, and the service writes it in
+one conditional update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from cases.calendar import BusinessCalendar
+
+Document = dict[str, Any]
+
+KINDS = ("question", "help_request", "complaint", "report", "suggestion")
+CHANNELS = ("station", "hotline", "app", "partner")
+PRIORITIES = ("normal", "high", "urgent")
+
+# A driver-oriented taxonomy; ``programme`` categories are services we run ourselves, the only
+# ones where an upheld complaint may be compensated with points.
+CATEGORIES: dict[str, str] = {
+    "freight_payment": "Freight payment and wages",
+    "platform_fees": "Platform fees and deductions",
+    "enforcement": "Enforcement and fines",
+    "port_gate": "Port gate and appointments",
+    "parking_rest": "Parking and rest",
+    "schooling": "Children's schooling",
+    "social_insurance": "Social insurance",
+    "health": "Health",
+    "family_hardship": "Family hardship",
+    "station_services": "Station services",
+    "programme_points": "Programme points and mall",
+    "road_safety": "Road safety",
+    "other": "Other",
+}
+PROGRAMME_CATEGORIES = frozenset({"station_services", "programme_points"})
+
+ATTACHMENT_TYPES = frozenset(
+    {"image/jpeg", "image/png", "application/pdf", "audio/mpeg", "audio/amr", "video/mp4"}
+)
+
+Status = Literal[
+    "received",
+    "assigned",
+    "in_progress",
+    "awaiting_driver",
+    "suspended",
+    "resolved",
+    "review",
+    "exemption_proposed",
+    "closed",
+    "rejected",
+    "objected",
+    "withdrawn",
+    "merged",
+]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+ACTIVE = frozenset({"received", "assigned", "in_progress", "awaiting_driver", "suspended"})
+PAUSED = frozenset({"awaiting_driver", "suspended"})
+FINISHED = frozenset({"closed", "withdrawn", "merged", "rejected"})
+
+# Who acts. Operators hold these as scopes; drivers and stations are roles.
+Actor = Literal["driver", "station", "dispatcher", "handler", "supervisor", "care", "revisit"]
+SCOPES: dict[str, Actor] = {
+    "cases:dispatch": "dispatcher",
+    "cases:handle": "handler",
+    "cases:supervise": "supervisor",
+    "cases:care": "care",
+    "cases:revisit": "revisit",
+}
+
+REJECT_REASONS = ("out_of_scope", "duplicate", "no_contact", "not_actionable", "other_channel")
+RETURN_REASONS = ("not_our_remit", "wrong_district", "insufficient_detail")
+SUSPEND_REASONS = ("court_or_arbitration", "third_party_investigation", "force_majeure")
+EXTENSION_REASONS = ("complex_investigation", "several_units_involved", "awaiting_third_party")
+OUTCOMES = ("answered", "upheld", "partly_upheld", "not_upheld", "referred")
+SATISFACTION = ("satisfied", "basically_satisfied", "not_satisfied")
+SOLVED = ("solved", "partly", "not_solved")
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[str]
+    target: str  # "" when the target depends on the case (return, revisit, unmerge)
+    actors: frozenset[str]
+    event: Literal["assigned", "status_changed", "resolved", "closed"] = "status_changed"
+
+
+def _t(
+    name: str, sources: str, target: str, actors: str, event: str = "status_changed"
+) -> Transition:
+    return Transition(
+        name,
+        frozenset(sources.split()),
+        target,
+        frozenset(actors.split()),
+        event,  # type: ignore[arg-type]
+    )
+
+
+_OPEN = "received assigned in_progress awaiting_driver suspended"
+
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        _t("dispatch", "received", "assigned", "dispatcher supervisor", "assigned"),
+        _t("reject", "received", "rejected", "dispatcher supervisor"),
+        _t("object", "rejected", "objected", "driver care"),
+        _t("uphold_objection", "objected", "received", "supervisor"),
+        _t("dismiss_objection", "objected", "closed", "supervisor", "closed"),
+        _t("accept", "assigned", "in_progress", "handler"),
+        _t("return", "assigned", "", "handler"),
+        _t("transfer", "in_progress", "assigned", "handler supervisor", "assigned"),
+        _t("feedback", "in_progress", "in_progress", "handler"),
+        _t("request_info", "in_progress", "awaiting_driver", "handler"),
+        _t("driver_replied", "awaiting_driver", "in_progress", "driver care handler"),
+        _t("suspend", "in_progress", "suspended", "supervisor"),
+        _t("resume", "suspended", "in_progress", "handler supervisor"),
+        _t("resolve", "in_progress", "resolved", "handler", "resolved"),
+        _t("revisit", "resolved", "", "revisit"),
+        _t("order_second_round", "review exemption_proposed", "in_progress", "supervisor"),
+        _t("propose_exemption", "review", "exemption_proposed", "supervisor"),
+        _t("confirm_exemption", "exemption_proposed", "closed", "supervisor", "closed"),
+        _t("reopen", "closed", "in_progress", "driver care supervisor"),
+        _t("withdraw", _OPEN, "withdrawn", "driver care"),
+        _t("merge", _OPEN, "merged", "dispatcher supervisor"),
+        _t("unmerge", "merged", "", "dispatcher supervisor"),
+    )
+}
+
+
+class CaseError(Exception):
+    """Base of the domain's refusals; ``status`` is the HTTP status the API answers with."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+
+class CaseNotFound(CaseError):
+    status = 404
+    title = "Not Found"
+
+
+class TransitionNotAllowed(CaseError):
+    """The transition is not in the state table for the case's current status."""
+
+    status = 409
+    title = "Conflict"
+
+
+class NotPermitted(CaseError):
+    status = 403
+    title = "Forbidden"
+
+
+class StaleCase(CaseError):
+    """Someone else changed the case first (the conditional update found another version)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class InvalidRequest(CaseError):
+    status = 422
+    title = "Unprocessable Content"
+
+
+# ---- clocks ---------------------------------------------------------------------------------
+
+ClockName = Literal["acceptance", "first_response", "progress", "resolution", "revisit"]
+PAUSABLE: frozenset[str] = frozenset({"progress", "resolution"})
+# Escalation levels after a breach, in working days past the deadline (level 1 at the deadline).
+ESCALATION_DAYS: tuple[int, ...] = (0, 1, 3)
+WARNING_FRACTION = 0.75
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A time limit: business hours, or working days counted as the law counts them."""
+
+    unit: Literal["hours", "days"]
+    amount: int
+
+    def due(self, calendar: BusinessCalendar, start: datetime) -> datetime:
+        if self.unit == "days":
+            return calendar.working_days_after(start, self.amount)
+        return calendar.add_business_seconds(start, self.amount * 3600)
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    acceptance: Limit = Limit("hours", 4)
+    first_response: Limit = Limit("days", 1)
+    progress: Limit = Limit("days", 5)
+    resolution: dict[str, Limit] = field(
+        default_factory=lambda: {
+            "question": Limit("days", 5),
+            "help_request": Limit("days", 10),
+            "complaint": Limit("days", 15),
+            "report": Limit("days", 15),
+            "suggestion": Limit("days", 15),
+        }
+    )
+    revisit: Limit = Limit("days", 3)
+    emergency_acceptance: Limit = Limit("hours", 1)
+    emergency_first_response: Limit = Limit("hours", 2)
+    emergency_resolution: Limit = Limit("days", 3)
+
+
+def new_clock(calendar: BusinessCalendar, start: datetime, limit: Limit) -> Document:
+    due = limit.due(calendar, start)
+    span = calendar.business_seconds_between(start, due)
+    warn_at = calendar.add_business_seconds(start, span * WARNING_FRACTION)
+    return {
+        "started_at": start,
+        "due": due,
+        "warn_at": warn_at,
+        "met_at": None,
+        "breached": False,
+    }
+
+
+def intake_clocks(
+    calendar: BusinessCalendar, policy: ClockPolicy, opened_at: datetime, kind: str, emergency: bool
+) -> Document:
+    """Every clock but the revisit's starts at intake, not at acceptance."""
+    if emergency:
+        limits = {
+            "acceptance": policy.emergency_acceptance,
+            "first_response": policy.emergency_first_response,
+            "progress": policy.progress,
+            "resolution": policy.emergency_resolution,
+        }
+    else:
+        limits = {
+            "acceptance": policy.acceptance,
+            "first_response": policy.first_response,
+            "progress": policy.progress,
+            "resolution": policy.resolution[kind],
+        }
+    return {name: new_clock(calendar, opened_at, limit) for name, limit in limits.items()}
+
+
+def meet(clocks: Document, names: tuple[str, ...], at: datetime) -> Document:
+    """``$set`` fields that mark the named, still-running clocks met at ``at``."""
+    out: Document = {}
+    for name in names:
+        clock = clocks.get(name)
+        if clock is None or clock["met_at"] is not None:
+            continue
+        out[f"clocks.{name}.met_at"] = at
+        if at > _aware(clock["due"]):
+            out[f"clocks.{name}.breached"] = True
+    return out
+
+
+def shift_after_pause(
+    calendar: BusinessCalendar, clocks: Document, paused_at: datetime, resumed_at: datetime
+) -> tuple[Document, float]:
+    """Push the pausable clocks by the office time paused; a breach before the pause stays."""
+    paused = calendar.business_seconds_between(paused_at, resumed_at)
+    out: Document = {}
+    for name in PAUSABLE:
+        clock = clocks.get(name)
+        if clock is None or clock["met_at"] is not None:
+            continue
+        if clock["breached"] or _aware(clock["due"]) <= paused_at:
+            out[f"clocks.{name}.breached"] = True
+            continue
+        out[f"clocks.{name}.due"] = calendar.add_business_seconds(_aware(clock["due"]), paused)
+        out[f"clocks.{name}.warn_at"] = calendar.add_business_seconds(
+            _aware(clock["warn_at"]), paused
+        )
+    return out, paused
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A warning or an escalation level that is due: announced once under ``key``."""
+
+    key: str
+    clock: str
+    level: int  # 0 for the warning
+    due: datetime
+
+
+def announcements_due(
+    calendar: BusinessCalendar, case: Document, now: datetime
+) -> tuple[list[Announcement], datetime | None]:
+    """What the scan should announce now, and when the case next needs looking at."""
+    found: list[Announcement] = []
+    upcoming: list[datetime] = []
+    announced = set(case.get("announced", ()))
+    paused = case["status"] in PAUSED
+    round_ = case.get("round", 1)
+    for name, clock in case.get("clocks", {}).items():
+        if not clock or clock["met_at"] is not None:
+            continue
+        if paused and name in PAUSABLE and not clock["breached"]:
+            continue  # its deadline moves when the case resumes
+        due = _aware(clock["due"])
+        moments = [(0, _aware(clock["warn_at"]))]
+        for level, days in enumerate(ESCALATION_DAYS, start=1):
+            at = (
+                due
+                if days == 0
+                else calendar.add_business_seconds(due, days * calendar.day_seconds)
+            )
+            moments.append((level, at))
+        for level, at in moments:
+            key = f"{name}:r{round_}:{'warn' if level == 0 else f'breach{level}'}"
+            if key in announced:
+                continue
+            if at <= now:
+                found.append(Announcement(key, name, level, due))
+            else:
+                upcoming.append(at)
+    return found, min(upcoming) if upcoming else None
+
+
+def _aware(moment: datetime) -> datetime:
+    # The store hands datetimes back as UTC-aware (tz_aware clients); tolerate naive ones.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def next_check(calendar: BusinessCalendar, case: Document, now: datetime) -> datetime | None:
+    if case["status"] in FINISHED:
+        return None
+    found, upcoming = announcements_due(calendar, case, now)
+    return now if found else upcoming
+
+
+def return_window_open(
+    calendar: BusinessCalendar, assigned_at: datetime, now: datetime, hours: float
+) -> bool:
+    return calendar.business_seconds_between(assigned_at, now) <= hours * 3600
+
+
+def within(now: datetime, since: datetime, days: float) -> bool:
+    return now - _aware(since) <= timedelta(days=days)
+
+
+# ---- figures --------------------------------------------------------------------------------
+
+COHORTS: dict[str, str] = {
+    "timely_reply_rate": (
+        "cases opened in the period (not withdrawn or merged) whose first-response deadline has "
+        "passed or was met; numerator: first response at or before its deadline"
+    ),
+    "closed_within_limit_rate": (
+        "cases whose current round's resolution deadline has passed or was met; numerator: "
+        "resolved at or before the deadline (extensions approved before it count)"
+    ),
+    "revisit_rate": "resolved cases; numerator: revisited at least once",
+    "satisfaction_rate": (
+        "revisited cases, by their latest revisit (exempted cases stay in the denominator); "
+        "numerator: satisfied or basically satisfied"
+    ),
+    "redo_rate": "resolved cases; numerator: needed a second round (ordered or reopened)",
+}
+
+
+def _figure(name: str, numerator: int, denominator: int) -> Document:
+    return {
+        "value": round(numerator / denominator, 4) if denominator else None,
+        "numerator": numerator,
+        "denominator": denominator,
+        "cohort": COHORTS[name],
+    }
+
+
+def _decided(clock: Document | None, now: datetime) -> bool:
+    if not clock:
+        return False
+    return clock["met_at"] is not None or _aware(clock["due"]) <= now
+
+
+def figures_of(docs: list[Document], now: datetime) -> Document:
+    counts = dict.fromkeys(
+        ("reply_n", "reply_d", "limit_n", "limit_d", "rev_n", "rev_d", "sat_n", "sat_d", "redo_n"),
+        0,
+    )
+    exempt = 0
+    for doc in docs:
+        clocks = doc.get("clocks", {})
+        first = clocks.get("first_response")
+        if _decided(first, now):
+            counts["reply_d"] += 1
+            counts["reply_n"] += int(first["met_at"] is not None and not first["breached"])
+        resolution = clocks.get("resolution")
+        if _decided(resolution, now) and doc["status"] not in ("rejected",):
+            counts["limit_d"] += 1
+            counts["limit_n"] += int(
+                resolution["met_at"] is not None and not resolution["breached"]
+            )
+        if doc.get("resolved_at") is not None:
+            counts["rev_d"] += 1
+            revisits = doc.get("revisits") or []
+            counts["rev_n"] += int(bool(revisits))
+            counts["redo_n"] += int(doc.get("round", 1) > 1)
+            if revisits:
+                counts["sat_d"] += 1
+                latest = revisits[-1]["satisfaction"]
+                counts["sat_n"] += int(latest in ("satisfied", "basically_satisfied"))
+        exempt += int(bool(doc.get("exempt")))
+    return {
+        "cases": len(docs),
+        "exempted": exempt,
+        "timely_reply_rate": _figure("timely_reply_rate", counts["reply_n"], counts["reply_d"]),
+        "closed_within_limit_rate": _figure(
+            "closed_within_limit_rate", counts["limit_n"], counts["limit_d"]
+        ),
+        "revisit_rate": _figure("revisit_rate", counts["rev_n"], counts["rev_d"]),
+        "satisfaction_rate": _figure("satisfaction_rate", counts["sat_n"], counts["sat_d"]),
+        "redo_rate": _figure("redo_rate", counts["redo_n"], counts["rev_d"]),
+    }
+
+
+GROUPS = {"unit": "lead_unit_id", "category": "category", "month": "month"}
+
+
+def figures(docs: list[Document], now: datetime, group_by: str | None) -> list[Document]:
+    if group_by is None:
+        return [{"group": None, **figures_of(docs, now)}]
+    key = GROUPS[group_by]
+    groups: dict[str, list[Document]] = {}
+    for doc in docs:
+        groups.setdefault(str(doc.get(key) or "none"), []).append(doc)
+    return [{"group": name, **figures_of(items, now)} for name, items in sorted(groups.items())]

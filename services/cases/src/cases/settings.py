@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.settings import ServiceSettings
+
+
+class CasesSettings(ServiceSettings):
+    service_name: str = "cases"
+    http_port: int = 8005
+    mongo_db: str = "driverhome_cases"
+
+    # Years whose public holidays and make-up working days are loaded; a deadline outside them
+    # fails loudly rather than being counted on an ordinary calendar.
+    calendar_years: list[int] = Field(default_factory=lambda: [2025, 2026])
+    calendar_timezone: str = "Asia/Shanghai"
+    office_opens: str = "09:00"
+    office_closes: str = "17:00"
+
+    # First-handler responsibility: a unit may hand a case back within this office time.
+    return_window_hours: float = Field(default=2.0, gt=0)
+    reopen_window_days: float = Field(default=30.0, gt=0)
+    objection_window_days: float = Field(default=15.0, gt=0)
+    unmerge_window_days: float = Field(default=7.0, gt=0)
+    max_extension_working_days: int = Field(default=15, ge=1)
+    duplicate_lookback_days: int = Field(default=30, ge=1)
+
+    # Points credited automatically when we miss our own deadline (once per clock and round).
+    missed_deadline_points: int = Field(default=20, gt=0)
+    max_goodwill_points: int = Field(default=500, gt=0)
+
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    attachments_max: int = Field(default=10, ge=0)
+
+    # The breach scan: warnings and escalations; idempotent, so every instance may run it.
+    scan_seconds: float = Field(default=30.0, gt=0)

@@ -1,0 +1,52 @@
+"""The ``dossiers`` collection: one file per driver with the named care broker."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes
+
+Document = dict[str, Any]
+
+DOSSIERS = "dossiers"
+
+INDEXES = [Indexes(DOSSIERS, (IndexModel([("broker_id", 1), ("_id", 1)], name="broker"),))]
+
+
+class DossierStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[DOSSIERS]
+
+    async def open(self, driver_id: str, at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": driver_id},
+            {"$setOnInsert": {"broker_id": None, "opened_at": at, "brokers": []}},
+            upsert=True,
+        )
+
+    async def assign(self, driver_id: str, broker_id: str, at: datetime, by: str) -> Document:
+        await self.open(driver_id, at)
+        await self.collection.update_one(
+            {"_id": driver_id},
+            {
+                "$set": {"broker_id": broker_id, "broker_since": at},
+                "$push": {"brokers": {"broker_id": broker_id, "from": at, "by": by}},
+            },
+        )
+        doc = await self.get(driver_id)
+        assert doc is not None
+        return doc
+
+    async def get(self, driver_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": driver_id})
+
+    async def drivers_of(self, broker_id: str) -> list[str]:
+        cursor = self.collection.find({"broker_id": broker_id}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    async def forget(self, driver_id: str) -> None:
+        await self.collection.delete_one({"_id": driver_id})
