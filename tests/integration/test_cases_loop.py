@@ -432,3 +432,36 @@ async def test_attachments_are_limited_and_respondents_do_not_see_the_complainan
         assert (
             await client.get(f"/v1/cases/{cid}", headers=token("driver", driver_id="x"))
         ).status_code == 404
+
+
+async def test_merging_never_forms_a_cycle_and_can_be_undone(
+    make_settings: Callable[..., CasesSettings], token: Headers
+) -> None:
+    settings = make_settings(CasesSettings)
+    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    driver = unique_name("drv_")
+    who = Actors(token, driver)
+    async with running(settings, clock) as (_, client):
+        a = (await open_case(client, who.driver, driver))["case_id"]
+        b = (await open_case(client, who.driver, driver))["case_id"]
+        first, second = await asyncio.gather(
+            act(client, a, "merge", who.dispatcher, target_case_id=b),
+            act(client, b, "merge", who.sup1, target_case_id=a),
+        )
+        assert 409 in (first.status_code, second.status_code) or 422 in (
+            first.status_code,
+            second.status_code,
+        )
+        docs = [(await client.get(f"/v1/cases/{c}", headers=who.sup1)).json() for c in (a, b)]
+        assert [d["status"] for d in docs].count("merged") <= 1
+        if "merged" not in [d["status"] for d in docs]:
+            assert (
+                await act(client, a, "merge", who.dispatcher, target_case_id=b)
+            ).status_code == 200
+        statuses = {
+            c: (await client.get(f"/v1/cases/{c}", headers=who.sup1)).json()["status"]
+            for c in (a, b)
+        }
+        merged = next(c for c, status in statuses.items() if status == "merged")
+        back = await act(client, merged, "unmerge", who.dispatcher)
+        assert back.status_code == 200 and back.json()["status"] == "received"

@@ -1,0 +1,129 @@
+"""Cases: intake throughput and the breach scan over many open cases, against raw store work.
+
+Intake: the service's open-case use case in-process (duplicate lookup, insert with the event in
+the outbox, dossier upsert; publishing left to the relay) against a bare ``insert_one`` of the
+same document. Scan: ``CasesService.scan`` over ``cases`` open cases of which 1 % are past a
+deadline, against a bare script doing the same reads and one conditional update per due case.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from bench.report import Report, rate
+from cases import domain
+from cases.app import INDEXES, build_calendar
+from cases.service import CasesService, Intake
+from cases.settings import CasesSettings
+from cases.store.cases import CaseStore
+from cases.store.dossiers import DossierStore
+from common.auth import Principal
+from common.mongo import ensure_indexes
+
+START = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+
+
+def _case(i: int, calendar: Any, policy: domain.ClockPolicy, due_now: bool) -> dict[str, Any]:
+    opened = START - timedelta(days=30) if due_now else START
+    clocks = domain.intake_clocks(calendar, policy, opened, "complaint", False)
+    doc = {
+        "_id": f"C-{i}",
+        "version": 1,
+        "status": "in_progress",
+        "driver_id": f"d{i % 5000}",
+        "kind": "complaint",
+        "category": "freight_payment",
+        "round": 1,
+        "offered_unit_ids": [],
+        "unit_id": "U1",
+        "lead_unit_id": "U1",
+        "clocks": clocks,
+        "announced": [],
+        "opened_at": opened,
+        "month": "2026-03",
+        "outbox": [],
+    }
+    doc["next_check"] = domain.next_check(calendar, doc, START + timedelta(hours=1))
+    return doc
+
+
+async def run(
+    kafka: str, mongo: str, report: Report, *, cases: int = 100_000, intake: int = 1000
+) -> None:
+    settings = CasesSettings(mongo_url=mongo, kafka_bootstrap=kafka)
+    calendar = build_calendar(settings)
+    policy = domain.ClockPolicy()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, w="majority", tz_aware=True)
+    db = client[f"bench_cases_{uuid.uuid4().hex[:6]}"]
+    try:
+        await ensure_indexes(db, INDEXES)
+        now = [START]
+        service = CasesService(
+            CaseStore(db), DossierStore(db), calendar, settings, clock=lambda: now[0]
+        )
+        raw_docs = [_case(i, calendar, policy, False) for i in range(intake)]
+        started = time.perf_counter()
+        for doc in raw_docs:
+            await db["raw_cases"].insert_one(doc)
+        raw = rate(intake, time.perf_counter() - started)
+        station = Principal(sub="bench", role="station", station_id="S1")
+        started = time.perf_counter()
+        for i in range(intake):
+            await service.open_case(
+                station,
+                Intake(
+                    kind="complaint",
+                    category="parking_rest",
+                    channel="station",
+                    description="bench",
+                    driver_id=f"b{i % 500}",
+                ),
+            )
+        system = rate(intake, time.perf_counter() - started)
+        report.add("raw store: insert_one of a case document", f"{raw:,.0f} cases/s")
+        report.add(
+            "cases: open a case (duplicate lookup, insert + outbox, dossier)",
+            f"{system:,.0f} cases/s",
+            f"ratio {system / raw:.2f} of raw insert_one",
+        )
+
+        await db["cases"].delete_many({})
+        due = max(1, cases // 100)
+        batch: list[dict[str, Any]] = []
+        for i in range(cases):
+            batch.append(_case(i, calendar, policy, i < due))
+            if len(batch) == 5000:
+                await db["cases"].insert_many(batch)
+                await db["raw_scan"].insert_many(batch)
+                batch = []
+        if batch:
+            await db["cases"].insert_many(batch)
+            await db["raw_scan"].insert_many(batch)
+        now[0] = START + timedelta(hours=1)
+        started = time.perf_counter()
+        async for doc in db["raw_scan"].find({"next_check": {"$lte": now[0]}}).limit(cases):
+            await db["raw_scan"].update_one(
+                {"_id": doc["_id"], "version": doc["version"], "announced": {"$nin": ["x"]}},
+                {"$push": {"announced": "x", "outbox": {"id": doc["_id"]}}},
+            )
+        raw_scan = time.perf_counter() - started
+        started = time.perf_counter()
+        announced = await service.scan(limit=cases)
+        scan = time.perf_counter() - started
+        report.add(
+            f"raw store: scan {cases:,} open cases, update the {due:,} due",
+            f"{raw_scan * 1000:,.0f} ms",
+        )
+        report.add(
+            f"cases: breach scan over {cases:,} open cases ({announced:,} announcements)",
+            f"{scan * 1000:,.0f} ms",
+            f"ratio {raw_scan / scan:.2f} of the raw scan's speed",
+        )
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
