@@ -274,6 +274,7 @@ async def main(args: argparse.Namespace) -> None:
         sizes = {
             "registry": {"drivers": args.registry_drivers},
             "notify": {"drivers": args.notify_drivers},
+            "cases": {"cases": args.cases},
         }
         await module.run(args.kafka, args.mongo, report, **sizes.get(section, {}))
     if args.write:
@@ -292,7 +293,8 @@ def write_markdown(path: Path, report: Report, args: argparse.Namespace) -> None
         f"({os.cpu_count()} cores, Python {platform.python_version()}); command: "
         f"`make bench` (`python -m bench --messages {args.messages} --store-ops "
         f"{args.store_ops} --events {args.events} --latency-samples {args.latency_samples} "
-        f"--registry-drivers {args.registry_drivers} --notify-drivers {args.notify_drivers}`).",
+        f"--registry-drivers {args.registry_drivers} --notify-drivers {args.notify_drivers} "
+        f"--cases {args.cases}`).",
         "",
         "| measurement | result | ratio / note |",
         "|---|---:|---|",
@@ -326,10 +328,13 @@ if __name__ == "__main__":
     parser.add_argument("--write", default="docs/performance.md")
     parser.add_argument("--registry-drivers", type=int, default=100_000)
     parser.add_argument("--notify-drivers", type=int, default=5_000)
+    parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument(
         "--sections",
         nargs="*",
-        default=[s for s in ("points", "registry", "stations", "notify") if _has_section(s)],
+        default=[
+            s for s in ("points", "registry", "stations", "notify", "cases") if _has_section(s)
+        ],
         help="service benchmarks to run after the baselines and the first flow",
     )
     try:
