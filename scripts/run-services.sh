@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 logs=".run/logs"
 mkdir -p "$logs"
-declare -A ports=([registry]=8001 [points]=8002 [stations]=8003 [notify]=8004)
+declare -A ports=([registry]=8001 [points]=8002 [stations]=8003 [notify]=8004 [cases]=8005)
 pids=()
 
 stop_all() {
@@ -21,13 +21,13 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for name in registry points stations notify; do
+for name in registry points stations notify cases; do
   DRIVERHOME_HTTP_PORT="${ports[$name]}" uv run --no-sync python -m "$name" \
     >"$logs/$name.log" 2>&1 &
   pids+=($!)
 done
 
-for name in registry points stations notify; do
+for name in registry points stations notify cases; do
   url="http://127.0.0.1:${ports[$name]}/readyz"
   for i in $(seq 1 120); do
     if curl -fsS "$url" >/dev/null 2>&1; then break; fi
@@ -51,7 +51,8 @@ driverhome is running (Ctrl-C stops everything):
   points    http://127.0.0.1:8002/docs
   stations  http://127.0.0.1:8003/docs
   notify    http://127.0.0.1:8004/docs
-  metrics   http://127.0.0.1:800{1..4}/metrics
+  cases     http://127.0.0.1:8005/docs
+  metrics   http://127.0.0.1:800{1..5}/metrics
   logs      $logs/<service>.log (JSON lines)
   kafka     127.0.0.1:9092   store: mongodb://127.0.0.1:27017
   a token:  make token ROLE=operator

@@ -12,7 +12,13 @@ import sys
 import urllib.error
 import urllib.request
 
-DEFAULT_PORTS = {"registry": 8001, "points": 8002, "stations": 8003, "notify": 8004}
+DEFAULT_PORTS = {
+    "registry": 8001,
+    "points": 8002,
+    "stations": 8003,
+    "notify": 8004,
+    "cases": 8005,
+}
 
 
 def main(argv: list[str]) -> int:
