@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.events import CloudEvent, new_event, parse_envelope
+from common.events.cases import CaseCompensationGranted
 from common.events.partner import PortAppointmentKept, VolunteerLogged
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.testing import Infra, TcpProxy, headers_of, read_topic, unique_name, wait_until
@@ -527,3 +528,39 @@ async def test_a_batch_interrupted_by_a_store_outage_is_rewound_and_counted_once
         )
         == []
     )
+
+
+async def test_a_case_compensation_is_credited_once_even_when_redelivered(
+    infra: Infra,
+    make_settings: Callable[..., PointsSettings],
+    mongo: Any,
+    token: Callable[..., dict[str, str]],
+) -> None:
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    compensation = new_event(
+        CaseCompensationGranted(
+            compensation_id=f"case-7:{driver}:resolution",
+            case_id="case-7",
+            driver_id=driver,
+            kind="missed_deadline",
+            amount=50,
+            clock="resolution",
+            granted_at=datetime.now(UTC),
+        ),
+        source="driverhome/cases",
+        subject=driver,
+        event_id=f"case-7:{driver}:resolution",
+    )
+    app = create_app(settings)
+    async with serve(app) as http:
+        await app.state.service.open_account(driver, datetime.now(UTC))
+        for _ in range(3):
+            await send(infra, settings, "cases.events", compensation)
+        await wait_until(lambda: balance_is(mongo, settings, driver, 50))
+        await asyncio.sleep(2)
+        ledger = await http.get(f"/v1/accounts/{driver}/ledger", headers=token())
+    assert await balance_is(mongo, settings, driver, 50)
+    [entry] = ledger.json()["items"]
+    assert entry["rule"] == "case-compensation@v1"
+    assert entry["cause"]["event_type"] == "case.compensation_granted.v1"

@@ -109,6 +109,10 @@ def create_app(
             },
             batch_size=settings.consumer_batch_size,
         )
+        consumer.domain(
+            "cases.events",
+            {"case.compensation_granted.v1": earning.on_domain_event},
+        )
         consumer.partners(
             {
                 "volunteer.logged.v1": earning.on_partner_event,

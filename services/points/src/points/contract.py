@@ -32,6 +32,7 @@ CONTRACT = ServiceContract(
             "driver.deactivated.v1",
         ),
         "stations.events": ("service.used.v1", "activity.attended.v1"),
+        "cases.events": ("case.compensation_granted.v1",),
         PARTNER_TOPIC: (
             "volunteer.logged.v1",
             "safety.milestone.v1",

@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from common.events import CloudEvent, new_event
+from common.events.cases import CaseCompensationGranted
 from common.events.points import GradeChanged
 from common.idempotency import fingerprint
 from common.logging import get_logger
@@ -32,6 +33,7 @@ from points.store.rules import RuleStore
 log = get_logger(__name__)
 
 RULE_CACHE_SECONDS = 5.0
+COMPENSATION_TYPE = CaseCompensationGranted.event_type
 
 
 class PointsService:
@@ -109,6 +111,8 @@ class PointsService:
     # earning --------------------------------------------------------------------------
     async def earn(self, event: CloudEvent) -> Entry | None:
         """Award the points an event earns under the rule in force at the event's time."""
+        if event.type == COMPENSATION_TYPE:
+            return await self.ledger.post(self._compensation(event))
         rule = choose_rule(await self._current_rules(), event.type, event.data, event.time)
         if rule is None:
             return None
@@ -138,6 +142,33 @@ class PointsService:
             },
         )
         return await self.ledger.post(entry)
+
+    def _compensation(self, event: CloudEvent) -> Entry:
+        """The cases service's compensation: credited once per compensation id, uncapped."""
+        data = CaseCompensationGranted.model_validate(event.data)
+        return Entry(
+            entry_id=entry_id(event.subject, "award", event.source, data.compensation_id),
+            driver_id=event.subject,
+            kind="award",
+            amount=data.amount,
+            cause=Cause(
+                source=event.source,
+                event_id=event.id,
+                event_type=event.type,
+                fingerprint=fingerprint(event),
+                reason=f"case {data.case_id}: {data.kind}",
+            ),
+            rule_id="case-compensation",
+            rule_version=1,
+            occurred_at=data.granted_at,
+            created_at=self._clock(),
+            detail={
+                "requested": data.amount,
+                "rule_name": "Compensation granted by the cases service",
+                "case_id": data.case_id,
+                "compensation_id": data.compensation_id,
+            },
+        )
 
     async def earn_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
         try:
