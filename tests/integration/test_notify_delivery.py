@@ -15,6 +15,7 @@ import pytest
 
 from common.events import EventData, new_event
 from common.events.base import CloudEvent
+from common.events.cases import CaseOpened
 from common.events.points import PointsAwarded
 from common.events.registry import DriverRegistered
 from common.testing import Infra, read_topic, unique_name, wait_until
@@ -335,3 +336,31 @@ async def _broadcast(http: httpx.AsyncClient, bid: str, headers: Any, status: st
 async def _broadcast_delivered(http: httpx.AsyncClient, bid: str, headers: Any) -> Any:
     answer = (await http.get(f"/v1/broadcasts/{bid}", headers=headers)).json()
     return answer if answer["progress"]["delivered"] == 1 else None
+
+
+async def test_a_driver_hears_that_their_case_was_registered_and_when_it_is_due(
+    infra: Infra, settings: NotifySettings, token: Headers
+) -> None:
+    driver = unique_name("drv_")
+    now = datetime.now(UTC)
+    opened = new_event(
+        CaseOpened(
+            case_id="case-42",
+            driver_id=driver,
+            kind="complaint",
+            category="freight_payment",
+            channel="app",
+            priority="normal",
+            emergency=False,
+            opened_at=now,
+            resolution_due=now + timedelta(days=7),
+        ),
+        source="driverhome/cases",
+        subject=driver,
+    )
+    async with serve(create_app(settings)) as http:
+        await emit(infra, settings, "cases.events", opened)
+        page = await wait_until(lambda: nonempty(inbox(http, driver, token)))
+    [item] = page["items"]
+    assert item["title"] == "诉求已受理"
+    assert "case-42" in item["body"]

@@ -35,6 +35,14 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "points.expired.v1": ("points.events", "points"),
     "points.grade_changed.v1": ("points.events", "points"),
     "activity.attended.v1": ("stations.events", "activity"),
+    "points.adjusted.v1": ("points.events", "points"),
+    # The steps of a driver's own request or complaint that the driver should know about;
+    # assignment, warnings and breaches are for staff.
+    "case.opened.v1": ("cases.events", "case"),
+    "case.deadline_extended.v1": ("cases.events", "case"),
+    "case.resolved.v1": ("cases.events", "case"),
+    "case.closed.v1": ("cases.events", "case"),
+    "case.compensation_granted.v1": ("cases.events", "case"),
 }
 
 
@@ -116,6 +124,60 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
         "en": Content(
             title="Credit grade changed",
             body="Your credit grade changed from $old_grade to $new_grade.",
+        ),
+    },
+    "points.adjusted.v1": {
+        "zh-CN": Content(
+            title="积分调整",
+            body="工作人员调整了您的积分 $amount($reason),当前积分 $balance_after。",
+        ),
+        "en": Content(
+            title="Points adjusted",
+            body="Staff adjusted your points by $amount ($reason); your balance is $balance_after.",
+        ),
+    },
+    "case.opened.v1": {
+        "zh-CN": Content(
+            title="诉求已受理",
+            body="您的诉求(编号 $case_id)已登记,我们将在 $resolution_due 前办结并答复您。",
+        ),
+        "en": Content(
+            title="Request received",
+            body="Your request $case_id is registered; we will answer by $resolution_due.",
+        ),
+    },
+    "case.deadline_extended.v1": {
+        "zh-CN": Content(
+            title="办理期限延长",
+            body="您的诉求 $case_id 办理期限延长至 $new_due(原因:$reason_code)。",
+        ),
+        "en": Content(
+            title="More time needed",
+            body="The deadline for your request $case_id moved to $new_due ($reason_code).",
+        ),
+    },
+    "case.resolved.v1": {
+        "zh-CN": Content(
+            title="诉求已办结", body="您的诉求 $case_id 已办结,稍后会有工作人员回访。"
+        ),
+        "en": Content(
+            title="Request resolved",
+            body="Your request $case_id is resolved; someone will call to ask how it went.",
+        ),
+    },
+    "case.closed.v1": {
+        "zh-CN": Content(title="诉求已关闭", body="您的诉求 $case_id 已关闭,感谢您的反馈。"),
+        "en": Content(title="Request closed", body="Your request $case_id is closed. Thank you."),
+    },
+    "case.compensation_granted.v1": {
+        "zh-CN": Content(
+            title="补偿积分",
+            body="因诉求 $case_id 的办理,您获得 $amount 积分补偿,将很快到账。",
+        ),
+        "en": Content(
+            title="Compensation points",
+            body="For your request $case_id you are granted $amount points; they will "
+            "arrive shortly.",
         ),
     },
     "activity.attended.v1": {
