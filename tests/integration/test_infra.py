@@ -40,9 +40,13 @@ INFRA_SH = REPO_ROOT / "deploy" / "local" / "infra.sh"
 _KAFKA_ENV = ("KAFKA_BOOTSTRAP", "DRIVERHOME_TEST_KAFKA")
 _MONGO_ENV = ("MONGO_URL", "DRIVERHOME_TEST_MONGO_URL")
 EXTERNAL_INFRA = any(os.environ.get(v) for v in _KAFKA_ENV + _MONGO_ENV)
-KAFKA_BOOTSTRAP = next((os.environ[v] for v in _KAFKA_ENV if os.environ.get(v)), "127.0.0.1:9092")
+KAFKA_BOOTSTRAP = next(
+    (os.environ[v] for v in _KAFKA_ENV if os.environ.get(v)),
+    f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}",
+)
 MONGO_URL = next(
-    (os.environ[v] for v in _MONGO_ENV if os.environ.get(v)), "mongodb://127.0.0.1:27017/"
+    (os.environ[v] for v in _MONGO_ENV if os.environ.get(v)),
+    f"mongodb://127.0.0.1:{os.environ.get('MONGO_PORT', '27017')}/",
 )
 RUN_ID = uuid.uuid4().hex[:10]
 
