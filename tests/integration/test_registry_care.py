@@ -266,3 +266,21 @@ async def test_passes_due_for_annual_review_are_listed_soonest_first_page_by_pag
     assert [v["plate"] for v in page_two.json()["items"]] == ["浙B6P066"]
     assert [v["plate"] for v in after_deactivation.json()["items"]] == ["浙B6P066"]
     assert national_id(66) not in page_one.text
+
+
+async def test_station_staff_record_only_consent_given_at_the_station(
+    make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        driver_id = (await http.post("/v1/drivers", json=driver(61), headers=token())).json()[
+            "driver_id"
+        ]
+        station = token("station", station_id="st-beilun-02")
+        url = f"/v1/drivers/{driver_id}/consents/notifications"
+        claimed = await http.put(url, json={"granted": True, "channel": "app"}, headers=station)
+        at_counter = await http.put(
+            url, json={"granted": True, "channel": "station"}, headers=station
+        )
+    assert claimed.status_code == 403
+    assert at_counter.status_code == 200
+    assert at_counter.json()["current"]["notifications"]["channel"] == "station"

@@ -437,11 +437,6 @@ async def passes_due(
 # ---------------------------------------------------------------------- consent and family
 
 
-def _self_or_operator(principal: Principal, driver_id: str) -> None:
-    if principal.role == "driver" and principal.driver_id != driver_id:
-        raise _not_found()
-
-
 @people.get(
     "/drivers/{driver_id}/consents",
     response_model=ConsentsView,
@@ -474,6 +469,9 @@ async def set_consent(
     service: Service,
 ) -> ConsentsView:
     await _visible(service, principal, driver_id)
+    if principal.role == "station" and body.channel != "station":
+        # Station staff record only what the driver says at the counter, and the record says so.
+        raise Problem(403, "Forbidden", "station staff record consent given at the station")
     driver = await service.set_consent(
         driver_id, purpose, body.granted, body.channel, _actor(principal)
     )
