@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from cases.api.routes import router
 from cases.calendar import BusinessCalendar, CalendarYearNotLoaded
 from cases.domain import CaseError
+from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.jobs import Scanner
 from cases.service import CasesService, Clock, utc_now
@@ -59,13 +60,16 @@ def create_app(
         )
         built["service"] = service
         registry = RegistryHandlers(service.dossiers, service.cases)
-        runtime.consumer("cases").domain(
+        points = PointsHandlers(service)
+        consumer = runtime.consumer("cases")
+        consumer.domain(
             "registry.events",
             {
                 "driver.registered.v1": registry.on_driver_registered,
                 "driver.deactivated.v1": registry.on_driver_deactivated,
             },
         )
+        consumer.domain("points.events", {"points.awarded.v1": points.on_points_awarded})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

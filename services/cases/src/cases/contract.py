@@ -13,7 +13,8 @@ CONTRACT = ServiceContract(
         "`<case_id>:v<version>`; deadline warnings and escalations once under "
         "`<case_id>:<clock>:r<round>:<warn|breachN>`; compensations under their "
         "`compensation_id`. Events carry ids, categories and states, never free text or "
-        "personal data. Opens a care dossier for every driver the registry announces."
+        "personal data. Opens a care dossier for every driver the registry announces, and notes on "
+        "a case when the points service has credited one of its compensations."
     ),
     publishes={
         "cases.events": (
@@ -28,6 +29,9 @@ CONTRACT = ServiceContract(
             "case.compensation_granted.v1",
         )
     },
-    consumes={"registry.events": ("driver.registered.v1", "driver.deactivated.v1")},
+    consumes={
+        "registry.events": ("driver.registered.v1", "driver.deactivated.v1"),
+        "points.events": ("points.awarded.v1",),
+    },
     group_id="cases",
 )

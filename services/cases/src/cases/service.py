@@ -41,7 +41,7 @@ Clock = Callable[[], datetime]
 # What a step of the state table decides: target status, ``$set`` fields, extra update parts.
 Step = tuple[str, Document, Document]
 TOPIC = "cases.events"
-EVENT_SOURCE = "cases"
+EVENT_SOURCE = "driverhome/cases"
 
 
 def utc_now() -> datetime:
@@ -206,6 +206,7 @@ class CasesService:
             "extensions": [],
             "revisits": [],
             "compensations": [],
+            "compensations_applied": [],
             "absorbed": [],
         }
         event = self._event(
@@ -873,6 +874,28 @@ class CasesService:
             )
         await self._flush(case_id)
         return await self._reload(case_id)
+
+    async def compensation_applied(
+        self, *, compensation_id: str, entry_id: str, amount: int, applied_at: datetime
+    ) -> bool:
+        """Points credited a compensation: note it on the case once (redeliveries change nothing).
+
+        One conditional update that does not bump the version, so it never makes a person's
+        transition fail. The compensation id starts with the case id (``<case_id>:...``).
+        """
+        case_id = compensation_id.split(":", 1)[0]
+        applied = await self.cases.mark_compensation_applied(
+            case_id,
+            {
+                "id": compensation_id,
+                "entry_id": entry_id,
+                "amount": amount,
+                "applied_at": applied_at,
+            },
+        )
+        if not applied and await self.cases.get(case_id) is None:
+            log.warning("compensation for an unknown case", compensation_id=compensation_id)
+        return applied
 
     # ---- the breach scan ---------------------------------------------------------------------
 

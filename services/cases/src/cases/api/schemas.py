@@ -110,6 +110,9 @@ class CaseView(BaseModel):
     extensions: list[Document] = Field(default_factory=list)
     revisits: list[Document] = Field(default_factory=list)
     compensations: list[Document] = Field(default_factory=list)
+    compensations_applied: list[Document] = Field(
+        default_factory=list, description="Compensations the points service has credited"
+    )
     history: list[Document] = Field(default_factory=list)
 
     @classmethod
@@ -121,6 +124,7 @@ class CaseView(BaseModel):
             fields.update(driver_id=None, station_id=None, attachments=[], history=[])
             fields.pop("revisits", None)
             fields.pop("compensations", None)
+            fields.pop("compensations_applied", None)
         return cls.model_validate(fields)
 
 

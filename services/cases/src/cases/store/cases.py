@@ -90,6 +90,14 @@ class CaseStore:
         )
         return result.modified_count == 1
 
+    async def mark_compensation_applied(self, case_id: str, record: Document) -> bool:
+        """Push ``record`` unless a record with its id is there already (idempotent)."""
+        result = await self.collection.update_one(
+            {"_id": case_id, "compensations_applied.id": {"$ne": record["id"]}},
+            {"$push": {"compensations_applied": record}},
+        )
+        return result.modified_count == 1
+
     async def set_next_check(self, case_id: str, version: int, at: datetime | None) -> None:
         await self.collection.update_one(
             {"_id": case_id, "version": version}, {"$set": {"next_check": at}}
