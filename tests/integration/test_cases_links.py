@@ -88,3 +88,99 @@ async def test_a_compensation_credited_by_points_is_marked_applied_once(
         # The dossier shows it with the case.
         dossier = (await client.get(f"/v1/dossiers/{driver}", headers=who.sup1)).json()
         assert [c["compensations_applied"] for c in dossier["cases"]] == [items]
+
+
+async def test_collective_complaints_are_linked_not_merged(
+    make_settings: Callable[..., CasesSettings], token: Headers
+) -> None:
+    settings = make_settings(CasesSettings)
+    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    drivers = [unique_name("drv_") for _ in range(4)]
+    who = [Actors(token, d) for d in drivers]
+    sup, dispatcher = who[0].sup1, who[0].dispatcher
+    acme = {"kind": "company", "id": "P-acme", "name": "Acme Logistics"}
+    async with running(settings, clock) as (_, client):
+        cases = [
+            await open_case(client, w.driver, d, respondent=acme)
+            for w, d in zip(who[:3], drivers[:3], strict=True)
+        ]
+        ids = [c["case_id"] for c in cases]
+        # One case moves on before linking: linking must leave its state alone.
+        moved = await client.post(
+            f"/v1/cases/{ids[0]}/transitions/dispatch", json={"unit_ids": ["U1"]}, headers=sup
+        )
+        assert moved.status_code == 200, moved.text
+        before = {cid: (await client.get(f"/v1/cases/{cid}", headers=sup)).json() for cid in ids}
+        other = await open_case(
+            client, who[3].driver, drivers[3], respondent={"kind": "company", "id": "P-other"}
+        )
+        question = await open_case(
+            client, who[3].driver, drivers[3], kind="question", respondent=acme
+        )
+
+        # Only dispatchers and supervisors link.
+        for headers in (who[0].driver, who[0].unit(token, "U1")):
+            answer = await client.post(
+                "/v1/collectives", json={"case_ids": ids[:2]}, headers=headers
+            )
+            assert answer.status_code == 403, answer.text
+        # Only complaints about one and the same respondent.
+        for odd in (other["case_id"], question["case_id"]):
+            answer = await client.post(
+                "/v1/collectives", json={"case_ids": [ids[0], odd]}, headers=dispatcher
+            )
+            assert answer.status_code == 422, answer.text
+
+        answer = await client.post("/v1/collectives", json={"case_ids": ids}, headers=dispatcher)
+        assert answer.status_code == 200, answer.text
+        group = answer.json()
+        gid = group["collective_id"]
+        assert sorted(c["case_id"] for c in group["cases"]) == sorted(ids)
+        assert group["drivers"] == 3 and group["open"] == 3
+        assert group["respondent"]["id"] == "P-acme"
+        # Linked, not merged: every case keeps its status, version, clocks and history.
+        for cid in ids:
+            after = (await client.get(f"/v1/cases/{cid}", headers=sup)).json()
+            assert after["collective_id"] == gid
+            for field in ("status", "version", "clocks", "history", "merged_into"):
+                assert after[field] == before[cid][field], field
+
+        # A later complaint joins the same collective; linking again changes nothing.
+        late = await open_case(client, who[3].driver, drivers[3], respondent=acme)
+        answer = await client.post(
+            "/v1/collectives", json={"case_ids": [ids[1], late["case_id"]]}, headers=sup
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["collective_id"] == gid and len(answer.json()["cases"]) == 4
+        # A second collective cannot take a case from the first.
+        second = await open_case(client, who[3].driver, drivers[3], respondent=acme)
+        third = await open_case(client, who[2].driver, drivers[2], respondent=acme)
+        answer = await client.post(
+            "/v1/collectives",
+            json={"case_ids": [second["case_id"], third["case_id"]]},
+            headers=sup,
+        )
+        gid2 = answer.json()["collective_id"]
+        assert gid2 != gid
+        answer = await client.post(
+            "/v1/collectives", json={"case_ids": [ids[0], second["case_id"]]}, headers=sup
+        )
+        assert answer.status_code == 409, answer.text
+
+        listed = (await client.get(f"/v1/collectives/{gid}", headers=sup)).json()
+        assert len(listed["cases"]) == 4 and listed["drivers"] == 4
+        dossier = (await client.get(f"/v1/dossiers/{drivers[0]}", headers=sup)).json()
+        assert [c["collective_id"] for c in dossier["cases"]] == [gid]
+        [row] = (await client.get("/v1/figures", params={"month": "2026-03"}, headers=sup)).json()[
+            "rows"
+        ]
+        assert row["collective_complaints"] == 6 and row["collectives"] == 2
+        assert row["cases"] == 8  # each linked complaint still counts as its own case
+
+        # Taking a case out of the collective.
+        answer = await client.delete(f"/v1/collectives/{gid}/cases/{late['case_id']}", headers=sup)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["cases"]) == 3
+        gone = (await client.get(f"/v1/cases/{late['case_id']}", headers=sup)).json()
+        assert gone["collective_id"] is None
+        assert (await client.get("/v1/collectives/K-nothing", headers=sup)).status_code == 404

@@ -407,9 +407,13 @@ def figures_of(docs: list[Document], now: datetime) -> Document:
                 latest = revisits[-1]["satisfaction"]
                 counts["sat_n"] += int(latest in ("satisfied", "basically_satisfied"))
         exempt += int(bool(doc.get("exempt")))
+    collectives = {doc["collective_id"] for doc in docs if doc.get("collective_id")}
     return {
         "cases": len(docs),
         "exempted": exempt,
+        # Linked complaints stay separate cases, each counted in every figure on its own.
+        "collective_complaints": sum(1 for doc in docs if doc.get("collective_id")),
+        "collectives": len(collectives),
         "timely_reply_rate": _figure("timely_reply_rate", counts["reply_n"], counts["reply_d"]),
         "closed_within_limit_rate": _figure(
             "closed_within_limit_rate", counts["limit_n"], counts["limit_d"]
@@ -431,3 +435,14 @@ def figures(docs: list[Document], now: datetime, group_by: str | None) -> list[D
     for doc in docs:
         groups.setdefault(str(doc.get(key) or "none"), []).append(doc)
     return [{"group": name, **figures_of(items, now)} for name, items in sorted(groups.items())]
+
+
+def respondent_key(case: Document) -> str | None:
+    """Who a complaint is about, for linking collective complaints (None: nobody named)."""
+    respondent = case.get("respondent") or {}
+    if respondent.get("id"):
+        return f"id:{respondent['id']}"
+    name = " ".join(str(respondent.get("name") or "").split()).casefold()
+    if name:
+        return f"{respondent.get('kind')}:{name}"
+    return None

@@ -208,6 +208,7 @@ class CasesService:
             "compensations": [],
             "compensations_applied": [],
             "absorbed": [],
+            "collective_id": None,
         }
         event = self._event(
             ev.CaseOpened(
@@ -896,6 +897,79 @@ class CasesService:
         if not applied and await self.cases.get(case_id) is None:
             log.warning("compensation for an unknown case", compensation_id=compensation_id)
         return applied
+
+    # ---- collective complaints ---------------------------------------------------------------
+
+    def _may_link(self, principal: Principal) -> None:
+        self._require(
+            bool(actors_of(principal) & {"dispatcher", "supervisor"}),
+            "dispatchers and supervisors link collective complaints",
+            NotPermitted,
+        )
+
+    async def link_collective(self, principal: Principal, case_ids: list[str]) -> Document:
+        """Link complaints about one respondent into a collective; they are never merged.
+
+        Each case is linked by its own conditional update (no status, clock or version
+        change). Cases already in a collective decide which one: all the same, or refused.
+        """
+        self._may_link(principal)
+        ids = list(dict.fromkeys(case_ids))
+        self._require(2 <= len(ids) <= 200, "link between 2 and 200 cases")
+        found = await self.cases.find({"_id": {"$in": ids}}, limit=len(ids))
+        by_id = {doc["_id"]: doc for doc in found}
+        missing = [cid for cid in ids if cid not in by_id]
+        if missing:
+            raise CaseNotFound(f"no such case: {', '.join(missing)}")
+        docs = [by_id[cid] for cid in ids]
+        self._require(all(doc["kind"] == "complaint" for doc in docs), "only complaints are linked")
+        keys = {domain.respondent_key(doc) for doc in docs}
+        self._require(
+            None not in keys and len(keys) == 1,
+            "collective complaints name one and the same respondent",
+        )
+        groups = {doc["collective_id"] for doc in docs if doc.get("collective_id")}
+        self._require(
+            len(groups) <= 1,
+            "these cases are in different collectives already",
+            TransitionNotAllowed,
+        )
+        collective_id = next(iter(groups)) if groups else f"K-{uuid.uuid4().hex[:12]}"
+        refused = [cid for cid in ids if not await self.cases.link_collective(cid, collective_id)]
+        if refused:
+            raise StaleCase(
+                f"linked into another collective meanwhile: {', '.join(refused)}; reload them"
+            )
+        return await self.collective(principal, collective_id)
+
+    async def unlink_collective(
+        self, principal: Principal, collective_id: str, case_id: str
+    ) -> Document:
+        self._may_link(principal)
+        if not await self.cases.unlink_collective(case_id, collective_id):
+            raise CaseNotFound("this case is not in this collective")
+        return await self.collective(principal, collective_id, allow_empty=True)
+
+    async def collective(
+        self, principal: Principal, collective_id: str, *, allow_empty: bool = False
+    ) -> Document:
+        actors = actors_of(principal)
+        self._require(
+            bool(actors & {"dispatcher", "supervisor", "revisit"})
+            or (principal.role == "operator" and not actors),
+            "collectives are for dispatchers, supervisors and district staff",
+            NotPermitted,
+        )
+        docs = await self.cases.find({"collective_id": collective_id}, limit=1000)
+        if not docs and not allow_empty:
+            raise CaseNotFound("no such collective")
+        return {
+            "collective_id": collective_id,
+            "respondent": docs[0].get("respondent") if docs else None,
+            "cases": docs,
+            "drivers": len({doc["driver_id"] for doc in docs}),
+            "open": sum(1 for doc in docs if doc["status"] not in domain.FINISHED),
+        }
 
     # ---- the breach scan ---------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from cases.api.schemas import (
     BrokerRequest,
     CasePage,
     CaseView,
+    CollectiveRequest,
+    CollectiveView,
     CompensationRequest,
     ConsentRequest,
     DossierView,
@@ -205,6 +207,50 @@ async def compensate(
 ) -> CaseView:
     case = await service.grant_compensation(principal, case_id, body.kind, body.amount)
     return _view(principal, case)
+
+
+def _collective(principal: Principal, group: dict[str, Any]) -> CollectiveView:
+    return CollectiveView(
+        **{k: v for k, v in group.items() if k != "cases"},
+        cases=[_view(principal, c) for c in group["cases"]],
+    )
+
+
+@router.post(
+    "/collectives",
+    response_model=CollectiveView,
+    tags=["cases"],
+    summary="Link complaints about one respondent into a collective (never merges them)",
+)
+async def link_collective(
+    body: CollectiveRequest, principal: Operator, service: Service
+) -> CollectiveView:
+    return _collective(principal, await service.link_collective(principal, body.case_ids))
+
+
+@router.get(
+    "/collectives/{collective_id}",
+    response_model=CollectiveView,
+    tags=["cases"],
+    summary="A collective: the linked complaints, each still its own case",
+)
+async def get_collective(
+    collective_id: str, principal: Operator, service: Service
+) -> CollectiveView:
+    return _collective(principal, await service.collective(principal, collective_id))
+
+
+@router.delete(
+    "/collectives/{collective_id}/cases/{case_id}",
+    response_model=CollectiveView,
+    tags=["cases"],
+    summary="Take a case out of a collective",
+)
+async def unlink_collective(
+    collective_id: str, case_id: str, principal: Operator, service: Service
+) -> CollectiveView:
+    group = await service.unlink_collective(principal, collective_id, case_id)
+    return _collective(principal, group)
 
 
 @router.put(

@@ -67,6 +67,14 @@ class CompensationRequest(RequestModel):
     amount: int = Field(gt=0)
 
 
+class CollectiveRequest(RequestModel):
+    case_ids: list[str] = Field(
+        min_length=2,
+        max_length=200,
+        description="Complaints about one respondent; any already linked name the collective",
+    )
+
+
 class BrokerRequest(RequestModel):
     broker_id: str = Field(min_length=1, max_length=100)
 
@@ -105,6 +113,9 @@ class CaseView(BaseModel):
     exempt: bool = False
     merged_into: str | None = None
     absorbed: list[str] = Field(default_factory=list)
+    collective_id: str | None = Field(
+        default=None, description="The collective of complaints about one respondent, if linked"
+    )
     clocks: dict[str, ClockView]
     extension_request: Document | None = None
     extensions: list[Document] = Field(default_factory=list)
@@ -142,4 +153,12 @@ class DossierView(BaseModel):
     driver_id: str
     broker_id: str | None = None
     brokers: list[Document] = Field(default_factory=list)
+    cases: list[CaseView]
+
+
+class CollectiveView(BaseModel):
+    collective_id: str
+    respondent: Document | None = None
+    drivers: int
+    open: int
     cases: list[CaseView]

@@ -29,6 +29,7 @@ INDEXES = [
             IndexModel([("status", 1), ("opened_at", -1)], name="status"),
             IndexModel([("respondent.id", 1)], name="respondent", sparse=True),
             IndexModel([("month", 1)], name="month"),
+            IndexModel([("collective_id", 1)], name="collective", sparse=True),
         ),
     )
 ]
@@ -98,6 +99,23 @@ class CaseStore:
         )
         return result.modified_count == 1
 
+    async def link_collective(self, case_id: str, collective_id: str) -> bool:
+        """Put one case in a collective unless it is in another one already.
+
+        Touches neither status, clocks nor version: linking is not a transition.
+        """
+        result = await self.collection.update_one(
+            {"_id": case_id, "collective_id": {"$in": [None, collective_id]}},
+            {"$set": {"collective_id": collective_id}},
+        )
+        return result.matched_count == 1
+
+    async def unlink_collective(self, case_id: str, collective_id: str) -> bool:
+        result = await self.collection.update_one(
+            {"_id": case_id, "collective_id": collective_id}, {"$set": {"collective_id": None}}
+        )
+        return result.modified_count == 1
+
     async def set_next_check(self, case_id: str, version: int, at: datetime | None) -> None:
         await self.collection.update_one(
             {"_id": case_id, "version": version}, {"$set": {"next_check": at}}
@@ -146,5 +164,6 @@ class CaseStore:
             "revisits": 1,
             "exempt": 1,
             "resolved_at": 1,
+            "collective_id": 1,
         }
         return [doc async for doc in self.collection.find(query, projection)]
