@@ -258,6 +258,35 @@ def meet(clocks: Document, names: tuple[str, ...], at: datetime) -> Document:
     return out
 
 
+def restart_progress(
+    calendar: BusinessCalendar, policy: ClockPolicy, clocks: Document, at: datetime
+) -> tuple[Document, Document | None]:
+    """Feedback given at ``at``: the progress clock starts its next period (it recurs).
+
+    Returns the ``$set`` fields and the record of the period just finished (a breach in it stays
+    a breach there; its announcements keep their keys, the next period has its own).
+    """
+    old = clocks.get("progress")
+    period = int(old.get("period", 1)) if old else 0
+    fresh = {**new_clock(calendar, at, policy.progress), "period": period + 1}
+    if not old:
+        return {"clocks.progress": fresh}, None
+    record = {
+        "period": period,
+        "started_at": old["started_at"],
+        "due": old["due"],
+        "met_at": old["met_at"] or at,
+        "breached": bool(old["breached"]) or (old["met_at"] is None and at > _aware(old["due"])),
+    }
+    return {"clocks.progress": fresh}, record
+
+
+def clock_key(name: str, clock: Document, round_: int) -> str:
+    """The announcement key prefix of a clock (a recurring clock's later periods add ``p<n>``)."""
+    period = int(clock.get("period", 1))
+    return f"{name}:r{round_}" + (f":p{period}" if period > 1 else "")
+
+
 def shift_after_pause(
     calendar: BusinessCalendar, clocks: Document, paused_at: datetime, resumed_at: datetime
 ) -> tuple[Document, float]:
@@ -312,7 +341,7 @@ def announcements_due(
             )
             moments.append((level, at))
         for level, at in moments:
-            key = f"{name}:r{round_}:{'warn' if level == 0 else f'breach{level}'}"
+            key = f"{clock_key(name, clock, round_)}:{'warn' if level == 0 else f'breach{level}'}"
             if key in announced:
                 continue
             if at <= now:

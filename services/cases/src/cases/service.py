@@ -479,7 +479,10 @@ class CasesService:
     ) -> Step:
         self._unit_member(case, principal, [case["unit_id"]])
         self._require(bool(p.note), "feedback needs a note for the driver")
-        return "in_progress", domain.meet(case["clocks"], ("first_response", "progress"), now), {}
+        fields = domain.meet(case["clocks"], ("first_response",), now)
+        restart, finished = domain.restart_progress(self.calendar, self.policy, case["clocks"], now)
+        extra: Document = {"push": {"progress_periods": finished}} if finished else {}
+        return "in_progress", {**fields, **restart}, extra
 
     async def _request_info(
         self, case: Document, principal: Principal, actors: set[str], p: ActionParams, now: datetime

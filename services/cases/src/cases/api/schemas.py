@@ -84,6 +84,7 @@ class ClockView(BaseModel):
     due: datetime
     met_at: datetime | None = None
     breached: bool
+    period: int = Field(default=1, description="The period of a recurring clock (progress)")
 
 
 class CaseView(BaseModel):
@@ -119,6 +120,9 @@ class CaseView(BaseModel):
     clocks: dict[str, ClockView]
     extension_request: Document | None = None
     extensions: list[Document] = Field(default_factory=list)
+    progress_periods: list[Document] = Field(
+        default_factory=list, description="Finished periods of the recurring progress clock"
+    )
     revisits: list[Document] = Field(default_factory=list)
     compensations: list[Document] = Field(default_factory=list)
     compensations_applied: list[Document] = Field(
