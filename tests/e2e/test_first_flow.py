@@ -10,12 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
-from common.testing import Infra, ServiceProcess, read_topic, wait_until
+from common.testing import (
+    Infra,
+    ServiceProcess,
+    read_topic,
+    synthetic_national_id,
+    synthetic_phone,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
-NATIONAL_ID = "330204199001011232"
-PHONE = "13912345678"
+# Generated per run (valid check digit): no fixed real-looking numbers in the test code.
+NATIONAL_ID = synthetic_national_id()
+PHONE = synthetic_phone()
 
 
 @pytest.fixture

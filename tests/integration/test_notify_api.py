@@ -11,7 +11,7 @@ import pytest
 
 from common.events import new_event
 from common.events.points import GradeChanged
-from common.testing import Infra, read_topic, unique_name, wait_until
+from common.testing import Infra, read_topic, synthetic_phone, unique_name, wait_until
 from notify.app import create_app
 from notify.settings import NotifySettings
 from tests.integration.test_notify_delivery import (
@@ -26,7 +26,7 @@ from tests.integration.test_notify_delivery import (
 )
 from tests.support import serve
 
-PHONE = "13812345678"
+PHONE = synthetic_phone()  # generated per run
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ async def test_sms_goes_through_the_gateway_and_its_receipt_marks_it_delivered(
                 json={"sms_phone": PHONE, "channels": {"points": ["inbox", "sms"]}},
                 headers=own,
             )
-            assert prefs.json()["sms_phone"] == "138****5678"
+            assert prefs.json()["sms_phone"] == PHONE[:3] + "****" + PHONE[-4:]
             assert PHONE not in prefs.text
             await emit(infra, settings, "points.events", awarded(driver, amount=3))
             [sms] = await wait_until(

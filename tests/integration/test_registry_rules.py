@@ -10,17 +10,22 @@ from typing import Any
 import httpx
 import pytest
 
+from common.testing import id_check_digit, with_wrong_check_digit
 from registry.app import create_app
 from registry.settings import RegistrySettings
 from tests.support import serve
 
 Headers = Callable[..., dict[str, str]]
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def national_id(serial: int, area: str = "330206") -> str:
     body = f"{area}1980{1 + serial % 12:02d}{1 + serial % 28:02d}{serial % 1000:03d}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
+    return body + id_check_digit(body)
+
+
+def _month_13() -> str:
+    body = "3302061980" + "13" + "01" + "001"
+    return body + id_check_digit(body)
 
 
 def driver(serial: int, **overrides: Any) -> dict[str, Any]:
@@ -110,8 +115,8 @@ async def test_a_deactivated_drivers_plate_can_go_to_another_driver_and_stays_th
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("national_id", "330206198001010012"),  # check digit wrong
-        ("national_id", "330206198013010011"),  # month 13
+        ("national_id", with_wrong_check_digit(national_id(900))),
+        ("national_id", _month_13()),
         ("phone", "12812345678"),
         ("phone", "1391234567x"),
         ("plate", "浙I12345"),  # I is not an issuing-authority letter

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import random
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -15,19 +16,30 @@ from common.pii import (
     mask_national_id,
     mask_phone,
 )
+from common.testing import synthetic_national_id, synthetic_phone
 
-# Synthetic numbers with valid check digits (not real people).
-VALID_ID = "11010519491231002X"
-VALID_ID_2 = "330206198503150011"
+# The worked example printed in GB 11643-1999 itself: an independent check of our check-digit
+# arithmetic (the generator below uses the same arithmetic, so it cannot be the only oracle).
+STANDARD_EXAMPLE = "11010519491231002X"
+# Everything else is generated per run: no fixed real-looking numbers in the test code.
+GENERATED_ID = synthetic_national_id()
+PHONE = synthetic_phone()
 
 
 def protector() -> PiiProtector:
     return PiiProtector(base64.b64encode(b"k" * 32).decode(), base64.b64encode(b"h" * 32).decode())
 
 
-@pytest.mark.parametrize("number", [VALID_ID, VALID_ID_2])
+@pytest.mark.parametrize("number", [STANDARD_EXAMPLE, GENERATED_ID])
 def test_resident_id_numbers_with_a_correct_check_digit_are_accepted(number: str) -> None:
     assert is_valid_national_id(number)
+
+
+@given(st.integers(min_value=0, max_value=2**32))
+def test_exactly_one_check_character_makes_a_number_valid(seed: int) -> None:
+    number = synthetic_national_id(random.Random(seed))
+    valid = [c for c in "0123456789X" if is_valid_national_id(number[:17] + c)]
+    assert valid == [number[17]]
 
 
 @pytest.mark.parametrize(
@@ -44,14 +56,15 @@ def test_resident_id_numbers_that_fail_format_or_checksum_are_refused(number: st
 
 
 def test_masks_keep_only_the_ends() -> None:
-    assert mask_national_id(VALID_ID_2) == "3302**********0011"
-    assert mask_phone("13812345678") == "138****5678"
+    assert mask_national_id(STANDARD_EXAMPLE) == "1101**********002X"
+    assert mask_national_id(GENERATED_ID) == GENERATED_ID[:4] + "*" * 10 + GENERATED_ID[-4:]
+    assert mask_phone(PHONE) == PHONE[:3] + "****" + PHONE[-4:]
 
 
 def test_phone_numbers_must_be_mainland_mobiles() -> None:
-    assert is_valid_phone("13812345678")
-    assert not is_valid_phone("12812345678")
-    assert not is_valid_phone("1381234567")
+    assert is_valid_phone(PHONE)
+    assert not is_valid_phone("12" + PHONE[2:])  # no mobile range starts with 12
+    assert not is_valid_phone(PHONE[:-1])
 
 
 @given(st.text(min_size=1, max_size=40))
@@ -65,14 +78,15 @@ def test_encryption_round_trips_and_is_bound_to_its_purpose(value: str) -> None:
 
 def test_hash_is_keyed_and_separates_purposes() -> None:
     pii = protector()
-    assert pii.hash("phone", "13812345678") == pii.hash("phone", "13812345678")
-    assert pii.hash("phone", "13812345678") != pii.hash("national_id", "13812345678")
+    assert pii.hash("phone", PHONE) == pii.hash("phone", PHONE)
+    assert pii.hash("phone", PHONE) != pii.hash("national_id", PHONE)
     other = PiiProtector(base64.b64encode(b"k" * 32).decode(), base64.b64encode(b"x" * 32).decode())
-    assert other.hash("phone", "13812345678") != pii.hash("phone", "13812345678")
+    assert other.hash("phone", PHONE) != pii.hash("phone", PHONE)
 
 
 def test_the_log_scrubber_hides_id_and_phone_numbers() -> None:
-    line = f"driver {VALID_ID} called from 13812345678 about plate 浙B12345"
+    line = f"driver {STANDARD_EXAMPLE} called from 13812345678 about plate 浙B12345"
     cleaned = scrub(line)
-    assert VALID_ID not in cleaned and "13812345678" not in cleaned
+    assert STANDARD_EXAMPLE not in cleaned
+    assert PHONE not in cleaned
     assert "浙B12345" in cleaned
