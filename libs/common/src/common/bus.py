@@ -234,6 +234,19 @@ class EventConsumer:
             batch_size=batch_size,
         )
 
+    def internal(
+        self, topic: str, model: type[EventData], handler: EventHandler, *, group: str
+    ) -> None:
+        """A service's own work topic (not in the partner-facing catalogue), same rules."""
+
+        async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
+            if event.type != model.event_type:
+                raise InvalidEvent("unknown_type", f"{event.type} is not a {topic} item")
+            await handler(event, parse_data(event, model))
+            self._count(record, "processed")
+
+        self._subscribe(route, f"{self.group_id}.{group}", topic=self._settings.topic(topic))
+
     def _subscribe(
         self,
         route: Route,

@@ -10,7 +10,7 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import EventHandler, ensure_topics
-from common.events import DOMAIN_EVENTS
+from common.events import DOMAIN_EVENTS, CloudEvent, EventData
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
 from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
@@ -22,7 +22,7 @@ from notify.channels.senders import SmsGateway, WebhookSender
 from notify.channels.targets import TargetPolicy
 from notify.clock import Clock, SystemClock
 from notify.dispatcher import Dispatcher
-from notify.fanout import WORK_TOPIC, BroadcastBatch, WorkConsumer
+from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.handlers.broadcasts import BroadcastHandlers
 from notify.handlers.events import DomainHandlers
 from notify.service import Channels, NotifyService, Stores
@@ -140,10 +140,12 @@ def create_app(
             DomainHandlers(service, ProcessedEvents(db[PROCESSED]))
         ).items():
             consumer.domain(topic, handlers)
-        work = WorkConsumer(
-            runtime.broker, settings, runtime.publisher, group_id="notify-broadcasts"
-        )
-        work.work(WORK_TOPIC, BroadcastBatch, BroadcastHandlers(service).on_broadcast_batch)
+        batch_handlers = BroadcastHandlers(service)
+
+        async def on_batch(event: CloudEvent, data: EventData) -> None:
+            await batch_handlers.on_broadcast_batch(data)
+
+        consumer.internal(WORK_TOPIC, BroadcastBatch, on_batch, group="broadcasts")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
