@@ -21,6 +21,7 @@ import registry.contract
 import stations.contract
 from common.asyncapi import PARTNER_TOPIC, ServiceContract
 from common.events import DOMAIN_EVENTS, PARTNER_EVENTS, EventData
+from common.events.base import ENVELOPE_DEFAULT
 from common.partners import DEFAULT_PARTNERS
 
 EVENTS_MD = Path(__file__).resolve().parents[1] / "docs" / "events.md"
@@ -196,7 +197,7 @@ FIELD_NOTES: dict[str, str] = {
     "appointment_id": "The appointment in the booking system.",
     "terminal": "The terminal of the appointment.",
     "on_time": "Whether the driver arrived within the appointment's window.",
-    "kept_at": "When the appointment was kept, if the booking system records it.",
+    "kept_at": "When the appointment was kept.",
 }
 
 TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {
@@ -306,13 +307,22 @@ def _field_rows(key: str, model: type[EventData]) -> list[str]:
     notes = TYPE_FIELD_NOTES.get(key, {})
     rows = ["| field | type | required | description |", "|---|---|---|---|"]
     for name, prop in schema["properties"].items():
+        attribute = prop.get(ENVELOPE_DEFAULT)
         if name in required:
             needed = "yes"
+        elif attribute:
+            needed = f"no (default: the envelope's `{attribute}`)"
         elif prop.get("default") is not None:
             needed = f"no (default `{str(prop['default']).lower()}`)"
         else:
             needed = "no"
-        description = prop.get("description") or notes.get(name) or FIELD_NOTES.get(name, "")
+        if attribute:
+            # The model's description states only the envelope rule; the meaning lives here.
+            meaning = notes.get(name) or FIELD_NOTES.get(name, "")
+            meaning = meaning.split(";", 1)[0].rstrip(".")
+            description = f"{meaning}. {prop.get('description', '')}"
+        else:
+            description = prop.get("description") or notes.get(name) or FIELD_NOTES.get(name, "")
         if description and not description.endswith("."):
             description += "."
         if prop.get("examples"):

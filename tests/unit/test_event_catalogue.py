@@ -15,6 +15,7 @@ from common.events import (
     parse_envelope,
 )
 from common.events.export import render
+from common.events.partner import PortAppointmentKept, VolunteerLogged
 from common.events.registry import DriverRegistered
 from common.testing import synthetic_national_id
 
@@ -127,3 +128,64 @@ def test_validation_errors_never_echo_the_input_value() -> None:
     with pytest.raises(InvalidEvent) as caught:
         parse_data(bad, DriverRegistered)
     assert number not in str(caught.value)
+
+
+HANDBOOK_EXAMPLE = (
+    b'{"specversion": "1.0", "id": "6f1c", "source": "partner/port-booking",'
+    b' "type": "port.appointment.kept.v1", "subject": "drv_1",'
+    b' "time": "2026-11-23T08:15:00Z", "datacontenttype": "application/json",'
+    b' "data": {"appointment_id": "A-889", "terminal": "BL2", "on_time": true}}'
+)
+
+
+def test_partner_data_that_leaves_out_the_envelope_repeats_takes_them_from_the_envelope() -> None:
+    event = parse_envelope(HANDBOOK_EXAMPLE)
+    data = parse_data(event, PortAppointmentKept)
+    assert isinstance(data, PortAppointmentKept)
+    assert data.driver_id == "drv_1"
+    assert data.kept_at == datetime(2026, 11, 23, 8, 15, tzinfo=UTC)
+
+
+def test_a_data_time_that_repeats_the_envelope_may_use_another_offset() -> None:
+    event = parse_envelope(HANDBOOK_EXAMPLE)
+    same = event.model_copy(update={"data": {**event.data, "kept_at": "2026-11-23T16:15:00+08:00"}})
+    data = parse_data(same, PortAppointmentKept)
+    assert isinstance(data, PortAppointmentKept)
+    assert data.kept_at == event.time
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("driver_id", "drv_2", "subject_mismatch"),
+        ("kept_at", "2026-11-23T08:12:40+08:00", "time_mismatch"),
+    ],
+)
+def test_partner_data_that_contradicts_its_envelope_is_refused(
+    field: str, value: str, reason: str
+) -> None:
+    event = parse_envelope(HANDBOOK_EXAMPLE)
+    contradicting = event.model_copy(update={"data": {**event.data, field: value}})
+    with pytest.raises(InvalidEvent) as caught:
+        parse_data(contradicting, PortAppointmentKept)
+    assert caught.value.reason == reason
+
+
+def test_every_partner_type_defaults_its_driver_and_time_from_the_envelope() -> None:
+    for event_type, model in PARTNER_EVENTS.items():
+        if event_type == "driver.registered.v1":
+            continue  # no driver id yet, and no time of its own
+        assert sorted(model.envelope_defaults().values()) == ["subject", "time"], event_type
+
+
+def test_new_event_takes_its_time_from_data_that_repeats_it() -> None:
+    at = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    event = new_event(
+        VolunteerLogged(driver_id="drv_1", activity="a", hours=1, logged_at=at),
+        source="partner/volunteer-team",
+        subject="drv_1",
+    )
+    assert event.time == at
+    data = parse_data(event, VolunteerLogged)
+    assert isinstance(data, VolunteerLogged)
+    assert data.logged_at == at

@@ -46,6 +46,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             cases.CaseResolved,
             cases.CaseClosed,
             cases.CaseCompensationGranted,
+            cases.CaseDeadlinesRecomputed,
+            cases.CalendarYearLoaded,
         )
     },
 }
@@ -80,13 +82,23 @@ def parse_envelope(raw: bytes) -> CloudEvent:
 
 
 def parse_data(event: CloudEvent, model: type[EventData]) -> EventData:
+    """Validate ``data`` against its type, filling fields that default to the envelope."""
+    defaults = model.envelope_defaults()
+    payload = event.data
+    missing = [n for n in defaults if payload.get(n) is None]
+    if missing:
+        payload = {**payload, **{n: getattr(event, defaults[n]) for n in missing}}
     try:
-        data = model.model_validate(event.data)
+        data = model.model_validate(payload)
     except ValidationError as exc:
         raise InvalidEvent("invalid_data", _summarise(exc)) from exc
     driver_id = getattr(data, "driver_id", None)
     if driver_id is not None and driver_id != event.subject:
         raise InvalidEvent("subject_mismatch", "subject must be the data's driver_id")
+    for name, attribute in defaults.items():
+        # Compared after validation: the same instant written with another offset agrees.
+        if attribute == "time" and getattr(data, name) != event.time:
+            raise InvalidEvent("time_mismatch", f"data.{name} must equal the envelope's time")
     return data
 
 

@@ -3,6 +3,10 @@
 ``source`` must be ``partner/<partner_id>`` and the type must be allowed for that partner by the
 partner catalogue. The port booking system knows a driver by its own reference and a keyed hash
 of the national ID (HMAC-SHA256 with the key agreed with the district), never the number itself.
+
+Data fields that repeat the envelope (``driver_id`` is its ``subject``, the ``*_at`` time is its
+``time``) are optional: the handbook's examples leave them out. Typed as always present because
+``parse_data`` fills them from the envelope before a consumer sees the model.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from common.events.base import EventData
+from common.events.base import EventData, from_envelope
 
 
 class PartnerDriverRegistered(EventData):
@@ -26,47 +30,47 @@ class PartnerDriverRegistered(EventData):
 class PartnerServiceUsed(EventData):
     event_type: ClassVar[str] = "service.used.v1"
 
-    driver_id: str
+    driver_id: str = from_envelope("subject")
     station_id: str
     service_code: str = Field(min_length=1, max_length=64)
-    used_at: AwareDatetime
+    used_at: AwareDatetime = from_envelope("time")
     kiosk_id: str | None = None
 
 
 class VolunteerLogged(EventData):
     event_type: ClassVar[str] = "volunteer.logged.v1"
 
-    driver_id: str
+    driver_id: str = from_envelope("subject")
     activity: str = Field(min_length=1, max_length=200)
     hours: float = Field(gt=0, le=24)
-    logged_at: AwareDatetime
+    logged_at: AwareDatetime = from_envelope("time")
     team: str | None = None
 
 
 class SafetyMilestone(EventData):
     event_type: ClassVar[str] = "safety.milestone.v1"
 
-    driver_id: str
+    driver_id: str = from_envelope("subject")
     milestone: str = Field(min_length=1, max_length=100, examples=["days_without_violation"])
     days: int = Field(ge=1)
-    reached_at: AwareDatetime
+    reached_at: AwareDatetime = from_envelope("time")
 
 
 class TrainingCompleted(EventData):
     event_type: ClassVar[str] = "training.completed.v1"
 
-    driver_id: str
+    driver_id: str = from_envelope("subject")
     course_id: str
     course_name: str | None = None
     hours: float = Field(gt=0, le=200)
-    completed_at: AwareDatetime
+    completed_at: AwareDatetime = from_envelope("time")
 
 
 class PortAppointmentKept(EventData):
     event_type: ClassVar[str] = "port.appointment.kept.v1"
 
-    driver_id: str
+    driver_id: str = from_envelope("subject")
     appointment_id: str
     terminal: str
     on_time: bool
-    kept_at: AwareDatetime | None = None
+    kept_at: AwareDatetime = from_envelope("time")
