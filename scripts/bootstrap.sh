@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the project needs on a bare machine: uv, the locked Python environment, and
-# (as root, via apt) Java and Maven for the local Kafka broker and store.
+# (as root, via apt) a JDK and Maven for the local Kafka broker and store.
 set -euo pipefail
 UV_VERSION="${1:-0.13.8}"
 cd "$(dirname "$0")/.."
@@ -17,7 +17,8 @@ apt_install() {
 }
 
 command -v python3 >/dev/null || apt_install python3 python3-pip python3-venv
-command -v java >/dev/null || apt_install openjdk-17-jre-headless || true
+# A JDK, not just a JRE: deploy/local/infra.sh compiles the store's launcher with javac.
+command -v javac >/dev/null || apt_install openjdk-17-jdk-headless || true
 command -v mvn >/dev/null || apt_install maven || true
 
 if ! command -v uv >/dev/null || [ "$(uv --version | awk '{print $2}')" != "$UV_VERSION" ]; then
