@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,40 @@ def is_duplicate_key(exc: BaseException) -> bool:
         errors = exc.details.get("writeErrors", [])
         return bool(errors) and all(e.get("code") == 11000 for e in errors)
     return isinstance(exc, OperationFailure) and exc.code == 11000
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
+
+
+def conflicting_paths(update: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, str]]:
+    """Pairs of paths one update document names twice (the same path, or one inside the
+    other, under any operators); MongoDB refuses such an update with ConflictingUpdateOperators
+    (code 40), and an upsert's ``$setOnInsert`` is the usual way to write one by accident."""
+    if not isinstance(update, Mapping):
+        return []  # an aggregation-pipeline update has stages, not operator paths
+    paths = [
+        f"{op} {path}"
+        for op, fields in update.items()
+        if op.startswith("$") and isinstance(fields, Mapping)
+        for path in fields
+    ]
+    return [
+        (a, b)
+        for i, a in enumerate(paths)
+        for b in paths[i + 1 :]
+        if _overlap(a.split(" ", 1)[1], b.split(" ", 1)[1])
+    ]
+
+
+def set_with_defaults(fields: Document, defaults: Document) -> Document:
+    """An upsert's update: ``$set`` the fields, and ``$setOnInsert`` each default the fields
+    do not already name, so a new document still gets it without a conflicting update."""
+    update: Document = {"$set": fields}
+    on_insert = {k: v for k, v in defaults.items() if not any(_overlap(k, f) for f in fields)}
+    if on_insert:
+        update["$setOnInsert"] = on_insert
+    return update
 
 
 TRANSIENT_STORE_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure,)

@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes
+from common.mongo import Indexes, set_with_defaults
 from notify.domain import DriverFacts, Preferences
 
 Document = dict[str, Any]
@@ -57,7 +57,7 @@ class DriverStore:
         """Record facts an event announced (one driver's events arrive in order)."""
         await self.facts.update_one(
             {"_id": driver_id},
-            {"$set": {**facts, "updated_at": at}, "$setOnInsert": {"active": True}},
+            set_with_defaults({**facts, "updated_at": at}, {"active": True}),
             upsert=True,
         )
 
