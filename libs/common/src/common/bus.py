@@ -35,7 +35,7 @@ from common.events import (
     parse_data,
     parse_envelope,
 )
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from common.metrics import EVENT_HANDLING, EVENTS_CONSUMED, EVENTS_PUBLISHED
 from common.partners import partner_of_topic
 from common.settings import ServiceSettings
@@ -329,13 +329,13 @@ class EventConsumer:
                     topic=record.topic,
                     partition=record.partition,
                     offset=record.offset,
-                    error=type(exc).__name__,
+                    error=describe_error(exc),
                     attempts=attempt,
                 )
                 return await self._dead_letter(
                     record,
                     "handler_failed",
-                    f"{type(exc).__name__} after {attempt} attempts",
+                    f"{describe_error(exc)} (after {attempt} attempts)",
                     group_id,
                 )
             await self._back_off(record, exc, transient=False, attempt=attempt)
@@ -364,7 +364,7 @@ class EventConsumer:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            error=type(exc).__name__,
+            error=describe_error(exc),
             transient=transient,
             attempt=attempt,
             retry_in_s=round(delay, 2),
@@ -387,10 +387,11 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
         )
+        headers = letter.headers()
         key = (record.key or b"").decode(errors="replace")
         try:
             await self._publisher.publish_raw(
-                dlq_topic(record.topic), key, record.value or b"", letter.headers()
+                dlq_topic(record.topic), key, record.value or b"", headers
             )
         except Exception as exc:
             # Never commit a poison message that is not safely in the DLQ.
@@ -402,6 +403,7 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
             reason=reason,
+            error=headers["dlq-error"],
         )
         self._count(record, "dlq")
         self._attempts.clear(record)

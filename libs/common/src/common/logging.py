@@ -19,6 +19,23 @@ def scrub(text: str) -> str:
     return _PHONE.sub("[phone]", _NATIONAL_ID.sub("[national-id]", text))
 
 
+def describe_error(exc: BaseException, limit: int = 500) -> str:
+    """What went wrong, scrubbed: the class, a store's error code and name, and the message.
+
+    A class name alone ("WriteError") leaves an operator guessing; PyMongo's own text appends
+    the whole server reply (with the offending key values), so its ``errmsg`` is used instead.
+    """
+    name = type(exc).__name__
+    details = getattr(exc, "details", None)
+    details = details if isinstance(details, dict) else {}
+    code = getattr(exc, "code", None) or details.get("code")
+    message = details.get("errmsg") or str(exc) or repr(exc)
+    if code is not None:
+        code_name = details.get("codeName")
+        name = f"{name}(code={code}{f' {code_name}' if code_name else ''})"
+    return scrub(f"{name}: {message}")[:limit]
+
+
 def _scrub_processor(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
