@@ -6,13 +6,38 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from common.auth import Role, issue_token
 from common.settings import ServiceSettings
-from common.testing import Infra, drop_run, provide_infra, unique_name
+from common.testing import (
+    Infra,
+    UpdateConflictWatch,
+    dead_letters,
+    drop_run,
+    provide_infra,
+    unexpected_dead_letters,
+    unique_name,
+)
 
 S = TypeVar("S", bound=ServiceSettings)
+
+_update_conflicts = UpdateConflictWatch()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered before any client exists: PyMongo hands global listeners to new clients only.
+    monitoring.register(_update_conflicts)
+
+
+@pytest.fixture(autouse=True)
+def no_conflicting_updates() -> Iterator[None]:
+    """Fails a test whose code sent the store an update MongoDB refuses (code 40)."""
+    before = len(_update_conflicts.found)
+    yield
+    found = _update_conflicts.found[before:]
+    if found:
+        pytest.fail("updates naming one path twice:\n  " + "\n  ".join(found), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -21,16 +46,31 @@ def infra() -> Iterator[Infra]:
         yield provided
 
 
+def expected_dead_letters(node: pytest.Item) -> tuple[str, ...] | None:
+    """What ``@pytest.mark.expects_dlq(*reasons)`` allows: None when not marked, () for any."""
+    marker = node.get_closest_marker("expects_dlq")
+    return None if marker is None else tuple(marker.args)
+
+
 @pytest.fixture
-async def run_id(infra: Infra) -> AsyncIterator[str]:
+async def run_id(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """One id per test: its topic prefix and database names derive from it.
 
-    Afterwards the test's topics and databases are deleted, so a long suite does not leave
-    thousands of partitions behind that slow the broker down.
+    Afterwards the DLQ watchdog reads the test's dead-letter topics: a record the test did not
+    declare (``@pytest.mark.expects_dlq``) fails it. Then the test's topics and databases are
+    deleted, so a long suite does not leave thousands of partitions behind.
     """
     run = unique_name("t")
     yield run
-    await drop_run(infra, run)
+    try:
+        report = unexpected_dead_letters(
+            await dead_letters(infra.kafka_bootstrap, f"{run}."),
+            expected_dead_letters(request.node),
+        )
+    finally:
+        await drop_run(infra, run)
+    if report:
+        pytest.fail(report, pytrace=False)
 
 
 @pytest.fixture

@@ -22,13 +22,20 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None) -> None:
+async def produce(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    *,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     """Produce one record with an idempotent producer, as a partner or service would."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value, key=key)
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()

@@ -21,7 +21,14 @@ from common.events import CloudEvent, new_event, parse_envelope
 from common.events.partner import PartnerServiceUsed
 from common.events.registry import DriverDeactivated, DriverRegistered
 from common.settings import ServiceSettings
-from common.testing import Infra, drop_run, unique_name, wait_until
+from common.testing import (
+    Infra,
+    dead_letters,
+    drop_run,
+    unexpected_dead_letters,
+    unique_name,
+    wait_until,
+)
 from stations.app import create_app
 from stations.settings import StationsSettings
 from tests.support import produce, serve
@@ -215,7 +222,11 @@ def _distinct(events: Iterable[CloudEvent]) -> list[CloudEvent]:
     return list(seen.values())
 
 
-async def start_harness(infra: Infra, **overrides: Any) -> AsyncIterator[Harness]:
+async def start_harness(
+    infra: Infra, *, expects_dlq: tuple[str, ...] | None = None, **overrides: Any
+) -> AsyncIterator[Harness]:
+    """A stations app for a module's tests; ``expects_dlq`` as for ``@pytest.mark.expects_dlq``
+    (None: the module's tests dead-letter nothing, and the watchdog checks at its end)."""
     run = unique_name("t")
     settings = StationsSettings(
         **{
@@ -237,4 +248,11 @@ async def start_harness(infra: Infra, **overrides: Any) -> AsyncIterator[Harness
             yield Harness(infra, settings, http, clock, client[settings.mongo_db])
     finally:
         await client.close()
-        await drop_run(infra, run)
+        try:
+            report = unexpected_dead_letters(
+                await dead_letters(infra.kafka_bootstrap, f"{run}."), expects_dlq
+            )
+        finally:
+            await drop_run(infra, run)
+    if report:
+        raise AssertionError(report)

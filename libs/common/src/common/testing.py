@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pymongo import monitoring
 
-from common.logging import get_logger
+from common.dlq import DLQ_SUFFIX
+from common.logging import get_logger, scrub
+from common.mongo import conflicting_paths
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -204,6 +207,105 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def dead_letters(
+    bootstrap: str, prefix: str, *, timeout: float = 5.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the ``<prefix>….dlq`` topics: one consumer, reading up to the end
+    offsets it saw at the start, so an empty DLQ costs a few metadata round trips."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        topics = [
+            t for t in await admin.list_topics() if t.startswith(prefix) and t.endswith(DLQ_SUFFIX)
+        ]
+        described = await admin.describe_topics(topics) if topics else []
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        for p in t.get("partitions") or ()
+    ]
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    if not partitions:
+        return records
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout * 1000),
+    )
+    await consumer.start()
+    try:
+        ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end}
+        if not ends:
+            return records
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                break
+            for part in (await consumer.getmany(*ends, timeout_ms=300)).values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def unexpected_dead_letters(
+    records: list[ConsumerRecord[bytes, bytes]], allowed_reasons: tuple[str, ...] | None
+) -> str | None:
+    """A report of the records a test did not declare (``allowed_reasons`` None: none
+    declared; empty: any reason), or None. Headers only: payloads may hold personal data."""
+    if allowed_reasons is None:
+        unexpected = records
+    elif not allowed_reasons:
+        unexpected = []
+    else:
+        unexpected = [r for r in records if headers_of(r).get("dlq-reason") not in allowed_reasons]
+    if not unexpected:
+        return None
+    lines = [f"{len(unexpected)} unexpected dead letter(s):"]
+    for record in unexpected:
+        dlq = {k: v for k, v in headers_of(record).items() if k.startswith("dlq-")}
+        lines.append(f"  {record.topic}[{record.partition}]@{record.offset}: {dlq}")
+    return "\n".join(lines)
+
+
+class UpdateConflictWatch(monitoring.CommandListener):
+    """Notes every update sent to the store that names one path under two operators.
+
+    The local store and MongoDB both refuse such an update, but only when it runs; a test that
+    never reaches the refused case (an upsert hitting an existing document, say) would miss
+    the fault, so the update documents themselves are checked. Paths only, never values."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command
+        if event.command_name == "update":
+            updates = [u.get("u") for u in command.get("updates", ())]
+        elif event.command_name == "findAndModify":
+            updates = [command.get("update")]
+        else:
+            return
+        collection = command.get(event.command_name)
+        for update in updates:
+            for a, b in conflicting_paths(update or {}):
+                self.found.append(scrub(f"{event.database_name}.{collection}: {a!r} and {b!r}"))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return
 
 
 class TcpProxy:
