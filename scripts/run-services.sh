@@ -1,19 +1,80 @@
 #!/usr/bin/env bash
-# Start the four services as separate processes, load the demo data and wait for Ctrl-C.
-# Every process started here is stopped on exit, on failure and on Ctrl-C.
+# Start the services as separate processes, load the demo data and supervise them until Ctrl-C:
+# a service that dies is restarted with backoff (RUN_BACKOFF_START seconds, doubling up to
+# RUN_BACKOFF_MAX, back to the start once it has run RUN_STABLE_SECONDS), so one crash never
+# stops the stack and anyone can watch a service recover. Every process started here, restarted
+# ones included, is stopped on exit, on failure and on Ctrl-C.
+#
+# For tests: RUN_SERVICES (names), RUN_PORT_BASE (service i listens on base+i),
+# RUN_SERVICE_CMD (a command the name is appended to; default: the venv's `python -m`),
+# RUN_DEMO=0 (no demo data), RUN_LOGS (log folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-logs=".run/logs"
+logs="${RUN_LOGS:-.run/logs}"
 mkdir -p "$logs"
-declare -A ports=([registry]=8001 [points]=8002 [stations]=8003 [notify]=8004 [cases]=8005)
-pids=()
+read -r -a names <<<"${RUN_SERVICES:-registry points stations notify cases}"
+port_base="${RUN_PORT_BASE:-8000}"
+backoff_start="${RUN_BACKOFF_START:-1}"
+backoff_max="${RUN_BACKOFF_MAX:-30}"
+stable_seconds="${RUN_STABLE_SECONDS:-60}"
+if [ -n "${RUN_SERVICE_CMD:-}" ]; then
+  read -r -a service_cmd <<<"$RUN_SERVICE_CMD"
+else
+  # The venv's python itself, not `uv run`: the pid we watch and signal must be the service's,
+  # or killing the wrapper would leave an orphan holding the port.
+  service_cmd=("$(uv run --no-sync python -c 'import sys; print(sys.executable)')" -m)
+fi
+
+declare -A port pid_of started_at delay restart_at restarts
+for i in "${!names[@]}"; do
+  name=${names[$i]}
+  port[$name]=$((port_base + i + 1))
+  delay[$name]=$backoff_start
+  restarts[$name]=0
+done
+
+start_service() {
+  local name=$1
+  DRIVERHOME_HTTP_PORT="${port[$name]}" "${service_cmd[@]}" "$name" >>"$logs/$name.log" 2>&1 &
+  pid_of[$name]=$!
+  started_at[$name]=$SECONDS
+  restart_at[$name]=""
+}
+
+# One pass over the services: reap the dead, schedule their restart, start those due.
+supervise() {
+  local name pid status ran
+  for name in "${names[@]}"; do
+    pid=${pid_of[$name]}
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid"
+      status=$?
+      ran=$((SECONDS - started_at[$name]))
+      if [ "$ran" -ge "$stable_seconds" ]; then delay[$name]=$backoff_start; fi
+      restarts[$name]=$((restarts[$name] + 1))
+      echo "run: $name exited (status $status) after ${ran}s; restarting in ${delay[$name]}s" \
+        "(restart ${restarts[$name]}, see $logs/$name.log)" >&2
+      pid_of[$name]=""
+      restart_at[$name]=$((SECONDS + delay[$name]))
+      delay[$name]=$((delay[$name] * 2 > backoff_max ? backoff_max : delay[$name] * 2))
+    elif [ -z "$pid" ] && [ "$SECONDS" -ge "${restart_at[$name]}" ]; then
+      start_service "$name"
+      echo "run: $name restarted (pid ${pid_of[$name]})" >&2
+    fi
+  done
+}
 
 stop_all() {
-  trap - EXIT INT TERM
+  # A second Ctrl-C while stopping must not leave the rest running.
+  trap - EXIT
+  trap '' INT TERM
+  local pids=() pid
+  for name in "${names[@]}"; do [ -n "${pid_of[$name]:-}" ] && pids+=("${pid_of[$name]}"); done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   done
   echo "run: services stopped" >&2
 }
@@ -21,46 +82,44 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for name in registry points stations notify cases; do
-  DRIVERHOME_HTTP_PORT="${ports[$name]}" uv run --no-sync python -m "$name" \
-    >"$logs/$name.log" 2>&1 &
-  pids+=($!)
+for name in "${names[@]}"; do
+  : >"$logs/$name.log"
+  start_service "$name"
 done
 
-for name in registry points stations notify cases; do
-  url="http://127.0.0.1:${ports[$name]}/readyz"
+for name in "${names[@]}"; do
+  url="http://127.0.0.1:${port[$name]}/readyz"
   for i in $(seq 1 120); do
     if curl -fsS "$url" >/dev/null 2>&1; then break; fi
     if [ "$i" = 120 ]; then echo "run: $name did not become ready; see $logs/$name.log" >&2; exit 1; fi
+    supervise
     sleep 0.5
   done
 done
 
-# Demo data: a synthetic district (generated people, never real ones). Reruns change nothing.
-echo "run: loading the demo district (2,000 drivers, fleets, grids, organisations)..." >&2
-uv run --no-sync python scripts/demo_registry.py --count "${DEMO_DRIVERS:-2000}" \
-  || echo "run: registry demo data not loaded (see above)" >&2
-if [ -f scripts/demo_stations.py ]; then
-  uv run --no-sync python scripts/demo_stations.py || echo "run: stations demo data not loaded" >&2
+if [ "${RUN_DEMO:-1}" != 0 ]; then
+  # Demo data: a synthetic district (generated people, never real ones). Reruns change nothing.
+  echo "run: loading the demo district (2,000 drivers, fleets, grids, organisations)..." >&2
+  uv run --no-sync python scripts/demo_registry.py --count "${DEMO_DRIVERS:-2000}" \
+    || echo "run: registry demo data not loaded (see above)" >&2
+  if [ -f scripts/demo_stations.py ]; then
+    uv run --no-sync python scripts/demo_stations.py || echo "run: stations demo data not loaded" >&2
+  fi
 fi
 
+echo
+echo "driverhome is running (Ctrl-C stops everything; a service that dies is restarted):"
+for name in "${names[@]}"; do
+  printf '  %-9s http://127.0.0.1:%s/docs\n' "$name" "${port[$name]}"
+done
 cat <<MSG
-
-driverhome is running (Ctrl-C stops everything):
-  registry  http://127.0.0.1:8001/docs
-  points    http://127.0.0.1:8002/docs
-  stations  http://127.0.0.1:8003/docs
-  notify    http://127.0.0.1:8004/docs
-  cases     http://127.0.0.1:8005/docs
-  metrics   http://127.0.0.1:800{1..5}/metrics
+  metrics   http://127.0.0.1:<port>/metrics
   logs      $logs/<service>.log (JSON lines)
   kafka     127.0.0.1:9092   store: mongodb://127.0.0.1:27017
   a token:  make token ROLE=operator
 
 MSG
-interrupted=0
-trap 'interrupted=1' INT TERM
-wait -n "${pids[@]}"
-if [ "$interrupted" = 1 ]; then exit 130; fi
-echo "run: a service exited; stopping the others (see $logs)" >&2
-exit 1
+while true; do
+  supervise
+  sleep 0.5
+done
