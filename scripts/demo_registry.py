@@ -9,7 +9,7 @@ Synthetic people only: ID numbers are generated with valid check digits, phone n
 a generated range; none belongs to a real person. Same seed, same district; a second run finds
 everyone already registered and changes nothing.
 
-It works through the registry's service layer on the registry's own database (settings from the
+It works through the registry's use cases on the registry's own database (settings from the
 same ``DRIVERHOME_*`` environment as the service). The events it causes wait in the drivers'
 outbox; a running registry's outbox sweeper publishes them (or the next one to start).
 """
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from common.mongo import create_client, database, ensure_indexes
-from registry.app import build_service
+from registry.app import build_registry
+from registry.consent import ChildInput, FamilyInput
 from registry.domain import (
     BranchType,
     Conflict,
@@ -35,7 +36,9 @@ from registry.domain import (
     RegistryError,
     VehicleType,
 )
-from registry.service import Actor, ChildInput, FamilyInput, Registration, RegistryService
+from registry.records import Actor
+from registry.registration import Registration
+from registry.service import Registry
 from registry.settings import RegistrySettings
 from registry.store import ALL_INDEXES
 
@@ -162,8 +165,8 @@ def plate(index: int, prefix: str, trailer: bool) -> str:
     return f"{prefix}{letter}{''.join(reversed(chars))}{'挂' if trailer else ''}"
 
 
-async def build_district(service: RegistryService, rng: random.Random, fleets: int) -> District:
-    grids_by_name = {g.name: g.grid_id for g in await service.grids(after=None, limit=200)}
+async def build_district(registry: Registry, rng: random.Random, fleets: int) -> District:
+    grids_by_name = {g.name: g.grid_id for g in await registry.units.grids(after=None, limit=200)}
     grids = []
     for street, communities in STREETS.items():
         for community in communities:
@@ -171,7 +174,7 @@ async def build_district(service: RegistryService, rng: random.Random, fleets: i
                 name = f"{community}第{n}网格"
                 if name not in grids_by_name:
                     grids_by_name[name] = (
-                        await service.create_grid(name, community, street)
+                        await registry.units.create_grid(name, community, street)
                     ).grid_id
                 grids.append(grids_by_name[name])
     fleet_ids = []
@@ -181,16 +184,16 @@ async def build_district(service: RegistryService, rng: random.Random, fleets: i
         else:
             name = f"宁波{rng.choice(FIRMS)}{FIRM_KINDS[n % len(FIRM_KINDS)]}{n:02d}"
             kind = "company"
-        fleet_ids.append((await service.create_fleet(name, kind)).fleet_id)  # type: ignore[arg-type]
+        fleet_ids.append((await registry.units.create_fleet(name, kind)).fleet_id)  # type: ignore[arg-type]
     organisations = {
         o.name: o.organisation_id
-        for o in await service.organisations(kind=None, after=None, limit=200)
+        for o in await registry.units.organisations(kind=None, after=None, limit=200)
     }
 
     async def organisation(name: str, kind: OrganisationKind, branch: BranchType | None) -> str:
         if name not in organisations:
             organisations[name] = (
-                await service.create_organisation(name, kind, branch, None, None)
+                await registry.units.create_organisation(name, kind, branch, None, None)
             ).organisation_id
         return organisations[name]
 
@@ -224,7 +227,7 @@ async def build_district(service: RegistryService, rng: random.Random, fleets: i
 
 
 async def load_driver(
-    service: RegistryService, district: District, index: int, seed: int, stats: Counter[str]
+    registry: Registry, district: District, index: int, seed: int, stats: Counter[str]
 ) -> None:
     rng = random.Random(seed * 1_000_003 + index)
     province = rng.choices(list(PROVINCES), weights=[p[0] for p in PROVINCES.values()])[0]
@@ -244,7 +247,7 @@ async def load_driver(
     )
     channel = rng.choices(["station", "operator", "self"], weights=[50, 30, 20])[0]
     try:
-        driver, created = await service.register_driver(registration, channel, ACTOR)  # type: ignore[arg-type]
+        driver, created = await registry.registrar.register_driver(registration, channel, ACTOR)  # type: ignore[arg-type]
     except Conflict:
         stats["plate_conflicts"] += 1
         return
@@ -254,14 +257,14 @@ async def load_driver(
     stats["drivers"] += 1
     driver_id = driver.driver_id
     today = datetime.now(UTC).date()
-    await service.update_pass(
+    await registry.vehicles.update_pass(
         driver_id,
         registration.plate,
         f"BLP-{today.year}-{index:06d}",
         today + timedelta(days=rng.randint(-20, 365)),
     )
     if rng.random() < 0.3:
-        await service.add_vehicle(
+        await registry.vehicles.add_vehicle(
             driver_id,
             plate(index, "浙", trailer=True),
             "trailer",
@@ -269,7 +272,9 @@ async def load_driver(
             None,
         )
         stats["trailers"] += 1
-    await service.update_driver(driver_id, {"grid_id": rng.choice(district.grids)}, ACTOR)
+    await registry.lifecycle.update_driver(
+        driver_id, {"grid_id": rng.choice(district.grids)}, ACTOR
+    )
     for purpose, share in (
         ("points", 0.9),
         ("notifications", 0.8),
@@ -278,9 +283,9 @@ async def load_driver(
     ):
         if rng.random() < share:
             channel_given = rng.choice(["app", "station", "paper"])
-            await service.set_consent(driver_id, purpose, True, channel_given, ACTOR)  # type: ignore[arg-type]
+            await registry.consent.set_consent(driver_id, purpose, True, channel_given, ACTOR)  # type: ignore[arg-type]
             stats[f"consent_{purpose}"] += 1
-    consents: set[ConsentPurpose] = set((await service.get_driver(driver_id)).consents)  # type: ignore[arg-type]
+    consents: set[ConsentPurpose] = set((await registry.lookup.get_driver(driver_id)).consents)  # type: ignore[arg-type]
     if "family_services" in consents:
         surname = name[0]
         children = [
@@ -288,7 +293,7 @@ async def load_driver(
             for _ in range(rng.choice([0, 1, 1, 2, 2, 3]))
         ]
         spouse = rng.choice(SURNAMES) + rng.choice(WOMEN) if rng.random() < 0.85 else None
-        await service.set_family(driver_id, FamilyInput(spouse, children), ACTOR)
+        await registry.consent.set_family(driver_id, FamilyInput(spouse, children), ACTOR)
         stats["families"] += 1
     if (
         rng.random() < 0.12
@@ -301,23 +306,25 @@ async def load_driver(
         )
         mobile = province != "浙江" and rng.random() < 0.6
         home = f"{home_area}某村党支部" if mobile else None
-        await service.add_member(branch, driver_id, "member", mobile, home)
+        await registry.units.add_member(branch, driver_id, "member", mobile, home)
         stats["party_members"] += 1
         stats["mobile_members"] += int(mobile)
     if rng.random() < 0.1:
-        await service.add_member(district.volunteers, driver_id, "volunteer", False, None)
+        await registry.units.add_member(district.volunteers, driver_id, "volunteer", False, None)
         stats["volunteers"] += 1
     if rng.random() < 0.25:
-        await service.add_member(district.union, driver_id, "member", False, None)
+        await registry.units.add_member(district.union, driver_id, "member", False, None)
         stats["union_members"] += 1
     if rng.random() < 0.03:
-        await service.update_driver(driver_id, {"status": "inactive"}, ACTOR)
+        await registry.lifecycle.update_driver(driver_id, {"status": "inactive"}, ACTOR)
         stats["inactive"] += 1
     elif rng.random() < 0.01:
-        await service.deactivate(driver_id, "left_district", ACTOR)
+        await registry.lifecycle.deactivate(driver_id, "left_district", ACTOR)
         stats["deactivated"] += 1
     elif rng.random() < 0.4:
-        await service.verify(driver_id, None, {}, Actor(sub="grid-worker-demo", role="operator"))
+        await registry.census.verify(
+            driver_id, None, {}, Actor(sub="grid-worker-demo", role="operator")
+        )
         stats["verified_this_quarter"] += 1
 
 
@@ -327,17 +334,17 @@ async def load(count: int, seed: int, fleets: int, concurrency: int) -> Counter[
     try:
         db = database(client, settings)
         await ensure_indexes(db, ALL_INDEXES)
-        service = build_service(db, settings)
+        registry = build_registry(db, settings)
         rng = random.Random(seed)
-        district = await build_district(service, rng, fleets)
+        district = await build_district(registry, rng, fleets)
         stats: Counter[str] = Counter(grids=len(district.grids), fleets=len(district.fleets))
-        await service.start_campaign(None, [], ACTOR)
+        await registry.census.start_campaign(None, [], ACTOR)
         queue = iter(range(count))
 
         async def worker() -> None:
             for index in queue:
                 try:
-                    await load_driver(service, district, index, seed, stats)
+                    await load_driver(registry, district, index, seed, stats)
                 except RegistryError as exc:
                     stats[f"refused_{type(exc).__name__}"] += 1
 

@@ -4,21 +4,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
-from common.problems import problem_response
 from common.requests import IdempotentRequests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
-from registry.api.routes import routers
-from registry.domain import Conflict, InvalidDriverData, NotFound, RegistryError
+from registry.api.census_routes import router as census_router
+from registry.api.consent_routes import router as consent_router
+from registry.api.drivers_routes import router as drivers_router
+from registry.api.errors import install_registry_errors
+from registry.api.oversight_routes import router as oversight_router
+from registry.api.units_routes import router as units_router
+from registry.api.vehicles_routes import router as vehicles_router
 from registry.handlers.partner import PartnerHandlers
-from registry.service import RegistryService, Stores
+from registry.records import RelayRef, no_relay
+from registry.service import Registry, Stores
 from registry.settings import RegistrySettings
 from registry.store import ALL_INDEXES, IDEMPOTENCY_KEYS, PROCESSED
 from registry.store.access_log import AccessLog
@@ -33,9 +37,9 @@ from registry.store.vehicles import VehicleStore
 Document = dict[str, Any]
 
 
-def build_service(
-    db: AsyncDatabase[Document], settings: RegistrySettings, runtime: Runtime | None = None
-) -> RegistryService:
+def build_registry(
+    db: AsyncDatabase[Document], settings: RegistrySettings, relay: RelayRef = no_relay
+) -> Registry:
     """The use cases over a database (the app, the demo loader and the bench use this)."""
     stores = Stores(
         drivers=DriverStore(db),
@@ -48,30 +52,7 @@ def build_service(
         access_log=AccessLog(db),
         idempotency_keys=db[IDEMPOTENCY_KEYS],
     )
-    return RegistryService(
-        stores,
-        PiiProtector(settings.pii_key, settings.pii_hmac_key),
-        runtime.relay if runtime else None,
-    )
-
-
-async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RegistryError)
-    if isinstance(exc, InvalidDriverData):
-        return problem_response(
-            request,
-            422,
-            "Unprocessable Content",
-            exc.message,
-            errors=[{"loc": ["body", exc.field], "msg": exc.message}],
-        )
-    if isinstance(exc, NotFound):
-        return problem_response(request, 404, "Not Found", str(exc))
-    if isinstance(exc, Conflict):
-        return problem_response(
-            request, 409, "Conflict", exc.message, type_=f"urn:driverhome:registry:{exc.code}"
-        )
-    return problem_response(request, 400, "Bad Request", str(exc))
+    return Registry.build(stores, PiiProtector(settings.pii_key, settings.pii_hmac_key), relay)
 
 
 def create_app(
@@ -80,13 +61,16 @@ def create_app(
     store: AsyncDatabase[Document] | None = None,
     broker: KafkaBroker | None = None,
 ) -> FastAPI:
-    services: dict[str, RegistryService] = {}
+    built: dict[str, Registry] = {}
 
     def wire(runtime: Runtime) -> None:
-        # The relay starts after wiring; the service reads it lazily through the runtime.
-        service = build_service(runtime.db, settings, runtime)
-        services["registry"] = service
-        partner = PartnerHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
+        # store -> relay -> use cases -> consumers. The runtime starts the relay after wiring,
+        # so the use cases hold a reference to it that they read when they announce.
+        registry = build_registry(runtime.db, settings, relay=lambda: runtime.relay)
+        built["registry"] = registry
+        partner = PartnerHandlers(
+            registry.registrar, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults
+        )
         runtime.consumer("registry").partners(
             {"driver.registered.v1": partner.on_driver_registered}
         )
@@ -101,12 +85,13 @@ def create_app(
             store=store,
             broker=broker,
         ) as runtime:
-            service = services["registry"]
-            service.use_relay(runtime.relay)
-            await service.finish_pending_erasures()
+            registry = built["registry"]
+            await registry.lifecycle.finish_pending_erasures()
             app.state.runtime = runtime
-            app.state.service = service
-            app.state.requests = IdempotentRequests(runtime.db[IDEMPOTENCY_KEYS])
+            app.state.registry = registry
+            app.state.requests = IdempotentRequests(
+                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
+            )
             app.state.readiness = readiness_checks(runtime)
             yield
 
@@ -118,7 +103,15 @@ def create_app(
             "organisations and memberships, family, consents, census, partner registrations."
         ),
         lifespan=lifespan,
-        routers=routers,
+        # In this order: a router's paths match before the next router's.
+        routers=[
+            drivers_router,
+            vehicles_router,
+            consent_router,
+            units_router,
+            census_router,
+            oversight_router,
+        ],
     )
-    app.add_exception_handler(RegistryError, _on_domain_error)
+    install_registry_errors(app)
     return app

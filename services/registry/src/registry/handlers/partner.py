@@ -6,13 +6,11 @@ from common.events import CloudEvent, EventData
 from common.events.partner import PartnerDriverRegistered
 from common.faults import Faults
 from common.idempotency import ProcessedEvents
-from registry.service import RegistryService
+from registry.registration import Registrar
 
 
 class PartnerHandlers:
-    def __init__(
-        self, service: RegistryService, processed: ProcessedEvents, faults: Faults
-    ) -> None:
+    def __init__(self, service: Registrar, processed: ProcessedEvents, faults: Faults) -> None:
         self._service = service
         self._processed = processed
         self._faults = faults

@@ -1,0 +1,118 @@
+"""HTTP for the quarterly census: campaigns, their progress and verifications."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from common.auth import Principal, require_roles
+from common.pagination import PageParams
+from common.problems import Problem
+from registry.api.dependencies import (
+    Operator,
+    RegistryDep,
+    actor,
+    after_id,
+    driver_page,
+    driver_view,
+    next_cursor,
+    visible,
+)
+from registry.api.schemas import (
+    CampaignPage,
+    CampaignRequest,
+    CampaignView,
+    DriverPage,
+    DriverView,
+    GridProgressView,
+    VerificationRequest,
+)
+from registry.service import Registry
+
+router = APIRouter(prefix="/v1", tags=["census"])
+
+
+async def _campaign_view(registry: Registry, campaign_id: str) -> CampaignView:
+    campaign = await registry.census.get_campaign(campaign_id)
+    progress = [
+        GridProgressView(**vars(p)) for p in await registry.census.campaign_progress(campaign_id)
+    ]
+    return CampaignView.of(campaign, progress)
+
+
+@router.post(
+    "/census/campaigns",
+    status_code=201,
+    response_model=CampaignView,
+    summary="Start the quarterly census (one campaign per quarter; again answers it, 200)",
+)
+async def start_campaign(
+    body: CampaignRequest, principal: Operator, registry: RegistryDep, response: Response
+) -> CampaignView:
+    campaign, created = await registry.census.start_campaign(
+        body.quarter, body.grid_ids, actor(principal)
+    )
+    if not created:
+        response.status_code = 200
+    return await _campaign_view(registry, campaign.campaign_id)
+
+
+@router.get("/census/campaigns", response_model=CampaignPage, summary="Census campaigns")
+async def list_campaigns(
+    principal: Operator, registry: RegistryDep, page: Annotated[PageParams, Depends()]
+) -> CampaignPage:
+    found = await registry.census.campaigns(after=after_id(page), limit=page.limit)
+    return CampaignPage(
+        items=[CampaignView.of(c) for c in found],
+        next_cursor=next_cursor([c.campaign_id for c in found], page.limit),
+    )
+
+
+@router.get(
+    "/census/campaigns/{campaign_id}",
+    response_model=CampaignView,
+    summary="A campaign with its progress per grid",
+)
+async def get_campaign(
+    campaign_id: str, principal: Operator, registry: RegistryDep
+) -> CampaignView:
+    return await _campaign_view(registry, campaign_id)
+
+
+@router.get(
+    "/census/campaigns/{campaign_id}/pending",
+    response_model=DriverPage,
+    summary="Active drivers (of a grid) not verified since the campaign's quarter began",
+)
+async def campaign_pending(
+    campaign_id: str,
+    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    registry: RegistryDep,
+    page: Annotated[PageParams, Depends()],
+    grid_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> DriverPage:
+    found = await registry.census.campaign_pending(
+        campaign_id, grid_id, after=after_id(page), limit=page.limit
+    )
+    return await driver_page(registry, found, page.limit, principal)
+
+
+@router.post(
+    "/drivers/{driver_id}/verifications",
+    response_model=DriverView,
+    summary="Record a census verification (announces driver.verified.v1 with changed fields)",
+)
+async def verify_driver(
+    driver_id: str,
+    body: VerificationRequest,
+    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    registry: RegistryDep,
+) -> DriverView:
+    await visible(registry, principal, driver_id)
+    given = body.changes.model_dump(exclude_unset=True)
+    for required in ("name", "national_id", "status"):
+        if required in given and given[required] is None:
+            raise Problem(422, "Unprocessable Content", f"{required} cannot be cleared")
+    driver = await registry.census.verify(driver_id, body.campaign_id, given, actor(principal))
+    return await driver_view(registry, principal, driver)

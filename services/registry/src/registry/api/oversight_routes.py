@@ -1,0 +1,105 @@
+"""HTTP for audited PII reveal, the access audit and the review queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from common.pagination import PageParams
+from common.problems import Problem
+from registry.api.dependencies import (
+    Operator,
+    RegistryDep,
+    actor,
+    after_id,
+    next_cursor,
+    visible,
+)
+from registry.api.schemas import (
+    AccessRecordPage,
+    AccessRecordView,
+    ResolutionRequest,
+    RevealRequest,
+    RevealView,
+    ReviewPage,
+    ReviewView,
+)
+from registry.domain import (
+    ReviewStatus,
+)
+
+router = APIRouter(prefix="/v1", tags=["reviews and PII access"])
+
+
+@router.post(
+    "/drivers/{driver_id}/pii/reveal",
+    response_model=RevealView,
+    summary="Reveal a full value (operators with scope pii:read; every call is audited)",
+    description=(
+        "`field`: national_id, phone or family. `purpose` is a code and `case_ref` a plain "
+        "reference, so the audit record never holds a personal value."
+    ),
+)
+async def reveal(
+    driver_id: str, body: RevealRequest, principal: Operator, registry: RegistryDep
+) -> RevealView:
+    if not principal.has_scope("pii:read"):
+        raise Problem(403, "Forbidden", "revealing personal data needs the pii:read scope")
+    await visible(registry, principal, driver_id)
+    value = await registry.pii_access.reveal(
+        driver_id, body.field, body.purpose, body.case_ref, actor(principal)
+    )
+    return RevealView(driver_id=driver_id, field=body.field, value=value)
+
+
+@router.get(
+    "/pii-access",
+    response_model=AccessRecordPage,
+    summary="The access audit: who revealed which field of which driver, when and why",
+)
+async def access_records(
+    principal: Operator,
+    registry: RegistryDep,
+    page: Annotated[PageParams, Depends()],
+    driver_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> AccessRecordPage:
+    found = await registry.pii_access.access_records(
+        driver_id=driver_id, after=after_id(page), limit=page.limit
+    )
+    return AccessRecordPage(
+        items=[AccessRecordView.of(r) for r in found],
+        next_cursor=next_cursor([r.access_id for r in found], page.limit),
+    )
+
+
+@router.get(
+    "/reviews",
+    response_model=ReviewPage,
+    summary="The review queue: registration data that disagreed with the register",
+)
+async def list_reviews(
+    principal: Operator,
+    registry: RegistryDep,
+    page: Annotated[PageParams, Depends()],
+    status: ReviewStatus | None = "open",
+    driver_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> ReviewPage:
+    found = await registry.reviews.items(
+        status=status, driver_id=driver_id, after=after_id(page), limit=page.limit
+    )
+    return ReviewPage(
+        items=[ReviewView.of(r) for r in found],
+        next_cursor=next_cursor([r.review_id for r in found], page.limit),
+    )
+
+
+@router.post(
+    "/reviews/{review_id}/resolution",
+    response_model=ReviewView,
+    summary="Accept the proposed value (applied and announced) or reject it",
+)
+async def resolve_review(
+    review_id: str, body: ResolutionRequest, principal: Operator, registry: RegistryDep
+) -> ReviewView:
+    return ReviewView.of(await registry.reviews.resolve(review_id, body.decision, actor(principal)))

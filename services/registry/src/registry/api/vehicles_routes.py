@@ -1,0 +1,119 @@
+"""HTTP for vehicles and port passes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from common.pagination import PageParams, encode_cursor
+from registry.api.dependencies import (
+    AnyRole,
+    IdempotencyKey,
+    Operator,
+    RegistryDep,
+    run_once,
+    visible,
+)
+from registry.api.schemas import (
+    AddVehicleRequest,
+    PassRequest,
+    VehiclePage,
+    VehicleView,
+)
+
+router = APIRouter(prefix="/v1", tags=["vehicles and passes"])
+
+
+@router.get(
+    "/drivers/{driver_id}/vehicles",
+    response_model=list[VehicleView],
+    summary="A driver's vehicles and port passes",
+)
+async def list_vehicles(
+    driver_id: str, principal: AnyRole, registry: RegistryDep
+) -> list[VehicleView]:
+    await visible(registry, principal, driver_id)
+    held = await registry.lookup.vehicles_of([driver_id])
+    return [VehicleView.of(v) for v in held.get(driver_id, [])]
+
+
+@router.post(
+    "/drivers/{driver_id}/vehicles",
+    status_code=201,
+    response_model=VehicleView,
+    summary="Add a vehicle (a plate belongs to one active driver at a time)",
+    responses={
+        200: {"description": "The driver already holds this plate"},
+        409: {"description": "The plate belongs to another active driver"},
+    },
+)
+async def add_vehicle(
+    driver_id: str,
+    body: AddVehicleRequest,
+    request: Request,
+    principal: Operator,
+    registry: RegistryDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    await visible(registry, principal, driver_id)
+
+    async def act() -> tuple[int, BaseModel]:
+        vehicle, created = await registry.vehicles.add_vehicle(
+            driver_id, body.plate, body.vehicle_type, body.pass_number, body.pass_expires_on
+        )
+        return (201 if created else 200), VehicleView.of(vehicle)
+
+    return await run_once(request, principal, idempotency_key, body, act)
+
+
+@router.put(
+    "/drivers/{driver_id}/vehicles/{plate}/pass",
+    response_model=VehicleView,
+    summary="Record a vehicle's port entry pass (number and expiry)",
+)
+async def set_pass(
+    driver_id: str, plate: str, body: PassRequest, principal: Operator, registry: RegistryDep
+) -> VehicleView:
+    await visible(registry, principal, driver_id)
+    vehicle = await registry.vehicles.update_pass(
+        driver_id, plate, body.pass_number, body.pass_expires_on
+    )
+    return VehicleView.of(vehicle)
+
+
+@router.delete(
+    "/drivers/{driver_id}/vehicles/{plate}",
+    status_code=204,
+    summary="Remove a vehicle (frees its plate)",
+)
+async def remove_vehicle(
+    driver_id: str, plate: str, principal: Operator, registry: RegistryDep
+) -> Response:
+    await visible(registry, principal, driver_id)
+    await registry.vehicles.remove_vehicle(driver_id, plate)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/passes/due",
+    response_model=VehiclePage,
+    summary="Port passes due for annual review: expiring on or before `by`, soonest first",
+)
+async def passes_due(
+    principal: Operator,
+    registry: RegistryDep,
+    page: Annotated[PageParams, Depends()],
+    by: Annotated[date | None, Query(description="Default: 30 days from today")] = None,
+) -> VehiclePage:
+    due_by = by or (datetime.now(UTC).date() + timedelta(days=30))
+    position = page.after or {}
+    after = (str(position["e"]), str(position["p"])) if "e" in position else None
+    found = await registry.vehicles.passes_due(due_by, after=after, limit=page.limit)
+    cursor = None
+    if len(found) == page.limit and found[-1].pass_expires_on is not None:
+        cursor = encode_cursor({"e": found[-1].pass_expires_on.isoformat(), "p": found[-1].plate})
+    return VehiclePage(items=[VehicleView.of(v) for v in found], next_cursor=cursor)

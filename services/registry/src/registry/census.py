@@ -1,0 +1,163 @@
+"""The quarterly census: one campaign per quarter, its progress per grid, verifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from common.events.registry import DriverVerified
+from registry.domain import (
+    Campaign,
+    Conflict,
+    Driver,
+    NotFound,
+    Verification,
+    current_quarter,
+    quarter_start,
+)
+from registry.lifecycle import Lifecycle
+from registry.records import Actor, DriverRecords
+from registry.store.campaigns import CampaignStore
+from registry.store.drivers import DriverFilter
+from registry.units import Units
+
+MAX_VERIFICATIONS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class GridProgress:
+    grid_id: str | None
+    drivers: int
+    verified: int
+    pending: int
+
+
+class Census:
+    def __init__(
+        self,
+        records: DriverRecords,
+        campaigns: CampaignStore,
+        *,
+        lifecycle: Lifecycle,
+        units: Units,
+    ) -> None:
+        self._records = records
+        self._campaigns = campaigns
+        self._lifecycle = lifecycle
+        self._units = units
+
+    async def start_campaign(
+        self, quarter: str | None, grid_ids: list[str], actor: Actor
+    ) -> tuple[Campaign, bool]:
+        """One campaign per quarter: starting it again answers the one that runs."""
+        now = self._records.now()
+        quarter = quarter or current_quarter(now)
+        since = quarter_start(quarter)
+        campaign_id = f"census-{quarter}"
+        existing = await self._campaigns.get(campaign_id)
+        if existing is not None:
+            return existing, False
+        for grid_id in grid_ids:
+            await self._units.get_grid(grid_id)
+        campaign = Campaign(
+            campaign_id=campaign_id,
+            quarter=quarter,
+            verified_since=since,
+            grid_ids=grid_ids,
+            started_by=actor.sub,
+            started_at=now,
+        )
+        try:
+            await self._campaigns.insert(campaign)
+        except Exception:
+            raced = await self._campaigns.get(campaign_id)
+            if raced is None:
+                raise
+            return raced, False
+        return campaign, True
+
+    async def get_campaign(self, campaign_id: str) -> Campaign:
+        campaign = await self._campaigns.get(campaign_id)
+        if campaign is None:
+            raise NotFound("campaign")
+        return campaign
+
+    async def campaigns(self, *, after: str | None, limit: int) -> list[Campaign]:
+        return await self._campaigns.page(after=after, limit=limit)
+
+    async def campaign_progress(self, campaign_id: str) -> list[GridProgress]:
+        campaign = await self.get_campaign(campaign_id)
+        drivers = self._records.drivers
+        scope = DriverFilter(status="active", grid_ids=campaign.grid_ids or None)
+        totals = await drivers.count_by_grid(scope)
+        pending = await drivers.count_by_grid(
+            DriverFilter(
+                status="active",
+                grid_ids=campaign.grid_ids or None,
+                not_verified_since=campaign.verified_since,
+            )
+        )
+        return [
+            GridProgress(
+                grid_id=grid_id,
+                drivers=total,
+                verified=total - pending.get(grid_id, 0),
+                pending=pending.get(grid_id, 0),
+            )
+            for grid_id, total in sorted(totals.items(), key=lambda kv: kv[0] or "")
+        ]
+
+    async def campaign_pending(
+        self, campaign_id: str, grid_id: str | None, *, after: str | None, limit: int
+    ) -> list[Driver]:
+        """Active drivers (of a grid) not verified since the campaign's quarter began."""
+        campaign = await self.get_campaign(campaign_id)
+        if grid_id and campaign.grid_ids and grid_id not in campaign.grid_ids:
+            return []
+        where = DriverFilter(
+            status="active",
+            grid_id=grid_id,
+            grid_ids=campaign.grid_ids or None,
+            not_verified_since=campaign.verified_since,
+        )
+        return await self._records.drivers.search(where, after=after, limit=limit)
+
+    async def verify(
+        self, driver_id: str, campaign_id: str | None, given: dict[str, Any], actor: Actor
+    ) -> Driver:
+        """Record a census verification: who, when and which fields it corrected."""
+        if campaign_id is not None:
+            await self.get_campaign(campaign_id)
+        driver = await self._records.get_driver(driver_id)
+        driver.require_not_erased()
+        if driver.status == "deactivated":
+            raise Conflict("a deactivated driver is not verified", code="deactivated")
+        changes = await self._lifecycle.changes(driver, given)
+        now = self._records.now()
+        verification = Verification(
+            verified_at=now,
+            verified_by=actor.sub,
+            campaign_id=campaign_id,
+            changed_fields=list(changes.names),
+        )
+        changes.set_.update(
+            {"updated_at": now, "last_verified_at": now, "last_verified_by": actor.sub}
+        )
+        event = DriverVerified(
+            driver_id=driver_id,
+            verified_at=now,
+            verified_by=actor.sub,
+            changed_fields=list(changes.names),
+        )
+        await self._records.write(
+            driver_id,
+            changes,
+            event,
+            push={
+                "verifications": {
+                    "$each": [verification.model_dump(exclude_none=True)],
+                    "$slice": -MAX_VERIFICATIONS_KEPT,
+                }
+            },
+        )
+        return await self._records.get_driver(driver_id)

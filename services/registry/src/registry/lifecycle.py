@@ -1,0 +1,198 @@
+"""A driver's lifecycle: change details, deactivate, reactivate, erase personal data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from common.events.registry import DriverDeactivated, DriverUpdated
+from common.pii import is_valid_national_id, is_valid_phone, normalise_national_id, normalise_phone
+from registry.domain import Conflict, DeactivationReason, Driver, InvalidDriverData
+from registry.records import Actor, Changes, DriverRecords
+from registry.store.drivers import PERSONAL_FIELDS
+from registry.store.fleets import FleetStore
+from registry.store.grids import GridStore
+from registry.store.reviews import ReviewStore
+from registry.store.vehicles import VehicleStore
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        records: DriverRecords,
+        *,
+        fleets: FleetStore,
+        grids: GridStore,
+        vehicles: VehicleStore,
+        reviews: ReviewStore,
+        idempotency_keys: AsyncCollection[dict[str, Any]] | None,
+    ) -> None:
+        self._records = records
+        self._fleets = fleets
+        self._grids = grids
+        self._vehicles = vehicles
+        self._reviews = reviews
+        self._idempotency_keys = idempotency_keys
+
+    async def update_driver(self, driver_id: str, given: dict[str, Any], actor: Actor) -> Driver:
+        """Change the given fields; ``driver.updated.v1`` names the ones that changed."""
+        driver = await self._records.get_driver(driver_id)
+        driver.require_not_erased()
+        changes = await self.changes(driver, given)
+        if not changes.names:
+            return driver
+        now = self._records.now()
+        changes.set_["updated_at"] = now
+        event = DriverUpdated(
+            driver_id=driver_id, changed_fields=changes.names, updated_at=now, **changes.grouping()
+        )
+        await self._records.write(driver_id, changes, event)
+        return await self._records.get_driver(driver_id)
+
+    async def changes(self, driver: Driver, given: dict[str, Any]) -> Changes:
+        """What the given values change on the driver (checked; also used by the census)."""
+        changes = Changes()
+        for name, value in given.items():
+            if name == "name":
+                if value != driver.name:
+                    changes.put("name", value)
+            elif name == "phone":
+                if value is None:
+                    if driver.phone is not None:
+                        changes.put("phone", None)
+                    continue
+                phone = normalise_phone(value)
+                if not is_valid_phone(phone):
+                    raise InvalidDriverData("phone", "not a valid mainland mobile number")
+                if driver.phone is None or driver.phone.hash != self._records.pii.hash(
+                    "phone", phone
+                ):
+                    changes.put("phone", self._records.protect_phone(phone).model_dump())
+            elif name == "national_id":
+                number = normalise_national_id(value or "")
+                if not is_valid_national_id(number):
+                    raise InvalidDriverData(
+                        "national_id", "not a valid 18-character resident ID number"
+                    )
+                record = self._records.national_id(number)
+                if driver.national_id is not None and driver.national_id.hash != record.hash:
+                    raise Conflict(
+                        "the national ID differs from the one registered; register the other "
+                        "person separately",
+                        code="national-id-differs",
+                    )
+                if driver.national_id is None or driver.national_id.enc is None:
+                    changes.put("national_id", record.model_dump())
+            elif name == "fleet_id":
+                if value == driver.fleet_id:
+                    continue
+                if value is None:
+                    changes.put("fleet_id", None)
+                    changes.put("fleet", None)
+                    continue
+                fleet = await self._fleets.get(value)
+                if fleet is None:
+                    raise InvalidDriverData("fleet_id", "no such fleet")
+                changes.put("fleet_id", fleet.fleet_id)
+                changes.put("fleet", fleet.name)
+            elif name == "grid_id":
+                if value == driver.grid_id:
+                    continue
+                if value is not None and await self._grids.get(value) is None:
+                    raise InvalidDriverData("grid_id", "no such grid")
+                changes.put("grid_id", value)
+            elif name == "status":
+                if value == driver.status:
+                    continue
+                if driver.status == "deactivated":
+                    raise Conflict(
+                        "a deactivated driver is reactivated, not updated", code="deactivated"
+                    )
+                changes.put("status", value)
+            elif name in ("home_province", "photo_ref", "languages"):
+                # An empty list and a missing value mean the same: nothing recorded.
+                if (value or None) != (getattr(driver, name) or None):
+                    changes.put(name, value or None)
+            else:
+                raise InvalidDriverData(name, "cannot be changed here")
+        return changes
+
+    async def deactivate(self, driver_id: str, reason: DeactivationReason, actor: Actor) -> Driver:
+        driver = await self._records.get_driver(driver_id)
+        if driver.status != "deactivated":
+            now = self._records.now()
+            event = DriverDeactivated(driver_id=driver_id, deactivated_at=now, reason=reason)
+            await self._records.drivers.update(
+                driver_id,
+                when={"status": {"$ne": "deactivated"}},
+                set_={"status": "deactivated", "status_reason": reason, "updated_at": now},
+                outbox=[self._records.outbox(event, driver_id)],
+            )
+            await self._records.announce(driver_id)
+        # Always (also on a retry after a crash): a deactivated driver's plates are free.
+        await self._vehicles.set_holder_active(driver_id, False)
+        return await self._records.get_driver(driver_id)
+
+    async def reactivate(self, driver_id: str, actor: Actor) -> Driver:
+        driver = await self._records.get_driver(driver_id)
+        driver.require_not_erased()
+        if driver.status == "deactivated":
+            now = self._records.now()
+            event = DriverUpdated(driver_id=driver_id, changed_fields=["status"], updated_at=now)
+            await self._records.drivers.update(
+                driver_id,
+                when={"status": "deactivated", "erased": False},
+                set_={"status": "active", "updated_at": now},
+                unset=["status_reason"],
+                outbox=[self._records.outbox(event, driver_id)],
+            )
+            await self._records.announce(driver_id)
+        # Plates another driver took meanwhile now name that driver and stay theirs.
+        await self._vehicles.set_holder_active(driver_id, True)
+        return await self._records.get_driver(driver_id)
+
+    async def erase(self, driver_id: str, reason: DeactivationReason, actor: Actor) -> Driver:
+        """Remove every personal value of a driver from the registry's database.
+
+        What stays is pseudonymous: the id, status, dates, consent history (proof of what was
+        allowed when) and verification records (who verified, which field names changed).
+        """
+        driver = await self._records.get_driver(driver_id)
+        if not driver.erased:
+            now = self._records.now()
+            event = DriverDeactivated(
+                driver_id=driver_id, deactivated_at=now, reason=reason, erased=True
+            )
+            await self._records.drivers.update(
+                driver_id,
+                when={"erased": False},
+                set_={
+                    "status": "deactivated",
+                    "status_reason": reason,
+                    "erased": True,
+                    "erased_at": now,
+                    "erasure": "pending",
+                    "updated_at": now,
+                },
+                unset=list(PERSONAL_FIELDS),
+                outbox=[self._records.outbox(event, driver_id)],
+            )
+        await self._finish_erasure(driver_id)
+        await self._records.announce(driver_id)
+        return await self._records.get_driver(driver_id)
+
+    async def _finish_erasure(self, driver_id: str) -> None:
+        await self._vehicles.forget_driver(driver_id)
+        await self._reviews.forget_driver(driver_id)
+        if self._idempotency_keys is not None:
+            # Stored answers to retried requests hold the driver's (masked) details.
+            await self._idempotency_keys.delete_many({"answer.driver_id": driver_id})
+        await self._records.drivers.update(driver_id, unset=["erasure"])
+
+    async def finish_pending_erasures(self) -> int:
+        """Complete erasures a crash interrupted (run at start-up)."""
+        pending = await self._records.drivers.pending_erasures()
+        for driver_id in pending:
+            await self._finish_erasure(driver_id)
+        return len(pending)

@@ -1,0 +1,186 @@
+"""What every registry use case shares: the driver records, their outbox and personal values.
+
+Every change to a driver is one single-document update that also pushes the event announcing
+it into the document's outbox; the relay publishes it afterwards (or its sweeper, when the
+announcement fails). Personal values are stored protected (keyed hash, ciphertext, mask) and
+every full reveal leaves an access record. The use cases receive one :class:`DriverRecords`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from common.events import EventData, new_event
+from common.events.registry import DriverUpdated
+from common.logging import get_logger
+from common.outbox import OutboxRelay, outbox_entry
+from common.pii import PiiProtector, ProtectedValue, mask_national_id, mask_phone
+from registry.domain import (
+    AccessRecord,
+    Driver,
+    DriverNotFound,
+    NationalIdRecord,
+    RevealField,
+    RevealPurpose,
+    SealedText,
+    mask_name,
+)
+from registry.store.access_log import AccessLog
+from registry.store.drivers import DriverStore
+
+log = get_logger(__name__)
+
+EVENT_SOURCE = "driverhome/registry"
+TOPIC = "registry.events"
+
+Clock = Callable[[], datetime]
+RelayRef = Callable[[], OutboxRelay | None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def no_relay() -> OutboxRelay | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: recorded in consents, verifications, reviews and the access log."""
+
+    sub: str
+    role: str
+    partner_id: str | None = None
+
+
+@dataclass
+class Changes:
+    """A driver update being assembled: what to set and unset, and the changed field names."""
+
+    set_: dict[str, Any] = field(default_factory=dict)
+    unset: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def put(self, name: str, value: Any, *, path: str | None = None) -> None:
+        if value is None:
+            self.unset.append(path or name)
+        else:
+            self.set_[path or name] = value
+        if name not in self.names:
+            self.names.append(name)
+
+    def grouping(self) -> dict[str, str]:
+        """New values of the grouping fields that changed (fleet and grid ids are not PII)."""
+        return {
+            name: self.set_[name]
+            for name in ("fleet_id", "fleet", "grid_id")
+            if name in self.names and name in self.set_
+        }
+
+
+class DriverRecords:
+    def __init__(
+        self,
+        drivers: DriverStore,
+        access_log: AccessLog,
+        pii: PiiProtector,
+        relay: RelayRef = no_relay,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.drivers = drivers
+        self.access_log = access_log
+        self.pii = pii
+        # Read when announcing: the relay starts after the use cases are wired.
+        self._relay = relay
+        self.now = clock
+
+    async def get_driver(self, driver_id: str) -> Driver:
+        driver = await self.drivers.by_id(driver_id)
+        if driver is None:
+            raise DriverNotFound(driver_id)
+        return driver
+
+    # ------------------------------------------------------------------ outbox
+
+    def outbox(self, data: EventData, driver_id: str) -> dict[str, Any]:
+        return outbox_entry(TOPIC, new_event(data, source=EVENT_SOURCE, subject=driver_id))
+
+    async def write(
+        self,
+        driver_id: str,
+        changes: Changes,
+        event: EventData,
+        *,
+        when: dict[str, Any] | None = None,
+        push: dict[str, Any] | None = None,
+    ) -> bool:
+        """Apply the changes to a driver not erased, with the event in the same update."""
+        written = await self.drivers.update(
+            driver_id,
+            when={"erased": False, **(when or {})},
+            set_=changes.set_,
+            unset=changes.unset,
+            push=push,
+            outbox=[self.outbox(event, driver_id)],
+        )
+        if written:
+            await self.announce(driver_id)
+        return written
+
+    async def announce_change(self, driver_id: str, names: list[str]) -> None:
+        now = self.now()
+        event = DriverUpdated(driver_id=driver_id, changed_fields=names, updated_at=now)
+        await self.write(driver_id, Changes(set_={"updated_at": now}), event)
+
+    async def announce(self, driver_id: str) -> None:
+        relay = self._relay()
+        if relay is None:
+            return
+        try:
+            await relay.flush(self.drivers.collection, driver_id)
+        except Exception as exc:  # the state is stored; the sweeper publishes it later
+            log.warning("announce deferred to outbox sweeper", error=type(exc).__name__)
+
+    # ------------------------------------------------------------------ personal values
+
+    def national_id(self, number: str) -> NationalIdRecord:
+        protected = self.pii.protect("national_id", number, mask_national_id(number))
+        return NationalIdRecord(hash=protected.hash, enc=protected.enc, masked=protected.masked)
+
+    def protect_phone(self, phone: str) -> ProtectedValue:
+        return self.pii.protect("phone", phone, mask_phone(phone))
+
+    def seal(self, text: str) -> SealedText:
+        return SealedText(enc=self.pii.encrypt("family", text), masked=mask_name(text))
+
+    def unseal(self, sealed: SealedText | None) -> str | None:
+        return self.pii.decrypt("family", sealed.enc) if sealed else None
+
+    async def audit(
+        self,
+        driver_id: str,
+        field_name: RevealField,
+        purpose: RevealPurpose,
+        case_ref: str | None,
+        actor: Actor,
+    ) -> None:
+        """Record who is about to see a full value, and why (before it is shown)."""
+        now = self.now()
+        await self.access_log.record(
+            AccessRecord(
+                access_id=f"acc_{int(now.timestamp() * 1_000_000):016x}{uuid.uuid4().hex[:8]}",
+                driver_id=driver_id,
+                field=field_name,
+                purpose=purpose,
+                case_ref=case_ref,
+                by=actor.sub,
+                role=actor.role,
+                at=now,
+            )
+        )

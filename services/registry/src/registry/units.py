@@ -1,0 +1,185 @@
+"""Fleets, residence grids, organisations and their members."""
+
+from __future__ import annotations
+
+from common.events.registry import DriverUpdated
+from registry.domain import (
+    BranchType,
+    Conflict,
+    Fleet,
+    FleetKind,
+    Grid,
+    InvalidDriverData,
+    Membership,
+    MembershipRole,
+    NotFound,
+    Organisation,
+    OrganisationKind,
+    check_organisation,
+    new_id,
+)
+from registry.records import DriverRecords
+from registry.store.fleets import FleetStore
+from registry.store.grids import GridStore
+from registry.store.organisations import OrganisationStore
+
+
+class Units:
+    def __init__(
+        self,
+        records: DriverRecords,
+        fleets: FleetStore,
+        grids: GridStore,
+        organisations: OrganisationStore,
+    ) -> None:
+        self._records = records
+        self._fleets = fleets
+        self._grids = grids
+        self._organisations = organisations
+
+    # ------------------------------------------------------------------ fleets
+
+    async def resolve_fleet(self, fleet: str | None) -> Fleet | None:
+        """A fleet named at registration: by id, by name, or new (unverified) by that name."""
+        if not fleet:
+            return None
+        if fleet.startswith("flt_"):
+            known = await self._fleets.get(fleet)
+            if known is not None:
+                return known
+        return await self.create_fleet(fleet, "company", verified=False)
+
+    async def create_fleet(self, name: str, kind: FleetKind, *, verified: bool = True) -> Fleet:
+        fleet = Fleet(
+            fleet_id=new_id("flt"),
+            name=name,
+            kind=kind,
+            verified=verified,
+            created_at=self._records.now(),
+        )
+        return await self._fleets.insert(fleet)
+
+    async def get_fleet(self, fleet_id: str) -> Fleet:
+        fleet = await self._fleets.get(fleet_id)
+        if fleet is None:
+            raise NotFound("fleet")
+        return fleet
+
+    async def fleets(self, *, after: str | None, limit: int) -> list[Fleet]:
+        return await self._fleets.page(after=after, limit=limit)
+
+    # ------------------------------------------------------------------ grids
+
+    async def create_grid(self, name: str, community: str, street: str | None) -> Grid:
+        grid = Grid(
+            grid_id=new_id("grd"),
+            name=name,
+            community=community,
+            street=street,
+            created_at=self._records.now(),
+        )
+        await self._grids.insert(grid)
+        return grid
+
+    async def get_grid(self, grid_id: str) -> Grid:
+        grid = await self._grids.get(grid_id)
+        if grid is None:
+            raise NotFound("grid")
+        return grid
+
+    async def grids(self, *, after: str | None, limit: int) -> list[Grid]:
+        return await self._grids.page(after=after, limit=limit)
+
+    # ------------------------------------------------------------------ organisations
+
+    async def create_organisation(
+        self,
+        name: str,
+        kind: OrganisationKind,
+        branch_type: BranchType | None,
+        grid_id: str | None,
+        fleet_id: str | None,
+    ) -> Organisation:
+        check_organisation(kind, branch_type)
+        if grid_id is not None:
+            await self.get_grid(grid_id)
+        if fleet_id is not None:
+            await self.get_fleet(fleet_id)
+        organisation = Organisation(
+            organisation_id=new_id("org"),
+            name=name,
+            kind=kind,
+            branch_type=branch_type,
+            grid_id=grid_id,
+            fleet_id=fleet_id,
+            created_at=self._records.now(),
+        )
+        await self._organisations.insert(organisation)
+        return organisation
+
+    async def get_organisation(self, organisation_id: str) -> Organisation:
+        organisation = await self._organisations.get(organisation_id)
+        if organisation is None:
+            raise NotFound("organisation")
+        return organisation
+
+    async def organisations(
+        self, *, kind: OrganisationKind | None, after: str | None, limit: int
+    ) -> list[Organisation]:
+        return await self._organisations.page(kind=kind, after=after, limit=limit)
+
+    # ------------------------------------------------------------------ members
+
+    async def add_member(
+        self,
+        organisation_id: str,
+        driver_id: str,
+        role: MembershipRole,
+        mobile: bool,
+        home_organisation: str | None,
+    ) -> tuple[Membership, bool]:
+        await self.get_organisation(organisation_id)
+        driver = await self._records.get_driver(driver_id)
+        driver.require_not_erased()
+        known = driver.member_of(organisation_id)
+        if known is not None:
+            return known, False
+        if home_organisation and not mobile:
+            raise InvalidDriverData("home_organisation", "only mobile members have one elsewhere")
+        now = self._records.now()
+        membership = Membership(
+            organisation_id=organisation_id,
+            role=role,
+            mobile=mobile,
+            home_organisation=home_organisation,
+            joined_at=now,
+        )
+        event = DriverUpdated(driver_id=driver_id, changed_fields=["memberships"], updated_at=now)
+        added = await self._records.drivers.update(
+            driver_id,
+            when={"memberships.organisation_id": {"$ne": organisation_id}, "erased": False},
+            set_={"updated_at": now},
+            push={"memberships": membership.model_dump(exclude_none=True)},
+            outbox=[self._records.outbox(event, driver_id)],
+        )
+        if not added:
+            raced = (await self._records.get_driver(driver_id)).member_of(organisation_id)
+            if raced is None:
+                raise Conflict("the driver changed meanwhile; try again")
+            return raced, False
+        await self._records.announce(driver_id)
+        return membership, True
+
+    async def remove_member(self, organisation_id: str, driver_id: str) -> None:
+        now = self._records.now()
+        event = DriverUpdated(driver_id=driver_id, changed_fields=["memberships"], updated_at=now)
+        removed = await self._records.drivers.update(
+            driver_id,
+            when={"memberships.organisation_id": organisation_id},
+            set_={"updated_at": now},
+            pull={"memberships": {"organisation_id": organisation_id}},
+            outbox=[self._records.outbox(event, driver_id)],
+        )
+        if not removed:
+            raise NotFound("membership")
+        await self._records.announce(driver_id)
