@@ -33,6 +33,11 @@ class Problem(Exception):
         self.extra = extra or {}
 
 
+def _encodable(text: str) -> str:
+    # A field name may hold a lone surrogate, which UTF-8 (the answer's encoding) cannot carry.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def problem_response(
     request: Request, status: int, title: str, detail: str = "", **extra: Any
 ) -> JSONResponse:
@@ -63,7 +68,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         # Locations and messages only: the rejected input may be a national ID or phone.
         errors = [
-            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+            {"loc": [_encodable(str(p)) for p in err.get("loc", ())], "msg": _encodable(err["msg"])}
             for err in exc.errors()
         ]
         return problem_response(

@@ -46,7 +46,7 @@ PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕�
 _PLATE = re.compile(
     rf"^[{PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{5}}|[A-HJ-NP-Z0-9]{{4}}挂|[DF][A-HJ-NP-Z0-9]{{5}}|[A-HJ-NP-Z0-9]{{5}}[DF])$"
 )
-_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+_QUARTER = re.compile(r"^(20\d{2})Q([1-4])$")  # year 0 has no datetime
 
 
 class RegistryError(Exception):
@@ -127,7 +127,7 @@ def is_school_age(birth_year: int, today: date) -> bool:
 
 
 def quarter_start(quarter: str) -> datetime:
-    """``2026Q2`` -> 2026-04-01T00:00Z; raises InvalidDriverData for anything else."""
+    """``2026Q2`` -> 2026-04-01T00:00Z (years 2000-2099); InvalidDriverData for anything else."""
     found = _QUARTER.fullmatch(quarter)
     if not found:
         raise InvalidDriverData("quarter", "must look like 2026Q2")

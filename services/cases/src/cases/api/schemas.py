@@ -5,30 +5,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from common.schemas import RequestModel
+from common.schemas import Code, Name, RequestModel, Text
 
 Document = dict[str, Any]
 
 
 class Attachment(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
-    content_type: str = Field(max_length=100)
+    name: Name = Field(min_length=1, max_length=200)
+    content_type: Name = Field(max_length=100)
     size_bytes: int = Field(ge=1)
-    storage_ref: str = Field(min_length=1, max_length=500, description="Where the file is stored")
+    storage_ref: Code = Field(min_length=1, max_length=500, description="Where the file is stored")
 
 
 class Respondent(RequestModel):
     kind: Literal["company", "platform", "authority", "programme", "person", "other"]
-    id: str | None = Field(default=None, max_length=100, description="Partner id, if it has one")
-    name: str | None = Field(default=None, max_length=200)
+    id: Code | None = Field(default=None, max_length=100, description="Partner id, if it has one")
+    name: Name | None = Field(default=None, max_length=200)
 
 
 class OpenCaseRequest(RequestModel):
-    driver_id: str = Field(min_length=1, max_length=100)
+    driver_id: Code = Field(min_length=1, max_length=100)
     kind: Literal["question", "help_request", "complaint", "report", "suggestion"]
-    category: str = Field(min_length=1, max_length=50)
+    category: Name = Field(min_length=1, max_length=50)
     channel: Literal["station", "hotline", "app", "partner"] = "app"
-    description: str = Field(min_length=1, max_length=5000)
+    description: Text = Field(min_length=1, max_length=5000)
     priority: Literal["normal", "high", "urgent"] = "normal"
     emergency: bool = False
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
@@ -39,19 +39,19 @@ class OpenCaseRequest(RequestModel):
 
 
 class ActionRequest(RequestModel):
-    reason_code: str | None = Field(default=None, max_length=50)
-    note: str | None = Field(default=None, max_length=5000)
-    unit_ids: list[str] = Field(default_factory=list, max_length=5)
-    outcome: str | None = Field(default=None, max_length=30)
-    satisfaction: str | None = Field(default=None, max_length=30)
-    solved: str | None = Field(default=None, max_length=30)
-    target_case_id: str | None = Field(default=None, max_length=100)
+    reason_code: Code | None = Field(default=None, max_length=50)
+    note: Text | None = Field(default=None, max_length=5000)
+    unit_ids: list[Code] = Field(default_factory=list, max_length=5)
+    outcome: Code | None = Field(default=None, max_length=30)
+    satisfaction: Code | None = Field(default=None, max_length=30)
+    solved: Code | None = Field(default=None, max_length=30)
+    target_case_id: Code | None = Field(default=None, max_length=100)
 
 
 class ExtensionRequest(RequestModel):
     working_days: int = Field(ge=1, le=60)
-    reason_code: str = Field(max_length=50)
-    note: str = Field(min_length=1, max_length=2000, description="Why, told to the driver")
+    reason_code: Code = Field(max_length=50)
+    note: Text = Field(min_length=1, max_length=2000, description="Why, told to the driver")
 
 
 class ExtensionDecision(RequestModel):
@@ -68,7 +68,7 @@ class CompensationRequest(RequestModel):
 
 
 class CollectiveRequest(RequestModel):
-    case_ids: list[str] = Field(
+    case_ids: list[Code] = Field(
         min_length=2,
         max_length=200,
         description="Complaints about one respondent; any already linked name the collective",
@@ -76,7 +76,7 @@ class CollectiveRequest(RequestModel):
 
 
 class BrokerRequest(RequestModel):
-    broker_id: str = Field(min_length=1, max_length=100)
+    broker_id: Code = Field(min_length=1, max_length=100)
 
 
 class ClockView(BaseModel):
@@ -85,6 +85,12 @@ class ClockView(BaseModel):
     met_at: datetime | None = None
     breached: bool
     period: int = Field(default=1, description="The period of a recurring clock (progress)")
+    provisional: bool = Field(
+        default=False,
+        description="Counted on weekends only: the public holidays of a year it spans are not "
+        "loaded yet; counted again (and announced) once they are",
+    )
+    provisional_years: list[int] = Field(default_factory=list)
 
 
 class CaseView(BaseModel):
@@ -118,6 +124,9 @@ class CaseView(BaseModel):
         default=None, description="The collective of complaints about one respondent, if linked"
     )
     clocks: dict[str, ClockView]
+    provisional: bool = Field(
+        default=False, description="A running clock's deadline is provisional"
+    )
     extension_request: Document | None = None
     extensions: list[Document] = Field(default_factory=list)
     progress_periods: list[Document] = Field(
@@ -135,6 +144,9 @@ class CaseView(BaseModel):
         fields = {k: v for k, v in case.items() if k in cls.model_fields}
         fields["case_id"] = case["_id"]
         fields["clocks"] = {k: v for k, v in case["clocks"].items() if v}
+        fields["provisional"] = any(
+            v.get("provisional") and v.get("met_at") is None for v in fields["clocks"].values()
+        )
         if for_respondent and not case.get("identity_consent"):
             fields.update(driver_id=None, station_id=None, attachments=[], history=[])
             fields.pop("revisits", None)

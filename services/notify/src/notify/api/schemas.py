@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from common.schemas import RequestModel
+from common.schemas import AwareInstant, Code, Name, RequestModel, Text, WallTime
 from notify.domain import (
     Broadcast,
     BroadcastStatus,
@@ -103,11 +103,25 @@ class NotificationView(BaseModel):
         )
 
 
+class QuietHoursRequest(QuietHours, RequestModel):
+    start: WallTime
+    end: WallTime
+
+
+class SegmentRequest(Segment, RequestModel):
+    value: Name | None = Field(default=None, max_length=100)
+
+
+class ContentRequest(Content, RequestModel):
+    title: Name = Field(min_length=1, max_length=100)
+    body: Text = Field(min_length=1, max_length=2000)
+
+
 class PreferencesRequest(RequestModel):
     language: Language | None = None
     channels: dict[Category, list[DriverChannel]] = Field(default_factory=dict)
-    quiet_hours: QuietHours | None = None
-    sms_phone: str | None = Field(
+    quiet_hours: QuietHoursRequest | None = None
+    sms_phone: Name | None = Field(
         default=None,
         min_length=11,
         max_length=20,
@@ -134,16 +148,16 @@ class PreferencesView(BaseModel):
         )
 
 
-class TemplateText(BaseModel):
+class TemplateText(RequestModel):
     """Template texts hold ``$name`` placeholders by design, so RequestModel's refusal of
     ``$``-values does not fit; they are stored as plain values and never reach a query."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    dollar_values: ClassVar[bool] = True
 
 
 class TemplateRequest(TemplateText):
-    title: str = Field(min_length=1, max_length=100)
-    body: str = Field(min_length=1, max_length=2000)
+    title: Name = Field(min_length=1, max_length=100)
+    body: Text = Field(min_length=1, max_length=2000)
 
 
 class TemplateView(BaseModel):
@@ -157,9 +171,9 @@ class TemplateView(BaseModel):
 
 
 class PreviewRequest(TemplateText):
-    title: str | None = Field(default=None, max_length=100)
-    body: str | None = Field(default=None, max_length=2000)
-    variables: dict[str, str] = Field(default_factory=dict)
+    title: Name | None = Field(default=None, max_length=100)
+    body: Text | None = Field(default=None, max_length=2000)
+    variables: dict[Code, Text] = Field(default_factory=dict)
 
 
 class PreviewView(BaseModel):
@@ -169,9 +183,9 @@ class PreviewView(BaseModel):
 
 
 class WebhookRequest(RequestModel):
-    url: str = Field(min_length=8, max_length=2000)
+    url: Code = Field(min_length=8, max_length=2000)
     categories: list[Category] = Field(min_length=1)
-    fleet: str | None = Field(default=None, min_length=1, max_length=100)
+    fleet: Name | None = Field(default=None, min_length=1, max_length=100)
 
 
 class WebhookView(BaseModel):
@@ -203,10 +217,10 @@ class WebhookView(BaseModel):
 class BroadcastRequest(RequestModel):
     category: Category
     urgency: Literal["normal", "urgent"] = "normal"
-    segment: Segment
-    content: dict[Language, Content] = Field(min_length=1)
-    scheduled_at: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    segment: SegmentRequest
+    content: dict[Language, ContentRequest] = Field(min_length=1)
+    scheduled_at: AwareInstant | None = None
+    expires_at: AwareInstant | None = None
 
 
 class Progress(BaseModel):
@@ -280,6 +294,6 @@ class BroadcastPage(BaseModel):
 
 
 class SmsReceipt(RequestModel):
-    out_id: str = Field(min_length=1, max_length=100)
+    out_id: Code = Field(min_length=1, max_length=100)
     status: Literal["DELIVERED", "FAILED"]
-    error: str | None = Field(default=None, max_length=200)
+    error: Text | None = Field(default=None, max_length=200)

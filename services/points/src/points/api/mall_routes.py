@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from common.auth import Principal, require_roles
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
+from common.schemas import QueryBool
 from points.api.mall_schemas import (
     CancelRequest,
     CodeView,
@@ -142,7 +143,7 @@ async def browse_rewards(
     category: Annotated[str | None, Query(max_length=40)] = None,
     channel: Annotated[str | None, Query(pattern="^(online|counter)$")] = None,
     counter_id: Annotated[str | None, Query(max_length=64)] = None,
-    include_inactive: bool = False,
+    include_inactive: QueryBool = False,
 ) -> RewardPage:
     after = page.after.get("id") if page.after else None
     if after is not None and not isinstance(after, str):

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from common.schemas import RequestModel
+from common.schemas import Code, Day, Name, Omittable, RequestModel, Text
 from points.leaderboards import Standing
 from points.mall import Channel, Redemption, RedemptionState, Reward
 from points.statements import SignedStatement
@@ -17,13 +17,13 @@ Identifier = Annotated[
 
 class RewardRequest(RequestModel):
     reward_id: Identifier
-    name: str = Field(min_length=1, max_length=100, description="Display name (Chinese)")
-    category: str = Field(min_length=1, max_length=40)
+    name: Name = Field(min_length=1, max_length=100, description="Display name (Chinese)")
+    category: Name = Field(min_length=1, max_length=40)
     cost: int = Field(gt=0, le=1_000_000, description="Points per unit")
     stock: int = Field(ge=0, le=1_000_000)
     channel: Channel
     counters: list[Identifier] = Field(default_factory=list, max_length=50)
-    description: str | None = Field(default=None, max_length=1000)
+    description: Text | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")
     def _counters_match_channel(self) -> RewardRequest:
@@ -39,13 +39,15 @@ def _check_counters(channel: str | None, counters: list[str] | None) -> None:
 
 
 class RewardChange(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    category: str | None = Field(default=None, min_length=1, max_length=40)
-    cost: int | None = Field(default=None, gt=0, le=1_000_000)
-    channel: Channel | None = None
-    counters: list[Identifier] | None = Field(default=None, max_length=50)
-    description: str | None = Field(default=None, max_length=1000)
-    active: bool | None = None
+    """Fields left out stay as they are; only ``description`` may be cleared with null."""
+
+    name: Omittable[Name] = Field(default=None, min_length=1, max_length=100)
+    category: Omittable[Name] = Field(default=None, min_length=1, max_length=40)
+    cost: Omittable[int] = Field(default=None, gt=0, le=1_000_000)
+    channel: Omittable[Channel] = None
+    counters: Omittable[list[Identifier]] = Field(default=None, max_length=50)
+    description: Text | None = Field(default=None, max_length=1000)
+    active: Omittable[bool] = None
 
     @model_validator(mode="after")
     def _counters_match_channel(self) -> RewardChange:
@@ -55,7 +57,7 @@ class RewardChange(RequestModel):
 
 class StockChange(RequestModel):
     delta: int = Field(ge=-1_000_000, le=1_000_000, description="Units added (or removed)")
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Text = Field(min_length=3, max_length=500)
 
 
 class RewardView(BaseModel):
@@ -89,8 +91,10 @@ class RewardPage(BaseModel):
 
 class ReserveRequest(RequestModel):
     reward_id: Identifier
-    driver_id: str | None = Field(default=None, description="Operators reserve for a driver")
-    counter_id: str | None = Field(default=None, max_length=64, description="Where to collect")
+    driver_id: Code | None = Field(
+        default=None, max_length=64, description="Operators reserve for a driver"
+    )
+    counter_id: Code | None = Field(default=None, max_length=64, description="Where to collect")
 
 
 class RedemptionView(BaseModel):
@@ -129,12 +133,12 @@ class RedemptionPage(BaseModel):
 
 
 class FulfilRequest(RequestModel):
-    code: str | None = Field(default=None, min_length=4, max_length=20)
-    counter_id: str | None = Field(default=None, max_length=64)
+    code: Name | None = Field(default=None, min_length=4, max_length=20)
+    counter_id: Code | None = Field(default=None, max_length=64)
 
 
 class CancelRequest(RequestModel):
-    reason: str = Field(default="cancelled by request", min_length=3, max_length=500)
+    reason: Text = Field(default="cancelled by request", min_length=3, max_length=500)
 
 
 class CodeView(BaseModel):
@@ -143,7 +147,7 @@ class CodeView(BaseModel):
 
 
 class StatementRequest(RequestModel):
-    as_of: date = Field(description="The cut-off date (end of this day, UTC+8)")
+    as_of: Day = Field(description="The cut-off date (end of this day, UTC+8)")
     child_reference: str | None = Field(
         default=None,
         max_length=64,
@@ -170,7 +174,7 @@ class SignedStatementView(BaseModel):
 
 class VerifyRequest(RequestModel):
     statement: dict[str, Any]
-    signature: str = Field(min_length=1, max_length=200)
+    signature: Code = Field(min_length=1, max_length=200)
 
 
 class VerifyView(BaseModel):

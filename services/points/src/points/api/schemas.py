@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from common.events.points import Grade
-from common.schemas import RequestModel
+from common.schemas import Code, Instant, Name, RequestModel, Text
 from points.domain import Account, AccountStatus, Cause, Entry, EntryKind
 from points.rules import Condition, Rule
 
@@ -83,27 +83,31 @@ class LedgerPage(BaseModel):
 
 
 class ReversalRequest(RequestModel):
-    entry_id: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=3, max_length=500)
+    entry_id: Code = Field(min_length=1, max_length=200)
+    reason: Text = Field(min_length=3, max_length=500)
 
 
 class AdjustmentRequest(RequestModel):
     amount: int = Field(ge=-100_000, le=100_000)
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Text = Field(min_length=3, max_length=500)
     sanction: bool = False
 
 
+class ConditionRequest(Condition, RequestModel):
+    """A rule condition as a request: strict, like every request body."""
+
+
 class RuleRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
-    event_type: str
-    conditions: list[Condition] = Field(default_factory=list, max_length=10)
+    name: Name = Field(min_length=1, max_length=100)
+    event_type: Code = Field(min_length=1, max_length=100)
+    conditions: list[ConditionRequest] = Field(default_factory=list, max_length=10)
     points: int = Field(default=0, ge=0, le=10_000)
     points_per_unit: int = Field(default=0, ge=0, le=1_000)
-    unit_field: str | None = None
+    unit_field: Code | None = Field(default=None, max_length=64)
     cap_per_day: int | None = Field(default=None, ge=1)
     cap_per_month: int | None = Field(default=None, ge=1)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     priority: int = Field(default=0, ge=0, le=1000)
     active: bool = True
 

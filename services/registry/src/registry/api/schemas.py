@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from common.schemas import RequestModel
+from common.schemas import Code, Day, Name, Omittable, RequestModel
 from registry.domain import (
     AccessRecord,
     BranchType,
@@ -35,20 +35,20 @@ from registry.domain import (
 
 
 class RegisterDriverRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=50)
-    phone: str = Field(min_length=11, max_length=20)
-    national_id: str = Field(min_length=18, max_length=18)
-    plate: str = Field(min_length=7, max_length=12)
-    fleet: str | None = Field(
+    name: Name = Field(min_length=1, max_length=50)
+    phone: Name = Field(min_length=11, max_length=20)
+    national_id: Name = Field(min_length=18, max_length=18)
+    plate: Name = Field(min_length=7, max_length=12)
+    fleet: Name | None = Field(
         default=None,
         min_length=1,
         max_length=100,
         description="A fleet id, or a fleet's name (a new name creates an unverified fleet)",
     )
-    home_province: str | None = Field(default=None, min_length=2, max_length=20)
-    languages: list[str] = Field(default_factory=list, max_length=10)
+    home_province: Name | None = Field(default=None, min_length=2, max_length=20)
+    languages: list[Code] = Field(default_factory=list, max_length=10)
     vehicle_type: VehicleType = "container_tractor"
-    partner_driver_ref: str | None = Field(
+    partner_driver_ref: Code | None = Field(
         default=None,
         min_length=1,
         max_length=100,
@@ -58,35 +58,36 @@ class RegisterDriverRequest(RequestModel):
 
 
 class UpdateDriverRequest(RequestModel):
-    """Only the fields given are changed; ``null`` clears an optional field."""
+    """Only the fields given are changed; ``null`` clears an optional field (not ``name``,
+    ``national_id`` or ``status``, which every driver has)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=50)
-    phone: str | None = Field(default=None, min_length=11, max_length=20)
-    national_id: str | None = Field(
+    name: Omittable[Name] = Field(default=None, min_length=1, max_length=50)
+    phone: Name | None = Field(default=None, min_length=11, max_length=20)
+    national_id: Omittable[Name] = Field(
         default=None,
         min_length=18,
         max_length=18,
         description="Only to complete a record known by the ID hash alone; must match it",
     )
-    home_province: str | None = Field(default=None, min_length=2, max_length=20)
-    languages: list[str] | None = Field(default=None, max_length=10)
-    photo_ref: str | None = Field(default=None, min_length=1, max_length=200)
-    fleet_id: str | None = Field(default=None, min_length=1, max_length=100)
-    grid_id: str | None = Field(default=None, min_length=1, max_length=100)
-    status: Literal["active", "inactive"] | None = None
+    home_province: Name | None = Field(default=None, min_length=2, max_length=20)
+    languages: list[Code] | None = Field(default=None, max_length=10)
+    photo_ref: Code | None = Field(default=None, min_length=1, max_length=200)
+    fleet_id: Code | None = Field(default=None, min_length=1, max_length=100)
+    grid_id: Code | None = Field(default=None, min_length=1, max_length=100)
+    status: Omittable[Literal["active", "inactive"]] = None
 
 
 class SearchRequest(RequestModel):
-    plate: str | None = Field(default=None, min_length=7, max_length=12)
-    phone: str | None = Field(default=None, min_length=11, max_length=20)
-    national_id: str | None = Field(default=None, min_length=18, max_length=18)
-    name_prefix: str | None = Field(default=None, min_length=1, max_length=50)
-    fleet_id: str | None = Field(default=None, max_length=100)
-    grid_id: str | None = Field(default=None, max_length=100)
-    organisation_id: str | None = Field(default=None, max_length=100)
+    plate: Name | None = Field(default=None, min_length=7, max_length=12)
+    phone: Name | None = Field(default=None, min_length=11, max_length=20)
+    national_id: Name | None = Field(default=None, min_length=18, max_length=18)
+    name_prefix: Name | None = Field(default=None, min_length=1, max_length=50)
+    fleet_id: Code | None = Field(default=None, max_length=100)
+    grid_id: Code | None = Field(default=None, max_length=100)
+    organisation_id: Code | None = Field(default=None, max_length=100)
     status: DriverStatus | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: Code | None = Field(default=None, max_length=500)
 
 
 class DeactivateRequest(RequestModel):
@@ -100,25 +101,25 @@ class EraseRequest(RequestModel):
 class RevealRequest(RequestModel):
     field: RevealField
     purpose: RevealPurpose
-    case_ref: str | None = Field(
+    case_ref: Code | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     )
 
 
 class AddVehicleRequest(RequestModel):
-    plate: str = Field(min_length=7, max_length=12)
+    plate: Name = Field(min_length=7, max_length=12)
     vehicle_type: VehicleType = "container_tractor"
-    pass_number: str | None = Field(
+    pass_number: Code | None = Field(
         default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$"
     )
-    pass_expires_on: date | None = None
+    pass_expires_on: Day | None = None
 
 
 class PassRequest(RequestModel):
-    pass_number: str | None = Field(
+    pass_number: Code | None = Field(
         default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$"
     )
-    pass_expires_on: date | None = None
+    pass_expires_on: Day | None = None
 
 
 class ConsentRequest(RequestModel):
@@ -127,49 +128,49 @@ class ConsentRequest(RequestModel):
 
 
 class ChildRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=50)
+    name: Name = Field(min_length=1, max_length=50)
     birth_year: int = Field(ge=1990, le=2100)
-    child_id: str | None = Field(default=None, max_length=100)
+    child_id: Code | None = Field(default=None, max_length=100)
 
 
 class FamilyRequest(RequestModel):
-    spouse_name: str | None = Field(default=None, min_length=1, max_length=50)
+    spouse_name: Name | None = Field(default=None, min_length=1, max_length=50)
     children: list[ChildRequest] = Field(default_factory=list, max_length=10)
 
 
 class FleetRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     kind: FleetKind = "company"
 
 
 class GridRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
-    community: str = Field(min_length=1, max_length=100)
-    street: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
+    community: Name = Field(min_length=1, max_length=100)
+    street: Name | None = Field(default=None, min_length=1, max_length=100)
 
 
 class OrganisationRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     kind: OrganisationKind
     branch_type: BranchType | None = None
-    grid_id: str | None = Field(default=None, max_length=100)
-    fleet_id: str | None = Field(default=None, max_length=100)
+    grid_id: Code | None = Field(default=None, max_length=100)
+    fleet_id: Code | None = Field(default=None, max_length=100)
 
 
 class MemberRequest(RequestModel):
-    driver_id: str = Field(min_length=1, max_length=100)
+    driver_id: Code = Field(min_length=1, max_length=100)
     role: MembershipRole = "member"
     mobile: bool = False
-    home_organisation: str | None = Field(default=None, min_length=1, max_length=100)
+    home_organisation: Code | None = Field(default=None, min_length=1, max_length=100)
 
 
 class CampaignRequest(RequestModel):
-    quarter: str | None = Field(default=None, pattern=r"^\d{4}Q[1-4]$")
-    grid_ids: list[str] = Field(default_factory=list, max_length=500)
+    quarter: str | None = Field(default=None, pattern=r"^20\d{2}Q[1-4]$")
+    grid_ids: list[Code] = Field(default_factory=list, max_length=500)
 
 
 class VerificationRequest(RequestModel):
-    campaign_id: str | None = Field(default=None, max_length=100)
+    campaign_id: Code | None = Field(default=None, max_length=100)
     changes: UpdateDriverRequest = Field(default_factory=UpdateDriverRequest)
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from common.schemas import RequestModel
+from common.schemas import AwareInstant, Code, Day, Name, Omittable, RequestModel, Text
 from stations.domain import (
     Activity,
     ActivityKind,
@@ -17,6 +17,7 @@ from stations.domain import (
     Feedback,
     Grade,
     Hours,
+    Interval,
     Location,
     OfferedService,
     Resource,
@@ -24,26 +25,68 @@ from stations.domain import (
     Station,
     StationKind,
     StationStatus,
+    Weekday,
 )
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+# The domain's value objects, as strict request parts (the same fields and rules).
+class IntervalRequest(Interval, RequestModel):
+    pass
+
+
+class HoursRequest(Hours, RequestModel):
+    week: dict[Weekday, list[IntervalRequest]] = Field(  # type: ignore[assignment]
+        default_factory=dict, description="A weekday missing here is a closed day"
+    )
+    holidays: list[IntervalRequest] | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="Hours on Chinese statutory public holidays; null keeps the weekday's hours, "
+        "an empty list closes the station on holidays",
+    )
+
+
+class LocationRequest(Location, RequestModel):
+    pass
+
+
+class GradeRequest(Grade, RequestModel):
+    graded_on: Day
+    graded_by: Name = Field(min_length=1, max_length=100, examples=["中国公路学会"])
+
+
+class ContactRequest(Contact, RequestModel):
+    phone: Name | None = Field(default=None, max_length=30, description="The station's desk")
+    person: Name | None = Field(default=None, max_length=50)
+
+
+class CapacityRequest(Capacity, RequestModel):
+    pass
+
+
+class OfferedServiceRequest(OfferedService, RequestModel):
+    code: Code
+    hours: HoursRequest | None = Field(
+        default=None, description="Only when they differ from the station"
+    )
 
 
 class StationCreate(RequestModel):
     station_id: str | None = Field(
         default=None, pattern=ID_PATTERN, description="Chosen by the operator; generated if absent"
     )
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     kind: StationKind
-    operator_org: str = Field(min_length=1, max_length=100)
-    address: str = Field(min_length=1, max_length=200)
-    location: Location
-    hours: Hours
-    grade: Grade | None = None
-    contact: Contact = Field(default_factory=Contact)
+    operator_org: Name = Field(min_length=1, max_length=100)
+    address: Name = Field(min_length=1, max_length=200)
+    location: LocationRequest
+    hours: HoursRequest
+    grade: GradeRequest | None = None
+    contact: ContactRequest = Field(default_factory=ContactRequest)
     status: StationStatus = "open"
-    capacity: Capacity = Field(default_factory=Capacity)
-    services: list[OfferedService] = Field(default_factory=list, max_length=100)
+    capacity: CapacityRequest = Field(default_factory=CapacityRequest)
+    services: list[OfferedServiceRequest] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _services_once(self) -> StationCreate:
@@ -56,17 +99,17 @@ class StationCreate(RequestModel):
 class StationChange(RequestModel):
     """Only the fields sent change; ``grade: null`` removes a grade."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    kind: StationKind | None = None
-    operator_org: str | None = Field(default=None, min_length=1, max_length=100)
-    address: str | None = Field(default=None, min_length=1, max_length=200)
-    location: Location | None = None
-    hours: Hours | None = None
-    grade: Grade | None = None
-    contact: Contact | None = None
-    status: StationStatus | None = None
-    capacity: Capacity | None = None
-    services: list[OfferedService] | None = Field(default=None, max_length=100)
+    name: Omittable[Name] = Field(default=None, min_length=1, max_length=100)
+    kind: Omittable[StationKind] = None
+    operator_org: Omittable[Name] = Field(default=None, min_length=1, max_length=100)
+    address: Omittable[Name] = Field(default=None, min_length=1, max_length=200)
+    location: Omittable[LocationRequest] = None
+    hours: Omittable[HoursRequest] = None
+    grade: GradeRequest | None = None
+    contact: Omittable[ContactRequest] = None
+    status: Omittable[StationStatus] = None
+    capacity: Omittable[CapacityRequest] = None
+    services: Omittable[list[OfferedServiceRequest]] = Field(default=None, max_length=100)
 
     def changes(self) -> dict[str, Any]:
         sent = self.model_dump(mode="json", exclude_unset=True)
@@ -154,7 +197,7 @@ class Occupancy(BaseModel):
 class CheckinRequest(RequestModel):
     driver_id: str = Field(pattern=ID_PATTERN)
     station_id: str = Field(pattern=ID_PATTERN)
-    service_code: str = Field(min_length=1, max_length=64)
+    service_code: Code = Field(min_length=1, max_length=64)
 
 
 class CheckinView(BaseModel):
@@ -186,7 +229,7 @@ class CheckinPage(BaseModel):
 
 class FeedbackRequest(RequestModel):
     rating: int = Field(ge=1, le=5)
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: Text | None = Field(default=None, max_length=1000)
 
 
 class FeedbackView(BaseModel):
@@ -210,10 +253,10 @@ class RatingSummary(BaseModel):
 
 class ActivityCreate(RequestModel):
     kind: ActivityKind
-    title: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    title: Name = Field(min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
+    starts_at: AwareInstant
+    ends_at: AwareInstant
     capacity: int = Field(ge=1, le=2000)
     registration_required: bool = True
 
