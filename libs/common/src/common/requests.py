@@ -2,17 +2,25 @@
 
 The first request with a key stores its answer; a retry with the same key and the same body
 gets the stored answer, a retry with a different body gets 422. Keys are scoped per caller.
+
+A request in progress holds its key under a lease that it renews while it runs. A retry during
+the lease answers 409; a retry after it (the process died mid-request, so nobody renewed it)
+takes the key over with one conditional update and runs the request itself. Records are kept
+for the retention the services purge them after (``common.retention``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import IndexModel
+from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.mongo import Indexes, is_duplicate_key
@@ -20,10 +28,13 @@ from common.problems import Problem
 
 Document = dict[str, Any]
 IDEMPOTENCY_KEYS = "idempotency_keys"
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 def idempotency_indexes(name: str = IDEMPOTENCY_KEYS) -> Indexes:
-    return Indexes(name, (IndexModel([("created_at", 1)], name="created_at"),))
+    return Indexes(
+        name, (IndexModel([("created_at", 1)], name="created_at"),), purge_by="created_at"
+    )
 
 
 def _fingerprint(body: Any) -> str:
@@ -32,8 +43,18 @@ def _fingerprint(body: Any) -> str:
 
 
 class IdempotentRequests:
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self._collection = collection
+        self._lease = timedelta(seconds=lease_seconds)
+        self._clock = clock
 
     async def run(
         self,
@@ -50,34 +71,72 @@ class IdempotentRequests:
             raise Problem(400, "Bad Request", "Idempotency-Key must be 1-200 characters")
         doc_id = f"{caller}\x1f{key}"
         fingerprint = _fingerprint(body)
+        owner = uuid.uuid4().hex
         stored = await self._collection.find_one({"_id": doc_id})
-        if stored is not None:
+        if stored is None:
+            stored = await self._claim_new(doc_id, fingerprint, owner)
+        elif stored.get("fingerprint") == fingerprint and stored.get("state") == "running":
+            stored = await self._take_over(doc_id, fingerprint, owner) or stored
+        if stored.get("owner") != owner:
             return self._replay(stored, fingerprint)
-        try:
-            await self._collection.insert_one(
-                {
-                    "_id": doc_id,
-                    "fingerprint": fingerprint,
-                    "state": "running",
-                    "created_at": datetime.now(UTC),
-                }
-            )
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-            stored = await self._collection.find_one({"_id": doc_id})
-            return self._replay(stored or {}, fingerprint)
+        renewing = asyncio.create_task(self._renew(doc_id, owner))
         try:
             status, answer = await action()
         except BaseException:
             # Nothing was answered: let the client retry with the same key.
-            await self._collection.delete_one({"_id": doc_id, "state": "running"})
+            await self._collection.delete_one({"_id": doc_id, "state": "running", "owner": owner})
             raise
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         await self._collection.update_one(
-            {"_id": doc_id},
+            {"_id": doc_id, "owner": owner},
             {"$set": {"state": "done", "status": status, "answer": answer}},
         )
         return status, answer
+
+    async def _claim_new(self, doc_id: str, fingerprint: str, owner: str) -> Document:
+        now = self._clock()
+        doc = {
+            "_id": doc_id,
+            "fingerprint": fingerprint,
+            "state": "running",
+            "owner": owner,
+            "lease_until": now + self._lease,
+            "created_at": now,
+        }
+        try:
+            await self._collection.insert_one(doc)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            return await self._collection.find_one({"_id": doc_id}) or {}
+        return doc
+
+    async def _take_over(self, doc_id: str, fingerprint: str, owner: str) -> Document | None:
+        """The key if its lease ran out (its request died), now ours; else None."""
+        now = self._clock()
+        expired: list[Document] = [
+            {"lease_until": {"$lt": now}},
+            # Records from before leases existed: their request is as old as the record.
+            {"lease_until": {"$exists": False}, "created_at": {"$lt": now - self._lease}},
+        ]
+        return await self._collection.find_one_and_update(
+            {"_id": doc_id, "state": "running", "fingerprint": fingerprint, "$or": expired},
+            {"$set": {"owner": owner, "lease_until": now + self._lease}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def _renew(self, doc_id: str, owner: str) -> None:
+        # A live request keeps its key however long it takes; only a dead one lets it lapse.
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            with contextlib.suppress(Exception):  # store away: the lease may lapse, as if dead
+                await self._collection.update_one(
+                    {"_id": doc_id, "state": "running", "owner": owner},
+                    {"$set": {"lease_until": self._clock() + self._lease}},
+                )
 
     @staticmethod
     def _replay(stored: Document, fingerprint: str) -> tuple[int, Any]:

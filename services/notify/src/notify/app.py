@@ -166,7 +166,9 @@ def create_app(
                 service = services["notify"]
                 app.state.runtime = runtime
                 app.state.service = service
-                app.state.idempotent_requests = IdempotentRequests(runtime.db[IDEMPOTENCY_KEYS])
+                app.state.idempotent_requests = IdempotentRequests(
+                    runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
+                )
                 app.state.readiness = readiness_checks(runtime)
                 dispatcher = Dispatcher(service, interval=settings.dispatch_interval_seconds)
                 app.state.dispatcher = dispatcher

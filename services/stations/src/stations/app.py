@@ -97,7 +97,9 @@ def create_app(
             service.use_relay(runtime.relay)
             app.state.runtime = runtime
             app.state.service = service
-            app.state.idempotency = IdempotentRequests(runtime.db[IDEMPOTENCY_KEYS])
+            app.state.idempotency = IdempotentRequests(
+                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
+            )
             app.state.readiness = readiness_checks(runtime)
             yield
 
