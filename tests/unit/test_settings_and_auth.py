@@ -81,3 +81,10 @@ class Body(RequestModel):
 def test_request_bodies_refuse_unknown_fields_and_operators(payload: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Body.model_validate(payload)
+
+
+def test_dedupe_records_must_be_kept_longer_than_the_topics_keep_events() -> None:
+    assert ServiceSettings().dedupe_retention_days * 24 > ServiceSettings().topic_retention_hours
+    with pytest.raises(ValidationError, match="dedupe_retention_days must exceed"):
+        ServiceSettings(topic_retention_hours=24 * 30, dedupe_retention_days=30)
+    ServiceSettings(topic_retention_hours=24 * 30, dedupe_retention_days=31)

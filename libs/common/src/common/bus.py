@@ -71,7 +71,12 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
 
 
 async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str]) -> None:
-    """Create each topic and its ``.dlq`` twin with the configured partition count."""
+    """Create each topic and its ``.dlq`` twin with the configured partition count.
+
+    The retention is set explicitly rather than left to the broker's default, because the
+    dedupe records' retention is validated against it (``ServiceSettings``). Topics that exist
+    already keep theirs.
+    """
     names: set[str] = set()
     for logical in logical_names:
         physical = settings.topic(logical)
@@ -86,8 +91,12 @@ async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str])
         if missing:
             # Another instance may win the race to create them.
             with contextlib.suppress(TopicAlreadyExistsError):
+                retention = {"retention.ms": str(int(settings.topic_retention_hours * 3_600_000))}
                 await admin.create_topics(
-                    [NewTopic(n, settings.topic_partitions, 1) for n in missing]
+                    [
+                        NewTopic(n, settings.topic_partitions, 1, topic_configs=retention)
+                        for n in missing
+                    ]
                 )
             await _wait_for_leaders(admin, missing)
     finally:

@@ -3,6 +3,10 @@
 A marker is written *after* the effects (which are themselves idempotent), so a crash in between
 only means the effects run again on redelivery. The same ``(source, id)`` with a different
 payload is a partner error: it is refused as poison instead of being silently ignored.
+
+Markers are purged by ``done_at`` after ``dedupe_retention_days`` (``common.retention``), which
+the settings keep longer than the topics' retention: an event old enough to lose its marker is
+no longer on any topic to be redelivered.
 """
 
 from __future__ import annotations
@@ -43,7 +47,12 @@ class ProcessedEvents:
     @staticmethod
     def indexes(name: str = "processed_events") -> Indexes:
         return Indexes(
-            name, (IndexModel([("subject", 1), ("source", 1), ("event_id", 1)], unique=True),)
+            name,
+            (
+                IndexModel([("subject", 1), ("source", 1), ("event_id", 1)], unique=True),
+                IndexModel([("done_at", 1)], name="done_at"),
+            ),
+            purge_by="done_at",
         )
 
     async def seen(self, event: CloudEvent) -> bool:

@@ -24,3 +24,8 @@ EVENTS_PUBLISHED = Counter(
 OUTBOX_PENDING = Counter(
     "driverhome_outbox_republished_total", "Outbox events republished by the sweeper", ["service"]
 )
+RECORDS_PURGED = Counter(
+    "driverhome_records_purged_total",
+    "Dedupe records (processed events, Idempotency-Keys) purged after their retention",
+    ["service", "collection"],
+)

@@ -38,6 +38,9 @@ def database(
 class Indexes:
     collection: str
     models: Sequence[IndexModel] = field(default_factory=tuple)
+    # The indexed date field by which ``common.retention`` purges records past their retention:
+    # the store has no TTL indexes to do it.
+    purge_by: str | None = None
 
 
 async def ensure_indexes(db: AsyncDatabase[Document], specs: Sequence[Indexes]) -> None:

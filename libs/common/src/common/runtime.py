@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -20,6 +21,7 @@ from common.faults import Faults
 from common.logging import get_logger
 from common.mongo import Indexes, create_client, database, ensure_indexes, ping
 from common.outbox import OutboxRelay
+from common.retention import RetentionPurge
 from common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -35,6 +37,7 @@ class Runtime:
     publisher: Publisher
     faults: Faults
     relay: OutboxRelay | None = None
+    purge: RetentionPurge | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
 
     def consumer(self, group_id: str) -> EventConsumer:
@@ -92,9 +95,21 @@ async def service_runtime(
                 service=settings.service_name,
             )
             runtime.relay.start()
+        # Collections whose indexes name a purge field (processed events, Idempotency-Keys).
+        runtime.purge = RetentionPurge(
+            store,
+            indexes,
+            retention=timedelta(days=settings.dedupe_retention_days),
+            every_seconds=settings.purge_interval_seconds,
+            batch_size=settings.purge_batch_size,
+            service=settings.service_name,
+        )
+        runtime.purge.start()
         log.info("service started", topic_prefix=settings.topic_prefix, db=store.name)
         yield runtime
     finally:
+        if runtime.purge is not None:
+            await runtime.purge.stop()
         if runtime.relay is not None:
             await runtime.relay.stop()
         await kafka.stop()

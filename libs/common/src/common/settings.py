@@ -60,6 +60,14 @@ class ServiceSettings(BaseSettings):
     # Records per batch for subscriptions that consume in batches (one commit per batch).
     consumer_batch_size: int = Field(default=100, ge=1, le=1000)
     consumer_backoff_max_seconds: float = 30.0
+    # Topics are created with this retention. Processed-event and Idempotency-Key records are
+    # kept longer (validated), so a consumer replaying a topic from its earliest offset still
+    # finds the record of every event it can read and handles each as a duplicate.
+    topic_retention_hours: float = Field(default=168.0, gt=0)
+    dedupe_retention_days: float = Field(default=30.0, gt=0)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    purge_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    idempotency_lease_seconds: float = Field(default=30.0, gt=0)
 
     # Test-only failure injection (see common.faults); empty and inert in production.
     faults: dict[str, str] = Field(default_factory=dict)
@@ -70,6 +78,15 @@ class ServiceSettings(BaseSettings):
         if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
             raise ValueError("topic_prefix may hold only letters, digits, '.', '_' and '-'")
         return value
+
+    @model_validator(mode="after")
+    def _records_outlive_the_topics(self) -> ServiceSettings:
+        if self.dedupe_retention_days * 24 <= self.topic_retention_hours:
+            raise ValueError(
+                "dedupe_retention_days must exceed topic_retention_hours: a replay from the "
+                "earliest offset would otherwise meet events whose records were purged"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> ServiceSettings:
