@@ -88,7 +88,9 @@ def create_app(
                 scanner.start()
             app.state.runtime = runtime
             app.state.service = service
-            app.state.idempotency = IdempotentRequests(runtime.db[IDEMPOTENCY_KEYS])
+            app.state.idempotency = IdempotentRequests(
+                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
+            )
             app.state.readiness = readiness_checks(runtime)
             try:
                 yield
