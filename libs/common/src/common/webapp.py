@@ -172,7 +172,8 @@ def _document_problems(app: FastAPI) -> None:
                 responses = operation.get("responses", {})
                 if "422" in responses:
                     responses["422"]["content"] = problem
-                responses["default"] = {"description": "A problem", "content": problem}
+                for status in ("4XX", "5XX"):
+                    responses.setdefault(status, {"description": "A problem", "content": problem})
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
