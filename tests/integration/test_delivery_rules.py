@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from common.events import new_event
 from common.events.base import CloudEvent
 from common.events.registry import DriverRegistered
@@ -65,6 +67,7 @@ async def test_a_redelivered_registration_opens_one_account(
     assert await db["processed_events"].count_documents({}) == 1
 
 
+@pytest.mark.expects_dlq("malformed_envelope", "unknown_type")
 async def test_malformed_and_unknown_messages_go_to_the_dlq_and_the_next_is_processed(
     infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
 ) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from common.events import CloudEvent, new_event, parse_envelope
 from common.events.cases import CaseCompensationGranted
 from common.events.partner import PortAppointmentKept, VolunteerLogged
@@ -97,6 +99,7 @@ async def test_the_same_partner_event_delivered_five_times_gives_one_entry(
     assert [(e.type, e.data["amount"]) for e in awarded] == [("points.awarded.v1", 20)]
 
 
+@pytest.mark.expects_dlq("conflicting_duplicate")
 async def test_the_same_event_id_with_another_payload_is_dead_lettered_without_an_award(
     infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
 ) -> None:
@@ -116,6 +119,7 @@ async def test_the_same_event_id_with_another_payload_is_dead_lettered_without_a
     assert await balance_is(mongo, settings, driver, 10)
 
 
+@pytest.mark.expects_dlq("type_not_allowed", "source_mismatch")
 async def test_events_a_partner_may_not_send_are_dead_lettered(
     infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
 ) -> None:
