@@ -161,3 +161,17 @@ async def test_a_census_campaign_for_a_quarter_out_of_range_is_refused(
             "/v1/census/campaigns", json={"quarter": quarter, "grid_ids": []}, headers=token()
         )
     assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize("by", ["0", "1700000000", "2026-13-01"])
+async def test_a_pass_review_date_is_an_iso_date_not_a_number(
+    by: str,
+    make_settings: Callable[..., RegistrySettings],
+    token: Callable[..., dict[str, str]],
+) -> None:
+    async with serve(registry_app(make_settings(RegistrySettings))) as http:
+        refused = await http.get("/v1/passes/due", params={"by": by}, headers=token())
+        accepted = await http.get("/v1/passes/due", params={"by": "2026-12-31"}, headers=token())
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert accepted.status_code == 200, accepted.text

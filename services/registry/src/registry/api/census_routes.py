@@ -46,6 +46,7 @@ async def _campaign_view(registry: Registry, campaign_id: str) -> CampaignView:
     status_code=201,
     response_model=CampaignView,
     summary="Start the quarterly census (one campaign per quarter; again answers it, 200)",
+    responses={200: {"description": "This quarter's campaign already exists: it is answered"}},
 )
 async def start_campaign(
     body: CampaignRequest, principal: Operator, registry: RegistryDep, response: Response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.pagination import PageParams, encode_cursor
+from common.schemas import Day
 from registry.api.dependencies import (
     AnyRole,
     IdempotencyKey,
@@ -107,7 +108,7 @@ async def passes_due(
     principal: Operator,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
-    by: Annotated[date | None, Query(description="Default: 30 days from today")] = None,
+    by: Annotated[Day | None, Query(description="Default: 30 days from today")] = None,
 ) -> VehiclePage:
     due_by = by or (datetime.now(UTC).date() + timedelta(days=30))
     position = page.after or {}
