@@ -17,7 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from common.bus import Publisher
 from common.events import CloudEvent
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from common.metrics import OUTBOX_PENDING
 
 log = get_logger(__name__)
@@ -79,7 +79,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # store or broker away: the next sweep tries again
-                log.warning("outbox sweep failed", error=type(exc).__name__)
+                log.warning("outbox sweep failed", error=describe_error(exc))
             await asyncio.sleep(self._sweep_seconds)
 
     def start(self) -> None:

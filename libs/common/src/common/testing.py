@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pymongo import monitoring
 
 from common.dlq import DLQ_SUFFIX
-from common.logging import get_logger, scrub
+from common.logging import describe_error, get_logger, scrub
 from common.mongo import conflicting_paths
 
 T = TypeVar("T")
@@ -112,7 +112,7 @@ async def drop_run(infra: Infra, run: str) -> None:
         if topics:
             await admin.delete_topics(topics)
     except Exception as exc:  # cleanup must never fail a test
-        log.warning("could not delete test topics", run=run, error=type(exc).__name__)
+        log.warning("could not delete test topics", run=run, error=describe_error(exc))
     finally:
         await admin.close()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
@@ -123,7 +123,7 @@ async def drop_run(infra: Infra, run: str) -> None:
             if name.startswith(f"{run}_"):
                 await client.drop_database(name)
     except Exception as exc:
-        log.warning("could not drop test databases", run=run, error=type(exc).__name__)
+        log.warning("could not drop test databases", run=run, error=describe_error(exc))
     finally:
         await client.close()
 

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp
 
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from common.problems import install_problem_handlers, problem_response
 from common.settings import ServiceSettings
@@ -109,7 +109,9 @@ def create_service_app(
                 checks[name] = "ok"
             except Exception as exc:
                 ready = False
+                # The answer is public, so it names the class only; the log says what failed.
                 checks[name] = f"unavailable: {type(exc).__name__}"
+                log.warning("not ready", check=name, error=describe_error(exc))
         if not ready:
             return problem_response(request, 503, "Service Unavailable", "not ready", checks=checks)
         return JSONResponse({"status": "ready", "checks": checks})

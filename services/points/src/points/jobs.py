@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from points.service import PointsService
 
 log = get_logger(__name__)
@@ -51,7 +51,7 @@ class Maintenance:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # store away: the next round tries again
-                log.warning("points maintenance failed", error=type(exc).__name__)
+                log.warning("points maintenance failed", error=describe_error(exc))
             await asyncio.sleep(self._sweep_seconds)
 
     def start(self) -> None:

@@ -53,7 +53,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.faults import Faults
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from points.domain import (
     AccountNotActive,
     Cause,
@@ -546,7 +546,7 @@ class Mall:
             except InvalidTransition:
                 continue  # fulfilled or cancelled in the meantime
             except PointsError as exc:  # e.g. a closed account: the next round tries again
-                log.warning("reservation not expired", rid=doc["_id"], error=type(exc).__name__)
+                log.warning("reservation not expired", rid=doc["_id"], error=describe_error(exc))
                 continue
             expired += done["state"] == "expired"
         return expired
@@ -560,7 +560,7 @@ class Mall:
                 await self.advance(str(doc["_id"]), sweeping=True)
                 finished += 1
             except PointsError as exc:  # e.g. a frozen account: try again next round
-                log.warning("redemption not finished", rid=doc["_id"], error=type(exc).__name__)
+                log.warning("redemption not finished", rid=doc["_id"], error=describe_error(exc))
         for reward in await self.rewards.with_unconfirmed_holds(cutoff):
             for hold in reward.get("holds", []):
                 if hold.get("ok") or hold["at"] >= cutoff:
@@ -568,7 +568,7 @@ class Mall:
                 try:
                     finished += await self._sweep_hold(str(reward["_id"]), hold)
                 except PointsError as exc:
-                    log.warning("held unit not settled", rid=hold["rid"], error=type(exc).__name__)
+                    log.warning("held unit not settled", rid=hold["rid"], error=describe_error(exc))
         await self.expire_due()
         return finished
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from common.events import EventData, new_event
 from common.events.registry import DriverUpdated
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from common.outbox import OutboxRelay, outbox_entry
 from common.pii import PiiProtector, ProtectedValue, mask_national_id, mask_phone
 from registry.domain import (
@@ -145,7 +145,7 @@ class DriverRecords:
         try:
             await relay.flush(self.drivers.collection, driver_id)
         except Exception as exc:  # the state is stored; the sweeper publishes it later
-            log.warning("announce deferred to outbox sweeper", error=type(exc).__name__)
+            log.warning("announce deferred to outbox sweeper", error=describe_error(exc))
 
     # ------------------------------------------------------------------ personal values
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from common.events import new_event
 from common.events.stations import ActivityAttended, ServiceUsed
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from common.outbox import OutboxRelay, outbox_entry
 from stations.domain import (
     Activity,
@@ -493,7 +493,7 @@ class StationsService:
         try:
             await self._relay.flush(collection, doc_id)
         except Exception as exc:  # the state is stored; the sweeper publishes it later
-            log.warning("announce deferred to outbox sweeper", error=type(exc).__name__)
+            log.warning("announce deferred to outbox sweeper", error=describe_error(exc))
 
 
 __all__ = ["Nearby", "NearbyQuery", "Resource", "StationsService", "Stores", "Use"]
