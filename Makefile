@@ -9,7 +9,7 @@ WITH_INFRA := bash deploy/local/with-infra.sh
 PY := uv run --no-sync python
 ROLE ?= operator
 
-.PHONY: help bootstrap sync lint fmt typecheck test test-slow infra-up infra-down infra-status run token bench schemas docs
+.PHONY: help bootstrap sync lint fmt typecheck test test-slow chaos infra-up infra-down infra-status run token bench schemas docs
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,14 @@ test: lint ## the whole suite against a real Kafka broker and store (started if 
 
 test-slow: bootstrap ## the long soak/fault suites (marker: slow)
 	$(WITH_INFRA) uv run --no-sync pytest -m slow $(PYTEST_ARGS)
+
+# The standing fault suite freezes its store and restarts its broker, so it runs its own Kafka
+# and store (ports and directory below, never the shared 9092/27017); the trap is a backstop for
+# a pytest killed before its own teardown. Sizes: CHAOS_EVENTS, CHAOS_RATE, CHAOS_FREEZE_SECONDS.
+CHAOS_INFRA := KAFKA_PORT=$${CHAOS_KAFKA_PORT:-19092} KAFKA_CONTROLLER_PORT=$${CHAOS_KAFKA_CONTROLLER_PORT:-19093} MONGO_PORT=$${CHAOS_MONGO_PORT:-27018} DRIVERHOME_INFRA_DIR=$${CHAOS_INFRA_DIR:-.infra/chaos} $(INFRA)
+chaos: bootstrap ## the standing fault suite on private Kafka and store (writes docs/reliability.md)
+	@trap '$(CHAOS_INFRA) down >/dev/null 2>&1 || true' EXIT; \
+	CHAOS_REPORT=$${CHAOS_REPORT-docs/reliability.md} uv run --no-sync pytest -m chaos tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
 infra-up: bootstrap ## start Kafka and the Mongo wire-protocol store on 127.0.0.1
 	$(INFRA) up
