@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cases import domain
-from cases.calendar import BusinessCalendar, CalendarYearNotLoaded
+from cases.calendar import BusinessCalendar, CalendarYearNotLoaded, provisional
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar([2025, 2026])
@@ -46,11 +46,17 @@ def test_office_hours_run_across_the_break() -> None:
     assert CAL.add_business_seconds(at(2026, 2, 14, 16), 4 * 3600) == at(2026, 2, 24, 12)
 
 
-def test_a_deadline_in_a_year_not_loaded_fails_loudly() -> None:
+def test_a_deadline_in_a_year_not_loaded_counts_weekends_only_and_says_so() -> None:
     only_2026 = BusinessCalendar([2026])
-    with pytest.raises(CalendarYearNotLoaded):
-        only_2026.working_days_after(at(2026, 12, 28), 5)
-    with pytest.raises(CalendarYearNotLoaded):
+    # Mon 28 Dec + 5: 29, 30, 31 Dec, then Fri 1 Jan 2027 and Mon 4 Jan (no holiday known).
+    due = only_2026.working_days_after(at(2026, 12, 28), 5)
+    assert due == at(2027, 1, 4, 17)
+    assert provisional(only_2026, at(2026, 12, 28), due) == {
+        "provisional": True,
+        "provisional_years": [2027],
+    }
+    assert provisional(CAL, at(2026, 3, 2), at(2026, 3, 9))["provisional"] is False
+    with pytest.raises(CalendarYearNotLoaded):  # a year asked of the package by name
         BusinessCalendar([1999])
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,8 +11,10 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from cases.api import calendar_routes
 from cases.api.routes import router
 from cases.calendar import BusinessCalendar, CalendarYearNotLoaded
+from cases.calendars import NOTICES, CalendarService
 from cases.domain import CaseError
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
@@ -19,6 +22,7 @@ from cases.jobs import Scanner
 from cases.service import CasesService, Clock, utc_now
 from cases.settings import CasesSettings
 from cases.store import cases, dossiers
+from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.cases import CASES, CaseStore
 from cases.store.dossiers import DossierStore
 from common.problems import problem_response
@@ -47,7 +51,8 @@ def create_app(
     scan: bool = True,
 ) -> FastAPI:
     calendar = build_calendar(settings)
-    built: dict[str, CasesService] = {}
+    built: dict[str, Any] = {}
+    notices = Path(settings.holiday_notices_dir) if settings.holiday_notices_dir else NOTICES
 
     def wire(runtime: Runtime) -> None:
         service = CasesService(
@@ -59,6 +64,13 @@ def create_app(
             clock=clock,
         )
         built["service"] = service
+        built["calendars"] = CalendarService(
+            CalendarStore(runtime.db),
+            service.cases,
+            calendar,
+            clock=clock,
+            service_name=settings.service_name,
+        )
         registry = RegistryHandlers(service.dossiers, service.cases)
         points = PointsHandlers(service)
         consumer = runtime.consumer("cases")
@@ -71,23 +83,33 @@ def create_app(
         )
         consumer.domain("points.events", {"points.awarded.v1": points.on_points_awarded})
 
+    async def prepare(runtime: Runtime) -> None:
+        calendars: CalendarService = built["calendars"]
+        await calendars.seed(notices)
+        await calendars.refresh()
+        calendars.next_year_missing(clock())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES],
+            outbox_collections=[CASES, CALENDARS],
             wire=wire,
+            prepare=prepare,
             store=store,
             broker=broker,
         ) as runtime:
-            service = built["service"]
-            service.relay = runtime.relay
-            scanner = Scanner(service, every_seconds=settings.scan_seconds)
+            service: CasesService = built["service"]
+            calendars: CalendarService = built["calendars"]
+            service.relay = calendars.relay = runtime.relay
+            scanner = Scanner(service, calendars, every_seconds=settings.scan_seconds)
             if scan:
                 scanner.start()
             app.state.runtime = runtime
             app.state.service = service
+            app.state.calendars = calendars
+            app.state.scanner = scanner
             app.state.idempotency = IdempotentRequests(
                 runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
             )
@@ -106,7 +128,7 @@ def create_app(
             "dossiers and published figures."
         ),
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, calendar_routes.router],
     )
 
     async def on_case_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,44 +1,115 @@
 """The business calendar: Chinese public holidays, make-up working days and office hours.
 
-Years are loaded explicitly (from ``chinesecalendar``); asking about a day in a year that is not
-loaded raises :class:`CalendarYearNotLoaded` instead of guessing that it is an ordinary year,
-because a weekday that is really a holiday would silently shorten a driver's time limit.
+A year's holidays come from ``chinesecalendar`` (the years it knows) or from the State
+Council's notice as an operator loaded it (``cases.calendars``), which wins. A day in a year
+that is not loaded counts on weekends only: the answer is marked *provisional* by the clocks
+(see :func:`provisional`) and recomputed once the year is loaded, because refusing to count
+would stop intake altogether from mid-December until the next notice is published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chinese_calendar import constants
 
+LIBRARY = "chinesecalendar"
+
 
 class CalendarYearNotLoaded(LookupError):
-    """A deadline fell in a year whose holidays and make-up working days are not loaded."""
+    """A year the holiday library does not know was asked for by name."""
+
+
+@dataclass(frozen=True)
+class YearCalendar:
+    """One year's public holidays (day -> name) and make-up working days."""
+
+    year: int
+    holidays: Mapping[date, str]
+    makeup_workdays: frozenset[date]
+    origin: str = LIBRARY
+    digest: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            object.__setattr__(self, "digest", days_digest(self.holidays, self.makeup_workdays))
+
+    @property
+    def key(self) -> str:
+        """Names the day sets clocks were counted with: a changed year has a new key."""
+        return f"{self.year}.{self.digest[:12]}"
+
+
+def days_digest(holidays: Iterable[date], makeup_workdays: Iterable[date]) -> str:
+    # Only the days: a renamed holiday counts no clock differently.
+    body = {
+        "holidays": sorted(d.isoformat() for d in holidays),
+        "makeup_workdays": sorted(d.isoformat() for d in makeup_workdays),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def library_years() -> list[int]:
+    known = {d.year for d in constants.holidays} & {d.year for d in constants.workdays}
+    return sorted(known)
+
+
+def from_library(year: int) -> YearCalendar:
+    if year not in library_years():
+        raise CalendarYearNotLoaded(f"{LIBRARY} has no holiday data for {year}")
+    return YearCalendar(
+        year=year,
+        holidays={d: str(name) for d, name in constants.holidays.items() if d.year == year},
+        makeup_workdays=frozenset(d for d in constants.workdays if d.year == year),
+    )
 
 
 class BusinessCalendar:
     def __init__(
         self,
-        years: Iterable[int],
+        years: Iterable[int | YearCalendar] = (),
         *,
         timezone: str = "Asia/Shanghai",
         opens: time = time(9, 0),
         closes: time = time(17, 0),
     ) -> None:
-        self.years = frozenset(years)
-        known = {d.year for d in constants.holidays} & {d.year for d in constants.workdays}
-        missing = sorted(self.years - known)
-        if missing:
-            raise CalendarYearNotLoaded(f"no holiday data for {missing}")
-        self._holidays = frozenset(d for d in constants.holidays if d.year in self.years)
-        self._makeup = frozenset(d for d in constants.workdays if d.year in self.years)
+        self._years: dict[int, YearCalendar] = {}
+        for item in years:
+            self.put(item if isinstance(item, YearCalendar) else from_library(item))
         self.tz = ZoneInfo(timezone)
         if closes <= opens:
             raise ValueError("the office must close after it opens")
         self.opens = opens
         self.closes = closes
+
+    # ---- which years are loaded --------------------------------------------------------------
+
+    def put(self, year: YearCalendar) -> bool:
+        """Load (or replace) a year; False when it was loaded with the same days already."""
+        current = self._years.get(year.year)
+        self._years[year.year] = year
+        return current is None or current.digest != year.digest or current.origin != year.origin
+
+    def year(self, year: int) -> YearCalendar | None:
+        return self._years.get(year)
+
+    @property
+    def years(self) -> frozenset[int]:
+        return frozenset(self._years)
+
+    def loaded(self, year: int) -> bool:
+        return year in self._years
+
+    def keys(self, years: Iterable[int]) -> list[str]:
+        return sorted(self._years[y].key for y in set(years) if y in self._years)
+
+    # ---- counting ------------------------------------------------------------------------
 
     @property
     def day_seconds(self) -> float:
@@ -46,14 +117,21 @@ class BusinessCalendar:
         return span.total_seconds()
 
     def is_working_day(self, day: date) -> bool:
-        if day.year not in self.years:
-            raise CalendarYearNotLoaded(f"the calendar of {day.year} is not loaded")
-        if day in self._makeup:
+        loaded = self._years.get(day.year)
+        if loaded is not None and day in loaded.makeup_workdays:
             return True
-        return day.weekday() < 5 and day not in self._holidays
+        return day.weekday() < 5 and (loaded is None or day not in loaded.holidays)
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)
+
+    def years_between(self, start: datetime, end: datetime) -> list[int]:
+        first, last = self.local(start).year, self.local(end).year
+        return list(range(min(first, last), max(first, last) + 1))
+
+    def missing_between(self, start: datetime, end: datetime) -> list[int]:
+        """The years counted between two moments that are counted on weekends only."""
+        return [y for y in self.years_between(start, end) if y not in self._years]
 
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=self.tz)
@@ -108,3 +186,9 @@ class BusinessCalendar:
                     total += (hi - lo).total_seconds()
             current = self._at(day + timedelta(days=1), time(0, 0))
         return total
+
+
+def provisional(calendar: BusinessCalendar, start: datetime, due: datetime) -> dict[str, Any]:
+    """The fields a clock carries to say whether its deadline was counted on weekends only."""
+    missing = calendar.missing_between(start, due)
+    return {"provisional": bool(missing), "provisional_years": missing}

@@ -28,6 +28,8 @@ CONTRACT = ServiceContract(
             "case.resolved.v1",
             "case.closed.v1",
             "case.compensation_granted.v1",
+            "case.deadlines_recomputed.v1",
+            "calendar.year_loaded.v1",
         )
     },
     consumes={

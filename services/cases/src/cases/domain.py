@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from cases.calendar import BusinessCalendar
+from cases.calendar import BusinessCalendar, provisional
 
 Document = dict[str, Any]
 
@@ -221,6 +221,11 @@ def new_clock(calendar: BusinessCalendar, start: datetime, limit: Limit) -> Docu
         "warn_at": warn_at,
         "met_at": None,
         "breached": False,
+        # How the deadline was counted, so it can be counted again when a year's holidays are
+        # loaded (cases.clock_replay): the limit, then every pause and extension in order.
+        "limit": {"unit": limit.unit, "amount": limit.amount},
+        "ops": [],
+        **provisional(calendar, start, due),
     }
 
 
@@ -300,10 +305,14 @@ def shift_after_pause(
         if clock["breached"] or _aware(clock["due"]) <= paused_at:
             out[f"clocks.{name}.breached"] = True
             continue
-        out[f"clocks.{name}.due"] = calendar.add_business_seconds(_aware(clock["due"]), paused)
+        due = calendar.add_business_seconds(_aware(clock["due"]), paused)
+        out[f"clocks.{name}.due"] = due
         out[f"clocks.{name}.warn_at"] = calendar.add_business_seconds(
             _aware(clock["warn_at"]), paused
         )
+        out[f"clocks.{name}.ops"] = [*clock.get("ops", []), {"pause": [paused_at, resumed_at]}]
+        for key, value in provisional(calendar, _aware(clock["started_at"]), due).items():
+            out[f"clocks.{name}.{key}"] = value
     return out, paused
 
 

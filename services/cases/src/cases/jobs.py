@@ -1,30 +1,50 @@
-"""Background work of a cases instance: the breach scan (idempotent; every instance runs it)."""
+"""Background work of a cases instance, every round: take up holiday notices other instances
+loaded, count the deadlines they change again, watch for next year's notice, and the breach
+scan. All idempotent, so every instance runs them; each step on its own, so one failing
+never keeps the others back.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from cases.calendars import CalendarService
 from cases.service import CasesService
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 
 log = get_logger(__name__)
 
 
 class Scanner:
-    def __init__(self, service: CasesService, *, every_seconds: float) -> None:
+    def __init__(
+        self, service: CasesService, calendars: CalendarService, *, every_seconds: float
+    ) -> None:
         self._service = service
+        self._calendars = calendars
         self._every = every_seconds
         self._task: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
-        while True:
+    async def round(self) -> None:
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("calendar refresh", self._calendars.refresh),
+            ("deadline recount", self._calendars.recount_pending),
+            ("breach scan", self._service.scan),
+        ]
+        self._calendars.next_year_missing(self._calendars.clock())
+        for name, step in steps:
             try:
-                await self._service.scan()
+                await step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # store away: the next round tries again
-                log.warning("breach scan failed", error=type(exc).__name__)
+                log.warning(f"{name} failed", error=describe_error(exc))
+
+    async def _run(self) -> None:
+        while True:
+            await self.round()
             await asyncio.sleep(self._every)
 
     def start(self) -> None:

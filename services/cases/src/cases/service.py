@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cases import domain
-from cases.calendar import BusinessCalendar
+from cases.calendar import BusinessCalendar, provisional
+from cases.clock_replay import clock_years
 from cases.domain import (
     ACTIVE,
     CaseError,
@@ -24,6 +25,7 @@ from cases.domain import (
     StaleCase,
     TransitionNotAllowed,
 )
+from cases.metrics import CASE_WORK_FAILURES
 from cases.settings import CasesSettings
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
@@ -31,7 +33,7 @@ from common.auth import Principal
 from common.events import EventData, new_event
 from common.events import cases as ev
 from common.faults import Faults
-from common.logging import get_logger
+from common.logging import describe_error, get_logger
 from common.outbox import OutboxRelay, outbox_entry
 
 log = get_logger(__name__)
@@ -201,6 +203,8 @@ class CasesService:
             "needs_supervisor": False,
             "final_assignment": False,
             "clocks": clocks,
+            # Which years' holidays the clocks were counted with (cases.calendars recounts).
+            "clock_years": clock_years(self.calendar, clocks),
             "announced": [],
             "history": [{"action": "open", "to": "received", "by": principal.sub, "at": now}],
             "extensions": [],
@@ -222,10 +226,12 @@ class CasesService:
                 station_id=station_id,
                 opened_at=now,
                 resolution_due=clocks["resolution"]["due"],
+                resolution_due_provisional=clocks["resolution"]["provisional"],
             ),
             case,
             f"{case_id}:opened",
         )
+        case["calendar_keys"] = self.calendar.keys(case["clock_years"])
         case["outbox"] = [event]
         case["next_check"] = domain.next_check(self.calendar, case, now)
         duplicates = await self._duplicate_candidates(case)
@@ -305,6 +311,9 @@ class CasesService:
         after = _apply(case, fields)
         after["status"] = target
         fields["next_check"] = domain.next_check(self.calendar, after, now)
+        fields["clock_years"] = sorted(
+            set(case.get("clock_years", [])) | set(clock_years(self.calendar, after["clocks"]))
+        )
         event = self._transition_event(transition, case, after, params, now)
         entry = {
             "action": action,
@@ -765,6 +774,13 @@ class CasesService:
             set_fields["clocks.resolution.warn_at"] = self.calendar.add_business_seconds(
                 _aware(clock["warn_at"]), shift
             )
+            set_fields["clocks.resolution.ops"] = [
+                *clock.get("ops", []),
+                {"extend": request["working_days"]},
+            ]
+            counted = provisional(self.calendar, _aware(clock["started_at"]), new_due)
+            for key, value in counted.items():
+                set_fields[f"clocks.resolution.{key}"] = value
             record = {
                 **request,
                 "approved_by": principal.sub,
@@ -774,6 +790,9 @@ class CasesService:
             }
             after = _apply(case, set_fields)
             set_fields["next_check"] = domain.next_check(self.calendar, after, now)
+            set_fields["clock_years"] = sorted(
+                set(case.get("clock_years", [])) | set(clock_years(self.calendar, after["clocks"]))
+            )
             event = self._event(
                 ev.CaseDeadlineExtended(
                     case_id=case_id,
@@ -784,6 +803,7 @@ class CasesService:
                     working_days=request["working_days"],
                     old_due=old_due,
                     new_due=new_due,
+                    new_due_provisional=counted["provisional"],
                     version=case["version"] + 1,
                     extended_at=now,
                 ),
@@ -981,8 +1001,25 @@ class CasesService:
         now = self.clock()
         announced = 0
         for case in await self.cases.due_for_scan(now, limit):
-            announced += await self._announce(case, now)
+            try:
+                announced += await self._announce(case, now)
+            except Exception as exc:
+                # One case that cannot be handled must not keep the others' warnings back.
+                CASE_WORK_FAILURES.labels(self.settings.service_name, "breach_scan").inc()
+                log.warning(
+                    "breach scan skipped a case", case_id=case.get("_id"), error=describe_error(exc)
+                )
+                await self._look_again_later(case, now)
         return announced
+
+    async def _look_again_later(self, case: Document, now: datetime) -> None:
+        # Otherwise it stays first in line and, with enough of them, starves the round.
+        try:
+            await self.cases.set_next_check(
+                case["_id"], case["version"], now + timedelta(minutes=15)
+            )
+        except Exception as exc:
+            log.warning("could not defer a skipped case", error=describe_error(exc))
 
     async def _announce(self, case: Document, now: datetime) -> int:
         found, _ = domain.announcements_due(self.calendar, case, now)
@@ -1007,6 +1044,7 @@ class CasesService:
                     round=case["round"],
                     unit_id=unit,
                     due=item.due,
+                    due_provisional=bool(case["clocks"][item.clock].get("provisional")),
                     warned_at=now,
                 )
             else:
@@ -1019,6 +1057,7 @@ class CasesService:
                     unit_id=unit,
                     lead_unit_id=case.get("lead_unit_id"),
                     due=item.due,
+                    due_provisional=bool(case["clocks"][item.clock].get("provisional")),
                     breached_at=now,
                 )
                 set_fields[f"clocks.{item.clock}.breached"] = True

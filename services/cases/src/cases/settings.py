@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from cases.calendar import library_years
 from common.settings import ServiceSettings
 
 
@@ -10,9 +11,12 @@ class CasesSettings(ServiceSettings):
     http_port: int = 8005
     mongo_db: str = "driverhome_cases"
 
-    # Years whose public holidays and make-up working days are loaded; a deadline outside them
-    # fails loudly rather than being counted on an ordinary calendar.
-    calendar_years: list[int] = Field(default_factory=lambda: [2025, 2026])
+    # Years taken from the chinesecalendar package (default: every year it knows). Operators
+    # load further years' notices (PUT /v1/calendars/{year}); a deadline in a year loaded
+    # neither way is counted on weekends only and marked provisional until it is.
+    calendar_years: list[int] = Field(default_factory=library_years)
+    # Notice files loaded at start-up for years not loaded yet; empty: the packaged ones.
+    holiday_notices_dir: str = ""
     calendar_timezone: str = "Asia/Shanghai"
     office_opens: str = "09:00"
     office_closes: str = "17:00"

@@ -1,20 +1,27 @@
 """Events the cases service announces on ``cases.events``.
 
-They carry ids, categories, states and times: never a description, a note, a name or any other
-free text or personal data (the case itself is read over HTTP, under its access rules).
+Case events carry ids, categories, states and times: never a description, a note, a name or any
+other free text or personal data (the case itself is read over HTTP, under its access rules).
+The calendar event carries a public holiday notice, nothing about any person.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from common.events.base import EventData
 
 CaseKind = Literal["question", "help_request", "complaint", "report", "suggestion"]
 Channel = Literal["station", "hotline", "app", "partner"]
 Clock = Literal["acceptance", "first_response", "progress", "resolution", "revisit"]
+
+_PROVISIONAL = (
+    "True when the deadline was counted on weekends only because the public holidays of a year "
+    "it spans are not loaded yet; a case.deadlines_recomputed.v1 follows once they are"
+)
 
 
 class CaseOpened(EventData):
@@ -30,6 +37,7 @@ class CaseOpened(EventData):
     station_id: str | None = None
     opened_at: AwareDatetime
     resolution_due: AwareDatetime
+    resolution_due_provisional: bool = Field(default=False, description=_PROVISIONAL)
 
 
 class CaseAssigned(EventData):
@@ -78,6 +86,7 @@ class CaseDeadlineWarning(EventData):
     round: int = Field(ge=1)
     unit_id: str | None = None
     due: AwareDatetime
+    due_provisional: bool = Field(default=False, description=_PROVISIONAL)
     warned_at: AwareDatetime
 
 
@@ -92,6 +101,7 @@ class CaseBreached(EventData):
     unit_id: str | None = None
     lead_unit_id: str | None = None
     due: AwareDatetime
+    due_provisional: bool = Field(default=False, description=_PROVISIONAL)
     breached_at: AwareDatetime
 
 
@@ -106,6 +116,7 @@ class CaseDeadlineExtended(EventData):
     working_days: int = Field(gt=0)
     old_due: AwareDatetime
     new_due: AwareDatetime
+    new_due_provisional: bool = Field(default=False, description=_PROVISIONAL)
     version: int
     extended_at: AwareDatetime
 
@@ -154,3 +165,48 @@ class CaseCompensationGranted(EventData):
         default=None, description="The supervisor's account id (restoration and goodwill)"
     )
     granted_at: AwareDatetime
+
+
+class DeadlineChange(BaseModel):
+    clock: Clock
+    old_due: AwareDatetime = Field(description="As counted before (provisional, or older days)")
+    new_due: AwareDatetime
+    provisional: bool = Field(description=_PROVISIONAL)
+
+
+class CaseDeadlinesRecomputed(EventData):
+    """A case's running deadlines counted again after a year's public holidays were loaded."""
+
+    event_type: ClassVar[str] = "case.deadlines_recomputed.v1"
+
+    case_id: str
+    driver_id: str
+    round: int = Field(ge=1)
+    calendar_years: list[int] = Field(description="The years whose loading changed the count")
+    changes: list[DeadlineChange] = Field(min_length=1)
+    version: int
+    recomputed_at: AwareDatetime
+
+
+class HolidayRange(BaseModel):
+    name: str
+    start: date
+    end: date
+
+
+class CalendarYearLoaded(EventData):
+    """A year's State Council holiday notice was loaded or corrected (id calendar:<year>:v<n>)."""
+
+    event_type: ClassVar[str] = "calendar.year_loaded.v1"
+
+    year: int = Field(description="The calendar year; the envelope's subject is calendar-<year>")
+    version: int = Field(ge=1, description="1 for the first load, then one more per correction")
+    source: str = Field(description="Where the dates come from (the notice's title and date)")
+    holidays: list[HolidayRange]
+    makeup_workdays: list[date] = Field(description="Weekend days that are working days")
+    digest: str = Field(description="SHA-256 of the year's days; changes when any day changes")
+    previous_digest: str | None = Field(
+        default=None, description="The days' digest before this load (a correction)"
+    )
+    loaded_by: str = Field(description="The operator's account id")
+    loaded_at: AwareDatetime

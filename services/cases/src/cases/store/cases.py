@@ -12,6 +12,7 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from cases.domain import FINISHED
 from common.mongo import Indexes
 
 Document = dict[str, Any]
@@ -30,6 +31,7 @@ INDEXES = [
             IndexModel([("respondent.id", 1)], name="respondent", sparse=True),
             IndexModel([("month", 1)], name="month"),
             IndexModel([("collective_id", 1)], name="collective", sparse=True),
+            IndexModel([("clock_years", 1)], name="clock_years", sparse=True),
         ),
     )
 ]
@@ -128,6 +130,28 @@ class CaseStore:
             .limit(limit)
         )
         return [doc async for doc in cursor]
+
+    async def counted_before(self, year: int, key: str, limit: int) -> list[Document]:
+        """Open cases whose clocks count days in ``year`` but not with its days as ``key``."""
+        cursor = self.collection.find(
+            {
+                "clock_years": year,
+                "calendar_keys": {"$nin": [key]},
+                "status": {"$nin": sorted(FINISHED)},
+            },
+            {"outbox": 0, "history": 0},
+        ).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def recounted(
+        self, case_id: str, *, version: int, set_fields: Document, outbox: Document | None
+    ) -> bool:
+        """Store a recount, pinned to the version read; only a changed deadline bumps it."""
+        update: Document = {"$set": set_fields}
+        if outbox is not None:
+            update.update({"$inc": {"version": 1}, "$push": {"outbox": outbox}})
+        result = await self.collection.update_one({"_id": case_id, "version": version}, update)
+        return result.modified_count == 1
 
     async def find(
         self, query: Document, *, limit: int, after: tuple[datetime, str] | None = None
