@@ -19,6 +19,8 @@ import cases.app
 import cases.contract
 import notify.app
 import notify.contract
+import partners.app
+import partners.contract
 import points.app
 import points.contract
 import registry.app
@@ -28,6 +30,7 @@ import stations.contract
 from cases.settings import CasesSettings
 from common.asyncapi import ServiceContract, build_asyncapi
 from notify.settings import NotifySettings
+from partners.settings import PartnersSettings
 from points.settings import PointsSettings
 from registry.settings import RegistrySettings
 from stations.settings import StationsSettings
@@ -40,6 +43,7 @@ CONTRACTS: dict[str, ServiceContract] = {
     "stations": stations.contract.CONTRACT,
     "notify": notify.contract.CONTRACT,
     "cases": cases.contract.CONTRACT,
+    "partners": partners.contract.CONTRACT,
 }
 
 APPS: dict[str, Callable[[], FastAPI]] = {
@@ -48,6 +52,7 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "stations": lambda: stations.app.create_app(StationsSettings()),
     "notify": lambda: notify.app.create_app(NotifySettings()),
     "cases": lambda: cases.app.create_app(CasesSettings()),
+    "partners": lambda: partners.app.create_app(PartnersSettings()),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import cases.contract
 import notify.contract
+import partners.contract
 import points.contract
 import registry.contract
 import stations.contract
@@ -32,12 +33,25 @@ CONTRACTS: tuple[ServiceContract, ...] = (
     stations.contract.CONTRACT,
     notify.contract.CONTRACT,
     cases.contract.CONTRACT,
+    partners.contract.CONTRACT,
 )
 
 # How partners and docs spell the partner topics (AsyncAPI uses the `{partner_id}` form).
 PARTNER_TOPIC_DOC = "partner.<partner_id>.events"
 
 MEANINGS: dict[str, str] = {
+    "partners.events/partner.registered.v1": (
+        "A partner account was created (from the configured catalogue at first start, or by an "
+        "operator); its topic exists. Every partners event carries the account's whole state."
+    ),
+    "partners.events/partner.updated.v1": (
+        "A partner's name or allowed types changed; `changed_fields` names which."
+    ),
+    "partners.events/partner.suspended.v1": (
+        "A partner was suspended: from this event on, every consumer dead-letters its records "
+        "(`partner_suspended`) and the gateway refuses its events."
+    ),
+    "partners.events/partner.reinstated.v1": "A partner's suspension was lifted.",
     "registry.events/driver.registered.v1": (
         "A driver was added to the register, by an operator, a station, a partner or the driver "
         "themself. It carries no name, ID number or phone number; the masked record is at "
@@ -198,6 +212,10 @@ FIELD_NOTES: dict[str, str] = {
     "terminal": "The terminal of the appointment.",
     "on_time": "Whether the driver arrived within the appointment's window.",
     "kept_at": "When the appointment was kept.",
+    "partner_id": "The partner's id (its topic is `partner.<partner_id>.events`).",
+    "allowed_types": "The event types the partner may send.",
+    "status": "`active`, or `suspended` (its records are refused).",
+    "version": "The account's version; grows by one with every change.",
 }
 
 TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {

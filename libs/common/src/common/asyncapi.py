@@ -56,6 +56,8 @@ class ServiceContract:
     consumes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     group_id: str | None = None
     version: str = "1.0.0"
+    # Only the partners service's HTTP ingest writes partner topics, on the partners' behalf.
+    partner_gateway: bool = False
 
 
 def build_asyncapi(contract: ServiceContract) -> JsonObject:
@@ -79,7 +81,7 @@ def _catalogue(topic: str) -> Mapping[str, type[EventData]]:
 
 def _check(contract: ServiceContract) -> None:
     for topic in contract.publishes:
-        if topic == PARTNER_TOPIC:
+        if topic == PARTNER_TOPIC and not contract.partner_gateway:
             raise ValueError("services do not publish on partner topics")
     for topics in (contract.publishes, contract.consumes):
         for topic, types in topics.items():

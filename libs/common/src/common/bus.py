@@ -37,6 +37,7 @@ from common.events import (
 )
 from common.logging import describe_error, get_logger
 from common.metrics import EVENT_HANDLING, EVENTS_CONSUMED, EVENTS_PUBLISHED
+from common.partner_directory import PartnerDirectory
 from common.partners import partner_of_topic
 from common.settings import ServiceSettings
 
@@ -44,6 +45,7 @@ log = get_logger(__name__)
 
 EventHandler = Callable[[CloudEvent, EventData], Awaitable[None]]
 Route = Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+RecordRoute = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
@@ -52,6 +54,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     ConnectionError,
 )
+
+
+# Topics whose records are states keyed by their subject: the last record per key is kept for
+# good, so a reader starting from the beginning rebuilds the current state however old it is.
+COMPACTED_TOPICS = frozenset({"partners.events"})
+COMPACTION = {"cleanup.policy": "compact"}
 
 
 def create_broker(settings: ServiceSettings) -> KafkaBroker:
@@ -92,9 +100,15 @@ async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str])
             # Another instance may win the race to create them.
             with contextlib.suppress(TopicAlreadyExistsError):
                 retention = {"retention.ms": str(int(settings.topic_retention_hours * 3_600_000))}
+                compacted = {settings.topic(t) for t in COMPACTED_TOPICS}
                 await admin.create_topics(
                     [
-                        NewTopic(n, settings.topic_partitions, 1, topic_configs=retention)
+                        NewTopic(
+                            n,
+                            settings.topic_partitions,
+                            1,
+                            topic_configs=COMPACTION if n in compacted else retention,
+                        )
                         for n in missing
                     ]
                 )
@@ -150,6 +164,15 @@ class Publisher:
         EVENTS_PUBLISHED.labels(self._settings.service_name, physical_topic).inc()
 
 
+def _parsing(route: Route) -> RecordRoute:
+    """The route behind an envelope check: a record that is no event is poison."""
+
+    async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+        await route(parse_envelope(record.value or b""), record)
+
+    return handle
+
+
 @dataclass
 class _Attempts:
     """Failures per record, so a handler bug ends in the DLQ instead of a stalled partition."""
@@ -175,12 +198,16 @@ class EventConsumer:
         publisher: Publisher,
         *,
         group_id: str,
+        directory: PartnerDirectory | None = None,
     ) -> None:
         self._broker = broker
         self._settings = settings
         self._publisher = publisher
         self.group_id = f"{settings.topic_prefix}{group_id}"
         self._attempts = _Attempts()
+        self.directory = directory or PartnerDirectory(settings.partners)
+        # Set by partners(): the runtime then feeds the directory from partners.events.
+        self.reads_partner_topics = False
 
     def domain(
         self, topic: str, handlers: dict[str, EventHandler], *, batch_size: int | None = None
@@ -204,7 +231,7 @@ class EventConsumer:
             self._count(record, "processed")
 
         self._subscribe(
-            route,
+            _parsing(route),
             f"{self.group_id}.{topic}",
             topic=self._settings.topic(topic),
             batch_size=batch_size,
@@ -213,18 +240,18 @@ class EventConsumer:
     def partners(self, handlers: dict[str, EventHandler], *, batch_size: int | None = None) -> None:
         """Consume every partner topic (by pattern) and check each partner's permissions."""
         prefix = self._settings.topic_prefix
+        self.reads_partner_topics = True
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
             partner_id = partner_of_topic(record.topic, prefix)
-            allowed = self._settings.partners.get(partner_id or "")
-            if partner_id is None or allowed is None:
+            if partner_id is None or self.directory.get(partner_id) is None:
                 raise InvalidEvent(
                     "unknown_partner", f"topic {record.topic} has no catalogued partner"
                 )
             if event.source != f"partner/{partner_id}":
                 raise InvalidEvent("source_mismatch", f"source must be partner/{partner_id}")
-            if event.type not in allowed:
-                raise InvalidEvent("type_not_allowed", f"{partner_id} may not send {event.type}")
+            # Suspended, or not allowed this type, as partners.events says now.
+            self.directory.check(partner_id, event.type)
             model = PARTNER_EVENTS.get(event.type)
             if model is None:
                 raise InvalidEvent("unknown_type", f"{event.type} is not a partner event type")
@@ -237,7 +264,7 @@ class EventConsumer:
             self._count(record, "processed")
 
         self._subscribe(
-            route,
+            _parsing(route),
             f"{self.group_id}.partners",
             pattern=self._settings.partner_topic_pattern,
             batch_size=batch_size,
@@ -254,11 +281,18 @@ class EventConsumer:
             await handler(event, parse_data(event, model))
             self._count(record, "processed")
 
-        self._subscribe(route, f"{self.group_id}.{group}", topic=self._settings.topic(topic))
+        self._subscribe(
+            _parsing(route), f"{self.group_id}.{group}", topic=self._settings.topic(topic)
+        )
+
+    def records(self, pattern: str, handler: RecordRoute, *, group: str) -> None:
+        """Records that need not be events (dead letters), from every topic matching a pattern
+        of physical names, with the same delivery rules; nothing is parsed for the handler."""
+        self._subscribe(handler, f"{self.group_id}.{group}", pattern=pattern)
 
     def _subscribe(
         self,
-        route: Route,
+        route: RecordRoute,
         group_id: str,
         *,
         topic: str | None = None,
@@ -289,7 +323,7 @@ class EventConsumer:
             single(self._make_entrypoint(route, group_id))
 
     def _make_entrypoint(
-        self, route: Route, group_id: str
+        self, route: RecordRoute, group_id: str
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_message(message: InjectedMessage) -> None:
             record = message.raw_message
@@ -302,7 +336,7 @@ class EventConsumer:
         return on_message
 
     def _make_batch_entrypoint(
-        self, route: Route, group_id: str
+        self, route: RecordRoute, group_id: str
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_batch(message: InjectedMessage) -> None:
             records = message.raw_message
@@ -318,13 +352,12 @@ class EventConsumer:
         return on_batch
 
     async def _process(
-        self, record: ConsumerRecord[bytes, bytes], route: Route, group_id: str
+        self, record: ConsumerRecord[bytes, bytes], route: RecordRoute, group_id: str
     ) -> bool:
         """Handle one record: True once its effects are durable or it is in the DLQ."""
         started = time.perf_counter()
         try:
-            event = parse_envelope(record.value or b"")
-            await route(event, record)
+            await route(record)
         except InvalidEvent as exc:
             return await self._dead_letter(record, exc.reason, str(exc), group_id)
         except TRANSIENT_ERRORS as exc:

@@ -21,6 +21,7 @@ from common.faults import Faults
 from common.logging import get_logger
 from common.mongo import Indexes, create_client, database, ensure_indexes, ping
 from common.outbox import OutboxRelay
+from common.partner_directory import PartnerDirectory, PartnerDirectoryFeed
 from common.retention import RetentionPurge
 from common.settings import ServiceSettings
 
@@ -36,8 +37,10 @@ class Runtime:
     broker: KafkaBroker
     publisher: Publisher
     faults: Faults
+    directory: PartnerDirectory
     relay: OutboxRelay | None = None
     purge: RetentionPurge | None = None
+    directory_feed: PartnerDirectoryFeed | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
 
     def consumer(self, group_id: str) -> EventConsumer:
@@ -46,6 +49,7 @@ class Runtime:
             self.settings,
             self.publisher,
             group_id=self.settings.consumer_group or group_id,
+            directory=self.directory,
         )
         self.consumers.append(consumer)
         return consumer
@@ -78,6 +82,7 @@ async def service_runtime(
         broker=kafka,
         publisher=Publisher(kafka, settings),
         faults=Faults(settings.faults),
+        directory=PartnerDirectory(settings.partners),
     )
     try:
         await ensure_indexes(store, indexes)
@@ -86,6 +91,10 @@ async def service_runtime(
             wire(runtime)
         if prepare is not None:  # before consuming starts: seed data the handlers rely on
             await prepare(runtime)
+        if any(c.reads_partner_topics for c in runtime.consumers):
+            # Read partners.events to its end before the first partner record is judged.
+            runtime.directory_feed = PartnerDirectoryFeed(settings, runtime.directory)
+            await runtime.directory_feed.start()
         await kafka.start()
         if outbox_collections:
             runtime.relay = OutboxRelay(
@@ -113,6 +122,8 @@ async def service_runtime(
         if runtime.relay is not None:
             await runtime.relay.stop()
         await kafka.stop()
+        if runtime.directory_feed is not None:
+            await runtime.directory_feed.stop()
         if client is not None:
             await client.close()
         log.info("service stopped")

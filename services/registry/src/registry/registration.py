@@ -234,6 +234,8 @@ class Registrar:
             language=languages[0] if languages else None,
             fleet_id=driver.fleet_id,
             grid_id=driver.grid_id,
+            partner_id=link.partner_id if link else None,
+            partner_driver_ref=link.partner_driver_ref if link else None,
         )
         try:
             inserted = await self._records.drivers.insert_new(
@@ -338,10 +340,13 @@ class Registrar:
             return driver
         now = self._records.now()
         changes.set_["updated_at"] = now
+        linked = link is not None and "partner_links" in changes.names
         event = DriverUpdated(
             driver_id=driver.driver_id,
             changed_fields=changes.names,
             updated_at=now,
+            partner_id=link.partner_id if link and linked else None,
+            partner_driver_ref=link.partner_driver_ref if link and linked else None,
             **changes.grouping(),
         )
         updated = await self._records.drivers.update(

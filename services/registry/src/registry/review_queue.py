@@ -110,7 +110,11 @@ class ReviewQueue:
         else:
             now = self._records.now()
             event = DriverUpdated(
-                driver_id=review.driver_id, changed_fields=["partner_links"], updated_at=now
+                driver_id=review.driver_id,
+                changed_fields=["partner_links"],
+                updated_at=now,
+                partner_id=review.partner_id,
+                partner_driver_ref=review.proposed,
             )
             changes = Changes(
                 set_={"partner_links.$.partner_driver_ref": review.proposed, "updated_at": now}

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common.events import cases, notify, partner, points, registry, stations
+from common.events import cases, notify, partner, partners, points, registry, stations
 from common.events.base import CloudEvent, EventData, new_event
 
 DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
@@ -48,6 +48,15 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             cases.CaseCompensationGranted,
             cases.CaseDeadlinesRecomputed,
             cases.CalendarYearLoaded,
+        )
+    },
+    "partners.events": {
+        m.event_type: m
+        for m in (
+            partners.PartnerRegistered,
+            partners.PartnerUpdated,
+            partners.PartnerSuspended,
+            partners.PartnerReinstated,
         )
     },
 }

@@ -23,6 +23,12 @@ class DriverRegistered(EventData):
     language: str | None = None
     fleet_id: str | None = Field(default=None, description="The fleet the driver belongs to")
     grid_id: str | None = Field(default=None, description="The grid the driver is assigned to")
+    partner_id: str | None = Field(
+        default=None, description="The partner that registered the driver, if one did"
+    )
+    partner_driver_ref: str | None = Field(
+        default=None, description="That partner's own reference for the driver, if it gave one"
+    )
 
 
 class DriverUpdated(EventData):
@@ -36,6 +42,14 @@ class DriverUpdated(EventData):
     fleet_id: str | None = None
     fleet: str | None = None
     grid_id: str | None = None
+    # When "partner_links" is in changed_fields: the partner linked (or whose reference was
+    # set) and its reference for the driver, so the partner can learn the driver id.
+    partner_id: str | None = Field(
+        default=None, description="With `partner_links` changed: the partner linked"
+    )
+    partner_driver_ref: str | None = Field(
+        default=None, description="With `partner_links` changed: that partner's reference"
+    )
 
 
 class DriverVerified(EventData):

@@ -1,0 +1,1 @@
+"""The partner edge: partner accounts, HTTP ingest, receipts, rejections and booking lookups."""

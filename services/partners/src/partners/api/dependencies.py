@@ -1,0 +1,77 @@
+"""What every partners router depends on: who calls, the use cases, and the caller's account.
+
+Operators manage accounts. A partner token (role ``partner`` with a ``partner_id`` claim) acts
+only for its own partner: its events, receipts, rejections and linked drivers. Scopes:
+``events:write`` sends events; ``events:read`` (or ``events:write``) reads receipts and
+rejections; ``drivers:read`` looks drivers up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from common.auth import Principal, require_roles
+from common.problems import Problem
+from common.requests import IdempotentRequests
+from partners.domain import Partner, PartnerNotFound
+from partners.service import Partners
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry-safe: the same key and body answer the first answer again",
+    ),
+]
+
+Operator = Annotated[Principal, Depends(require_roles("operator"))]
+PartnerRole = Annotated[Principal, Depends(require_roles("partner"))]
+
+
+def _partners(request: Request) -> Partners:
+    partners: Partners = request.app.state.partners
+    return partners
+
+
+PartnersDep = Annotated[Partners, Depends(_partners)]
+
+
+def require_scope(principal: Principal, *scopes: str) -> str:
+    """The caller's partner id, if its token holds one of the scopes."""
+    if not principal.partner_id:
+        raise Problem(403, "Forbidden", "the token names no partner_id")
+    if not any(principal.has_scope(s) for s in scopes):
+        raise Problem(403, "Forbidden", f"the token needs the scope {' or '.join(scopes)}")
+    return principal.partner_id
+
+
+async def own_account(partners: Partners, partner_id: str) -> Partner:
+    """The caller's account; a token for a partner that has none is refused like a bad one."""
+    try:
+        return await partners.accounts.get(partner_id)
+    except PartnerNotFound as exc:
+        raise Problem(403, "Forbidden", "no such partner account") from exc
+
+
+async def run_once(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | None,
+    action: Callable[[], Awaitable[tuple[int, BaseModel]]],
+) -> JSONResponse:
+    """Run a retryable write at most once per ``(caller, Idempotency-Key)``."""
+    requests: IdempotentRequests = request.app.state.requests
+
+    async def run() -> tuple[int, Any]:
+        status, answer = await action()
+        return status, answer.model_dump(mode="json")
+
+    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
+    status, answer = await requests.run(caller=principal.sub, key=key, body=fingerprint, action=run)
+    return JSONResponse(answer, status_code=status)

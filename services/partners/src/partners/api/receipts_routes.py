@@ -1,0 +1,55 @@
+"""Receipts and rejections: what became of a partner's own events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from common.pagination import PageParams, encode_cursor
+from common.problems import Problem
+from partners.api.dependencies import PartnerRole, PartnersDep, own_account, require_scope
+from partners.api.schemas import ReceiptView, RejectionPage, RejectionView
+from partners.receipts import rejection_view
+
+router = APIRouter(tags=["receipts"])
+READ = ("events:read", "events:write")
+
+
+@router.get(
+    "/v1/events/{event_id}",
+    summary="What became of one of the caller's events: accepted, applied or rejected",
+)
+async def get_receipt(
+    event_id: Annotated[str, Path(min_length=1, max_length=200)],
+    partners: PartnersDep,
+    principal: PartnerRole,
+) -> ReceiptView:
+    partner_id = require_scope(principal, *READ)
+    await own_account(partners, partner_id)
+    return ReceiptView.model_validate(await partners.receipts.receipt(partner_id, event_id))
+
+
+@router.get(
+    "/v1/rejections",
+    summary="Every dead-lettered record of the caller's topic, oldest first, with the reasons",
+)
+async def list_rejections(
+    partners: PartnersDep, principal: PartnerRole, page: Annotated[PageParams, Depends()]
+) -> RejectionPage:
+    partner_id = require_scope(principal, *READ)
+    await own_account(partners, partner_id)
+    after = None
+    if page.after is not None:
+        try:
+            after = (datetime.fromisoformat(str(page.after["at"])), str(page.after["id"]))
+        except (KeyError, ValueError) as exc:
+            raise Problem(400, "Bad Request", "the cursor is not valid") from exc
+    found = await partners.receipts.rejections_page(partner_id, after, page.limit)
+    cursor = None
+    if len(found) == page.limit:
+        last = found[-1]
+        cursor = encode_cursor({"at": last["recorded_at"].isoformat(), "id": last["_id"]})
+    items = [RejectionView.model_validate(rejection_view(doc)) for doc in found]
+    return RejectionPage(items=items, next_cursor=cursor)

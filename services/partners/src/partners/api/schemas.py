@@ -1,0 +1,185 @@
+"""Request and answer bodies of the partners API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from common.schemas import Code, Name, Omittable, RequestModel, Text
+from partners.domain import PARTNER_ID_PATTERN, Partner, Quotas
+
+PartnerIdField = Annotated[str, StringConstraints(pattern=PARTNER_ID_PATTERN, max_length=64)]
+EventType = Annotated[Code, StringConstraints(min_length=1, max_length=200)]
+
+
+class QuotasIn(RequestModel):
+    rate_per_second: int | None = Field(
+        default=None, ge=1, le=100_000, description="Events per second; unset: the default"
+    )
+    daily: int | None = Field(
+        default=None, ge=1, le=1_000_000_000, description="Events per day; unset: the default"
+    )
+
+    def quotas(self) -> Quotas:
+        return Quotas(rate_per_second=self.rate_per_second, daily=self.daily)
+
+
+class PartnerIn(RequestModel):
+    partner_id: PartnerIdField
+    name: Annotated[Name, StringConstraints(min_length=1, max_length=200)]
+    allowed_types: list[EventType] = Field(max_length=50)
+    contact: Annotated[Text, StringConstraints(max_length=500)] | None = None
+    quotas: QuotasIn | None = None
+
+
+class PartnerPatch(RequestModel):
+    name: Omittable[Annotated[Name, StringConstraints(min_length=1, max_length=200)]] = None
+    allowed_types: Omittable[list[EventType]] = Field(default=None, max_length=50)
+    contact: Annotated[Text, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="null removes it"
+    )
+    quotas: Omittable[QuotasIn] = None
+
+
+class SuspendIn(RequestModel):
+    reason: Annotated[Text, StringConstraints(min_length=1, max_length=500)]
+
+
+class WebhookIn(RequestModel):
+    url: Annotated[
+        str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f]+$", max_length=2000)
+    ] = Field(description="Where rejection notices are posted (https in production)")
+
+
+class PartnerView(BaseModel):
+    partner_id: str
+    name: str
+    allowed_types: list[str]
+    status: Literal["active", "suspended"]
+    suspended_reason: str | None = None
+    contact: str | None = None
+    webhook_url: str | None = None
+    quotas: dict[str, int | None]
+    topic: str
+    source: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, partner: Partner) -> PartnerView:
+        return cls(
+            partner_id=partner.partner_id,
+            name=partner.name,
+            allowed_types=partner.allowed_types,
+            status=partner.status,
+            suspended_reason=partner.suspended_reason,
+            contact=partner.contact,
+            webhook_url=partner.webhook_url,
+            quotas=partner.quotas.model_dump(),
+            topic=f"partner.{partner.partner_id}.events",
+            source=partner.source,
+            version=partner.version,
+            created_at=partner.created_at.astimezone(UTC),
+            updated_at=partner.updated_at.astimezone(UTC),
+        )
+
+
+class PartnerPage(BaseModel):
+    items: list[PartnerView]
+    next_cursor: str | None = None
+
+
+class WebhookView(BaseModel):
+    partner: PartnerView
+    secret: str | None = Field(
+        description="The signing secret, shown only now (whsec_…); null when removed"
+    )
+
+
+class AcceptedView(BaseModel):
+    id: str
+    source: str
+    type: str | None
+    status: Literal["accepted"]
+    accepted_at: str | None
+    receipt: str
+
+
+class BatchResult(BaseModel):
+    index: int
+    id: str | None
+    status: int = Field(description="202 accepted, 409 conflicting duplicate, 422 refused")
+    reason: str | None = None
+    detail: str | None = None
+    receipt: str | None = None
+
+
+class BatchView(BaseModel):
+    accepted: int
+    refused: int
+    results: list[BatchResult]
+
+
+class AppliedView(BaseModel):
+    by: str = Field(description="The service that applied it (points, registry)")
+    type: str = Field(description="The domain event that said so")
+    driver_id: str | None = None
+    entry_id: str | None = Field(default=None, description="The points ledger entry")
+    amount: int | None = None
+    at: str | None = None
+
+
+class RefusalView(BaseModel):
+    consumer_group: str
+    reason: str
+    error: str
+    dead_lettered_at: str | None = None
+
+
+class RejectionView(BaseModel):
+    rejection_id: str
+    event_id: str | None = Field(description="null when the record was not a readable event")
+    type: str | None
+    subject: str | None
+    topic: str
+    partition: int
+    offset: int
+    recorded_at: str
+    refusals: list[RefusalView]
+
+
+class ReceiptView(BaseModel):
+    id: str
+    source: str
+    type: str | None
+    status: Literal["accepted", "applied", "rejected"]
+    via: Literal["http", "kafka"]
+    accepted_at: str | None
+    applied: list[AppliedView]
+    rejections: list[RejectionView]
+
+
+class RejectionPage(BaseModel):
+    items: list[RejectionView]
+    next_cursor: str | None = None
+
+
+class DriverLinkView(BaseModel):
+    ref: str
+    driver_id: str
+    linked_at: str | None
+
+
+class GradeView(BaseModel):
+    driver_id: str
+    grade: Literal["AAA", "AA", "A"]
+    since: str | None = Field(description="When the grade last changed; null: the opening grade")
+    earned_last_12_months: int
+    reasons: list[str]
+
+
+def view(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    return model.model_validate(data)

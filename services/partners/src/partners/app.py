@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.bus import ensure_topics
+from common.requests import IdempotentRequests
+from common.runtime import Runtime, readiness_checks, service_runtime
+from common.webapp import create_service_app
+from partners.api.accounts_routes import router as accounts_router
+from partners.api.drivers_routes import router as drivers_router
+from partners.api.errors import install_partners_errors
+from partners.api.ingest_routes import router as ingest_router
+from partners.api.receipts_routes import router as receipts_router
+from partners.handlers.dead_letters import DeadLetterHandlers
+from partners.handlers.domain import DomainHandlers
+from partners.service import Partners
+from partners.settings import PartnersSettings
+from partners.store import ALL_INDEXES, IDEMPOTENCY_KEYS
+from partners.store.partners import PARTNERS
+
+Document = dict[str, Any]
+
+
+def dead_letter_pattern(settings: PartnersSettings) -> str:
+    """Every partner topic's ``.dlq`` twin (physical names)."""
+    return rf"^{re.escape(settings.topic_prefix)}partner\.[a-z0-9-]+\.events\.dlq$"
+
+
+def create_app(
+    settings: PartnersSettings,
+    *,
+    store: AsyncDatabase[Document] | None = None,
+    broker: KafkaBroker | None = None,
+) -> FastAPI:
+    built: dict[str, Partners] = {}
+
+    def wire(runtime: Runtime) -> None:
+        async def make_topic(partner_id: str) -> None:
+            await ensure_topics(settings, [f"partner.{partner_id}.events"])
+
+        partners = Partners.build(
+            runtime.db,
+            settings,
+            runtime.publisher,
+            relay=lambda: runtime.relay,
+            make_topic=make_topic,
+        )
+        built["partners"] = partners
+        domain = DomainHandlers(partners.receipts, partners.booking)
+        consumer = runtime.consumer("partners")
+        consumer.domain(
+            "points.events",
+            {
+                "points.awarded.v1": domain.on_points_awarded,
+                "points.grade_changed.v1": domain.on_grade_changed,
+            },
+            batch_size=settings.consumer_batch_size,
+        )
+        consumer.domain(
+            "registry.events",
+            {
+                "driver.registered.v1": domain.on_driver_registered,
+                "driver.updated.v1": domain.on_driver_updated,
+            },
+        )
+        dead = DeadLetterHandlers(partners.receipts)
+        consumer.records(dead_letter_pattern(settings), dead.on_dead_letter, group="rejections")
+
+    async def prepare(runtime: Runtime) -> None:
+        await built["partners"].accounts.seed(settings.partners)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_runtime(
+            settings,
+            indexes=ALL_INDEXES,
+            outbox_collections=[PARTNERS],
+            wire=wire,
+            prepare=prepare,
+            store=store,
+            broker=broker,
+        ) as runtime:
+            partners = built["partners"]
+            partners.notices.start()
+            app.state.runtime = runtime
+            app.state.partners = partners
+            app.state.requests = IdempotentRequests(
+                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
+            )
+            app.state.readiness = readiness_checks(runtime)
+            try:
+                yield
+            finally:
+                await partners.notices.stop()
+
+    app = create_service_app(
+        settings,
+        title="driverhome partners",
+        description=(
+            "The partner edge: partner accounts, HTTP ingest of CloudEvents, receipts and "
+            "rejections, and the booking system's driver and grade lookups."
+        ),
+        lifespan=lifespan,
+        routers=[accounts_router, ingest_router, receipts_router, drivers_router],
+    )
+    install_partners_errors(app)
+    return app

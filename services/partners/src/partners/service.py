@@ -1,0 +1,85 @@
+"""The partners service's use cases, one object per concern, composed in one place.
+
+accounts.py (partner accounts and their announcements), ingest.py (HTTP ingest), receipts.py
+(what became of each event: applied, rejected), booking.py (reference → driver id, grades),
+webhooks.py (rejection notices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.bus import Publisher
+from common.pii import PiiProtector
+from partners.accounts import Accounts, Clock, RelayRef, TopicMaker, no_relay, no_topics, utc_now
+from partners.booking import Booking
+from partners.ingest import Ingest, Limits
+from partners.receipts import Receipts
+from partners.settings import PartnersSettings
+from partners.store.links import GradeStore, LinkStore
+from partners.store.partners import PartnerStore
+from partners.store.quotas import QuotaStore
+from partners.store.receipts import ReceiptStore
+from partners.store.rejections import RejectionStore
+from partners.webhooks import RejectionNotices
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Partners:
+    accounts: Accounts
+    ingest: Ingest
+    receipts: Receipts
+    booking: Booking
+    notices: RejectionNotices
+
+    @classmethod
+    def build(
+        cls,
+        db: AsyncDatabase[Document],
+        settings: PartnersSettings,
+        publisher: Publisher,
+        *,
+        relay: RelayRef = no_relay,
+        make_topic: TopicMaker = no_topics,
+        clock: Clock = utc_now,
+        topic_of: Callable[[str], str] | None = None,
+    ) -> Partners:
+        """Each part after the parts it uses."""
+        pii = PiiProtector(settings.pii_key, settings.pii_hmac_key)
+        accounts = Accounts(PartnerStore(db), pii, relay=relay, make_topic=make_topic, clock=clock)
+        receipt_store = ReceiptStore(db)
+        receipts = Receipts(
+            receipt_store, RejectionStore(db), topic_prefix=settings.topic_prefix, clock=clock
+        )
+        ingest = Ingest(
+            receipt_store,
+            QuotaStore(db),
+            publisher,
+            Limits(
+                rate_per_second=settings.default_rate_per_second,
+                daily=settings.default_daily_quota,
+                timezone=settings.quota_timezone,
+                max_message_bytes=settings.max_message_bytes,
+            ),
+            topic_of=topic_of or settings.partner_topic,
+            clock=clock,
+        )
+        notices = RejectionNotices(
+            receipts.rejections,
+            accounts,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_max_seconds=settings.webhook_backoff_max_seconds,
+            sweep_seconds=settings.webhook_sweep_seconds,
+            clock=clock,
+        )
+        booking = Booking(LinkStore(db), GradeStore(db), receipts)
+        return cls(
+            accounts=accounts, ingest=ingest, receipts=receipts, booking=booking, notices=notices
+        )

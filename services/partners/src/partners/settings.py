@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.settings import ServiceSettings
+
+
+class PartnersSettings(ServiceSettings):
+    service_name: str = "partners"
+    http_port: int = 8006
+    mongo_db: str = "driverhome_partners"
+
+    # HTTP ingest: a body larger than this is refused (413) before it is parsed; a batch may
+    # hold at most this many events. One event must still fit a Kafka record.
+    ingest_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    ingest_max_batch: int = Field(default=100, ge=1, le=1000)
+    # Defaults for partner accounts that set none: events per second (across all instances)
+    # and per day, the day counted in this time zone.
+    default_rate_per_second: int = Field(default=100, ge=1)
+    default_daily_quota: int = Field(default=1_000_000, ge=1)
+    quota_timezone: str = "Asia/Shanghai"
+
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_sweep_seconds: float = Field(default=1.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
