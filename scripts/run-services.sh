@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 logs="${RUN_LOGS:-.run/logs}"
 mkdir -p "$logs"
-read -r -a names <<<"${RUN_SERVICES:-registry points stations notify cases}"
+read -r -a names <<<"${RUN_SERVICES:-registry points stations notify cases partners}"
 port_base="${RUN_PORT_BASE:-8000}"
 backoff_start="${RUN_BACKOFF_START:-1}"
 backoff_max="${RUN_BACKOFF_MAX:-30}"

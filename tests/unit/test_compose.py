@@ -24,7 +24,14 @@ DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 
-APP_PORTS = {"registry": 8001, "points": 8002, "stations": 8003, "notify": 8004, "cases": 8005}
+APP_PORTS = {
+    "registry": 8001,
+    "points": 8002,
+    "stations": 8003,
+    "notify": 8004,
+    "cases": 8005,
+    "partners": 8006,
+}
 APP_SERVICES = tuple(APP_PORTS)
 INFRA_SERVICES = ("kafka", "kafka-init", "mongo")
 PARTNERS = ("port-booking", "station-kiosk", "volunteer-team", "traffic-safety", "training-centre")
@@ -34,6 +41,7 @@ EVENT_TOPICS = (
     "points.events",
     "notify.events",
     "cases.events",
+    "partners.events",
     *(f"partner.{partner}.events" for partner in PARTNERS),
 )
 ALL_TOPICS = frozenset({*EVENT_TOPICS, *(f"{topic}.dlq" for topic in EVENT_TOPICS)})
