@@ -10,22 +10,28 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import EventHandler, ensure_topics
-from common.events import DOMAIN_EVENTS, CloudEvent, EventData
+from common.events import DOMAIN_EVENTS
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
 from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
-from notify.api.routes import router
+from notify.api.broadcasts_routes import router as broadcasts_router
+from notify.api.delivery_routes import router as delivery_router
+from notify.api.inbox_routes import router as inbox_router
+from notify.api.preferences_routes import router as preferences_router
+from notify.api.templates_routes import router as templates_router
+from notify.api.webhooks_routes import router as webhooks_router
 from notify.channels.breaker import CircuitBreakers
 from notify.channels.senders import SmsGateway, WebhookSender
 from notify.channels.targets import TargetPolicy
 from notify.clock import Clock, SystemClock
+from notify.delivery import Channels
 from notify.dispatcher import Dispatcher
 from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.handlers.broadcasts import BroadcastHandlers
 from notify.handlers.events import DomainHandlers
-from notify.service import Channels, NotifyService, Stores
+from notify.service import Notify, Stores
 from notify.settings import NotifySettings
 from notify.store import broadcasts, drivers, notifications, rate_limits, templates, webhooks
 from notify.templates import NOTIFYING
@@ -83,6 +89,52 @@ def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandle
     return out
 
 
+def build_notify(
+    runtime: Runtime, settings: NotifySettings, client: httpx.AsyncClient, clock: Clock
+) -> Notify:
+    """The use cases over the runtime's store and publisher, sending through ``client``."""
+    db = runtime.db
+    policy = TargetPolicy(
+        environment=settings.environment,
+        allowed_networks=settings.webhook_allowed_networks,
+        require_https=settings.environment == "production",
+    )
+    stores = Stores(
+        notifications=notifications.NotificationStore(db),
+        drivers=drivers.DriverStore(db),
+        templates=templates.TemplateStore(db),
+        webhooks=webhooks.WebhookStore(db),
+        broadcasts=broadcasts.BroadcastStore(db),
+        rate_limits=rate_limits.RateLimitStore(db),
+    )
+    channels = Channels(
+        webhooks=WebhookSender(client, policy, clock),
+        sms=SmsGateway(
+            client,
+            url=settings.sms_gateway_url,
+            api_key=settings.sms_api_key.get_secret_value() if settings.sms_api_key else None,
+            sign_name=settings.sms_sign_name,
+        ),
+        breakers=CircuitBreakers(
+            clock,
+            threshold=settings.breaker_failure_threshold,
+            reset_seconds=settings.breaker_reset_seconds,
+        ),
+        policy=policy,
+    )
+    return Notify.build(
+        stores,
+        channels,
+        settings=settings,
+        clock=clock,
+        publisher=runtime.publisher,
+        pii=PiiProtector(settings.pii_key, settings.pii_hmac_key),
+        faults=runtime.faults,
+        # Read when a broadcast is resolved: the runtime starts the relay after wiring.
+        relay=lambda: runtime.relay,
+    )
+
+
 def create_app(
     settings: NotifySettings,
     *,
@@ -91,61 +143,23 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     clock = clock or SystemClock()
-    services: dict[str, NotifyService] = {}
     http: dict[str, httpx.AsyncClient] = {}
+    built: dict[str, Notify] = {}
 
     def wire(runtime: Runtime) -> None:
-        db = runtime.db
-        policy = TargetPolicy(
-            environment=settings.environment,
-            allowed_networks=settings.webhook_allowed_networks,
-            require_https=settings.environment == "production",
-        )
-        client = http["client"]
-        service = NotifyService(
-            Stores(
-                notifications=notifications.NotificationStore(db),
-                drivers=drivers.DriverStore(db),
-                templates=templates.TemplateStore(db),
-                webhooks=webhooks.WebhookStore(db),
-                broadcasts=broadcasts.BroadcastStore(db),
-                rate_limits=rate_limits.RateLimitStore(db),
-            ),
-            Channels(
-                webhooks=WebhookSender(client, policy, clock),
-                sms=SmsGateway(
-                    client,
-                    url=settings.sms_gateway_url,
-                    api_key=settings.sms_api_key.get_secret_value()
-                    if settings.sms_api_key
-                    else None,
-                    sign_name=settings.sms_sign_name,
-                ),
-                breakers=CircuitBreakers(
-                    clock,
-                    threshold=settings.breaker_failure_threshold,
-                    reset_seconds=settings.breaker_reset_seconds,
-                ),
-                policy=policy,
-            ),
-            settings=settings,
-            clock=clock,
-            publisher=runtime.publisher,
-            pii=PiiProtector(settings.pii_key, settings.pii_hmac_key),
-            faults=runtime.faults,
-        )
-        services["notify"] = service
+        # store -> relay -> use cases -> consumers; the routes read the use cases from app.state.
+        notify = build_notify(runtime, settings, http["client"], clock)
+        built["notify"] = notify
         consumer = runtime.consumer("notify")
-        for topic, handlers in domain_handlers(
-            DomainHandlers(service, ProcessedEvents(db[PROCESSED]))
-        ).items():
-            consumer.domain(topic, handlers)
-        batch_handlers = BroadcastHandlers(service)
-
-        async def on_batch(event: CloudEvent, data: EventData) -> None:
-            await batch_handlers.on_broadcast_batch(data)
-
-        consumer.internal(WORK_TOPIC, BroadcastBatch, on_batch, group="broadcasts")
+        handlers = DomainHandlers(
+            notify.facts, notify.delivery, ProcessedEvents(runtime.db[PROCESSED])
+        )
+        for topic, by_type in domain_handlers(handlers).items():
+            consumer.domain(topic, by_type)
+        batches = BroadcastHandlers(notify.broadcasts)
+        consumer.internal(
+            WORK_TOPIC, BroadcastBatch, batches.on_broadcast_batch, group="broadcasts"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -163,14 +177,18 @@ def create_app(
                 store=store,
                 broker=broker,
             ) as runtime:
-                service = services["notify"]
+                notify = built["notify"]
                 app.state.runtime = runtime
-                app.state.service = service
-                app.state.idempotent_requests = IdempotentRequests(
+                app.state.notify = notify
+                app.state.requests = IdempotentRequests(
                     runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
                 )
                 app.state.readiness = readiness_checks(runtime)
-                dispatcher = Dispatcher(service, interval=settings.dispatch_interval_seconds)
+                dispatcher = Dispatcher(
+                    notify.delivery,
+                    notify.broadcasts,
+                    interval=settings.dispatch_interval_seconds,
+                )
                 app.state.dispatcher = dispatcher
                 dispatcher.start()
                 try:
@@ -183,5 +201,12 @@ def create_app(
         title="driverhome notify",
         description="Templates, preferences, inbox, deliveries and broadcasts.",
         lifespan=lifespan,
-        routers=[router],
+        routers=[
+            inbox_router,
+            delivery_router,
+            preferences_router,
+            templates_router,
+            webhooks_router,
+            broadcasts_router,
+        ],
     )

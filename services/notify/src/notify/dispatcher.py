@@ -11,7 +11,8 @@ import contextlib
 import time
 
 from common.logging import get_logger
-from notify.service import NotifyService
+from notify.broadcasts import Broadcasts
+from notify.delivery import Delivery
 
 log = get_logger(__name__)
 
@@ -19,17 +20,18 @@ _PURGE_EVERY_SECONDS = 600.0
 
 
 class Dispatcher:
-    def __init__(self, service: NotifyService, *, interval: float) -> None:
-        self._service = service
+    def __init__(self, delivery: Delivery, broadcasts: Broadcasts, *, interval: float) -> None:
+        self._delivery = delivery
+        self._broadcasts = broadcasts
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self._last_purge = 0.0
 
     async def run_once(self) -> None:
         for step in (
-            self._service.release_held,
-            self._service.send_due,
-            self._service.start_due_broadcasts,
+            self._delivery.release_held,
+            self._delivery.send_due,
+            self._broadcasts.start_due_broadcasts,
         ):
             try:
                 await step()
@@ -40,7 +42,7 @@ class Dispatcher:
         if time.monotonic() - self._last_purge > _PURGE_EVERY_SECONDS:
             self._last_purge = time.monotonic()
             with contextlib.suppress(Exception):
-                await self._service.purge_rate_windows()
+                await self._delivery.purge_rate_windows()
 
     async def _run(self) -> None:
         while True:

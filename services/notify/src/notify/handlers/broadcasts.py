@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from common.events import EventData, InvalidEvent
+from common.events import CloudEvent, EventData, InvalidEvent
+from notify.broadcasts import Broadcasts
 from notify.domain import NotFound
 from notify.fanout import BroadcastBatch
-from notify.service import NotifyService
 
 
 class BroadcastHandlers:
-    def __init__(self, service: NotifyService) -> None:
-        self._service = service
+    def __init__(self, broadcasts: Broadcasts) -> None:
+        self._broadcasts = broadcasts
 
-    async def on_broadcast_batch(self, data: EventData) -> None:
+    async def on_broadcast_batch(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, BroadcastBatch)
         try:
-            await self._service.fan_out(data)
+            await self._broadcasts.fan_out(data)
         except NotFound as exc:
             raise InvalidEvent("unknown_broadcast", str(exc)) from exc

@@ -161,6 +161,11 @@ class BroadcastStore:
                 {"$set": {"status": "completed", "completed_at": at}},
             )
 
+    async def expire(self, broadcast_id: str, owner: str) -> None:
+        await self.collection.update_one(
+            {"_id": broadcast_id, "lease_owner": owner}, {"$set": {"status": "expired"}}
+        )
+
     async def cancel(self, broadcast_id: str, at: datetime) -> Document | None:
         return await self.collection.find_one_and_update(
             {"_id": broadcast_id, "status": {"$in": ["scheduled", "resolving", "fanning_out"]}},

@@ -1,0 +1,99 @@
+"""HTTP for broadcasts (operators): create (retry-safe), list, progress, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from common.pagination import PageParams
+from common.requests import IdempotentRequests
+from notify.api.dependencies import NotifyDep, Operator, newest_cursor
+from notify.api.errors import conflict, not_found, unprocessable
+from notify.api.schemas import BroadcastPage, BroadcastRequest, BroadcastView
+from notify.domain import Conflict, InvalidBroadcast, NotFound
+
+router = APIRouter(prefix="/v1", tags=["broadcasts"])
+
+
+@router.post(
+    "/broadcasts",
+    status_code=201,
+    response_model=BroadcastView,
+    summary="Send a message to a segment of drivers, now or at a time (Idempotency-Key)",
+)
+async def create_broadcast(
+    body: BroadcastRequest,
+    request: Request,
+    principal: Operator,
+    notify: NotifyDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    requests: IdempotentRequests = request.app.state.requests
+
+    async def create() -> tuple[int, Any]:
+        try:
+            broadcast = await notify.broadcasts.create_broadcast(
+                category=body.category,
+                urgency=body.urgency,
+                segment=body.segment,
+                content=dict(body.content),
+                scheduled_at=body.scheduled_at,
+                expires_at=body.expires_at,
+                by=principal.sub,
+            )
+        except InvalidBroadcast as exc:
+            raise unprocessable(exc.message, "urgency") from exc
+        return 201, BroadcastView.of(broadcast).model_dump(mode="json")
+
+    status, answer = await requests.run(
+        caller=principal.sub,
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        action=create,
+    )
+    return JSONResponse(answer, status_code=status)
+
+
+@router.get("/broadcasts", response_model=BroadcastPage, summary="Newest first")
+async def list_broadcasts(
+    principal: Operator, notify: NotifyDep, page: Annotated[PageParams, Depends()]
+) -> BroadcastPage:
+    found = await notify.broadcasts.newest(page.after, page.limit + 1)
+    more = len(found) > page.limit
+    found = found[: page.limit]
+    last = found[-1] if more and found else None
+    return BroadcastPage(
+        items=[BroadcastView.of(b) for b in found],
+        next_cursor=newest_cursor(last.created_at, last.broadcast_id) if last else None,
+    )
+
+
+@router.get(
+    "/broadcasts/{broadcast_id}",
+    response_model=BroadcastView,
+    summary="A broadcast with its progress: targeted, delivered, failed, held",
+)
+async def get_broadcast(broadcast_id: str, principal: Operator, notify: NotifyDep) -> BroadcastView:
+    try:
+        broadcast, progress, batches_done = await notify.broadcasts.broadcast(broadcast_id)
+    except NotFound as exc:
+        raise not_found("broadcast") from exc
+    return BroadcastView.of(broadcast, progress, batches_done)
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/cancel",
+    response_model=BroadcastView,
+    summary="Stop a broadcast; batches not yet fanned out are skipped",
+)
+async def cancel_broadcast(
+    broadcast_id: str, principal: Operator, notify: NotifyDep
+) -> BroadcastView:
+    try:
+        return BroadcastView.of(await notify.broadcasts.cancel_broadcast(broadcast_id))
+    except NotFound as exc:
+        raise not_found("broadcast") from exc
+    except Conflict as exc:
+        raise conflict(str(exc)) from exc

@@ -1,0 +1,300 @@
+"""Delivery: an event becomes a driver's notifications, and they reach their channels.
+
+An event is planned into one notification per channel (rate-limited, quiet hours respected);
+the inbox has it at once, held ones are released when quiet hours end, and the dispatcher sends
+SMS and partner webhooks with retries behind a circuit breaker per endpoint, until delivered,
+sent (an SMS receipt settles it) or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from common.events import EventData
+from common.logging import get_logger
+from common.pii import PiiProtector
+from notify.channels.breaker import CircuitBreakers
+from notify.channels.senders import DeliveryError, Outcome, SmsGateway, WebhookSender
+from notify.channels.targets import TargetPolicy
+from notify.domain import Rendered, is_urgent, pick_language, rate_window
+from notify.driver_facts import DriverFactsBook
+from notify.records import (
+    PHONE_PURPOSE,
+    SIGNING_KEY_PURPOSE,
+    Cause,
+    Document,
+    NotificationRecords,
+)
+from notify.settings import NotifySettings
+from notify.store.drivers import DriverStore
+from notify.store.rate_limits import RateLimitStore
+from notify.store.webhooks import WebhookStore
+from notify.template_admin import Templates
+from notify.templates import render, spec_for, variables_of
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Channels:
+    webhooks: WebhookSender
+    sms: SmsGateway
+    breakers: CircuitBreakers
+    policy: TargetPolicy
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An event that may notify its driver, taken out of its envelope."""
+
+    source: str
+    event_id: str
+    event_type: str
+    driver_id: str
+    data: EventData
+    # What the event also tells about the driver; kept first, as the language may come from it.
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class CircuitOpen(Exception):
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"circuit open until {until.isoformat()}")
+        self.until = until
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DeliveryError) and exc.retryable
+
+
+class Delivery:
+    def __init__(
+        self,
+        records: NotificationRecords,
+        *,
+        drivers: DriverStore,
+        facts: DriverFactsBook,
+        templates: Templates,
+        webhooks: WebhookStore,
+        rate_limits: RateLimitStore,
+        channels: Channels,
+        pii: PiiProtector,
+        settings: NotifySettings,
+    ) -> None:
+        self._records = records
+        self._notifications = records.notifications
+        self._clock = records.clock
+        self._drivers = drivers
+        self._facts = facts
+        self._templates = templates
+        self._webhooks = webhooks
+        self._rate_limits = rate_limits
+        self._channels = channels
+        self._pii = pii
+        self._settings = settings
+
+    # ---- planning: an event into notifications ---------------------------------------------
+
+    async def notify_about(self, notice: Notice) -> list[str]:
+        """At most one notification per driver and channel for this event, however often."""
+        await self._facts.note(notice.driver_id, notice.facts)
+        spec = spec_for(notice.event_type)
+        driver_id = notice.driver_id
+        cause = Cause(
+            source=notice.source,
+            source_id=notice.event_id,
+            kind=notice.event_type,
+            category=spec.category,
+            urgent=is_urgent(spec.category),
+        )
+        facts = (await self._drivers.facts_for([driver_id])).get(driver_id)
+        if facts is not None and not facts.active:
+            return []
+        prefs = (await self._drivers.preferences_for([driver_id])).get(driver_id)
+        language = pick_language(prefs, facts, self._settings.default_language)
+        content, language = await self._templates.wording(notice.event_type, language)
+        title, body = render(content, variables_of(notice.data, self._settings.timezone))
+        limited = await self._over_limit(driver_id, cause)
+        docs = self._records.plan(
+            driver_id,
+            cause,
+            Rendered(title=title, body=body, language=language),
+            facts=facts,
+            prefs=prefs,
+            subscriptions=await self._records.subscriptions(cause.category),
+            limited=limited,
+        )
+        await self._notifications.insert_new(docs)
+        ids = [d["_id"] for d in docs]
+        await self._records.announce_or_defer(ids)
+        return ids
+
+    async def _over_limit(self, driver_id: str, cause: Cause) -> bool:
+        if cause.urgent:
+            return False
+        window = rate_window(self._clock.now(), self._settings.rate_limit_window_seconds)
+        position = await self._rate_limits.position(
+            driver_id, cause.category, window, f"{cause.source}\x1f{cause.source_id}"
+        )
+        return position >= self._settings.rate_limit_per_window
+
+    async def purge_rate_windows(self) -> None:
+        window = rate_window(self._clock.now(), self._settings.rate_limit_window_seconds)
+        await self._rate_limits.purge_before(window - 1)
+
+    # ---- held messages ---------------------------------------------------------------------
+
+    async def release_held(self) -> int:
+        now = self._clock.now()
+        released = 0
+        for row in await self._notifications.held_due(now, self._settings.dispatch_batch):
+            doc = await self._notifications.get(row["_id"])
+            if doc is None or doc["status"] != "held":
+                continue
+            if doc.get("expires_at") and now >= doc["expires_at"]:
+                await self._records.fail(doc, "expired", expect={"status": "held"})
+            elif doc["channel"] == "inbox":
+                await self._records.deliver(doc, expect={"status": "held"})
+            else:
+                await self._notifications.transition(
+                    doc["_id"],
+                    expect={"status": "held"},
+                    set_fields={"next_attempt_at": now, "hold_until": None},
+                    status="queued",
+                    at=now,
+                    reason="quiet_hours_over",
+                )
+            released += 1
+        return released
+
+    # ---- external channels -----------------------------------------------------------------
+
+    async def send_due(self) -> int:
+        now = self._clock.now()
+        rows = await self._notifications.send_due(now, self._settings.dispatch_batch)
+        until = now + timedelta(seconds=self._settings.send_lease_seconds)
+        claimed = []
+        for row in rows:
+            doc = await self._notifications.claim(row["_id"], now, until)
+            if doc is not None:
+                claimed.append(doc)
+        limit = asyncio.Semaphore(20)
+
+        async def one(doc: Document) -> None:
+            async with limit:
+                try:
+                    await self._send(doc)
+                except Exception as exc:  # the lease runs out and another pass retries it
+                    log.warning("send failed unexpectedly", error=type(exc).__name__)
+
+        await asyncio.gather(*(one(d) for d in claimed))
+        return len(claimed)
+
+    async def _send(self, doc: Document) -> None:
+        nid = doc["_id"]
+        expect = {"status": "queued"}
+        if doc.get("expires_at") and self._clock.now() >= doc["expires_at"]:
+            await self._records.fail(doc, "expired", expect=expect)
+            return
+        remaining = self._settings.webhook_max_attempts - int(doc.get("attempts", 0))
+        if remaining <= 0:
+            await self._records.fail(
+                doc, doc.get("last_error") or "attempts_exhausted", expect=expect
+            )
+            return
+        endpoint = doc["channel_key"]
+        attempts = int(doc.get("attempts", 0))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(remaining),
+            wait=wait_exponential_jitter(
+                multiplier=self._settings.webhook_backoff_initial_seconds,
+                max=self._settings.webhook_backoff_max_seconds,
+                jitter=self._settings.webhook_backoff_initial_seconds,
+            ),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        outcome: Outcome | None = None
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    until = self._channels.breakers.open_until(endpoint)
+                    if until is not None:
+                        raise CircuitOpen(until)
+                    attempts += 1
+                    try:
+                        outcome = await self._send_once(doc)
+                    except DeliveryError as exc:
+                        await self._notifications.count_attempt(nid, exc.reason)
+                        if exc.retryable:
+                            self._channels.breakers.failed(endpoint)
+                        raise
+                    await self._notifications.count_attempt(nid, None)
+                    self._channels.breakers.succeeded(endpoint)
+        except CircuitOpen as exc:
+            await self._notifications.defer(nid, exc.until)
+            return
+        except DeliveryError as exc:
+            await self._records.fail({**doc, "attempts": attempts}, exc.reason, expect=expect)
+            return
+        if outcome is None:  # the retry loop either sets it or raises
+            return
+        if outcome.status == "delivered":
+            await self._records.deliver(doc, expect=expect, reference=outcome.reference)
+        else:
+            await self._notifications.transition(
+                nid,
+                expect=expect,
+                set_fields={"sent_at": self._clock.now(), "lease_until": None}
+                | ({"reference": outcome.reference} if outcome.reference else {}),
+                status="sent",
+                at=self._clock.now(),
+            )
+
+    async def _send_once(self, doc: Document) -> Outcome:
+        if doc["channel"] == "webhook":
+            subscription = await self._webhooks.get(doc.get("subscription_id") or "")
+            if subscription is None or not subscription.get("active"):
+                raise DeliveryError("subscription_removed", retryable=False)
+            return await self._channels.webhooks.send(
+                url=subscription["url"],
+                secret=self._pii.decrypt(SIGNING_KEY_PURPOSE, subscription["secret_enc"]),
+                delivery_id=doc["_id"],
+                payload={
+                    "notification_id": doc["_id"],
+                    "driver_id": doc["driver_id"],
+                    "category": doc["category"],
+                    "urgent": doc["urgent"],
+                    "language": doc["language"],
+                    "title": doc["title"],
+                    "body": doc["body"],
+                    "cause": {"source": doc["source"], "id": doc["source_id"], "type": doc["kind"]},
+                    "created_at": doc["created_at"].isoformat(),
+                },
+            )
+        if doc["channel"] == "sms":
+            enc = await self._drivers.sms_phone(doc["driver_id"])
+            if enc is None:
+                raise DeliveryError("no_sms_number", retryable=False)
+            return await self._channels.sms.send(
+                phone=self._pii.decrypt(PHONE_PURPOSE, enc),
+                text=f"{doc['title']}:{doc['body']}",
+                out_id=doc["_id"],
+            )
+        raise DeliveryError(f"channel {doc['channel']} is not sent externally", retryable=False)
+
+    async def sms_receipt(self, out_id: str, delivered: bool, error: str | None) -> bool:
+        doc = await self._notifications.get(out_id)
+        if doc is None or doc["channel"] != "sms":
+            return False
+        if delivered:
+            await self._records.deliver(doc, expect={"status": "sent"})
+        else:
+            await self._records.fail(
+                doc, f"receipt: {error or 'undelivered'}"[:120], expect={"status": "sent"}
+            )
+        return True

@@ -1,0 +1,27 @@
+"""What notify keeps about drivers from other services' events: the facts segments, languages
+and the skipping of inactive drivers need (fleet, grid, grade, active, registered language).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notify.clock import Clock
+from notify.store.drivers import DriverStore
+
+
+class DriverFactsBook:
+    def __init__(self, drivers: DriverStore, *, clock: Clock) -> None:
+        self._drivers = drivers
+        self._clock = clock
+
+    async def note(self, driver_id: str, facts: dict[str, Any]) -> None:
+        """Facts another service announced (fleet, grid, grade, language, active again)."""
+        if facts:
+            await self._drivers.note_facts(driver_id, facts, self._clock.now())
+
+    async def note_deactivation(self, driver_id: str, erased: bool) -> None:
+        if erased:
+            await self._drivers.forget(driver_id)
+        else:
+            await self._drivers.note_facts(driver_id, {"active": False}, self._clock.now())

@@ -1,0 +1,226 @@
+"""What every notify use case shares: the notification records, their outbox and their states.
+
+A notification is one document per driver, cause and channel, with an id derived from all three,
+so a cause seen twice plans the same documents and the insert keeps the first. Each state change
+that others must hear of (delivered, failed) is one single-document update that also pushes the
+event into the document's outbox; it is published right after, or later by the sweeper. The use
+cases receive one :class:`NotificationRecords`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from common.bus import Publisher
+from common.events import new_event
+from common.events.notify import NotificationDelivered, NotificationFailed
+from common.logging import get_logger
+from common.outbox import OutboxRelay, outbox_entry
+from notify.clock import Clock
+from notify.domain import DriverFacts, Preferences, Rendered, channel_of, notification_id
+from notify.settings import NotifySettings
+from notify.store.notifications import NotificationStore
+from notify.store.webhooks import WebhookStore
+
+log = get_logger(__name__)
+
+EVENT_SOURCE = "driverhome/notify"
+EVENT_TOPIC = "notify.events"
+PHONE_PURPOSE = "phone"
+SIGNING_KEY_PURPOSE = "webhook_signing"
+
+Document = dict[str, Any]
+RelayRef = Callable[[], OutboxRelay | None]
+
+
+def no_relay() -> OutboxRelay | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What a notification is about: an event (or a broadcast) and where it came from."""
+
+    source: str
+    source_id: str
+    kind: str
+    category: str
+    urgent: bool
+    broadcast_id: str | None = None
+    expires_at: datetime | None = None
+
+
+class NotificationRecords:
+    def __init__(
+        self,
+        notifications: NotificationStore,
+        webhooks: WebhookStore,
+        *,
+        publisher: Publisher,
+        settings: NotifySettings,
+        clock: Clock,
+    ) -> None:
+        self.notifications = notifications
+        self._webhooks = webhooks
+        self._publisher = publisher
+        self._settings = settings
+        self.clock = clock
+
+    async def subscriptions(self, category: str) -> list[Document]:
+        """The active partner subscriptions to a category."""
+        return [s for s in await self._webhooks.active() if category in s["categories"]]
+
+    def plan(
+        self,
+        driver_id: str,
+        cause: Cause,
+        rendered: Rendered,
+        *,
+        facts: DriverFacts | None,
+        prefs: Preferences | None,
+        subscriptions: list[Document],
+        limited: bool,
+    ) -> list[Document]:
+        """The notification documents for one driver: one per channel, with their first state."""
+        now = self.clock.now()
+        prefs = prefs or Preferences(driver_id=driver_id)
+        hold_until = None
+        if not cause.urgent and prefs.quiet_hours is not None:
+            hold_until = prefs.quiet_hours.ends_after(now, self._settings.timezone)
+        keys: list[tuple[str, str | None]] = [(c, None) for c in prefs.channels_for(cause.category)]
+        if limited:
+            keys = [("inbox", None)]  # collapsed: kept in the inbox, no SMS or partner call
+        else:
+            fleet = facts.fleet if facts else None
+            keys += [
+                (f"webhook:{s['_id']}", s["_id"])
+                for s in subscriptions
+                if s.get("fleet") in (None, fleet)
+            ]
+        docs = []
+        for key, subscription in keys:
+            channel = channel_of(key)
+            # Partner systems are not at the wheel: quiet hours concern the driver's devices.
+            held = hold_until is not None and channel != "webhook"
+            nid = notification_id(driver_id, cause.source, cause.source_id, key)
+            if held:
+                status = "held"
+            elif channel == "inbox":
+                status = "delivered"
+            else:
+                status = "queued"
+            doc: Document = {
+                "_id": nid,
+                "driver_id": driver_id,
+                "source": cause.source,
+                "source_id": cause.source_id,
+                "kind": cause.kind,
+                "channel": channel,
+                "channel_key": key,
+                "subscription_id": subscription,
+                "category": cause.category,
+                "urgent": cause.urgent,
+                "collapsed": limited,
+                "language": rendered.language,
+                "title": rendered.title,
+                "body": rendered.body,
+                "status": status,
+                "attempts": 0,
+                "reason": None,
+                "created_at": now,
+                "updated_at": now,
+                "hold_until": hold_until if held else None,
+                "next_attempt_at": now if status == "queued" else None,
+                "lease_until": None,
+                "expires_at": cause.expires_at,
+                "broadcast_id": cause.broadcast_id,
+                "read_at": None,
+                "archived_at": None,
+                "history": [{"status": status, "at": now, "reason": None}],
+                "outbox": [],
+            }
+            if status == "delivered":
+                doc["delivered_at"] = now
+                doc["outbox"] = [delivered_entry(doc, now)]
+            docs.append(doc)
+        return docs
+
+    async def announce(self, ids: Sequence[str]) -> None:
+        """Publish these notifications' pending events now; failures are the caller's."""
+        await self.notifications.flush_outbox(self._publisher, ids)
+
+    async def announce_or_defer(self, ids: Sequence[str]) -> None:
+        try:
+            await self.announce(ids)
+        except Exception as exc:  # stored; the sweeper publishes it later
+            log.warning("notification events deferred to the sweeper", error=type(exc).__name__)
+
+    async def deliver(
+        self, doc: Document, *, expect: Document, reference: str | None = None
+    ) -> None:
+        now = self.clock.now()
+        updated = await self.notifications.transition(
+            doc["_id"],
+            expect=expect,
+            set_fields={"delivered_at": now, "lease_until": None, "hold_until": None}
+            | ({"reference": reference} if reference else {}),
+            status="delivered",
+            at=now,
+            outbox=delivered_entry(doc, now),
+        )
+        if updated is not None:
+            await self.announce_or_defer([doc["_id"]])
+
+    async def fail(self, doc: Document, reason: str, *, expect: Document) -> None:
+        now = self.clock.now()
+        attempts = int(doc.get("attempts", 0))
+        updated = await self.notifications.transition(
+            doc["_id"],
+            expect=expect,
+            set_fields={"reason": reason, "lease_until": None},
+            status="failed",
+            at=now,
+            reason=reason,
+            outbox=failed_entry(doc, reason, attempts, now),
+        )
+        if updated is not None:
+            await self.announce_or_defer([doc["_id"]])
+
+
+def delivered_entry(doc: Document, at: datetime) -> Document:
+    event = new_event(
+        NotificationDelivered(
+            notification_id=doc["_id"],
+            driver_id=doc["driver_id"],
+            channel=doc["channel"],
+            category=doc["category"],
+            delivered_at=at,
+        ),
+        source=EVENT_SOURCE,
+        subject=doc["driver_id"],
+        event_id=f"{doc['_id']}.delivered",
+        time=at,
+    )
+    return outbox_entry(EVENT_TOPIC, event)
+
+
+def failed_entry(doc: Document, reason: str, attempts: int, at: datetime) -> Document:
+    event = new_event(
+        NotificationFailed(
+            notification_id=doc["_id"],
+            driver_id=doc["driver_id"],
+            channel=doc["channel"],
+            category=doc["category"],
+            reason=reason,
+            attempts=attempts,
+            failed_at=at,
+        ),
+        source=EVENT_SOURCE,
+        subject=doc["driver_id"],
+        event_id=f"{doc['_id']}.failed",
+        time=at,
+    )
+    return outbox_entry(EVENT_TOPIC, event)
