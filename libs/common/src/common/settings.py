@@ -10,7 +10,7 @@ import base64
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
@@ -33,8 +33,19 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Who this process is on the bus (deploy/access.yaml says what that principal may do).
+    # Development credentials: <repo>/.infra/kafka/credentials.json (`make run` passes them).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None  # the CA that signed the brokers' certificates
     topic_prefix: str = ""
+    # Declared topic shape (local 12/1/1, production 12/3/2). Outside production a service
+    # creates its missing topics so; in production it checks them and refuses to start.
     topic_partitions: int = Field(default=12, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    topic_min_insync_replicas: int = Field(default=1, ge=1, le=10)
     # Kept equal to the broker's message.max.bytes so a producer never builds a record the
     # broker refuses (handbook section 3: limits agree end to end).
     max_message_bytes: int = 1_048_576
@@ -86,6 +97,16 @@ class ServiceSettings(BaseSettings):
                 "dedupe_retention_days must exceed topic_retention_hours: a replay from the "
                 "earliest offset would otherwise meet events whose records were purged"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_principal_is_complete(self) -> ServiceSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_username and self.kafka_password
+        ):
+            raise ValueError("a SASL security protocol needs kafka_username and kafka_password")
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("topic_min_insync_replicas cannot exceed topic_replication_factor")
         return self
 
     @model_validator(mode="after")
