@@ -25,17 +25,25 @@ else
   service_cmd=("$(uv run --no-sync python -c 'import sys; print(sys.executable)')" -m)
 fi
 
-declare -A port pid_of started_at delay restart_at restarts
+# A secured local broker (issue 12): each service authenticates as its own principal of
+# deploy/access.yaml, with the development credentials infra.sh generated for this checkout.
+credentials="${DRIVERHOME_INFRA_DIR:-.infra}/kafka/credentials.json"
+declare -A port pid_of started_at delay restart_at restarts kafka_env
 for i in "${!names[@]}"; do
   name=${names[$i]}
   port[$name]=$((port_base + i + 1))
   delay[$name]=$backoff_start
   restarts[$name]=0
+  if [ -f "$credentials" ] && [ -z "${DRIVERHOME_KAFKA_USERNAME:-}" ]; then
+    kafka_env[$name]=$(uv run --no-sync python -m common.access env "$credentials" "service:$name" 2>/dev/null | tr '\n' ' ') \
+      || echo "run: $name has no Kafka principal in deploy/access.yaml; it starts without credentials" >&2
+  fi
 done
 
 start_service() {
-  local name=$1
-  DRIVERHOME_HTTP_PORT="${port[$name]}" "${service_cmd[@]}" "$name" >>"$logs/$name.log" 2>&1 &
+  local name=$1 extra=()
+  read -r -a extra <<<"${kafka_env[$name]:-}"
+  env "${extra[@]}" DRIVERHOME_HTTP_PORT="${port[$name]}" "${service_cmd[@]}" "$name" >>"$logs/$name.log" 2>&1 &
   pid_of[$name]=$!
   started_at[$name]=$SECONDS
   restart_at[$name]=""
@@ -117,8 +125,14 @@ cat <<MSG
   logs      $logs/<service>.log (JSON lines)
   kafka     127.0.0.1:9092   store: mongodb://127.0.0.1:27017
   a token:  make token ROLE=operator
-
 MSG
+if [ -f "$credentials" ]; then
+  cat <<MSG
+  kafka credentials (SASL/SCRAM-SHA-512, development only): $credentials
+            a client config as one principal: make kafka-config PRINCIPAL=partner:port-booking
+MSG
+fi
+echo
 while true; do
   supervise
   sleep 0.5

@@ -15,7 +15,9 @@ from common.testing import (
     UpdateConflictWatch,
     dead_letters,
     drop_run,
+    grant_run,
     provide_infra,
+    revoke_run,
     unexpected_dead_letters,
     unique_name,
 )
@@ -59,8 +61,12 @@ async def run_id(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[
     Afterwards the DLQ watchdog reads the test's dead-letter topics: a record the test did not
     declare (``@pytest.mark.expects_dlq``) fails it. Then the test's topics and databases are
     deleted, so a long suite does not leave thousands of partitions behind.
+
+    On a secured broker the services get their grants of ``deploy/access.yaml`` on the run's
+    topics for the test's duration, so every test also exercises the access table.
     """
     run = unique_name("t")
+    grants = await grant_run(infra, run)
     yield run
     try:
         report = unexpected_dead_letters(
@@ -69,6 +75,7 @@ async def run_id(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[
         )
     finally:
         await drop_run(infra, run)
+        await revoke_run(infra, grants)
     if report:
         pytest.fail(report, pytrace=False)
 
@@ -85,6 +92,8 @@ def make_settings(infra: Infra, run_id: str) -> Callable[..., Any]:
             "mongo_db": f"{run_id}_{cls.model_fields['service_name'].default}",
             "outbox_sweep_seconds": 0.5,
             "consumer_backoff_max_seconds": 1.0,
+            # Its own principal of deploy/access.yaml on a secured broker.
+            **infra.service_settings(cls.model_fields["service_name"].default),
         }
         values.update(overrides)
         return cls(**values)

@@ -30,10 +30,12 @@ async def produce(
     key: bytes | None = None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    """Produce one record with an idempotent producer, as a partner or service would."""
+    """Produce one record with an idempotent producer (as the admin on a secured broker)."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    from common.testing import kafka_options
+
+    producer = AIOKafkaProducer(**kafka_options(bootstrap), enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=key, headers=headers)

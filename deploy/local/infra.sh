@@ -233,6 +233,54 @@ ensure_launcher() {
 }
 
 # ----------------------------------------------------------------------------- kafka
+# Security (issue 12): SASL/SCRAM-SHA-512 on the client listener, the standard authorizer with
+# deny-by-default, ACLs from deploy/access.yaml. Users and their random development passwords
+# are made once per data folder ($CREDS, git-ignored) and created at format time. Storage
+# formatted before this existed (no $CREDS) keeps running unauthenticated until purged.
+CREDS=$KAFKA_DIR/credentials.json
+kafka_secured() { [[ -f $CREDS || ! -f $KAFKA_DIR/data/meta.properties ]]; }
+
+access_py() { pick_python; "${PY[@]}" -m common.access "$@" 9>&-; }
+
+prepare_kafka_credentials() {
+    if ! kafka_secured; then
+        warn "Kafka storage predates authentication (no $CREDS): running it without; '$0 purge' secures it"
+        return 0
+    fi
+    mkdir -p -- "$KAFKA_DIR"
+    access_py credentials "$CREDS" --bootstrap "$HOST:$KAFKA_PORT" || die "could not write $CREDS"
+}
+
+kafka_security_config() {
+    if ! kafka_secured; then
+        printf '%s\n' "listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT" \
+            "advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT" \
+            "inter.broker.listener.name=PLAINTEXT" \
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        return 0
+    fi
+    local pw superusers
+    pw=$("${PY[@]}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["users"]["broker"])' "$CREDS")
+    superusers=$(access_py superusers)
+    printf '%s\n' \
+        "listeners=CLIENT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT" \
+        "advertised.listeners=CLIENT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT" \
+        "inter.broker.listener.name=CLIENT" \
+        "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT" \
+        "# Clients and the broker itself: SCRAM (users live in the cluster metadata)." \
+        "sasl.enabled.mechanisms=SCRAM-SHA-512" \
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512" \
+        "listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"$pw\";" \
+        "# The controller listener (loopback) cannot use SCRAM, which needs the metadata it serves:" \
+        "# PLAIN with the broker's own user, so nobody else talks to the controller." \
+        "sasl.mechanism.controller.protocol=PLAIN" \
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN" \
+        "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$pw\" user_broker=\"$pw\";" \
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" \
+        "allow.everyone.if.no.acl.found=false" \
+        "super.users=$superusers"
+}
+
 write_kafka_config() {
     mkdir -p -- "$KAFKA_DIR/data" "$LOG_DIR"
     cat >"$KAFKA_DIR/server.properties" <<EOF
@@ -242,10 +290,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$HOST:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+$(kafka_security_config)
 
 log.dirs=$KAFKA_DIR/data
 
@@ -336,9 +381,13 @@ format_kafka_if_needed() {
         echo "$id" >"$KAFKA_DIR/cluster.id"
     fi
     say "formatting Kafka storage (cluster id $id)"
+    local scram=() line
+    if kafka_secured; then # every user of the access table, with its development password
+        while IFS= read -r line; do scram+=(--add-scram "$line"); done < <(access_py scram-args "$CREDS")
+    fi
     if ! java -cp "$KAFKA_JARS/*" -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.properties" \
         "-Dkafka.logs.dir=$LOG_DIR" kafka.tools.StorageTool format --standalone \
-        -t "$id" -c "$KAFKA_DIR/server.properties" >>"$LOG_DIR/kafka.out" 2>&1 9>&-; then
+        -t "$id" -c "$KAFKA_DIR/server.properties" "${scram[@]}" >>"$LOG_DIR/kafka.out" 2>&1 9>&-; then
         tail -n 20 -- "$LOG_DIR/kafka.out" >&2
         die "kafka.tools.StorageTool format failed (log: $LOG_DIR/kafka.out)"
     fi
@@ -346,6 +395,7 @@ format_kafka_if_needed() {
 }
 
 start_kafka() {
+    prepare_kafka_credentials
     write_kafka_config
     format_kafka_if_needed
     kafka_java_opts
@@ -431,8 +481,10 @@ run_ready() {
             if [[ $pid =~ ^[0-9]+$ ]]; then watch+=(--watch "$c=$pid"); fi
         fi
     done
+    local auth=()
+    [[ -f $CREDS ]] && auth=(--credentials "$CREDS") # ready.py authenticates as the admin
     "${PY[@]}" "$SCRIPT_DIR/ready.py" --kafka "$HOST:$KAFKA_PORT" \
-        --mongo "mongodb://$HOST:$MONGO_PORT/" --timeout "$timeout" "${watch[@]}" 9>&- || rc=$?
+        --mongo "mongodb://$HOST:$MONGO_PORT/" --timeout "$timeout" "${auth[@]}" "${watch[@]}" 9>&- || rc=$?
     if ((rc == 3)); then # a watched server process exited
         for c in "${COMPONENTS[@]}"; do
             f=$(pid_file "$c")
@@ -444,6 +496,33 @@ run_ready() {
         done
     fi
     return "$rc"
+}
+
+# apply_access: the users and ACLs of deploy/access.yaml (idempotent; a secured broker only).
+# Users are created at format time; one added to the table later is created here.
+apply_access() {
+    [[ -f $CREDS ]] || return 0
+    local user pw admin_cfg=$KAFKA_DIR/admin.properties
+    access_py credentials "$CREDS" --bootstrap "$HOST:$KAFKA_PORT" || die "could not update $CREDS"
+    while read -r user pw; do
+        [[ -n $user ]] || continue
+        if [[ ! -f $admin_cfg ]]; then
+            ensure_jars kafka
+            KAFKA_JARS=$JARS
+            (umask 077 && printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" \
+                "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(access_py password "$CREDS" admin)\";" >"$admin_cfg")
+        fi
+        say "creating Kafka user $user (new in deploy/access.yaml)"
+        java -cp "$KAFKA_JARS/*" -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.properties" \
+            "-Dkafka.logs.dir=$LOG_DIR" kafka.admin.ConfigCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+            --command-config "$admin_cfg" --alter --entity-type users --entity-name "$user" \
+            --add-config "SCRAM-SHA-512=[password=$pw]" >>"$LOG_DIR/kafka.out" 2>&1 9>&- ||
+            die "could not create Kafka user $user (log: $LOG_DIR/kafka.out)"
+        access_py registered "$CREDS" "$user"
+    done < <(access_py unregistered "$CREDS")
+    rm -f -- "$admin_cfg"
+    access_py apply "$CREDS" >&2 || die "could not apply the ACLs of deploy/access.yaml"
+    say "Kafka requires SASL/SCRAM-SHA-512; development credentials: $CREDS (make kafka-config PRINCIPAL=...)"
 }
 
 # ----------------------------------------------------------------------------- commands
@@ -473,6 +552,7 @@ cmd_up() {
     if ((${#need[@]} == 0)); then
         say "kafka (pid $(running_pid kafka)) and mongo (pid $(running_pid mongo)) already running; checking health"
         run_ready "$WAIT_TIMEOUT"
+        apply_access
         UP_OK=1
         say "already up"
         return 0
@@ -495,6 +575,7 @@ cmd_up() {
         for c in "${need[@]}"; do tail_log "$c" 15; done
         die "not ready within ${WAIT_TIMEOUT}s (INFRA_WAIT_TIMEOUT); logs: $LOG_DIR"
     fi
+    apply_access
     UP_OK=1
     say "up in $((SECONDS - t0))s — Kafka $HOST:$KAFKA_PORT, MongoDB $HOST:$MONGO_PORT (data and logs: $INFRA_DIR)"
 }

@@ -11,8 +11,11 @@ Retries until both pass or ``--timeout`` elapses; then prints what is still not 
 the last error. Exit codes: 0 ready, 1 timeout, 3 a watched server process exited,
 4 missing Python packages, 130 interrupted.
 
+With ``--credentials <credentials.json>`` (a secured local broker) Kafka is probed as the admin
+principal over SASL/SCRAM-SHA-512.
+
 usage: python deploy/local/ready.py [--kafka HOST:PORT] [--mongo URL] [--timeout S]
-                                    [--watch NAME=PID ...] [-v]
+                                    [--credentials FILE] [--watch NAME=PID ...] [-v]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -66,9 +70,23 @@ def _err(exc: BaseException) -> str:
     return f"{name}: {text}"[:300] if text else name
 
 
-async def kafka_round_trip(bootstrap: str) -> str:
+def kafka_auth(credentials: str | None) -> dict[str, Any]:
+    """aiokafka options to authenticate as the admin of a secured local broker."""
+    if not credentials:
+        return {}
+    with open(credentials) as f:
+        data = json.load(f)
+    return {
+        "security_protocol": data["security_protocol"],
+        "sasl_mechanism": data["sasl_mechanism"],
+        "sasl_plain_username": "admin",
+        "sasl_plain_password": data["users"]["admin"],
+    }
+
+
+async def kafka_round_trip(bootstrap: str, auth: dict[str, Any]) -> str:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="driverhome-ready", request_timeout_ms=10_000
+        bootstrap_servers=bootstrap, client_id="driverhome-ready", request_timeout_ms=10_000, **auth
     )
     await admin.start()
     try:
@@ -95,6 +113,7 @@ async def kafka_round_trip(bootstrap: str) -> str:
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=10_000,
+        **auth,
     )
     await producer.start()
     try:
@@ -110,6 +129,7 @@ async def kafka_round_trip(bootstrap: str) -> str:
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         request_timeout_ms=10_000,
+        **auth,
     )
     await consumer.start()
     try:
@@ -170,8 +190,9 @@ async def main_async(args: argparse.Namespace) -> int:
     for item in args.watch:
         name, _, pid = item.partition("=")
         watch[name] = int(pid)
+    auth = kafka_auth(args.credentials)
     checks = {
-        "kafka": (Check("kafka"), lambda: kafka_round_trip(args.kafka)),
+        "kafka": (Check("kafka"), lambda: kafka_round_trip(args.kafka, auth)),
         "mongo": (Check("mongo"), lambda: mongo_round_trip(args.mongo)),
     }
     t0 = time.monotonic()
@@ -234,6 +255,7 @@ def main() -> int:
     p.add_argument(
         "--timeout", type=float, default=float(os.environ.get("INFRA_WAIT_TIMEOUT", "90"))
     )
+    p.add_argument("--credentials", help="a secured local broker's credentials.json")
     p.add_argument("--watch", action="append", default=[], metavar="NAME=PID")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()

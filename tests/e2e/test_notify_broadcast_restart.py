@@ -56,7 +56,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 
 async def register_drivers(infra: Infra, run_id: str) -> list[str]:
     drivers = [unique_name("drv_") for _ in range(DRIVERS)]
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**infra.client(), enable_idempotence=True)
     await producer.start()
     try:
         for driver in drivers:

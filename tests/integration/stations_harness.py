@@ -25,6 +25,9 @@ from common.testing import (
     Infra,
     dead_letters,
     drop_run,
+    grant_run,
+    kafka_options,
+    revoke_run,
     unexpected_dead_letters,
     unique_name,
     wait_until,
@@ -192,7 +195,7 @@ async def read_whole_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every record value up to the end offsets at the time of the call, all partitions."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -228,8 +231,10 @@ async def start_harness(
     """A stations app for a module's tests; ``expects_dlq`` as for ``@pytest.mark.expects_dlq``
     (None: the module's tests dead-letter nothing, and the watchdog checks at its end)."""
     run = unique_name("t")
+    grants = await grant_run(infra, run)
     settings = StationsSettings(
         **{
+            **infra.service_settings("stations"),
             "environment": "test",
             "kafka_bootstrap": infra.kafka_bootstrap,
             "mongo_url": infra.mongo_url,
@@ -254,5 +259,6 @@ async def start_harness(
             )
         finally:
             await drop_run(infra, run)
+            await revoke_run(infra, grants)
     if report:
         raise AssertionError(report)

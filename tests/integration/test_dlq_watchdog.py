@@ -94,8 +94,7 @@ def test_a_test_that_dead_letters_without_declaring_it_fails(infra: Infra, tmp_p
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TESTS))
     env = {
         **os.environ,
-        "DRIVERHOME_TEST_KAFKA": infra.kafka_bootstrap,
-        "DRIVERHOME_TEST_MONGO_URL": infra.mongo_url,
+        **infra.test_env(),
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     inner = subprocess.run(

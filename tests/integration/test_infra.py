@@ -35,6 +35,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from common.testing import kafka_options
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA_SH = REPO_ROOT / "deploy" / "local" / "infra.sh"
 _KAFKA_ENV = ("KAFKA_BOOTSTRAP", "DRIVERHOME_TEST_KAFKA")
@@ -86,7 +88,7 @@ async def coll(mongo_db: Db) -> Coll:
 @pytest.fixture
 async def kafka_topic() -> AsyncIterator[str]:
     topic = f"t_infra_{RUN_ID}_{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**kafka_options(KAFKA_BOOTSTRAP), request_timeout_ms=15_000)
     await admin.start()
     try:
         await admin.create_topics(
@@ -272,7 +274,7 @@ async def test_mongo_write_concern_majority_accepted(coll: Coll) -> None:
 async def test_kafka_idempotent_produce_consume_manual_commit(kafka_topic: str) -> None:
     n = 30
     producer = AIOKafkaProducer(
-        bootstrap_servers=KAFKA_BOOTSTRAP, enable_idempotence=True, acks="all"
+        **kafka_options(KAFKA_BOOTSTRAP), enable_idempotence=True, acks="all"
     )
     await producer.start()
     try:
@@ -289,7 +291,7 @@ async def test_kafka_idempotent_produce_consume_manual_commit(kafka_topic: str) 
     group = f"t_infra_{RUN_ID}_g"
     consumer = AIOKafkaConsumer(
         kafka_topic,
-        bootstrap_servers=KAFKA_BOOTSTRAP,
+        **kafka_options(KAFKA_BOOTSTRAP),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -323,7 +325,7 @@ async def test_kafka_idempotent_produce_consume_manual_commit(kafka_topic: str) 
     # A new consumer in the same group resumes after the committed offsets: nothing left.
     again = AIOKafkaConsumer(
         kafka_topic,
-        bootstrap_servers=KAFKA_BOOTSTRAP,
+        **kafka_options(KAFKA_BOOTSTRAP),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -339,14 +341,14 @@ async def test_kafka_idempotent_produce_consume_manual_commit(kafka_topic: str) 
 async def test_kafka_auto_create_is_disabled() -> None:
     """Services must create topics explicitly; producing to an unknown topic must not create it."""
     topic = f"t_infra_{RUN_ID}_nope"
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=3000)
+    producer = AIOKafkaProducer(**kafka_options(KAFKA_BOOTSTRAP), request_timeout_ms=3000)
     await producer.start()
     try:
         with pytest.raises(Exception):  # noqa: B017,PT011 - aiokafka raises KafkaTimeoutError
             await asyncio.wait_for(producer.send_and_wait(topic, b"x"), timeout=10)
     finally:
         await producer.stop()
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**kafka_options(KAFKA_BOOTSTRAP))
     await admin.start()
     try:
         assert topic not in await admin.list_topics()

@@ -99,7 +99,7 @@ async def test_every_service_purges_its_dedupe_records_and_creates_topics_with_t
 
         await wait_until(purged, timeout=15)
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**infra.client())
     await admin.start()
     try:
         [described] = await admin.describe_configs(

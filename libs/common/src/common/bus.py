@@ -8,17 +8,19 @@ once, transient failures are retried with backoff and never dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage as InjectedMessage
@@ -35,6 +37,7 @@ from common.events import (
     parse_data,
     parse_envelope,
 )
+from common.kafka_auth import faststream_security, settings_options
 from common.logging import describe_error, get_logger
 from common.metrics import EVENT_HANDLING, EVENTS_CONSUMED, EVENTS_PUBLISHED
 from common.partner_directory import PartnerDirectory
@@ -62,9 +65,24 @@ COMPACTED_TOPICS = frozenset({"partners.events"})
 COMPACTION = {"cleanup.policy": "compact"}
 
 
+# Record headers every publisher sets: a correlation id (the one of the record being handled,
+# if any, so a chain of events can be followed) and the principal that produced it.
+CORRELATION_HEADER = "correlation-id"
+PRODUCER_HEADER = "producer"
+_correlation: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+# Kafka error codes met while creating or checking topics.
+_TOPIC_EXISTS, _UNKNOWN_TOPIC, _TOPIC_NOT_AUTHORIZED = 36, 3, 29
+
+
+class TopicsNotAsDeclared(RuntimeError):
+    """Production: a topic is missing or not as declared; the service must not start."""
+
+
 def create_broker(settings: ServiceSettings) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=faststream_security(settings),
         client_id=settings.service_name,
         enable_idempotence=True,
         acks="all",
@@ -79,42 +97,99 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
 
 
 async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str]) -> None:
-    """Create each topic and its ``.dlq`` twin with the configured partition count.
+    """Make sure each topic and its ``.dlq`` twin exist as declared in the settings.
 
-    The retention is set explicitly rather than left to the broker's default, because the
-    dedupe records' retention is validated against it (``ServiceSettings``). Topics that exist
-    already keep theirs.
+    Outside production the missing ones are created with the declared partitions, replication
+    factor, ``min.insync.replicas`` and retention (set explicitly: the dedupe records' retention
+    is validated against it); a topic this principal may not create (the access table gives it
+    only the topics it uses) is left to the services that use it. In production topics are the
+    platform's to create: each one this principal may see is checked, and a missing or
+    differently shaped one stops the start-up (:class:`TopicsNotAsDeclared`).
     """
     names: set[str] = set()
     for logical in logical_names:
         physical = settings.topic(logical)
         names.update({physical, dlq_topic(physical)})
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.service_name}-admin"
+        **settings_options(settings), client_id=f"{settings.service_name}-admin"
     )
     await admin.start()
     try:
+        if settings.environment == "production":
+            await _check_topics(admin, settings, sorted(names))
+            return
         existing = set(await admin.list_topics())
         missing = sorted(names - existing)
         if missing:
-            # Another instance may win the race to create them.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                retention = {"retention.ms": str(int(settings.topic_retention_hours * 3_600_000))}
-                compacted = {settings.topic(t) for t in COMPACTED_TOPICS}
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            n,
-                            settings.topic_partitions,
-                            1,
-                            topic_configs=COMPACTION if n in compacted else retention,
-                        )
-                        for n in missing
-                    ]
-                )
-            await _wait_for_leaders(admin, missing)
+            retention = {"retention.ms": str(int(settings.topic_retention_hours * 3_600_000))}
+            compacted = {settings.topic(t) for t in COMPACTED_TOPICS}
+            shape = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        n,
+                        settings.topic_partitions,
+                        settings.topic_replication_factor,
+                        topic_configs={**shape, **(COMPACTION if n in compacted else retention)},
+                    )
+                    for n in missing
+                ]
+            )
+            created: list[str] = []
+            for name, code, *rest in response.topic_errors:
+                # Another instance may win the race; another service's topic is not ours.
+                if code == 0:
+                    created.append(name)
+                elif code not in (_TOPIC_EXISTS, _TOPIC_NOT_AUTHORIZED):
+                    message = rest[0] if rest else ""
+                    raise KafkaError(f"could not create topic {name}: error {code} {message}")
+            if created:
+                await _wait_for_leaders(admin, created)
     finally:
         await admin.close()
+
+
+async def _check_topics(
+    admin: AIOKafkaAdminClient, settings: ServiceSettings, names: list[str]
+) -> None:
+    own = settings.topic(f"{settings.service_name}.events")
+    problems: list[str] = []
+    visible: list[str] = []
+    for described in await admin.describe_topics(names):
+        name, code = described["topic"], described.get("error_code", 0)
+        if code == _TOPIC_NOT_AUTHORIZED and name != own:
+            continue  # another service's topic this principal has no business with
+        if code:
+            problems.append(f"{name}: missing (error {code})")
+            continue
+        visible.append(name)
+        partitions = described.get("partitions") or []
+        replicas = {len(p.get("replicas") or ()) for p in partitions}
+        if len(partitions) != settings.topic_partitions:
+            problems.append(
+                f"{name}: {len(partitions)} partitions, declared {settings.topic_partitions}"
+            )
+        if replicas != {settings.topic_replication_factor}:
+            problems.append(
+                f"{name}: replication factor {sorted(replicas)}, "
+                f"declared {settings.topic_replication_factor}"
+            )
+    if visible:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in visible]
+        for response in await admin.describe_configs(resources):
+            for _code, _msg, _type, name, entries in response.resources:
+                configs = {entry[0]: entry[1] for entry in entries}
+                isr = configs.get("min.insync.replicas")
+                if isr != str(settings.topic_min_insync_replicas):
+                    problems.append(
+                        f"{name}: min.insync.replicas {isr}, "
+                        f"declared {settings.topic_min_insync_replicas}"
+                    )
+    if problems:
+        raise TopicsNotAsDeclared(
+            "topics are not as declared (production services do not create them): "
+            + "; ".join(problems)
+        )
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
@@ -123,8 +198,8 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> No
     while time.monotonic() < deadline:
         described = await admin.describe_topics(topics)
         if all(
-            t.get("error_code", 0) == 0
-            and t.get("partitions")
+            t.get("error_code", 0) in (0, _TOPIC_NOT_AUTHORIZED)  # created, not ours to use
+            and (t.get("partitions") or t.get("error_code"))
             and all(p.get("leader", -1) >= 0 for p in t["partitions"])
             for t in described
         ):
@@ -155,13 +230,46 @@ class Publisher:
     async def publish_raw(
         self, physical_topic: str, key: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> None:
+        correlation_id = _correlation.get() or uuid.uuid4().hex
+        principal = self._settings.kafka_username or self._settings.service_name
         await self._broker.publish(
             payload,
             topic=physical_topic,
             key=key.encode(),
-            headers={"content-type": "application/cloudevents+json", **(headers or {})},
+            headers={
+                "content-type": "application/cloudevents+json",
+                CORRELATION_HEADER: correlation_id,
+                PRODUCER_HEADER: principal,
+                **(headers or {}),
+            },
+        )
+        log.debug(
+            "published",
+            topic=physical_topic,
+            correlation_id=correlation_id,
+            principal=principal,
         )
         EVENTS_PUBLISHED.labels(self._settings.service_name, physical_topic).inc()
+
+
+def record_header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode(errors="replace")
+    return None
+
+
+def check_writer(event: CloudEvent, topic: str) -> None:
+    """A domain (or internal) topic is written by one service only: its name's first part.
+
+    The broker's ACLs already keep other writers out; this is the second line, for a
+    misconfigured grant or a super user's mistake."""
+    owner = topic.split(".", 1)[0]
+    expected = f"driverhome/{owner}"
+    if event.source != expected and not event.source.startswith(expected + "/"):
+        raise InvalidEvent(
+            "source_not_owner", f"{topic} is written by {expected} only, not {event.source}"
+        )
 
 
 def _parsing(route: Route) -> RecordRoute:
@@ -219,6 +327,7 @@ class EventConsumer:
             raise ValueError(f"no such event types on {topic}: {sorted(unknown)}")
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
+            check_writer(event, topic)
             model = catalogue.get(event.type)
             if model is None:
                 raise InvalidEvent("unknown_type", f"{event.type} is not in the {topic} catalogue")
@@ -276,6 +385,7 @@ class EventConsumer:
         """A service's own work topic (not in the partner-facing catalogue), same rules."""
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
+            check_writer(event, topic)
             if event.type != model.event_type:
                 raise InvalidEvent("unknown_type", f"{event.type} is not a {topic} item")
             await handler(event, parse_data(event, model))
@@ -356,6 +466,9 @@ class EventConsumer:
     ) -> bool:
         """Handle one record: True once its effects are durable or it is in the DLQ."""
         started = time.perf_counter()
+        # What this record causes (dead letters, events published while handling it) carries
+        # its correlation id.
+        token = _correlation.set(record_header(record, CORRELATION_HEADER) or uuid.uuid4().hex)
         try:
             await route(record)
         except InvalidEvent as exc:
@@ -383,6 +496,7 @@ class EventConsumer:
             await self._back_off(record, exc, transient=False, attempt=attempt)
             return False
         finally:
+            _correlation.reset(token)
             EVENT_HANDLING.labels(self._settings.service_name, self.group_id).observe(
                 time.perf_counter() - started
             )
@@ -446,6 +560,9 @@ class EventConsumer:
             offset=record.offset,
             reason=reason,
             error=headers["dlq-error"],
+            correlation_id=_correlation.get(),
+            # As the producer stated it; the broker's ACLs are what make it trustworthy.
+            producer=record_header(record, PRODUCER_HEADER),
         )
         self._count(record, "dlq")
         self._attempts.clear(record)

@@ -119,7 +119,7 @@ class PartnerDirectoryFeed:
 
     async def _partitions(self) -> list[TopicPartition]:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.kafka_bootstrap,
+            **settings_options(self._settings),
             client_id=f"{self._settings.service_name}-partner-directory-admin",
         )
         await admin.start()

@@ -3,6 +3,13 @@
 Order (issue 2): endpoints from ``DRIVERHOME_TEST_KAFKA`` / ``DRIVERHOME_TEST_MONGO_URL`` if set;
 testcontainers if a Docker engine answers; otherwise the project's local infrastructure
 (``deploy/local/infra.sh``), started once per test run and stopped afterwards if we started it.
+
+A secured broker (issue 12) comes with its development credentials file
+(``DRIVERHOME_TEST_KAFKA_CREDENTIALS``, or the local infrastructure's
+``<infra dir>/kafka/credentials.json``): services built by the harness authenticate as their own
+principal of ``deploy/access.yaml``, whose grants each test run receives under its own topic
+prefix; the harness's own tools (topic cleanup, the DLQ watchdog, test producers and readers)
+authenticate as the admin.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pymongo import monitoring
 
+from common.access import ADMIN, AccessTable, Binding, create_acls, delete_acls
 from common.dlq import DLQ_SUFFIX
+from common.kafka_auth import DevCredentials
 from common.logging import describe_error, get_logger, scrub
 from common.mongo import conflicting_paths
 
@@ -42,6 +51,123 @@ class Infra:
     kafka_bootstrap: str
     mongo_url: str
     origin: str
+    credentials: DevCredentials | None = None
+
+    def client(self, username: str = ADMIN) -> dict[str, Any]:
+        """aiokafka options for a client of this broker, as ``username`` (the admin)."""
+        if self.credentials is None:
+            return {"bootstrap_servers": self.kafka_bootstrap}
+        return self.credentials.options(username, bootstrap=self.kafka_bootstrap)
+
+    def service_username(self, service: str) -> str:
+        """The Kafka user a service runs as: its own, or the admin for a test-only service."""
+        return f"service.{service}" if f"service:{service}" in access_table().principals else ADMIN
+
+    def service_settings(self, service: str) -> dict[str, Any]:
+        """Settings values that make a service authenticate as its own principal."""
+        if self.credentials is None:
+            return {}
+        username = self.service_username(service)
+        return {
+            "kafka_security_protocol": self.credentials.security_protocol,
+            "kafka_sasl_mechanism": self.credentials.sasl_mechanism,
+            "kafka_username": username,
+            "kafka_password": self.credentials.password(username),
+        }
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The same as ``DRIVERHOME_KAFKA_*`` variables, for a service run as a process."""
+        if self.credentials is None:
+            return {}
+        return self.credentials.env(self.service_username(service))
+
+    def test_env(self) -> dict[str, str]:
+        """What a nested pytest needs to use this same infrastructure."""
+        env = {
+            "DRIVERHOME_TEST_KAFKA": self.kafka_bootstrap,
+            "DRIVERHOME_TEST_MONGO_URL": self.mongo_url,
+        }
+        if self.credentials is not None:
+            env["DRIVERHOME_TEST_KAFKA_CREDENTIALS"] = str(self.credentials.path)
+        return env
+
+
+_access_table: AccessTable | None = None
+# Brokers this process was given, by bootstrap address: helpers that take only an address (and
+# service processes started with one) authenticate with the matching credentials.
+_BROKERS: dict[str, Infra] = {}
+
+
+def access_table() -> AccessTable:
+    global _access_table
+    if _access_table is None:
+        _access_table = AccessTable.load()
+    return _access_table
+
+
+def kafka_options(bootstrap: str) -> dict[str, Any]:
+    """aiokafka options for a test tool on a broker the harness provided (or whose
+    credentials file it knows): the admin."""
+    infra = _BROKERS.get(bootstrap)
+    if infra is not None:
+        return infra.client()
+    for path in (os.environ.get("DRIVERHOME_TEST_KAFKA_CREDENTIALS"), _local_credentials()):
+        creds = _credentials(path)
+        if creds is not None and creds.bootstrap == bootstrap:
+            return creds.options(ADMIN)
+    return {"bootstrap_servers": bootstrap}
+
+
+def _local_credentials() -> Path:
+    infra_dir = Path(os.environ.get("DRIVERHOME_INFRA_DIR") or REPO_ROOT / ".infra")
+    return infra_dir.resolve() / "kafka" / "credentials.json"
+
+
+def _credentials(path: str | Path | None) -> DevCredentials | None:
+    if path and Path(path).is_file():
+        return DevCredentials.load(path)
+    return None
+
+
+def run_grants(run: str) -> list[Binding]:
+    """The services' grants of the access table under one test run's topic prefix."""
+    return [
+        binding
+        for name, principal in access_table().principals.items()
+        if name.startswith("service:")
+        for binding in principal.bindings(f"{run}.")
+    ]
+
+
+async def grant_run(infra: Infra, run: str) -> list[Binding]:
+    """Give the services their grants on a test run's topics (none needed without auth)."""
+    if infra.credentials is None:
+        return []
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    bindings = run_grants(run)
+    admin = AIOKafkaAdminClient(**infra.client())
+    await admin.start()
+    try:
+        await create_acls(admin, bindings)
+    finally:
+        await admin.close()
+    return bindings
+
+
+async def revoke_run(infra: Infra, bindings: list[Binding]) -> None:
+    if not bindings:
+        return
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**infra.client())
+    try:
+        await admin.start()
+        await delete_acls(admin, bindings)
+    except Exception as exc:  # cleanup must never fail a test
+        log.warning("could not delete test ACLs", error=describe_error(exc))
+    finally:
+        await admin.close()
 
 
 def _docker_answers() -> bool:
@@ -57,10 +183,21 @@ def _docker_answers() -> bool:
 
 @contextlib.contextmanager
 def provide_infra() -> Iterator[Infra]:
+    with _provide_infra() as infra:
+        _BROKERS[infra.kafka_bootstrap] = infra
+        try:
+            yield infra
+        finally:
+            _BROKERS.pop(infra.kafka_bootstrap, None)
+
+
+@contextlib.contextmanager
+def _provide_infra() -> Iterator[Infra]:
     kafka = os.environ.get("DRIVERHOME_TEST_KAFKA")
     mongo = os.environ.get("DRIVERHOME_TEST_MONGO_URL")
     if kafka and mongo:
-        yield Infra(kafka, mongo, "environment")
+        creds = _credentials(os.environ.get("DRIVERHOME_TEST_KAFKA_CREDENTIALS"))
+        yield Infra(kafka, mongo, "environment", creds)
         return
     if os.environ.get("DRIVERHOME_TEST_NO_DOCKER") != "1" and _docker_answers():
         with _containers() as infra:
@@ -94,6 +231,7 @@ def _local_infra() -> Iterator[Infra]:
             f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}",
             f"mongodb://127.0.0.1:{os.environ.get('MONGO_PORT', '27017')}",
             "local (already running)" if already_up else "local (started for this run)",
+            _credentials(_local_credentials()),
         )
     finally:
         if not already_up:
@@ -105,7 +243,7 @@ async def drop_run(infra: Infra, run: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from pymongo import AsyncMongoClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**infra.client())
     try:
         await admin.start()
         topics = [t for t in await admin.list_topics() if t.startswith(f"{run}.")]
@@ -186,7 +324,7 @@ async def read_topic(
     """Every record of a topic from the beginning, once at least ``min_records`` arrived."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -216,7 +354,7 @@ async def dead_letters(
     offsets it saw at the start, so an empty DLQ costs a few metadata round trips."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=int(timeout * 1000))
     await admin.start()
     try:
         topics = [
@@ -234,7 +372,7 @@ async def dead_letters(
     if not partitions:
         return records
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -366,8 +504,11 @@ class ServiceProcess:
     def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
         self.name = name
         self.port = _free_port()
+        broker = _BROKERS.get(env.get("DRIVERHOME_KAFKA_BOOTSTRAP", ""))
         self.env = {
             **os.environ,
+            # Its own principal on a secured broker the harness provided (env may override).
+            **(broker.service_env(name) if broker else {}),
             **env,
             "DRIVERHOME_HTTP_PORT": str(self.port),
             "DRIVERHOME_HTTP_HOST": "127.0.0.1",

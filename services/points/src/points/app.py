@@ -71,6 +71,7 @@ def create_app(
             ParkedEvents(runtime.db),
             grades=settings.grades,
             expiry_months=settings.expiry_months,
+            max_goodwill_points=settings.max_goodwill_points,
             clock=clock,
         )
         built["service"] = service

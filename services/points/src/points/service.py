@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from common.events import CloudEvent, new_event
+from common.events import CloudEvent, InvalidEvent, new_event
 from common.events.cases import CaseCompensationGranted
 from common.events.points import GradeChanged
 from common.idempotency import fingerprint
@@ -46,8 +46,10 @@ class PointsService:
         grades: GradePolicy,
         expiry_months: int,
         clock: Clock,
+        max_goodwill_points: int = 500,
     ) -> None:
         self.ledger = ledger
+        self.max_goodwill_points = max_goodwill_points
         self.accounts: AccountStore = ledger.accounts
         self.rules = rules
         self.parked = parked
@@ -144,8 +146,16 @@ class PointsService:
         return await self.ledger.post(entry)
 
     def _compensation(self, event: CloudEvent) -> Entry:
-        """The cases service's compensation: credited once per compensation id, uncapped."""
+        """The cases service's compensation: credited once per compensation id, no earning-rule
+        caps, but never above the cases service's own maximum (re-checked here: a forged or
+        mistaken grant is dead-lettered, not credited)."""
         data = CaseCompensationGranted.model_validate(event.data)
+        if data.amount > self.max_goodwill_points:
+            raise InvalidEvent(
+                "compensation_above_maximum",
+                f"{data.amount} points exceed the maximum compensation of "
+                f"{self.max_goodwill_points}",
+            )
         return Entry(
             entry_id=entry_id(event.subject, "award", event.source, data.compensation_id),
             driver_id=event.subject,

@@ -29,6 +29,9 @@ class PointsSettings(ServiceSettings):
     # once untouched for this many seconds.
     reservation_days: float = Field(default=14.0, gt=0, le=365)
     redemption_sweep_after_seconds: float = Field(default=30.0, gt=0)
+    # The largest compensation the cases service may grant (the same setting as its own):
+    # a larger case.compensation_granted.v1 is dead-lettered, not credited.
+    max_goodwill_points: int = Field(default=500, gt=0)
     # Statements: base64 of the 32-byte Ed25519 private key (seed) that signs them.
     statement_signing_key: str = _DEV_STATEMENT_KEY
 
