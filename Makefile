@@ -40,7 +40,7 @@ test-slow: bootstrap ## the long soak/fault suites (marker: slow)
 CHAOS_INFRA := KAFKA_PORT=$${CHAOS_KAFKA_PORT:-19092} KAFKA_CONTROLLER_PORT=$${CHAOS_KAFKA_CONTROLLER_PORT:-19093} MONGO_PORT=$${CHAOS_MONGO_PORT:-27018} DRIVERHOME_INFRA_DIR=$${CHAOS_INFRA_DIR:-.infra/chaos} $(INFRA)
 chaos: bootstrap ## the standing fault suite on private Kafka and store (writes docs/reliability.md)
 	@trap '$(CHAOS_INFRA) down >/dev/null 2>&1 || true' EXIT; \
-	CHAOS_REPORT=$${CHAOS_REPORT-docs/reliability.md} uv run --no-sync pytest -m chaos tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
+	CHAOS_REPORT=$${CHAOS_REPORT-docs/reliability.md} DRIVERHOME_KAFKA_AUTH=$${DRIVERHOME_KAFKA_AUTH:-off} uv run --no-sync pytest -m chaos tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
 infra-up: bootstrap ## start Kafka and the Mongo wire-protocol store on 127.0.0.1
 	$(INFRA) up

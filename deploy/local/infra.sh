@@ -19,6 +19,9 @@
 #   DRIVERHOME_CACHE       jar cache (default ~/.cache/driverhome); jars are resolved
 #                          once per pom content with `mvn dependency:copy-dependencies`
 #   INFRA_WAIT_TIMEOUT (90), INFRA_STOP_TIMEOUT (20)
+#   DRIVERHOME_KAFKA_AUTH  on (default): SASL/SCRAM + ACLs from deploy/access.yaml, credentials
+#                          in $DRIVERHOME_INFRA_DIR/kafka/credentials.json; off: new storage
+#                          without authentication
 #   KAFKA_HEAP_OPTS ("-Xms512m -Xmx1g"), MONGO_HEAP_OPTS ("-Xmx2g"), INFRA_PYTHON
 set -euo pipefail
 
@@ -238,7 +241,12 @@ ensure_launcher() {
 # are made once per data folder ($CREDS, git-ignored) and created at format time. Storage
 # formatted before this existed (no $CREDS) keeps running unauthenticated until purged.
 CREDS=$KAFKA_DIR/credentials.json
-kafka_secured() { [[ -f $CREDS || ! -f $KAFKA_DIR/data/meta.properties ]]; }
+# DRIVERHOME_KAFKA_AUTH=off formats new storage without it (for harnesses not yet carrying
+# credentials; `make chaos` until its clients do).
+kafka_secured() {
+    [[ -f $CREDS ]] && return 0
+    [[ ! -f $KAFKA_DIR/data/meta.properties && ${DRIVERHOME_KAFKA_AUTH:-on} != off ]]
+}
 
 access_py() { pick_python; "${PY[@]}" -m common.access "$@" 9>&-; }
 

@@ -8,6 +8,7 @@ a compensation) for what a super user or a misconfigured grant lets through.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +24,10 @@ from aiokafka.errors import (
 )
 
 from common.access import create_acls, delete_acls
+from common.bus import TopicsNotAsDeclared, ensure_topics
 from common.events import new_event
 from common.events.cases import CaseCompensationGranted
+from common.settings import ServiceSettings
 from common.testing import Infra, access_table, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.settings import PointsSettings
@@ -92,7 +95,8 @@ async def read(infra: Infra, username: str, topic: str, *, group: str) -> None:
 async def refused(action: Any) -> BaseException:
     with pytest.raises(KafkaError) as caught:
         await asyncio.wait_for(action, timeout=30)
-    return caught.value
+    error: BaseException = caught.value
+    return error
 
 
 async def test_an_unauthenticated_producer_and_consumer_are_refused(
@@ -184,3 +188,30 @@ async def test_a_forged_compensation_is_refused_by_the_broker_and_dead_lettered_
     accounts = mongo[settings.mongo_db]["accounts"]
     account = await wait_until(lambda: accounts.find_one({"_id": driver}), timeout=10)
     assert account["balance"] == 0
+
+
+async def test_in_production_topics_are_checked_against_the_declared_shape_not_created(
+    secured: Infra, topics: Callable[[str], str], make_settings: Callable[..., Any]
+) -> None:
+    production = {
+        "environment": "production",
+        "jwt_secret": "a-real-secret-for-production-use-0123456789",
+        "pii_key": base64.b64encode(b"p" * 32).decode(),
+        "pii_hmac_key": base64.b64encode(b"h" * 32).decode(),
+        "topic_partitions": 1,
+    }
+    settings = make_settings(ServiceSettings, **production)
+    admin = AIOKafkaAdminClient(**secured.client())
+    await admin.start()
+    try:
+        # cases.events exists (1 partition, replication 1) but its .dlq twin does not.
+        with pytest.raises(TopicsNotAsDeclared, match=r"cases\.events\.dlq: missing"):
+            await ensure_topics(settings, ["cases.events"])
+        assert topics("cases.events.dlq") not in await admin.list_topics()  # not created
+        await admin.create_topics([NewTopic(topics("cases.events.dlq"), 1, 1)])
+        await ensure_topics(settings, ["cases.events"])  # as declared: starts
+        wider = make_settings(ServiceSettings, **{**production, "topic_partitions": 12})
+        with pytest.raises(TopicsNotAsDeclared, match="1 partitions, declared 12"):
+            await ensure_topics(wider, ["cases.events"])
+    finally:
+        await admin.close()
