@@ -52,7 +52,12 @@ def spawn_points(
 
 @pytest.mark.parametrize(
     "failpoint",
-    ["points.ledger.after_insert", "points.ledger.after_apply", "points.ledger.before_publish"],
+    [
+        "points.ledger.after_insert",
+        "points.ledger.after_apply",
+        "points.ledger.before_publish",
+        "points.ledger.before_settle",
+    ],
 )
 async def test_points_killed_while_posting_an_award_counts_it_once_after_restart(
     spawn_points: Callable[..., ServiceProcess],

@@ -98,8 +98,12 @@ class Ledger:
         self._faults.hit("points.ledger.after_insert")
         if entry.state == "pending":
             return await self._apply(entry, plan_for(entry))
-        if entry.state == "applied" and not entry.published:
-            await self._announce(entry)
+        if entry.state == "applied":
+            if not entry.published:
+                await self._announce(entry)
+            # The pending mark is cleared in a write of its own, which a crash or a cancelled
+            # operation can miss after the entry was marked applied: clear it on every replay.
+            await self.accounts.settle(entry.driver_id, entry.entry_id)
         return entry
 
     async def _apply(self, entry: Entry, plan: Plan) -> Entry:
@@ -161,6 +165,7 @@ class Ledger:
                 balance_after=mark["after"],
                 applied_at=self._clock(),
             )
+            self._faults.hit("points.ledger.before_settle")
             await self.accounts.settle(entry.driver_id, entry.entry_id)
             return applied_entry.model_copy(update={"published": True})
         raise LedgerContention(entry.driver_id)
@@ -278,4 +283,15 @@ class Ledger:
                     await self.entries.mark_rejected(entry.entry_id, "the account is closed")
             except AccountNotFound:
                 continue
-        return done
+        return done + await self._settle_stale_marks()
+
+    async def _settle_stale_marks(self) -> int:
+        """Clear pending marks whose entries are applied and announced (a missed last step)."""
+        settled = 0
+        for doc in await self.accounts.with_pending():
+            for mark in doc.get("pending", []):
+                current = await self.entries.get(mark["id"])
+                if current is not None and current.state == "applied" and current.published:
+                    await self.accounts.settle(doc["_id"], mark["id"])
+                    settled += 1
+        return settled
