@@ -83,6 +83,9 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            # A job started in the background (`cmd &`, as CI runners may) inherits SIGINT
+            # ignored, and bash cannot trap a signal ignored on entry: give it the terminal's.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         assert self.proc.stdout is not None
         stream = self.proc.stdout

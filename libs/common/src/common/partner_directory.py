@@ -107,7 +107,7 @@ class PartnerDirectoryFeed:
         await consumer.start()
         self._consumer = consumer
         try:
-            partitions = await self._partitions()
+            partitions = await self._described_partitions()
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             await self._catch_up(consumer, partitions)
@@ -116,6 +116,16 @@ class PartnerDirectoryFeed:
             self._consumer = None
             raise
         self._task = asyncio.create_task(self._follow(consumer), name="partner-directory")
+
+    async def _described_partitions(self) -> list[TopicPartition]:
+        # A topic created a moment ago may be described without partitions until its metadata
+        # has spread; assigning nothing would leave the directory deaf to every later change.
+        deadline = time.monotonic() + self._catch_up_seconds
+        while not (partitions := await self._partitions()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._topic} has no partitions to read")
+            await asyncio.sleep(0.2)
+        return partitions
 
     async def _partitions(self) -> list[TopicPartition]:
         admin = AIOKafkaAdminClient(
