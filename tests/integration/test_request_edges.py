@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from common.testing import unique_name
+from notify.app import create_app as notify_app
+from notify.settings import NotifySettings
 from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
@@ -172,6 +174,22 @@ async def test_a_pass_review_date_is_an_iso_date_not_a_number(
     async with serve(registry_app(make_settings(RegistrySettings))) as http:
         refused = await http.get("/v1/passes/due", params={"by": by}, headers=token())
         accepted = await http.get("/v1/passes/due", params={"by": "2026-12-31"}, headers=token())
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert accepted.status_code == 200, accepted.text
+
+
+@pytest.mark.parametrize("flag", ["unread", "archived"])
+async def test_inbox_filters_are_true_or_false_not_numbers(
+    flag: str,
+    make_settings: Callable[..., NotifySettings],
+    token: Callable[..., dict[str, str]],
+) -> None:
+    driver = unique_name("drv_")
+    async with serve(notify_app(make_settings(NotifySettings))) as http:
+        own = token("driver", driver_id=driver)
+        refused = await http.get(f"/v1/drivers/{driver}/inbox", params={flag: "0"}, headers=own)
+        accepted = await http.get(f"/v1/drivers/{driver}/inbox", params={flag: "true"}, headers=own)
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert accepted.status_code == 200, accepted.text

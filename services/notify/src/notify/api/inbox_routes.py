@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from common.pagination import PageParams
+from common.schemas import QueryBool
 from notify.api.dependencies import Driver, Driverish, NotifyDep, newest_cursor, own_driver
 from notify.api.errors import not_found
 from notify.api.schemas import InboxItem, InboxPage
@@ -26,8 +27,8 @@ async def inbox(
     principal: Driverish,
     notify: NotifyDep,
     page: Annotated[PageParams, Depends()],
-    unread: Annotated[bool, Query(description="Only unread ones")] = False,
-    archived: Annotated[bool, Query(description="The archive instead of the inbox")] = False,
+    unread: Annotated[QueryBool, Query(description="Only unread ones")] = False,
+    archived: Annotated[QueryBool, Query(description="The archive instead of the inbox")] = False,
 ) -> InboxPage:
     own_driver(principal, driver_id)
     docs = await notify.inbox.inbox(
