@@ -71,6 +71,26 @@ CORRELATION_HEADER = "correlation-id"
 PRODUCER_HEADER = "producer"
 _correlation: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where the record being handled came from: what a handler that keeps an event for later
+    (points' parked events) needs to dead-letter it in its place when it gives up."""
+
+    topic: str
+    partition: int
+    offset: int
+    group_id: str
+
+
+_delivery: ContextVar[Delivery | None] = ContextVar("delivery", default=None)
+
+
+def current_delivery() -> Delivery | None:
+    """The record this task is handling, if it is handling one."""
+    return _delivery.get()
+
+
 # Kafka error codes met while creating or checking topics.
 _TOPIC_EXISTS, _UNKNOWN_TOPIC, _TOPIC_NOT_AUTHORIZED = 36, 3, 29
 
@@ -469,6 +489,7 @@ class EventConsumer:
         # What this record causes (dead letters, events published while handling it) carries
         # its correlation id.
         token = _correlation.set(record_header(record, CORRELATION_HEADER) or uuid.uuid4().hex)
+        delivery = _delivery.set(Delivery(record.topic, record.partition, record.offset, group_id))
         try:
             await route(record)
         except InvalidEvent as exc:
@@ -497,6 +518,7 @@ class EventConsumer:
             return False
         finally:
             _correlation.reset(token)
+            _delivery.reset(delivery)
             EVENT_HANDLING.labels(self._settings.service_name, self.group_id).observe(
                 time.perf_counter() - started
             )

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
+# Every partner event's CloudEvents ``source`` is this plus the partner's id.
+PARTNER_SOURCE_PREFIX = "partner/"
+
 PartnerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=64)]
 PartnerCatalogue = dict[PartnerId, list[str]]
 

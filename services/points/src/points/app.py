@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from points.jobs import Maintenance
 from points.leaderboards import Leaderboards
 from points.ledger import Clock, Ledger, utc_now
 from points.mall import Mall
+from points.parking import Parking
 from points.service import PointsService
 from points.settings import PointsSettings
 from points.statements import Signer, Statements
@@ -27,7 +29,7 @@ from points.store import accounts, entries, parked, redemptions, rewards, rules,
 from points.store.accounts import ACCOUNTS, AccountStore
 from points.store.entries import EntryStore
 from points.store.leaderboards import Standings
-from points.store.parked import ParkedEvents
+from points.store.parked import PARKED, ParkedEvents
 from points.store.redemptions import RedemptionStore
 from points.store.rewards import RewardStore
 from points.store.rules import RuleStore
@@ -65,10 +67,19 @@ def create_app(
             faults=runtime.faults,
             clock=clock,
         )
+        parking = Parking(
+            ParkedEvents(runtime.db),
+            runtime.publisher,
+            hold=timedelta(days=settings.parked_hold_days),
+            physical_topic=settings.topic,
+            consumer_group=lambda name: f"{settings.topic_prefix}points.{name}",
+            relay=lambda: ledger.relay,
+            clock=clock,
+        )
         service = PointsService(
             ledger,
             RuleStore(runtime.db),
-            ParkedEvents(runtime.db),
+            parking,
             grades=settings.grades,
             expiry_months=settings.expiry_months,
             max_goodwill_points=settings.max_goodwill_points,
@@ -132,7 +143,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[ACCOUNTS],
+            outbox_collections=[ACCOUNTS, PARKED],
             wire=wire,
             prepare=prepare,
             store=store,

@@ -31,10 +31,7 @@ class Maintenance:
 
     async def sweep_once(self) -> None:
         await self._service.ledger.finish_unfinished()
-        for driver_id in await self._service.parked.drivers():
-            account = await self._service.accounts.get(driver_id)
-            if account is not None and account.status == "active":
-                await self._service.release_parked(driver_id)
+        await self._service.sweep_parked()
         for sweep in self._extra_sweeps:
             await sweep()
 

@@ -25,9 +25,9 @@ from points.domain import (
 )
 from points.grades import GradeAssessment, GradePolicy, assess
 from points.ledger import EVENT_SOURCE, TOPIC, Clock, ConflictingEntry, Ledger
+from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
-from points.store.parked import ParkedEvents
 from points.store.rules import RuleStore
 
 log = get_logger(__name__)
@@ -41,7 +41,7 @@ class PointsService:
         self,
         ledger: Ledger,
         rules: RuleStore,
-        parked: ParkedEvents,
+        parking: Parking,
         *,
         grades: GradePolicy,
         expiry_months: int,
@@ -52,7 +52,8 @@ class PointsService:
         self.max_goodwill_points = max_goodwill_points
         self.accounts: AccountStore = ledger.accounts
         self.rules = rules
-        self.parked = parked
+        self.parking = parking
+        self.parked = parking.parked
         self.grades = grades
         self.expiry_months = expiry_months
         self._clock = clock
@@ -184,7 +185,7 @@ class PointsService:
         try:
             return await self.earn(event)
         except (AccountNotFound, AccountNotActive) as exc:
-            await self.parked.park(event, partner=partner, reason=type(exc).__name__)
+            await self.parking.park(event, partner=partner, reason=parked_reason(exc))
         # The account may have opened between the attempt and the parking: try once more.
         account = await self.accounts.get(event.subject)
         if account is not None and account.status == "active":
@@ -193,16 +194,31 @@ class PointsService:
 
     async def release_parked(self, driver_id: str) -> int:
         released = 0
-        for event, _partner in await self.parked.for_driver(driver_id):
+        for held in await self.parked.for_driver(driver_id):
             try:
-                await self.earn(event)
+                await self.earn(held.event)
             except (AccountNotFound, AccountNotActive):
                 return released
-            await self.parked.release(event)
+            await self.parking.release(held)
             released += 1
         if released:
             log.info("parked events applied", driver_id=driver_id, count=released)
         return released
+
+    async def sweep_parked(self) -> int:
+        """Apply what waits for accounts now active; give up what was held too long."""
+        for driver_id in await self.parked.drivers():
+            account = await self.accounts.get(driver_id)
+            if account is not None and account.status == "active":
+                await self.release_parked(driver_id)
+        given_up = 0
+        for held in await self.parked.due(self._clock()):
+            account = await self.accounts.get(held.event.subject)
+            if account is not None and account.status == "active":
+                continue  # opened meanwhile: the next round applies it
+            await self.parking.give_up(held)
+            given_up += 1
+        return given_up
 
     async def _current_rules(self) -> list[Rule]:
         now = time.monotonic()

@@ -21,6 +21,9 @@ class PointsSettings(ServiceSettings):
     grades: GradePolicy = Field(default_factory=GradePolicy)
     # Finishing half-done entries and applying parked events whose account now exists.
     sweep_seconds: float = Field(default=5.0, gt=0)
+    # An earning event for a driver without an active account is held this long, then
+    # dead-lettered on its own topic (reason driver_unknown / account_not_active).
+    parked_hold_days: float = Field(default=30.0, gt=0, le=365)
     # Expiry and grade refresh; both idempotent, so several instances may run them.
     jobs_interval_seconds: float = Field(default=3600.0, gt=0)
 

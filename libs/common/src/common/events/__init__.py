@@ -29,6 +29,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             points.PointsExpired,
             points.GradeChanged,
             points.PointsAdjusted,
+            points.EventParked,
         )
     },
     "notify.events": {

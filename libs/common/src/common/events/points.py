@@ -26,6 +26,25 @@ class PointsAwarded(EventData):
     awarded_at: AwareDatetime
 
 
+class EventParked(EventData):
+    """An earning event is held because its driver has no active account (yet).
+
+    Announced once per held event; it is applied when the account opens or thaws, or given up
+    at ``parked_until`` (then it is dead-lettered on its own topic with reason
+    ``driver_unknown`` or ``account_not_active``).
+    """
+
+    event_type: ClassVar[str] = "points.event_parked.v1"
+
+    driver_id: str
+    cause_source: str
+    cause_id: str
+    cause_type: str
+    reason: Literal["driver_unknown", "account_not_active"]
+    parked_at: AwareDatetime
+    parked_until: AwareDatetime
+
+
 class PointsRedeemed(EventData):
     event_type: ClassVar[str] = "points.redeemed.v1"
 

@@ -1,12 +1,15 @@
 """The ``parked`` collection: earning events that arrived before their driver's account.
 
 Nothing here is dropped: a parked event is applied when the account opens (or thaws) and only
-then deleted; its ledger entry id makes applying it twice harmless.
+then deleted; its ledger entry id makes applying it twice harmless. One held too long is
+dead-lettered in its place and then deleted. Each document carries the announcement that it
+was parked in its ``outbox`` (written with it, published by the relay).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import IndexModel
@@ -14,46 +17,111 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.events import CloudEvent
 from common.mongo import Indexes
+from common.outbox import OUTBOX_FIELD
 
 Document = dict[str, Any]
 
 PARKED = "parked"
 
-INDEXES = [Indexes(PARKED, (IndexModel([("driver_id", 1), ("parked_at", 1)], name="driver"),))]
+INDEXES = [
+    Indexes(
+        PARKED,
+        (
+            IndexModel([("driver_id", 1), ("parked_at", 1)], name="driver"),
+            IndexModel([("parked_until", 1)], name="until"),
+        ),
+    )
+]
 
 
-def _key(event: CloudEvent) -> str:
+def parked_key(event: CloudEvent) -> str:
     return f"{event.subject}\x1f{event.source}\x1f{event.id}"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the parked record was read: where it goes back to (as a dead letter)."""
+
+    topic: str
+    partition: int
+    offset: int
+    group_id: str
+
+
+@dataclass(frozen=True)
+class Parked:
+    key: str
+    event: CloudEvent
+    partner: bool
+    reason: str
+    parked_at: datetime
+    # None for events parked before holds had an end (they are held until applied).
+    parked_until: datetime | None
+    origin: Origin | None
+
+
+def _parked(doc: Document) -> Parked:
+    origin = doc.get("origin")
+    return Parked(
+        key=doc["_id"],
+        event=CloudEvent.model_validate_json(bytes(doc["payload"])),
+        partner=bool(doc["partner"]),
+        reason=doc.get("reason", "driver_unknown"),
+        parked_at=doc["parked_at"],
+        parked_until=doc.get("parked_until"),
+        origin=Origin(**origin) if origin else None,
+    )
 
 
 class ParkedEvents:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[PARKED]
 
-    async def park(self, event: CloudEvent, *, partner: bool, reason: str) -> None:
-        await self.collection.update_one(
-            {"_id": _key(event)},
+    async def park(
+        self,
+        event: CloudEvent,
+        *,
+        partner: bool,
+        reason: str,
+        now: datetime,
+        until: datetime,
+        origin: Origin | None,
+        announcement: Document,
+    ) -> bool:
+        """Hold the event; True when it was not held before (then it is announced once)."""
+        result = await self.collection.update_one(
+            {"_id": parked_key(event)},
             {
                 "$setOnInsert": {
                     "driver_id": event.subject,
                     "payload": event.to_bytes(),
                     "partner": partner,
-                    "parked_at": datetime.now(UTC),
+                    "reason": reason,
+                    "parked_at": now,
+                    "parked_until": until,
+                    "origin": origin.__dict__ if origin else None,
+                    OUTBOX_FIELD: [announcement],
                 },
-                "$set": {"reason": reason},
             },
             upsert=True,
         )
+        return result.upserted_id is not None
 
-    async def for_driver(self, driver_id: str, limit: int = 500) -> list[tuple[CloudEvent, bool]]:
+    async def for_driver(self, driver_id: str, limit: int = 500) -> list[Parked]:
         cursor = self.collection.find({"driver_id": driver_id}).sort("parked_at", 1).limit(limit)
-        return [
-            (CloudEvent.model_validate_json(bytes(doc["payload"])), bool(doc["partner"]))
-            async for doc in cursor
-        ]
+        return [_parked(doc) async for doc in cursor]
 
-    async def release(self, event: CloudEvent) -> None:
-        await self.collection.delete_one({"_id": _key(event)})
+    async def due(self, now: datetime, limit: int = 200) -> list[Parked]:
+        """Held past their time: to be given up."""
+        cursor = (
+            self.collection.find({"parked_until": {"$lte": now}})
+            .sort("parked_until", 1)
+            .limit(limit)
+        )
+        return [_parked(doc) async for doc in cursor]
+
+    async def release(self, key: str) -> None:
+        await self.collection.delete_one({"_id": key})
 
     async def drivers(self, limit: int = 200) -> list[str]:
         pipeline: list[Document] = [
