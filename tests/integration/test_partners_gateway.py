@@ -20,7 +20,7 @@ import pytest
 
 from common.pii import PiiProtector
 from common.testing import Infra, synthetic_national_id, unique_name, wait_until
-from common.webhook_signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from common.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from partners.app import create_app as partners_app
 from partners.settings import PartnersSettings
 from points.app import create_app as points_app
@@ -72,8 +72,8 @@ class Platform:
 
 
 @asynccontextmanager
-async def platform(make_settings: Callable[..., Any]) -> AsyncIterator[Platform]:
-    settings = make_settings(PartnersSettings, webhook_sweep_seconds=0.2)
+async def platform(make_settings: Callable[..., Any], **overrides: Any) -> AsyncIterator[Platform]:
+    settings = make_settings(PartnersSettings, webhook_sweep_seconds=0.2, **overrides)
     apps = [
         registry_app(make_settings(RegistrySettings)),
         points_app(make_settings(PointsSettings)),
@@ -174,6 +174,17 @@ async def test_the_booking_system_works_end_to_end_over_http(
 
         driver_id = await wait_until(linked, timeout=60)
         assert driver_id.startswith("drv_")
+        # ... and its webhook is told once, signed.
+        (told,) = await wait_until(lambda: notices(hook, "driver.linked"), timeout=30)
+        assert verify(
+            secret, told[0][TIMESTAMP_HEADER.lower()], told[1], told[0][SIGNATURE_HEADER.lower()]
+        )
+        assert json.loads(told[1]) | {"linked_at": None} == {
+            "kind": "driver.linked",
+            "ref": ref,
+            "driver_id": driver_id,
+            "linked_at": None,
+        }
         assert await wait_until(lambda: receipt_says(p.partners, headers, first["id"], "applied"))
         other = booking(token, "station-kiosk")
         hidden = await p.partners.get("/v1/drivers", params={"ref": ref}, headers=other)
@@ -238,11 +249,12 @@ async def test_the_booking_system_works_end_to_end_over_http(
         (rejection,) = await wait_until(lambda: rejections(p, headers), timeout=60)
         assert rejection["event_id"] == direct["id"]
         assert [r["reason"] for r in rejection["refusals"]] == ["conflicting_duplicate"]
-        await wait_until(lambda: _delivered(hook, 1))
+        await wait_until(lambda: notices(hook, "rejection"))
         await asyncio.sleep(2)
         assert len(await rejections(p, headers)) == 1
-        assert len(hook.deliveries) == 1
-        sent_headers, body = hook.deliveries[0]
+        (notice,) = await notices(hook, "rejection")
+        assert len(await notices(hook, "driver.linked")) == 1
+        sent_headers, body = notice
         assert verify(
             secret,
             sent_headers[TIMESTAMP_HEADER.lower()],
@@ -278,8 +290,38 @@ async def test_the_booking_system_works_end_to_end_over_http(
         assert await balance(p, token, driver_id) == 2 * award["amount"]
 
 
-async def _delivered(hook: Webhook, count: int) -> bool:
-    return len(hook.deliveries) >= count
+async def notices(hook: Webhook, kind: str) -> list[tuple[dict[str, str], bytes]]:
+    return [d for d in hook.deliveries if json.loads(d[1])["kind"] == kind]
+
+
+async def test_an_event_for_a_driver_without_an_account_is_parked_and_reported_once(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    # Reported after about a second here; 24 hours by default.
+    async with (
+        platform(make_settings, parked_notice_after_hours=0.0003) as p,
+        webhook_receiver() as hook,
+    ):
+        hooked = await p.partners.put(
+            "/v1/partners/port-booking/webhook", json={"url": hook.url}, headers=token()
+        )
+        assert hooked.status_code == 200, hooked.text
+        headers = booking(token)
+        stranger = unique_name("drv_")
+        appointment = kept(stranger, str(uuid.uuid4()))
+        assert (await send(p.partners, headers, appointment)).status_code == 202
+        receipt = await wait_until(
+            lambda: receipt_says(p.partners, headers, appointment["id"], "parked"), timeout=60
+        )
+        held = receipt["parked"]
+        assert held["by"] == "points" and held["driver_id"] == stranger
+        assert held["reason"] == "driver_unknown" and held["until"] > held["since"]
+        (notice,) = await wait_until(lambda: notices(hook, "event.parked_too_long"), timeout=30)
+        await asyncio.sleep(1.5)
+        assert len(await notices(hook, "event.parked_too_long")) == 1
+        told = json.loads(notice[1])["event"]
+        assert told["id"] == appointment["id"] and told["status"] == "parked"
+        assert notice[0][DELIVERY_HEADER.lower()].startswith("parked:")
 
 
 async def _suspended(directory: Any) -> bool:

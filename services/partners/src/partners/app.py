@@ -59,6 +59,7 @@ def create_app(
             "points.events",
             {
                 "points.awarded.v1": domain.on_points_awarded,
+                "points.event_parked.v1": domain.on_event_parked,
                 "points.grade_changed.v1": domain.on_grade_changed,
             },
             batch_size=settings.consumer_batch_size,

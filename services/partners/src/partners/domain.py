@@ -124,11 +124,14 @@ def checked_types(event_types: list[str]) -> list[str]:
     return list(dict.fromkeys(event_types))
 
 
-ReceiptStatus = Literal["accepted", "applied", "rejected"]
+ReceiptStatus = Literal["accepted", "parked", "applied", "rejected"]
 
 
-def receipt_status(applied: bool, rejected: bool) -> ReceiptStatus:
-    """Applied by a consumer wins over a refusal of a copy (a conflicting resend, say)."""
+def receipt_status(applied: bool, rejected: bool, parked: bool = False) -> ReceiptStatus:
+    """Applied by a consumer wins over a refusal of a copy (a conflicting resend, say); a
+    refusal (a hold given up, say) wins over the hold."""
     if applied:
         return "applied"
-    return "rejected" if rejected else "accepted"
+    if rejected:
+        return "rejected"
+    return "parked" if parked else "accepted"

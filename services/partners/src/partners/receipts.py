@@ -1,31 +1,53 @@
 """What became of a partner's events: applied (learnt from the domain events that name them as
-their cause) or rejected (learnt from the partner topics' dead-letter queues).
+their cause), parked (points holds them for a driver without an account: its announcement
+names them) or rejected (learnt from the partner topics' dead-letter queues).
 
-Partners that publish straight to Kafka get the same receipts: both sources are Kafka topics.
+Partners that publish straight to Kafka get the same receipts: every source is a Kafka topic.
+Rejections, links of the partner's references and events parked too long are owed to the
+partner's webhook once each (``webhooks.py`` sends them).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
 
 from common.events import CloudEvent, InvalidEvent, parse_envelope
-from common.events.points import PointsAwarded
-from common.partners import partner_of_topic
+from common.events.points import EventParked, PointsAwarded
+from common.partners import PARTNER_SOURCE_PREFIX, partner_of_topic
 from partners.accounts import Clock, utc_now
 from partners.domain import NotFound, receipt_status
+from partners.store.notices import NoticeStore
 from partners.store.receipts import ReceiptStore
 from partners.store.rejections import RejectionStore
 
 Document = dict[str, Any]
-PARTNER_SOURCE = "partner/"
+PARTNER_SOURCE = PARTNER_SOURCE_PREFIX
 REGISTRATION = "driver.registered.v1"
 
 
 def _iso(value: Any) -> Any:
     return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+
+
+def notice_id(kind: str, *parts: str) -> str:
+    """Stable per subject, and plain ASCII (it travels in a header)."""
+    return f"{kind}:{uuid.uuid5(uuid.NAMESPACE_URL, chr(31).join(parts))}"
+
+
+def parked_view(parked: Document | None) -> Document | None:
+    if not parked:
+        return None
+    return {
+        "by": parked["by"],
+        "driver_id": parked["driver_id"],
+        "reason": parked["reason"],
+        "since": _iso(parked["since"]),
+        "until": _iso(parked["until"]),
+    }
 
 
 def rejection_view(doc: Document) -> Document:
@@ -49,13 +71,17 @@ class Receipts:
         self,
         receipts: ReceiptStore,
         rejections: RejectionStore,
+        notices: NoticeStore,
         *,
         topic_prefix: str,
+        parked_notice_after: timedelta,
         clock: Clock = utc_now,
     ) -> None:
         self.receipts = receipts
         self.rejections = rejections
+        self.notices = notices
         self._prefix = topic_prefix
+        self._parked_notice_after = parked_notice_after
         self._clock = clock
 
     # what partners ask ----------------------------------------------------------------
@@ -64,15 +90,22 @@ class Receipts:
         if doc is None:
             raise NotFound(f"no event {event_id!r} from this partner is known")
         rejected = await self.rejections.by_ids(list(doc.get("rejections", [])))
+        return self._view(partner_id, event_id, doc, rejected)
+
+    def _view(
+        self, partner_id: str, event_id: str, doc: Document, rejected: list[Document]
+    ) -> Document:
         applied = [{**a, "at": _iso(a.get("at"))} for a in doc.get("applied", [])]
+        parked = parked_view(doc.get("parked"))
         return {
             "id": event_id,
             "source": f"{PARTNER_SOURCE}{partner_id}",
-            "type": doc.get("type"),
-            "status": receipt_status(bool(applied), bool(rejected)),
+            "type": doc.get("type") or (doc.get("parked") or {}).get("type"),
+            "status": receipt_status(bool(applied), bool(rejected), parked is not None),
             "via": doc.get("via", "kafka"),
             "accepted_at": _iso(doc.get("accepted_at")),
             "applied": applied,
+            "parked": parked,
             "rejections": [rejection_view(r) for r in rejected],
         }
 
@@ -96,12 +129,47 @@ class Receipts:
         }
         await self.receipts.add_applied(partner_id, data.cause_id, applied, self._clock())
 
+    async def on_event_parked(self, data: EventParked) -> None:
+        if not data.cause_source.startswith(PARTNER_SOURCE):
+            return
+        parked = {
+            "by": "points",
+            "type": data.cause_type,
+            "driver_id": data.driver_id,
+            "reason": data.reason,
+            "since": data.parked_at,
+            "until": data.parked_until,
+        }
+        partner_id = data.cause_source.removeprefix(PARTNER_SOURCE)
+        await self.receipts.set_parked(partner_id, data.cause_id, parked, self._clock())
+
     async def on_driver_linked(
         self, partner_id: str, ref: str, driver_id: str, at: datetime
     ) -> None:
-        """The registry linked a partner's reference: its registrations are applied."""
+        """The registry linked a partner's reference: its registrations are applied, and the
+        partner is told the driver id once."""
         applied = {"by": "registry", "type": "driver.linked", "driver_id": driver_id, "at": at}
         await self.receipts.add_applied_by_subject(partner_id, REGISTRATION, ref, applied)
+        body = {"kind": "driver.linked", "ref": ref, "driver_id": driver_id, "linked_at": _iso(at)}
+        await self.notices.owe(
+            notice_id("linked", partner_id, ref, driver_id), partner_id, body, self._clock()
+        )
+
+    async def owe_parked_too_long(self) -> int:
+        """Owe a notice for each event held longer than the threshold; returns how many."""
+        owed = 0
+        cutoff = self._clock() - self._parked_notice_after
+        for doc in await self.receipts.parked_since_before(cutoff):
+            partner_id, event_id = doc["partner_id"], doc["event_id"]
+            body = {
+                "kind": "event.parked_too_long",
+                "event": self._view(partner_id, event_id, doc, []),
+            }
+            owed += await self.notices.owe(
+                notice_id("parked", partner_id, event_id), partner_id, body, self._clock()
+            )
+            await self.receipts.mark_parked_noticed(doc["_id"])
+        return owed
 
     async def on_dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Record a partner record some consumer dead-lettered; True when newly rejected."""
@@ -140,4 +208,9 @@ class Receipts:
         new = await self.rejections.record(rejection_id, base, refusal, now)
         if event is not None:
             await self.receipts.add_rejection(partner_id, event.id, rejection_id, now)
+        # Owed on every reading (a redelivered DLQ record after a crash): owing is once only.
+        recorded = await self.rejections.get(rejection_id)
+        if recorded is not None:
+            body = {"kind": "rejection", "rejection": rejection_view(recorded)}
+            await self.notices.owe(f"rejection:{rejection_id}", partner_id, body, now)
         return new

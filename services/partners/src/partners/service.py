@@ -2,13 +2,15 @@
 
 accounts.py (partner accounts and their announcements), ingest.py (HTTP ingest), receipts.py
 (what became of each event: applied, rejected), booking.py (reference → driver id, grades),
-webhooks.py (rejection notices).
+webhooks.py (notices to partners' webhooks: rejections, linked references, events parked too
+long).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -21,11 +23,12 @@ from partners.ingest import Ingest, Limits
 from partners.receipts import Receipts
 from partners.settings import PartnersSettings
 from partners.store.links import GradeStore, LinkStore
+from partners.store.notices import NoticeStore
 from partners.store.partners import PartnerStore
 from partners.store.quotas import QuotaStore
 from partners.store.receipts import ReceiptStore
 from partners.store.rejections import RejectionStore
-from partners.webhooks import RejectionNotices
+from partners.webhooks import WebhookNotices
 
 Document = dict[str, Any]
 
@@ -36,7 +39,7 @@ class Partners:
     ingest: Ingest
     receipts: Receipts
     booking: Booking
-    notices: RejectionNotices
+    notices: WebhookNotices
 
     @classmethod
     def build(
@@ -55,7 +58,12 @@ class Partners:
         accounts = Accounts(PartnerStore(db), pii, relay=relay, make_topic=make_topic, clock=clock)
         receipt_store = ReceiptStore(db)
         receipts = Receipts(
-            receipt_store, RejectionStore(db), topic_prefix=settings.topic_prefix, clock=clock
+            receipt_store,
+            RejectionStore(db),
+            NoticeStore(db),
+            topic_prefix=settings.topic_prefix,
+            parked_notice_after=timedelta(hours=settings.parked_notice_after_hours),
+            clock=clock,
         )
         ingest = Ingest(
             receipt_store,
@@ -70,13 +78,14 @@ class Partners:
             topic_of=topic_of or settings.partner_topic,
             clock=clock,
         )
-        notices = RejectionNotices(
-            receipts.rejections,
+        notices = WebhookNotices(
+            receipts.notices,
             accounts,
             timeout_seconds=settings.webhook_timeout_seconds,
             max_attempts=settings.webhook_max_attempts,
             backoff_max_seconds=settings.webhook_backoff_max_seconds,
             sweep_seconds=settings.webhook_sweep_seconds,
+            scans=[receipts.owe_parked_too_long],
             clock=clock,
         )
         booking = Booking(LinkStore(db), GradeStore(db), receipts)

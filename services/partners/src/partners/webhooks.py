@@ -1,9 +1,12 @@
-"""Rejection notices to partners' webhooks, signed like notify's (``common.webhook_signing``).
+"""Notices to partners' webhooks, signed like notify's (``common.webhook_signing``).
 
-Each rejection owes its partner one notice, recorded with the rejection itself. A sender takes
-a due notice under a lease (so instances do not send the same one together), posts it, and marks
-it delivered; a failure is retried with growing delays up to a bounded number of attempts. The
-delivery id header (the rejection id) lets the partner drop a notice that arrives twice.
+Three kinds: ``rejection`` (a consumer dead-lettered one of the partner's records),
+``driver.linked`` (the registry announced the driver id of a reference the partner registered)
+and ``event.parked_too_long`` (an event waits for its driver longer than the gateway's
+threshold). Each is owed once (``store/notices.py``); a sender takes a due notice under a lease
+(so instances do not send the same one together), posts it, and marks it delivered; a failure
+is retried with growing delays up to a bounded number of attempts. The delivery id header (the
+notice id) lets the partner drop a notice that arrives twice.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,28 +24,30 @@ import httpx
 from common.logging import describe_error, get_logger
 from common.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from partners.accounts import Accounts, Clock, utc_now
-from partners.receipts import rejection_view
-from partners.store.rejections import RejectionStore
+from partners.store.notices import NoticeStore
 
 log = get_logger(__name__)
 
 Document = dict[str, Any]
 
 
-class RejectionNotices:
+class WebhookNotices:
     def __init__(
         self,
-        rejections: RejectionStore,
+        notices: NoticeStore,
         accounts: Accounts,
         *,
         timeout_seconds: float,
         max_attempts: int,
         backoff_max_seconds: float,
         sweep_seconds: float,
+        scans: Sequence[Callable[[], Awaitable[int]]] = (),
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = utc_now,
     ) -> None:
-        self._rejections = rejections
+        self._notices = notices
+        # Run before each round of sending: they owe notices found by looking (parked too long).
+        self._scans = list(scans)
         self._accounts = accounts
         self._timeout = timeout_seconds
         self._max_attempts = max_attempts
@@ -53,49 +59,51 @@ class RejectionNotices:
         self._client: httpx.AsyncClient | None = None
 
     async def send_due(self) -> int:
-        """Send every notice due now; returns how many were delivered."""
+        """Owe what the scans find, then send every notice due now; returns how many were
+        delivered."""
+        for scan in self._scans:
+            await scan()
         delivered = 0
         lease = timedelta(seconds=self._timeout + 5)
-        while (due := await self._rejections.claim_due_notice(self._clock(), lease)) is not None:
+        while (due := await self._notices.claim_due(self._clock(), lease)) is not None:
             delivered += await self._send(due)
         return delivered
 
-    async def _send(self, rejection: Document) -> int:
-        rejection_id = rejection["_id"]
-        partner = await self._accounts.store.get(rejection["partner_id"])
+    async def _send(self, notice: Document) -> int:
+        notice_id = notice["_id"]
+        partner = await self._accounts.store.get(notice["partner_id"])
         secret = self._accounts.webhook_secret(partner) if partner else None
         if partner is None or partner.webhook_url is None or secret is None:
-            await self._rejections.notice_done(rejection_id, "no_webhook", self._clock())
+            await self._notices.done(notice_id, "no_webhook", self._clock())
             return 0
-        body = json.dumps(
-            {"kind": "rejection", "rejection": rejection_view(rejection)},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+        body = json.dumps(notice["body"], ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(secret, timestamp, body),
             TIMESTAMP_HEADER: timestamp,
-            DELIVERY_HEADER: rejection_id,
+            DELIVERY_HEADER: notice_id,
         }
         try:
             answer = await self._http().post(partner.webhook_url, content=body, headers=headers)
             if 200 <= answer.status_code < 300:
-                await self._rejections.notice_done(rejection_id, "delivered", self._clock())
+                await self._notices.done(notice_id, "delivered", self._clock())
                 return 1
             error = f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
             error = describe_error(exc)
-        attempts = int(rejection["webhook"]["attempts"])
+        attempts = int(notice["attempts"])
         if attempts >= self._max_attempts:
-            await self._rejections.notice_done(rejection_id, "failed", self._clock())
-            log.warning("webhook notice given up", partner_id=partner.partner_id, error=error)
+            await self._notices.done(notice_id, "failed", self._clock())
+            log.warning(
+                "webhook notice given up",
+                partner_id=partner.partner_id,
+                kind=notice["kind"],
+                error=error,
+            )
             return 0
         delay = min(self._backoff_max, 2.0**attempts)
-        await self._rejections.notice_later(
-            rejection_id, self._clock() + timedelta(seconds=delay), error
-        )
+        await self._notices.later(notice_id, self._clock() + timedelta(seconds=delay), error)
         return 0
 
     def _http(self) -> httpx.AsyncClient:

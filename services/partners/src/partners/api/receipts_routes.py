@@ -19,7 +19,7 @@ READ = ("events:read", "events:write")
 
 @router.get(
     "/v1/events/{event_id}",
-    summary="What became of one of the caller's events: accepted, applied or rejected",
+    summary="What became of one of the caller's events: accepted, parked, applied or rejected",
 )
 async def get_receipt(
     event_id: Annotated[str, Path(min_length=1, max_length=200)],

@@ -151,14 +151,28 @@ class RejectionView(BaseModel):
     refusals: list[RefusalView]
 
 
+class ParkedView(BaseModel):
+    by: str = Field(description="The service holding it (points)")
+    driver_id: str = Field(description="The driver the event names, who has no active account")
+    reason: Literal["driver_unknown", "account_not_active"]
+    since: str
+    until: str = Field(description="When it is given up (then it appears under rejections)")
+
+
 class ReceiptView(BaseModel):
     id: str
     source: str
     type: str | None
-    status: Literal["accepted", "applied", "rejected"]
+    status: Literal["accepted", "parked", "applied", "rejected"] = Field(
+        description=(
+            "accepted: on the partner topic; parked: held until its driver has an account; "
+            "applied: a service acted on it; rejected: a consumer dead-lettered it"
+        )
+    )
     via: Literal["http", "kafka"]
     accepted_at: str | None
     applied: list[AppliedView]
+    parked: ParkedView | None = None
     rejections: list[RejectionView]
 
 

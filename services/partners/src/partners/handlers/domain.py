@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.events import CloudEvent, EventData
-from common.events.points import GradeChanged, PointsAwarded
+from common.events.points import EventParked, GradeChanged, PointsAwarded
 from common.events.registry import DriverRegistered, DriverUpdated
 from partners.booking import Booking
 from partners.receipts import Receipts
@@ -17,6 +17,10 @@ class DomainHandlers:
     async def on_points_awarded(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, PointsAwarded)
         await self._receipts.on_points_awarded(event, data)
+
+    async def on_event_parked(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, EventParked)
+        await self._receipts.on_event_parked(data)
 
     async def on_grade_changed(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, GradeChanged)

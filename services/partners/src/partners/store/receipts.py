@@ -25,6 +25,7 @@ INDEXES = [
             IndexModel(
                 [("partner_id", 1), ("type", 1), ("subject", 1)], name="partner_type_subject"
             ),
+            IndexModel([("parked.noticed", 1), ("parked.since", 1)], name="parked"),
         ),
     )
 ]
@@ -118,3 +119,28 @@ class ReceiptStore:
             {"_id": key, "rejections": {"$ne": rejection_id}},
             {"$push": {"rejections": rejection_id}},
         )
+
+    async def set_parked(
+        self, partner_id: str, event_id: str, parked: Document, now: datetime
+    ) -> None:
+        """The first hold is kept: a repeated announcement changes nothing."""
+        key = await self._ensure(partner_id, event_id, now)
+        await self.collection.update_one(
+            {"_id": key, "parked": {"$exists": False}},
+            {"$set": {"parked": {**parked, "noticed": False}}},
+        )
+
+    async def parked_since_before(self, cutoff: datetime, limit: int = 200) -> list[Document]:
+        """Held since before ``cutoff``, neither applied nor rejected, nobody told yet."""
+        cursor = self.collection.find(
+            {
+                "parked.noticed": False,
+                "parked.since": {"$lte": cutoff},
+                "applied.0": {"$exists": False},
+                "rejections.0": {"$exists": False},
+            }
+        ).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def mark_parked_noticed(self, key: str) -> None:
+        await self.collection.update_one({"_id": key}, {"$set": {"parked.noticed": True}})

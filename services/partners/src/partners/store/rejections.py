@@ -1,16 +1,16 @@
 """The ``rejections`` collection: one document per partner record that was dead-lettered.
 
 Its id is the original record's position (topic, partition, offset), so the same record refused
-by several consumer groups, or a DLQ record read twice, stays one rejection. It carries the state
-of its webhook notice, so recording the rejection and owing the notice are one write.
+by several consumer groups, or a DLQ record read twice, stays one rejection. Its webhook notice
+is kept in ``webhook_notices`` under the rejection's id.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
@@ -21,10 +21,7 @@ REJECTIONS = "rejections"
 INDEXES = [
     Indexes(
         REJECTIONS,
-        (
-            IndexModel([("partner_id", 1), ("recorded_at", 1), ("_id", 1)], name="partner_page"),
-            IndexModel([("webhook.state", 1), ("webhook.next_at", 1)], name="webhook_due"),
-        ),
+        (IndexModel([("partner_id", 1), ("recorded_at", 1), ("_id", 1)], name="partner_page"),),
     )
 ]
 
@@ -39,13 +36,7 @@ class RejectionStore:
         """Record a refusal of a record; True when the record was not rejected before."""
         created = await self.collection.update_one(
             {"_id": rejection_id},
-            {
-                "$setOnInsert": {
-                    **base,
-                    "recorded_at": now,
-                    "webhook": {"state": "pending", "attempts": 0, "next_at": now},
-                }
-            },
+            {"$setOnInsert": {**base, "recorded_at": now}},
             upsert=True,
         )
         await self.collection.update_one(
@@ -72,24 +63,3 @@ class RejectionStore:
             ]
         cursor = self.collection.find(query).sort([("recorded_at", 1), ("_id", 1)]).limit(limit)
         return [doc async for doc in cursor]
-
-    async def claim_due_notice(self, now: datetime, lease: timedelta) -> Document | None:
-        """A rejection whose webhook notice is due, held for ``lease`` by this sender."""
-        return await self.collection.find_one_and_update(
-            {"webhook.state": "pending", "webhook.next_at": {"$lte": now}},
-            {"$set": {"webhook.next_at": now + lease}, "$inc": {"webhook.attempts": 1}},
-            sort=[("webhook.next_at", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
-
-    async def notice_done(self, rejection_id: str, state: str, now: datetime) -> None:
-        await self.collection.update_one(
-            {"_id": rejection_id, "webhook.state": "pending"},
-            {"$set": {"webhook.state": state, "webhook.done_at": now}},
-        )
-
-    async def notice_later(self, rejection_id: str, at: datetime, error: str) -> None:
-        await self.collection.update_one(
-            {"_id": rejection_id, "webhook.state": "pending"},
-            {"$set": {"webhook.next_at": at, "webhook.last_error": error}},
-        )
