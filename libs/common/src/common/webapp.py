@@ -6,16 +6,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp
 
-from common.logging import describe_error, get_logger
+from common.logging import configure_logging, describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from common.problems import install_problem_handlers, problem_response
 from common.settings import ServiceSettings
@@ -24,6 +25,21 @@ log = get_logger("http")
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def serve(create_app: Callable[[S], FastAPI], settings_class: Callable[[], S]) -> None:
+    """``python -m <service>``: settings from the environment, JSON logs, uvicorn."""
+    settings = settings_class()
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        # Our JSON logging stays in charge; the request middleware writes the access lines.
+        log_config=None,
+        access_log=False,
+    )
 
 
 class _RequestContext(BaseHTTPMiddleware):

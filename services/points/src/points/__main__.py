@@ -1,22 +1,12 @@
 from __future__ import annotations
 
-import uvicorn
-
-from common.logging import configure_logging
+from common.webapp import serve
 from points.app import create_app
 from points.settings import PointsSettings
 
 
 def main() -> None:
-    settings = PointsSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-    )
+    serve(create_app, PointsSettings)
 
 
 if __name__ == "__main__":
