@@ -71,6 +71,7 @@ def create_app(
                 "driver.updated.v1": domain.on_driver_updated,
             },
         )
+        consumer.domain("stations.events", {"service.used.v1": domain.on_service_used})
         dead = DeadLetterHandlers(partners.receipts)
         consumer.records(dead_letter_pattern(settings), dead.on_dead_letter, group="rejections")
 

@@ -11,8 +11,9 @@ CONTRACT = ServiceContract(
     description=(
         "The partner edge: partner accounts (announced on `partners.events`, compacted, one "
         "state per partner), HTTP ingest for partners without Kafka (each accepted event is "
-        "written to the partner's own topic), receipts learnt from `points.events` and "
-        "`registry.events`, and rejections read from every partner topic's `.dlq` twin."
+        "written to the partner's own topic), receipts learnt from `points.events`, "
+        "`registry.events` and `stations.events`, and rejections read from every partner "
+        "topic's `.dlq` twin."
     ),
     publishes={
         "partners.events": (
@@ -24,8 +25,13 @@ CONTRACT = ServiceContract(
         PARTNER_TOPIC: tuple(PARTNER_EVENTS),
     },
     consumes={
-        "points.events": ("points.awarded.v1", "points.grade_changed.v1"),
+        "points.events": (
+            "points.awarded.v1",
+            "points.grade_changed.v1",
+            "points.event_parked.v1",
+        ),
         "registry.events": ("driver.registered.v1", "driver.updated.v1"),
+        "stations.events": ("service.used.v1",),
     },
     group_id="partners",
     partner_gateway=True,

@@ -17,6 +17,7 @@ from aiokafka import ConsumerRecord
 
 from common.events import CloudEvent, InvalidEvent, parse_envelope
 from common.events.points import EventParked, PointsAwarded
+from common.events.stations import ServiceUsed
 from common.partners import PARTNER_SOURCE_PREFIX, partner_of_topic
 from partners.accounts import Clock, utc_now
 from partners.domain import NotFound, receipt_status
@@ -126,6 +127,20 @@ class Receipts:
             "entry_id": data.entry_id,
             "amount": data.amount,
             "at": data.awarded_at,
+        }
+        await self.receipts.add_applied(partner_id, data.cause_id, applied, self._clock())
+
+    async def on_service_used(self, event: CloudEvent, data: ServiceUsed) -> None:
+        """Stations counted a use a kiosk reported (refused uses are not announced)."""
+        if not (data.cause_source or "").startswith(PARTNER_SOURCE) or data.cause_id is None:
+            return
+        partner_id = (data.cause_source or "").removeprefix(PARTNER_SOURCE)
+        applied = {
+            "by": "stations",
+            "type": event.type,
+            "driver_id": data.driver_id,
+            "checkin_id": data.checkin_id,
+            "at": data.used_at,
         }
         await self.receipts.add_applied(partner_id, data.cause_id, applied, self._clock())
 

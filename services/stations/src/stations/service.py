@@ -74,6 +74,8 @@ class Use:
     channel: CheckinChannel
     kiosk_id: str | None = None
     fingerprint: str | None = None
+    # The partner event that reported the use, (source, id): announced with it for receipts.
+    cause: tuple[str, str] | None = None
     # False for a freshly generated id: nothing can have recorded it yet, skip the lookup.
     may_exist: bool = True
 
@@ -281,6 +283,8 @@ class StationsService:
                     service_code=use.service_code,
                     used_at=use.used_at,
                     checkin_id=use.checkin_id,
+                    cause_source=use.cause[0] if use.cause else None,
+                    cause_id=use.cause[1] if use.cause else None,
                 ),
                 source=EVENT_SOURCE,
                 subject=use.driver_id,

@@ -17,6 +17,12 @@ class ServiceUsed(EventData):
     service_code: str = Field(min_length=1, max_length=64)
     used_at: AwareDatetime
     checkin_id: str | None = None
+    cause_source: str | None = Field(
+        default=None, description="The partner event that reported this use (kiosks): source"
+    )
+    cause_id: str | None = Field(
+        default=None, description="The partner event that reported this use (kiosks): id"
+    )
 
 
 class ActivityAttended(EventData):

@@ -124,10 +124,11 @@ class BatchView(BaseModel):
 
 
 class AppliedView(BaseModel):
-    by: str = Field(description="The service that applied it (points, registry)")
+    by: str = Field(description="The service that applied it (points, registry, stations)")
     type: str = Field(description="The domain event that said so")
     driver_id: str | None = None
     entry_id: str | None = Field(default=None, description="The points ledger entry")
+    checkin_id: str | None = Field(default=None, description="The stations check-in")
     amount: int | None = None
     at: str | None = None
 

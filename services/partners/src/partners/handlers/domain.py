@@ -5,6 +5,7 @@ from __future__ import annotations
 from common.events import CloudEvent, EventData
 from common.events.points import EventParked, GradeChanged, PointsAwarded
 from common.events.registry import DriverRegistered, DriverUpdated
+from common.events.stations import ServiceUsed
 from partners.booking import Booking
 from partners.receipts import Receipts
 
@@ -21,6 +22,10 @@ class DomainHandlers:
     async def on_event_parked(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, EventParked)
         await self._receipts.on_event_parked(data)
+
+    async def on_service_used(self, event: CloudEvent, data: EventData) -> None:
+        assert isinstance(data, ServiceUsed)
+        await self._receipts.on_service_used(event, data)
 
     async def on_grade_changed(self, event: CloudEvent, data: EventData) -> None:
         assert isinstance(data, GradeChanged)

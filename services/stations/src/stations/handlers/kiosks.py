@@ -31,6 +31,7 @@ class KioskHandlers:
             channel="kiosk",
             kiosk_id=data.kiosk_id,
             fingerprint=fingerprint(event),
+            cause=(event.source, event.id),
         )
         known = await self._service.fingerprint_of(use.checkin_id)
         if known is not None and known != use.fingerprint:
