@@ -8,8 +8,6 @@ id)``. The sweeper republishes whatever a crash left behind.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +15,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from common.bus import Publisher
 from common.events import CloudEvent
-from common.logging import describe_error, get_logger
 from common.metrics import OUTBOX_PENDING
-
-log = get_logger(__name__)
+from common.periodic import Periodic
 
 Document = dict[str, Any]
 OUTBOX_FIELD = "outbox"
@@ -42,9 +38,8 @@ class OutboxRelay:
     ) -> None:
         self._collections = list(collections)
         self._publisher = publisher
-        self._sweep_seconds = sweep_seconds
         self._service = service
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(f"{service}-outbox-relay", sweep_seconds, self.sweep)
 
     async def flush(self, collection: AsyncCollection[Document], doc_id: Any) -> int:
         """Publish a document's pending events in order; returns how many went out."""
@@ -72,22 +67,8 @@ class OutboxRelay:
             OUTBOX_PENDING.labels(self._service).inc(total)
         return total
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # store or broker away: the next sweep tries again
-                log.warning("outbox sweep failed", error=describe_error(exc))
-            await asyncio.sleep(self._sweep_seconds)
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

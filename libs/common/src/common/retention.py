@@ -11,16 +11,17 @@ an event whose marker is gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.logging import describe_error, get_logger
+from common.clock import Clock, utc_now
+from common.logging import get_logger
 from common.metrics import RECORDS_PURGED
 from common.mongo import Indexes
+from common.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -37,18 +38,17 @@ class RetentionPurge:
         every_seconds: float,
         batch_size: int,
         service: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         pause_seconds: float = 0.05,
     ) -> None:
         self._db = db
         self._specs = [s for s in specs if s.purge_by]
         self._retention = retention
-        self._every_seconds = every_seconds
         self._batch_size = batch_size
         self._service = service
         self._clock = clock
         self._pause_seconds = pause_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(f"{service}-purge", every_seconds, self._purge_and_log)
 
     async def purge_once(self) -> dict[str, int]:
         """Delete every record past its retention; returns how many, per collection."""
@@ -75,25 +75,14 @@ class RetentionPurge:
             purged[spec.collection] = total
         return purged
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                purged = await self.purge_once()
-                if any(purged.values()):
-                    log.info("expired records purged", **purged)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # store away: the next round tries again
-                log.warning("retention purge failed", error=describe_error(exc))
-            await asyncio.sleep(self._every_seconds)
+    async def _purge_and_log(self) -> None:
+        purged = await self.purge_once()
+        if any(purged.values()):
+            log.info("expired records purged", **purged)
 
     def start(self) -> None:
         if self._specs:
-            self._task = asyncio.create_task(self._run(), name=f"{self._service}-purge")
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

@@ -10,6 +10,7 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.idempotency import ProcessedEvents
+from common.lease import StoreLease
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from points.api.errors import install_points_errors
@@ -155,6 +156,12 @@ def create_app(
                 service,
                 sweep_seconds=settings.sweep_seconds,
                 jobs_seconds=settings.jobs_interval_seconds,
+                # Outlives a round, so the holder keeps it from one round to the next.
+                jobs_lease=StoreLease(
+                    runtime.db,
+                    "points-jobs",
+                    ttl=timedelta(seconds=2 * settings.jobs_interval_seconds),
+                ),
                 extra_sweeps=[mall_parts["mall"].sweep],
             )
             maintenance.start()
