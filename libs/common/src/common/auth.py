@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import jwt
 from fastapi import Depends, Request
@@ -92,12 +92,27 @@ def decode_token(settings: ServiceSettings, token: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False)
 
 
+# An API key (partners' gateway) instead of a JWT: ``dhk_<key id>.<secret>``.
+API_KEY_PREFIX = "dhk_"
+
+
+class ApiKeyResolver(Protocol):
+    async def principal(self, api_key: str) -> Principal | None:
+        """The key's principal, or None when it is unknown, revoked or expired."""
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "Unauthorized", "a bearer token is required")
+    resolver: ApiKeyResolver | None = getattr(request.app.state, "api_keys", None)
+    if resolver is not None and credentials.credentials.startswith(API_KEY_PREFIX):
+        principal = await resolver.principal(credentials.credentials)
+        if principal is None:
+            raise Problem(401, "Unauthorized", "unknown, revoked or expired API key")
+        return principal
     settings: ServiceSettings = request.app.state.settings
     return decode_token(settings, credentials.credentials)
 

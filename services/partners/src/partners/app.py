@@ -17,6 +17,7 @@ from partners.api.accounts_routes import router as accounts_router
 from partners.api.drivers_routes import router as drivers_router
 from partners.api.errors import install_partners_errors
 from partners.api.ingest_routes import router as ingest_router
+from partners.api.keys_routes import router as keys_router
 from partners.api.receipts_routes import router as receipts_router
 from partners.handlers.dead_letters import DeadLetterHandlers
 from partners.handlers.domain import DomainHandlers
@@ -93,6 +94,7 @@ def create_app(
             partners.notices.start()
             app.state.runtime = runtime
             app.state.partners = partners
+            app.state.api_keys = partners.api_keys
             app.state.requests = IdempotentRequests(
                 runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
             )
@@ -110,7 +112,7 @@ def create_app(
             "rejections, and the booking system's driver and grade lookups."
         ),
         lifespan=lifespan,
-        routers=[accounts_router, ingest_router, receipts_router, drivers_router],
+        routers=[accounts_router, keys_router, ingest_router, receipts_router, drivers_router],
     )
     install_partners_errors(app)
     return app

@@ -18,10 +18,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.bus import Publisher
 from common.pii import PiiProtector
 from partners.accounts import Accounts, Clock, RelayRef, TopicMaker, no_relay, no_topics, utc_now
+from partners.api_keys import ApiKeys
 from partners.booking import Booking
 from partners.ingest import Ingest, Limits
 from partners.receipts import Receipts
 from partners.settings import PartnersSettings
+from partners.store.api_keys import ApiKeyStore
 from partners.store.links import GradeStore, LinkStore
 from partners.store.notices import NoticeStore
 from partners.store.partners import PartnerStore
@@ -40,6 +42,7 @@ class Partners:
     receipts: Receipts
     booking: Booking
     notices: WebhookNotices
+    api_keys: ApiKeys
 
     @classmethod
     def build(
@@ -90,5 +93,10 @@ class Partners:
         )
         booking = Booking(LinkStore(db), GradeStore(db), receipts)
         return cls(
-            accounts=accounts, ingest=ingest, receipts=receipts, booking=booking, notices=notices
+            accounts=accounts,
+            ingest=ingest,
+            receipts=receipts,
+            booking=booking,
+            notices=notices,
+            api_keys=ApiKeys(ApiKeyStore(db), accounts, clock=clock),
         )

@@ -198,3 +198,55 @@ class GradeView(BaseModel):
 
 def view(model: type[BaseModel], data: dict[str, Any]) -> Any:
     return model.model_validate(data)
+
+
+KeyScope = Literal["events:write", "events:read", "drivers:read", "keys:manage"]
+
+
+class ApiKeyIn(RequestModel):
+    scopes: list[KeyScope] = Field(min_length=1, max_length=4)
+    valid_days: int | None = Field(
+        default=None, ge=1, le=730, description="Unset: valid until revoked or replaced"
+    )
+    replaces: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")] | None = Field(
+        default=None, description="A key of the same partner that this one takes over from"
+    )
+    overlap_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=168,
+        description="How long the replaced key keeps working (0: it stops now)",
+    )
+
+
+class ApiKeyView(BaseModel):
+    key_id: str
+    partner_id: str
+    scopes: list[str]
+    state: Literal["active", "expired", "revoked"]
+    created_at: str
+    created_by: str
+    expires_at: str | None
+    revoked_at: str | None
+    replaces: str | None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any], state: str) -> ApiKeyView:
+        def iso(value: datetime | None) -> str | None:
+            return value.astimezone(UTC).isoformat() if value else None
+
+        return cls(
+            key_id=doc["_id"],
+            partner_id=doc["partner_id"],
+            scopes=doc["scope"].split(),
+            state=state,
+            created_at=iso(doc["created_at"]) or "",
+            created_by=doc["created_by"],
+            expires_at=iso(doc.get("expires_at")),
+            revoked_at=iso(doc.get("revoked_at")),
+            replaces=doc.get("replaces"),
+        )
+
+
+class IssuedApiKeyView(ApiKeyView):
+    key: str = Field(description="The key itself: shown here once, never again")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.mongo import Indexes
 from common.requests import IDEMPOTENCY_KEYS, idempotency_indexes
-from partners.store import links, notices, partners, quotas, receipts, rejections
+from partners.store import api_keys, links, notices, partners, quotas, receipts, rejections
 
 ALL_INDEXES: list[Indexes] = [
     *partners.INDEXES,
@@ -12,6 +12,7 @@ ALL_INDEXES: list[Indexes] = [
     *receipts.INDEXES,
     *rejections.INDEXES,
     *links.INDEXES,
+    *api_keys.INDEXES,
     *notices.INDEXES,
     idempotency_indexes(),
 ]
