@@ -62,7 +62,7 @@ async def test_intake_on_20_december_is_provisional_and_loading_2027_recounts_it
         assert case["provisional"] and not case["clocks"]["acceptance"]["provisional"]
 
         clock.set(2026, 12, 22, 10)  # acceptance and first response are past due
-        assert await app1.state.service.scan() > 0
+        assert await app1.state.cases.breach_scan.scan() > 0
 
         loaded = await load_2027(client, keeper(token))
         assert loaded.status_code == 201, loaded.text
@@ -109,8 +109,8 @@ async def test_on_5_january_intake_and_the_breach_scan_run_and_the_breaches_say_
         assert all(c["provisional"] for c in case["clocks"].values())
 
         clock.set(2027, 1, 7, 10)
-        assert await app.state.service.scan() > 0
-        doc = await app.state.service.cases.get(cid)
+        assert await app.state.cases.breach_scan.scan() > 0
+        doc = (await app.state.cases.store.get(cid)).doc
         assert "first_response:r1:breach1" in doc["announced"]
 
         assert (await load_2027(client, keeper(token))).json()["recounted"] == 1
@@ -234,7 +234,7 @@ async def test_a_case_the_breach_scan_cannot_handle_is_logged_and_counted_and_th
     who = Actors(token, driver)
     async with running(settings, clock) as (app, client):
         good = await open_case(client, who.driver, driver)
-        store = app.state.service.cases
+        store = app.state.cases.store
         broken: dict[str, Any] = {
             **(await store.collection.find_one({"_id": good["case_id"]})),
             "_id": unique_name("C-broken-"),
@@ -242,7 +242,7 @@ async def test_a_case_the_breach_scan_cannot_handle_is_logged_and_counted_and_th
             "next_check": clock() - timedelta(days=1),  # first in line
             "outbox": [],
         }
-        await store.insert(broken)
+        await store.collection.insert_one(broken)
 
         def failures() -> float:
             value = REGISTRY.get_sample_value(
@@ -254,12 +254,12 @@ async def test_a_case_the_breach_scan_cannot_handle_is_logged_and_counted_and_th
         before = failures()
         clock.set(2026, 3, 4, 10)
         with capture_logs() as logs:
-            assert await app.state.service.scan() > 0
+            assert await app.state.cases.breach_scan.scan() > 0
         assert failures() == before + 1
         [entry] = [e for e in logs if e["event"] == "breach scan skipped a case"]
         assert entry["case_id"] == broken["_id"] and "KeyError" in entry["error"]
         assert driver not in json.dumps(entry, default=str)
-        doc = await store.get(good["case_id"])
+        doc = (await store.get(good["case_id"])).doc
         assert "first_response:r1:breach1" in doc["announced"]
         # It waits a while before it is tried again, so it cannot starve the others.
         skipped = await store.collection.find_one({"_id": broken["_id"]})

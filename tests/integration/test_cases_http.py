@@ -48,7 +48,7 @@ async def test_intake_with_an_idempotency_key_opens_one_case(
         assert theirs.status_code == 201 and theirs.json()["case"]["case_id"] != cid
 
         assert (
-            await app.state.service.cases.collection.count_documents(
+            await app.state.cases.store.collection.count_documents(
                 {"driver_id": driver, "opened_by": f"sub-{driver}"}
             )
             == 1

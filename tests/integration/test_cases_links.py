@@ -83,7 +83,7 @@ async def test_a_compensation_credited_by_points_is_marked_applied_once(
         assert [i["id"] for i in items] == [comp_id, marker]
         assert items[0]["entry_id"] == f"entry-{award_id}" and items[0]["amount"] == 20
         # The version is untouched: recording it never makes a person's transition fail.
-        doc = await app.state.service.cases.get(cid)
+        doc = (await app.state.cases.store.get(cid)).doc
         assert doc["version"] == case["version"]
         # The dossier shows it with the case.
         dossier = (await client.get(f"/v1/dossiers/{driver}", headers=who.sup1)).json()

@@ -262,8 +262,8 @@ async def test_clocks_across_the_spring_festival_with_a_pause_an_extension_and_a
     who = Actors(token, driver)
     handler = who.unit(token, "U1")
     async with running(settings, clock) as (app, client):
-        service = app.state.service
-        cal = service.calendar
+        scan = app.state.cases.breach_scan.scan
+        cal = app.state.cases.records.calendar
         case = await open_case(client, who.driver, driver, kind="question")
         cid = case["case_id"]
         due = datetime.fromisoformat(case["clocks"]["resolution"]["due"])
@@ -308,10 +308,10 @@ async def test_clocks_across_the_spring_festival_with_a_pause_an_extension_and_a
 
         # Past the deadline: a breach, escalated once, compensated once.
         clock.now = new_due + timedelta(minutes=1)
-        assert await service.scan() > 0
+        assert await scan() > 0
         breached = (await client.get(f"/v1/cases/{cid}", headers=who.sup1)).json()
         assert breached["clocks"]["resolution"]["breached"] is True
-        assert await service.scan() == 0
+        assert await scan() == 0
 
         # A suspension and a resume do not clear it or move the deadline.
         await act(client, cid, "suspend", who.sup1, reason_code="third_party_investigation")
@@ -352,13 +352,17 @@ async def test_a_breach_is_announced_once_with_two_instances_and_after_a_crash(
         ]
         clock.set(2026, 3, 4, 10)  # acceptance and first response are past due for both
         results = await asyncio.gather(
-            app1.state.service.scan(), app2.state.service.scan(), return_exceptions=True
+            app1.state.cases.breach_scan.scan(),
+            app2.state.cases.breach_scan.scan(),
+            return_exceptions=True,
         )
         assert any(isinstance(r, Exception) for r in results) or sum(results) > 0  # type: ignore[arg-type]
         # Whatever was left half-done, both instances scanning again announce nothing twice.
-        await asyncio.gather(app1.state.service.scan(), app2.state.service.scan())
+        await asyncio.gather(
+            app1.state.cases.breach_scan.scan(), app2.state.cases.breach_scan.scan()
+        )
         for cid in cids:
-            doc = await app2.state.service.cases.get(cid)
+            doc = (await app2.state.cases.store.get(cid)).doc
             assert len(doc["announced"]) == len(set(doc["announced"]))
             assert "first_response:r1:breach1" in doc["announced"]
         # The relay publishes what the crash left in the outbox.
@@ -370,7 +374,7 @@ async def test_a_breach_is_announced_once_with_two_instances_and_after_a_crash(
             assert f"{cid}:acceptance:r1:breach1" in breaches
             comps = [e for e in events if e.type == "case.compensation_granted.v1"]
             assert {e.id for e in comps} == {f"{cid}:missed:first_response:r1"}
-            doc = await app2.state.service.cases.collection.find_one({"_id": cid})
+            doc = await app2.state.cases.store.collection.find_one({"_id": cid})
             assert doc["outbox"] == []
 
 

@@ -25,8 +25,8 @@ async def test_progress_feedback_is_due_again_after_every_feedback(
 
         # Five working days pass without feedback: the first period is breached.
         clock.set(2026, 3, 10, 10)
-        await app.state.service.scan()
-        doc = await app.state.service.cases.get(cid)
+        await app.state.cases.breach_scan.scan()
+        doc = (await app.state.cases.store.get(cid)).doc
         assert "progress:r1:breach1" in doc["announced"]
 
         answer = await act(client, cid, "feedback", unit, note="已联系车队")
@@ -40,13 +40,13 @@ async def test_progress_feedback_is_due_again_after_every_feedback(
         assert case["clocks"]["first_response"]["met_at"] is not None
 
         # The new period is quiet until its own deadline, then announced under its own key.
-        await app.state.service.scan()
-        doc = await app.state.service.cases.get(cid)
+        await app.state.cases.breach_scan.scan()
+        doc = (await app.state.cases.store.get(cid)).doc
         assert not [k for k in doc["announced"] if k.startswith("progress:r1:p2")]
         clock.set(2026, 3, 18, 10)
-        await app.state.service.scan()
-        await app.state.service.scan()
-        doc = await app.state.service.cases.get(cid)
+        await app.state.cases.breach_scan.scan()
+        await app.state.cases.breach_scan.scan()
+        doc = (await app.state.cases.store.get(cid)).doc
         assert doc["announced"].count("progress:r1:p2:breach1") == 1
 
         # Feedback in time leaves an unbreached period.

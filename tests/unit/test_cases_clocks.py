@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cases import domain
+from cases import domain, figures
 from cases.calendar import BusinessCalendar, CalendarYearNotLoaded, provisional
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -150,7 +150,7 @@ def test_figures_carry_numerator_denominator_and_cohort() -> None:
             "exempt": True,
         },
     ]
-    [row] = domain.figures(docs, now, None)
+    [row] = figures.figures(docs, now, None)
     assert row["timely_reply_rate"]["numerator"] == 1
     assert row["timely_reply_rate"]["denominator"] == 2
     assert row["satisfaction_rate"]["value"] == 0.5

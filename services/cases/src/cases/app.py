@@ -6,26 +6,30 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cases.api import calendar_routes
-from cases.api.routes import router
-from cases.calendar import BusinessCalendar, CalendarYearNotLoaded
+from cases.api.calendar_routes import router as calendar_router
+from cases.api.care_routes import router as care_router
+from cases.api.cases_routes import router as cases_router
+from cases.api.complaints_routes import router as complaints_router
+from cases.api.errors import install_case_errors
+from cases.api.extensions_routes import router as extensions_router
+from cases.api.figures_routes import router as figures_router
+from cases.api.transitions_routes import router as transitions_router
+from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
-from cases.domain import CaseError
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.jobs import Scanner
-from cases.service import CasesService, Clock, utc_now
+from cases.records import Clock, utc_now
+from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
 from cases.store import cases, dossiers
 from cases.store.calendars import CALENDARS, CalendarStore
-from cases.store.cases import CASES, CaseStore
-from cases.store.dossiers import DossierStore
-from common.problems import problem_response
+from cases.store.cases import CASES
+from common.outbox import OutboxRelay
 from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
@@ -55,33 +59,26 @@ def create_app(
     notices = Path(settings.holiday_notices_dir) if settings.holiday_notices_dir else NOTICES
 
     def wire(runtime: Runtime) -> None:
-        service = CasesService(
-            CaseStore(runtime.db),
-            DossierStore(runtime.db),
-            calendar,
-            settings,
-            faults=runtime.faults,
-            clock=clock,
+        # store -> relay -> use cases -> consumers. The runtime starts the relay after wiring,
+        # so the use cases hold a reference to it that they read when they announce.
+        def relay() -> OutboxRelay | None:
+            return runtime.relay
+
+        service = build_cases(
+            runtime.db, calendar, settings, relay=relay, faults=runtime.faults, clock=clock
         )
-        built["service"] = service
+        built["cases"] = service
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
-            service.cases,
+            service.store,
             calendar,
             clock=clock,
             service_name=settings.service_name,
+            relay=relay,
         )
-        registry = RegistryHandlers(service.dossiers, service.cases)
-        points = PointsHandlers(service)
         consumer = runtime.consumer("cases")
-        consumer.domain(
-            "registry.events",
-            {
-                "driver.registered.v1": registry.on_driver_registered,
-                "driver.deactivated.v1": registry.on_driver_deactivated,
-            },
-        )
-        consumer.domain("points.events", {"points.awarded.v1": points.on_points_awarded})
+        consumer.domain("registry.events", RegistryHandlers(service.dossiers).handlers())
+        consumer.domain("points.events", PointsHandlers(service.compensations).handlers())
 
     async def prepare(runtime: Runtime) -> None:
         calendars: CalendarService = built["calendars"]
@@ -100,14 +97,13 @@ def create_app(
             store=store,
             broker=broker,
         ) as runtime:
-            service: CasesService = built["service"]
+            service: Cases = built["cases"]
             calendars: CalendarService = built["calendars"]
-            service.relay = calendars.relay = runtime.relay
-            scanner = Scanner(service, calendars, every_seconds=settings.scan_seconds)
+            scanner = Scanner(service.breach_scan, calendars, every_seconds=settings.scan_seconds)
             if scan:
                 scanner.start()
             app.state.runtime = runtime
-            app.state.service = service
+            app.state.cases = service
             app.state.calendars = calendars
             app.state.scanner = scanner
             app.state.idempotency = IdempotentRequests(
@@ -128,16 +124,16 @@ def create_app(
             "dossiers and published figures."
         ),
         lifespan=lifespan,
-        routers=[router, calendar_routes.router],
+        # In this order: a router's paths match before the next router's.
+        routers=[
+            cases_router,
+            transitions_router,
+            extensions_router,
+            complaints_router,
+            care_router,
+            figures_router,
+            calendar_router,
+        ],
     )
-
-    async def on_case_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, CaseError)
-        return problem_response(request, exc.status, exc.title, str(exc))
-
-    async def on_calendar(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 500, "Calendar Not Loaded", str(exc))
-
-    app.add_exception_handler(CaseError, on_case_error)
-    app.add_exception_handler(CalendarYearNotLoaded, on_calendar)
+    install_case_errors(app)
     return app

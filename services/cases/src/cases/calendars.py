@@ -59,12 +59,14 @@ class CalendarService:
         *,
         clock: Callable[[], datetime],
         service_name: str = "cases",
+        relay: Callable[[], OutboxRelay | None] = lambda: None,
     ) -> None:
         self.store = store
         self.cases = cases
         self.calendar = calendar
         self.clock = clock
-        self.relay: OutboxRelay | None = None
+        # Read when announcing: the runtime starts the relay after the use cases are wired.
+        self._relay = relay
         self._service = service_name
         self._warned_on: date | None = None
 
@@ -255,9 +257,10 @@ class CalendarService:
         return bool(missing)
 
     async def _flush(self, collection: Any, doc_id: Any) -> None:
-        if self.relay is None:
+        relay = self._relay()
+        if relay is None:
             return
         try:
-            await self.relay.flush(collection, doc_id)
+            await relay.flush(collection, doc_id)
         except Exception as exc:  # the relay's sweep publishes it later
             log.warning("calendar events not published yet", error=describe_error(exc))

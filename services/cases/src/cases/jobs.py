@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cases.breach_scan import BreachScan
 from cases.calendars import CalendarService
-from cases.service import CasesService
 from common.logging import describe_error, get_logger
 
 log = get_logger(__name__)
@@ -20,9 +20,9 @@ log = get_logger(__name__)
 
 class Scanner:
     def __init__(
-        self, service: CasesService, calendars: CalendarService, *, every_seconds: float
+        self, breach_scan: BreachScan, calendars: CalendarService, *, every_seconds: float
     ) -> None:
-        self._service = service
+        self._breach_scan = breach_scan
         self._calendars = calendars
         self._every = every_seconds
         self._task: asyncio.Task[None] | None = None
@@ -31,7 +31,7 @@ class Scanner:
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("calendar refresh", self._calendars.refresh),
             ("deadline recount", self._calendars.recount_pending),
-            ("breach scan", self._service.scan),
+            ("breach scan", self._breach_scan.scan),
         ]
         self._calendars.next_year_missing(self._calendars.clock())
         for name, step in steps:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from cases.service import EVENT_SOURCE, CasesService
-from common.events import CloudEvent, EventData
+from cases.compensation import CompensationCredited, Compensations
+from cases.handlers import on
+from cases.records import EVENT_SOURCE
+from common.bus import EventHandler
 from common.events.points import PointsAwarded
 
 COMPENSATION = "case.compensation_granted.v1"
@@ -12,16 +14,20 @@ OUR_SOURCES = frozenset({EVENT_SOURCE, "cases"})
 
 
 class PointsHandlers:
-    def __init__(self, service: CasesService) -> None:
-        self._service = service
+    def __init__(self, compensations: Compensations) -> None:
+        self._compensations = compensations
 
-    async def on_points_awarded(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, PointsAwarded)
+    async def on_points_awarded(self, data: PointsAwarded) -> None:
         if data.cause_type != COMPENSATION or data.cause_source not in OUR_SOURCES:
             return  # an award for something else
-        await self._service.compensation_applied(
-            compensation_id=data.cause_id,
-            entry_id=data.entry_id,
-            amount=data.amount,
-            applied_at=data.awarded_at,
+        await self._compensations.credited(
+            CompensationCredited(
+                compensation_id=data.cause_id,
+                entry_id=data.entry_id,
+                amount=data.amount,
+                applied_at=data.awarded_at,
+            )
         )
+
+    def handlers(self) -> dict[str, EventHandler]:
+        return {"points.awarded.v1": on(PointsAwarded, self.on_points_awarded)}

@@ -1,27 +1,26 @@
-"""Handlers for ``registry.events``: parse, one use-case call, nothing else."""
+"""Handlers for ``registry.events``: a dossier for every driver, personal data erased."""
 
 from __future__ import annotations
 
-from cases.store.cases import CaseStore
-from cases.store.dossiers import DossierStore
-from common.events import CloudEvent, EventData
+from cases.dossiers import Dossiers, DriverErased, DriverJoined
+from cases.handlers import on
+from common.bus import EventHandler
 from common.events.registry import DriverDeactivated, DriverRegistered
 
 
 class RegistryHandlers:
-    def __init__(self, dossiers: DossierStore, cases: CaseStore) -> None:
+    def __init__(self, dossiers: Dossiers) -> None:
         self._dossiers = dossiers
-        self._cases = cases
 
-    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverRegistered)
-        await self._dossiers.open(data.driver_id, data.registered_at)
+    async def on_driver_registered(self, data: DriverRegistered) -> None:
+        await self._dossiers.driver_joined(DriverJoined(data.driver_id, data.registered_at))
 
-    async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverDeactivated)
-        if data.erased:
-            # Personal data goes; the cases stay as pseudonymous records for the figures.
-            await self._cases.collection.update_many(
-                {"driver_id": data.driver_id},
-                {"$set": {"description": "", "attachments": [], "respondent": None}},
-            )
+    async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
+        if data.erased:  # a deactivation alone leaves the cases as they are
+            await self._dossiers.driver_erased(DriverErased(data.driver_id))
+
+    def handlers(self) -> dict[str, EventHandler]:
+        return {
+            "driver.registered.v1": on(DriverRegistered, self.on_driver_registered),
+            "driver.deactivated.v1": on(DriverDeactivated, self.on_driver_deactivated),
+        }

@@ -6,13 +6,15 @@ of two concurrent changes exactly one applies and the other finds nothing to upd
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cases.domain import FINISHED
+from cases.case import Case
+from cases.domain import ACTIVE, FINISHED
 from common.mongo import Indexes
 
 Document = dict[str, Any]
@@ -37,15 +39,54 @@ INDEXES = [
 ]
 
 
+# A value no id, driver or unit has: the filter of a caller who may list nothing.
+NOBODY = "\x00"
+
+
+@dataclass(frozen=True)
+class CaseListing:
+    """Which cases to list: equal on each field given; ``nothing`` lists none at all."""
+
+    driver_id: str | None = None
+    station_id: str | None = None
+    respondent_id: str | None = None
+    unit_id: str | None = None
+    status: str | None = None
+    nothing: bool = False
+
+    def query(self) -> Document:
+        query: Document = {"_id": NOBODY} if self.nothing else {}
+        for path, value in (
+            ("driver_id", self.driver_id),
+            ("station_id", self.station_id),
+            ("respondent.id", self.respondent_id),
+            ("unit_ids", self.unit_id),
+            ("status", self.status),
+        ):
+            if value is not None:
+                query[path] = value
+        return query
+
+
+@dataclass(frozen=True)
+class FigureCohort:
+    """The cases a figure counts: every case but withdrawn and merged ones, narrowed by these."""
+
+    month: str | None = None
+    unit_id: str | None = None
+    category: str | None = None
+
+
 class CaseStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[CASES]
 
-    async def insert(self, doc: Document) -> None:
-        await self.collection.insert_one(doc)
+    async def insert(self, case: Case) -> None:
+        await self.collection.insert_one(case.doc)
 
-    async def get(self, case_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": case_id}, {"outbox": 0})
+    async def get(self, case_id: str) -> Case | None:
+        doc = await self.collection.find_one({"_id": case_id}, {"outbox": 0})
+        return Case(doc) if doc is not None else None
 
     async def transition(
         self,
@@ -54,21 +95,68 @@ class CaseStore:
         status: str,
         version: int,
         set_fields: Document,
-        push: Document,
-        extra_filter: Document | None = None,
-        add_to_set: Document | None = None,
-        pull: Document | None = None,
+        append: Document,
+        add_units: list[str] | None = None,
     ) -> bool:
-        query: Document = {"_id": case_id, "status": status, "version": version}
-        if extra_filter:
-            query.update(extra_filter)
-        update: Document = {"$set": set_fields, "$inc": {"version": 1}, "$push": push}
-        if add_to_set:
-            update["$addToSet"] = add_to_set
-        if pull:
-            update["$pull"] = pull
-        result = await self.collection.update_one(query, update)
+        """One step of the state table: ``append`` pushes one value onto each named list."""
+        update: Document = {"$set": set_fields, "$inc": {"version": 1}, "$push": append}
+        if add_units:
+            update["$addToSet"] = {"unit_ids": {"$each": add_units}}
+        result = await self.collection.update_one(
+            {"_id": case_id, "status": status, "version": version}, update
+        )
         return result.modified_count == 1
+
+    async def claim_merge_target(self, target_id: str, *, version: int, absorbed_id: str) -> bool:
+        """Note on an open target that ``absorbed_id`` merges into it, pinned to its version."""
+        result = await self.collection.update_one(
+            {"_id": target_id, "version": version, "status": {"$in": sorted(ACTIVE)}},
+            {"$addToSet": {"absorbed": absorbed_id}, "$inc": {"version": 1}},
+        )
+        return result.modified_count == 1
+
+    async def release_merge_target(self, target_id: str, absorbed_id: str) -> None:
+        await self.collection.update_one({"_id": target_id}, {"$pull": {"absorbed": absorbed_id}})
+
+    async def update_pinned(
+        self,
+        case_id: str,
+        *,
+        status: str,
+        version: int,
+        set_fields: Document,
+        append: Document | None = None,
+    ) -> bool:
+        """A change outside the state table (an extension), pinned to the status and version."""
+        update: Document = {"$set": set_fields, "$inc": {"version": 1}}
+        if append:
+            update["$push"] = append
+        result = await self.collection.update_one(
+            {"_id": case_id, "status": status, "version": version}, update
+        )
+        return result.modified_count == 1
+
+    async def set_consent(self, case_id: str, reveal: bool) -> None:
+        await self.collection.update_one(
+            {"_id": case_id}, {"$set": {"identity_consent": reveal}, "$inc": {"version": 1}}
+        )
+
+    async def grant_compensation(
+        self, case_id: str, *, version: int, record: Document, outbox: Document
+    ) -> bool:
+        """Record a compensation and its event once: the filter refuses a second with its id."""
+        result = await self.collection.update_one(
+            {"_id": case_id, "version": version, "compensations.id": {"$ne": record["id"]}},
+            {"$push": {"compensations": record, "outbox": outbox}, "$inc": {"version": 1}},
+        )
+        return result.modified_count == 1
+
+    async def erase_personal_data(self, driver_id: str) -> None:
+        """Personal data goes; the cases stay as pseudonymous records for the figures."""
+        await self.collection.update_many(
+            {"driver_id": driver_id},
+            {"$set": {"description": "", "attachments": [], "respondent": None}},
+        )
 
     async def announce(
         self,
@@ -119,17 +207,18 @@ class CaseStore:
         return result.modified_count == 1
 
     async def set_next_check(self, case_id: str, version: int, at: datetime | None) -> None:
+        """When the scan looks at the case next; a case changed meanwhile is left as it is."""
         await self.collection.update_one(
             {"_id": case_id, "version": version}, {"$set": {"next_check": at}}
         )
 
-    async def due_for_scan(self, now: datetime, limit: int) -> list[Document]:
+    async def due_for_scan(self, now: datetime, limit: int) -> list[Case]:
         cursor = (
             self.collection.find({"next_check": {"$lte": now}}, {"outbox": 0, "history": 0})
             .sort("next_check", 1)
             .limit(limit)
         )
-        return [doc async for doc in cursor]
+        return [Case(doc) async for doc in cursor]
 
     async def counted_before(self, year: int, key: str, limit: int) -> list[Document]:
         """Open cases whose clocks count days in ``year`` but not with its days as ``key``."""
@@ -153,7 +242,41 @@ class CaseStore:
         result = await self.collection.update_one({"_id": case_id, "version": version}, update)
         return result.modified_count == 1
 
-    async def find(
+    async def listed(
+        self, listing: CaseListing, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Case]:
+        """A page of cases, newest first, after the ``(opened_at, id)`` the last page ended at."""
+        return [Case(doc) for doc in await self._find(listing.query(), limit=limit, after=after)]
+
+    async def active_since(
+        self, *, driver_id: str, category: str, since: datetime, limit: int
+    ) -> list[Case]:
+        """A driver's open cases of one category opened since ``since`` (duplicate candidates)."""
+        query: Document = {
+            "driver_id": driver_id,
+            "category": category,
+            "status": {"$in": sorted(ACTIVE)},
+            "opened_at": {"$gte": since},
+        }
+        return [Case(doc) for doc in await self._find(query, limit=limit)]
+
+    async def get_many(self, case_ids: list[str]) -> list[Case]:
+        docs = await self._find({"_id": {"$in": case_ids}}, limit=len(case_ids))
+        return [Case(doc) for doc in docs]
+
+    async def in_collective(self, collective_id: str, *, limit: int) -> list[Case]:
+        docs = await self._find({"collective_id": collective_id}, limit=limit)
+        return [Case(doc) for doc in docs]
+
+    async def of_driver(self, driver_id: str, *, limit: int) -> list[Case]:
+        return [Case(doc) for doc in await self._find({"driver_id": driver_id}, limit=limit)]
+
+    async def count_open_of(self, driver_ids: list[str]) -> int:
+        return await self.collection.count_documents(
+            {"driver_id": {"$in": driver_ids}, "status": {"$nin": sorted(FINISHED)}}
+        )
+
+    async def _find(
         self, query: Document, *, limit: int, after: tuple[datetime, str] | None = None
     ) -> list[Document]:
         if after is not None:
@@ -176,7 +299,14 @@ class CaseStore:
         )
         return [doc async for doc in cursor]
 
-    async def for_figures(self, query: Document) -> list[Document]:
+    async def for_figures(self, cohort: FigureCohort) -> list[Document]:
+        query: Document = {"status": {"$nin": ["withdrawn", "merged"]}}
+        if cohort.month:
+            query["month"] = cohort.month
+        if cohort.unit_id:
+            query["lead_unit_id"] = cohort.unit_id
+        if cohort.category:
+            query["category"] = cohort.category
         projection = {
             "status": 1,
             "category": 1,

@@ -1,0 +1,79 @@
+"""Who may see which case, and which acts a caller may make (the actors its token holds).
+
+Someone else's case answers 404 exactly like a missing one, so case ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from cases import domain
+from cases.case import Case
+from cases.domain import CaseNotFound
+from cases.store.cases import NOBODY, CaseListing, CaseStore
+from cases.store.dossiers import DossierStore
+from common.auth import Principal
+
+# Actors who see every case.
+OVERSIGHT = frozenset({"supervisor", "dispatcher", "revisit"})
+
+
+def actors_of(principal: Principal) -> set[str]:
+    if principal.role == "driver":
+        return {"driver"}
+    if principal.role == "station":
+        return {"station"}
+    if principal.role == "operator":
+        return {actor for scope, actor in domain.SCOPES.items() if principal.has_scope(scope)}
+    return set()
+
+
+def listing_for(principal: Principal) -> CaseListing:
+    """The cases a caller may list (a coarse filter; :meth:`CaseAccess.may_see` decides one)."""
+    if principal.role == "driver":
+        return CaseListing(driver_id=principal.driver_id or NOBODY)
+    if principal.role == "station":
+        return CaseListing(station_id=principal.station_id or NOBODY)
+    if principal.role == "partner":
+        if not principal.has_scope("cases:respond"):
+            return CaseListing(nothing=True)
+        return CaseListing(respondent_id=principal.partner_id or NOBODY)
+    actors = actors_of(principal)
+    if actors & OVERSIGHT or not actors:
+        return CaseListing()
+    if "handler" in actors and principal.unit_id is not None:
+        return CaseListing(unit_id=principal.unit_id)
+    return CaseListing(nothing=True)
+
+
+class CaseAccess:
+    def __init__(self, cases: CaseStore, dossiers: DossierStore) -> None:
+        self._cases = cases
+        self._dossiers = dossiers
+
+    async def may_see(self, principal: Principal, case: Case) -> bool:
+        if principal.role == "driver":
+            return principal.driver_id is not None and case.driver_id == principal.driver_id
+        if principal.role == "station":
+            return principal.station_id is not None and case.station_id == principal.station_id
+        if principal.role == "partner":
+            return (
+                principal.has_scope("cases:respond")
+                and principal.partner_id is not None
+                and case.respondent.get("id") == principal.partner_id
+            )
+        actors = actors_of(principal)
+        if actors & OVERSIGHT:
+            return True
+        if "handler" in actors and principal.unit_id in case.unit_ids:
+            return True
+        if "care" in actors:
+            dossier = await self._dossiers.get(case.driver_id)
+            if dossier is not None and dossier.get("broker_id") == principal.sub:
+                return True
+        # Operators without a narrower case role (district staff) read everything.
+        return not actors
+
+    async def visible(self, principal: Principal, case_id: str) -> Case:
+        case = await self._cases.get(case_id)
+        if case is None or not await self.may_see(principal, case):
+            raise CaseNotFound("no such case")
+        return case

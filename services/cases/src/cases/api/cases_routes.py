@@ -1,0 +1,111 @@
+"""Cases over HTTP: the taxonomy, opening a case, listing cases and reading one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from cases import domain
+from cases.api.dependencies import Caller, CasesDep, view
+from cases.api.schemas import CasePage, CaseView, OpenCaseRequest, OpenedView
+from cases.intake import Intake
+from common.pagination import PageParams, encode_cursor
+from common.problems import Problem
+from common.requests import IdempotentRequests
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/categories", tags=["cases"], summary="The category taxonomy and closed lists")
+async def categories(principal: Caller) -> dict[str, Any]:
+    return {
+        "categories": domain.CATEGORIES,
+        "kinds": domain.KINDS,
+        "attachment_types": sorted(domain.ATTACHMENT_TYPES),
+        "reasons": {
+            "reject": domain.REJECT_REASONS,
+            "return": domain.RETURN_REASONS,
+            "suspend": domain.SUSPEND_REASONS,
+            "extension": domain.EXTENSION_REASONS,
+        },
+        "outcomes": domain.OUTCOMES,
+        "transitions": {
+            name: {
+                "from": sorted(t.sources),
+                "to": t.target or "(depends on the case)",
+                "by": sorted(t.actors),
+            }
+            for name, t in domain.TRANSITIONS.items()
+        },
+    }
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=OpenedView,
+    tags=["cases"],
+    summary="Open a case (drivers for themselves, stations, dispatchers, care brokers)",
+)
+async def open_case(
+    body: OpenCaseRequest,
+    request: Request,
+    principal: Caller,
+    service: CasesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    async def action() -> tuple[int, Any]:
+        intake = Intake(
+            kind=body.kind,
+            category=body.category,
+            channel=body.channel,
+            description=body.description,
+            driver_id=body.driver_id,
+            priority=body.priority,
+            emergency=body.emergency,
+            attachments=[a.model_dump() for a in body.attachments],
+            respondent=body.respondent.model_dump() if body.respondent else None,
+            identity_consent=body.identity_consent,
+        )
+        opened = await service.intake.open_case(principal, intake)
+        answer = OpenedView(
+            case=view(principal, opened.case), duplicate_candidates=opened.duplicate_candidates
+        )
+        return 201, answer.model_dump(mode="json")
+
+    keys: IdempotentRequests = request.app.state.idempotency
+    status, answer = await keys.run(
+        caller=principal.sub, key=idempotency_key, body=body.model_dump(mode="json"), action=action
+    )
+    return JSONResponse(answer, status_code=status)
+
+
+@router.get("/cases", response_model=CasePage, tags=["cases"], summary="Cases the caller may see")
+async def list_cases(
+    principal: Caller,
+    service: CasesDep,
+    page: Annotated[PageParams, Depends()],
+    status: Annotated[str | None, Query(max_length=30)] = None,
+    driver_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> CasePage:
+    after = None
+    if page.after:
+        try:
+            after = (datetime.fromisoformat(page.after["at"]), str(page.after["id"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Problem(400, "Bad Request", "the cursor is not valid") from exc
+    found = await service.lookup.page(
+        principal, limit=page.limit, after=after, status=status, driver_id=driver_id
+    )
+    cursor = None
+    if found.last is not None:
+        cursor = encode_cursor({"at": found.last.opened_at.isoformat(), "id": found.last.id})
+    return CasePage(items=[view(principal, c) for c in found.items], next_cursor=cursor)
+
+
+@router.get("/cases/{case_id}", response_model=CaseView, tags=["cases"], summary="One case")
+async def get_case(case_id: str, principal: Caller, service: CasesDep) -> CaseView:
+    return view(principal, await service.lookup.get(principal, case_id))

@@ -1,0 +1,89 @@
+"""Dossiers: one file per driver with the named care broker, the driver's cases over time, a
+broker's workload; and what the registry tells us about drivers (joined, erased).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cases.access import OVERSIGHT, actors_of
+from cases.case import Case
+from cases.domain import CaseNotFound, NotPermitted
+from cases.records import CaseRecords, require
+from common.auth import Principal
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DriverJoined:
+    driver_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DriverErased:
+    driver_id: str
+
+
+@dataclass(frozen=True)
+class Dossier:
+    driver_id: str
+    broker_id: str | None
+    brokers: list[Document]
+    cases: list[Case]
+
+
+@dataclass(frozen=True)
+class Workload:
+    broker_id: str
+    drivers: int
+    open_cases: int
+
+
+class Dossiers:
+    def __init__(self, records: CaseRecords) -> None:
+        self._records = records
+
+    async def driver_joined(self, joined: DriverJoined) -> None:
+        await self._records.dossiers.open(joined.driver_id, joined.at)
+
+    async def driver_erased(self, erased: DriverErased) -> None:
+        # Personal data goes; the cases stay as pseudonymous records for the figures.
+        await self._records.store.erase_personal_data(erased.driver_id)
+
+    async def assign_broker(self, principal: Principal, driver_id: str, broker_id: str) -> str:
+        """Name the driver's care broker; the broker named now."""
+        require("supervisor" in actors_of(principal), "supervisors name care brokers", NotPermitted)
+        records = self._records
+        doc = await records.dossiers.assign(driver_id, broker_id, records.clock(), principal.sub)
+        return str(doc["broker_id"])
+
+    async def dossier(self, principal: Principal, driver_id: str) -> Dossier:
+        records = self._records
+        doc = await records.dossiers.get(driver_id)
+        if doc is None:
+            raise CaseNotFound("no dossier for this driver")
+        actors = actors_of(principal)
+        allowed = (
+            (principal.role == "driver" and principal.driver_id == driver_id)
+            or bool(actors & OVERSIGHT)
+            or ("care" in actors and doc.get("broker_id") == principal.sub)
+            or (principal.role == "operator" and not actors)
+        )
+        if not allowed:
+            raise CaseNotFound("no dossier for this driver")
+        return Dossier(
+            driver_id=driver_id,
+            broker_id=doc.get("broker_id"),
+            brokers=doc.get("brokers", []),
+            cases=await records.store.of_driver(driver_id, limit=200),
+        )
+
+    async def workload(self, broker_id: str) -> Workload:
+        records = self._records
+        drivers = await records.dossiers.drivers_of(broker_id)
+        open_cases = await records.store.count_open_of(drivers) if drivers else 0
+        return Workload(broker_id=broker_id, drivers=len(drivers), open_cases=open_cases)

@@ -1,0 +1,173 @@
+"""Intake: who may open a case through which channel, its first clocks, duplicate candidates;
+and the driver's consent to be named to the respondent, given at intake or later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from cases import domain
+from cases.access import actors_of
+from cases.case import Case
+from cases.clock_replay import clock_years
+from cases.domain import InvalidRequest, NotPermitted
+from cases.records import CaseRecords, require
+from common.auth import Principal
+from common.events import cases as ev
+
+Document = dict[str, Any]
+
+
+@dataclass
+class Intake:
+    kind: str
+    category: str
+    channel: str
+    description: str
+    driver_id: str
+    priority: str = "normal"
+    emergency: bool = False
+    attachments: list[Document] = field(default_factory=list)
+    respondent: Document | None = None
+    identity_consent: bool = False
+
+
+@dataclass(frozen=True)
+class Opened:
+    case: Case
+    duplicate_candidates: list[str]
+
+
+class CaseIntake:
+    def __init__(self, records: CaseRecords) -> None:
+        self._records = records
+
+    async def open_case(self, principal: Principal, intake: Intake) -> Opened:
+        records = self._records
+        calendar = records.calendar
+        now = records.clock()
+        channel, station_id = self._channel(principal, intake)
+        if intake.kind not in domain.KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(domain.KINDS)}")
+        if intake.category not in domain.CATEGORIES:
+            raise InvalidRequest("unknown category; see GET /v1/categories")
+        self._check_attachments(intake.attachments)
+        clocks = domain.intake_clocks(calendar, records.policy, now, intake.kind, intake.emergency)
+        local = calendar.local(now)
+        case_id = f"C{local:%Y%m%d}-{uuid.uuid4().hex[:10]}"
+        doc: Document = {
+            "_id": case_id,
+            "version": 1,
+            "status": "received",
+            "kind": intake.kind,
+            "category": intake.category,
+            "channel": channel,
+            "description": intake.description,
+            "attachments": intake.attachments,
+            "respondent": intake.respondent,
+            "identity_consent": intake.identity_consent,
+            "priority": "urgent" if intake.emergency else intake.priority,
+            "emergency": intake.emergency,
+            "driver_id": intake.driver_id,
+            "station_id": station_id,
+            "opened_by": principal.sub,
+            "opened_at": now,
+            "month": f"{local:%Y-%m}",
+            "round": 1,
+            "offered_unit_ids": [],
+            "unit_ids": [],
+            "unit_id": None,
+            "lead_unit_id": None,
+            "returns": 0,
+            "needs_supervisor": False,
+            "final_assignment": False,
+            "clocks": clocks,
+            # Which years' holidays the clocks were counted with (cases.calendars recounts).
+            "clock_years": clock_years(calendar, clocks),
+            "announced": [],
+            "history": [{"action": "open", "to": "received", "by": principal.sub, "at": now}],
+            "extensions": [],
+            "revisits": [],
+            "compensations": [],
+            "compensations_applied": [],
+            "absorbed": [],
+            "collective_id": None,
+        }
+        case = Case(doc)
+        event = records.event(
+            ev.CaseOpened(
+                case_id=case_id,
+                driver_id=intake.driver_id,
+                kind=intake.kind,
+                category=intake.category,
+                channel=channel,
+                priority=doc["priority"],
+                emergency=intake.emergency,
+                station_id=station_id,
+                opened_at=now,
+                resolution_due=clocks["resolution"]["due"],
+                resolution_due_provisional=clocks["resolution"]["provisional"],
+            ),
+            case,
+            f"{case_id}:opened",
+        )
+        doc["calendar_keys"] = calendar.keys(doc["clock_years"])
+        doc["outbox"] = [event]
+        doc["next_check"] = domain.next_check(calendar, doc, now)
+        since = now - timedelta(days=records.settings.duplicate_lookback_days)
+        duplicates = await records.store.active_since(
+            driver_id=intake.driver_id, category=intake.category, since=since, limit=10
+        )
+        await records.store.insert(case)
+        await records.dossiers.open(intake.driver_id, now)
+        await records.flush(case_id)
+        doc.pop("outbox")
+        return Opened(case, [found.id for found in duplicates])
+
+    def _channel(self, principal: Principal, intake: Intake) -> tuple[str, str | None]:
+        if principal.role == "driver":
+            if principal.driver_id != intake.driver_id:
+                raise NotPermitted("drivers open cases for themselves")
+            return "app", None
+        if principal.role == "station":
+            if principal.station_id is None:
+                raise NotPermitted("a station token without station_id")
+            return "station", principal.station_id
+        if principal.role == "partner":
+            if not principal.has_scope("cases:open"):
+                raise NotPermitted("this partner may not open cases")
+            return "partner", None
+        if principal.role == "operator" and actors_of(principal) & {
+            "dispatcher",
+            "care",
+            "supervisor",
+        }:
+            return intake.channel if intake.channel in ("hotline", "app") else "hotline", None
+        raise NotPermitted("only drivers, stations, dispatchers and care brokers open cases")
+
+    def _check_attachments(self, attachments: list[Document]) -> None:
+        settings = self._records.settings
+        if len(attachments) > settings.attachments_max:
+            raise InvalidRequest(f"at most {settings.attachments_max} attachments")
+        for item in attachments:
+            if item["content_type"] not in domain.ATTACHMENT_TYPES:
+                raise InvalidRequest(
+                    f"attachment type must be one of {', '.join(sorted(domain.ATTACHMENT_TYPES))}"
+                )
+            if item["size_bytes"] > settings.attachment_max_bytes:
+                raise InvalidRequest(
+                    f"an attachment may hold at most {settings.attachment_max_bytes} bytes"
+                )
+
+    async def set_consent(self, principal: Principal, case_id: str, reveal: bool) -> Case:
+        case = await self._records.visible(principal, case_id)
+        require(
+            principal.role == "driver" and principal.driver_id == case.driver_id,
+            "only the driver decides",
+            NotPermitted,
+        )
+        await self._records.store.set_consent(case_id, reveal)
+        return await self._records.reload(case_id)

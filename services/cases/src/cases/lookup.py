@@ -1,0 +1,45 @@
+"""Reading cases: one case, or a page of the cases a caller may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from cases.access import listing_for
+from cases.case import Case
+from cases.records import CaseRecords
+from common.auth import Principal
+
+
+@dataclass(frozen=True)
+class CasePage:
+    items: list[Case]
+    # The last case read when the page is full (the next page starts after it), else None.
+    last: Case | None
+
+
+class Lookup:
+    def __init__(self, records: CaseRecords) -> None:
+        self._records = records
+
+    async def get(self, principal: Principal, case_id: str) -> Case:
+        return await self._records.visible(principal, case_id)
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        status: str | None = None,
+        driver_id: str | None = None,
+    ) -> CasePage:
+        listing = listing_for(principal)
+        if status:
+            listing = replace(listing, status=status)
+        if driver_id:
+            listing = replace(listing, driver_id=driver_id)
+        found = await self._records.store.listed(listing, limit=limit, after=after)
+        access = self._records.access
+        visible = [case for case in found if await access.may_see(principal, case)]
+        return CasePage(items=visible, last=found[-1] if len(found) == limit else None)

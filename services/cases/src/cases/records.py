@@ -1,0 +1,115 @@
+"""What every cases use case shares: the stores, the calendar and rules, events and the relay.
+
+Each change of a case is one conditional update of its document (status and version in the
+filter) carrying its event in the document's ``outbox``; the relay publishes it afterwards,
+or its sweeper does when publishing fails. The use cases receive one :class:`CaseRecords`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cases.access import CaseAccess
+from cases.calendar import BusinessCalendar
+from cases.case import Case
+from cases.clock_replay import clock_years
+from cases.domain import CaseError, CaseNotFound, ClockPolicy, InvalidRequest
+from cases.settings import CasesSettings
+from cases.store.cases import CaseStore
+from cases.store.dossiers import DossierStore
+from common.auth import Principal
+from common.events import EventData, new_event
+from common.faults import Faults
+from common.logging import describe_error, get_logger
+from common.outbox import OutboxRelay, outbox_entry
+
+log = get_logger(__name__)
+
+Document = dict[str, Any]
+Clock = Callable[[], datetime]
+RelayRef = Callable[[], OutboxRelay | None]
+TOPIC = "cases.events"
+EVENT_SOURCE = "driverhome/cases"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def no_relay() -> OutboxRelay | None:
+    return None
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def require(ok: bool, message: str, error: type[CaseError] = InvalidRequest) -> None:
+    if not ok:
+        raise error(message)
+
+
+def apply_fields(case: Case, fields: Document) -> Document:
+    """The case as it will be after ``$set`` of dotted ``fields`` (for events and next_check)."""
+    after: Document = {**case.doc, "clocks": {k: dict(v) for k, v in case.clocks.items() if v}}
+    for path, value in fields.items():
+        parts = path.split(".")
+        target = after
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    after["clocks"] = {k: v for k, v in after["clocks"].items() if v}
+    return after
+
+
+@dataclass
+class CaseRecords:
+    store: CaseStore
+    dossiers: DossierStore
+    calendar: BusinessCalendar
+    settings: CasesSettings
+    policy: ClockPolicy = field(default_factory=ClockPolicy)
+    faults: Faults = field(default_factory=Faults)
+    clock: Clock = utc_now
+    # Read when announcing: the runtime starts the relay after the use cases are wired.
+    relay: RelayRef = no_relay
+    access: CaseAccess = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.access = CaseAccess(self.store, self.dossiers)
+
+    async def visible(self, principal: Principal, case_id: str) -> Case:
+        """The case if this caller may see it; 404 otherwise, exactly like a missing one."""
+        return await self.access.visible(principal, case_id)
+
+    def event(self, data: EventData, case: Case, event_id: str) -> Document:
+        event = new_event(
+            data,
+            source=EVENT_SOURCE,
+            subject=case.driver_id,
+            event_id=event_id,
+            time=self.clock(),
+        )
+        return outbox_entry(TOPIC, event)
+
+    def clock_years_after(self, case: Case, after: Document) -> list[int]:
+        """The years the clocks count days in, before or after the change (recounts find both)."""
+        return sorted(set(case.clock_years) | set(clock_years(self.calendar, after["clocks"])))
+
+    async def flush(self, case_id: str) -> None:
+        relay = self.relay()
+        if relay is None:
+            return
+        try:
+            await relay.flush(self.store.collection, case_id)
+        except Exception as exc:  # the relay's sweep publishes it later
+            log.warning("case events not published yet", case_id=case_id, error=describe_error(exc))
+
+    async def reload(self, case_id: str) -> Case:
+        case = await self.store.get(case_id)
+        if case is None:
+            raise CaseNotFound("no such case")
+        return case
