@@ -20,6 +20,8 @@ command -v python3 >/dev/null || apt_install python3 python3-pip python3-venv
 # A JDK, not just a JRE: deploy/local/infra.sh compiles the store's launcher with javac.
 command -v javac >/dev/null || apt_install openjdk-17-jdk-headless || true
 command -v mvn >/dev/null || apt_install maven || true
+# The partner guide's examples (docs/partners.md), which a test runs as written.
+for tool in curl jq openssl; do command -v "$tool" >/dev/null || apt_install "$tool" || true; done
 
 if ! command -v uv >/dev/null || [ "$(uv --version | awk '{print $2}')" != "$UV_VERSION" ]; then
   echo "bootstrap: installing uv $UV_VERSION" >&2
