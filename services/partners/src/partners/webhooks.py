@@ -11,8 +11,6 @@ notice id) lets the partner drop a notice that arrives twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +20,7 @@ from typing import Any
 import httpx
 
 from common.logging import describe_error, get_logger
+from common.periodic import Periodic
 from common.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from partners.accounts import Accounts, Clock, utc_now
 from partners.store.notices import NoticeStore
@@ -52,10 +51,9 @@ class WebhookNotices:
         self._timeout = timeout_seconds
         self._max_attempts = max_attempts
         self._backoff_max = backoff_max_seconds
-        self._sweep_seconds = sweep_seconds
         self._transport = transport
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("partners-webhook-notices", sweep_seconds, self.send_due)
         self._client: httpx.AsyncClient | None = None
 
     async def send_due(self) -> int:
@@ -113,25 +111,11 @@ class WebhookNotices:
             )
         return self._client
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.send_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # store away: the next sweep tries again
-                log.warning("webhook notices failed", error=describe_error(exc))
-            await asyncio.sleep(self._sweep_seconds)
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="partners-webhook-notices")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
