@@ -9,7 +9,7 @@ WITH_INFRA := bash deploy/local/with-infra.sh
 PY := uv run --no-sync python
 ROLE ?= operator
 
-.PHONY: help bootstrap sync lint fmt typecheck test test-slow chaos infra-up infra-down infra-status run token kafka-config bench schemas docs
+.PHONY: help bootstrap sync lint fmt typecheck unit test test-slow chaos infra-up infra-down infra-status run token kafka-config bench schemas docs
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,12 @@ lint: bootstrap ## ruff and mypy, configured once at the root
 	uv run --no-sync ruff check .
 	uv run --no-sync ruff format --check .
 	uv run --no-sync mypy
+
+typecheck: bootstrap ## mypy alone (lint runs it too)
+	uv run --no-sync mypy
+
+unit: bootstrap ## the fast tests: no Kafka, no store, seconds (use cases against in-memory fakes)
+	uv run --no-sync pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
 
 fmt: bootstrap
 	uv run --no-sync ruff format .
@@ -51,7 +57,7 @@ infra-down: ## stop them
 infra-status:
 	$(INFRA) status
 
-run: bootstrap ## infra, the four services and a demo data set; Ctrl-C stops everything
+run: bootstrap ## infra, every service and a demo data set; Ctrl-C stops everything
 	$(WITH_INFRA) bash scripts/run-services.sh
 
 # The development credentials of the secured local broker (deploy/access.yaml principals).
