@@ -76,8 +76,8 @@ async def test_intake_on_20_december_is_provisional_and_loading_2027_recounts_it
         again = await load_2027(client, keeper(token))
         assert again.status_code == 200, again.text
         assert again.json()["changed"] is False and again.json()["recounted"] == 0
-        await app2.state.scanner.round()
-        await app1.state.scanner.round()
+        await app2.state.scanner.run_once()
+        await app1.state.scanner.run_once()
         assert app2.state.calendars.calendar.loaded(2027)
 
         await asyncio.sleep(1.5)  # the relays have flushed

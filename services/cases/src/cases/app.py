@@ -22,13 +22,13 @@ from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
-from cases.jobs import Scanner
-from cases.records import Clock, utc_now
+from cases.jobs import scanner as periodic_scanner
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
 from cases.store import cases, dossiers
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.cases import CASES
+from common.clock import Clock, utc_now
 from common.outbox import OutboxRelay
 from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
 from common.runtime import Runtime, readiness_checks, service_runtime
@@ -99,7 +99,7 @@ def create_app(
         ) as runtime:
             service: Cases = built["cases"]
             calendars: CalendarService = built["calendars"]
-            scanner = Scanner(service.breach_scan, calendars, every_seconds=settings.scan_seconds)
+            scanner = periodic_scanner(service.breach_scan, calendars, every=settings.scan_seconds)
             if scan:
                 scanner.start()
             app.state.runtime = runtime

@@ -130,7 +130,8 @@ class CalendarService:
         log.info("holiday notice loaded", year=year, version=version, by=by)
         await self._flush(self.store.collection, year)
         loaded = await self.store.get(year)
-        assert loaded is not None
+        if loaded is None:  # removed between our write and this read: nothing in the API does
+            raise StaleCase(f"the calendar of {year} was changed meanwhile; reload it")
         return loaded, True
 
     async def seed(self, folder: Path = NOTICES) -> list[int]:

@@ -21,6 +21,7 @@ from cases.settings import CasesSettings
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
 from common.auth import Principal
+from common.clock import Clock, utc_now
 from common.events import EventData, new_event
 from common.faults import Faults
 from common.logging import describe_error, get_logger
@@ -29,14 +30,9 @@ from common.outbox import OutboxRelay, outbox_entry
 log = get_logger(__name__)
 
 Document = dict[str, Any]
-Clock = Callable[[], datetime]
 RelayRef = Callable[[], OutboxRelay | None]
 TOPIC = "cases.events"
 EVENT_SOURCE = "driverhome/cases"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def no_relay() -> OutboxRelay | None:

@@ -23,11 +23,12 @@ from cases.extensions import Extensions
 from cases.figures import Figures
 from cases.intake import CaseIntake
 from cases.lookup import Lookup
-from cases.records import CaseRecords, Clock, RelayRef, no_relay, utc_now
+from cases.records import CaseRecords, RelayRef, no_relay
 from cases.settings import CasesSettings
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
 from cases.transitions import Transitions
+from common.clock import Clock, utc_now
 from common.faults import Faults
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from cases.domain import CaseNotFound
 from common.mongo import Indexes
 
 Document = dict[str, Any]
@@ -38,7 +39,8 @@ class DossierStore:
             },
         )
         doc = await self.get(driver_id)
-        assert doc is not None
+        if doc is None:  # deleted between the write and this read
+            raise CaseNotFound("no dossier for this driver")
         return doc
 
     async def get(self, driver_id: str) -> Document | None:
