@@ -12,14 +12,29 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from common.auth import API_KEY_PREFIX, Principal
-from partners.accounts import Accounts, Clock, utc_now
-from partners.domain import NotFound
-from partners.store.api_keys import ApiKeyStore
+from partners.accounts import Clock, utc_now
+from partners.domain import NotFound, Partner
 
 Document = dict[str, Any]
+
+
+class KeyRecords(Protocol):
+    """What the use case needs of its store (``store/api_keys.py``; a fake in unit tests)."""
+
+    async def add(self, doc: Document) -> None: ...
+    async def get(self, key_id: str) -> Document | None: ...
+    async def of_partner(self, partner_id: str) -> list[Document]: ...
+    async def end(
+        self, partner_id: str, key_id: str, at: datetime, field: str
+    ) -> Document | None: ...
+
+
+class KnownPartners(Protocol):
+    async def get(self, partner_id: str) -> Partner:
+        """The account, or PartnerNotFound."""
 
 KEY_SCOPES = ("events:write", "events:read", "drivers:read", "keys:manage")
 
@@ -37,7 +52,9 @@ def key_state(doc: Document, now: datetime) -> str:
 
 
 class ApiKeys:
-    def __init__(self, store: ApiKeyStore, accounts: Accounts, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: KeyRecords, accounts: KnownPartners, clock: Clock = utc_now
+    ) -> None:
         self.store = store
         self._accounts = accounts
         self._clock = clock
