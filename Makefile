@@ -9,7 +9,7 @@ WITH_INFRA := bash deploy/local/with-infra.sh
 PY := uv run --no-sync python
 ROLE ?= operator
 
-.PHONY: help bootstrap sync lint fmt typecheck unit test test-slow chaos infra-up infra-down infra-status run token kafka-config bench schemas docs
+.PHONY: help bootstrap sync lint fmt typecheck unit test test-slow chaos infra-up infra-down infra-status run token kafka-config bench schemas docs deploy-check
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,8 +34,13 @@ fmt: bootstrap
 	uv run --no-sync ruff format .
 	uv run --no-sync ruff check --fix .
 
-test: lint ## the whole suite against a real Kafka broker and store (started if not running)
+test: lint deploy-check ## the whole suite against a real Kafka broker and store (started if not running)
 	$(WITH_INFRA) uv run --no-sync pytest $(PYTEST_ARGS)
+
+# Renders deploy/k8s overlays and validates every object offline (kustomize and kubeconform
+# are built from the Go module proxy into ~/.cache/driverhome on first use).
+deploy-check: bootstrap ## render the Kubernetes overlays and validate them offline (schemas, topics, users, no dev keys)
+	bash deploy/k8s/check.sh
 
 test-slow: bootstrap ## the long soak/fault suites (marker: slow)
 	$(WITH_INFRA) uv run --no-sync pytest -m slow $(PYTEST_ARGS)

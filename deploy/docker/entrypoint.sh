@@ -12,7 +12,7 @@ fi
 
 case "${SERVICE:-}" in
     "")
-        echo "entrypoint: SERVICE is not set (registry, points, stations or notify)" >&2
+        echo "entrypoint: SERVICE is not set (registry, points, stations, notify, cases or partners)" >&2
         exit 64
         ;;
     *[!a-z0-9_]*)

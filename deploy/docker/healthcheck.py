@@ -18,6 +18,7 @@ DEFAULT_PORTS = {
     "stations": 8003,
     "notify": 8004,
     "cases": 8005,
+    "partners": 8006,
 }
 
 

@@ -1,6 +1,7 @@
 """Static checks of the container and Kubernetes files: no Docker engine or cluster needed.
 
-They parse docker-compose.yml, deploy/Dockerfile, .dockerignore and deploy/k8s/*.yaml and check
+They parse docker-compose.yml, deploy/Dockerfile, .dockerignore and deploy/k8s/ (the base and the
+production overlay's secrets) and check
 what a broken deployment would get wrong first: missing services, topics or settings, ports
 published beyond loopback, healthchecks that test nothing, start-up order, root containers.
 """
@@ -23,6 +24,9 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
+K8S_BASE = K8S_DIR / "base"
+# The base and the production overlay's own objects (its other files are patches of the base).
+K8S_FILES = (K8S_BASE, K8S_DIR / "overlays" / "production" / "secrets.yaml")
 
 APP_PORTS = {
     "registry": 8001,
@@ -183,7 +187,8 @@ def is_dockerignored(path: str, patterns: list[str]) -> bool:
 @cache
 def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
     documents: list[tuple[str, dict[str, Any]]] = []
-    for path in sorted([*K8S_DIR.glob("*.yaml"), *K8S_DIR.glob("*.yml")]):
+    paths = [p for root in K8S_FILES for p in ([root] if root.is_file() else root.rglob("*.yaml"))]
+    for path in sorted(p for p in paths if p.name != "kustomization.yaml"):
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if document is not None:
                 assert isinstance(document, dict), f"{path.name}: a document is not a mapping"
@@ -583,7 +588,8 @@ def test_kubernetes_config_map_holds_the_shared_settings() -> None:
 
 
 def test_kustomization_lists_every_manifest() -> None:
-    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text(encoding="utf-8"))
     listed = set(kustomization.get("resources") or [])
-    present = {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    present = {str(p.relative_to(K8S_BASE)) for p in K8S_BASE.rglob("*.yaml")}
+    present -= {"kustomization.yaml"}
     assert listed == present, f"kustomization resources {sorted(listed)} vs files {sorted(present)}"

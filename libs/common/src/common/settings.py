@@ -131,3 +131,84 @@ class ServiceSettings(BaseSettings):
     def partner_topic_pattern(self) -> str:
         # Anchored at both ends so the partner topics' `.dlq` twins never match.
         return rf"^{re.escape(self.topic_prefix)}partner\.[a-z0-9-]+\.events$"
+
+
+# ----------------------------------------------------------------------------- --check
+# Settings whose default is a development value: production must be given its own.
+_SECRET_SUFFIXES = ("_key", "_secret", "_password")
+
+
+def settings_problems(cls: type[ServiceSettings]) -> list[str]:
+    """Why ``cls`` would refuse to start with this environment, each naming its variable.
+
+    An init step for containers (``python -m common.settings --check --service points``): a
+    pod fails fast with ``DRIVERHOME_STATEMENT_SIGNING_KEY is not set`` rather than with a
+    validation trace from the middle of the service's start-up."""
+    from pydantic import ValidationError
+
+    prefix = "DRIVERHOME_"
+    try:
+        settings = cls()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{prefix}{field}: {error['msg']}" if field else error["msg"])
+        # A model-level refusal ("production needs its own ...") names no field: name the
+        # development values still in force.
+        if any(not error["loc"] for error in exc.errors()):
+            problems.extend(_development_values(cls.model_construct(), prefix))
+        return problems
+    if settings.environment == "production":
+        return _development_values(settings, prefix)
+    return []
+
+
+def _development_values(settings: ServiceSettings, prefix: str) -> list[str]:
+    import os
+
+    problems = []
+    for name, info in type(settings).model_fields.items():
+        if not name.endswith(_SECRET_SUFFIXES) or info.default is None:
+            continue
+        if name == "jwt_secret" and os.environ.get(f"{prefix}JWT_ALGORITHM") == "RS256":
+            continue
+        if f"{prefix}{name.upper()}" not in os.environ:
+            problems.append(f"{prefix}{name.upper()} is not set (its development value is refused)")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import importlib
+    import inspect
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m common.settings")
+    parser.add_argument("--check", action="store_true", help="validate, naming what is missing")
+    parser.add_argument("--service", default=os.environ.get("SERVICE"), help="e.g. points")
+    args = parser.parse_args(argv)
+    # Run as ``python -m common.settings`` this module is ``__main__``: the services' settings
+    # subclass the class of the imported module, so use that one.
+    common = importlib.import_module("common.settings")
+    base: type[ServiceSettings] = common.ServiceSettings
+    cls = base
+    if args.service:
+        module = importlib.import_module(f"{args.service}.settings")
+        found = [
+            obj
+            for _, obj in inspect.getmembers(module, inspect.isclass)
+            if issubclass(obj, base) and obj is not base
+        ]
+        cls = found[0] if found else base
+    problems: list[str] = common.settings_problems(cls)
+    for problem in problems:
+        print(f"settings: {problem}")
+    if problems:
+        return 1
+    print(f"settings: {cls.__name__} is complete")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
