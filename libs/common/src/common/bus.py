@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -47,6 +47,50 @@ from common.settings import ServiceSettings
 log = get_logger(__name__)
 
 EventHandler = Callable[[CloudEvent, EventData], Awaitable[None]]
+E = TypeVar("E", bound=EventData)
+
+
+class Typed(Generic[E]):
+    """A handler for one event class: it receives the parsed data as that class, so handlers
+    declare what they take instead of narrowing; the consumer checks at wiring time that the
+    topic's catalogue parses the type into that class."""
+
+    def __init__(
+        self,
+        model: type[E],
+        handle: Callable[[CloudEvent, E], Awaitable[None]] | None = None,
+        *,
+        data_only: Callable[[E], Awaitable[None]] | None = None,
+    ) -> None:
+        self.model = model
+        self._handle = handle
+        self._data_only = data_only
+
+    async def __call__(self, event: CloudEvent, data: EventData) -> None:
+        if not isinstance(data, self.model):
+            raise TypeError(f"{event.type} parsed as {type(data).__name__}, not {self.model}")
+        if self._handle is not None:
+            await self._handle(event, data)
+        elif self._data_only is not None:
+            await self._data_only(data)
+
+
+def typed(model: type[E], handle: Callable[[CloudEvent, E], Awaitable[None]]) -> Typed[E]:
+    """Dispatch by class to a handler that also reads the envelope (its id, its source)."""
+    return Typed(model, handle)
+
+
+def on(model: type[E], handle: Callable[[E], Awaitable[None]]) -> Typed[E]:
+    """Dispatch by class to a handler that needs the data only."""
+    return Typed(model, data_only=handle)
+
+
+def check_typed(catalogue: dict[str, type[EventData]], handlers: dict[str, EventHandler]) -> None:
+    for event_type, handler in handlers.items():
+        if isinstance(handler, Typed) and catalogue.get(event_type) is not handler.model:
+            raise ValueError(f"{event_type} is not parsed as {handler.model.__name__}")
+
+
 Route = Callable[[CloudEvent, ConsumerRecord[bytes, bytes]], Awaitable[None]]
 RecordRoute = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 
@@ -345,6 +389,7 @@ class EventConsumer:
         unknown = set(handlers) - set(catalogue)
         if unknown:
             raise ValueError(f"no such event types on {topic}: {sorted(unknown)}")
+        check_typed(catalogue, handlers)
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
             check_writer(event, topic)
@@ -368,6 +413,7 @@ class EventConsumer:
 
     def partners(self, handlers: dict[str, EventHandler], *, batch_size: int | None = None) -> None:
         """Consume every partner topic (by pattern) and check each partner's permissions."""
+        check_typed(PARTNER_EVENTS, handlers)
         prefix = self._settings.topic_prefix
         self.reads_partner_topics = True
 
@@ -399,10 +445,9 @@ class EventConsumer:
             batch_size=batch_size,
         )
 
-    def internal(
-        self, topic: str, model: type[EventData], handler: EventHandler, *, group: str
-    ) -> None:
+    def internal(self, topic: str, handler: Typed[Any], *, group: str) -> None:
         """A service's own work topic (not in the partner-facing catalogue), same rules."""
+        model = handler.model
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
             check_writer(event, topic)

@@ -36,6 +36,7 @@ class KnownPartners(Protocol):
     async def get(self, partner_id: str) -> Partner:
         """The account, or PartnerNotFound."""
 
+
 KEY_SCOPES = ("events:write", "events:read", "drivers:read", "keys:manage")
 
 
@@ -52,9 +53,7 @@ def key_state(doc: Document, now: datetime) -> str:
 
 
 class ApiKeys:
-    def __init__(
-        self, store: KeyRecords, accounts: KnownPartners, clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, store: KeyRecords, accounts: KnownPartners, clock: Clock = utc_now) -> None:
         self.store = store
         self._accounts = accounts
         self._clock = clock

@@ -56,23 +56,9 @@ def create_app(
         built["partners"] = partners
         domain = DomainHandlers(partners.receipts, partners.booking)
         consumer = runtime.consumer("partners")
-        consumer.domain(
-            "points.events",
-            {
-                "points.awarded.v1": domain.on_points_awarded,
-                "points.event_parked.v1": domain.on_event_parked,
-                "points.grade_changed.v1": domain.on_grade_changed,
-            },
-            batch_size=settings.consumer_batch_size,
-        )
-        consumer.domain(
-            "registry.events",
-            {
-                "driver.registered.v1": domain.on_driver_registered,
-                "driver.updated.v1": domain.on_driver_updated,
-            },
-        )
-        consumer.domain("stations.events", {"service.used.v1": domain.on_service_used})
+        consumer.domain("points.events", domain.points(), batch_size=settings.consumer_batch_size)
+        consumer.domain("registry.events", domain.registry())
+        consumer.domain("stations.events", domain.stations())
         dead = DeadLetterHandlers(partners.receipts)
         consumer.records(dead_letter_pattern(settings), dead.on_dead_letter, group="rejections")
 

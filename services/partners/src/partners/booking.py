@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from common.events import CloudEvent
 from common.events.points import GradeChanged
 from common.events.registry import DriverRegistered, DriverUpdated
 from partners.domain import NotFound
@@ -56,15 +55,15 @@ class Booking:
             "reasons": grade["reasons"],
         }
 
-    async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
+    async def on_driver_registered(self, data: DriverRegistered, at: datetime) -> None:
         if data.partner_id and data.partner_driver_ref:
-            await self._link(data.partner_id, data.partner_driver_ref, data.driver_id, event)
+            await self._link(data.partner_id, data.partner_driver_ref, data.driver_id, at)
 
-    async def on_driver_updated(self, event: CloudEvent, data: DriverUpdated) -> None:
+    async def on_driver_updated(self, data: DriverUpdated, at: datetime) -> None:
         if "partner_links" in data.changed_fields and data.partner_id and data.partner_driver_ref:
-            await self._link(data.partner_id, data.partner_driver_ref, data.driver_id, event)
+            await self._link(data.partner_id, data.partner_driver_ref, data.driver_id, at)
 
-    async def on_grade_changed(self, event: CloudEvent, data: GradeChanged) -> None:
+    async def on_grade_changed(self, data: GradeChanged) -> None:
         await self._grades.put(
             data.driver_id,
             {
@@ -75,9 +74,9 @@ class Booking:
             data.changed_at,
         )
 
-    async def _link(self, partner_id: str, ref: str, driver_id: str, event: CloudEvent) -> None:
-        await self._links.link(partner_id, ref, driver_id, event.time)
-        await self._receipts.on_driver_linked(partner_id, ref, driver_id, event.time)
+    async def _link(self, partner_id: str, ref: str, driver_id: str, at: datetime) -> None:
+        await self._links.link(partner_id, ref, driver_id, at)
+        await self._receipts.on_driver_linked(partner_id, ref, driver_id, at)
 
 
 def _iso(value: Any) -> Any:

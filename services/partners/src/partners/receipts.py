@@ -116,13 +116,13 @@ class Receipts:
         return await self.rejections.page(partner_id, after, limit)
 
     # what the consumers learn ---------------------------------------------------------
-    async def on_points_awarded(self, event: CloudEvent, data: PointsAwarded) -> None:
+    async def on_points_awarded(self, data: PointsAwarded) -> None:
         if not data.cause_source.startswith(PARTNER_SOURCE):
             return
         partner_id = data.cause_source.removeprefix(PARTNER_SOURCE)
         applied = {
             "by": "points",
-            "type": event.type,
+            "type": data.event_type,
             "driver_id": data.driver_id,
             "entry_id": data.entry_id,
             "amount": data.amount,
@@ -130,14 +130,14 @@ class Receipts:
         }
         await self.receipts.add_applied(partner_id, data.cause_id, applied, self._clock())
 
-    async def on_service_used(self, event: CloudEvent, data: ServiceUsed) -> None:
+    async def on_service_used(self, data: ServiceUsed) -> None:
         """Stations counted a use a kiosk reported (refused uses are not announced)."""
         if not (data.cause_source or "").startswith(PARTNER_SOURCE) or data.cause_id is None:
             return
         partner_id = (data.cause_source or "").removeprefix(PARTNER_SOURCE)
         applied = {
             "by": "stations",
-            "type": event.type,
+            "type": data.event_type,
             "driver_id": data.driver_id,
             "checkin_id": data.checkin_id,
             "at": data.used_at,

@@ -106,14 +106,7 @@ def create_app(
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
         earning = EarningHandlers(service)
         consumer = runtime.consumer("points")
-        consumer.domain(
-            "registry.events",
-            {
-                "driver.registered.v1": registry.on_driver_registered,
-                "driver.deactivated.v1": registry.on_driver_deactivated,
-                "driver.updated.v1": registry.on_driver_updated,
-            },
-        )
+        consumer.domain("registry.events", registry.handlers())
         consumer.domain(
             "stations.events",
             {

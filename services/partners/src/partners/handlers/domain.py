@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData
+from common.bus import EventHandler, on, typed
+from common.events import CloudEvent
 from common.events.points import EventParked, GradeChanged, PointsAwarded
 from common.events.registry import DriverRegistered, DriverUpdated
 from common.events.stations import ServiceUsed
@@ -15,26 +16,24 @@ class DomainHandlers:
         self._receipts = receipts
         self._booking = booking
 
-    async def on_points_awarded(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, PointsAwarded)
-        await self._receipts.on_points_awarded(event, data)
+    def points(self) -> dict[str, EventHandler]:
+        return {
+            "points.awarded.v1": on(PointsAwarded, self._receipts.on_points_awarded),
+            "points.grade_changed.v1": on(GradeChanged, self._booking.on_grade_changed),
+            "points.event_parked.v1": on(EventParked, self._receipts.on_event_parked),
+        }
 
-    async def on_event_parked(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, EventParked)
-        await self._receipts.on_event_parked(data)
+    def registry(self) -> dict[str, EventHandler]:
+        return {
+            "driver.registered.v1": typed(DriverRegistered, self.on_driver_registered),
+            "driver.updated.v1": typed(DriverUpdated, self.on_driver_updated),
+        }
 
-    async def on_service_used(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, ServiceUsed)
-        await self._receipts.on_service_used(event, data)
+    def stations(self) -> dict[str, EventHandler]:
+        return {"service.used.v1": on(ServiceUsed, self._receipts.on_service_used)}
 
-    async def on_grade_changed(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, GradeChanged)
-        await self._booking.on_grade_changed(event, data)
+    async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
+        await self._booking.on_driver_registered(data, event.time)
 
-    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverRegistered)
-        await self._booking.on_driver_registered(event, data)
-
-    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverUpdated)
-        await self._booking.on_driver_updated(event, data)
+    async def on_driver_updated(self, event: CloudEvent, data: DriverUpdated) -> None:
+        await self._booking.on_driver_updated(data, event.time)

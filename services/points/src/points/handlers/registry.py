@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData
+from common.bus import EventHandler, on, typed
+from common.events import CloudEvent
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.faults import Faults
 from common.idempotency import ProcessedEvents
@@ -15,8 +16,14 @@ class RegistryHandlers:
         self._processed = processed
         self._faults = faults
 
-    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverRegistered)
+    def handlers(self) -> dict[str, EventHandler]:
+        return {
+            "driver.registered.v1": typed(DriverRegistered, self.on_driver_registered),
+            "driver.deactivated.v1": on(DriverDeactivated, self.on_driver_deactivated),
+            "driver.updated.v1": on(DriverUpdated, self.on_driver_updated),
+        }
+
+    async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
         if await self._processed.seen(event):
             return
         self._faults.hit("points.on_driver_registered.before_effect")
@@ -26,12 +33,10 @@ class RegistryHandlers:
         self._faults.hit("points.on_driver_registered.before_commit")
         await self._processed.mark_done(event)
 
-    async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverDeactivated)
+    async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
         await self._service.deactivate(data.driver_id, erased=data.erased)
 
-    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverUpdated)
+    async def on_driver_updated(self, data: DriverUpdated) -> None:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
             await self._service.reactivate(data.driver_id)
