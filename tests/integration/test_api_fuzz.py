@@ -1,7 +1,8 @@
 """Every service's OpenAPI, fuzzed (schemathesis) against the app on the real broker and store.
 
-For each operation, requests generated from the schema (valid ones with an operator token, then
-invalid ones) must never get a 5xx; every answer must match its documented schema and media
+For each operation, requests generated from the schema (valid ones with an operator token, or
+on the partners gateway's partner routes a partner's token, then invalid ones) must never get a
+5xx; every answer must match its documented schema and media
 type; invalid data must be refused with a 4xx problem+json; and a protected operation called
 without a token, or with a forged one, must answer 401. ``DRIVERHOME_FUZZ_EXAMPLES`` sets the
 examples per operation and mode (default small, so the suite stays fast on two cores).
@@ -40,6 +41,7 @@ SERVICES = {
     "stations": "StationsSettings",
     "notify": "NotifySettings",
     "cases": "CasesSettings",
+    "partners": "PartnersSettings",
 }
 CHECKS = [
     not_a_server_error,
@@ -66,14 +68,29 @@ def _summary(case: Any, response: httpx.Response | None, error: BaseException) -
     return f"{case.method} {case.formatted_path} -> {status}: {'; '.join(sorted(titles))}"[:300]
 
 
-def _fuzz(schema: Any, send: Callable[[dict[str, Any]], httpx.Response], auth: str) -> list[str]:
+def _authorization(name: str, token: Callable[..., dict[str, str]]) -> Callable[[str], str]:
+    """The token each path is called with: an operator's, except on the partners gateway's
+    partner routes (ingest, receipts, rejections, booking lookups), called as a seeded partner
+    holding every scope; its account routes (``/v1/partners``) are the operators'."""
+    operator = token("operator")["Authorization"]
+    if name != "partners":
+        return lambda path: operator
+    scopes = "events:write events:read drivers:read"
+    partner = token("partner", partner_id="port-booking", scope=scopes)["Authorization"]
+    return lambda path: operator if path.startswith("/v1/partners") else partner
+
+
+def _fuzz(
+    schema: Any, send: Callable[[dict[str, Any]], httpx.Response], auth: Callable[[str], str]
+) -> list[str]:
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        headers = {"Authorization": auth(operation.path)}
         # A protected operation is probed without and with a forged token once, on its first case.
         unprobed = [True] if operation.definition.raw.get("security") else []
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode, headers={"Authorization": auth})
+            strategy = operation.as_strategy(generation_mode=mode, headers=headers)
             with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters, no body)
                 _examples(strategy, send, unprobed, failures)
     return sorted(set(failures))
@@ -142,5 +159,5 @@ async def test_no_generated_request_breaks_the_service_or_its_contract(
             )
             return asyncio.run_coroutine_threadsafe(request, loop).result(timeout=30)
 
-        failures = await asyncio.to_thread(_fuzz, schema, send, token("operator")["Authorization"])
+        failures = await asyncio.to_thread(_fuzz, schema, send, _authorization(name, token))
     assert not failures, "\n".join(failures)

@@ -24,6 +24,14 @@ _ENVELOPE_REF = {
     "description": "A CloudEvents 1.0 event in structured mode (docs/events.md)",
     "required": ["id", "type", "subject", "time", "data"],
 }
+# A batch's items are checked one by one: an item that is not a valid event (not even an
+# object) is refused in its own result (422) without refusing the batch, which is answered 207.
+_BATCH_REF = {
+    "type": "array",
+    "minItems": 1,
+    "description": "Events, each checked on its own (a CloudEvents 1.0 event in structured mode)",
+    "items": {"description": _ENVELOPE_REF["description"]},
+}
 
 
 def _no_constants(name: str) -> Any:
@@ -73,7 +81,7 @@ def _parse(body: bytes) -> Any:
             "required": True,
             "content": {
                 SINGLE: {"schema": _ENVELOPE_REF},
-                BATCH: {"schema": {"type": "array", "items": _ENVELOPE_REF}},
+                BATCH: {"schema": _BATCH_REF},
             },
         }
     },
