@@ -55,13 +55,13 @@ class MemoryCases(CaseStore):
         doc = self.docs.get(case_id)
         if doc is None:
             return None
-        return Case(copy.deepcopy({k: v for k, v in doc.items() if k != "outbox"}))
+        return Case.of(copy.deepcopy({k: v for k, v in doc.items() if k != "outbox"}))
 
     async def active_since(
         self, *, driver_id: str, category: str, since: datetime, limit: int
     ) -> list[Case]:
         return [
-            Case(copy.deepcopy(d))
+            Case.of(copy.deepcopy(d))
             for d in self.docs.values()
             if d["driver_id"] == driver_id
             and d["category"] == category
@@ -225,7 +225,7 @@ async def test_returned_twice_only_a_supervisor_assigns_it_and_to_one_unit(world
     cid = await world.open()
     base = await world.store.get(cid)
     assert base is not None
-    case = Case({**base.doc, "needs_supervisor": True})
+    case = Case.of({**base.doc, "needs_supervisor": True})
     rules = Rules(CAL, domain.ClockPolicy(), CasesSettings(), world.store)
 
     def move(who: Principal, actors: set[str], units: list[str]) -> Move:

@@ -1,13 +1,14 @@
-"""The typed view of a stored case that the use cases work with.
+"""The typed case the use cases work with, read from one stored document.
 
 A case is one document (see ``store.cases``) whose shape grows with its life: clocks come and
-go, histories and records pile up. The use cases read it through these typed fields; ``doc``
-stays the stored document, which the pure clock rules and the HTTP views take whole.
+go, histories and records pile up. The use cases read its fields here; ``doc`` stays the
+stored document, which the pure clock rules and the HTTP views take whole. Reading is lenient
+(defaults for missing fields): the scan must be able to skip an odd case, not lose the round.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,150 +17,93 @@ Document = dict[str, Any]
 
 @dataclass(frozen=True)
 class Case:
-    doc: Document
+    doc: Document = field(repr=False)
+    id: str
+    version: int
+    status: str
+    kind: str
+    category: str
+    driver_id: str
+    station_id: str | None
+    emergency: bool
+    opened_at: datetime
+    round: int
+    clocks: dict[str, Document]
+    clock_years: list[int]
+    # Who a complaint is about; empty when nobody is named.
+    respondent: Document
+    identity_consent: bool
+    # Who has it.
+    unit_id: str | None
+    lead_unit_id: str | None
+    unit_ids: list[str]
+    offered_unit_ids: list[str]
+    returns: int
+    needs_supervisor: bool
+    final_assignment: bool
+    handler_sub: str | None
+    # The moments of its life that later transitions check windows against.
+    assigned_at: datetime | None
+    paused_at: datetime | None
+    paused_seconds: float
+    rejected_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    merged_at: datetime | None
+    outcome: str | None
+    resolved_by: str | None
+    exemption_proposed_by: str | None
+    merged_into: str | None
+    previous_status: str | None
+    collective_id: str | None
+    # Records kept on it.
+    extension_request: Document
+    extensions: list[Document]
+    compensations: list[Document]
+    announced: list[str]
 
-    @property
-    def id(self) -> str:
-        return str(self.doc["_id"])
-
-    @property
-    def version(self) -> int:
-        return int(self.doc["version"])
-
-    @property
-    def status(self) -> str:
-        return str(self.doc["status"])
-
-    @property
-    def kind(self) -> str:
-        return str(self.doc["kind"])
-
-    @property
-    def category(self) -> str:
-        return str(self.doc["category"])
-
-    @property
-    def driver_id(self) -> str:
-        return str(self.doc["driver_id"])
-
-    @property
-    def station_id(self) -> str | None:
-        return self.doc.get("station_id")
-
-    @property
-    def emergency(self) -> bool:
-        return bool(self.doc["emergency"])
-
-    @property
-    def opened_at(self) -> datetime:
-        opened: datetime = self.doc["opened_at"]
-        return opened
-
-    @property
-    def round(self) -> int:
-        return int(self.doc.get("round", 1))
-
-    @property
-    def clocks(self) -> dict[str, Document]:
-        clocks: dict[str, Document] = self.doc["clocks"]
-        return clocks
-
-    @property
-    def clock_years(self) -> list[int]:
-        return list(self.doc.get("clock_years", []))
-
-    @property
-    def respondent(self) -> Document:
-        """Who a complaint is about; empty when nobody is named."""
-        return self.doc.get("respondent") or {}
-
-    @property
-    def identity_consent(self) -> bool:
-        return bool(self.doc.get("identity_consent"))
-
-    # ---- who has it -------------------------------------------------------------------------
-
-    @property
-    def unit_id(self) -> str | None:
-        return self.doc.get("unit_id")
-
-    @property
-    def lead_unit_id(self) -> str | None:
-        return self.doc.get("lead_unit_id")
-
-    @property
-    def unit_ids(self) -> list[str]:
-        return list(self.doc.get("unit_ids", []))
-
-    @property
-    def offered_unit_ids(self) -> list[str]:
-        return list(self.doc.get("offered_unit_ids", []))
-
-    @property
-    def returns(self) -> int:
-        return int(self.doc.get("returns", 0))
-
-    @property
-    def needs_supervisor(self) -> bool:
-        return bool(self.doc.get("needs_supervisor"))
-
-    @property
-    def final_assignment(self) -> bool:
-        return bool(self.doc.get("final_assignment"))
-
-    @property
-    def handler_sub(self) -> str | None:
-        return self.doc.get("handler_sub")
-
-    # ---- the moments of its life -------------------------------------------------------------
-
-    def moment(self, name: str) -> datetime | None:
-        """One of the ``<event>_at`` moments (``assigned_at``, ``paused_at``, ``closed_at`` ...)."""
-        at: datetime | None = self.doc.get(name)
-        return at
-
-    @property
-    def paused_seconds(self) -> float:
-        return float(self.doc.get("paused_seconds", 0.0))
-
-    @property
-    def outcome(self) -> str | None:
-        return self.doc.get("outcome")
-
-    @property
-    def resolved_by(self) -> str | None:
-        return self.doc.get("resolved_by")
-
-    @property
-    def exemption_proposed_by(self) -> str | None:
-        return self.doc.get("exemption_proposed_by")
-
-    @property
-    def merged_into(self) -> str | None:
-        return self.doc.get("merged_into")
-
-    @property
-    def previous_status(self) -> str:
-        return str(self.doc["previous_status"])
-
-    @property
-    def collective_id(self) -> str | None:
-        return self.doc.get("collective_id")
-
-    # ---- records kept on it ------------------------------------------------------------------
-
-    @property
-    def extension_request(self) -> Document:
-        return self.doc.get("extension_request") or {}
-
-    @property
-    def extensions(self) -> list[Document]:
-        return list(self.doc.get("extensions", []))
-
-    @property
-    def compensations(self) -> list[Document]:
-        return list(self.doc.get("compensations", []))
-
-    @property
-    def announced(self) -> list[str]:
-        return list(self.doc.get("announced", []))
+    @classmethod
+    def of(cls, doc: Document) -> Case:
+        get = doc.get
+        return cls(
+            doc=doc,
+            id=doc["_id"],
+            version=get("version", 0),
+            status=get("status", ""),
+            kind=get("kind", ""),
+            category=get("category", ""),
+            driver_id=get("driver_id", ""),
+            station_id=get("station_id"),
+            emergency=bool(get("emergency")),
+            opened_at=doc["opened_at"],
+            round=get("round", 1),
+            clocks=get("clocks") or {},
+            clock_years=list(get("clock_years", [])),
+            respondent=get("respondent") or {},
+            identity_consent=bool(get("identity_consent")),
+            unit_id=get("unit_id"),
+            lead_unit_id=get("lead_unit_id"),
+            unit_ids=list(get("unit_ids", [])),
+            offered_unit_ids=list(get("offered_unit_ids", [])),
+            returns=get("returns", 0),
+            needs_supervisor=bool(get("needs_supervisor")),
+            final_assignment=bool(get("final_assignment")),
+            handler_sub=get("handler_sub"),
+            assigned_at=get("assigned_at"),
+            paused_at=get("paused_at"),
+            paused_seconds=get("paused_seconds", 0.0),
+            rejected_at=get("rejected_at"),
+            resolved_at=get("resolved_at"),
+            closed_at=get("closed_at"),
+            merged_at=get("merged_at"),
+            outcome=get("outcome"),
+            resolved_by=get("resolved_by"),
+            exemption_proposed_by=get("exemption_proposed_by"),
+            merged_into=get("merged_into"),
+            previous_status=get("previous_status"),
+            collective_id=get("collective_id"),
+            extension_request=get("extension_request") or {},
+            extensions=list(get("extensions", [])),
+            compensations=list(get("compensations", [])),
+            announced=list(get("announced", [])),
+        )

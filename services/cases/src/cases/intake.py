@@ -96,7 +96,7 @@ class CaseIntake:
             "absorbed": [],
             "collective_id": None,
         }
-        case = Case(doc)
+        case = Case.of(doc)
         event = records.event(
             ev.CaseOpened(
                 case_id=case_id,

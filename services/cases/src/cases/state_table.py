@@ -37,9 +37,7 @@ class ActionParams:
 
 
 @dataclass(frozen=True)
-class Move:
-    """One transition asked for: the case as read, who asks (and as which actors), when."""
-
+class Move:  # one transition asked for: the case as read, who (as which actors), when
     case: Case
     principal: Principal
     actors: frozenset[str]
@@ -48,9 +46,7 @@ class Move:
 
 
 @dataclass(frozen=True)
-class Rules:
-    """What the steps consult: the calendar, the limits and windows, and the store (merge)."""
-
+class Rules:  # what the steps consult: calendar, limits and windows, the store (merge)
     calendar: BusinessCalendar
     policy: ClockPolicy
     settings: CasesSettings
@@ -74,11 +70,8 @@ class Step:
 StepFn = Callable[[Move, Rules], Awaitable[Step]]
 
 
-def _reason(p: ActionParams, allowed: tuple[str, ...]) -> str:
-    reason = p.reason_code
-    if reason is None or reason not in allowed:
-        raise domain.InvalidRequest(f"reason_code must be one of {', '.join(allowed)}")
-    return reason
+def _reason(p: ActionParams, allowed: tuple[str, ...]) -> None:
+    require(p.reason_code in allowed, f"reason_code must be one of {', '.join(allowed)}")
 
 
 def _own_or_broker(m: Move) -> None:
@@ -94,11 +87,10 @@ def _unit_member(m: Move, units: list[str | None]) -> None:
     )
 
 
-def _moment(case: Case, name: str) -> datetime:
-    at = case.moment(name)
-    if at is None:
+def _at(moment: datetime | None, name: str) -> datetime:
+    if moment is None:  # the state table sets it on the way into this status
         raise domain.InvalidRequest(f"the case has no {name}")
-    return aware(at)
+    return aware(moment)
 
 
 async def dispatch(m: Move, r: Rules) -> Step:
@@ -125,8 +117,9 @@ async def reject(m: Move, r: Rules) -> Step:
 
 async def object_(m: Move, r: Rules) -> Step:
     _own_or_broker(m)
+    rejected_at = _at(m.case.rejected_at, "rejected_at")
     require(
-        domain.within(m.now, _moment(m.case, "rejected_at"), r.settings.objection_window_days),
+        domain.within(m.now, rejected_at, r.settings.objection_window_days),
         "the time to object to the rejection has passed",
     )
     return Step("objected", {"objected_at": m.now})
@@ -171,7 +164,7 @@ async def return_(m: Move, r: Rules) -> Step:
     )
     require(
         domain.return_window_open(
-            r.calendar, _moment(case, "assigned_at"), m.now, settings.return_window_hours
+            r.calendar, _at(case.assigned_at, "assigned_at"), m.now, settings.return_window_hours
         ),
         f"a case may be returned only within {settings.return_window_hours:g} office "
         "hours of its assignment",
@@ -213,7 +206,7 @@ async def request_info(m: Move, r: Rules) -> Step:
 
 def _resume_fields(m: Move, r: Rules) -> Document:
     fields, paused = domain.shift_after_pause(
-        r.calendar, m.case.clocks, _moment(m.case, "paused_at"), m.now
+        r.calendar, m.case.clocks, _at(m.case.paused_at, "paused_at"), m.now
     )
     fields["paused_at"] = None
     fields["paused_seconds"] = m.case.paused_seconds + paused
@@ -321,10 +314,10 @@ async def confirm_exemption(m: Move, r: Rules) -> Step:
 
 async def reopen(m: Move, r: Rules) -> Step:
     _own_or_broker(m)
-    require(m.case.moment("resolved_at") is not None, "only a resolved case can be reopened")
+    require(m.case.resolved_at is not None, "only a resolved case can be reopened")
     window = r.settings.reopen_window_days
     require(
-        domain.within(m.now, _moment(m.case, "closed_at"), window),
+        domain.within(m.now, _at(m.case.closed_at, "closed_at"), window),
         f"a case can be reopened within {window:g} days of closing",
         TransitionNotAllowed,
     )
@@ -364,7 +357,7 @@ async def merge(m: Move, r: Rules) -> Step:
 async def unmerge(m: Move, r: Rules) -> Step:
     case, window = m.case, r.settings.unmerge_window_days
     require(
-        domain.within(m.now, _moment(case, "merged_at"), window),
+        domain.within(m.now, _at(case.merged_at, "merged_at"), window),
         f"a merge can be undone within {window:g} days",
         TransitionNotAllowed,
     )
@@ -374,8 +367,9 @@ async def unmerge(m: Move, r: Rules) -> Step:
         if target_id is not None:
             await r.store.release_merge_target(target_id, case.id)
 
+    require(case.previous_status is not None, "the case does not say what it was before")
     fields = {"merged_into": None, "previous_status": None}
-    return Step(case.previous_status, fields, after=[release])
+    return Step(str(case.previous_status), fields, after=[release])
 
 
 STEPS: dict[str, StepFn] = {

@@ -86,7 +86,7 @@ class CaseStore:
 
     async def get(self, case_id: str) -> Case | None:
         doc = await self.collection.find_one({"_id": case_id}, {"outbox": 0})
-        return Case(doc) if doc is not None else None
+        return Case.of(doc) if doc is not None else None
 
     async def transition(
         self,
@@ -218,7 +218,7 @@ class CaseStore:
             .sort("next_check", 1)
             .limit(limit)
         )
-        return [Case(doc) async for doc in cursor]
+        return [Case.of(doc) async for doc in cursor]
 
     async def counted_before(self, year: int, key: str, limit: int) -> list[Document]:
         """Open cases whose clocks count days in ``year`` but not with its days as ``key``."""
@@ -246,7 +246,7 @@ class CaseStore:
         self, listing: CaseListing, *, limit: int, after: tuple[datetime, str] | None = None
     ) -> list[Case]:
         """A page of cases, newest first, after the ``(opened_at, id)`` the last page ended at."""
-        return [Case(doc) for doc in await self._find(listing.query(), limit=limit, after=after)]
+        return [Case.of(doc) for doc in await self._find(listing.query(), limit=limit, after=after)]
 
     async def active_since(
         self, *, driver_id: str, category: str, since: datetime, limit: int
@@ -258,18 +258,18 @@ class CaseStore:
             "status": {"$in": sorted(ACTIVE)},
             "opened_at": {"$gte": since},
         }
-        return [Case(doc) for doc in await self._find(query, limit=limit)]
+        return [Case.of(doc) for doc in await self._find(query, limit=limit)]
 
     async def get_many(self, case_ids: list[str]) -> list[Case]:
         docs = await self._find({"_id": {"$in": case_ids}}, limit=len(case_ids))
-        return [Case(doc) for doc in docs]
+        return [Case.of(doc) for doc in docs]
 
     async def in_collective(self, collective_id: str, *, limit: int) -> list[Case]:
         docs = await self._find({"collective_id": collective_id}, limit=limit)
-        return [Case(doc) for doc in docs]
+        return [Case.of(doc) for doc in docs]
 
     async def of_driver(self, driver_id: str, *, limit: int) -> list[Case]:
-        return [Case(doc) for doc in await self._find({"driver_id": driver_id}, limit=limit)]
+        return [Case.of(doc) for doc in await self._find({"driver_id": driver_id}, limit=limit)]
 
     async def count_open_of(self, driver_ids: list[str]) -> int:
         return await self.collection.count_documents(
