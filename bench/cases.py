@@ -2,7 +2,7 @@
 
 Intake: the service's open-case use case in-process (duplicate lookup, insert with the event in
 the outbox, dossier upsert; publishing left to the relay) against a bare ``insert_one`` of the
-same document. Scan: ``CasesService.scan`` over ``cases`` open cases of which 1 % are past a
+same document. Scan: ``BreachScan.scan`` over ``cases`` open cases of which 1 % are past a
 deadline, against a bare script doing the same reads and one conditional update per due case.
 """
 
@@ -18,10 +18,9 @@ from pymongo import AsyncMongoClient
 from bench.report import Report, rate
 from cases import domain
 from cases.app import INDEXES, build_calendar
-from cases.service import CasesService, Intake
+from cases.intake import Intake
+from cases.service import build_cases
 from cases.settings import CasesSettings
-from cases.store.cases import CaseStore
-from cases.store.dossiers import DossierStore
 from common.auth import Principal
 from common.mongo import ensure_indexes
 
@@ -63,9 +62,7 @@ async def run(
     try:
         await ensure_indexes(db, INDEXES)
         now = [START]
-        service = CasesService(
-            CaseStore(db), DossierStore(db), calendar, settings, clock=lambda: now[0]
-        )
+        service = build_cases(db, calendar, settings, clock=lambda: now[0])
         raw_docs = [_case(i, calendar, policy, False) for i in range(intake)]
         started = time.perf_counter()
         for doc in raw_docs:
@@ -74,7 +71,7 @@ async def run(
         station = Principal(sub="bench", role="station", station_id="S1")
         started = time.perf_counter()
         for i in range(intake):
-            await service.open_case(
+            await service.intake.open_case(
                 station,
                 Intake(
                     kind="complaint",
@@ -113,7 +110,7 @@ async def run(
             )
         raw_scan = time.perf_counter() - started
         started = time.perf_counter()
-        announced = await service.scan(limit=cases)
+        announced = await service.breach_scan.scan(limit=cases)
         scan = time.perf_counter() - started
         report.add(
             f"raw store: scan {cases:,} open cases, update the {due:,} due",
