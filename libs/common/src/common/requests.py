@@ -17,18 +17,33 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
+from common.auth import Principal
+from common.clock import Clock, utc_now
 from common.mongo import Indexes, is_duplicate_key
 from common.problems import Problem
+from common.settings import ServiceSettings
 
 Document = dict[str, Any]
 IDEMPOTENCY_KEYS = "idempotency_keys"
 DEFAULT_LEASE_SECONDS = 30.0
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry-safe: the same key and body answer the first answer again",
+    ),
+]
 
 
 def idempotency_indexes(name: str = IDEMPOTENCY_KEYS) -> Indexes:
@@ -48,7 +63,7 @@ class IdempotentRequests:
         collection: AsyncCollection[Document],
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
@@ -147,3 +162,30 @@ class IdempotentRequests:
         if stored.get("state") != "done":
             raise Problem(409, "Conflict", "a request with this Idempotency-Key is in progress")
         return int(stored["status"]), stored["answer"]
+
+
+def keep_requests(app: FastAPI, db: AsyncDatabase[Document], settings: ServiceSettings) -> None:
+    """Where ``run_once`` finds the service's Idempotency-Key records."""
+    app.state.requests = IdempotentRequests(
+        db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
+    )
+
+
+async def run_once(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | None,
+    action: Callable[[], Awaitable[tuple[int, BaseModel]]],
+) -> JSONResponse:
+    """Run a retryable write at most once per ``(caller, Idempotency-Key)``."""
+    requests: IdempotentRequests = request.app.state.requests
+
+    async def run() -> tuple[int, Any]:
+        status, answer = await action()
+        return status, answer.model_dump(mode="json")
+
+    # The path too: a key reused on another endpoint is another body, not a replay.
+    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
+    status, answer = await requests.run(caller=principal.sub, key=key, body=fingerprint, action=run)
+    return JSONResponse(answer, status_code=status)

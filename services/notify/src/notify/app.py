@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.bus import EventHandler, ensure_topics
+from common.bus import EventHandler, ensure_topics, on
 from common.events import DOMAIN_EVENTS
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
-from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
+from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from notify.api.broadcasts_routes import router as broadcasts_router
@@ -73,12 +73,7 @@ def domain_handlers_types() -> dict[str, tuple[str, ...]]:
 
 def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandler]]:
     """Per consumed topic, the types notify acts on (others are skipped by the consumer)."""
-    special: dict[str, EventHandler] = {
-        "driver.registered.v1": handlers.on_driver_registered,
-        "driver.deactivated.v1": handlers.on_driver_deactivated,
-        "driver.updated.v1": handlers.on_driver_updated,
-        "points.grade_changed.v1": handlers.on_grade_changed,
-    }
+    special = handlers.special()
     # Every other domain topic is consumed too (types without a handler are skipped), so a
     # type added to NOTIFYING later needs no new subscription.
     out: dict[str, dict[str, EventHandler]] = {
@@ -158,7 +153,7 @@ def create_app(
             consumer.domain(topic, by_type)
         batches = BroadcastHandlers(notify.broadcasts)
         consumer.internal(
-            WORK_TOPIC, BroadcastBatch, batches.on_broadcast_batch, group="broadcasts"
+            WORK_TOPIC, on(BroadcastBatch, batches.on_broadcast_batch), group="broadcasts"
         )
 
     @asynccontextmanager
@@ -180,9 +175,7 @@ def create_app(
                 notify = built["notify"]
                 app.state.runtime = runtime
                 app.state.notify = notify
-                app.state.requests = IdempotentRequests(
-                    runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
-                )
+                keep_requests(app, runtime.db, settings)
                 app.state.readiness = readiness_checks(runtime)
                 dispatcher = Dispatcher(
                     notify.delivery,

@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
-from common.requests import IdempotentRequests
+from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from registry.api.census_routes import router as census_router
@@ -71,9 +71,7 @@ def create_app(
         partner = PartnerHandlers(
             registry.registrar, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults
         )
-        runtime.consumer("registry").partners(
-            {"driver.registered.v1": partner.on_driver_registered}
-        )
+        runtime.consumer("registry").partners(partner.handlers())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,9 +87,7 @@ def create_app(
             await registry.lifecycle.finish_pending_erasures()
             app.state.runtime = runtime
             app.state.registry = registry
-            app.state.requests = IdempotentRequests(
-                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
-            )
+            keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             yield
 

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.idempotency import ProcessedEvents
 from common.problems import problem_response
-from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
+from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from stations.api.routes import router
@@ -73,15 +73,8 @@ def create_app(
         registry = RegistryHandlers(service, ProcessedEvents(db[PROCESSED]))
         kiosks = KioskHandlers(service, runtime.faults)
         consumer = runtime.consumer(GROUP)
-        consumer.domain(
-            "registry.events",
-            {
-                "driver.registered.v1": registry.on_driver_registered,
-                "driver.deactivated.v1": registry.on_driver_deactivated,
-                "driver.updated.v1": registry.on_driver_updated,
-            },
-        )
-        consumer.partners({"service.used.v1": kiosks.on_service_used})
+        consumer.domain("registry.events", registry.handlers())
+        consumer.partners(kiosks.handlers())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,9 +90,7 @@ def create_app(
             service.use_relay(runtime.relay)
             app.state.runtime = runtime
             app.state.service = service
-            app.state.idempotency = IdempotentRequests(
-                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
-            )
+            keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             yield
 

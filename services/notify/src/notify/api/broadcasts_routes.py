@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from common.pagination import PageParams
-from common.requests import IdempotentRequests
+from common.requests import IdempotencyKey, run_once
 from notify.api.dependencies import NotifyDep, Operator, newest_cursor
 from notify.api.errors import conflict, not_found, unprocessable
 from notify.api.schemas import BroadcastPage, BroadcastRequest, BroadcastView
@@ -28,11 +29,9 @@ async def create_broadcast(
     request: Request,
     principal: Operator,
     notify: NotifyDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    requests: IdempotentRequests = request.app.state.requests
-
-    async def create() -> tuple[int, Any]:
+    async def create() -> tuple[int, BaseModel]:
         try:
             broadcast = await notify.broadcasts.create_broadcast(
                 category=body.category,
@@ -45,15 +44,9 @@ async def create_broadcast(
             )
         except InvalidBroadcast as exc:
             raise unprocessable(exc.message, "urgency") from exc
-        return 201, BroadcastView.of(broadcast).model_dump(mode="json")
+        return 201, BroadcastView.of(broadcast)
 
-    status, answer = await requests.run(
-        caller=principal.sub,
-        key=idempotency_key,
-        body=body.model_dump(mode="json"),
-        action=create,
-    )
-    return JSONResponse(answer, status_code=status)
+    return await run_once(request, principal, idempotency_key, body, create)
 
 
 @router.get("/broadcasts", response_model=BroadcastPage, summary="Newest first")

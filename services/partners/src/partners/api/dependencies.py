@@ -8,26 +8,16 @@ rejections; ``drivers:read`` looks drivers up.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
 from common.problems import Problem
-from common.requests import IdempotentRequests
+from common.requests import IdempotencyKey as IdempotencyKey  # the routers' one import
+from common.requests import run_once as run_once
 from partners.domain import Partner, PartnerNotFound
 from partners.service import Partners
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Retry-safe: the same key and body answer the first answer again",
-    ),
-]
 
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
 PartnerRole = Annotated[Principal, Depends(require_roles("partner"))]
@@ -56,22 +46,3 @@ async def own_account(partners: Partners, partner_id: str) -> Partner:
         return await partners.accounts.get(partner_id)
     except PartnerNotFound as exc:
         raise Problem(403, "Forbidden", "no such partner account") from exc
-
-
-async def run_once(
-    request: Request,
-    principal: Principal,
-    key: str | None,
-    body: BaseModel | None,
-    action: Callable[[], Awaitable[tuple[int, BaseModel]]],
-) -> JSONResponse:
-    """Run a retryable write at most once per ``(caller, Idempotency-Key)``."""
-    requests: IdempotentRequests = request.app.state.requests
-
-    async def run() -> tuple[int, Any]:
-        status, answer = await action()
-        return status, answer.model_dump(mode="json")
-
-    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
-    status, answer = await requests.run(caller=principal.sub, key=key, body=fingerprint, action=run)
-    return JSONResponse(answer, status_code=status)

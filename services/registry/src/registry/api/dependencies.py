@@ -9,29 +9,17 @@ drivers they registered or are linked to; drivers only themselves. Someone else'
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
-from common.requests import IdempotentRequests
 from registry.api.schemas import DriverPage, DriverView
 from registry.domain import Driver, DriverNotFound
 from registry.records import Actor
 from registry.service import Registry
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Retry-safe: the same key and body answer the first answer again",
-    ),
-]
 
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
 AnyRole = Annotated[Principal, Depends(require_roles("operator", "station", "partner", "driver"))]
@@ -89,22 +77,3 @@ def after_id(page: PageParams) -> str | None:
 
 def next_cursor(ids: list[str], limit: int) -> str | None:
     return encode_cursor({"id": ids[-1]}) if len(ids) == limit else None
-
-
-async def run_once(
-    request: Request,
-    principal: Principal,
-    key: str | None,
-    body: BaseModel | None,
-    action: Callable[[], Awaitable[tuple[int, BaseModel]]],
-) -> JSONResponse:
-    """Run a retryable write at most once per ``(caller, Idempotency-Key)``."""
-    requests: IdempotentRequests = request.app.state.requests
-
-    async def run() -> tuple[int, Any]:
-        status, answer = await action()
-        return status, answer.model_dump(mode="json")
-
-    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
-    status, answer = await requests.run(caller=principal.sub, key=key, body=fingerprint, action=run)
-    return JSONResponse(answer, status_code=status)

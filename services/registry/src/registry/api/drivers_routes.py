@@ -11,16 +11,15 @@ from pydantic import BaseModel
 from common.auth import Principal, require_roles
 from common.pagination import PageParams, decode_cursor
 from common.problems import Problem
+from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
     AnyRole,
-    IdempotencyKey,
     Operator,
     RegistryDep,
     actor,
     after_id,
     driver_page,
     driver_view,
-    run_once,
     visible,
 )
 from registry.api.schemas import (

@@ -9,14 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.pagination import PageParams
+from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
-    IdempotencyKey,
     Operator,
     RegistryDep,
     after_id,
     driver_page,
     next_cursor,
-    run_once,
 )
 from registry.api.schemas import (
     DriverPage,

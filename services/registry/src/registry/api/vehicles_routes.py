@@ -10,13 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.pagination import PageParams, encode_cursor
+from common.requests import IdempotencyKey, run_once
 from common.schemas import Day
 from registry.api.dependencies import (
     AnyRole,
-    IdempotencyKey,
     Operator,
     RegistryDep,
-    run_once,
     visible,
 )
 from registry.api.schemas import (

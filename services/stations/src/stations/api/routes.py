@@ -4,12 +4,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from common.auth import Principal, require_roles
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
-from common.requests import IdempotentRequests
+from common.requests import run_once
 from stations.api.schemas import (
     ActivityCreate,
     ActivityList,
@@ -56,11 +57,6 @@ Staff = Annotated[Principal, Depends(require_roles("operator", "station"))]
 def _service(request: Request) -> StationsService:
     service: StationsService = request.app.state.service
     return service
-
-
-def _idempotency(request: Request) -> IdempotentRequests:
-    requests: IdempotentRequests = request.app.state.idempotency
-    return requests
 
 
 Service = Annotated[StationsService, Depends(_service)]
@@ -248,12 +244,11 @@ async def occupancy(station_id: str, _: Everyone, service: Service) -> Occupancy
 )
 async def record_checkin(
     body: CheckinRequest,
-    response: Response,
+    request: Request,
     principal: Staff,
     service: Service,
-    requests: Annotated[IdempotentRequests, Depends(_idempotency)],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> Any:
+) -> JSONResponse:
     _must_manage(principal, body.station_id)
     checkin_id = (
         derived_id("ci", "http", principal.sub, idempotency_key)
@@ -261,7 +256,7 @@ async def record_checkin(
         else f"ci_{uuid.uuid4().hex}"
     )
 
-    async def action() -> tuple[int, Any]:
+    async def action() -> tuple[int, BaseModel]:
         checkin, created = await service.record_use(
             Use(
                 checkin_id=checkin_id,
@@ -273,13 +268,9 @@ async def record_checkin(
                 may_exist=idempotency_key is not None,
             )
         )
-        return (201 if created else 200), CheckinView.of(checkin).model_dump(mode="json")
+        return (201 if created else 200), CheckinView.of(checkin)
 
-    status, answer = await requests.run(
-        caller=principal.sub, key=idempotency_key, body=body.model_dump(), action=action
-    )
-    response.status_code = status
-    return answer
+    return await run_once(request, principal, idempotency_key, body, action)
 
 
 def _visible_checkins(
