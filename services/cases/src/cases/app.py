@@ -30,7 +30,7 @@ from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.cases import CASES
 from common.clock import Clock, utc_now
 from common.outbox import OutboxRelay
-from common.requests import IDEMPOTENCY_KEYS, IdempotentRequests, idempotency_indexes
+from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 
@@ -106,9 +106,7 @@ def create_app(
             app.state.cases = service
             app.state.calendars = calendars
             app.state.scanner = scanner
-            app.state.idempotency = IdempotentRequests(
-                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
-            )
+            keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             try:
                 yield

@@ -14,7 +14,7 @@ from cases.api.schemas import CasePage, CaseView, OpenCaseRequest, OpenedView
 from cases.intake import Intake
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
-from common.requests import IdempotentRequests
+from common.requests import run_once
 
 router = APIRouter(prefix="/v1")
 
@@ -55,9 +55,10 @@ async def open_case(
     request: Request,
     principal: Caller,
     service: CasesDep,
+    # Not common.requests.IdempotencyKey: this spelling is the published document's.
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    async def action() -> tuple[int, Any]:
+    async def action() -> tuple[int, OpenedView]:
         intake = Intake(
             kind=body.kind,
             category=body.category,
@@ -74,13 +75,9 @@ async def open_case(
         answer = OpenedView(
             case=view(principal, opened.case), duplicate_candidates=opened.duplicate_candidates
         )
-        return 201, answer.model_dump(mode="json")
+        return 201, answer
 
-    keys: IdempotentRequests = request.app.state.idempotency
-    status, answer = await keys.run(
-        caller=principal.sub, key=idempotency_key, body=body.model_dump(mode="json"), action=action
-    )
-    return JSONResponse(answer, status_code=status)
+    return await run_once(request, principal, idempotency_key, body, action)
 
 
 @router.get("/cases", response_model=CasePage, tags=["cases"], summary="Cases the caller may see")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from cases.dossiers import Dossiers, DriverErased, DriverJoined
-from cases.handlers import on
-from common.bus import EventHandler
+from common.bus import EventHandler, on
 from common.events.registry import DriverDeactivated, DriverRegistered
 
 
