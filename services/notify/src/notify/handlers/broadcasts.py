@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData, InvalidEvent
+from common.events import InvalidEvent
 from notify.broadcasts import Broadcasts
 from notify.domain import NotFound
 from notify.fanout import BroadcastBatch
@@ -12,8 +12,7 @@ class BroadcastHandlers:
     def __init__(self, broadcasts: Broadcasts) -> None:
         self._broadcasts = broadcasts
 
-    async def on_broadcast_batch(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, BroadcastBatch)
+    async def on_broadcast_batch(self, data: BroadcastBatch) -> None:
         try:
             await self._broadcasts.fan_out(data)
         except NotFound as exc:

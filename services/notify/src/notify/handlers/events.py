@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.bus import EventHandler, on, typed
 from common.events import CloudEvent, EventData
 from common.events.points import GradeChanged
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
@@ -31,19 +32,25 @@ class DomainHandlers:
         self._delivery = delivery
         self._processed = processed
 
-    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverRegistered)
+    def special(self) -> dict[str, EventHandler]:
+        """The types notify reads facts from (the rest only notify, or are skipped)."""
+        return {
+            "driver.registered.v1": typed(DriverRegistered, self.on_driver_registered),
+            "driver.deactivated.v1": on(DriverDeactivated, self.on_driver_deactivated),
+            "driver.updated.v1": on(DriverUpdated, self.on_driver_updated),
+            "points.grade_changed.v1": typed(GradeChanged, self.on_grade_changed),
+        }
+
+    async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
         facts: dict[str, Any] = {"fleet": data.fleet, "grid": data.grid_id}
         if data.language:
             facts["language"] = data.language
         await self._notify(event, notice_of(event, data, facts))
 
-    async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverDeactivated)
+    async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
         await self._facts.note_deactivation(data.driver_id, data.erased)
 
-    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverUpdated)
+    async def on_driver_updated(self, data: DriverUpdated) -> None:
         facts: dict[str, Any] = {}
         if "status" in data.changed_fields:  # the registry's reactivation
             facts["active"] = True
@@ -53,8 +60,7 @@ class DomainHandlers:
             facts["grid"] = data.grid_id
         await self._facts.note(data.driver_id, facts)
 
-    async def on_grade_changed(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, GradeChanged)
+    async def on_grade_changed(self, event: CloudEvent, data: GradeChanged) -> None:
         await self._notify(event, notice_of(event, data, {"grade": data.new_grade}))
 
     async def on_notifying_event(self, event: CloudEvent, data: EventData) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData
+from common.bus import EventHandler, typed
+from common.events import CloudEvent
 from common.events.partner import PartnerDriverRegistered
 from common.faults import Faults
 from common.idempotency import ProcessedEvents
@@ -15,8 +16,10 @@ class PartnerHandlers:
         self._processed = processed
         self._faults = faults
 
-    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, PartnerDriverRegistered)
+    def handlers(self) -> dict[str, EventHandler]:
+        return {"driver.registered.v1": typed(PartnerDriverRegistered, self.on_driver_registered)}
+
+    async def on_driver_registered(self, event: CloudEvent, data: PartnerDriverRegistered) -> None:
         if await self._processed.seen(event):
             return
         partner_id = event.source.removeprefix("partner/")

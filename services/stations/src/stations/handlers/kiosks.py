@@ -7,7 +7,8 @@ kept as a ``refused`` check-in that operators can list: never silently dropped, 
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData, InvalidEvent
+from common.bus import EventHandler, typed
+from common.events import CloudEvent, InvalidEvent
 from common.events.partner import PartnerServiceUsed
 from common.faults import Faults
 from common.idempotency import fingerprint
@@ -20,8 +21,10 @@ class KioskHandlers:
         self._service = service
         self._faults = faults
 
-    async def on_service_used(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, PartnerServiceUsed)
+    def handlers(self) -> dict[str, EventHandler]:
+        return {"service.used.v1": typed(PartnerServiceUsed, self.on_service_used)}
+
+    async def on_service_used(self, event: CloudEvent, data: PartnerServiceUsed) -> None:
         use = Use(
             checkin_id=derived_id("ci", "kiosk", event.source, event.id),
             driver_id=data.driver_id,

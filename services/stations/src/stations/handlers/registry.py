@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common.events import CloudEvent, EventData
+from common.bus import EventHandler, typed
+from common.events import CloudEvent
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.idempotency import ProcessedEvents
 from stations.service import StationsService
@@ -13,22 +14,26 @@ class RegistryHandlers:
         self._service = service
         self._processed = processed
 
-    async def on_driver_registered(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverRegistered)
+    def handlers(self) -> dict[str, EventHandler]:
+        return {
+            "driver.registered.v1": typed(DriverRegistered, self.on_driver_registered),
+            "driver.deactivated.v1": typed(DriverDeactivated, self.on_driver_deactivated),
+            "driver.updated.v1": typed(DriverUpdated, self.on_driver_updated),
+        }
+
+    async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
         if await self._processed.seen(event):
             return
         await self._service.driver_registered(data.driver_id, data.registered_at)
         await self._processed.mark_done(event)
 
-    async def on_driver_deactivated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverDeactivated)
+    async def on_driver_deactivated(self, event: CloudEvent, data: DriverDeactivated) -> None:
         if await self._processed.seen(event):
             return
         await self._service.driver_deactivated(data.driver_id, data.deactivated_at, data.erased)
         await self._processed.mark_done(event)
 
-    async def on_driver_updated(self, event: CloudEvent, data: EventData) -> None:
-        assert isinstance(data, DriverUpdated)
+    async def on_driver_updated(self, event: CloudEvent, data: DriverUpdated) -> None:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
             await self._service.driver_reactivated(data.driver_id, data.updated_at)
