@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -43,8 +43,11 @@ async def list_rejections(
     after = None
     if page.after is not None:
         try:
-            after = (datetime.fromisoformat(str(page.after["at"])), str(page.after["id"]))
-        except (KeyError, ValueError) as exc:
+            at = datetime.fromisoformat(str(page.after["at"]))
+            # In UTC, as stored: a forged time the store cannot hold is refused here.
+            at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+            after = (at, str(page.after["id"]))
+        except (KeyError, ValueError, OverflowError) as exc:
             raise Problem(400, "Bad Request", "the cursor is not valid") from exc
     found = await partners.receipts.rejections_page(partner_id, after, page.limit)
     cursor = None
