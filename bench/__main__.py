@@ -335,7 +335,9 @@ if __name__ == "__main__":
         "--sections",
         nargs="*",
         default=[
-            s for s in ("points", "registry", "stations", "notify", "cases") if _has_section(s)
+            s
+            for s in ("points", "registry", "stations", "notify", "cases", "partners")
+            if _has_section(s)
         ],
         help="service benchmarks to run after the baselines and the first flow",
     )
