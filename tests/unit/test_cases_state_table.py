@@ -19,6 +19,7 @@ from cases.records import CaseRecords
 from cases.service import Cases
 from cases.settings import CasesSettings
 from cases.state_table import STEPS, ActionParams, Move, Rules
+from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
 from common.auth import Principal
@@ -121,6 +122,13 @@ class MemoryDossiers(DossierStore):
         return self.docs.get(driver_id)
 
 
+class NoScan(CaseClocks):
+    """These tests make no breach scan."""
+
+    def __init__(self) -> None:
+        pass
+
+
 class World:
     def __init__(self) -> None:
         self.now = datetime(2026, 3, 2, 10, 0, tzinfo=SH)  # a Monday, in office hours
@@ -128,7 +136,7 @@ class World:
         records = CaseRecords(
             self.store, MemoryDossiers(), CAL, CasesSettings(), clock=lambda: self.now
         )
-        self.cases = Cases.build(records)
+        self.cases = Cases.build(records, NoScan())
 
     async def open(self, **kw: Any) -> str:
         intake = Intake(

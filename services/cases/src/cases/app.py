@@ -27,6 +27,7 @@ from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
 from cases.store import cases, dossiers
 from cases.store.calendars import CALENDARS, CalendarStore
+from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
 from common.clock import Clock, utc_now
 from common.outbox import OutboxRelay
@@ -70,7 +71,7 @@ def create_app(
         built["cases"] = service
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
-            service.store,
+            CaseClocks(runtime.db),
             calendar,
             clock=clock,
             service_name=settings.service_name,

@@ -11,6 +11,7 @@ from cases import domain
 from cases.case import Case
 from cases.metrics import CASE_WORK_FAILURES
 from cases.records import CaseRecords, apply_fields
+from cases.store.case_clocks import CaseClocks
 from common.events import EventData
 from common.events import cases as ev
 from common.logging import describe_error, get_logger
@@ -23,15 +24,16 @@ COMPENSATED_CLOCKS = ("first_response", "resolution")
 
 
 class BreachScan:
-    def __init__(self, records: CaseRecords) -> None:
+    def __init__(self, records: CaseRecords, clocks: CaseClocks) -> None:
         self._records = records
+        self._clocks = clocks
 
     async def scan(self, limit: int = 500) -> int:
         """Announce due warnings and escalations, each once; safe in every instance at once."""
         records = self._records
         now = records.clock()
         announced = 0
-        for case in await records.store.due_for_scan(now, limit):
+        for case in await self._clocks.due_for_scan(now, limit):
             try:
                 announced += await self._announce(case, now)
             except Exception as exc:
@@ -46,9 +48,7 @@ class BreachScan:
     async def _look_again_later(self, case: Case, now: datetime) -> None:
         # Otherwise it stays first in line and, with enough of them, starves the round.
         try:
-            await self._records.store.set_next_check(
-                case.id, case.version, now + timedelta(minutes=15)
-            )
+            await self._clocks.set_next_check(case.id, case.version, now + timedelta(minutes=15))
         except Exception as exc:
             log.warning("could not defer a skipped case", error=describe_error(exc))
 
@@ -57,7 +57,7 @@ class BreachScan:
         calendar = records.calendar
         found, _ = domain.announcements_due(calendar, case.doc, now)
         if not found:
-            await records.store.set_next_check(
+            await self._clocks.set_next_check(
                 case.id, case.version, domain.next_check(calendar, case.doc, now)
             )
             return 0
@@ -74,7 +74,7 @@ class BreachScan:
         after = apply_fields(case, set_fields)
         after["announced"] = [*case.announced, *keys]
         set_fields["next_check"] = domain.next_check(calendar, after, now)
-        if not await records.store.announce(
+        if not await self._clocks.announce(
             case.id, version=case.version, keys=keys, set_fields=set_fields, outbox=outbox
         ):
             return 0  # another instance announced it, or the case moved on: the next scan sees

@@ -23,7 +23,7 @@ from cases.holiday_notice import HolidayNotice, NoticeFile, as_document, changes
 from cases.holiday_notice import from_document as year_of
 from cases.metrics import CALENDAR_NEXT_YEAR_MISSING, CASE_WORK_FAILURES
 from cases.store.calendars import CalendarStore
-from cases.store.cases import CaseStore
+from cases.store.case_clocks import CaseClocks
 from common.auth import Principal
 from common.events import cases as ev
 from common.events import new_event
@@ -54,7 +54,7 @@ class CalendarService:
     def __init__(
         self,
         store: CalendarStore,
-        cases: CaseStore,
+        cases: CaseClocks,
         calendar: BusinessCalendar,
         *,
         clock: Callable[[], datetime],

@@ -25,6 +25,7 @@ from cases.intake import CaseIntake
 from cases.lookup import Lookup
 from cases.records import CaseRecords, RelayRef, no_relay
 from cases.settings import CasesSettings
+from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
 from cases.transitions import Transitions
@@ -50,7 +51,7 @@ class Cases:
         return self.records.store
 
     @classmethod
-    def build(cls, records: CaseRecords) -> Cases:
+    def build(cls, records: CaseRecords, clocks: CaseClocks) -> Cases:
         return cls(
             records=records,
             lookup=Lookup(records),
@@ -59,7 +60,7 @@ class Cases:
             extensions=Extensions(records),
             compensations=Compensations(records),
             collectives=Collectives(records),
-            breach_scan=BreachScan(records),
+            breach_scan=BreachScan(records, clocks),
             dossiers=Dossiers(records),
             figures=Figures(records),
         )
@@ -84,4 +85,4 @@ def build_cases(
         clock=clock,
         relay=relay,
     )
-    return Cases.build(records)
+    return Cases.build(records, CaseClocks(db))

@@ -158,29 +158,6 @@ class CaseStore:
             {"$set": {"description": "", "attachments": [], "respondent": None}},
         )
 
-    async def announce(
-        self,
-        case_id: str,
-        *,
-        version: int,
-        keys: list[str],
-        set_fields: Document,
-        outbox: list[Document],
-    ) -> bool:
-        """Record announcements once: the filter refuses keys already announced.
-
-        Pinned to the version read (so it never contradicts a transition made meanwhile) but it
-        does not bump it, so the scan never makes a person's transition fail.
-        """
-        result = await self.collection.update_one(
-            {"_id": case_id, "version": version, "announced": {"$nin": keys}},
-            {
-                "$set": set_fields,
-                "$push": {"announced": {"$each": keys}, "outbox": {"$each": outbox}},
-            },
-        )
-        return result.modified_count == 1
-
     async def mark_compensation_applied(self, case_id: str, record: Document) -> bool:
         """Push ``record`` unless a record with its id is there already (idempotent)."""
         result = await self.collection.update_one(
@@ -204,42 +181,6 @@ class CaseStore:
         result = await self.collection.update_one(
             {"_id": case_id, "collective_id": collective_id}, {"$set": {"collective_id": None}}
         )
-        return result.modified_count == 1
-
-    async def set_next_check(self, case_id: str, version: int, at: datetime | None) -> None:
-        """When the scan looks at the case next; a case changed meanwhile is left as it is."""
-        await self.collection.update_one(
-            {"_id": case_id, "version": version}, {"$set": {"next_check": at}}
-        )
-
-    async def due_for_scan(self, now: datetime, limit: int) -> list[Case]:
-        cursor = (
-            self.collection.find({"next_check": {"$lte": now}}, {"outbox": 0, "history": 0})
-            .sort("next_check", 1)
-            .limit(limit)
-        )
-        return [Case.of(doc) async for doc in cursor]
-
-    async def counted_before(self, year: int, key: str, limit: int) -> list[Document]:
-        """Open cases whose clocks count days in ``year`` but not with its days as ``key``."""
-        cursor = self.collection.find(
-            {
-                "clock_years": year,
-                "calendar_keys": {"$nin": [key]},
-                "status": {"$nin": sorted(FINISHED)},
-            },
-            {"outbox": 0, "history": 0},
-        ).limit(limit)
-        return [doc async for doc in cursor]
-
-    async def recounted(
-        self, case_id: str, *, version: int, set_fields: Document, outbox: Document | None
-    ) -> bool:
-        """Store a recount, pinned to the version read; only a changed deadline bumps it."""
-        update: Document = {"$set": set_fields}
-        if outbox is not None:
-            update.update({"$inc": {"version": 1}, "$push": {"outbox": outbox}})
-        result = await self.collection.update_one({"_id": case_id, "version": version}, update)
         return result.modified_count == 1
 
     async def listed(
