@@ -20,7 +20,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.events import CloudEvent, InvalidEvent
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 
 Document = dict[str, Any]
 
@@ -68,18 +68,15 @@ class ProcessedEvents:
         return True
 
     async def mark_done(self, event: CloudEvent) -> None:
-        try:
-            await self._collection.insert_one(
-                {
-                    "_id": _key(event),
-                    "subject": event.subject,
-                    "source": event.source,
-                    "event_id": event.id,
-                    "type": event.type,
-                    "fingerprint": fingerprint(event),
-                    "done_at": datetime.now(UTC),
-                }
-            )
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+        await insert_once(
+            self._collection,
+            {
+                "_id": _key(event),
+                "subject": event.subject,
+                "source": event.source,
+                "event_id": event.id,
+                "type": event.type,
+                "fingerprint": fingerprint(event),
+                "done_at": datetime.now(UTC),
+            },
+        )

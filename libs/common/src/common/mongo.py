@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure
 from pymongo.write_concern import WriteConcern
@@ -61,6 +62,21 @@ def is_duplicate_key(exc: BaseException) -> bool:
         errors = exc.details.get("writeErrors", [])
         return bool(errors) and all(e.get("code") == 11000 for e in errors)
     return isinstance(exc, OperationFailure) and exc.code == 11000
+
+
+async def insert_once(collection: AsyncCollection[Document], doc: Document) -> bool:
+    """Insert ``doc``; False when its ``_id`` or another unique key is taken already.
+
+    Most writes here are keyed by an id derived from their cause, so "already there" is a
+    redelivery or a race lost, not a failure.
+    """
+    try:
+        await collection.insert_one(doc)
+    except Exception as exc:
+        if not is_duplicate_key(exc):
+            raise
+        return False
+    return True
 
 
 def _overlap(a: str, b: str) -> bool:

@@ -29,7 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.auth import Principal
 from common.clock import Clock, utc_now
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from common.problems import Problem
 from common.settings import ServiceSettings
 
@@ -121,11 +121,7 @@ class IdempotentRequests:
             "lease_until": now + self._lease,
             "created_at": now,
         }
-        try:
-            await self._collection.insert_one(doc)
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+        if not await insert_once(self._collection, doc):
             return await self._collection.find_one({"_id": doc_id}) or {}
         return doc
 

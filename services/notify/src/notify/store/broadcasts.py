@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from common.outbox import OUTBOX_FIELD
 
 Document = dict[str, Any]
@@ -132,19 +132,16 @@ class BroadcastStore:
     async def batch_done(
         self, broadcast_id: str, batch_no: int, counts: Document, at: datetime
     ) -> None:
-        try:
-            await self.batches.insert_one(
-                {
-                    "_id": f"{broadcast_id}:{batch_no}",
-                    "broadcast_id": broadcast_id,
-                    "batch_no": batch_no,
-                    "counts": counts,
-                    "done_at": at,
-                }
-            )
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+        await insert_once(
+            self.batches,
+            {
+                "_id": f"{broadcast_id}:{batch_no}",
+                "broadcast_id": broadcast_id,
+                "batch_no": batch_no,
+                "counts": counts,
+                "done_at": at,
+            },
+        )
 
     async def batches_done(self, broadcast_id: str) -> int:
         return await self.batches.count_documents({"broadcast_id": broadcast_id})

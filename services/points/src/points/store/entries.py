@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from points.domain import Entry
 
 Document = dict[str, Any]
@@ -45,11 +45,7 @@ class EntryStore:
         doc = entry.model_dump(mode="python")
         doc["_id"] = doc.pop("entry_id")
         doc["published"] = False
-        try:
-            await self.collection.insert_one(doc)
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+        if not await insert_once(self.collection, doc):
             return await self.get(entry.entry_id)
         return None
 

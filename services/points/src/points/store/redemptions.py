@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 
 Document = dict[str, Any]
 
@@ -39,11 +39,7 @@ class RedemptionStore:
 
     async def insert(self, doc: Document) -> Document | None:
         """Insert a new redemption; returns the existing one when the id is taken."""
-        try:
-            await self.collection.insert_one(doc)
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+        if not await insert_once(self.collection, doc):
             return await self.get(str(doc["_id"]))
         return None
 

@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 
 Document = dict[str, Any]
 
@@ -37,13 +37,7 @@ class RewardStore:
 
     async def create(self, doc: Document) -> bool:
         """Insert a new reward; False when the id is taken."""
-        try:
-            await self.collection.insert_one({**doc, "holds": [], "issued": 0})
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-            return False
-        return True
+        return await insert_once(self.collection, {**doc, "holds": [], "issued": 0})
 
     async def get(self, reward_id: str) -> Document | None:
         return await self.collection.find_one({"_id": reward_id})

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from points.rules import DEFAULT_RULES, Rule, RuleSpec
 
 Document = dict[str, Any]
@@ -45,13 +45,9 @@ class RuleStore:
                 created_at=now,
                 created_by="default",
             )
-            try:
-                await self.collection.insert_one(
-                    {"_id": f"{rule_id}@1", **rule.model_dump(mode="python")}
-                )
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
+            await insert_once(
+                self.collection, {"_id": f"{rule_id}@1", **rule.model_dump(mode="python")}
+            )
 
     async def add_version(self, rule_id: str, spec: RuleSpec, author: str) -> Rule | None:
         """A new version of a rule; None when another writer took that version number."""
@@ -64,14 +60,10 @@ class RuleStore:
             created_at=datetime.now(UTC),
             created_by=author,
         )
-        try:
-            await self.collection.insert_one(
-                {"_id": f"{rule_id}@{version}", **rule.model_dump(mode="python")}
-            )
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return None
-            raise
+        if not await insert_once(
+            self.collection, {"_id": f"{rule_id}@{version}", **rule.model_dump(mode="python")}
+        ):
+            return None
         return rule
 
     async def latest(self, rule_id: str) -> Rule | None:

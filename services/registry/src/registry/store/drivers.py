@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from registry.domain import Driver, DriverStatus
 
 Document = dict[str, Any]
@@ -118,13 +118,7 @@ class DriverStore:
 
     async def insert_new(self, driver: Driver, outbox: list[Document]) -> bool:
         """Insert with its pending events; False when the national ID is already registered."""
-        try:
-            await self.collection.insert_one({**to_doc(driver), "outbox": outbox})
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
+        return await insert_once(self.collection, {**to_doc(driver), "outbox": outbox})
 
     async def insert_many_raw(self, docs: list[Document]) -> None:
         """Bulk load of prepared documents (demo data and benchmarks)."""

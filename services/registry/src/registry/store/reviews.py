@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from registry.domain import Review, ReviewStatus
 
 Document = dict[str, Any]
@@ -40,13 +40,7 @@ class ReviewStore:
         """Idempotent on the review id (derived from its cause); False when already there."""
         doc = review.model_dump(mode="python", exclude_none=True)
         doc["_id"] = doc.pop("review_id")
-        try:
-            await self.collection.insert_one(doc)
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
+        return await insert_once(self.collection, doc)
 
     async def get(self, review_id: str) -> Review | None:
         doc = await self.collection.find_one({"_id": review_id})

@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from stations.domain import Activity
 
 Document = dict[str, Any]
@@ -89,13 +89,7 @@ class ActivityStore:
 
     async def record_attendance(self, attendance: Document, outbox: list[Document]) -> bool:
         """False when this driver's attendance of this activity is already recorded."""
-        try:
-            await self.attendances.insert_one({**attendance, "outbox": outbox})
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
+        return await insert_once(self.attendances, {**attendance, "outbox": outbox})
 
     async def attendance(self, attendance_id: str) -> Document | None:
         return await self.attendances.find_one({"_id": attendance_id}, {"outbox": 0})

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once, is_duplicate_key
 from stations.domain import Checkin
 
 Document = dict[str, Any]
@@ -44,13 +44,7 @@ class CheckinStore:
         """Insert with its pending events; False when this check-in id is already recorded."""
         doc = checkin.model_dump(mode="python", exclude={"checkin_id"})
         doc.update(_id=checkin.checkin_id, outbox=outbox, fingerprint=fingerprint)
-        try:
-            await self.collection.insert_one(doc)
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
+        return await insert_once(self.collection, doc)
 
     async def get(self, checkin_id: str) -> Checkin | None:
         doc = await self.collection.find_one({"_id": checkin_id}, {"outbox": 0})

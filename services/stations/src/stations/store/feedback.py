@@ -7,7 +7,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from stations.domain import Feedback, FeedbackExists
 
 Document = dict[str, Any]
@@ -27,12 +27,8 @@ class FeedbackStore:
 
     async def insert(self, feedback: Feedback) -> None:
         doc = feedback.model_dump(mode="python", exclude={"checkin_id"})
-        try:
-            await self.collection.insert_one({**doc, "_id": feedback.checkin_id})
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                raise FeedbackExists("this visit has already been rated") from exc
-            raise
+        if not await insert_once(self.collection, {**doc, "_id": feedback.checkin_id}):
+            raise FeedbackExists("this visit has already been rated")
 
     async def summary(self, station_id: str) -> tuple[int, int]:
         """(count, sum of ratings) by plain aggregation."""

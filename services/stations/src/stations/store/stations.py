@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, is_duplicate_key
+from common.mongo import Indexes, insert_once
 from stations.domain import (
     CELL_PRECISIONS,
     CellQuery,
@@ -66,12 +66,8 @@ class StationStore:
         self.collection = db[STATIONS]
 
     async def insert(self, station: Station) -> None:
-        try:
-            await self.collection.insert_one(to_doc(station))
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                raise StationExists(f"station {station.station_id} already exists") from exc
-            raise
+        if not await insert_once(self.collection, to_doc(station)):
+            raise StationExists(f"station {station.station_id} already exists")
 
     async def get(self, station_id: str) -> Station | None:
         doc = await self.collection.find_one({"_id": station_id}, _LIGHT)
