@@ -9,7 +9,7 @@ WITH_INFRA := bash deploy/local/with-infra.sh
 PY := uv run --no-sync python
 ROLE ?= operator
 
-.PHONY: help bootstrap sync lint fmt typecheck unit test test-slow chaos infra-up infra-down infra-status run token kafka-config bench schemas docs deploy-check
+.PHONY: help bootstrap sync lint fmt typecheck unit test test-slow chaos infra-up infra-down infra-status run token kafka-config kafka-access bench schemas docs deploy-check
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ PRINCIPAL ?= admin
 kafka-config: bootstrap ## a librdkafka properties file for one Kafka principal: make kafka-config PRINCIPAL=partner:port-booking (path on the last line)
 	@test -f $(KAFKA_CREDENTIALS) || { echo "no $(KAFKA_CREDENTIALS): run make infra-up first" >&2; exit 1; }
 	@$(PY) -m common.access kafka-config $(KAFKA_CREDENTIALS) $(PRINCIPAL)
+
+kafka-access: bootstrap ## give partners registered through the partners API their topic, Kafka user and grants (local broker)
+	$(INFRA) access
 
 token: bootstrap ## a development bearer token: make token ROLE=operator (last line)
 	@$(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(SCOPE),--scope "$(SCOPE)")

@@ -12,6 +12,8 @@
 #   wait            wait until a real Kafka produce/consume round trip and a real Mongo
 #                   ping+insert+find work (timeout ${INFRA_WAIT_TIMEOUT:-90}s); see ready.py
 #   logs [kafka|mongo] [-f] [-n N]   show (or follow) the server logs
+#   access          give partners registered through the partners API their topic, Kafka user
+#                   and grants (as deploy/access.yaml grants the catalogue's); `up` does it too
 #
 # environment:
 #   KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), MONGO_PORT (27017)
@@ -241,6 +243,7 @@ ensure_launcher() {
 # are made once per data folder ($CREDS, git-ignored) and created at format time. Storage
 # formatted before this existed (no $CREDS) keeps running unauthenticated until purged.
 CREDS=$KAFKA_DIR/credentials.json
+PARTNERS_FILE=$KAFKA_DIR/registered-partners.json # partners.events, as last read by `access`
 # DRIVERHOME_KAFKA_AUTH=off formats new storage without it (for harnesses not yet carrying
 # credentials; `make chaos` until its clients do).
 kafka_secured() {
@@ -248,7 +251,8 @@ kafka_secured() {
     [[ ! -f $KAFKA_DIR/data/meta.properties && ${DRIVERHOME_KAFKA_AUTH:-on} != off ]]
 }
 
-access_py() { pick_python; "${PY[@]}" -m common.access "$@" 9>&-; }
+access_py() { pick_python; "${PY[@]}" -m common.access --partners "$PARTNERS_FILE" "$@" 9>&-; }
+sync_py() { pick_python; "${PY[@]}" -m common.access_sync "$@" 9>&-; }
 
 prepare_kafka_credentials() {
     if ! kafka_secured; then
@@ -511,6 +515,10 @@ run_ready() {
 apply_access() {
     [[ -f $CREDS ]] || return 0
     local user pw admin_cfg=$KAFKA_DIR/admin.properties
+    # Partners registered through the API since: read from partners.events (admin), so their
+    # users, grants and topics follow the table like the catalogue's.
+    sync_py registered "$CREDS" --out "$PARTNERS_FILE" >&2 ||
+        warn "could not read partners.events; only the catalogue's partners get grants"
     access_py credentials "$CREDS" --bootstrap "$HOST:$KAFKA_PORT" || die "could not update $CREDS"
     while read -r user pw; do
         [[ -n $user ]] || continue
@@ -530,6 +538,10 @@ apply_access() {
     done < <(access_py unregistered "$CREDS")
     rm -f -- "$admin_cfg"
     access_py apply "$CREDS" >&2 || die "could not apply the ACLs of deploy/access.yaml"
+    if [[ -f $PARTNERS_FILE ]]; then
+        sync_py topics "$CREDS" --partners "$PARTNERS_FILE" >&2 ||
+            die "could not create the registered partners' topics"
+    fi
     say "Kafka requires SASL/SCRAM-SHA-512; development credentials: $CREDS (make kafka-config PRINCIPAL=...)"
 }
 
@@ -637,6 +649,12 @@ cmd_status() {
     return "$ok"
 }
 
+cmd_access() {
+    running_pid kafka >/dev/null || die "kafka is not running (make infra-up)"
+    [[ -f $CREDS ]] || die "the broker is not secured (no $CREDS): nothing to grant"
+    apply_access
+}
+
 cmd_wait() {
     local c
     for c in "${COMPONENTS[@]}"; do
@@ -680,9 +698,10 @@ main() {
         status) cmd_status ;;
         wait) cmd_wait ;;
         logs) cmd_logs "$@" ;;
+        access) cmd_access ;;
         -h | --help | help) usage ;;
         "") usage >&2; exit 2 ;;
-        *) warn "unknown command '$cmd' (commands: up, down [--purge], purge, status, wait, logs, help)"; exit 2 ;;
+        *) warn "unknown command '$cmd' (commands: up, down [--purge], purge, status, wait, logs, access, help)"; exit 2 ;;
     esac
 }
 

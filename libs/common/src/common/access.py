@@ -304,6 +304,12 @@ async def _apply(data: dict[str, Any], table: AccessTable, prefix: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m common.access", description=__doc__)
     parser.add_argument("--table", type=Path, default=ACCESS_TABLE)
+    parser.add_argument(
+        "--partners",
+        type=Path,
+        help="partners registered at run time (JSON, from python -m common.access_sync), "
+        "granted like the catalogue's",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("credentials", help="create or complete the credentials file")
     c.add_argument("file", type=Path)
@@ -330,7 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("file", type=Path)
     e.add_argument("principal")
     args = parser.parse_args(argv)
-    table = AccessTable.load(args.table)
+    catalogue = dict(DEFAULT_PARTNERS)
+    if args.partners is not None and args.partners.exists():
+        catalogue.update(json.loads(args.partners.read_text()))
+    table = AccessTable.load(args.table, partners=catalogue)
 
     if args.command == "credentials":
         ensure_credentials(args.file, table, bootstrap=args.bootstrap)

@@ -148,6 +148,7 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         settings.kafka_bootstrap,
         security=faststream_security(settings),
         client_id=settings.service_name,
+        metadata_max_age_ms=int(settings.kafka_metadata_max_age_seconds * 1000),
         enable_idempotence=True,
         acks="all",
         allow_auto_create_topics=False,
@@ -157,6 +158,19 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         # lines at DEBUG keep a busy consumer's log readable.
         logger=logging.getLogger(f"faststream.{settings.service_name}"),
         log_level=logging.DEBUG,
+    )
+
+
+def declared_topic(settings: ServiceSettings, physical: str) -> NewTopic:
+    """A topic as the settings declare it: partitions, replication, min ISR, retention."""
+    compacted = {settings.topic(t) for t in COMPACTED_TOPICS}
+    retention = {"retention.ms": str(int(settings.topic_retention_hours * 3_600_000))}
+    shape = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    return NewTopic(
+        physical,
+        settings.topic_partitions,
+        settings.topic_replication_factor,
+        topic_configs={**shape, **(COMPACTION if physical in compacted else retention)},
     )
 
 
@@ -185,20 +199,7 @@ async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str])
         existing = set(await admin.list_topics())
         missing = sorted(names - existing)
         if missing:
-            retention = {"retention.ms": str(int(settings.topic_retention_hours * 3_600_000))}
-            compacted = {settings.topic(t) for t in COMPACTED_TOPICS}
-            shape = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
-            response = await admin.create_topics(
-                [
-                    NewTopic(
-                        n,
-                        settings.topic_partitions,
-                        settings.topic_replication_factor,
-                        topic_configs={**shape, **(COMPACTION if n in compacted else retention)},
-                    )
-                    for n in missing
-                ]
-            )
+            response = await admin.create_topics([declared_topic(settings, n) for n in missing])
             created: list[str] = []
             for name, code, *rest in response.topic_errors:
                 # Another instance may win the race; another service's topic is not ours.

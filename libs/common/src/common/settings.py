@@ -68,6 +68,9 @@ class ServiceSettings(BaseSettings):
     consumer_group: str | None = None
     outbox_sweep_seconds: float = 2.0
     consumer_max_attempts: int = Field(default=5, ge=1)
+    # How soon a consumer subscribed by pattern sees a topic created after it started (a
+    # partner registered through the API, once the platform provisioned its topic).
+    kafka_metadata_max_age_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Records per batch for subscriptions that consume in batches (one commit per batch).
     consumer_batch_size: int = Field(default=100, ge=1, le=1000)
     consumer_backoff_max_seconds: float = 30.0

@@ -19,6 +19,7 @@ from partners.api.errors import install_partners_errors
 from partners.api.ingest_routes import router as ingest_router
 from partners.api.keys_routes import router as keys_router
 from partners.api.receipts_routes import router as receipts_router
+from partners.bus_check import TopicCheck
 from partners.handlers.dead_letters import DeadLetterHandlers
 from partners.handlers.domain import DomainHandlers
 from partners.service import Partners
@@ -41,6 +42,7 @@ def create_app(
     broker: KafkaBroker | None = None,
 ) -> FastAPI:
     built: dict[str, Partners] = {}
+    topic_check = TopicCheck(settings)
 
     def wire(runtime: Runtime) -> None:
         async def make_topic(partner_id: str) -> None:
@@ -52,6 +54,7 @@ def create_app(
             runtime.publisher,
             relay=lambda: runtime.relay,
             make_topic=make_topic,
+            topic_ready=topic_check.ready,
         )
         built["partners"] = partners
         domain = DomainHandlers(partners.receipts, partners.booking)
@@ -89,6 +92,7 @@ def create_app(
                 yield
             finally:
                 await partners.notices.stop()
+                await topic_check.close()
 
     app = create_service_app(
         settings,

@@ -45,6 +45,16 @@ class PartnerSuspended(PartnersError):
         super().__init__(f"partner {partner_id!r} is suspended")
 
 
+class PartnerNotProvisioned(PartnersError):
+    """The partner's topic is not yet created and granted by the platform."""
+
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(
+            f"the topic of partner {partner_id!r} is not provisioned yet (the platform gives a "
+            "partner registered through the API its topic and grants: make kafka-access)"
+        )
+
+
 class NotFound(PartnersError):
     """Something a partner asked about that does not exist for it (or is not its own)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,11 +22,13 @@ from common.bus import Publisher
 from common.events import PARTNER_EVENTS, CloudEvent, InvalidEvent, parse_data, parse_envelope
 from common.idempotency import fingerprint
 from partners.accounts import Clock, utc_now
+from partners.bus_check import always_ready
 from partners.domain import (
     ConflictingDuplicate,
     EventRefused,
     OverLimit,
     Partner,
+    PartnerNotProvisioned,
     PartnerSuspended,
 )
 from partners.store.quotas import QuotaStore
@@ -61,8 +63,10 @@ class Ingest:
         limits: Limits,
         *,
         topic_of: Callable[[str], str],
+        topic_ready: Callable[[str], Awaitable[bool]] = always_ready,
         clock: Clock = utc_now,
     ) -> None:
+        self._topic_ready = topic_ready
         self._receipts = receipts
         self._quotas = quotas
         self._publisher = publisher
@@ -75,6 +79,8 @@ class Ingest:
         """Refuse a suspended partner, then take ``count`` events from its rate and quota."""
         if partner.status != "active":
             raise PartnerSuspended(partner.partner_id)
+        if not await self._topic_ready(partner.partner_id):
+            raise PartnerNotProvisioned(partner.partner_id)
         now = self._clock()
         rate = partner.quotas.rate_per_second or self._limits.rate_per_second
         second = int(now.timestamp())

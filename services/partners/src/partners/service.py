@@ -8,7 +8,7 @@ long).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from common.pii import PiiProtector
 from partners.accounts import Accounts, Clock, RelayRef, TopicMaker, no_relay, no_topics, utc_now
 from partners.api_keys import ApiKeys
 from partners.booking import Booking
+from partners.bus_check import always_ready
 from partners.ingest import Ingest, Limits
 from partners.receipts import Receipts
 from partners.settings import PartnersSettings
@@ -55,6 +56,7 @@ class Partners:
         make_topic: TopicMaker = no_topics,
         clock: Clock = utc_now,
         topic_of: Callable[[str], str] | None = None,
+        topic_ready: Callable[[str], Awaitable[bool]] = always_ready,
     ) -> Partners:
         """Each part after the parts it uses."""
         pii = PiiProtector(settings.pii_key, settings.pii_hmac_key)
@@ -79,6 +81,7 @@ class Partners:
                 max_message_bytes=settings.max_message_bytes,
             ),
             topic_of=topic_of or settings.partner_topic,
+            topic_ready=topic_ready,
             clock=clock,
         )
         notices = WebhookNotices(

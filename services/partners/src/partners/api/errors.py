@@ -15,6 +15,7 @@ from partners.domain import (
     PartnerChanged,
     PartnerExists,
     PartnerNotFound,
+    PartnerNotProvisioned,
     PartnersError,
     PartnerSuspended,
 )
@@ -52,6 +53,17 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
                 type_=URN + "partner_suspended",
                 reason="partner_suspended",
             )
+        case PartnerNotProvisioned():
+            answer = problem_response(
+                request,
+                503,
+                "Service Unavailable",
+                str(exc),
+                type_=URN + "partner_not_provisioned",
+                reason="partner_not_provisioned",
+            )
+            answer.headers["Retry-After"] = "30"
+            return answer
         case NotAPartnerType():
             return problem_response(
                 request,
