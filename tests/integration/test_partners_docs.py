@@ -166,6 +166,10 @@ def _token(name: str) -> Check:
     return check
 
 
+def _api_key(out: str, env: dict[str, str]) -> None:
+    assert re.fullmatch(r"dhk_[0-9a-f]{16}\.[\w-]{40,}", env.get("KEY", "")), "KEY is not a key"
+
+
 def _partner_registered(out: str, env: dict[str, str]) -> None:
     body = answer(out)
     assert body["partner_id"] == "tally-yard" and body["status"] == "active", out
@@ -263,6 +267,7 @@ EXAMPLES = [
     Example("make -s token ROLE=partner", _token("TOKEN")),
     Example('"partner_id": "tally-yard"', _partner_registered),
     Example("/webhook", _secret),
+    Example("/keys", _api_key),
     Example('"type": "driver.registered.v1"', _registration_accepted),
     Example("/v1/events/6f1c9a52", _registration_applied, repeat=True),
     Example("DRIVER_ID=$(", _driver_id, repeat=True),
