@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.clock import Clock, utc_now
 from common.idempotency import ProcessedEvents
 from common.lease import StoreLease
 from common.runtime import Runtime, readiness_checks, service_runtime
@@ -20,7 +21,7 @@ from points.handlers.earning import EarningHandlers
 from points.handlers.registry import RegistryHandlers
 from points.jobs import Maintenance
 from points.leaderboards import Leaderboards
-from points.ledger import Clock, Ledger, utc_now
+from points.ledger import Ledger
 from points.mall import Mall
 from points.parking import Parking
 from points.service import PointsService

@@ -14,11 +14,11 @@ entry so an application that completed in between is always seen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from common.bus import Publisher
+from common.clock import Clock, utc_now
 from common.events import CloudEvent, new_event
 from common.events.base import EventData
 from common.events.points import (
@@ -43,12 +43,6 @@ log = get_logger(__name__)
 
 EVENT_SOURCE = "driverhome/points"
 TOPIC = "points.events"
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class LedgerContention(PointsError):

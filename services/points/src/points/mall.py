@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.clock import Clock
 from common.faults import Faults
 from common.logging import describe_error, get_logger
 from points.domain import (
@@ -62,7 +63,6 @@ from points.domain import (
     PointsError,
     entry_id,
 )
-from points.ledger import Clock
 from points.service import PointsService
 from points.store.redemptions import MOVING, RedemptionStore
 from points.store.rewards import RewardStore

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from common.bus import Publisher, current_delivery
+from common.clock import Clock
 from common.dlq import DeadLetter, dlq_topic
 from common.events import DOMAIN_EVENTS, CloudEvent, new_event
 from common.events.points import EventParked
@@ -20,7 +21,7 @@ from common.logging import get_logger
 from common.outbox import OutboxRelay, outbox_entry
 from common.partners import PARTNER_SOURCE_PREFIX
 from points.domain import AccountNotActive
-from points.ledger import EVENT_SOURCE, TOPIC, Clock
+from points.ledger import EVENT_SOURCE, TOPIC
 from points.store.parked import Origin, Parked, ParkedEvents, parked_key
 
 log = get_logger(__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from common.clock import Clock
 from common.events import CloudEvent, InvalidEvent, new_event
 from common.events.cases import CaseCompensationGranted
 from common.events.points import GradeChanged
@@ -24,7 +25,7 @@ from points.domain import (
     months_back,
 )
 from points.grades import GradeAssessment, GradePolicy, assess
-from points.ledger import EVENT_SOURCE, TOPIC, Clock, ConflictingEntry, Ledger
+from points.ledger import EVENT_SOURCE, TOPIC, ConflictingEntry, Ledger
 from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore

@@ -29,8 +29,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from common.clock import Clock
 from points.domain import Entry
-from points.ledger import EVENT_SOURCE, Clock
+from points.ledger import EVENT_SOURCE
 from points.service import PointsService
 from points.store.statements import StatementStore
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from common.clock import Clock, utc_now
 from common.events import EventData, new_event
 from common.events.registry import DriverUpdated
 from common.logging import describe_error, get_logger
@@ -37,12 +37,7 @@ log = get_logger(__name__)
 EVENT_SOURCE = "driverhome/registry"
 TOPIC = "registry.events"
 
-Clock = Callable[[], datetime]
 RelayRef = Callable[[], OutboxRelay | None]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def no_relay() -> OutboxRelay | None:

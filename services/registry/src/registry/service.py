@@ -15,13 +15,14 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from common.clock import Clock, utc_now
 from common.pii import PiiProtector
 from registry.census import Census
 from registry.consent import ConsentAndFamily
 from registry.lifecycle import Lifecycle
 from registry.lookup import Lookup
 from registry.pii_access import PiiAccess
-from registry.records import Clock, DriverRecords, RelayRef, no_relay, utc_now
+from registry.records import DriverRecords, RelayRef, no_relay
 from registry.registration import Registrar
 from registry.review_queue import ReviewQueue
 from registry.store.access_log import AccessLog

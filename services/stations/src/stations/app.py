@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.clock import Clock, utc_now
 from common.idempotency import ProcessedEvents
 from common.problems import problem_response
 from common.requests import idempotency_indexes, keep_requests
@@ -18,7 +19,7 @@ from stations.api.routes import router
 from stations.domain import StationsError
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
-from stations.service import Clock, StationsService, Stores, utc_now
+from stations.service import StationsService, Stores
 from stations.settings import StationsSettings
 from stations.store import activities, checkins, drivers, feedback, stations
 

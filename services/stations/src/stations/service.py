@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from common.clock import Clock, utc_now
 from common.events import new_event
 from common.events.stations import ActivityAttended, ServiceUsed
 from common.logging import describe_error, get_logger
@@ -54,12 +55,6 @@ log = get_logger(__name__)
 
 EVENT_SOURCE = "driverhome/stations"
 TOPIC = "stations.events"
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
