@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from common.clock import ManualClock
 from common.events import EventData, new_event
 from common.events.base import CloudEvent
 from common.events.cases import CaseOpened
@@ -21,7 +22,6 @@ from common.events.registry import DriverRegistered
 from common.testing import Infra, read_topic, unique_name, wait_until
 from notify.app import create_app
 from notify.channels.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from notify.clock import ManualClock
 from notify.settings import NotifySettings
 from tests.support import produce, serve
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from common.clock import ManualClock
 from notify.channels.breaker import CircuitBreakers
 from notify.channels.signing import new_secret, sign, verify
 from notify.channels.targets import TargetPolicy
-from notify.clock import ManualClock
 from notify.domain import (
     Content,
     InvalidBroadcast,

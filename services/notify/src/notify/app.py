@@ -10,6 +10,7 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import EventHandler, ensure_topics, on
+from common.clock import Clock, utc_now
 from common.events import DOMAIN_EVENTS
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
@@ -25,7 +26,6 @@ from notify.api.webhooks_routes import router as webhooks_router
 from notify.channels.breaker import CircuitBreakers
 from notify.channels.senders import SmsGateway, WebhookSender
 from notify.channels.targets import TargetPolicy
-from notify.clock import Clock, SystemClock
 from notify.delivery import Channels
 from notify.dispatcher import Dispatcher
 from notify.fanout import WORK_TOPIC, BroadcastBatch
@@ -135,9 +135,8 @@ def create_app(
     *,
     store: AsyncDatabase[dict[str, Any]] | None = None,
     broker: KafkaBroker | None = None,
-    clock: Clock | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
-    clock = clock or SystemClock()
     http: dict[str, httpx.AsyncClient] = {}
     built: dict[str, Notify] = {}
 

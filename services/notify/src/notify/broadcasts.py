@@ -72,7 +72,7 @@ class Broadcasts:
         expires_at: datetime | None,
         by: str,
     ) -> Broadcast:
-        now = self._clock.now()
+        now = self._clock()
         when = scheduled_at or now
         urgent = check_broadcast(category, urgency, content, when, expires_at)
         broadcast = Broadcast(
@@ -108,7 +108,7 @@ class Broadcasts:
         return broadcast_of(doc), progress, batches_done
 
     async def cancel_broadcast(self, broadcast_id: str) -> Broadcast:
-        doc = await self._broadcasts.cancel(broadcast_id, self._clock.now())
+        doc = await self._broadcasts.cancel(broadcast_id, self._clock())
         if doc is None:
             if await self._broadcasts.get(broadcast_id) is None:
                 raise NotFound(broadcast_id)
@@ -119,7 +119,7 @@ class Broadcasts:
 
     async def start_due_broadcasts(self) -> int:
         """Resolve due broadcasts into batches; resumes after the last recorded page."""
-        now = self._clock.now()
+        now = self._clock()
         started = 0
         for row in await self._broadcasts.due(now, 10):
             lease = timedelta(seconds=self._settings.broadcast_lease_seconds)
@@ -134,7 +134,7 @@ class Broadcasts:
         broadcast = broadcast_of(doc)
         bid = broadcast.broadcast_id
         store = self._broadcasts
-        if broadcast.expired_at(self._clock.now()):
+        if broadcast.expired_at(self._clock()):
             await store.expire(bid, self._owner)
             return
         # Publish anything a crash left queued before adding more.
@@ -158,7 +158,7 @@ class Broadcasts:
                 batch_no=batch_no,
                 last_driver=page[-1],
                 size=len(page),
-                until=self._clock.now() + lease,
+                until=self._clock() + lease,
                 work_item=outbox_entry(WORK_TOPIC, work),
             )
             if not recorded:
@@ -167,8 +167,8 @@ class Broadcasts:
             self._faults.hit(f"notify.broadcast.enqueued.{batch_no}")
             await self._publish(bid)
             after, batch_no = page[-1], batch_no + 1
-        if await store.resolved(bid, self._owner, self._clock.now()):
-            await store.complete_if_done(bid, self._clock.now())
+        if await store.resolved(bid, self._owner, self._clock()):
+            await store.complete_if_done(bid, self._clock())
 
     async def _publish(self, broadcast_id: str) -> None:
         relay = self._relay()
@@ -181,7 +181,7 @@ class Broadcasts:
         """One page of a broadcast into notifications; safe to run again for the same page."""
         store = self._broadcasts
         doc = await store.get(batch.broadcast_id)
-        now = self._clock.now()
+        now = self._clock()
         if doc is None:
             raise NotFound(batch.broadcast_id)
         broadcast = broadcast_of(doc)

@@ -136,20 +136,20 @@ class Delivery:
     async def _over_limit(self, driver_id: str, cause: Cause) -> bool:
         if cause.urgent:
             return False
-        window = rate_window(self._clock.now(), self._settings.rate_limit_window_seconds)
+        window = rate_window(self._clock(), self._settings.rate_limit_window_seconds)
         position = await self._rate_limits.position(
             driver_id, cause.category, window, f"{cause.source}\x1f{cause.source_id}"
         )
         return position >= self._settings.rate_limit_per_window
 
     async def purge_rate_windows(self) -> None:
-        window = rate_window(self._clock.now(), self._settings.rate_limit_window_seconds)
+        window = rate_window(self._clock(), self._settings.rate_limit_window_seconds)
         await self._rate_limits.purge_before(window - 1)
 
     # ---- held messages ---------------------------------------------------------------------
 
     async def release_held(self) -> int:
-        now = self._clock.now()
+        now = self._clock()
         released = 0
         for row in await self._notifications.held_due(now, self._settings.dispatch_batch):
             doc = await self._notifications.get(row["_id"])
@@ -174,7 +174,7 @@ class Delivery:
     # ---- external channels -----------------------------------------------------------------
 
     async def send_due(self) -> int:
-        now = self._clock.now()
+        now = self._clock()
         rows = await self._notifications.send_due(now, self._settings.dispatch_batch)
         until = now + timedelta(seconds=self._settings.send_lease_seconds)
         claimed = []
@@ -197,7 +197,7 @@ class Delivery:
     async def _send(self, doc: Document) -> None:
         nid = doc["_id"]
         expect = {"status": "queued"}
-        if doc.get("expires_at") and self._clock.now() >= doc["expires_at"]:
+        if doc.get("expires_at") and self._clock() >= doc["expires_at"]:
             await self._records.fail(doc, "expired", expect=expect)
             return
         remaining = self._settings.webhook_max_attempts - int(doc.get("attempts", 0))
@@ -249,10 +249,10 @@ class Delivery:
             await self._notifications.transition(
                 nid,
                 expect=expect,
-                set_fields={"sent_at": self._clock.now(), "lease_until": None}
+                set_fields={"sent_at": self._clock(), "lease_until": None}
                 | ({"reference": outcome.reference} if outcome.reference else {}),
                 status="sent",
-                at=self._clock.now(),
+                at=self._clock(),
             )
 
     async def _send_once(self, doc: Document) -> Outcome:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notify.clock import Clock
+from common.clock import Clock
 from notify.store.drivers import DriverStore
 
 
@@ -18,10 +18,10 @@ class DriverFactsBook:
     async def note(self, driver_id: str, facts: dict[str, Any]) -> None:
         """Facts another service announced (fleet, grid, grade, language, active again)."""
         if facts:
-            await self._drivers.note_facts(driver_id, facts, self._clock.now())
+            await self._drivers.note_facts(driver_id, facts, self._clock())
 
     async def note_deactivation(self, driver_id: str, erased: bool) -> None:
         if erased:
             await self._drivers.forget(driver_id)
         else:
-            await self._drivers.note_facts(driver_id, {"active": False}, self._clock.now())
+            await self._drivers.note_facts(driver_id, {"active": False}, self._clock())

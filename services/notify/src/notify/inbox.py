@@ -35,9 +35,9 @@ class Inbox:
 
     async def mark(self, driver_id: str, notification_id: str, action: InboxAction) -> Document:
         field, value = {
-            "read": ("read_at", self._clock.now()),
+            "read": ("read_at", self._clock()),
             "unread": ("read_at", None),
-            "archive": ("archived_at", self._clock.now()),
+            "archive": ("archived_at", self._clock()),
         }[action]
         doc = await self._notifications.set_inbox_flag(driver_id, notification_id, field, value)
         if doc is None:

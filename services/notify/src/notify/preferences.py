@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from common.clock import Clock
 from common.pii import PiiProtector, is_valid_phone, mask_phone, normalise_phone
-from notify.clock import Clock
 from notify.domain import InvalidPreferences, Language, Preferences, QuietHours
 from notify.records import PHONE_PURPOSE
 from notify.store.drivers import DriverStore, preferences_of
@@ -47,5 +47,5 @@ class PreferenceBook:
             fields["sms_phone"] = self._pii.protect(
                 PHONE_PURPOSE, phone, mask_phone(phone)
             ).model_dump()
-        doc = await self._drivers.save_preferences(driver_id, fields, self._clock.now())
+        doc = await self._drivers.save_preferences(driver_id, fields, self._clock())
         return preferences_of(doc)

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from common.bus import Publisher
+from common.clock import Clock
 from common.events import new_event
 from common.events.notify import NotificationDelivered, NotificationFailed
 from common.logging import get_logger
 from common.outbox import OutboxRelay, outbox_entry
-from notify.clock import Clock
 from notify.domain import DriverFacts, Preferences, Rendered, channel_of, notification_id
 from notify.settings import NotifySettings
 from notify.store.notifications import NotificationStore
@@ -85,7 +85,7 @@ class NotificationRecords:
         limited: bool,
     ) -> list[Document]:
         """The notification documents for one driver: one per channel, with their first state."""
-        now = self.clock.now()
+        now = self.clock()
         prefs = prefs or Preferences(driver_id=driver_id)
         hold_until = None
         if not cause.urgent and prefs.quiet_hours is not None:
@@ -161,7 +161,7 @@ class NotificationRecords:
     async def deliver(
         self, doc: Document, *, expect: Document, reference: str | None = None
     ) -> None:
-        now = self.clock.now()
+        now = self.clock()
         updated = await self.notifications.transition(
             doc["_id"],
             expect=expect,
@@ -175,7 +175,7 @@ class NotificationRecords:
             await self.announce_or_defer([doc["_id"]])
 
     async def fail(self, doc: Document, reason: str, *, expect: Document) -> None:
-        now = self.clock.now()
+        now = self.clock()
         attempts = int(doc.get("attempts", 0))
         updated = await self.notifications.transition(
             doc["_id"],

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.bus import Publisher
+from common.clock import Clock
 from common.faults import Faults
 from common.pii import PiiProtector
 from notify.broadcasts import Broadcasts
-from notify.clock import Clock
 from notify.delivery import Channels, Delivery
 from notify.driver_facts import DriverFactsBook
 from notify.inbox import Inbox

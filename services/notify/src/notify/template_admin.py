@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notify.clock import Clock
+from common.clock import Clock
 from notify.domain import Content, InvalidTemplate, Language, NotFound
 from notify.store.templates import TemplateStore
 from notify.templates import DEFAULTS, spec_for, validate
@@ -46,7 +46,7 @@ class Templates:
         self, event_type: str, language: Language, content: Content, by: str
     ) -> dict[str, Any]:
         validate(event_type, content)
-        return await self._templates.save(event_type, language, content, by, self._clock.now())
+        return await self._templates.save(event_type, language, content, by, self._clock())
 
     async def reset_template(self, event_type: str, language: Language) -> bool:
         return await self._templates.delete(event_type, language)

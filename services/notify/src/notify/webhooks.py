@@ -4,10 +4,10 @@ signing secret shown once and kept encrypted.
 
 from __future__ import annotations
 
+from common.clock import Clock
 from common.pii import PiiProtector
 from notify.channels.signing import new_secret
 from notify.channels.targets import TargetPolicy
-from notify.clock import Clock
 from notify.domain import new_subscription_id
 from notify.records import SIGNING_KEY_PURPOSE, Document
 from notify.store.webhooks import WebhookStore
@@ -35,7 +35,7 @@ class Webhooks:
             "fleet": fleet,
             "active": True,
             "secret_enc": self._pii.encrypt(SIGNING_KEY_PURPOSE, secret),
-            "created_at": self._clock.now(),
+            "created_at": self._clock(),
         }
         await self._webhooks.insert(doc)
         return doc, secret

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notify.clock import Clock
+from common.clock import Clock
 
 
 @dataclass
@@ -30,7 +30,7 @@ class CircuitBreakers:
         circuit = self._circuits.get(endpoint)
         if circuit is None or circuit.open_until is None:
             return None
-        if self._clock.now() >= circuit.open_until:
+        if self._clock() >= circuit.open_until:
             return None  # half-open: let one call probe the endpoint
         return circuit.open_until
 
@@ -41,4 +41,4 @@ class CircuitBreakers:
         circuit = self._circuits.setdefault(endpoint, _Circuit())
         circuit.failures += 1
         if circuit.failures >= self._threshold:
-            circuit.open_until = self._clock.now() + self._reset
+            circuit.open_until = self._clock() + self._reset

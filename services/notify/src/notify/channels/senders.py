@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from common.clock import Clock
 from notify.channels.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from notify.channels.targets import TargetPolicy
-from notify.clock import Clock
 from notify.domain import UnsafeTarget
 
 
@@ -54,7 +54,7 @@ class WebhookSender:
         except UnsafeTarget as exc:
             raise DeliveryError(f"unsafe_target: {exc.reason}", retryable=False) from exc
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        timestamp = str(int(self._clock.now().timestamp()))
+        timestamp = str(int(self._clock().timestamp()))
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
