@@ -8,9 +8,9 @@ and the event carrying the account's new state in the same document; the relay p
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from common.clock import Clock, utc_now
 from common.events import CloudEvent, EventData, new_event
 from common.events.partners import (
     PartnerRegistered,
@@ -37,14 +37,9 @@ log = get_logger(__name__)
 
 SOURCE = "driverhome/partners"
 TOPIC = "partners.events"
-Clock = Callable[[], datetime]
 RelayRef = Callable[[], OutboxRelay | None]
 TopicMaker = Callable[[str], Awaitable[None]]
 _UNSET: Any = object()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def no_relay() -> OutboxRelay | None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from common.auth import API_KEY_PREFIX, Principal
-from partners.accounts import Clock, utc_now
+from common.clock import Clock, utc_now
 from partners.domain import NotFound, Partner
 
 Document = dict[str, Any]

@@ -10,7 +10,7 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import ensure_topics
-from common.requests import IdempotentRequests
+from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from partners.api.accounts_routes import router as accounts_router
@@ -24,7 +24,7 @@ from partners.handlers.dead_letters import DeadLetterHandlers
 from partners.handlers.domain import DomainHandlers
 from partners.service import Partners
 from partners.settings import PartnersSettings
-from partners.store import ALL_INDEXES, IDEMPOTENCY_KEYS
+from partners.store import ALL_INDEXES
 from partners.store.partners import PARTNERS
 
 Document = dict[str, Any]
@@ -84,9 +84,7 @@ def create_app(
             app.state.runtime = runtime
             app.state.partners = partners
             app.state.api_keys = partners.api_keys
-            app.state.requests = IdempotentRequests(
-                runtime.db[IDEMPOTENCY_KEYS], lease_seconds=settings.idempotency_lease_seconds
-            )
+            keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             try:
                 yield

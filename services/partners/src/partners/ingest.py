@@ -19,9 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from common.bus import Publisher
+from common.clock import Clock, utc_now
 from common.events import PARTNER_EVENTS, CloudEvent, InvalidEvent, parse_data, parse_envelope
 from common.idempotency import fingerprint
-from partners.accounts import Clock, utc_now
 from partners.bus_check import always_ready
 from partners.domain import (
     ConflictingDuplicate,

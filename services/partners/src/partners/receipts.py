@@ -15,11 +15,11 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
+from common.clock import Clock, utc_now
 from common.events import CloudEvent, InvalidEvent, parse_envelope
 from common.events.points import EventParked, PointsAwarded
 from common.events.stations import ServiceUsed
 from common.partners import PARTNER_SOURCE_PREFIX, partner_of_topic
-from partners.accounts import Clock, utc_now
 from partners.domain import NotFound, receipt_status
 from partners.store.notices import NoticeStore
 from partners.store.receipts import ReceiptStore

@@ -16,8 +16,9 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import Publisher
+from common.clock import Clock, utc_now
 from common.pii import PiiProtector
-from partners.accounts import Accounts, Clock, RelayRef, TopicMaker, no_relay, no_topics, utc_now
+from partners.accounts import Accounts, RelayRef, TopicMaker, no_relay, no_topics
 from partners.api_keys import ApiKeys
 from partners.booking import Booking
 from partners.bus_check import always_ready

@@ -19,10 +19,11 @@ from typing import Any
 
 import httpx
 
+from common.clock import Clock, utc_now
 from common.logging import describe_error, get_logger
 from common.periodic import Periodic
 from common.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from partners.accounts import Accounts, Clock, utc_now
+from partners.accounts import Accounts
 from partners.store.notices import NoticeStore
 
 log = get_logger(__name__)
