@@ -6,7 +6,7 @@
 
 What is generated, and from what:
 - ``kafka/``: the Strimzi ``Kafka`` (super users from the access table), a ``KafkaTopic`` for
-  every topic of the catalogue (``common.bus.all_topics``) and of the access table (a service's
+  every topic of the catalogue (``common.topics.all_topics``) and of the access table (a service's
   own work topic), each with its ``.dlq`` twin, and a ``KafkaUser`` per principal of
   ``deploy/access.yaml`` with the ACLs ``common.access`` renders for the local broker, so the
   cluster's grants and the laptop's cannot drift;
@@ -35,9 +35,9 @@ import yaml
 
 from common.access import ADMIN, GROUP, LITERAL, TOPIC, AccessTable, Binding
 from common.asyncapi import PARTNER_TOPIC, ServiceContract
-from common.bus import COMPACTED_TOPICS, all_topics
 from common.dlq import dlq_topic
 from common.settings import ServiceSettings
+from common.topics import COMPACTED_TOPICS, all_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE = REPO_ROOT / "deploy" / "k8s" / "base"
@@ -681,7 +681,7 @@ def render() -> dict[Path, str]:
     files = {
         BASE / "kafka" / "cluster.yaml": _dump(kafka_cluster(), "deploy/access.yaml (super users)"),
         BASE / "kafka" / "topics.yaml": _dump(
-            kafka_topics(), "common.bus.all_topics and deploy/access.yaml"
+            kafka_topics(), "common.topics.all_topics and deploy/access.yaml"
         ),
         BASE / "kafka" / "users.yaml": _dump(kafka_users(), "deploy/access.yaml"),
         BASE / "mongo" / "cluster.yaml": _dump(mongo_cluster(), "the services' settings"),

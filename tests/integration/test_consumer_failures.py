@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from common.bus import EventConsumer, Publisher, create_broker, ensure_topics
+from common.bus import EventConsumer, Publisher, create_broker
 from common.events import CloudEvent, EventData, new_event
 from common.events.registry import DriverRegistered
 from common.settings import ServiceSettings
@@ -21,6 +21,7 @@ from common.testing import (
     synthetic_national_id,
     unique_name,
 )
+from common.topics import ensure_topics
 from tests.support import produce
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from common.bus import ensure_topics
 from common.dlq import DeadLetter
 from common.settings import ServiceSettings
 from common.testing import REPO_ROOT, Infra, dead_letters, unexpected_dead_letters
+from common.topics import ensure_topics
 from tests.support import produce
 
 
@@ -59,7 +59,7 @@ async def test_the_watchdog_reads_every_dlq_of_the_run_and_reports_undeclared_re
 INNER_TESTS = """
 import pytest
 
-from common.bus import ensure_topics
+from common.topics import ensure_topics
 from common.settings import ServiceSettings
 from tests.support import produce
 

@@ -24,11 +24,11 @@ from aiokafka.errors import (
 )
 
 from common.access import create_acls, delete_acls
-from common.bus import TopicsNotAsDeclared, ensure_topics
 from common.events import new_event
 from common.events.cases import CaseCompensationGranted
 from common.settings import ServiceSettings
 from common.testing import Infra, access_table, headers_of, read_topic, unique_name, wait_until
+from common.topics import TopicsNotAsDeclared, ensure_topics
 from points.app import create_app
 from points.settings import PointsSettings
 from tests.support import serve

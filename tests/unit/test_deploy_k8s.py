@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from common.access import AccessTable
-from common.bus import all_topics
 from common.settings import ServiceSettings, settings_problems
+from common.topics import all_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "deploy" / "k8s"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.bus import check_typed, on, typed
+from common.dispatch import check_typed, on, typed
 from common.events import DOMAIN_EVENTS, PARTNER_EVENTS, CloudEvent, new_event
 from common.events.points import GradeChanged, PointsAwarded
 from common.events.registry import DriverRegistered

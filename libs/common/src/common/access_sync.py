@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from common.access import ADMIN, AccessTable, create_acls
-from common.bus import declared_topic
 from common.dlq import dlq_topic
 from common.events import InvalidEvent, parse_envelope
 from common.events.partners import PartnerState
@@ -31,6 +30,7 @@ from common.kafka_auth import client_options
 from common.partner_directory import PARTNERS_TOPIC
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
 from common.settings import ServiceSettings
+from common.topics import declared_topic
 
 Document = dict[str, Any]
 _TOPIC_EXISTS = 36

@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.bus import EventConsumer, Publisher, all_topics, create_broker, ensure_topics
+from common.bus import EventConsumer, Publisher, create_broker
 from common.faults import Faults
 from common.logging import get_logger
 from common.mongo import Indexes, create_client, database, ensure_indexes, ping
@@ -24,6 +24,7 @@ from common.outbox import OutboxRelay
 from common.partner_directory import PartnerDirectory, PartnerDirectoryFeed
 from common.retention import RetentionPurge
 from common.settings import ServiceSettings
+from common.topics import all_topics, ensure_topics
 
 log = get_logger(__name__)
 

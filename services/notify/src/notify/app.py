@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.bus import EventHandler, ensure_topics, on
 from common.clock import Clock, utc_now
+from common.dispatch import EventHandler, on
 from common.events import DOMAIN_EVENTS
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
+from common.topics import ensure_topics
 from common.webapp import create_service_app
 from notify.api.broadcasts_routes import router as broadcasts_router
 from notify.api.delivery_routes import router as delivery_router

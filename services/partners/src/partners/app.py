@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.bus import ensure_topics
 from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
+from common.topics import ensure_topics
 from common.webapp import create_service_app
 from partners.api.accounts_routes import router as accounts_router
 from partners.api.drivers_routes import router as drivers_router

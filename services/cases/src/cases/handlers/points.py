@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cases.compensation import CompensationCredited, Compensations
 from cases.records import EVENT_SOURCE
-from common.bus import EventHandler, on
+from common.dispatch import EventHandler, on
 from common.events.points import PointsAwarded
 
 COMPENSATION = "case.compensation_granted.v1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cases.dossiers import Dossiers, DriverErased, DriverJoined
-from common.bus import EventHandler, on
+from common.dispatch import EventHandler, on
 from common.events.registry import DriverDeactivated, DriverRegistered
 
 

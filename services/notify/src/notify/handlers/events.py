@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.bus import EventHandler, on, typed
+from common.dispatch import EventHandler, on, typed
 from common.events import CloudEvent, EventData
 from common.events.points import GradeChanged
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.bus import EventHandler, on, typed
+from common.dispatch import EventHandler, on, typed
 from common.events import CloudEvent
 from common.events.points import EventParked, GradeChanged, PointsAwarded
 from common.events.registry import DriverRegistered, DriverUpdated

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.bus import EventHandler, typed
+from common.dispatch import EventHandler, typed
 from common.events import CloudEvent
 from common.events.partner import PartnerDriverRegistered
 from common.faults import Faults

@@ -7,7 +7,7 @@ kept as a ``refused`` check-in that operators can list: never silently dropped, 
 
 from __future__ import annotations
 
-from common.bus import EventHandler, typed
+from common.dispatch import EventHandler, typed
 from common.events import CloudEvent, InvalidEvent
 from common.events.partner import PartnerServiceUsed
 from common.faults import Faults
