@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from stations.domain import Hours, Interval, LastSeen, impossible_travel, is_public_holiday
+from stations.domain import LastSeen, impossible_travel
+from stations.hours import Hours, Interval, is_public_holiday
 
 BEIJING = timezone(timedelta(hours=8))
 

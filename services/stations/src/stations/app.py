@@ -15,11 +15,14 @@ from common.problems import problem_response
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
-from stations.api.routes import router
+from stations.api.activities_routes import router as activities_router
+from stations.api.checkins_routes import router as checkins_router
+from stations.api.feedback_routes import router as feedback_router
+from stations.api.stations_routes import router as stations_router
 from stations.domain import StationsError
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
-from stations.service import StationsService, Stores
+from stations.service import Stations, Stores
 from stations.settings import StationsSettings
 from stations.store import activities, checkins, drivers, feedback, stations
 
@@ -54,11 +57,13 @@ def create_app(
     broker: KafkaBroker | None = None,
     clock: Clock = utc_now,
 ) -> FastAPI:
-    services: dict[str, StationsService] = {}
+    built: dict[str, Stations] = {}
 
     def wire(runtime: Runtime) -> None:
+        # store -> relay -> use cases -> consumers. The runtime starts the relay after wiring,
+        # so the use cases hold a reference to it that they read when they announce.
         db = runtime.db
-        service = StationsService(
+        use_cases = Stations.build(
             Stores(
                 stations=stations.StationStore(db),
                 checkins=checkins.CheckinStore(db),
@@ -67,12 +72,12 @@ def create_app(
                 feedback=feedback.FeedbackStore(db),
             ),
             settings,
-            None,
-            clock,
+            relay=lambda: runtime.relay,
+            clock=clock,
         )
-        services["stations"] = service
-        registry = RegistryHandlers(service, ProcessedEvents(db[PROCESSED]))
-        kiosks = KioskHandlers(service, runtime.faults)
+        built["stations"] = use_cases
+        registry = RegistryHandlers(use_cases.drivers, ProcessedEvents(db[PROCESSED]))
+        kiosks = KioskHandlers(use_cases.checkins, runtime.faults)
         consumer = runtime.consumer(GROUP)
         consumer.domain("registry.events", registry.handlers())
         consumer.partners(kiosks.handlers())
@@ -87,10 +92,8 @@ def create_app(
             store=store,
             broker=broker,
         ) as runtime:
-            service = services["stations"]
-            service.use_relay(runtime.relay)
             app.state.runtime = runtime
-            app.state.service = service
+            app.state.stations = built["stations"]
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             yield
@@ -103,7 +106,8 @@ def create_app(
             "stations, activities and drivers' feedback."
         ),
         lifespan=lifespan,
-        routers=[router],
+        # In this order: a router's paths match before the next router's.
+        routers=[stations_router, checkins_router, feedback_router, activities_router],
     )
 
     async def on_refusal(request: Request, exc: Exception) -> JSONResponse:

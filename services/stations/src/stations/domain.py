@@ -1,25 +1,25 @@
-"""Stations, hours, the service catalogue, geography and anti-abuse rules: pure, no I/O."""
+"""Stations, the service catalogue, anti-abuse rules and the records of visits: pure, no I/O.
+
+Opening hours are in hours.py, distances and the geohash cells in geography.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import math
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-import chinese_calendar
-import pygeohash
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Re-exported: the bench builds stations and cell queries from the domain.
+from stations.geography import cell_query as cell_query
+from stations.geography import distance_km
+from stations.hours import Hours
 
 StationKind = Literal["drivers_home", "rest_stop", "service_centre", "community_station"]
 StationStatus = Literal["open", "temporarily_closed", "retired"]
 GradeLevel = Literal["1A", "2A", "3A", "4A", "5A"]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Resource = Literal["beds", "parking"]
 CheckinStatus = Literal["counted", "duplicate", "flagged", "refused"]
 CheckinChannel = Literal["staff", "operator", "kiosk"]
@@ -27,9 +27,6 @@ ActivityKind = Literal["market", "training", "health_check", "festival", "legal_
 Stage = Literal[
     "joining", "work", "family", "schooling", "health", "legal_aid", "skills", "retirement"
 ]
-
-EARTH_RADIUS_KM = 6371.0088
-_HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -164,119 +161,6 @@ def resource_of(service_code: str) -> Resource | None:
     return service.resource if service else None
 
 
-# --- opening hours ----------------------------------------------------------------------------
-
-
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-class Interval(BaseModel):
-    """Open from ``opens`` to ``closes`` local time; ``closes`` at or before ``opens`` runs
-    past midnight into the next day (``22:00``-``06:00``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    opens: str = Field(examples=["08:00"])
-    closes: str = Field(examples=["22:00"])
-
-    @field_validator("opens", "closes")
-    @classmethod
-    def _hhmm(cls, value: str) -> str:
-        if not _HHMM.match(value):
-            raise ValueError("times are HH:MM (00:00-23:59, or 24:00 for closing)")
-        return value
-
-    @model_validator(mode="after")
-    def _not_opening_at_midnight_end(self) -> Interval:
-        if self.opens == "24:00":
-            raise ValueError("a day cannot open at 24:00")
-        return self
-
-    @property
-    def overnight(self) -> bool:
-        return _minutes(self.closes) <= _minutes(self.opens)
-
-
-class Hours(BaseModel):
-    """Weekly opening hours in the station's time zone, with statutory-holiday hours."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    timezone: str = "Asia/Shanghai"
-    always_open: bool = False
-    week: dict[Weekday, list[Interval]] = Field(
-        default_factory=dict, description="A weekday missing here is a closed day"
-    )
-    holidays: list[Interval] | None = Field(
-        default=None,
-        description="Hours on Chinese statutory public holidays; null keeps the weekday's hours, "
-        "an empty list closes the station on holidays",
-    )
-    makeup_workdays_as: Weekday | None = Field(
-        default=None,
-        description="On an adjusted working day (a weekend day worked to bridge a holiday), "
-        "use this weekday's hours; null keeps the calendar weekday's",
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except Exception as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    def intervals_on(self, day: date) -> list[Interval]:
-        if self.holidays is not None and is_public_holiday(day):
-            return list(self.holidays)
-        if self.makeup_workdays_as is not None and is_makeup_workday(day):
-            return list(self.week.get(self.makeup_workdays_as, []))
-        return list(self.week.get(WEEKDAYS[day.weekday()], []))
-
-    def is_open(self, moment: datetime) -> bool:
-        if self.always_open:
-            return True
-        local = moment.astimezone(ZoneInfo(self.timezone))
-        minute = local.hour * 60 + local.minute
-        today = local.date()
-        for interval in self.intervals_on(today):
-            opens, closes = _minutes(interval.opens), _minutes(interval.closes)
-            if interval.overnight:
-                if minute >= opens:
-                    return True
-            elif opens <= minute < closes:
-                return True
-        # Yesterday's overnight intervals reach into the small hours of today.
-        for interval in self.intervals_on(today - timedelta(days=1)):
-            if interval.overnight and minute < _minutes(interval.closes):
-                return True
-        return False
-
-
-ALWAYS_OPEN = Hours(always_open=True)
-
-
-def is_public_holiday(day: date) -> bool:
-    """A Chinese statutory holiday (not an ordinary weekend), per ``chinesecalendar``."""
-    try:
-        on_holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:  # a year the library does not cover yet
-        return False
-    return bool(on_holiday and name is not None)
-
-
-def is_makeup_workday(day: date) -> bool:
-    """A weekend day declared a working day to bridge a holiday (调休)."""
-    try:
-        on_holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:
-        return False
-    return bool(not on_holiday and name is not None and day.weekday() >= 5)
-
-
 # --- stations ---------------------------------------------------------------------------------
 
 
@@ -369,108 +253,6 @@ def refuse_use(station: Station, service_code: str, at: datetime) -> None:
         raise StationClosed(f"station {station.station_id} is outside its opening hours")
     if not station.service_open(service_code, at):
         raise StationClosed(f"{service_code} at {station.station_id} is outside its hours")
-
-
-# --- geography --------------------------------------------------------------------------------
-
-
-def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance (haversine) on the mean Earth radius."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-CELL_PRECISIONS = (1, 2, 3, 4, 5, 6)
-MAX_QUERY_CELLS = 64
-
-
-def cells_of(lat: float, lng: float) -> dict[str, str]:
-    """The geohash prefixes a station is indexed under, one field per precision."""
-    full = pygeohash.encode(lat, lng, max(CELL_PRECISIONS))
-    return {f"p{p}": full[:p] for p in CELL_PRECISIONS}
-
-
-def _cell_size(precision: int) -> tuple[float, float]:
-    """(height, width) of a geohash cell in degrees: longitude takes the odd bit."""
-    bits = 5 * precision
-    lng_bits, lat_bits = (bits + 1) // 2, bits // 2
-    return 180.0 / 2**lat_bits, 360.0 / 2**lng_bits
-
-
-def bounding_box(
-    lat: float, lng: float, radius_km: float
-) -> tuple[tuple[float, float], list[tuple[float, float]]]:
-    """Latitude range and longitude ranges (split at the antimeridian) of a spherical cap.
-
-    The cap touching a pole spans every longitude; otherwise the longitude half-width is the
-    tangent meridians' ``asin(sin d / cos lat)``.
-    """
-    d = radius_km / EARTH_RADIUS_KM
-    lat_min, lat_max = lat - math.degrees(d), lat + math.degrees(d)
-    if lat_max >= 90 or lat_min <= -90 or d >= math.pi / 2:
-        return (max(lat_min, -90.0), min(lat_max, 90.0)), [(-180.0, 180.0)]
-    ratio = math.sin(d) / math.cos(math.radians(lat))
-    if ratio >= 1:
-        return (lat_min, lat_max), [(-180.0, 180.0)]
-    half = math.degrees(math.asin(ratio))
-    lo, hi = lng - half, lng + half
-    if lo < -180:
-        return (lat_min, lat_max), [(lo + 360, 180.0), (-180.0, hi)]
-    if hi > 180:
-        return (lat_min, lat_max), [(lo, 180.0), (-180.0, hi - 360)]
-    return (lat_min, lat_max), [(lo, hi)]
-
-
-def _cells_covering(
-    lat_range: tuple[float, float], lng_ranges: Iterable[tuple[float, float]], precision: int
-) -> set[str] | None:
-    height, width = _cell_size(precision)
-    rows, cols = round(180 / height), round(360 / width)
-    first_row = max(0, math.floor((lat_range[0] + 90) / height))
-    last_row = min(rows - 1, math.floor((lat_range[1] + 90) / height))
-    columns: set[int] = set()
-    for lo, hi in lng_ranges:
-        first_col = max(0, math.floor((lo + 180) / width))
-        last_col = min(cols - 1, math.floor((hi + 180) / width))
-        if (last_col - first_col + 1) * (last_row - first_row + 1) > MAX_QUERY_CELLS:
-            return None
-        columns.update(range(first_col, last_col + 1))
-    if len(columns) * (last_row - first_row + 1) > MAX_QUERY_CELLS:
-        return None
-    return {
-        pygeohash.encode(
-            -90 + (row + 0.5) * height, -180 + (col + 0.5) * width, precision=precision
-        )
-        for row in range(first_row, last_row + 1)
-        for col in columns
-    }
-
-
-@dataclass(frozen=True)
-class CellQuery:
-    """Which indexed cells hold every point within a radius; ``cells`` None means scan all."""
-
-    field: str
-    cells: frozenset[str] | None
-
-
-def cell_query(lat: float, lng: float, radius_km: float) -> CellQuery:
-    """The finest precision whose covering of the cap's bounding box has few enough cells."""
-    lat_range, lng_ranges = bounding_box(lat, lng, radius_km)
-    for precision in sorted(CELL_PRECISIONS, reverse=True):
-        cells = _cells_covering(lat_range, lng_ranges, precision)
-        if cells is not None:
-            if precision == 1 and len(cells) == 32:
-                break
-            return CellQuery(f"cells.p{precision}", frozenset(cells))
-    return CellQuery("cells.p1", None)
-
-
-def travel_minutes(distance: float, speed_kmh: float, road_factor: float) -> int:
-    """Estimated driving time: straight-line distance stretched to road distance."""
-    return max(1, math.ceil(distance * road_factor / speed_kmh * 60))
 
 
 # --- anti-abuse -------------------------------------------------------------------------------

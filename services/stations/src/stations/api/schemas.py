@@ -16,8 +16,6 @@ from stations.domain import (
     Contact,
     Feedback,
     Grade,
-    Hours,
-    Interval,
     Location,
     OfferedService,
     Resource,
@@ -25,8 +23,8 @@ from stations.domain import (
     Station,
     StationKind,
     StationStatus,
-    Weekday,
 )
+from stations.hours import Hours, Interval, Weekday
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 

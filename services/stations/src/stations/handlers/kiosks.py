@@ -12,13 +12,13 @@ from common.events import CloudEvent, InvalidEvent
 from common.events.partner import PartnerServiceUsed
 from common.faults import Faults
 from common.idempotency import fingerprint
+from stations.checkins import Checkins, Use
 from stations.domain import StationsError, derived_id
-from stations.service import StationsService, Use
 
 
 class KioskHandlers:
-    def __init__(self, service: StationsService, faults: Faults) -> None:
-        self._service = service
+    def __init__(self, checkins: Checkins, faults: Faults) -> None:
+        self._checkins = checkins
         self._faults = faults
 
     def handlers(self) -> dict[str, EventHandler]:
@@ -36,7 +36,7 @@ class KioskHandlers:
             fingerprint=fingerprint(event),
             cause=(event.source, event.id),
         )
-        known = await self._service.fingerprint_of(use.checkin_id)
+        known = await self._checkins.fingerprint_of(use.checkin_id)
         if known is not None and known != use.fingerprint:
             raise InvalidEvent(
                 "conflicting_duplicate",
@@ -44,6 +44,6 @@ class KioskHandlers:
             )
         self._faults.hit("stations.on_service_used.before_effect")
         try:
-            await self._service.record_use(use)
+            await self._checkins.record_use(use)
         except StationsError as refusal:
-            await self._service.record_refused(use, refusal)
+            await self._checkins.record_refused(use, refusal)

@@ -6,12 +6,12 @@ from common.dispatch import EventHandler, typed
 from common.events import CloudEvent
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.idempotency import ProcessedEvents
-from stations.service import StationsService
+from stations.drivers import Drivers
 
 
 class RegistryHandlers:
-    def __init__(self, service: StationsService, processed: ProcessedEvents) -> None:
-        self._service = service
+    def __init__(self, drivers: Drivers, processed: ProcessedEvents) -> None:
+        self._drivers = drivers
         self._processed = processed
 
     def handlers(self) -> dict[str, EventHandler]:
@@ -24,16 +24,16 @@ class RegistryHandlers:
     async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
         if await self._processed.seen(event):
             return
-        await self._service.driver_registered(data.driver_id, data.registered_at)
+        await self._drivers.driver_registered(data.driver_id, data.registered_at)
         await self._processed.mark_done(event)
 
     async def on_driver_deactivated(self, event: CloudEvent, data: DriverDeactivated) -> None:
         if await self._processed.seen(event):
             return
-        await self._service.driver_deactivated(data.driver_id, data.deactivated_at, data.erased)
+        await self._drivers.driver_deactivated(data.driver_id, data.deactivated_at, data.erased)
         await self._processed.mark_done(event)
 
     async def on_driver_updated(self, event: CloudEvent, data: DriverUpdated) -> None:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
-            await self._service.driver_reactivated(data.driver_id, data.updated_at)
+            await self._drivers.driver_reactivated(data.driver_id, data.updated_at)

@@ -16,14 +16,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
-from stations.domain import (
-    CELL_PRECISIONS,
-    CellQuery,
-    Resource,
-    Station,
-    StationExists,
-    cells_of,
-)
+from stations.domain import Resource, Station, StationExists
+from stations.geography import CELL_PRECISIONS, CellQuery, cells_of
 
 Document = dict[str, Any]
 

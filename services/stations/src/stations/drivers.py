@@ -1,0 +1,35 @@
+"""What the registry announced about drivers, and the rule that only active drivers use
+stations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from stations.domain import DriverDeactivated, LastSeen, UnknownDriver
+from stations.store.drivers import DriverFacts, DriverStore
+
+
+class Drivers:
+    def __init__(self, drivers: DriverStore) -> None:
+        self._drivers = drivers
+
+    async def active_driver(self, driver_id: str) -> DriverFacts:
+        driver = await self._drivers.get(driver_id)
+        if driver is None:
+            raise UnknownDriver(f"driver {driver_id} is not known to the registry")
+        if not driver.active:
+            raise DriverDeactivated(f"driver {driver_id} is deactivated")
+        return driver
+
+    async def driver_registered(self, driver_id: str, at: datetime) -> None:
+        await self._drivers.registered(driver_id, at)
+
+    async def driver_deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
+        await self._drivers.deactivated(driver_id, at, erase)
+
+    async def driver_reactivated(self, driver_id: str, at: datetime) -> None:
+        await self._drivers.reactivated(driver_id, at)
+
+    async def saw(self, driver_id: str, seen: LastSeen) -> None:
+        # Impossible travel is judged against the latest counted use.
+        await self._drivers.saw(driver_id, seen)

@@ -1,0 +1,39 @@
+"""What the stations use cases share: the topic they announce on and the relay that publishes.
+
+A check-in or an attendance is stored with the event announcing it in the document's outbox;
+the relay publishes it right after (or its sweeper, when that fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from common.logging import describe_error, get_logger
+from common.outbox import OutboxRelay
+
+log = get_logger(__name__)
+
+EVENT_SOURCE = "driverhome/stations"
+TOPIC = "stations.events"
+
+RelayRef = Callable[[], OutboxRelay | None]
+
+
+def no_relay() -> OutboxRelay | None:
+    return None
+
+
+class Announcer:
+    def __init__(self, relay: RelayRef = no_relay) -> None:
+        # Read when announcing: the relay starts after the use cases are wired.
+        self._relay = relay
+
+    async def announce(self, collection: Any, doc_id: str) -> None:
+        relay = self._relay()
+        if relay is None:
+            return
+        try:
+            await relay.flush(collection, doc_id)
+        except Exception as exc:  # the state is stored; the sweeper publishes it later
+            log.warning("announce deferred to outbox sweeper", error=describe_error(exc))
