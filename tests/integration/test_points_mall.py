@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from common.testing import unique_name
 from points.app import create_app
 from points.domain import InsufficientPoints
-from points.mall import Mall, OutOfStock
+from points.mall import Mall
+from points.rewards import OutOfStock
 from points.service import PointsService
 from points.settings import PointsSettings
 from tests.support import serve
@@ -39,7 +40,7 @@ async def add_reward(
     mall: Mall, *, cost: int, stock: int, channel: str = "online", counters: list[str] | None = None
 ) -> str:
     reward_id = unique_name("rw-")
-    await mall.add_reward(
+    await mall.catalogue.add_reward(
         reward_id,
         {
             "name": "保温杯",
@@ -91,9 +92,9 @@ async def test_a_thousand_concurrent_redemptions_against_a_balance_for_ten_give_
         assert set(outcomes) <= {"reserved", "failed", "refused early"}
         await assert_balanced(service, driver_id, 0)
         assert len(await ledger_of(service, driver_id, "redemption")) == 10
-        reward = await mall.reward(reward_id)
+        reward = await mall.catalogue.reward(reward_id)
         assert (reward.stock, reward.held) == (1990, 10)
-        failed = await mall.redemptions.collection.count_documents(
+        failed = await mall.steps.redemptions.collection.count_documents(
             {"driver_id": driver_id, "state": "failed"}
         )
         assert failed == outcomes.count("failed")
@@ -129,7 +130,7 @@ async def test_stock_of_five_with_fifty_concurrent_orders_gives_five_and_leaves_
         for driver_id in losers:
             await assert_balanced(service, driver_id, 500)
             assert await ledger_of(service, driver_id, "redemption") == []
-        reward = await mall.reward(reward_id)
+        reward = await mall.catalogue.reward(reward_id)
         assert (reward.stock, reward.held) == (0, 5)
 
 
@@ -159,14 +160,14 @@ async def test_cancelling_twice_at_once_refunds_the_points_and_returns_the_unit_
         await assert_balanced(service, driver_id, 250)
         refunds = await ledger_of(service, driver_id, "reversal")
         assert len(refunds) == 1 and refunds[0]["amount"] == 200
-        reward = await mall.reward(reward_id)
+        reward = await mall.catalogue.reward(reward_id)
         assert (reward.stock, reward.held) == (3, 0)
         again = await http.post(
             f"/v1/redemptions/{rid}/cancel", headers=token("driver", driver_id=driver_id)
         )
         assert again.status_code == 200
         assert len(await ledger_of(service, driver_id, "reversal")) == 1
-        assert (await mall.reward(reward_id)).stock == 3
+        assert (await mall.catalogue.reward(reward_id)).stock == 3
 
 
 async def test_expiry_run_twice_at_once_refunds_and_restocks_exactly_once(
@@ -183,7 +184,7 @@ async def test_expiry_run_twice_at_once_refunds_and_restocks_exactly_once(
         assert overdue.expires_at - overdue.created_at >= timedelta(days=7)
         await service.adjust(driver_id, 1, operator="op", reason="one more", request_id="extra")
         current = (await mall.reserve(driver_id, keep_id)).redemption
-        await mall.redemptions.collection.update_one(
+        await mall.steps.redemptions.collection.update_one(
             {"_id": overdue.redemption_id},
             {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}},
         )
@@ -195,8 +196,9 @@ async def test_expiry_run_twice_at_once_refunds_and_restocks_exactly_once(
         await assert_balanced(service, driver_id, 100)
         refunds = await ledger_of(service, driver_id, "reversal")
         assert [r["reverses"] for r in refunds] == [overdue.entry_id]
-        assert ((await mall.reward(reward_id)).stock, (await mall.reward(reward_id)).held) == (1, 0)
-        assert (await mall.reward(keep_id)).held == 1
+        returned = await mall.catalogue.reward(reward_id)
+        assert (returned.stock, returned.held) == (1, 0)
+        assert (await mall.catalogue.reward(keep_id)).held == 1
 
 
 async def test_a_counter_hands_over_once_against_the_code_and_only_at_its_own_counter(
@@ -217,7 +219,7 @@ async def test_a_counter_hands_over_once_against_the_code_and_only_at_its_own_co
         assert reserved.status_code == 201, reserved.text
         rid, code = reserved.json()["redemption_id"], reserved.json()["code"]
         assert code and len(code.replace("-", "")) == 10
-        stored = await mall.redemptions.collection.find_one({"_id": rid})
+        stored = await mall.steps.redemptions.collection.find_one({"_id": rid})
         assert stored is not None and code not in str(stored)
         listed = await http.get("/v1/redemptions", headers=token("driver", driver_id=driver_id))
         assert "code" not in listed.json()["items"][0]
@@ -256,7 +258,7 @@ async def test_a_counter_hands_over_once_against_the_code_and_only_at_its_own_co
         assert handed.json()["fulfilled_at_counter"] == COUNTER
         assert reused.status_code == 409
         assert cancel_after.status_code == 409
-        reward = await mall.reward(reward_id)
+        reward = await mall.catalogue.reward(reward_id)
         assert (reward.stock, reward.held, reward.issued) == (1, 0, 1)
         await assert_balanced(service, driver_id, 0)
 
@@ -321,7 +323,7 @@ async def test_a_retried_reservation_with_the_same_key_is_the_same_redemption_wi
         assert other.status_code == 422
         await assert_balanced(service, driver_id, 300)
         assert len(await ledger_of(service, driver_id, "redemption")) == 1
-        assert (await mall.reward(reward_id)).held == 1
+        assert (await mall.catalogue.reward(reward_id)).held == 1
         rid = rids.pop()
         at_counter = token("station", station_id=COUNTER)
         stale = await http.post(

@@ -38,7 +38,7 @@ async def driver_with(service: PointsService, points: int) -> str:
 
 async def reward(mall: Mall, *, cost: int, stock: int) -> str:
     reward_id = unique_name("rw-")
-    await mall.add_reward(
+    await mall.catalogue.add_reward(
         reward_id,
         {
             "name": "雨伞",
@@ -70,23 +70,23 @@ async def test_a_crash_after_the_unit_is_taken_is_rolled_back_by_the_sweep(
 
         with pytest.raises(InjectedFault):
             await mall.reserve(driver_id, reward_id, request_key="k1")
-        left = await mall.redemptions.collection.find_one({"driver_id": driver_id})
+        left = await mall.steps.redemptions.collection.find_one({"driver_id": driver_id})
         assert left is not None and left["state"] == "reserving"
-        assert (await mall.reward(reward_id)).stock == 0  # the unit is held, not gone
+        assert (await mall.catalogue.reward(reward_id)).stock == 0  # the unit is held, not gone
 
         async def rolled_back() -> bool:
-            doc = await mall.redemptions.get(left["_id"])
-            unit = await mall.reward(reward_id)
+            doc = await mall.steps.redemptions.get(left["_id"])
+            unit = await mall.catalogue.reward(reward_id)
             return doc is not None and doc["state"] == "failed" and unit.held == 0
 
         await wait_until(rolled_back, timeout=20)
-        assert (await mall.reward(reward_id)).stock == 1
+        assert (await mall.catalogue.reward(reward_id)).stock == 1
         assert await balance(service, driver_id) == 100
         # The unit is really back: a new reservation takes it.
         again = await mall.reserve(driver_id, reward_id)
         assert again.redemption.state == "reserved"
         assert await balance(service, driver_id) == 40
-        assert (await mall.reward(reward_id)).stock == 0
+        assert (await mall.catalogue.reward(reward_id)).stock == 0
 
 
 async def test_a_crash_after_the_points_are_taken_is_completed_by_the_sweep(
@@ -103,12 +103,12 @@ async def test_a_crash_after_the_points_are_taken_is_completed_by_the_sweep(
         assert await balance(service, driver_id) == 30
 
         async def completed() -> dict[str, object] | None:
-            doc = await mall.redemptions.collection.find_one({"driver_id": driver_id})
+            doc = await mall.steps.redemptions.collection.find_one({"driver_id": driver_id})
             return doc if doc and doc["state"] == "reserved" else None
 
         doc = await wait_until(completed, timeout=20)
         assert await balance(service, driver_id) == 30
-        unit = await mall.reward(reward_id)
+        unit = await mall.catalogue.reward(reward_id)
         assert (unit.stock, unit.held) == (1, 1)
         # The driver's retry with the same key finds the reservation and gets a usable code.
         retried = await mall.reserve(driver_id, reward_id, request_key="k1")
@@ -137,7 +137,7 @@ async def test_a_crash_after_the_refund_is_completed_by_the_sweep_and_returns_th
         await wait_until(cancelled, timeout=20)
         await mall.cancel(rid, by="op", reason="wrong size")
         assert await balance(service, driver_id) == 100
-        unit = await mall.reward(reward_id)
+        unit = await mall.catalogue.reward(reward_id)
         assert (unit.stock, unit.held) == (1, 0)
 
 
@@ -152,13 +152,13 @@ async def test_a_unit_taken_late_for_a_redemption_that_moved_on_is_given_back_by
         done = (await mall.reserve(driver_id, reward_id)).redemption
         await mall.fulfil(done.redemption_id, None, by="op", counter_id=None)
         # A stalled attempt for the same redemption wakes up, takes a unit and dies.
-        assert await mall.rewards.take(
+        assert await mall.steps.rewards.take(
             reward_id, done.redemption_id, uuid.uuid4().hex, datetime.now(UTC)
         )
-        assert (await mall.reward(reward_id)).stock == 1
+        assert (await mall.catalogue.reward(reward_id)).stock == 1
 
         async def given_back() -> bool:
-            unit = await mall.reward(reward_id)
+            unit = await mall.catalogue.reward(reward_id)
             return (unit.stock, unit.held, unit.issued) == (2, 0, 1)
 
         await wait_until(given_back, timeout=20)

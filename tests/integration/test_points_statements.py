@@ -41,7 +41,7 @@ async def test_a_statement_as_of_a_date_is_signed_verifies_and_fails_once_altere
         )
         clock.now = datetime(2026, 6, 30, 23, 30, tzinfo=CST)
         await service.adjust(driver_id, 50, operator="op-zhang", reason="bonus", request_id="b")
-        await mall.add_reward(
+        await mall.catalogue.add_reward(
             "rw-cup",
             {
                 "name": "水杯",

@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from common.schemas import Code, Day, Name, Omittable, RequestModel, Text
 from points.leaderboards import Standing
-from points.mall import Channel, Redemption, RedemptionState, Reward
+from points.redemptions import Redemption, RedemptionState
+from points.rewards import Channel, Reward
 from points.statements import SignedStatement
 
 Identifier = Annotated[

@@ -1,0 +1,187 @@
+"""Redemptions: reserve, list, read, fulfil at a counter or shipped, cancel, a new code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from common.auth import Principal, require_roles
+from common.pagination import PageParams, encode_cursor
+from common.problems import Problem
+from points.api.mall_dependencies import (
+    DriverOrOperator,
+    MallDep,
+    own_driver,
+    problem_of,
+    visible,
+)
+from points.api.mall_schemas import (
+    CancelRequest,
+    CodeView,
+    FulfilRequest,
+    RedemptionPage,
+    RedemptionView,
+    ReservationView,
+    ReserveRequest,
+)
+from points.domain import PointsError
+
+router = APIRouter(prefix="/v1")
+
+
+# redemptions ----------------------------------------------------------------------------------
+@router.post(
+    "/redemptions",
+    status_code=201,
+    response_model=ReservationView,
+    tags=["mall"],
+    summary="Reserve a reward: its points and a unit of stock are taken, or nothing is",
+    responses={
+        200: {
+            "description": "Retried with the same Idempotency-Key: the same redemption, "
+            "with a new code (the earlier one stops working)"
+        },
+        409: {"description": "Out of stock, insufficient points or the account is not active"},
+    },
+)
+async def reserve(
+    body: ReserveRequest,
+    response: Response,
+    principal: DriverOrOperator,
+    mall: MallDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> ReservationView:
+    driver_id = own_driver(principal, body.driver_id)
+    try:
+        reservation = await mall.reserve(
+            driver_id, body.reward_id, request_key=idempotency_key, counter_id=body.counter_id
+        )
+    except PointsError as exc:
+        raise problem_of(exc) from exc
+    redemption = reservation.redemption
+    if redemption.state == "failed":
+        raise Problem(
+            409,
+            "Conflict",
+            f"the reward was not reserved: {redemption.failure}",
+            extra={"reason": redemption.failure, "redemption_id": redemption.redemption_id},
+        )
+    response.status_code = 201 if reservation.created else 200
+    view = RedemptionView.of(redemption).model_dump()
+    return ReservationView(**view, code=reservation.code)
+
+
+@router.get(
+    "/redemptions",
+    response_model=RedemptionPage,
+    tags=["mall"],
+    summary="Redemptions, newest first (a driver's own; operators any driver's)",
+)
+async def list_redemptions(
+    principal: DriverOrOperator,
+    mall: MallDep,
+    page: Annotated[PageParams, Depends()],
+    driver_id: Annotated[str | None, Query(max_length=100)] = None,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+) -> RedemptionPage:
+    if principal.role == "driver":
+        driver_id = own_driver(principal, driver_id)
+    after: tuple[datetime, str] | None = None
+    if page.after:
+        try:
+            after = (datetime.fromisoformat(str(page.after["t"])), str(page.after["id"]))
+        except (KeyError, ValueError) as exc:
+            raise Problem(400, "Bad Request", "the cursor is not valid") from exc
+    items = await mall.redemptions_page(
+        driver_id=driver_id, state=state, after=after, limit=page.limit
+    )
+    next_cursor = None
+    if len(items) == page.limit:
+        last = items[-1]
+        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.redemption_id})
+    return RedemptionPage(items=[RedemptionView.of(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/redemptions/{redemption_id}",
+    response_model=RedemptionView,
+    tags=["mall"],
+    summary="One redemption",
+)
+async def get_redemption(
+    redemption_id: str, principal: DriverOrOperator, mall: MallDep
+) -> RedemptionView:
+    return RedemptionView.of(await visible(mall, principal, redemption_id))
+
+
+@router.post(
+    "/redemptions/{redemption_id}/fulfil",
+    response_model=RedemptionView,
+    tags=["mall"],
+    summary="Hand a reward over at a counter against its one-time code (or mark it shipped)",
+)
+async def fulfil(
+    redemption_id: str,
+    body: FulfilRequest,
+    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    mall: MallDep,
+) -> RedemptionView:
+    counter_id = body.counter_id
+    if principal.role == "station":
+        if principal.station_id is None or counter_id not in (None, principal.station_id):
+            raise Problem(403, "Forbidden", "counter staff hand over only at their own counter")
+        counter_id = principal.station_id
+    try:
+        redemption = await mall.redemption(redemption_id)
+        if redemption.channel == "online" and principal.role != "operator":
+            raise Problem(403, "Forbidden", "online rewards are shipped by operators")
+        if redemption.channel == "counter" and body.code is None:
+            raise Problem(422, "Unprocessable Content", "the collection code is required")
+        fulfilled = await mall.fulfil(
+            redemption_id, body.code, by=principal.sub, counter_id=counter_id
+        )
+    except PointsError as exc:
+        raise problem_of(exc) from exc
+    return RedemptionView.of(fulfilled)
+
+
+@router.post(
+    "/redemptions/{redemption_id}/cancel",
+    response_model=RedemptionView,
+    tags=["mall"],
+    summary="Cancel a reservation: points refunded and stock returned, each exactly once",
+)
+async def cancel(
+    redemption_id: str,
+    principal: DriverOrOperator,
+    mall: MallDep,
+    body: CancelRequest | None = None,
+) -> RedemptionView:
+    await visible(mall, principal, redemption_id)
+    reason = (body or CancelRequest()).reason
+    try:
+        cancelled = await mall.cancel(redemption_id, by=principal.sub, reason=reason)
+    except PointsError as exc:
+        raise problem_of(exc) from exc
+    return RedemptionView.of(cancelled)
+
+
+@router.post(
+    "/redemptions/{redemption_id}/code",
+    response_model=CodeView,
+    tags=["mall"],
+    summary="A new collection code for the driver (the previous one stops working)",
+)
+async def reissue_code(
+    redemption_id: str,
+    principal: Annotated[Principal, Depends(require_roles("driver"))],
+    mall: MallDep,
+) -> CodeView:
+    await visible(mall, principal, redemption_id)
+    try:
+        _, code = await mall.reissue_code(redemption_id)
+    except PointsError as exc:
+        raise problem_of(exc) from exc
+    return CodeView(redemption_id=redemption_id, code=code)
