@@ -9,19 +9,16 @@ the two leaves a claim by a driver id that does not exist, which a later claim t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from common.events.partner import PartnerDriverRegistered
-from common.events.registry import DriverRegistered, DriverUpdated
+from common.events.registry import DriverRegistered
 from common.pii import (
     is_valid_national_id,
     is_valid_phone,
-    mask_phone,
     normalise_national_id,
     normalise_phone,
 )
 from registry.domain import (
-    Conflict,
     Driver,
     InvalidDriverData,
     NationalIdRecord,
@@ -36,7 +33,8 @@ from registry.domain import (
     new_driver_id,
     normalise_plate,
 )
-from registry.records import Actor, Changes, DriverRecords
+from registry.records import Actor, DriverRecords
+from registry.registration_merge import KnownDriverMerge
 from registry.review_queue import ReviewQueue
 from registry.store.vehicles import VehicleStore
 from registry.units import Units
@@ -71,6 +69,9 @@ class Registrar:
         self._units = units
         self._vehicle_store = vehicle_store
         self._queue = queue
+        self._known = KnownDriverMerge(
+            records, vehicles=vehicles, vehicle_store=vehicle_store, queue=queue
+        )
 
     async def register_driver(
         self, registration: Registration, channel: RegistrationChannel, actor: Actor
@@ -103,7 +104,7 @@ class Registrar:
                 # Knowing an ID number is not enough to change someone's record.
                 return existing, False
             if existing is not None:
-                merged = await self._merge(
+                merged = await self._known.merge(
                     existing,
                     source=f"registration/{channel}",
                     name=registration.name,
@@ -144,7 +145,7 @@ class Registrar:
         for _ in range(3):
             existing = await self._records.drivers.by_national_id_hash(data.national_id_hash)
             if existing is not None:
-                return await self._merge(
+                return await self._known.merge(
                     existing, source=source, name=name, plate=data.plate, link=link
                 )
             created = await self._create(
@@ -253,150 +254,3 @@ class Registrar:
             await self._queue.add(review)
         await self._records.announce(driver_id)
         return driver
-
-    async def _merge(
-        self,
-        driver: Driver,
-        *,
-        source: str,
-        name: str | None = None,
-        phone: str | None = None,
-        national_id: NationalIdRecord | None = None,
-        plate: str | None = None,
-        link: PartnerLink | None = None,
-        attempt: int = 0,
-    ) -> Driver:
-        """Fill the gaps of a known driver and queue differing values for review."""
-        if attempt >= 3:
-            raise Conflict("the driver kept changing meanwhile; try again")
-        if driver.erased:
-            return driver
-        changes = Changes()
-        reviews: list[Review] = []
-        push: dict[str, Any] = {}
-        when: dict[str, Any] = {"updated_at": driver.updated_at}
-        if name:
-            if not driver.name:
-                changes.put("name", name)
-            elif name != driver.name:
-                reviews.append(
-                    self._queue.proposal(
-                        driver.driver_id, source, "name", "differs", name, driver.name
-                    )
-                )
-        if phone:
-            if driver.phone is None:
-                changes.put("phone", self._records.protect_phone(phone).model_dump())
-            elif self._records.pii.hash("phone", phone) != driver.phone.hash:
-                reviews.append(
-                    self._queue.proposal(
-                        driver.driver_id,
-                        source,
-                        "phone",
-                        "differs",
-                        mask_phone(phone),
-                        driver.phone.masked,
-                        raw=phone,
-                        enc=self._records.pii.encrypt("phone", phone),
-                    )
-                )
-        if (
-            national_id
-            and national_id.enc
-            and (driver.national_id is None or not driver.national_id.enc)
-        ):
-            changes.put("national_id", national_id.model_dump())
-        if link is not None:
-            known = driver.link_of(link.partner_id)
-            if known is None:
-                push["partner_links"] = link.model_dump()
-                when["partner_links.partner_id"] = {"$ne": link.partner_id}
-                changes.names.append("partner_links")
-            elif link.partner_driver_ref and known.partner_driver_ref != link.partner_driver_ref:
-                if known.partner_driver_ref is None:
-                    when["partner_links.partner_id"] = link.partner_id
-                    changes.put(
-                        "partner_links",
-                        link.partner_driver_ref,
-                        path="partner_links.$.partner_driver_ref",
-                    )
-                else:
-                    reviews.append(
-                        self._queue.proposal(
-                            driver.driver_id,
-                            source,
-                            "partner_driver_ref",
-                            "differs",
-                            link.partner_driver_ref,
-                            known.partner_driver_ref,
-                            partner_id=link.partner_id,
-                        )
-                    )
-        if plate:
-            reviews.extend(await self._merge_plate(driver, source, plate, changes))
-        for review in reviews:
-            await self._queue.add(review)
-        if not changes.names:
-            return driver
-        now = self._records.now()
-        changes.set_["updated_at"] = now
-        linked = link is not None and "partner_links" in changes.names
-        event = DriverUpdated(
-            driver_id=driver.driver_id,
-            changed_fields=changes.names,
-            updated_at=now,
-            partner_id=link.partner_id if link and linked else None,
-            partner_driver_ref=link.partner_driver_ref if link and linked else None,
-            **changes.grouping(),
-        )
-        updated = await self._records.drivers.update(
-            driver.driver_id,
-            when=when,
-            set_=changes.set_,
-            unset=changes.unset,
-            push=push,
-            outbox=[self._records.outbox(event, driver.driver_id)],
-        )
-        if not updated:
-            # Someone changed the driver meanwhile: merge again against what is there now.
-            return await self._merge(
-                await self._records.get_driver(driver.driver_id),
-                source=source,
-                name=name,
-                phone=phone,
-                national_id=national_id,
-                plate=plate,
-                link=link,
-                attempt=attempt + 1,
-            )
-        await self._records.announce(driver.driver_id)
-        return await self._records.get_driver(driver.driver_id)
-
-    async def _merge_plate(
-        self, driver: Driver, source: str, plate: str, changes: Changes
-    ) -> list[Review]:
-        normalised = normalise_plate(plate)
-        if not is_valid_plate(normalised):
-            return [
-                self._queue.proposal(driver.driver_id, source, "plate", "invalid_format", plate)
-            ]
-        held = await self._vehicle_store.of_driver(driver.driver_id)
-        if any(v.plate == normalised for v in held):
-            return []
-        if held:
-            current = ", ".join(v.plate for v in held)
-            return [
-                self._queue.proposal(
-                    driver.driver_id, source, "plate", "differs", normalised, current
-                )
-            ]
-        vehicle = Vehicle(
-            plate=normalised,
-            driver_id=driver.driver_id,
-            added_at=self._records.now(),
-            source=source,
-        )
-        if driver.status != "deactivated" and await self._vehicles.claim(vehicle):
-            changes.names.append("vehicles")
-            return []
-        return [self._queue.proposal(driver.driver_id, source, "plate", "plate_taken", normalised)]

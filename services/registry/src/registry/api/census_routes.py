@@ -9,6 +9,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from common.auth import Principal, require_roles
 from common.pagination import PageParams
 from common.problems import Problem
+from registry.api.census_schemas import (
+    CampaignPage,
+    CampaignRequest,
+    CampaignView,
+    GridProgressView,
+    VerificationRequest,
+)
 from registry.api.dependencies import (
     Operator,
     RegistryDep,
@@ -19,15 +26,7 @@ from registry.api.dependencies import (
     next_cursor,
     visible,
 )
-from registry.api.schemas import (
-    CampaignPage,
-    CampaignRequest,
-    CampaignView,
-    DriverPage,
-    DriverView,
-    GridProgressView,
-    VerificationRequest,
-)
+from registry.api.schemas import DriverPage, DriverView
 from registry.service import Registry
 
 router = APIRouter(prefix="/v1", tags=["census"])

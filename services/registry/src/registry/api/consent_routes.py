@@ -8,17 +8,17 @@ from fastapi import APIRouter, Depends, Response
 
 from common.auth import Principal, require_roles
 from common.problems import Problem
-from registry.api.dependencies import (
-    RegistryDep,
-    actor,
-    visible,
-)
-from registry.api.schemas import (
+from registry.api.consent_schemas import (
     ChildView,
     ConsentRequest,
     ConsentsView,
     FamilyRequest,
     FamilyView,
+)
+from registry.api.dependencies import (
+    RegistryDep,
+    actor,
+    visible,
 )
 from registry.consent import ChildInput, FamilyInput
 from registry.domain import (

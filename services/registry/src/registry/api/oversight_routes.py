@@ -16,7 +16,7 @@ from registry.api.dependencies import (
     next_cursor,
     visible,
 )
-from registry.api.schemas import (
+from registry.api.oversight_schemas import (
     AccessRecordPage,
     AccessRecordView,
     ResolutionRequest,

@@ -1,34 +1,21 @@
+"""Drivers and their vehicles: requests and answers. Units, consent, census and oversight
+have their own schema modules."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from common.schemas import Code, Day, Name, Omittable, RequestModel
 from registry.domain import (
-    AccessRecord,
-    BranchType,
-    Campaign,
-    ConsentChannel,
-    ConsentPurpose,
-    ConsentState,
     DeactivationReason,
     Driver,
     DriverStatus,
-    Fleet,
-    FleetKind,
-    Grid,
     Membership,
     MembershipRole,
-    Organisation,
-    OrganisationKind,
     RegistrationChannel,
-    RevealField,
-    RevealPurpose,
-    Review,
-    ReviewDecision,
-    ReviewStatus,
     Vehicle,
     VehicleType,
 )
@@ -98,14 +85,6 @@ class EraseRequest(RequestModel):
     reason: DeactivationReason = "on_request"
 
 
-class RevealRequest(RequestModel):
-    field: RevealField
-    purpose: RevealPurpose
-    case_ref: Code | None = Field(
-        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
-    )
-
-
 class AddVehicleRequest(RequestModel):
     plate: Name = Field(min_length=7, max_length=12)
     vehicle_type: VehicleType = "container_tractor"
@@ -120,62 +99,6 @@ class PassRequest(RequestModel):
         default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$"
     )
     pass_expires_on: Day | None = None
-
-
-class ConsentRequest(RequestModel):
-    granted: bool
-    channel: ConsentChannel
-
-
-class ChildRequest(RequestModel):
-    name: Name = Field(min_length=1, max_length=50)
-    birth_year: int = Field(ge=1990, le=2100)
-    child_id: Code | None = Field(default=None, max_length=100)
-
-
-class FamilyRequest(RequestModel):
-    spouse_name: Name | None = Field(default=None, min_length=1, max_length=50)
-    children: list[ChildRequest] = Field(default_factory=list, max_length=10)
-
-
-class FleetRequest(RequestModel):
-    name: Name = Field(min_length=1, max_length=100)
-    kind: FleetKind = "company"
-
-
-class GridRequest(RequestModel):
-    name: Name = Field(min_length=1, max_length=100)
-    community: Name = Field(min_length=1, max_length=100)
-    street: Name | None = Field(default=None, min_length=1, max_length=100)
-
-
-class OrganisationRequest(RequestModel):
-    name: Name = Field(min_length=1, max_length=100)
-    kind: OrganisationKind
-    branch_type: BranchType | None = None
-    grid_id: Code | None = Field(default=None, max_length=100)
-    fleet_id: Code | None = Field(default=None, max_length=100)
-
-
-class MemberRequest(RequestModel):
-    driver_id: Code = Field(min_length=1, max_length=100)
-    role: MembershipRole = "member"
-    mobile: bool = False
-    home_organisation: Code | None = Field(default=None, min_length=1, max_length=100)
-
-
-class CampaignRequest(RequestModel):
-    quarter: str | None = Field(default=None, pattern=r"^20\d{2}Q[1-4]$")
-    grid_ids: list[Code] = Field(default_factory=list, max_length=500)
-
-
-class VerificationRequest(RequestModel):
-    campaign_id: Code | None = Field(default=None, max_length=100)
-    changes: UpdateDriverRequest = Field(default_factory=UpdateDriverRequest)
-
-
-class ResolutionRequest(RequestModel):
-    decision: ReviewDecision
 
 
 # ---------------------------------------------------------------------- answers
@@ -285,155 +208,6 @@ class DriverPage(BaseModel):
     next_cursor: str | None = None
 
 
-class ConsentsView(BaseModel):
-    driver_id: str
-    current: dict[str, ConsentState]
-    history: list[ConsentState]
-    purposes: list[ConsentPurpose]
-
-
-class ChildView(BaseModel):
-    child_id: str
-    name: str = Field(description="Masked, e.g. 王*")
-    birth_year: int
-    school_age: bool
-
-
-class FamilyView(BaseModel):
-    driver_id: str
-    spouse_name: str | None = Field(description="Masked")
-    children: list[ChildView]
-
-
-class RevealView(BaseModel):
-    driver_id: str
-    field: RevealField
-    value: Any
-
-
-class AccessRecordView(BaseModel):
-    access_id: str
-    driver_id: str
-    field: RevealField
-    purpose: RevealPurpose
-    case_ref: str | None
-    by: str
-    role: str
-    at: datetime
-
-    @classmethod
-    def of(cls, record: AccessRecord) -> AccessRecordView:
-        return cls(**record.model_dump())
-
-
-class AccessRecordPage(BaseModel):
-    items: list[AccessRecordView]
-    next_cursor: str | None = None
-
-
 class VehiclePage(BaseModel):
     items: list[VehicleView]
-    next_cursor: str | None = None
-
-
-class FleetView(BaseModel):
-    fleet_id: str
-    name: str
-    kind: FleetKind
-    verified: bool
-    created_at: datetime
-
-    @classmethod
-    def of(cls, fleet: Fleet) -> FleetView:
-        return cls(**fleet.model_dump())
-
-
-class FleetPage(BaseModel):
-    items: list[FleetView]
-    next_cursor: str | None = None
-
-
-class GridView(BaseModel):
-    grid_id: str
-    name: str
-    community: str
-    street: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, grid: Grid) -> GridView:
-        return cls(**grid.model_dump())
-
-
-class GridPage(BaseModel):
-    items: list[GridView]
-    next_cursor: str | None = None
-
-
-class OrganisationView(BaseModel):
-    organisation_id: str
-    name: str
-    kind: OrganisationKind
-    branch_type: BranchType | None
-    grid_id: str | None
-    fleet_id: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, organisation: Organisation) -> OrganisationView:
-        return cls(**organisation.model_dump())
-
-
-class OrganisationPage(BaseModel):
-    items: list[OrganisationView]
-    next_cursor: str | None = None
-
-
-class GridProgressView(BaseModel):
-    grid_id: str | None
-    drivers: int
-    verified: int
-    pending: int
-
-
-class CampaignView(BaseModel):
-    campaign_id: str
-    quarter: str
-    verified_since: datetime
-    grid_ids: list[str]
-    started_by: str
-    started_at: datetime
-    progress: list[GridProgressView] | None = None
-
-    @classmethod
-    def of(cls, campaign: Campaign, progress: list[GridProgressView] | None = None) -> CampaignView:
-        return cls(**campaign.model_dump(), progress=progress)
-
-
-class CampaignPage(BaseModel):
-    items: list[CampaignView]
-    next_cursor: str | None = None
-
-
-class ReviewView(BaseModel):
-    review_id: str
-    driver_id: str
-    source: str
-    field: str
-    reason: str
-    current: str | None
-    proposed: str
-    partner_id: str | None
-    status: ReviewStatus
-    created_at: datetime
-    resolved_at: datetime | None
-    resolved_by: str | None
-
-    @classmethod
-    def of(cls, review: Review) -> ReviewView:
-        return cls(**review.model_dump(exclude={"proposed_enc"}))
-
-
-class ReviewPage(BaseModel):
-    items: list[ReviewView]
     next_cursor: str | None = None

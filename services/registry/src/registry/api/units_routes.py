@@ -17,8 +17,8 @@ from registry.api.dependencies import (
     driver_page,
     next_cursor,
 )
-from registry.api.schemas import (
-    DriverPage,
+from registry.api.schemas import DriverPage, MembershipView
+from registry.api.units_schemas import (
     FleetPage,
     FleetRequest,
     FleetView,
@@ -26,7 +26,6 @@ from registry.api.schemas import (
     GridRequest,
     GridView,
     MemberRequest,
-    MembershipView,
     OrganisationPage,
     OrganisationRequest,
     OrganisationView,

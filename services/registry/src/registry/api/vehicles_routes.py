@@ -18,12 +18,7 @@ from registry.api.dependencies import (
     RegistryDep,
     visible,
 )
-from registry.api.schemas import (
-    AddVehicleRequest,
-    PassRequest,
-    VehiclePage,
-    VehicleView,
-)
+from registry.api.schemas import AddVehicleRequest, PassRequest, VehiclePage, VehicleView
 
 router = APIRouter(prefix="/v1", tags=["vehicles and passes"])
 

@@ -1,0 +1,189 @@
+"""A registration of a person already known: fill the record's gaps, queue what differs.
+
+Nothing is overwritten silently: a differing name, phone, plate or partner reference becomes a
+review proposal. The update is conditional on the record not having changed since it was read;
+when it did, the merge runs again against what is there now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.events.registry import DriverUpdated
+from common.pii import mask_phone
+from registry.domain import (
+    Conflict,
+    Driver,
+    NationalIdRecord,
+    PartnerLink,
+    Review,
+    Vehicle,
+    is_valid_plate,
+    normalise_plate,
+)
+from registry.records import Changes, DriverRecords
+from registry.review_queue import ReviewQueue
+from registry.store.vehicles import VehicleStore
+from registry.vehicles import Vehicles
+
+
+class KnownDriverMerge:
+    def __init__(
+        self,
+        records: DriverRecords,
+        *,
+        vehicles: Vehicles,
+        vehicle_store: VehicleStore,
+        queue: ReviewQueue,
+    ) -> None:
+        self._records = records
+        self._vehicles = vehicles
+        self._vehicle_store = vehicle_store
+        self._queue = queue
+
+    async def merge(
+        self,
+        driver: Driver,
+        *,
+        source: str,
+        name: str | None = None,
+        phone: str | None = None,
+        national_id: NationalIdRecord | None = None,
+        plate: str | None = None,
+        link: PartnerLink | None = None,
+        attempt: int = 0,
+    ) -> Driver:
+        """Fill the gaps of a known driver and queue differing values for review."""
+        if attempt >= 3:
+            raise Conflict("the driver kept changing meanwhile; try again")
+        if driver.erased:
+            return driver
+        changes = Changes()
+        reviews: list[Review] = []
+        push: dict[str, Any] = {}
+        when: dict[str, Any] = {"updated_at": driver.updated_at}
+        if name:
+            if not driver.name:
+                changes.put("name", name)
+            elif name != driver.name:
+                reviews.append(
+                    self._queue.proposal(
+                        driver.driver_id, source, "name", "differs", name, driver.name
+                    )
+                )
+        if phone:
+            if driver.phone is None:
+                changes.put("phone", self._records.protect_phone(phone).model_dump())
+            elif self._records.pii.hash("phone", phone) != driver.phone.hash:
+                reviews.append(
+                    self._queue.proposal(
+                        driver.driver_id,
+                        source,
+                        "phone",
+                        "differs",
+                        mask_phone(phone),
+                        driver.phone.masked,
+                        raw=phone,
+                        enc=self._records.pii.encrypt("phone", phone),
+                    )
+                )
+        if (
+            national_id
+            and national_id.enc
+            and (driver.national_id is None or not driver.national_id.enc)
+        ):
+            changes.put("national_id", national_id.model_dump())
+        if link is not None:
+            known = driver.link_of(link.partner_id)
+            if known is None:
+                push["partner_links"] = link.model_dump()
+                when["partner_links.partner_id"] = {"$ne": link.partner_id}
+                changes.names.append("partner_links")
+            elif link.partner_driver_ref and known.partner_driver_ref != link.partner_driver_ref:
+                if known.partner_driver_ref is None:
+                    when["partner_links.partner_id"] = link.partner_id
+                    changes.put(
+                        "partner_links",
+                        link.partner_driver_ref,
+                        path="partner_links.$.partner_driver_ref",
+                    )
+                else:
+                    reviews.append(
+                        self._queue.proposal(
+                            driver.driver_id,
+                            source,
+                            "partner_driver_ref",
+                            "differs",
+                            link.partner_driver_ref,
+                            known.partner_driver_ref,
+                            partner_id=link.partner_id,
+                        )
+                    )
+        if plate:
+            reviews.extend(await self._merge_plate(driver, source, plate, changes))
+        for review in reviews:
+            await self._queue.add(review)
+        if not changes.names:
+            return driver
+        now = self._records.now()
+        changes.set_["updated_at"] = now
+        linked = link is not None and "partner_links" in changes.names
+        event = DriverUpdated(
+            driver_id=driver.driver_id,
+            changed_fields=changes.names,
+            updated_at=now,
+            partner_id=link.partner_id if link and linked else None,
+            partner_driver_ref=link.partner_driver_ref if link and linked else None,
+            **changes.grouping(),
+        )
+        updated = await self._records.drivers.update(
+            driver.driver_id,
+            when=when,
+            set_=changes.set_,
+            unset=changes.unset,
+            push=push,
+            outbox=[self._records.outbox(event, driver.driver_id)],
+        )
+        if not updated:
+            # Someone changed the driver meanwhile: merge again against what is there now.
+            return await self.merge(
+                await self._records.get_driver(driver.driver_id),
+                source=source,
+                name=name,
+                phone=phone,
+                national_id=national_id,
+                plate=plate,
+                link=link,
+                attempt=attempt + 1,
+            )
+        await self._records.announce(driver.driver_id)
+        return await self._records.get_driver(driver.driver_id)
+
+    async def _merge_plate(
+        self, driver: Driver, source: str, plate: str, changes: Changes
+    ) -> list[Review]:
+        normalised = normalise_plate(plate)
+        if not is_valid_plate(normalised):
+            return [
+                self._queue.proposal(driver.driver_id, source, "plate", "invalid_format", plate)
+            ]
+        held = await self._vehicle_store.of_driver(driver.driver_id)
+        if any(v.plate == normalised for v in held):
+            return []
+        if held:
+            current = ", ".join(v.plate for v in held)
+            return [
+                self._queue.proposal(
+                    driver.driver_id, source, "plate", "differs", normalised, current
+                )
+            ]
+        vehicle = Vehicle(
+            plate=normalised,
+            driver_id=driver.driver_id,
+            added_at=self._records.now(),
+            source=source,
+        )
+        if driver.status != "deactivated" and await self._vehicles.claim(vehicle):
+            changes.names.append("vehicles")
+            return []
+        return [self._queue.proposal(driver.driver_id, source, "plate", "plate_taken", normalised)]
