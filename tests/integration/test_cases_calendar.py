@@ -86,7 +86,9 @@ async def test_intake_on_20_december_is_provisional_and_loading_2027_recounts_it
         opened = next(e for e in mine if e.type == "case.opened.v1")
         assert opened.data["resolution_due_provisional"] is True
         recounts = [e for e in mine if e.type == "case.deadlines_recomputed.v1"]
-        assert len(recounts) == 1, [e.id for e in recounts]
+        # Once means one event id: the relay publishes at least once, and an instance's flush
+        # and another's sweep may both send the same outbox entry (consumers dedupe by id).
+        assert {e.id for e in recounts} == {f"{cid}:v2"}, [e.id for e in recounts]
         assert recounts[0].data["calendar_years"] == [2027]
         [change] = recounts[0].data["changes"]
         assert change["clock"] == "resolution" and change["provisional"] is False
