@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,11 @@ class Principal:
     superuser: bool = False
     create: bool = True
 
+    def _creatable(self) -> list[str]:
+        """The topics it uses and their ``.dlq`` twins (never a prefix: those are not created)."""
+        names = [n for n in {*self.write, *self.read} if not n.endswith("*")]
+        return sorted({*names, *(n + DLQ for n in names if not n.endswith(DLQ))})
+
     def bindings(self, prefix: str = "", *, create: bool = True) -> list[Binding]:
         if self.superuser:
             return []
@@ -103,12 +108,8 @@ class Principal:
         for name in self.read:
             topic(name, "read", "describe", "describe_configs")
         if create and self.create:
-            for name in {*self.write, *self.read}:
-                if name.endswith("*"):
-                    continue
+            for name in self._creatable():
                 topic(name, "create")
-                if not name.endswith(DLQ):
-                    topic(name + DLQ, "create")
         for group in self.groups:
             out.append(Binding(self.username, GROUP, prefix + group, PREFIXED, "read"))
         # One grant may come from two lines (a topic read and written): keep it once.
@@ -339,52 +340,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     catalogue = dict(DEFAULT_PARTNERS)
     if args.partners is not None and args.partners.exists():
         catalogue.update(json.loads(args.partners.read_text()))
-    table = AccessTable.load(args.table, partners=catalogue)
-
-    if args.command == "credentials":
-        ensure_credentials(args.file, table, bootstrap=args.bootstrap)
-    elif args.command == "superusers":
-        print(";".join(f"User:{u}" for u in table.superusers()))
-    elif args.command == "scram-args":  # the storage is formatted with every user
-        data = json.loads(args.file.read_text())
-        for username in table.usernames():
-            print(f"SCRAM-SHA-512=[name={username},password={data['users'][username]}]")
-        _write_json(args.file, {**data, "registered": table.usernames()})
-    elif args.command == "unregistered":  # users added to the table after formatting
-        data = json.loads(args.file.read_text())
-        known = set(data.get("registered") or ())
-        for username in table.usernames():
-            if username not in known:
-                print(username, data["users"][username])
-    elif args.command == "password":
-        print(json.loads(args.file.read_text())["users"][args.username])
-    elif args.command == "registered":
-        data = json.loads(args.file.read_text())
-        registered = list(dict.fromkeys([*(data.get("registered") or ()), args.username]))
-        _write_json(args.file, {**data, "registered": registered})
-    elif args.command == "apply":
-        data = json.loads(args.file.read_text())
-        count = asyncio.run(_apply(data, table, args.prefix))
-        print(f"access: {count} ACL bindings from {args.table.name} in force")
-    elif args.command == "kafka-config":
-        data = json.loads(args.file.read_text())
-        username = table.get(args.principal).username
-        out_dir = args.out_dir or args.file.parent / "clients"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"{username}.properties"
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(librdkafka_properties(data, username))
-        print(out)
-    elif args.command == "env":
-        import shlex
-
-        from common.kafka_auth import DevCredentials
-
-        creds = DevCredentials.load(args.file)
-        for key, value in creds.env(table.get(args.principal).username).items():
-            print(f"{key}={shlex.quote(value)}")
+    COMMANDS[args.command](args, AccessTable.load(args.table, partners=catalogue))
     return 0
+
+
+def _credentials(args: argparse.Namespace, table: AccessTable) -> None:
+    ensure_credentials(args.file, table, bootstrap=args.bootstrap)
+
+
+def _superusers(args: argparse.Namespace, table: AccessTable) -> None:
+    print(";".join(f"User:{u}" for u in table.superusers()))
+
+
+def _scram_args(args: argparse.Namespace, table: AccessTable) -> None:
+    """The storage is formatted with every user of the table."""
+    data = json.loads(args.file.read_text())
+    for username in table.usernames():
+        print(f"SCRAM-SHA-512=[name={username},password={data['users'][username]}]")
+    _write_json(args.file, {**data, "registered": table.usernames()})
+
+
+def _unregistered(args: argparse.Namespace, table: AccessTable) -> None:
+    """Users added to the table (or partners registered) after the storage was formatted."""
+    data = json.loads(args.file.read_text())
+    known = set(data.get("registered") or ())
+    for username in table.usernames():
+        if username not in known:
+            print(username, data["users"][username])
+
+
+def _password(args: argparse.Namespace, table: AccessTable) -> None:
+    print(json.loads(args.file.read_text())["users"][args.username])
+
+
+def _registered(args: argparse.Namespace, table: AccessTable) -> None:
+    data = json.loads(args.file.read_text())
+    registered = list(dict.fromkeys([*(data.get("registered") or ()), args.username]))
+    _write_json(args.file, {**data, "registered": registered})
+
+
+def _apply_command(args: argparse.Namespace, table: AccessTable) -> None:
+    data = json.loads(args.file.read_text())
+    count = asyncio.run(_apply(data, table, args.prefix))
+    print(f"access: {count} ACL bindings from {args.table.name} in force")
+
+
+def _kafka_config(args: argparse.Namespace, table: AccessTable) -> None:
+    data = json.loads(args.file.read_text())
+    username = table.get(args.principal).username
+    out_dir = args.out_dir or args.file.parent / "clients"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{username}.properties"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(librdkafka_properties(data, username))
+    print(out)
+
+
+def _env(args: argparse.Namespace, table: AccessTable) -> None:
+    import shlex
+
+    from common.kafka_auth import DevCredentials
+
+    creds = DevCredentials.load(args.file)
+    for key, value in creds.env(table.get(args.principal).username).items():
+        print(f"{key}={shlex.quote(value)}")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, AccessTable], None]] = {
+    "credentials": _credentials,
+    "superusers": _superusers,
+    "scram-args": _scram_args,
+    "unregistered": _unregistered,
+    "password": _password,
+    "registered": _registered,
+    "apply": _apply_command,
+    "kafka-config": _kafka_config,
+    "env": _env,
+}
 
 
 if __name__ == "__main__":

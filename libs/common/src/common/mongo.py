@@ -55,13 +55,16 @@ async def ping(client: AsyncMongoClient[Document]) -> None:
     await client.admin.command("ping")
 
 
+DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index violation
+
+
 def is_duplicate_key(exc: BaseException) -> bool:
     if isinstance(exc, DuplicateKeyError):
         return True
     if isinstance(exc, BulkWriteError):
         errors = exc.details.get("writeErrors", [])
-        return bool(errors) and all(e.get("code") == 11000 for e in errors)
-    return isinstance(exc, OperationFailure) and exc.code == 11000
+        return bool(errors) and all(e.get("code") == DUPLICATE_KEY for e in errors)
+    return isinstance(exc, OperationFailure) and exc.code == DUPLICATE_KEY
 
 
 async def insert_once(collection: AsyncCollection[Document], doc: Document) -> bool:

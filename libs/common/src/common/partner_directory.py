@@ -27,10 +27,12 @@ from common.kafka_auth import settings_options
 from common.logging import describe_error, get_logger
 from common.partners import PartnerCatalogue
 from common.settings import ServiceSettings
+from common.topics import ensure_topics
 
 log = get_logger(__name__)
 
 PARTNERS_TOPIC = "partners.events"
+_UNKNOWN_TOPIC = 3
 
 
 @dataclass(frozen=True)
@@ -121,27 +123,36 @@ class PartnerDirectoryFeed:
         # A topic created a moment ago may be described without partitions until its metadata
         # has spread; assigning nothing would leave the directory deaf to every later change.
         deadline = time.monotonic() + self._catch_up_seconds
-        while not (partitions := await self._partitions()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self._topic} has no partitions to read")
-            await asyncio.sleep(0.2)
-        return partitions
-
-    async def _partitions(self) -> list[TopicPartition]:
         admin = AIOKafkaAdminClient(
             **settings_options(self._settings),
             client_id=f"{self._settings.service_name}-partner-directory-admin",
         )
         await admin.start()
+        recreated = False
         try:
-            described = await admin.describe_topics([self._topic])
+            while True:
+                described = await admin.describe_topics([self._topic])
+                partitions = [
+                    TopicPartition(self._topic, p["partition"])
+                    for t in described
+                    for p in t.get("partitions") or ()
+                ]
+                if partitions:
+                    return partitions
+                codes = {t.get("error_code", 0) for t in described}
+                if codes == {_UNKNOWN_TOPIC} and not recreated:
+                    # Seen on a loaded broker: the start-up creation left no topic behind.
+                    # Creating it again is harmless (it exists, or it is ours to create).
+                    log.warning("partner directory topic unknown; creating it", topic=self._topic)
+                    await ensure_topics(self._settings, [PARTNERS_TOPIC])
+                    recreated = True
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{self._topic} has no partitions to read (Kafka errors {sorted(codes)})"
+                    )
+                await asyncio.sleep(0.2)
         finally:
             await admin.close()
-        return [
-            TopicPartition(self._topic, p["partition"])
-            for t in described
-            for p in t.get("partitions") or ()
-        ]
 
     async def _catch_up(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         ends = await consumer.end_offsets(partitions) if partitions else {}

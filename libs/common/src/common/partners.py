@@ -25,7 +25,8 @@ def partner_of_topic(topic: str, prefix: str = "") -> str | None:
     """``partner.port-booking.events`` -> ``port-booking``; anything else -> None."""
     if not topic.startswith(prefix):
         return None
-    parts = topic[len(prefix) :].split(".")
-    if len(parts) == 3 and parts[0] == "partner" and parts[2] == "events":
-        return parts[1]
-    return None
+    match topic[len(prefix) :].split("."):
+        case ["partner", partner_id, "events"]:
+            return partner_id
+        case _:
+            return None

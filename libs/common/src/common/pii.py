@@ -62,14 +62,18 @@ class ProtectedValue(BaseModel):
     masked: str
 
 
+AES_KEY_BYTES = (16, 24, 32)
+MIN_HMAC_KEY_BYTES = 16
+
+
 class PiiProtector:
     def __init__(self, aes_key_b64: str, hmac_key_b64: str) -> None:
         aes_key = base64.b64decode(aes_key_b64)
-        if len(aes_key) not in (16, 24, 32):
+        if len(aes_key) not in AES_KEY_BYTES:
             raise ValueError("PII AES key must be 16, 24 or 32 bytes (base64)")
         self._aead = AESGCM(aes_key)
         self._hmac_key = base64.b64decode(hmac_key_b64)
-        if len(self._hmac_key) < 16:
+        if len(self._hmac_key) < MIN_HMAC_KEY_BYTES:
             raise ValueError("PII HMAC key must be at least 16 bytes (base64)")
 
     def hash(self, purpose: str, value: str) -> str:

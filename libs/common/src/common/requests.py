@@ -36,6 +36,7 @@ from common.settings import ServiceSettings
 Document = dict[str, Any]
 IDEMPOTENCY_KEYS = "idempotency_keys"
 DEFAULT_LEASE_SECONDS = 30.0
+MAX_KEY_LENGTH = 200
 
 IdempotencyKey = Annotated[
     str | None,
@@ -82,7 +83,7 @@ class IdempotentRequests:
         """Run ``action`` once per ``(caller, key)``; returns ``(status, json body)``."""
         if key is None:
             return await action()
-        if not 1 <= len(key) <= 200:
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise Problem(400, "Bad Request", "Idempotency-Key must be 1-200 characters")
         doc_id = f"{caller}\x1f{key}"
         fingerprint = _fingerprint(body)

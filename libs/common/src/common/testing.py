@@ -33,7 +33,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pymongo import monitoring
 
-from common.access import ADMIN, AccessTable, Binding, create_acls, delete_acls
+from common.access import ADMIN, LITERAL, TOPIC, AccessTable, Binding, create_acls, delete_acls
 from common.dlq import DLQ_SUFFIX
 from common.kafka_auth import DevCredentials
 from common.logging import describe_error, get_logger, scrub
@@ -139,6 +139,9 @@ def run_grants(run: str) -> list[Binding]:
     ]
 
 
+_NOT_AUTHORIZED = 29
+
+
 async def grant_run(infra: Infra, run: str) -> list[Binding]:
     """Give the services their grants on a test run's topics (none needed without auth)."""
     if infra.credentials is None:
@@ -152,7 +155,30 @@ async def grant_run(infra: Infra, run: str) -> list[Binding]:
         await create_acls(admin, bindings)
     finally:
         await admin.close()
+    topic_grants = [b for b in bindings if b.resource_type == TOPIC and b.pattern == LITERAL]
+    if topic_grants:
+        await _grants_in_force(infra, topic_grants[-1])
     return bindings
+
+
+async def _grants_in_force(infra: Infra, last: Binding, timeout: float = 30.0) -> None:
+    """Wait until the broker authorizes with the new grants (the controller has them at once;
+    a loaded broker applies them moments later). A service starting before then would find its
+    topics unauthorized, skip creating them, and fail later on a missing topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    probe = AIOKafkaAdminClient(**infra.client(last.username))
+    await probe.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            described = await probe.describe_topics([last.name])
+            if all(t.get("error_code", 0) != _NOT_AUTHORIZED for t in described):
+                return
+            await asyncio.sleep(0.1)
+        log.warning("test grants not in force in time", principal=last.username)
+    finally:
+        await probe.close()
 
 
 async def revoke_run(infra: Infra, bindings: list[Binding]) -> None:
@@ -537,7 +563,7 @@ class ServiceProcess:
                 if self.process is not None and self.process.poll() is not None:
                     raise AssertionError(f"{self.name} exited: {self.log_tail()}")
                 try:
-                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                    if (await client.get(f"{self.url}/readyz")).is_success:
                         return
                 except httpx.TransportError:
                     pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -86,6 +87,23 @@ async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str])
         await admin.close()
 
 
+def _layout_problems(
+    name: str, partitions: list[dict[str, Any]], settings: ServiceSettings
+) -> list[str]:
+    problems = []
+    replicas = {len(p.get("replicas") or ()) for p in partitions}
+    if len(partitions) != settings.topic_partitions:
+        problems.append(
+            f"{name}: {len(partitions)} partitions, declared {settings.topic_partitions}"
+        )
+    if replicas != {settings.topic_replication_factor}:
+        problems.append(
+            f"{name}: replication factor {sorted(replicas)}, "
+            f"declared {settings.topic_replication_factor}"
+        )
+    return problems
+
+
 async def _check_topics(
     admin: AIOKafkaAdminClient, settings: ServiceSettings, names: list[str]
 ) -> None:
@@ -100,17 +118,7 @@ async def _check_topics(
             problems.append(f"{name}: missing (error {code})")
             continue
         visible.append(name)
-        partitions = described.get("partitions") or []
-        replicas = {len(p.get("replicas") or ()) for p in partitions}
-        if len(partitions) != settings.topic_partitions:
-            problems.append(
-                f"{name}: {len(partitions)} partitions, declared {settings.topic_partitions}"
-            )
-        if replicas != {settings.topic_replication_factor}:
-            problems.append(
-                f"{name}: replication factor {sorted(replicas)}, "
-                f"declared {settings.topic_replication_factor}"
-            )
+        problems.extend(_layout_problems(name, described.get("partitions") or [], settings))
     if visible:
         resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in visible]
         for response in await admin.describe_configs(resources):

@@ -27,6 +27,9 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 S = TypeVar("S", bound=ServiceSettings)
 
+# A caller-supplied request id longer than this is replaced, not echoed into every log line.
+MAX_REQUEST_ID = 100
+
 
 def serve(create_app: Callable[[S], FastAPI], settings_class: Callable[[], S]) -> None:
     """``python -m <service>``: settings from the environment, JSON logs, uvicorn."""
@@ -51,7 +54,7 @@ class _RequestContext(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if len(request_id) > 100 or not request_id.isprintable():
+        if len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
             request_id = uuid.uuid4().hex
         request.state.request_id = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
