@@ -32,7 +32,7 @@ from partners.store.partners import PartnerStore
 from partners.store.quotas import QuotaStore
 from partners.store.receipts import ReceiptStore
 from partners.store.rejections import RejectionStore
-from partners.webhooks import WebhookNotices
+from partners.webhooks import Sending, WebhookNotices
 
 Document = dict[str, Any]
 
@@ -88,10 +88,12 @@ class Partners:
         notices = WebhookNotices(
             receipts.notices,
             accounts,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            max_attempts=settings.webhook_max_attempts,
-            backoff_max_seconds=settings.webhook_backoff_max_seconds,
-            sweep_seconds=settings.webhook_sweep_seconds,
+            Sending(
+                timeout_seconds=settings.webhook_timeout_seconds,
+                max_attempts=settings.webhook_max_attempts,
+                backoff_max_seconds=settings.webhook_backoff_max_seconds,
+                sweep_seconds=settings.webhook_sweep_seconds,
+            ),
             scans=[receipts.owe_parked_too_long],
             clock=clock,
         )

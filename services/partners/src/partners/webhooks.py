@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,16 +32,23 @@ log = get_logger(__name__)
 Document = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Sending:
+    """How notices are sent: per-request timeout, attempts, the longest backoff, the round."""
+
+    timeout_seconds: float
+    max_attempts: int
+    backoff_max_seconds: float
+    sweep_seconds: float
+
+
 class WebhookNotices:
     def __init__(
         self,
         notices: NoticeStore,
         accounts: Accounts,
+        sending: Sending,
         *,
-        timeout_seconds: float,
-        max_attempts: int,
-        backoff_max_seconds: float,
-        sweep_seconds: float,
         scans: Sequence[Callable[[], Awaitable[int]]] = (),
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = utc_now,
@@ -49,12 +57,12 @@ class WebhookNotices:
         # Run before each round of sending: they owe notices found by looking (parked too long).
         self._scans = list(scans)
         self._accounts = accounts
-        self._timeout = timeout_seconds
-        self._max_attempts = max_attempts
-        self._backoff_max = backoff_max_seconds
+        self._timeout = sending.timeout_seconds
+        self._max_attempts = sending.max_attempts
+        self._backoff_max = sending.backoff_max_seconds
         self._transport = transport
         self._clock = clock
-        self._loop = Periodic("partners-webhook-notices", sweep_seconds, self.send_due)
+        self._loop = Periodic("partners-webhook-notices", sending.sweep_seconds, self.send_due)
         self._client: httpx.AsyncClient | None = None
 
     async def send_due(self) -> int:
@@ -85,7 +93,7 @@ class WebhookNotices:
         }
         try:
             answer = await self._http().post(partner.webhook_url, content=body, headers=headers)
-            if 200 <= answer.status_code < 300:
+            if answer.is_success:
                 await self._notices.done(notice_id, "delivered", self._clock())
                 return 1
             error = f"HTTP {answer.status_code}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -119,7 +120,7 @@ async def send_events(request: Request, partners: PartnersDep, principal: Partne
         }
         for index, o in enumerate(outcomes)
     ]
-    accepted = sum(1 for o in outcomes if o.status == 202)
+    accepted = sum(1 for o in outcomes if o.status == HTTPStatus.ACCEPTED)
     answer = BatchView.model_validate(
         {"accepted": accepted, "refused": len(outcomes) - accepted, "results": results}
     )
