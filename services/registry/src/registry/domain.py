@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.domain_errors import DomainError
 from common.pii import ProtectedValue
 
 DriverStatus = Literal["active", "inactive", "deactivated"]
@@ -49,18 +50,26 @@ _PLATE = re.compile(
 _QUARTER = re.compile(r"^(20\d{2})Q([1-4])$")  # year 0 has no datetime
 
 
-class RegistryError(Exception):
+class RegistryError(DomainError):
     """Base of the registry's domain errors."""
 
 
 class InvalidDriverData(RegistryError):
+    code = "invalid_driver_data"
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        # The answer names the field in its location, like FastAPI's own validation errors.
         self.message = message
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"errors": [{"loc": ["body", self.field], "msg": self.message}]}
 
 
 class NotFound(RegistryError):
+    code = "not_found"
+
     def __init__(self, what: str) -> None:
         super().__init__(f"no such {what}")
         self.what = what
@@ -74,10 +83,11 @@ class DriverNotFound(NotFound):
 class Conflict(RegistryError):
     """The request does not fit the current state (a 409)."""
 
-    def __init__(self, message: str, *, code: str = "conflict") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    code = "conflict"
+
+    @property
+    def problem_type(self) -> str:
+        return f"urn:driverhome:registry:{self.code}"
 
 
 class PlateTaken(Conflict):

@@ -4,22 +4,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
 from common.idempotency import ProcessedEvents
-from common.problems import problem_response
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from stations.api.activities_routes import router as activities_router
 from stations.api.checkins_routes import router as checkins_router
+from stations.api.errors import install_stations_errors
 from stations.api.feedback_routes import router as feedback_router
 from stations.api.stations_routes import router as stations_router
-from stations.domain import StationsError
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
 from stations.service import Stations, Stores
@@ -38,16 +36,6 @@ INDEXES = [
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),
 ]
-
-# Domain refusals and the HTTP status that says so; the body carries the machine code.
-STATUS_OF: dict[str, int] = {
-    "station_not_found": 404,
-    "checkin_not_found": 404,
-    "activity_not_found": 404,
-    "not_your_visit": 404,
-    "unknown_driver": 422,
-    "service_not_offered": 422,
-}
 
 
 def create_app(
@@ -109,12 +97,5 @@ def create_app(
         # In this order: a router's paths match before the next router's.
         routers=[stations_router, checkins_router, feedback_router, activities_router],
     )
-
-    async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StationsError)
-        status = STATUS_OF.get(exc.code, 409)
-        title = {404: "Not Found", 422: "Unprocessable Content"}.get(status, "Conflict")
-        return problem_response(request, status, title, exc.message, code=exc.code)
-
-    app.add_exception_handler(StationsError, on_refusal)
+    install_stations_errors(app)
     return app

@@ -8,11 +8,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Re-exported: the bench builds stations and cell queries from the domain.
+from common.domain_errors import DomainError
 from stations.geography import cell_query as cell_query
 from stations.geography import distance_km
 from stations.hours import Hours
@@ -32,14 +33,13 @@ Stage = Literal[
 # --- errors -----------------------------------------------------------------------------------
 
 
-class StationsError(Exception):
-    """Base of the stations service's domain errors; ``code`` is machine-readable."""
+class StationsError(DomainError):
+    """Base of the stations service's domain errors; answers carry the ``code``."""
 
     code = "stations_error"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def problem_members(self) -> dict[str, Any]:
+        return {"code": self.code}
 
 
 class StationNotFound(StationsError):

@@ -1,0 +1,31 @@
+"""Stations domain errors as problem+json, whichever route they surface from: the status says
+what kind of refusal, the body's ``code`` which one."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from common.domain_errors import StatusTable, install_domain_errors
+from stations.domain import (
+    ActivityNotFound,
+    CheckinNotFound,
+    NotYourVisit,
+    ServiceNotOffered,
+    StationNotFound,
+    StationsError,
+    UnknownDriver,
+)
+
+# Every other refusal conflicts with the current state: 409.
+STATUSES: StatusTable = {
+    StationNotFound: 404,
+    CheckinNotFound: 404,
+    ActivityNotFound: 404,
+    NotYourVisit: 404,
+    UnknownDriver: 422,
+    ServiceNotOffered: 422,
+}
+
+
+def install_stations_errors(app: FastAPI) -> None:
+    install_domain_errors(app, StationsError, STATUSES, default=409)
