@@ -26,16 +26,21 @@ def actors_of(principal: Principal) -> set[str]:
     return set()
 
 
-def listing_for(principal: Principal) -> CaseListing:
-    """The cases a caller may list (a coarse filter; :meth:`CaseAccess.may_see` decides one)."""
+def _own_listing(principal: Principal) -> CaseListing:
+    """Drivers, stations and partners list only the cases that are theirs."""
     if principal.role == "driver":
         return CaseListing(driver_id=principal.driver_id or NOBODY)
     if principal.role == "station":
         return CaseListing(station_id=principal.station_id or NOBODY)
-    if principal.role == "partner":
-        if not principal.has_scope("cases:respond"):
-            return CaseListing(nothing=True)
-        return CaseListing(respondent_id=principal.partner_id or NOBODY)
+    if not principal.has_scope("cases:respond"):
+        return CaseListing(nothing=True)
+    return CaseListing(respondent_id=principal.partner_id or NOBODY)
+
+
+def listing_for(principal: Principal) -> CaseListing:
+    """The cases a caller may list (a coarse filter; :meth:`CaseAccess.may_see` decides one)."""
+    if principal.role != "operator":
+        return _own_listing(principal)
     actors = actors_of(principal)
     if actors & OVERSIGHT or not actors:
         return CaseListing()
@@ -44,22 +49,28 @@ def listing_for(principal: Principal) -> CaseListing:
     return CaseListing(nothing=True)
 
 
+def _owns(principal: Principal, case: Case) -> bool:
+    """A driver's own case, a station's, or one the partner responds to."""
+    if principal.role == "driver":
+        return principal.driver_id is not None and case.driver_id == principal.driver_id
+    if principal.role == "station":
+        return principal.station_id is not None and case.station_id == principal.station_id
+    return (
+        principal.role == "partner"
+        and principal.has_scope("cases:respond")
+        and principal.partner_id is not None
+        and case.respondent.get("id") == principal.partner_id
+    )
+
+
 class CaseAccess:
     def __init__(self, cases: CaseStore, dossiers: DossierStore) -> None:
         self._cases = cases
         self._dossiers = dossiers
 
     async def may_see(self, principal: Principal, case: Case) -> bool:
-        if principal.role == "driver":
-            return principal.driver_id is not None and case.driver_id == principal.driver_id
-        if principal.role == "station":
-            return principal.station_id is not None and case.station_id == principal.station_id
-        if principal.role == "partner":
-            return (
-                principal.has_scope("cases:respond")
-                and principal.partner_id is not None
-                and case.respondent.get("id") == principal.partner_id
-            )
+        if principal.role != "operator":
+            return _owns(principal, case)
         actors = actors_of(principal)
         if actors & OVERSIGHT:
             return True

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from chinese_calendar import constants
 
 LIBRARY = "chinesecalendar"
+SATURDAY = 5  # date.weekday(): Monday is 0; the weekend starts here
 
 
 class CalendarYearNotLoaded(LookupError):
@@ -120,7 +121,7 @@ class BusinessCalendar:
         loaded = self._years.get(day.year)
         if loaded is not None and day in loaded.makeup_workdays:
             return True
-        return day.weekday() < 5 and (loaded is None or day not in loaded.holidays)
+        return day.weekday() < SATURDAY and (loaded is None or day not in loaded.holidays)
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)

@@ -37,6 +37,8 @@ TOPIC = "cases.events"
 EVENT_SOURCE = "driverhome/cases"
 LOAD_SCOPE = "cases:calendar"
 NOTICES = Path(__file__).parent / "holiday_notices"
+# From this month on, next year's missing notice is reported (the notice comes in autumn).
+WARN_FROM_MONTH = 11
 
 
 def read_notices(folder: Path) -> list[tuple[str, NoticeFile]]:
@@ -245,7 +247,7 @@ class CalendarService:
         """From 1 November, whether next year's holidays are missing (metric and a daily log)."""
         local = self.calendar.local(now)
         missing = [y for y in (local.year, local.year + 1) if not self.calendar.loaded(y)]
-        if local.month < 11:
+        if local.month < WARN_FROM_MONTH:
             missing = [y for y in missing if y == local.year]
         CALENDAR_NEXT_YEAR_MISSING.labels(self._service).set(1 if missing else 0)
         if missing and self._warned_on != local.date():

@@ -15,6 +15,9 @@ from cases.domain import CaseNotFound, NotPermitted, StaleCase, TransitionNotAll
 from cases.records import CaseRecords, require
 from common.auth import Principal
 
+# A collective complaint links a few cases at least, and never an unbounded list.
+MIN_LINKED, MAX_LINKED = 2, 200
+
 Document = dict[str, Any]
 
 
@@ -45,7 +48,10 @@ class Collectives:
         self._may_link(principal)
         store = self._records.store
         ids = list(dict.fromkeys(case_ids))
-        require(2 <= len(ids) <= 200, "link between 2 and 200 cases")
+        require(
+            MIN_LINKED <= len(ids) <= MAX_LINKED,
+            f"link between {MIN_LINKED} and {MAX_LINKED} cases",
+        )
         by_id = {case.id: case for case in await store.get_many(ids)}
         missing = [cid for cid in ids if cid not in by_id]
         if missing:

@@ -18,6 +18,7 @@ from common.schemas import Day, Name, RequestModel
 Document = dict[str, Any]
 # The longest break a notice has ever given is nine days; a range far longer is a typo.
 MAX_RANGE_DAYS = 15
+SATURDAY = 5  # date.weekday(): Monday is 0
 
 
 class HolidayRange(RequestModel):
@@ -53,6 +54,16 @@ def days_of(item: HolidayRange) -> list[date]:
 def check(year: int, notice: HolidayNotice) -> YearCalendar:
     """The year the notice describes, or every way it breaks the rules (one message)."""
     problems: list[str] = []
+    holidays = _holidays(year, notice, problems)
+    makeup = _makeup_days(year, notice, holidays, problems)
+    if problems:
+        raise InvalidRequest("; ".join(problems))
+    return YearCalendar(
+        year=year, holidays=holidays, makeup_workdays=frozenset(makeup), origin="notice"
+    )
+
+
+def _holidays(year: int, notice: HolidayNotice, problems: list[str]) -> dict[date, str]:
     holidays: dict[date, str] = {}
     for item in notice.holidays:
         end = item.end or item.start
@@ -69,6 +80,12 @@ def check(year: int, notice: HolidayNotice) -> YearCalendar:
                 problems.append(f"{day} is a holiday twice ({holidays[day]}, {item.name})")
             else:
                 holidays[day] = item.name
+    return holidays
+
+
+def _makeup_days(
+    year: int, notice: HolidayNotice, holidays: dict[date, str], problems: list[str]
+) -> set[date]:
     makeup: set[date] = set()
     for day in notice.makeup_workdays:
         if day.year != year:
@@ -77,14 +94,10 @@ def check(year: int, notice: HolidayNotice) -> YearCalendar:
             problems.append(f"make-up working day {day} is listed twice")
         elif day in holidays:
             problems.append(f"{day} is both a holiday and a make-up working day")
-        elif day.weekday() < 5:
+        elif day.weekday() < SATURDAY:
             problems.append(f"make-up working day {day} is not a Saturday or Sunday")
         makeup.add(day)
-    if problems:
-        raise InvalidRequest("; ".join(problems))
-    return YearCalendar(
-        year=year, holidays=holidays, makeup_workdays=frozenset(makeup), origin="notice"
-    )
+    return makeup
 
 
 def as_document(year: int, notice: HolidayNotice) -> Document:

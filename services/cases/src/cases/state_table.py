@@ -21,6 +21,10 @@ from cases.settings import CasesSettings
 from cases.store.cases import CaseStore
 from common.auth import Principal
 
+MAX_OFFERED_UNITS = 5
+# A case returned this often is assigned by a supervisor only, and finally.
+RETURNS_BEFORE_SUPERVISOR = 2
+
 Document = dict[str, Any]
 Effect = Callable[[], Awaitable[None]]
 
@@ -102,7 +106,10 @@ async def dispatch(m: Move, r: Rules) -> Step:
             NotPermitted,
         )
     units = list(dict.fromkeys(m.params.unit_ids))
-    require(1 <= len(units) <= 5, "offer the case to between 1 and 5 units")
+    require(
+        1 <= len(units) <= MAX_OFFERED_UNITS,
+        f"offer the case to between 1 and {MAX_OFFERED_UNITS} units",
+    )
     require(not final or len(units) == 1, "a final assignment names one unit")
     fields = {"offered_unit_ids": units, "assigned_at": m.now, "final_assignment": final}
     return Step("assigned", fields, add_units=units)
@@ -174,7 +181,11 @@ async def return_(m: Move, r: Rules) -> Step:
         # A transferred case goes back to the lead unit, which stays responsible.
         return Step("in_progress", {"unit_id": case.lead_unit_id, "offered_unit_ids": []})
     returns = case.returns + 1
-    fields = {"returns": returns, "needs_supervisor": returns >= 2, "offered_unit_ids": []}
+    fields = {
+        "returns": returns,
+        "needs_supervisor": returns >= RETURNS_BEFORE_SUPERVISOR,
+        "offered_unit_ids": [],
+    }
     return Step("received", fields)
 
 
@@ -252,7 +263,7 @@ async def resolve(m: Move, r: Rules) -> Step:
 async def revisit(m: Move, r: Rules) -> Step:
     case, principal, p = m.case, m.principal, m.params
     require(
-        principal.sub != case.resolved_by and principal.sub != case.handler_sub,
+        principal.sub not in {case.resolved_by, case.handler_sub},
         "the revisit is made by someone other than the handler",
         NotPermitted,
     )
