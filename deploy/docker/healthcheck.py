@@ -11,6 +11,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from http import HTTPStatus
 
 DEFAULT_PORTS = {
     "registry": 8001,
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"{url}: {exc}", file=sys.stderr)
         return 1
-    return 0 if 200 <= status < 300 else 1
+    return 0 if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES else 1
 
 
 if __name__ == "__main__":

@@ -185,6 +185,49 @@ def _dead(pid: int) -> bool:
         return False
 
 
+async def _attempt(
+    check: Check,
+    factory: Callable[[], Awaitable[str]],
+    *,
+    started: float,
+    deadline: float,
+    verbose: bool,
+) -> None:
+    check.attempts += 1
+    left = max(3.0, min(ATTEMPT_TIMEOUT_S, deadline - time.monotonic()))
+    try:
+        check.detail = await asyncio.wait_for(factory(), timeout=left)
+        check.ok = True
+        check.took = time.monotonic() - started
+    except TimeoutError:
+        check.last_error = f"attempt timed out after {left:.0f}s"
+    except Exception as exc:
+        check.last_error = _err(exc)
+    if verbose and not check.ok:
+        print(f"ready: {check.name}: {check.last_error}", file=sys.stderr)
+
+
+def _watched_exited(watch: dict[str, int]) -> bool:
+    for name, pid in watch.items():
+        if _dead(pid):
+            print(f"ready: {name} process (pid {pid}) exited", file=sys.stderr)
+            return True
+    return False
+
+
+def _report_not_ready(checks: list[Check], timeout: float) -> None:
+    for c in checks:
+        if not c.ok:
+            print(
+                f"ready: NOT READY after {timeout:.0f}s: {c.name} "
+                f"({c.attempts} attempts; last error: {c.last_error})",
+                file=sys.stderr,
+            )
+    for c in checks:
+        if c.ok:
+            print(f"ready: {c.name} was ready: {c.detail}", file=sys.stderr)
+
+
 async def main_async(args: argparse.Namespace) -> int:
     watch: dict[str, int] = {}
     for item in args.watch:
@@ -198,40 +241,21 @@ async def main_async(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     deadline = t0 + args.timeout
 
-    async def attempt(check: Check, factory: Callable[[], Awaitable[str]]) -> None:
-        check.attempts += 1
-        left = max(3.0, min(ATTEMPT_TIMEOUT_S, deadline - time.monotonic()))
-        try:
-            check.detail = await asyncio.wait_for(factory(), timeout=left)
-            check.ok = True
-            check.took = time.monotonic() - t0
-        except TimeoutError:
-            check.last_error = f"attempt timed out after {left:.0f}s"
-        except Exception as exc:
-            check.last_error = _err(exc)
-        if args.verbose and not check.ok:
-            print(f"ready: {check.name}: {check.last_error}", file=sys.stderr)
-
     while True:
-        for name, pid in watch.items():
-            if _dead(pid):
-                print(f"ready: {name} process (pid {pid}) exited", file=sys.stderr)
-                return 3
+        if _watched_exited(watch):
+            return 3
         pending = [(c, f) for c, f in checks.values() if not c.ok]
         if not pending:
             break
         if time.monotonic() >= deadline:
-            for c, _ in pending:
-                print(
-                    f"ready: NOT READY after {args.timeout:.0f}s: {c.name} "
-                    f"({c.attempts} attempts; last error: {c.last_error})",
-                    file=sys.stderr,
-                )
-            for c, _ in checks.values():
-                if c.ok:
-                    print(f"ready: {c.name} was ready: {c.detail}", file=sys.stderr)
+            _report_not_ready([c for c, _ in checks.values()], args.timeout)
             return 1
-        await asyncio.gather(*(attempt(c, f) for c, f in pending))
+        await asyncio.gather(
+            *(
+                _attempt(c, f, started=t0, deadline=deadline, verbose=args.verbose)
+                for c, f in pending
+            )
+        )
         if any(not c.ok for c, _ in checks.values()):
             await asyncio.sleep(0.5)
 
