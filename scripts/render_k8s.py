@@ -701,44 +701,79 @@ def stale(files: dict[Path, str]) -> list[Path]:
 DEVELOPMENT_MARKERS = ("dev-only", "ZHJpdmVyaG9tZS1kZXY")  # the dev keys, raw and base64
 
 
+Kinds = dict[str, dict[str, dict[str, Any]]]
+MIN_PRODUCTION_REPLICAS = 3
+
+
 def verify(path: Path, *, production: bool) -> list[str]:
     text = path.read_text()
     docs = [d for d in yaml.safe_load_all(text) if d]
-    problems: list[str] = []
-    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    by_kind: Kinds = {}
     for doc in docs:
         by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    problems = [*_coverage(by_kind), *_bounds(by_kind), *_super_user(by_kind)]
+    if production:
+        problems += _production(text, docs, by_kind)
+    return problems
+
+
+def _coverage(by_kind: Kinds) -> list[str]:
+    """Every catalogue topic (and DLQ twin) has a KafkaTopic, every principal a KafkaUser."""
+    problems = []
     topics = {d["spec"].get("topicName", n) for n, d in by_kind.get("KafkaTopic", {}).items()}
     for logical in catalogue_topics():
-        for name in (logical, dlq_topic(logical)):
-            if name not in topics:
-                problems.append(f"no KafkaTopic for {name}")
+        problems += [
+            f"no KafkaTopic for {name}"
+            for name in (logical, dlq_topic(logical))
+            if name not in topics
+        ]
     users = set(by_kind.get("KafkaUser", {}))
-    for principal in AccessTable.load().principals.values():
-        if principal.username not in users:
-            problems.append(f"no KafkaUser for {principal.name} ({principal.username})")
-    for name, scaled in by_kind.get("ScaledObject", {}).items():
-        if scaled["spec"].get("maxReplicaCount", 100) > PARTITIONS:
-            problems.append(f"ScaledObject {name} scales past {PARTITIONS} partitions")
-    for name, topic in by_kind.get("KafkaTopic", {}).items():
-        if topic["spec"]["partitions"] != PARTITIONS:
-            problems.append(f"KafkaTopic {name} has {topic['spec']['partitions']} partitions")
-    if production:
-        for marker in DEVELOPMENT_MARKERS:
-            if marker in text:
-                problems.append(f"the production overlay names a development key ({marker}…)")
-        for name, topic in by_kind.get("KafkaTopic", {}).items():
-            if topic["spec"]["replicas"] < 3:
-                problems.append(f"KafkaTopic {name} has {topic['spec']['replicas']} replicas")
-        kinds = {d["kind"] for d in docs}
-        if "Secret" in kinds:
-            problems.append("the production overlay carries a Secret (use ExternalSecret)")
+    problems += [
+        f"no KafkaUser for {p.name} ({p.username})"
+        for p in AccessTable.load().principals.values()
+        if p.username not in users
+    ]
+    return problems
+
+
+def _bounds(by_kind: Kinds) -> list[str]:
+    """No autoscaler past the partition count; every topic with the declared partitions."""
+    problems = [
+        f"ScaledObject {name} scales past {PARTITIONS} partitions"
+        for name, scaled in by_kind.get("ScaledObject", {}).items()
+        if scaled["spec"].get("maxReplicaCount", 100) > PARTITIONS
+    ]
+    problems += [
+        f"KafkaTopic {name} has {topic['spec']['partitions']} partitions"
+        for name, topic in by_kind.get("KafkaTopic", {}).items()
+        if topic["spec"]["partitions"] != PARTITIONS
+    ]
+    return problems
+
+
+def _super_user(by_kind: Kinds) -> list[str]:
     admin = AccessTable.load().get(ADMIN).username
     kafka = next(iter(by_kind.get("Kafka", {}).values()), None)
     if kafka is None:
-        problems.append("no Kafka")
-    elif admin not in kafka["spec"]["kafka"]["authorization"].get("superUsers", []):
-        problems.append(f"{admin} is not a Kafka super user")
+        return ["no Kafka"]
+    if admin not in kafka["spec"]["kafka"]["authorization"].get("superUsers", []):
+        return [f"{admin} is not a Kafka super user"]
+    return []
+
+
+def _production(text: str, docs: list[dict[str, Any]], by_kind: Kinds) -> list[str]:
+    problems = [
+        f"the production overlay names a development key ({marker}…)"
+        for marker in DEVELOPMENT_MARKERS
+        if marker in text
+    ]
+    problems += [
+        f"KafkaTopic {name} has {topic['spec']['replicas']} replicas"
+        for name, topic in by_kind.get("KafkaTopic", {}).items()
+        if topic["spec"]["replicas"] < MIN_PRODUCTION_REPLICAS
+    ]
+    if any(d["kind"] == "Secret" for d in docs):
+        problems.append("the production overlay carries a Secret (use ExternalSecret)")
     return problems
 
 
