@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -105,14 +106,15 @@ def registration(settings: PartnersSettings, ref: str) -> dict[str, Any]:
 
 
 def kept(driver_id: str, event_id: str, terminal: str = "BL2") -> dict[str, Any]:
-    # The handbook's example, as a partner would send it.
+    # The handbook's example, as a partner would send it, dated now: points holds events older
+    # than earning_max_age_days for review instead of crediting them.
     return {
         "specversion": "1.0",
         "id": event_id,
         "source": "partner/port-booking",
         "type": "port.appointment.kept.v1",
         "subject": driver_id,
-        "time": "2026-11-23T08:15:00Z",
+        "time": datetime.now(UTC).isoformat(),
         "datacontenttype": "application/json",
         "data": {"appointment_id": "A-889", "terminal": terminal, "on_time": True},
     }

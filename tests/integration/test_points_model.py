@@ -82,7 +82,7 @@ def run_model(
 
         @rule(hours=st.integers(min_value=1, max_value=6))
         def a_partner_logs_volunteer_hours(self, hours: int) -> None:
-            # Each on its own day, so the daily cap never decides.
+            # Dated on days of their own, ahead of or behind when points receives them.
             self.day += 1
             moment = clock[0] + timedelta(days=self.day % 25)
             self.undelivered.append(
@@ -100,11 +100,15 @@ def run_model(
         @rule(data=st.data())
         def any_pending_event_is_delivered(self, data: st.DataObject) -> None:
             event = self.undelivered.pop(data.draw(st.integers(0, len(self.undelivered) - 1)))
+            # Caps count by the day points receives an event: one delivery a day, so the daily
+            # cap never decides.
+            clock[0] = clock[0] + timedelta(days=1)
             entry = self.run(service.earn(event))
             amount = 10 * int(event.data["hours"])
             assert entry.state == "applied"
             self.balance += amount
-            month = month_of(event.time)
+            # Counted (for expiry and grades) in the month points received it, not its own.
+            month = month_of(clock[0])
             self.earned[month] = self.earned.get(month, 0) + amount
             self.awards[entry.entry_id] = (month, amount)
             self.delivered.append(event)

@@ -9,14 +9,24 @@ from typing import Any
 import pytest
 
 from common.dlq import dlq_topic
-from common.events import parse_envelope
+from common.events import CloudEvent, new_event, parse_envelope
+from common.events.partner import VolunteerLogged
 from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.settings import PointsSettings
-from tests.integration.test_points_ledger import balance_is, registered, send, volunteer
+from tests.integration.test_points_ledger import balance_is, registered, send
 from tests.support import serve
 
 PARTNER_TOPIC = "partner.volunteer-team.events"
+
+
+def volunteer_at(driver_id: str, hours: float, at: datetime) -> CloudEvent:
+    # Dated by the service's clock: points refuses events dated ahead of it (event_in_future).
+    return new_event(
+        VolunteerLogged(driver_id=driver_id, activity="港区道路清洁", hours=hours, logged_at=at),
+        source="partner/volunteer-team",
+        subject=driver_id,
+    )
 
 
 def parked_announcements(records: list[Any], driver: str) -> list[Any]:
@@ -33,7 +43,7 @@ async def test_a_held_event_is_announced_once_with_its_cause_and_its_end(
     now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     settings = make_settings(PointsSettings, parked_hold_days=7)
     driver = unique_name("drv_")
-    event = volunteer(driver, hours=3)
+    event = volunteer_at(driver, 3, now)
     async with serve(create_app(settings, clock=lambda: now)):
         for _ in range(3):
             await send(infra, settings, PARTNER_TOPIC, event)
@@ -56,7 +66,7 @@ async def test_an_event_held_too_long_is_dead_lettered_where_it_came_from_and_cr
     now = [datetime(2026, 12, 3, 8, 0, tzinfo=UTC)]
     settings = make_settings(PointsSettings, parked_hold_days=7)
     driver = unique_name("drv_")
-    event = volunteer(driver, hours=2)
+    event = volunteer_at(driver, 2, now[0])
     app = create_app(settings, clock=lambda: now[0])
     async with serve(app):
         await send(infra, settings, PARTNER_TOPIC, event)
@@ -89,7 +99,8 @@ async def test_an_account_opened_before_the_end_gets_the_points_and_nothing_is_g
     driver = unique_name("drv_")
     app = create_app(settings, clock=lambda: now[0])
     async with serve(app):
-        await send(infra, settings, PARTNER_TOPIC, volunteer(driver, hours=2))
+        event = volunteer_at(driver, 2, now[0])
+        await send(infra, settings, PARTNER_TOPIC, event)
         parked = mongo[settings.mongo_db]["parked"]
         await wait_until(lambda: parked.find_one({"driver_id": driver}))
         await send(infra, settings, "registry.events", registered(driver))

@@ -24,18 +24,29 @@ from points.leaderboards import Leaderboards
 from points.ledger import Ledger
 from points.mall import Mall
 from points.parking import Parking
-from points.service import PointsService
+from points.service import EarningWindow, PointsService
 from points.settings import PointsSettings
 from points.statements import Signer, Statements
-from points.store import accounts, entries, parked, redemptions, rewards, rules, statements
+from points.store import (
+    accounts,
+    entries,
+    parked,
+    redemptions,
+    review,
+    rewards,
+    rules,
+    statements,
+)
 from points.store.accounts import ACCOUNTS, AccountStore
 from points.store.entries import EntryStore
 from points.store.leaderboards import Standings
 from points.store.parked import PARKED, ParkedEvents
 from points.store.redemptions import RedemptionStore
+from points.store.review import HeldForReview
 from points.store.rewards import RewardStore
 from points.store.rules import RuleStore
 from points.store.statements import StatementStore
+from points.store.station_awards import StationAwards
 
 PROCESSED = "processed_events"
 INDEXES = [
@@ -43,6 +54,7 @@ INDEXES = [
     *entries.INDEXES,
     *rules.INDEXES,
     *parked.INDEXES,
+    *review.INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     *rewards.INDEXES,
     *redemptions.INDEXES,
@@ -85,6 +97,14 @@ def create_app(
             grades=settings.grades,
             expiry_months=settings.expiry_months,
             max_goodwill_points=settings.max_goodwill_points,
+            window=EarningWindow(
+                max_age=timedelta(days=settings.earning_max_age_days),
+                max_future=timedelta(minutes=settings.earning_max_future_minutes),
+            ),
+            review=HeldForReview(runtime.db),
+            station_awards=StationAwards(
+                runtime.db, per_month=settings.activity_awards_per_station_month
+            ),
             clock=clock,
         )
         built["service"] = service
@@ -102,6 +122,7 @@ def create_app(
             StatementStore(runtime.db),
             Signer(settings.statement_signing_key),
             clock=clock,
+            zone=settings.district_timezone,
         )
         mall_parts["leaderboards"] = Leaderboards(Standings(runtime.db))
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)

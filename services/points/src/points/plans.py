@@ -45,8 +45,13 @@ def _award(entry: Entry, account: Account, doc: dict[str, Any]) -> Effect | str:
     _require(account, "active")
     requested = int(entry.detail["requested"])
     rule = str(entry.rule_id)
-    day_key = f"caps.{rule}@{day_of(entry.occurred_at)}"
-    month_key = f"caps.{rule}@{month_of(entry.occurred_at)}"
+    # When points recorded the award (fixed at insert), never the sender's event time: a back-
+    # or forward-dated event would otherwise open a fresh day of caps, or a month that never
+    # expires. Entries inserted before this was kept fall back to the event's time.
+    month = str(entry.detail.get("earned_month") or month_of(entry.occurred_at))
+    day = str(entry.detail.get("cap_day") or day_of(entry.occurred_at))
+    day_key = f"caps.{rule}@{day}"
+    month_key = f"caps.{rule}@{month}"
     caps = doc.get("caps", {})
     amount = capped_amount(
         requested,
@@ -59,8 +64,8 @@ def _award(entry: Entry, account: Account, doc: dict[str, Any]) -> Effect | str:
         return "the rule's cap for this day or month is reached"
     return Effect(
         amount=amount,
-        inc={f"earned.{month_of(entry.occurred_at)}": amount, day_key: amount, month_key: amount},
-        unset_fields=_stale_caps(caps, month_of(entry.occurred_at)),
+        inc={f"earned.{month}": amount, day_key: amount, month_key: amount},
+        unset_fields=_stale_caps(caps, month),
     )
 
 

@@ -22,6 +22,11 @@ EARNING_TYPES = frozenset(
     }
 )
 
+# What one event may earn when the rule names no maximum: above every default rule's fixed
+# points, far below what an unbounded unit field lets a sender claim (200 training hours: 1,010).
+DEFAULT_MAX_PER_EVENT = 100
+MAX_PER_EVENT_LIMIT = 10_000
+
 
 class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -71,10 +76,28 @@ class RuleSpec(BaseModel):
     unit_field: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
     cap_per_day: int | None = Field(default=None, ge=1)
     cap_per_month: int | None = Field(default=None, ge=1)
+    max_per_event: int = Field(
+        default=DEFAULT_MAX_PER_EVENT,
+        ge=1,
+        le=MAX_PER_EVENT_LIMIT,
+        description="The most one event earns; a larger award is cut to it",
+    )
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
     priority: int = Field(default=0, ge=0, le=1000, description="Higher wins among matches")
     active: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_maximum(cls, data: Any) -> Any:
+        # Versions stored before rules had a maximum (and bodies that name none) must stay
+        # valid: their fixed points are never cut, only what the unit field adds.
+        if isinstance(data, dict) and data.get("max_per_event") is None:
+            points = data.get("points", 0)
+            fixed = points if isinstance(points, int) else 0
+            ceiling = min(max(DEFAULT_MAX_PER_EVENT, fixed), MAX_PER_EVENT_LIMIT)
+            data = {**data, "max_per_event": ceiling}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleSpec:
@@ -87,6 +110,8 @@ class RuleSpec(BaseModel):
             raise ValueError("points_per_unit and unit_field go together")
         if self.points == 0 and self.points_per_unit == 0:
             raise ValueError("a rule must award a positive number of points")
+        if self.points > self.max_per_event:
+            raise ValueError("max_per_event must be at least the rule's points")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from common.clock import Clock
 from common.events import CloudEvent, InvalidEvent, new_event
@@ -20,6 +21,8 @@ from points.domain import (
     Entry,
     EntryNotFound,
     NotReversible,
+    PointsError,
+    day_of,
     entry_id,
     month_of,
     months_back,
@@ -29,12 +32,34 @@ from points.ledger import EVENT_SOURCE, TOPIC, ConflictingEntry, Ledger
 from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
+from points.store.parked import parked_key
+from points.store.review import Held, HeldForReview, hold_id
 from points.store.rules import RuleStore
+from points.store.station_awards import StationAwards
 
 log = get_logger(__name__)
 
 RULE_CACHE_SECONDS = 5.0
 COMPENSATION_TYPE = CaseCompensationGranted.event_type
+TOO_OLD = "event_too_old"
+ABOVE_STATION_THRESHOLD = "station_threshold"
+ACTIVITY_TYPE = "activity.attended.v1"
+
+
+class HoldNotFound(PointsError):
+    pass
+
+
+class HoldDecided(PointsError):
+    """The hold was decided otherwise already (approved holds cannot be refused, nor back)."""
+
+
+@dataclass(frozen=True)
+class EarningWindow:
+    """Which event times points accepts, measured against its own clock when it receives."""
+
+    max_age: timedelta = timedelta(days=30)
+    max_future: timedelta = timedelta(minutes=10)
 
 
 class PointsService:
@@ -48,8 +73,14 @@ class PointsService:
         expiry_months: int,
         clock: Clock,
         max_goodwill_points: int = 500,
+        window: EarningWindow | None = None,
+        review: HeldForReview | None = None,
+        station_awards: StationAwards | None = None,
     ) -> None:
         self.ledger = ledger
+        self.window = window or EarningWindow()
+        self.review = review
+        self.station_awards = station_awards
         self.max_goodwill_points = max_goodwill_points
         self.accounts: AccountStore = ledger.accounts
         self.rules = rules
@@ -114,15 +145,33 @@ class PointsService:
 
     # earning --------------------------------------------------------------------------
     async def earn(self, event: CloudEvent) -> Entry | None:
-        """Award the points an event earns under the rule in force at the event's time."""
+        """Award the points an event earns under the rule in force at the event's time.
+
+        Caps and expiry count from when points records the entry (its ``created_at``, the
+        ledger's clock), so the time a sender writes into an event chooses the rule (campaign
+        windows) but can neither multiply a daily cap nor postpone expiry.
+        """
         if event.type == COMPENSATION_TYPE:
             return await self.ledger.post(self._compensation(event))
         rule = choose_rule(await self._current_rules(), event.type, event.data, event.time)
         if rule is None:
             return None
-        requested = rule.base_points(event.data)
-        if requested <= 0:
+        asked = rule.base_points(event.data)
+        if asked <= 0:
             return None
+        requested = min(asked, rule.max_per_event)
+        now = self._clock()
+        detail: dict[str, object] = {
+            "requested": requested,
+            "rule_name": rule.name,
+            "cap_per_day": rule.cap_per_day,
+            "cap_per_month": rule.cap_per_month,
+            "max_per_event": rule.max_per_event,
+            "earned_month": month_of(now),
+            "cap_day": day_of(now),
+        }
+        if asked > requested:
+            detail["asked"] = asked
         entry = Entry(
             entry_id=entry_id(event.subject, "award", event.source, event.id),
             driver_id=event.subject,
@@ -137,13 +186,8 @@ class PointsService:
             rule_id=rule.rule_id,
             rule_version=rule.version,
             occurred_at=event.time,
-            created_at=self._clock(),
-            detail={
-                "requested": requested,
-                "rule_name": rule.name,
-                "cap_per_day": rule.cap_per_day,
-                "cap_per_month": rule.cap_per_month,
-            },
+            created_at=now,
+            detail=detail,
         )
         return await self.ledger.post(entry)
 
@@ -158,6 +202,7 @@ class PointsService:
                 f"{data.amount} points exceed the maximum compensation of "
                 f"{self.max_goodwill_points}",
             )
+        now = self._clock()
         return Entry(
             entry_id=entry_id(event.subject, "award", event.source, data.compensation_id),
             driver_id=event.subject,
@@ -173,9 +218,11 @@ class PointsService:
             rule_id="case-compensation",
             rule_version=1,
             occurred_at=data.granted_at,
-            created_at=self._clock(),
+            created_at=now,
             detail={
                 "requested": data.amount,
+                "earned_month": month_of(now),
+                "cap_day": day_of(now),
                 "rule_name": "Compensation granted by the cases service",
                 "case_id": data.case_id,
                 "compensation_id": data.compensation_id,
@@ -183,6 +230,92 @@ class PointsService:
         )
 
     async def earn_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
+        """An earning event as received from the bus: judged by its time first."""
+        if not await self._admit(event, partner=partner):
+            return None
+        return await self._earn_or_park(event, partner=partner)
+
+    async def _admit(self, event: CloudEvent, *, partner: bool) -> bool:
+        """False when the event is held for review; refuses one dated in the future."""
+        if event.type == COMPENSATION_TYPE:
+            # Granted by a caseworker and bounded by max_goodwill_points, not by a sender's
+            # clock; its time is the grant's, which a full replay must not turn into a hold.
+            return True
+        now = self._clock()
+        if event.time > now + self.window.max_future:
+            raise InvalidEvent(
+                "event_in_future",
+                f"{event.type} is dated {event.time.isoformat()}, after {now.isoformat()} "
+                f"(plus {self.window.max_future} allowed for clock skew)",
+            )
+        if self.review is None:
+            return True
+        too_old = event.time < now - self.window.max_age
+        counted = event.type == ACTIVITY_TYPE and self.station_awards is not None
+        if not (too_old or counted) or await self._received_before(event):
+            return True  # a replay included: the ledger (or the parking) already decided it
+        if await self.review.get(hold_id(event)) is not None:
+            return False  # held before: only the operator's decision credits it
+        reason = TOO_OLD
+        if not too_old and self.station_awards is not None:
+            # Any station token can create activities and mark attendance: past a monthly
+            # threshold per station, attendance earns only once an operator has looked.
+            station = str(event.data.get("station_id") or "")
+            if await self.station_awards.take(station, month_of(now), parked_key(event)):
+                return True
+            reason = ABOVE_STATION_THRESHOLD
+        held = await self.review.hold(event, partner=partner, reason=reason, now=now)
+        log.warning(
+            "earning event held for review",
+            event_type=event.type,
+            hold_id=held.hold_id,
+            reason=held.reason,
+        )
+        return False
+
+    async def _received_before(self, event: CloudEvent) -> bool:
+        if await self.ledger.entries.raw(entry_id(event.subject, "award", event.source, event.id)):
+            return True
+        return await self.parked.collection.find_one({"_id": parked_key(event)}) is not None
+
+    async def held_for_review(self, *, after: str | None, limit: int) -> list[Held]:
+        return [] if self.review is None else await self.review.pending(after=after, limit=limit)
+
+    async def approve_held(self, key: str, *, operator: str) -> tuple[Held, Entry | None]:
+        """Credit a held event as if received now; asked again, it finishes and answers alike."""
+        held = await self._hold(key)
+        if held.state == "refused":
+            raise HoldDecided(f"{key} was refused")
+        if held.state == "pending" and self.review is not None:
+            await self.review.decide(
+                key, "approved", operator=operator, note=None, now=self._clock()
+            )
+            held = await self._hold(key)
+            if held.state != "approved":
+                raise HoldDecided(f"{key} was refused")
+        # Decided first, credited second: a crash in between is finished by asking again, and
+        # the entry's id (the event's own) credits it once however often it is asked.
+        entry = await self._earn_or_park(held.event, partner=held.partner)
+        return held, entry
+
+    async def refuse_held(self, key: str, *, operator: str, reason: str) -> Held:
+        held = await self._hold(key)
+        if held.state == "pending" and self.review is not None:
+            await self.review.decide(
+                key, "refused", operator=operator, note=reason, now=self._clock()
+            )
+            held = await self._hold(key)
+        if held.state != "refused":
+            raise HoldDecided(f"{key} was approved")
+        return held
+
+    async def _hold(self, key: str) -> Held:
+        held = await self.review.get(key) if self.review is not None else None
+        if held is None:
+            raise HoldNotFound(key)
+        return held
+
+    async def _earn_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
         try:
             return await self.earn(event)
         except (AccountNotFound, AccountNotActive) as exc:
@@ -250,7 +383,9 @@ class PointsService:
             detail={
                 "original_kind": original.kind,
                 "original_amount": original.amount,
-                "original_month": month_of(original.occurred_at),
+                # Taken back from the month it was counted in (older awards: their event's).
+                "original_month": original.detail.get("earned_month")
+                or month_of(original.occurred_at),
             },
         )
         return await self._post_correction(entry)

@@ -27,6 +27,15 @@ class PointsSettings(ServiceSettings):
     # Expiry and grade refresh; both idempotent, so several instances may run them.
     jobs_interval_seconds: float = Field(default=3600.0, gt=0)
 
+    # Earning events are judged by when points receives them, not by the time their sender
+    # writes: one older than this is held for an operator's review instead of credited, one
+    # dated further ahead than this (clock skew allowance) is dead-lettered (event_in_future).
+    earning_max_age_days: float = Field(default=30.0, gt=0, le=365)
+    earning_max_future_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
+    # Station activities earn without a partner behind them: past this many credited
+    # attendances per station and calendar month (UTC), each further one waits for an operator.
+    activity_awards_per_station_month: int = Field(default=500, ge=1, le=100_000)
+
     # The points mall: an unfulfilled reservation is cancelled (points and stock returned)
     # after this many days; redemptions left mid-step by a crash are finished by the sweep
     # once untouched for this many seconds.

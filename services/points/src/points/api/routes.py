@@ -14,7 +14,11 @@ from points.api.schemas import (
     AdjustmentRequest,
     EntryView,
     GradeView,
+    HeldDecision,
+    HeldEventsPage,
+    HeldEventView,
     LedgerPage,
+    RefusalRequest,
     ReversalRequest,
     RuleRequest,
     RuleView,
@@ -27,7 +31,7 @@ from points.domain import (
     month_of,
 )
 from points.rules import RuleSpec
-from points.service import PointsService
+from points.service import HoldDecided, HoldNotFound, PointsService
 
 router = APIRouter(prefix="/v1")
 
@@ -249,3 +253,56 @@ async def put_rule(
 async def run_expiry(_: Operator, service: Service) -> dict[str, object]:
     expired = await service.expire_all()
     return {"expired_accounts": expired, "through_month": service.expiry_month()}
+
+
+@router.get(
+    "/held-events",
+    response_model=HeldEventsPage,
+    tags=["rules"],
+    summary="Earning events held for review (dated before the accepted window), oldest first",
+)
+async def list_held_events(
+    _: Operator, service: Service, page: Annotated[PageParams, Depends()]
+) -> HeldEventsPage:
+    after = page.after.get("after") if page.after else None
+    if after is not None and not isinstance(after, str):
+        raise Problem(400, "Bad Request", "the cursor is not valid")
+    held = await service.held_for_review(after=after, limit=page.limit)
+    cursor = encode_cursor({"after": held[-1].hold_id}) if len(held) == page.limit else None
+    return HeldEventsPage(items=[HeldEventView.of(h) for h in held], next_cursor=cursor)
+
+
+@router.post(
+    "/held-events/{hold_id}/approve",
+    response_model=HeldDecision,
+    tags=["rules"],
+    summary="Credit a held event as if received now (once, however often asked)",
+)
+async def approve_held_event(hold_id: str, principal: Operator, service: Service) -> HeldDecision:
+    try:
+        held, entry = await service.approve_held(hold_id, operator=principal.sub)
+    except HoldNotFound as exc:
+        raise Problem(404, "Not Found", "no such held event") from exc
+    except HoldDecided as exc:
+        raise Problem(409, "Conflict", str(exc)) from exc
+    return HeldDecision(
+        hold=HeldEventView.of(held), entry=EntryView.of(entry) if entry is not None else None
+    )
+
+
+@router.post(
+    "/held-events/{hold_id}/refuse",
+    response_model=HeldDecision,
+    tags=["rules"],
+    summary="Refuse a held event: it is never credited",
+)
+async def refuse_held_event(
+    hold_id: str, body: RefusalRequest, principal: Operator, service: Service
+) -> HeldDecision:
+    try:
+        held = await service.refuse_held(hold_id, operator=principal.sub, reason=body.reason)
+    except HoldNotFound as exc:
+        raise Problem(404, "Not Found", "no such held event") from exc
+    except HoldDecided as exc:
+        raise Problem(409, "Conflict", str(exc)) from exc
+    return HeldDecision(hold=HeldEventView.of(held))

@@ -9,6 +9,7 @@ from common.events.points import Grade
 from common.schemas import Code, Instant, Name, RequestModel, Text
 from points.domain import Account, AccountStatus, Cause, Entry, EntryKind
 from points.rules import Condition, Rule
+from points.store.review import Held
 
 
 class AccountView(BaseModel):
@@ -58,10 +59,14 @@ class EntryView(BaseModel):
     @classmethod
     def of(cls, entry: Entry) -> EntryView:
         cause = entry.cause.model_copy(update={"fingerprint": None})
-        note = None
+        notes = []
         requested = entry.detail.get("requested")
+        asked, ceiling = entry.detail.get("asked"), entry.detail.get("max_per_event")
+        if entry.kind == "award" and isinstance(asked, int) and isinstance(requested, int):
+            notes.append(f"capped from {asked} by the rule's per-event maximum of {ceiling}")
         if entry.kind == "award" and isinstance(requested, int) and requested > entry.amount:
-            note = f"capped from {requested} by the rule's daily or monthly cap"
+            notes.append(f"capped from {requested} by the rule's daily or monthly cap")
+        note = "; ".join(notes) or None
         return cls(
             entry_id=entry.entry_id,
             kind=entry.kind,
@@ -106,6 +111,15 @@ class RuleRequest(RequestModel):
     unit_field: Code | None = Field(default=None, max_length=64)
     cap_per_day: int | None = Field(default=None, ge=1)
     cap_per_month: int | None = Field(default=None, ge=1)
+    max_per_event: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description=(
+            "The most one event earns under this rule (at least `points`); a larger award is "
+            "cut to it. Default: 100, or `points` when that is higher."
+        ),
+    )
     valid_from: Instant | None = None
     valid_until: Instant | None = None
     priority: int = Field(default=0, ge=0, le=1000)
@@ -131,3 +145,58 @@ class RuleView(BaseModel):
             created_at=rule.created_at,
             created_by=rule.created_by,
         )
+
+
+class HeldEventView(BaseModel):
+    """An earning event points holds for an operator instead of crediting it on its own."""
+
+    hold_id: str
+    driver_id: str
+    reason: str = Field(
+        description=(
+            "`event_too_old`: dated before the accepted window; `station_threshold`: an "
+            "activity attendance past its station's monthly threshold"
+        )
+    )
+    state: str
+    event_type: str
+    event_source: str
+    event_id: str
+    event_time: datetime
+    held_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, held: Held) -> HeldEventView:
+        return cls(
+            hold_id=held.hold_id,
+            driver_id=held.event.subject,
+            reason=held.reason,
+            state=held.state,
+            event_type=held.event.type,
+            event_source=held.event.source,
+            event_id=held.event.id,
+            event_time=held.event.time,
+            held_at=held.held_at,
+            decided_by=held.decided_by,
+            decided_at=held.decided_at,
+            note=held.note,
+        )
+
+
+class HeldEventsPage(BaseModel):
+    items: list[HeldEventView]
+    next_cursor: str | None = None
+
+
+class HeldDecision(BaseModel):
+    hold: HeldEventView
+    entry: EntryView | None = Field(
+        default=None, description="The award, when the event earned one (absent: parked or none)"
+    )
+
+
+class RefusalRequest(RequestModel):
+    reason: Text = Field(min_length=3, max_length=500)

@@ -1,0 +1,38 @@
+"""The ``station_awards`` collection: activity attendances each station got credited per month.
+
+One document per station and month lists the attendance events counted, up to the threshold,
+so a redelivered event is recognised rather than counted twice, and a slot is taken by one
+conditional update (two instances never both take the last one).
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+Document = dict[str, Any]
+
+STATION_AWARDS = "station_awards"
+
+
+class StationAwards:
+    def __init__(self, db: AsyncDatabase[Document], *, per_month: int) -> None:
+        self.collection = db[STATION_AWARDS]
+        self.per_month = per_month
+
+    async def take(self, station_id: str, month: str, event_key: str) -> bool:
+        """True when the event is (or already was) within the station's monthly threshold."""
+        key = f"{station_id}@{month}"
+        # Full, or counted already, the upsert collides with the existing document: the read
+        # below tells which.
+        with suppress(DuplicateKeyError):
+            await self.collection.update_one(
+                {"_id": key, "n": {"$lt": self.per_month}, "events": {"$ne": event_key}},
+                {"$inc": {"n": 1}, "$push": {"events": event_key}},
+                upsert=True,
+            )
+        counted = await self.collection.find_one({"_id": key, "events": event_key}, {"_id": 1})
+        return counted is not None

@@ -1,0 +1,254 @@
+"""Earning that cannot be gamed (issue 14, "Points can be minted"), on the real broker and store.
+
+Each test is one finding: it failed on the code before the fix and passes after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from common.events import CloudEvent, new_event
+from common.events.partner import TrainingCompleted, VolunteerLogged
+from common.events.stations import ActivityAttended
+from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
+from points.app import create_app
+from points.settings import PointsSettings
+from tests.support import produce, serve
+
+VOLUNTEERS = "partner.volunteer-team.events"
+TRAINING = "partner.training-centre.events"
+
+
+def volunteer(driver_id: str, hours: float, at: datetime) -> CloudEvent:
+    return new_event(
+        VolunteerLogged(driver_id=driver_id, activity="港区道路清洁", hours=hours, logged_at=at),
+        source="partner/volunteer-team",
+        subject=driver_id,
+        time=at,
+    )
+
+
+async def send(infra: Infra, settings: PointsSettings, topic: str, event: CloudEvent) -> None:
+    await produce(
+        infra.kafka_bootstrap, settings.topic(topic), event.to_bytes(), key=event.subject.encode()
+    )
+
+
+async def balance(mongo: Any, settings: PointsSettings, driver_id: str) -> int:
+    doc = await mongo[settings.mongo_db]["accounts"].find_one({"_id": driver_id})
+    return int(doc["balance"]) if doc else -1
+
+
+async def entries(mongo: Any, settings: PointsSettings, driver_id: str) -> int:
+    return int(await mongo[settings.mongo_db]["ledger"].count_documents({"driver_id": driver_id}))
+
+
+async def test_one_training_event_earns_no_more_than_the_rules_per_event_maximum(
+    infra: Infra,
+    make_settings: Callable[..., PointsSettings],
+    mongo: Any,
+    token: Callable[..., dict[str, str]],
+) -> None:
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    # 200 hours is what the event schema allows: 10 + 5 × 200 = 1,010 points before the fix.
+    marathon = new_event(
+        TrainingCompleted(driver_id=driver, course_id="C-1", hours=200),
+        source="partner/training-centre",
+        subject=driver,
+        time=datetime.now(UTC),
+    )
+    festival = {"name": "培训", "event_type": "training.completed.v1", "points": 50}
+    app = create_app(settings)
+    async with serve(app) as http:
+        await app.state.service.open_account(driver, datetime.now(UTC))
+        await send(infra, settings, TRAINING, marathon)
+        await wait_until(lambda: entries(mongo, settings, driver))
+        ledger = await http.get(f"/v1/accounts/{driver}/ledger", headers=token())
+        below = await http.put(
+            "/v1/rules/training-x", json={**festival, "max_per_event": 40}, headers=token()
+        )
+        above = await http.put(
+            "/v1/rules/training-x", json={**festival, "max_per_event": 10_001}, headers=token()
+        )
+        saved = await http.put(
+            "/v1/rules/training-x", json={**festival, "max_per_event": 60}, headers=token()
+        )
+        defaulted = await http.put("/v1/rules/training-y", json=festival, headers=token())
+    [line] = ledger.json()["items"]
+    assert line["amount"] == 100
+    assert await balance(mongo, settings, driver) == 100
+    assert "capped from 1010 by the rule's per-event maximum of 100" in line["note"]
+    assert (below.status_code, above.status_code, saved.status_code) == (422, 422, 200)
+    assert saved.json()["spec"]["max_per_event"] == 60
+    assert defaulted.json()["spec"]["max_per_event"] == 100
+
+
+async def test_back_and_forward_dated_events_do_not_multiply_a_daily_cap(
+    infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    now = datetime.now(UTC)
+    # 80 points a day for volunteering: each of these asks for the whole day's cap, each
+    # dated on another day (inside the accepted window).
+    moments = [now - timedelta(days=2), now - timedelta(days=1), now, now + timedelta(minutes=5)]
+    app = create_app(settings)
+    async with serve(app):
+        await app.state.service.open_account(driver, now)
+        for moment in moments:
+            await send(infra, settings, VOLUNTEERS, volunteer(driver, 8, moment))
+
+        async def all_decided() -> bool:
+            return await entries(mongo, settings, driver) == len(moments)
+
+        await wait_until(all_decided)
+    assert await balance(mongo, settings, driver) == 80
+
+
+async def test_an_event_older_than_the_window_is_held_until_an_operator_decides(
+    infra: Infra,
+    make_settings: Callable[..., PointsSettings],
+    mongo: Any,
+    token: Callable[..., dict[str, str]],
+) -> None:
+    settings = make_settings(PointsSettings, earning_max_age_days=30)
+    driver = unique_name("drv_")
+    long_ago = datetime.now(UTC) - timedelta(days=45)
+    approved, refused = volunteer(driver, 2, long_ago), volunteer(driver, 3, long_ago)
+    held = mongo[settings.mongo_db]["held_for_review"]
+    app = create_app(settings)
+    async with serve(app) as http:
+        await app.state.service.open_account(driver, datetime.now(UTC))
+        for event in (approved, refused, approved):  # the repeat is held once
+            await send(infra, settings, VOLUNTEERS, event)
+
+        async def both_held() -> bool:
+            return await held.count_documents({"driver_id": driver}) == 2
+
+        await wait_until(both_held)
+        assert await balance(mongo, settings, driver) == 0, "nothing credited on its own"
+        listed = await http.get("/v1/held-events", headers=token())
+        as_driver = await http.get("/v1/held-events", headers=token("driver", driver_id=driver))
+        ids = {i["event_id"]: i["hold_id"] for i in listed.json()["items"]}
+        operator = token("operator", sub="op-review")
+        approve = f"/v1/held-events/{ids[approved.id]}/approve"
+        first, again = [await http.post(approve, headers=operator) for _ in range(2)]
+        refuse = f"/v1/held-events/{ids[refused.id]}/refuse"
+        no = await http.post(refuse, json={"reason": "补录超期"}, headers=operator)
+        late_yes = await http.post(f"/v1/held-events/{ids[refused.id]}/approve", headers=operator)
+        after = await http.get("/v1/held-events", headers=token())
+        # A redelivery of a decided event is neither credited again nor held again.
+        await send(infra, settings, VOLUNTEERS, refused)
+        await send(infra, settings, VOLUNTEERS, approved)
+        await send(infra, settings, VOLUNTEERS, volunteer(driver, 1, datetime.now(UTC)))
+
+        async def fresh_one_credited() -> bool:
+            return await entries(mongo, settings, driver) == 2
+
+        await wait_until(fresh_one_credited)
+    assert as_driver.status_code == 403
+    assert {i["reason"] for i in listed.json()["items"]} == {"event_too_old"}
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json()["entry"]["amount"] == 20
+    assert again.json()["entry"]["entry_id"] == first.json()["entry"]["entry_id"]
+    assert first.json()["hold"]["decided_by"] == "op-review"
+    assert (no.status_code, no.json()["hold"]["state"]) == (200, "refused")
+    assert late_yes.status_code == 409
+    assert [i for i in after.json()["items"] if i["driver_id"] == driver] == []
+    assert await balance(mongo, settings, driver) == 20 + 10
+    assert await held.count_documents({"driver_id": driver}) == 2
+
+
+@pytest.mark.expects_dlq("event_in_future")
+async def test_an_event_dated_in_the_future_is_dead_lettered_and_credits_nothing(
+    infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    settings = make_settings(PointsSettings, earning_max_future_minutes=10)
+    driver = unique_name("drv_")
+    now = datetime.now(UTC)
+    future = volunteer(driver, 5, now + timedelta(days=1))
+    skewed = volunteer(driver, 1, now + timedelta(minutes=2))  # a sender's clock a bit ahead
+    app = create_app(settings)
+    async with serve(app):
+        await app.state.service.open_account(driver, now)
+        await send(infra, settings, VOLUNTEERS, future)
+        await send(infra, settings, VOLUNTEERS, skewed)
+        letters = await read_topic(infra.kafka_bootstrap, settings.topic(f"{VOLUNTEERS}.dlq"))
+        await wait_until(lambda: entries(mongo, settings, driver))
+    assert [headers_of(r)["dlq-reason"] for r in letters] == ["event_in_future"]
+    assert await balance(mongo, settings, driver) == 10
+    assert await entries(mongo, settings, driver) == 1
+
+
+async def test_an_award_dated_2099_expires_with_the_month_points_received_it(
+    make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    now = [datetime(2026, 1, 15, tzinfo=UTC)]
+    settings = make_settings(PointsSettings, expiry_months=12)
+    driver = unique_name("drv_")
+    app = create_app(settings, clock=lambda: now[0])
+    async with serve(app):
+        service = app.state.service
+        await service.open_account(driver, now[0])
+        # However it reached the ledger (an approval, a parked event, an old version), the
+        # sender's date must not decide when the points expire.
+        entry = await service.earn(volunteer(driver, 4, datetime(2099, 1, 1, tzinfo=UTC)))
+        assert entry.state == "applied"
+        now[0] = datetime(2027, 3, 1, tzinfo=UTC)
+        await service.expire_all()
+        account = await service.get_account(driver)
+    assert account.earned == {"2026-01": 40}
+    assert account.balance == 0
+
+
+def attended(driver_id: str, station_id: str) -> CloudEvent:
+    now = datetime.now(UTC)
+    return new_event(
+        ActivityAttended(
+            driver_id=driver_id,
+            station_id=station_id,
+            activity_id=unique_name("act_"),
+            activity_kind="market",
+            attended_at=now,
+        ),
+        source="driverhome/stations",
+        subject=driver_id,
+        time=now,
+    )
+
+
+async def test_activity_awards_past_a_stations_monthly_threshold_wait_for_an_operator(
+    infra: Infra,
+    make_settings: Callable[..., PointsSettings],
+    mongo: Any,
+    token: Callable[..., dict[str, str]],
+) -> None:
+    settings = make_settings(PointsSettings, activity_awards_per_station_month=2)
+    busy, other = unique_name("stn_"), unique_name("stn_")
+    drivers = [unique_name("drv_") for _ in range(4)]
+    events = [attended(d, busy) for d in drivers[:3]] + [attended(drivers[3], other)]
+    held = mongo[settings.mongo_db]["held_for_review"]
+    app = create_app(settings)
+    async with serve(app) as http:
+        for driver in drivers:
+            await app.state.service.open_account(driver, datetime.now(UTC))
+        for event in [*events, events[2], events[0]]:  # redeliveries count once
+            await send(infra, settings, "stations.events", event)
+
+        async def decided() -> bool:
+            credited = [await balance(mongo, settings, d) for d in drivers]
+            return sorted(credited) == [0, 20, 20, 20] and await held.count_documents({}) == 1
+
+        await wait_until(decided)
+        [hold] = (await http.get("/v1/held-events", headers=token())).json()["items"]
+        approved = await http.post(f"/v1/held-events/{hold['hold_id']}/approve", headers=token())
+    assert hold["reason"] == "station_threshold"
+    assert hold["event_id"] in {e.id for e in events[:3]}
+    assert await balance(mongo, settings, drivers[3]) == 20, "another station is not held back"
+    assert approved.status_code == 200
+    assert [await balance(mongo, settings, d) for d in drivers] == [20, 20, 20, 20]
