@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.domain_errors import DomainError
 from common.events import PARTNER_EVENTS
 from common.events.partners import PartnerState, PartnerStatus
 
 PARTNER_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
 
-class PartnersError(Exception):
+URN = "urn:driverhome:partners:"
+
+
+class PartnersError(DomainError):
     """Base of the partners service's domain errors."""
+
+    @property
+    def problem_detail(self) -> str:
+        return str(self)
 
 
 class PartnerNotFound(PartnersError):
@@ -39,14 +47,34 @@ class NotAPartnerType(PartnersError):
         super().__init__(f"not partner event types: {', '.join(sorted(event_types))}")
         self.event_types = event_types
 
+    def problem_members(self) -> dict[str, Any]:
+        return {"errors": [{"loc": ["body", "allowed_types"], "msg": str(self)}]}
 
-class PartnerSuspended(PartnersError):
+
+class _Refusal(PartnersError):
+    """A refusal a partner's software acts on: its ``reason`` is in the type and the body."""
+
+    reason = "refused"
+
+    @property
+    def problem_type(self) -> str:
+        return URN + self.reason
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+class PartnerSuspended(_Refusal):
+    reason = "partner_suspended"
+
     def __init__(self, partner_id: str) -> None:
         super().__init__(f"partner {partner_id!r} is suspended")
 
 
-class PartnerNotProvisioned(PartnersError):
+class PartnerNotProvisioned(_Refusal):
     """The partner's topic is not yet created and granted by the platform."""
+
+    reason = "partner_not_provisioned"
 
     def __init__(self, partner_id: str) -> None:
         super().__init__(
@@ -54,18 +82,26 @@ class PartnerNotProvisioned(PartnersError):
             "partner registered through the API its topic and grants: make kafka-access)"
         )
 
+    def problem_headers(self) -> dict[str, str]:
+        # Provisioning runs from make kafka-access (or the operator's sync loop), not instantly.
+        return {"Retry-After": "30"}
+
 
 class NotFound(PartnersError):
     """Something a partner asked about that does not exist for it (or is not its own)."""
 
 
-class EventRefused(PartnersError):
+class EventRefused(_Refusal):
     """An event the gateway does not accept, with the reason consumers would dead-letter it."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+    @property
+    def problem_detail(self) -> str:
+        return self.detail or self.reason
 
 
 class ConflictingDuplicate(EventRefused):
@@ -84,6 +120,13 @@ class OverLimit(PartnersError):
         super().__init__(f"the partner's {limit} is used up")
         self.which = which
         self.retry_after = retry_after
+
+    @property
+    def problem_type(self) -> str:
+        return URN + self.which
+
+    def problem_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Quotas(BaseModel):

@@ -1,11 +1,15 @@
-"""Partners domain errors as problem+json, whichever route they surface from."""
+"""Partners domain errors as problem+json, whichever route they surface from.
+
+The errors themselves say what the answer carries besides the status (``partners.domain``):
+refusals a partner's software acts on have a ``urn:driverhome:partners:<reason>`` type and a
+``reason``; a used-up limit and an unprovisioned topic say when to retry (``Retry-After``).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from common.problems import problem_response
+from common.domain_errors import StatusTable, install_domain_errors
 from partners.domain import (
     ConflictingDuplicate,
     EventRefused,
@@ -20,64 +24,19 @@ from partners.domain import (
     PartnerSuspended,
 )
 
-URN = "urn:driverhome:partners:"
-
-
-async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
-    match exc:
-        case ConflictingDuplicate():
-            return problem_response(
-                request, 409, "Conflict", exc.detail, type_=URN + exc.reason, reason=exc.reason
-            )
-        case EventRefused():
-            return problem_response(
-                request,
-                422,
-                "Unprocessable Content",
-                exc.detail or exc.reason,
-                type_=URN + exc.reason,
-                reason=exc.reason,
-            )
-        case OverLimit():
-            answer = problem_response(
-                request, 429, "Too Many Requests", str(exc), type_=URN + exc.which
-            )
-            answer.headers["Retry-After"] = str(exc.retry_after)
-            return answer
-        case PartnerSuspended():
-            return problem_response(
-                request,
-                403,
-                "Forbidden",
-                str(exc),
-                type_=URN + "partner_suspended",
-                reason="partner_suspended",
-            )
-        case PartnerNotProvisioned():
-            answer = problem_response(
-                request,
-                503,
-                "Service Unavailable",
-                str(exc),
-                type_=URN + "partner_not_provisioned",
-                reason="partner_not_provisioned",
-            )
-            answer.headers["Retry-After"] = "30"
-            return answer
-        case NotAPartnerType():
-            return problem_response(
-                request,
-                422,
-                "Unprocessable Content",
-                str(exc),
-                errors=[{"loc": ["body", "allowed_types"], "msg": str(exc)}],
-            )
-        case PartnerNotFound() | NotFound():
-            return problem_response(request, 404, "Not Found", str(exc))
-        case PartnerExists() | PartnerChanged():
-            return problem_response(request, 409, "Conflict", str(exc))
-    return problem_response(request, 400, "Bad Request", str(exc))
+STATUSES: StatusTable = {
+    ConflictingDuplicate: 409,
+    EventRefused: 422,
+    OverLimit: 429,
+    PartnerSuspended: 403,
+    PartnerNotProvisioned: 503,
+    NotAPartnerType: 422,
+    PartnerNotFound: 404,
+    NotFound: 404,
+    PartnerExists: 409,
+    PartnerChanged: 409,
+}
 
 
 def install_partners_errors(app: FastAPI) -> None:
-    app.add_exception_handler(PartnersError, _on_domain_error)
+    install_domain_errors(app, PartnersError, STATUSES, default=400)
