@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
+
+# The port district lies in one time zone; a station's hours default to it too.
+DISTRICT_TIMEZONE = "Asia/Shanghai"
 
 _DEV_SECRET = "dev-only-jwt-secret-change-me-0123456789"
 # Development keys: fixed so a developer's data survives restarts; refused in production.
@@ -24,7 +28,10 @@ _DEV_PII_HMAC_KEY = base64.b64encode(b"driverhome-dev-pii-hmac-key-0032").decode
 class ServiceSettings(BaseSettings):
     """Settings every service needs; read from ``DRIVERHOME_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIVERHOME_", extra="ignore")
+    # By name as well: a service may also read a field from its earlier, documented name.
+    model_config = SettingsConfigDict(
+        env_prefix="DRIVERHOME_", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "service"
     environment: Literal["development", "test", "production"] = "development"
@@ -49,6 +56,9 @@ class ServiceSettings(BaseSettings):
     # Kept equal to the broker's message.max.bytes so a producer never builds a record the
     # broker refuses (handbook section 3: limits agree end to end).
     max_message_bytes: int = 1_048_576
+
+    # Days (quotas, statements), office hours and quiet hours are counted in it.
+    district_timezone: str = DISTRICT_TIMEZONE
 
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "driverhome"
@@ -85,6 +95,15 @@ class ServiceSettings(BaseSettings):
 
     # Test-only failure injection (see common.faults); empty and inert in production.
     faults: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("district_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("topic_prefix")
     @classmethod
@@ -156,7 +175,9 @@ def settings_problems(cls: type[ServiceSettings]) -> list[str]:
         problems = []
         for error in exc.errors():
             field = "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{prefix}{field}: {error['msg']}" if field else error["msg"])
+            # A field read from full variable names (district_timezone_field) has one in loc.
+            name = field if field.startswith(prefix) else f"{prefix}{field}"
+            problems.append(f"{name}: {error['msg']}" if field else error["msg"])
         # A model-level refusal ("production needs its own ...") names no field: name the
         # development values still in force.
         if any(not error["loc"] for error in exc.errors()):
@@ -215,3 +236,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def district_timezone_field(*earlier_names: str) -> Any:
+    """``district_timezone`` for a service that documented the setting under another name:
+    ``DRIVERHOME_DISTRICT_TIMEZONE`` or any of ``earlier_names`` (full variable names)."""
+    return Field(
+        default=DISTRICT_TIMEZONE,
+        validation_alias=AliasChoices("DRIVERHOME_DISTRICT_TIMEZONE", *earlier_names),
+    )

@@ -117,7 +117,7 @@ class Delivery:
         prefs = (await self._drivers.preferences_for([driver_id])).get(driver_id)
         language = pick_language(prefs, facts, self._settings.default_language)
         content, language = await self._templates.wording(notice.event_type, language)
-        title, body = render(content, variables_of(notice.data, self._settings.timezone))
+        title, body = render(content, variables_of(notice.data, self._settings.district_timezone))
         limited = await self._over_limit(driver_id, cause)
         docs = self._records.plan(
             driver_id,

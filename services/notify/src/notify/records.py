@@ -89,7 +89,7 @@ class NotificationRecords:
         prefs = prefs or Preferences(driver_id=driver_id)
         hold_until = None
         if not cause.urgent and prefs.quiet_hours is not None:
-            hold_until = prefs.quiet_hours.ends_after(now, self._settings.timezone)
+            hold_until = prefs.quiet_hours.ends_after(now, self._settings.district_timezone)
         keys: list[tuple[str, str | None]] = [(c, None) for c in prefs.channels_for(cause.category)]
         if limited:
             keys = [("inbox", None)]  # collapsed: kept in the inbox, no SMS or partner call

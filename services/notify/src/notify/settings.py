@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from common.settings import ServiceSettings
+from common.settings import ServiceSettings, district_timezone_field
 
 
 class NotifySettings(ServiceSettings):
@@ -11,8 +11,8 @@ class NotifySettings(ServiceSettings):
     mongo_db: str = "driverhome_notify"
 
     default_language: str = "zh-CN"
-    # Quiet hours are wall-clock times where the drivers are (the whole district is one zone).
-    timezone: str = "Asia/Shanghai"
+    # Quiet hours are wall-clock times in the district; DRIVERHOME_TIMEZONE is its earlier name.
+    district_timezone: str = district_timezone_field("DRIVERHOME_TIMEZONE")
 
     # The dispatcher: releases held messages, sends external channels, starts due broadcasts.
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)

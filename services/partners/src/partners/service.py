@@ -78,7 +78,7 @@ class Partners:
             Limits(
                 rate_per_second=settings.default_rate_per_second,
                 daily=settings.default_daily_quota,
-                timezone=settings.quota_timezone,
+                timezone=settings.district_timezone,
                 max_message_bytes=settings.max_message_bytes,
             ),
             topic_of=topic_of or settings.partner_topic,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from common.settings import ServiceSettings
+from common.settings import ServiceSettings, district_timezone_field
 
 
 class PartnersSettings(ServiceSettings):
@@ -15,10 +15,11 @@ class PartnersSettings(ServiceSettings):
     ingest_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     ingest_max_batch: int = Field(default=100, ge=1, le=1000)
     # Defaults for partner accounts that set none: events per second (across all instances)
-    # and per day, the day counted in this time zone.
+    # and per day, the day counted in the district's time zone (DRIVERHOME_QUOTA_TIMEZONE is
+    # its earlier name).
     default_rate_per_second: int = Field(default=100, ge=1)
     default_daily_quota: int = Field(default=1_000_000, ge=1)
-    quota_timezone: str = "Asia/Shanghai"
+    district_timezone: str = district_timezone_field("DRIVERHOME_QUOTA_TIMEZONE")
 
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_sweep_seconds: float = Field(default=1.0, gt=0)

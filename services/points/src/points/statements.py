@@ -22,14 +22,16 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from common.clock import Clock
+from common.settings import DISTRICT_TIMEZONE
 from points.domain import Entry
 from points.ledger import EVENT_SOURCE
 from points.service import PointsService
@@ -39,7 +41,6 @@ Document = dict[str, Any]
 
 STATEMENT_TYPE = "driverhome.points.statement.v1"
 ALGORITHM = "Ed25519"
-LOCAL_TIME = timezone(timedelta(hours=8), "CST")
 
 
 class StatementNotFound(Exception):
@@ -86,9 +87,9 @@ def verify_document(public_key: Ed25519PublicKey, document: bytes, signature_b64
 
 
 # content ------------------------------------------------------------------------------------
-def cutoff_of(as_of: date) -> datetime:
-    """The first instant after ``as_of`` ends in local time."""
-    return datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=LOCAL_TIME)
+def cutoff_of(as_of: date, zone: str = DISTRICT_TIMEZONE) -> datetime:
+    """The first instant after ``as_of`` ends in the district's time zone."""
+    return datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone))
 
 
 def _instant(moment: datetime) -> str:
@@ -134,21 +135,28 @@ class SignedStatement:
 
 class Statements:
     def __init__(
-        self, service: PointsService, store: StatementStore, signer: Signer, *, clock: Clock
+        self,
+        service: PointsService,
+        store: StatementStore,
+        signer: Signer,
+        *,
+        clock: Clock,
+        zone: str = DISTRICT_TIMEZONE,
     ) -> None:
         self.service = service
         self.store = store
         self.signer = signer
         self._clock = clock
+        self._zone = zone
 
     async def issue(
         self, driver_id: str, as_of: date, *, child_reference: str | None = None
     ) -> SignedStatement:
         await self.service.get_account(driver_id)  # AccountNotFound
         now = self._clock()
-        if as_of > now.astimezone(LOCAL_TIME).date():
+        if as_of > now.astimezone(ZoneInfo(self._zone)).date():
             raise FutureDate("a statement can only be made up to today")
-        cutoff = cutoff_of(as_of)
+        cutoff = cutoff_of(as_of, self._zone)
         # The store keeps milliseconds: "up to 1 ms before the cut-off" is "before the cut-off".
         entries = await self.service.ledger.entries.applied_until(
             driver_id, cutoff - timedelta(milliseconds=1)

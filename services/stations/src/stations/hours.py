@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.settings import DISTRICT_TIMEZONE
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -53,7 +55,7 @@ class Hours(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DISTRICT_TIMEZONE
     always_open: bool = False
     week: dict[Weekday, list[Interval]] = Field(
         default_factory=dict, description="A weekday missing here is a closed day"
