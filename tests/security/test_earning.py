@@ -17,6 +17,8 @@ from common.events.stations import ActivityAttended
 from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.settings import PointsSettings
+from stations.app import create_app as stations_app
+from stations.settings import StationsSettings
 from tests.support import produce, serve
 
 VOLUNTEERS = "partner.volunteer-team.events"
@@ -252,3 +254,46 @@ async def test_activity_awards_past_a_stations_monthly_threshold_wait_for_an_ope
     assert await balance(mongo, settings, drivers[3]) == 20, "another station is not held back"
     assert approved.status_code == 200
     assert [await balance(mongo, settings, d) for d in drivers] == [20, 20, 20, 20]
+
+
+async def test_a_station_schedules_at_most_its_monthly_number_of_activities(
+    make_settings: Callable[..., StationsSettings], token: Callable[..., dict[str, str]]
+) -> None:
+    settings = make_settings(StationsSettings, max_activities_per_station_month=2)
+    starts = datetime.now(UTC) + timedelta(days=2)
+    activity = {
+        "kind": "market",
+        "title": "红领集市",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=3)).isoformat(),
+        "capacity": 50,
+        "registration_required": False,
+    }
+    async with serve(stations_app(settings)) as http:
+        answers: dict[str, list[Any]] = {}
+        for station in (unique_name("stn_"), unique_name("stn_")):
+            created = await http.post("/v1/stations", json=station_body(station), headers=token())
+            assert created.status_code == 201, created.text
+            staff = token("station", station_id=station)
+            answers[station] = [
+                await http.post(f"/v1/stations/{station}/activities", json=activity, headers=staff)
+                for _ in range(3 if not answers else 1)
+            ]
+    busy, other = answers.values()
+    assert [a.status_code for a in busy] == [201, 201, 409]
+    assert busy[2].json()["code"] == "activity_quota_reached"
+    assert [a.status_code for a in other] == [201]
+
+
+def station_body(station_id: str) -> dict[str, Any]:
+    return {
+        "station_id": station_id,
+        "name": "霞浦集卡司机之家",
+        "kind": "drivers_home",
+        "operator_org": "北仑区交通运输行业党委",
+        "address": "宁波市北仑区霞浦街道",
+        "location": {"lat": 29.888, "lng": 121.845},
+        "hours": {"always_open": True},
+        "capacity": {"beds": 10, "parking": 20, "showers": 4},
+        "services": [{"code": "rest"}],
+    }

@@ -18,11 +18,18 @@ from stations.domain import (
     ActivityKind,
     ActivityNotFound,
     NotRegistered,
+    StationsError,
     derived_id,
 )
 from stations.drivers import Drivers
 from stations.records import EVENT_SOURCE, TOPIC, Announcer
 from stations.store.activities import ActivityStore
+
+
+class ActivityQuotaReached(StationsError):
+    """The station scheduled as many activities this month as it may (409)."""
+
+    code = "activity_quota_reached"
 
 
 class Activities:
@@ -34,8 +41,11 @@ class Activities:
         drivers: Drivers,
         announcer: Announcer,
         clock: Clock = utc_now,
+        per_station_month: int | None = None,
     ) -> None:
         self._activities = activities
+        # Attendance earns points: a station scheduling without limit could mint them.
+        self._per_station_month = per_station_month
         self._directory = directory
         self._drivers = drivers
         self._announcer = announcer
@@ -54,6 +64,14 @@ class Activities:
         registration_required: bool,
     ) -> Activity:
         await self._directory.get_station(station_id)
+        now = self.now()
+        month = f"{now.year:04d}-{now.month:02d}"
+        if self._per_station_month is not None and not await self._activities.take_monthly_slot(
+            station_id, month, self._per_station_month
+        ):
+            raise ActivityQuotaReached(
+                f"station {station_id} scheduled {self._per_station_month} activities in {month}"
+            )
         activity = Activity(
             activity_id=f"act_{uuid.uuid4().hex[:12]}",
             station_id=station_id,
@@ -65,7 +83,7 @@ class Activities:
             capacity=capacity,
             seats_left=capacity,
             registration_required=registration_required,
-            created_at=self.now(),
+            created_at=now,
         )
         await self._activities.insert(activity)
         return activity

@@ -78,6 +78,7 @@ class Stations:
                 drivers=drivers,
                 announcer=announcer,
                 clock=clock,
+                per_station_month=settings.max_activities_per_station_month,
             ),
             ratings=Ratings(stores.feedback, directory=directory, checkins=checkins, clock=clock),
             now=clock,

@@ -22,5 +22,8 @@ class StationsSettings(ServiceSettings):
     travel_speed_kmh: float = Field(default=30.0, gt=0)
     road_factor: float = Field(default=1.3, ge=1)
 
+    # Activities a station may schedule per calendar month (UTC); attendance earns points.
+    max_activities_per_station_month: int = Field(default=60, ge=1, le=10_000)
+
     nearby_default_radius_km: float = Field(default=15.0, gt=0)
     nearby_max_radius_km: float = Field(default=2000.0, gt=0)

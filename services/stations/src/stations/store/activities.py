@@ -12,6 +12,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from common.mongo import Indexes, insert_once
 from stations.domain import Activity
@@ -20,6 +21,8 @@ Document = dict[str, Any]
 
 ACTIVITIES = "activities"
 ATTENDANCES = "attendances"
+# One document per station and month: how many activities it scheduled (``n``).
+ACTIVITY_QUOTAS = "activity_quotas"
 
 INDEXES = [
     Indexes(
@@ -42,6 +45,23 @@ class ActivityStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[ACTIVITIES]
         self.attendances = db[ATTENDANCES]
+        self.quotas = db[ACTIVITY_QUOTAS]
+
+    async def take_monthly_slot(self, station_id: str, month: str, limit: int) -> bool:
+        """Count one more activity for the station's month; False once ``limit`` are taken.
+
+        One conditional update, so stations scheduling at once never pass the limit together;
+        at the limit the upsert collides with the existing document.
+        """
+        try:
+            await self.quotas.update_one(
+                {"_id": f"{station_id}@{month}", "n": {"$lt": limit}},
+                {"$inc": {"n": 1}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def insert(self, activity: Activity) -> None:
         doc = activity.model_dump(mode="python", exclude={"activity_id"})
