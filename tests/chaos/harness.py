@@ -287,8 +287,9 @@ class Sent:
 
 class Workload:
     """Drivers and partner events with full data (``driver_id`` and ``*_at`` equal to the
-    envelope), each driver-day at most once per rule, so no daily cap ever binds and every
-    award's amount is known in advance."""
+    envelope), dated within points' accepted window, and no daily cap ever binds (caps count by
+    the day points receives an event, so a driver's volunteer awards all together stay within
+    one day's cap), so every award's amount is known in advance."""
 
     def __init__(self, run: str, config: ChaosConfig) -> None:
         self.run = run
@@ -299,6 +300,7 @@ class Workload:
         self.registrations: list[CloudEvent] = []
         self.sent: list[Sent] = []
         self._partner_count = 0
+        self._volunteered: dict[str, int] = {}
 
     def topic(self, name: str) -> str:
         return f"{self.run}.{name}"
@@ -329,16 +331,19 @@ class Workload:
         return rule.base_points(event.data)
 
     def partner_wave(self, count: int) -> list[Sent]:
-        """Training and volunteer work for the points drivers: one event per driver and day."""
+        """Training and volunteer work for the points drivers, back-dated by up to 25 days."""
         wave = []
         for _ in range(count):
             n = self._partner_count
             self._partner_count += 1
             driver = self.points_drivers[n % len(self.points_drivers)]
-            at = self.base - timedelta(days=1 + n // len(self.points_drivers))
+            at = self.base - timedelta(days=1 + (n // len(self.points_drivers)) % 25)
             hours = 1 + n % 4
             data: TrainingCompleted | VolunteerLogged
-            if n % 2:
+            volunteer = next(r for r in self.rules if r.event_type == "volunteer.logged.v1")
+            volunteered = self._volunteered.get(driver, 0) + volunteer.base_points({"hours": hours})
+            if n % 2 and volunteered <= (volunteer.cap_per_day or volunteered):
+                self._volunteered[driver] = volunteered
                 data = VolunteerLogged(
                     driver_id=driver, activity="港区交通疏导", hours=hours, logged_at=at
                 )
