@@ -55,12 +55,10 @@ class RegistryError(DomainError):
 
 
 class InvalidDriverData(RegistryError):
-    code = "invalid_driver_data"
-
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-        # The answer names the field in its location, like FastAPI's own validation errors.
+        # The detail is the message alone; the field is named in the errors' location.
         self.message = message
 
     def problem_members(self) -> dict[str, Any]:
@@ -68,8 +66,6 @@ class InvalidDriverData(RegistryError):
 
 
 class NotFound(RegistryError):
-    code = "not_found"
-
     def __init__(self, what: str) -> None:
         super().__init__(f"no such {what}")
         self.what = what
