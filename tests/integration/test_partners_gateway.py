@@ -213,6 +213,7 @@ async def test_the_booking_system_works_end_to_end_over_http(
         grade = await p.partners.get(f"/v1/drivers/{driver_id}/grade", headers=headers)
         assert grade.status_code == 200, grade.text
         assert grade.json()["grade"] == "A"
+        assert grade.json()["valid_until"] > datetime.now(UTC).isoformat()
         stranger = await p.partners.get(f"/v1/drivers/{unique_name('drv_')}/grade", headers=headers)
         assert stranger.status_code == 404
         assert (

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from common.clock import Clock, utc_now
 from common.events.points import GradeChanged
 from common.events.registry import DriverRegistered, DriverUpdated
 from partners.domain import NotFound
@@ -18,11 +20,31 @@ Document = dict[str, Any]
 OPENING_GRADE = "A"
 
 
+DECEMBER = 12
+
+
+def next_month_start(now: datetime, zone: ZoneInfo) -> datetime:
+    local = now.astimezone(zone)
+    year, month = (local.year + 1, 1) if local.month == DECEMBER else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=zone)
+
+
+
 class Booking:
-    def __init__(self, links: LinkStore, grades: GradeStore, receipts: Receipts) -> None:
+    def __init__(
+        self,
+        links: LinkStore,
+        grades: GradeStore,
+        receipts: Receipts,
+        *,
+        zone: ZoneInfo,
+        clock: Clock = utc_now,
+    ) -> None:
         self._links = links
         self._grades = grades
         self._receipts = receipts
+        self._zone = zone
+        self._clock = clock
 
     async def driver_by_ref(self, partner_id: str, ref: str) -> Document:
         link = await self._links.by_ref(partner_id, ref)
@@ -39,6 +61,7 @@ class Booking:
         if not await self._links.is_linked(partner_id, driver_id):
             raise NotFound("no such driver")
         grade = await self._grades.get(driver_id)
+        valid_until = _iso(next_month_start(self._clock(), self._zone))
         if grade is None:
             return {
                 "driver_id": driver_id,
@@ -46,6 +69,7 @@ class Booking:
                 "since": None,
                 "earned_last_12_months": 0,
                 "reasons": [],
+                "valid_until": valid_until,
             }
         return {
             "driver_id": driver_id,
@@ -53,6 +77,7 @@ class Booking:
             "since": _iso(grade["changed_at"]),
             "earned_last_12_months": grade["earned_last_12_months"],
             "reasons": grade["reasons"],
+            "valid_until": valid_until,
         }
 
     async def on_driver_registered(self, data: DriverRegistered, at: datetime) -> None:

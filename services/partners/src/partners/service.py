@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -97,7 +98,13 @@ class Partners:
             scans=[receipts.owe_parked_too_long],
             clock=clock,
         )
-        booking = Booking(LinkStore(db), GradeStore(db), receipts)
+        booking = Booking(
+            LinkStore(db),
+            GradeStore(db),
+            receipts,
+            zone=ZoneInfo(settings.district_timezone),
+            clock=clock,
+        )
         return cls(
             accounts=accounts,
             ingest=ingest,

@@ -194,6 +194,13 @@ class GradeView(BaseModel):
     since: str | None = Field(description="When the grade last changed; null: the opening grade")
     earned_last_12_months: int
     reasons: list[str]
+    valid_until: str = Field(
+        description=(
+            "Start of next month in the district's time zone: points reassesses every grade "
+            "monthly over a rolling 12 months, so the grade holds until then at the latest; an "
+            "earlier change (new points, expiry) shows here as soon as points announces it"
+        )
+    )
 
 
 def view(model: type[BaseModel], data: dict[str, Any]) -> Any:
