@@ -71,16 +71,23 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, DeliveryError) and exc.retryable
 
 
+@dataclass(frozen=True)
+class DeliveryStores:
+    """The stores delivery reads besides the notifications themselves."""
+
+    drivers: DriverStore
+    webhooks: WebhookStore
+    rate_limits: RateLimitStore
+
+
 class Delivery:
     def __init__(
         self,
         records: NotificationRecords,
         *,
-        drivers: DriverStore,
+        stores: DeliveryStores,
         facts: DriverFactsBook,
         templates: Templates,
-        webhooks: WebhookStore,
-        rate_limits: RateLimitStore,
         channels: Channels,
         pii: PiiProtector,
         settings: NotifySettings,
@@ -88,11 +95,11 @@ class Delivery:
         self._records = records
         self._notifications = records.notifications
         self._clock = records.clock
-        self._drivers = drivers
+        self._drivers = stores.drivers
         self._facts = facts
         self._templates = templates
-        self._webhooks = webhooks
-        self._rate_limits = rate_limits
+        self._webhooks = stores.webhooks
+        self._rate_limits = stores.rate_limits
         self._channels = channels
         self._pii = pii
         self._settings = settings
@@ -195,21 +202,42 @@ class Delivery:
         return len(claimed)
 
     async def _send(self, doc: Document) -> None:
-        nid = doc["_id"]
         expect = {"status": "queued"}
+        if await self._given_up(doc, expect):
+            return
+        outcome = await self._send_with_retries(doc, expect)
+        if outcome is None:  # deferred behind an open circuit, or failed
+            return
+        if outcome.status == "delivered":
+            await self._records.deliver(doc, expect=expect, reference=outcome.reference)
+        else:
+            await self._notifications.transition(
+                doc["_id"],
+                expect=expect,
+                set_fields={"sent_at": self._clock(), "lease_until": None}
+                | ({"reference": outcome.reference} if outcome.reference else {}),
+                status="sent",
+                at=self._clock(),
+            )
+
+    async def _given_up(self, doc: Document, expect: dict[str, Any]) -> bool:
+        """Failed for good, without another try, when expired or out of attempts."""
         if doc.get("expires_at") and self._clock() >= doc["expires_at"]:
             await self._records.fail(doc, "expired", expect=expect)
-            return
-        remaining = self._settings.webhook_max_attempts - int(doc.get("attempts", 0))
-        if remaining <= 0:
+            return True
+        if self._settings.webhook_max_attempts - int(doc.get("attempts", 0)) <= 0:
             await self._records.fail(
                 doc, doc.get("last_error") or "attempts_exhausted", expect=expect
             )
-            return
+            return True
+        return False
+
+    async def _send_with_retries(self, doc: Document, expect: dict[str, Any]) -> Outcome | None:
+        nid = doc["_id"]
         endpoint = doc["channel_key"]
         attempts = int(doc.get("attempts", 0))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(remaining),
+            stop=stop_after_attempt(self._settings.webhook_max_attempts - attempts),
             wait=wait_exponential_jitter(
                 multiplier=self._settings.webhook_backoff_initial_seconds,
                 max=self._settings.webhook_backoff_max_seconds,
@@ -237,23 +265,11 @@ class Delivery:
                     self._channels.breakers.succeeded(endpoint)
         except CircuitOpen as exc:
             await self._notifications.defer(nid, exc.until)
-            return
+            return None
         except DeliveryError as exc:
             await self._records.fail({**doc, "attempts": attempts}, exc.reason, expect=expect)
-            return
-        if outcome is None:  # the retry loop either sets it or raises
-            return
-        if outcome.status == "delivered":
-            await self._records.deliver(doc, expect=expect, reference=outcome.reference)
-        else:
-            await self._notifications.transition(
-                nid,
-                expect=expect,
-                set_fields={"sent_at": self._clock(), "lease_until": None}
-                | ({"reference": outcome.reference} if outcome.reference else {}),
-                status="sent",
-                at=self._clock(),
-            )
+            return None
+        return outcome
 
     async def _send_once(self, doc: Document) -> Outcome:
         if doc["channel"] == "webhook":

@@ -17,7 +17,7 @@ from common.clock import Clock
 from common.faults import Faults
 from common.pii import PiiProtector
 from notify.broadcasts import Broadcasts
-from notify.delivery import Channels, Delivery
+from notify.delivery import Channels, Delivery, DeliveryStores
 from notify.driver_facts import DriverFactsBook
 from notify.inbox import Inbox
 from notify.preferences import PreferenceBook
@@ -80,11 +80,11 @@ class Notify:
             facts=facts,
             delivery=Delivery(
                 records,
-                drivers=stores.drivers,
+                stores=DeliveryStores(
+                    drivers=stores.drivers, webhooks=stores.webhooks, rate_limits=stores.rate_limits
+                ),
                 facts=facts,
                 templates=templates,
-                webhooks=stores.webhooks,
-                rate_limits=stores.rate_limits,
                 channels=channels,
                 pii=pii,
                 settings=settings,

@@ -33,10 +33,14 @@ class Outcome:
     reference: str | None = None
 
 
+# 408, 425, 429 and 5xx are the far end's temporary trouble; other 4xx will not improve.
+_TEMPORARY_CLIENT_ERRORS = (408, 425, 429)
+_FIRST_SERVER_ERROR = 500
+
+
 def _http_failure(response: httpx.Response) -> DeliveryError:
-    # 408, 425, 429 and 5xx are the far end's temporary trouble; other 4xx will not improve.
     code = response.status_code
-    retryable = code >= 500 or code in (408, 425, 429)
+    retryable = code >= _FIRST_SERVER_ERROR or code in _TEMPORARY_CLIENT_ERRORS
     return DeliveryError(f"http_{code}", retryable=retryable)
 
 
