@@ -29,7 +29,6 @@ def next_month_start(now: datetime, zone: ZoneInfo) -> datetime:
     return datetime(year, month, 1, tzinfo=zone)
 
 
-
 class Booking:
     def __init__(
         self,
