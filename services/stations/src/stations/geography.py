@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pygeohash
 
 EARTH_RADIUS_KM = 6371.0088
+MIN_LAT, MAX_LAT = -90.0, 90.0
+MIN_LNG, MAX_LNG = -180.0, 180.0
 
 
 def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -22,6 +24,8 @@ def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 CELL_PRECISIONS = (1, 2, 3, 4, 5, 6)
 MAX_QUERY_CELLS = 64
+# Base-32 geohash: the 32 cells of precision 1 are the whole Earth, read faster by a scan.
+WHOLE_EARTH_CELLS = 32
 
 
 def cells_of(lat: float, lng: float) -> dict[str, str]:
@@ -47,17 +51,17 @@ def bounding_box(
     """
     d = radius_km / EARTH_RADIUS_KM
     lat_min, lat_max = lat - math.degrees(d), lat + math.degrees(d)
-    if lat_max >= 90 or lat_min <= -90 or d >= math.pi / 2:
-        return (max(lat_min, -90.0), min(lat_max, 90.0)), [(-180.0, 180.0)]
+    if lat_max >= MAX_LAT or lat_min <= MIN_LAT or d >= math.pi / 2:
+        return (max(lat_min, MIN_LAT), min(lat_max, MAX_LAT)), [(MIN_LNG, MAX_LNG)]
     ratio = math.sin(d) / math.cos(math.radians(lat))
     if ratio >= 1:
-        return (lat_min, lat_max), [(-180.0, 180.0)]
+        return (lat_min, lat_max), [(MIN_LNG, MAX_LNG)]
     half = math.degrees(math.asin(ratio))
     lo, hi = lng - half, lng + half
-    if lo < -180:
-        return (lat_min, lat_max), [(lo + 360, 180.0), (-180.0, hi)]
-    if hi > 180:
-        return (lat_min, lat_max), [(lo, 180.0), (-180.0, hi - 360)]
+    if lo < MIN_LNG:
+        return (lat_min, lat_max), [(lo + 360, MAX_LNG), (MIN_LNG, hi)]
+    if hi > MAX_LNG:
+        return (lat_min, lat_max), [(lo, MAX_LNG), (MIN_LNG, hi - 360)]
     return (lat_min, lat_max), [(lo, hi)]
 
 
@@ -100,7 +104,7 @@ def cell_query(lat: float, lng: float, radius_km: float) -> CellQuery:
     for precision in sorted(CELL_PRECISIONS, reverse=True):
         cells = _cells_covering(lat_range, lng_ranges, precision)
         if cells is not None:
-            if precision == 1 and len(cells) == 32:
+            if precision == 1 and len(cells) == WHOLE_EARTH_CELLS:
                 break
             return CellQuery(f"cells.p{precision}", frozenset(cells))
     return CellQuery("cells.p1", None)

@@ -15,6 +15,8 @@ from common.settings import DISTRICT_TIMEZONE
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# date.weekday() counts from Monday as 0; the weekend starts here.
+SATURDAY = WEEKDAYS.index("sat")
 _HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
@@ -122,4 +124,4 @@ def is_makeup_workday(day: date) -> bool:
         on_holiday, name = chinese_calendar.get_holiday_detail(day)
     except NotImplementedError:
         return False
-    return bool(not on_holiday and name is not None and day.weekday() >= 5)
+    return bool(not on_holiday and name is not None and day.weekday() >= SATURDAY)
