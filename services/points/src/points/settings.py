@@ -10,6 +10,7 @@ from points.grades import GradePolicy
 # Development statement key (fixed so issued statements keep verifying across restarts);
 # refused in production.
 _DEV_STATEMENT_KEY = base64.b64encode(b"driverhome-dev-statement-ed25519").decode()
+_ED25519_SEED_BYTES = 32
 
 
 class PointsSettings(ServiceSettings):
@@ -53,7 +54,7 @@ class PointsSettings(ServiceSettings):
             seed = base64.b64decode(self.statement_signing_key, validate=True)
         except ValueError as exc:
             raise ValueError("statement_signing_key must be base64") from exc
-        if len(seed) != 32:
+        if len(seed) != _ED25519_SEED_BYTES:
             raise ValueError("statement_signing_key must hold a 32-byte Ed25519 key")
         if self.environment == "production" and self.statement_signing_key == _DEV_STATEMENT_KEY:
             raise ValueError("production needs its own statement signing key")

@@ -3,11 +3,13 @@ redemptions a caller may see."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
+from common.domain_errors import title_of
 from common.problems import Problem
 from points.domain import AccountNotActive, AccountNotFound, InsufficientPoints, PointsError
 from points.ledger import LedgerContention
@@ -36,34 +38,37 @@ def _mall(request: Request) -> Mall:
 MallDep = Annotated[Mall, Depends(_mall)]
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    detail: str | None = None  # None: the error's own message
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# The mall's errors as HTTP answers; the nearest class in an error's ancestry wins.
+_ANSWERS: dict[type[PointsError], _Answer] = {
+    RewardNotFound: _Answer(404, "no such reward"),
+    RedemptionNotFound: _Answer(404, "no such redemption"),
+    AccountNotFound: _Answer(404, "no such account"),
+    RewardExists: _Answer(409, "a reward with this id exists"),
+    OutOfStock: _Answer(409, "out of stock", {"reason": "out of stock"}),
+    InsufficientPoints: _Answer(409, extra={"reason": "insufficient points"}),
+    AccountNotActive: _Answer(409),
+    InvalidTransition: _Answer(409),
+    KeyReused: _Answer(422),
+    WrongCode: _Answer(422, "the code does not match"),
+    CodeLocked: _Answer(423),
+    NotAllowedHere: _Answer(403),
+    LedgerContention: _Answer(503, "the account is busy; retry"),
+}
+_OTHERWISE = _Answer(409)
+
+
 def problem_of(exc: PointsError) -> Problem:
     """Domain errors of the mall as HTTP answers."""
-    match exc:
-        case RewardNotFound():
-            return Problem(404, "Not Found", "no such reward")
-        case RedemptionNotFound():
-            return Problem(404, "Not Found", "no such redemption")
-        case AccountNotFound():
-            return Problem(404, "Not Found", "no such account")
-        case RewardExists():
-            return Problem(409, "Conflict", "a reward with this id exists")
-        case OutOfStock():
-            return Problem(409, "Conflict", "out of stock", extra={"reason": "out of stock"})
-        case InsufficientPoints():
-            return Problem(409, "Conflict", str(exc), extra={"reason": "insufficient points"})
-        case AccountNotActive() | InvalidTransition():
-            return Problem(409, "Conflict", str(exc))
-        case KeyReused():
-            return Problem(422, "Unprocessable Content", str(exc))
-        case WrongCode():
-            return Problem(422, "Unprocessable Content", "the code does not match")
-        case CodeLocked():
-            return Problem(423, "Locked", str(exc))
-        case NotAllowedHere():
-            return Problem(403, "Forbidden", str(exc))
-        case LedgerContention():
-            return Problem(503, "Service Unavailable", "the account is busy; retry")
-    return Problem(409, "Conflict", str(exc))
+    answer = next((_ANSWERS[c] for c in type(exc).__mro__ if c in _ANSWERS), _OTHERWISE)
+    detail = str(exc) if answer.detail is None else answer.detail
+    return Problem(answer.status, title_of(answer.status), detail, extra=dict(answer.extra))
 
 
 def own_driver(principal: Principal, driver_id: str | None) -> str:

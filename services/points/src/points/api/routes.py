@@ -37,6 +37,7 @@ router = APIRouter(prefix="/v1")
 
 ACCOUNTS_READ_SCOPE = "accounts:read"
 GRADES_READ_SCOPE = "grades:read"
+MAX_RULE_ID_LENGTH = 64
 
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
 
@@ -233,7 +234,7 @@ async def rule_versions(rule_id: str, _: Operator, service: Service) -> list[Rul
 async def put_rule(
     rule_id: str, body: RuleRequest, principal: Operator, service: Service
 ) -> RuleView:
-    if not rule_id.replace("-", "").isalnum() or len(rule_id) > 64:
+    if not rule_id.replace("-", "").isalnum() or len(rule_id) > MAX_RULE_ID_LENGTH:
         raise Problem(422, "Unprocessable Content", "rule ids are letters, digits and '-'")
     try:
         spec = RuleSpec.model_validate(body.model_dump())
