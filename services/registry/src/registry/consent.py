@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from common.events.registry import DriverUpdated
 from registry.domain import (
+    EARLIEST_CHILD_BIRTH_YEAR,
     Child,
     ConsentChannel,
     ConsentPurpose,
@@ -84,8 +85,10 @@ class ConsentAndFamily:
         known_ids = {c.child_id for c in (driver.family.children if driver.family else [])}
         children = []
         for child in family.children:
-            if not 1990 <= child.birth_year <= this_year:
-                raise InvalidDriverData("birth_year", f"must be between 1990 and {this_year}")
+            if not EARLIEST_CHILD_BIRTH_YEAR <= child.birth_year <= this_year:
+                raise InvalidDriverData(
+                    "birth_year", f"must be between {EARLIEST_CHILD_BIRTH_YEAR} and {this_year}"
+                )
             if child.child_id is not None and child.child_id not in known_ids:
                 raise InvalidDriverData("child_id", "not a child of this driver")
             children.append(

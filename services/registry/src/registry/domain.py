@@ -41,6 +41,8 @@ CONSENT_PURPOSES: tuple[ConsentPurpose, ...] = (
 )
 # Compulsory education in China: ages 6 to 15.
 SCHOOL_AGES = range(6, 16)
+# No driver's child recorded in family services was born before this year.
+EARLIEST_CHILD_BIRTH_YEAR = 1990
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 # Province + issuing-authority letter + 5 characters (6 for new-energy plates); trailers end in 挂.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -15,6 +16,17 @@ from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
 from registry.store.reviews import ReviewStore
 from registry.store.vehicles import VehicleStore
+
+_FieldChange = Callable[[Changes, Driver, Any], Awaitable[None]]
+
+# Checked by the request alone: any value is acceptable, only a change is noted.
+_PLAIN_FIELDS = ("home_province", "photo_ref", "languages")
+
+
+def _plain_change(changes: Changes, driver: Driver, name: str, value: Any) -> None:
+    # An empty list and a missing value mean the same: nothing recorded.
+    if (value or None) != (getattr(driver, name) or None):
+        changes.put(name, value or None)
 
 
 class Lifecycle:
@@ -34,6 +46,14 @@ class Lifecycle:
         self._vehicles = vehicles
         self._reviews = reviews
         self._idempotency_keys = idempotency_keys
+        self._field_changes: dict[str, _FieldChange] = {
+            "name": self._name_change,
+            "phone": self._phone_change,
+            "national_id": self._national_id_change,
+            "fleet_id": self._fleet_change,
+            "grid_id": self._grid_change,
+            "status": self._status_change,
+        }
 
     async def update_driver(self, driver_id: str, given: dict[str, Any], actor: Actor) -> Driver:
         """Change the given fields; ``driver.updated.v1`` names the ones that changed."""
@@ -54,69 +74,70 @@ class Lifecycle:
         """What the given values change on the driver (checked; also used by the census)."""
         changes = Changes()
         for name, value in given.items():
-            if name == "name":
-                if value != driver.name:
-                    changes.put("name", value)
-            elif name == "phone":
-                if value is None:
-                    if driver.phone is not None:
-                        changes.put("phone", None)
-                    continue
-                phone = normalise_phone(value)
-                if not is_valid_phone(phone):
-                    raise InvalidDriverData("phone", "not a valid mainland mobile number")
-                if driver.phone is None or driver.phone.hash != self._records.pii.hash(
-                    "phone", phone
-                ):
-                    changes.put("phone", self._records.protect_phone(phone).model_dump())
-            elif name == "national_id":
-                number = normalise_national_id(value or "")
-                if not is_valid_national_id(number):
-                    raise InvalidDriverData(
-                        "national_id", "not a valid 18-character resident ID number"
-                    )
-                record = self._records.national_id(number)
-                if driver.national_id is not None and driver.national_id.hash != record.hash:
-                    raise Conflict(
-                        "the national ID differs from the one registered; register the other "
-                        "person separately",
-                        code="national-id-differs",
-                    )
-                if driver.national_id is None or driver.national_id.enc is None:
-                    changes.put("national_id", record.model_dump())
-            elif name == "fleet_id":
-                if value == driver.fleet_id:
-                    continue
-                if value is None:
-                    changes.put("fleet_id", None)
-                    changes.put("fleet", None)
-                    continue
-                fleet = await self._fleets.get(value)
-                if fleet is None:
-                    raise InvalidDriverData("fleet_id", "no such fleet")
-                changes.put("fleet_id", fleet.fleet_id)
-                changes.put("fleet", fleet.name)
-            elif name == "grid_id":
-                if value == driver.grid_id:
-                    continue
-                if value is not None and await self._grids.get(value) is None:
-                    raise InvalidDriverData("grid_id", "no such grid")
-                changes.put("grid_id", value)
-            elif name == "status":
-                if value == driver.status:
-                    continue
-                if driver.status == "deactivated":
-                    raise Conflict(
-                        "a deactivated driver is reactivated, not updated", code="deactivated"
-                    )
-                changes.put("status", value)
-            elif name in ("home_province", "photo_ref", "languages"):
-                # An empty list and a missing value mean the same: nothing recorded.
-                if (value or None) != (getattr(driver, name) or None):
-                    changes.put(name, value or None)
-            else:
+            if name in _PLAIN_FIELDS:
+                _plain_change(changes, driver, name, value)
+                continue
+            change = self._field_changes.get(name)
+            if change is None:
                 raise InvalidDriverData(name, "cannot be changed here")
+            await change(changes, driver, value)
         return changes
+
+    async def _name_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        if value != driver.name:
+            changes.put("name", value)
+
+    async def _phone_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        if value is None:
+            if driver.phone is not None:
+                changes.put("phone", None)
+            return
+        phone = normalise_phone(value)
+        if not is_valid_phone(phone):
+            raise InvalidDriverData("phone", "not a valid mainland mobile number")
+        if driver.phone is None or driver.phone.hash != self._records.pii.hash("phone", phone):
+            changes.put("phone", self._records.protect_phone(phone).model_dump())
+
+    async def _national_id_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        number = normalise_national_id(value or "")
+        if not is_valid_national_id(number):
+            raise InvalidDriverData("national_id", "not a valid 18-character resident ID number")
+        record = self._records.national_id(number)
+        if driver.national_id is not None and driver.national_id.hash != record.hash:
+            raise Conflict(
+                "the national ID differs from the one registered; register the other "
+                "person separately",
+                code="national-id-differs",
+            )
+        if driver.national_id is None or driver.national_id.enc is None:
+            changes.put("national_id", record.model_dump())
+
+    async def _fleet_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        if value == driver.fleet_id:
+            return
+        if value is None:
+            changes.put("fleet_id", None)
+            changes.put("fleet", None)
+            return
+        fleet = await self._fleets.get(value)
+        if fleet is None:
+            raise InvalidDriverData("fleet_id", "no such fleet")
+        changes.put("fleet_id", fleet.fleet_id)
+        changes.put("fleet", fleet.name)
+
+    async def _grid_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        if value == driver.grid_id:
+            return
+        if value is not None and await self._grids.get(value) is None:
+            raise InvalidDriverData("grid_id", "no such grid")
+        changes.put("grid_id", value)
+
+    async def _status_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        if value == driver.status:
+            return
+        if driver.status == "deactivated":
+            raise Conflict("a deactivated driver is reactivated, not updated", code="deactivated")
+        changes.put("status", value)
 
     async def deactivate(self, driver_id: str, reason: DeactivationReason, actor: Actor) -> Driver:
         driver = await self._records.get_driver(driver_id)

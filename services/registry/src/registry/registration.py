@@ -54,6 +54,22 @@ class Registration:
     partner_driver_ref: str | None = None
 
 
+@dataclass(frozen=True)
+class NewDriver:
+    """The checked input of one registration, to become a new driver."""
+
+    record: NationalIdRecord
+    channel: RegistrationChannel
+    name: str | None
+    phone: str | None
+    plate: str | None
+    vehicle_type: VehicleType
+    fleet: str | None = None
+    home_province: str | None = None
+    languages: tuple[str, ...] = ()
+    link: PartnerLink | None = None
+
+
 class Registrar:
     def __init__(
         self,
@@ -115,16 +131,18 @@ class Registrar:
                 )
                 return merged, False
             created = await self._create(
-                record,
-                channel=channel,
-                name=registration.name,
-                phone=phone,
-                plate=plate,
-                vehicle_type=registration.vehicle_type,
-                fleet=registration.fleet,
-                home_province=registration.home_province,
-                languages=list(registration.languages),
-                link=link,
+                NewDriver(
+                    record,
+                    channel=channel,
+                    name=registration.name,
+                    phone=phone,
+                    plate=plate,
+                    vehicle_type=registration.vehicle_type,
+                    fleet=registration.fleet,
+                    home_province=registration.home_province,
+                    languages=registration.languages,
+                    link=link,
+                ),
                 source=f"registration/{channel}",
                 on_plate_taken="refuse",
             )
@@ -149,16 +167,15 @@ class Registrar:
                     existing, source=source, name=name, plate=data.plate, link=link
                 )
             created = await self._create(
-                NationalIdRecord(hash=data.national_id_hash),
-                channel="partner",
-                name=name,
-                phone=None,
-                plate=data.plate,
-                vehicle_type="container_tractor",
-                fleet=None,
-                home_province=None,
-                languages=[],
-                link=link,
+                NewDriver(
+                    NationalIdRecord(hash=data.national_id_hash),
+                    channel="partner",
+                    name=name,
+                    phone=None,
+                    plate=data.plate,
+                    vehicle_type="container_tractor",
+                    link=link,
+                ),
                 source=source,
                 on_plate_taken="review",
             )
@@ -166,42 +183,29 @@ class Registrar:
                 return created
         raise RuntimeError("partner registration raced three times without a winner")
 
-    async def _create(
-        self,
-        record: NationalIdRecord,
-        *,
-        channel: RegistrationChannel,
-        name: str | None,
-        phone: str | None,
-        plate: str | None,
-        vehicle_type: VehicleType,
-        fleet: str | None,
-        home_province: str | None,
-        languages: list[str],
-        link: PartnerLink | None,
-        source: str,
-        on_plate_taken: str,
-    ) -> Driver | None:
+    async def _create(self, new: NewDriver, *, source: str, on_plate_taken: str) -> Driver | None:
         """Insert a new driver; None when the national ID hash turned up meanwhile."""
         now = self._records.now()
         driver_id = new_driver_id()
-        fleet_doc = await self._units.resolve_fleet(fleet)
+        fleet_doc = await self._units.resolve_fleet(new.fleet)
+        link = new.link
         driver = Driver(
             driver_id=driver_id,
-            name=name,
-            national_id=record,
-            phone=self._records.protect_phone(phone) if phone else None,
-            home_province=home_province,
-            languages=languages,
+            name=new.name,
+            national_id=new.record,
+            phone=self._records.protect_phone(new.phone) if new.phone else None,
+            home_province=new.home_province,
+            languages=list(new.languages),
             fleet_id=fleet_doc.fleet_id if fleet_doc else None,
             fleet=fleet_doc.name if fleet_doc else None,
             partner_links=[link] if link else [],
-            channel=channel,
+            channel=new.channel,
             created_at=now,
             updated_at=now,
         )
         reviews: list[Review] = []
         claimed: str | None = None
+        plate = new.plate
         if plate is not None:
             normalised = normalise_plate(plate)
             if not is_valid_plate(normalised):
@@ -212,7 +216,7 @@ class Registrar:
                 vehicle = Vehicle(
                     plate=normalised,
                     driver_id=driver_id,
-                    vehicle_type=vehicle_type,
+                    vehicle_type=new.vehicle_type,
                     added_at=now,
                     source=source,
                 )
@@ -228,11 +232,11 @@ class Registrar:
                     )
         event = DriverRegistered(
             driver_id=driver_id,
-            channel=channel,
+            channel=new.channel,
             registered_at=now,
             fleet=driver.fleet,
-            home_province=home_province,
-            language=languages[0] if languages else None,
+            home_province=new.home_province,
+            language=new.languages[0] if new.languages else None,
             fleet_id=driver.fleet_id,
             grid_id=driver.grid_id,
             partner_id=link.partner_id if link else None,

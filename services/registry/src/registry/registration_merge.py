@@ -7,6 +7,7 @@ when it did, the merge runs again against what is there now.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.events.registry import DriverUpdated
@@ -22,9 +23,34 @@ from registry.domain import (
     normalise_plate,
 )
 from registry.records import Changes, DriverRecords
-from registry.review_queue import ReviewQueue
+from registry.review_queue import ReviewQueue, Sealed
 from registry.store.vehicles import VehicleStore
 from registry.vehicles import Vehicles
+
+# A driver changing under each of this many merges in a row is contended: the caller retries.
+MAX_MERGE_ATTEMPTS = 3
+
+
+@dataclass
+class _Update:
+    """One merge's conditional update of the driver, and the proposals it queues."""
+
+    when: dict[str, Any]
+    changes: Changes = field(default_factory=Changes)
+    push: dict[str, Any] = field(default_factory=dict)
+    reviews: list[Review] = field(default_factory=list)
+
+
+def _merge_national_id(
+    driver: Driver, national_id: NationalIdRecord | None, update: _Update
+) -> None:
+    # Only a record holding the (encrypted) number fills a gap; its hash alone adds nothing.
+    if (
+        national_id
+        and national_id.enc
+        and (driver.national_id is None or not driver.national_id.enc)
+    ):
+        update.changes.put("national_id", national_id.model_dump())
 
 
 class KnownDriverMerge:
@@ -54,97 +80,22 @@ class KnownDriverMerge:
         attempt: int = 0,
     ) -> Driver:
         """Fill the gaps of a known driver and queue differing values for review."""
-        if attempt >= 3:
+        if attempt >= MAX_MERGE_ATTEMPTS:
             raise Conflict("the driver kept changing meanwhile; try again")
         if driver.erased:
             return driver
-        changes = Changes()
-        reviews: list[Review] = []
-        push: dict[str, Any] = {}
-        when: dict[str, Any] = {"updated_at": driver.updated_at}
-        if name:
-            if not driver.name:
-                changes.put("name", name)
-            elif name != driver.name:
-                reviews.append(
-                    self._queue.proposal(
-                        driver.driver_id, source, "name", "differs", name, driver.name
-                    )
-                )
-        if phone:
-            if driver.phone is None:
-                changes.put("phone", self._records.protect_phone(phone).model_dump())
-            elif self._records.pii.hash("phone", phone) != driver.phone.hash:
-                reviews.append(
-                    self._queue.proposal(
-                        driver.driver_id,
-                        source,
-                        "phone",
-                        "differs",
-                        mask_phone(phone),
-                        driver.phone.masked,
-                        raw=phone,
-                        enc=self._records.pii.encrypt("phone", phone),
-                    )
-                )
-        if (
-            national_id
-            and national_id.enc
-            and (driver.national_id is None or not driver.national_id.enc)
-        ):
-            changes.put("national_id", national_id.model_dump())
-        if link is not None:
-            known = driver.link_of(link.partner_id)
-            if known is None:
-                push["partner_links"] = link.model_dump()
-                when["partner_links.partner_id"] = {"$ne": link.partner_id}
-                changes.names.append("partner_links")
-            elif link.partner_driver_ref and known.partner_driver_ref != link.partner_driver_ref:
-                if known.partner_driver_ref is None:
-                    when["partner_links.partner_id"] = link.partner_id
-                    changes.put(
-                        "partner_links",
-                        link.partner_driver_ref,
-                        path="partner_links.$.partner_driver_ref",
-                    )
-                else:
-                    reviews.append(
-                        self._queue.proposal(
-                            driver.driver_id,
-                            source,
-                            "partner_driver_ref",
-                            "differs",
-                            link.partner_driver_ref,
-                            known.partner_driver_ref,
-                            partner_id=link.partner_id,
-                        )
-                    )
+        update = _Update(when={"updated_at": driver.updated_at})
+        self._merge_name(driver, source, name, update)
+        self._merge_phone(driver, source, phone, update)
+        _merge_national_id(driver, national_id, update)
+        self._merge_link(driver, source, link, update)
         if plate:
-            reviews.extend(await self._merge_plate(driver, source, plate, changes))
-        for review in reviews:
+            update.reviews.extend(await self._merge_plate(driver, source, plate, update.changes))
+        for review in update.reviews:
             await self._queue.add(review)
-        if not changes.names:
+        if not update.changes.names:
             return driver
-        now = self._records.now()
-        changes.set_["updated_at"] = now
-        linked = link is not None and "partner_links" in changes.names
-        event = DriverUpdated(
-            driver_id=driver.driver_id,
-            changed_fields=changes.names,
-            updated_at=now,
-            partner_id=link.partner_id if link and linked else None,
-            partner_driver_ref=link.partner_driver_ref if link and linked else None,
-            **changes.grouping(),
-        )
-        updated = await self._records.drivers.update(
-            driver.driver_id,
-            when=when,
-            set_=changes.set_,
-            unset=changes.unset,
-            push=push,
-            outbox=[self._records.outbox(event, driver.driver_id)],
-        )
-        if not updated:
+        if not await self._write(driver, update, link):
             # Someone changed the driver meanwhile: merge again against what is there now.
             return await self.merge(
                 await self._records.get_driver(driver.driver_id),
@@ -158,6 +109,90 @@ class KnownDriverMerge:
             )
         await self._records.announce(driver.driver_id)
         return await self._records.get_driver(driver.driver_id)
+
+    async def _write(self, driver: Driver, update: _Update, link: PartnerLink | None) -> bool:
+        """False when the driver changed since it was read."""
+        changes = update.changes
+        now = self._records.now()
+        changes.set_["updated_at"] = now
+        linked = link is not None and "partner_links" in changes.names
+        event = DriverUpdated(
+            driver_id=driver.driver_id,
+            changed_fields=changes.names,
+            updated_at=now,
+            partner_id=link.partner_id if link and linked else None,
+            partner_driver_ref=link.partner_driver_ref if link and linked else None,
+            **changes.grouping(),
+        )
+        return await self._records.drivers.update(
+            driver.driver_id,
+            when=update.when,
+            set_=changes.set_,
+            unset=changes.unset,
+            push=update.push,
+            outbox=[self._records.outbox(event, driver.driver_id)],
+        )
+
+    def _merge_name(self, driver: Driver, source: str, name: str | None, update: _Update) -> None:
+        if not name:
+            return
+        if not driver.name:
+            update.changes.put("name", name)
+        elif name != driver.name:
+            update.reviews.append(
+                self._queue.proposal(
+                    driver.driver_id, source, "name", "differs", name, current=driver.name
+                )
+            )
+
+    def _merge_phone(self, driver: Driver, source: str, phone: str | None, update: _Update) -> None:
+        if not phone:
+            return
+        if driver.phone is None:
+            update.changes.put("phone", self._records.protect_phone(phone).model_dump())
+        elif self._records.pii.hash("phone", phone) != driver.phone.hash:
+            update.reviews.append(
+                self._queue.proposal(
+                    driver.driver_id,
+                    source,
+                    "phone",
+                    "differs",
+                    mask_phone(phone),
+                    current=driver.phone.masked,
+                    sealed=Sealed(raw=phone, enc=self._records.pii.encrypt("phone", phone)),
+                )
+            )
+
+    def _merge_link(
+        self, driver: Driver, source: str, link: PartnerLink | None, update: _Update
+    ) -> None:
+        if link is None:
+            return
+        known = driver.link_of(link.partner_id)
+        if known is None:
+            update.push["partner_links"] = link.model_dump()
+            update.when["partner_links.partner_id"] = {"$ne": link.partner_id}
+            update.changes.names.append("partner_links")
+        elif link.partner_driver_ref and known.partner_driver_ref != link.partner_driver_ref:
+            if known.partner_driver_ref is None:
+                update.when["partner_links.partner_id"] = link.partner_id
+                update.changes.put(
+                    "partner_links",
+                    link.partner_driver_ref,
+                    path="partner_links.$.partner_driver_ref",
+                )
+            else:
+                update.reviews.append(
+                    self._queue.proposal(
+                        driver.driver_id,
+                        source,
+                        "partner_driver_ref",
+                        "differs",
+                        link.partner_driver_ref,
+                        current=known.partner_driver_ref,
+                        partner_id=link.partner_id,
+                    )
+                )
 
     async def _merge_plate(
         self, driver: Driver, source: str, plate: str, changes: Changes
@@ -174,7 +209,7 @@ class KnownDriverMerge:
             current = ", ".join(v.plate for v in held)
             return [
                 self._queue.proposal(
-                    driver.driver_id, source, "plate", "differs", normalised, current
+                    driver.driver_id, source, "plate", "differs", normalised, current=current
                 )
             ]
         vehicle = Vehicle(

@@ -3,6 +3,7 @@ accepts (the value is applied and announced) or rejects it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from common.events.registry import DriverUpdated
@@ -11,6 +12,15 @@ from registry.lifecycle import Lifecycle
 from registry.records import Actor, Changes, DriverRecords
 from registry.store.reviews import ReviewStore
 from registry.vehicles import Vehicles
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A proposed value shown only masked: the raw value keys the item, the sealed copy is
+    what an accepted review applies."""
+
+    raw: str
+    enc: str
 
 
 class ReviewQueue:
@@ -34,17 +44,16 @@ class ReviewQueue:
         field_name: Any,
         reason: Any,
         proposed: str,
-        current: str | None = None,
         *,
-        raw: str | None = None,
-        enc: str | None = None,
+        current: str | None = None,
+        sealed: Sealed | None = None,
         partner_id: str | None = None,
     ) -> Review:
         """A review item for a value that disagrees with (or cannot go into) the register."""
         # The id derives from the cause, so the same disagreement is queued once; keyed, so it
         # does not reveal the proposed value.
         digest = self._records.pii.hash(
-            "review", f"{driver_id}|{source}|{field_name}|{raw or proposed}"
+            "review", f"{driver_id}|{source}|{field_name}|{sealed.raw if sealed else proposed}"
         )
         if partner_id is None and source.startswith("partner/"):
             partner_id = source.removeprefix("partner/").split("/")[0]
@@ -56,7 +65,7 @@ class ReviewQueue:
             reason=reason,
             current=current,
             proposed=proposed,
-            proposed_enc=enc,
+            proposed_enc=sealed.enc if sealed else None,
             partner_id=partner_id,
             created_at=self._records.now(),
         )

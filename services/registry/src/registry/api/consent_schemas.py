@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from common.schemas import Code, Name, RequestModel
 from registry.domain import (
+    EARLIEST_CHILD_BIRTH_YEAR,
     ConsentChannel,
     ConsentPurpose,
     ConsentState,
@@ -19,7 +20,7 @@ class ConsentRequest(RequestModel):
 
 class ChildRequest(RequestModel):
     name: Name = Field(min_length=1, max_length=50)
-    birth_year: int = Field(ge=1990, le=2100)
+    birth_year: int = Field(ge=EARLIEST_CHILD_BIRTH_YEAR, le=2100)
     child_id: Code | None = Field(default=None, max_length=100)
 
 

@@ -69,6 +69,10 @@ class DriverFilter:
     grid_ids: list[str] | None = None
 
     def query(self) -> Document:
+        return self._who() | self._where()
+
+    def _who(self) -> Document:
+        """Criteria naming the driver: ids, personal keys, the name."""
         query: Document = {}
         if self.driver_ids is not None:
             # Equality on one id is a primary-key lookup on every store.
@@ -81,6 +85,11 @@ class DriverFilter:
         if self.name_prefix:
             # A range rather than a regex: index-friendly, and nothing to escape.
             query["name"] = {"$gte": self.name_prefix, "$lt": self.name_prefix + "\U0010ffff"}
+        return query
+
+    def _where(self) -> Document:
+        """Criteria placing the driver: groupings, status, partners, verification."""
+        query: Document = {}
         if self.fleet_id:
             query["fleet_id"] = self.fleet_id
         if self.grid_id:
