@@ -4,7 +4,7 @@
 #  1. the generated manifests (scripts/render_k8s.py) are current;
 #  2. kustomize renders overlays/dev and overlays/production;
 #  3. kubeconform validates every object: Kubernetes kinds against the JSON schemas shipped in
-#     the `kubernetes-validate` PyPI package, Strimzi kinds against ../shared/crd-schemas/;
+#     the `kubernetes-validate` PyPI package, Strimzi kinds against deploy/k8s/schemas/strimzi/ (vendored);
 #     kinds with no schema available offline (KEDA, Percona, Prometheus operator, External
 #     Secrets) are skipped by name, and listed;
 #  4. every catalogue topic has a KafkaTopic, every access-table principal a KafkaUser, and the
@@ -22,7 +22,7 @@ KUBECONFORM_VERSION=v0.8.0
 K8S_VALIDATE_VERSION=1.37.0 # PyPI kubernetes-validate: JSON schemas per Kubernetes version
 K8S_VERSION=1.34.0
 K8S_SCHEMAS="$CACHE/k8s-schemas/v$K8S_VERSION-strict"
-CRD_SCHEMAS="${DRIVERHOME_CRD_SCHEMAS:-$ROOT/../shared/crd-schemas}"
+CRD_SCHEMAS="${DRIVERHOME_CRD_SCHEMAS:-$ROOT/deploy/k8s/schemas/strimzi}" # vendored; see its README
 # No offline schema for these: validated by the unit tests' structure checks only.
 SKIP_KINDS=ScaledObject,TriggerAuthentication,PerconaServerMongoDB,ServiceMonitor,PodMonitor,PrometheusRule,ExternalSecret
 export PATH="$HOME/.local/bin:$PATH"
