@@ -24,7 +24,7 @@ from points.leaderboards import Leaderboards
 from points.ledger import Ledger
 from points.mall import Mall
 from points.parking import Parking
-from points.service import EarningWindow, PointsService
+from points.service import EarningWindow, PointsPolicy, PointsService
 from points.settings import PointsSettings
 from points.statements import Signer, Statements
 from points.store import (
@@ -94,12 +94,14 @@ def create_app(
             ledger,
             RuleStore(runtime.db),
             parking,
-            grades=settings.grades,
-            expiry_months=settings.expiry_months,
-            max_goodwill_points=settings.max_goodwill_points,
-            window=EarningWindow(
-                max_age=timedelta(days=settings.earning_max_age_days),
-                max_future=timedelta(minutes=settings.earning_max_future_minutes),
+            policy=PointsPolicy(
+                grades=settings.grades,
+                expiry_months=settings.expiry_months,
+                max_goodwill_points=settings.max_goodwill_points,
+                window=EarningWindow(
+                    max_age=timedelta(days=settings.earning_max_age_days),
+                    max_future=timedelta(minutes=settings.earning_max_future_minutes),
+                ),
             ),
             review=HeldForReview(runtime.db),
             station_awards=StationAwards(

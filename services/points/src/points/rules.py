@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,6 +29,17 @@ DEFAULT_MAX_PER_EVENT = 100
 MAX_PER_EVENT_LIMIT = 10_000
 
 
+_COMPARISONS: dict[Op, Callable[[Any, Any], bool]] = {
+    "eq": lambda actual, value: bool(actual == value),
+    "ne": lambda actual, value: bool(actual != value),
+    "in": lambda actual, value: actual in (value or []),
+    "gt": lambda actual, value: bool(actual > value),
+    "gte": lambda actual, value: bool(actual >= value),
+    "lt": lambda actual, value: bool(actual < value),
+    "lte": lambda actual, value: bool(actual <= value),
+}
+
+
 class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,28 +51,13 @@ class Condition(BaseModel):
         present = self.field in data and data[self.field] is not None
         if self.op == "exists":
             return present == bool(self.value if self.value is not None else True)
-        if not present:
+        compare = _COMPARISONS.get(self.op)
+        if not present or compare is None:
             return False
-        actual = data[self.field]
         try:
-            match self.op:
-                case "eq":
-                    return bool(actual == self.value)
-                case "ne":
-                    return bool(actual != self.value)
-                case "in":
-                    return actual in (self.value or [])
-                case "gt":
-                    return bool(actual > self.value)
-                case "gte":
-                    return bool(actual >= self.value)
-                case "lt":
-                    return bool(actual < self.value)
-                case "lte":
-                    return bool(actual <= self.value)
-        except TypeError:
+            return compare(data[self.field], self.value)
+        except TypeError:  # a value of another type than the rule's never matches
             return False
-        return False
 
 
 class RuleSpec(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from common.clock import Clock
@@ -62,6 +62,16 @@ class EarningWindow:
     max_future: timedelta = timedelta(minutes=10)
 
 
+@dataclass(frozen=True)
+class PointsPolicy:
+    """The configured limits of points: grades, expiry, goodwill ceiling, accepted event times."""
+
+    grades: GradePolicy
+    expiry_months: int
+    max_goodwill_points: int = 500
+    window: EarningWindow = field(default_factory=EarningWindow)
+
+
 class PointsService:
     def __init__(
         self,
@@ -69,25 +79,22 @@ class PointsService:
         rules: RuleStore,
         parking: Parking,
         *,
-        grades: GradePolicy,
-        expiry_months: int,
+        policy: PointsPolicy,
         clock: Clock,
-        max_goodwill_points: int = 500,
-        window: EarningWindow | None = None,
         review: HeldForReview | None = None,
         station_awards: StationAwards | None = None,
     ) -> None:
         self.ledger = ledger
-        self.window = window or EarningWindow()
+        self.window = policy.window
         self.review = review
         self.station_awards = station_awards
-        self.max_goodwill_points = max_goodwill_points
+        self.max_goodwill_points = policy.max_goodwill_points
         self.accounts: AccountStore = ledger.accounts
         self.rules = rules
         self.parking = parking
         self.parked = parking.parked
-        self.grades = grades
-        self.expiry_months = expiry_months
+        self.grades = policy.grades
+        self.expiry_months = policy.expiry_months
         self._clock = clock
         self._rule_cache: tuple[float, list[Rule]] | None = None
 
