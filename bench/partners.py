@@ -68,6 +68,11 @@ WATCH_SECONDS = 0.025
 # The bench measures the gateway, not its quotas: an operator raises the partner's limits.
 NO_QUOTAS = {"quotas": {"rate_per_second": 100_000, "daily": 1_000_000_000}}
 
+# Appointments are spread one per driver per day over past days (so points' daily and monthly
+# caps never bite); points holds earning events older than its window for review, so the
+# bench's points takes the widest window.
+EXTRA_ENV = {"points": {"DRIVERHOME_EARNING_MAX_AGE_DAYS": "365"}}
+
 Document = dict[str, Any]
 
 
@@ -101,6 +106,7 @@ async def platform(infra: Infra, names: Iterable[str]) -> AsyncIterator[tuple[st
                 "DRIVERHOME_MONGO_DB": f"{run}_{name}",
                 "DRIVERHOME_LOG_LEVEL": "WARNING",
                 **infra.service_env(name),
+                **EXTRA_ENV.get(name, {}),
             }
             processes[name] = ServiceProcess(name, env, logs / f"{name}.log")
             processes[name].start()
