@@ -19,6 +19,7 @@ from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.handlers.earning import EarningHandlers
 from points.handlers.registry import RegistryHandlers
+from points.holds import Holds
 from points.jobs import Maintenance
 from points.leaderboards import Leaderboards
 from points.ledger import Ledger
@@ -184,6 +185,7 @@ def create_app(
             maintenance.start()
             app.state.runtime = runtime
             app.state.service = service
+            app.state.holds = Holds(service, service.review, clock)
             app.state.maintenance = maintenance
             app.state.mall = mall_parts["mall"]
             app.state.statements = mall_parts["statements"]

@@ -21,7 +21,6 @@ from points.domain import (
     Entry,
     EntryNotFound,
     NotReversible,
-    PointsError,
     day_of,
     entry_id,
     month_of,
@@ -33,7 +32,7 @@ from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
 from points.store.parked import parked_key
-from points.store.review import Held, HeldForReview, hold_id
+from points.store.review import HeldForReview, hold_id
 from points.store.rules import RuleStore
 from points.store.station_awards import StationAwards
 
@@ -44,14 +43,6 @@ COMPENSATION_TYPE = CaseCompensationGranted.event_type
 TOO_OLD = "event_too_old"
 ABOVE_STATION_THRESHOLD = "station_threshold"
 ACTIVITY_TYPE = "activity.attended.v1"
-
-
-class HoldNotFound(PointsError):
-    pass
-
-
-class HoldDecided(PointsError):
-    """The hold was decided otherwise already (approved holds cannot be refused, nor back)."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +231,7 @@ class PointsService:
         """An earning event as received from the bus: judged by its time first."""
         if not await self._admit(event, partner=partner):
             return None
-        return await self._earn_or_park(event, partner=partner)
+        return await self.credit_or_park(event, partner=partner)
 
     async def _admit(self, event: CloudEvent, *, partner: bool) -> bool:
         """False when the event is held for review; refuses one dated in the future."""
@@ -285,44 +276,8 @@ class PointsService:
             return True
         return await self.parked.collection.find_one({"_id": parked_key(event)}) is not None
 
-    async def held_for_review(self, *, after: str | None, limit: int) -> list[Held]:
-        return [] if self.review is None else await self.review.pending(after=after, limit=limit)
-
-    async def approve_held(self, key: str, *, operator: str) -> tuple[Held, Entry | None]:
-        """Credit a held event as if received now; asked again, it finishes and answers alike."""
-        held = await self._hold(key)
-        if held.state == "refused":
-            raise HoldDecided(f"{key} was refused")
-        if held.state == "pending" and self.review is not None:
-            await self.review.decide(
-                key, "approved", operator=operator, note=None, now=self._clock()
-            )
-            held = await self._hold(key)
-            if held.state != "approved":
-                raise HoldDecided(f"{key} was refused")
-        # Decided first, credited second: a crash in between is finished by asking again, and
-        # the entry's id (the event's own) credits it once however often it is asked.
-        entry = await self._earn_or_park(held.event, partner=held.partner)
-        return held, entry
-
-    async def refuse_held(self, key: str, *, operator: str, reason: str) -> Held:
-        held = await self._hold(key)
-        if held.state == "pending" and self.review is not None:
-            await self.review.decide(
-                key, "refused", operator=operator, note=reason, now=self._clock()
-            )
-            held = await self._hold(key)
-        if held.state != "refused":
-            raise HoldDecided(f"{key} was approved")
-        return held
-
-    async def _hold(self, key: str) -> Held:
-        held = await self.review.get(key) if self.review is not None else None
-        if held is None:
-            raise HoldNotFound(key)
-        return held
-
-    async def _earn_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
+    async def credit_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
+        """Credit an admitted event, or hold it for its driver's account (no window check)."""
         try:
             return await self.earn(event)
         except (AccountNotFound, AccountNotActive) as exc:

@@ -30,8 +30,9 @@ from points.domain import (
     NotReversible,
     month_of,
 )
+from points.holds import HoldDecided, HoldNotFound, Holds
 from points.rules import RuleSpec
-from points.service import HoldDecided, HoldNotFound, PointsService
+from points.service import PointsService
 
 router = APIRouter(prefix="/v1")
 
@@ -48,6 +49,14 @@ def _service(request: Request) -> PointsService:
 
 
 Service = Annotated[PointsService, Depends(_service)]
+
+
+def _holds(request: Request) -> Holds:
+    holds: Holds = request.app.state.holds
+    return holds
+
+
+HoldsDep = Annotated[Holds, Depends(_holds)]
 
 
 def _may_read(principal: Principal, driver_id: str, *partner_scopes: str) -> bool:
@@ -263,12 +272,12 @@ async def run_expiry(_: Operator, service: Service) -> dict[str, object]:
     summary="Earning events held for review (dated before the accepted window), oldest first",
 )
 async def list_held_events(
-    _: Operator, service: Service, page: Annotated[PageParams, Depends()]
+    _: Operator, holds: HoldsDep, page: Annotated[PageParams, Depends()]
 ) -> HeldEventsPage:
     after = page.after.get("after") if page.after else None
     if after is not None and not isinstance(after, str):
         raise Problem(400, "Bad Request", "the cursor is not valid")
-    held = await service.held_for_review(after=after, limit=page.limit)
+    held = await holds.pending(after=after, limit=page.limit)
     cursor = encode_cursor({"after": held[-1].hold_id}) if len(held) == page.limit else None
     return HeldEventsPage(items=[HeldEventView.of(h) for h in held], next_cursor=cursor)
 
@@ -279,9 +288,9 @@ async def list_held_events(
     tags=["rules"],
     summary="Credit a held event as if received now (once, however often asked)",
 )
-async def approve_held_event(hold_id: str, principal: Operator, service: Service) -> HeldDecision:
+async def approve_held_event(hold_id: str, principal: Operator, holds: HoldsDep) -> HeldDecision:
     try:
-        held, entry = await service.approve_held(hold_id, operator=principal.sub)
+        held, entry = await holds.approve(hold_id, operator=principal.sub)
     except HoldNotFound as exc:
         raise Problem(404, "Not Found", "no such held event") from exc
     except HoldDecided as exc:
@@ -298,10 +307,10 @@ async def approve_held_event(hold_id: str, principal: Operator, service: Service
     summary="Refuse a held event: it is never credited",
 )
 async def refuse_held_event(
-    hold_id: str, body: RefusalRequest, principal: Operator, service: Service
+    hold_id: str, body: RefusalRequest, principal: Operator, holds: HoldsDep
 ) -> HeldDecision:
     try:
-        held = await service.refuse_held(hold_id, operator=principal.sub, reason=body.reason)
+        held = await holds.refuse(hold_id, operator=principal.sub, reason=body.reason)
     except HoldNotFound as exc:
         raise Problem(404, "Not Found", "no such held event") from exc
     except HoldDecided as exc:
