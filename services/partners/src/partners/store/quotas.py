@@ -50,4 +50,8 @@ class QuotaStore:
             current = await self.collection.find_one({"_id": key}) or {}
             if current.get("window") == window and int(current.get("used", 0)) > limit - amount:
                 return False
+            if current.get("window") is not None and current["window"] > window:
+                # A concurrent request already moved to the next window (it read the clock a
+                # moment later): count this one there rather than refuse it for being late.
+                window = current["window"]
         return False
