@@ -78,8 +78,16 @@ kafka-access: bootstrap ## give partners registered through the partners API the
 token: bootstrap ## a development bearer token: make token ROLE=operator (last line)
 	@$(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(SCOPE),--scope "$(SCOPE)")
 
-bench: bootstrap ## benchmarks: raw baselines and the system as ratios (writes docs/performance.md)
-	$(WITH_INFRA) $(PY) -m bench $(BENCH_ARGS)
+# The benchmarks run on their own Kafka and store (never the shared 9092/27017), without SASL like
+# make chaos: the raw baselines and the system meet the same broker, so the ratios hold; the trap
+# stops what the run started, also when it fails.
+BENCH_KAFKA := 127.0.0.1:$${BENCH_KAFKA_PORT:-19192}
+BENCH_MONGO := mongodb://127.0.0.1:$${BENCH_MONGO_PORT:-27028}
+BENCH_INFRA := KAFKA_PORT=$${BENCH_KAFKA_PORT:-19192} KAFKA_CONTROLLER_PORT=$${BENCH_KAFKA_CONTROLLER_PORT:-19193} MONGO_PORT=$${BENCH_MONGO_PORT:-27028} DRIVERHOME_INFRA_DIR=$${BENCH_INFRA_DIR:-.infra/bench} DRIVERHOME_KAFKA_AUTH=off $(INFRA)
+bench: bootstrap ## benchmarks on private infra: raw baselines and the system as ratios (writes docs/performance.md)
+	@trap '$(BENCH_INFRA) down >/dev/null 2>&1 || true' EXIT; \
+	$(BENCH_INFRA) up && \
+	DRIVERHOME_TEST_KAFKA=$(BENCH_KAFKA) DRIVERHOME_TEST_MONGO_URL=$(BENCH_MONGO) $(PY) -m bench $(BENCH_ARGS)
 
 schemas: bootstrap ## regenerate docs/schemas (the event snapshot) and the AsyncAPI documents
 	$(PY) -m common.events.export docs/schemas

@@ -223,7 +223,7 @@ async def points_backlog(bootstrap: str, topic: str, count: int) -> None:
             driver_id = f"drv_bench_{i}"
             event = new_event(
                 DriverRegistered(driver_id=driver_id, channel="partner", registered_at=now),
-                source="bench/registry",
+                source="driverhome/registry",
                 subject=driver_id,
             )
             futures.append(await producer.send(topic, event.to_bytes(), key=driver_id.encode()))

@@ -105,7 +105,7 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
                 f"{prefix}registry.events",
                 new_event(
                     DriverRegistered(driver_id=d, channel="partner", registered_at=now),
-                    source="bench/registry",
+                    source="driverhome/registry",
                     subject=d,
                 ),
             )

@@ -146,7 +146,7 @@ async def _register_drivers(kafka: str, topic: str, ids: list[str]) -> None:
         for driver_id in ids:
             event = new_event(
                 DriverRegistered(driver_id=driver_id, channel="partner", registered_at=now),
-                source="bench/registry",
+                source="driverhome/registry",
                 subject=driver_id,
             )
             futures.append(await producer.send(topic, event.to_bytes(), key=driver_id.encode()))
