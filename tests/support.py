@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -41,3 +43,30 @@ async def produce(
         await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
+
+
+@dataclass
+class Webhook:
+    """A real HTTP endpoint on 127.0.0.1 that records what is posted to it (headers, raw body)."""
+
+    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")[1:]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.deliveries.append((headers, body))
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+
+@asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[Webhook]:
+    hook = Webhook()
+    server = await asyncio.start_server(hook.handle, "127.0.0.1", 0)
+    hook.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/driverhome"
+    async with server:
+        yield hook

@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
-from tests.support import produce, serve
+from tests.support import Webhook, produce, serve, webhook_receiver
 
 GUIDE = REPO_ROOT / "docs" / "partners.md"
 TOOLS = ("bash", "curl", "jq", "openssl", "make")
@@ -85,30 +85,12 @@ def blocks(markdown: str) -> list[Block]:
 
 
 @dataclass
-class Hook:
-    """A webhook endpoint on 127.0.0.1 recording each notice (headers, raw body)."""
-
-    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")[1:]
-        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.deliveries.append((headers, body))
-        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-
-@dataclass
 class Session:
     """One bash session spread over several processes: variables persist in a state file."""
 
     given: dict[str, str]  # the variables the reader sets (GATEWAY, WEBHOOK_URL, ...)
     state: Path
-    hook: Hook
+    hook: Webhook
     infra: Infra
     settings: PartnersSettings
 
@@ -245,7 +227,7 @@ async def _publish_unreadable(session: Session) -> None:
     )
 
 
-def _notices(hook: Hook, kind: str) -> list[tuple[dict[str, str], bytes]]:
+def _notices(hook: Webhook, kind: str) -> list[tuple[dict[str, str], bytes]]:
     return [(h, body) for h, body in hook.deliveries if json.loads(body)["kind"] == kind]
 
 
@@ -340,15 +322,6 @@ async def gateway(settings: PartnersSettings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
-
-
-@asynccontextmanager
-async def webhook_receiver() -> AsyncIterator[Hook]:
-    hook = Hook()
-    server = await asyncio.start_server(hook.handle, "127.0.0.1", 0)
-    hook.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/driverhome"
-    async with server:
-        yield hook
 
 
 def test_every_example_of_the_guide_has_its_check() -> None:

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,39 +28,11 @@ from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
-from tests.support import produce, serve
+from tests.support import Webhook, produce, serve, webhook_receiver
 
 Headers = Callable[..., dict[str, str]]
 SINGLE = {"Content-Type": "application/cloudevents+json"}
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
-
-
-@dataclass
-class Webhook:
-    """A real HTTP endpoint on 127.0.0.1 that records what is posted to it."""
-
-    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")[1:]
-        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.deliveries.append((headers, body))
-        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-
-@asynccontextmanager
-async def webhook_receiver() -> AsyncIterator[Webhook]:
-    hook = Webhook()
-    server = await asyncio.start_server(hook.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    hook.url = f"http://127.0.0.1:{port}/driverhome"
-    async with server:
-        yield hook
 
 
 @dataclass
