@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -110,7 +110,12 @@ async def mongo(infra: Infra) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]
 
 @pytest.fixture
 def token() -> Callable[..., dict[str, str]]:
-    def headers(role: Role = "operator", **claims: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(ServiceSettings(), role=role, **claims)}"}
+    """Bearer headers; ``token("operator")`` has every named role, ``roles=``/``scope=`` narrow."""
+
+    def headers(
+        role: Role = "operator", roles: Sequence[str] | None = None, **claims: str
+    ) -> dict[str, str]:
+        minted = issue_token(ServiceSettings(), role=role, roles=roles, **claims)
+        return {"Authorization": f"Bearer {minted}"}
 
     return headers

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, Protocol
 
@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.named_roles import FULL_OPERATOR_ROLES, NAMED_ROLES, scopes_of_roles
 from common.problems import Problem
 from common.settings import ServiceSettings
 
@@ -32,6 +33,8 @@ class Principal(BaseModel):
     sub: str
     role: Role
     scope: str = ""
+    # Named operator roles (common.authz); they grant scopes to operators only.
+    roles: tuple[str, ...] = ()
     station_id: str | None = None
     partner_id: str | None = None
     driver_id: str | None = None
@@ -40,7 +43,10 @@ class Principal(BaseModel):
 
     @property
     def scopes(self) -> frozenset[str]:
-        return frozenset(self.scope.split())
+        granted = frozenset(self.scope.split())
+        if self.role != "operator":
+            return granted
+        return granted | scopes_of_roles(self.roles)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -52,10 +58,17 @@ def issue_token(
     role: Role,
     sub: str | None = None,
     scope: str = "",
+    roles: Sequence[str] | None = None,
     ttl: timedelta = timedelta(hours=12),
     **claims: str,
 ) -> str:
-    """Development/test tokens (HS256 with the configured secret)."""
+    """Development/test tokens (HS256 with the configured secret).
+
+    An operator asked for with neither ``roles`` nor ``scope`` gets every named role (an
+    operator with full roles); ``roles`` or ``scope`` narrow it.
+    """
+    if roles is None:
+        roles = FULL_OPERATOR_ROLES if role == "operator" and not scope else ()
     if settings.jwt_algorithm != "HS256":
         raise ValueError("tokens are issued here only for HS256 development setups")
     now = datetime.now(UTC)
@@ -63,6 +76,7 @@ def issue_token(
         "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
         "role": role,
         "scope": scope,
+        **({"roles": list(roles)} if roles else {}),
         "iat": now,
         "exp": now + ttl,
         **claims,
@@ -128,11 +142,26 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
+def _named_roles(parser: argparse.ArgumentParser, given: str | None) -> list[str] | None:
+    if given is None:
+        return None
+    names = [name.strip() for name in given.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(NAMED_ROLES))
+    if unknown:
+        parser.error(f"unknown named roles {unknown}; known: {', '.join(NAMED_ROLES)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Print a development bearer token.")
     parser.add_argument("--role", choices=ROLES, default="operator")
     parser.add_argument("--sub")
     parser.add_argument("--scope", default="")
+    parser.add_argument(
+        "--as",
+        dest="named_roles",
+        help=f"comma-separated named roles of an operator (default: all): {', '.join(NAMED_ROLES)}",
+    )
     parser.add_argument("--station-id")
     parser.add_argument("--partner-id")
     parser.add_argument("--driver-id")
@@ -153,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         role=args.role,
         sub=args.sub,
         scope=args.scope,
+        roles=_named_roles(parser, args.named_roles),
         ttl=timedelta(hours=args.hours),
         **claims,
     )
