@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.pagination import PageParams
 from common.problems import Problem
 from registry.api.census_schemas import (
@@ -17,7 +18,8 @@ from registry.api.census_schemas import (
     VerificationRequest,
 )
 from registry.api.dependencies import (
-    Operator,
+    CensusManager,
+    DriversReader,
     RegistryDep,
     actor,
     after_id,
@@ -48,7 +50,7 @@ async def _campaign_view(registry: Registry, campaign_id: str) -> CampaignView:
     responses={200: {"description": "This quarter's campaign already exists: it is answered"}},
 )
 async def start_campaign(
-    body: CampaignRequest, principal: Operator, registry: RegistryDep, response: Response
+    body: CampaignRequest, principal: CensusManager, registry: RegistryDep, response: Response
 ) -> CampaignView:
     campaign, created = await registry.census.start_campaign(
         body.quarter, body.grid_ids, actor(principal)
@@ -60,7 +62,7 @@ async def start_campaign(
 
 @router.get("/census/campaigns", response_model=CampaignPage, summary="Census campaigns")
 async def list_campaigns(
-    principal: Operator, registry: RegistryDep, page: Annotated[PageParams, Depends()]
+    principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
 ) -> CampaignPage:
     found = await registry.census.campaigns(after=after_id(page), limit=page.limit)
     return CampaignPage(
@@ -75,7 +77,7 @@ async def list_campaigns(
     summary="A campaign with its progress per grid",
 )
 async def get_campaign(
-    campaign_id: str, principal: Operator, registry: RegistryDep
+    campaign_id: str, principal: DriversReader, registry: RegistryDep
 ) -> CampaignView:
     return await _campaign_view(registry, campaign_id)
 
@@ -87,7 +89,7 @@ async def get_campaign(
 )
 async def campaign_pending(
     campaign_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    principal: Annotated[Principal, Depends(require_scope("census:manage", or_roles=("station",)))],
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
     grid_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -106,7 +108,7 @@ async def campaign_pending(
 async def verify_driver(
     driver_id: str,
     body: VerificationRequest,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    principal: Annotated[Principal, Depends(require_scope("census:manage", or_roles=("station",)))],
     registry: RegistryDep,
 ) -> DriverView:
     await visible(registry, principal, driver_id)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.problems import Problem
 from registry.api.consent_schemas import (
     ChildView,
@@ -38,7 +39,9 @@ router = APIRouter(prefix="/v1", tags=["consent and family"])
 )
 async def get_consents(
     driver_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station", "driver"))],
+    principal: Annotated[
+        Principal, Depends(require_scope("drivers:read", or_roles=("station", "driver")))
+    ],
     registry: RegistryDep,
 ) -> ConsentsView:
     driver = await visible(registry, principal, driver_id)
@@ -59,7 +62,9 @@ async def set_consent(
     driver_id: str,
     purpose: ConsentPurpose,
     body: ConsentRequest,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station", "driver"))],
+    principal: Annotated[
+        Principal, Depends(require_scope("drivers:write", or_roles=("station", "driver")))
+    ],
     registry: RegistryDep,
 ) -> ConsentsView:
     await visible(registry, principal, driver_id)
@@ -101,7 +106,7 @@ def _family_view(registry: Registry, driver: Driver) -> FamilyView:
 )
 async def get_family(
     driver_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "driver"))],
+    principal: Annotated[Principal, Depends(require_scope("drivers:read", or_roles=("driver",)))],
     registry: RegistryDep,
 ) -> FamilyView:
     return _family_view(registry, await visible(registry, principal, driver_id))
@@ -119,7 +124,7 @@ async def get_family(
 async def set_family(
     driver_id: str,
     body: FamilyRequest,
-    principal: Annotated[Principal, Depends(require_roles("operator", "driver"))],
+    principal: Annotated[Principal, Depends(require_scope("drivers:write", or_roles=("driver",)))],
     registry: RegistryDep,
 ) -> FamilyView:
     await visible(registry, principal, driver_id)
@@ -134,7 +139,7 @@ async def set_family(
 @router.delete("/drivers/{driver_id}/family", status_code=204, summary="Remove all family details")
 async def clear_family(
     driver_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "driver"))],
+    principal: Annotated[Principal, Depends(require_scope("drivers:write", or_roles=("driver",)))],
     registry: RegistryDep,
 ) -> Response:
     await visible(registry, principal, driver_id)

@@ -1,7 +1,7 @@
 """What every registry router depends on: who calls, the use cases, which drivers the caller
 may see, driver pages and retry-safe writes.
 
-Access (issue 3): operators everything; station staff look drivers up (masked); partners only
+Access (issues 3 and 14): operators by scope; station staff look drivers up (masked); partners only
 drivers they registered or are linked to; drivers only themselves. Someone else's driver answers
 404 exactly like a missing one, so ids cannot be probed. Domain errors become problems in
 ``registry.api.errors``.
@@ -13,7 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
 from registry.api.schemas import DriverPage, DriverView
@@ -21,8 +22,18 @@ from registry.domain import Driver, DriverNotFound
 from registry.records import Actor
 from registry.service import Registry
 
-Operator = Annotated[Principal, Depends(require_roles("operator"))]
-AnyRole = Annotated[Principal, Depends(require_roles("operator", "station", "partner", "driver"))]
+# Operators by the scope of the act (common.authz); the other roles a route admits are held to
+# their own drivers below and in the use cases.
+DriversReader = Annotated[Principal, Depends(require_scope("drivers:read"))]
+DriversWriter = Annotated[Principal, Depends(require_scope("drivers:write"))]
+OrgsManager = Annotated[Principal, Depends(require_scope("orgs:manage"))]
+CensusManager = Annotated[Principal, Depends(require_scope("census:manage"))]
+Eraser = Annotated[Principal, Depends(require_scope("drivers:erase"))]
+PiiReader = Annotated[Principal, Depends(require_scope("pii:read"))]
+AuditReader = Annotated[Principal, Depends(require_scope("audit:read"))]
+AnyReader = Annotated[
+    Principal, Depends(require_scope("drivers:read", or_roles=("station", "partner", "driver")))
+]
 
 
 def _registry(request: Request) -> Registry:

@@ -8,13 +8,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.pagination import PageParams, decode_cursor
 from common.problems import Problem
 from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
-    AnyRole,
-    Operator,
+    AnyReader,
+    DriversReader,
+    DriversWriter,
+    Eraser,
     RegistryDep,
     actor,
     after_id,
@@ -63,7 +66,10 @@ _SELF_SERVICE_FIELDS = {"phone", "home_province", "languages", "photo_ref"}
 async def register_driver(
     body: RegisterDriverRequest,
     request: Request,
-    principal: AnyRole,
+    principal: Annotated[
+        Principal,
+        Depends(require_scope("drivers:write", or_roles=("station", "partner", "driver"))),
+    ],
     registry: RegistryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -90,7 +96,7 @@ async def register_driver(
     summary="List and search drivers by non-sensitive criteria (operators)",
 )
 async def list_drivers(
-    principal: Operator,
+    principal: DriversReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
     plate: Annotated[str | None, Query(min_length=7, max_length=12)] = None,
@@ -123,7 +129,7 @@ async def list_drivers(
 )
 async def search_drivers(
     body: SearchRequest,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    principal: Annotated[Principal, Depends(require_scope("drivers:read", or_roles=("station",)))],
     registry: RegistryDep,
 ) -> DriverPage:
     if principal.role == "station" and not (body.plate or body.phone or body.national_id):
@@ -146,7 +152,7 @@ async def search_drivers(
 
 
 @router.get("/drivers/{driver_id}", response_model=DriverView, summary="A driver, PII masked")
-async def get_driver(driver_id: str, principal: AnyRole, registry: RegistryDep) -> DriverView:
+async def get_driver(driver_id: str, principal: AnyReader, registry: RegistryDep) -> DriverView:
     return await driver_view(registry, principal, await visible(registry, principal, driver_id))
 
 
@@ -162,7 +168,7 @@ async def get_driver(driver_id: str, principal: AnyRole, registry: RegistryDep) 
 async def update_driver(
     driver_id: str,
     body: UpdateDriverRequest,
-    principal: Annotated[Principal, Depends(require_roles("operator", "driver"))],
+    principal: Annotated[Principal, Depends(require_scope("drivers:write", or_roles=("driver",)))],
     registry: RegistryDep,
 ) -> DriverView:
     await visible(registry, principal, driver_id)
@@ -182,7 +188,7 @@ async def update_driver(
     summary="Deactivate a driver (announces driver.deactivated.v1; frees their plates)",
 )
 async def deactivate_driver(
-    driver_id: str, body: DeactivateRequest, principal: Operator, registry: RegistryDep
+    driver_id: str, body: DeactivateRequest, principal: DriversWriter, registry: RegistryDep
 ) -> DriverView:
     await visible(registry, principal, driver_id)
     driver = await registry.lifecycle.deactivate(driver_id, body.reason, actor(principal))
@@ -195,7 +201,7 @@ async def deactivate_driver(
     summary="Reactivate a deactivated driver (announces driver.updated.v1: status)",
 )
 async def reactivate_driver(
-    driver_id: str, principal: Operator, registry: RegistryDep
+    driver_id: str, principal: DriversWriter, registry: RegistryDep
 ) -> DriverView:
     await visible(registry, principal, driver_id)
     driver = await registry.lifecycle.reactivate(driver_id, actor(principal))
@@ -214,7 +220,7 @@ async def reactivate_driver(
     ),
 )
 async def erase_driver(
-    driver_id: str, body: EraseRequest, principal: Operator, registry: RegistryDep
+    driver_id: str, body: EraseRequest, principal: Eraser, registry: RegistryDep
 ) -> DriverView:
     await visible(registry, principal, driver_id)
     driver = await registry.lifecycle.erase(driver_id, body.reason, actor(principal))

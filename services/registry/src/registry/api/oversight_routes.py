@@ -9,7 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from common.pagination import PageParams
 from common.problems import Problem
 from registry.api.dependencies import (
-    Operator,
+    AuditReader,
+    DriversReader,
+    DriversWriter,
+    PiiReader,
     RegistryDep,
     actor,
     after_id,
@@ -42,7 +45,7 @@ router = APIRouter(prefix="/v1", tags=["reviews and PII access"])
     ),
 )
 async def reveal(
-    driver_id: str, body: RevealRequest, principal: Operator, registry: RegistryDep
+    driver_id: str, body: RevealRequest, principal: PiiReader, registry: RegistryDep
 ) -> RevealView:
     if not principal.has_scope("pii:read"):
         raise Problem(403, "Forbidden", "revealing personal data needs the pii:read scope")
@@ -59,7 +62,7 @@ async def reveal(
     summary="The access audit: who revealed which field of which driver, when and why",
 )
 async def access_records(
-    principal: Operator,
+    principal: AuditReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -79,7 +82,7 @@ async def access_records(
     summary="The review queue: registration data that disagreed with the register",
 )
 async def list_reviews(
-    principal: Operator,
+    principal: DriversReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
     status: ReviewStatus | None = "open",
@@ -100,6 +103,6 @@ async def list_reviews(
     summary="Accept the proposed value (applied and announced) or reject it",
 )
 async def resolve_review(
-    review_id: str, body: ResolutionRequest, principal: Operator, registry: RegistryDep
+    review_id: str, body: ResolutionRequest, principal: DriversWriter, registry: RegistryDep
 ) -> ReviewView:
     return ReviewView.of(await registry.reviews.resolve(review_id, body.decision, actor(principal)))

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from common.pagination import PageParams
 from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
-    Operator,
+    DriversReader,
+    OrgsManager,
     RegistryDep,
     after_id,
     driver_page,
@@ -42,7 +43,7 @@ router = APIRouter(prefix="/v1", tags=["fleets, grids and organisations"])
 async def create_fleet(
     body: FleetRequest,
     request: Request,
-    principal: Operator,
+    principal: OrgsManager,
     registry: RegistryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -54,7 +55,7 @@ async def create_fleet(
 
 @router.get("/fleets", response_model=FleetPage, summary="Fleets")
 async def list_fleets(
-    principal: Operator, registry: RegistryDep, page: Annotated[PageParams, Depends()]
+    principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
 ) -> FleetPage:
     found = await registry.units.fleets(after=after_id(page), limit=page.limit)
     return FleetPage(
@@ -64,7 +65,7 @@ async def list_fleets(
 
 
 @router.get("/fleets/{fleet_id}", response_model=FleetView, summary="A fleet")
-async def get_fleet(fleet_id: str, principal: Operator, registry: RegistryDep) -> FleetView:
+async def get_fleet(fleet_id: str, principal: DriversReader, registry: RegistryDep) -> FleetView:
     return FleetView.of(await registry.units.get_fleet(fleet_id))
 
 
@@ -72,7 +73,7 @@ async def get_fleet(fleet_id: str, principal: Operator, registry: RegistryDep) -
 async def create_grid(
     body: GridRequest,
     request: Request,
-    principal: Operator,
+    principal: OrgsManager,
     registry: RegistryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -85,7 +86,7 @@ async def create_grid(
 
 @router.get("/grids", response_model=GridPage, summary="Grids and their communities")
 async def list_grids(
-    principal: Operator, registry: RegistryDep, page: Annotated[PageParams, Depends()]
+    principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
 ) -> GridPage:
     found = await registry.units.grids(after=after_id(page), limit=page.limit)
     return GridPage(
@@ -95,7 +96,7 @@ async def list_grids(
 
 
 @router.get("/grids/{grid_id}", response_model=GridView, summary="A grid")
-async def get_grid(grid_id: str, principal: Operator, registry: RegistryDep) -> GridView:
+async def get_grid(grid_id: str, principal: DriversReader, registry: RegistryDep) -> GridView:
     return GridView.of(await registry.units.get_grid(grid_id))
 
 
@@ -108,7 +109,7 @@ async def get_grid(grid_id: str, principal: Operator, registry: RegistryDep) -> 
 async def create_organisation(
     body: OrganisationRequest,
     request: Request,
-    principal: Operator,
+    principal: OrgsManager,
     registry: RegistryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -123,7 +124,7 @@ async def create_organisation(
 
 @router.get("/organisations", response_model=OrganisationPage, summary="Organisations")
 async def list_organisations(
-    principal: Operator,
+    principal: DriversReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
     kind: OrganisationKind | None = None,
@@ -139,7 +140,7 @@ async def list_organisations(
     "/organisations/{organisation_id}", response_model=OrganisationView, summary="An organisation"
 )
 async def get_organisation(
-    organisation_id: str, principal: Operator, registry: RegistryDep
+    organisation_id: str, principal: DriversReader, registry: RegistryDep
 ) -> OrganisationView:
     return OrganisationView.of(await registry.units.get_organisation(organisation_id))
 
@@ -151,7 +152,7 @@ async def get_organisation(
 )
 async def list_members(
     organisation_id: str,
-    principal: Operator,
+    principal: DriversReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
 ) -> DriverPage:
@@ -173,7 +174,7 @@ async def add_member(
     organisation_id: str,
     body: MemberRequest,
     request: Request,
-    principal: Operator,
+    principal: OrgsManager,
     registry: RegistryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -192,7 +193,7 @@ async def add_member(
     summary="Remove a member",
 )
 async def remove_member(
-    organisation_id: str, driver_id: str, principal: Operator, registry: RegistryDep
+    organisation_id: str, driver_id: str, principal: OrgsManager, registry: RegistryDep
 ) -> Response:
     await registry.units.remove_member(organisation_id, driver_id)
     return Response(status_code=204)

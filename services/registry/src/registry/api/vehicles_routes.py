@@ -13,8 +13,9 @@ from common.pagination import PageParams, encode_cursor
 from common.requests import IdempotencyKey, run_once
 from common.schemas import Day
 from registry.api.dependencies import (
-    AnyRole,
-    Operator,
+    AnyReader,
+    DriversReader,
+    DriversWriter,
     RegistryDep,
     visible,
 )
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1", tags=["vehicles and passes"])
     summary="A driver's vehicles and port passes",
 )
 async def list_vehicles(
-    driver_id: str, principal: AnyRole, registry: RegistryDep
+    driver_id: str, principal: AnyReader, registry: RegistryDep
 ) -> list[VehicleView]:
     await visible(registry, principal, driver_id)
     held = await registry.lookup.vehicles_of([driver_id])
@@ -50,7 +51,7 @@ async def add_vehicle(
     driver_id: str,
     body: AddVehicleRequest,
     request: Request,
-    principal: Operator,
+    principal: DriversWriter,
     registry: RegistryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -71,7 +72,7 @@ async def add_vehicle(
     summary="Record a vehicle's port entry pass (number and expiry)",
 )
 async def set_pass(
-    driver_id: str, plate: str, body: PassRequest, principal: Operator, registry: RegistryDep
+    driver_id: str, plate: str, body: PassRequest, principal: DriversWriter, registry: RegistryDep
 ) -> VehicleView:
     await visible(registry, principal, driver_id)
     vehicle = await registry.vehicles.update_pass(
@@ -86,7 +87,7 @@ async def set_pass(
     summary="Remove a vehicle (frees its plate)",
 )
 async def remove_vehicle(
-    driver_id: str, plate: str, principal: Operator, registry: RegistryDep
+    driver_id: str, plate: str, principal: DriversWriter, registry: RegistryDep
 ) -> Response:
     await visible(registry, principal, driver_id)
     await registry.vehicles.remove_vehicle(driver_id, plate)
@@ -99,7 +100,7 @@ async def remove_vehicle(
     summary="Port passes due for annual review: expiring on or before `by`, soonest first",
 )
 async def passes_due(
-    principal: Operator,
+    principal: DriversReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
     by: Annotated[Day | None, Query(description="Default: 30 days from today")] = None,
