@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.domain_errors import title_of
 from common.problems import Problem
 from points.domain import AccountNotActive, AccountNotFound, InsufficientPoints, PointsError
@@ -25,9 +26,13 @@ from points.redemptions import (
 )
 from points.rewards import OutOfStock, RewardExists, RewardNotFound
 
-Operator = Annotated[Principal, Depends(require_roles("operator"))]
-DriverOrOperator = Annotated[Principal, Depends(require_roles("operator", "driver"))]
-Anyone = Annotated[Principal, Depends(require_roles("operator", "driver", "station"))]
+# Operators by scope (common.authz): the catalogue needs mall:manage, reading points:read.
+MallManager = Annotated[Principal, Depends(require_scope("mall:manage"))]
+DriverOrMallManager = Annotated[
+    Principal, Depends(require_scope("mall:manage", or_roles=("driver",)))
+]
+DriverOrReader = Annotated[Principal, Depends(require_scope("points:read", or_roles=("driver",)))]
+Anyone = Annotated[Principal, Depends(require_scope("points:read", or_roles=("driver", "station")))]
 
 
 def _mall(request: Request) -> Mall:

@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from common.auth import Principal, require_roles
+from common.authz import require_scope
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
 from points.api.mall_dependencies import (
-    DriverOrOperator,
+    DriverOrMallManager,
+    DriverOrReader,
     MallDep,
     own_driver,
     problem_of,
@@ -49,7 +51,7 @@ router = APIRouter(prefix="/v1")
 async def reserve(
     body: ReserveRequest,
     response: Response,
-    principal: DriverOrOperator,
+    principal: DriverOrMallManager,
     mall: MallDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> ReservationView:
@@ -80,7 +82,7 @@ async def reserve(
     summary="Redemptions, newest first (a driver's own; operators any driver's)",
 )
 async def list_redemptions(
-    principal: DriverOrOperator,
+    principal: DriverOrReader,
     mall: MallDep,
     page: Annotated[PageParams, Depends()],
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -111,7 +113,7 @@ async def list_redemptions(
     summary="One redemption",
 )
 async def get_redemption(
-    redemption_id: str, principal: DriverOrOperator, mall: MallDep
+    redemption_id: str, principal: DriverOrReader, mall: MallDep
 ) -> RedemptionView:
     return RedemptionView.of(await visible(mall, principal, redemption_id))
 
@@ -125,7 +127,7 @@ async def get_redemption(
 async def fulfil(
     redemption_id: str,
     body: FulfilRequest,
-    principal: Annotated[Principal, Depends(require_roles("operator", "station"))],
+    principal: Annotated[Principal, Depends(require_scope("mall:manage", or_roles=("station",)))],
     mall: MallDep,
 ) -> RedemptionView:
     counter_id = body.counter_id
@@ -155,7 +157,7 @@ async def fulfil(
 )
 async def cancel(
     redemption_id: str,
-    principal: DriverOrOperator,
+    principal: DriverOrMallManager,
     mall: MallDep,
     body: CancelRequest | None = None,
 ) -> RedemptionView:

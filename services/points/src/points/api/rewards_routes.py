@@ -12,7 +12,7 @@ from common.schemas import QueryBool
 from points.api.mall_dependencies import (
     Anyone,
     MallDep,
-    Operator,
+    MallManager,
     problem_of,
 )
 from points.api.mall_schemas import (
@@ -80,7 +80,7 @@ async def get_reward(reward_id: str, principal: Anyone, mall: MallDep) -> Any:
     tags=["mall"],
     summary="Add a reward to the catalogue",
 )
-async def add_reward(body: RewardRequest, _: Operator, mall: MallDep) -> RewardStockView:
+async def add_reward(body: RewardRequest, _: MallManager, mall: MallDep) -> RewardStockView:
     spec = body.model_dump(exclude={"reward_id"})
     try:
         reward = await mall.catalogue.add_reward(body.reward_id, spec)
@@ -96,7 +96,7 @@ async def add_reward(body: RewardRequest, _: Operator, mall: MallDep) -> RewardS
     summary="Change a reward (name, category, cost, channel, counters, active)",
 )
 async def change_reward(
-    reward_id: str, body: RewardChange, _: Operator, mall: MallDep
+    reward_id: str, body: RewardChange, _: MallManager, mall: MallDep
 ) -> RewardStockView:
     changes = body.model_dump(exclude_unset=True)
     try:
@@ -119,7 +119,9 @@ async def change_reward(
     tags=["mall"],
     summary="Add (or remove) available units",
 )
-async def restock(reward_id: str, body: StockChange, _: Operator, mall: MallDep) -> RewardStockView:
+async def restock(
+    reward_id: str, body: StockChange, _: MallManager, mall: MallDep
+) -> RewardStockView:
     try:
         reward = await mall.catalogue.restock(reward_id, body.delta)
     except (RewardNotFound, OutOfStock) as exc:
@@ -133,7 +135,7 @@ async def restock(reward_id: str, body: StockChange, _: Operator, mall: MallDep)
     tags=["mall"],
     summary="Withdraw a reward (kept for its redemptions; open reservations stay valid)",
 )
-async def withdraw_reward(reward_id: str, _: Operator, mall: MallDep) -> Response:
+async def withdraw_reward(reward_id: str, _: MallManager, mall: MallDep) -> Response:
     try:
         await mall.catalogue.change_reward(reward_id, {"active": False})
     except RewardNotFound as exc:

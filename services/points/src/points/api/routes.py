@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import ValidationError
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
 from points.api.schemas import (
@@ -40,7 +41,11 @@ ACCOUNTS_READ_SCOPE = "accounts:read"
 GRADES_READ_SCOPE = "grades:read"
 MAX_RULE_ID_LENGTH = 64
 
-Operator = Annotated[Principal, Depends(require_roles("operator"))]
+# Operators by the scope of the act (common.authz, docs/security.md).
+PointsReader = Annotated[Principal, Depends(require_scope("points:read"))]
+Adjuster = Annotated[Principal, Depends(require_scope("points:adjust"))]
+RulesManager = Annotated[Principal, Depends(require_scope("rules:manage"))]
+HoldsDecider = Annotated[Principal, Depends(require_scope("holds:decide"))]
 
 
 def _service(request: Request) -> PointsService:
@@ -83,7 +88,9 @@ async def _account_or_404(service: PointsService, driver_id: str) -> None:
 )
 async def get_account(
     driver_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "partner", "driver"))],
+    principal: Annotated[
+        Principal, Depends(require_scope("points:read", or_roles=("partner", "driver")))
+    ],
     service: Service,
 ) -> AccountView:
     if not _may_read(principal, driver_id, ACCOUNTS_READ_SCOPE):
@@ -103,7 +110,7 @@ async def get_account(
 )
 async def get_ledger(
     driver_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "driver"))],
+    principal: Annotated[Principal, Depends(require_scope("points:read", or_roles=("driver",)))],
     service: Service,
     page: Annotated[PageParams, Depends()],
 ) -> LedgerPage:
@@ -126,7 +133,9 @@ async def get_ledger(
 )
 async def get_grade(
     driver_id: str,
-    principal: Annotated[Principal, Depends(require_roles("operator", "partner", "driver"))],
+    principal: Annotated[
+        Principal, Depends(require_scope("points:read", or_roles=("partner", "driver")))
+    ],
     service: Service,
 ) -> GradeView:
     if not _may_read(principal, driver_id, GRADES_READ_SCOPE, ACCOUNTS_READ_SCOPE):
@@ -148,7 +157,9 @@ async def get_grade(
 
 @router.get("/grades", tags=["grades"], summary="Each grade's thresholds and benefits")
 async def list_grades(
-    _: Annotated[Principal, Depends(require_roles("operator", "partner", "driver", "station"))],
+    _: Annotated[
+        Principal, Depends(require_scope("points:read", or_roles=("partner", "driver", "station")))
+    ],
     service: Service,
 ) -> dict[str, object]:
     policy = service.grades
@@ -169,7 +180,7 @@ async def list_grades(
     tags=["corrections"],
     summary="Reverse an award (or refund a redemption) exactly once",
 )
-async def reverse(body: ReversalRequest, principal: Operator, service: Service) -> EntryView:
+async def reverse(body: ReversalRequest, principal: Adjuster, service: Service) -> EntryView:
     try:
         entry = await service.reverse(body.entry_id, operator=principal.sub, reason=body.reason)
     except EntryNotFound as exc:
@@ -193,7 +204,7 @@ async def reverse(body: ReversalRequest, principal: Operator, service: Service) 
 async def adjust(
     driver_id: str,
     body: AdjustmentRequest,
-    principal: Operator,
+    principal: Adjuster,
     service: Service,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EntryView:
@@ -217,7 +228,7 @@ async def adjust(
 
 
 @router.get("/rules", response_model=list[RuleView], tags=["rules"], summary="Rules in force")
-async def list_rules(_: Operator, service: Service) -> list[RuleView]:
+async def list_rules(_: PointsReader, service: Service) -> list[RuleView]:
     return [RuleView.of(rule) for rule in await service.rules.current()]
 
 
@@ -227,7 +238,7 @@ async def list_rules(_: Operator, service: Service) -> list[RuleView]:
     tags=["rules"],
     summary="Every version of a rule, newest first",
 )
-async def rule_versions(rule_id: str, _: Operator, service: Service) -> list[RuleView]:
+async def rule_versions(rule_id: str, _: PointsReader, service: Service) -> list[RuleView]:
     versions = await service.rules.versions(rule_id)
     if not versions:
         raise Problem(404, "Not Found", "no such rule")
@@ -241,7 +252,7 @@ async def rule_versions(rule_id: str, _: Operator, service: Service) -> list[Rul
     summary="Create a rule or add a new version of it (old versions are kept)",
 )
 async def put_rule(
-    rule_id: str, body: RuleRequest, principal: Operator, service: Service
+    rule_id: str, body: RuleRequest, principal: RulesManager, service: Service
 ) -> RuleView:
     if not rule_id.replace("-", "").isalnum() or len(rule_id) > MAX_RULE_ID_LENGTH:
         raise Problem(422, "Unprocessable Content", "rule ids are letters, digits and '-'")
@@ -260,7 +271,7 @@ async def put_rule(
 
 
 @router.post("/jobs/expiry", tags=["jobs"], summary="Run the expiry job now (idempotent)")
-async def run_expiry(_: Operator, service: Service) -> dict[str, object]:
+async def run_expiry(_: Adjuster, service: Service) -> dict[str, object]:
     expired = await service.expire_all()
     return {"expired_accounts": expired, "through_month": service.expiry_month()}
 
@@ -272,7 +283,7 @@ async def run_expiry(_: Operator, service: Service) -> dict[str, object]:
     summary="Earning events held for review (dated before the accepted window), oldest first",
 )
 async def list_held_events(
-    _: Operator, holds: HoldsDep, page: Annotated[PageParams, Depends()]
+    _: PointsReader, holds: HoldsDep, page: Annotated[PageParams, Depends()]
 ) -> HeldEventsPage:
     after = page.after.get("after") if page.after else None
     if after is not None and not isinstance(after, str):
@@ -288,7 +299,9 @@ async def list_held_events(
     tags=["rules"],
     summary="Credit a held event as if received now (once, however often asked)",
 )
-async def approve_held_event(hold_id: str, principal: Operator, holds: HoldsDep) -> HeldDecision:
+async def approve_held_event(
+    hold_id: str, principal: HoldsDecider, holds: HoldsDep
+) -> HeldDecision:
     try:
         held, entry = await holds.approve(hold_id, operator=principal.sub)
     except HoldNotFound as exc:
@@ -307,7 +320,7 @@ async def approve_held_event(hold_id: str, principal: Operator, holds: HoldsDep)
     summary="Refuse a held event: it is never credited",
 )
 async def refuse_held_event(
-    hold_id: str, body: RefusalRequest, principal: Operator, holds: HoldsDep
+    hold_id: str, body: RefusalRequest, principal: HoldsDecider, holds: HoldsDep
 ) -> HeldDecision:
     try:
         held = await holds.refuse(hold_id, operator=principal.sub, reason=body.reason)

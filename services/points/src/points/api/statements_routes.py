@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from common.problems import Problem
 from points.api.mall_dependencies import (
     Anyone,
-    DriverOrOperator,
+    DriverOrReader,
 )
 from points.api.mall_schemas import (
     LeaderboardView,
@@ -55,7 +55,7 @@ StatementsDep = Annotated[Statements, Depends(_statements)]
 async def issue_statement(
     driver_id: str,
     body: StatementRequest,
-    principal: DriverOrOperator,
+    principal: DriverOrReader,
     statements: StatementsDep,
 ) -> SignedStatementView:
     if principal.role == "driver" and principal.driver_id != driver_id:
@@ -102,7 +102,7 @@ async def verify_statement(body: VerifyRequest, statements: StatementsDep) -> Ve
     summary="A statement issued before, with its signature",
 )
 async def get_statement(
-    statement_id: str, principal: DriverOrOperator, statements: StatementsDep
+    statement_id: str, principal: DriverOrReader, statements: StatementsDep
 ) -> SignedStatementView:
     try:
         driver_id, signed = await statements.get(statement_id)
