@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from common.pagination import PageParams
 from common.requests import IdempotencyKey, run_once
-from notify.api.dependencies import NotifyDep, Operator, newest_cursor
+from notify.api.dependencies import Broadcaster, NotifyDep, newest_cursor
 from notify.api.errors import conflict, not_found, unprocessable
 from notify.api.schemas import BroadcastPage, BroadcastRequest, BroadcastView
 from notify.domain import Conflict, InvalidBroadcast, NotFound
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["broadcasts"])
 async def create_broadcast(
     body: BroadcastRequest,
     request: Request,
-    principal: Operator,
+    principal: Broadcaster,
     notify: NotifyDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -51,7 +51,7 @@ async def create_broadcast(
 
 @router.get("/broadcasts", response_model=BroadcastPage, summary="Newest first")
 async def list_broadcasts(
-    principal: Operator, notify: NotifyDep, page: Annotated[PageParams, Depends()]
+    principal: Broadcaster, notify: NotifyDep, page: Annotated[PageParams, Depends()]
 ) -> BroadcastPage:
     found = await notify.broadcasts.newest(page.after, page.limit + 1)
     more = len(found) > page.limit
@@ -68,7 +68,9 @@ async def list_broadcasts(
     response_model=BroadcastView,
     summary="A broadcast with its progress: targeted, delivered, failed, held",
 )
-async def get_broadcast(broadcast_id: str, principal: Operator, notify: NotifyDep) -> BroadcastView:
+async def get_broadcast(
+    broadcast_id: str, principal: Broadcaster, notify: NotifyDep
+) -> BroadcastView:
     try:
         broadcast, progress, batches_done = await notify.broadcasts.broadcast(broadcast_id)
     except NotFound as exc:
@@ -82,7 +84,7 @@ async def get_broadcast(broadcast_id: str, principal: Operator, notify: NotifyDe
     summary="Stop a broadcast; batches not yet fanned out are skipped",
 )
 async def cancel_broadcast(
-    broadcast_id: str, principal: Operator, notify: NotifyDep
+    broadcast_id: str, principal: Broadcaster, notify: NotifyDep
 ) -> BroadcastView:
     try:
         return BroadcastView.of(await notify.broadcasts.cancel_broadcast(broadcast_id))

@@ -13,15 +13,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
+from common.authz import require_scope
 from common.pagination import encode_cursor
 from common.problems import Problem
 from notify.service import Notify
 
-Driverish = Annotated[Principal, Depends(require_roles("operator", "driver"))]
+# Operators by scope (common.authz): a driver's notifications are driver data (drivers:read).
+Driverish = Annotated[Principal, Depends(require_scope("drivers:read", or_roles=("driver",)))]
 Driver = Annotated[Principal, Depends(require_roles("driver"))]
-Operator = Annotated[Principal, Depends(require_roles("operator"))]
+Broadcaster = Annotated[Principal, Depends(require_scope("notify:broadcast"))]
+TemplateEditor = Annotated[Principal, Depends(require_scope("templates:manage"))]
 Partner = Annotated[Principal, Depends(require_roles("partner"))]
-PartnerOrOperator = Annotated[Principal, Depends(require_roles("partner", "operator"))]
+PartnerOrOperator = Annotated[
+    Principal, Depends(require_scope("partners:manage", or_roles=("partner",)))
+]
 
 
 def _notify(request: Request) -> Notify:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from common.problems import Problem
-from notify.api.dependencies import NotifyDep, Operator
+from notify.api.dependencies import NotifyDep, TemplateEditor
 from notify.api.errors import unprocessable
 from notify.api.schemas import PreviewRequest, PreviewView, TemplateRequest, TemplateView
 from notify.domain import LANGUAGES, Content, InvalidTemplate, Language
@@ -49,7 +49,7 @@ async def _template_view(notify: Notify, event_type: str, language: Language) ->
 
 
 @router.get("/templates", response_model=list[TemplateView], summary="Every template")
-async def list_templates(principal: Operator, notify: NotifyDep) -> list[TemplateView]:
+async def list_templates(principal: TemplateEditor, notify: NotifyDep) -> list[TemplateView]:
     return [
         await _template_view(notify, event_type, language)
         for event_type in NOTIFYING
@@ -63,7 +63,7 @@ async def list_templates(principal: Operator, notify: NotifyDep) -> list[Templat
     summary="The template in use for an event type and language",
 )
 async def get_template(
-    event_type: str, language: str, principal: Operator, notify: NotifyDep
+    event_type: str, language: str, principal: TemplateEditor, notify: NotifyDep
 ) -> TemplateView:
     return await _template_view(notify, _event_type(event_type), _language(language))
 
@@ -74,7 +74,11 @@ async def get_template(
     summary="Save a template; unknown variables are refused (422)",
 )
 async def put_template(
-    event_type: str, language: str, body: TemplateRequest, principal: Operator, notify: NotifyDep
+    event_type: str,
+    language: str,
+    body: TemplateRequest,
+    principal: TemplateEditor,
+    notify: NotifyDep,
 ) -> TemplateView:
     event_type, lang = _event_type(event_type), _language(language)
     try:
@@ -92,7 +96,7 @@ async def put_template(
     summary="Go back to the built-in text",
 )
 async def reset_template(
-    event_type: str, language: str, principal: Operator, notify: NotifyDep
+    event_type: str, language: str, principal: TemplateEditor, notify: NotifyDep
 ) -> Response:
     await notify.templates.reset_template(_event_type(event_type), _language(language))
     return Response(status_code=204)
@@ -104,7 +108,11 @@ async def reset_template(
     summary="Render the saved template, or a draft, with sample or given variables",
 )
 async def preview_template(
-    event_type: str, language: str, body: PreviewRequest, principal: Operator, notify: NotifyDep
+    event_type: str,
+    language: str,
+    body: PreviewRequest,
+    principal: TemplateEditor,
+    notify: NotifyDep,
 ) -> PreviewView:
     event_type, lang = _event_type(event_type), _language(language)
     current, _ = await notify.templates.template(event_type, lang)
