@@ -8,7 +8,13 @@ from fastapi import APIRouter, Body, Query, Response
 
 from common.auth import Principal
 from common.problems import Problem
-from stations.api.dependencies import Everyone, Service, Staff, must_manage
+from stations.api.dependencies import (
+    ActivityStaff,
+    Everyone,
+    Registrar,
+    Service,
+    must_manage,
+)
 from stations.api.schemas import (
     ActivityCreate,
     ActivityList,
@@ -30,7 +36,7 @@ router = APIRouter(prefix="/v1", tags=["stations"])
     summary="Schedule a market, training, health check or festival event",
 )
 async def add_activity(
-    station_id: str, body: ActivityCreate, principal: Staff, service: Service
+    station_id: str, body: ActivityCreate, principal: ActivityStaff, service: Service
 ) -> ActivityView:
     must_manage(principal, station_id)
     activity = await service.activities.add_activity(station_id, **body.model_dump())
@@ -79,7 +85,7 @@ async def _registrant(
 )
 async def register(
     activity_id: str,
-    principal: Everyone,
+    principal: Registrar,
     service: Service,
     body: Annotated[RegistrationRequest | None, Body()] = None,
 ) -> ActivityView:
@@ -93,7 +99,7 @@ async def register(
     summary="Give a seat back",
 )
 async def unregister(
-    activity_id: str, driver_id: str, principal: Everyone, service: Service
+    activity_id: str, driver_id: str, principal: Registrar, service: Service
 ) -> ActivityView:
     driver_id = await _registrant(principal, service, activity_id, driver_id)
     return ActivityView.of(await service.activities.unregister(activity_id, driver_id))
@@ -104,7 +110,7 @@ async def unregister(
     response_model=Registrants,
     summary="Who registered",
 )
-async def registrants(activity_id: str, principal: Staff, service: Service) -> Registrants:
+async def registrants(activity_id: str, principal: ActivityStaff, service: Service) -> Registrants:
     must_manage(principal, (await service.activities.get_activity(activity_id)).station_id)
     return Registrants(
         activity_id=activity_id, driver_ids=await service.activities.registrants(activity_id)
@@ -122,7 +128,7 @@ async def attend(
     activity_id: str,
     body: AttendanceRequest,
     response: Response,
-    principal: Staff,
+    principal: ActivityStaff,
     service: Service,
 ) -> AttendanceView:
     must_manage(principal, (await service.activities.get_activity(activity_id)).station_id)

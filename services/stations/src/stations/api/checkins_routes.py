@@ -13,7 +13,7 @@ from common.auth import Principal
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
 from common.requests import run_once
-from stations.api.dependencies import Everyone, Service, Staff, must_manage
+from stations.api.dependencies import Service, StationStaff, Visits, must_manage
 from stations.api.schemas import (
     CheckinPage,
     CheckinRequest,
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 async def record_checkin(
     body: CheckinRequest,
     request: Request,
-    principal: Staff,
+    principal: StationStaff,
     service: Service,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
@@ -91,7 +91,7 @@ def _visible_checkins(
 
 @router.get("/checkins", response_model=CheckinPage, summary="Check-ins, newest first")
 async def list_checkins(
-    principal: Everyone,
+    principal: Visits,
     service: Service,
     page: Annotated[PageParams, Depends()],
     station_id: str | None = None,
@@ -122,7 +122,7 @@ async def _visible_checkin(principal: Principal, service: Stations, checkin_id: 
 
 
 @router.get("/checkins/{checkin_id}", response_model=CheckinView, summary="A check-in")
-async def get_checkin(checkin_id: str, principal: Everyone, service: Service) -> CheckinView:
+async def get_checkin(checkin_id: str, principal: Visits, service: Service) -> CheckinView:
     return CheckinView.of(await _visible_checkin(principal, service, checkin_id))
 
 
@@ -131,7 +131,7 @@ async def get_checkin(checkin_id: str, principal: Everyone, service: Service) ->
     response_model=CheckinView,
     summary="Free the bed or parking space a check-in holds",
 )
-async def check_out(checkin_id: str, principal: Staff, service: Service) -> CheckinView:
+async def check_out(checkin_id: str, principal: StationStaff, service: Service) -> CheckinView:
     checkin = await _visible_checkin(principal, service, checkin_id)
     must_manage(principal, checkin.station_id)
     return CheckinView.of(await service.checkins.check_out(checkin_id))

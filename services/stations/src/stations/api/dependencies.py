@@ -8,11 +8,26 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
+from common.authz import require_scope
 from common.problems import Problem
 from stations.service import Stations
 
 Everyone = Annotated[Principal, Depends(require_roles("operator", "station", "driver"))]
-Staff = Annotated[Principal, Depends(require_roles("operator", "station"))]
+# Operators by scope (common.authz); station staff pass and are held to their own station
+# (must_manage) and their own check-ins; drivers to themselves.
+StationAdmin = Annotated[Principal, Depends(require_scope("stations:manage"))]
+StationStaff = Annotated[
+    Principal, Depends(require_scope("stations:manage", or_roles=("station",)))
+]
+ActivityStaff = Annotated[
+    Principal, Depends(require_scope("activities:manage", or_roles=("station",)))
+]
+Registrar = Annotated[
+    Principal, Depends(require_scope("activities:manage", or_roles=("station", "driver")))
+]
+Visits = Annotated[
+    Principal, Depends(require_scope("drivers:read", or_roles=("station", "driver")))
+]
 
 
 def _stations(request: Request) -> Stations:

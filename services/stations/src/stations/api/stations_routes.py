@@ -7,10 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from common.auth import Principal, require_roles
 from common.pagination import PageParams, encode_cursor
 from common.problems import Problem
-from stations.api.dependencies import Everyone, Service, Staff, must_manage
+from stations.api.dependencies import (
+    Everyone,
+    Service,
+    StationAdmin,
+    StationStaff,
+    must_manage,
+)
 from stations.api.schemas import (
     Catalogue,
     NearbyAnswer,
@@ -63,7 +68,7 @@ async def catalogue(_: Everyone) -> Catalogue:
 @router.post("/stations", status_code=201, response_model=StationView, summary="Add a station")
 async def add_station(
     body: StationCreate,
-    _: Annotated[Principal, Depends(require_roles("operator"))],
+    _: StationAdmin,
     service: Service,
 ) -> StationView:
     station = await service.directory.add_station(body.model_dump(mode="json"))
@@ -163,7 +168,7 @@ async def get_station(station_id: str, _: Everyone, service: Service) -> Station
 
 @router.patch("/stations/{station_id}", response_model=StationView, summary="Change a station")
 async def change_station(
-    station_id: str, body: StationChange, principal: Staff, service: Service
+    station_id: str, body: StationChange, principal: StationStaff, service: Service
 ) -> StationView:
     must_manage(principal, station_id)
     try:
