@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from common.pagination import PageParams, encode_cursor
-from partners.api.dependencies import IdempotencyKey, Operator, PartnersDep, run_once
+from partners.api.dependencies import IdempotencyKey, PartnerAdmin, PartnersDep, run_once
 from partners.api.schemas import (
     PartnerIdField,
     PartnerIn,
@@ -26,7 +26,7 @@ PartnerIdPath = Annotated[PartnerIdField, Path()]
 
 @router.get("", summary="List partner accounts")
 async def list_partners(
-    partners: PartnersDep, _: Operator, page: Annotated[PageParams, Depends()]
+    partners: PartnersDep, _: PartnerAdmin, page: Annotated[PageParams, Depends()]
 ) -> PartnerPage:
     after = (page.after or {}).get("id")
     found = await partners.accounts.page(str(after) if after else None, page.limit)
@@ -44,7 +44,7 @@ async def register_partner(
     body: PartnerIn,
     request: Request,
     partners: PartnersDep,
-    principal: Operator,
+    principal: PartnerAdmin,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def action() -> tuple[int, PartnerView]:
@@ -61,13 +61,15 @@ async def register_partner(
 
 
 @router.get("/{partner_id}", summary="One partner account")
-async def get_partner(partner_id: PartnerIdPath, partners: PartnersDep, _: Operator) -> PartnerView:
+async def get_partner(
+    partner_id: PartnerIdPath, partners: PartnersDep, _: PartnerAdmin
+) -> PartnerView:
     return PartnerView.of(await partners.accounts.get(partner_id))
 
 
 @router.patch("/{partner_id}", summary="Change a partner's name, types, contact or quotas")
 async def update_partner(
-    partner_id: PartnerIdPath, body: PartnerPatch, partners: PartnersDep, _: Operator
+    partner_id: PartnerIdPath, body: PartnerPatch, partners: PartnersDep, _: PartnerAdmin
 ) -> PartnerView:
     changes = body.model_dump(exclude_unset=True)
     partner = await partners.accounts.update(
@@ -85,14 +87,14 @@ async def update_partner(
     summary="Suspend a partner: refused by the gateway and by every consumer from now on",
 )
 async def suspend_partner(
-    partner_id: PartnerIdPath, body: SuspendIn, partners: PartnersDep, _: Operator
+    partner_id: PartnerIdPath, body: SuspendIn, partners: PartnersDep, _: PartnerAdmin
 ) -> PartnerView:
     return PartnerView.of(await partners.accounts.suspend(partner_id, body.reason))
 
 
 @router.post("/{partner_id}/reinstate", summary="Lift a partner's suspension")
 async def reinstate_partner(
-    partner_id: PartnerIdPath, partners: PartnersDep, _: Operator
+    partner_id: PartnerIdPath, partners: PartnersDep, _: PartnerAdmin
 ) -> PartnerView:
     return PartnerView.of(await partners.accounts.reinstate(partner_id))
 
@@ -102,7 +104,7 @@ async def reinstate_partner(
     summary="Set the partner's webhook; answers a new signing secret, shown once",
 )
 async def set_webhook(
-    partner_id: PartnerIdPath, body: WebhookIn, partners: PartnersDep, _: Operator
+    partner_id: PartnerIdPath, body: WebhookIn, partners: PartnersDep, _: PartnerAdmin
 ) -> WebhookView:
     partner, secret = await partners.accounts.set_webhook(partner_id, body.url)
     return WebhookView(partner=PartnerView.of(partner), secret=secret)
@@ -110,7 +112,7 @@ async def set_webhook(
 
 @router.delete("/{partner_id}/webhook", summary="Remove the partner's webhook")
 async def remove_webhook(
-    partner_id: PartnerIdPath, partners: PartnersDep, _: Operator
+    partner_id: PartnerIdPath, partners: PartnersDep, _: PartnerAdmin
 ) -> PartnerView:
     partner, _secret = await partners.accounts.set_webhook(partner_id, None)
     return PartnerView.of(partner)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from common.auth import Principal, require_roles
+from common.auth import Principal
+from common.authz import require_scope
 from common.problems import Problem
 from partners.api.dependencies import PartnersDep
 from partners.api.schemas import ApiKeyIn, ApiKeyView, IssuedApiKeyView, PartnerIdField
@@ -17,7 +18,8 @@ from partners.api_keys import key_state
 router = APIRouter(prefix="/v1/partners/{partner_id}/keys", tags=["partner API keys"])
 PartnerIdPath = Annotated[PartnerIdField, Path()]
 KeyIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
-Manager = Annotated[Principal, Depends(require_roles("operator", "partner"))]
+# Operators with keys:manage (security officers); a partner its own keys, checked below.
+Manager = Annotated[Principal, Depends(require_scope("keys:manage", or_roles=("partner",)))]
 
 
 def _may_manage(principal: Principal, partner_id: str) -> None:
