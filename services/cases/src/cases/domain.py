@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from cases.calendar import BusinessCalendar, provisional
+from common.domain_errors import DomainError
 
 Document = dict[str, Any]
 
@@ -133,40 +134,28 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-class CaseError(Exception):
-    """Base of the domain's refusals; ``status`` is the HTTP status the API answers with."""
-
-    status = 422
-    title = "Unprocessable Content"
+class CaseError(DomainError):
+    """Base of the domain's refusals; ``cases.api.errors`` says which status each answers with."""
 
 
 class CaseNotFound(CaseError):
-    status = 404
-    title = "Not Found"
+    pass
 
 
 class TransitionNotAllowed(CaseError):
     """The transition is not in the state table for the case's current status."""
 
-    status = 409
-    title = "Conflict"
-
 
 class NotPermitted(CaseError):
-    status = 403
-    title = "Forbidden"
+    pass
 
 
 class StaleCase(CaseError):
     """Someone else changed the case first (the conditional update found another version)."""
 
-    status = 409
-    title = "Conflict"
-
 
 class InvalidRequest(CaseError):
-    status = 422
-    title = "Unprocessable Content"
+    pass
 
 
 # ---- clocks ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from common.topics import ensure_topics
 from common.webapp import create_service_app
 from notify.api.broadcasts_routes import router as broadcasts_router
 from notify.api.delivery_routes import router as delivery_router
+from notify.api.errors import install_notify_errors
 from notify.api.inbox_routes import router as inbox_router
 from notify.api.preferences_routes import router as preferences_router
 from notify.api.templates_routes import router as templates_router
@@ -189,7 +190,7 @@ def create_app(
                 finally:
                     await dispatcher.stop()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="driverhome notify",
         description="Templates, preferences, inbox, deliveries and broadcasts.",
@@ -203,3 +204,5 @@ def create_app(
             broadcasts_router,
         ],
     )
+    install_notify_errors(app)
+    return app

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from common.domain_errors import DomainError
 from common.events.notify import NotifyChannel
 
 Language = Literal["zh-CN", "en"]
@@ -36,43 +37,67 @@ FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "failed"})
 BROADCAST_SOURCE = "driverhome/notify/broadcast"
 
 
-class NotifyError(Exception):
-    """Base of the notify service's domain errors."""
+class NotifyError(DomainError):
+    """Base of the notify service's domain errors; ``notify.api.errors`` gives their statuses."""
 
 
 class NotFound(NotifyError):
-    pass
+    """The answer names what kind of thing is missing, not which one."""
+
+    def __init__(self, what: str, ident: str = "") -> None:
+        super().__init__(f"no such {what}")
+        self.what = what
+        self.ident = ident
 
 
-class InvalidTemplate(NotifyError):
+class Unprocessable(NotifyError):
+    """Invalid input: a 422 naming the field, like FastAPI's own validation errors."""
+
+    field = "body"
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"errors": [{"loc": ["body", self.field], "msg": self.problem_detail}]}
+
+
+class InvalidTemplate(Unprocessable):
     def __init__(self, message: str, unknown: list[str] | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.unknown = unknown or []
 
+    def problem_members(self) -> dict[str, Any]:
+        return {**super().problem_members(), "unknown_variables": self.unknown}
 
-class UnsafeTarget(NotifyError):
+
+class UnknownVariables(Unprocessable):
+    """A preview given variables its event does not carry."""
+
+    field = "variables"
+
+
+class UnsafeTarget(Unprocessable):
     """A webhook URL that would let a caller reach internal addresses (SSRF)."""
+
+    field = "url"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+    @property
+    def problem_detail(self) -> str:
+        return f"webhook target refused: {self.reason}"
 
 
 class Conflict(NotifyError):
     pass
 
 
-class InvalidPreferences(NotifyError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class InvalidPreferences(Unprocessable):
+    field = "sms_phone"
 
 
-class InvalidBroadcast(NotifyError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class InvalidBroadcast(Unprocessable):
+    field = "urgency"
 
 
 def is_urgent(category: str) -> bool:

@@ -41,11 +41,11 @@ class Inbox:
         }[action]
         doc = await self._notifications.set_inbox_flag(driver_id, notification_id, field, value)
         if doc is None:
-            raise NotFound(notification_id)
+            raise NotFound("inbox item", notification_id)
         return doc
 
     async def notification(self, notification_id: str) -> Document:
         doc = await self._notifications.get(notification_id)
         if doc is None:
-            raise NotFound(notification_id)
+            raise NotFound("notification", notification_id)
         return doc

@@ -27,7 +27,7 @@ class Templates:
             return Content(title=stored["title"], body=stored["body"]), True
         default = DEFAULTS.get(event_type, {}).get(language)
         if default is None:
-            raise NotFound(f"{event_type}/{language}")
+            raise NotFound("template", f"{event_type}/{language}")
         return default, False
 
     async def wording(self, event_type: str, language: Language) -> tuple[Content, Language]:

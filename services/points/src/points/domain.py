@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.domain_errors import DomainError
 from common.events.points import Grade
 
 AccountStatus = Literal["active", "frozen", "closed"]
@@ -17,12 +18,16 @@ EntryState = Literal["pending", "applied", "rejected"]
 OPENING_GRADE: Grade = "A"
 
 
-class PointsError(Exception):
-    """Base of the points service's domain errors."""
+class PointsError(DomainError):
+    """Base of the points service's domain errors; ``points.api.errors`` gives their statuses.
+
+    The answer's detail is the error's message unless the class names a fixed one: the ids
+    and counters a refusal is raised with are for logs, not for the caller.
+    """
 
 
 class AccountNotFound(PointsError):
-    pass
+    problem_detail = "no such account"
 
 
 class AccountNotActive(PointsError):
@@ -37,9 +42,12 @@ class InsufficientPoints(PointsError):
         self.balance = balance
         self.needed = needed
 
+    def problem_members(self) -> dict[str, Any]:
+        return {"reason": "insufficient points"}
+
 
 class EntryNotFound(PointsError):
-    pass
+    problem_detail = "no applied entry with this id"
 
 
 class NotReversible(PointsError):

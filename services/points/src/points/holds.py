@@ -12,7 +12,7 @@ from points.store.review import Held, HeldForReview
 
 
 class HoldNotFound(PointsError):
-    pass
+    problem_detail = "no such held event"
 
 
 class HoldDecided(PointsError):

@@ -48,9 +48,18 @@ TOPIC = "points.events"
 class LedgerContention(PointsError):
     """The account kept changing under us; the caller retries (a transient condition)."""
 
+    problem_detail = "the account is busy; retry shortly"
+
+    def problem_headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
 
 class ConflictingEntry(PointsError):
     """The same cause was posted before with a different content."""
+
+    @property
+    def problem_detail(self) -> str:
+        return self.message or "conflicting request"
 
 
 class Ledger:

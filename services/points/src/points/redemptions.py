@@ -37,7 +37,7 @@ HOLDING = ("paying", "reserved", "cancelling")
 
 
 class RedemptionNotFound(PointsError):
-    pass
+    problem_detail = "no such redemption"
 
 
 class KeyReused(PointsError):
@@ -49,7 +49,7 @@ class NotAllowedHere(PointsError):
 
 
 class WrongCode(PointsError):
-    pass
+    problem_detail = "the code does not match"
 
 
 class CodeLocked(PointsError):

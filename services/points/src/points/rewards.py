@@ -19,15 +19,18 @@ Channel = Literal["online", "counter"]
 
 
 class RewardNotFound(PointsError):
-    pass
+    problem_detail = "no such reward"
 
 
 class RewardExists(PointsError):
-    pass
+    problem_detail = "a reward with this id exists"
 
 
 class OutOfStock(PointsError):
-    pass
+    problem_detail = "out of stock"
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"reason": "out of stock"}
 
 
 class Reward(BaseModel):

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from common.clock import Clock
 from common.settings import DISTRICT_TIMEZONE
-from points.domain import Entry
+from points.domain import Entry, PointsError
 from points.ledger import EVENT_SOURCE
 from points.service import PointsService
 from points.store.statements import StatementStore
@@ -43,11 +43,11 @@ STATEMENT_TYPE = "driverhome.points.statement.v1"
 ALGORITHM = "Ed25519"
 
 
-class StatementNotFound(Exception):
-    pass
+class StatementNotFound(PointsError):
+    problem_detail = "no such statement"
 
 
-class FutureDate(ValueError):
+class FutureDate(PointsError):
     pass
 
 

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from common.approvals import Approvals, Proposal
+from common.approvals_api import ACCEPTED, propose
 from common.pagination import PageParams
 from common.requests import IdempotencyKey, run_once
-from notify.api.dependencies import Broadcaster, NotifyDep, newest_cursor
-from notify.api.errors import conflict, not_found, unprocessable
+from notify.api.dependencies import Broadcaster, NotifyDep, newest_after, newest_cursor
 from notify.api.schemas import BroadcastPage, BroadcastRequest, BroadcastView
-from notify.domain import Conflict, InvalidBroadcast, NotFound
+from notify.domain import check_broadcast, is_urgent
+from notify.four_eyes import URGENT_BROADCAST
 
 router = APIRouter(prefix="/v1", tags=["broadcasts"])
 
@@ -23,6 +25,10 @@ router = APIRouter(prefix="/v1", tags=["broadcasts"])
     status_code=201,
     response_model=BroadcastView,
     summary="Send a message to a segment of drivers, now or at a time (Idempotency-Key)",
+    description="An urgent category (road_closure, severe_weather, safety_recall: it overrides "
+    "quiet hours) answers 202 with a pending approval request; the broadcast is made once a "
+    "second person with notify:urgent approves it at /v1/approvals/{approval_id}/approve.",
+    responses=ACCEPTED,
 )
 async def create_broadcast(
     body: BroadcastRequest,
@@ -31,19 +37,30 @@ async def create_broadcast(
     notify: NotifyDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    if is_urgent(body.category):
+        # Refuse a broadcast that could never be made now, not when the checker approves it.
+        when = body.scheduled_at or notify.broadcasts.now()
+        check_broadcast(body.category, body.urgency, dict(body.content), when, body.expires_at)
+        approvals: Approvals = request.app.state.approvals
+        proposal = Proposal(
+            area=URGENT_BROADCAST,
+            command=body.model_dump(mode="json"),
+            reason=f"urgent {body.category} broadcast",
+            summary=f"urgent {body.category} broadcast to {body.segment.kind}",
+            request_key=idempotency_key,
+        )
+        return await propose(approvals, proposal, principal)
+
     async def create() -> tuple[int, BaseModel]:
-        try:
-            broadcast = await notify.broadcasts.create_broadcast(
-                category=body.category,
-                urgency=body.urgency,
-                segment=body.segment,
-                content=dict(body.content),
-                scheduled_at=body.scheduled_at,
-                expires_at=body.expires_at,
-                by=principal.sub,
-            )
-        except InvalidBroadcast as exc:
-            raise unprocessable(exc.message, "urgency") from exc
+        broadcast = await notify.broadcasts.create_broadcast(
+            category=body.category,
+            urgency=body.urgency,
+            segment=body.segment,
+            content=dict(body.content),
+            scheduled_at=body.scheduled_at,
+            expires_at=body.expires_at,
+            by=principal.sub,
+        )
         return 201, BroadcastView.of(broadcast)
 
     return await run_once(request, principal, idempotency_key, body, create)
@@ -53,13 +70,13 @@ async def create_broadcast(
 async def list_broadcasts(
     principal: Broadcaster, notify: NotifyDep, page: Annotated[PageParams, Depends()]
 ) -> BroadcastPage:
-    found = await notify.broadcasts.newest(page.after, page.limit + 1)
+    found = await notify.broadcasts.newest(newest_after(page), page.limit + 1)
     more = len(found) > page.limit
     found = found[: page.limit]
     last = found[-1] if more and found else None
     return BroadcastPage(
         items=[BroadcastView.of(b) for b in found],
-        next_cursor=newest_cursor(last.created_at, last.broadcast_id) if last else None,
+        next_cursor=newest_cursor(page, last.created_at, last.broadcast_id) if last else None,
     )
 
 
@@ -71,10 +88,7 @@ async def list_broadcasts(
 async def get_broadcast(
     broadcast_id: str, principal: Broadcaster, notify: NotifyDep
 ) -> BroadcastView:
-    try:
-        broadcast, progress, batches_done = await notify.broadcasts.broadcast(broadcast_id)
-    except NotFound as exc:
-        raise not_found("broadcast") from exc
+    broadcast, progress, batches_done = await notify.broadcasts.broadcast(broadcast_id)
     return BroadcastView.of(broadcast, progress, batches_done)
 
 
@@ -86,9 +100,4 @@ async def get_broadcast(
 async def cancel_broadcast(
     broadcast_id: str, principal: Broadcaster, notify: NotifyDep
 ) -> BroadcastView:
-    try:
-        return BroadcastView.of(await notify.broadcasts.cancel_broadcast(broadcast_id))
-    except NotFound as exc:
-        raise not_found("broadcast") from exc
-    except Conflict as exc:
-        raise conflict(str(exc)) from exc
+    return BroadcastView.of(await notify.broadcasts.cancel_broadcast(broadcast_id))

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Request, Response
 
 from common.problems import Problem
 from notify.api.dependencies import Driverish, NotifyDep, own_driver
-from notify.api.errors import not_found
 from notify.api.schemas import NotificationView, SmsReceipt
 from notify.domain import NotFound
 from notify.settings import NotifySettings
@@ -25,10 +24,7 @@ router = APIRouter(prefix="/v1", tags=["deliveries"])
 async def notification(
     notification_id: str, principal: Driverish, notify: NotifyDep
 ) -> NotificationView:
-    try:
-        doc = await notify.inbox.notification(notification_id)
-    except NotFound as exc:
-        raise not_found("notification") from exc
+    doc = await notify.inbox.notification(notification_id)
     own_driver(principal, doc["driver_id"])
     return NotificationView.of(doc)
 
@@ -50,5 +46,5 @@ async def sms_receipt(
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise Problem(401, "Unauthorized", "the gateway key is required")
     if not await notify.delivery.sms_receipt(body.out_id, body.status == "DELIVERED", body.error):
-        raise not_found("SMS notification")
+        raise NotFound("SMS notification")
     return Response(status_code=204)

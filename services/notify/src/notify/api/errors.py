@@ -1,26 +1,16 @@
-"""Notify domain errors as problem+json: each route names what was not found; invalid input
-is a 422 naming the field, like FastAPI's own validation errors.
-"""
+"""Notify domain errors as problem+json, whichever route they surface from: a missing thing is
+a 404 naming its kind; invalid input is a 422 naming the field, like FastAPI's own validation
+errors."""
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import FastAPI
 
-from common.problems import Problem
+from common.domain_errors import StatusTable, install_domain_errors
+from notify.domain import Conflict, NotFound, NotifyError, Unprocessable
 
-
-def unprocessable(message: str, field: str, **extra: Any) -> Problem:
-    return Problem(
-        422,
-        "Unprocessable Content",
-        message,
-        extra={"errors": [{"loc": ["body", field], "msg": message}], **extra},
-    )
+STATUSES: StatusTable = {NotFound: 404, Conflict: 409, Unprocessable: 422}
 
 
-def not_found(what: str) -> Problem:
-    return Problem(404, "Not Found", f"no such {what}")
-
-
-def conflict(message: str) -> Problem:
-    return Problem(409, "Conflict", message)
+def install_notify_errors(app: FastAPI) -> None:
+    install_domain_errors(app, NotifyError, STATUSES, default=422)

@@ -8,10 +8,15 @@ from fastapi import APIRouter, Depends, Query
 
 from common.pagination import PageParams
 from common.schemas import QueryBool
-from notify.api.dependencies import Driver, Driverish, NotifyDep, newest_cursor, own_driver
-from notify.api.errors import not_found
+from notify.api.dependencies import (
+    Driver,
+    Driverish,
+    NotifyDep,
+    newest_after,
+    newest_cursor,
+    own_driver,
+)
 from notify.api.schemas import InboxItem, InboxPage
-from notify.domain import NotFound
 from notify.inbox import InboxAction
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -32,11 +37,15 @@ async def inbox(
 ) -> InboxPage:
     own_driver(principal, driver_id)
     docs = await notify.inbox.inbox(
-        driver_id, after=page.after, limit=page.limit + 1, unread_only=unread, archived=archived
+        driver_id,
+        after=newest_after(page),
+        limit=page.limit + 1,
+        unread_only=unread,
+        archived=archived,
     )
     more = len(docs) > page.limit
     docs = docs[: page.limit]
-    cursor = newest_cursor(docs[-1]["created_at"], docs[-1]["_id"]) if more and docs else None
+    cursor = newest_cursor(page, docs[-1]["created_at"], docs[-1]["_id"]) if more and docs else None
     return InboxPage(
         items=[InboxItem.of(d) for d in docs],
         next_cursor=cursor,
@@ -57,7 +66,4 @@ async def mark(
     notify: NotifyDep,
 ) -> InboxItem:
     own_driver(principal, driver_id)
-    try:
-        return InboxItem.of(await notify.inbox.mark(driver_id, notification_id, action))
-    except NotFound as exc:
-        raise not_found("inbox item") from exc
+    return InboxItem.of(await notify.inbox.mark(driver_id, notification_id, action))

@@ -5,9 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from notify.api.dependencies import Driver, Driverish, NotifyDep, own_driver
-from notify.api.errors import unprocessable
 from notify.api.schemas import PreferencesRequest, PreferencesView
-from notify.domain import InvalidPreferences
 
 router = APIRouter(prefix="/v1", tags=["preferences"])
 
@@ -36,15 +34,12 @@ async def put_preferences(
     notify: NotifyDep,
 ) -> PreferencesView:
     own_driver(principal, driver_id)
-    try:
-        prefs = await notify.preferences.set_preferences(
-            driver_id,
-            language=body.language,
-            channels={k: list(v) for k, v in body.channels.items()},
-            quiet_hours=body.quiet_hours,
-            sms_phone=body.sms_phone,
-            clear_sms_phone=body.clear_sms_phone,
-        )
-    except InvalidPreferences as exc:
-        raise unprocessable(exc.message, "sms_phone") from exc
+    prefs = await notify.preferences.set_preferences(
+        driver_id,
+        language=body.language,
+        channels={k: list(v) for k, v in body.channels.items()},
+        quiet_hours=body.quiet_hours,
+        sms_phone=body.sms_phone,
+        clear_sms_phone=body.clear_sms_phone,
+    )
     return PreferencesView.of(prefs)

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Response
 
 from common.problems import Problem
 from notify.api.dependencies import NotifyDep, TemplateEditor
-from notify.api.errors import unprocessable
 from notify.api.schemas import PreviewRequest, PreviewView, TemplateRequest, TemplateView
-from notify.domain import LANGUAGES, Content, InvalidTemplate, Language
+from notify.domain import LANGUAGES, Content, Language, UnknownVariables
 from notify.service import Notify
 from notify.templates import (
     NOTIFYING,
@@ -81,12 +80,9 @@ async def put_template(
     notify: NotifyDep,
 ) -> TemplateView:
     event_type, lang = _event_type(event_type), _language(language)
-    try:
-        await notify.templates.save_template(
-            event_type, lang, Content(title=body.title, body=body.body), principal.sub
-        )
-    except InvalidTemplate as exc:
-        raise unprocessable(exc.message, "body", unknown_variables=exc.unknown) from exc
+    await notify.templates.save_template(
+        event_type, lang, Content(title=body.title, body=body.body), principal.sub
+    )
     return await _template_view(notify, event_type, lang)
 
 
@@ -118,13 +114,10 @@ async def preview_template(
     current, _ = await notify.templates.template(event_type, lang)
     draft = Content(title=body.title or current.title, body=body.body or current.body)
     spec = spec_for(event_type)
-    try:
-        validate(event_type, draft)
-    except InvalidTemplate as exc:
-        raise unprocessable(exc.message, "body", unknown_variables=exc.unknown) from exc
+    validate(event_type, draft)
     unknown = sorted(set(body.variables) - spec.variables)
     if unknown:
-        raise unprocessable(f"unknown variables: {', '.join(unknown)}", "variables")
+        raise UnknownVariables(f"unknown variables: {', '.join(unknown)}")
     variables = {**sample_variables(event_type), **body.variables}
     used = set(placeholders(draft.title) + placeholders(draft.body))
     title, text = render(draft, variables)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from notify.api.dependencies import NotifyDep, Partner, PartnerOrOperator, partner_scope
-from notify.api.errors import not_found, unprocessable
 from notify.api.schemas import WebhookRequest, WebhookView
-from notify.domain import UnsafeTarget
+from notify.domain import NotFound
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -20,12 +19,9 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 )
 async def subscribe(body: WebhookRequest, principal: Partner, notify: NotifyDep) -> WebhookView:
     partner_id = partner_scope(principal) or ""  # a partner token: never the operators' None
-    try:
-        doc, secret = await notify.webhooks.subscribe(
-            partner_id, body.url, list(body.categories), body.fleet
-        )
-    except UnsafeTarget as exc:
-        raise unprocessable(f"webhook target refused: {exc.reason}", "url") from exc
+    doc, secret = await notify.webhooks.subscribe(
+        partner_id, body.url, list(body.categories), body.fleet
+    )
     return WebhookView.of(doc, secret)
 
 
@@ -40,5 +36,5 @@ async def unsubscribe(
     subscription_id: str, principal: PartnerOrOperator, notify: NotifyDep
 ) -> Response:
     if not await notify.webhooks.unsubscribe(subscription_id, partner_scope(principal)):
-        raise not_found("subscription")
+        raise NotFound("subscription")
     return Response(status_code=204)

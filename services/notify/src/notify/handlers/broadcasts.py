@@ -16,4 +16,4 @@ class BroadcastHandlers:
         try:
             await self._broadcasts.fan_out(data)
         except NotFound as exc:
-            raise InvalidEvent("unknown_broadcast", str(exc)) from exc
+            raise InvalidEvent("unknown_broadcast", exc.ident) from exc

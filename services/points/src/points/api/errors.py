@@ -1,24 +1,35 @@
-"""Points errors that can surface from any route, as problem+json."""
+"""Points domain errors as problem+json, whichever route they surface from.
+
+Every other refusal conflicts with the account's or the redemption's state: 409.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from common.problems import problem_response
-from points.ledger import ConflictingEntry, LedgerContention
+from common.domain_errors import StatusTable, install_domain_errors
+from points.domain import AccountNotFound, EntryNotFound, PointsError
+from points.holds import HoldNotFound
+from points.ledger import LedgerContention
+from points.redemptions import CodeLocked, KeyReused, NotAllowedHere, RedemptionNotFound, WrongCode
+from points.rewards import RewardNotFound
+from points.statements import FutureDate, StatementNotFound
+
+STATUSES: StatusTable = {
+    AccountNotFound: 404,
+    EntryNotFound: 404,
+    HoldNotFound: 404,
+    RedemptionNotFound: 404,
+    RewardNotFound: 404,
+    StatementNotFound: 404,
+    NotAllowedHere: 403,
+    KeyReused: 422,
+    WrongCode: 422,
+    FutureDate: 422,
+    CodeLocked: 423,
+    LedgerContention: 503,
+}
 
 
 def install_points_errors(app: FastAPI) -> None:
-    async def on_contention(request: Request, exc: Exception) -> JSONResponse:
-        answer = problem_response(
-            request, 503, "Service Unavailable", "the account is busy; retry shortly"
-        )
-        answer.headers["Retry-After"] = "1"
-        return answer
-
-    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 409, "Conflict", str(exc) or "conflicting request")
-
-    app.add_exception_handler(LedgerContention, on_contention)
-    app.add_exception_handler(ConflictingEntry, on_conflict)
+    install_domain_errors(app, PointsError, STATUSES, default=409)

@@ -16,7 +16,6 @@ from points.api.mall_dependencies import (
     DriverOrReader,
     MallDep,
     own_driver,
-    problem_of,
     visible,
 )
 from points.api.mall_schemas import (
@@ -28,7 +27,6 @@ from points.api.mall_schemas import (
     ReservationView,
     ReserveRequest,
 )
-from points.domain import PointsError
 
 router = APIRouter(prefix="/v1")
 
@@ -56,12 +54,9 @@ async def reserve(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> ReservationView:
     driver_id = own_driver(principal, body.driver_id)
-    try:
-        reservation = await mall.reserve(
-            driver_id, body.reward_id, request_key=idempotency_key, counter_id=body.counter_id
-        )
-    except PointsError as exc:
-        raise problem_of(exc) from exc
+    reservation = await mall.reserve(
+        driver_id, body.reward_id, request_key=idempotency_key, counter_id=body.counter_id
+    )
     redemption = reservation.redemption
     if redemption.state == "failed":
         raise Problem(
@@ -135,17 +130,12 @@ async def fulfil(
         if principal.station_id is None or counter_id not in (None, principal.station_id):
             raise Problem(403, "Forbidden", "counter staff hand over only at their own counter")
         counter_id = principal.station_id
-    try:
-        redemption = await mall.redemption(redemption_id)
-        if redemption.channel == "online" and principal.role != "operator":
-            raise Problem(403, "Forbidden", "online rewards are shipped by operators")
-        if redemption.channel == "counter" and body.code is None:
-            raise Problem(422, "Unprocessable Content", "the collection code is required")
-        fulfilled = await mall.fulfil(
-            redemption_id, body.code, by=principal.sub, counter_id=counter_id
-        )
-    except PointsError as exc:
-        raise problem_of(exc) from exc
+    redemption = await mall.redemption(redemption_id)
+    if redemption.channel == "online" and principal.role != "operator":
+        raise Problem(403, "Forbidden", "online rewards are shipped by operators")
+    if redemption.channel == "counter" and body.code is None:
+        raise Problem(422, "Unprocessable Content", "the collection code is required")
+    fulfilled = await mall.fulfil(redemption_id, body.code, by=principal.sub, counter_id=counter_id)
     return RedemptionView.of(fulfilled)
 
 
@@ -163,10 +153,7 @@ async def cancel(
 ) -> RedemptionView:
     await visible(mall, principal, redemption_id)
     reason = (body or CancelRequest()).reason
-    try:
-        cancelled = await mall.cancel(redemption_id, by=principal.sub, reason=reason)
-    except PointsError as exc:
-        raise problem_of(exc) from exc
+    cancelled = await mall.cancel(redemption_id, by=principal.sub, reason=reason)
     return RedemptionView.of(cancelled)
 
 
@@ -182,8 +169,5 @@ async def reissue_code(
     mall: MallDep,
 ) -> CodeView:
     await visible(mall, principal, redemption_id)
-    try:
-        _, code = await mall.reissue_code(redemption_id)
-    except PointsError as exc:
-        raise problem_of(exc) from exc
+    _, code = await mall.reissue_code(redemption_id)
     return CodeView(redemption_id=redemption_id, code=code)

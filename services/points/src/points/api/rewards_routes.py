@@ -6,15 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterId, PageParams
 from common.problems import Problem
 from common.schemas import QueryBool
-from points.api.mall_dependencies import (
-    Anyone,
-    MallDep,
-    MallManager,
-    problem_of,
-)
+from points.api.mall_dependencies import Anyone, MallDep, MallManager
 from points.api.mall_schemas import (
     RewardChange,
     RewardPage,
@@ -23,7 +18,7 @@ from points.api.mall_schemas import (
     RewardView,
     StockChange,
 )
-from points.rewards import OutOfStock, RewardExists, RewardNotFound
+from points.rewards import RewardNotFound
 
 router = APIRouter(prefix="/v1")
 
@@ -39,19 +34,17 @@ async def browse_rewards(
     counter_id: Annotated[str | None, Query(max_length=64)] = None,
     include_inactive: QueryBool = False,
 ) -> RewardPage:
-    after = page.after.get("id") if page.after else None
-    if after is not None and not isinstance(after, str):
-        raise Problem(400, "Bad Request", "the cursor is not valid")
+    position = page.after(AfterId)
     rewards = await mall.catalogue.browse(
         category=category,
         channel=channel,
         counter_id=counter_id,
         include_inactive=include_inactive and principal.role == "operator",
-        after=after,
+        after=position.id if position else None,
         limit=page.limit,
     )
-    full = len(rewards) == page.limit
-    next_cursor = encode_cursor({"id": rewards[-1].reward_id}) if full else None
+    last = AfterId(id=rewards[-1].reward_id) if rewards else None
+    next_cursor = page.next_if_full(len(rewards), last)
     return RewardPage(items=[RewardView.of(r) for r in rewards], next_cursor=next_cursor)
 
 
@@ -62,14 +55,11 @@ async def browse_rewards(
     summary="One reward (operators also see units held and handed over)",
 )
 async def get_reward(reward_id: str, principal: Anyone, mall: MallDep) -> Any:
-    try:
-        reward = await mall.catalogue.reward(reward_id)
-    except RewardNotFound as exc:
-        raise problem_of(exc) from exc
+    reward = await mall.catalogue.reward(reward_id)
     if principal.role == "operator":
         return RewardStockView.model_validate(reward.model_dump())
     if not reward.active:
-        raise Problem(404, "Not Found", "no such reward")
+        raise RewardNotFound(reward_id)
     return RewardView.of(reward)
 
 
@@ -82,10 +72,7 @@ async def get_reward(reward_id: str, principal: Anyone, mall: MallDep) -> Any:
 )
 async def add_reward(body: RewardRequest, _: MallManager, mall: MallDep) -> RewardStockView:
     spec = body.model_dump(exclude={"reward_id"})
-    try:
-        reward = await mall.catalogue.add_reward(body.reward_id, spec)
-    except RewardExists as exc:
-        raise problem_of(exc) from exc
+    reward = await mall.catalogue.add_reward(body.reward_id, spec)
     return RewardStockView.model_validate(reward.model_dump())
 
 
@@ -99,17 +86,12 @@ async def change_reward(
     reward_id: str, body: RewardChange, _: MallManager, mall: MallDep
 ) -> RewardStockView:
     changes = body.model_dump(exclude_unset=True)
-    try:
-        current = await mall.catalogue.reward(reward_id)
-        channel = changes.get("channel", current.channel)
-        counters = changes.get("counters", current.counters)
-        if (channel == "counter") != bool(counters):
-            raise Problem(
-                422, "Unprocessable Content", "counter rewards, and only they, name counters"
-            )
-        reward = await mall.catalogue.change_reward(reward_id, changes)
-    except RewardNotFound as exc:
-        raise problem_of(exc) from exc
+    current = await mall.catalogue.reward(reward_id)
+    channel = changes.get("channel", current.channel)
+    counters = changes.get("counters", current.counters)
+    if (channel == "counter") != bool(counters):
+        raise Problem(422, "Unprocessable Content", "counter rewards, and only they, name counters")
+    reward = await mall.catalogue.change_reward(reward_id, changes)
     return RewardStockView.model_validate(reward.model_dump())
 
 
@@ -122,10 +104,7 @@ async def change_reward(
 async def restock(
     reward_id: str, body: StockChange, _: MallManager, mall: MallDep
 ) -> RewardStockView:
-    try:
-        reward = await mall.catalogue.restock(reward_id, body.delta)
-    except (RewardNotFound, OutOfStock) as exc:
-        raise problem_of(exc) from exc
+    reward = await mall.catalogue.restock(reward_id, body.delta)
     return RewardStockView.model_validate(reward.model_dump())
 
 
@@ -136,8 +115,5 @@ async def restock(
     summary="Withdraw a reward (kept for its redemptions; open reservations stay valid)",
 )
 async def withdraw_reward(reward_id: str, _: MallManager, mall: MallDep) -> Response:
-    try:
-        await mall.catalogue.change_reward(reward_id, {"active": False})
-    except RewardNotFound as exc:
-        raise problem_of(exc) from exc
+    await mall.catalogue.change_reward(reward_id, {"active": False})
     return Response(status_code=204)

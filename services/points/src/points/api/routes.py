@@ -25,13 +25,9 @@ from points.api.schemas import (
     RuleView,
 )
 from points.domain import (
-    AccountNotActive,
-    AccountNotFound,
-    EntryNotFound,
-    NotReversible,
     month_of,
 )
-from points.holds import HoldDecided, HoldNotFound, Holds
+from points.holds import Holds
 from points.rules import RuleSpec
 from points.service import PointsService
 
@@ -74,10 +70,7 @@ def _may_read(principal: Principal, driver_id: str, *partner_scopes: str) -> boo
 
 
 async def _account_or_404(service: PointsService, driver_id: str) -> None:
-    try:
-        await service.get_account(driver_id)
-    except AccountNotFound as exc:
-        raise Problem(404, "Not Found", "no such account") from exc
+    await service.get_account(driver_id)  # AccountNotFound answers 404
 
 
 @router.get(
@@ -95,10 +88,7 @@ async def get_account(
 ) -> AccountView:
     if not _may_read(principal, driver_id, ACCOUNTS_READ_SCOPE):
         raise Problem(404, "Not Found", "no such account")
-    try:
-        account = await service.get_account(driver_id)
-    except AccountNotFound as exc:
-        raise Problem(404, "Not Found", "no such account") from exc
+    account = await service.get_account(driver_id)
     return AccountView.of(account, month_of(service.ledger_clock()))
 
 
@@ -140,11 +130,8 @@ async def get_grade(
 ) -> GradeView:
     if not _may_read(principal, driver_id, GRADES_READ_SCOPE, ACCOUNTS_READ_SCOPE):
         raise Problem(404, "Not Found", "no such account")
-    try:
-        account = await service.get_account(driver_id)
-        assessment = await service.assess(driver_id)
-    except AccountNotFound as exc:
-        raise Problem(404, "Not Found", "no such account") from exc
+    account = await service.get_account(driver_id)
+    assessment = await service.assess(driver_id)
     return GradeView(
         driver_id=driver_id,
         grade=account.grade,
@@ -181,14 +168,7 @@ async def list_grades(
     summary="Reverse an award (or refund a redemption) exactly once",
 )
 async def reverse(body: ReversalRequest, principal: Adjuster, service: Service) -> EntryView:
-    try:
-        entry = await service.reverse(body.entry_id, operator=principal.sub, reason=body.reason)
-    except EntryNotFound as exc:
-        raise Problem(404, "Not Found", "no applied entry with this id") from exc
-    except NotReversible as exc:
-        raise Problem(409, "Conflict", str(exc)) from exc
-    except AccountNotActive as exc:
-        raise Problem(409, "Conflict", str(exc)) from exc
+    entry = await service.reverse(body.entry_id, operator=principal.sub, reason=body.reason)
     if entry.state == "rejected":
         raise Problem(409, "Conflict", str(entry.detail.get("rejected", "not applied")))
     return EntryView.of(entry)
@@ -211,17 +191,14 @@ async def adjust(
     if body.amount == 0:
         raise Problem(422, "Unprocessable Content", "an adjustment must change the balance")
     await _account_or_404(service, driver_id)
-    try:
-        entry = await service.adjust(
-            driver_id,
-            body.amount,
-            operator=principal.sub,
-            reason=body.reason,
-            sanction=body.sanction,
-            request_id=idempotency_key or uuid.uuid4().hex,
-        )
-    except AccountNotActive as exc:
-        raise Problem(409, "Conflict", str(exc)) from exc
+    entry = await service.adjust(
+        driver_id,
+        body.amount,
+        operator=principal.sub,
+        reason=body.reason,
+        sanction=body.sanction,
+        request_id=idempotency_key or uuid.uuid4().hex,
+    )
     if entry.state == "rejected":
         raise Problem(409, "Conflict", str(entry.detail.get("rejected", "not applied")))
     return EntryView.of(entry)
@@ -302,12 +279,7 @@ async def list_held_events(
 async def approve_held_event(
     hold_id: str, principal: HoldsDecider, holds: HoldsDep
 ) -> HeldDecision:
-    try:
-        held, entry = await holds.approve(hold_id, operator=principal.sub)
-    except HoldNotFound as exc:
-        raise Problem(404, "Not Found", "no such held event") from exc
-    except HoldDecided as exc:
-        raise Problem(409, "Conflict", str(exc)) from exc
+    held, entry = await holds.approve(hold_id, operator=principal.sub)
     return HeldDecision(
         hold=HeldEventView.of(held), entry=EntryView.of(entry) if entry is not None else None
     )
@@ -322,10 +294,5 @@ async def approve_held_event(
 async def refuse_held_event(
     hold_id: str, body: RefusalRequest, principal: HoldsDecider, holds: HoldsDep
 ) -> HeldDecision:
-    try:
-        held = await holds.refuse(hold_id, operator=principal.sub, reason=body.reason)
-    except HoldNotFound as exc:
-        raise Problem(404, "Not Found", "no such held event") from exc
-    except HoldDecided as exc:
-        raise Problem(409, "Conflict", str(exc)) from exc
+    held = await holds.refuse(hold_id, operator=principal.sub, reason=body.reason)
     return HeldDecision(hold=HeldEventView.of(held))

@@ -24,9 +24,8 @@ from points.api.mall_schemas import (
     VerifyRequest,
     VerifyView,
 )
-from points.domain import AccountNotFound
 from points.leaderboards import Leaderboards
-from points.statements import FutureDate, StatementNotFound, Statements
+from points.statements import Statements
 
 router = APIRouter(prefix="/v1")
 
@@ -60,12 +59,7 @@ async def issue_statement(
 ) -> SignedStatementView:
     if principal.role == "driver" and principal.driver_id != driver_id:
         raise Problem(404, "Not Found", "no such account")
-    try:
-        signed = await statements.issue(driver_id, body.as_of, child_reference=body.child_reference)
-    except AccountNotFound as exc:
-        raise Problem(404, "Not Found", "no such account") from exc
-    except FutureDate as exc:
-        raise Problem(422, "Unprocessable Content", str(exc)) from exc
+    signed = await statements.issue(driver_id, body.as_of, child_reference=body.child_reference)
     return SignedStatementView.of(signed)
 
 
@@ -104,10 +98,7 @@ async def verify_statement(body: VerifyRequest, statements: StatementsDep) -> Ve
 async def get_statement(
     statement_id: str, principal: DriverOrReader, statements: StatementsDep
 ) -> SignedStatementView:
-    try:
-        driver_id, signed = await statements.get(statement_id)
-    except StatementNotFound as exc:
-        raise Problem(404, "Not Found", "no such statement") from exc
+    driver_id, signed = await statements.get(statement_id)
     if principal.role == "driver" and principal.driver_id != driver_id:
         raise Problem(404, "Not Found", "no such statement")
     return SignedStatementView.of(signed)
