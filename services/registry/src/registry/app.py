@@ -14,6 +14,7 @@ from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from registry.api.census_routes import router as census_router
+from registry.api.consent_requests_routes import router as consent_requests_router
 from registry.api.consent_routes import router as consent_router
 from registry.api.drivers_routes import router as drivers_router
 from registry.api.errors import install_registry_errors
@@ -104,6 +105,7 @@ def create_app(
             drivers_router,
             vehicles_router,
             consent_router,
+            consent_requests_router,
             units_router,
             census_router,
             oversight_router,

@@ -10,6 +10,7 @@ from registry.domain import (
     Campaign,
     Conflict,
     Driver,
+    DriverNotFound,
     NotFound,
     Verification,
     current_quarter,
@@ -107,28 +108,60 @@ class Census:
             for grid_id, total in sorted(totals.items(), key=lambda kv: kv[0] or "")
         ]
 
+    async def _grids_within(self, grid_ids: list[str], station_id: str | None) -> list[str] | None:
+        """The grids a census call may reach: ``grid_ids`` (empty: all), and for a station only
+        its census assignment (issue 14). None means every grid."""
+        if station_id is None:
+            return grid_ids or None
+        assigned = await self._units.grids_of_station(station_id)
+        return [g for g in assigned if not grid_ids or g in grid_ids]
+
     async def campaign_pending(
-        self, campaign_id: str, grid_id: str | None, *, after: str | None, limit: int
+        self,
+        campaign_id: str,
+        grid_id: str | None,
+        *,
+        after: str | None,
+        limit: int,
+        station_id: str | None = None,
     ) -> list[Driver]:
-        """Active drivers (of a grid) not verified since the campaign's quarter began."""
+        """Active drivers (of a grid) not verified since the campaign's quarter began.
+
+        ``station_id``: a station's staff, who see only the grids of their census assignment.
+        """
         campaign = await self.get_campaign(campaign_id)
-        if grid_id and campaign.grid_ids and grid_id not in campaign.grid_ids:
+        grids = await self._grids_within(campaign.grid_ids, station_id)
+        if grids == [] or (grid_id and grids is not None and grid_id not in grids):
             return []
         where = DriverFilter(
             status="active",
             grid_id=grid_id,
-            grid_ids=campaign.grid_ids or None,
+            grid_ids=grids,
             not_verified_since=campaign.verified_since,
         )
         return await self._records.drivers.search(where, after=after, limit=limit)
 
     async def verify(
-        self, driver_id: str, campaign_id: str | None, given: dict[str, Any], actor: Actor
+        self,
+        driver_id: str,
+        campaign_id: str | None,
+        given: dict[str, Any],
+        actor: Actor,
+        *,
+        station_id: str | None = None,
     ) -> Driver:
-        """Record a census verification: who, when and which fields it corrected."""
+        """Record a census verification: who, when and which fields it corrected.
+
+        A station's staff verify only drivers of their census assignment; anyone else's answers
+        like a missing driver, so the register cannot be probed through the census.
+        """
         if campaign_id is not None:
             await self.get_campaign(campaign_id)
         driver = await self._records.get_driver(driver_id)
+        if station_id is not None:
+            assigned = await self._grids_within([], station_id)
+            if driver.grid_id is None or driver.grid_id not in (assigned or []):
+                raise DriverNotFound(driver_id)
         driver.require_not_erased()
         if driver.status == "deactivated":
             raise Conflict("a deactivated driver is not verified", code="deactivated")

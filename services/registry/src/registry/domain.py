@@ -326,6 +326,8 @@ class Grid(BaseModel):
     name: str
     community: str
     street: str | None = None
+    # The station whose staff census this grid: its census assignment (issue 14).
+    station_id: str | None = None
     created_at: datetime
 
 

@@ -19,6 +19,7 @@ from common.clock import Clock, utc_now
 from common.pii import PiiProtector
 from registry.census import Census
 from registry.consent import ConsentAndFamily
+from registry.consent_requests import ConsentRequests
 from registry.lifecycle import Lifecycle
 from registry.lookup import Lookup
 from registry.pii_access import PiiAccess
@@ -27,6 +28,7 @@ from registry.registration import Registrar
 from registry.review_queue import ReviewQueue
 from registry.store.access_log import AccessLog
 from registry.store.campaigns import CampaignStore
+from registry.store.consent_requests import ConsentRequestStore
 from registry.store.drivers import DriverStore
 from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
@@ -58,6 +60,7 @@ class Registry:
     vehicles: Vehicles
     units: Units
     consent: ConsentAndFamily
+    consent_requests: ConsentRequests
     pii_access: PiiAccess
     census: Census
     reviews: ReviewQueue
@@ -74,6 +77,9 @@ class Registry:
         """Each part after the parts it uses."""
         records = DriverRecords(stores.drivers, stores.access_log, pii, relay, clock=clock)
         units = Units(records, stores.fleets, stores.grids, stores.organisations)
+        # Kept beside the drivers: a station's consent waits there for the driver's word.
+        requests = ConsentRequestStore(stores.drivers.collection.database)
+        consent = ConsentAndFamily(records)
         vehicles = Vehicles(records, stores.vehicles)
         lifecycle = Lifecycle(
             records,
@@ -82,6 +88,7 @@ class Registry:
             vehicles=stores.vehicles,
             reviews=stores.reviews,
             idempotency_keys=stores.idempotency_keys,
+            consent_requests=requests,
         )
         reviews = ReviewQueue(records, stores.reviews, lifecycle=lifecycle, vehicles=vehicles)
         return cls(
@@ -96,7 +103,8 @@ class Registry:
             lifecycle=lifecycle,
             vehicles=vehicles,
             units=units,
-            consent=ConsentAndFamily(records),
+            consent=consent,
+            consent_requests=ConsentRequests(records, requests, consent),
             pii_access=PiiAccess(records),
             census=Census(records, stores.campaigns, lifecycle=lifecycle, units=units),
             reviews=reviews,

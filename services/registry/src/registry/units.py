@@ -70,16 +70,29 @@ class Units:
 
     # ------------------------------------------------------------------ grids
 
-    async def create_grid(self, name: str, community: str, street: str | None) -> Grid:
+    async def create_grid(
+        self, name: str, community: str, street: str | None, station_id: str | None = None
+    ) -> Grid:
         grid = Grid(
             grid_id=new_id("grd"),
             name=name,
             community=community,
             street=street,
+            station_id=station_id,
             created_at=self._records.now(),
         )
         await self._grids.insert(grid)
         return grid
+
+    async def assign_station(self, grid_id: str, station_id: str | None) -> Grid:
+        """Which station's staff census the grid (None: operators only)."""
+        if not await self._grids.set_station(grid_id, station_id):
+            raise NotFound("grid")
+        return await self.get_grid(grid_id)
+
+    async def grids_of_station(self, station_id: str) -> list[str]:
+        """A station's census assignment: the grids its staff verify."""
+        return await self._grids.ids_of_station(station_id)
 
     async def get_grid(self, grid_id: str) -> Grid:
         grid = await self._grids.get(grid_id)

@@ -33,6 +33,16 @@ from registry.service import Registry
 
 router = APIRouter(prefix="/v1", tags=["census"])
 
+# A station token without a station id reaches no grid (no grid is assigned to "").
+_NO_STATION = ""
+
+
+def _station_of(principal: Principal) -> str | None:
+    """The station whose census assignment limits the call; None for operators (their scope)."""
+    if principal.role != "station":
+        return None
+    return principal.station_id or _NO_STATION
+
 
 async def _campaign_view(registry: Registry, campaign_id: str) -> CampaignView:
     campaign = await registry.census.get_campaign(campaign_id)
@@ -67,7 +77,7 @@ async def list_campaigns(
     found = await registry.census.campaigns(after=after_id(page), limit=page.limit)
     return CampaignPage(
         items=[CampaignView.of(c) for c in found],
-        next_cursor=next_cursor([c.campaign_id for c in found], page.limit),
+        next_cursor=next_cursor([c.campaign_id for c in found], page),
     )
 
 
@@ -95,9 +105,13 @@ async def campaign_pending(
     grid_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> DriverPage:
     found = await registry.census.campaign_pending(
-        campaign_id, grid_id, after=after_id(page), limit=page.limit
+        campaign_id,
+        grid_id,
+        after=after_id(page),
+        limit=page.limit,
+        station_id=_station_of(principal),
     )
-    return await driver_page(registry, found, page.limit, principal)
+    return await driver_page(registry, found, page.limit, principal, page)
 
 
 @router.post(
@@ -116,5 +130,7 @@ async def verify_driver(
     for required in ("name", "national_id", "status"):
         if required in given and given[required] is None:
             raise Problem(422, "Unprocessable Content", f"{required} cannot be cleared")
-    driver = await registry.census.verify(driver_id, body.campaign_id, given, actor(principal))
+    driver = await registry.census.verify(
+        driver_id, body.campaign_id, given, actor(principal), station_id=_station_of(principal)
+    )
     return await driver_view(registry, principal, driver)

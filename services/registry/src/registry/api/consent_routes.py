@@ -67,10 +67,16 @@ async def set_consent(
     ],
     registry: RegistryDep,
 ) -> ConsentsView:
+    if principal.role == "station":
+        # Staff record a consent only as the driver's own statement (issue 14): the driver
+        # confirms a request in the app, or gives a one-time code from it.
+        raise Problem(
+            403,
+            "Forbidden",
+            "station staff record consent only with the driver's confirmation: "
+            f"POST /v1/drivers/{driver_id}/consent-requests",
+        )
     await visible(registry, principal, driver_id)
-    if principal.role == "station" and body.channel != "station":
-        # Station staff record only what the driver says at the counter, and the record says so.
-        raise Problem(403, "Forbidden", "station staff record consent given at the station")
     driver = await registry.consent.set_consent(
         driver_id, purpose, body.granted, body.channel, actor(principal)
     )

@@ -25,6 +25,7 @@ from registry.api.units_schemas import (
     FleetView,
     GridPage,
     GridRequest,
+    GridStationRequest,
     GridView,
     MemberRequest,
     OrganisationPage,
@@ -60,7 +61,7 @@ async def list_fleets(
     found = await registry.units.fleets(after=after_id(page), limit=page.limit)
     return FleetPage(
         items=[FleetView.of(f) for f in found],
-        next_cursor=next_cursor([f.fleet_id for f in found], page.limit),
+        next_cursor=next_cursor([f.fleet_id for f in found], page),
     )
 
 
@@ -78,7 +79,9 @@ async def create_grid(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def act() -> tuple[int, BaseModel]:
-        grid = await registry.units.create_grid(body.name, body.community, body.street)
+        grid = await registry.units.create_grid(
+            body.name, body.community, body.street, body.station_id
+        )
         return 201, GridView.of(grid)
 
     return await run_once(request, principal, idempotency_key, body, act)
@@ -91,8 +94,19 @@ async def list_grids(
     found = await registry.units.grids(after=after_id(page), limit=page.limit)
     return GridPage(
         items=[GridView.of(g) for g in found],
-        next_cursor=next_cursor([g.grid_id for g in found], page.limit),
+        next_cursor=next_cursor([g.grid_id for g in found], page),
     )
+
+
+@router.put(
+    "/grids/{grid_id}/station",
+    response_model=GridView,
+    summary="Assign the grid's census to a station (its staff verify the grid's drivers)",
+)
+async def assign_grid_station(
+    grid_id: str, body: GridStationRequest, principal: OrgsManager, registry: RegistryDep
+) -> GridView:
+    return GridView.of(await registry.units.assign_station(grid_id, body.station_id))
 
 
 @router.get("/grids/{grid_id}", response_model=GridView, summary="A grid")
@@ -132,7 +146,7 @@ async def list_organisations(
     found = await registry.units.organisations(kind=kind, after=after_id(page), limit=page.limit)
     return OrganisationPage(
         items=[OrganisationView.of(o) for o in found],
-        next_cursor=next_cursor([o.organisation_id for o in found], page.limit),
+        next_cursor=next_cursor([o.organisation_id for o in found], page),
     )
 
 
@@ -160,7 +174,7 @@ async def list_members(
     found = await registry.lookup.search(
         Search(organisation_id=organisation_id), after=after_id(page), limit=page.limit
     )
-    return await driver_page(registry, found, page.limit, principal)
+    return await driver_page(registry, found, page.limit, principal, page)
 
 
 @router.post(

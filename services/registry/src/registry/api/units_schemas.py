@@ -27,6 +27,15 @@ class GridRequest(RequestModel):
     name: Name = Field(min_length=1, max_length=100)
     community: Name = Field(min_length=1, max_length=100)
     street: Name | None = Field(default=None, min_length=1, max_length=100)
+    station_id: Code | None = Field(
+        default=None, max_length=100, description="The station whose staff census this grid"
+    )
+
+
+class GridStationRequest(RequestModel):
+    station_id: Code | None = Field(
+        max_length=100, description="The station whose staff census this grid; null: none"
+    )
 
 
 class OrganisationRequest(RequestModel):
@@ -66,6 +75,7 @@ class GridView(BaseModel):
     name: str
     community: str
     street: str | None
+    station_id: str | None = None
     created_at: datetime
 
     @classmethod

@@ -8,6 +8,7 @@ from common.requests import IDEMPOTENCY_KEYS, idempotency_indexes
 from registry.store import (
     access_log,
     campaigns,
+    consent_requests,
     drivers,
     fleets,
     grids,
@@ -25,6 +26,7 @@ ALL_INDEXES: list[Indexes] = [
     *grids.INDEXES,
     *organisations.INDEXES,
     *campaigns.INDEXES,
+    *consent_requests.INDEXES,
     *reviews.INDEXES,
     *access_log.INDEXES,
     ProcessedEvents.indexes(PROCESSED),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
@@ -13,7 +14,8 @@ Document = dict[str, Any]
 
 GRIDS = "grids"
 
-INDEXES = [Indexes(GRIDS)]
+# A station's census assignment is looked up on every station census call.
+INDEXES = [Indexes(GRIDS, [IndexModel([("station_id", ASCENDING)])])]
 
 
 def _from_doc(doc: Document) -> Grid:
@@ -41,6 +43,18 @@ class GridStore:
     async def get(self, grid_id: str) -> Grid | None:
         doc = await self.collection.find_one({"_id": grid_id})
         return _from_doc(doc) if doc else None
+
+    async def set_station(self, grid_id: str, station_id: str | None) -> bool:
+        change = (
+            {"$set": {"station_id": station_id}} if station_id else {"$unset": {"station_id": ""}}
+        )
+        result = await self.collection.update_one({"_id": grid_id}, change)
+        return result.matched_count == 1
+
+    async def ids_of_station(self, station_id: str) -> list[str]:
+        return [
+            doc["_id"] async for doc in self.collection.find({"station_id": station_id}, {"_id": 1})
+        ]
 
     async def page(self, *, after: str | None, limit: int) -> list[Grid]:
         query: Document = {"_id": {"$gt": after}} if after else {}
