@@ -8,6 +8,14 @@ INFRA := bash deploy/local/infra.sh
 WITH_INFRA := bash deploy/local/with-infra.sh
 PY := uv run --no-sync python
 ROLE ?= operator
+# make's own AS is the assembler ("as"): only an AS the caller gave names operator roles.
+ifeq ($(origin AS),default)
+AS :=
+endif
+# An unset DRIVERHOME_ENVIRONMENT means production (strict keys, no development issuer): each
+# development command says which environment it is, unless the caller already did.
+DEV_ENV := DRIVERHOME_ENVIRONMENT=$${DRIVERHOME_ENVIRONMENT:-development}
+TEST_ENV := DRIVERHOME_ENVIRONMENT=$${DRIVERHOME_ENVIRONMENT:-test}
 
 .PHONY: help bootstrap sync lint fmt typecheck unit test test-slow chaos infra-up infra-down infra-status run token kafka-config kafka-access bench schemas docs deploy-check
 
@@ -28,14 +36,14 @@ typecheck: bootstrap ## mypy alone (lint runs it too)
 	uv run --no-sync mypy
 
 unit: bootstrap ## the fast tests: no Kafka, no store, seconds (use cases against in-memory fakes)
-	uv run --no-sync pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(TEST_ENV) uv run --no-sync pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
 
 fmt: bootstrap
 	uv run --no-sync ruff format .
 	uv run --no-sync ruff check --fix .
 
 test: lint deploy-check ## the whole suite against a real Kafka broker and store (started if not running)
-	$(WITH_INFRA) uv run --no-sync pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(WITH_INFRA) uv run --no-sync pytest $(PYTEST_ARGS)
 
 # Renders deploy/k8s overlays and validates every object offline (kustomize and kubeconform
 # are built from the Go module proxy into ~/.cache/driverhome on first use).
@@ -43,7 +51,7 @@ deploy-check: bootstrap ## render the Kubernetes overlays and validate them offl
 	bash deploy/k8s/check.sh
 
 test-slow: bootstrap ## the long soak/fault suites (marker: slow)
-	$(WITH_INFRA) uv run --no-sync pytest -m slow $(PYTEST_ARGS)
+	$(TEST_ENV) $(WITH_INFRA) uv run --no-sync pytest -m slow $(PYTEST_ARGS)
 
 # The standing fault suite freezes its store and restarts its broker, so it runs its own Kafka
 # and store (ports and directory below, never the shared 9092/27017); the trap is a backstop for
@@ -51,7 +59,7 @@ test-slow: bootstrap ## the long soak/fault suites (marker: slow)
 CHAOS_INFRA := KAFKA_PORT=$${CHAOS_KAFKA_PORT:-19092} KAFKA_CONTROLLER_PORT=$${CHAOS_KAFKA_CONTROLLER_PORT:-19093} MONGO_PORT=$${CHAOS_MONGO_PORT:-27018} DRIVERHOME_INFRA_DIR=$${CHAOS_INFRA_DIR:-.infra/chaos} $(INFRA)
 chaos: bootstrap ## the standing fault suite on private Kafka and store (writes docs/reliability.md)
 	@trap '$(CHAOS_INFRA) down >/dev/null 2>&1 || true' EXIT; \
-	CHAOS_REPORT=$${CHAOS_REPORT-docs/reliability.md} DRIVERHOME_KAFKA_AUTH=$${DRIVERHOME_KAFKA_AUTH:-off} uv run --no-sync pytest -m chaos tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
+	CHAOS_REPORT=$${CHAOS_REPORT-docs/reliability.md} DRIVERHOME_KAFKA_AUTH=$${DRIVERHOME_KAFKA_AUTH:-off} $(TEST_ENV) uv run --no-sync pytest -m chaos tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
 infra-up: bootstrap ## start Kafka and the Mongo wire-protocol store on 127.0.0.1
 	$(INFRA) up
@@ -63,7 +71,7 @@ infra-status:
 	$(INFRA) status
 
 run: bootstrap ## infra, every service and a demo data set; Ctrl-C stops everything
-	$(WITH_INFRA) bash scripts/run-services.sh
+	$(DEV_ENV) $(WITH_INFRA) bash scripts/run-services.sh
 
 # The development credentials of the secured local broker (deploy/access.yaml principals).
 KAFKA_CREDENTIALS := $${DRIVERHOME_INFRA_DIR:-.infra}/kafka/credentials.json
@@ -76,7 +84,7 @@ kafka-access: bootstrap ## give partners registered through the partners API the
 	$(INFRA) access
 
 token: bootstrap ## a development bearer token: make token ROLE=operator [AS=points_admin,auditor] (last line)
-	@$(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(SCOPE),--scope "$(SCOPE)") $(if $(AS),--as "$(AS)")
+	@$(DEV_ENV) $(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(SCOPE),--scope "$(SCOPE)") $(if $(AS),--as "$(AS)")
 
 # The benchmarks run on their own Kafka and store (never the shared 9092/27017), without SASL like
 # make chaos: the raw baselines and the system meet the same broker, so the ratios hold; the trap
@@ -87,11 +95,11 @@ BENCH_INFRA := KAFKA_PORT=$${BENCH_KAFKA_PORT:-19192} KAFKA_CONTROLLER_PORT=$${B
 bench: bootstrap ## benchmarks on private infra: raw baselines and the system as ratios (writes docs/performance.md)
 	@trap '$(BENCH_INFRA) down >/dev/null 2>&1 || true' EXIT; \
 	$(BENCH_INFRA) up && \
-	DRIVERHOME_TEST_KAFKA=$(BENCH_KAFKA) DRIVERHOME_TEST_MONGO_URL=$(BENCH_MONGO) $(PY) -m bench $(BENCH_ARGS)
+	$(TEST_ENV) DRIVERHOME_TEST_KAFKA=$(BENCH_KAFKA) DRIVERHOME_TEST_MONGO_URL=$(BENCH_MONGO) $(PY) -m bench $(BENCH_ARGS)
 
 schemas: bootstrap ## regenerate docs/schemas (the event snapshot) and the AsyncAPI documents
 	$(PY) -m common.events.export docs/schemas
-	$(PY) scripts/asyncapi.py
+	$(DEV_ENV) $(PY) scripts/asyncapi.py
 	$(PY) scripts/events_doc.py
 
 docs: schemas ## regenerate every generated document (schemas, AsyncAPI, OpenAPI, events.md)

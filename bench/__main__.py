@@ -25,6 +25,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient, ReturnDocument
 
+# The benches mint development tokens and start services with the development keys: say so
+# (unset means production). `make bench` sets it too.
+os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "test")
+
 from bench.report import Report, pct, rate
 from common.auth import issue_token
 from common.events import new_event
@@ -123,6 +127,8 @@ async def system(
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     env = {
         "DRIVERHOME_ENVIRONMENT": "test",
+        # A bench measures throughput from one address and token.
+        "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
         "DRIVERHOME_KAFKA_BOOTSTRAP": bootstrap,
         "DRIVERHOME_MONGO_URL": mongo_url,
         "DRIVERHOME_TOPIC_PREFIX": prefix,

@@ -64,9 +64,12 @@ INTERNAL_GROUPS: dict[str, tuple[tuple[str, str | None], ...]] = {
 # Secrets (Secret key -> setting) beyond the shared ones, per service.
 SERVICE_SECRETS: dict[str, dict[str, str]] = {
     "points": {"statement-signing-key": "DRIVERHOME_STATEMENT_SIGNING_KEY"},
+    # Each partner's own hash key (the booking system's national_id_hash); only the registry.
+    "registry": {"partner-hash-keys": "DRIVERHOME_PARTNER_HASH_KEYS"},
 }
+# No token secret: services verify the identity provider's signatures against its public JWKS
+# (DRIVERHOME_JWT_ISSUER / DRIVERHOME_JWT_JWKS_URL in the production overlay's ConfigMap).
 SHARED_SECRETS = {
-    "jwt-secret": "DRIVERHOME_JWT_SECRET",
     "pii-key": "DRIVERHOME_PII_KEY",
     "pii-hmac-key": "DRIVERHOME_PII_HMAC_KEY",
 }
@@ -123,7 +126,7 @@ def consumer_groups(service: str) -> list[tuple[str, str | None]]:
 def catalogue_topics() -> list[str]:
     """Every logical topic the platform uses: the catalogue and the access table's own."""
     table = AccessTable.load()
-    names = list(all_topics(ServiceSettings()))
+    names = list(all_topics(ServiceSettings(environment="development")))  # names only
     for principal in table.principals.values():
         for name in (*principal.write, *principal.read):
             if "*" not in name and not name.endswith(".dlq") and name not in names:
@@ -285,7 +288,7 @@ def kafka_users() -> list[dict[str, Any]]:
 def mongo_cluster() -> list[dict[str, Any]]:
     users = []
     for service in SERVICES:
-        db = settings_class(service)().mongo_db
+        db = settings_class(service)(environment="development").mongo_db
         users.append(
             {
                 "name": service,
@@ -368,7 +371,7 @@ def _secret_env(name: str, secret: str, key: str, *, optional: bool = False) -> 
 
 
 def service_env(service: str) -> list[dict[str, Any]]:
-    settings = settings_class(service)()
+    settings = settings_class(service)(environment="development")  # its defaults, no keys
     db = settings.mongo_db
     principal = AccessTable.load().service(service)
     env = [
@@ -399,7 +402,7 @@ def _labels(service: str) -> dict[str, str]:
 
 
 def deployment(service: str) -> dict[str, Any]:
-    port = settings_class(service)().http_port
+    port = settings_class(service)(environment="development").http_port
     env = service_env(service)
     env_from = [{"configMapRef": {"name": "driverhome-config"}}]
     security = {
@@ -520,7 +523,7 @@ def deployment(service: str) -> dict[str, Any]:
 
 
 def service_objects(service: str) -> list[dict[str, Any]]:
-    port = settings_class(service)().http_port
+    port = settings_class(service)(environment="development").http_port
     selector = {"app.kubernetes.io/name": service}
     svc = {
         "apiVersion": "v1",
@@ -541,7 +544,7 @@ def service_objects(service: str) -> list[dict[str, Any]]:
 
 
 def network_policy(service: str) -> dict[str, Any]:
-    port = settings_class(service)().http_port
+    port = settings_class(service)(environment="development").http_port
 
     def namespace(name: str) -> dict[str, Any]:
         return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}

@@ -10,6 +10,9 @@
 # RUN_DEMO=0 (no demo data), RUN_LOGS (log folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Development: the development issuer's keys and the built-in development PII keys. Unset, the
+# services would take it for production and refuse them.
+export DRIVERHOME_ENVIRONMENT="${DRIVERHOME_ENVIRONMENT:-development}"
 logs="${RUN_LOGS:-.run/logs}"
 mkdir -p "$logs"
 read -r -a names <<<"${RUN_SERVICES:-registry points stations notify cases partners}"

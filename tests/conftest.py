@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# An unset environment means production (strict keys, no development issuer): the tests say
+# which they are before any settings exist, and the services they start inherit it.
+os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "test")
+
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -92,6 +98,8 @@ def make_settings(infra: Infra, run_id: str) -> Callable[..., Any]:
             "mongo_db": f"{run_id}_{cls.model_fields['service_name'].default}",
             "outbox_sweep_seconds": 0.5,
             "consumer_backoff_max_seconds": 1.0,
+            # Suites send bursts from one address; tests/security/test_limits.py turns it on.
+            "rate_limit_enabled": False,
             # Its own principal of deploy/access.yaml on a secured broker.
             **infra.service_settings(cls.model_fields["service_name"].default),
         }

@@ -11,6 +11,18 @@ import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+# Settings a production service starts with: the identity provider's issuer and JWKS (never
+# the development issuer), and its own PII and partner hash keys (never the development ones).
+PRODUCTION_KEYS: dict[str, object] = {
+    "environment": "production",
+    "jwt_issuer": "https://id.port-district.example/realms/driverhome",
+    "jwt_jwks_url": "https://id.port-district.example/realms/driverhome/certs",
+    "pii_key": "cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHA=",
+    "pii_hmac_key": "aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGg=",
+    "partner_hash_keys": {"port-booking": {"pb1": "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI="}},
+    "cursor_key": "Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M=",
+}
+
 
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:

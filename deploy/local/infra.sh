@@ -252,7 +252,7 @@ kafka_secured() {
 }
 
 access_py() { pick_python; "${PY[@]}" -m common.access --partners "$PARTNERS_FILE" "$@" 9>&-; }
-sync_py() { pick_python; "${PY[@]}" -m common.access_sync "$@" 9>&-; }
+sync_py() { pick_python; DRIVERHOME_ENVIRONMENT="${DRIVERHOME_ENVIRONMENT:-development}" "${PY[@]}" -m common.access_sync "$@" 9>&-; }
 
 prepare_kafka_credentials() {
     if ! kafka_secured; then

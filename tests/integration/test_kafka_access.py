@@ -8,7 +8,6 @@ a compensation) for what a super user or a misconfigured grant lets through.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +30,7 @@ from common.testing import Infra, access_table, headers_of, read_topic, unique_n
 from common.topics import TopicsNotAsDeclared, ensure_topics
 from points.app import create_app
 from points.settings import PointsSettings
-from tests.support import serve
+from tests.support import PRODUCTION_KEYS, serve
 
 
 @pytest.fixture
@@ -193,13 +192,7 @@ async def test_a_forged_compensation_is_refused_by_the_broker_and_dead_lettered_
 async def test_in_production_topics_are_checked_against_the_declared_shape_not_created(
     secured: Infra, topics: Callable[[str], str], make_settings: Callable[..., Any]
 ) -> None:
-    production = {
-        "environment": "production",
-        "jwt_secret": "a-real-secret-for-production-use-0123456789",
-        "pii_key": base64.b64encode(b"p" * 32).decode(),
-        "pii_hmac_key": base64.b64encode(b"h" * 32).decode(),
-        "topic_partitions": 1,
-    }
+    production = {**PRODUCTION_KEYS, "topic_partitions": 1}
     settings = make_settings(ServiceSettings, **production)
     admin = AIOKafkaAdminClient(**secured.client())
     await admin.start()

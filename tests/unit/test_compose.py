@@ -59,11 +59,11 @@ REQUIRED_ENV = (
     "DRIVERHOME_MONGO_URL",
     "DRIVERHOME_MONGO_DB",
     "DRIVERHOME_TOPIC_PARTITIONS",
-    "DRIVERHOME_JWT_SECRET",
+    "DRIVERHOME_JWT_JWKS_FILE",
     "DRIVERHOME_PII_KEY",
     "DRIVERHOME_PII_HMAC_KEY",
 )
-SECRET_ENV = ("DRIVERHOME_JWT_SECRET", "DRIVERHOME_PII_KEY", "DRIVERHOME_PII_HMAC_KEY")
+SECRET_ENV = ("DRIVERHOME_PII_KEY", "DRIVERHOME_PII_HMAC_KEY")
 TOPIC_TOKEN = re.compile(r"^(?:[a-z0-9-]+\.)+events(?:\.dlq)?$")
 
 
@@ -369,10 +369,9 @@ def test_secrets_come_from_the_environment_with_development_defaults(name: str) 
     for key in SECRET_ENV:
         match = re.fullmatch(rf"\$\{{{key}:-(.+)\}}", env[key])
         assert match, f"{name}: {key} must be ${{{key}:-<dev default>}}, got {env[key]!r}"
-        if key != "DRIVERHOME_JWT_SECRET":
-            assert len(base64.b64decode(match.group(1), validate=True)) == 32, (
-                f"{name}: the {key} default must be base64 of 32 bytes"
-            )
+        assert len(base64.b64decode(match.group(1), validate=True)) == 32, (
+            f"{name}: the {key} default must be base64 of 32 bytes"
+        )
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

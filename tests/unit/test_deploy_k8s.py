@@ -145,8 +145,9 @@ def test_the_production_overlay_names_no_development_key() -> None:
 
 def test_the_settings_check_names_the_missing_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIVERHOME_ENVIRONMENT", "production")
-    for name in ("DRIVERHOME_JWT_SECRET", "DRIVERHOME_PII_KEY", "DRIVERHOME_PII_HMAC_KEY"):
+    for name in ("DRIVERHOME_JWT_ISSUER", "DRIVERHOME_JWT_JWKS_URL", "DRIVERHOME_PII_KEY"):
         monkeypatch.delenv(name, raising=False)
     problems = "\n".join(settings_problems(ServiceSettings))
     assert "DRIVERHOME_PII_KEY is not set" in problems
-    assert "DRIVERHOME_JWT_SECRET is not set" in problems
+    assert "DRIVERHOME_JWT_ISSUER is not set" in problems
+    assert "DRIVERHOME_JWT_JWKS_URL is not set" in problems

@@ -18,6 +18,7 @@ from points.statements import (
     history_prefix,
     verify_document,
 )
+from tests.support import PRODUCTION_KEYS
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -105,19 +106,5 @@ def test_a_short_signing_key_or_the_development_key_in_production_is_refused() -
     with pytest.raises(ValidationError):
         PointsSettings(statement_signing_key="***")
     with pytest.raises(ValidationError, match="statement signing key"):
-        PointsSettings(
-            environment="production",
-            jwt_secret="a-real-secret-for-production-use-0123456789",
-            pii_key=base64.b64encode(b"p" * 32).decode(),
-            pii_hmac_key=base64.b64encode(b"h" * 32).decode(),
-        )
-    assert (
-        PointsSettings(
-            environment="production",
-            jwt_secret="a-real-secret-for-production-use-0123456789",
-            pii_key=base64.b64encode(b"p" * 32).decode(),
-            pii_hmac_key=base64.b64encode(b"h" * 32).decode(),
-            statement_signing_key=KEY,
-        ).statement_signing_key
-        == KEY
-    )
+        PointsSettings(**PRODUCTION_KEYS)
+    assert PointsSettings(**PRODUCTION_KEYS, statement_signing_key=KEY).statement_signing_key == KEY

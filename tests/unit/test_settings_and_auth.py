@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -9,22 +10,26 @@ from common.auth import decode_token, issue_token
 from common.problems import Problem
 from common.schemas import RequestModel
 from common.settings import ServiceSettings
+from common.tokens import TokenVerifier
+from tests.support import PRODUCTION_KEYS
+
+PRODUCTION = PRODUCTION_KEYS
 
 
-def test_production_refuses_the_development_secrets() -> None:
-    with pytest.raises(ValidationError, match="JWT secret"):
-        ServiceSettings(environment="production")
+def test_production_refuses_the_development_keys_and_issuer() -> None:
+    with pytest.raises(ValidationError, match="DRIVERHOME_JWT_ISSUER"):
+        ServiceSettings(environment="production", cursor_key=PRODUCTION["cursor_key"])
 
 
 def test_production_refuses_fault_injection() -> None:
     with pytest.raises(ValidationError, match="fault injection"):
-        ServiceSettings(
-            environment="production",
-            jwt_secret="x" * 40,
-            pii_key="a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleTE=",
-            pii_hmac_key="aG1hYy1obWFjLWhtYWMtaG1hYy1obWFjLWhtYWMtMTI=",
-            faults={"x": "raise"},
-        )
+        ServiceSettings(**PRODUCTION, faults={"x": "raise"})
+
+
+def test_production_settings_with_their_own_keys_start() -> None:
+    settings = ServiceSettings(**PRODUCTION, service_name="points")
+    assert settings.token_audience == "driverhome-points"
+    assert settings.token_issuer == PRODUCTION_KEYS["jwt_issuer"]
 
 
 def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,24 +50,27 @@ def test_the_partner_pattern_matches_partner_topics_but_not_their_dead_letters()
     assert not pattern.match("ci.registry.events")
 
 
-def test_a_token_round_trips_with_its_claims() -> None:
-    settings = ServiceSettings()
+async def test_a_token_round_trips_with_its_claims() -> None:
+    settings = ServiceSettings(service_name="stations")
     token = issue_token(settings, role="station", station_id="st-1", scope="a b")
-    principal = decode_token(settings, token)
+    principal = await decode_token(TokenVerifier(settings), token)
     assert principal.role == "station"
     assert principal.station_id == "st-1"
     assert principal.has_scope("b")
 
 
-def test_an_expired_or_foreign_token_is_refused() -> None:
-    settings = ServiceSettings()
-    expired = issue_token(settings, role="operator", ttl=timedelta(seconds=-5))
+async def test_an_expired_or_foreign_token_is_refused(tmp_path: Path) -> None:
+    settings = ServiceSettings(service_name="registry")
+    expired = issue_token(settings, role="operator", ttl=timedelta(seconds=-60))
     with pytest.raises(Problem) as caught:
-        decode_token(settings, expired)
+        await decode_token(TokenVerifier(settings), expired)
     assert caught.value.status == 401
-    foreign = issue_token(ServiceSettings(jwt_secret="another-secret-" * 3), role="operator")
+    # Another development issuer's key pair: same issuer name, a key this service never saw.
+    foreign = issue_token(
+        ServiceSettings(dev_keys_dir=str(tmp_path / "elsewhere")), role="operator"
+    )
     with pytest.raises(Problem):
-        decode_token(settings, foreign)
+        await decode_token(TokenVerifier(settings), foreign)
 
 
 class Body(RequestModel):

@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--partners", type=Path, required=True)
     args = parser.parse_args(argv)
     data = json.loads(args.file.read_text())
-    settings = ServiceSettings()
+    # A tool of the local development broker; it reads the topic prefix, never a key.
+    settings = ServiceSettings(environment="development")
     if args.command == "registered":
         found = asyncio.run(registered_partners(data, settings.topic_prefix))
         args.out.write_text(json.dumps(found, indent=2) + "\n")

@@ -1,11 +1,13 @@
 """Bearer-token authentication and role checks (handbook section 4).
 
-``python -m common.auth --role operator`` prints a development token on its last line.
+``python -m common.auth --role operator`` prints a development token on its last line (refused
+in production, where only the identity provider issues tokens).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,13 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, Protocol
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.dev_issuer import ALL_AUDIENCES, dev_issuer
 from common.named_roles import FULL_OPERATOR_ROLES, NAMED_ROLES, scopes_of_roles
 from common.problems import Problem
+from common.request_limits import admit_principal
 from common.settings import ServiceSettings
+from common.tokens import TokenVerifier
 
 Role = Literal["operator", "station", "partner", "driver"]
 ROLES: tuple[Role, ...] = ("operator", "station", "partner", "driver")
@@ -60,19 +65,26 @@ def issue_token(
     scope: str = "",
     roles: Sequence[str] | None = None,
     ttl: timedelta = timedelta(hours=12),
+    audience: Sequence[str] | None = None,
     **claims: str,
 ) -> str:
-    """Development/test tokens (HS256 with the configured secret).
+    """Development/test tokens, signed by the development issuer (common.dev_issuer).
+
+    They name every service's audience unless ``audience`` narrows them, so one token works
+    across the services of ``make run`` and the tests. Never in production: there the identity
+    provider issues tokens and services refuse this issuer.
 
     An operator asked for with neither ``roles`` nor ``scope`` gets every named role (an
     operator with full roles); ``roles`` or ``scope`` narrow it.
     """
+    if settings.environment == "production":
+        raise ValueError("development tokens are never issued in production")
     if roles is None:
         roles = FULL_OPERATOR_ROLES if role == "operator" and not scope else ()
-    if settings.jwt_algorithm != "HS256":
-        raise ValueError("tokens are issued here only for HS256 development setups")
     now = datetime.now(UTC)
     payload: dict[str, object] = {
+        "iss": settings.token_issuer,
+        "aud": list(audience or ALL_AUDIENCES),
         "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
         "role": role,
         "scope": scope,
@@ -81,26 +93,24 @@ def issue_token(
         "exp": now + ttl,
         **claims,
     }
-    if settings.jwt_audience:
-        payload["aud"] = settings.jwt_audience
-    return jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
+    return dev_issuer(settings.dev_keys_dir).sign(payload)
 
 
-def decode_token(settings: ServiceSettings, token: str) -> Principal:
-    key = settings.jwt_public_key if settings.jwt_algorithm == "RS256" else settings.jwt_secret
-    if not key:
-        raise Problem(401, "Unauthorized", "token verification key is not configured")
+async def decode_token(verifier: TokenVerifier, token: str) -> Principal:
     try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[settings.jwt_algorithm],
-            audience=settings.jwt_audience,
-            options={"require": ["sub", "exp"]},
-        )
+        claims = await verifier.claims(token)
         return Principal.model_validate(claims)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise Problem(401, "Unauthorized", "invalid or expired bearer token") from exc
+
+
+def token_verifier(app: FastAPI) -> TokenVerifier:
+    """The app's verifier, made on first use (its JWKS cache lives as long as the app)."""
+    verifier: TokenVerifier | None = getattr(app.state, "token_verifier", None)
+    if verifier is None:
+        verifier = TokenVerifier(app.state.settings)
+        app.state.token_verifier = verifier
+    return verifier
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -119,6 +129,15 @@ async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The authenticated caller, counted against its own rate limit (common.request_limits)."""
+    principal = await _authenticated(request, credentials)
+    await admit_principal(request, f"{principal.role}:{principal.sub}")
+    return principal
+
+
+async def _authenticated(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "Unauthorized", "a bearer token is required")
     resolver: ApiKeyResolver | None = getattr(request.app.state, "api_keys", None)
@@ -127,8 +146,7 @@ async def current_principal(
         if principal is None:
             raise Problem(401, "Unauthorized", "unknown, revoked or expired API key")
         return principal
-    settings: ServiceSettings = request.app.state.settings
-    return decode_token(settings, credentials.credentials)
+    return await decode_token(token_verifier(request.app), credentials.credentials)
 
 
 def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
@@ -152,6 +170,10 @@ def _named_roles(parser: argparse.ArgumentParser, given: str | None) -> list[str
     return names
 
 
+# Development tokens are for a working day, never the 10-year kind a leaked one stays useful for.
+MAX_DEV_TOKEN_HOURS = 24
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Print a development bearer token.")
     parser.add_argument("--role", choices=ROLES, default="operator")
@@ -167,6 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--driver-id")
     parser.add_argument("--hours", type=float, default=12)
     args = parser.parse_args(argv)
+    if not 0 < args.hours <= MAX_DEV_TOKEN_HOURS:
+        parser.error(f"--hours must be more than 0 and at most {MAX_DEV_TOKEN_HOURS}")
+    # An unset DRIVERHOME_ENVIRONMENT is production too: `make token` says development.
+    if os.environ.get("DRIVERHOME_ENVIRONMENT", "production").lower() == "production":
+        parser.error("refused in production (DRIVERHOME_ENVIRONMENT unset or production)")
     settings = ServiceSettings()
     claims = {
         k: v

@@ -14,15 +14,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.dev_issuer import DEV_ISSUER, service_audience
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
 
 # The port district lies in one time zone; a station's hours default to it too.
 DISTRICT_TIMEZONE = "Asia/Shanghai"
 
-_DEV_SECRET = "dev-only-jwt-secret-change-me-0123456789"
 # Development keys: fixed so a developer's data survives restarts; refused in production.
 _DEV_PII_KEY = base64.b64encode(b"driverhome-dev-pii-aesgcm-key-32").decode()
 _DEV_PII_HMAC_KEY = base64.b64encode(b"driverhome-dev-pii-hmac-key-0032").decode()
+# The port booking system's own hash key: never the internal lookup key (a partner holding that
+# could reverse every stored phone and ID hash by enumerating the few billion numbers).
+_DEV_PARTNER_HASH_KEY = base64.b64encode(b"driverhome-dev-port-booking-hash").decode()
+DEVELOPMENT_KEYS = frozenset({_DEV_PII_KEY, _DEV_PII_HMAC_KEY, _DEV_PARTNER_HASH_KEY})
 
 
 class ServiceSettings(BaseSettings):
@@ -34,7 +38,9 @@ class ServiceSettings(BaseSettings):
     )
 
     service_name: str = "service"
-    environment: Literal["development", "test", "production"] = "development"
+    # Unset means production: a deployment that forgets it gets the strict checks, not the
+    # development keys. `make run`, `make test`, bench and chaos say development/test.
+    environment: Literal["development", "test", "production"] = "production"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
@@ -64,13 +70,34 @@ class ServiceSettings(BaseSettings):
     mongo_db: str = "driverhome"
     mongo_timeout_ms: int = 5_000
 
-    jwt_secret: str = _DEV_SECRET
-    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
-    jwt_public_key: str | None = None
-    jwt_audience: str | None = None
+    # Bearer tokens (common.auth): signed by the identity provider with an asymmetric key,
+    # verified against its JWKS; `iss` must be jwt_issuer, `aud` must name this service.
+    # Outside production both default to the development issuer (common.dev_issuer).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None  # default: driverhome-<service_name>
+    jwt_jwks_url: str | None = None  # production: the provider's https JWKS endpoint
+    jwt_jwks: str | None = None  # or the JWKS document itself (JSON)
+    jwt_jwks_file: str | None = None  # or a file holding it
+    jwt_jwks_ttl_seconds: float = Field(default=300.0, gt=0)
+    # Unknown key ids refresh the JWKS at most this often (made-up kids cannot force fetches).
+    jwt_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    dev_keys_dir: str | None = None  # the development issuer's key pair (common.dev_issuer)
 
+    # Personal data (common.pii). Every stored hash and ciphertext names its key id; keys
+    # rotated out stay readable (retired) until the rotation job has rewritten everything.
     pii_key: str = _DEV_PII_KEY
+    pii_key_id: str = Field(default="k1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    pii_retired_keys: dict[str, str] = Field(default_factory=dict)
     pii_hmac_key: str = _DEV_PII_HMAC_KEY
+    pii_hmac_key_id: str = Field(default="h1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    pii_retired_hmac_keys: dict[str, str] = Field(default_factory=dict)
+    # Per partner: {key id: base64 key} for hashes the partner computes itself (the booking
+    # system's national_id_hash; only the registry needs them). Every key listed is accepted;
+    # each partner has its own. Outside production the booking system has a development key.
+    partner_hash_keys: dict[str, dict[str, str]] = Field(default_factory=dict)
+    key_rotation_interval_seconds: float = Field(default=3600.0, gt=0)
+    key_rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
 
     partners: PartnerCatalogue = Field(default_factory=lambda: dict(DEFAULT_PARTNERS))
 
@@ -133,14 +160,24 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> ServiceSettings:
+        if self.environment != "production" and not self.partner_hash_keys:
+            self.partner_hash_keys = {"port-booking": {"pb1": _DEV_PARTNER_HASH_KEY}}
         if self.environment == "production":
-            if self.jwt_algorithm == "HS256" and self.jwt_secret == _DEV_SECRET:
-                raise ValueError("production needs its own JWT secret or RS256 keys")
-            if self.pii_key == _DEV_PII_KEY or self.pii_hmac_key == _DEV_PII_HMAC_KEY:
-                raise ValueError("production needs its own PII keys")
+            problems = production_key_problems(self)
+            if problems:
+                raise ValueError("; ".join(problems))
             if self.faults:
                 raise ValueError("fault injection is not allowed in production")
         return self
+
+    @property
+    def token_issuer(self) -> str:
+        """The issuer tokens must name (production has no default: the validator saw to it)."""
+        return self.jwt_issuer or DEV_ISSUER
+
+    @property
+    def token_audience(self) -> str:
+        return self.jwt_audience or service_audience(self.service_name)
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (``registry.events`` …)."""
@@ -155,9 +192,36 @@ class ServiceSettings(BaseSettings):
         return rf"^{re.escape(self.topic_prefix)}partner\.[a-z0-9-]+\.events$"
 
 
+def production_key_problems(settings: ServiceSettings) -> list[str]:
+    """What production refuses: the development issuer or its keys, the development PII keys,
+    one key shared between purposes or with a partner. Each names its variable."""
+    problems = []
+    if not settings.jwt_issuer or settings.jwt_issuer == DEV_ISSUER:
+        problems.append("DRIVERHOME_JWT_ISSUER: production needs the identity provider's issuer")
+    if not (settings.jwt_jwks_url or settings.jwt_jwks or settings.jwt_jwks_file):
+        problems.append("DRIVERHOME_JWT_JWKS_URL: production needs the identity provider's keys")
+    elif settings.jwt_jwks_url and not settings.jwt_jwks_url.startswith("https://"):
+        problems.append("DRIVERHOME_JWT_JWKS_URL must be an https URL in production")
+    if settings.dev_keys_dir:
+        problems.append("DRIVERHOME_DEV_KEYS_DIR: the development issuer is not for production")
+    internal = [settings.pii_key, settings.pii_hmac_key]
+    internal += [*settings.pii_retired_keys.values(), *settings.pii_retired_hmac_keys.values()]
+    partner = [key for keys in settings.partner_hash_keys.values() for key in keys.values()]
+    if DEVELOPMENT_KEYS.intersection(internal + partner):
+        problems.append("production needs its own PII and partner hash keys")
+    if len(set(internal + partner)) < len(internal + partner):
+        problems.append("every PII key and partner hash key must be a different key")
+    return problems
+
+
 # ----------------------------------------------------------------------------- --check
 # Settings whose default is a development value: production must be given its own.
 _SECRET_SUFFIXES = ("_key", "_secret", "_password")
+# Settings production needs that have no default (any one variable of a group will do).
+_PRODUCTION_REQUIRED = (
+    ("DRIVERHOME_JWT_ISSUER",),
+    ("DRIVERHOME_JWT_JWKS_URL", "DRIVERHOME_JWT_JWKS", "DRIVERHOME_JWT_JWKS_FILE"),
+)
 
 
 def settings_problems(cls: type[ServiceSettings]) -> list[str]:
@@ -191,11 +255,13 @@ def settings_problems(cls: type[ServiceSettings]) -> list[str]:
 def _development_values(settings: ServiceSettings, prefix: str) -> list[str]:
     import os
 
-    problems = []
+    problems = [
+        f"{group[0]} is not set (production has no development issuer)"
+        for group in _PRODUCTION_REQUIRED
+        if not any(os.environ.get(name) for name in group)
+    ]
     for name, info in type(settings).model_fields.items():
         if not name.endswith(_SECRET_SUFFIXES) or info.default is None:
-            continue
-        if name == "jwt_secret" and os.environ.get(f"{prefix}JWT_ALGORITHM") == "RS256":
             continue
         if f"{prefix}{name.upper()}" not in os.environ:
             problems.append(f"{prefix}{name.upper()} is not set (its development value is refused)")
