@@ -42,8 +42,8 @@ async def test_family_details_are_refused_without_the_family_services_consent(
         recorded = await http.put(f"/v1/drivers/{driver_id}/family", json=family, headers=me)
         withdrawn = await http.put(
             f"/v1/drivers/{driver_id}/consents/family_services",
-            json={"granted": False, "channel": "station"},
-            headers=token("station", station_id="st-beilun-01"),
+            json={"granted": False, "channel": "app"},
+            headers=me,
         )
         after_withdrawal = await http.get(f"/v1/drivers/{driver_id}/family", headers=me)
         refused_again = await http.put(
@@ -63,7 +63,7 @@ async def test_family_details_are_refused_without_the_family_services_consent(
     history = withdrawn.json()["history"]
     assert [(h["purpose"], h["granted"], h["channel"]) for h in history] == [
         ("family_services", True, "app"),
-        ("family_services", False, "station"),
+        ("family_services", False, "app"),
     ]
     assert all(h["at"] for h in history)
     assert withdrawn.json()["current"]["family_services"]["granted"] is False
@@ -118,8 +118,11 @@ async def test_a_full_reveal_needs_pii_read_and_leaves_an_audit_record_without_t
     ask = {"field": "national_id", "purpose": "case_handling", "case_ref": "CASE-2026-062"}
     async with serve(create_app(settings)) as http:
         driver_id = (await http.post("/v1/drivers", json=body, headers=token())).json()["driver_id"]
+        # A registry clerk's roles hold no pii:read (common.authz).
         without_scope = await http.post(
-            f"/v1/drivers/{driver_id}/pii/reveal", json=ask, headers=token()
+            f"/v1/drivers/{driver_id}/pii/reveal",
+            json=ask,
+            headers=token(roles=["registry_clerk"]),
         )
         allowed = token(sub="care-worker-3", scope="pii:read")
         free_text = await http.post(
@@ -160,7 +163,10 @@ async def test_the_census_lists_unverified_drivers_by_grid_and_a_verification_ta
         grids = [
             (
                 await http.post(
-                    "/v1/grids", json={"name": name, "community": "霞浦社区"}, headers=token()
+                    "/v1/grids",
+                    # The station's census assignment: its staff verify these grids' drivers.
+                    json={"name": name, "community": "霞浦社区", "station_id": "st-beilun-01"},
+                    headers=token(),
                 )
             ).json()["grid_id"]
             for name in ("霞浦第1网格", "霞浦第2网格")
@@ -268,7 +274,7 @@ async def test_passes_due_for_annual_review_are_listed_soonest_first_page_by_pag
     assert national_id(66) not in page_one.text
 
 
-async def test_station_staff_record_only_consent_given_at_the_station(
+async def test_station_staff_record_consent_only_with_the_drivers_confirmation(
     make_settings: Callable[..., RegistrySettings], token: Headers
 ) -> None:
     async with serve(create_app(make_settings(RegistrySettings))) as http:
@@ -278,9 +284,19 @@ async def test_station_staff_record_only_consent_given_at_the_station(
         station = token("station", station_id="st-beilun-02")
         url = f"/v1/drivers/{driver_id}/consents/notifications"
         claimed = await http.put(url, json={"granted": True, "channel": "app"}, headers=station)
-        at_counter = await http.put(
+        on_own_word = await http.put(
             url, json={"granted": True, "channel": "station"}, headers=station
         )
-    assert claimed.status_code == 403
-    assert at_counter.status_code == 200
+        asked = await http.post(
+            f"/v1/drivers/{driver_id}/consent-requests",
+            json={"purpose": "notifications", "granted": True},
+            headers=station,
+        )
+        confirmed = await http.post(
+            f"/v1/drivers/{driver_id}/consent-requests/{asked.json()['request_id']}/confirm",
+            headers=token("driver", driver_id=driver_id),
+        )
+        at_counter = await http.get(f"/v1/drivers/{driver_id}/consents", headers=token())
+    assert claimed.status_code == 403 and on_own_word.status_code == 403
+    assert confirmed.status_code == 200
     assert at_counter.json()["current"]["notifications"]["channel"] == "station"
