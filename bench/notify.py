@@ -86,6 +86,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
         "notify",
         {
             "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
             "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
             "DRIVERHOME_MONGO_URL": mongo,
             "DRIVERHOME_MONGO_DB": db_name,

@@ -100,6 +100,7 @@ async def platform(infra: Infra, names: Iterable[str]) -> AsyncIterator[tuple[st
         for name in names:
             env = {
                 "DRIVERHOME_ENVIRONMENT": "test",
+                "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
                 "DRIVERHOME_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
                 "DRIVERHOME_MONGO_URL": infra.mongo_url,
                 "DRIVERHOME_TOPIC_PREFIX": f"{run}.",

@@ -82,6 +82,7 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
         "points",
         {
             "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
             "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
             "DRIVERHOME_MONGO_URL": mongo,
             "DRIVERHOME_TOPIC_PREFIX": prefix,

@@ -294,6 +294,7 @@ async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_
         "registry",
         {
             "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
             "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
             "DRIVERHOME_MONGO_URL": mongo,
             "DRIVERHOME_TOPIC_PREFIX": f"{prefix}.",

@@ -36,6 +36,7 @@ async def step(kafka: str, mongo: str, processes: int, events: int) -> float:
     logs = Path(tempfile.mkdtemp(prefix=f"driverhome-scaleout-{processes}-"))
     env = {
         "DRIVERHOME_ENVIRONMENT": "test",
+        "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
         "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
         "DRIVERHOME_MONGO_URL": mongo,
         "DRIVERHOME_TOPIC_PREFIX": prefix,

@@ -166,6 +166,7 @@ async def run(kafka: str, mongo: str, report: Report) -> None:
         "stations",
         {
             "DRIVERHOME_ENVIRONMENT": "test",
+            "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
             "DRIVERHOME_KAFKA_BOOTSTRAP": kafka,
             "DRIVERHOME_MONGO_URL": mongo,
             "DRIVERHOME_TOPIC_PREFIX": f"{prefix}.",

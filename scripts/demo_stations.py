@@ -14,6 +14,7 @@ import asyncio
 import random
 import sys
 from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -192,12 +193,21 @@ def activities(now: datetime) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+async def post(http: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
+    """POST, waiting out the service's rate limit (429 with Retry-After) like any client."""
+    while True:
+        answer = await http.post(path, **kwargs)
+        if answer.status_code != HTTPStatus.TOO_MANY_REQUESTS:
+            return answer
+        await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+
+
 async def load(url: str, count: int, seed: int) -> tuple[int, int]:
     headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
     added = 0
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         for station in network(count, seed):
-            answer = await http.post("/v1/stations", json=station, headers=headers)
+            answer = await post(http, "/v1/stations", json=station, headers=headers)
             if answer.status_code == 201:
                 added += 1
             elif answer.status_code != 409:  # 409: loaded before
@@ -210,8 +220,8 @@ async def load(url: str, count: int, seed: int) -> tuple[int, int]:
         scheduled = 0
         if not existing:
             for station_id, body in activities(datetime.now(UTC)):
-                answer = await http.post(
-                    f"/v1/stations/{station_id}/activities", json=body, headers=headers
+                answer = await post(
+                    http, f"/v1/stations/{station_id}/activities", json=body, headers=headers
                 )
                 scheduled += answer.status_code == 201
     return added, scheduled

@@ -210,6 +210,7 @@ class Fleet:
             "DRIVERHOME_TOPIC_PARTITIONS": "3",
             "DRIVERHOME_OUTBOX_SWEEP_SECONDS": "1",
             "DRIVERHOME_CONSUMER_BACKOFF_MAX_SECONDS": "2",
+            "DRIVERHOME_RATE_LIMIT_ENABLED": "false",
             "DRIVERHOME_SWEEP_SECONDS": "1",
             "DRIVERHOME_LOG_LEVEL": "INFO",
         }

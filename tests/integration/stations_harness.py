@@ -243,6 +243,7 @@ async def start_harness(
             "mongo_db": f"{run}_stations",
             "outbox_sweep_seconds": 0.5,
             "consumer_backoff_max_seconds": 1.0,
+            "rate_limit_enabled": False,
             **overrides,
         }
     )

@@ -339,7 +339,9 @@ async def test_the_guide_runs_as_written(make_settings: Callable[..., Any], infr
     assert not missing, f"the guide's examples need {', '.join(missing)} (scripts/bootstrap.sh)"
     examples = blocks(GUIDE.read_text())
     assert len(examples) == len(EXAMPLES)
-    settings = make_settings(PartnersSettings, webhook_sweep_seconds=0.2)
+    settings = make_settings(
+        PartnersSettings, webhook_sweep_seconds=0.2, webhook_allowed_networks=["127.0.0.1/32"]
+    )
     async with AsyncExitStack() as stack:
         for app in (
             registry_app(make_settings(RegistrySettings)),

@@ -46,7 +46,12 @@ class Platform:
 
 @asynccontextmanager
 async def platform(make_settings: Callable[..., Any], **overrides: Any) -> AsyncIterator[Platform]:
-    settings = make_settings(PartnersSettings, webhook_sweep_seconds=0.2, **overrides)
+    settings = make_settings(
+        PartnersSettings,
+        webhook_sweep_seconds=0.2,
+        webhook_allowed_networks=["127.0.0.1/32"],
+        **overrides,
+    )
     apps = [
         registry_app(make_settings(RegistrySettings)),
         points_app(make_settings(PointsSettings)),

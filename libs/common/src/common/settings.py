@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.dev_issuer import DEV_ISSUER, service_audience
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
+from common.request_limits import RequestLimitSettings
 
 # The port district lies in one time zone; a station's hours default to it too.
 DISTRICT_TIMEZONE = "Asia/Shanghai"
@@ -29,7 +30,7 @@ _DEV_PARTNER_HASH_KEY = base64.b64encode(b"driverhome-dev-port-booking-hash").de
 DEVELOPMENT_KEYS = frozenset({_DEV_PII_KEY, _DEV_PII_HMAC_KEY, _DEV_PARTNER_HASH_KEY})
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(RequestLimitSettings, BaseSettings):
     """Settings every service needs; read from ``DRIVERHOME_*`` environment variables."""
 
     # By name as well: a service may also read a field from its earlier, documented name.

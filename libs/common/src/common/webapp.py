@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -18,7 +18,9 @@ from starlette.types import ASGIApp
 
 from common.logging import configure_logging, describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from common.pagination import CursorSeal
 from common.problems import install_problem_handlers, problem_response
+from common.request_limits import install_request_limits
 from common.settings import ServiceSettings
 
 log = get_logger("http")
@@ -89,8 +91,12 @@ def create_service_app(
     description: str,
     lifespan: Lifespan,
     routers: Sequence[APIRouter],
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """Build a service app; its lifespan registers readiness checks on ``app.state``."""
+    """Build a service app; its lifespan registers readiness checks on ``app.state``.
+
+    ``body_limits`` names the routes (path templates) whose bodies may be larger than
+    ``settings.max_body_bytes`` (uploads, batches), with their limits."""
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +116,8 @@ def create_service_app(
     app.state.settings = settings
     app.state.readiness = []
     app.state.started = False
+    app.state.cursors = CursorSeal(settings.cursor_key_bytes(), settings.service_name)
+    install_request_limits(app, settings, body_limits or {})
     app.add_middleware(_RequestContext, service=settings.service_name)
     install_problem_handlers(app)
 

@@ -38,7 +38,10 @@ class Lookup:
         if status:
             listing = replace(listing, status=status)
         if driver_id:
-            listing = replace(listing, driver_id=driver_id)
+            # A filter only narrows: a driver naming someone else lists nothing (and reads none
+            # of their cases, so no page or cursor can tell of them).
+            mismatch = listing.driver_id is not None and listing.driver_id != driver_id
+            listing = replace(listing, driver_id=driver_id, nothing=listing.nothing or mismatch)
         found = await self._records.store.listed(listing, limit=limit, after=after)
         access = self._records.access
         visible = [case for case in found if await access.may_see(principal, case)]

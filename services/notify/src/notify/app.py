@@ -18,6 +18,7 @@ from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.topics import ensure_topics
 from common.webapp import create_service_app
+from common.webhook_targets import PinnedClient
 from notify.api.broadcasts_routes import router as broadcasts_router
 from notify.api.delivery_routes import router as delivery_router
 from notify.api.errors import install_notify_errors
@@ -105,7 +106,9 @@ def build_notify(
         rate_limits=rate_limits.RateLimitStore(db),
     )
     channels = Channels(
-        webhooks=WebhookSender(client, policy, clock),
+        webhooks=WebhookSender(
+            PinnedClient(policy, timeout=settings.webhook_timeout_seconds), clock
+        ),
         sms=SmsGateway(
             client,
             url=settings.sms_gateway_url,

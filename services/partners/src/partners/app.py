@@ -100,6 +100,8 @@ def create_app(
             "rejections, and the booking system's driver and grade lookups."
         ),
         lifespan=lifespan,
+        # The batch ingest takes up to ingest_max_body_bytes (it counts the bytes itself too).
+        body_limits={"/v1/events": settings.ingest_max_body_bytes},
         routers=[accounts_router, keys_router, ingest_router, receipts_router, drivers_router],
     )
     install_partners_errors(app)

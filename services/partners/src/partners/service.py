@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.bus import Publisher
 from common.clock import Clock, utc_now
 from common.pii import PiiProtector
+from common.webhook_targets import PinnedClient, TargetPolicy
 from partners.accounts import Accounts, RelayRef, TopicMaker, no_relay, no_topics
 from partners.api_keys import ApiKeys
 from partners.booking import Booking
@@ -94,6 +95,14 @@ class Partners:
                 max_attempts=settings.webhook_max_attempts,
                 backoff_max_seconds=settings.webhook_backoff_max_seconds,
                 sweep_seconds=settings.webhook_sweep_seconds,
+            ),
+            PinnedClient(
+                TargetPolicy(
+                    environment=settings.environment,
+                    allowed_networks=settings.webhook_allowed_networks,
+                    require_https=settings.environment == "production",
+                ),
+                timeout=settings.webhook_timeout_seconds,
             ),
             scans=[receipts.owe_parked_too_long],
             clock=clock,

@@ -25,6 +25,9 @@ class PartnersSettings(ServiceSettings):
     webhook_sweep_seconds: float = Field(default=1.0, gt=0)
     webhook_max_attempts: int = Field(default=12, ge=1)
     webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    # Networks a partner's webhook may target though they are not public (loopback in tests, a
+    # partner's private link); everything else internal is refused (common.webhook_targets).
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
     # An event points holds for a driver without an account longer than this is reported to
     # the partner's webhook once (points gives it up later, after its own parked_hold_days).
     parked_notice_after_hours: float = Field(default=24.0, gt=0)

@@ -6,7 +6,9 @@ and ``event.parked_too_long`` (an event waits for its driver longer than the gat
 threshold). Each is owed once (``store/notices.py``); a sender takes a due notice under a lease
 (so instances do not send the same one together), posts it, and marks it delivered; a failure
 is retried with growing delays up to a bounded number of attempts. The delivery id header (the
-notice id) lets the partner drop a notice that arrives twice.
+notice id) lets the partner drop a notice that arrives twice. Notices go through
+``common.webhook_targets.PinnedClient``: a webhook resolving to an internal address is refused,
+and the request goes to the address that was checked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from common.clock import Clock, utc_now
 from common.logging import describe_error, get_logger
 from common.periodic import Periodic
 from common.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from common.webhook_targets import PinnedClient, UnsafeTarget
 from partners.accounts import Accounts
 from partners.store.notices import NoticeStore
 
@@ -48,9 +51,9 @@ class WebhookNotices:
         notices: NoticeStore,
         accounts: Accounts,
         sending: Sending,
+        client: PinnedClient,
         *,
         scans: Sequence[Callable[[], Awaitable[int]]] = (),
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._notices = notices
@@ -60,10 +63,9 @@ class WebhookNotices:
         self._timeout = sending.timeout_seconds
         self._max_attempts = sending.max_attempts
         self._backoff_max = sending.backoff_max_seconds
-        self._transport = transport
+        self.client = client
         self._clock = clock
         self._loop = Periodic("partners-webhook-notices", sending.sweep_seconds, self.send_due)
-        self._client: httpx.AsyncClient | None = None
 
     async def send_due(self) -> int:
         """Owe what the scans find, then send every notice due now; returns how many were
@@ -92,11 +94,16 @@ class WebhookNotices:
             DELIVERY_HEADER: notice_id,
         }
         try:
-            answer = await self._http().post(partner.webhook_url, content=body, headers=headers)
+            answer = await self.client.post(partner.webhook_url, content=body, headers=headers)
             if answer.is_success:
                 await self._notices.done(notice_id, "delivered", self._clock())
                 return 1
             error = f"HTTP {answer.status_code}"
+        except UnsafeTarget as exc:
+            # Trying again reaches the same addresses: refused for good, and said so in the log.
+            await self._notices.done(notice_id, "unsafe_target", self._clock())
+            log.warning("webhook target refused", partner_id=partner.partner_id, reason=exc.reason)
+            return 0
         except httpx.HTTPError as exc:
             error = describe_error(exc)
         attempts = int(notice["attempts"])
@@ -113,18 +120,8 @@ class WebhookNotices:
         await self._notices.later(notice_id, self._clock() + timedelta(seconds=delay), error)
         return 0
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, transport=self._transport, follow_redirects=False
-            )
-        return self._client
-
     def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

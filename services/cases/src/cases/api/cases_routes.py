@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -12,8 +11,7 @@ from cases import domain
 from cases.api.dependencies import Caller, CasesDep, view
 from cases.api.schemas import CasePage, CaseView, OpenCaseRequest, OpenedView
 from cases.intake import Intake
-from common.pagination import PageParams, encode_cursor
-from common.problems import Problem
+from common.pagination import AfterTime, PageParams
 from common.requests import run_once
 
 router = APIRouter(prefix="/v1")
@@ -88,18 +86,16 @@ async def list_cases(
     status: Annotated[str | None, Query(max_length=30)] = None,
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> CasePage:
-    after = None
-    if page.after:
-        try:
-            after = (datetime.fromisoformat(page.after["at"]), str(page.after["id"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Problem(400, "Bad Request", "the cursor is not valid") from exc
+    after = page.after(AfterTime)
     found = await service.lookup.page(
-        principal, limit=page.limit, after=after, status=status, driver_id=driver_id
+        principal,
+        limit=page.limit,
+        after=(after.at, after.id) if after else None,
+        status=status,
+        driver_id=driver_id,
     )
-    cursor = None
-    if found.last is not None:
-        cursor = encode_cursor({"at": found.last.opened_at.isoformat(), "id": found.last.id})
+    last = found.last
+    cursor = page.next(AfterTime(at=last.opened_at, id=last.id) if last else None)
     return CasePage(items=[view(principal, c) for c in found.items], next_cursor=cursor)
 
 

@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
 from common.authz import require_scope
-from common.pagination import encode_cursor
+from common.pagination import AfterTime, PageParams
 from common.problems import Problem
 from notify.service import Notify
 
@@ -52,6 +52,12 @@ def partner_scope(principal: Principal) -> str | None:
     return principal.partner_id
 
 
-def newest_cursor(created_at: datetime, item_id: str) -> str:
+def newest_after(page: PageParams) -> dict[str, str] | None:
+    """The position a newest-first page continues after, as the stores take it."""
+    position = page.after(AfterTime)
+    return {"t": position.at.isoformat(), "id": position.id} if position else None
+
+
+def newest_cursor(page: PageParams, created_at: datetime, item_id: str) -> str | None:
     """The cursor after the last item of a newest-first page."""
-    return encode_cursor({"t": created_at.isoformat(), "id": item_id})
+    return page.next(AfterTime(at=created_at, id=item_id))

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from common.clock import Clock
+from common.webhook_targets import PinnedClient
 from notify.channels.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from notify.channels.targets import TargetPolicy
 from notify.domain import UnsafeTarget
 
 
@@ -45,18 +45,16 @@ def _http_failure(response: httpx.Response) -> DeliveryError:
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient, policy: TargetPolicy, clock: Clock) -> None:
+    """Posts through a :class:`PinnedClient` (its policy is notify's ``TargetPolicy``): the target
+    is checked before each send and the request goes to the address that was checked."""
+
+    def __init__(self, client: PinnedClient, clock: Clock) -> None:
         self._client = client
-        self._policy = policy
         self._clock = clock
 
     async def send(
         self, *, url: str, secret: str, delivery_id: str, payload: dict[str, Any]
     ) -> Outcome:
-        try:
-            await self._policy.check(url)
-        except UnsafeTarget as exc:
-            raise DeliveryError(f"unsafe_target: {exc.reason}", retryable=False) from exc
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = str(int(self._clock().timestamp()))
         headers = {
@@ -67,6 +65,8 @@ class WebhookSender:
         }
         try:
             response = await self._client.post(url, content=body, headers=headers)
+        except UnsafeTarget as exc:
+            raise DeliveryError(f"unsafe_target: {exc.reason}", retryable=False) from exc
         except httpx.TimeoutException as exc:
             raise DeliveryError("timeout", retryable=True) from exc
         except httpx.TransportError as exc:

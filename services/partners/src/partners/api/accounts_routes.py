@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterId, PageParams
+from common.problems import Problem
+from common.webhook_targets import UnsafeTarget
 from partners.api.dependencies import IdempotencyKey, PartnerAdmin, PartnersDep, run_once
 from partners.api.schemas import (
     PartnerIdField,
@@ -28,9 +30,9 @@ PartnerIdPath = Annotated[PartnerIdField, Path()]
 async def list_partners(
     partners: PartnersDep, _: PartnerAdmin, page: Annotated[PageParams, Depends()]
 ) -> PartnerPage:
-    after = (page.after or {}).get("id")
-    found = await partners.accounts.page(str(after) if after else None, page.limit)
-    cursor = encode_cursor({"id": found[-1].partner_id}) if len(found) == page.limit else None
+    after = page.after(AfterId)
+    found = await partners.accounts.page(after.id if after else None, page.limit)
+    cursor = page.next_if_full(len(found), AfterId(id=found[-1].partner_id) if found else None)
     return PartnerPage(items=[PartnerView.of(p) for p in found], next_cursor=cursor)
 
 
@@ -106,6 +108,10 @@ async def reinstate_partner(
 async def set_webhook(
     partner_id: PartnerIdPath, body: WebhookIn, partners: PartnersDep, _: PartnerAdmin
 ) -> WebhookView:
+    try:
+        await partners.notices.client.policy.check(body.url)
+    except UnsafeTarget as exc:
+        raise Problem(422, "Unprocessable Content", f"webhook refused: {exc.reason}") from exc
     partner, secret = await partners.accounts.set_webhook(partner_id, body.url)
     return WebhookView(partner=PartnerView.of(partner), secret=secret)
 

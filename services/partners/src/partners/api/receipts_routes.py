@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from common.pagination import PageParams, encode_cursor
-from common.problems import Problem
+from common.pagination import AfterTime, PageParams
 from partners.api.dependencies import PartnerRole, PartnersDep, own_account, require_scope
 from partners.api.schemas import ReceiptView, RejectionPage, RejectionView
 from partners.receipts import rejection_view
@@ -40,19 +39,12 @@ async def list_rejections(
 ) -> RejectionPage:
     partner_id = require_scope(principal, *READ)
     await own_account(partners, partner_id)
-    after = None
-    if page.after is not None:
-        try:
-            at = datetime.fromisoformat(str(page.after["at"]))
-            # In UTC, as stored: a forged time the store cannot hold is refused here.
-            at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-            after = (at, str(page.after["id"]))
-        except (KeyError, ValueError, OverflowError) as exc:
-            raise Problem(400, "Bad Request", "the cursor is not valid") from exc
-    found = await partners.receipts.rejections_page(partner_id, after, page.limit)
-    cursor = None
-    if len(found) == page.limit:
-        last = found[-1]
-        cursor = encode_cursor({"at": last["recorded_at"].isoformat(), "id": last["_id"]})
+    after = page.after(AfterTime)
+    found = await partners.receipts.rejections_page(
+        partner_id, (after.at.astimezone(UTC), after.id) if after else None, page.limit
+    )
+    last = found[-1] if found else None
+    position = AfterTime(at=last["recorded_at"], id=last["_id"]) if last else None
+    cursor = page.next_if_full(len(found), position)
     items = [RejectionView.model_validate(rejection_view(doc)) for doc in found]
     return RejectionPage(items=items, next_cursor=cursor)

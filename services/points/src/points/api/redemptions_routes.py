@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from common.auth import Principal, require_roles
 from common.authz import require_scope
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterTime, PageParams
 from common.problems import Problem
 from points.api.mall_dependencies import (
     DriverOrMallManager,
@@ -85,19 +84,17 @@ async def list_redemptions(
 ) -> RedemptionPage:
     if principal.role == "driver":
         driver_id = own_driver(principal, driver_id)
-    after: tuple[datetime, str] | None = None
-    if page.after:
-        try:
-            after = (datetime.fromisoformat(str(page.after["t"])), str(page.after["id"]))
-        except (KeyError, ValueError) as exc:
-            raise Problem(400, "Bad Request", "the cursor is not valid") from exc
+    position = page.after(AfterTime)
     items = await mall.redemptions_page(
-        driver_id=driver_id, state=state, after=after, limit=page.limit
+        driver_id=driver_id,
+        state=state,
+        after=(position.at, position.id) if position else None,
+        limit=page.limit,
     )
-    next_cursor = None
-    if len(items) == page.limit:
-        last = items[-1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.redemption_id})
+    last = items[-1] if items else None
+    next_cursor = page.next_if_full(
+        len(items), AfterTime(at=last.created_at, id=last.redemption_id) if last else None
+    )
     return RedemptionPage(items=[RedemptionView.of(r) for r in items], next_cursor=next_cursor)
 
 

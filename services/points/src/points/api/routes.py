@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterId, BeforeSeq, PageParams
 from common.problems import Problem
 from points.api.schemas import (
     AccountView,
@@ -107,11 +107,12 @@ async def get_ledger(
     if not _may_read(principal, driver_id):
         raise Problem(404, "Not Found", "no such account")
     await _account_or_404(service, driver_id)
-    before = page.after.get("seq") if page.after else None
-    if before is not None and not isinstance(before, int):
-        raise Problem(400, "Bad Request", "the cursor is not valid")
-    entries = await service.ledger.entries.history(driver_id, before_seq=before, limit=page.limit)
-    next_cursor = encode_cursor({"seq": entries[-1].seq}) if len(entries) == page.limit else None
+    before = page.after(BeforeSeq)
+    entries = await service.ledger.entries.history(
+        driver_id, before_seq=before.seq if before else None, limit=page.limit
+    )
+    last = BeforeSeq(seq=entries[-1].seq) if entries else None
+    next_cursor = page.next_if_full(len(entries), last)
     return LedgerPage(items=[EntryView.of(e) for e in entries], next_cursor=next_cursor)
 
 
@@ -262,11 +263,9 @@ async def run_expiry(_: Adjuster, service: Service) -> dict[str, object]:
 async def list_held_events(
     _: PointsReader, holds: HoldsDep, page: Annotated[PageParams, Depends()]
 ) -> HeldEventsPage:
-    after = page.after.get("after") if page.after else None
-    if after is not None and not isinstance(after, str):
-        raise Problem(400, "Bad Request", "the cursor is not valid")
-    held = await holds.pending(after=after, limit=page.limit)
-    cursor = encode_cursor({"after": held[-1].hold_id}) if len(held) == page.limit else None
+    position = page.after(AfterId)
+    held = await holds.pending(after=position.id if position else None, limit=page.limit)
+    cursor = page.next_if_full(len(held), AfterId(id=held[-1].hold_id) if held else None)
     return HeldEventsPage(items=[HeldEventView.of(h) for h in held], next_cursor=cursor)
 
 

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterId, Cursors, PageParams
 from common.problems import Problem
 from registry.api.schemas import DriverPage, DriverView
 from registry.domain import Driver, DriverNotFound
@@ -72,19 +72,20 @@ async def driver_view(registry: Registry, principal: Principal, driver: Driver) 
 
 
 async def driver_page(
-    registry: Registry, found: list[Driver], limit: int, principal: Principal
+    registry: Registry, found: list[Driver], limit: int, principal: Principal, cursors: Cursors
 ) -> DriverPage:
     held = await registry.lookup.vehicles_of([d.driver_id for d in found])
     partner = principal.partner_id if principal.role == "partner" else None
     items = [DriverView.of(d, held.get(d.driver_id, []), partner_id=partner) for d in found]
-    cursor = encode_cursor({"id": found[-1].driver_id}) if len(found) == limit else None
+    full = len(found) == limit
+    cursor = cursors.next(AfterId(id=found[-1].driver_id)) if full and found else None
     return DriverPage(items=items, next_cursor=cursor)
 
 
 def after_id(page: PageParams) -> str | None:
-    value = (page.after or {}).get("id")
-    return str(value) if value is not None else None
+    position = page.after(AfterId)
+    return position.id if position else None
 
 
-def next_cursor(ids: list[str], limit: int) -> str | None:
-    return encode_cursor({"id": ids[-1]}) if len(ids) == limit else None
+def next_cursor(ids: list[str], page: PageParams) -> str | None:
+    return page.next_if_full(len(ids), AfterId(id=ids[-1]) if ids else None)

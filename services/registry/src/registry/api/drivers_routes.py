@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import PageParams, decode_cursor
+from common.pagination import AfterId, Cursors, PageParams
 from common.problems import Problem
 from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
@@ -115,7 +115,7 @@ async def list_drivers(
         status=status,
     )
     found = await registry.lookup.search(criteria, after=after_id(page), limit=page.limit)
-    return await driver_page(registry, found, page.limit, principal)
+    return await driver_page(registry, found, page.limit, principal, page)
 
 
 @router.post(
@@ -131,10 +131,11 @@ async def search_drivers(
     body: SearchRequest,
     principal: Annotated[Principal, Depends(require_scope("drivers:read", or_roles=("station",)))],
     registry: RegistryDep,
+    cursors: Annotated[Cursors, Depends()],
 ) -> DriverPage:
     if principal.role == "station" and not (body.plate or body.phone or body.national_id):
         raise Problem(403, "Forbidden", "station staff look drivers up by plate, phone or ID")
-    after = (decode_cursor(body.cursor) or {}).get("id")
+    after = cursors.open(body.cursor, AfterId)
     criteria = Search(
         plate=body.plate,
         phone=body.phone,
@@ -146,9 +147,9 @@ async def search_drivers(
         status=body.status,
     )
     found = await registry.lookup.search(
-        criteria, after=str(after) if after else None, limit=body.limit
+        criteria, after=after.id if after else None, limit=body.limit
     )
-    return await driver_page(registry, found, body.limit, principal)
+    return await driver_page(registry, found, body.limit, principal, cursors)
 
 
 @router.get("/drivers/{driver_id}", response_model=DriverView, summary="A driver, PII masked")

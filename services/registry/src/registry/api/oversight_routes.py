@@ -72,7 +72,7 @@ async def access_records(
     )
     return AccessRecordPage(
         items=[AccessRecordView.of(r) for r in found],
-        next_cursor=next_cursor([r.access_id for r in found], page.limit),
+        next_cursor=next_cursor([r.access_id for r in found], page),
     )
 
 
@@ -93,7 +93,7 @@ async def list_reviews(
     )
     return ReviewPage(
         items=[ReviewView.of(r) for r in found],
-        next_cursor=next_cursor([r.review_id for r in found], page.limit),
+        next_cursor=next_cursor([r.review_id for r in found], page),
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterDate, PageParams
 from common.requests import IdempotencyKey, run_once
 from common.schemas import Day
 from registry.api.dependencies import (
@@ -106,10 +106,12 @@ async def passes_due(
     by: Annotated[Day | None, Query(description="Default: 30 days from today")] = None,
 ) -> VehiclePage:
     due_by = by or (datetime.now(UTC).date() + timedelta(days=30))
-    position = page.after or {}
-    after = (str(position["e"]), str(position["p"])) if "e" in position else None
+    position = page.after(AfterDate)
+    after = (position.on.isoformat(), position.key) if position else None
     found = await registry.vehicles.passes_due(due_by, after=after, limit=page.limit)
-    cursor = None
-    if len(found) == page.limit and found[-1].pass_expires_on is not None:
-        cursor = encode_cursor({"e": found[-1].pass_expires_on.isoformat(), "p": found[-1].plate})
+    last = found[-1] if found else None
+    expires = last.pass_expires_on if last else None
+    cursor = page.next_if_full(
+        len(found), AfterDate(on=expires, key=last.plate) if last and expires else None
+    )
     return VehiclePage(items=[VehicleView.of(v) for v in found], next_cursor=cursor)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.auth import Principal
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterTime, PageParams
 from common.problems import Problem
 from common.requests import run_once
 from stations.api.dependencies import Service, StationStaff, Visits, must_manage
@@ -101,11 +101,13 @@ async def list_checkins(
     filters = _visible_checkins(principal, station_id, driver_id)
     if status:
         filters["status"] = status
-    items = await service.checkins.checkins(filters=filters, after=page.after, limit=page.limit)
-    cursor = None
-    if len(items) == page.limit:
-        last = items[-1]
-        cursor = encode_cursor({"at": last.recorded_at.isoformat(), "id": last.checkin_id})
+    position = page.after(AfterTime)
+    after = {"at": position.at.isoformat(), "id": position.id} if position else None
+    items = await service.checkins.checkins(filters=filters, after=after, limit=page.limit)
+    last = items[-1] if items else None
+    cursor = page.next_if_full(
+        len(items), AfterTime(at=last.recorded_at, id=last.checkin_id) if last else None
+    )
     return CheckinPage(items=[CheckinView.of(c) for c in items], next_cursor=cursor)
 
 

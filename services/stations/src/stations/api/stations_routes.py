@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from common.pagination import PageParams, encode_cursor
+from common.pagination import AfterId, PageParams
 from common.problems import Problem
 from stations.api.dependencies import (
     Everyone,
@@ -88,10 +88,13 @@ async def list_stations(
         filters["kind"] = kind
     if status:
         filters["status"] = status
-    after = (page.after or {}).get("id")
-    stations = await service.directory.stations(filters=filters, after=after, limit=page.limit)
+    position = page.after(AfterId)
+    stations = await service.directory.stations(
+        filters=filters, after=position.id if position else None, limit=page.limit
+    )
     now = service.now()
-    cursor = encode_cursor({"id": stations[-1].station_id}) if len(stations) == page.limit else None
+    last = AfterId(id=stations[-1].station_id) if stations else None
+    cursor = page.next_if_full(len(stations), last)
     return StationPage(items=[StationView.of(s, now) for s in stations], next_cursor=cursor)
 
 
