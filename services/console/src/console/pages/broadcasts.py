@@ -1,0 +1,83 @@
+"""Broadcasts: compose one to a segment and watch its progress (notify's API)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from console.apis import ApiError, new_idempotency_key
+from console.web import CurrentPerson, PersonApi, check_csrf, redirect, render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+CATEGORIES = ("general", "policy", "activity", "points", "road_closure", "severe_weather")
+SEGMENTS = ("everyone", "fleet", "grid", "organisation", "grade")
+Short = Annotated[str, Form(max_length=100)]
+Long = Annotated[str, Form(max_length=2000)]
+
+
+@router.get("/broadcasts")
+async def broadcasts(
+    request: Request, person: CurrentPerson, api: PersonApi, error: str | None = None
+) -> Response:
+    try:
+        page = await api.get("notify", "/v1/broadcasts", limit=20)
+    except ApiError as exc:
+        return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
+    return render(
+        request,
+        "broadcasts.html",
+        person=person,
+        items=page["items"],
+        categories=CATEGORIES,
+        segments=SEGMENTS,
+        form_key=new_idempotency_key(),
+        error=error,
+    )
+
+
+def _content(title_zh: str, body_zh: str, title_en: str, body_en: str) -> dict[str, Any]:
+    content = {"zh-CN": {"title": title_zh, "body": body_zh}}
+    if title_en and body_en:
+        content["en"] = {"title": title_en, "body": body_en}
+    return content
+
+
+@router.post("/broadcasts")
+async def send(
+    request: Request,
+    person: CurrentPerson,
+    api: PersonApi,
+    category: Annotated[str, Form(max_length=30)],
+    segment: Annotated[str, Form(max_length=30)],
+    title_zh: Short,
+    body_zh: Long,
+    key: Annotated[str, Form(pattern=r"^[0-9a-f]{32}$")],
+    segment_value: Short = "",
+    title_en: Short = "",
+    body_en: Long = "",
+) -> Response:
+    body = {
+        "category": category,
+        "segment": {"kind": segment, **({"value": segment_value} if segment_value else {})},
+        "content": _content(title_zh, body_zh, title_en, body_en),
+    }
+    try:
+        made = await api.post("notify", "/v1/broadcasts", body, idempotency_key=key)
+    except ApiError as exc:
+        return await broadcasts(request, person, api, error=exc.detail)
+    return redirect(f"/broadcasts/{made['broadcast_id']}")
+
+
+@router.get("/broadcasts/{broadcast_id}")
+async def broadcast(
+    request: Request, person: CurrentPerson, api: PersonApi, broadcast_id: str
+) -> Response:
+    """The page polls its progress part every two seconds while the broadcast is in flight."""
+    try:
+        found = await api.get("notify", f"/v1/broadcasts/{broadcast_id}")
+    except ApiError as exc:
+        return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
+    return render(request, "broadcast.html", person=person, b=found)

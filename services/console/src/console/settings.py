@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from common.settings import ServiceSettings
+
+_DEV_SESSION_SECRET = "dev-only-console-session-secret-0123456789"
+
+
+class ConsoleSettings(ServiceSettings):
+    """The console holds no store: it calls the services' public APIs with the person's token."""
+
+    service_name: str = "console"
+    http_port: int = 8000
+
+    registry_url: str = "http://127.0.0.1:8001"
+    points_url: str = "http://127.0.0.1:8002"
+    stations_url: str = "http://127.0.0.1:8003"
+    notify_url: str = "http://127.0.0.1:8004"
+    cases_url: str = "http://127.0.0.1:8005"
+    api_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Sessions are signed cookies (no session store): the person's token, CSRF secret, language.
+    session_secret: SecretStr = SecretStr(_DEV_SESSION_SECRET)
+    session_hours: float = Field(default=8.0, gt=0, le=24)
+    # Secure cookies: browsers keep them on http://127.0.0.1 and localhost too, so on by default.
+    cookie_secure: bool = True
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+
+    # Production signs people in through the district's OpenID Connect provider; its access
+    # token (RS256, the services' audience, with role and named roles) is what the console sends.
+    oidc_metadata_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope: str = "openid profile"
+
+    @property
+    def dev_sign_in(self) -> bool:
+        """Development tokens are issued only outside production."""
+        return self.environment != "production"
+
+    @property
+    def oidc_configured(self) -> bool:
+        return bool(self.oidc_metadata_url and self.oidc_client_id)
+
+    @model_validator(mode="after")
+    def _production_signs_in_through_oidc(self) -> ConsoleSettings:
+        if self.environment == "production":
+            if self.session_secret.get_secret_value() == _DEV_SESSION_SECRET:
+                raise ValueError("production needs its own DRIVERHOME_SESSION_SECRET")
+            if not self.oidc_configured:
+                raise ValueError("production signs in through OIDC: set DRIVERHOME_OIDC_*")
+            if not self.cookie_secure:
+                raise ValueError("production cookies are Secure")
+        return self

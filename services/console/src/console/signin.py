@@ -1,0 +1,129 @@
+"""Signing in: the district's OpenID Connect provider in production, development tokens elsewhere.
+
+Either way the session keeps the token the services accept, and every page sends it as the
+person's own; the console never holds a token of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from authlib.integrations.starlette_client import OAuth, OAuthError
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from common.auth import issue_token
+from common.authz import NAMED_ROLES
+from common.problems import Problem
+from console.i18n import LANGUAGES
+from console.settings import ConsoleSettings
+from console.web import (
+    SignInNeeded,
+    check_csrf,
+    local_path,
+    principal_of,
+    redirect,
+    render,
+    settings_of,
+)
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,60}$"
+UNIT_PATTERN = r"^[A-Za-z0-9._-]{0,60}$"
+
+
+def oidc_client(settings: ConsoleSettings) -> OAuth | None:
+    """The district's provider, registered from its discovery document (Authlib)."""
+    if not settings.oidc_configured:
+        return None
+    oauth = OAuth()
+    secret = settings.oidc_client_secret
+    oauth.register(
+        name="district",
+        server_metadata_url=settings.oidc_metadata_url,
+        client_id=settings.oidc_client_id,
+        client_secret=secret.get_secret_value() if secret else None,
+        client_kwargs={"scope": settings.oidc_scope, "code_challenge_method": "S256"},
+    )
+    return oauth
+
+
+def development_token(
+    settings: ConsoleSettings, sub: str, roles: list[str], unit: str | None
+) -> str:
+    """An operator token for the chosen named roles (nothing chosen: no scopes at all)."""
+    return issue_token(
+        settings,
+        role="operator",
+        sub=sub,
+        roles=roles,
+        ttl=timedelta(hours=settings.session_hours),
+        **({"unit_id": unit} if unit else {}),
+    )
+
+
+def _start_session(request: Request, token: str) -> None:
+    request.session.pop("token", None)
+    principal = principal_of(token)  # names a person, or no session
+    if principal.role != "operator":
+        raise Problem(403, "Forbidden", "the console is for operators")
+    request.session["token"] = token
+
+
+@router.get("/signin")
+async def signin_page(request: Request) -> Response:
+    return render(request, "signin.html", roles=list(NAMED_ROLES))
+
+
+@router.post("/signin/dev")
+async def dev_signin(
+    request: Request,
+    sub: Annotated[str, Form(pattern=NAME_PATTERN)],
+    roles: Annotated[list[str] | None, Form()] = None,
+    unit: Annotated[str, Form(pattern=UNIT_PATTERN)] = "",
+) -> Response:
+    settings = settings_of(request)
+    if not settings.dev_sign_in:
+        raise Problem(403, "Forbidden", "development sign-in is refused in production")
+    chosen = [name for name in dict.fromkeys(roles or []) if name in NAMED_ROLES]
+    _start_session(request, development_token(settings, sub, chosen, unit or None))
+    return redirect("/")
+
+
+@router.get("/signin/oidc")
+async def oidc_start(request: Request) -> Response:
+    oauth: OAuth | None = request.app.state.oidc
+    if oauth is None:
+        raise Problem(404, "Not Found", "no OpenID Connect provider is configured")
+    target = str(request.url_for("oidc_callback"))
+    answer: Response = await oauth.district.authorize_redirect(request, target)
+    return answer
+
+
+@router.get("/signin/callback", name="oidc_callback")
+async def oidc_callback(request: Request) -> Response:
+    oauth: OAuth | None = request.app.state.oidc
+    if oauth is None:
+        raise Problem(404, "Not Found", "no OpenID Connect provider is configured")
+    try:
+        token = await oauth.district.authorize_access_token(request)
+        _start_session(request, str(token["access_token"]))
+    except (OAuthError, KeyError, Problem, SignInNeeded) as exc:
+        detail = getattr(exc, "description", None) or getattr(exc, "detail", None) or "refused"
+        return render(request, "signin.html", status=401, roles=[], error=str(detail))
+    return redirect("/")
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    request.session.clear()
+    return redirect("/signin")
+
+
+@router.get("/language/{lang}")
+async def switch_language(request: Request, lang: str, next: str | None = None) -> Response:
+    if lang in LANGUAGES:
+        request.session["lang"] = lang
+    return redirect(local_path(next))

@@ -1,0 +1,241 @@
+"""The operator console in a real browser (Debian's Chromium driven by Playwright) over the real
+services, broker and store: roles see only what they may, a phone is revealed with a reason and
+audited, a case moves dispatch → accept → resolve, an adjustment lands in the ledger, a
+broadcast goes out. Each page is screenshotted (test-output/console/) and checked with axe-core;
+no request may leave 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from common.testing import Infra, synthetic_national_id, synthetic_phone, unique_name, wait_until
+from tests.browser.harness import Stack, accessibility_problems, auth, screenshot, start_stack
+
+pytestmark = pytest.mark.e2e
+
+PHONE = synthetic_phone()
+OPERATOR = auth("operator")
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async for running in start_stack(infra, tmp_path_factory.mktemp("console")):
+        yield running
+        assert not running.external, f"requests left 127.0.0.1: {running.external}"
+
+
+@pytest.fixture(scope="module")
+async def driver(stack: Stack) -> dict[str, str]:
+    """One registered driver (synthetic numbers) with an open points account."""
+    plate = f"浙B{unique_name('')[-5:].upper()}"
+    plate = re.sub(r"[^0-9A-Z浙]", "7", plate)
+    body = {
+        "name": "李海平",
+        "phone": PHONE,
+        "national_id": synthetic_national_id(),
+        "plate": plate,
+        "fleet": f"宁波港集卡车队{unique_name('')[-4:]}",
+    }
+    made = await stack.api("registry", "POST", "/v1/drivers", OPERATOR, json=body)
+    driver_id = made["driver_id"]
+
+    async def account() -> object:
+        try:
+            return await stack.api("points", "GET", f"/v1/accounts/{driver_id}", OPERATOR)
+        except AssertionError:
+            return None
+
+    await wait_until(account, timeout=30)
+    return {"driver_id": driver_id, "plate": plate}
+
+
+async def checked(page: Page, name: str, **options: Any) -> None:
+    """Screenshot the page and fail on serious or critical accessibility violations."""
+    await screenshot(page, name, **options)
+    problems = await accessibility_problems(page)
+    assert not problems, f"{name}: {problems}"
+
+
+def nav(page: Page, name: str) -> Locator:
+    return page.locator(f"nav a[data-nav={name}]")
+
+
+async def test_each_role_sees_only_what_it_may(stack: Stack, driver: dict[str, str]) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "auditor-1", "auditor")
+    await expect(nav(page, "drivers")).to_be_visible()
+    await expect(nav(page, "cases")).to_have_count(0)
+    await expect(nav(page, "broadcasts")).to_have_count(0)
+    await expect(page.locator("[data-figure=drivers]")).to_be_visible()
+    await checked(page, "home-auditor")
+    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}")
+    # Masked data only; no reveal form without pii:read, but the access audit is visible.
+    await expect(page.locator("[data-field=phone]")).to_contain_text("*")
+    await expect(page.locator("#reveal")).to_have_count(0)
+    await expect(page.locator("#audit")).to_be_visible()
+    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}/points")
+    await expect(page.locator("[data-figure=balance]")).to_be_visible()
+    await expect(page.locator("form[action$='/points/adjustments']")).to_have_count(0)
+    await context.close()
+
+    context = await stack.context()
+    page = await stack.sign_in(context, "dispatcher-0", "case_dispatcher")
+    await expect(nav(page, "cases")).to_be_visible()
+    await expect(nav(page, "drivers")).to_have_count(0)
+    await expect(page.locator("[data-figure=drivers]")).to_have_count(0)
+    await context.close()
+
+    # No roles: nothing to see, and the services refuse the pages' calls anyway.
+    context = await stack.context()
+    page = await stack.sign_in(context, "nobody-1")
+    await expect(page.locator("nav a[data-nav]")).to_have_count(0)
+    answer = await page.goto(f"{stack.console}/drivers/{driver['driver_id']}")
+    assert answer is not None and answer.status == 403
+    await context.close()
+
+
+async def test_english_switch_and_csrf(stack: Stack) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "clerk-9", "registry_clerk")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await page.click("[data-lang-switch]")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await expect(page.locator("h1")).to_have_text("Today")
+    # A form posted without the session's CSRF token is refused.
+    refused = await page.request.post(f"{stack.console}/signout", form={"csrf": "forged"})
+    assert refused.status == 403
+    await context.close()
+
+
+async def test_find_a_driver_reveal_the_phone_with_a_reason_and_see_the_audit(
+    stack: Stack, driver: dict[str, str]
+) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "officer-7", "registry_clerk", "security_officer")
+    await page.click("nav a[data-nav=drivers]")
+    await page.fill("#plate", driver["plate"])
+    await page.click("form.filters button[type=submit] >> nth=0")
+    await checked(page, "drivers-search")
+    await page.click(f"a[href='/drivers/{driver['driver_id']}']")
+    await expect(page.locator("[data-field=phone]")).to_contain_text("*")
+    await checked(page, "driver")
+
+    await page.select_option("#purpose", "case_handling")
+    await page.fill("#case_ref", "CASE-42")
+    await page.click("#reveal button[type=submit]")
+    revealed = page.locator("[data-revealed=phone]")
+    await expect(revealed).to_be_visible()
+    # Compared by digest: a failure message must not print the number.
+    shown = hashlib.sha256((await revealed.inner_text()).encode()).hexdigest()
+    assert shown == hashlib.sha256(PHONE.encode()).hexdigest(), "the revealed phone differs"
+    await checked(page, "driver-revealed", mask=[revealed])
+    await context.close()
+
+    # An auditor (who may not reveal) sees who revealed what, when and why.
+    context = await stack.context()
+    page = await stack.sign_in(context, "auditor-2", "auditor")
+    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}")
+    row = page.locator("table[data-table=audit] tbody tr").filter(has_text="officer-7")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("CASE-42")
+    await expect(row).to_contain_text("工单办理")
+    await checked(page, "driver-audit")
+    await context.close()
+
+
+async def test_an_adjustment_lands_in_the_ledger_with_its_reason(
+    stack: Stack, driver: dict[str, str]
+) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "points-1", "points_admin")
+    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}/points")
+    before = int(await page.locator("[data-figure=balance]").inner_text())
+    await page.fill("#amount", "50")
+    await page.fill("#reason", "志愿服务补录")
+    await page.click("form[action$='/points/adjustments'] button[type=submit]")
+    await expect(page.locator("table[data-table=ledger]")).to_contain_text("志愿服务补录")
+    await expect(page.locator("[data-figure=balance]")).to_have_text(str(before + 50))
+    await checked(page, "points")
+    await context.close()
+
+
+async def test_a_case_moves_through_dispatch_accept_and_resolve(stack: Stack) -> None:
+    driver_id = unique_name("drv_")
+    opened = await stack.api(
+        "cases",
+        "POST",
+        "/v1/cases",
+        auth("driver", driver_id=driver_id, sub=f"sub-{driver_id}"),
+        json={
+            "driver_id": driver_id,
+            "kind": "complaint",
+            "category": "freight_payment",
+            "description": "运费拖欠三个月",
+        },
+    )
+    case_id = opened["case"]["case_id"]
+    unit = unique_name("U")
+
+    context = await stack.context()
+    page = await stack.sign_in(context, "dispatcher-1", "case_dispatcher")
+    await page.click("nav a[data-nav=cases]")
+    await expect(page.locator("table[data-table=cases]")).to_contain_text(case_id)
+    await checked(page, "cases")
+    await page.click(f"a[href='/cases/{case_id}']")
+    # A dispatcher is offered dispatch and reject, never a handler's steps.
+    await expect(page.locator("form[data-action=dispatch]")).to_be_visible()
+    await expect(page.locator("form[data-action=accept]")).to_have_count(0)
+    await checked(page, "case-received")
+    await page.fill("#units-dispatch", unit)
+    await page.click("form[data-action=dispatch] button[type=submit]")
+    await expect(page.locator("[data-field=status]")).to_have_text("assigned")
+    await expect(page.locator("form[data-action=dispatch]")).to_have_count(0)
+    await expect(page.locator("form[data-action=accept]")).to_have_count(0)
+    await context.close()
+
+    context = await stack.context()
+    page = await stack.sign_in(context, "handler-1", "case_handler", unit=unit)
+    await page.goto(f"{stack.console}/cases/{case_id}")
+    await expect(page.locator("form[data-action=dispatch]")).to_have_count(0)
+    await page.click("form[data-action=accept] button[type=submit]")
+    await expect(page.locator("[data-field=status]")).to_have_text("in_progress")
+    await page.select_option("#outcome-resolve", "upheld")
+    await page.fill("#note-resolve", "运费已结清")
+    await page.click("form[data-action=resolve] button[type=submit]")
+    await expect(page.locator("[data-field=status]")).to_have_text("resolved")
+    await checked(page, "case-resolved")
+    await context.close()
+
+
+async def test_a_broadcast_to_a_fleet_shows_its_progress(
+    stack: Stack, driver: dict[str, str]
+) -> None:
+    found = await stack.api("registry", "GET", f"/v1/drivers/{driver['driver_id']}", OPERATOR)
+    context = await stack.context()
+    page = await stack.sign_in(context, "editor-1", "notify_editor")
+    await page.click("nav a[data-nav=broadcasts]")
+    await checked(page, "broadcasts")
+    await page.select_option("#segment", "fleet")
+    await page.fill("#segment_value", found["fleet"])  # notify keeps the fleet as named
+    await page.fill("#title_zh", "台风预警")
+    await page.fill("#body_zh", "请注意防范。")
+    await page.click("form[action='/broadcasts'] button[type=submit]")
+    await expect(page.locator("[data-field=status]")).to_have_text("completed", timeout=30_000)
+    await expect(page.locator("[data-figure=targeted]")).to_have_text("1")
+    await checked(page, "broadcast")
+    await context.close()
+
+
+async def test_the_home_page_counts_open_cases_by_clock(stack: Stack) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "supervisor-1", "case_supervisor", "auditor")
+    await expect(page.locator("[data-figure=cases-on_time]")).to_be_visible()
+    await checked(page, "home-supervisor")
+    await context.close()
