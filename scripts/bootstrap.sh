@@ -22,6 +22,10 @@ command -v javac >/dev/null || apt_install openjdk-17-jdk-headless || true
 command -v mvn >/dev/null || apt_install maven || true
 # The partner guide's examples (docs/partners.md), which a test runs as written.
 for tool in curl jq openssl; do command -v "$tool" >/dev/null || apt_install "$tool" || true; done
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser
+# here); a CJK font so its Chinese pages render in the screenshots.
+command -v chromium >/dev/null || apt_install chromium || true
+[ -n "$(fc-list :lang=zh 2>/dev/null)" ] || apt_install fonts-wqy-microhei || true
 
 if ! command -v uv >/dev/null || [ "$(uv --version | awk '{print $2}')" != "$UV_VERSION" ]; then
   echo "bootstrap: installing uv $UV_VERSION" >&2

@@ -7,7 +7,8 @@
 #
 # For tests: RUN_SERVICES (names), RUN_PORT_BASE (service i listens on base+i),
 # RUN_SERVICE_CMD (a command the name is appended to; default: the venv's `python -m`),
-# RUN_DEMO=0 (no demo data), RUN_LOGS (log folder).
+# RUN_DEMO=0 (no demo data), RUN_LOGS (log folder). The operator console, listed last, listens
+# on the base port itself and calls the others at their ports; it needs no Kafka principal.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Development: the development issuer's keys and the built-in development PII keys. Unset, the
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 export DRIVERHOME_ENVIRONMENT="${DRIVERHOME_ENVIRONMENT:-development}"
 logs="${RUN_LOGS:-.run/logs}"
 mkdir -p "$logs"
-read -r -a names <<<"${RUN_SERVICES:-registry points stations notify cases partners}"
+read -r -a names <<<"${RUN_SERVICES:-registry points stations notify cases partners console}"
 port_base="${RUN_PORT_BASE:-8000}"
 backoff_start="${RUN_BACKOFF_START:-1}"
 backoff_max="${RUN_BACKOFF_MAX:-30}"
@@ -37,15 +38,29 @@ for i in "${!names[@]}"; do
   port[$name]=$((port_base + i + 1))
   delay[$name]=$backoff_start
   restarts[$name]=0
+  if [ "$name" = console ]; then
+    port[$name]=$port_base
+    continue
+  fi
   if [ -f "$credentials" ] && [ -z "${DRIVERHOME_KAFKA_USERNAME:-}" ]; then
     kafka_env[$name]=$(uv run --no-sync python -m common.access env "$credentials" "service:$name" 2>/dev/null | tr '\n' ' ') \
       || echo "run: $name has no Kafka principal in deploy/access.yaml; it starts without credentials" >&2
   fi
 done
 
+# The console calls each service where this script started it.
+console_env() {
+  local other
+  for other in "${names[@]}"; do
+    [ "$other" = console ] || printf 'DRIVERHOME_%s_URL=http://127.0.0.1:%s ' "${other^^}" "${port[$other]}"
+  done
+  printf 'DRIVERHOME_ENVIRONMENT=%s' "${DRIVERHOME_ENVIRONMENT:-development}"
+}
+
 start_service() {
   local name=$1 extra=()
   read -r -a extra <<<"${kafka_env[$name]:-}"
+  if [ "$name" = console ]; then read -r -a extra <<<"$(console_env)"; fi
   env "${extra[@]}" DRIVERHOME_HTTP_PORT="${port[$name]}" "${service_cmd[@]}" "$name" >>"$logs/$name.log" 2>&1 &
   pid_of[$name]=$!
   started_at[$name]=$SECONDS
@@ -121,7 +136,11 @@ fi
 echo
 echo "driverhome is running (Ctrl-C stops everything; a service that dies is restarted):"
 for name in "${names[@]}"; do
-  printf '  %-9s http://127.0.0.1:%s/docs\n' "$name" "${port[$name]}"
+  if [ "$name" = console ]; then
+    printf '  %-9s http://127.0.0.1:%s/  (operator console: sign in with a development role)\n' "$name" "${port[$name]}"
+  else
+    printf '  %-9s http://127.0.0.1:%s/docs\n' "$name" "${port[$name]}"
+  fi
 done
 cat <<MSG
   metrics   http://127.0.0.1:<port>/metrics
