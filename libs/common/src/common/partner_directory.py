@@ -182,6 +182,8 @@ class PartnerDirectoryFeed:
                 model = models.get(event.type)
                 if model is None:
                     raise InvalidEvent("unknown_type", f"{event.type} is not a partners event")
+                if not issubclass(model, PartnerState):
+                    continue  # the service's other facts (erasure confirmations): no account
                 state = parse_data(event, model)
                 assert isinstance(state, PartnerState)
             except InvalidEvent as exc:

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -79,8 +79,13 @@ class IdempotentRequests:
         key: str | None,
         body: Any,
         action: Callable[[], Awaitable[tuple[int, Any]]],
+        driver_ids: Sequence[str] = (),
     ) -> tuple[int, Any]:
-        """Run ``action`` once per ``(caller, key)``; returns ``(status, json body)``."""
+        """Run ``action`` once per ``(caller, key)``; returns ``(status, json body)``.
+
+        The stored record names the drivers the request and its answer concern, so their
+        erasure finds it (``common.erasure``).
+        """
         if key is None:
             return await action()
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
@@ -90,7 +95,7 @@ class IdempotentRequests:
         owner = uuid.uuid4().hex
         stored = await self._collection.find_one({"_id": doc_id})
         if stored is None:
-            stored = await self._claim_new(doc_id, fingerprint, owner)
+            stored = await self._claim_new(doc_id, fingerprint, owner, driver_ids)
         elif stored.get("fingerprint") == fingerprint and stored.get("state") == "running":
             stored = await self._take_over(doc_id, fingerprint, owner) or stored
         if stored.get("owner") != owner:
@@ -108,14 +113,20 @@ class IdempotentRequests:
                 await renewing
         await self._collection.update_one(
             {"_id": doc_id, "owner": owner},
-            {"$set": {"state": "done", "status": status, "answer": answer}},
+            {
+                "$set": {"state": "done", "status": status, "answer": answer},
+                "$addToSet": {"driver_ids": {"$each": sorted(drivers_named(answer))}},
+            },
         )
         return status, answer
 
-    async def _claim_new(self, doc_id: str, fingerprint: str, owner: str) -> Document:
+    async def _claim_new(
+        self, doc_id: str, fingerprint: str, owner: str, driver_ids: Sequence[str]
+    ) -> Document:
         now = self._clock()
         doc = {
             "_id": doc_id,
+            "driver_ids": sorted(set(driver_ids)),
             "fingerprint": fingerprint,
             "state": "running",
             "owner": owner,
@@ -184,5 +195,27 @@ async def run_once(
 
     # The path too: a key reused on another endpoint is another body, not a replay.
     fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
-    status, answer = await requests.run(caller=principal.sub, key=key, body=fingerprint, action=run)
+    named = drivers_named(fingerprint["body"]) | drivers_named(dict(request.path_params))
+    if principal.driver_id:
+        named.add(principal.driver_id)
+    status, answer = await requests.run(
+        caller=principal.sub, key=key, body=fingerprint, action=run, driver_ids=sorted(named)
+    )
     return JSONResponse(answer, status_code=status)
+
+
+def drivers_named(value: Any, depth: int = 3) -> set[str]:
+    """The ``driver_id`` values in a JSON body, a few levels deep (an answer's ``case``)."""
+    found: set[str] = set()
+    if depth <= 0:
+        return found
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name == "driver_id" and isinstance(item, str):
+                found.add(item)
+            else:
+                found |= drivers_named(item, depth - 1)
+    elif isinstance(value, list):
+        for item in value[:100]:
+            found |= drivers_named(item, depth - 1)
+    return found

@@ -20,6 +20,7 @@ from cases.api.figures_routes import router as figures_router
 from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
+from cases.erasure import KEPT, STEPS
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.jobs import scanner as periodic_scanner
@@ -30,6 +31,8 @@ from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
 from common.clock import Clock, utc_now
+from common.erasure import answering_erasure, driver_erasure
+from common.events.cases import CasesErasureCompleted
 from common.outbox import OutboxRelay
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
@@ -78,7 +81,9 @@ def create_app(
             relay=relay,
         )
         consumer = runtime.consumer("cases")
-        consumer.domain("registry.events", RegistryHandlers(service.dossiers).handlers())
+        erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        own = RegistryHandlers(service.dossiers).handlers()
+        consumer.domain("registry.events", answering_erasure(own, erasure))
         consumer.domain("points.events", PointsHandlers(service.compensations).handlers())
 
     async def prepare(runtime: Runtime) -> None:

@@ -30,6 +30,7 @@ CONTRACT = ServiceContract(
             "case.compensation_granted.v1",
             "case.deadlines_recomputed.v1",
             "calendar.year_loaded.v1",
+            "cases.erasure_completed.v1",
         )
     },
     consumes={

@@ -11,7 +11,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
 from common.dispatch import EventHandler, on
+from common.erasure import answering_erasure, driver_erasure
 from common.events import DOMAIN_EVENTS
+from common.events.notify import NotifyErasureCompleted
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
 from common.requests import idempotency_indexes, keep_requests
@@ -31,6 +33,7 @@ from notify.channels.senders import SmsGateway, WebhookSender
 from notify.channels.targets import TargetPolicy
 from notify.delivery import Channels
 from notify.dispatcher import Dispatcher
+from notify.erasure import KEPT, STEPS
 from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.handlers.broadcasts import BroadcastHandlers
 from notify.handlers.events import DomainHandlers
@@ -153,7 +156,10 @@ def create_app(
         handlers = DomainHandlers(
             notify.facts, notify.delivery, ProcessedEvents(runtime.db[PROCESSED])
         )
-        for topic, by_type in domain_handlers(handlers).items():
+        by_topic = domain_handlers(handlers)
+        erasure = driver_erasure(runtime, NotifyErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        by_topic["registry.events"] = answering_erasure(by_topic["registry.events"], erasure)
+        for topic, by_type in by_topic.items():
             consumer.domain(topic, by_type)
         batches = BroadcastHandlers(notify.broadcasts)
         consumer.internal(

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.erasure import answering_erasure, driver_erasure
+from common.events.partners import PartnersErasureCompleted
 from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.topics import ensure_topics
@@ -20,6 +22,7 @@ from partners.api.ingest_routes import router as ingest_router
 from partners.api.keys_routes import router as keys_router
 from partners.api.receipts_routes import router as receipts_router
 from partners.bus_check import TopicCheck
+from partners.erasure import KEPT, STEPS
 from partners.handlers.dead_letters import DeadLetterHandlers
 from partners.handlers.domain import DomainHandlers
 from partners.service import Partners
@@ -60,7 +63,8 @@ def create_app(
         domain = DomainHandlers(partners.receipts, partners.booking)
         consumer = runtime.consumer("partners")
         consumer.domain("points.events", domain.points(), batch_size=settings.consumer_batch_size)
-        consumer.domain("registry.events", domain.registry())
+        erasure = driver_erasure(runtime, PartnersErasureCompleted, STEPS, kept=KEPT)
+        consumer.domain("registry.events", answering_erasure(domain.registry(), erasure))
         consumer.domain("stations.events", domain.stations())
         dead = DeadLetterHandlers(partners.receipts)
         consumer.records(dead_letter_pattern(settings), dead.on_dead_letter, group="rejections")

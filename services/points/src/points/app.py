@@ -10,6 +10,8 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
+from common.erasure import answering_erasure, driver_erasure
+from common.events.points import PointsErasureCompleted
 from common.idempotency import ProcessedEvents
 from common.lease import StoreLease
 from common.runtime import Runtime, readiness_checks, service_runtime
@@ -17,6 +19,7 @@ from common.webapp import create_service_app
 from points.api.errors import install_points_errors
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
+from points.erasure import KEPT, STEPS
 from points.handlers.earning import EarningHandlers
 from points.handlers.registry import RegistryHandlers
 from points.holds import Holds
@@ -131,7 +134,8 @@ def create_app(
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
         earning = EarningHandlers(service)
         consumer = runtime.consumer("points")
-        consumer.domain("registry.events", registry.handlers())
+        erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        consumer.domain("registry.events", answering_erasure(registry.handlers(), erasure))
         consumer.domain(
             "stations.events",
             {

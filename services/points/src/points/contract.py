@@ -23,6 +23,7 @@ CONTRACT = ServiceContract(
             "points.expired.v1",
             "points.adjusted.v1",
             "points.grade_changed.v1",
+            "points.erasure_completed.v1",
         )
     },
     consumes={

@@ -17,18 +17,22 @@ from registry.api.census_routes import router as census_router
 from registry.api.consent_requests_routes import router as consent_requests_router
 from registry.api.consent_routes import router as consent_router
 from registry.api.drivers_routes import router as drivers_router
+from registry.api.erasure_routes import router as erasure_router
 from registry.api.errors import install_registry_errors
 from registry.api.oversight_routes import router as oversight_router
 from registry.api.units_routes import router as units_router
 from registry.api.vehicles_routes import router as vehicles_router
+from registry.erasure_receipts import ErasureReceipts
+from registry.handlers.erasure import CONFIRMING_TOPICS, ErasureHandlers
 from registry.handlers.partner import PartnerHandlers
 from registry.records import RelayRef, no_relay
 from registry.service import Registry, Stores
 from registry.settings import RegistrySettings
-from registry.store import ALL_INDEXES, IDEMPOTENCY_KEYS, PROCESSED
+from registry.store import ALL_INDEXES, IDEMPOTENCY_KEYS, PROCESSED, erasure_receipts
 from registry.store.access_log import AccessLog
 from registry.store.campaigns import CampaignStore
 from registry.store.drivers import DRIVERS, DriverStore
+from registry.store.erasure_receipts import ErasureReceiptStore
 from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
 from registry.store.organisations import OrganisationStore
@@ -62,7 +66,7 @@ def create_app(
     store: AsyncDatabase[Document] | None = None,
     broker: KafkaBroker | None = None,
 ) -> FastAPI:
-    built: dict[str, Registry] = {}
+    built: dict[str, Any] = {}
 
     def wire(runtime: Runtime) -> None:
         # store -> relay -> use cases -> consumers. The runtime starts the relay after wiring,
@@ -72,13 +76,19 @@ def create_app(
         partner = PartnerHandlers(
             registry.registrar, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults
         )
-        runtime.consumer("registry").partners(partner.handlers())
+        consumer = runtime.consumer("registry")
+        consumer.partners(partner.handlers())
+        receipts = ErasureReceipts(DriverStore(runtime.db), ErasureReceiptStore(runtime.db))
+        built["erasure_receipts"] = receipts
+        confirmations = ErasureHandlers(receipts)
+        for topic in CONFIRMING_TOPICS:
+            consumer.domain(topic, confirmations.handlers(topic))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             settings,
-            indexes=ALL_INDEXES,
+            indexes=[*ALL_INDEXES, *erasure_receipts.INDEXES],
             outbox_collections=[DRIVERS],
             wire=wire,
             store=store,
@@ -88,6 +98,7 @@ def create_app(
             await registry.lifecycle.finish_pending_erasures()
             app.state.runtime = runtime
             app.state.registry = registry
+            app.state.erasure_receipts = built["erasure_receipts"]
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             yield
@@ -109,6 +120,7 @@ def create_app(
             units_router,
             census_router,
             oversight_router,
+            erasure_router,
         ],
     )
     install_registry_errors(app)

@@ -65,7 +65,12 @@ class ConsentAndFamily:
             # Withdrawal ends the processing: the family details go with it.
             changes.put("family", None)
         changes.set_["updated_at"] = now
-        event = DriverUpdated(driver_id=driver_id, changed_fields=changes.names, updated_at=now)
+        event = DriverUpdated(
+            driver_id=driver_id,
+            changed_fields=changes.names,
+            updated_at=now,
+            consents={purpose: granted},
+        )
         await self._records.write(
             driver_id,
             changes,

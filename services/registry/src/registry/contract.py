@@ -21,6 +21,14 @@ CONTRACT = ServiceContract(
             "driver.deactivated.v1",
         )
     },
-    consumes={PARTNER_TOPIC: ("driver.registered.v1",)},
+    consumes={
+        PARTNER_TOPIC: ("driver.registered.v1",),
+        # Each service's answer to an erasure, for the driver's erasure receipt.
+        "points.events": ("points.erasure_completed.v1",),
+        "stations.events": ("stations.erasure_completed.v1",),
+        "notify.events": ("notify.erasure_completed.v1",),
+        "cases.events": ("cases.erasure_completed.v1",),
+        "partners.events": ("partners.erasure_completed.v1",),
+    },
     group_id="registry",
 )

@@ -9,6 +9,8 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
+from common.erasure import answering_erasure, driver_erasure
+from common.events.stations import StationsErasureCompleted
 from common.idempotency import ProcessedEvents
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
@@ -18,6 +20,7 @@ from stations.api.checkins_routes import router as checkins_router
 from stations.api.errors import install_stations_errors
 from stations.api.feedback_routes import router as feedback_router
 from stations.api.stations_routes import router as stations_router
+from stations.erasure import KEPT, STEPS
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
 from stations.service import Stations, Stores
@@ -67,7 +70,8 @@ def create_app(
         registry = RegistryHandlers(use_cases.drivers, ProcessedEvents(db[PROCESSED]))
         kiosks = KioskHandlers(use_cases.checkins, runtime.faults)
         consumer = runtime.consumer(GROUP)
-        consumer.domain("registry.events", registry.handlers())
+        erasure = driver_erasure(runtime, StationsErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        consumer.domain("registry.events", answering_erasure(registry.handlers(), erasure))
         consumer.partners(kiosks.handlers())
 
     @asynccontextmanager

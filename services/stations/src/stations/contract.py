@@ -14,7 +14,13 @@ CONTRACT = ServiceContract(
         "`activity.attended.v1`. Keeps whether a driver is known and active from "
         "`registry.events`; reads kiosks' `service.used.v1` from their partner topic."
     ),
-    publishes={"stations.events": ("service.used.v1", "activity.attended.v1")},
+    publishes={
+        "stations.events": (
+            "service.used.v1",
+            "activity.attended.v1",
+            "stations.erasure_completed.v1",
+        )
+    },
     consumes={
         "registry.events": ("driver.registered.v1", "driver.updated.v1", "driver.deactivated.v1"),
         PARTNER_TOPIC: ("service.used.v1",),

@@ -19,7 +19,14 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             registry.DriverDeactivated,
         )
     },
-    "stations.events": {m.event_type: m for m in (stations.ServiceUsed, stations.ActivityAttended)},
+    "stations.events": {
+        m.event_type: m
+        for m in (
+            stations.ServiceUsed,
+            stations.ActivityAttended,
+            stations.StationsErasureCompleted,
+        )
+    },
     "points.events": {
         m.event_type: m
         for m in (
@@ -30,10 +37,16 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             points.GradeChanged,
             points.PointsAdjusted,
             points.EventParked,
+            points.PointsErasureCompleted,
         )
     },
     "notify.events": {
-        m.event_type: m for m in (notify.NotificationDelivered, notify.NotificationFailed)
+        m.event_type: m
+        for m in (
+            notify.NotificationDelivered,
+            notify.NotificationFailed,
+            notify.NotifyErasureCompleted,
+        )
     },
     "cases.events": {
         m.event_type: m
@@ -49,6 +62,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             cases.CaseCompensationGranted,
             cases.CaseDeadlinesRecomputed,
             cases.CalendarYearLoaded,
+            cases.CasesErasureCompleted,
         )
     },
     "partners.events": {
@@ -58,6 +72,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             partners.PartnerUpdated,
             partners.PartnerSuspended,
             partners.PartnerReinstated,
+            partners.PartnersErasureCompleted,
         )
     },
 }

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from common.events.base import EventData
+from common.events.erasure import ErasureCompleted
 
 CaseKind = Literal["question", "help_request", "complaint", "report", "suggestion"]
 Channel = Literal["station", "hotline", "app", "partner"]
@@ -210,3 +211,9 @@ class CalendarYearLoaded(EventData):
     )
     loaded_by: str = Field(description="The operator's account id")
     loaded_at: AwareDatetime
+
+
+class CasesErasureCompleted(ErasureCompleted):
+    """The cases service holds nothing personal about the erased driver any more."""
+
+    event_type: ClassVar[str] = "cases.erasure_completed.v1"

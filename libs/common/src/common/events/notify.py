@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime
 
 from common.events.base import EventData
+from common.events.erasure import ErasureCompleted
 
 NotifyChannel = Literal["inbox", "sms", "webhook"]
 
@@ -31,3 +32,9 @@ class NotificationFailed(EventData):
     reason: str
     attempts: int
     failed_at: AwareDatetime
+
+
+class NotifyErasureCompleted(ErasureCompleted):
+    """The notify service holds nothing personal about the erased driver any more."""
+
+    event_type: ClassVar[str] = "notify.erasure_completed.v1"

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from common.events.base import EventData
+from common.events.erasure import ErasureCompleted
 
 PartnerStatus = Literal["active", "suspended"]
 
@@ -48,3 +49,9 @@ class PartnerSuspended(PartnerState):
 
 class PartnerReinstated(PartnerState):
     event_type: ClassVar[str] = "partner.reinstated.v1"
+
+
+class PartnersErasureCompleted(ErasureCompleted):
+    """The partners service holds nothing personal about the erased driver any more."""
+
+    event_type: ClassVar[str] = "partners.erasure_completed.v1"

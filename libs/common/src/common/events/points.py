@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from common.events.base import EventData
+from common.events.erasure import ErasureCompleted
 
 Grade = Literal["AAA", "AA", "A"]
 
@@ -101,3 +102,9 @@ class PointsAdjusted(EventData):
     reason: str
     sanction: bool = False
     adjusted_at: AwareDatetime
+
+
+class PointsErasureCompleted(ErasureCompleted):
+    """The points service holds nothing personal about the erased driver any more."""
+
+    event_type: ClassVar[str] = "points.erasure_completed.v1"

@@ -50,6 +50,15 @@ class DriverUpdated(EventData):
     partner_driver_ref: str | None = Field(
         default=None, description="With `partner_links` changed: that partner's reference"
     )
+    # The consent announcement every service follows (issue 14): points pauses earning,
+    # notify holds marketing, stations and notify keep no location beyond its purpose.
+    consents: dict[str, bool] | None = Field(
+        default=None,
+        description=(
+            "With `consents.<purpose>` changed: whether that purpose (points, notifications, "
+            "location, family_services) is now granted"
+        ),
+    )
 
 
 class DriverVerified(EventData):

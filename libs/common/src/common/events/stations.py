@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import AwareDatetime, Field
 
 from common.events.base import EventData
+from common.events.erasure import ErasureCompleted
 
 
 class ServiceUsed(EventData):
@@ -33,3 +34,9 @@ class ActivityAttended(EventData):
     activity_id: str
     activity_kind: str
     attended_at: AwareDatetime
+
+
+class StationsErasureCompleted(ErasureCompleted):
+    """The stations service holds nothing personal about the erased driver any more."""
+
+    event_type: ClassVar[str] = "stations.erasure_completed.v1"

@@ -1,0 +1,39 @@
+"""What cases forgets when the registry erases a driver (``common.erasure``).
+
+The cases stay for the figures (counts per category, clocks kept or breached) under a
+pseudonym: the description, every note, attachments, the respondent and any actor id naming
+the driver go. The care dossier goes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cases.store.cases import CASES
+from cases.store.dossiers import DOSSIERS
+from common.erasure import Forget, by, scrubbed
+
+# Free texts the driver or a handler wrote about the driver's matter, at any depth.
+_TEXTS = frozenset({"description", "note", "comment", "attachments", "respondent", "answer"})
+
+KEPT = ("cases without texts under a pseudonym (figures and clocks)",)
+
+
+def _pseudonymous_case(doc: dict[str, Any], driver_id: str, anon: str) -> dict[str, Any]:
+    case: dict[str, Any] = scrubbed(doc, driver_id, anon, _TEXTS)
+    case["driver_id"] = anon
+    case["description"] = ""
+    case["attachments"] = []
+    return case
+
+
+STEPS = (
+    Forget("care dossier", DOSSIERS, by("_id")),
+    Forget(
+        "cases: descriptions, notes, attachments",
+        CASES,
+        by("driver_id"),
+        rewrite=_pseudonymous_case,
+        guard="version",
+    ),
+)

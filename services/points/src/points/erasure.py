@@ -1,0 +1,36 @@
+"""What points forgets when the registry erases a driver (``common.erasure``).
+
+The ledger and the account's balance stay: they are pseudonymous (the driver id is a random
+token, no personal value is in them) and the programme's books must add up. The account loses
+its fleet and grid; everything else about the driver goes.
+"""
+
+from __future__ import annotations
+
+from common.erasure import Forget, by
+from points.store.accounts import ACCOUNTS
+from points.store.parked import PARKED
+from points.store.redemptions import REDEMPTIONS
+from points.store.review import HELD
+from points.store.statements import STATEMENTS
+
+KEPT = ("ledger entries", "account balance and status")
+
+STEPS = (
+    Forget(
+        "account grouping",
+        ACCOUNTS,
+        lambda d: {"_id": d, "$or": [{"fleet": {"$ne": None}}, {"grid": {"$ne": None}}]},
+        lambda _, __: {"$set": {"fleet": None, "grid": None}},
+    ),
+    Forget("parked events", PARKED, by("driver_id")),
+    Forget("events held for review", HELD, by("driver_id")),
+    Forget("school-admission statements", STATEMENTS, by("driver_id")),
+    # The mall's stock figures keep the redemption; who redeemed it does not stay.
+    Forget(
+        "redemptions",
+        REDEMPTIONS,
+        by("driver_id"),
+        lambda _, anon: {"$set": {"driver_id": anon}, "$unset": {"code": "", "code_hash": ""}},
+    ),
+)
