@@ -13,8 +13,8 @@ An operator token with neither roles nor scopes may do nothing that needs a scop
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Annotated, Any
 
 from fastapi import Depends
 
@@ -39,7 +39,7 @@ __all__ = [
     "scopes_of_roles",
 ]
 
-Check = Callable[[Principal], Awaitable[Principal]]
+Check = Callable[[Principal], Coroutine[Any, Any, Principal]]
 
 
 def missing_scope(scope: str) -> Problem:
