@@ -15,6 +15,7 @@ from common.events.partner import PortAppointmentKept, VolunteerLogged
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.testing import Infra, TcpProxy, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
+from points.earning import Earning
 from points.settings import PointsSettings
 from tests.support import produce, serve
 
@@ -216,7 +217,7 @@ async def test_a_reversal_undoes_an_award_exactly_once_even_when_retried_concurr
     async with serve(app) as http:
         service = app.state.service
         await service.open_account(driver, datetime.now(UTC))
-        award = await service.earn(volunteer(driver, hours=5))
+        award = await service.earn(Earning.of(volunteer(driver, hours=5)))
         assert award.state == "applied"
         answers = await asyncio.gather(
             *(
@@ -249,7 +250,7 @@ async def test_daily_caps_limit_awards_and_the_ledger_says_why(
     async with serve(app) as http:
         service = app.state.service
         await service.open_account(driver, datetime.now(UTC))
-        outcomes = [await service.earn(volunteer(driver, hours=3)) for _ in range(4)]
+        outcomes = [await service.earn(Earning.of(volunteer(driver, hours=3))) for _ in range(4)]
         ledger = await http.get(f"/v1/accounts/{driver}/ledger", headers=token())
     # 80 a day: 30 + 30 + 20 (capped) + nothing.
     assert [o.state for o in outcomes] == ["applied", "applied", "applied", "rejected"]
@@ -269,11 +270,11 @@ async def test_points_expire_after_the_configured_months_once_and_are_announced(
         service = app.state.service
         await service.open_account(driver, now[0])
         old = volunteer(driver, hours=4).model_copy(update={"time": now[0]})
-        await service.earn(old)
+        await service.earn(Earning.of(old))
         await service.adjust(driver, -10, operator="op", reason="兑换线下礼品", request_id="r1")
         now[0] = datetime(2027, 3, 1, tzinfo=UTC)
         recent = volunteer(driver, hours=1).model_copy(update={"time": now[0]})
-        await service.earn(recent)
+        await service.earn(Earning.of(recent))
         first = await service.expire_all()
         second = await service.expire_all()
     assert (first, second) == (1, 0)
@@ -359,7 +360,7 @@ async def test_rules_are_versioned_and_an_invalid_rule_is_refused(
         during = volunteer(driver, hours=1).model_copy(
             update={"time": datetime(2027, 2, 1, tzinfo=UTC)}
         )
-        entry = await service.earn(during)
+        entry = await service.earn(Earning.of(during))
     assert (created.status_code, again.status_code) == (200, 200)
     assert [v["version"] for v in versions.json()] == [2, 1]
     assert bad.status_code == 422

@@ -24,6 +24,7 @@ from common.events.partner import VolunteerLogged
 from common.testing import unique_name
 from points.app import create_app
 from points.domain import month_of, months_back
+from points.earning import Earning
 from points.settings import PointsSettings
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -103,7 +104,7 @@ def run_model(
             # Caps count by the day points receives an event: one delivery a day, so the daily
             # cap never decides.
             clock[0] = clock[0] + timedelta(days=1)
-            entry = self.run(service.earn(event))
+            entry = self.run(service.earn(Earning.of(event)))
             amount = 10 * int(event.data["hours"])
             assert entry.state == "applied"
             self.balance += amount
@@ -117,7 +118,7 @@ def run_model(
         @rule(data=st.data())
         def a_delivered_event_arrives_again(self, data: st.DataObject) -> None:
             event = data.draw(st.sampled_from(self.delivered))
-            self.run(service.earn(event))
+            self.run(service.earn(Earning.of(event)))
 
         @rule(amount=st.integers(min_value=1, max_value=80))
         def points_are_spent(self, amount: int) -> None:

@@ -16,6 +16,7 @@ from common.events.partner import TrainingCompleted, VolunteerLogged
 from common.events.stations import ActivityAttended
 from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
+from points.earning import Earning
 from points.settings import PointsSettings
 from stations.app import create_app as stations_app
 from stations.settings import StationsSettings
@@ -199,7 +200,8 @@ async def test_an_award_dated_2099_expires_with_the_month_points_received_it(
         await service.open_account(driver, now[0])
         # However it reached the ledger (an approval, a parked event, an old version), the
         # sender's date must not decide when the points expire.
-        entry = await service.earn(volunteer(driver, 4, datetime(2099, 1, 1, tzinfo=UTC)))
+        future = volunteer(driver, 4, datetime(2099, 1, 1, tzinfo=UTC))
+        entry = await service.earn(Earning.of(future))
         assert entry.state == "applied"
         now[0] = datetime(2027, 3, 1, tzinfo=UTC)
         await service.expire_all()

@@ -141,6 +141,12 @@ class Publisher:
         EVENTS_PUBLISHED.labels(self._settings.service_name, physical_topic).inc()
 
 
+def _records(message: KafkaMessage) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+    """The records a message carries: one from a single subscriber, several from a batch."""
+    raw = message.raw_message
+    return raw if isinstance(raw, tuple) else (raw,)
+
+
 def record_header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
     for key, value in record.headers or ():
         if key == name:
@@ -326,8 +332,7 @@ class EventConsumer:
         self, route: RecordRoute, group_id: str
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_message(message: InjectedMessage) -> None:
-            record = message.raw_message
-            assert isinstance(record, ConsumerRecord)
+            (record,) = _records(message)
             if await self._process(record, route, group_id):
                 await message.ack()
             else:
@@ -339,9 +344,7 @@ class EventConsumer:
         self, route: RecordRoute, group_id: str
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_batch(message: InjectedMessage) -> None:
-            records = message.raw_message
-            assert isinstance(records, tuple)
-            for record in records:
+            for record in _records(message):
                 if not await self._process(record, route, group_id):
                     # Rewind every partition of the batch; records already handled are
                     # handled again, which their idempotent effects make harmless.

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from common.problems import problem_response
+from common.problems import on_exception, problem_response
 
 # RFC 9110's names; Python 3.11's HTTPStatus still calls 422 "Unprocessable Entity".
 TITLES: dict[int, str] = {
@@ -94,9 +94,7 @@ def install_domain_errors(
 ) -> None:
     """Answer every ``base`` error raised in a request by its status in ``statuses``."""
 
-    async def on_domain_error(request: Request, exc: Exception) -> Response:
-        if not isinstance(exc, DomainError):  # registered for ``base`` only
-            raise exc
+    async def on_domain_error(request: Request, exc: DomainError) -> Response:
         return domain_problem(request, exc, statuses, default)
 
-    app.add_exception_handler(base, on_domain_error)
+    on_exception(app, base, on_domain_error)

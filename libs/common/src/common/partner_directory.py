@@ -185,7 +185,6 @@ class PartnerDirectoryFeed:
                 if not issubclass(model, PartnerState):
                     continue  # the service's other facts (erasure confirmations): no account
                 state = parse_data(event, model)
-                assert isinstance(state, PartnerState)
             except InvalidEvent as exc:
                 # Only the partners service writes this topic; a record it cannot have written
                 # changes nothing here and is reported, never applied.

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+X = TypeVar("X", bound=Exception)
 
 
 class Problem(Exception):
@@ -58,15 +61,27 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def on_exception(
+    app: FastAPI, cls: type[X], answer: Callable[[Request, X], Awaitable[Response]]
+) -> None:
+    """Answer every ``cls`` raised in a request with ``answer``, which takes it as that class
+    (Starlette types its handlers for any exception)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, cls):  # registered for ``cls`` only
+            raise exc
+        return await answer(request, exc)
+
+    app.add_exception_handler(cls, handler)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
+    async def on_problem(request: Request, exc: Problem) -> Response:
         return problem_response(
             request, exc.status, exc.title, exc.detail, type_=exc.type, **exc.extra
         )
 
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
         # Locations and messages only: the rejected input may be a national ID or phone.
         errors = [
             {"loc": [_encodable(str(p)) for p in err.get("loc", ())], "msg": _encodable(err["msg"])}
@@ -76,8 +91,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             request, 422, "Unprocessable Content", "the request is not valid", errors=errors
         )
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         return problem_response(request, exc.status_code, str(exc.detail))
 
     async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -91,8 +105,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(request, 500, "Internal Server Error", "see logs for request_id")
 
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
+    on_exception(app, Problem, on_problem)
+    on_exception(app, RequestValidationError, on_validation)
+    on_exception(app, StarletteHTTPException, on_http)
     app.add_exception_handler(ConnectionFailure, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

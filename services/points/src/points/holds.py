@@ -42,7 +42,7 @@ class Holds:
                 raise HoldDecided(f"{key} was refused")
         # Decided first, credited second: a crash in between is finished by asking again, and
         # the entry's id (the event's own) credits it once however often it is asked.
-        entry = await self._service.credit_or_park(held.event, partner=held.partner)
+        entry = await self._service.credit_or_park(held.earning)
         return held, entry
 
     async def refuse(self, key: str, *, operator: str, reason: str) -> Held:

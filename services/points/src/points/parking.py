@@ -15,14 +15,15 @@ from datetime import timedelta
 from common.bus import Publisher, current_delivery
 from common.clock import Clock
 from common.dlq import DeadLetter, dlq_topic
-from common.events import DOMAIN_EVENTS, CloudEvent, new_event
+from common.events import DOMAIN_EVENTS, new_event
 from common.events.points import EventParked
 from common.logging import get_logger
 from common.outbox import OutboxRelay, outbox_entry
 from common.partners import PARTNER_SOURCE_PREFIX
 from points.domain import AccountNotActive
+from points.earning import Earning
 from points.ledger import EVENT_SOURCE, TOPIC
-from points.store.parked import Origin, Parked, ParkedEvents, parked_key
+from points.store.parked import Origin, Parked, ParkedEvents
 
 log = get_logger(__name__)
 
@@ -53,7 +54,7 @@ class Parking:
         self._relay = relay
         self._clock = clock
 
-    async def park(self, event: CloudEvent, *, partner: bool, reason: str) -> None:
+    async def park(self, earning: Earning, *, reason: str) -> None:
         now = self._clock()
         until = now + self._hold
         delivery = current_delivery()
@@ -62,26 +63,25 @@ class Parking:
             if delivery is not None
             else None
         )
-        key = parked_key(event)
+        key = earning.key
         announcement = new_event(
             EventParked(
-                driver_id=event.subject,
-                cause_source=event.source,
-                cause_id=event.id,
-                cause_type=event.type,
+                driver_id=earning.driver_id,
+                cause_source=earning.source,
+                cause_id=earning.event_id,
+                cause_type=earning.event_type,
                 reason="account_not_active" if reason == "account_not_active" else "driver_unknown",
                 parked_at=now,
                 parked_until=until,
             ),
             source=EVENT_SOURCE,
-            subject=event.subject,
+            subject=earning.driver_id,
             # One announcement per held event, however often the event is delivered.
             event_id=f"parked:{uuid.uuid5(uuid.NAMESPACE_URL, key)}",
             time=now,
         )
         await self.parked.park(
-            event,
-            partner=partner,
+            earning,
             reason=reason,
             now=now,
             until=until,
@@ -103,11 +103,11 @@ class Parking:
 
     async def give_up(self, held: Parked) -> None:
         await self.announce(held.key)
-        origin = held.origin or self._origin_of(held.event)
+        origin = held.origin or self._origin_of(held.earning)
         letter = DeadLetter(
             reason=held.reason,
             error=(
-                f"{held.event.type} held since {held.parked_at.isoformat()}: the driver it "
+                f"{held.earning.event_type} held since {held.parked_at.isoformat()}: the driver it "
                 f"names had no active points account by {self._clock().isoformat()}"
             ),
             group_id=origin.group_id,
@@ -116,22 +116,27 @@ class Parking:
             offset=origin.offset,
         )
         await self._publisher.publish_raw(
-            dlq_topic(origin.topic), held.event.subject, held.event.to_bytes(), letter.headers()
+            dlq_topic(origin.topic),
+            held.earning.driver_id,
+            held.earning.payload,
+            letter.headers(),
         )
         await self.parked.release(held.key)
         log.warning(
             "parked event given up",
             topic=origin.topic,
-            event_type=held.event.type,
+            event_type=held.earning.event_type,
             reason=held.reason,
         )
 
-    def _origin_of(self, event: CloudEvent) -> Origin:
+    def _origin_of(self, earning: Earning) -> Origin:
         """For events parked before the record's position was kept: the topic they belong on."""
-        if event.source.startswith(PARTNER_SOURCE_PREFIX):
-            partner_id = event.source.removeprefix(PARTNER_SOURCE_PREFIX)
+        if earning.source.startswith(PARTNER_SOURCE_PREFIX):
+            partner_id = earning.source.removeprefix(PARTNER_SOURCE_PREFIX)
             return Origin(
                 self._physical(f"partner.{partner_id}.events"), -1, -1, self._group("partners")
             )
-        topic = next((t for t, types in DOMAIN_EVENTS.items() if event.type in types), TOPIC)
+        topic = next(
+            (t for t, types in DOMAIN_EVENTS.items() if earning.event_type in types), TOPIC
+        )
         return Origin(self._physical(topic), -1, -1, self._group(topic))

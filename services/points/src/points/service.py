@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from common.clock import Clock
-from common.events import CloudEvent, InvalidEvent, new_event
+from common.events import new_event
 from common.events.cases import CaseCompensationGranted
 from common.events.points import GradeChanged
-from common.idempotency import fingerprint
 from common.logging import get_logger
 from common.outbox import outbox_entry
 from points.domain import (
@@ -26,12 +25,12 @@ from points.domain import (
     month_of,
     months_back,
 )
+from points.earning import CompensationAboveMaximum, Earning, EventInFuture
 from points.grades import GradeAssessment, GradePolicy, assess
 from points.ledger import EVENT_SOURCE, TOPIC, ConflictingEntry, Ledger
 from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
-from points.store.parked import parked_key
 from points.store.review import HeldForReview, hold_id
 from points.store.rules import RuleStore
 from points.store.station_awards import StationAwards
@@ -142,19 +141,20 @@ class PointsService:
         return account
 
     # earning --------------------------------------------------------------------------
-    async def earn(self, event: CloudEvent) -> Entry | None:
+    async def earn(self, earning: Earning) -> Entry | None:
         """Award the points an event earns under the rule in force at the event's time.
 
         Caps and expiry count from when points records the entry (its ``created_at``, the
         ledger's clock), so the time a sender writes into an event chooses the rule (campaign
         windows) but can neither multiply a daily cap nor postpone expiry.
         """
-        if event.type == COMPENSATION_TYPE:
-            return await self.ledger.post(self._compensation(event))
-        rule = choose_rule(await self._current_rules(), event.type, event.data, event.time)
+        if earning.event_type == COMPENSATION_TYPE:
+            return await self.ledger.post(self._compensation(earning))
+        rules = await self._current_rules()
+        rule = choose_rule(rules, earning.event_type, earning.data, earning.occurred_at)
         if rule is None:
             return None
-        asked = rule.base_points(event.data)
+        asked = rule.base_points(earning.data)
         if asked <= 0:
             return None
         requested = min(asked, rule.max_per_event)
@@ -171,46 +171,45 @@ class PointsService:
         if asked > requested:
             detail["asked"] = asked
         entry = Entry(
-            entry_id=entry_id(event.subject, "award", event.source, event.id),
-            driver_id=event.subject,
+            entry_id=entry_id(earning.driver_id, "award", earning.source, earning.event_id),
+            driver_id=earning.driver_id,
             kind="award",
             amount=requested,
             cause=Cause(
-                source=event.source,
-                event_id=event.id,
-                event_type=event.type,
-                fingerprint=fingerprint(event),
+                source=earning.source,
+                event_id=earning.event_id,
+                event_type=earning.event_type,
+                fingerprint=earning.fingerprint,
             ),
             rule_id=rule.rule_id,
             rule_version=rule.version,
-            occurred_at=event.time,
+            occurred_at=earning.occurred_at,
             created_at=now,
             detail=detail,
         )
         return await self.ledger.post(entry)
 
-    def _compensation(self, event: CloudEvent) -> Entry:
+    def _compensation(self, earning: Earning) -> Entry:
         """The cases service's compensation: credited once per compensation id, no earning-rule
         caps, but never above the cases service's own maximum (re-checked here: a forged or
         mistaken grant is dead-lettered, not credited)."""
-        data = CaseCompensationGranted.model_validate(event.data)
+        data = CaseCompensationGranted.model_validate(earning.data)
         if data.amount > self.max_goodwill_points:
-            raise InvalidEvent(
-                "compensation_above_maximum",
+            raise CompensationAboveMaximum(
                 f"{data.amount} points exceed the maximum compensation of "
-                f"{self.max_goodwill_points}",
+                f"{self.max_goodwill_points}"
             )
         now = self._clock()
         return Entry(
-            entry_id=entry_id(event.subject, "award", event.source, data.compensation_id),
-            driver_id=event.subject,
+            entry_id=entry_id(earning.driver_id, "award", earning.source, data.compensation_id),
+            driver_id=earning.driver_id,
             kind="award",
             amount=data.amount,
             cause=Cause(
-                source=event.source,
-                event_id=event.id,
-                event_type=event.type,
-                fingerprint=fingerprint(event),
+                source=earning.source,
+                event_id=earning.event_id,
+                event_type=earning.event_type,
+                fingerprint=earning.fingerprint,
                 reason=f"case {data.case_id}: {data.kind}",
             ),
             rule_id="case-compensation",
@@ -227,72 +226,72 @@ class PointsService:
             },
         )
 
-    async def earn_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
-        """An earning event as received from the bus: judged by its time first."""
-        if not await self._admit(event, partner=partner):
+    async def earn_or_park(self, earning: Earning) -> Entry | None:
+        """An earning as received from the bus: judged by its time first."""
+        if not await self._admit(earning):
             return None
-        return await self.credit_or_park(event, partner=partner)
+        return await self.credit_or_park(earning)
 
-    async def _admit(self, event: CloudEvent, *, partner: bool) -> bool:
+    async def _admit(self, earning: Earning) -> bool:
         """False when the event is held for review; refuses one dated in the future."""
-        if event.type == COMPENSATION_TYPE:
+        if earning.event_type == COMPENSATION_TYPE:
             # Granted by a caseworker and bounded by max_goodwill_points, not by a sender's
             # clock; its time is the grant's, which a full replay must not turn into a hold.
             return True
         now = self._clock()
-        if event.time > now + self.window.max_future:
-            raise InvalidEvent(
-                "event_in_future",
-                f"{event.type} is dated {event.time.isoformat()}, after {now.isoformat()} "
-                f"(plus {self.window.max_future} allowed for clock skew)",
+        if earning.occurred_at > now + self.window.max_future:
+            raise EventInFuture(
+                f"{earning.event_type} is dated {earning.occurred_at.isoformat()}, after "
+                f"{now.isoformat()} (plus {self.window.max_future} allowed for clock skew)"
             )
         if self.review is None:
             return True
-        too_old = event.time < now - self.window.max_age
-        counted = event.type == ACTIVITY_TYPE and self.station_awards is not None
-        if not (too_old or counted) or await self._received_before(event):
+        too_old = earning.occurred_at < now - self.window.max_age
+        counted = earning.event_type == ACTIVITY_TYPE and self.station_awards is not None
+        if not (too_old or counted) or await self._received_before(earning):
             return True  # a replay included: the ledger (or the parking) already decided it
-        if await self.review.get(hold_id(event)) is not None:
+        if await self.review.get(hold_id(earning)) is not None:
             return False  # held before: only the operator's decision credits it
         reason = TOO_OLD
         if not too_old and self.station_awards is not None:
             # Any station token can create activities and mark attendance: past a monthly
             # threshold per station, attendance earns only once an operator has looked.
-            station = str(event.data.get("station_id") or "")
-            if await self.station_awards.take(station, month_of(now), parked_key(event)):
+            station = str(earning.data.get("station_id") or "")
+            if await self.station_awards.take(station, month_of(now), earning.key):
                 return True
             reason = ABOVE_STATION_THRESHOLD
-        held = await self.review.hold(event, partner=partner, reason=reason, now=now)
+        held = await self.review.hold(earning, reason=reason, now=now)
         log.warning(
             "earning event held for review",
-            event_type=event.type,
+            event_type=earning.event_type,
             hold_id=held.hold_id,
             reason=held.reason,
         )
         return False
 
-    async def _received_before(self, event: CloudEvent) -> bool:
-        if await self.ledger.entries.raw(entry_id(event.subject, "award", event.source, event.id)):
+    async def _received_before(self, earning: Earning) -> bool:
+        award = entry_id(earning.driver_id, "award", earning.source, earning.event_id)
+        if await self.ledger.entries.raw(award):
             return True
-        return await self.parked.collection.find_one({"_id": parked_key(event)}) is not None
+        return await self.parked.collection.find_one({"_id": earning.key}) is not None
 
-    async def credit_or_park(self, event: CloudEvent, *, partner: bool) -> Entry | None:
+    async def credit_or_park(self, earning: Earning) -> Entry | None:
         """Credit an admitted event, or hold it for its driver's account (no window check)."""
         try:
-            return await self.earn(event)
+            return await self.earn(earning)
         except (AccountNotFound, AccountNotActive) as exc:
-            await self.parking.park(event, partner=partner, reason=parked_reason(exc))
+            await self.parking.park(earning, reason=parked_reason(exc))
         # The account may have opened between the attempt and the parking: try once more.
-        account = await self.accounts.get(event.subject)
+        account = await self.accounts.get(earning.driver_id)
         if account is not None and account.status == "active":
-            await self.release_parked(event.subject)
+            await self.release_parked(earning.driver_id)
         return None
 
     async def release_parked(self, driver_id: str) -> int:
         released = 0
         for held in await self.parked.for_driver(driver_id):
             try:
-                await self.earn(held.event)
+                await self.earn(held.earning)
             except (AccountNotFound, AccountNotActive):
                 return released
             await self.parking.release(held)
@@ -309,7 +308,7 @@ class PointsService:
                 await self.release_parked(driver_id)
         given_up = 0
         for held in await self.parked.due(self._clock()):
-            account = await self.accounts.get(held.event.subject)
+            account = await self.accounts.get(held.earning.driver_id)
             if account is not None and account.status == "active":
                 continue  # opened meanwhile: the next round applies it
             await self.parking.give_up(held)

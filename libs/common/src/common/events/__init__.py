@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -106,7 +106,10 @@ def parse_envelope(raw: bytes) -> CloudEvent:
         raise InvalidEvent("malformed_envelope", _summarise(exc)) from exc
 
 
-def parse_data(event: CloudEvent, model: type[EventData]) -> EventData:
+D = TypeVar("D", bound=EventData)
+
+
+def parse_data(event: CloudEvent, model: type[D]) -> D:
     """Validate ``data`` against its type, filling fields that default to the envelope."""
     defaults = model.envelope_defaults()
     payload = event.data

@@ -172,13 +172,13 @@ class HeldEventView(BaseModel):
     def of(cls, held: Held) -> HeldEventView:
         return cls(
             hold_id=held.hold_id,
-            driver_id=held.event.subject,
+            driver_id=held.earning.driver_id,
             reason=held.reason,
             state=held.state,
-            event_type=held.event.type,
-            event_source=held.event.source,
-            event_id=held.event.id,
-            event_time=held.event.time,
+            event_type=held.earning.event_type,
+            event_source=held.earning.source,
+            event_id=held.earning.event_id,
+            event_time=held.earning.occurred_at,
             held_at=held.held_at,
             decided_by=held.decided_by,
             decided_at=held.decided_at,

@@ -1,8 +1,10 @@
-"""Handlers for events that earn points (stations and partner topics)."""
+"""Handlers for events that earn points (stations and partner topics): each event becomes one
+:class:`~points.earning.Earning`, and the refusals that can never succeed become dead letters."""
 
 from __future__ import annotations
 
 from common.events import CloudEvent, EventData, InvalidEvent
+from points.earning import CompensationAboveMaximum, Earning, EventInFuture
 from points.ledger import ConflictingEntry
 from points.service import PointsService
 
@@ -12,16 +14,19 @@ class EarningHandlers:
         self._service = service
 
     async def on_domain_event(self, event: CloudEvent, data: EventData) -> None:
-        await self._earn(event, partner=False)
+        await self._earn(Earning.of(event, partner=False))
 
     async def on_partner_event(self, event: CloudEvent, data: EventData) -> None:
-        await self._earn(event, partner=True)
+        await self._earn(Earning.of(event, partner=True))
 
-    async def _earn(self, event: CloudEvent, *, partner: bool) -> None:
+    async def _earn(self, earning: Earning) -> None:
         try:
-            await self._service.earn_or_park(event, partner=partner)
+            await self._service.earn_or_park(earning)
         except ConflictingEntry as exc:
             raise InvalidEvent(
                 "conflicting_duplicate",
-                f"({event.source}, {event.id}) was already received with a different payload",
+                f"({earning.source}, {earning.event_id}) was already received with a different "
+                "payload",
             ) from exc
+        except (EventInFuture, CompensationAboveMaximum) as exc:
+            raise InvalidEvent(exc.code, exc.message) from exc

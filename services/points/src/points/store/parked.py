@@ -15,9 +15,9 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.events import CloudEvent
 from common.mongo import Indexes
 from common.outbox import OUTBOX_FIELD
+from points.earning import Earning
 
 Document = dict[str, Any]
 
@@ -34,10 +34,6 @@ INDEXES = [
 ]
 
 
-def parked_key(event: CloudEvent) -> str:
-    return f"{event.subject}\x1f{event.source}\x1f{event.id}"
-
-
 @dataclass(frozen=True)
 class Origin:
     """Where the parked record was read: where it goes back to (as a dead letter)."""
@@ -51,8 +47,7 @@ class Origin:
 @dataclass(frozen=True)
 class Parked:
     key: str
-    event: CloudEvent
-    partner: bool
+    earning: Earning
     reason: str
     parked_at: datetime
     # None for events parked before holds had an end (they are held until applied).
@@ -64,8 +59,7 @@ def _parked(doc: Document) -> Parked:
     origin = doc.get("origin")
     return Parked(
         key=doc["_id"],
-        event=CloudEvent.model_validate_json(bytes(doc["payload"])),
-        partner=bool(doc["partner"]),
+        earning=Earning.stored(bytes(doc["payload"]), partner=bool(doc["partner"])),
         reason=doc.get("reason", "driver_unknown"),
         parked_at=doc["parked_at"],
         parked_until=doc.get("parked_until"),
@@ -79,9 +73,8 @@ class ParkedEvents:
 
     async def park(
         self,
-        event: CloudEvent,
+        earning: Earning,
         *,
-        partner: bool,
         reason: str,
         now: datetime,
         until: datetime,
@@ -90,12 +83,12 @@ class ParkedEvents:
     ) -> bool:
         """Hold the event; True when it was not held before (then it is announced once)."""
         result = await self.collection.update_one(
-            {"_id": parked_key(event)},
+            {"_id": earning.key},
             {
                 "$setOnInsert": {
-                    "driver_id": event.subject,
-                    "payload": event.to_bytes(),
-                    "partner": partner,
+                    "driver_id": earning.driver_id,
+                    "payload": earning.payload,
+                    "partner": earning.partner,
                     "reason": reason,
                     "parked_at": now,
                     "parked_until": until,

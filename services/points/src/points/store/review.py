@@ -16,9 +16,8 @@ from typing import Any, Literal
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.events import CloudEvent
 from common.mongo import Indexes
-from points.store.parked import parked_key
+from points.earning import Earning
 
 Document = dict[str, Any]
 
@@ -37,16 +36,15 @@ INDEXES = [
 ]
 
 
-def hold_id(event: CloudEvent) -> str:
+def hold_id(earning: Earning) -> str:
     # Opaque and stable: redeliveries name the same hold, and the id reveals no driver id.
-    return f"hold_{uuid.uuid5(uuid.NAMESPACE_URL, parked_key(event)).hex}"
+    return f"hold_{uuid.uuid5(uuid.NAMESPACE_URL, earning.key).hex}"
 
 
 @dataclass(frozen=True)
 class Held:
     hold_id: str
-    event: CloudEvent
-    partner: bool
+    earning: Earning
     reason: str
     state: HoldState
     held_at: datetime
@@ -58,8 +56,7 @@ class Held:
 def _held(doc: Document) -> Held:
     return Held(
         hold_id=doc["_id"],
-        event=CloudEvent.model_validate_json(bytes(doc["payload"])),
-        partner=bool(doc["partner"]),
+        earning=Earning.stored(bytes(doc["payload"]), partner=bool(doc["partner"])),
         reason=doc["reason"],
         state=doc["state"],
         held_at=doc["held_at"],
@@ -73,15 +70,15 @@ class HeldForReview:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[HELD]
 
-    async def hold(self, event: CloudEvent, *, partner: bool, reason: str, now: datetime) -> Held:
+    async def hold(self, earning: Earning, *, reason: str, now: datetime) -> Held:
         """Hold the event once; a redelivery leaves the hold (and any decision) as it is."""
         await self.collection.update_one(
-            {"_id": hold_id(event)},
+            {"_id": hold_id(earning)},
             {
                 "$setOnInsert": {
-                    "driver_id": event.subject,
-                    "payload": event.to_bytes(),
-                    "partner": partner,
+                    "driver_id": earning.driver_id,
+                    "payload": earning.payload,
+                    "partner": earning.partner,
                     "reason": reason,
                     "state": "pending",
                     "held_at": now,
@@ -89,7 +86,7 @@ class HeldForReview:
             },
             upsert=True,
         )
-        held = await self.get(hold_id(event))
+        held = await self.get(hold_id(earning))
         if held is None:  # pragma: no cover - written just above
             raise RuntimeError("hold vanished")
         return held
