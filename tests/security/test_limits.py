@@ -189,6 +189,19 @@ async def test_a_cursor_is_bound_to_its_listing(token: Headers) -> None:
             "item-3",
         ]
         assert is_problem(await h.get("/v1/grids", params=params, headers=headers), 400)
+    # Under another key (a rotated PII key, or a cursor_key of its own) the cursor is void.
+    rekeyed = listing_app(
+        ServiceSettings(
+            environment="test",
+            service_name="registry",
+            rate_limit_enabled=False,
+            cursor_key=base64.b64encode(bytes(range(32))).decode(),
+        )
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=rekeyed), base_url="http://t"
+    ) as h:
+        assert is_problem(await h.get("/v1/fleets", params=params, headers=headers), 400)
 
 
 # webhooks (API7) ------------------------------------------------------------------------------

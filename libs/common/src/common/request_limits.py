@@ -8,7 +8,9 @@
   principal (once the token is verified), with the ``limits`` library's sliding windows; over the
   limit → 429 with ``Retry-After``. Its storage is a URI: ``async+memory://`` counts per
   process, ``async+redis://…`` across every instance of a service.
-- **Cursor key**: cursors are sealed (``common.pagination``); the key is configured here.
+- **Cursor key**: cursors are sealed (``common.pagination``) under ``cursor_key``, by default a
+  key derived from the PII encryption key under its own label (HKDF): as secret as that key, no
+  further secret to deploy, and rotating that key only sends clients back to a first page.
 
 The partners gateway's per-partner quotas (events per minute and day) are its own and stay.
 """
@@ -20,20 +22,21 @@ import math
 import time
 from collections.abc import Mapping
 
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.problems import problem_response
 
-# Development cursor key: fixed so cursors survive a restart of `make run`; refused in production.
-_DEV_CURSOR_KEY = base64.b64encode(b"driverhome-dev-cursor-key-000032").decode()
 _CURSOR_KEY_BYTES = 32
+_CURSOR_KEY_LABEL = b"driverhome cursor seal v1"
 # Probes and scrapes come from the platform, often many per second from one node address.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -49,7 +52,7 @@ class RequestLimitSettings(BaseModel):
     # Higher: many drivers' phones can share one carrier address.
     rate_limit_per_ip: str = "100/second;3000/minute"
     rate_limit_storage: str = "async+memory://"
-    cursor_key: SecretStr = SecretStr(_DEV_CURSOR_KEY)
+    cursor_key: SecretStr | None = None
 
     @field_validator("rate_limit_per_principal", "rate_limit_per_ip")
     @classmethod
@@ -66,20 +69,22 @@ class RequestLimitSettings(BaseModel):
 
     @field_validator("cursor_key")
     @classmethod
-    def _cursor_key_size(cls, value: SecretStr) -> SecretStr:
-        if len(base64.b64decode(value.get_secret_value())) != _CURSOR_KEY_BYTES:
+    def _cursor_key_size(cls, value: SecretStr | None) -> SecretStr | None:
+        if (
+            value is not None
+            and len(base64.b64decode(value.get_secret_value())) != _CURSOR_KEY_BYTES
+        ):
             raise ValueError("cursor_key must be 32 bytes, base64")
         return value
 
-    @model_validator(mode="after")
-    def _own_cursor_key_in_production(self) -> RequestLimitSettings:
-        environment = getattr(self, "environment", None)
-        if environment == "production" and self.cursor_key.get_secret_value() == _DEV_CURSOR_KEY:
-            raise ValueError("production needs its own cursor_key")
-        return self
-
-    def cursor_key_bytes(self) -> bytes:
-        return base64.b64decode(self.cursor_key.get_secret_value())
+    def cursor_key_bytes(self, pii_key: str) -> bytes:
+        """The configured cursor key, or one derived from the PII key under its own label."""
+        if self.cursor_key is not None:
+            return base64.b64decode(self.cursor_key.get_secret_value())
+        derive = HKDF(
+            algorithm=SHA256(), length=_CURSOR_KEY_BYTES, salt=None, info=_CURSOR_KEY_LABEL
+        )
+        return derive.derive(base64.b64decode(pii_key))
 
 
 class BodyTooLarge(StarletteHTTPException):

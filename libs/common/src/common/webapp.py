@@ -116,7 +116,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.readiness = []
     app.state.started = False
-    app.state.cursors = CursorSeal(settings.cursor_key_bytes(), settings.service_name)
+    app.state.cursors = CursorSeal(
+        settings.cursor_key_bytes(settings.pii_key), settings.service_name
+    )
     install_request_limits(app, settings, body_limits or {})
     app.add_middleware(_RequestContext, service=settings.service_name)
     install_problem_handlers(app)
