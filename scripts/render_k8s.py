@@ -42,6 +42,8 @@ from common.topics import COMPACTED_TOPICS, all_topics
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE = REPO_ROOT / "deploy" / "k8s" / "base"
 SERVICES = ("registry", "points", "stations", "notify", "cases", "partners")
+# The operator console: no Kafka principal, no database; it calls the services over HTTP.
+CONSOLE = "console"
 
 CLUSTER = "driverhome"  # the Strimzi Kafka cluster
 KAFKA_BOOTSTRAP = f"{CLUSTER}-kafka-bootstrap:9093"  # the internal TLS + SCRAM listener
@@ -76,6 +78,12 @@ SHARED_SECRETS = {
 # Optional secrets: the service starts without them (a feature stays off).
 OPTIONAL_SECRETS: dict[str, dict[str, str]] = {
     "notify": {"sms-api-key": "DRIVERHOME_SMS_API_KEY"},
+}
+# The console's signing secrets: optional here because development runs on its built-in values;
+# production refuses to start without them (ConsoleSettings), naming the variable.
+OPTIONAL_SECRETS[CONSOLE] = {
+    "console-session-secret": "DRIVERHOME_SESSION_SECRET",
+    "console-oidc-client-secret": "DRIVERHOME_OIDC_CLIENT_SECRET",
 }
 # Services that call out to the internet: webhooks (notify, partners) and the SMS gateway.
 EGRESS_SERVICES = ("notify", "partners")
@@ -397,13 +405,32 @@ def service_env(service: str) -> list[dict[str, Any]]:
     return env
 
 
+def console_env() -> list[dict[str, Any]]:
+    """The console's port, the services' in-cluster URLs and its optional secrets."""
+    env = [
+        _env("DRIVERHOME_SERVICE_NAME", CONSOLE),
+        _env("DRIVERHOME_HTTP_PORT", str(_port(CONSOLE))),
+    ]
+    for service in SERVICES:
+        if service != "partners":
+            url = f"http://{service}:{_port(service)}"
+            env.append(_env(f"DRIVERHOME_{service.upper()}_URL", url))
+    for key, name in OPTIONAL_SECRETS[CONSOLE].items():
+        env.append(_secret_env(name, APP_SECRET, key, optional=True))
+    return env
+
+
+def _port(service: str) -> int:
+    return settings_class(service)(environment="development").http_port
+
+
 def _labels(service: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": service, "app.kubernetes.io/component": "service"}
 
 
 def deployment(service: str) -> dict[str, Any]:
-    port = settings_class(service)(environment="development").http_port
-    env = service_env(service)
+    port = _port(service)
+    env = console_env() if service == CONSOLE else service_env(service)
     env_from = [{"configMapRef": {"name": "driverhome-config"}}]
     security = {
         "allowPrivilegeEscalation": False,
@@ -415,7 +442,29 @@ def deployment(service: str) -> dict[str, Any]:
         {"name": "kafka-ca", "mountPath": "/etc/driverhome/kafka-ca", "readOnly": True},
         {"name": "mongo-ca", "mountPath": "/etc/driverhome/mongo-ca", "readOnly": True},
     ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        {
+            "name": "kafka-ca",
+            "secret": {
+                "secretName": KAFKA_CA_SECRET,
+                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            },
+        },
+        {
+            "name": "mongo-ca",
+            "secret": {
+                "secretName": MONGO_CA_SECRET,
+                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            },
+        },
+    ]
+    if service == CONSOLE:  # neither Kafka nor MongoDB: no CA to mount
+        mounts, volumes = mounts[:1], volumes[:1]
     image = f"driverhome/{service}:0.1.0"
+    check = ["python", "-m", "common.settings", "--check", "--service", service]
+    if service == CONSOLE:  # its own check: it holds no PII or token keys
+        check = ["python", "-m", CONSOLE, "--check"]
 
     def probe(path: str, **timing: int) -> dict[str, Any]:
         return {"httpGet": {"path": path, "port": "http"}, **timing}
@@ -456,14 +505,7 @@ def deployment(service: str) -> dict[str, Any]:
                         {
                             "name": "settings-check",
                             "image": image,
-                            "command": [
-                                "python",
-                                "-m",
-                                "common.settings",
-                                "--check",
-                                "--service",
-                                service,
-                            ],
+                            "command": check,
                             "envFrom": env_from,
                             "env": env,
                             "resources": {
@@ -499,23 +541,7 @@ def deployment(service: str) -> dict[str, Any]:
                             "volumeMounts": mounts,
                         }
                     ],
-                    "volumes": [
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                        {
-                            "name": "kafka-ca",
-                            "secret": {
-                                "secretName": KAFKA_CA_SECRET,
-                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
-                            },
-                        },
-                        {
-                            "name": "mongo-ca",
-                            "secret": {
-                                "secretName": MONGO_CA_SECRET,
-                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
-                            },
-                        },
-                    ],
+                    "volumes": volumes,
                 },
             },
         },
@@ -540,25 +566,60 @@ def service_objects(service: str) -> list[dict[str, Any]]:
         "metadata": {"name": service, "labels": _labels(service)},
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
     }
+    if service == CONSOLE:  # no consumer lag to scale on; sessions are cookies, any replica
+        return [deployment(service), svc, pdb, console_network_policy()]
     return [deployment(service), svc, pdb, network_policy(service), *autoscaling(service)]
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+DNS_EGRESS: dict[str, Any] = {
+    "to": [{**_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+}
+
+
+def console_network_policy() -> dict[str, Any]:
+    """People reach it through the ingress; it reaches the services' APIs and the identity
+    provider (public HTTPS) only."""
+    to_services = [
+        {
+            "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": service}}}],
+            "ports": [{"protocol": "TCP", "port": _port(service)}],
+        }
+        for service in SERVICES
+        if service != "partners"
+    ]
+    provider = {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": CONSOLE, "labels": _labels(CONSOLE)},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": CONSOLE}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [_namespace("ingress-nginx"), _namespace("monitoring")],
+                    "ports": [{"protocol": "TCP", "port": _port(CONSOLE)}],
+                }
+            ],
+            "egress": [DNS_EGRESS, *to_services, provider],
+        },
+    }
 
 
 def network_policy(service: str) -> dict[str, Any]:
     port = settings_class(service)(environment="development").http_port
-
-    def namespace(name: str) -> dict[str, Any]:
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+    namespace = _namespace
 
     egress: list[dict[str, Any]] = [
-        {  # DNS
-            "to": [
-                {
-                    **namespace("kube-system"),
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                }
-            ],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-        },
+        DNS_EGRESS,
         {  # the Kafka brokers (TLS listener)
             "to": [
                 {
@@ -693,6 +754,9 @@ def render() -> dict[Path, str]:
         files[BASE / "services" / f"{service}.yaml"] = _dump(
             service_objects(service), f"{service}'s settings and contract, deploy/access.yaml"
         )
+    files[BASE / "services" / f"{CONSOLE}.yaml"] = _dump(
+        service_objects(CONSOLE), "the console's settings"
+    )
     return files
 
 

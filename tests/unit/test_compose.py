@@ -37,6 +37,8 @@ APP_PORTS = {
     "partners": 8006,
 }
 APP_SERVICES = tuple(APP_PORTS)
+# The operator console: an app without Kafka or a database of its own (issue 18).
+CONSOLE, CONSOLE_PORT = "console", 8000
 INFRA_SERVICES = ("kafka", "kafka-init", "mongo")
 PARTNERS = ("port-booking", "station-kiosk", "volunteer-team", "traffic-safety", "training-centre")
 EVENT_TOPICS = (
@@ -506,7 +508,8 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
 
 # ---------------------------------------------------------------------------- Kubernetes
 def test_kubernetes_has_a_deployment_and_a_service_per_app_service() -> None:
-    assert set(deployments()) == set(APP_SERVICES), f"Deployments: {sorted(deployments())}"
+    expected = {*APP_SERVICES, CONSOLE}
+    assert set(deployments()) == expected, f"Deployments: {sorted(deployments())}"
     services = {doc["metadata"]["name"]: doc for _, doc in k8s_of_kind("Service")}
     for name, port in APP_PORTS.items():
         assert name in services, f"no Kubernetes Service for {name}"
@@ -563,7 +566,8 @@ def test_kubernetes_secrets_are_referenced_never_stored() -> None:
     for name, deployment in deployments().items():
         for container in containers(deployment):
             env = {item["name"]: item for item in container.get("env") or []}
-            for key in SECRET_ENV:
+            # The console holds no PII key; its own secrets are checked in its test below.
+            for key in () if name == CONSOLE else SECRET_ENV:
                 ref = (env.get(key, {}).get("valueFrom") or {}).get("secretKeyRef")
                 assert ref, f"{name}: {key} must come from a Secret, not a literal"
                 assert ref["name"] in provided, f"{name}: {key} reads unknown {ref['name']}"
@@ -592,3 +596,22 @@ def test_kustomization_lists_every_manifest() -> None:
     present = {str(p.relative_to(K8S_BASE)) for p in K8S_BASE.rglob("*.yaml")}
     present -= {"kustomization.yaml"}
     assert listed == present, f"kustomization resources {sorted(listed)} vs files {sorted(present)}"
+
+
+def test_the_console_runs_without_kafka_or_a_database_and_reaches_only_the_apis() -> None:
+    console = compose()["services"][CONSOLE]
+    assert f"127.0.0.1:{CONSOLE_PORT}:{CONSOLE_PORT}" in console["ports"]
+    assert {"registry", "points", "notify", "cases"} <= set(console["depends_on"])
+    deployment = deployments()[CONSOLE]
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    for container in containers(deployment):
+        env = {item["name"]: item for item in container.get("env") or []}
+        assert env["DRIVERHOME_HTTP_PORT"]["value"] == str(CONSOLE_PORT)
+        assert env["DRIVERHOME_REGISTRY_URL"]["value"] == f"http://registry:{APP_PORTS['registry']}"
+        assert not {"DRIVERHOME_KAFKA_USERNAME", "DRIVERHOME_MONGO_URL"} & set(env)
+        assert env["DRIVERHOME_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    policy = next(
+        doc for _, doc in k8s_of_kind("NetworkPolicy") if doc["metadata"]["name"] == CONSOLE
+    )
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports") or []}
+    assert 27017 not in ports and 9093 not in ports, "the console reaches neither Kafka nor Mongo"

@@ -46,6 +46,14 @@ class ConsoleSettings(ServiceSettings):
         return bool(self.oidc_metadata_url and self.oidc_client_id)
 
     @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> ConsoleSettings:
+        """Replaces the services' check (same name): the console holds no PII key and verifies
+        no token itself, so production asks it only for its own secrets (below)."""
+        if self.environment == "production" and self.faults:
+            raise ValueError("fault injection is not allowed in production")
+        return self
+
+    @model_validator(mode="after")
     def _production_signs_in_through_oidc(self) -> ConsoleSettings:
         if self.environment == "production":
             if self.session_secret.get_secret_value() == _DEV_SESSION_SECRET:
