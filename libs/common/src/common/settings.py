@@ -120,6 +120,8 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
     purge_batch_size: int = Field(default=1000, ge=1, le=10_000)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
+    # Four eyes (common.approvals): a request nobody decided within this many hours expires.
+    approval_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 90)
 
     # Test-only failure injection (see common.faults); empty and inert in production.
     faults: dict[str, str] = Field(default_factory=dict)
