@@ -82,3 +82,15 @@ async def webhook_receiver() -> AsyncIterator[Webhook]:
     hook.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/driverhome"
     async with server:
         yield hook
+
+
+async def approved(
+    http: httpx.AsyncClient, proposed: httpx.Response, checker: dict[str, str]
+) -> httpx.Response:
+    """Four eyes: a second person approves what a write answered 202 for (common.approvals);
+    the approval's answer, its command executed (``result``)."""
+    assert proposed.status_code == 202, proposed.text
+    approval_id = proposed.json()["approval_id"]
+    answer = await http.post(f"/v1/approvals/{approval_id}/approve", headers=checker)
+    assert answer.status_code == 200 and answer.json()["state"] == "executed", answer.text
+    return answer

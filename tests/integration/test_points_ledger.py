@@ -17,7 +17,7 @@ from common.testing import Infra, TcpProxy, headers_of, read_topic, unique_name,
 from points.app import create_app
 from points.earning import Earning
 from points.settings import PointsSettings
-from tests.support import produce, serve
+from tests.support import approved, produce, serve
 
 
 def volunteer(driver_id: str, hours: float = 2, event_id: str | None = None) -> CloudEvent:
@@ -342,9 +342,20 @@ async def test_rules_are_versioned_and_an_invalid_rule_is_refused(
             "valid_from": "2027-01-20T00:00:00+08:00",
             "valid_until": "2027-02-28T00:00:00+08:00",
         }
-        created = await http.put("/v1/rules/spring-festival", json=festival, headers=token())
-        again = await http.put(
-            "/v1/rules/spring-festival", json={**festival, "points_per_unit": 25}, headers=token()
+        # Four eyes: each version takes effect once a second person approves it.
+        created = await approved(
+            http,
+            await http.put("/v1/rules/spring-festival", json=festival, headers=token()),
+            token(),
+        )
+        again = await approved(
+            http,
+            await http.put(
+                "/v1/rules/spring-festival",
+                json={**festival, "points_per_unit": 25},
+                headers=token(),
+            ),
+            token(),
         )
         versions = await http.get("/v1/rules/spring-festival/versions", headers=token())
         bad = await http.put(
@@ -361,7 +372,7 @@ async def test_rules_are_versioned_and_an_invalid_rule_is_refused(
             update={"time": datetime(2027, 2, 1, tzinfo=UTC)}
         )
         entry = await service.earn(Earning.of(during))
-    assert (created.status_code, again.status_code) == (200, 200)
+    assert (created.json()["result"]["version"], again.json()["result"]["version"]) == (1, 2)
     assert [v["version"] for v in versions.json()] == [2, 1]
     assert bad.status_code == 422
     assert unknown.status_code == 422

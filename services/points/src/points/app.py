@@ -9,6 +9,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.approvals import INDEXES as APPROVAL_INDEXES
+from common.approvals import four_eyes
+from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.erasure import answering_erasure, driver_erasure
 from common.events.points import PointsErasureCompleted
@@ -20,6 +23,7 @@ from points.api.errors import install_points_errors
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.erasure import KEPT, STEPS
+from points.four_eyes import points_areas
 from points.handlers.earning import EarningHandlers
 from points.handlers.registry import RegistryHandlers
 from points.holds import Holds
@@ -63,6 +67,7 @@ INDEXES = [
     *rewards.INDEXES,
     *redemptions.INDEXES,
     *statements.INDEXES,
+    *APPROVAL_INDEXES,
 ]
 
 
@@ -195,8 +200,10 @@ def create_app(
             app.state.statements = mall_parts["statements"]
             app.state.leaderboards = mall_parts["leaderboards"]
             app.state.readiness = readiness_checks(runtime)
+            areas = points_areas(service, mall_parts["mall"])
             try:
-                yield
+                async with four_eyes(app, runtime.db, settings, areas, clock=clock):
+                    yield
             finally:
                 await maintenance.stop()
 
@@ -205,7 +212,7 @@ def create_app(
         title="driverhome points",
         description="Points accounts, the ledger, earning rules, credit grades and the mall.",
         lifespan=lifespan,
-        routers=[router, mall_router],
+        routers=[router, mall_router, approvals_router],
     )
     install_points_errors(app)
     return app

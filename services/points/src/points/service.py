@@ -360,8 +360,12 @@ class PointsService:
         reason: str,
         request_id: str,
         sanction: bool = False,
+        approved_by: str | None = None,
     ) -> Entry:
         now = self._clock()
+        detail: dict[str, object] = {"requested": amount}
+        if approved_by is not None:  # four eyes: the second person, beside the maker
+            detail["approved_by"] = approved_by
         entry = Entry(
             entry_id=entry_id(driver_id, "adjustment", operator, request_id),
             driver_id=driver_id,
@@ -371,7 +375,7 @@ class PointsService:
             occurred_at=now,
             created_at=now,
             sanction=sanction,
-            detail={"requested": amount},
+            detail=detail,
         )
         existing = await self.ledger.entries.get(entry.entry_id)
         if existing is not None and (

@@ -45,6 +45,9 @@ class PointsSettings(ServiceSettings):
     # The largest compensation the cases service may grant (the same setting as its own):
     # a larger case.compensation_granted.v1 is dead-lettered, not credited.
     max_goodwill_points: int = Field(default=500, gt=0)
+    # Four eyes: a manual adjustment of more than this many points (either sign) waits for a
+    # second operator's approval (points:approve); smaller ones apply at once.
+    adjustment_approval_threshold: int = Field(default=500, ge=0, le=100_000)
     # Statements: base64 of the 32-byte Ed25519 private key (seed) that signs them.
     statement_signing_key: str = _DEV_STATEMENT_KEY
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
+from common.approvals import Approvals, Proposal
+from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal, require_roles
 from common.authz import require_scope
 from common.pagination import AfterTime, PageParams
@@ -26,6 +29,7 @@ from points.api.mall_schemas import (
     ReservationView,
     ReserveRequest,
 )
+from points.four_eyes import REDEMPTION
 
 router = APIRouter(prefix="/v1")
 
@@ -43,16 +47,32 @@ router = APIRouter(prefix="/v1")
             "with a new code (the earlier one stops working)"
         },
         409: {"description": "Out of stock, insufficient points or the account is not active"},
+        **ACCEPTED,
     },
+    description="A driver reserves for themselves. An operator's reservation for a driver "
+    "answers 202 with a pending approval request: nothing is taken until the driver confirms "
+    "it with their own token (POST /v1/approvals/{approval_id}/approve) or refuses it.",
 )
 async def reserve(
     body: ReserveRequest,
+    request: Request,
     response: Response,
     principal: DriverOrMallManager,
     mall: MallDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> ReservationView:
+) -> ReservationView | JSONResponse:
     driver_id = own_driver(principal, body.driver_id)
+    if principal.role != "driver":  # never spend a driver's points without them
+        approvals: Approvals = request.app.state.approvals
+        proposal = Proposal(
+            area=REDEMPTION,
+            command={"driver_id": driver_id, **body.model_dump(mode="json", exclude={"driver_id"})},
+            reason="reserved by an operator for the driver",
+            summary=f"reserve reward {body.reward_id} for {driver_id}",
+            subject=driver_id,
+            request_key=idempotency_key,
+        )
+        return await propose(approvals, proposal, principal)
     reservation = await mall.reserve(
         driver_id, body.reward_id, request_key=idempotency_key, counter_id=body.counter_id
     )

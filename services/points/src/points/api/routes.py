@@ -4,8 +4,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from common.approvals import Approvals, Proposal
+from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
 from common.authz import require_scope
 from common.pagination import AfterId, BeforeSeq, PageParams
@@ -27,6 +30,7 @@ from points.api.schemas import (
 from points.domain import (
     month_of,
 )
+from points.four_eyes import ADJUSTMENT, EARNING_RULE
 from points.holds import Holds
 from points.rules import RuleSpec
 from points.service import PointsService
@@ -50,6 +54,11 @@ def _service(request: Request) -> PointsService:
 
 
 Service = Annotated[PointsService, Depends(_service)]
+
+
+def _approvals(request: Request) -> Approvals:
+    approvals: Approvals = request.app.state.approvals
+    return approvals
 
 
 def _holds(request: Request) -> Holds:
@@ -181,17 +190,32 @@ async def reverse(body: ReversalRequest, principal: Adjuster, service: Service) 
     response_model=EntryView,
     tags=["corrections"],
     summary="A manual adjustment by an operator, with a mandatory reason (audited)",
+    description="More than `adjustment_approval_threshold` points (either sign) answers 202 "
+    "with a pending approval request: a second operator with points:approve approves it at "
+    "/v1/approvals/{approval_id}/approve, which applies it once.",
+    responses=ACCEPTED,
 )
 async def adjust(
     driver_id: str,
     body: AdjustmentRequest,
+    request: Request,
     principal: Adjuster,
     service: Service,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> EntryView:
+) -> EntryView | JSONResponse:
     if body.amount == 0:
         raise Problem(422, "Unprocessable Content", "an adjustment must change the balance")
     await _account_or_404(service, driver_id)
+    if abs(body.amount) > request.app.state.settings.adjustment_approval_threshold:
+        proposal = Proposal(
+            area=ADJUSTMENT,
+            command={"driver_id": driver_id, **body.model_dump(mode="json")},
+            reason=body.reason,
+            summary=f"adjust {driver_id} by {body.amount} points",
+            subject=driver_id,
+            request_key=idempotency_key,
+        )
+        return await propose(_approvals(request), proposal, principal)
     entry = await service.adjust(
         driver_id,
         body.amount,
@@ -225,13 +249,16 @@ async def rule_versions(rule_id: str, _: PointsReader, service: Service) -> list
 
 @router.put(
     "/rules/{rule_id}",
-    response_model=RuleView,
+    status_code=202,
+    response_model=None,
     tags=["rules"],
-    summary="Create a rule or add a new version of it (old versions are kept)",
+    summary="Propose a rule or a new version of it (old versions are kept); a second "
+    "operator with rules:manage approves it at /v1/approvals/{approval_id}/approve",
+    responses=ACCEPTED,
 )
 async def put_rule(
-    rule_id: str, body: RuleRequest, principal: RulesManager, service: Service
-) -> RuleView:
+    rule_id: str, body: RuleRequest, request: Request, principal: RulesManager
+) -> JSONResponse:
     if not rule_id.replace("-", "").isalnum() or len(rule_id) > MAX_RULE_ID_LENGTH:
         raise Problem(422, "Unprocessable Content", "rule ids are letters, digits and '-'")
     try:
@@ -241,11 +268,14 @@ async def put_rule(
         raise Problem(
             422, "Unprocessable Content", "the rule is not valid", extra={"errors": errors}
         ) from exc
-    rule = await service.rules.add_version(rule_id, spec, principal.sub)
-    if rule is None:
-        raise Problem(409, "Conflict", "another version was saved at the same time; retry")
-    service.forget_rule_cache()
-    return RuleView.of(rule)
+    proposal = Proposal(
+        area=EARNING_RULE,
+        command={"rule_id": rule_id, "spec": spec.model_dump(mode="json")},
+        reason=f"earning rule {rule_id}: {spec.name}",
+        summary=f"new version of earning rule {rule_id}",
+        request_key=request.headers.get("Idempotency-Key"),
+    )
+    return await propose(_approvals(request), proposal, principal)
 
 
 @router.post("/jobs/expiry", tags=["jobs"], summary="Run the expiry job now (idempotent)")

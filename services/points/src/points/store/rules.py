@@ -27,7 +27,7 @@ INDEXES = [
 
 
 def _rule_of(doc: Document) -> Rule:
-    return Rule.model_validate({k: v for k, v in doc.items() if k != "_id"})
+    return Rule.model_validate({k: v for k, v in doc.items() if k not in ("_id", "approval_id")})
 
 
 class RuleStore:
@@ -49,8 +49,17 @@ class RuleStore:
                 self.collection, {"_id": f"{rule_id}@1", **rule.model_dump(mode="python")}
             )
 
-    async def add_version(self, rule_id: str, spec: RuleSpec, author: str) -> Rule | None:
-        """A new version of a rule; None when another writer took that version number."""
+    async def add_version(
+        self, rule_id: str, spec: RuleSpec, author: str, *, approval_id: str | None = None
+    ) -> Rule | None:
+        """A new version of a rule; None when another writer took that version number.
+
+        With ``approval_id`` (four eyes) once per approval: run again, it answers the version
+        that approval already saved."""
+        if approval_id is not None:
+            saved = await self.collection.find_one({"rule_id": rule_id, "approval_id": approval_id})
+            if saved is not None:
+                return _rule_of(saved)
         latest = await self.latest(rule_id)
         version = (latest.version if latest else 0) + 1
         rule = Rule(
@@ -60,9 +69,10 @@ class RuleStore:
             created_at=datetime.now(UTC),
             created_by=author,
         )
-        if not await insert_once(
-            self.collection, {"_id": f"{rule_id}@{version}", **rule.model_dump(mode="python")}
-        ):
+        doc = {"_id": f"{rule_id}@{version}", **rule.model_dump(mode="python")}
+        if approval_id is not None:
+            doc["approval_id"] = approval_id
+        if not await insert_once(self.collection, doc):
             return None
         return rule
 
