@@ -27,6 +27,8 @@ from common.testing import unique_name
 from common.webapp import create_service_app
 from common.webhook_targets import PinnedClient, TargetPolicy, UnsafeTarget
 from notify.channels.senders import WebhookSender
+from partners.app import create_app as partners_app
+from partners.settings import PartnersSettings
 from points.app import create_app as points_app
 from points.settings import PointsSettings
 from tests.support import serve, webhook_receiver
@@ -265,6 +267,18 @@ async def test_a_webhook_goes_to_the_address_that_was_checked_not_a_rebound_one(
                     timeout=5,
                 ).post(url, content=b"{}", headers={})
             assert hits == [] and len(hook.deliveries) == 1
+
+
+async def test_the_partners_gateway_refuses_an_internal_webhook_when_it_is_set(
+    make_settings: Callable[..., PartnersSettings], token: Headers
+) -> None:
+    """Finding: the partners gateway's webhooks had no SSRF guard at all."""
+    async with serve(partners_app(make_settings(PartnersSettings))) as http:
+        for url in ("http://[64:ff9b::a9fe:a9fe]/hook", "http://127.0.0.1:9/hook"):
+            answer = await http.put(
+                "/v1/partners/port-booking/webhook", json={"url": url}, headers=token("operator")
+            )
+            assert is_problem(answer, 422), (url, answer.text)
 
 
 @pytest.mark.parametrize(
