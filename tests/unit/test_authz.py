@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import jwt
 import pytest
@@ -75,3 +77,12 @@ def test_the_token_command_narrows_an_operator_with_as(
     assert tuple(full["roles"]) == FULL_OPERATOR_ROLES
     with pytest.raises(SystemExit):
         main(["--role", "operator", "--as", "god"])
+
+
+def test_docs_security_md_lists_every_named_role_with_exactly_its_scopes() -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| ((?:`[a-z]+:[a-z]+` ?)+)", table, re.MULTILINE))
+    documented = {
+        name: frozenset(re.findall(r"`([^`]+)`", scopes)) for name, scopes in rows.items()
+    }
+    assert documented == dict(NAMED_ROLES)
