@@ -11,7 +11,7 @@ from common.testing import read_topic, wait_until
 from registry.app import create_app
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_rules import driver, national_id
-from tests.support import serve
+from tests.support import approved, serve
 
 Headers = Callable[..., dict[str, str]]
 
@@ -163,9 +163,12 @@ async def test_erasure_leaves_no_personal_value_in_any_collection_of_the_registr
         ]
         raw = await mongo[settings.mongo_db]["drivers"].find_one({"_id": driver_id})
         before = await database_text(mongo, settings.mongo_db)
-        erased = await http.post(
+        # Four eyes: one security officer asks, a second approves, then it runs.
+        asked = await http.post(
             f"/v1/drivers/{driver_id}/erasure", json={"reason": "on_request"}, headers=token()
         )
+        await approved(http, asked, token())
+        erased = await http.get(f"/v1/drivers/{driver_id}", headers=token())
         records = await read_topic(
             infra.kafka_bootstrap, settings.topic("registry.events"), min_records=7
         )

@@ -8,6 +8,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.approvals import INDEXES as APPROVAL_INDEXES
+from common.approvals import four_eyes
+from common.approvals_api import router as approvals_router
 from common.idempotency import ProcessedEvents
 from common.pii import PiiProtector
 from common.requests import keep_requests
@@ -23,6 +26,7 @@ from registry.api.oversight_routes import router as oversight_router
 from registry.api.units_routes import router as units_router
 from registry.api.vehicles_routes import router as vehicles_router
 from registry.erasure_receipts import ErasureReceipts
+from registry.four_eyes import registry_areas
 from registry.handlers.erasure import CONFIRMING_TOPICS, ErasureHandlers
 from registry.handlers.partner import PartnerHandlers
 from registry.records import RelayRef, no_relay
@@ -88,7 +92,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             settings,
-            indexes=[*ALL_INDEXES, *erasure_receipts.INDEXES],
+            indexes=[*ALL_INDEXES, *APPROVAL_INDEXES, *erasure_receipts.INDEXES],
             outbox_collections=[DRIVERS],
             wire=wire,
             store=store,
@@ -101,7 +105,8 @@ def create_app(
             app.state.erasure_receipts = built["erasure_receipts"]
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
-            yield
+            async with four_eyes(app, runtime.db, settings, registry_areas(registry)):
+                yield
 
     app = create_service_app(
         settings,
@@ -121,6 +126,7 @@ def create_app(
             census_router,
             oversight_router,
             erasure_router,
+            approvals_router,
         ],
     )
     install_registry_errors(app)

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from common.approvals import Proposal
+from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
 from common.authz import require_scope
 from common.pagination import AfterId, Cursors, PageParams
@@ -38,6 +40,7 @@ from registry.domain import (
     DriverStatus,
     RegistrationChannel,
 )
+from registry.four_eyes import ERASURE
 from registry.lookup import Search
 from registry.registration import Registration
 
@@ -211,18 +214,35 @@ async def reactivate_driver(
 
 @router.post(
     "/drivers/{driver_id}/erasure",
-    response_model=DriverView,
-    summary="Erase a driver's personal data (driver.deactivated.v1 with erased: true)",
+    status_code=202,
+    response_model=None,
+    summary="Ask to erase a driver's personal data; a second security officer approves it",
     description=(
-        "Removes every personal value from the registry's database: name, ID and phone (hash, "
-        "ciphertext and mask), family, vehicles and plates, fleet, grid, memberships, partner "
-        "links, review items and stored idempotent answers. The pseudonymous id, status, dates, "
+        "Answers 202 with a pending approval request: nothing is erased until a second person "
+        "with drivers:erase approves it (POST /v1/approvals/{approval_id}/approve; the maker "
+        "cannot). The approval then removes every personal value from the registry's database: "
+        "name, ID and phone (hash, ciphertext and mask), family, vehicles and plates, fleet, "
+        "grid, memberships, partner links, review items and stored idempotent answers, and "
+        "announces driver.deactivated.v1 with erased: true. The pseudonymous id, status, dates, "
         "consent history and verification records stay. Safe to repeat."
     ),
+    responses=ACCEPTED,
 )
 async def erase_driver(
-    driver_id: str, body: EraseRequest, principal: Eraser, registry: RegistryDep
-) -> DriverView:
+    driver_id: str,
+    body: EraseRequest,
+    request: Request,
+    principal: Eraser,
+    registry: RegistryDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     await visible(registry, principal, driver_id)
-    driver = await registry.lifecycle.erase(driver_id, body.reason, actor(principal))
-    return await driver_view(registry, principal, driver)
+    proposal = Proposal(
+        area=ERASURE,
+        command={"driver_id": driver_id, "reason": body.reason},
+        reason=body.reason,
+        summary=f"erase the personal data of {driver_id}",
+        subject=driver_id,
+        request_key=idempotency_key,
+    )
+    return await propose(request.app.state.approvals, proposal, principal)

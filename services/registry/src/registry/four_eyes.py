@@ -1,0 +1,31 @@
+"""Four eyes in the registry (``common.approvals``): erasing a driver's personal data starts
+only once a second security officer (``drivers:erase``) approves what the first one asked.
+
+The erasure is safe to repeat, so a run repeated after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from common.approvals import ApprovalRequest, Area, CommandRefused, ScopeChecker
+from registry.domain import RegistryError
+from registry.records import Actor
+from registry.service import Registry
+
+ERASURE = "erasure"
+
+
+def registry_areas(registry: Registry) -> list[Area]:
+    async def erase(request: ApprovalRequest) -> Mapping[str, Any]:
+        driver_id = request.command["driver_id"]
+        # The maker asked for it; the access log and the event name who did.
+        maker = Actor(sub=request.maker, role="operator")
+        try:
+            driver = await registry.lifecycle.erase(driver_id, request.command["reason"], maker)
+        except RegistryError as exc:
+            raise CommandRefused(exc.message or type(exc).__name__) from exc
+        return {"driver_id": driver.driver_id, "erased": driver.erased}
+
+    return [Area(ERASURE, ScopeChecker("drivers:erase"), erase)]
