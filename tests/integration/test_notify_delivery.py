@@ -23,7 +23,7 @@ from common.testing import Infra, read_topic, unique_name, wait_until
 from notify.app import create_app
 from notify.channels.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from notify.settings import NotifySettings
-from tests.support import produce, serve
+from tests.support import approved, produce, serve
 
 Headers = Callable[..., dict[str, str]]
 
@@ -313,8 +313,11 @@ async def test_an_urgent_broadcast_bypasses_quiet_hours_and_a_normal_one_waits(
             },
             headers=operator,
         )
-        assert urgent.status_code == normal.status_code == 201, urgent.text + normal.text
-        urgent_id, normal_id = urgent.json()["broadcast_id"], normal.json()["broadcast_id"]
+        # An urgent broadcast goes out once a second person approves it (four eyes).
+        sent = await approved(http, urgent, token("operator"))
+        assert normal.status_code == 201, normal.text
+        urgent_id = sent.json()["result"]["broadcast_id"]
+        normal_id = normal.json()["broadcast_id"]
 
         done = await wait_until(lambda: _broadcast(http, urgent_id, operator, "completed"))
         assert done["progress"]["targeted"] == 1 and done["progress"]["delivered"] == 1

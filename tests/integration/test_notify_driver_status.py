@@ -15,7 +15,7 @@ from common.events.registry import DriverDeactivated, DriverRegistered, DriverUp
 from common.testing import Infra, unique_name, wait_until
 from notify.app import create_app
 from notify.settings import NotifySettings
-from tests.support import produce, serve
+from tests.support import approved, produce, serve
 
 Headers = Callable[..., dict[str, str]]
 FLEET = "梅山车队"
@@ -41,7 +41,9 @@ async def active(mongo: Any, settings: NotifySettings, driver: str, expected: bo
     return doc is not None and doc.get("active") is expected
 
 
-async def broadcast(http: httpx.AsyncClient, operator: dict[str, str], title: str) -> Any:
+async def broadcast(
+    http: httpx.AsyncClient, operator: dict[str, str], title: str, checker: dict[str, str]
+) -> Any:
     answer = await http.post(
         "/v1/broadcasts",
         json={
@@ -52,8 +54,9 @@ async def broadcast(http: httpx.AsyncClient, operator: dict[str, str], title: st
         },
         headers=operator,
     )
-    assert answer.status_code == 201, answer.text
-    bid = answer.json()["broadcast_id"]
+    # Urgent: it goes out once a second person approves it (four eyes).
+    sent = await approved(http, answer, checker)
+    bid = sent.json()["result"]["broadcast_id"]
 
     async def completed() -> Any:
         body = (await http.get(f"/v1/broadcasts/{bid}", headers=operator)).json()
@@ -95,7 +98,7 @@ async def test_a_deactivated_driver_gets_no_broadcasts_until_reactivated(
             DriverDeactivated(driver_id=leaving, deactivated_at=now, reason="left the port"),
         )
         await wait_until(lambda: active(mongo, settings, leaving, False))
-        first = await broadcast(http, operator, "梅山大桥封闭")
+        first = await broadcast(http, operator, "梅山大桥封闭", token())
         assert first["progress"]["targeted"] == 1
         assert "梅山大桥封闭" in await titles(http, staying, token)
         assert "梅山大桥封闭" not in await titles(http, leaving, token)
@@ -107,7 +110,7 @@ async def test_a_deactivated_driver_gets_no_broadcasts_until_reactivated(
             DriverUpdated(driver_id=leaving, changed_fields=["status"], updated_at=now),
         )
         await wait_until(lambda: active(mongo, settings, leaving, True))
-        second = await broadcast(http, operator, "穿山疏港高速封闭")
+        second = await broadcast(http, operator, "穿山疏港高速封闭", token())
         assert second["progress"]["targeted"] == 2
         assert "穿山疏港高速封闭" in await titles(http, leaving, token)
 

@@ -9,6 +9,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.approvals import INDEXES as APPROVAL_INDEXES
+from common.approvals import four_eyes
+from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.dispatch import EventHandler, on
 from common.erasure import answering_erasure, driver_erasure
@@ -35,6 +38,7 @@ from notify.delivery import Channels
 from notify.dispatcher import Dispatcher
 from notify.erasure import KEPT, STEPS
 from notify.fanout import WORK_TOPIC, BroadcastBatch
+from notify.four_eyes import notify_areas
 from notify.handlers.broadcasts import BroadcastHandlers
 from notify.handlers.events import DomainHandlers
 from notify.service import Notify, Stores
@@ -49,6 +53,7 @@ INDEXES = [
     *templates.INDEXES,
     *webhooks.INDEXES,
     *broadcasts.INDEXES,
+    *APPROVAL_INDEXES,
     *rate_limits.INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),
@@ -195,7 +200,10 @@ def create_app(
                 app.state.dispatcher = dispatcher
                 dispatcher.start()
                 try:
-                    yield
+                    async with four_eyes(
+                        app, runtime.db, settings, notify_areas(notify.broadcasts)
+                    ):
+                        yield
                 finally:
                     await dispatcher.stop()
 
@@ -211,6 +219,7 @@ def create_app(
             templates_router,
             webhooks_router,
             broadcasts_router,
+            approvals_router,
         ],
     )
     install_notify_errors(app)

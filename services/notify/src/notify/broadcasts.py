@@ -59,6 +59,9 @@ class Broadcasts:
         self._relay = relay
         self._owner = f"notify-{uuid.uuid4().hex[:12]}"
 
+    def now(self) -> datetime:
+        return self._clock()
+
     # ---- operators -------------------------------------------------------------------------
 
     async def create_broadcast(
@@ -71,12 +74,17 @@ class Broadcasts:
         scheduled_at: datetime | None,
         expires_at: datetime | None,
         by: str,
+        broadcast_id: str | None = None,
     ) -> Broadcast:
+        """A new broadcast; with ``broadcast_id`` (four eyes) at most one: made again, the
+        broadcast already made under that id."""
+        if broadcast_id is not None and (made := await self._broadcasts.get(broadcast_id)):
+            return broadcast_of(made)
         now = self._clock()
         when = scheduled_at or now
         urgent = check_broadcast(category, urgency, content, when, expires_at)
         broadcast = Broadcast(
-            broadcast_id=new_broadcast_id(),
+            broadcast_id=broadcast_id or new_broadcast_id(),
             category=category,
             urgent=urgent,
             segment=segment,
