@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from common.pii import PiiProtector
+from common.pii import partner_hash
 from common.testing import Infra, synthetic_national_id, unique_name, wait_until
 from common.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from partners.app import create_app as partners_app
@@ -28,7 +28,7 @@ from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
-from tests.support import Webhook, produce, serve, webhook_receiver
+from tests.support import Webhook, approved, produce, serve, webhook_receiver
 
 Headers = Callable[..., dict[str, str]]
 SINGLE = {"Content-Type": "application/cloudevents+json"}
@@ -67,8 +67,9 @@ def booking(token: Headers, partner_id: str = "port-booking") -> dict[str, str]:
 
 
 def registration(settings: PartnersSettings, ref: str) -> dict[str, Any]:
-    digest = PiiProtector(settings.pii_key, settings.pii_hmac_key).hash(
-        "national_id", synthetic_national_id()
+    # The booking system hashes with its own key, never the registry's.
+    digest = partner_hash(
+        settings.partner_hash_keys["port-booking"]["pb1"], "national_id", synthetic_national_id()
     )
     return {
         "specversion": "1.0",
@@ -246,10 +247,12 @@ async def test_the_booking_system_works_end_to_end_over_http(
 
         # 6. A suspended partner is refused: by the gateway, and by every consumer of its topic
         #    from the suspension's event on, without a restart.
-        suspended = await p.partners.post(
+        # Four eyes: a second person with partners:manage approves the suspension.
+        asked = await p.partners.post(
             "/v1/partners/port-booking/suspend", json={"reason": "contract ended"}, headers=token()
         )
-        assert suspended.status_code == 200 and suspended.json()["status"] == "suspended"
+        suspended = await approved(p.partners, asked, token())
+        assert suspended.json()["result"]["status"] == "suspended"
         refused = await send(p.partners, headers, kept(driver_id, str(uuid.uuid4())))
         assert refused.status_code == 403 and refused.json()["reason"] == "partner_suspended"
         for app in p.apps[:2]:

@@ -20,7 +20,7 @@ from partners.settings import PartnersSettings
 from points.app import create_app as points_app
 from points.settings import PointsSettings
 from tests.integration.test_partners_gateway import SINGLE, Headers, receipt_says
-from tests.support import serve
+from tests.support import approved, serve
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ async def test_a_partner_registered_at_run_time_is_refused_until_provisioned_the
             },
             headers=token(),
         )
-        assert made.status_code == 201, made.text
+        await approved(gateway, made, token())  # four eyes: a second person approves
 
         caller = token("partner", partner_id=partner_id, scope="events:write events:read")
         event = {

@@ -9,6 +9,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.approvals import INDEXES as APPROVAL_INDEXES
+from common.approvals import four_eyes
+from common.approvals_api import router as approvals_router
 from common.erasure import answering_erasure, driver_erasure
 from common.events.partners import PartnersErasureCompleted
 from common.requests import keep_requests
@@ -23,6 +26,7 @@ from partners.api.keys_routes import router as keys_router
 from partners.api.receipts_routes import router as receipts_router
 from partners.bus_check import TopicCheck
 from partners.erasure import KEPT, STEPS
+from partners.four_eyes import partners_areas
 from partners.handlers.dead_letters import DeadLetterHandlers
 from partners.handlers.domain import DomainHandlers
 from partners.service import Partners
@@ -76,7 +80,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             settings,
-            indexes=ALL_INDEXES,
+            indexes=[*ALL_INDEXES, *APPROVAL_INDEXES],
             outbox_collections=[PARTNERS],
             wire=wire,
             prepare=prepare,
@@ -91,7 +95,8 @@ def create_app(
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             try:
-                yield
+                async with four_eyes(app, runtime.db, settings, partners_areas(partners.accounts)):
+                    yield
             finally:
                 await partners.notices.stop()
                 await topic_check.close()
@@ -106,7 +111,14 @@ def create_app(
         lifespan=lifespan,
         # The batch ingest takes up to ingest_max_body_bytes (it counts the bytes itself too).
         body_limits={"/v1/events": settings.ingest_max_body_bytes},
-        routers=[accounts_router, keys_router, ingest_router, receipts_router, drivers_router],
+        routers=[
+            accounts_router,
+            keys_router,
+            ingest_router,
+            receipts_router,
+            drivers_router,
+            approvals_router,
+        ],
     )
     install_partners_errors(app)
     return app

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
+from common.approvals import Approvals, Proposal
+from common.approvals_api import ACCEPTED, propose
+from common.auth import Principal
 from common.pagination import AfterId, PageParams
 from common.problems import Problem
 from common.webhook_targets import UnsafeTarget
-from partners.api.dependencies import IdempotencyKey, PartnerAdmin, PartnersDep, run_once
+from partners.api.dependencies import IdempotencyKey, PartnerAdmin, PartnersDep
 from partners.api.schemas import (
     PartnerIdField,
     PartnerIn,
@@ -21,9 +24,30 @@ from partners.api.schemas import (
     WebhookIn,
     WebhookView,
 )
+from partners.domain import PartnerExists
+from partners.four_eyes import PARTNER_ACCOUNT
 
 router = APIRouter(prefix="/v1/partners", tags=["partner accounts"])
 PartnerIdPath = Annotated[PartnerIdField, Path()]
+_SECOND_PERSON = (
+    " Answers 202 with a pending approval request: it takes effect once a second person with "
+    "partners:manage approves it at /v1/approvals/{approval_id}/approve (four eyes)."
+)
+
+
+async def _propose(
+    request: Request, principal: Principal, partner_id: str, command: dict[str, Any], why: str
+) -> JSONResponse:
+    approvals: Approvals = request.app.state.approvals
+    proposal = Proposal(
+        area=PARTNER_ACCOUNT,
+        command={"partner_id": partner_id, **command},
+        reason=why,
+        summary=f"{command['action']} partner {partner_id}",
+        subject=partner_id,
+        request_key=request.headers.get("Idempotency-Key"),
+    )
+    return await propose(approvals, proposal, principal)
 
 
 @router.get("", summary="List partner accounts")
@@ -38,9 +62,11 @@ async def list_partners(
 
 @router.post(
     "",
-    status_code=201,
+    status_code=202,
+    response_model=None,
     summary="Register a partner (creates its topic; announced as partner.registered.v1)",
-    responses={201: {"model": PartnerView}},
+    description="A partner id already taken answers 409." + _SECOND_PERSON,
+    responses=ACCEPTED,
 )
 async def register_partner(
     body: PartnerIn,
@@ -49,17 +75,10 @@ async def register_partner(
     principal: PartnerAdmin,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def action() -> tuple[int, PartnerView]:
-        partner = await partners.accounts.register(
-            body.partner_id,
-            body.name,
-            list(body.allowed_types),
-            contact=body.contact,
-            quotas=body.quotas.quotas() if body.quotas else None,
-        )
-        return 201, PartnerView.of(partner)
-
-    return await run_once(request, principal, idempotency_key, body, action)
+    if await partners.accounts.store.get(body.partner_id) is not None:
+        raise PartnerExists(body.partner_id)
+    command = {"action": "register", "partner": body.model_dump(mode="json", exclude_unset=True)}
+    return await _propose(request, principal, body.partner_id, command, f"register {body.name}")
 
 
 @router.get("/{partner_id}", summary="One partner account")
@@ -69,11 +88,27 @@ async def get_partner(
     return PartnerView.of(await partners.accounts.get(partner_id))
 
 
-@router.patch("/{partner_id}", summary="Change a partner's name, types, contact or quotas")
+@router.patch(
+    "/{partner_id}",
+    response_model=PartnerView,
+    summary="Change a partner's name, types, contact or quotas",
+    description="A change of allowed_types (what the partner may send: its scope on the bus) "
+    "waits for a second person." + _SECOND_PERSON,
+    responses=ACCEPTED,
+)
 async def update_partner(
-    partner_id: PartnerIdPath, body: PartnerPatch, partners: PartnersDep, _: PartnerAdmin
-) -> PartnerView:
+    partner_id: PartnerIdPath,
+    body: PartnerPatch,
+    request: Request,
+    partners: PartnersDep,
+    principal: PartnerAdmin,
+) -> PartnerView | JSONResponse:
     changes = body.model_dump(exclude_unset=True)
+    current = await partners.accounts.get(partner_id)
+    if body.allowed_types is not None and set(body.allowed_types) != set(current.allowed_types):
+        patch = body.model_dump(mode="json", exclude_unset=True)
+        command = {"action": "update", "patch": patch}
+        return await _propose(request, principal, partner_id, command, "change allowed types")
     partner = await partners.accounts.update(
         partner_id,
         name=body.name,
@@ -86,19 +121,37 @@ async def update_partner(
 
 @router.post(
     "/{partner_id}/suspend",
-    summary="Suspend a partner: refused by the gateway and by every consumer from now on",
+    status_code=202,
+    response_model=None,
+    summary="Suspend a partner: refused by the gateway and by every consumer once approved",
+    description=_SECOND_PERSON.strip(),
+    responses=ACCEPTED,
 )
 async def suspend_partner(
-    partner_id: PartnerIdPath, body: SuspendIn, partners: PartnersDep, _: PartnerAdmin
-) -> PartnerView:
-    return PartnerView.of(await partners.accounts.suspend(partner_id, body.reason))
+    partner_id: PartnerIdPath,
+    body: SuspendIn,
+    request: Request,
+    partners: PartnersDep,
+    principal: PartnerAdmin,
+) -> JSONResponse:
+    await partners.accounts.get(partner_id)
+    command = {"action": "suspend", "reason": body.reason}
+    return await _propose(request, principal, partner_id, command, body.reason)
 
 
-@router.post("/{partner_id}/reinstate", summary="Lift a partner's suspension")
+@router.post(
+    "/{partner_id}/reinstate",
+    status_code=202,
+    response_model=None,
+    summary="Lift a partner's suspension once approved",
+    description=_SECOND_PERSON.strip(),
+    responses=ACCEPTED,
+)
 async def reinstate_partner(
-    partner_id: PartnerIdPath, partners: PartnersDep, _: PartnerAdmin
-) -> PartnerView:
-    return PartnerView.of(await partners.accounts.reinstate(partner_id))
+    partner_id: PartnerIdPath, request: Request, partners: PartnersDep, principal: PartnerAdmin
+) -> JSONResponse:
+    await partners.accounts.get(partner_id)
+    return await _propose(request, principal, partner_id, {"action": "reinstate"}, "reinstate")
 
 
 @router.put(
