@@ -21,6 +21,7 @@ from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
 from cases.erasure import KEPT, STEPS
+from cases.four_eyes import cases_areas
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.jobs import scanner as periodic_scanner
@@ -30,6 +31,9 @@ from cases.store import cases, dossiers
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
+from common.approvals import INDEXES as APPROVAL_INDEXES
+from common.approvals import four_eyes
+from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.erasure import answering_erasure, driver_erasure
 from common.events.cases import CasesErasureCompleted
@@ -38,7 +42,7 @@ from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 
-INDEXES = [*cases.INDEXES, *dossiers.INDEXES, idempotency_indexes()]
+INDEXES = [*cases.INDEXES, *dossiers.INDEXES, idempotency_indexes(), *APPROVAL_INDEXES]
 
 
 def build_calendar(settings: CasesSettings) -> BusinessCalendar:
@@ -115,7 +119,8 @@ def create_app(
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
             try:
-                yield
+                async with four_eyes(app, runtime.db, settings, cases_areas(service.compensations)):
+                    yield
             finally:
                 await scanner.stop()
 
@@ -137,6 +142,7 @@ def create_app(
             care_router,
             figures_router,
             calendar_router,
+            approvals_router,
         ],
     )
     install_case_errors(app)

@@ -36,11 +36,33 @@ class Compensations:
         self._records = records
 
     async def grant(self, principal: Principal, case_id: str, kind: str, amount: int) -> Case:
-        records = self._records
+        case = await self.check(principal, case_id, kind, amount)
+        return await self._grant(case, kind, amount, approved_by=principal.sub)
+
+    async def check(self, principal: Principal, case_id: str, kind: str, amount: int) -> Case:
+        """The case, if this supervisor may compensate it so (raises otherwise)."""
         require(
             "supervisor" in actors_of(principal), "supervisors approve compensation", NotPermitted
         )
-        case = await records.visible(principal, case_id)
+        case = await self._records.visible(principal, case_id)
+        self._compensable(case, kind, amount)
+        return case
+
+    async def grant_approved(
+        self, case_id: str, kind: str, amount: int, *, proposed_by: str, approved_by: str
+    ) -> Case:
+        """A compensation a second supervisor approved (four eyes); granted once, however often
+        the approval runs."""
+        case = await self._records.reload(case_id)
+        granted = next((c for c in case.compensations if c["id"] == f"{case_id}:{kind}"), None)
+        if granted is not None and granted.get("approval") == [proposed_by, approved_by]:
+            return case  # this approval's earlier run granted it
+        self._compensable(case, kind, amount)
+        return await self._grant(
+            case, kind, amount, approved_by=approved_by, proposed_by=proposed_by
+        )
+
+    def _compensable(self, case: Case, kind: str, amount: int) -> None:
         require(kind in ("restoration", "goodwill"), "kind is restoration or goodwill")
         require(case.kind == "complaint", "only an upheld complaint is compensated")
         programme = (
@@ -52,8 +74,20 @@ class Compensations:
             "only complaints about a programme service; never for a third party's misconduct",
         )
         require(case.outcome in ("upheld", "partly_upheld"), "the complaint was not upheld")
-        most = records.settings.max_goodwill_points
+        most = self._records.settings.max_goodwill_points
         require(1 <= amount <= most, f"between 1 and {most} points")
+
+    async def _grant(
+        self,
+        case: Case,
+        kind: str,
+        amount: int,
+        *,
+        approved_by: str,
+        proposed_by: str | None = None,
+    ) -> Case:
+        records = self._records
+        case_id = case.id
         now = records.clock()
         comp_id = f"{case_id}:{kind}"
         event = records.event(
@@ -63,13 +97,15 @@ class Compensations:
                 driver_id=case.driver_id,
                 kind=kind,
                 amount=amount,
-                approved_by=principal.sub,
+                approved_by=approved_by,
                 granted_at=now,
             ),
             case,
             comp_id,
         )
-        record = {"id": comp_id, "kind": kind, "amount": amount, "by": principal.sub, "at": now}
+        record = {"id": comp_id, "kind": kind, "amount": amount, "by": approved_by, "at": now}
+        if proposed_by is not None:  # four eyes: who proposed it and who approved it
+            record["approval"] = [proposed_by, approved_by]
         if not await records.store.grant_compensation(
             case_id, version=case.version, record=record, outbox=event
         ):

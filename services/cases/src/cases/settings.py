@@ -32,6 +32,9 @@ class CasesSettings(ServiceSettings):
     # Points credited automatically when we miss our own deadline (once per clock and round).
     missed_deadline_points: int = Field(default=20, gt=0)
     max_goodwill_points: int = Field(default=500, gt=0)
+    # Four eyes: goodwill compensation of more than this many points waits for a second
+    # supervisor's approval (cases:supervise, another person); restoration never does.
+    goodwill_approval_threshold: int = Field(default=100, ge=0)
 
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     attachments_max: int = Field(default=10, ge=0)

@@ -4,7 +4,8 @@ for an upheld complaint, and collectives of complaints about one respondent.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from cases.api.dependencies import Caller, CasesDep, Operator, view
 from cases.api.schemas import (
@@ -15,6 +16,9 @@ from cases.api.schemas import (
     ConsentRequest,
 )
 from cases.collectives import Collective
+from cases.four_eyes import GOODWILL
+from common.approvals import Proposal
+from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
 
 router = APIRouter(prefix="/v1")
@@ -38,10 +42,30 @@ async def consent(
     response_model=CaseView,
     tags=["cases"],
     summary="Approve restoration or goodwill points for an upheld programme complaint",
+    description="Goodwill of more than `goodwill_approval_threshold` points answers 202 with a "
+    "pending approval request: a second supervisor (cases:supervise, another person) approves "
+    "it at /v1/approvals/{approval_id}/approve, which grants it once.",
+    responses=ACCEPTED,
 )
 async def compensate(
-    case_id: str, body: CompensationRequest, principal: Operator, service: CasesDep
-) -> CaseView:
+    case_id: str,
+    body: CompensationRequest,
+    request: Request,
+    principal: Operator,
+    service: CasesDep,
+) -> CaseView | JSONResponse:
+    threshold = request.app.state.settings.goodwill_approval_threshold
+    if body.kind == "goodwill" and body.amount > threshold:
+        await service.compensations.check(principal, case_id, body.kind, body.amount)
+        proposal = Proposal(
+            area=GOODWILL,
+            command={"case_id": case_id, "kind": body.kind, "amount": body.amount},
+            reason=f"goodwill of {body.amount} points for case {case_id}",
+            summary=f"goodwill of {body.amount} points for case {case_id}",
+            subject=case_id,
+            request_key=request.headers.get("Idempotency-Key"),
+        )
+        return await propose(request.app.state.approvals, proposal, principal)
     case = await service.compensations.grant(principal, case_id, body.kind, body.amount)
     return view(principal, case)
 
