@@ -10,7 +10,7 @@ import httpx
 
 from common.events import CloudEvent, new_event
 from common.events.partner import PartnerDriverRegistered
-from common.pii import PiiProtector
+from common.pii import partner_hash
 from common.testing import read_topic, wait_until
 from registry.app import create_app
 from registry.settings import RegistrySettings
@@ -24,7 +24,8 @@ Headers = Callable[..., dict[str, str]]
 def partner_event(
     settings: RegistrySettings, number: str, ref: str, *, event_id: str | None = None, **data: Any
 ) -> CloudEvent:
-    digest = PiiProtector(settings.pii_key, settings.pii_hmac_key).hash("national_id", number)
+    # The booking system hashes with its own key, never the registry's.
+    digest = partner_hash(settings.partner_hash_keys["port-booking"]["pb1"], "national_id", number)
     return new_event(
         PartnerDriverRegistered(partner_driver_ref=ref, national_id_hash=digest, **data),
         source="partner/port-booking",

@@ -52,6 +52,10 @@ class RequestLimitSettings(BaseModel):
     # Higher: many drivers' phones can share one carrier address.
     rate_limit_per_ip: str = "100/second;3000/minute"
     rate_limit_storage: str = "async+memory://"
+    # Peers whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips; addresses or
+    # networks, comma-separated): behind an ingress, its network, or every caller shares its
+    # address and one per-address limit.
+    forwarded_allow_ips: str = "127.0.0.1"
     cursor_key: SecretStr | None = None
 
     @field_validator("rate_limit_per_principal", "rate_limit_per_ip")

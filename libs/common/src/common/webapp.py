@@ -44,6 +44,8 @@ def serve(create_app: Callable[[S], FastAPI], settings_class: Callable[[], S]) -
         # Our JSON logging stays in charge; the request middleware writes the access lines.
         log_config=None,
         access_log=False,
+        # The per-address rate limit counts the client a trusted proxy names (request_limits).
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -51,6 +51,7 @@ INDEXES = [
     *notifications.INDEXES,
     *drivers.INDEXES,
     *templates.INDEXES,
+from notify.store.protected import ROTATED
     *webhooks.INDEXES,
     *broadcasts.INDEXES,
     *APPROVAL_INDEXES,
@@ -136,7 +137,7 @@ def build_notify(
         settings=settings,
         clock=clock,
         publisher=runtime.publisher,
-        pii=PiiProtector(settings.pii_key, settings.pii_hmac_key),
+        pii=PiiProtector.from_settings(settings),
         faults=runtime.faults,
         # Read when a broadcast is resolved: the runtime starts the relay after wiring.
         relay=lambda: runtime.relay,
@@ -209,6 +210,7 @@ def create_app(
 
     app = create_service_app(
         settings,
+                rotated=ROTATED,
         title="driverhome notify",
         description="Templates, preferences, inbox, deliveries and broadcasts.",
         lifespan=lifespan,

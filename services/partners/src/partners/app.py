@@ -35,6 +35,7 @@ from partners.store import ALL_INDEXES
 from partners.store.partners import PARTNERS
 
 Document = dict[str, Any]
+from partners.store.protected import ROTATED
 
 
 def dead_letter_pattern(settings: PartnersSettings) -> str:
@@ -86,6 +87,7 @@ def create_app(
             prepare=prepare,
             store=store,
             broker=broker,
+            rotated=ROTATED,
         ) as runtime:
             partners = built["partners"]
             partners.notices.start()

@@ -62,7 +62,7 @@ class Partners:
         topic_ready: Callable[[str], Awaitable[bool]] = always_ready,
     ) -> Partners:
         """Each part after the parts it uses."""
-        pii = PiiProtector(settings.pii_key, settings.pii_hmac_key)
+        pii = PiiProtector.from_settings(settings)
         accounts = Accounts(PartnerStore(db), pii, relay=relay, make_topic=make_topic, clock=clock)
         receipt_store = ReceiptStore(db)
         receipts = Receipts(

@@ -43,6 +43,7 @@ from registry.store.organisations import OrganisationStore
 from registry.store.reviews import ReviewStore
 from registry.store.vehicles import VehicleStore
 
+from registry.store.protected import ROTATED
 Document = dict[str, Any]
 
 
@@ -61,7 +62,7 @@ def build_registry(
         access_log=AccessLog(db),
         idempotency_keys=db[IDEMPOTENCY_KEYS],
     )
-    return Registry.build(stores, PiiProtector(settings.pii_key, settings.pii_hmac_key), relay)
+    return Registry.build(stores, PiiProtector.from_settings(settings), relay)
 
 
 def create_app(
@@ -100,6 +101,7 @@ def create_app(
         ) as runtime:
             registry = built["registry"]
             await registry.lifecycle.finish_pending_erasures()
+            rotated=ROTATED,
             app.state.runtime = runtime
             app.state.registry = registry
             app.state.erasure_receipts = built["erasure_receipts"]

@@ -150,8 +150,10 @@ def current_quarter(now: datetime) -> str:
 class NationalIdRecord(BaseModel):
     """The national ID as the registry keeps it.
 
-    ``hash`` is always known (partners send only the keyed hash); ``enc`` and ``masked`` only
-    when the number itself was given to the registry.
+    ``hash`` is always known; ``enc`` and ``masked`` only when the number itself was given to
+    the registry. ``partner_hashes`` are the number's hashes under each partner's own key (what
+    a partner that never sends the number sends instead); a driver only a partner registered
+    has its hash as ``hash`` too, so the unique index still holds.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -159,6 +161,7 @@ class NationalIdRecord(BaseModel):
     hash: str
     enc: str | None = None
     masked: str | None = None
+    partner_hashes: tuple[str, ...] = ()
 
 
 class SealedText(BaseModel):

@@ -98,7 +98,7 @@ class Lifecycle:
         phone = normalise_phone(value)
         if not is_valid_phone(phone):
             raise InvalidDriverData("phone", "not a valid mainland mobile number")
-        if driver.phone is None or driver.phone.hash != self._records.pii.hash("phone", phone):
+        if driver.phone is None or not self._records.pii.matches(driver.phone.hash, "phone", phone):
             changes.put("phone", self._records.protect_phone(phone).model_dump())
 
     async def _national_id_change(self, changes: Changes, driver: Driver, value: Any) -> None:
@@ -106,7 +106,8 @@ class Lifecycle:
         if not is_valid_national_id(number):
             raise InvalidDriverData("national_id", "not a valid 18-character resident ID number")
         record = self._records.national_id(number)
-        if driver.national_id is not None and driver.national_id.hash != record.hash:
+        stored = driver.national_id
+        if stored is not None and not self._records.same_national_id(stored, number):
             raise Conflict(
                 "the national ID differs from the one registered; register the other "
                 "person separately",

@@ -51,7 +51,7 @@ class Lookup:
             phone = normalise_phone(criteria.phone)
             if not is_valid_phone(phone):
                 raise InvalidDriverData("phone", "not a valid mainland mobile number")
-            phone_hash = pii.hash("phone", phone)
+            phone_hash = pii.hashes("phone", phone)
         id_hash = None
         if criteria.national_id:
             number = normalise_national_id(criteria.national_id)
@@ -59,7 +59,8 @@ class Lookup:
                 raise InvalidDriverData(
                     "national_id", "not a valid 18-character resident ID number"
                 )
-            id_hash = pii.hash("national_id", number)
+            # A driver only a partner registered is known by the partner's hash alone.
+            id_hash = pii.hashes("national_id", number) + pii.partner_hashes("national_id", number)
         where = DriverFilter(
             driver_ids=driver_ids,
             phone_hash=phone_hash,

@@ -146,7 +146,20 @@ class DriverRecords:
 
     def national_id(self, number: str) -> NationalIdRecord:
         protected = self.pii.protect("national_id", number, mask_national_id(number))
-        return NationalIdRecord(hash=protected.hash, enc=protected.enc, masked=protected.masked)
+        return NationalIdRecord(
+            hash=protected.hash,
+            enc=protected.enc,
+            masked=protected.masked,
+            partner_hashes=tuple(self.pii.partner_hashes("national_id", number)),
+        )
+
+    def same_national_id(self, stored: NationalIdRecord, number: str) -> bool:
+        """Whether a stored record is this number, under any key it may have been hashed with."""
+        if self.pii.matches(stored.hash, "national_id", number):
+            return True
+        return bool(
+            set(stored.partner_hashes) & set(self.pii.partner_hashes("national_id", number))
+        )
 
     def protect_phone(self, phone: str) -> ProtectedValue:
         return self.pii.protect("phone", phone, mask_phone(phone))

@@ -115,7 +115,9 @@ class Registrar:
         )
         record = self._records.national_id(national_id)
         for _ in range(3):
-            existing = await self._records.drivers.by_national_id_hash(record.hash)
+            existing = await self._records.drivers.by_national_id_hash(
+                self._records.pii.hashes("national_id", national_id), record.partner_hashes
+            )
             if existing is not None and channel == "self":
                 # Knowing an ID number is not enough to change someone's record.
                 return existing, False
@@ -160,15 +162,19 @@ class Registrar:
             linked_at=self._records.now(),
         )
         name = data.name.strip() if data.name and data.name.strip() else None
+        # The partner hashes with its own key, never the registry's: match under each of its keys.
+        candidates = self._records.pii.partner_candidates(partner_id, data.national_id_hash)
+        if not candidates:
+            raise InvalidDriverData("national_id_hash", f"partner {partner_id} has no hash key")
         for _ in range(3):
-            existing = await self._records.drivers.by_national_id_hash(data.national_id_hash)
+            existing = await self._records.drivers.by_national_id_hash(candidates, candidates)
             if existing is not None:
                 return await self._known.merge(
                     existing, source=source, name=name, plate=data.plate, link=link
                 )
             created = await self._create(
                 NewDriver(
-                    NationalIdRecord(hash=data.national_id_hash),
+                    NationalIdRecord(hash=candidates[0], partner_hashes=tuple(candidates)),
                     channel="partner",
                     name=name,
                     phone=None,

@@ -150,7 +150,7 @@ class KnownDriverMerge:
             return
         if driver.phone is None:
             update.changes.put("phone", self._records.protect_phone(phone).model_dump())
-        elif self._records.pii.hash("phone", phone) != driver.phone.hash:
+        elif not self._records.pii.matches(driver.phone.hash, "phone", phone):
             update.reviews.append(
                 self._queue.proposal(
                     driver.driver_id,

@@ -52,7 +52,7 @@ class ReviewQueue:
         """A review item for a value that disagrees with (or cannot go into) the register."""
         # The id derives from the cause, so the same disagreement is queued once; keyed, so it
         # does not reveal the proposed value.
-        digest = self._records.pii.hash(
+        digest = self._records.pii.digest(
             "review", f"{driver_id}|{source}|{field_name}|{sealed.raw if sealed else proposed}"
         )
         if partner_id is None and source.startswith("partner/"):

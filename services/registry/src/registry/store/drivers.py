@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,9 @@ INDEXES = [
                 [("national_id.hash", 1)], unique=True, sparse=True, name="national_id_hash_unique"
             ),
             IndexModel([("phone.hash", 1)], name="phone_hash"),
+            IndexModel(
+                [("national_id.partner_hashes", 1)], sparse=True, name="national_id_partner_hashes"
+            ),
             IndexModel([("name", 1), ("_id", 1)], name="name"),
             IndexModel([("fleet_id", 1), ("_id", 1)], name="fleet"),
             IndexModel([("grid_id", 1), ("_id", 1)], name="grid"),
@@ -57,8 +61,8 @@ class DriverFilter:
     """What an operator searches by; every given criterion must hold."""
 
     driver_ids: list[str] | None = None
-    phone_hash: str | None = None
-    national_id_hash: str | None = None
+    phone_hash: list[str] | None = None
+    national_id_hash: list[str] | None = None
     name_prefix: str | None = None
     fleet_id: str | None = None
     grid_id: str | None = None
@@ -79,9 +83,10 @@ class DriverFilter:
             ids = self.driver_ids
             query["_id"] = ids[0] if len(ids) == 1 else {"$in": ids}
         if self.phone_hash:
-            query["phone.hash"] = self.phone_hash
+            query["phone.hash"] = {"$in": self.phone_hash}
         if self.national_id_hash:
-            query["national_id.hash"] = self.national_id_hash
+        # Lists: a value's hash under every key it may still be stored under (key rotation).
+            query["national_id.hash"] = {"$in": self.national_id_hash}
         if self.name_prefix:
             # A range rather than a regex: index-friendly, and nothing to escape.
             query["name"] = {"$gte": self.name_prefix, "$lt": self.name_prefix + "\U0010ffff"}
@@ -140,8 +145,20 @@ class DriverStore:
     async def exists(self, driver_id: str) -> bool:
         return await self.collection.find_one({"_id": driver_id}, {"_id": 1}) is not None
 
-    async def by_national_id_hash(self, digest: str) -> Driver | None:
-        doc = await self.collection.find_one({"national_id.hash": digest})
+    async def by_link_code(self, digest: str) -> Driver | None:
+        doc = await self.collection.find_one({"link_codes.hash": digest}, {"outbox": 0})
+        return from_doc(doc) if doc else None
+
+    async def by_national_id_hash(
+        self, digests: list[str], partner_hashes: Sequence[str] = ()
+    ) -> Driver | None:
+        """The driver whose ID number has one of these hashes (every key it may be stored
+        under) or one of these partner hashes."""
+        query: Document = {"national_id.hash": {"$in": digests}}
+        if partner_hashes:
+            partners = {"national_id.partner_hashes": {"$in": list(partner_hashes)}}
+            query = {"$or": [query, partners]}
+        doc = await self.collection.find_one(query)
         return from_doc(doc) if doc else None
 
     async def update(
