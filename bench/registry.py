@@ -287,7 +287,7 @@ async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     db_name = f"{prefix}_registry"
     settings = RegistrySettings()
-    pii = PiiProtector(settings.pii_key, settings.pii_hmac_key)
+    pii = PiiProtector.from_settings(settings)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, tz_aware=True, w="majority")
     db = client[db_name]
     process = ServiceProcess(

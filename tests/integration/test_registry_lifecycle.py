@@ -89,7 +89,7 @@ async def test_update_verify_and_deactivate_are_announced_with_field_names_and_n
     ]
     assert events[2].data["verified_by"] == "grid-worker-12"
     assert events[3].data["reason"] == "left_district" and events[3].data["erased"] is False
-    pii = PiiProtector(settings.pii_key, settings.pii_hmac_key)
+    pii = PiiProtector.from_settings(settings)
     secrets = [
         body["national_id"],
         body["phone"],

@@ -18,10 +18,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import EventConsumer, Publisher, create_broker
 from common.faults import Faults
+from common.key_rotation import KeyRotation, RotatedCollection, rotation_job
 from common.logging import get_logger
 from common.mongo import Indexes, create_client, database, ensure_indexes, ping
 from common.outbox import OutboxRelay
 from common.partner_directory import PartnerDirectory, PartnerDirectoryFeed
+from common.periodic import Periodic
+from common.pii import PiiProtector
 from common.retention import RetentionPurge
 from common.settings import ServiceSettings
 from common.topics import all_topics, ensure_topics
@@ -41,6 +44,8 @@ class Runtime:
     directory: PartnerDirectory
     relay: OutboxRelay | None = None
     purge: RetentionPurge | None = None
+    key_rotation: KeyRotation | None = None
+    key_rotation_loop: Periodic | None = None
     directory_feed: PartnerDirectoryFeed | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
 
@@ -66,11 +71,13 @@ async def service_runtime(
     prepare: Callable[[Runtime], Awaitable[None]] | None = None,
     store: AsyncDatabase[Document] | None = None,
     broker: KafkaBroker | None = None,
+    rotated: Sequence[RotatedCollection] = (),
 ) -> AsyncIterator[Runtime]:
     """Start the parts in dependency order.
 
     ``wire`` registers the service's consumers; ``prepare`` runs after the indexes exist and
-    before the first message is consumed.
+    before the first message is consumed; ``rotated`` names where the service keeps personal
+    values, which the key rotation job rewrites under the current PII keys.
     """
     client: AsyncMongoClient[Document] | None = None
     if store is None:
@@ -105,21 +112,11 @@ async def service_runtime(
                 service=settings.service_name,
             )
             runtime.relay.start()
-        # Collections whose indexes name a purge field (processed events, Idempotency-Keys).
-        runtime.purge = RetentionPurge(
-            store,
-            indexes,
-            retention=timedelta(days=settings.dedupe_retention_days),
-            every_seconds=settings.purge_interval_seconds,
-            batch_size=settings.purge_batch_size,
-            service=settings.service_name,
-        )
-        runtime.purge.start()
+        _start_jobs(runtime, indexes, rotated)
         log.info("service started", topic_prefix=settings.topic_prefix, db=store.name)
         yield runtime
     finally:
-        if runtime.purge is not None:
-            await runtime.purge.stop()
+        await _stop_jobs(runtime)
         if runtime.relay is not None:
             await runtime.relay.stop()
         await kafka.stop()
@@ -128,6 +125,39 @@ async def service_runtime(
         if client is not None:
             await client.close()
         log.info("service stopped")
+
+
+def _start_jobs(
+    runtime: Runtime, indexes: Sequence[Indexes], rotated: Sequence[RotatedCollection]
+) -> None:
+    settings, store = runtime.settings, runtime.db
+    # Collections whose indexes name a purge field (processed events, Idempotency-Keys).
+    runtime.purge = RetentionPurge(
+        store,
+        indexes,
+        retention=timedelta(days=settings.dedupe_retention_days),
+        every_seconds=settings.purge_interval_seconds,
+        batch_size=settings.purge_batch_size,
+        service=settings.service_name,
+    )
+    runtime.purge.start()
+    if rotated:
+        runtime.key_rotation, runtime.key_rotation_loop = rotation_job(
+            store,
+            rotated,
+            PiiProtector.from_settings(settings),
+            service=settings.service_name,
+            every_seconds=settings.key_rotation_interval_seconds,
+            batch_size=settings.key_rotation_batch_size,
+        )
+        runtime.key_rotation_loop.start()
+
+
+async def _stop_jobs(runtime: Runtime) -> None:
+    if runtime.key_rotation_loop is not None:
+        await runtime.key_rotation_loop.stop()
+    if runtime.purge is not None:
+        await runtime.purge.stop()
 
 
 def readiness_checks(runtime: Runtime) -> list[tuple[str, Callable[[], Any]]]:

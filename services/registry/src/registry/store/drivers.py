@@ -61,6 +61,7 @@ class DriverFilter:
     """What an operator searches by; every given criterion must hold."""
 
     driver_ids: list[str] | None = None
+    # A value's hash under every key it may still be stored under (key rotation).
     phone_hash: list[str] | None = None
     national_id_hash: list[str] | None = None
     name_prefix: str | None = None
@@ -85,7 +86,6 @@ class DriverFilter:
         if self.phone_hash:
             query["phone.hash"] = {"$in": self.phone_hash}
         if self.national_id_hash:
-        # Lists: a value's hash under every key it may still be stored under (key rotation).
             query["national_id.hash"] = {"$in": self.national_id_hash}
         if self.name_prefix:
             # A range rather than a regex: index-friendly, and nothing to escape.
