@@ -25,7 +25,7 @@ from common.outbox import OutboxRelay
 from common.partner_directory import PartnerDirectory, PartnerDirectoryFeed
 from common.periodic import Periodic
 from common.pii import PiiProtector
-from common.retention import RetentionPurge
+from common.retention import RetentionPurge, RetentionRule
 from common.settings import ServiceSettings
 from common.topics import all_topics, ensure_topics
 
@@ -48,6 +48,8 @@ class Runtime:
     key_rotation_loop: Periodic | None = None
     directory_feed: PartnerDirectoryFeed | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
+    # The service's personal data classes (set while wiring), kept to their periods by purge.
+    retention: list[RetentionRule] = field(default_factory=list)
 
     def consumer(self, group_id: str) -> EventConsumer:
         consumer = EventConsumer(
@@ -140,6 +142,7 @@ def _start_jobs(
         batch_size=settings.purge_batch_size,
         service=settings.service_name,
     )
+    runtime.purge.add(runtime.retention)
     runtime.purge.start()
     if rotated:
         runtime.key_rotation, runtime.key_rotation_loop = rotation_job(

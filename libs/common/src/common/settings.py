@@ -119,6 +119,9 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
     dedupe_retention_days: float = Field(default=30.0, gt=0)
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
     purge_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # Personal data classes' retention in days, by class name, overriding each service's
+    # defaults (its retention.py; docs/security.md lists them), e.g. {"inbox": 90}.
+    retention_days: dict[str, float] = Field(default_factory=dict)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     # Four eyes (common.approvals): a request nobody decided within this many hours expires.
     approval_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 90)

@@ -25,6 +25,7 @@ from cases.four_eyes import cases_areas
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.jobs import scanner as periodic_scanner
+from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
 from cases.store import cases, dossiers
@@ -88,6 +89,7 @@ def create_app(
         erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
         own = RegistryHandlers(service.dossiers).handlers()
         consumer.domain("registry.events", answering_erasure(own, erasure))
+        runtime.retention = retention_rules(settings)
         consumer.domain("points.events", PointsHandlers(service.compensations).handlers())
 
     async def prepare(runtime: Runtime) -> None:

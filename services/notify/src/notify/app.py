@@ -13,6 +13,7 @@ from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
+from common.consents import following_consents
 from common.dispatch import EventHandler, on
 from common.erasure import answering_erasure, driver_erasure
 from common.events import DOMAIN_EVENTS
@@ -34,6 +35,7 @@ from notify.api.webhooks_routes import router as webhooks_router
 from notify.channels.breaker import CircuitBreakers
 from notify.channels.senders import SmsGateway, WebhookSender
 from notify.channels.targets import TargetPolicy
+from notify.consents import NotifyConsents
 from notify.delivery import Channels
 from notify.dispatcher import Dispatcher
 from notify.erasure import KEPT, STEPS
@@ -41,9 +43,11 @@ from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.four_eyes import notify_areas
 from notify.handlers.broadcasts import BroadcastHandlers
 from notify.handlers.events import DomainHandlers
+from notify.retention import retention_rules
 from notify.service import Notify, Stores
 from notify.settings import NotifySettings
 from notify.store import broadcasts, drivers, notifications, rate_limits, templates, webhooks
+from notify.store.protected import ROTATED
 from notify.templates import NOTIFYING
 
 PROCESSED = "processed_events"
@@ -51,7 +55,6 @@ INDEXES = [
     *notifications.INDEXES,
     *drivers.INDEXES,
     *templates.INDEXES,
-from notify.store.protected import ROTATED
     *webhooks.INDEXES,
     *broadcasts.INDEXES,
     *APPROVAL_INDEXES,
@@ -164,7 +167,10 @@ def create_app(
         )
         by_topic = domain_handlers(handlers)
         erasure = driver_erasure(runtime, NotifyErasureCompleted, STEPS, kept=KEPT, clock=clock)
-        by_topic["registry.events"] = answering_erasure(by_topic["registry.events"], erasure)
+        runtime.retention = retention_rules(settings)
+        consents = NotifyConsents(runtime.db)
+        registry_events = following_consents(by_topic["registry.events"], consents.follow)
+        by_topic["registry.events"] = answering_erasure(registry_events, erasure)
         for topic, by_type in by_topic.items():
             consumer.domain(topic, by_type)
         batches = BroadcastHandlers(notify.broadcasts)
@@ -184,6 +190,7 @@ def create_app(
                 settings,
                 indexes=INDEXES,
                 outbox_collections=OUTBOX_COLLECTIONS,
+                rotated=ROTATED,
                 wire=wire,
                 store=store,
                 broker=broker,
@@ -210,7 +217,6 @@ def create_app(
 
     app = create_service_app(
         settings,
-                rotated=ROTATED,
         title="driverhome notify",
         description="Templates, preferences, inbox, deliveries and broadcasts.",
         lifespan=lifespan,

@@ -147,7 +147,7 @@ class Broadcasts:
             return
         # Publish anything a crash left queued before adding more.
         await self._publish(bid)
-        query = segment_filter(broadcast.segment)
+        query = segment_filter(broadcast.segment, category=broadcast.category)
         after: str | None = doc.get("resolve_after")
         batch_no = int(doc.get("batches_enqueued", 0))
         while True:

@@ -39,15 +39,27 @@ def cell_of(lat: float, lng: float) -> str:
     return str(pygeohash.encode(lat, lng, precision=CELL_PRECISION))
 
 
+# Promotion rather than service: these broadcasts reach only drivers who gave the registry's
+# ``notifications`` consent (PIPL; common.consents). Service, account, case, policy and the
+# urgent safety categories go to every driver of the segment.
+MARKETING_CATEGORIES: frozenset[str] = frozenset({"general", "activity"})
+
 _RESOLVERS: dict[str, Callable[[Segment], Document]] = {
     "everyone": lambda s: {},
     "fleet": lambda s: {"fleet": s.value},
     "grade": lambda s: {"grade": s.value},
     "grid": lambda s: {"grid": s.value},
     "organisation": lambda s: {"organisations": s.value},
-    "near": lambda s: {"cell": {"$in": cells_near(s.lat or 0.0, s.lng or 0.0, s.radius_km or 1)}},
+    # Where a driver was is used only with the ``location`` consent (common.consents).
+    "near": lambda s: {
+        "cell": {"$in": cells_near(s.lat or 0.0, s.lng or 0.0, s.radius_km or 1)},
+        "consents.location": True,
+    },
 }
 
 
-def segment_filter(segment: Segment) -> Document:
-    return {"active": True, **_RESOLVERS[segment.kind](segment)}
+def segment_filter(segment: Segment, *, category: str = "policy") -> Document:
+    query: Document = {"active": True, **_RESOLVERS[segment.kind](segment)}
+    if category in MARKETING_CATEGORIES:
+        query["consents.notifications"] = True
+    return query

@@ -29,13 +29,14 @@ from partners.erasure import KEPT, STEPS
 from partners.four_eyes import partners_areas
 from partners.handlers.dead_letters import DeadLetterHandlers
 from partners.handlers.domain import DomainHandlers
+from partners.retention import retention_rules
 from partners.service import Partners
 from partners.settings import PartnersSettings
 from partners.store import ALL_INDEXES
 from partners.store.partners import PARTNERS
+from partners.store.protected import ROTATED
 
 Document = dict[str, Any]
-from partners.store.protected import ROTATED
 
 
 def dead_letter_pattern(settings: PartnersSettings) -> str:
@@ -70,6 +71,7 @@ def create_app(
         consumer.domain("points.events", domain.points(), batch_size=settings.consumer_batch_size)
         erasure = driver_erasure(runtime, PartnersErasureCompleted, STEPS, kept=KEPT)
         consumer.domain("registry.events", answering_erasure(domain.registry(), erasure))
+        runtime.retention = retention_rules(settings)
         consumer.domain("stations.events", domain.stations())
         dead = DeadLetterHandlers(partners.receipts)
         consumer.records(dead_letter_pattern(settings), dead.on_dead_letter, group="rejections")

@@ -13,6 +13,7 @@ from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
+from common.consents import following_consents
 from common.erasure import answering_erasure, driver_erasure
 from common.events.points import PointsErasureCompleted
 from common.idempotency import ProcessedEvents
@@ -22,6 +23,7 @@ from common.webapp import create_service_app
 from points.api.errors import install_points_errors
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
+from points.consents import EarningConsent
 from points.erasure import KEPT, STEPS
 from points.four_eyes import points_areas
 from points.handlers.earning import EarningHandlers
@@ -140,13 +142,16 @@ def create_app(
         earning = EarningHandlers(service)
         consumer = runtime.consumer("points")
         erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
-        consumer.domain("registry.events", answering_erasure(registry.handlers(), erasure))
+        consent = EarningConsent(runtime.db)
+        consenting = following_consents(registry.handlers(), consent.follow)
+        consumer.domain("registry.events", answering_erasure(consenting, erasure))
+        on_domain, on_partner = (
+            consent.guarded(earning.on_domain_event),
+            consent.guarded(earning.on_partner_event),
+        )
         consumer.domain(
             "stations.events",
-            {
-                "service.used.v1": earning.on_domain_event,
-                "activity.attended.v1": earning.on_domain_event,
-            },
+            {"service.used.v1": on_domain, "activity.attended.v1": on_domain},
             batch_size=settings.consumer_batch_size,
         )
         consumer.domain(
@@ -155,10 +160,10 @@ def create_app(
         )
         consumer.partners(
             {
-                "volunteer.logged.v1": earning.on_partner_event,
-                "safety.milestone.v1": earning.on_partner_event,
-                "training.completed.v1": earning.on_partner_event,
-                "port.appointment.kept.v1": earning.on_partner_event,
+                "volunteer.logged.v1": on_partner,
+                "safety.milestone.v1": on_partner,
+                "training.completed.v1": on_partner,
+                "port.appointment.kept.v1": on_partner,
             },
             batch_size=settings.consumer_batch_size,
         )

@@ -30,6 +30,7 @@ from registry.four_eyes import registry_areas
 from registry.handlers.erasure import CONFIRMING_TOPICS, ErasureHandlers
 from registry.handlers.partner import PartnerHandlers
 from registry.records import RelayRef, no_relay
+from registry.retention import retention_rules
 from registry.service import Registry, Stores
 from registry.settings import RegistrySettings
 from registry.store import ALL_INDEXES, IDEMPOTENCY_KEYS, PROCESSED, erasure_receipts
@@ -40,10 +41,10 @@ from registry.store.erasure_receipts import ErasureReceiptStore
 from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
 from registry.store.organisations import OrganisationStore
+from registry.store.protected import ROTATED
 from registry.store.reviews import ReviewStore
 from registry.store.vehicles import VehicleStore
 
-from registry.store.protected import ROTATED
 Document = dict[str, Any]
 
 
@@ -88,6 +89,7 @@ def create_app(
         confirmations = ErasureHandlers(receipts)
         for topic in CONFIRMING_TOPICS:
             consumer.domain(topic, confirmations.handlers(topic))
+        runtime.retention = retention_rules(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,10 +100,10 @@ def create_app(
             wire=wire,
             store=store,
             broker=broker,
+            rotated=ROTATED,
         ) as runtime:
             registry = built["registry"]
             await registry.lifecycle.finish_pending_erasures()
-            rotated=ROTATED,
             app.state.runtime = runtime
             app.state.registry = registry
             app.state.erasure_receipts = built["erasure_receipts"]

@@ -9,6 +9,7 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
+from common.consents import following_consents
 from common.erasure import answering_erasure, driver_erasure
 from common.events.stations import StationsErasureCompleted
 from common.idempotency import ProcessedEvents
@@ -20,9 +21,11 @@ from stations.api.checkins_routes import router as checkins_router
 from stations.api.errors import install_stations_errors
 from stations.api.feedback_routes import router as feedback_router
 from stations.api.stations_routes import router as stations_router
+from stations.consents import LocationConsent
 from stations.erasure import KEPT, STEPS
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
+from stations.retention import retention_rules
 from stations.service import Stations, Stores
 from stations.settings import StationsSettings
 from stations.store import activities, checkins, drivers, feedback, stations
@@ -71,7 +74,9 @@ def create_app(
         kiosks = KioskHandlers(use_cases.checkins, runtime.faults)
         consumer = runtime.consumer(GROUP)
         erasure = driver_erasure(runtime, StationsErasureCompleted, STEPS, kept=KEPT, clock=clock)
-        consumer.domain("registry.events", answering_erasure(registry.handlers(), erasure))
+        consenting = following_consents(registry.handlers(), LocationConsent(db).follow)
+        consumer.domain("registry.events", answering_erasure(consenting, erasure))
+        runtime.retention = retention_rules(settings)
         consumer.partners(kiosks.handlers())
 
     @asynccontextmanager

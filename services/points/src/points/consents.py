@@ -1,0 +1,52 @@
+"""Earning follows the driver's ``points`` consent (``common.consents``).
+
+While the driver has withdrawn it, an earning event is refused: it goes to its topic's
+dead-letter queue with the reason ``points_consent_withdrawn`` (a partner sees it among its
+rejections), nothing is parked and nothing is credited later. Giving the consent again lets
+the next events earn. A compensation a caseworker granted is not earning and is not refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.dispatch import EventHandler
+from common.events import CloudEvent, EventData, InvalidEvent
+from points.store.accounts import ACCOUNTS
+
+PURPOSE = "points"
+REFUSED = "points_consent_withdrawn"
+
+
+class EarningConsent:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._accounts = db[ACCOUNTS]
+
+    async def follow(self, driver_id: str, consents: dict[str, bool], at: datetime) -> None:
+        if PURPOSE not in consents:
+            return
+        await self._accounts.update_one(
+            {"_id": driver_id},
+            {"$set": {"earning_paused": not consents[PURPOSE], "points_consent_at": at}},
+        )
+
+    async def require(self, event: CloudEvent) -> None:
+        paused = await self._accounts.find_one(
+            {"_id": event.subject, "earning_paused": True}, {"_id": 1}
+        )
+        if paused is not None:
+            raise InvalidEvent(
+                REFUSED, "the driver has withdrawn consent to points: the event earns nothing"
+            )
+
+    def guarded(self, handler: EventHandler) -> EventHandler:
+        """An earning handler that first refuses events of drivers who withdrew consent."""
+
+        async def handle(event: CloudEvent, data: EventData) -> None:
+            await self.require(event)
+            await handler(event, data)
+
+        return handle

@@ -1,0 +1,25 @@
+"""How long the registry keeps its audit of reveals (docs/security.md, "Retention");
+``common.retention`` purges it. Overridable per class by the ``retention_days`` setting.
+
+The driver record itself is kept while the driver is in the programme and erased on request
+(lifecycle.erase); the reveal audit holds no personal value and is kept three years.
+"""
+
+from __future__ import annotations
+
+from common.retention import Expire, RetentionRule, days
+from registry.settings import RegistrySettings
+from registry.store.access_log import PII_ACCESS
+
+PII_ACCESS_DAYS = 3 * 365.0
+
+
+def retention_rules(settings: RegistrySettings) -> list[RetentionRule]:
+    return [
+        Expire(
+            "pii access audit",
+            PII_ACCESS,
+            "at",
+            days(settings.retention_days, "pii access audit", PII_ACCESS_DAYS),
+        )
+    ]

@@ -1,0 +1,90 @@
+"""How long stations keeps personal data (docs/security.md, "Retention"); ``common.retention``
+purges it. Overridable per class by the ``retention_days`` setting.
+
+Visit history (check-ins) serves the visit itself, the points it earns and a dispute about
+them: after ``visit_purpose`` days a check-in no longer names its driver unless the driver
+gave the registry's ``location`` consent, and after ``visit history`` days it names nobody
+whatever the consent. Anonymous check-ins keep the station figures (use per service, month).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.retention import Expire, RetentionRule, days
+from stations.settings import StationsSettings
+from stations.store.checkins import CHECKINS
+from stations.store.drivers import DRIVERS
+from stations.store.feedback import FEEDBACK
+
+Document = dict[str, Any]
+
+ANONYMOUS = "anonymous"
+VISIT_PURPOSE_DAYS = 30.0
+VISIT_HISTORY_DAYS = 365.0
+FEEDBACK_COMMENT_DAYS = 365.0
+# Set on a check-in whose driver had the location consent when the purge looked; a withdrawal
+# takes it off again (stations.consents).
+CONSENTED = "location_consented"
+ANONYMISE: Document = {
+    "$set": {"driver_id": ANONYMOUS},
+    "$unset": {"kiosk_id": "", "fingerprint": "", "outbox": "", CONSENTED: ""},
+}
+
+
+@dataclass(frozen=True)
+class VisitHistory:
+    purpose: timedelta
+    keep: timedelta
+    data_class: str = "visit history"
+
+    async def apply(self, db: AsyncDatabase[Document], now: datetime, batch_size: int) -> int:
+        named = {"driver_id": {"$ne": ANONYMOUS}}
+        total = await Expire(
+            self.data_class, CHECKINS, "recorded_at", self.keep, where=named, strip=ANONYMISE
+        ).apply(db, now, batch_size)
+        beyond = {"recorded_at": {"$lt": now - self.purpose}, CONSENTED: {"$ne": True}, **named}
+        while True:
+            docs = await db[CHECKINS].find(beyond, {"driver_id": 1}).limit(batch_size).to_list()
+            if not docs:
+                return total
+            drivers = list({d["driver_id"] for d in docs})
+            consenting = {
+                d["_id"]
+                async for d in db[DRIVERS].find(
+                    {"_id": {"$in": drivers}, "consents.location": True}, {"_id": 1}
+                )
+            }
+            kept = [d["_id"] for d in docs if d["driver_id"] in consenting]
+            gone = [d["_id"] for d in docs if d["driver_id"] not in consenting]
+            if kept:
+                await db[CHECKINS].update_many({"_id": {"$in": kept}}, {"$set": {CONSENTED: True}})
+            if gone:
+                changed = await db[CHECKINS].update_many(
+                    {"_id": {"$in": gone}, **beyond}, ANONYMISE
+                )
+                total += changed.modified_count
+            if len(docs) < batch_size:
+                return total
+
+
+def retention_rules(settings: StationsSettings) -> list[RetentionRule]:
+    chosen = settings.retention_days
+    return [
+        VisitHistory(
+            purpose=days(chosen, "visit purpose", VISIT_PURPOSE_DAYS),
+            keep=days(chosen, "visit history", VISIT_HISTORY_DAYS),
+        ),
+        Expire(
+            "feedback comments",
+            FEEDBACK,
+            "created_at",
+            days(chosen, "feedback comments", FEEDBACK_COMMENT_DAYS),
+            where={"comment": {"$ne": None}},
+            strip={"$set": {"comment": None}},
+        ),
+    ]
