@@ -222,6 +222,9 @@ async def test_a_broadcast_to_a_fleet_shows_its_progress(
     page = await stack.sign_in(context, "editor-1", "notify_editor")
     await page.click("nav a[data-nav=broadcasts]")
     await checked(page, "broadcasts")
+    # A warning is a service message: a marketing category would reach only drivers who gave
+    # the notifications consent (issue 14), and this driver gave none.
+    await page.select_option("#category", "policy")
     await page.select_option("#segment", "fleet")
     await page.fill("#segment_value", found["fleet"])  # notify keeps the fleet as named
     await page.fill("#title_zh", "台风预警")
