@@ -18,11 +18,10 @@ from typing import Any, Literal
 
 from common.dlq import DLQ_SUFFIX
 from common.events import DOMAIN_EVENTS, PARTNER_EVENTS, CloudEvent, EventData
-from common.partners import DEFAULT_PARTNERS
+from common.partners import DEFAULT_PARTNERS, PARTNER_TOPIC
 
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
-PARTNER_TOPIC = "partner.{partner_id}.events"
 CONTENT_TYPE = "application/cloudevents+json"
 
 JsonObject = dict[str, Any]

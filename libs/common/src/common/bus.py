@@ -40,7 +40,7 @@ from common.kafka_auth import faststream_security
 from common.logging import describe_error, get_logger
 from common.metrics import EVENT_HANDLING, EVENTS_CONSUMED, EVENTS_PUBLISHED
 from common.partner_directory import PartnerDirectory
-from common.partners import partner_of_topic
+from common.partners import PARTNER_TOPIC, partner_of_topic
 from common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -211,6 +211,9 @@ class EventConsumer:
         self.directory = directory or PartnerDirectory(settings.partners)
         # Set by partners(): the runtime then feeds the directory from partners.events.
         self.reads_partner_topics = False
+        # Per topic, the event types this consumer hands to a handler (its part of the
+        # service's contract); partner topics under PARTNER_TOPIC.
+        self.handled: dict[str, tuple[str, ...]] = {}
 
     def domain(
         self, topic: str, handlers: dict[str, EventHandler], *, batch_size: int | None = None
@@ -221,6 +224,7 @@ class EventConsumer:
         if unknown:
             raise ValueError(f"no such event types on {topic}: {sorted(unknown)}")
         check_typed(catalogue, handlers)
+        self.handled[topic] = tuple(t for t in catalogue if t in handlers)
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
             check_writer(event, topic)
@@ -247,6 +251,7 @@ class EventConsumer:
         check_typed(PARTNER_EVENTS, handlers)
         prefix = self._settings.topic_prefix
         self.reads_partner_topics = True
+        self.handled[PARTNER_TOPIC] = tuple(t for t in PARTNER_EVENTS if t in handlers)
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
             partner_id = partner_of_topic(record.topic, prefix)

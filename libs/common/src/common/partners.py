@@ -8,6 +8,8 @@ from pydantic import StringConstraints
 
 # Every partner event's CloudEvents ``source`` is this plus the partner's id.
 PARTNER_SOURCE_PREFIX = "partner/"
+# Every partner's topic, as contracts and documents name it (consumed by pattern).
+PARTNER_TOPIC = "partner.{partner_id}.events"
 
 PartnerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=64)]
 PartnerCatalogue = dict[PartnerId, list[str]]

@@ -148,4 +148,5 @@ def create_app(
         ],
     )
     install_case_errors(app)
+    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
     return app

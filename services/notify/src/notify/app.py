@@ -159,7 +159,10 @@ def create_app(
 
     def wire(runtime: Runtime) -> None:
         # store -> relay -> use cases -> consumers; the routes read the use cases from app.state.
-        notify = build_notify(runtime, settings, http["client"], clock)
+        # No client yet: the contract's dry run of the wiring (common.contracts), which sends
+        # nothing.
+        client = http.get("client") or httpx.AsyncClient()
+        notify = build_notify(runtime, settings, client, clock)
         built["notify"] = notify
         consumer = runtime.consumer("notify")
         handlers = DomainHandlers(
@@ -231,4 +234,5 @@ def create_app(
         ],
     )
     install_notify_errors(app)
+    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
     return app

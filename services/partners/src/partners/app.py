@@ -125,4 +125,5 @@ def create_app(
         ],
     )
     install_partners_errors(app)
+    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
     return app

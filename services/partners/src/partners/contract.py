@@ -1,43 +1,40 @@
-"""What the partners service puts on Kafka and takes from it (docs/asyncapi/partners.json)."""
+"""What the partners service puts on Kafka and takes from it (docs/asyncapi/partners.json): it
+publishes its topic's catalogue and consumes what its app's wiring subscribes
+(``common.contracts``), so this file holds only the words around them."""
 
 from __future__ import annotations
 
-from common.asyncapi import PARTNER_TOPIC, ServiceContract
-from common.events import PARTNER_EVENTS
+from functools import cache
 
-CONTRACT = ServiceContract(
-    name="partners",
-    title="driverhome partners",
-    description=(
-        "The partner edge: partner accounts (announced on `partners.events`, compacted, one "
-        "state per partner), HTTP ingest for partners without Kafka (each accepted event is "
-        "written to the partner's own topic), receipts learnt from `points.events`, "
-        "`registry.events` and `stations.events`, and rejections read from every partner "
-        "topic's `.dlq` twin."
-    ),
-    publishes={
-        "partners.events": (
-            "partner.registered.v1",
-            "partner.updated.v1",
-            "partner.suspended.v1",
-            "partner.reinstated.v1",
-            "partners.erasure_completed.v1",
-        ),
-        PARTNER_TOPIC: tuple(PARTNER_EVENTS),
-    },
-    consumes={
-        "points.events": (
-            "points.awarded.v1",
-            "points.grade_changed.v1",
-            "points.event_parked.v1",
-        ),
-        "registry.events": (
-            "driver.registered.v1",
-            "driver.updated.v1",
-            "driver.deactivated.v1",
-        ),
-        "stations.events": ("service.used.v1",),
-    },
-    group_id="partners",
-    partner_gateway=True,
+from common.asyncapi import ServiceContract
+from common.contracts import service_contract
+from partners.app import create_app
+from partners.settings import PartnersSettings
+
+DESCRIPTION = (
+    "The partner edge: partner accounts (announced on `partners.events`, compacted, one "
+    "state per partner), HTTP ingest for partners without Kafka (each accepted event is "
+    "written to the partner's own topic), receipts learnt from `points.events`, "
+    "`registry.events` and `stations.events`, and rejections read from every partner "
+    "topic's `.dlq` twin."
 )
+
+
+@cache
+def contract() -> ServiceContract:
+    return service_contract(
+        name="partners",
+        title="driverhome partners",
+        description=DESCRIPTION,
+        app=create_app(PartnersSettings()),
+        own_topics=("partners.events",),
+        group_id="partners",
+        partner_gateway=True,
+    )
+
+
+def __getattr__(name: str) -> ServiceContract:
+    # ``CONTRACT`` is built on first use, not at import: it needs settings and the app.
+    if name == "CONTRACT":
+        return contract()
+    raise AttributeError(name)

@@ -220,4 +220,5 @@ def create_app(
         routers=[router, mall_router, approvals_router],
     )
     install_points_errors(app)
+    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
     return app

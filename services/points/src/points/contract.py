@@ -1,45 +1,40 @@
-"""What the points service puts on Kafka and takes from it (docs/asyncapi/points.json)."""
+"""What the points service puts on Kafka and takes from it (docs/asyncapi/points.json): it
+publishes its topic's catalogue and consumes what its app's wiring subscribes
+(``common.contracts``), so this file holds only the words around them."""
 
 from __future__ import annotations
 
-from common.asyncapi import PARTNER_TOPIC, ServiceContract
+from functools import cache
 
-CONTRACT = ServiceContract(
-    name="points",
-    title="driverhome points",
-    description=(
-        "Points accounts, the ledger, earning rules, credit grades, the points mall, signed "
-        "statements and leaderboards. Opens an account (balance 0, grade A) for every driver "
-        "the registry announces, freezes or closes it when the driver is deactivated, and awards "
-        "points for station services, activities and partner events under the earning rules. "
-        "Every ledger entry is announced once under its own id (the entry id); a grade change "
-        "is announced with its reasons."
-    ),
-    publishes={
-        "points.events": (
-            "points.awarded.v1",
-            "points.redeemed.v1",
-            "points.reversed.v1",
-            "points.expired.v1",
-            "points.adjusted.v1",
-            "points.grade_changed.v1",
-            "points.erasure_completed.v1",
-        )
-    },
-    consumes={
-        "registry.events": (
-            "driver.registered.v1",
-            "driver.updated.v1",
-            "driver.deactivated.v1",
-        ),
-        "stations.events": ("service.used.v1", "activity.attended.v1"),
-        "cases.events": ("case.compensation_granted.v1",),
-        PARTNER_TOPIC: (
-            "volunteer.logged.v1",
-            "safety.milestone.v1",
-            "training.completed.v1",
-            "port.appointment.kept.v1",
-        ),
-    },
-    group_id="points",
+from common.asyncapi import ServiceContract
+from common.contracts import service_contract
+from points.app import create_app
+from points.settings import PointsSettings
+
+DESCRIPTION = (
+    "Points accounts, the ledger, earning rules, credit grades, the points mall, signed "
+    "statements and leaderboards. Opens an account (balance 0, grade A) for every driver "
+    "the registry announces, freezes or closes it when the driver is deactivated, and awards "
+    "points for station services, activities and partner events under the earning rules. "
+    "Every ledger entry is announced once under its own id (the entry id); a grade change "
+    "is announced with its reasons."
 )
+
+
+@cache
+def contract() -> ServiceContract:
+    return service_contract(
+        name="points",
+        title="driverhome points",
+        description=DESCRIPTION,
+        app=create_app(PointsSettings()),
+        own_topics=("points.events",),
+        group_id="points",
+    )
+
+
+def __getattr__(name: str) -> ServiceContract:
+    # ``CONTRACT`` is built on first use, not at import: it needs settings and the app.
+    if name == "CONTRACT":
+        return contract()
+    raise AttributeError(name)

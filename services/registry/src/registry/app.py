@@ -134,4 +134,5 @@ def create_app(
         ],
     )
     install_registry_errors(app)
+    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
     return app

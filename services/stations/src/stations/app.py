@@ -107,4 +107,5 @@ def create_app(
         routers=[stations_router, checkins_router, feedback_router, activities_router],
     )
     install_stations_errors(app)
+    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
     return app
