@@ -12,7 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from common.idempotency import ProcessedEvents
 from common.mongo import ensure_indexes
 from common.requests import idempotency_indexes
-from common.retention import RetentionPurge
+from common.retention import Expire, RetentionPurge
 from common.testing import Infra, wait_until
 from stations.app import create_app
 from stations.settings import StationsSettings
@@ -69,6 +69,55 @@ async def test_records_older_than_the_retention_are_purged_batch_by_batch(
         }
         assert {"done_at": 1} in indexed["processed_events"]
         assert {"created_at": 1} in indexed["idempotency_keys"]
+    finally:
+        await mongo.drop_database(db.name)
+
+
+async def test_personal_data_classes_past_their_period_are_deleted_or_stripped(
+    mongo: Any, run_id: str
+) -> None:
+    db = mongo[f"{run_id}_classes"]
+    old, young = NOW - timedelta(days=181), NOW - timedelta(days=179)
+    await db["notifications"].insert_many(
+        [{"_id": f"n{n}", "driver_id": "d", "created_at": old} for n in range(7)]
+        + [{"_id": "fresh", "driver_id": "d", "created_at": young}]
+    )
+    await db["cases"].insert_many(
+        [
+            {"_id": "c-old", "description": "运费拖欠", "closed_at": old},
+            {"_id": "c-open", "description": "还在处理", "closed_at": None},
+            {"_id": "c-young", "description": "刚结案", "closed_at": young},
+        ]
+    )
+    purge = RetentionPurge(
+        db,
+        [],
+        retention=timedelta(days=30),
+        every_seconds=3600,
+        batch_size=3,
+        service="test",
+        clock=lambda: NOW,
+        pause_seconds=0,
+    )
+    purge.add(
+        [
+            Expire("inbox", "notifications", "created_at", timedelta(days=180)),
+            Expire(
+                "closed case texts",
+                "cases",
+                "closed_at",
+                timedelta(days=180),
+                where={"description": {"$ne": ""}},
+                strip={"$set": {"description": ""}},
+            ),
+        ]
+    )
+    try:
+        assert await purge.purge_once() == {"inbox": 7, "closed case texts": 1}
+        assert [d["_id"] async for d in db["notifications"].find({})] == ["fresh"]
+        texts = {d["_id"]: d["description"] async for d in db["cases"].find({})}
+        assert texts == {"c-old": "", "c-open": "还在处理", "c-young": "刚结案"}
+        assert await purge.purge_once() == {"inbox": 0, "closed case texts": 0}
     finally:
         await mongo.drop_database(db.name)
 
