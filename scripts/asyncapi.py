@@ -9,6 +9,7 @@ from what this produces.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ def openapi_files() -> dict[str, str]:
 
 
 def main() -> None:
+    # The apps are built from default settings: development ones (an unset environment is
+    # production, which needs keys a document generator never has).
+    os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "development")
     files = {**asyncapi_files(), **openapi_files()}
     for folder in ("asyncapi", "openapi"):
         (DOCS / folder).mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -845,6 +846,9 @@ def _production(text: str, docs: list[dict[str, Any]], by_kind: Kinds) -> list[s
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The services' contracts build their apps from default settings: development defaults
+    # (an unset environment would be production, which needs keys a renderer never has).
+    os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "development")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     sub = parser.add_subparsers(dest="command")

@@ -90,3 +90,54 @@ def test_the_log_scrubber_hides_id_and_phone_numbers() -> None:
     assert STANDARD_EXAMPLE not in cleaned
     assert PHONE not in cleaned
     assert "浙B12345" in cleaned
+
+
+def _key(fill: bytes) -> str:
+    return base64.b64encode(fill * 32).decode()
+
+
+def _legacy_ciphertext(key: str, purpose: str, value: str) -> str:
+    """A value as it was stored before key ids: bare base64 of nonce and ciphertext."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = b"n" * 12
+    sealed = AESGCM(base64.b64decode(key)).encrypt(nonce, value.encode(), purpose.encode())
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def test_values_name_their_key_and_stay_readable_and_findable_after_a_rotation() -> None:
+    old = PiiProtector(_key(b"k"), _key(b"h"))
+    stored_hash, stored_enc = old.hash("phone", PHONE), old.encrypt("phone", PHONE)
+    legacy_enc = _legacy_ciphertext(_key(b"k"), "phone", PHONE)
+    legacy_hash = old.digest("phone", PHONE)  # bare hex, as stored before key ids
+    assert stored_hash.startswith("H1:h1:") and stored_enc.startswith("E1:k1:")
+    rotated = PiiProtector(
+        _key(b"K"),
+        _key(b"H"),
+        key_id="k2",
+        hmac_key_id="h2",
+        retired_keys={"k1": _key(b"k")},
+        retired_hmac_keys={"h1": _key(b"h")},
+    )
+    assert rotated.decrypt("phone", stored_enc) == PHONE
+    assert rotated.decrypt("phone", legacy_enc) == PHONE
+    assert rotated.matches(stored_hash, "phone", PHONE)
+    assert rotated.matches(legacy_hash, "phone", PHONE)
+    assert rotated.hashes("phone", PHONE)[0] == rotated.hash("phone", PHONE)
+    assert not rotated.is_current(stored_enc) and not rotated.is_current(stored_hash)
+    assert rotated.is_current(rotated.encrypt("phone", PHONE))
+    dropped = PiiProtector(_key(b"K"), _key(b"H"), key_id="k2", hmac_key_id="h2")
+    with pytest.raises(ValueError, match="k1"):
+        dropped.decrypt("phone", stored_enc)
+    assert not dropped.matches(stored_hash, "phone", PHONE)
+
+
+def test_a_partner_hashes_with_its_own_key_and_the_registry_recognises_only_that() -> None:
+    from common.pii import partner_hash
+
+    pii = PiiProtector(_key(b"k"), _key(b"h"), partner_keys={"port-booking": {"pb1": _key(b"p")}})
+    sent = partner_hash(_key(b"p"), "national_id", STANDARD_EXAMPLE)
+    assert pii.partner_candidates("port-booking", sent) == [f"P1:port-booking:pb1:{sent}"]
+    assert pii.partner_hashes("national_id", STANDARD_EXAMPLE) == [f"P1:port-booking:pb1:{sent}"]
+    assert pii.partner_candidates("volunteer-team", sent) == []  # no key, nothing matches
+    assert sent != pii.digest("national_id", STANDARD_EXAMPLE)
