@@ -8,7 +8,7 @@ from typing import Any
 
 from common.testing import read_topic
 from registry.app import create_app
-from registry.domain import current_quarter
+from registry.oversight import current_quarter
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_lifecycle import database_text, distinct
 from tests.integration.test_registry_rules import driver, national_id
@@ -281,6 +281,15 @@ async def test_station_staff_record_consent_only_with_the_drivers_confirmation(
         driver_id = (await http.post("/v1/drivers", json=driver(61), headers=token())).json()[
             "driver_id"
         ]
+        # The driver lives in a grid the station censuses, so its staff reach them.
+        grid = await http.post(
+            "/v1/grids",
+            json={"name": "霞浦第4网格", "community": "霞浦社区", "station_id": "st-beilun-02"},
+            headers=token(),
+        )
+        await http.patch(
+            f"/v1/drivers/{driver_id}", json={"grid_id": grid.json()["grid_id"]}, headers=token()
+        )
         station = token("station", station_id="st-beilun-02")
         url = f"/v1/drivers/{driver_id}/consents/notifications"
         claimed = await http.put(url, json={"granted": True, "channel": "app"}, headers=station)

@@ -9,16 +9,20 @@ details) consents the driver never gave. Each test is one of those findings.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from common.testing import Infra, unique_name
+from common.events import new_event
+from common.events.stations import ServiceUsed
+from common.testing import Infra, unique_name, wait_until
 from registry.app import create_app
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_rules import driver
 from tests.security.module_service import Running, module_service
+from tests.support import produce
 
 Headers = Callable[..., dict[str, str]]
 FAMILY = {"spouse_name": "林秀兰", "children": [{"name": "刘子涵", "birth_year": 2016}]}
@@ -92,9 +96,9 @@ async def test_a_station_lists_only_the_unverified_drivers_of_its_assignment(
 async def test_a_station_records_a_consent_only_once_the_driver_confirms_it(
     registry: Running[RegistrySettings], token: Headers
 ) -> None:
-    http = registry.http
-    driver_id = await _register(http, token, 905, await _grid(http, token, None))
-    staff = token("station", station_id=unique_name("st-"))
+    http, station_id = registry.http, unique_name("st-")
+    driver_id = await _register(http, token, 905, await _grid(http, token, station_id))
+    staff = token("station", station_id=station_id)
     me = token("driver", driver_id=driver_id, sub="drv-905")
     stranger = token("driver", driver_id=unique_name("drv_"))
     consents = f"/v1/drivers/{driver_id}/consents"
@@ -133,9 +137,9 @@ async def test_a_station_records_a_consent_only_once_the_driver_confirms_it(
 async def test_a_station_records_exactly_what_the_drivers_one_time_code_confirms(
     registry: Running[RegistrySettings], token: Headers
 ) -> None:
-    http = registry.http
-    driver_id = await _register(http, token, 906, await _grid(http, token, None))
-    staff = token("station", station_id=unique_name("st-"))
+    http, station_id = registry.http, unique_name("st-")
+    driver_id = await _register(http, token, 906, await _grid(http, token, station_id))
+    staff = token("station", station_id=station_id)
     me = token("driver", driver_id=driver_id)
     offered = await http.post(
         f"/v1/drivers/{driver_id}/consent-codes",
@@ -164,9 +168,9 @@ async def test_a_station_records_exactly_what_the_drivers_one_time_code_confirms
 async def test_a_station_cannot_withdraw_family_consent_without_the_driver(
     registry: Running[RegistrySettings], token: Headers
 ) -> None:
-    http = registry.http
-    driver_id = await _register(http, token, 907, await _grid(http, token, None))
-    staff = token("station", station_id=unique_name("st-"))
+    http, station_id = registry.http, unique_name("st-")
+    driver_id = await _register(http, token, 907, await _grid(http, token, station_id))
+    staff = token("station", station_id=station_id)
     me = token("driver", driver_id=driver_id)
     consent = f"/v1/drivers/{driver_id}/consents/family_services"
     await http.put(consent, json={"granted": True, "channel": "app"}, headers=me)
@@ -190,3 +194,39 @@ async def test_a_station_cannot_withdraw_family_consent_without_the_driver(
     assert kept["spouse_name"] == "林**" and len(kept["children"]) == 1
     assert declined.json()["status"] == "declined"
     assert still["spouse_name"] == "林**" and len(still["children"]) == 1
+
+
+async def test_a_station_reads_only_drivers_who_checked_in_there_or_are_on_its_assignment(
+    registry: Running[RegistrySettings], token: Headers, infra: Infra
+) -> None:
+    http, here, elsewhere = registry.http, unique_name("st-"), unique_name("st-")
+    visitor = await _register(http, token, 908, await _grid(http, token, None))
+    resident = await _register(http, token, 909, await _grid(http, token, here))
+    staff = token("station", station_id=here)
+    before = await http.get(f"/v1/drivers/{visitor}", headers=staff)
+    ask = {"purpose": "points", "granted": True}
+    asked_before = await http.post(
+        f"/v1/drivers/{visitor}/consent-requests", json=ask, headers=staff
+    )
+    used = new_event(
+        ServiceUsed(
+            driver_id=visitor, station_id=here, service_code="shower", used_at=datetime.now(UTC)
+        ),
+        source="driverhome/stations",
+        subject=visitor,
+    )
+    topic = registry.settings.topic("stations.events")
+    await produce(infra.kafka_bootstrap, topic, used.to_bytes(), key=visitor.encode())
+
+    async def readable() -> bool:
+        return (await http.get(f"/v1/drivers/{visitor}", headers=staff)).status_code == 200
+
+    await wait_until(readable)
+    other_station = await http.get(
+        f"/v1/drivers/{visitor}", headers=token("station", station_id=elsewhere)
+    )
+    consents = await http.get(f"/v1/drivers/{visitor}/consents", headers=staff)
+    of_assignment = await http.get(f"/v1/drivers/{resident}", headers=staff)
+    assert before.status_code == 404 and asked_before.status_code == 404
+    assert other_station.status_code == 404
+    assert consents.status_code == 200 and of_assignment.status_code == 200

@@ -29,6 +29,7 @@ from registry.erasure_receipts import ErasureReceipts
 from registry.four_eyes import registry_areas
 from registry.handlers.erasure import CONFIRMING_TOPICS, ErasureHandlers
 from registry.handlers.partner import PartnerHandlers
+from registry.handlers.stations import StationHandlers
 from registry.records import RelayRef, no_relay
 from registry.retention import retention_rules
 from registry.service import Registry, Stores
@@ -87,8 +88,10 @@ def create_app(
         receipts = ErasureReceipts(DriverStore(runtime.db), ErasureReceiptStore(runtime.db))
         built["erasure_receipts"] = receipts
         confirmations = ErasureHandlers(receipts)
+        # Check-ins tell the registry which drivers a station's staff may read.
+        also = {"stations.events": StationHandlers(registry.station_access).handlers()}
         for topic in CONFIRMING_TOPICS:
-            consumer.domain(topic, confirmations.handlers(topic))
+            consumer.domain(topic, {**confirmations.handlers(topic), **also.get(topic, {})})
         runtime.retention = retention_rules(settings)
 
     @asynccontextmanager

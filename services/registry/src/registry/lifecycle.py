@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -11,7 +11,6 @@ from common.events.registry import DriverDeactivated, DriverUpdated
 from common.pii import is_valid_national_id, is_valid_phone, normalise_national_id, normalise_phone
 from registry.domain import Conflict, DeactivationReason, Driver, InvalidDriverData
 from registry.records import Actor, Changes, DriverRecords
-from registry.store.consent_requests import ConsentRequestStore
 from registry.store.drivers import PERSONAL_FIELDS
 from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
@@ -19,6 +18,13 @@ from registry.store.reviews import ReviewStore
 from registry.store.vehicles import VehicleStore
 
 _FieldChange = Callable[[Changes, Driver, Any], Awaitable[None]]
+
+
+class ForgetsDriver(Protocol):
+    """A registry store that keeps a driver's id beside the driver record."""
+
+    async def delete_of(self, driver_id: str) -> None: ...
+
 
 # Checked by the request alone: any value is acceptable, only a change is noted.
 _PLAIN_FIELDS = ("home_province", "photo_ref", "languages")
@@ -40,7 +46,7 @@ class Lifecycle:
         vehicles: VehicleStore,
         reviews: ReviewStore,
         idempotency_keys: AsyncCollection[dict[str, Any]] | None,
-        consent_requests: ConsentRequestStore | None = None,
+        forget_with: Sequence[ForgetsDriver] = (),
     ) -> None:
         self._records = records
         self._fleets = fleets
@@ -48,7 +54,7 @@ class Lifecycle:
         self._vehicles = vehicles
         self._reviews = reviews
         self._idempotency_keys = idempotency_keys
-        self._consent_requests = consent_requests
+        self._forget_with = tuple(forget_with)
         self._field_changes: dict[str, _FieldChange] = {
             "name": self._name_change,
             "phone": self._phone_change,
@@ -210,8 +216,8 @@ class Lifecycle:
     async def _finish_erasure(self, driver_id: str) -> None:
         await self._vehicles.forget_driver(driver_id)
         await self._reviews.forget_driver(driver_id)
-        if self._consent_requests is not None:
-            await self._consent_requests.delete_of(driver_id)
+        for store in self._forget_with:
+            await store.delete_of(driver_id)
         if self._idempotency_keys is not None:
             # Stored answers to retried requests hold the driver's (masked) details.
             await self._idempotency_keys.delete_many({"answer.driver_id": driver_id})

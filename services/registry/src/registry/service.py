@@ -26,6 +26,7 @@ from registry.pii_access import PiiAccess
 from registry.records import DriverRecords, RelayRef, no_relay
 from registry.registration import Registrar
 from registry.review_queue import ReviewQueue
+from registry.station_access import StationAccess
 from registry.store.access_log import AccessLog
 from registry.store.campaigns import CampaignStore
 from registry.store.consent_requests import ConsentRequestStore
@@ -34,6 +35,7 @@ from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
 from registry.store.organisations import OrganisationStore
 from registry.store.reviews import ReviewStore
+from registry.store.station_visits import StationVisitStore
 from registry.store.vehicles import VehicleStore
 from registry.units import Units
 from registry.vehicles import Vehicles
@@ -61,6 +63,7 @@ class Registry:
     units: Units
     consent: ConsentAndFamily
     consent_requests: ConsentRequests
+    station_access: StationAccess
     pii_access: PiiAccess
     census: Census
     reviews: ReviewQueue
@@ -79,6 +82,7 @@ class Registry:
         units = Units(records, stores.fleets, stores.grids, stores.organisations)
         # Kept beside the drivers: a station's consent waits there for the driver's word.
         requests = ConsentRequestStore(stores.drivers.collection.database)
+        visits = StationVisitStore(stores.drivers.collection.database)
         consent = ConsentAndFamily(records)
         vehicles = Vehicles(records, stores.vehicles)
         lifecycle = Lifecycle(
@@ -88,7 +92,7 @@ class Registry:
             vehicles=stores.vehicles,
             reviews=stores.reviews,
             idempotency_keys=stores.idempotency_keys,
-            consent_requests=requests,
+            forget_with=(requests, visits),
         )
         reviews = ReviewQueue(records, stores.reviews, lifecycle=lifecycle, vehicles=vehicles)
         return cls(
@@ -105,6 +109,7 @@ class Registry:
             units=units,
             consent=consent,
             consent_requests=ConsentRequests(records, requests, consent),
+            station_access=StationAccess(visits, units),
             pii_access=PiiAccess(records),
             census=Census(records, stores.campaigns, lifecycle=lifecycle, units=units),
             reviews=reviews,

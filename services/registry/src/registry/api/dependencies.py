@@ -62,6 +62,11 @@ async def visible(registry: Registry, principal: Principal, driver_id: str) -> D
         raise _not_found() from exc
     if principal.role == "partner" and not driver.is_linked_to(principal.partner_id):
         raise _not_found()
+    if principal.role == "station" and not await registry.station_access.reaches(
+        principal.station_id, driver
+    ):
+        # Only drivers who checked in at the station or are on its census assignment.
+        raise _not_found()
     return driver
 
 

@@ -14,6 +14,7 @@ from registry.store import (
     grids,
     organisations,
     reviews,
+    station_visits,
     vehicles,
 )
 
@@ -28,6 +29,7 @@ ALL_INDEXES: list[Indexes] = [
     *campaigns.INDEXES,
     *consent_requests.INDEXES,
     *reviews.INDEXES,
+    *station_visits.INDEXES,
     *access_log.INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),

@@ -1,0 +1,31 @@
+"""Which drivers a station's staff reach (issue 14): those who checked in at the station and
+those of its census assignment. Anyone else's driver answers like a missing one.
+
+The registry learns "checked in here" from the stations service's ``service.used.v1`` (no
+service asks another; only events), and the assignment from its own grids.
+"""
+
+from __future__ import annotations
+
+from common.events.stations import ServiceUsed
+from registry.domain import Driver
+from registry.store.station_visits import StationVisitStore
+from registry.units import Units
+
+
+class StationAccess:
+    def __init__(self, visits: StationVisitStore, units: Units) -> None:
+        self._visits = visits
+        self._units = units
+
+    async def checked_in(self, used: ServiceUsed) -> None:
+        await self._visits.record(used.station_id, used.driver_id, used.used_at)
+
+    async def reaches(self, station_id: str | None, driver: Driver) -> bool:
+        if not station_id:
+            return False
+        if driver.grid_id is not None and driver.grid_id in await self._units.grids_of_station(
+            station_id
+        ):
+            return True
+        return await self._visits.visited(station_id, driver.driver_id)
