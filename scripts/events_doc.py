@@ -67,7 +67,9 @@ MEANINGS: dict[str, str] = {
     "registry.events/driver.deactivated.v1": (
         "A driver left the programme. With `erased: true` their personal data was erased: "
         "consumers must forget whatever personal data they hold about them (ledgers keep "
-        "pseudonymous entries)."
+        "pseudonymous entries); each service then confirms with its own "
+        "`<service>.erasure_completed.v1`, which the registry lists in the driver's erasure "
+        "receipt (docs/security.md, Erasure)."
     ),
     "stations.events/service.used.v1": "A driver used a service at a station (a check-in).",
     "stations.events/activity.attended.v1": "A driver attended an activity a station organised.",
