@@ -100,6 +100,6 @@ bench: bootstrap ## benchmarks on private infra: raw baselines and the system as
 schemas: bootstrap ## regenerate docs/schemas (the event snapshot) and the AsyncAPI documents
 	$(PY) -m common.events.export docs/schemas
 	$(DEV_ENV) $(PY) scripts/asyncapi.py
-	$(PY) scripts/events_doc.py
+	$(DEV_ENV) $(PY) scripts/events_doc.py
 
 docs: schemas ## regenerate every generated document (schemas, AsyncAPI, OpenAPI, events.md)
