@@ -17,6 +17,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             registry.DriverUpdated,
             registry.DriverVerified,
             registry.DriverDeactivated,
+            registry.DriverPartnerLinked,
+            registry.DriverPartnerUnlinked,
         )
     },
     "stations.events": {

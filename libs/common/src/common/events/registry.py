@@ -79,3 +79,35 @@ class DriverDeactivated(EventData):
     erased: bool = Field(
         default=False, description="True when the driver's personal data was erased: forget it"
     )
+
+
+LinkBasis = Literal["registration", "consent"]
+
+
+class DriverPartnerLinked(EventData):
+    """A partner may now reach this driver: every service answering partners follows it.
+
+    A driver registered through a partner is linked by ``driver.registered.v1``'s
+    ``partner_id`` (basis ``registration``); any other link exists only once the driver
+    confirmed it (basis ``consent``), announced by this event.
+    """
+
+    event_type: ClassVar[str] = "driver.partner_linked.v1"
+
+    driver_id: DriverId
+    partner_id: str
+    basis: LinkBasis
+    linked_at: AwareDatetime
+    partner_driver_ref: str | None = Field(
+        default=None, description="The partner's own reference for the driver, if it gave one"
+    )
+
+
+class DriverPartnerUnlinked(EventData):
+    """The partner may no longer reach this driver (the driver withdrew the link)."""
+
+    event_type: ClassVar[str] = "driver.partner_unlinked.v1"
+
+    driver_id: DriverId
+    partner_id: str
+    unlinked_at: AwareDatetime
