@@ -150,7 +150,7 @@ async def test_find_a_driver_reveal_the_phone_with_a_reason_and_see_the_audit(
     await context.close()
 
 
-async def test_an_adjustment_lands_in_the_ledger_with_its_reason(
+async def test_adjustments_land_in_the_ledger_and_large_ones_wait_for_a_second_person(
     stack: Stack, driver: dict[str, str]
 ) -> None:
     context = await stack.context()
@@ -162,6 +162,26 @@ async def test_an_adjustment_lands_in_the_ledger_with_its_reason(
     await page.click("form[action$='/points/adjustments'] button[type=submit]")
     await expect(page.locator("table[data-table=ledger]")).to_contain_text("志愿服务补录")
     await expect(page.locator("[data-figure=balance]")).to_have_text(str(before + 50))
+
+    # A large one waits for a second person: nothing moves, and its maker may not approve it.
+    await page.fill("#amount", "600")
+    await page.fill("#reason", "年度优秀志愿者")
+    await page.click("form[action$='/points/adjustments'] button[type=submit]")
+    await expect(page.locator("[data-notice=waiting]")).to_be_visible()
+    pending = page.locator("table[data-table=pending] tbody tr").filter(has_text="年度优秀志愿者")
+    await expect(pending).to_have_count(1)
+    await expect(pending.locator("[data-decide]")).to_have_count(0)
+    await expect(page.locator("[data-figure=balance]")).to_have_text(str(before + 50))
+    await checked(page, "points-waiting")
+    await context.close()
+
+    context = await stack.context()
+    page = await stack.sign_in(context, "points-2", "points_admin")
+    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}/points")
+    await page.click("table[data-table=pending] [data-decide=approve]")
+    await expect(page.locator("[data-figure=balance]")).to_have_text(str(before + 650))
+    await expect(page.locator("table[data-table=ledger]")).to_contain_text("年度优秀志愿者")
+    await expect(page.locator("table[data-table=pending]")).to_have_count(0)
     await checked(page, "points")
     await context.close()
 

@@ -6,6 +6,7 @@ the services with that token, so the console can show or do nothing the person c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +56,9 @@ def create_app(
     app.router.routes[:] = [
         route for route in app.router.routes if getattr(route, "path", "") not in API_DOCS
     ]
+    # httpx logs every call's full URL at INFO: a search's query (a name prefix, a plate) is
+    # personal data and stays out of the logs (handbook section 5).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app.state.oidc = signin.oidc_client(settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

@@ -1,18 +1,21 @@
-"""Points: a driver's account and ledger (each entry with its cause) and manual adjustments."""
+"""Points: a driver's account and ledger (each entry with its cause) and manual adjustments;
+large ones wait for a second person (points' four-eyes queue), who approves them here."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
 
-from console.apis import ApiError, new_idempotency_key
+from console.apis import Api, ApiError, new_idempotency_key
+from console.roles import Person
 from console.web import CurrentPerson, PersonApi, check_csrf, redirect, render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 KEY_PATTERN = r"^[0-9a-f]{32}$"
+ADJUSTMENT = "adjustment"  # the points service's four-eyes area for manual adjustments
 
 
 @router.get("/drivers/{driver_id}/points")
@@ -23,6 +26,7 @@ async def ledger(
     driver_id: str,
     cursor: str | None = None,
     error: str | None = None,
+    notice: str | None = None,
 ) -> Response:
     try:
         account = await api.get("points", f"/v1/accounts/{driver_id}")
@@ -40,8 +44,18 @@ async def ledger(
         entries=entries,
         # One key per rendered form: submitting the same form twice adjusts once.
         form_key=new_idempotency_key(),
+        pending=await pending_adjustments(api, person, driver_id),
         error=error,
+        waiting=notice == "waiting",
     )
+
+
+async def pending_adjustments(api: Api, person: Person, driver_id: str) -> list[dict[str, Any]]:
+    """Adjustments of this driver waiting for a second person (points' four-eyes queue)."""
+    if not person.may_any("points:adjust", "points:approve"):
+        return []
+    page = await api.maybe("points", "/v1/approvals", area=ADJUSTMENT, state="pending", limit=200)
+    return [a for a in (page or {}).get("items", []) if a.get("subject") == driver_id]
 
 
 @router.post("/drivers/{driver_id}/points/adjustments")
@@ -56,8 +70,30 @@ async def adjust(
     sanction: Annotated[bool, Form()] = False,
 ) -> Response:
     body = {"amount": amount, "reason": reason, "sanction": sanction}
+    path = f"/v1/accounts/{driver_id}/adjustments"
     try:
-        await api.post("points", f"/v1/accounts/{driver_id}/adjustments", body, idempotency_key=key)
+        answer = await api.post("points", path, body, idempotency_key=key)
+    except ApiError as exc:
+        return await ledger(request, person, api, driver_id, error=exc.detail)
+    # A large adjustment answers with the pending request: nothing has moved yet.
+    waiting = isinstance(answer, dict) and "approval_id" in answer
+    return redirect(f"/drivers/{driver_id}/points" + ("?notice=waiting" if waiting else ""))
+
+
+@router.post("/drivers/{driver_id}/points/approvals/{approval_id}/{decision}")
+async def decide(
+    request: Request,
+    person: CurrentPerson,
+    api: PersonApi,
+    driver_id: str,
+    approval_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")],
+    decision: Annotated[str, Path(pattern=r"^(approve|refuse)$")],
+    note: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A second person approves (the adjustment runs once) or refuses (nothing runs)."""
+    body = {"reason": note or "-"} if decision == "refuse" else ({"note": note} if note else {})
+    try:
+        await api.post("points", f"/v1/approvals/{approval_id}/{decision}", body)
     except ApiError as exc:
         return await ledger(request, person, api, driver_id, error=exc.detail)
     return redirect(f"/drivers/{driver_id}/points")
