@@ -17,9 +17,11 @@ from notify.settings import NotifySettings
 from tests.integration.test_notify_delivery import (
     Headers,
     Receiver,
+    audience_knows,
     awarded,
     emit,
     inbox,
+    linked_and_consenting,
     nonempty,
     notifications,
     registered,
@@ -186,6 +188,9 @@ async def test_a_receiver_that_keeps_failing_ends_failed_with_its_reason_announc
                 json={"url": hook.url, "categories": ["points"]},
                 headers=token("partner", partner_id="port-booking"),
             )
+            for fact in linked_and_consenting(driver, "port-booking"):
+                await emit(infra, settings, "registry.events", fact)
+            await wait_until(lambda: audience_knows(mongo, settings, driver), timeout=30)
             await emit(infra, settings, "points.events", awarded(driver))
             [failed] = await wait_until(
                 lambda: _docs(mongo, settings, driver_id=driver, status="failed")

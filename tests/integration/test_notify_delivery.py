@@ -18,7 +18,7 @@ from common.events import EventData, new_event
 from common.events.base import CloudEvent
 from common.events.cases import CaseOpened
 from common.events.points import PointsAwarded
-from common.events.registry import DriverRegistered
+from common.events.registry import DriverRegistered, DriverUpdated
 from common.testing import Infra, read_topic, unique_name, wait_until
 from notify.app import create_app
 from notify.channels.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -220,6 +220,10 @@ async def test_a_webhook_failing_three_times_then_succeeding_gets_one_signed_del
             )
             assert made.status_code == 201, made.text
             secret = made.json()["secret"]
+            # Webhooks carry only drivers linked to the partner who consent to notifications.
+            for fact in linked_and_consenting(driver, "port-booking"):
+                await emit(infra, settings, "registry.events", fact)
+            await wait_until(lambda: audience_knows(mongo, settings, driver), timeout=30)
             await emit(infra, settings, "points.events", awarded(driver, amount=8))
             await wait_until(lambda: _delivered(mongo, settings, driver, "webhook"), timeout=30)
             await asyncio.sleep(0.5)
@@ -231,6 +235,28 @@ async def test_a_webhook_failing_three_times_then_succeeding_gets_one_signed_del
     [doc] = await notifications(mongo, settings, driver_id=driver, channel="webhook")
     assert doc["status"] == "delivered" and doc["attempts"] == 4
     assert [h["status"] for h in doc["history"]] == ["queued", "delivered"]
+
+
+def linked_and_consenting(driver_id: str, partner_id: str) -> list[CloudEvent]:
+    """The registry's announcements of a driver a partner registered, who consents."""
+    now = datetime.now(UTC)
+    registered = DriverRegistered(
+        driver_id=driver_id, channel="partner", registered_at=now, partner_id=partner_id
+    )
+    consented = DriverUpdated(
+        driver_id=driver_id,
+        changed_fields=["consents.notifications"],
+        updated_at=now,
+        consents={"notifications": True},
+    )
+    return [_event(d, driver_id, "driverhome/registry") for d in (registered, consented)]
+
+
+async def audience_knows(mongo: Any, settings: NotifySettings, driver: str) -> bool:
+    db = mongo[settings.mongo_db]
+    link = await db["partner_links"].find_one({"driver_id": driver, "linked": True})
+    consent = await db["webhook_consents"].find_one({"_id": driver, "granted": True})
+    return link is not None and consent is not None
 
 
 async def _delivered(mongo: Any, settings: NotifySettings, driver: str, channel: str) -> Any:

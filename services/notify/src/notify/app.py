@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
@@ -19,12 +20,14 @@ from common.erasure import answering_erasure, driver_erasure
 from common.events import DOMAIN_EVENTS
 from common.events.notify import NotifyErasureCompleted
 from common.idempotency import ProcessedEvents
+from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.topics import ensure_topics
 from common.webapp import create_service_app
 from common.webhook_targets import PinnedClient
+from notify import partner_links as webhook_audience
 from notify.api.broadcasts_routes import router as broadcasts_router
 from notify.api.delivery_routes import router as delivery_router
 from notify.api.errors import install_notify_errors
@@ -43,6 +46,7 @@ from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.four_eyes import notify_areas
 from notify.handlers.broadcasts import BroadcastHandlers
 from notify.handlers.events import DomainHandlers
+from notify.partner_links import NotificationConsents, PartnerAudience
 from notify.retention import retention_rules
 from notify.service import Notify, Stores
 from notify.settings import NotifySettings
@@ -52,6 +56,8 @@ from notify.templates import NOTIFYING
 
 PROCESSED = "processed_events"
 INDEXES = [
+    *partner_links.INDEXES,
+    *webhook_audience.INDEXES,
     *notifications.INDEXES,
     *drivers.INDEXES,
     *templates.INDEXES,
@@ -66,11 +72,14 @@ OUTBOX_COLLECTIONS = [notifications.NOTIFICATIONS, broadcasts.BROADCASTS]
 OWN_TOPIC = "notify.events"
 
 
+# Kept by the partner link book (common.partner_links), never notified about.
+LINK_TYPES = ("driver.partner_linked.v1", "driver.partner_unlinked.v1")
 FACT_TYPES = (
     "driver.registered.v1",
     "driver.updated.v1",
     "driver.deactivated.v1",
     "points.grade_changed.v1",
+    *LINK_TYPES,
 )
 
 
@@ -86,7 +95,9 @@ def domain_handlers_types() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandler]]:
+def domain_handlers(
+    handlers: DomainHandlers, audience: PartnerAudience
+) -> dict[str, dict[str, EventHandler]]:
     """Per consumed topic, the types notify acts on (others are skipped by the consumer)."""
     special = handlers.special()
     # Every other domain topic is consumed too (types without a handler are skipped), so a
@@ -95,7 +106,10 @@ def domain_handlers(handlers: DomainHandlers) -> dict[str, dict[str, EventHandle
         topic: {} for topic in DOMAIN_EVENTS if topic != OWN_TOPIC
     }
     for topic, types in domain_handlers_types().items():
-        out[topic] = {t: special.get(t, handlers.on_notifying_event) for t in types}
+        out[topic] = {
+            t: special.get(t, handlers.on_notifying_event) for t in types if t not in LINK_TYPES
+        }
+    out["registry.events"] = audience.following(out["registry.events"])
     return out
 
 
@@ -116,6 +130,8 @@ def build_notify(
         webhooks=webhooks.WebhookStore(db),
         broadcasts=broadcasts.BroadcastStore(db),
         rate_limits=rate_limits.RateLimitStore(db),
+        partner_links=PartnerLinkBook(db),
+        webhook_consents=NotificationConsents(db),
     )
     channels = Channels(
         webhooks=WebhookSender(
@@ -168,7 +184,8 @@ def create_app(
         handlers = DomainHandlers(
             notify.facts, notify.delivery, ProcessedEvents(runtime.db[PROCESSED])
         )
-        by_topic = domain_handlers(handlers)
+        audience = PartnerAudience(PartnerLinkBook(runtime.db), NotificationConsents(runtime.db))
+        by_topic = domain_handlers(handlers, audience)
         erasure = driver_erasure(runtime, NotifyErasureCompleted, STEPS, kept=KEPT, clock=clock)
         runtime.retention = retention_rules(settings)
         consents = NotifyConsents(runtime.db)

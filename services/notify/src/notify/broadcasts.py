@@ -207,7 +207,7 @@ class Broadcasts:
         )
         facts = await self._drivers.facts_for(batch.driver_ids)
         prefs = await self._drivers.preferences_for(batch.driver_ids)
-        subscriptions = await self._records.subscriptions(broadcast.category)
+        subscriptions = await self._records.subscriptions_for(broadcast.category, batch.driver_ids)
         docs: list[Document] = []
         for driver_id in batch.driver_ids:
             driver = facts.get(driver_id)
@@ -221,7 +221,7 @@ class Broadcasts:
                 broadcast.content_for(language),
                 facts=driver,
                 prefs=chosen,
-                subscriptions=subscriptions,
+                subscriptions=subscriptions[driver_id],
                 limited=False,
             )
         await self._notifications.insert_new(docs)

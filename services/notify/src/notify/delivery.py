@@ -132,7 +132,9 @@ class Delivery:
             Rendered(title=title, body=body, language=language),
             facts=facts,
             prefs=prefs,
-            subscriptions=await self._records.subscriptions(cause.category),
+            subscriptions=(await self._records.subscriptions_for(cause.category, [driver_id]))[
+                driver_id
+            ],
             limited=limited,
         )
         await self._notifications.insert_new(docs)

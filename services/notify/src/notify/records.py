@@ -21,6 +21,7 @@ from common.events.notify import NotificationDelivered, NotificationFailed
 from common.logging import get_logger
 from common.outbox import OutboxRelay, outbox_entry
 from notify.domain import DriverFacts, Preferences, Rendered, channel_of, notification_id
+from notify.partner_links import PartnerAudience
 from notify.settings import NotifySettings
 from notify.store.notifications import NotificationStore
 from notify.store.webhooks import WebhookStore
@@ -59,12 +60,14 @@ class NotificationRecords:
         notifications: NotificationStore,
         webhooks: WebhookStore,
         *,
+        audience: PartnerAudience,
         publisher: Publisher,
         settings: NotifySettings,
         clock: Clock,
     ) -> None:
         self.notifications = notifications
         self._webhooks = webhooks
+        self._audience = audience
         self._publisher = publisher
         self._settings = settings
         self.clock = clock
@@ -72,6 +75,12 @@ class NotificationRecords:
     async def subscriptions(self, category: str) -> list[Document]:
         """The active partner subscriptions to a category."""
         return [s for s in await self._webhooks.active() if category in s["categories"]]
+
+    async def subscriptions_for(
+        self, category: str, driver_ids: Sequence[str]
+    ) -> dict[str, list[Document]]:
+        """Per driver, the subscriptions to a category of the partners linked to that driver."""
+        return await self._audience.per_driver(driver_ids, await self.subscriptions(category))
 
     def plan(
         self,

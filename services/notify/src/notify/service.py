@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from common.bus import Publisher
 from common.clock import Clock
 from common.faults import Faults
+from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from notify.broadcasts import Broadcasts
 from notify.delivery import Channels, Delivery, DeliveryStores
 from notify.driver_facts import DriverFactsBook
 from notify.inbox import Inbox
+from notify.partner_links import NotificationConsents, PartnerAudience
 from notify.preferences import PreferenceBook
 from notify.records import NotificationRecords, RelayRef, no_relay
 from notify.settings import NotifySettings
@@ -41,6 +43,8 @@ class Stores:
     webhooks: WebhookStore
     broadcasts: BroadcastStore
     rate_limits: RateLimitStore
+    partner_links: PartnerLinkBook
+    webhook_consents: NotificationConsents
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Notify:
         records = NotificationRecords(
             stores.notifications,
             stores.webhooks,
+            audience=PartnerAudience(stores.partner_links, stores.webhook_consents),
             publisher=publisher,
             settings=settings,
             clock=clock,
