@@ -32,6 +32,7 @@ from cases.store import cases, dossiers
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
+from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
@@ -39,11 +40,18 @@ from common.clock import Clock, utc_now
 from common.erasure import answering_erasure, driver_erasure
 from common.events.cases import CasesErasureCompleted
 from common.outbox import OutboxRelay
+from common.partner_links import PartnerLinkBook, following_links
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 
-INDEXES = [*cases.INDEXES, *dossiers.INDEXES, idempotency_indexes(), *APPROVAL_INDEXES]
+INDEXES = [
+    *cases.INDEXES,
+    *dossiers.INDEXES,
+    *partner_links.INDEXES,
+    idempotency_indexes(),
+    *APPROVAL_INDEXES,
+]
 
 
 def build_calendar(settings: CasesSettings) -> BusinessCalendar:
@@ -87,8 +95,10 @@ def create_app(
         )
         consumer = runtime.consumer("cases")
         erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
-        own = RegistryHandlers(service.dossiers).handlers()
-        consumer.domain("registry.events", answering_erasure(own, erasure))
+        linked = following_links(
+            PartnerLinkBook(runtime.db), RegistryHandlers(service.dossiers).handlers()
+        )
+        consumer.domain("registry.events", answering_erasure(linked, erasure))
         runtime.retention = retention_rules(settings)
         consumer.domain("points.events", PointsHandlers(service.compensations).handlers())
 

@@ -19,7 +19,8 @@ DESCRIPTION = (
     "`:p<period>` from its second period); compensations under their "
     "`compensation_id`. Events carry ids, categories and states, never free text or "
     "personal data. Opens a care dossier for every driver the registry announces, and notes on "
-    "a case when the points service has credited one of its compensations."
+    "a case when the points service has credited one of its compensations. Follows the "
+    "registry's partner links: a partner opens cases only for drivers linked to it."
 )
 
 

@@ -50,6 +50,7 @@ class CaseIntake:
         calendar = records.calendar
         now = records.clock()
         channel, station_id = self._channel(principal, intake)
+        await self._require_linked(principal, intake.driver_id)
         if intake.kind not in domain.KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(domain.KINDS)}")
         if intake.category not in domain.CATEGORIES:
@@ -147,6 +148,14 @@ class CaseIntake:
         }:
             return intake.channel if intake.channel in ("hotline", "app") else "hotline", None
         raise NotPermitted("only drivers, stations, dispatchers and care brokers open cases")
+
+    async def _require_linked(self, principal: Principal, driver_id: str) -> None:
+        """A partner opens cases only for drivers the registry linked to it."""
+        if principal.role != "partner":
+            return
+        links = self._records.partner_links
+        if links is None or not await links.is_linked(principal.partner_id, driver_id):
+            raise NotPermitted("this driver is not linked to this partner")
 
     def _check_attachments(self, attachments: list[Document]) -> None:
         settings = self._records.settings

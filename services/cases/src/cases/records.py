@@ -26,6 +26,7 @@ from common.events import EventData, new_event
 from common.faults import Faults
 from common.logging import describe_error, get_logger
 from common.outbox import OutboxRelay, outbox_entry
+from common.partner_links import PartnerLinkBook
 
 log = get_logger(__name__)
 
@@ -72,6 +73,9 @@ class CaseRecords:
     clock: Clock = utc_now
     # Read when announcing: the runtime starts the relay after the use cases are wired.
     relay: RelayRef = no_relay
+    # The registry's partner links, followed from registry.events; without them no partner
+    # reaches any driver.
+    partner_links: PartnerLinkBook | None = None
     access: CaseAccess = field(init=False)
 
     def __post_init__(self) -> None:

@@ -31,6 +31,7 @@ from cases.store.dossiers import DossierStore
 from cases.transitions import Transitions
 from common.clock import Clock, utc_now
 from common.faults import Faults
+from common.partner_links import PartnerLinkBook
 
 
 @dataclass(frozen=True)
@@ -84,5 +85,6 @@ def build_cases(
         faults=faults or Faults(),
         clock=clock,
         relay=relay,
+        partner_links=PartnerLinkBook(db),
     )
     return Cases.build(records, CaseClocks(db))

@@ -14,6 +14,7 @@ from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.erasure import answering_erasure, driver_erasure
 from common.events.partners import PartnersErasureCompleted
+from common.partner_links import following_links
 from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.topics import ensure_topics
@@ -70,7 +71,8 @@ def create_app(
         consumer = runtime.consumer("partners")
         consumer.domain("points.events", domain.points(), batch_size=settings.consumer_batch_size)
         erasure = driver_erasure(runtime, PartnersErasureCompleted, STEPS, kept=KEPT)
-        consumer.domain("registry.events", answering_erasure(domain.registry(), erasure))
+        linked = following_links(partners.booking.partner_links, domain.registry())
+        consumer.domain("registry.events", answering_erasure(linked, erasure))
         runtime.retention = retention_rules(settings)
         consumer.domain("stations.events", domain.stations())
         dead = DeadLetterHandlers(partners.receipts)
@@ -85,11 +87,11 @@ def create_app(
             settings,
             indexes=[*ALL_INDEXES, *APPROVAL_INDEXES],
             outbox_collections=[PARTNERS],
+            rotated=ROTATED,
             wire=wire,
             prepare=prepare,
             store=store,
             broker=broker,
-            rotated=ROTATED,
         ) as runtime:
             partners = built["partners"]
             partners.notices.start()

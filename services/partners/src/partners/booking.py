@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from common.clock import Clock, utc_now
 from common.events.points import GradeChanged
-from common.events.registry import DriverRegistered, DriverUpdated
+from common.events.registry import DriverPartnerLinked, DriverRegistered, DriverUpdated
+from common.partner_links import PartnerLinkBook
 from partners.domain import NotFound
 from partners.receipts import Receipts
 from partners.store.links import GradeStore, LinkStore
@@ -36,10 +37,14 @@ class Booking:
         grades: GradeStore,
         receipts: Receipts,
         *,
+        partner_links: PartnerLinkBook,
         zone: ZoneInfo,
         clock: Clock = utc_now,
     ) -> None:
         self._links = links
+        # Whether a partner may still reach a driver (a driver may withdraw a link); the
+        # references above only name drivers.
+        self.partner_links = partner_links
         self._grades = grades
         self._receipts = receipts
         self._zone = zone
@@ -47,7 +52,7 @@ class Booking:
 
     async def driver_by_ref(self, partner_id: str, ref: str) -> Document:
         link = await self._links.by_ref(partner_id, ref)
-        if link is None:
+        if link is None or not await self.partner_links.is_linked(partner_id, link["driver_id"]):
             raise NotFound("no driver is linked to this reference (yet)")
         return {
             "ref": ref,
@@ -57,7 +62,7 @@ class Booking:
 
     async def grade(self, partner_id: str, driver_id: str) -> Document:
         """The grade of a driver linked to this partner; any other driver is not found."""
-        if not await self._links.is_linked(partner_id, driver_id):
+        if not await self.partner_links.is_linked(partner_id, driver_id):
             raise NotFound("no such driver")
         grade = await self._grades.get(driver_id)
         valid_until = _iso(next_month_start(self._clock(), self._zone))
@@ -86,6 +91,13 @@ class Booking:
     async def on_driver_updated(self, data: DriverUpdated, at: datetime) -> None:
         if "partner_links" in data.changed_fields and data.partner_id and data.partner_driver_ref:
             await self._link(data.partner_id, data.partner_driver_ref, data.driver_id, at)
+
+    async def on_partner_linked(self, data: DriverPartnerLinked) -> None:
+        """The driver confirmed a partner's request, or redeemed its code: tell the partner."""
+        if data.partner_driver_ref:
+            await self._link(
+                data.partner_id, data.partner_driver_ref, data.driver_id, data.linked_at
+            )
 
     async def on_grade_changed(self, data: GradeChanged) -> None:
         await self._grades.put(

@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import Publisher
 from common.clock import Clock, utc_now
+from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from common.webhook_targets import PinnedClient, TargetPolicy
 from partners.accounts import Accounts, RelayRef, TopicMaker, no_relay, no_topics
@@ -111,6 +112,7 @@ class Partners:
             LinkStore(db),
             GradeStore(db),
             receipts,
+            partner_links=PartnerLinkBook(db),
             zone=ZoneInfo(settings.district_timezone),
             clock=clock,
         )

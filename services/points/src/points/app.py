@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
@@ -18,6 +19,7 @@ from common.erasure import answering_erasure, driver_erasure
 from common.events.points import PointsErasureCompleted
 from common.idempotency import ProcessedEvents
 from common.lease import StoreLease
+from common.partner_links import PartnerLinkBook, following_links
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from points.api.errors import install_points_errors
@@ -34,6 +36,7 @@ from points.leaderboards import Leaderboards
 from points.ledger import Ledger
 from points.mall import Mall
 from points.parking import Parking
+from points.readers import AccountReaders
 from points.service import EarningWindow, PointsPolicy, PointsService
 from points.settings import PointsSettings
 from points.statements import Signer, Statements
@@ -70,6 +73,7 @@ INDEXES = [
     *redemptions.INDEXES,
     *statements.INDEXES,
     *APPROVAL_INDEXES,
+    *partner_links.INDEXES,
 ]
 
 
@@ -142,8 +146,9 @@ def create_app(
         earning = EarningHandlers(service)
         consumer = runtime.consumer("points")
         erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        linked = following_links(PartnerLinkBook(runtime.db), registry.handlers())
         consent = EarningConsent(runtime.db)
-        consenting = following_consents(registry.handlers(), consent.follow)
+        consenting = following_consents(linked, consent.follow)
         consumer.domain("registry.events", answering_erasure(consenting, erasure))
         on_domain, on_partner = (
             consent.guarded(earning.on_domain_event),
@@ -200,6 +205,7 @@ def create_app(
             app.state.runtime = runtime
             app.state.service = service
             app.state.holds = Holds(service, service.review, clock)
+            app.state.account_readers = AccountReaders(PartnerLinkBook(runtime.db))
             app.state.maintenance = maintenance
             app.state.mall = mall_parts["mall"]
             app.state.statements = mall_parts["statements"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.dispatch import EventHandler, on, typed
 from common.events import CloudEvent
 from common.events.points import EventParked, GradeChanged, PointsAwarded
-from common.events.registry import DriverRegistered, DriverUpdated
+from common.events.registry import DriverPartnerLinked, DriverRegistered, DriverUpdated
 from common.events.stations import ServiceUsed
 from partners.booking import Booking
 from partners.receipts import Receipts
@@ -27,6 +27,7 @@ class DomainHandlers:
         return {
             "driver.registered.v1": typed(DriverRegistered, self.on_driver_registered),
             "driver.updated.v1": typed(DriverUpdated, self.on_driver_updated),
+            "driver.partner_linked.v1": on(DriverPartnerLinked, self._booking.on_partner_linked),
         }
 
     def stations(self) -> dict[str, EventHandler]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import partner_links
 from common.mongo import Indexes
 from common.requests import IDEMPOTENCY_KEYS, idempotency_indexes
 from partners.store import api_keys, links, notices, partners, quotas, receipts, rejections
@@ -14,6 +15,7 @@ ALL_INDEXES: list[Indexes] = [
     *links.INDEXES,
     *api_keys.INDEXES,
     *notices.INDEXES,
+    *partner_links.INDEXES,
     idempotency_indexes(),
 ]
 

@@ -47,12 +47,6 @@ class LinkStore:
     async def by_ref(self, partner_id: str, ref: str) -> Document | None:
         return await self.collection.find_one({"_id": link_key(partner_id, ref)})
 
-    async def is_linked(self, partner_id: str, driver_id: str) -> bool:
-        found = await self.collection.find_one(
-            {"partner_id": partner_id, "driver_id": driver_id}, {"_id": 1}
-        )
-        return found is not None
-
 
 class GradeStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:

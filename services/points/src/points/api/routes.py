@@ -32,6 +32,7 @@ from points.domain import (
 )
 from points.four_eyes import ADJUSTMENT, EARNING_RULE
 from points.holds import Holds
+from points.readers import AccountReaders
 from points.rules import RuleSpec
 from points.service import PointsService
 
@@ -69,13 +70,13 @@ def _holds(request: Request) -> Holds:
 HoldsDep = Annotated[Holds, Depends(_holds)]
 
 
-def _may_read(principal: Principal, driver_id: str, *partner_scopes: str) -> bool:
-    if principal.role == "operator":
-        return True
-    if principal.role == "driver":
-        return principal.driver_id == driver_id
-    # Partners (the port booking system reads grades) need a granted scope.
-    return principal.role == "partner" and any(principal.has_scope(s) for s in partner_scopes)
+def _readers(request: Request) -> AccountReaders:
+    readers: AccountReaders = request.app.state.account_readers
+    return readers
+
+
+# Whose account a caller may read, partners' links included (points.readers).
+Readers = Annotated[AccountReaders, Depends(_readers)]
 
 
 async def _account_or_404(service: PointsService, driver_id: str) -> None:
@@ -94,8 +95,9 @@ async def get_account(
         Principal, Depends(require_scope("points:read", or_roles=("partner", "driver")))
     ],
     service: Service,
+    readers: Readers,
 ) -> AccountView:
-    if not _may_read(principal, driver_id, ACCOUNTS_READ_SCOPE):
+    if not await readers.may_read(principal, driver_id, ACCOUNTS_READ_SCOPE):
         raise Problem(404, "Not Found", "no such account")
     account = await service.get_account(driver_id)
     return AccountView.of(account, month_of(service.ledger_clock()))
@@ -112,8 +114,9 @@ async def get_ledger(
     principal: Annotated[Principal, Depends(require_scope("points:read", or_roles=("driver",)))],
     service: Service,
     page: Annotated[PageParams, Depends()],
+    readers: Readers,
 ) -> LedgerPage:
-    if not _may_read(principal, driver_id):
+    if not await readers.may_read(principal, driver_id):
         raise Problem(404, "Not Found", "no such account")
     await _account_or_404(service, driver_id)
     before = page.after(BeforeSeq)
@@ -137,8 +140,9 @@ async def get_grade(
         Principal, Depends(require_scope("points:read", or_roles=("partner", "driver")))
     ],
     service: Service,
+    readers: Readers,
 ) -> GradeView:
-    if not _may_read(principal, driver_id, GRADES_READ_SCOPE, ACCOUNTS_READ_SCOPE):
+    if not await readers.may_read(principal, driver_id, GRADES_READ_SCOPE, ACCOUNTS_READ_SCOPE):
         raise Problem(404, "Not Found", "no such account")
     account = await service.get_account(driver_id)
     assessment = await service.assess(driver_id)
