@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page, expect
 
 from common.testing import Infra, synthetic_national_id, synthetic_phone, unique_name, wait_until
@@ -28,7 +29,14 @@ OPERATOR = auth("operator")
 async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     async for running in start_stack(infra, tmp_path_factory.mktemp("console")):
         yield running
-        assert not running.external, f"requests left 127.0.0.1: {running.external}"
+
+
+@pytest.fixture(autouse=True)
+def stays_on_127_0_0_1(stack: Stack) -> Iterator[None]:
+    """Fails the test during which the browser asked for anything off 127.0.0.1."""
+    before = len(stack.external)
+    yield
+    assert stack.external[before:] == [], f"requests left 127.0.0.1: {stack.external[before:]}"
 
 
 @pytest.fixture(scope="module")
@@ -261,4 +269,15 @@ async def test_the_home_page_counts_open_cases_by_clock(stack: Stack) -> None:
     page = await stack.sign_in(context, "supervisor-1", "case_supervisor", "auditor")
     await expect(page.locator("[data-figure=cases-on_time]")).to_be_visible()
     await checked(page, "home-supervisor")
+    await context.close()
+
+
+async def test_the_guard_refuses_a_request_off_127_0_0_1(stack: Stack) -> None:
+    context = await stack.context()
+    page = await context.new_page()
+    count = len(stack.external)
+    with pytest.raises(PlaywrightError):
+        await page.goto("http://example.invalid/")
+    assert stack.external[count:] == ["http://example.invalid/"]
+    del stack.external[count:]  # refused on purpose: not this test's failure
     await context.close()
