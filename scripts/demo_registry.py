@@ -28,14 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 from common.mongo import create_client, database, ensure_indexes
 from registry.app import build_registry
 from registry.consent import ChildInput, FamilyInput
-from registry.domain import (
-    BranchType,
-    Conflict,
-    ConsentPurpose,
-    OrganisationKind,
-    RegistryError,
-    VehicleType,
-)
+from registry.domain import Conflict, ConsentPurpose, RegistryError, VehicleType
+from registry.groups import BranchType, OrganisationKind
 from registry.records import Actor
 from registry.registration import Registration
 from registry.service import Registry

@@ -18,7 +18,8 @@ from cases.intake import Intake
 from cases.records import CaseRecords
 from cases.service import Cases
 from cases.settings import CasesSettings
-from cases.state_table import STEPS, ActionParams, Move, Rules
+from cases.state_table import STEPS
+from cases.steps import ActionParams, Move, Rules
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore

@@ -14,7 +14,8 @@ from cases.access import actors_of
 from cases.case import Case
 from cases.domain import InvalidRequest, NotPermitted, StaleCase, TransitionNotAllowed
 from cases.records import CaseRecords, apply_fields
-from cases.state_table import STEPS, ActionParams, Move, Rules, Step
+from cases.state_table import STEPS
+from cases.steps import ActionParams, Move, Rules, Step
 from common.auth import Principal
 from common.events import EventData
 from common.events import cases as ev

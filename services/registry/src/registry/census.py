@@ -6,17 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.events.registry import DriverVerified
-from registry.domain import (
-    Campaign,
-    Conflict,
-    Driver,
-    DriverNotFound,
-    NotFound,
-    Verification,
-    current_quarter,
-    quarter_start,
-)
+from registry.domain import Conflict, Driver, DriverNotFound, NotFound, Verification
 from registry.lifecycle import Lifecycle
+from registry.oversight import Campaign, current_quarter, quarter_start
 from registry.records import Actor, DriverRecords
 from registry.store.campaigns import CampaignStore
 from registry.store.drivers import DriverFilter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,23 +15,12 @@ from common.pii import ProtectedValue
 DriverStatus = Literal["active", "inactive", "deactivated"]
 RegistrationChannel = Literal["self", "station", "partner", "operator"]
 VehicleType = Literal["container_tractor", "trailer", "box_truck", "tanker", "other"]
-FleetKind = Literal["company", "owner_operator"]
-OrganisationKind = Literal["service_team", "volunteer_team", "union", "party_branch"]
-# The three kinds of "车轮上的党支部" the seeds name: 地缘型, 业缘型, 趣缘型.
-BranchType = Literal["geographic", "business", "interest"]
 MembershipRole = Literal["member", "leader", "secretary", "volunteer"]
 ConsentPurpose = Literal["points", "notifications", "location", "family_services"]
 ConsentChannel = Literal["app", "station", "paper", "operator", "partner"]
 DeactivationReason = Literal[
     "left_district", "retired", "deceased", "duplicate", "on_request", "other"
 ]
-RevealField = Literal["national_id", "phone", "family"]
-# Codes, never free text: an audit record must not become a place where PII is typed in.
-RevealPurpose = Literal[
-    "identity_check", "case_handling", "school_admission", "legal_request", "census"
-]
-ReviewDecision = Literal["accept", "reject"]
-ReviewStatus = Literal["open", "accepted", "rejected"]
 
 CONSENT_PURPOSES: tuple[ConsentPurpose, ...] = (
     "points",
@@ -49,7 +38,6 @@ PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕�
 _PLATE = re.compile(
     rf"^[{PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{5}}|[A-HJ-NP-Z0-9]{{4}}挂|[DF][A-HJ-NP-Z0-9]{{5}}|[A-HJ-NP-Z0-9]{{5}}[DF])$"
 )
-_QUARTER = re.compile(r"^(20\d{2})Q([1-4])$")  # year 0 has no datetime
 
 
 class RegistryError(DomainError):
@@ -132,19 +120,6 @@ def mask_name(name: str) -> str:
 
 def is_school_age(birth_year: int, today: date) -> bool:
     return today.year - birth_year in SCHOOL_AGES
-
-
-def quarter_start(quarter: str) -> datetime:
-    """``2026Q2`` -> 2026-04-01T00:00Z (years 2000-2099); InvalidDriverData for anything else."""
-    found = _QUARTER.fullmatch(quarter)
-    if not found:
-        raise InvalidDriverData("quarter", "must look like 2026Q2")
-    year, q = int(found.group(1)), int(found.group(2))
-    return datetime(year, 3 * (q - 1) + 1, 1, tzinfo=UTC)
-
-
-def current_quarter(now: datetime) -> str:
-    return f"{now.year}Q{(now.month - 1) // 3 + 1}"
 
 
 class NationalIdRecord(BaseModel):
@@ -310,97 +285,6 @@ class Vehicle(BaseModel):
     pass_expires_on: date | None = None
     added_at: datetime
     source: str = "registration"
-
-
-class Fleet(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    fleet_id: str
-    name: str
-    kind: FleetKind = "company"
-    verified: bool = False
-    created_at: datetime
-
-
-class Grid(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    grid_id: str
-    name: str
-    community: str
-    street: str | None = None
-    # The station whose staff census this grid: its census assignment (issue 14).
-    station_id: str | None = None
-    created_at: datetime
-
-
-class Organisation(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    organisation_id: str
-    name: str
-    kind: OrganisationKind
-    branch_type: BranchType | None = None
-    grid_id: str | None = None
-    fleet_id: str | None = None
-    created_at: datetime
-
-
-def check_organisation(kind: OrganisationKind, branch_type: BranchType | None) -> None:
-    if kind == "party_branch" and branch_type is None:
-        raise InvalidDriverData(
-            "branch_type", "a driver party branch is geographic, business or interest"
-        )
-    if kind != "party_branch" and branch_type is not None:
-        raise InvalidDriverData("branch_type", "only party branches have a branch type")
-
-
-class Campaign(BaseModel):
-    """A quarterly census: drivers not verified since ``verified_since`` are still to do."""
-
-    model_config = ConfigDict(frozen=True)
-
-    campaign_id: str
-    quarter: str
-    verified_since: datetime
-    grid_ids: list[str] = Field(default_factory=list)
-    started_by: str
-    started_at: datetime
-
-
-class Review(BaseModel):
-    """Data that disagreed with the register, kept for an operator instead of overwriting."""
-
-    model_config = ConfigDict(frozen=True)
-
-    review_id: str
-    driver_id: str
-    source: str
-    field: Literal["name", "phone", "plate", "partner_driver_ref"]
-    reason: Literal["differs", "plate_taken", "invalid_format"]
-    current: str | None = None
-    proposed: str = Field(description="Display form; phone numbers masked")
-    proposed_enc: str | None = None
-    partner_id: str | None = None
-    status: ReviewStatus = "open"
-    created_at: datetime
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-
-
-class AccessRecord(BaseModel):
-    """Who saw which full value of which driver, when and why. Holds no PII value itself."""
-
-    model_config = ConfigDict(frozen=True)
-
-    access_id: str
-    driver_id: str
-    field: RevealField
-    purpose: RevealPurpose
-    case_ref: str | None = None
-    by: str
-    role: str
-    at: datetime
 
 
 def changed_names(before: dict[str, object], after: dict[str, object]) -> list[str]:

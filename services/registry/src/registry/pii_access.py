@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.domain import (
-    AccessRecord,
-    NotFound,
-    RevealField,
-    RevealPurpose,
-    is_school_age,
-)
+from registry.domain import NotFound, is_school_age
+from registry.oversight import AccessRecord, RevealField, RevealPurpose
 from registry.records import Actor, DriverRecords
 
 

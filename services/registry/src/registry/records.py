@@ -19,16 +19,8 @@ from common.events.registry import DriverUpdated
 from common.logging import describe_error, get_logger
 from common.outbox import OutboxRelay, outbox_entry
 from common.pii import PiiProtector, ProtectedValue, mask_national_id, mask_phone
-from registry.domain import (
-    AccessRecord,
-    Driver,
-    DriverNotFound,
-    NationalIdRecord,
-    RevealField,
-    RevealPurpose,
-    SealedText,
-    mask_name,
-)
+from registry.domain import Driver, DriverNotFound, NationalIdRecord, SealedText, mask_name
+from registry.oversight import AccessRecord, RevealField, RevealPurpose
 from registry.store.access_log import AccessLog
 from registry.store.drivers import DriverStore
 

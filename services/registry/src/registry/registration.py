@@ -25,7 +25,6 @@ from registry.domain import (
     PartnerLink,
     PlateTaken,
     RegistrationChannel,
-    Review,
     Vehicle,
     VehicleType,
     checked_plate,
@@ -33,6 +32,7 @@ from registry.domain import (
     new_driver_id,
     normalise_plate,
 )
+from registry.oversight import Review
 from registry.records import Actor, DriverRecords
 from registry.registration_merge import KnownDriverMerge
 from registry.review_queue import ReviewQueue

@@ -17,11 +17,11 @@ from registry.domain import (
     Driver,
     NationalIdRecord,
     PartnerLink,
-    Review,
     Vehicle,
     is_valid_plate,
     normalise_plate,
 )
+from registry.oversight import Review
 from registry.records import Changes, DriverRecords
 from registry.review_queue import ReviewQueue, Sealed
 from registry.store.vehicles import VehicleStore

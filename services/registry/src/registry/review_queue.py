@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.events.registry import DriverUpdated
-from registry.domain import Conflict, NotFound, Review, ReviewDecision, ReviewStatus
+from registry.domain import Conflict, NotFound
 from registry.lifecycle import Lifecycle
+from registry.oversight import Review, ReviewDecision, ReviewStatus
 from registry.records import Actor, Changes, DriverRecords
 from registry.store.reviews import ReviewStore
 from registry.vehicles import Vehicles

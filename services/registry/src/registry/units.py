@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from common.events.registry import DriverUpdated
 from registry.domain import (
-    BranchType,
     Conflict,
-    Fleet,
-    FleetKind,
-    Grid,
     InvalidDriverData,
     Membership,
     MembershipRole,
     NotFound,
+    new_id,
+)
+from registry.groups import (
+    BranchType,
+    Fleet,
+    FleetKind,
+    Grid,
     Organisation,
     OrganisationKind,
     check_organisation,
-    new_id,
 )
 from registry.records import DriverRecords
 from registry.store.fleets import FleetStore

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from cases.api.dependencies import Caller, CasesDep, view
 from cases.api.schemas import ActionRequest, CaseView
-from cases.state_table import ActionParams
+from cases.steps import ActionParams
 
 router = APIRouter(prefix="/v1")
 

@@ -7,15 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from common.schemas import Code, Name, RequestModel
-from registry.domain import (
-    BranchType,
-    Fleet,
-    FleetKind,
-    Grid,
-    MembershipRole,
-    Organisation,
-    OrganisationKind,
-)
+from registry.domain import MembershipRole
+from registry.groups import BranchType, Fleet, FleetKind, Grid, Organisation, OrganisationKind
 
 
 class FleetRequest(RequestModel):
