@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cases.app import create_app as cases_app
+from cases.settings import CasesSettings
 from common.testing import Infra, unique_name
 from points.app import create_app as points_app
 from points.settings import PointsSettings
@@ -33,6 +35,12 @@ async def points(infra: Infra) -> AsyncIterator[Running[PointsSettings]]:
 @pytest.fixture(scope="module")
 async def registry(infra: Infra) -> AsyncIterator[Running[RegistrySettings]]:
     async for running in module_service(infra, RegistrySettings, registry_app):
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def cases(infra: Infra) -> AsyncIterator[Running[CasesSettings]]:
+    async for running in module_service(infra, CasesSettings, cases_app):
         yield running
 
 
@@ -117,3 +125,28 @@ async def test_an_auditor_neither_registers_nor_erases_and_a_clerk_reveals_nothi
     assert read.status_code == 200
     assert erased.status_code == 403 and erased.json()["missing_scope"] == "drivers:erase"
     assert revealed.status_code == 403 and revealed.json()["missing_scope"] == "pii:read"
+
+
+async def test_an_operator_without_a_case_role_reads_cases_only_with_drivers_read(
+    cases: Running[CasesSettings], token: Headers
+) -> None:
+    driver_id = unique_name("drv_")
+    opened = await cases.http.post(
+        "/v1/cases",
+        json={
+            "driver_id": driver_id,
+            "kind": "complaint",
+            "category": "freight_payment",
+            "description": "运费拖欠三个月",
+        },
+        headers=token("driver", driver_id=driver_id),
+    )
+    case_id = opened.json()["case"]["case_id"]
+    editor = token("operator", roles=["notify_editor"])
+    clerk = token("operator", roles=["registry_clerk"])
+    by_editor = await cases.http.get(f"/v1/cases/{case_id}", headers=editor)
+    listed_by_editor = await cases.http.get("/v1/cases", headers=editor)
+    by_clerk = await cases.http.get(f"/v1/cases/{case_id}", headers=clerk)
+    assert opened.status_code == 201, opened.text
+    assert by_editor.status_code == 404 and listed_by_editor.json()["items"] == []
+    assert by_clerk.status_code == 200

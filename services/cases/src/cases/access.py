@@ -14,6 +14,9 @@ from common.auth import Principal
 
 # Actors who see every case.
 OVERSIGHT = frozenset({"supervisor", "dispatcher", "revisit"})
+# District staff without a case role read cases with this scope (common.authz: registry clerks
+# and auditors), not any operator (a notify editor reads none).
+DISTRICT_READ = "drivers:read"
 
 
 def actors_of(principal: Principal) -> set[str]:
@@ -42,7 +45,7 @@ def listing_for(principal: Principal) -> CaseListing:
     if principal.role != "operator":
         return _own_listing(principal)
     actors = actors_of(principal)
-    if actors & OVERSIGHT or not actors:
+    if actors & OVERSIGHT or (not actors and principal.has_scope(DISTRICT_READ)):
         return CaseListing()
     if "handler" in actors and principal.unit_id is not None:
         return CaseListing(unit_id=principal.unit_id)
@@ -81,7 +84,7 @@ class CaseAccess:
             if dossier is not None and dossier.get("broker_id") == principal.sub:
                 return True
         # Operators without a narrower case role (district staff) read everything.
-        return not actors
+        return not actors and principal.has_scope(DISTRICT_READ)
 
     async def visible(self, principal: Principal, case_id: str) -> Case:
         case = await self._cases.get(case_id)
