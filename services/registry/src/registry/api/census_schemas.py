@@ -8,9 +8,7 @@ from pydantic import BaseModel, Field
 
 from common.schemas import Code, RequestModel
 from registry.api.schemas import UpdateDriverRequest
-from registry.domain import (
-    Campaign,
-)
+from registry.oversight import Campaign
 
 
 class CampaignRequest(RequestModel):

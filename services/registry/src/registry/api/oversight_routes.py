@@ -28,9 +28,7 @@ from registry.api.oversight_schemas import (
     ReviewPage,
     ReviewView,
 )
-from registry.domain import (
-    ReviewStatus,
-)
+from registry.oversight import ReviewStatus
 
 router = APIRouter(prefix="/v1", tags=["reviews and PII access"])
 

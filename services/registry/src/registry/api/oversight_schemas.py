@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from common.schemas import Code, RequestModel
-from registry.domain import (
+from registry.oversight import (
     AccessRecord,
     RevealField,
     RevealPurpose,

@@ -32,9 +32,7 @@ from registry.api.units_schemas import (
     OrganisationRequest,
     OrganisationView,
 )
-from registry.domain import (
-    OrganisationKind,
-)
+from registry.groups import OrganisationKind
 from registry.lookup import Search
 
 router = APIRouter(prefix="/v1", tags=["fleets, grids and organisations"])

@@ -8,7 +8,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
-from registry.domain import AccessRecord
+from registry.oversight import AccessRecord
 
 Document = dict[str, Any]
 

@@ -7,7 +7,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
-from registry.domain import Campaign
+from registry.oversight import Campaign
 
 Document = dict[str, Any]
 

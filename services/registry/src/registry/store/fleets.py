@@ -8,7 +8,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, is_duplicate_key
-from registry.domain import Fleet
+from registry.groups import Fleet
 
 Document = dict[str, Any]
 

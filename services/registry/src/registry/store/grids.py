@@ -8,7 +8,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
-from registry.domain import Grid
+from registry.groups import Grid
 
 Document = dict[str, Any]
 

@@ -12,7 +12,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
-from registry.domain import Organisation, OrganisationKind
+from registry.groups import Organisation, OrganisationKind
 
 Document = dict[str, Any]
 

@@ -9,7 +9,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
-from registry.domain import Review, ReviewStatus
+from registry.oversight import Review, ReviewStatus
 
 Document = dict[str, Any]
 
