@@ -70,7 +70,8 @@ async def test_one_training_event_earns_no_more_than_the_rules_per_event_maximum
     async with serve(app) as http:
         await app.state.service.open_account(driver, datetime.now(UTC))
         await send(infra, settings, TRAINING, marathon)
-        await wait_until(lambda: entries(mongo, settings, driver))
+        # Applied, not only written: the ledger lists applied entries.
+        await wait_until(lambda: balance(mongo, settings, driver))
         ledger = await http.get(f"/v1/accounts/{driver}/ledger", headers=token())
         below = await http.put(
             "/v1/rules/training-x", json={**festival, "max_per_event": 40}, headers=token()
