@@ -8,14 +8,17 @@ executes nothing, and what stays below the threshold works as before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from common.testing import unique_name, wait_until
+from common.events import new_event
+from common.events.registry import DriverDeactivated
+from common.testing import Infra, unique_name, wait_until
 from points.app import create_app
 from points.settings import PointsSettings
-from tests.support import serve
+from tests.support import approved, produce, serve
 
 Token = Callable[..., dict[str, str]]
 
@@ -205,3 +208,42 @@ async def test_an_operator_reserves_a_reward_for_a_driver_only_with_the_drivers_
     assert [r.redemption_id for r in redemptions] == [
         confirmed[0].json()["result"]["redemption_id"]
     ]
+
+
+async def test_an_erased_drivers_requests_keep_the_decisions_but_not_the_driver(
+    infra: Infra, make_settings: Callable[..., PointsSettings], token: Token, mongo: Any
+) -> None:
+    settings = make_settings(PointsSettings, adjustment_approval_threshold=10)
+    driver = unique_name("drv_")
+    approvals = mongo[settings.mongo_db]["approvals"]
+    erased = new_event(
+        DriverDeactivated(
+            driver_id=driver, deactivated_at=datetime.now(UTC), reason="on_request", erased=True
+        ),
+        source="driverhome/registry",
+        subject=driver,
+    )
+    app = create_app(settings)
+    async with serve(app) as http:
+        await app.state.service.open_account(driver, datetime.now(UTC))
+        asked = await http.post(
+            f"/v1/accounts/{driver}/adjustments",
+            json={"amount": 40, "reason": "补录骆振国的培训积分"},
+            headers=person(token, "op-maker", "points:adjust"),
+        )
+        await approved(http, asked, person(token, "op-checker", "points:approve"))
+        await produce(
+            infra.kafka_bootstrap,
+            settings.topic("registry.events"),
+            erased.to_bytes(),
+            key=driver.encode(),
+        )
+
+        async def forgotten() -> Any:
+            return await approvals.find_one({"subject": {"$ne": driver}, "area": "adjustment"})
+
+        doc = await wait_until(forgotten)
+    text = json.dumps(doc, default=str, ensure_ascii=False)
+    assert driver not in text and "骆振国" not in text
+    assert doc["state"] == "executed"
+    assert [s["by"] for s in doc["audit"]] == ["op-maker", "op-checker", "system"]

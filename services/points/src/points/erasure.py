@@ -7,7 +7,8 @@ its fleet and grid; everything else about the driver goes.
 
 from __future__ import annotations
 
-from common.erasure import Forget, by
+from common.approvals import APPROVALS
+from common.erasure import Forget, by, scrubbed
 from points.store.accounts import ACCOUNTS
 from points.store.parked import PARKED
 from points.store.redemptions import REDEMPTIONS
@@ -15,6 +16,7 @@ from points.store.review import HELD
 from points.store.statements import STATEMENTS
 
 KEPT = ("ledger entries", "account balance and status")
+_APPROVAL_TEXTS = frozenset({"reason", "summary", "note", "decision_note"})
 
 STEPS = (
     Forget(
@@ -32,5 +34,14 @@ STEPS = (
         REDEMPTIONS,
         by("driver_id"),
         lambda _, anon: {"$set": {"driver_id": anon}, "$unset": {"code": "", "code_hash": ""}},
+    ),
+    # Four-eyes requests about the driver (adjustments, reservations for them) keep who decided
+    # what and when; the driver's id becomes the pseudonym and the free texts go.
+    Forget(
+        "four-eyes requests",
+        APPROVALS,
+        by("subject"),
+        rewrite=lambda doc, driver_id, anon: scrubbed(doc, driver_id, anon, _APPROVAL_TEXTS),
+        guard="state",
     ),
 )
