@@ -116,7 +116,8 @@ async def accessibility_problems(page: Page) -> list[str]:
 async def screenshot(page: Page, name: str, **options: Any) -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True, **options)
+    options.setdefault("full_page", True)
+    await page.screenshot(path=str(path), **options)
     return path
 
 

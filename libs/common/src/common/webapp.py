@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp
 
+from common.api_docs import install_api_docs
 from common.logging import configure_logging, describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from common.pagination import CursorSeal
@@ -112,9 +113,12 @@ def create_service_app(
         description=description,
         version="1.0.0",
         lifespan=_lifespan,
-        docs_url="/docs",
+        # Their pages come from install_api_docs below: FastAPI's own load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_api_docs(app, title)
     app.state.settings = settings
     app.state.readiness = []
     app.state.started = False

@@ -24,7 +24,7 @@ from console.settings import ConsoleSettings
 from console.web import SecurityHeaders, SignInNeeded, redirect
 
 STATIC = Path(__file__).parent / "static"
-API_DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+API_DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/docs-assets", "/redoc", "/openapi.json"})
 
 
 def create_app(
