@@ -120,7 +120,7 @@ async def _marked(mongo: Any, settings: RegistrySettings, count: int) -> bool:
     return await mongo[settings.mongo_db]["processed_events"].count_documents({}) >= count
 
 
-async def test_a_conflicting_partner_registration_links_but_keeps_the_register_for_review(
+async def test_a_conflicting_partner_registration_asks_for_a_link_and_keeps_the_register_for_review(
     make_settings: Callable[..., RegistrySettings], token: Headers, infra: Any
 ) -> None:
     settings = make_settings(RegistrySettings)
@@ -135,6 +135,15 @@ async def test_a_conflicting_partner_registration_links_but_keeps_the_register_f
             settings,
             partner_event(settings, number, "PB-53", name="陈国化", plate="浙B5P099"),
         )
+        # Registered elsewhere first: the booking system's registration is a link request
+        # until the driver confirms it.
+        mine = token("driver", driver_id=driver_id)
+        asked = await wait_until(lambda: _requests(http, mine, driver_id), timeout=60)
+        unlinked = (await http.get(f"/v1/drivers/{driver_id}", headers=token())).json()
+        confirmed = await http.post(
+            f"/v1/drivers/{driver_id}/partner-links/port-booking", headers=mine
+        )
+        assert confirmed.status_code == 200, confirmed.text
         linked = await wait_until(lambda: _linked(http, token(), driver_id), timeout=60)
         await send(infra, settings, partner_event(settings, number, "PB-53-NEW"))
         queued = await wait_until(
@@ -158,8 +167,11 @@ async def test_a_conflicting_partner_registration_links_but_keeps_the_register_f
         )
         final = await http.get(f"/v1/drivers/{driver_id}", headers=token())
         still_open = await reviews_of(http, token(), driver_id)
+    assert [r["partner_driver_ref"] for r in asked] == ["PB-53"]
+    assert unlinked["partner_links"] == []
     assert linked["name"] == "陈国华" and linked["plates"] == ["浙B5P053"], "nothing overwritten"
     assert [link["partner_driver_ref"] for link in linked["partner_links"]] == ["PB-53"]
+    assert linked["partner_links"][0]["basis"] == "consent"
     assert {(r["field"], r["proposed"], r["current"]) for r in queued} == {
         ("name", "陈国化", "陈国华"),
         ("plate", "浙B5P099", "浙B5P053"),
@@ -170,6 +182,11 @@ async def test_a_conflicting_partner_registration_links_but_keeps_the_register_f
     assert twice.status_code == 409
     assert final.json()["name"] == "陈国化" and final.json()["plates"] == ["浙B5P053"]
     assert [r["field"] for r in still_open] == ["partner_driver_ref"]
+
+
+async def _requests(http: httpx.AsyncClient, headers: dict[str, str], driver_id: str) -> Any:
+    answer = await http.get(f"/v1/drivers/{driver_id}/partner-links", headers=headers)
+    return answer.json()["requests"] or None
 
 
 async def _linked(http: httpx.AsyncClient, headers: dict[str, str], driver_id: str) -> Any:

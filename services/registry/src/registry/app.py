@@ -23,6 +23,7 @@ from registry.api.drivers_routes import router as drivers_router
 from registry.api.erasure_routes import router as erasure_router
 from registry.api.errors import install_registry_errors
 from registry.api.oversight_routes import router as oversight_router
+from registry.api.partner_links_routes import router as partner_links_router
 from registry.api.units_routes import router as units_router
 from registry.api.vehicles_routes import router as vehicles_router
 from registry.erasure_receipts import ErasureReceipts
@@ -100,10 +101,10 @@ def create_app(
             settings,
             indexes=[*ALL_INDEXES, *APPROVAL_INDEXES, *erasure_receipts.INDEXES],
             outbox_collections=[DRIVERS],
+            rotated=ROTATED,
             wire=wire,
             store=store,
             broker=broker,
-            rotated=ROTATED,
         ) as runtime:
             registry = built["registry"]
             await registry.lifecycle.finish_pending_erasures()
@@ -132,8 +133,9 @@ def create_app(
             units_router,
             census_router,
             oversight_router,
-            erasure_router,
+            partner_links_router,
             approvals_router,
+            erasure_router,
         ],
     )
     install_registry_errors(app)

@@ -185,12 +185,39 @@ class Membership(BaseModel):
     joined_at: datetime
 
 
+LinkBasis = Literal["registration", "consent"]
+
+
 class PartnerLink(BaseModel):
+    """A partner that may reach this driver: it registered them, or the driver agreed."""
+
     model_config = ConfigDict(frozen=True)
 
     partner_id: str
     partner_driver_ref: str | None = None
     linked_at: datetime
+    # Links made before the driver's confirmation existed were all made by registration.
+    basis: LinkBasis = "registration"
+
+
+class LinkCode(BaseModel):
+    """A one-time code the driver gave one partner: redeeming it is the driver's consent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hash: str
+    partner_id: str
+    expires_at: datetime
+
+
+class LinkRequest(BaseModel):
+    """A partner asked to reach a driver it did not register: pending the driver's answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    partner_id: str
+    partner_driver_ref: str | None = None
+    requested_at: datetime
 
 
 class Verification(BaseModel):
@@ -227,6 +254,8 @@ class Driver(BaseModel):
     consents: dict[str, ConsentState] = Field(default_factory=dict)
     consent_history: list[ConsentState] = Field(default_factory=list)
     partner_links: list[PartnerLink] = Field(default_factory=list)
+    link_requests: list[LinkRequest] = Field(default_factory=list)
+    link_codes: list[LinkCode] = Field(default_factory=list)
     status: DriverStatus = "active"
     status_reason: DeactivationReason | None = None
     channel: RegistrationChannel
@@ -263,6 +292,9 @@ class Driver(BaseModel):
 
     def link_of(self, partner_id: str) -> PartnerLink | None:
         return next((link for link in self.partner_links if link.partner_id == partner_id), None)
+
+    def request_of(self, partner_id: str) -> LinkRequest | None:
+        return next((r for r in self.link_requests if r.partner_id == partner_id), None)
 
     def member_of(self, organisation_id: str) -> Membership | None:
         return next((m for m in self.memberships if m.organisation_id == organisation_id), None)

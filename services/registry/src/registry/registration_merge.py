@@ -15,6 +15,7 @@ from common.pii import mask_phone
 from registry.domain import (
     Conflict,
     Driver,
+    LinkRequest,
     NationalIdRecord,
     PartnerLink,
     Vehicle,
@@ -170,9 +171,18 @@ class KnownDriverMerge:
             return
         known = driver.link_of(link.partner_id)
         if known is None:
-            update.push["partner_links"] = link.model_dump()
-            update.when["partner_links.partner_id"] = {"$ne": link.partner_id}
-            update.changes.names.append("partner_links")
+            # Knowing someone's ID number is no consent: the partner asks, the driver decides
+            # (registry.partner_linking); only a driver the partner registered is linked at once.
+            if driver.request_of(link.partner_id) is None:
+                request = LinkRequest(
+                    partner_id=link.partner_id,
+                    partner_driver_ref=link.partner_driver_ref,
+                    requested_at=link.linked_at,
+                )
+                update.push["link_requests"] = request.model_dump()
+                update.when["link_requests.partner_id"] = {"$ne": link.partner_id}
+                update.when["partner_links.partner_id"] = {"$ne": link.partner_id}
+                update.changes.names.append("link_requests")
         elif link.partner_driver_ref and known.partner_driver_ref != link.partner_driver_ref:
             if known.partner_driver_ref is None:
                 update.when["partner_links.partner_id"] = link.partner_id

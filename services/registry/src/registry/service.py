@@ -4,8 +4,8 @@ registration.py (register, also from the partner topic), lookup.py (read and sea
 lifecycle.py (update, deactivate, reactivate, erase), vehicles.py (plates and port passes),
 units.py (fleets, grids, organisations and members), consent.py (consent and family),
 pii_access.py (audited reveal), census.py (campaigns and verifications), review_queue.py
-(registration data that disagreed). records.py holds what they share: the outbox, the
-personal-value protection and the access log.
+(registration data that disagreed), partner_linking.py (links a driver confirms). records.py
+holds what they share: the outbox, the personal-value protection and the access log.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from registry.consent import ConsentAndFamily
 from registry.consent_requests import ConsentRequests
 from registry.lifecycle import Lifecycle
 from registry.lookup import Lookup
+from registry.partner_linking import PartnerLinking
 from registry.pii_access import PiiAccess
 from registry.records import DriverRecords, RelayRef, no_relay
 from registry.registration import Registrar
@@ -67,6 +68,7 @@ class Registry:
     pii_access: PiiAccess
     census: Census
     reviews: ReviewQueue
+    partner_links: PartnerLinking
 
     @classmethod
     def build(
@@ -113,4 +115,5 @@ class Registry:
             pii_access=PiiAccess(records),
             census=Census(records, stores.campaigns, lifecycle=lifecycle, units=units),
             reviews=reviews,
+            partner_links=PartnerLinking(records),
         )

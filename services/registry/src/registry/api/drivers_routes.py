@@ -32,6 +32,7 @@ from registry.api.schemas import (
     DriverPage,
     DriverView,
     EraseRequest,
+    LinkRequested,
     RegisterDriverRequest,
     SearchRequest,
     UpdateDriverRequest,
@@ -63,6 +64,11 @@ _SELF_SERVICE_FIELDS = {"phone", "home_province", "languages", "photo_ref"}
     summary="Register a driver (idempotent on the national ID)",
     responses={
         200: {"description": "Already registered: the existing driver (nothing overwritten)"},
+        202: {
+            "description": "Partners: the person is registered, not through this partner; a "
+            "link request now waits for the driver's confirmation (no driver data)",
+            "model": LinkRequested,
+        },
         409: {"description": "The plate belongs to another active driver"},
     },
 )
@@ -88,6 +94,9 @@ async def register_driver(
         if not created and principal.role == "driver" and principal.driver_id != driver.driver_id:
             # Someone else's record stays out of sight, even to a caller who knows the number.
             raise Problem(409, "Conflict", "this person is already registered; ask a station")
+        if principal.role == "partner" and not driver.is_linked_to(principal.partner_id):
+            # Known already, not through this partner: a link request the driver answers.
+            return 202, LinkRequested()
         return (201 if created else 200), await driver_view(registry, principal, driver)
 
     return await run_once(request, principal, idempotency_key, body, act)

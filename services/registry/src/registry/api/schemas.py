@@ -131,10 +131,22 @@ class MembershipView(BaseModel):
         return cls(driver_id=driver_id, **membership.model_dump())
 
 
+class LinkRequested(BaseModel):
+    status: Literal["link_requested"] = "link_requested"
+    detail: str = (
+        "this person is registered already; the driver confirms the link in their app or "
+        "gives you a one-time code (POST /v1/partner-links/redeem)"
+    )
+
+
 class PartnerLinkView(BaseModel):
     partner_id: str
     partner_driver_ref: str | None
     linked_at: datetime
+    basis: Literal["registration", "consent"] = Field(
+        default="registration",
+        description="The partner registered the driver, or the driver confirmed the link",
+    )
 
 
 class DriverView(BaseModel):

@@ -35,6 +35,7 @@ INDEXES = [
             IndexModel([("memberships.organisation_id", 1)], name="memberships"),
             IndexModel([("status", 1), ("_id", 1)], name="status"),
             IndexModel([("erasure", 1)], name="erasure", sparse=True),
+            IndexModel([("link_codes.hash", 1)], name="link_codes", sparse=True),
         ),
     )
 ]
@@ -53,6 +54,8 @@ PERSONAL_FIELDS = (
     "memberships",
     "family",
     "partner_links",
+    "link_requests",
+    "link_codes",
 )
 
 

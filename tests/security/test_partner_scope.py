@@ -1,0 +1,272 @@
+"""Partners reach only their drivers (issue 14, "Partners see everyone"), on the real broker
+and store.
+
+A partner reaches a driver it registered, or one who confirmed its link; the registry announces
+links on ``registry.events`` and every service answering partners follows them. Each test is
+one finding: it failed on the code before the fix and passes after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cases.app import create_app as cases_app
+from cases.settings import CasesSettings
+from common.events import CloudEvent, EventData, new_event
+from common.events.points import PointsAwarded
+from common.events.registry import (
+    DriverPartnerLinked,
+    DriverPartnerUnlinked,
+    DriverRegistered,
+    DriverUpdated,
+)
+from common.testing import Infra, read_topic, unique_name, wait_until
+from notify.app import create_app as notify_app
+from notify.settings import NotifySettings
+from points.app import create_app as points_app
+from points.settings import PointsSettings
+from registry.app import create_app as registry_app
+from registry.settings import RegistrySettings
+from tests.integration.test_registry_rules import driver as new_driver
+from tests.integration.test_registry_rules import national_id
+from tests.support import produce, serve, webhook_receiver
+
+Headers = Callable[..., dict[str, str]]
+BOOKING = "port-booking"
+
+
+def fact(driver_id: str, data: EventData) -> CloudEvent:
+    return new_event(data, source="driverhome/registry", subject=driver_id)
+
+
+def registered(driver_id: str, partner_id: str | None = None) -> CloudEvent:
+    return fact(
+        driver_id,
+        DriverRegistered(
+            driver_id=driver_id,
+            channel="partner" if partner_id else "operator",
+            registered_at=datetime.now(UTC),
+            partner_id=partner_id,
+        ),
+    )
+
+
+def consent(driver_id: str, granted: bool) -> CloudEvent:
+    """The registry's announcement of the driver's answer on notifications."""
+    return fact(
+        driver_id,
+        DriverUpdated(
+            driver_id=driver_id,
+            changed_fields=["consents.notifications"],
+            updated_at=datetime.now(UTC),
+            consents={"notifications": granted},
+        ),
+    )
+
+
+async def announce(infra: Infra, topic: str, *events: CloudEvent) -> None:
+    for event in events:
+        await produce(infra.kafka_bootstrap, topic, event.to_bytes(), key=event.subject.encode())
+
+
+async def links_settled(mongo: Any, db: str, expected: dict[str, bool]) -> bool:
+    """The service's link book holds exactly these (driver → linked to the booking system)."""
+    docs = await mongo[db]["partner_links"].find({"partner_id": BOOKING}).to_list()
+    return {d["driver_id"]: d["linked"] for d in docs} == expected
+
+
+async def test_a_partner_webhook_carries_only_the_events_of_drivers_linked_to_it(
+    infra: Infra, make_settings: Callable[..., Any], mongo: Any, token: Headers
+) -> None:
+    settings = make_settings(
+        NotifySettings,
+        dispatch_interval_seconds=0.1,
+        webhook_allowed_networks=["127.0.0.1/32"],
+    )
+    # Registered by the booking system; linked by the driver's consent; registered elsewhere
+    # (the registry hides them from the partner); linked, then withdrawn by the driver; linked
+    # but refusing notifications.
+    own, agreed, stranger, withdrawn, silent = (unique_name(f"drv_{n}_") for n in "oaswx")
+    now = datetime.now(UTC)
+    history = [
+        *(consent(d, True) for d in (own, agreed, stranger, withdrawn)),
+        registered(silent, BOOKING),
+        consent(silent, False),
+        registered(own, BOOKING),
+        registered(agreed),
+        fact(
+            agreed,
+            DriverPartnerLinked(
+                driver_id=agreed, partner_id=BOOKING, basis="consent", linked_at=now
+            ),
+        ),
+        registered(stranger),
+        registered(withdrawn, BOOKING),
+        fact(
+            withdrawn,
+            DriverPartnerUnlinked(driver_id=withdrawn, partner_id=BOOKING, unlinked_at=now),
+        ),
+    ]
+    async with webhook_receiver() as hook, serve(notify_app(settings)) as http:
+        made = await http.post(
+            "/v1/webhooks",
+            json={"url": hook.url, "categories": ["points"]},
+            headers=token("partner", partner_id=BOOKING),
+        )
+        assert made.status_code == 201, made.text
+        await announce(infra, settings.topic("registry.events"), *history)
+        expected = {own: True, agreed: True, withdrawn: False, silent: True}
+        await wait_until(lambda: links_settled(mongo, settings.mongo_db, expected), timeout=60)
+        await wait_until(lambda: _consents(mongo, settings, 5), timeout=30)
+        awards = [
+            new_event(
+                PointsAwarded(
+                    driver_id=d,
+                    entry_id=unique_name("ent_"),
+                    amount=5,
+                    balance_after=5,
+                    rule_id="volunteer",
+                    cause_source="partner/volunteer-team",
+                    cause_id=unique_name("v"),
+                    cause_type="volunteer.logged.v1",
+                    awarded_at=now,
+                ),
+                source="driverhome/points",
+                subject=d,
+            )
+            for d in (own, agreed, stranger, withdrawn, silent)
+        ]
+        await announce(infra, settings.topic("points.events"), *awards)
+
+        async def both_delivered() -> bool:
+            return len(hook.deliveries) >= 2
+
+        await wait_until(both_delivered, timeout=60)
+        # Every award is planned by now (inboxes filled); none more may reach the partner.
+        await wait_until(lambda: _inboxes(mongo, settings, 5), timeout=30)
+        await asyncio.sleep(1.0)
+    posted = {json.loads(body)["driver_id"] for _, body in hook.deliveries}
+    assert posted == {own, agreed}
+    assert len(hook.deliveries) == 2
+
+
+async def _consents(mongo: Any, settings: NotifySettings, count: int) -> bool:
+    return await mongo[settings.mongo_db]["webhook_consents"].count_documents({}) >= count
+
+
+async def _inboxes(mongo: Any, settings: NotifySettings, count: int) -> bool:
+    found = await mongo[settings.mongo_db]["notifications"].count_documents({"channel": "inbox"})
+    return found >= count
+
+
+async def test_knowing_a_drivers_id_number_gives_a_partner_a_request_the_driver_answers(
+    infra: Infra, make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    settings = make_settings(RegistrySettings)
+    number = national_id(77)
+    partner = token("partner", partner_id=BOOKING)
+    async with serve(registry_app(settings)) as http:
+        known = await http.post("/v1/drivers", json=new_driver(77), headers=token())
+        driver_id = known.json()["driver_id"]
+        mine = token("driver", driver_id=driver_id)
+        claimed = await http.post(
+            "/v1/drivers", json={**new_driver(77), "partner_driver_ref": "PB-77"}, headers=partner
+        )
+        peek = await http.get(f"/v1/drivers/{driver_id}", headers=partner)
+        someone_else = await http.post(
+            f"/v1/drivers/{driver_id}/partner-links/{BOOKING}",
+            headers=token("driver", driver_id=unique_name("drv_")),
+        )
+        asked = (await http.get(f"/v1/drivers/{driver_id}/partner-links", headers=mine)).json()
+        confirmed = await http.post(
+            f"/v1/drivers/{driver_id}/partner-links/{BOOKING}", headers=mine
+        )
+        after = await http.get(f"/v1/drivers/{driver_id}", headers=partner)
+        # A one-time code works once, and only for the partner it was given to.
+        code = await http.post(
+            f"/v1/drivers/{driver_id}/partner-link-codes",
+            json={"partner_id": "traffic-safety"},
+            headers=mine,
+        )
+        redeem = {"code": code.json()["code"]}
+        wrong = await http.post(
+            "/v1/partner-links/redeem",
+            json=redeem,
+            headers=token("partner", partner_id="volunteer-team"),
+        )
+        safety = token("partner", partner_id="traffic-safety")
+        redeemed = await http.post("/v1/partner-links/redeem", json=redeem, headers=safety)
+        again = await http.post("/v1/partner-links/redeem", json=redeem, headers=safety)
+        withdrawn = await http.delete(
+            f"/v1/drivers/{driver_id}/partner-links/{BOOKING}", headers=mine
+        )
+        gone = await http.get(f"/v1/drivers/{driver_id}", headers=partner)
+        records = await read_topic(
+            infra.kafka_bootstrap, settings.topic("registry.events"), min_records=4
+        )
+    assert claimed.status_code == 202, claimed.text
+    assert "driver_id" not in claimed.text and number not in claimed.text
+    assert peek.status_code == 404
+    assert someone_else.status_code == 404
+    assert [r["partner_id"] for r in asked["requests"]] == [BOOKING] and asked["links"] == []
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["basis"] == "consent"
+    assert confirmed.json()["partner_driver_ref"] == "PB-77"
+    assert after.status_code == 200
+    assert wrong.status_code == 404
+    assert redeemed.status_code == 200 and redeemed.json()["driver_id"] == driver_id
+    assert again.status_code == 404
+    assert withdrawn.status_code == 204 and gone.status_code == 404
+    announced = [
+        (json.loads(r.value or b"")["type"], json.loads(r.value or b"")["data"].get("partner_id"))
+        for r in records
+    ]
+    assert [a for a in announced if a[0].startswith("driver.partner_")] == [
+        ("driver.partner_linked.v1", BOOKING),
+        ("driver.partner_linked.v1", "traffic-safety"),
+        ("driver.partner_unlinked.v1", BOOKING),
+    ]
+
+
+async def test_a_partner_opens_cases_and_reads_accounts_only_of_drivers_linked_to_it(
+    infra: Infra, make_settings: Callable[..., Any], mongo: Any, token: Headers
+) -> None:
+    cases = make_settings(CasesSettings)
+    points = make_settings(PointsSettings)
+    own, stranger = unique_name("drv_o_"), unique_name("drv_s_")
+    partner = token("partner", partner_id=BOOKING, scope="cases:open accounts:read grades:read")
+
+    def complaint(driver_id: str) -> dict[str, str]:
+        return {
+            "driver_id": driver_id,
+            "kind": "complaint",
+            "category": "freight_payment",
+            "description": "运费拖欠三个月",
+        }
+
+    async with serve(cases_app(cases, scan=False)) as c, serve(points_app(points)) as p:
+        await announce(
+            infra, cases.topic("registry.events"), registered(own, BOOKING), registered(stranger)
+        )
+        expected = {own: True}
+        await wait_until(lambda: links_settled(mongo, cases.mongo_db, expected), timeout=60)
+        await wait_until(lambda: links_settled(mongo, points.mongo_db, expected), timeout=60)
+        await wait_until(lambda: _account(mongo, points, stranger), timeout=60)
+        for_stranger = await c.post("/v1/cases", json=complaint(stranger), headers=partner)
+        for_own = await c.post("/v1/cases", json=complaint(own), headers=partner)
+        their_account = await p.get(f"/v1/accounts/{stranger}", headers=partner)
+        their_grade = await p.get(f"/v1/accounts/{stranger}/grade", headers=partner)
+        own_account = await p.get(f"/v1/accounts/{own}", headers=partner)
+    assert for_stranger.status_code == 403, for_stranger.text
+    assert for_own.status_code == 201, for_own.text
+    assert for_own.json()["case"]["channel"] == "partner"
+    assert their_account.status_code == 404 and their_grade.status_code == 404
+    assert own_account.status_code == 200, own_account.text
+
+
+async def _account(mongo: Any, settings: PointsSettings, driver_id: str) -> bool:
+    return await mongo[settings.mongo_db]["accounts"].find_one({"_id": driver_id}) is not None
