@@ -71,6 +71,16 @@ MEANINGS: dict[str, str] = {
         "`<service>.erasure_completed.v1`, which the registry lists in the driver's erasure "
         "receipt (docs/security.md, Erasure)."
     ),
+    "registry.events/driver.partner_linked.v1": (
+        "A partner may now reach this driver: the driver confirmed the partner's link request, "
+        "or the partner redeemed a one-time code the driver gave it (basis `consent`). A driver "
+        "a partner registered is linked by `driver.registered.v1`'s `partner_id` instead. "
+        "Every service answering partners follows the links (docs/registry.md, Partner links)."
+    ),
+    "registry.events/driver.partner_unlinked.v1": (
+        "The driver ended a partner's link: from this event on, no service answers that partner "
+        "about the driver, and its webhooks no longer carry the driver's notifications."
+    ),
     "stations.events/service.used.v1": "A driver used a service at a station (a check-in).",
     "stations.events/activity.attended.v1": "A driver attended an activity a station organised.",
     "points.events/points.awarded.v1": (
@@ -226,6 +236,17 @@ TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {
         "or an operator."
     },
     "registry.events/driver.deactivated.v1": {"reason": "Why the driver was deactivated."},
+    "registry.events/driver.partner_linked.v1": {
+        "partner_id": "The partner now linked to the driver.",
+        "basis": "`consent` (the driver confirmed); `registration` links come with "
+        "`driver.registered.v1`.",
+        "linked_at": "When the link was made.",
+        "partner_driver_ref": "The partner's own reference for the driver, if it gave one.",
+    },
+    "registry.events/driver.partner_unlinked.v1": {
+        "partner_id": "The partner no longer linked to the driver.",
+        "unlinked_at": "When the driver ended the link.",
+    },
     "points.events/points.reversed.v1": {"reason": "Why the entry was reversed."},
     "notify.events/notification.delivered.v1": {"channel": "The channel it was delivered on."},
     "notify.events/notification.failed.v1": {

@@ -24,7 +24,9 @@ class DriverRegistered(EventData):
     fleet_id: str | None = Field(default=None, description="The fleet the driver belongs to")
     grid_id: str | None = Field(default=None, description="The grid the driver is assigned to")
     partner_id: str | None = Field(
-        default=None, description="The partner that registered the driver, if one did"
+        default=None,
+        description="The partner that registered the driver, if one did: the driver is linked "
+        "to it (basis `registration`)",
     )
     partner_driver_ref: str | None = Field(
         default=None, description="That partner's own reference for the driver, if it gave one"
@@ -42,10 +44,12 @@ class DriverUpdated(EventData):
     fleet_id: str | None = None
     fleet: str | None = None
     grid_id: str | None = None
-    # When "partner_links" is in changed_fields: the partner linked (or whose reference was
-    # set) and its reference for the driver, so the partner can learn the driver id.
+    # When "partner_links" is in changed_fields: the partner whose reference was set on its
+    # link, and that reference, so the partner can learn the driver id. New links are
+    # announced by driver.partner_linked.v1 (or driver.registered.v1's partner_id).
     partner_id: str | None = Field(
-        default=None, description="With `partner_links` changed: the partner linked"
+        default=None,
+        description="With `partner_links` changed: the partner whose reference was set",
     )
     partner_driver_ref: str | None = Field(
         default=None, description="With `partner_links` changed: that partner's reference"
