@@ -8,6 +8,7 @@ executes nothing, and what stays below the threshold works as before.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -68,6 +69,13 @@ async def test_an_adjustment_above_the_threshold_waits_for_a_second_operator_and
         after_refusal = await http.post(
             f"/v1/approvals/{refused_one.json()['approval_id']}/approve", headers=checker
         )
+        # Two checkers at once: one decides, the other is told it was decided.
+        raced = await http.post(url, json={"amount": 600, "reason": "补录积分"}, headers=maker)
+        race = f"/v1/approvals/{raced.json()['approval_id']}/approve"
+        both = await asyncio.gather(
+            http.post(race, headers=checker),
+            http.post(race, headers=person(token, "op-fourth", "points:approve")),
+        )
         final = await balance(app, driver)
 
     assert own.status_code == 403 and own.json()["code"] == "maker_is_checker"
@@ -82,7 +90,8 @@ async def test_an_adjustment_above_the_threshold_waits_for_a_second_operator_and
     steps = [(s["step"], s["by"]) for s in first.json()["audit"]]
     assert steps == [("proposed", "op-maker"), ("approved", "op-checker"), ("executed", "system")]
     assert refused.json()["state"] == "refused" and after_refusal.status_code == 409
-    assert final == 500 + 501, "approved once, refused never"
+    assert sorted(answer.status_code for answer in both) == [200, 409]
+    assert final == 500 + 501 + 600, "each approved once, the refused never"
 
 
 async def test_an_approval_interrupted_before_or_during_its_command_is_finished_once(
