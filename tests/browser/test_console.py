@@ -230,6 +230,13 @@ async def test_a_case_moves_through_dispatch_accept_and_resolve(stack: Stack) ->
 
     context = await stack.context()
     page = await stack.sign_in(context, "handler-1", "case_handler", unit=unit)
+    # On a station's tablet: the queue filtered to the handler's unit.
+    await page.set_viewport_size({"width": 768, "height": 1024})
+    await page.goto(f"{stack.console}/cases")
+    await page.select_option("#f-unit", unit)
+    await page.click("form.filters button[type=submit]")
+    await expect(page.locator("table[data-table=cases]")).to_contain_text(case_id)
+    await checked(page, "cases-tablet")
     await page.goto(f"{stack.console}/cases/{case_id}")
     await expect(page.locator("form[data-action=dispatch]")).to_have_count(0)
     await page.click("form[data-action=accept] button[type=submit]")

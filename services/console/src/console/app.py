@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from common.webapp import create_service_app
 from console import signin
 from console.pages import broadcasts, cases, drivers, home, points
 from console.settings import ConsoleSettings
-from console.web import SecurityHeaders, SignInNeeded, redirect
+from console.web import TEMPLATES, SecurityHeaders, SignInNeeded, district_time, redirect
 
 STATIC = Path(__file__).parent / "static"
 API_DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/docs-assets", "/redoc", "/openapi.json"})
@@ -60,6 +61,7 @@ def create_app(
     # personal data and stays out of the logs (handbook section 5).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app.state.oidc = signin.oidc_client(settings)
+    TEMPLATES.env.filters["local"] = partial(district_time, zone=settings.district_timezone)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)
     # Signed (itsdangerous), HttpOnly always; Secure and SameSite=Lax: Lax so the provider's

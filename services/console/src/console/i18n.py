@@ -125,6 +125,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "cases.deadline": ("最近时限", "Nearest deadline"),
     "cases.clock": ("时限", "Clock"),
     "cases.due": ("截止", "Due"),
+    "cases.all": ("全部", "All"),
+    "cases.filter": ("筛选", "Filter"),
     "cases.none": ("没有可见的工单。", "No cases you may see."),
     "cases.description": ("诉求内容", "Description"),
     "cases.units": ("承办单位", "Units"),

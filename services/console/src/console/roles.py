@@ -49,7 +49,7 @@ class Person:
     # What each part of the console needs (navigation and forms read these).
     @property
     def sees_drivers(self) -> bool:
-        return self.may_any("drivers:read", "pii:read")
+        return self.may("drivers:read")
 
     @property
     def sees_points(self) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import jwt
 from fastapi import Depends, Request
@@ -16,12 +18,29 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from common.auth import Principal
 from common.problems import Problem
+from common.settings import DISTRICT_TIMEZONE
 from console.apis import Api
 from console.i18n import LANGUAGES, translate
 from console.roles import Person
 from console.settings import ConsoleSettings
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def district_time(value: object, zone: str = DISTRICT_TIMEZONE) -> str:
+    """An API's ISO timestamp as the district's wall clock (staff read local time)."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+TEMPLATES.env.filters["local"] = district_time
 
 # Only the app's own files: no inline script or style, no other origin, no framing.
 CSP = (

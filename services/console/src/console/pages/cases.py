@@ -52,13 +52,24 @@ async def queue(request: Request, person: CurrentPerson, api: PersonApi) -> Resp
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
     now = datetime.now(UTC)
+    open_cases = [case for case in page["items"] if case["status"] in OPEN_STATUSES]
+    unit = request.query_params.get("unit", "")
+    category = request.query_params.get("category", "")
     rows = [
         {**case, "nearest_due": nearest_due(case), "clock_state": clock_state(case, now)}
-        for case in page["items"]
-        if case["status"] in OPEN_STATUSES
+        for case in open_cases
+        if (not unit or unit in units_of(case)) and (not category or case["category"] == category)
     ]
     rows.sort(key=lambda row: datetime.fromisoformat(row["nearest_due"]))
-    return render(request, "cases.html", person=person, rows=rows)
+    return render(
+        request,
+        "cases.html",
+        person=person,
+        rows=rows,
+        units=sorted({u for case in open_cases for u in units_of(case)}),
+        categories=sorted({case["category"] for case in open_cases}),
+        chosen={"unit": unit, "category": category},
+    )
 
 
 @router.get("/cases/{case_id}")
