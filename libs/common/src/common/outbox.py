@@ -8,7 +8,7 @@ id)``. The sweeper republishes whatever a crash left behind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -25,6 +25,10 @@ OUTBOX_FIELD = "outbox"
 def outbox_entry(topic: str, event: CloudEvent) -> Document:
     """The sub-document to ``$push`` into ``outbox`` alongside the state change."""
     return {"event_id": event.id, "topic": topic, "key": event.subject, "payload": event.to_bytes()}
+
+
+def no_relay() -> OutboxRelay | None:
+    return None
 
 
 class OutboxRelay:
@@ -72,3 +76,8 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         await self._loop.stop()
+
+
+# How a use case reaches the relay: the runtime starts it after the use cases are wired, so they
+# are given a way to read it when they announce, not the relay itself.
+RelayRef = Callable[[], OutboxRelay | None]

@@ -7,7 +7,6 @@ or its sweeper does when publishing fails. The use cases receive one :class:`Cas
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,19 +24,14 @@ from common.clock import Clock, utc_now
 from common.events import EventData, new_event
 from common.faults import Faults
 from common.logging import describe_error, get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import RelayRef, no_relay, outbox_entry
 from common.partner_links import PartnerLinkBook
 
 log = get_logger(__name__)
 
 Document = dict[str, Any]
-RelayRef = Callable[[], OutboxRelay | None]
 TOPIC = "cases.events"
 EVENT_SOURCE = "driverhome/cases"
-
-
-def no_relay() -> OutboxRelay | None:
-    return None
 
 
 def aware(moment: datetime) -> datetime:

@@ -23,7 +23,7 @@ from cases.extensions import Extensions
 from cases.figures import Figures
 from cases.intake import CaseIntake
 from cases.lookup import Lookup
-from cases.records import CaseRecords, RelayRef, no_relay
+from cases.records import CaseRecords
 from cases.settings import CasesSettings
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
@@ -31,6 +31,7 @@ from cases.store.dossiers import DossierStore
 from cases.transitions import Transitions
 from common.clock import Clock, utc_now
 from common.faults import Faults
+from common.outbox import RelayRef, no_relay
 from common.partner_links import PartnerLinkBook
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from common.events import new_event
 from common.faults import Faults
 from common.logging import get_logger
-from common.outbox import outbox_entry
+from common.outbox import RelayRef, no_relay, outbox_entry
 from notify.domain import (
     BROADCAST_SOURCE,
     Broadcast,
@@ -28,7 +28,7 @@ from notify.domain import (
     pick_language,
 )
 from notify.fanout import WORK_TOPIC, BroadcastBatch
-from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords, RelayRef, no_relay
+from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords
 from notify.segments import segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore

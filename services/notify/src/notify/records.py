@@ -9,7 +9,7 @@ cases receive one :class:`NotificationRecords`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from common.clock import Clock
 from common.events import new_event
 from common.events.notify import NotificationDelivered, NotificationFailed
 from common.logging import get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import outbox_entry
 from notify.domain import DriverFacts, Preferences, Rendered, channel_of, notification_id
 from notify.partner_links import PartnerAudience
 from notify.settings import NotifySettings
@@ -34,11 +34,6 @@ PHONE_PURPOSE = "phone"
 SIGNING_KEY_PURPOSE = "webhook_signing"
 
 Document = dict[str, Any]
-RelayRef = Callable[[], OutboxRelay | None]
-
-
-def no_relay() -> OutboxRelay | None:
-    return None
 
 
 @dataclass(frozen=True)

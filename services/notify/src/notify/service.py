@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from common.bus import Publisher
 from common.clock import Clock
 from common.faults import Faults
+from common.outbox import RelayRef, no_relay
 from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from notify.broadcasts import Broadcasts
@@ -23,7 +24,7 @@ from notify.driver_facts import DriverFactsBook
 from notify.inbox import Inbox
 from notify.partner_links import NotificationConsents, PartnerAudience
 from notify.preferences import PreferenceBook
-from notify.records import NotificationRecords, RelayRef, no_relay
+from notify.records import NotificationRecords
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
 from notify.store.drivers import DriverStore

@@ -84,15 +84,17 @@ def create_app(
     broker: KafkaBroker | None = None,
     clock: Clock = utc_now,
 ) -> FastAPI:
-    built: dict[str, PointsService] = {}
-    mall_parts: dict[str, Any] = {}
+    parts: dict[str, Any] = {}
 
     def wire(runtime: Runtime) -> None:
+        # store -> relay -> use cases -> consumers; the routes read the use cases from app.state.
+        # The runtime starts the relay after wiring: the use cases read it when they announce.
         ledger = Ledger(
             AccountStore(runtime.db),
             EntryStore(runtime.db),
             runtime.publisher,
             grades=settings.grades,
+            relay=lambda: runtime.relay,
             faults=runtime.faults,
             clock=clock,
         )
@@ -102,7 +104,7 @@ def create_app(
             hold=timedelta(days=settings.parked_hold_days),
             physical_topic=settings.topic,
             consumer_group=lambda name: f"{settings.topic_prefix}points.{name}",
-            relay=lambda: ledger.relay,
+            relay=ledger.relay,
             clock=clock,
         )
         service = PointsService(
@@ -124,8 +126,9 @@ def create_app(
             ),
             clock=clock,
         )
-        built["service"] = service
-        mall_parts["mall"] = Mall(
+        parts["service"] = service
+        parts["holds"] = Holds(service, service.review, clock)
+        parts["mall"] = Mall(
             service,
             RewardStore(runtime.db),
             RedemptionStore(runtime.db),
@@ -134,14 +137,14 @@ def create_app(
             faults=runtime.faults,
             clock=clock,
         )
-        mall_parts["statements"] = Statements(
+        parts["statements"] = Statements(
             service,
             StatementStore(runtime.db),
             Signer(settings.statement_signing_key),
             clock=clock,
             zone=settings.district_timezone,
         )
-        mall_parts["leaderboards"] = Leaderboards(Standings(runtime.db))
+        parts["leaderboards"] = Leaderboards(Standings(runtime.db))
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
         earning = EarningHandlers(service)
         consumer = runtime.consumer("points")
@@ -174,7 +177,7 @@ def create_app(
         )
 
     async def prepare(runtime: Runtime) -> None:
-        await built["service"].rules.seed_defaults()
+        await parts["service"].rules.seed_defaults()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -187,8 +190,7 @@ def create_app(
             store=store,
             broker=broker,
         ) as runtime:
-            service = built["service"]
-            service.ledger.relay = runtime.relay
+            service = parts["service"]
             maintenance = Maintenance(
                 service,
                 sweep_seconds=settings.sweep_seconds,
@@ -199,19 +201,19 @@ def create_app(
                     "points-jobs",
                     ttl=timedelta(seconds=2 * settings.jobs_interval_seconds),
                 ),
-                extra_sweeps=[mall_parts["mall"].sweep],
+                extra_sweeps=[parts["mall"].sweep],
             )
             maintenance.start()
             app.state.runtime = runtime
             app.state.service = service
-            app.state.holds = Holds(service, service.review, clock)
+            app.state.holds = parts["holds"]
             app.state.account_readers = AccountReaders(PartnerLinkBook(runtime.db))
             app.state.maintenance = maintenance
-            app.state.mall = mall_parts["mall"]
-            app.state.statements = mall_parts["statements"]
-            app.state.leaderboards = mall_parts["leaderboards"]
+            app.state.mall = parts["mall"]
+            app.state.statements = parts["statements"]
+            app.state.leaderboards = parts["leaderboards"]
             app.state.readiness = readiness_checks(runtime)
-            areas = points_areas(service, mall_parts["mall"])
+            areas = points_areas(service, parts["mall"])
             try:
                 async with four_eyes(app, runtime.db, settings, areas, clock=clock):
                     yield

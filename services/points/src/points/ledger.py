@@ -31,7 +31,7 @@ from common.events.points import (
 )
 from common.faults import Faults
 from common.logging import get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import RelayRef, no_relay, outbox_entry
 from points.domain import Account, AccountNotActive, AccountNotFound, Entry, PointsError, month_of
 from points.effects import Effect, Plan
 from points.grades import GradePolicy, assess
@@ -70,7 +70,7 @@ class Ledger:
         publisher: Publisher,
         *,
         grades: GradePolicy,
-        relay: OutboxRelay | None = None,
+        relay: RelayRef = no_relay,
         faults: Faults | None = None,
         clock: Clock = utc_now,
     ) -> None:
@@ -147,8 +147,9 @@ class Ledger:
                 if not applied:
                     continue
                 self._faults.hit("points.ledger.after_apply")
-                if grade_outbox and self.relay is not None:
-                    await self.relay.flush(self.accounts.collection, entry.driver_id)
+                relay = self.relay()
+                if grade_outbox and relay is not None:
+                    await relay.flush(self.accounts.collection, entry.driver_id)
             applied_entry = entry.model_copy(
                 update={
                     "state": "applied",

@@ -18,7 +18,7 @@ from common.dlq import DeadLetter, dlq_topic
 from common.events import DOMAIN_EVENTS, new_event
 from common.events.points import EventParked
 from common.logging import get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import RelayRef, outbox_entry
 from common.partners import PARTNER_SOURCE_PREFIX
 from points.domain import AccountNotActive
 from points.earning import Earning
@@ -26,8 +26,6 @@ from points.ledger import EVENT_SOURCE, TOPIC
 from points.store.parked import Origin, Parked, ParkedEvents
 
 log = get_logger(__name__)
-
-RelayRef = Callable[[], OutboxRelay | None]
 
 
 def parked_reason(exc: Exception) -> str:

@@ -459,8 +459,9 @@ class PointsService:
             new=assessment.grade,
             outbox=[outbox_entry(TOPIC, event)],
         )
-        if changed and self.ledger.relay is not None:
-            await self.ledger.relay.flush(self.accounts.collection, driver_id)
+        relay = self.ledger.relay()
+        if changed and relay is not None:
+            await relay.flush(self.accounts.collection, driver_id)
         return changed
 
     async def refresh_all_grades(self) -> int:
