@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
+from pydantic import ValidationError
 
 from cases.app import create_app as cases_app
 from cases.settings import CasesSettings
@@ -93,6 +94,18 @@ async def test_principals_and_addresses_over_their_rate_get_429_with_retry_after
         assert [a.status_code for a in public] == [200, 200, 200, 429]
         assert is_problem(public[-1], 429) and "retry-after" in public[-1].headers
         assert (await http.get("/healthz")).status_code == 200
+
+
+def test_limits_are_checked_when_the_settings_are_read() -> None:
+    for bad in (
+        {"rate_limit_per_ip": "lots"},
+        {"rate_limit_per_principal": "5 per fortnight"},
+        {"rate_limit_storage": "memory://"},  # the sync storage would block the event loop
+        {"max_body_bytes": 10},
+        {"cursor_key": base64.b64encode(b"short").decode()},
+    ):
+        with pytest.raises(ValidationError):
+            ServiceSettings(environment="test", **bad)
 
 
 # cursors (API3, API4) -------------------------------------------------------------------------
