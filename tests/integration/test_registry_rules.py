@@ -193,7 +193,7 @@ async def test_drivers_reach_only_their_own_records_and_others_look_missing(
     assert own_name.status_code == 403
 
 
-async def test_partners_see_only_drivers_they_registered_or_are_linked_to(
+async def test_partners_see_only_drivers_they_registered_or_who_confirmed_the_link(
     make_settings: Callable[..., RegistrySettings], token: Headers
 ) -> None:
     port = token("partner", partner_id="port-booking")
@@ -206,8 +206,14 @@ async def test_partners_see_only_drivers_they_registered_or_are_linked_to(
         own_view = await http.get(f"/v1/drivers/{theirs.json()['driver_id']}", headers=port)
         cross = await http.get(f"/v1/drivers/{theirs.json()['driver_id']}", headers=kiosk)
         unlinked = await http.get(f"/v1/drivers/{not_theirs}", headers=port)
-        # Proving the full identity of a known driver links the partner to them.
-        linked = await http.post("/v1/drivers", json=driver(11), headers=port)
+        # Knowing a known driver's full identity only asks for a link (issue 14): the driver
+        # confirms it before the partner sees them.
+        asked = await http.post("/v1/drivers", json=driver(11), headers=port)
+        before_confirming = await http.get(f"/v1/drivers/{not_theirs}", headers=port)
+        await http.post(
+            f"/v1/drivers/{not_theirs}/partner-links/port-booking",
+            headers=token("driver", driver_id=not_theirs),
+        )
         after_link = await http.get(f"/v1/drivers/{not_theirs}", headers=port)
         ref_from_operator = await http.post(
             "/v1/drivers", json=driver(12, partner_driver_ref="X"), headers=token()
@@ -216,7 +222,8 @@ async def test_partners_see_only_drivers_they_registered_or_are_linked_to(
     assert own_view.status_code == 200
     assert own_view.json()["partner_links"][0]["partner_driver_ref"] == "PB-10"
     assert cross.status_code == 404 and unlinked.status_code == 404
-    assert linked.status_code == 200 and after_link.status_code == 200
+    assert asked.status_code == 202 and before_confirming.status_code == 404
+    assert after_link.status_code == 200
     assert ref_from_operator.status_code == 403
 
 
