@@ -23,7 +23,17 @@ import pytest
 
 from cases.app import create_app as cases_app
 from cases.settings import CasesSettings
-from common.testing import synthetic_national_id, synthetic_phone, unique_name, wait_until
+from common.events import new_event
+from common.events.partner import PortAppointmentKept
+from common.testing import (
+    Infra,
+    headers_of,
+    read_topic,
+    synthetic_national_id,
+    synthetic_phone,
+    unique_name,
+    wait_until,
+)
 from notify.app import create_app as notify_app
 from notify.settings import NotifySettings
 from partners.app import create_app as partners_app
@@ -34,7 +44,7 @@ from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
 from stations.app import create_app as stations_app
 from stations.settings import StationsSettings
-from tests.support import serve
+from tests.support import produce, serve
 
 Headers = Callable[..., dict[str, str]]
 SERVICES = ("points", "stations", "notify", "cases", "partners")
@@ -57,6 +67,7 @@ REPLY_NOTE = "已联系骆振国所在车队"
 class Platform:
     http: dict[str, httpx.AsyncClient]
     dbs: list[str]
+    points: PointsSettings
 
 
 @pytest.fixture
@@ -79,7 +90,7 @@ async def platform(make_settings: Callable[..., Any]) -> AsyncIterator[Platform]
     }
     async with AsyncExitStack() as stack:
         http = {name: await stack.enter_async_context(serve(app)) for name, app in apps.items()}
-        yield Platform(http, [s.mongo_db for s in settings.values()])
+        yield Platform(http, [s.mongo_db for s in settings.values()], settings["points"])
 
 
 def ok(answer: httpx.Response, status: int = 200) -> Any:
@@ -246,8 +257,9 @@ async def remnants(mongo: Any, dbs: list[str], needles: list[str]) -> dict[str, 
     return found
 
 
+@pytest.mark.expects_dlq("driver_erased")
 async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
-    platform: Platform, token: Headers, mongo: Any
+    platform: Platform, token: Headers, mongo: Any, infra: Infra
 ) -> None:
     p = platform
     driver = await use_every_service(p, token)
@@ -295,3 +307,21 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     assert ok(await p.http["registry"].get(f"/v1/drivers/{driver}/erasure", headers=officer))[
         "complete"
     ]
+
+    # A partner's event about the driver arriving after the erasure is refused, not parked:
+    # parking would keep what it says about the driver.
+    now = datetime.now(UTC)
+    kept = PortAppointmentKept(
+        driver_id=driver, appointment_id="A-7790", terminal="BL2", on_time=True, kept_at=now
+    )
+    late = new_event(kept, source="partner/port-booking", subject=driver, time=now)
+    topic = p.points.topic("partner.port-booking.events")
+    await produce(infra.kafka_bootstrap, topic, late.to_bytes(), key=driver.encode())
+
+    async def dead_lettered() -> bool:
+        letters = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq")
+        return any(headers_of(r)["dlq-reason"] == "driver_erased" for r in letters)
+
+    await wait_until(dead_lettered, timeout=30)
+    points_db = mongo[p.points.mongo_db]
+    assert await points_db["parked"].count_documents({"driver_id": driver}) == 0

@@ -4,6 +4,9 @@ While the driver has withdrawn it, an earning event is refused: it goes to its t
 dead-letter queue with the reason ``points_consent_withdrawn`` (a partner sees it among its
 rejections), nothing is parked and nothing is credited later. Giving the consent again lets
 the next events earn. A compensation a caseworker granted is not earning and is not refused.
+
+The same look at the account refuses (``driver_erased``) an earning event for a driver whose
+data was erased (a closed account): parking it would store what the event says about them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from points.store.accounts import ACCOUNTS
 
 PURPOSE = "points"
 REFUSED = "points_consent_withdrawn"
+ERASED = "driver_erased"
 
 
 class EarningConsent:
@@ -34,13 +38,18 @@ class EarningConsent:
         )
 
     async def require(self, event: CloudEvent) -> None:
-        paused = await self._accounts.find_one(
-            {"_id": event.subject, "earning_paused": True}, {"_id": 1}
+        account = await self._accounts.find_one(
+            {"_id": event.subject}, {"earning_paused": 1, "status": 1}
         )
-        if paused is not None:
+        if account is None:
+            return  # not known yet: parked until the account opens, as before
+        if account.get("earning_paused"):
             raise InvalidEvent(
                 REFUSED, "the driver has withdrawn consent to points: the event earns nothing"
             )
+        if account.get("status") == "closed":
+            # Erased: parking it would keep the event's data about the driver again.
+            raise InvalidEvent(ERASED, "the driver's personal data was erased")
 
     def guarded(self, handler: EventHandler) -> EventHandler:
         """An earning handler that first refuses events of drivers who withdrew consent."""
