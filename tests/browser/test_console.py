@@ -300,3 +300,28 @@ async def test_the_services_api_pages_load_without_leaving_127_0_0_1(stack: Stac
     await expect(page.locator("h1").first).to_be_visible(timeout=15_000)
     await screenshot(page, "points-redoc", full_page=False)
     await context.close()
+
+
+async def test_census_progress_the_mall_and_template_previews(
+    stack: Stack, driver: dict[str, str]
+) -> None:
+    await stack.api("registry", "POST", "/v1/census/campaigns", OPERATOR, json={})
+    context = await stack.context()
+    page = await stack.sign_in(context, "auditor-3", "auditor")
+    await page.click("nav a[data-nav=census]")
+    await expect(page.locator("table[data-table=census] tbody tr").first).to_be_visible()
+    await checked(page, "census")
+    await page.click("nav a[data-nav=mall]")
+    await expect(page.locator("h1")).to_be_visible()
+    await checked(page, "mall")
+    await expect(page.locator("nav a[data-nav=templates]")).to_have_count(0)
+    await context.close()
+
+    context = await stack.context()
+    page = await stack.sign_in(context, "editor-2", "notify_editor")
+    await page.click("nav a[data-nav=templates]")
+    await page.click("[data-list=templates] a >> nth=0")
+    for language in ("zh-CN", "en"):
+        await expect(page.locator(f"[data-preview='{language}'] strong")).not_to_be_empty()
+    await checked(page, "template-preview")
+    await context.close()

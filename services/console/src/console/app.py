@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from common.webapp import create_service_app
 from console import signin
-from console.pages import broadcasts, cases, drivers, home, points
+from console.pages import broadcasts, cases, drivers, home, points, programme
 from console.settings import ConsoleSettings
 from console.web import TEMPLATES, SecurityHeaders, SignInNeeded, district_time, redirect
 
@@ -51,6 +51,7 @@ def create_app(
             points.router,
             cases.router,
             broadcasts.router,
+            programme.router,
         ],
     )
     # HTML pages, no API of its own: no OpenAPI document or Swagger page to offer.

@@ -64,5 +64,9 @@ class Person:
         return self.may("notify:broadcast")
 
     @property
+    def sees_templates(self) -> bool:
+        return self.may("templates:manage")
+
+    @property
     def sees_audit(self) -> bool:
         return self.may("audit:read")
