@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
-from common.authz import require_scope
+from common import authz
 from common.problems import Problem
 from common.requests import IdempotencyKey as IdempotencyKey  # the routers' one import
 from common.requests import run_once as run_once
@@ -21,7 +21,7 @@ from partners.domain import Partner, PartnerNotFound
 from partners.service import Partners
 
 # Operators manage partner accounts with partners:manage (common.authz).
-PartnerAdmin = Annotated[Principal, Depends(require_scope("partners:manage"))]
+PartnerAdmin = Annotated[Principal, Depends(authz.require_scope("partners:manage"))]
 PartnerRole = Annotated[Principal, Depends(require_roles("partner"))]
 
 
