@@ -12,8 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from common.auth import Principal, require_roles
 from common import authz
+from common.auth import Principal, require_roles
 from common.problems import Problem
 from common.requests import IdempotencyKey as IdempotencyKey  # the routers' one import
 from common.requests import run_once as run_once
