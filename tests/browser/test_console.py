@@ -154,6 +154,7 @@ async def test_find_a_driver_reveal_the_phone_with_a_reason_and_see_the_audit(
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text("CASE-42")
     await expect(row).to_contain_text("工单办理")
+    await expect(page.locator("[data-list=inbox]")).to_be_visible()
     await checked(page, "driver-audit")
     await context.close()
 

@@ -49,6 +49,8 @@ async def driver_extras(api: Api, person: Person, driver_id: str) -> dict[str, A
     extras: dict[str, Any] = {
         "vehicles": await api.maybe("registry", f"/v1/drivers/{driver_id}/vehicles"),
         "consents": await api.maybe("registry", f"/v1/drivers/{driver_id}/consents"),
+        "family": await api.maybe("registry", f"/v1/drivers/{driver_id}/family"),
+        "inbox": await api.maybe("notify", f"/v1/drivers/{driver_id}/inbox", limit=10),
     }
     if person.sees_points:
         extras["account"] = await api.maybe("points", f"/v1/accounts/{driver_id}")
