@@ -32,7 +32,7 @@ async def test_the_newest_fact_about_a_link_wins_and_erasure_forgets_the_driver(
         seen.append(event.type)
 
     handlers = following_links(book, {"driver.registered.v1": own})
-    facts = [
+    facts: list[DriverRegistered | DriverPartnerLinked | DriverPartnerUnlinked] = [
         DriverRegistered(
             driver_id="d1", channel="partner", registered_at=T0, partner_id="port-booking"
         ),
