@@ -155,11 +155,14 @@ async def test_a_partner_webhook_carries_only_the_events_of_drivers_linked_to_it
 
 
 async def _consents(mongo: Any, settings: NotifySettings, count: int) -> bool:
-    return await mongo[settings.mongo_db]["webhook_consents"].count_documents({}) >= count
+    found: int = await mongo[settings.mongo_db]["webhook_consents"].count_documents({})
+    return found >= count
 
 
 async def _inboxes(mongo: Any, settings: NotifySettings, count: int) -> bool:
-    found = await mongo[settings.mongo_db]["notifications"].count_documents({"channel": "inbox"})
+    found: int = await mongo[settings.mongo_db]["notifications"].count_documents(
+        {"channel": "inbox"}
+    )
     return found >= count
 
 
