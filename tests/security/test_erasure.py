@@ -25,6 +25,7 @@ from cases.app import create_app as cases_app
 from cases.settings import CasesSettings
 from common.events import new_event
 from common.events.partner import PortAppointmentKept
+from common.events.points import PointsAwarded
 from common.testing import (
     Infra,
     headers_of,
@@ -325,3 +326,33 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     await wait_until(dead_lettered, timeout=30)
     points_db = mongo[p.points.mongo_db]
     assert await points_db["parked"].count_documents({"driver_id": driver}) == 0
+
+    # Notify skips what arrives late about the driver (an award announced before the erasure
+    # but delivered after it); a control award on the same partition shows it was read.
+    other = unique_name("drv_")
+    for subject in (driver, other):
+        award = PointsAwarded(
+            driver_id=subject,
+            entry_id=unique_name("ent_"),
+            amount=5,
+            balance_after=5,
+            rule_id="volunteer",
+            cause_source="partner/volunteer-team",
+            cause_id=unique_name("e"),
+            cause_type="volunteer.logged.v1",
+            awarded_at=now,
+        )
+        event = new_event(award, source="driverhome/points", subject=subject)
+        await produce(
+            infra.kafka_bootstrap,
+            p.points.topic("points.events"),
+            event.to_bytes(),
+            key=driver.encode(),
+        )
+    notifications = mongo[p.dbs[3]]["notifications"]
+
+    async def control_notified() -> bool:
+        return bool(await notifications.count_documents({"driver_id": other}) > 0)
+
+    await wait_until(control_notified, timeout=30)
+    assert await notifications.count_documents({"driver_id": driver}) == 0

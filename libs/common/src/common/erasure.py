@@ -26,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.bus import Publisher
 from common.clock import Clock, utc_now
 from common.dispatch import EventHandler, typed
+from common.erased_drivers import ErasedDrivers
 from common.events import CloudEvent, new_event
 from common.events.erasure import ErasureCompleted, completion_id
 from common.events.registry import DriverDeactivated
@@ -105,6 +106,7 @@ class DriverErasure:
     pseudonym: Callable[[str], str]
     kept: Sequence[str] = ()
     clock: Clock = field(default=utc_now)
+    erased: ErasedDrivers | None = None
 
     async def erase(self, driver_id: str) -> dict[str, int]:
         """Forget the driver in every step's collection; returns counts per data class."""
@@ -124,6 +126,8 @@ class DriverErasure:
         return counts
 
     async def erase_and_confirm(self, driver_id: str) -> None:
+        if self.erased is not None:  # first: what arrives from now on is skipped
+            await self.erased.add(driver_id)
         counts = await self.erase(driver_id)
         data = self.confirmation(
             driver_id=driver_id,
@@ -185,6 +189,7 @@ def driver_erasure(
 ) -> DriverErasure:
     """The erasure of the service ``runtime`` runs: its own topic, its own key's pseudonym."""
     service = runtime.settings.service_name
+    pseudonym = keyed_pseudonym(runtime.settings.pii_hmac_key)
     return DriverErasure(
         db=runtime.db,
         publisher=runtime.publisher,
@@ -192,9 +197,10 @@ def driver_erasure(
         topic=f"{service}.events",
         confirmation=confirmation,
         steps=[*steps, *common_steps()],
-        pseudonym=keyed_pseudonym(runtime.settings.pii_hmac_key),
+        pseudonym=pseudonym,
         kept=kept,
         clock=clock,
+        erased=ErasedDrivers(runtime.db, pseudonym),
     )
 
 
@@ -214,4 +220,20 @@ def answering_erasure(
     return {
         **handlers,
         DriverDeactivated.event_type: typed(DriverDeactivated, on_driver_deactivated),
+    }
+
+
+def skipping_erased(
+    handlers: dict[str, EventHandler], erasure: DriverErasure
+) -> dict[str, EventHandler]:
+    """Handlers that skip events about drivers this service erased (``common.erased_drivers``);
+    the deactivation itself still runs, so a redelivered erasure confirms again."""
+    erased = erasure.erased
+    if erased is None:
+        return handlers
+    return {
+        event_type: handler
+        if event_type == DriverDeactivated.event_type
+        else erased.skipping(handler)
+        for event_type, handler in handlers.items()
     }

@@ -16,7 +16,7 @@ from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.consents import following_consents
 from common.dispatch import EventHandler, on
-from common.erasure import answering_erasure, driver_erasure
+from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events import DOMAIN_EVENTS
 from common.events.notify import NotifyErasureCompleted
 from common.idempotency import ProcessedEvents
@@ -192,7 +192,8 @@ def create_app(
         registry_events = following_consents(by_topic["registry.events"], consents.follow)
         by_topic["registry.events"] = answering_erasure(registry_events, erasure)
         for topic, by_type in by_topic.items():
-            consumer.domain(topic, by_type)
+            # An event about an erased driver arriving late would fill the inbox again.
+            consumer.domain(topic, skipping_erased(by_type, erasure))
         batches = BroadcastHandlers(notify.broadcasts)
         consumer.internal(
             WORK_TOPIC, on(BroadcastBatch, batches.on_broadcast_batch), group="broadcasts"

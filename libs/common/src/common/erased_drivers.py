@@ -1,0 +1,67 @@
+"""Which drivers were erased, without their ids: so late events about them change nothing.
+
+Events about a driver travel on several topics; one announced before the erasure can arrive
+after it (a points award reaching notify after the registry's erasure did), and a consumer
+reset to its topic's earliest offset meets them all again. A service that would store such an
+event's content wraps those handlers with :meth:`ErasedDrivers.skipping`. The collection keeps
+only each erased driver's keyed pseudonym (``common.erasure``), and each process keeps them in
+memory, read again every ``refresh_seconds`` (another replica's erasure is seen within that).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.clock import utc_now
+from common.dispatch import EventHandler
+from common.events import CloudEvent, EventData
+from common.logging import get_logger
+
+log = get_logger(__name__)
+
+ERASED_DRIVERS = "erased_drivers"
+REFRESH_SECONDS = 30.0
+
+
+class ErasedDrivers:
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        pseudonym: Callable[[str], str],
+        *,
+        refresh_seconds: float = REFRESH_SECONDS,
+    ) -> None:
+        self._collection = db[ERASED_DRIVERS]
+        self._pseudonym = pseudonym
+        self._refresh = refresh_seconds
+        self._known: set[str] = set()
+        self._read_at: float | None = None
+
+    async def add(self, driver_id: str) -> None:
+        anon = self._pseudonym(driver_id)
+        self._known.add(anon)
+        await self._collection.update_one(
+            {"_id": anon}, {"$setOnInsert": {"erased_at": utc_now()}}, upsert=True
+        )
+
+    async def contains(self, driver_id: str) -> bool:
+        now = time.monotonic()
+        if self._read_at is None or now - self._read_at > self._refresh:
+            self._known |= {d["_id"] async for d in self._collection.find({}, {"_id": 1})}
+            self._read_at = now
+        return self._pseudonym(driver_id) in self._known
+
+    def skipping(self, handler: EventHandler) -> EventHandler:
+        """``handler``, except for events about an erased driver (acknowledged, not handled)."""
+
+        async def handle(event: CloudEvent, data: EventData) -> None:
+            if await self.contains(event.subject):
+                log.info("event about an erased driver skipped", type=event.type)
+                return
+            await handler(event, data)
+
+        return handle
