@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from common.auth import Principal, require_roles
-from common.authz import require_scope
+from common.authz import owns_station, require_scope
 from common.problems import Problem
 from stations.service import Stations
 
@@ -39,9 +39,7 @@ Service = Annotated[Stations, Depends(_stations)]
 
 
 def must_manage(principal: Principal, station_id: str) -> None:
-    """Operators manage every station; station staff only the one in their token."""
-    if principal.role == "operator":
-        return
-    if principal.role == "station" and principal.station_id == station_id:
+    """Operators (admitted by their scope) manage every station; staff only their own."""
+    if principal.role == "operator" or owns_station(principal, station_id):
         return
     raise Problem(403, "Forbidden", "station staff manage only their own station")
