@@ -39,12 +39,12 @@ from stations.settings import StationsSettings
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 CONTRACTS: dict[str, ServiceContract] = {
-    "registry": registry.contract.CONTRACT,
-    "points": points.contract.CONTRACT,
-    "stations": stations.contract.CONTRACT,
-    "notify": notify.contract.CONTRACT,
-    "cases": cases.contract.CONTRACT,
-    "partners": partners.contract.CONTRACT,
+    "registry": registry.contract.contract(),
+    "points": points.contract.contract(),
+    "stations": stations.contract.contract(),
+    "notify": notify.contract.contract(),
+    "cases": cases.contract.contract(),
+    "partners": partners.contract.contract(),
 }
 
 APPS: dict[str, Callable[[], FastAPI]] = {

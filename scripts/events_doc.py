@@ -28,12 +28,12 @@ from common.partners import DEFAULT_PARTNERS
 EVENTS_MD = Path(__file__).resolve().parents[1] / "docs" / "events.md"
 
 CONTRACTS: tuple[ServiceContract, ...] = (
-    registry.contract.CONTRACT,
-    points.contract.CONTRACT,
-    stations.contract.CONTRACT,
-    notify.contract.CONTRACT,
-    cases.contract.CONTRACT,
-    partners.contract.CONTRACT,
+    registry.contract.contract(),
+    points.contract.contract(),
+    stations.contract.contract(),
+    notify.contract.contract(),
+    cases.contract.contract(),
+    partners.contract.contract(),
 )
 
 # How partners and docs spell the partner topics (AsyncAPI uses the `{partner_id}` form).

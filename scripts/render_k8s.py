@@ -113,7 +113,7 @@ def settings_class(service: str) -> type[ServiceSettings]:
 
 
 def contract(service: str) -> ServiceContract:
-    found: ServiceContract = importlib.import_module(f"{service}.contract").CONTRACT
+    found: ServiceContract = importlib.import_module(f"{service}.contract").contract()
     return found
 
 

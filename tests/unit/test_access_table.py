@@ -46,7 +46,7 @@ EXTRA_WRITES = {
 
 
 def contract(service: str) -> ServiceContract:
-    loaded: ServiceContract = importlib.import_module(f"{service}.contract").CONTRACT
+    loaded: ServiceContract = importlib.import_module(f"{service}.contract").contract()
     return loaded
 
 

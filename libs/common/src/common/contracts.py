@@ -10,6 +10,7 @@ docs/events.md, the access table's check and the Kubernetes scalers all read thi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 
 from fastapi import FastAPI
 
@@ -70,3 +71,38 @@ def service_contract(
         group_id=group_id,
         partner_gateway=partner_gateway,
     )
+
+
+class ContractOf:
+    """A service's contract, built when first asked for (it needs settings and the app), from
+    the words only the service can say: ``contract = ContractOf("points", DESCRIPTION, app)``."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        app: Callable[[], FastAPI],
+        *,
+        own_topics: Sequence[str] | None = None,
+        partner_gateway: bool = False,
+    ) -> None:
+        self._name = name
+        self._description = description
+        self._app = app
+        self._own_topics = own_topics or (f"{name}.events",)
+        self._partner_gateway = partner_gateway
+
+    def __call__(self) -> ServiceContract:
+        return self._built
+
+    @cached_property
+    def _built(self) -> ServiceContract:
+        return service_contract(
+            name=self._name,
+            title=f"driverhome {self._name}",
+            description=self._description,
+            app=self._app(),
+            own_topics=self._own_topics,
+            group_id=self._name,
+            partner_gateway=self._partner_gateway,
+        )

@@ -11,6 +11,7 @@ contract, so it is declared on the error class, next to the error.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -60,6 +61,16 @@ class DomainError(Exception):
 
 
 StatusTable = Mapping[type[DomainError], int]
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """A service's domain errors (``base`` and below) and the status each answers with;
+    ``default`` for an error the table does not name. Given to ``create_service_app``."""
+
+    base: type[DomainError]
+    statuses: StatusTable
+    default: int
 
 
 def status_of(error: DomainError, statuses: StatusTable, default: int) -> int:

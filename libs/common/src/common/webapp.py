@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 import uvicorn
@@ -17,12 +17,16 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.types import ASGIApp
 
 from common.api_docs import install_api_docs
+from common.domain_errors import ErrorTable, install_domain_errors
 from common.logging import configure_logging, describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from common.pagination import CursorSeal
 from common.problems import install_problem_handlers, problem_response
 from common.request_limits import install_request_limits
 from common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from common.runtime import Runtime
 
 log = get_logger("http")
 
@@ -94,10 +98,14 @@ def create_service_app(
     description: str,
     lifespan: Lifespan,
     routers: Sequence[APIRouter],
+    errors: ErrorTable | None = None,
+    wire: Callable[[Runtime], None] | None = None,
     body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """Build a service app; its lifespan registers readiness checks on ``app.state``.
 
+    ``errors`` says which status each domain error answers with; ``wire`` is what the
+    lifespan subscribes, kept so the service's contract can read it (``common.contracts``).
     ``body_limits`` names the routes (path templates) whose bodies may be larger than
     ``settings.max_body_bytes`` (uploads, batches), with their limits."""
 
@@ -128,6 +136,9 @@ def create_service_app(
     install_request_limits(app, settings, body_limits or {})
     app.add_middleware(_RequestContext, service=settings.service_name)
     install_problem_handlers(app)
+    if errors is not None:
+        install_domain_errors(app, errors.base, errors.statuses, default=errors.default)
+    app.state.wire = wire
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> dict[str, str]:

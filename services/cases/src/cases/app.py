@@ -14,7 +14,7 @@ from cases.api.calendar_routes import router as calendar_router
 from cases.api.care_routes import router as care_router
 from cases.api.cases_routes import router as cases_router
 from cases.api.complaints_routes import router as complaints_router
-from cases.api.errors import install_case_errors
+from cases.api.errors import ERRORS
 from cases.api.extensions_routes import router as extensions_router
 from cases.api.figures_routes import router as figures_router
 from cases.api.transitions_routes import router as transitions_router
@@ -136,7 +136,7 @@ def create_app(
             finally:
                 await scanner.stop()
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="driverhome cases",
         description=(
@@ -156,7 +156,6 @@ def create_app(
             calendar_router,
             approvals_router,
         ],
+        errors=ERRORS,
+        wire=wire,
     )
-    install_case_errors(app)
-    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
-    return app

@@ -30,7 +30,7 @@ from common.webhook_targets import PinnedClient
 from notify import partner_links as webhook_audience
 from notify.api.broadcasts_routes import router as broadcasts_router
 from notify.api.delivery_routes import router as delivery_router
-from notify.api.errors import install_notify_errors
+from notify.api.errors import ERRORS
 from notify.api.inbox_routes import router as inbox_router
 from notify.api.preferences_routes import router as preferences_router
 from notify.api.templates_routes import router as templates_router
@@ -236,7 +236,7 @@ def create_app(
                 finally:
                     await dispatcher.stop()
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="driverhome notify",
         description="Templates, preferences, inbox, deliveries and broadcasts.",
@@ -250,7 +250,6 @@ def create_app(
             broadcasts_router,
             approvals_router,
         ],
+        errors=ERRORS,
+        wire=wire,
     )
-    install_notify_errors(app)
-    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
-    return app

@@ -21,7 +21,7 @@ from common.topics import ensure_topics
 from common.webapp import create_service_app
 from partners.api.accounts_routes import router as accounts_router
 from partners.api.drivers_routes import router as drivers_router
-from partners.api.errors import install_partners_errors
+from partners.api.errors import ERRORS
 from partners.api.ingest_routes import router as ingest_router
 from partners.api.keys_routes import router as keys_router
 from partners.api.receipts_routes import router as receipts_router
@@ -107,7 +107,7 @@ def create_app(
                 await partners.notices.stop()
                 await topic_check.close()
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="driverhome partners",
         description=(
@@ -125,7 +125,6 @@ def create_app(
             drivers_router,
             approvals_router,
         ],
+        errors=ERRORS,
+        wire=wire,
     )
-    install_partners_errors(app)
-    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
-    return app

@@ -22,7 +22,7 @@ from common.lease import StoreLease
 from common.partner_links import PartnerLinkBook, following_links
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
-from points.api.errors import install_points_errors
+from points.api.errors import ERRORS
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.consents import EarningConsent
@@ -220,13 +220,12 @@ def create_app(
             finally:
                 await maintenance.stop()
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="driverhome points",
         description="Points accounts, the ledger, earning rules, credit grades and the mall.",
         lifespan=lifespan,
         routers=[router, mall_router, approvals_router],
+        errors=ERRORS,
+        wire=wire,
     )
-    install_points_errors(app)
-    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
-    return app

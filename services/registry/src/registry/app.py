@@ -21,7 +21,7 @@ from registry.api.consent_requests_routes import router as consent_requests_rout
 from registry.api.consent_routes import router as consent_router
 from registry.api.drivers_routes import router as drivers_router
 from registry.api.erasure_routes import router as erasure_router
-from registry.api.errors import install_registry_errors
+from registry.api.errors import ERRORS
 from registry.api.oversight_routes import router as oversight_router
 from registry.api.partner_links_routes import router as partner_links_router
 from registry.api.units_routes import router as units_router
@@ -116,7 +116,7 @@ def create_app(
             async with four_eyes(app, runtime.db, settings, registry_areas(registry)):
                 yield
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="driverhome registry",
         description=(
@@ -137,7 +137,6 @@ def create_app(
             approvals_router,
             erasure_router,
         ],
+        errors=ERRORS,
+        wire=wire,
     )
-    install_registry_errors(app)
-    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
-    return app

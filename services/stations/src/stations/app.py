@@ -18,7 +18,7 @@ from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from stations.api.activities_routes import router as activities_router
 from stations.api.checkins_routes import router as checkins_router
-from stations.api.errors import install_stations_errors
+from stations.api.errors import ERRORS
 from stations.api.feedback_routes import router as feedback_router
 from stations.api.stations_routes import router as stations_router
 from stations.consents import LocationConsent
@@ -95,7 +95,7 @@ def create_app(
             app.state.readiness = readiness_checks(runtime)
             yield
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="driverhome stations",
         description=(
@@ -105,7 +105,6 @@ def create_app(
         lifespan=lifespan,
         # In this order: a router's paths match before the next router's.
         routers=[stations_router, checkins_router, feedback_router, activities_router],
+        errors=ERRORS,
+        wire=wire,
     )
-    install_stations_errors(app)
-    app.state.wire = wire  # its contract is what it subscribes (common.contracts)
-    return app

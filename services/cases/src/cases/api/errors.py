@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from cases.domain import (
     CaseError,
     CaseNotFound,
@@ -12,7 +10,7 @@ from cases.domain import (
     StaleCase,
     TransitionNotAllowed,
 )
-from common.domain_errors import StatusTable, install_domain_errors
+from common.domain_errors import ErrorTable, StatusTable
 
 STATUSES: StatusTable = {
     CaseNotFound: 404,
@@ -22,6 +20,4 @@ STATUSES: StatusTable = {
     InvalidRequest: 422,
 }
 
-
-def install_case_errors(app: FastAPI) -> None:
-    install_domain_errors(app, CaseError, STATUSES, default=422)
+ERRORS = ErrorTable(CaseError, STATUSES, default=422)

@@ -4,13 +4,9 @@ errors."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from common.domain_errors import StatusTable, install_domain_errors
+from common.domain_errors import ErrorTable, StatusTable
 from notify.domain import Conflict, NotFound, NotifyError, Unprocessable
 
 STATUSES: StatusTable = {NotFound: 404, Conflict: 409, Unprocessable: 422}
 
-
-def install_notify_errors(app: FastAPI) -> None:
-    install_domain_errors(app, NotifyError, STATUSES, default=422)
+ERRORS = ErrorTable(NotifyError, STATUSES, default=422)

@@ -7,9 +7,7 @@ refusals a partner's software acts on have a ``urn:driverhome:partners:<reason>`
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from common.domain_errors import StatusTable, install_domain_errors
+from common.domain_errors import ErrorTable, StatusTable
 from partners.domain import (
     ConflictingDuplicate,
     EventRefused,
@@ -37,6 +35,4 @@ STATUSES: StatusTable = {
     PartnerChanged: 409,
 }
 
-
-def install_partners_errors(app: FastAPI) -> None:
-    install_domain_errors(app, PartnersError, STATUSES, default=400)
+ERRORS = ErrorTable(PartnersError, STATUSES, default=400)

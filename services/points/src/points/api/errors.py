@@ -5,9 +5,7 @@ Every other refusal conflicts with the account's or the redemption's state: 409.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from common.domain_errors import StatusTable, install_domain_errors
+from common.domain_errors import ErrorTable, StatusTable
 from points.domain import AccountNotFound, EntryNotFound, PointsError
 from points.holds import HoldNotFound
 from points.ledger import LedgerContention
@@ -30,6 +28,4 @@ STATUSES: StatusTable = {
     LedgerContention: 503,
 }
 
-
-def install_points_errors(app: FastAPI) -> None:
-    install_domain_errors(app, PointsError, STATUSES, default=409)
+ERRORS = ErrorTable(PointsError, STATUSES, default=409)

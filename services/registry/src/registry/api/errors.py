@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from common.domain_errors import StatusTable, install_domain_errors
+from common.domain_errors import ErrorTable, StatusTable
 from registry.consent_requests import NotConfirmed
 from registry.domain import Conflict, InvalidDriverData, NotFound, RegistryError
 
@@ -15,6 +13,4 @@ STATUSES: StatusTable = {
     NotConfirmed: 403,
 }
 
-
-def install_registry_errors(app: FastAPI) -> None:
-    install_domain_errors(app, RegistryError, STATUSES, default=400)
+ERRORS = ErrorTable(RegistryError, STATUSES, default=400)

@@ -3,9 +3,7 @@ what kind of refusal, the body's ``code`` which one."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from common.domain_errors import StatusTable, install_domain_errors
+from common.domain_errors import ErrorTable, StatusTable
 from stations.domain import (
     ActivityNotFound,
     CheckinNotFound,
@@ -26,6 +24,4 @@ STATUSES: StatusTable = {
     ServiceNotOffered: 422,
 }
 
-
-def install_stations_errors(app: FastAPI) -> None:
-    install_domain_errors(app, StationsError, STATUSES, default=409)
+ERRORS = ErrorTable(StationsError, STATUSES, default=409)
