@@ -19,7 +19,7 @@ from common.events.partners import (
     PartnerUpdated,
 )
 from common.logging import describe_error, get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import RelayRef, no_relay, outbox_entry
 from common.partners import PartnerCatalogue
 from common.pii import PiiProtector
 from common.webhook_signing import new_secret
@@ -37,13 +37,8 @@ log = get_logger(__name__)
 
 SOURCE = "driverhome/partners"
 TOPIC = "partners.events"
-RelayRef = Callable[[], OutboxRelay | None]
 TopicMaker = Callable[[str], Awaitable[None]]
 _UNSET: Any = object()
-
-
-def no_relay() -> OutboxRelay | None:
-    return None
 
 
 async def no_topics(partner_id: str) -> None:

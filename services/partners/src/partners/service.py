@@ -18,10 +18,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import Publisher
 from common.clock import Clock, utc_now
+from common.outbox import RelayRef, no_relay
 from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from common.webhook_targets import PinnedClient, TargetPolicy
-from partners.accounts import Accounts, RelayRef, TopicMaker, no_relay, no_topics
+from partners.accounts import Accounts, TopicMaker, no_topics
 from partners.api_keys import ApiKeys
 from partners.booking import Booking
 from partners.bus_check import always_ready

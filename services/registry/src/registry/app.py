@@ -12,6 +12,7 @@ from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.idempotency import ProcessedEvents
+from common.outbox import RelayRef, no_relay
 from common.pii import PiiProtector
 from common.requests import keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
@@ -31,7 +32,6 @@ from registry.four_eyes import registry_areas
 from registry.handlers.erasure import CONFIRMING_TOPICS, ErasureHandlers
 from registry.handlers.partner import PartnerHandlers
 from registry.handlers.stations import StationHandlers
-from registry.records import RelayRef, no_relay
 from registry.retention import retention_rules
 from registry.service import Registry, Stores
 from registry.settings import RegistrySettings

@@ -9,7 +9,6 @@ every full reveal leaves an access record. The use cases receive one :class:`Dri
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from common.clock import Clock, utc_now
 from common.events import EventData, new_event
 from common.events.registry import DriverUpdated
 from common.logging import describe_error, get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import RelayRef, no_relay, outbox_entry
 from common.pii import PiiProtector, ProtectedValue, mask_national_id, mask_phone
 from registry.domain import Driver, DriverNotFound, NationalIdRecord, SealedText, mask_name
 from registry.oversight import AccessRecord, RevealField, RevealPurpose
@@ -28,12 +27,6 @@ log = get_logger(__name__)
 
 EVENT_SOURCE = "driverhome/registry"
 TOPIC = "registry.events"
-
-RelayRef = Callable[[], OutboxRelay | None]
-
-
-def no_relay() -> OutboxRelay | None:
-    return None
 
 
 @dataclass(frozen=True)

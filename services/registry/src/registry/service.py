@@ -16,6 +16,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.clock import Clock, utc_now
+from common.outbox import RelayRef, no_relay
 from common.pii import PiiProtector
 from registry.census import Census
 from registry.consent import ConsentAndFamily
@@ -24,7 +25,7 @@ from registry.lifecycle import Lifecycle
 from registry.lookup import Lookup
 from registry.partner_linking import PartnerLinking
 from registry.pii_access import PiiAccess
-from registry.records import DriverRecords, RelayRef, no_relay
+from registry.records import DriverRecords
 from registry.registration import Registrar
 from registry.review_queue import ReviewQueue
 from registry.station_access import StationAccess

@@ -6,22 +6,15 @@ the relay publishes it right after (or its sweeper, when that fails).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from common.logging import describe_error, get_logger
-from common.outbox import OutboxRelay
+from common.outbox import RelayRef, no_relay
 
 log = get_logger(__name__)
 
 EVENT_SOURCE = "driverhome/stations"
 TOPIC = "stations.events"
-
-RelayRef = Callable[[], OutboxRelay | None]
-
-
-def no_relay() -> OutboxRelay | None:
-    return None
 
 
 class Announcer:

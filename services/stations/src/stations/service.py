@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.clock import Clock, utc_now
+from common.outbox import RelayRef, no_relay
 from stations.activities import Activities
 from stations.checkins import Checkins
 from stations.directory import Directory
 from stations.drivers import Drivers
 from stations.feedback import Ratings
 from stations.nearby import NearbySearch
-from stations.records import Announcer, RelayRef, no_relay
+from stations.records import Announcer
 from stations.settings import StationsSettings
 from stations.store.activities import ActivityStore
 from stations.store.checkins import CheckinStore
