@@ -277,6 +277,32 @@ async def test_the_home_page_counts_open_cases_by_clock(stack: Stack) -> None:
     page = await stack.sign_in(context, "supervisor-1", "case_supervisor", "auditor")
     await expect(page.locator("[data-figure=cases-on_time]")).to_be_visible()
     await checked(page, "home-supervisor")
+    await page.click("nav a[data-nav=figures]")
+    await expect(page.locator("table[data-table=figures]").first).to_contain_text("/")
+    await checked(page, "figures")
+    await context.close()
+
+
+async def test_a_station_admin_sees_what_is_free_at_each_station(stack: Stack) -> None:
+    name = f"霞浦集卡司机之家{unique_name('')[-4:]}"
+    body = {
+        "station_id": unique_name("stn_"),
+        "name": name,
+        "kind": "drivers_home",
+        "operator_org": "北仑区交通运输行业党委",
+        "address": "宁波市北仑区霞浦街道",
+        "location": {"lat": 29.888, "lng": 121.845},
+        "hours": {"always_open": True},
+        "capacity": {"beds": 10, "parking": 20, "showers": 4},
+        "services": [{"code": "rest"}, {"code": "parking"}],
+    }
+    await stack.api("stations", "POST", "/v1/stations", OPERATOR, json=body)
+    context = await stack.context()
+    page = await stack.sign_in(context, "stations-1", "station_admin")
+    await page.click("nav a[data-nav=stations]")
+    row = page.locator("table[data-table=stations] tbody tr").filter(has_text=name)
+    await expect(row).to_contain_text("10 / 10")
+    await checked(page, "stations")
     await context.close()
 
 

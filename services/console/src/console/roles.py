@@ -64,6 +64,14 @@ class Person:
         return self.may("notify:broadcast")
 
     @property
+    def sees_stations(self) -> bool:
+        return self.may_any("stations:manage", "activities:manage")
+
+    @property
+    def sees_figures(self) -> bool:
+        return self.may("cases:supervise")
+
+    @property
     def sees_templates(self) -> bool:
         return self.may("templates:manage")
 
