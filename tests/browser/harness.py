@@ -9,6 +9,7 @@ the test that made it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -101,10 +102,15 @@ class Stack:
         return page
 
 
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text()
+
+
 async def accessibility_problems(page: Page) -> list[str]:
     """axe-core's serious and critical violations on the page as it is now."""
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.evaluate(AXE.read_text())
+        await page.evaluate(_axe_source())
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     return [
         f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
