@@ -24,7 +24,7 @@ import pytest
 from cases.app import create_app as cases_app
 from cases.settings import CasesSettings
 from common.events import new_event
-from common.events.partner import PortAppointmentKept
+from common.events.partner import PartnerServiceUsed, PortAppointmentKept
 from common.events.points import PointsAwarded
 from common.testing import (
     Infra,
@@ -99,8 +99,8 @@ def ok(answer: httpx.Response, status: int = 200) -> Any:
     return answer.json()
 
 
-async def use_every_service(p: Platform, token: Headers) -> str:
-    """A driver who used every service; returns the driver id."""
+async def use_every_service(p: Platform, token: Headers) -> tuple[str, str]:
+    """A driver who used every service; returns the driver id and the station's."""
     operator = token("operator")
     registered = ok(
         await p.http["registry"].post(
@@ -220,7 +220,7 @@ async def use_every_service(p: Platform, token: Headers) -> str:
 
     await wait_until(points_earned, timeout=30)
     await wait_until(inbox_filled, timeout=30)
-    return driver
+    return driver, station
 
 
 async def erase(p: Platform, token: Headers, driver: str) -> None:
@@ -263,7 +263,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     platform: Platform, token: Headers, mongo: Any, infra: Infra
 ) -> None:
     p = platform
-    driver = await use_every_service(p, token)
+    driver, station = await use_every_service(p, token)
     texts = [NAME, PLATE, DESCRIPTION, NOTE, REPLY_NOTE]
     before = await remnants(mongo, p.dbs, [driver, *texts])
     # The search finds what it looks for: each service held the driver before.
@@ -356,3 +356,27 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
 
     await wait_until(control_notified, timeout=30)
     assert await notifications.count_documents({"driver_id": driver}) == 0
+
+    # Stations likewise: a kiosk's late report is not recorded, not even as refused.
+    for subject in (driver, other):
+        used = PartnerServiceUsed(
+            driver_id=subject,
+            station_id=station,
+            service_code="shower",
+            used_at=now,
+            kiosk_id="kiosk-xp-01",
+        )
+        event = new_event(used, source="partner/station-kiosk", subject=subject, time=now)
+        await produce(
+            infra.kafka_bootstrap,
+            p.points.topic("partner.station-kiosk.events"),
+            event.to_bytes(),
+            key=driver.encode(),
+        )
+    checkins = mongo[p.dbs[2]]["checkins"]
+
+    async def control_recorded() -> bool:
+        return bool(await checkins.count_documents({"driver_id": other}) > 0)
+
+    await wait_until(control_recorded, timeout=30)
+    assert await checkins.count_documents({"driver_id": driver}) == 0

@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
 from common.consents import following_consents
-from common.erasure import answering_erasure, driver_erasure
+from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events.stations import StationsErasureCompleted
 from common.idempotency import ProcessedEvents
 from common.requests import idempotency_indexes, keep_requests
@@ -77,7 +77,8 @@ def create_app(
         consenting = following_consents(registry.handlers(), LocationConsent(db).follow)
         consumer.domain("registry.events", answering_erasure(consenting, erasure))
         runtime.retention = retention_rules(settings)
-        consumer.partners(kiosks.handlers())
+        # A kiosk's late report about an erased driver would be recorded (even refused) again.
+        consumer.partners(skipping_erased(kiosks.handlers(), erasure))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
