@@ -18,8 +18,10 @@ from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from stations.api.activities_routes import router as activities_router
 from stations.api.checkins_routes import router as checkins_router
+from stations.api.circle_routes import router as circle_router
 from stations.api.errors import ERRORS
 from stations.api.feedback_routes import router as feedback_router
+from stations.api.lifecycle_routes import router as lifecycle_router
 from stations.api.stations_routes import router as stations_router
 from stations.consents import LocationConsent
 from stations.erasure import KEPT, STEPS
@@ -28,7 +30,7 @@ from stations.handlers.registry import RegistryHandlers
 from stations.retention import retention_rules
 from stations.service import Stations, Stores
 from stations.settings import StationsSettings
-from stations.store import activities, checkins, drivers, feedback, stations
+from stations.store import activities, checkins, drivers, feedback, lifecycle, stations
 
 PROCESSED = "processed_events"
 GROUP = "stations"
@@ -39,6 +41,7 @@ INDEXES = [
     *drivers.INDEXES,
     *activities.INDEXES,
     *feedback.INDEXES,
+    *lifecycle.INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),
 ]
@@ -64,6 +67,7 @@ def create_app(
                 drivers=drivers.DriverStore(db),
                 activities=activities.ActivityStore(db),
                 feedback=feedback.FeedbackStore(db),
+                lifecycle=lifecycle.LifecycleStore(db),
             ),
             settings,
             relay=lambda: runtime.relay,
@@ -85,7 +89,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[checkins.CHECKINS, activities.ATTENDANCES],
+            outbox_collections=[checkins.CHECKINS, activities.ATTENDANCES, lifecycle.VERSIONS],
             wire=wire,
             store=store,
             broker=broker,
@@ -105,7 +109,14 @@ def create_app(
         ),
         lifespan=lifespan,
         # In this order: a router's paths match before the next router's.
-        routers=[stations_router, checkins_router, feedback_router, activities_router],
+        routers=[
+            stations_router,
+            checkins_router,
+            feedback_router,
+            activities_router,
+            lifecycle_router,
+            circle_router,
+        ],
         errors=ERRORS,
         wire=wire,
     )

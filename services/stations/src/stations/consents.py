@@ -29,6 +29,8 @@ class LocationConsent:
             {"_id": driver_id}, {"$set": {"consents.location": granted, "consents_at": at}}
         )
         if not granted:
+            # The declared base (the service circle's coverage) is location data too.
+            await self._drivers.update_one({"_id": driver_id}, {"$unset": {"base": ""}})
             await self._checkins.update_many(
                 {"driver_id": driver_id, CONSENTED: True}, {"$unset": {CONSENTED: ""}}
             )

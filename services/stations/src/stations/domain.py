@@ -22,6 +22,8 @@ StationKind = Literal["drivers_home", "rest_stop", "service_centre", "community_
 StationStatus = Literal["open", "temporarily_closed", "retired"]
 GradeLevel = Literal["1A", "2A", "3A", "4A", "5A"]
 Resource = Literal["beds", "parking"]
+# The road a station is reached by; its speed (settings.road_speeds_kmh) sets travel minutes.
+RoadClass = Literal["port", "urban", "arterial", "expressway"]
 CheckinStatus = Literal["counted", "duplicate", "flagged", "refused"]
 CheckinChannel = Literal["staff", "operator", "kiosk"]
 ActivityKind = Literal["market", "training", "health_check", "festival", "legal_clinic", "other"]
@@ -126,6 +128,9 @@ CATALOGUE: tuple[ServiceType, ...] = (
     ServiceType("shower", "Hot shower", "热水淋浴", "work"),
     ServiceType("laundry", "Laundry", "洗衣", "work"),
     ServiceType("meals", "Meals and canteen", "就餐", "work"),
+    # Beilun's stations "设置集中就餐点及送餐服务 ... 参与培训和议事" (seeds/000:59).
+    ServiceType("meal_delivery", "Meal delivery", "送餐服务", "work"),
+    ServiceType("deliberation_room", "Deliberation room", "议事室", "work"),
     ServiceType("kitchen", "Shared kitchen and microwave", "共享厨房", "work"),
     ServiceType("reading_room", "Reading room", "图书阅览", "work"),
     ServiceType("gym", "Gym and recreation", "健身娱乐", "work"),
@@ -221,6 +226,7 @@ class Station(BaseModel):
     grade: Grade | None = None
     contact: Contact = Field(default_factory=Contact)
     status: StationStatus = "open"
+    road_class: RoadClass = "urban"
     capacity: Capacity = Field(default_factory=Capacity)
     free: dict[Resource, int] = Field(default_factory=dict)
     services: list[OfferedService] = Field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from common.events.registry import BaseLocation, DriverKind
 from stations.domain import DriverDeactivated, LastSeen, UnknownDriver
 from stations.store.drivers import DriverFacts, DriverStore
 
@@ -21,8 +22,28 @@ class Drivers:
             raise DriverDeactivated(f"driver {driver_id} is deactivated")
         return driver
 
-    async def driver_registered(self, driver_id: str, at: datetime) -> None:
-        await self._drivers.registered(driver_id, at)
+    async def facts(self, driver_id: str) -> DriverFacts | None:
+        return await self._drivers.get(driver_id)
+
+    async def driver_registered(
+        self,
+        driver_id: str,
+        at: datetime,
+        kind: DriverKind = "container_truck",
+        base: BaseLocation | None = None,
+    ) -> None:
+        await self._drivers.registered(driver_id, at, kind, base)
+
+    async def driver_changed(
+        self, driver_id: str, kind: DriverKind | None, base: BaseLocation | None, fields: list[str]
+    ) -> None:
+        """The kind or the declared base changed (only the fields named as changed)."""
+        changes: dict[str, object] = {}
+        if "kind" in fields and kind is not None:
+            changes["kind"] = kind
+        if "base_location" in fields:
+            changes["base"] = base.model_dump() if base else None
+        await self._drivers.changed(driver_id, changes)
 
     async def driver_deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
         await self._drivers.deactivated(driver_id, at, erase)

@@ -111,5 +111,6 @@ def cell_query(lat: float, lng: float, radius_km: float) -> CellQuery:
 
 
 def travel_minutes(distance: float, speed_kmh: float, road_factor: float) -> int:
-    """Estimated driving time: straight-line distance stretched to road distance."""
+    """Estimated driving time: straight-line distance stretched to road distance, at the speed
+    of the road class, in whole minutes rounded up (at least one)."""
     return max(1, math.ceil(distance * road_factor / speed_kmh * 60))

@@ -29,6 +29,7 @@ class NearbyQuery:
     free_beds: bool = False
     free_parking: bool = False
     limit: int = 20
+    minutes: int | None = None
 
 
 class NearbySearch:
@@ -38,6 +39,10 @@ class NearbySearch:
         self._stations = stations
         self._settings = settings
         self.now = clock
+
+    def minutes_to(self, station: Station, km: float) -> int:
+        speed = self._settings.speed_of(station.road_class)
+        return travel_minutes(km, speed, self._settings.road_factor)
 
     async def nearby(self, query: NearbyQuery) -> list[Nearby]:
         """Stations within the radius, nearest first: indexed cells, then exact distance."""
@@ -61,9 +66,12 @@ class NearbySearch:
                 continue
             if query.free_parking and station.free_of("parking") < 1:
                 continue
-            minutes = travel_minutes(
-                km, self._settings.travel_speed_kmh, self._settings.road_factor
-            )
+            minutes = self.minutes_to(station, km)
+            if query.minutes is not None and minutes > query.minutes:
+                continue
             found.append(Nearby(station, km, minutes, open_now))
-        found.sort(key=lambda n: (n.distance_km, n.station.station_id))
+        if query.minutes is not None:  # a circle in minutes: the quickest to reach first
+            found.sort(key=lambda n: (n.travel_minutes, n.distance_km, n.station.station_id))
+        else:
+            found.sort(key=lambda n: (n.distance_km, n.station.station_id))
         return found[: query.limit]

@@ -22,7 +22,7 @@ class Announcer:
         # Read when announcing: the relay starts after the use cases are wired.
         self._relay = relay
 
-    async def announce(self, collection: Any, doc_id: str) -> None:
+    async def announce(self, collection: Any, doc_id: str | int) -> None:
         relay = self._relay()
         if relay is None:
             return

@@ -2,7 +2,8 @@
 
 directory.py (add, read, change and list stations), nearby.py (the nearest stations),
 checkins.py (uses of services, occupancy, checking out), activities.py (scheduling,
-registration, attendance), feedback.py (ratings of visits), drivers.py (what the registry
+registration, attendance), feedback.py (ratings of visits), lifecycle_catalogue.py (the life-cycle
+catalogue's versions and coverage), drivers.py (what the registry
 announced about drivers). records.py holds what they share: the topic and the relay.
 """
 
@@ -14,9 +15,11 @@ from common.clock import Clock, utc_now
 from common.outbox import RelayRef, no_relay
 from stations.activities import Activities
 from stations.checkins import Checkins
+from stations.circle import ServiceCircle
 from stations.directory import Directory
 from stations.drivers import Drivers
 from stations.feedback import Ratings
+from stations.lifecycle_catalogue import LifecycleCatalogue
 from stations.nearby import NearbySearch
 from stations.records import Announcer
 from stations.settings import StationsSettings
@@ -24,6 +27,7 @@ from stations.store.activities import ActivityStore
 from stations.store.checkins import CheckinStore
 from stations.store.drivers import DriverStore
 from stations.store.feedback import FeedbackStore
+from stations.store.lifecycle import LifecycleStore
 from stations.store.stations import StationStore
 
 
@@ -34,6 +38,7 @@ class Stores:
     drivers: DriverStore
     activities: ActivityStore
     feedback: FeedbackStore
+    lifecycle: LifecycleStore
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class Stations:
     checkins: Checkins
     activities: Activities
     ratings: Ratings
+    lifecycle: LifecycleCatalogue
+    circle: ServiceCircle
+    circle_minutes: int
     now: Clock
 
     @classmethod
@@ -68,9 +76,10 @@ class Stations:
             settings=settings,
             clock=clock,
         )
+        nearby = NearbySearch(stores.stations, settings, clock=clock)
         return cls(
             directory=directory,
-            nearby=NearbySearch(stores.stations, settings, clock=clock),
+            nearby=nearby,
             drivers=drivers,
             checkins=checkins,
             activities=Activities(
@@ -82,5 +91,10 @@ class Stations:
                 per_station_month=settings.max_activities_per_station_month,
             ),
             ratings=Ratings(stores.feedback, directory=directory, checkins=checkins, clock=clock),
+            lifecycle=LifecycleCatalogue(
+                stores.lifecycle, stores.checkins, announcer=announcer, clock=clock
+            ),
+            circle=ServiceCircle(stores.stations, stores.drivers, nearby, settings),
+            circle_minutes=settings.service_circle_minutes,
             now=clock,
         )

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from common.settings import ServiceSettings
+from stations.domain import RoadClass
+
+ROAD_SPEEDS_KMH: dict[RoadClass, float] = {
+    "port": 20.0,
+    "urban": 30.0,
+    "arterial": 45.0,
+    "expressway": 70.0,
+}
 
 
 class StationsSettings(ServiceSettings):
@@ -17,10 +27,26 @@ class StationsSettings(ServiceSettings):
     max_travel_kmh: float = Field(default=120.0, gt=0)
     travel_grace_km: float = Field(default=3.0, ge=0)
 
-    # Estimated travel time for nearby results: a truck's average speed in the port district
-    # and how much longer the road is than the straight line.
-    travel_speed_kmh: float = Field(default=30.0, gt=0)
+    # Estimated travel time for nearby results and the service circle (docs/stations.md):
+    # minutes = ceil(straight km x road_factor / speed of the station's road class x 60).
+    # The road is longer than the straight line by road_factor; a truck's average speed
+    # depends on the road the station is reached by.
     road_factor: float = Field(default=1.3, ge=1)
+    road_speeds_kmh: dict[RoadClass, Annotated[float, Field(gt=0)]] = Field(
+        min_length=1,
+        default_factory=lambda: dict(ROAD_SPEEDS_KMH),
+    )
+
+    def speed_of(self, road_class: RoadClass) -> float:
+        """A class missing from the setting travels at the slowest configured speed."""
+        return self.road_speeds_kmh.get(road_class) or min(self.road_speeds_kmh.values())
+
+    def reach_km(self, minutes: float) -> float:
+        """The straight-line distance no station beyond can be reached within ``minutes``."""
+        return max(self.road_speeds_kmh.values()) * minutes / 60 / self.road_factor
+
+    # The "15-minute service circle" (seeds/000:51, 000:141) is measured in these minutes.
+    service_circle_minutes: int = Field(default=15, ge=1, le=240)
 
     # Activities a station may schedule per calendar month (UTC); attendance earns points.
     max_activities_per_station_month: int = Field(default=60, ge=1, le=10_000)

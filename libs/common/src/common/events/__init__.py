@@ -27,6 +27,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             stations.ServiceUsed,
             stations.ActivityAttended,
             stations.StationsErasureCompleted,
+            stations.LifecycleCatalogueVersioned,
         )
     },
     "points.events": {

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from common.events.base import EventData
 
 DriverId = str
 Channel = Literal["self", "station", "partner", "operator"]
+# Wenzhou and Xuecheng serve ride-hailing and taxi drivers beside truck drivers (seeds/003:9,
+# 002:49); the port's container trucks are the default every earlier event meant.
+DriverKind = Literal["container_truck", "general_cargo_truck", "ride_hailing", "taxi"]
+DRIVER_KINDS: tuple[DriverKind, ...] = (
+    "container_truck",
+    "general_cargo_truck",
+    "ride_hailing",
+    "taxi",
+)
+
+
+class BaseLocation(BaseModel):
+    """A driver's declared home or base, coarse: two decimals (about a kilometre), never a
+    track. Announced only while the driver consents to the ``location`` purpose."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, multiple_of=0.01)
+    lng: float = Field(ge=-180, le=180, multiple_of=0.01)
 
 
 class DriverRegistered(EventData):
@@ -31,6 +50,15 @@ class DriverRegistered(EventData):
     partner_driver_ref: str | None = Field(
         default=None, description="That partner's own reference for the driver, if it gave one"
     )
+    kind: DriverKind = Field(
+        default="container_truck",
+        description="Truck (container, general cargo), ride-hailing or taxi; absent in events "
+        "before kinds existed, which meant container trucks",
+    )
+    base_location: BaseLocation | None = Field(
+        default=None,
+        description="The declared home/base, coarse, only with location consent",
+    )
 
 
 class DriverUpdated(EventData):
@@ -44,6 +72,12 @@ class DriverUpdated(EventData):
     fleet_id: str | None = None
     fleet: str | None = None
     grid_id: str | None = None
+    kind: DriverKind | None = Field(default=None, description="With `kind` changed: the new kind")
+    base_location: BaseLocation | None = Field(
+        default=None,
+        description="With `base_location` changed: the new coarse base (absent: removed, or "
+        "location consent withdrawn)",
+    )
     # When "partner_links" is in changed_fields: the partner whose reference was set on its
     # link, and that reference, so the partner can learn the driver id. New links are
     # announced by driver.partner_linked.v1 (or driver.registered.v1's partner_id).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from common.events.base import EventData
 from common.events.erasure import ErasureCompleted
@@ -40,3 +40,33 @@ class StationsErasureCompleted(ErasureCompleted):
     """The stations service holds nothing personal about the erased driver any more."""
 
     event_type: ClassVar[str] = "stations.erasure_completed.v1"
+
+
+class LifecycleItemFacts(BaseModel):
+    """One life-cycle catalogue item as other services need it: no descriptions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    stage: str
+    name_zh: str
+    name: str
+    service_codes: list[str] = Field(default_factory=list)
+    case_categories: list[str] = Field(default_factory=list)
+    driver_kinds: list[str] | None = Field(default=None, description="Absent: every driver")
+    retired: bool = False
+
+
+class LifecycleCatalogueVersioned(EventData):
+    """A new version of the life-cycle service catalogue (subject ``lifecycle``): every item
+    with the case categories and service codes that deliver it, so cases can label a category
+    with the items it serves. Item codes are stable across versions."""
+
+    event_type: ClassVar[str] = "lifecycle.catalogue_versioned.v1"
+
+    version: int = Field(ge=1)
+    previous_version: int | None = None
+    label: str
+    changed_items: list[str] = Field(description="Codes added, changed or retired by it")
+    items: list[LifecycleItemFacts]
+    versioned_at: AwareDatetime

@@ -13,6 +13,12 @@ from stations.domain import (
     StationsError,
     UnknownDriver,
 )
+from stations.lifecycle import (
+    CatalogueVersionNotFound,
+    CodeDropped,
+    InvalidItem,
+    LifecycleItemNotFound,
+)
 
 # Every other refusal conflicts with the current state: 409.
 STATUSES: StatusTable = {
@@ -22,6 +28,10 @@ STATUSES: StatusTable = {
     NotYourVisit: 404,
     UnknownDriver: 422,
     ServiceNotOffered: 422,
+    CatalogueVersionNotFound: 404,
+    LifecycleItemNotFound: 404,
+    CodeDropped: 422,
+    InvalidItem: 422,
 }
 
 ERRORS = ErrorTable(StationsError, STATUSES, default=409)

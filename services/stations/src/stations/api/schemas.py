@@ -19,6 +19,7 @@ from stations.domain import (
     Location,
     OfferedService,
     Resource,
+    RoadClass,
     Stage,
     Station,
     StationKind,
@@ -83,6 +84,7 @@ class StationCreate(RequestModel):
     grade: GradeRequest | None = None
     contact: ContactRequest = Field(default_factory=ContactRequest)
     status: StationStatus = "open"
+    road_class: RoadClass = Field(default="urban", description="The road it is reached by")
     capacity: CapacityRequest = Field(default_factory=CapacityRequest)
     services: list[OfferedServiceRequest] = Field(default_factory=list, max_length=100)
 
@@ -106,6 +108,7 @@ class StationChange(RequestModel):
     grade: GradeRequest | None = None
     contact: Omittable[ContactRequest] = None
     status: Omittable[StationStatus] = None
+    road_class: Omittable[RoadClass] = None
     capacity: Omittable[CapacityRequest] = None
     services: Omittable[list[OfferedServiceRequest]] = Field(default=None, max_length=100)
 
@@ -128,6 +131,7 @@ class StationView(BaseModel):
     grade: Grade | None
     contact: Contact
     status: StationStatus
+    road_class: RoadClass
     capacity: Capacity
     free: dict[Resource, int]
     services: list[OfferedService]
@@ -154,7 +158,11 @@ class NearbyStation(BaseModel):
     status: StationStatus
     grade: Grade | None
     distance_km: float = Field(description="Great-circle distance from the query point")
-    travel_minutes: int = Field(description="Estimated driving time (road factor and speed)")
+    travel_minutes: int = Field(
+        description="Estimated driving time: distance × road factor at the speed of the "
+        "station's road class (docs/stations.md)"
+    )
+    road_class: RoadClass
     open_now: bool
     free: dict[Resource, int]
     capacity: Capacity
@@ -165,6 +173,7 @@ class NearbyStation(BaseModel):
 class NearbyAnswer(BaseModel):
     at: datetime
     radius_km: float
+    minutes: int | None = Field(default=None, description="The circle asked for, in minutes")
     count: int
     items: list[NearbyStation]
 

@@ -115,8 +115,16 @@ async def nearby(
     free_beds: bool = False,
     free_parking: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    minutes: Annotated[
+        int | None,
+        Query(ge=1, le=240, description="Only stations within this estimated driving time"),
+    ] = None,
 ) -> NearbyAnswer:
     radius = radius_km or settings.nearby_default_radius_km
+    if minutes is not None:
+        # No station beyond the fastest road's reach can be within the minutes.
+        reach = settings.reach_km(minutes)
+        radius = min(radius_km, reach) if radius_km else min(reach, settings.nearby_max_radius_km)
     if radius > settings.nearby_max_radius_km:
         raise Problem(
             422,
@@ -136,6 +144,7 @@ async def nearby(
             free_beds=free_beds,
             free_parking=free_parking,
             limit=limit,
+            minutes=minutes,
         )
     )
     items = [
@@ -148,6 +157,7 @@ async def nearby(
                     "address",
                     "location",
                     "status",
+                    "road_class",
                     "grade",
                     "free",
                     "capacity",
@@ -161,7 +171,9 @@ async def nearby(
         )
         for n in found
     ]
-    return NearbyAnswer(at=service.now(), radius_km=radius, count=len(items), items=items)
+    return NearbyAnswer(
+        at=service.now(), radius_km=round(radius, 3), minutes=minutes, count=len(items), items=items
+    )
 
 
 @router.get("/stations/{station_id}", response_model=StationView, summary="A station")

@@ -24,7 +24,9 @@ class RegistryHandlers:
     async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
         if await self._processed.seen(event):
             return
-        await self._drivers.driver_registered(data.driver_id, data.registered_at)
+        await self._drivers.driver_registered(
+            data.driver_id, data.registered_at, data.kind, data.base_location
+        )
         await self._processed.mark_done(event)
 
     async def on_driver_deactivated(self, event: CloudEvent, data: DriverDeactivated) -> None:
@@ -37,3 +39,7 @@ class RegistryHandlers:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
             await self._drivers.driver_reactivated(data.driver_id, data.updated_at)
+        if {"kind", "base_location"} & set(data.changed_fields):
+            await self._drivers.driver_changed(
+                data.driver_id, data.kind, data.base_location, data.changed_fields
+            )

@@ -22,6 +22,8 @@ INDEXES = [
         (
             IndexModel([("driver_id", ASCENDING), ("recorded_at", DESCENDING)], name="driver"),
             IndexModel([("station_id", ASCENDING), ("recorded_at", DESCENDING)], name="station"),
+            # The life-cycle coverage figures read a month of uses.
+            IndexModel([("used_at", ASCENDING)], name="used_at"),
         ),
     ),
     Indexes(WINDOWS),
@@ -80,6 +82,14 @@ class CheckinStore:
             .limit(limit)
         )
         return [_from_doc(doc) async for doc in cursor]
+
+    async def counted_uses(self, start: datetime, end: datetime) -> list[tuple[str, str]]:
+        """(driver, service code) of every counted use in ``[start, end)``."""
+        cursor = self.collection.find(
+            {"used_at": {"$gte": start, "$lt": end}, "status": "counted"},
+            {"driver_id": 1, "service_code": 1},
+        )
+        return [(doc["driver_id"], doc["service_code"]) async for doc in cursor]
 
     async def claim_window(
         self, key: str, used_at: datetime, window: timedelta, checkin_id: str

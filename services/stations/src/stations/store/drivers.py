@@ -1,7 +1,9 @@
 """The ``drivers`` collection: the few facts about a driver this service needs.
 
-Whether the registry knows the driver and whether they are active, and where their last
-counted check-in was (for impossible-travel checks). Nothing else: no name, ID or phone.
+Whether the registry knows the driver and whether they are active, their kind (truck, ride-
+hailing, taxi), their coarse declared base when they consent to location (the service
+circle's coverage), and where their last counted check-in was (for impossible-travel checks).
+Nothing else: no name, ID or phone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.events.registry import BaseLocation, DriverKind
 from common.mongo import Indexes
 from stations.domain import LastSeen
 
@@ -26,6 +29,7 @@ class DriverFacts(BaseModel):
 
     driver_id: str
     active: bool
+    kind: DriverKind | None = None
     last: LastSeen | None = None
 
 
@@ -37,21 +41,56 @@ class DriverStore:
         doc = await self.collection.find_one({"_id": driver_id})
         if doc is None:
             return None
-        return DriverFacts(driver_id=doc["_id"], active=doc["active"], last=doc.get("last"))
+        return DriverFacts(
+            driver_id=doc["_id"], active=doc["active"], kind=doc.get("kind"), last=doc.get("last")
+        )
 
-    async def registered(self, driver_id: str, at: datetime) -> None:
+    async def registered(
+        self, driver_id: str, at: datetime, kind: DriverKind, base: BaseLocation | None
+    ) -> None:
         # $setOnInsert: a replayed registration never reactivates a deactivated driver.
         await self.collection.update_one(
             {"_id": driver_id},
-            {"$setOnInsert": {"active": True, "registered_at": at}},
+            {
+                "$setOnInsert": {
+                    "active": True,
+                    "registered_at": at,
+                    "kind": kind,
+                    "base": base.model_dump() if base else None,
+                }
+            },
             upsert=True,
         )
+
+    async def changed(self, driver_id: str, fields: Document) -> None:
+        """Set the kind or the base the registry announced; a None base is removed."""
+        unset = {k: "" for k, v in fields.items() if v is None}
+        update: Document = {}
+        if unset:
+            update["$unset"] = unset
+        kept = {k: v for k, v in fields.items() if v is not None}
+        if kept:
+            update["$set"] = kept
+        if update:
+            await self.collection.update_one({"_id": driver_id}, update)
+
+    async def bases(self) -> list[tuple[float, float]]:
+        """The declared bases of active drivers who consent to location."""
+        cursor = self.collection.find(
+            {"active": True, "base": {"$ne": None}, "consents.location": {"$ne": False}},
+            {"base": 1},
+        )
+        return [(d["base"]["lat"], d["base"]["lng"]) async for d in cursor if d.get("base")]
+
+    async def active_count(self) -> int:
+        return await self.collection.count_documents({"active": True})
 
     async def deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
         update: Document = {"$set": {"active": False, "deactivated_at": at}}
         if erase:
-            # A location track is sensitive personal information: forget the last position.
-            update["$unset"] = {"last": ""}
+            # A location track is sensitive personal information: forget the last position
+            # and the declared base.
+            update["$unset"] = {"last": "", "base": ""}
         await self.collection.update_one({"_id": driver_id}, update, upsert=True)
 
     async def reactivated(self, driver_id: str, at: datetime) -> None:
