@@ -18,6 +18,7 @@ from common.logging import describe_error, get_logger
 log = get_logger(__name__)
 
 Step = Callable[[], Awaitable[object]]
+STOP_RETRY_SECONDS = 0.5
 
 
 class Periodic:
@@ -76,7 +77,12 @@ class Periodic:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Cancel until it ends: a cancellation that lands as an awaited operation completes
+            # can be swallowed (asyncio.wait_for in Python 3.11, used by drivers), and the loop
+            # would sleep a whole round on; shutdown would then wait for it.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=STOP_RETRY_SECONDS)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
