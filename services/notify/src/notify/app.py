@@ -50,7 +50,15 @@ from notify.partner_links import NotificationConsents, PartnerAudience
 from notify.retention import retention_rules
 from notify.service import Notify, Stores
 from notify.settings import NotifySettings
-from notify.store import broadcasts, drivers, notifications, rate_limits, templates, webhooks
+from notify.store import (
+    broadcasts,
+    drivers,
+    notifications,
+    rate_limits,
+    templates,
+    units,
+    webhooks,
+)
 from notify.store.protected import ROTATED
 from notify.templates import NOTIFYING
 
@@ -63,6 +71,7 @@ INDEXES = [
     *templates.INDEXES,
     *webhooks.INDEXES,
     *broadcasts.INDEXES,
+    *units.INDEXES,
     *APPROVAL_INDEXES,
     *rate_limits.INDEXES,
     ProcessedEvents.indexes(PROCESSED),
@@ -79,6 +88,8 @@ FACT_TYPES = (
     "driver.updated.v1",
     "driver.deactivated.v1",
     "points.grade_changed.v1",
+    "organisation.placed.v1",
+    "grid.placed.v1",
     *LINK_TYPES,
 )
 

@@ -33,6 +33,7 @@ from notify.segments import segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
 from notify.store.drivers import DriverStore
+from notify.store.units import UnitKind, UnitTree
 
 log = get_logger(__name__)
 
@@ -53,6 +54,8 @@ class Broadcasts:
         self._clock = records.clock
         self._broadcasts = broadcasts
         self._drivers = drivers
+        # The registry's trees as its events told us, for subtree segments (issue 16).
+        self._units = UnitTree(drivers.facts.database)
         self._settings = settings
         self._faults = faults
         # Read when resolving: the relay starts after the use cases are wired.
@@ -147,7 +150,12 @@ class Broadcasts:
             return
         # Publish anything a crash left queued before adding more.
         await self._publish(bid)
-        query = segment_filter(broadcast.segment, category=broadcast.category)
+        segment = broadcast.segment
+        within = None
+        if segment.subtree and segment.value:
+            tree: UnitKind = "grid" if segment.kind == "grid" else "organisation"
+            within = await self._units.under(tree, segment.value)
+        query = segment_filter(segment, category=broadcast.category, within=within)
         after: str | None = doc.get("resolve_after")
         batch_no = int(doc.get("batches_enqueued", 0))
         while True:

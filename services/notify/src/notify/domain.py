@@ -186,6 +186,7 @@ class DriverFacts(BaseModel):
     language: str | None = None
     grid: str | None = None
     organisations: list[str] = Field(default_factory=list)
+    route_grids: list[str] = Field(default_factory=list)
     cell: str | None = None
 
 
@@ -200,7 +201,7 @@ def pick_language(prefs: Preferences | None, facts: DriverFacts | None, default:
     return "zh-CN"
 
 
-SegmentKind = Literal["everyone", "grid", "fleet", "organisation", "near", "grade"]
+SegmentKind = Literal["everyone", "grid", "fleet", "organisation", "near", "grade", "route_grid"]
 
 
 class Segment(BaseModel):
@@ -211,9 +212,13 @@ class Segment(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     radius_km: float | None = Field(default=None, gt=0, le=100)
+    # A grid or organisation and every unit below it in the registry's trees (issue 16).
+    subtree: bool = False
 
     @model_validator(mode="after")
     def _fits_kind(self) -> Segment:
+        if self.subtree and self.kind not in ("grid", "organisation"):
+            raise ValueError("only grid and organisation segments reach a subtree")
         if self.kind == "near":
             if self.lat is None or self.lng is None or self.radius_km is None:
                 raise ValueError("a 'near' segment needs lat, lng and radius_km")

@@ -8,12 +8,15 @@ from typing import Any
 
 from common.clock import Clock
 from notify.store.drivers import DriverStore
+from notify.store.units import UnitTree
 
 
 class DriverFactsBook:
     def __init__(self, drivers: DriverStore, *, clock: Clock) -> None:
         self._drivers = drivers
         self._clock = clock
+        # The registry's organisation and grid trees (organisation/grid.placed.v1).
+        self.units = UnitTree(drivers.facts.database)
 
     async def note(self, driver_id: str, facts: dict[str, Any]) -> None:
         """Facts another service announced (fleet, grid, grade, language, active again)."""

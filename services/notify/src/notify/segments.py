@@ -1,9 +1,9 @@
 """Which drivers a broadcast segment means: a store filter over the driver facts notify keeps.
 
 Facts come from events: ``fleet`` (driver.registered), ``grade`` (points.grade_changed),
-``active`` (driver.deactivated). ``grid``, ``organisations`` and ``cell`` (a coarse geohash of
-where the driver was last seen) have no event yet: their resolvers work on whatever a future
-handler records in those fields, and until then those segments resolve to nobody.
+``active`` (driver.deactivated), ``grid`` (driver.registered/updated), ``organisations`` and
+``route_grids`` (driver.updated with ``memberships`` / ``route_grid_ids``). ``cell`` (a coarse
+geohash of where the driver was last seen) has no event yet and resolves to nobody.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ _RESOLVERS: dict[str, Callable[[Segment], Document]] = {
     "grade": lambda s: {"grade": s.value},
     "grid": lambda s: {"grid": s.value},
     "organisation": lambda s: {"organisations": s.value},
+    # Drivers whose declared routes join the route grid (driver.updated.v1 route_grid_ids).
+    "route_grid": lambda s: {"route_grids": s.value},
     # Where a driver was is used only with the ``location`` consent (common.consents).
     "near": lambda s: {
         "cell": {"$in": cells_near(s.lat or 0.0, s.lng or 0.0, s.radius_km or 1)},
@@ -58,8 +60,18 @@ _RESOLVERS: dict[str, Callable[[Segment], Document]] = {
 }
 
 
-def segment_filter(segment: Segment, *, category: str = "policy") -> Document:
-    query: Document = {"active": True, **_RESOLVERS[segment.kind](segment)}
+# A subtree segment matches any unit of the subtree (the caller expands it from UnitTree).
+_SUBTREE_FIELDS = {"grid": "grid", "organisation": "organisations"}
+
+
+def segment_filter(
+    segment: Segment, *, category: str = "policy", within: list[str] | None = None
+) -> Document:
+    if within is not None and segment.kind in _SUBTREE_FIELDS:
+        where: Document = {_SUBTREE_FIELDS[segment.kind]: {"$in": within}}
+    else:
+        where = _RESOLVERS[segment.kind](segment)
+    query: Document = {"active": True, **where}
     if category in MARKETING_CATEGORIES:
         query["consents.notifications"] = True
     return query

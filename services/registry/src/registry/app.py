@@ -20,6 +20,7 @@ from common.webapp import create_service_app
 from registry.api.census_routes import router as census_router
 from registry.api.consent_requests_routes import router as consent_requests_router
 from registry.api.consent_routes import router as consent_router
+from registry.api.district_routes import router as district_router
 from registry.api.drivers_routes import router as drivers_router
 from registry.api.erasure_routes import router as erasure_router
 from registry.api.errors import ERRORS
@@ -41,8 +42,8 @@ from registry.store.campaigns import CampaignStore
 from registry.store.drivers import DRIVERS, DriverStore
 from registry.store.erasure_receipts import ErasureReceiptStore
 from registry.store.fleets import FleetStore
-from registry.store.grids import GridStore
-from registry.store.organisations import OrganisationStore
+from registry.store.grids import GRIDS, GridStore
+from registry.store.organisations import ORGANISATIONS, OrganisationStore
 from registry.store.protected import ROTATED
 from registry.store.reviews import ReviewStore
 from registry.store.vehicles import VehicleStore
@@ -100,7 +101,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=[*ALL_INDEXES, *APPROVAL_INDEXES, *erasure_receipts.INDEXES],
-            outbox_collections=[DRIVERS],
+            outbox_collections=[DRIVERS, ORGANISATIONS, GRIDS],
             rotated=ROTATED,
             wire=wire,
             store=store,
@@ -131,6 +132,7 @@ def create_app(
             consent_router,
             consent_requests_router,
             units_router,
+            district_router,
             census_router,
             oversight_router,
             partner_links_router,

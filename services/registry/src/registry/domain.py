@@ -182,7 +182,23 @@ class Membership(BaseModel):
     # (流动党员): the home organisation is where their membership is formally kept.
     mobile: bool = False
     home_organisation: str | None = None
+    # Beilun places mobile party members under their residence community's party organisation
+    # (seeds/000:43): the organisation here that looks after them.
+    residence_organisation_id: str | None = None
     joined_at: datetime
+
+
+class Route(BaseModel):
+    """A route a driver declares (seeds/002:19 "线路行程"): from, to and places on the way."""
+
+    model_config = ConfigDict(frozen=True)
+
+    origin: str
+    destination: str
+    via: list[str] = Field(default_factory=list)
+
+    def places(self) -> set[str]:
+        return {self.origin, self.destination, *self.via}
 
 
 LinkBasis = Literal["registration", "consent"]
@@ -250,6 +266,8 @@ class Driver(BaseModel):
     fleet: str | None = None
     grid_id: str | None = None
     memberships: list[Membership] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    route_grid_ids: list[str] = Field(default_factory=list)
     family: Family | None = None
     consents: dict[str, ConsentState] = Field(default_factory=dict)
     consent_history: list[ConsentState] = Field(default_factory=list)

@@ -24,6 +24,10 @@ class Search:
     grid_id: str | None = None
     organisation_id: str | None = None
     status: Any = None
+    # A subtree's members (issue 16) and a route grid's drivers.
+    organisation_ids: list[str] | None = None
+    grid_ids: list[str] | None = None
+    route_grid_id: str | None = None
     partner_id: str | None = None
 
 
@@ -69,6 +73,9 @@ class Lookup:
             fleet_id=criteria.fleet_id,
             grid_id=criteria.grid_id,
             organisation_id=criteria.organisation_id,
+            organisation_ids=criteria.organisation_ids,
+            grid_ids=criteria.grid_ids,
+            route_grid_id=criteria.route_grid_id,
             status=criteria.status,
             partner_id=criteria.partner_id,
         )

@@ -12,17 +12,20 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
+
 from common.clock import Clock, utc_now
 from common.events import EventData, new_event
 from common.events.registry import DriverUpdated
-from common.logging import describe_error, get_logger
-from common.outbox import RelayRef, no_relay, outbox_entry
+from common.logging import get_logger
+from common.outbox import RelayRef, no_relay, outbox_entry, publish_now
 from common.pii import PiiProtector, ProtectedValue, mask_national_id, mask_phone
 from registry.domain import Driver, DriverNotFound, NationalIdRecord, SealedText, mask_name
 from registry.oversight import AccessRecord, RevealField, RevealPurpose
 from registry.store.access_log import AccessLog
 from registry.store.drivers import DriverStore
 
+Document = dict[str, Any]
 log = get_logger(__name__)
 
 EVENT_SOURCE = "driverhome/registry"
@@ -88,8 +91,9 @@ class DriverRecords:
 
     # ------------------------------------------------------------------ outbox
 
-    def outbox(self, data: EventData, driver_id: str) -> dict[str, Any]:
-        return outbox_entry(TOPIC, new_event(data, source=EVENT_SOURCE, subject=driver_id))
+    def outbox(self, data: EventData, subject: str) -> dict[str, Any]:
+        """An entry for a document's outbox; the subject is the driver, organisation or grid."""
+        return outbox_entry(TOPIC, new_event(data, source=EVENT_SOURCE, subject=subject))
 
     async def write(
         self,
@@ -119,13 +123,11 @@ class DriverRecords:
         await self.write(driver_id, Changes(set_={"updated_at": now}), event)
 
     async def announce(self, driver_id: str) -> None:
-        relay = self._relay()
-        if relay is None:
-            return
-        try:
-            await relay.flush(self.drivers.collection, driver_id)
-        except Exception as exc:  # the state is stored; the sweeper publishes it later
-            log.warning("announce deferred to outbox sweeper", error=describe_error(exc))
+        await self.announce_in(self.drivers.collection, driver_id)
+
+    async def announce_in(self, collection: AsyncCollection[Document], doc_id: str) -> None:
+        """Publish what a document's outbox holds (organisations and grids have one too)."""
+        await publish_now(self._relay, collection, doc_id)
 
     # ------------------------------------------------------------------ personal values
 

@@ -21,6 +21,7 @@ from common.pii import PiiProtector
 from registry.census import Census
 from registry.consent import ConsentAndFamily
 from registry.consent_requests import ConsentRequests
+from registry.district import District
 from registry.lifecycle import Lifecycle
 from registry.lookup import Lookup
 from registry.partner_linking import PartnerLinking
@@ -36,7 +37,9 @@ from registry.store.drivers import DriverStore
 from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
 from registry.store.organisations import OrganisationStore
+from registry.store.people import PeopleStore
 from registry.store.reviews import ReviewStore
+from registry.store.route_grids import RouteGridStore
 from registry.store.station_visits import StationVisitStore
 from registry.store.vehicles import VehicleStore
 from registry.units import Units
@@ -70,6 +73,7 @@ class Registry:
     census: Census
     reviews: ReviewQueue
     partner_links: PartnerLinking
+    district: District
 
     @classmethod
     def build(
@@ -117,4 +121,11 @@ class Registry:
             census=Census(records, stores.campaigns, lifecycle=lifecycle, units=units),
             reviews=reviews,
             partner_links=PartnerLinking(records),
+            # Kept beside the drivers like the consent requests: built from the same database.
+            district=District(
+                records,
+                units,
+                PeopleStore(stores.drivers.collection.database),
+                RouteGridStore(stores.drivers.collection.database),
+            ),
         )

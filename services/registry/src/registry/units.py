@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from common.events.registry import DriverUpdated
+from datetime import datetime
+
+from common.events.registry import DriverUpdated, GridPlaced, OrganisationPlaced
 from registry.domain import (
     Conflict,
     InvalidDriverData,
@@ -16,6 +18,7 @@ from registry.groups import (
     Fleet,
     FleetKind,
     Grid,
+    GridLevel,
     Organisation,
     OrganisationKind,
     check_organisation,
@@ -38,6 +41,14 @@ class Units:
         self._fleets = fleets
         self._grids = grids
         self._organisations = organisations
+
+    @property
+    def organisation_store(self) -> OrganisationStore:
+        return self._organisations
+
+    @property
+    def grid_store(self) -> GridStore:
+        return self._grids
 
     # ------------------------------------------------------------------ fleets
 
@@ -73,8 +84,19 @@ class Units:
     # ------------------------------------------------------------------ grids
 
     async def create_grid(
-        self, name: str, community: str, street: str | None, station_id: str | None = None
+        self,
+        name: str,
+        community: str,
+        street: str | None,
+        station_id: str | None = None,
+        *,
+        parent_id: str | None = None,
+        level: GridLevel | None = None,
     ) -> Grid:
+        ancestors: list[str] = []
+        if parent_id is not None:
+            parent = await self.get_grid(parent_id)
+            ancestors = [*parent.ancestor_ids, parent_id]
         grid = Grid(
             grid_id=new_id("grd"),
             name=name,
@@ -82,8 +104,19 @@ class Units:
             street=street,
             station_id=station_id,
             created_at=self._records.now(),
+            parent_id=parent_id,
+            ancestor_ids=ancestors,
+            level=level,
         )
-        await self._grids.insert(grid)
+        placed = GridPlaced(
+            grid_id=grid.grid_id,
+            level=level,
+            parent_id=parent_id,
+            ancestor_ids=ancestors,
+            placed_at=grid.created_at,
+        )
+        await self._grids.insert(grid, [self._records.outbox(placed, grid.grid_id)])
+        await self._records.announce_in(self._grids.collection, grid.grid_id)
         return grid
 
     async def assign_station(self, grid_id: str, station_id: str | None) -> Grid:
@@ -114,12 +147,19 @@ class Units:
         branch_type: BranchType | None,
         grid_id: str | None,
         fleet_id: str | None,
+        *,
+        parent_id: str | None = None,
+        departments: list[str] | None = None,
     ) -> Organisation:
         check_organisation(kind, branch_type)
         if grid_id is not None:
             await self.get_grid(grid_id)
         if fleet_id is not None:
             await self.get_fleet(fleet_id)
+        ancestors: list[str] = []
+        if parent_id is not None:
+            parent = await self.get_organisation(parent_id)
+            ancestors = [*parent.ancestor_ids, parent_id]
         organisation = Organisation(
             organisation_id=new_id("org"),
             name=name,
@@ -128,8 +168,20 @@ class Units:
             grid_id=grid_id,
             fleet_id=fleet_id,
             created_at=self._records.now(),
+            parent_id=parent_id,
+            ancestor_ids=ancestors,
+            departments=departments or [],
         )
-        await self._organisations.insert(organisation)
+        placed = OrganisationPlaced(
+            organisation_id=organisation.organisation_id,
+            kind=kind,
+            parent_id=parent_id,
+            ancestor_ids=ancestors,
+            placed_at=organisation.created_at,
+        )
+        oid = organisation.organisation_id
+        await self._organisations.insert(organisation, [self._records.outbox(placed, oid)])
+        await self._records.announce_in(self._organisations.collection, oid)
         return organisation
 
     async def get_organisation(self, organisation_id: str) -> Organisation:
@@ -152,6 +204,8 @@ class Units:
         role: MembershipRole,
         mobile: bool,
         home_organisation: str | None,
+        *,
+        residence_organisation_id: str | None = None,
     ) -> tuple[Membership, bool]:
         await self.get_organisation(organisation_id)
         driver = await self._records.get_driver(driver_id)
@@ -159,23 +213,27 @@ class Units:
         known = driver.member_of(organisation_id)
         if known is not None:
             return known, False
-        if home_organisation and not mobile:
-            raise InvalidDriverData("home_organisation", "only mobile members have one elsewhere")
+        if (home_organisation or residence_organisation_id) and not mobile:
+            field = "home_organisation" if home_organisation else "residence_organisation_id"
+            raise InvalidDriverData(field, "only mobile members have one elsewhere")
+        if residence_organisation_id is not None:
+            await self.get_organisation(residence_organisation_id)
         now = self._records.now()
         membership = Membership(
             organisation_id=organisation_id,
             role=role,
             mobile=mobile,
             home_organisation=home_organisation,
+            residence_organisation_id=residence_organisation_id,
             joined_at=now,
         )
-        event = DriverUpdated(driver_id=driver_id, changed_fields=["memberships"], updated_at=now)
+        after = [*(m.organisation_id for m in driver.memberships), organisation_id]
         added = await self._records.drivers.update(
             driver_id,
             when={"memberships.organisation_id": {"$ne": organisation_id}, "erased": False},
             set_={"updated_at": now},
             push={"memberships": membership.model_dump(exclude_none=True)},
-            outbox=[self._records.outbox(event, driver_id)],
+            outbox=[self._records.outbox(_memberships_changed(driver_id, after, now), driver_id)],
         )
         if not added:
             raced = (await self._records.get_driver(driver_id)).member_of(organisation_id)
@@ -187,7 +245,11 @@ class Units:
 
     async def remove_member(self, organisation_id: str, driver_id: str) -> None:
         now = self._records.now()
-        event = DriverUpdated(driver_id=driver_id, changed_fields=["memberships"], updated_at=now)
+        driver = await self._records.get_driver(driver_id)
+        after = [
+            m.organisation_id for m in driver.memberships if m.organisation_id != organisation_id
+        ]
+        event = _memberships_changed(driver_id, after, now)
         removed = await self._records.drivers.update(
             driver_id,
             when={"memberships.organisation_id": organisation_id},
@@ -198,3 +260,15 @@ class Units:
         if not removed:
             raise NotFound("membership")
         await self._records.announce(driver_id)
+
+
+def _memberships_changed(
+    driver_id: str, organisation_ids: list[str], now: datetime
+) -> DriverUpdated:
+    """Consumers keep the driver's organisations to target broadcasts and cases (issue 16)."""
+    return DriverUpdated(
+        driver_id=driver_id,
+        changed_fields=["memberships"],
+        updated_at=now,
+        organisation_ids=sorted(set(organisation_ids)),
+    )

@@ -19,6 +19,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             registry.DriverDeactivated,
             registry.DriverPartnerLinked,
             registry.DriverPartnerUnlinked,
+            registry.OrganisationPlaced,
+            registry.GridPlaced,
         )
     },
     "stations.events": {

@@ -97,6 +97,17 @@ class DriverUpdated(EventData):
             "location, family_services) is now granted"
         ),
     )
+    # Issue 16: the units a driver belongs to, so notify and cases can target subtrees and
+    # route grids without asking the registry.
+    organisation_ids: list[str] | None = Field(
+        default=None,
+        description="With `memberships` changed: every organisation the driver is now a member of",
+    )
+    route_grid_ids: list[str] | None = Field(
+        default=None,
+        description="With `route_grid_ids` changed: the route grids the driver's declared routes "
+        "now join",
+    )
 
 
 class DriverVerified(EventData):
@@ -149,3 +160,40 @@ class DriverPartnerUnlinked(EventData):
     driver_id: DriverId
     partner_id: str
     unlinked_at: AwareDatetime
+
+
+class OrganisationPlaced(EventData):
+    """An organisation was created or moved in the tree (issue 16).
+
+    Moving a subtree announces every organisation in it, the moved one first, each with its new
+    ancestors, so a consumer keeps the tree by upserting ``ancestor_ids``.
+    """
+
+    event_type: ClassVar[str] = "organisation.placed.v1"
+
+    organisation_id: str
+    kind: str
+    parent_id: str | None = Field(default=None, description="None: a root")
+    ancestor_ids: list[str] = Field(default_factory=list, description="Root first")
+    previous_parent_id: str | None = Field(
+        default=None, description="On a move: the moved organisation's former parent"
+    )
+    moved_root_id: str | None = Field(
+        default=None, description="On a move: the organisation whose subtree moved"
+    )
+    placed_at: AwareDatetime
+
+
+class GridPlaced(EventData):
+    """A residence grid was created or moved in the grid tree (issue 16); like
+    ``organisation.placed.v1``, a moved subtree is announced node by node."""
+
+    event_type: ClassVar[str] = "grid.placed.v1"
+
+    grid_id: str
+    level: str | None = Field(default=None, description="community, grid or micro_grid")
+    parent_id: str | None = None
+    ancestor_ids: list[str] = Field(default_factory=list, description="Root first")
+    previous_parent_id: str | None = None
+    moved_root_id: str | None = None
+    placed_at: AwareDatetime

@@ -7,7 +7,13 @@ from typing import Any
 from common.dispatch import EventHandler, on, typed
 from common.events import CloudEvent, EventData
 from common.events.points import GradeChanged
-from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
+from common.events.registry import (
+    DriverDeactivated,
+    DriverRegistered,
+    DriverUpdated,
+    GridPlaced,
+    OrganisationPlaced,
+)
 from common.idempotency import ProcessedEvents
 from notify.delivery import Delivery, Notice
 from notify.driver_facts import DriverFactsBook
@@ -39,6 +45,8 @@ class DomainHandlers:
             "driver.deactivated.v1": on(DriverDeactivated, self.on_driver_deactivated),
             "driver.updated.v1": on(DriverUpdated, self.on_driver_updated),
             "points.grade_changed.v1": typed(GradeChanged, self.on_grade_changed),
+            "organisation.placed.v1": on(OrganisationPlaced, self.on_organisation_placed),
+            "grid.placed.v1": on(GridPlaced, self.on_grid_placed),
         }
 
     async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
@@ -58,7 +66,17 @@ class DomainHandlers:
             facts["fleet"] = data.fleet
         if "grid_id" in data.changed_fields:
             facts["grid"] = data.grid_id
+        if "memberships" in data.changed_fields and data.organisation_ids is not None:
+            facts["organisations"] = data.organisation_ids
+        if "route_grid_ids" in data.changed_fields:
+            facts["route_grids"] = data.route_grid_ids or []
         await self._facts.note(data.driver_id, facts)
+
+    async def on_organisation_placed(self, data: OrganisationPlaced) -> None:
+        await self._facts.units.place("organisation", data.organisation_id, data.ancestor_ids)
+
+    async def on_grid_placed(self, data: GridPlaced) -> None:
+        await self._facts.units.place("grid", data.grid_id, data.ancestor_ids)
 
     async def on_grade_changed(self, event: CloudEvent, data: GradeChanged) -> None:
         await self._notify(event, notice_of(event, data, {"grade": data.new_grade}))

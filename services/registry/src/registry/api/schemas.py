@@ -124,6 +124,7 @@ class MembershipView(BaseModel):
     role: MembershipRole
     mobile: bool
     home_organisation: str | None
+    residence_organisation_id: str | None = None
     joined_at: datetime
 
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -78,7 +78,12 @@ async def create_grid(
 ) -> JSONResponse:
     async def act() -> tuple[int, BaseModel]:
         grid = await registry.units.create_grid(
-            body.name, body.community, body.street, body.station_id
+            body.name,
+            body.community,
+            body.street,
+            body.station_id,
+            parent_id=body.parent_id,
+            level=body.level,
         )
         return 201, GridView.of(grid)
 
@@ -127,7 +132,13 @@ async def create_organisation(
 ) -> JSONResponse:
     async def act() -> tuple[int, BaseModel]:
         organisation = await registry.units.create_organisation(
-            body.name, body.kind, body.branch_type, body.grid_id, body.fleet_id
+            body.name,
+            body.kind,
+            body.branch_type,
+            body.grid_id,
+            body.fleet_id,
+            parent_id=body.parent_id,
+            departments=body.departments,
         )
         return 201, OrganisationView.of(organisation)
 
@@ -167,11 +178,17 @@ async def list_members(
     principal: DriversReader,
     registry: RegistryDep,
     page: Annotated[PageParams, Depends()],
+    subtree: Annotated[
+        bool, Query(description="Members of this organisation and every one below it")
+    ] = False,
 ) -> DriverPage:
-    await registry.units.get_organisation(organisation_id)
-    found = await registry.lookup.search(
-        Search(organisation_id=organisation_id), after=after_id(page), limit=page.limit
-    )
+    if subtree:
+        ids = await registry.district.organisation_ids_under(organisation_id)
+        criteria = Search(organisation_ids=ids)
+    else:
+        await registry.units.get_organisation(organisation_id)
+        criteria = Search(organisation_id=organisation_id)
+    found = await registry.lookup.search(criteria, after=after_id(page), limit=page.limit)
     return await driver_page(registry, found, page.limit, principal, page)
 
 
@@ -192,7 +209,12 @@ async def add_member(
 ) -> JSONResponse:
     async def act() -> tuple[int, BaseModel]:
         membership, created = await registry.units.add_member(
-            organisation_id, body.driver_id, body.role, body.mobile, body.home_organisation
+            organisation_id,
+            body.driver_id,
+            body.role,
+            body.mobile,
+            body.home_organisation,
+            residence_organisation_id=body.residence_organisation_id,
         )
         return (201 if created else 200), MembershipView.of(body.driver_id, membership)
 

@@ -8,7 +8,15 @@ from pydantic import BaseModel, Field
 
 from common.schemas import Code, Name, RequestModel
 from registry.domain import MembershipRole
-from registry.groups import BranchType, Fleet, FleetKind, Grid, Organisation, OrganisationKind
+from registry.groups import (
+    BranchType,
+    Fleet,
+    FleetKind,
+    Grid,
+    GridLevel,
+    Organisation,
+    OrganisationKind,
+)
 
 
 class FleetRequest(RequestModel):
@@ -23,6 +31,10 @@ class GridRequest(RequestModel):
     station_id: Code | None = Field(
         default=None, max_length=100, description="The station whose staff census this grid"
     )
+    parent_id: Code | None = Field(
+        default=None, max_length=100, description="The grid this one lies in (none: a root)"
+    )
+    level: GridLevel | None = Field(default=None, description="community, grid or micro_grid")
 
 
 class GridStationRequest(RequestModel):
@@ -37,6 +49,14 @@ class OrganisationRequest(RequestModel):
     branch_type: BranchType | None = None
     grid_id: Code | None = Field(default=None, max_length=100)
     fleet_id: Code | None = Field(default=None, max_length=100)
+    parent_id: Code | None = Field(
+        default=None, max_length=100, description="The organisation above this one (none: a root)"
+    )
+    departments: list[Name] = Field(
+        default_factory=list,
+        max_length=30,
+        description="A comprehensive committee's member departments",
+    )
 
 
 class MemberRequest(RequestModel):
@@ -44,6 +64,12 @@ class MemberRequest(RequestModel):
     role: MembershipRole = "member"
     mobile: bool = False
     home_organisation: Code | None = Field(default=None, min_length=1, max_length=100)
+    residence_organisation_id: Code | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="A mobile member: the residence community's organisation that manages them",
+    )
 
 
 class FleetView(BaseModel):
@@ -70,6 +96,9 @@ class GridView(BaseModel):
     street: str | None
     station_id: str | None = None
     created_at: datetime
+    parent_id: str | None = None
+    ancestor_ids: list[str] = Field(default_factory=list)
+    level: GridLevel | None = None
 
     @classmethod
     def of(cls, grid: Grid) -> GridView:
@@ -89,6 +118,9 @@ class OrganisationView(BaseModel):
     grid_id: str | None
     fleet_id: str | None
     created_at: datetime
+    parent_id: str | None = None
+    ancestor_ids: list[str] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, organisation: Organisation) -> OrganisationView:

@@ -75,6 +75,8 @@ class DriverFilter:
     partner_id: str | None = None
     not_verified_since: datetime | None = None
     grid_ids: list[str] | None = None
+    organisation_ids: list[str] | None = None
+    route_grid_id: str | None = None
 
     def query(self) -> Document:
         return self._who() | self._where()
@@ -97,15 +99,7 @@ class DriverFilter:
 
     def _where(self) -> Document:
         """Criteria placing the driver: groupings, status, partners, verification."""
-        query: Document = {}
-        if self.fleet_id:
-            query["fleet_id"] = self.fleet_id
-        if self.grid_id:
-            query["grid_id"] = self.grid_id
-        elif self.grid_ids:
-            query["grid_id"] = {"$in": self.grid_ids}
-        if self.organisation_id:
-            query["memberships.organisation_id"] = self.organisation_id
+        query: Document = self._groups()
         if self.status:
             query["status"] = self.status
         if self.partner_id:
@@ -115,6 +109,23 @@ class DriverFilter:
                 {"last_verified_at": {"$exists": False}},
                 {"last_verified_at": {"$lt": self.not_verified_since}},
             ]
+        return query
+
+    def _groups(self) -> Document:
+        """Criteria naming the driver's units: fleet, grids, organisations, route grid."""
+        query: Document = {}
+        if self.fleet_id:
+            query["fleet_id"] = self.fleet_id
+        if self.grid_id:
+            query["grid_id"] = self.grid_id
+        elif self.grid_ids:
+            query["grid_id"] = {"$in": self.grid_ids}
+        if self.organisation_id:
+            query["memberships.organisation_id"] = self.organisation_id
+        elif self.organisation_ids:
+            query["memberships.organisation_id"] = {"$in": self.organisation_ids}
+        if self.route_grid_id:
+            query["route_grid_ids"] = self.route_grid_id
         return query
 
 

@@ -8,19 +8,28 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
-from registry.groups import Grid
+from registry.groups import Grid, GridLevel
+from registry.store.tree import subtree_ids, subtree_query
 
 Document = dict[str, Any]
 
 GRIDS = "grids"
 
 # A station's census assignment is looked up on every station census call.
-INDEXES = [Indexes(GRIDS, [IndexModel([("station_id", ASCENDING)])])]
+INDEXES = [
+    Indexes(
+        GRIDS,
+        [
+            IndexModel([("station_id", ASCENDING)]),
+            IndexModel([("ancestor_ids", ASCENDING), ("_id", ASCENDING)], name="subtree"),
+        ],
+    )
+]
 
 
 def _from_doc(doc: Document) -> Grid:
     return Grid.model_validate(
-        {**{k: v for k, v in doc.items() if k != "_id"}, "grid_id": doc["_id"]}
+        {**{k: v for k, v in doc.items() if k not in ("_id", "outbox")}, "grid_id": doc["_id"]}
     )
 
 
@@ -34,8 +43,35 @@ class GridStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[GRIDS]
 
-    async def insert(self, grid: Grid) -> None:
-        await self.collection.insert_one(_to_doc(grid))
+    async def insert(self, grid: Grid, outbox: list[Document] | None = None) -> None:
+        doc = _to_doc(grid)
+        if outbox:
+            doc["outbox"] = outbox
+        await self.collection.insert_one(doc)
+
+    async def raw(self, grid_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": grid_id}, {"outbox": 0})
+
+    async def subtree(
+        self, root_id: str, *, level: GridLevel | None, after: str | None, limit: int
+    ) -> list[Grid]:
+        query: Document = subtree_query(root_id)
+        if level:
+            query["level"] = level
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.collection.find(query).sort("_id", 1).limit(limit)
+        return [_from_doc(doc) async for doc in cursor]
+
+    async def subtree_ids(self, root_id: str) -> list[str]:
+        return await subtree_ids(self.collection, root_id)
+
+    async def count_by_level(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for doc in self.collection.find({}, {"level": 1}):
+            level = doc.get("level") or "unleveled"
+            counts[level] = counts.get(level, 0) + 1
+        return counts
 
     async def insert_many_raw(self, grids: list[Grid]) -> None:
         await self.collection.insert_many([_to_doc(g) for g in grids], ordered=False)

@@ -13,17 +13,29 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
 from registry.groups import Organisation, OrganisationKind
+from registry.store.tree import subtree_ids, subtree_query
 
 Document = dict[str, Any]
 
 ORGANISATIONS = "organisations"
 
-INDEXES = [Indexes(ORGANISATIONS, (IndexModel([("kind", 1), ("_id", 1)], name="kind"),))]
+INDEXES = [
+    Indexes(
+        ORGANISATIONS,
+        (
+            IndexModel([("kind", 1), ("_id", 1)], name="kind"),
+            IndexModel([("ancestor_ids", 1), ("_id", 1)], name="subtree"),
+        ),
+    )
+]
 
 
 def _from_doc(doc: Document) -> Organisation:
     return Organisation.model_validate(
-        {**{k: v for k, v in doc.items() if k != "_id"}, "organisation_id": doc["_id"]}
+        {
+            **{k: v for k, v in doc.items() if k not in ("_id", "outbox")},
+            "organisation_id": doc["_id"],
+        }
     )
 
 
@@ -37,8 +49,44 @@ class OrganisationStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[ORGANISATIONS]
 
-    async def insert(self, organisation: Organisation) -> None:
-        await self.collection.insert_one(_to_doc(organisation))
+    async def insert(
+        self, organisation: Organisation, outbox: list[Document] | None = None
+    ) -> None:
+        doc = _to_doc(organisation)
+        if outbox:
+            doc["outbox"] = outbox
+        await self.collection.insert_one(doc)
+
+    async def raw(self, organisation_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": organisation_id}, {"outbox": 0})
+
+    async def subtree(
+        self, root_id: str, *, kind: OrganisationKind | None, after: str | None, limit: int
+    ) -> list[Organisation]:
+        query: Document = subtree_query(root_id)
+        if kind:
+            query["kind"] = kind
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.collection.find(query).sort("_id", 1).limit(limit)
+        return [_from_doc(doc) async for doc in cursor]
+
+    async def subtree_ids(self, root_id: str) -> list[str]:
+        return await subtree_ids(self.collection, root_id)
+
+    async def count_branch_types(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for doc in self.collection.find(
+            {"branch_type": {"$exists": True}}, {"branch_type": 1}
+        ):
+            counts[doc["branch_type"]] = counts.get(doc["branch_type"], 0) + 1
+        return counts
+
+    async def count_by_kind(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for doc in self.collection.find({}, {"kind": 1}):
+            counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
+        return counts
 
     async def insert_many_raw(self, organisations: list[Organisation]) -> None:
         await self.collection.insert_many([_to_doc(o) for o in organisations], ordered=False)

@@ -1,0 +1,345 @@
+"""The district as the articles describe it (issue 16), over HTTP and registry.events: an
+organisation tree with people who are not drivers in roles, grids down to micro-grids, route
+grids drivers join by declaring routes, and notify targeting a subtree or a route grid from the
+registry's events alone. One registry and one notify serve the whole module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from common.auth import issue_token
+from common.events import CloudEvent
+from common.settings import ServiceSettings
+from common.testing import (
+    Infra,
+    dead_letters,
+    drop_run,
+    grant_run,
+    revoke_run,
+    unexpected_dead_letters,
+    unique_name,
+    wait_until,
+)
+from notify.app import create_app as notify_app
+from notify.settings import NotifySettings
+from registry.app import create_app as registry_app
+from registry.settings import RegistrySettings
+from tests.integration.stations_harness import read_whole_topic
+from tests.integration.test_registry_rules import driver
+from tests.support import serve
+
+Json = dict[str, Any]
+
+
+@dataclass
+class District:
+    infra: Infra
+    registry: httpx.AsyncClient
+    notify: httpx.AsyncClient
+    settings: RegistrySettings
+    auth: Callable[..., dict[str, str]]
+
+    async def post(self, path: str, body: Json) -> Json:
+        answer = await self.registry.post(path, json=body, headers=self.auth())
+        assert answer.status_code == 201, answer.text
+        created: Json = answer.json()
+        return created
+
+    async def org(self, name: str, kind: str, parent: str | None = None, **more: Any) -> str:
+        body = {"name": name, "kind": kind, "parent_id": parent, **more}
+        return str((await self.post("/v1/organisations", body))["organisation_id"])
+
+    async def grid(self, name: str, level: str, parent: str | None = None) -> str:
+        body = {"name": name, "community": "物流工业社区", "level": level, "parent_id": parent}
+        return str((await self.post("/v1/grids", body))["grid_id"])
+
+    async def driver(self, serial: int, **patch: Any) -> str:
+        driver_id = str((await self.post("/v1/drivers", driver(serial)))["driver_id"])
+        if patch:
+            answer = await self.registry.patch(
+                f"/v1/drivers/{driver_id}", json=patch, headers=self.auth()
+            )
+            assert answer.status_code == 200, answer.text
+        return driver_id
+
+    async def get(self, path: str, **params: Any) -> Json:
+        answer = await self.registry.get(path, params=params, headers=self.auth())
+        assert answer.status_code == 200, answer.text
+        found: Json = answer.json()
+        return found
+
+    async def events(self, kind: str) -> list[CloudEvent]:
+        topic = self.settings.topic("registry.events")
+        raw = await read_whole_topic(self.settings.kafka_bootstrap, topic)
+        return [e for e in (CloudEvent.model_validate_json(v) for v in raw) if e.type == kind]
+
+
+def _auth(role: str = "operator", **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(ServiceSettings(), role=role, **claims)}"}
+
+
+@pytest.fixture(scope="module")
+async def d(infra: Infra) -> AsyncIterator[District]:
+    run = unique_name("t")
+    grants = await grant_run(infra, run)
+
+    def settings(cls: type[Any]) -> Any:
+        name = cls.model_fields["service_name"].default
+        return cls(
+            **infra.service_settings(name),
+            environment="test",
+            kafka_bootstrap=infra.kafka_bootstrap,
+            mongo_url=infra.mongo_url,
+            topic_prefix=f"{run}.",
+            topic_partitions=2,
+            mongo_db=f"{run}_{name}",
+            outbox_sweep_seconds=0.5,
+            consumer_backoff_max_seconds=1.0,
+            rate_limit_enabled=False,
+        )
+
+    registry = settings(RegistrySettings)
+    try:
+        async with (
+            serve(registry_app(registry)) as http,
+            serve(notify_app(settings(NotifySettings))) as notify,
+        ):
+            yield District(infra, http, notify, registry, _auth)
+    finally:
+        try:
+            report = unexpected_dead_letters(
+                await dead_letters(infra.kafka_bootstrap, f"{run}."), None
+            )
+        finally:
+            await drop_run(infra, run)
+            await revoke_run(infra, grants)
+    assert not report, report
+
+
+async def test_wenzhou_four_levels_form_a_tree_queried_by_subtree_and_moved_without_cycles(
+    d: District,
+) -> None:
+    committee = await d.org("温州市交通运输行业党委", "industry_party_committee")
+    association = await d.org("货运行业协会党总支", "industry_association", committee)
+    branch = await d.org("传化公路港党支部", "enterprise_branch", association)
+    other = await d.org(
+        "瓯海区行业综合党委",
+        "comprehensive_party_committee",
+        None,
+        departments=["发改", "工信", "商促", "市监", "邮政"],
+    )
+    member = await d.driver(601)
+    joined = await d.registry.post(
+        f"/v1/organisations/{branch}/members", json={"driver_id": member}, headers=d.auth()
+    )
+    assert joined.status_code == 201, joined.text
+
+    tree = await d.get(f"/v1/organisations/{committee}/subtree")
+    assert {o["organisation_id"] for o in tree["items"]} == {committee, association, branch}
+    fetched = await d.get(f"/v1/organisations/{branch}")
+    assert fetched["ancestor_ids"] == [committee, association]
+    assert (await d.get(f"/v1/organisations/{other}"))["departments"][0] == "发改"
+    direct = await d.get(f"/v1/organisations/{committee}/members")
+    below = await d.get(f"/v1/organisations/{committee}/members", subtree="true")
+    assert direct["items"] == []
+    assert [m["driver_id"] for m in below["items"]] == [member]
+
+    for target in (association, branch):  # under itself, under its own descendant
+        refused = await d.registry.put(
+            f"/v1/organisations/{association}/parent",
+            json={"parent_id": target},
+            headers=d.auth(),
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    narrow = await d.registry.put(
+        f"/v1/organisations/{association}/parent",
+        json={"parent_id": other},
+        headers=d.auth("operator", roles=["auditor"]),
+    )
+    assert narrow.status_code == 403 and "orgs:manage" in narrow.text
+
+    moved = await d.registry.put(
+        f"/v1/organisations/{association}/parent", json={"parent_id": other}, headers=d.auth()
+    )
+    assert moved.status_code == 200 and moved.json()["ancestor_ids"] == [other]
+    assert (await d.get(f"/v1/organisations/{branch}"))["ancestor_ids"] == [other, association]
+    left = await d.get(f"/v1/organisations/{committee}/subtree")
+    assert [o["organisation_id"] for o in left["items"]] == [committee]
+
+    async def announced() -> list[CloudEvent] | None:
+        placed = [
+            e
+            for e in await d.events("organisation.placed.v1")
+            if (e.data or {}).get("moved_root_id") == association
+        ]
+        return placed if len(placed) == 2 else None
+
+    placed = {e.subject: e.data for e in await wait_until(announced)}
+    assert placed[association]["previous_parent_id"] == committee
+    assert placed[association]["ancestor_ids"] == [other]
+    assert placed[branch]["ancestor_ids"] == [other, association]
+    updates = [e.data for e in await d.events("driver.updated.v1") if e.subject == member]
+    assert any(u.get("organisation_ids") == [branch] for u in updates if u)
+
+
+async def test_beilun_mobile_branch_has_a_social_worker_secretary_instructors_and_mobile_members(
+    d: District,
+) -> None:
+    community = await d.org("霞浦物流工业社区党委", "community_party_organisation")
+    mobile = await d.org("集卡司机流动党支部一", "mobile_branch", community, branch_type="interest")
+    no_type = await d.registry.post(
+        "/v1/organisations",
+        json={"name": "x", "kind": "mobile_branch", "parent_id": community},
+        headers=d.auth(),
+    )
+    assert no_type.status_code == 422
+    worker = (await d.post("/v1/people", {"name": "徐丹丹", "kind": "social_worker"}))["person_id"]
+    second = (await d.post("/v1/people", {"name": "丁慈英", "kind": "official"}))["person_id"]
+    mentor = (await d.post("/v1/people", {"name": "双指导员甲", "kind": "instructor"}))["person_id"]
+
+    async def appoint(person: str, role: str) -> httpx.Response:
+        return await d.registry.put(
+            f"/v1/organisations/{mobile}/people/{person}", json={"role": role}, headers=d.auth()
+        )
+
+    assert (await appoint(worker, "secretary")).status_code == 201
+    assert (await appoint(worker, "secretary")).status_code == 200
+    taken = await appoint(second, "secretary")
+    assert taken.status_code == 409, taken.text
+    assert (await appoint(mentor, "dual_instructor")).status_code == 201
+
+    member = await d.driver(602)
+    placed = await d.registry.post(
+        f"/v1/organisations/{mobile}/members",
+        json={"driver_id": member, "mobile": True, "residence_organisation_id": community},
+        headers=d.auth(),
+    )
+    assert placed.status_code == 201 and placed.json()["residence_organisation_id"] == community
+    not_mobile = await d.registry.post(
+        f"/v1/organisations/{mobile}/members",
+        json={"driver_id": await d.driver(603), "residence_organisation_id": community},
+        headers=d.auth(),
+    )
+    assert not_mobile.status_code == 422
+
+    people = await d.get(f"/v1/organisations/{community}/people", subtree="true")
+    roles = {(p["name"], p["role"], p["kind"]) for p in people["items"]}
+    assert roles == {
+        ("徐丹丹", "secretary", "social_worker"),
+        ("双指导员甲", "dual_instructor", "instructor"),
+    }
+    assert (await d.get(f"/v1/organisations/{community}/people"))["items"] == []
+    gone = await d.registry.delete(f"/v1/organisations/{mobile}/people/{worker}", headers=d.auth())
+    assert gone.status_code == 204
+    assert (await appoint(second, "secretary")).status_code == 201
+
+
+async def test_grids_reach_micro_grids_and_route_grids_gather_drivers_by_declared_routes(
+    d: District,
+) -> None:
+    community = await d.grid("物流工业社区", "community")
+    grid = await d.grid("第一网格", "grid", community)
+    micro = await d.grid("第一网格-微网格1", "micro_grid", grid)
+    flat = await d.post("/v1/grids", {"name": "旧网格", "community": "大碶"})
+    assert flat["parent_id"] is None and flat["ancestor_ids"] == []
+    resident = await d.driver(604, grid_id=micro)
+
+    micro_only = await d.get(f"/v1/grids/{community}/subtree", level="micro_grid")
+    assert [g["grid_id"] for g in micro_only["items"]] == [micro]
+    drivers = await d.get(f"/v1/grids/{community}/drivers", subtree="true")
+    assert [x["driver_id"] for x in drivers["items"]] == [resident]
+    assert (await d.get(f"/v1/grids/{community}/drivers"))["items"] == []
+    cycle = await d.registry.put(
+        f"/v1/grids/{community}/parent", json={"parent_id": micro}, headers=d.auth()
+    )
+    assert cycle.status_code == 409
+
+    corridor = await d.post(
+        "/v1/route-grids", {"name": "鲁苏豫", "places": ["山东", "江苏", "河南"]}
+    )
+    yangtze = await d.post(
+        "/v1/route-grids", {"name": "长江沿线", "places": ["上海", "湖北", "重庆"]}
+    )
+    unit = await d.org("枣庄国企联盟单位", "alliance_unit")
+    allied = await d.registry.put(
+        f"/v1/route-grids/{corridor['route_grid_id']}/alliance/{unit}", headers=d.auth()
+    )
+    assert allied.json()["alliance"] == [unit]
+
+    trucker = await d.driver(605)
+    own = _auth("driver", driver_id=trucker)
+    routes = {"routes": [{"origin": "枣庄", "destination": "上海", "via": ["江苏"]}]}
+    declared = await d.registry.put(f"/v1/drivers/{trucker}/routes", json=routes, headers=own)
+    assert declared.status_code == 200, declared.text
+    assert set(declared.json()["route_grid_ids"]) == {
+        corridor["route_grid_id"],
+        yangtze["route_grid_id"],
+    }
+    others = await d.registry.put(f"/v1/drivers/{resident}/routes", json=routes, headers=own)
+    assert others.status_code == 404
+    members = await d.get(f"/v1/route-grids/{corridor['route_grid_id']}/drivers")
+    assert [x["driver_id"] for x in members["items"]] == [trucker]
+
+    figures = await d.get("/v1/district/figures")
+    assert figures["grids_by_level"]["micro_grid"] >= 1
+    assert figures["route_grids"] >= 2
+
+
+async def _broadcast(d: District, segment: Json) -> int:
+    body = {
+        "category": "policy",
+        "segment": segment,
+        "content": {"zh-CN": {"title": "网格通知", "body": "本周六集中体检。"}},
+    }
+    headers = {**d.auth(), "Idempotency-Key": unique_name("k")}
+    answer = await d.notify.post("/v1/broadcasts", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    bid = answer.json()["broadcast_id"]
+
+    async def completed() -> Json | None:
+        got: Json = (await d.notify.get(f"/v1/broadcasts/{bid}", headers=d.auth())).json()
+        return got if got["status"] == "completed" else None
+
+    targeted: int = (await wait_until(completed, timeout=45))["progress"]["targeted"]
+    return targeted
+
+
+async def test_notify_targets_a_grid_subtree_and_a_route_grid_from_registry_events(
+    d: District, mongo: Any
+) -> None:
+    community = await d.grid("霞浦社区", "community")
+    grids = [await d.grid(f"网格{i}", "grid", community) for i in (1, 2)]
+    micro = await d.grid("微网格", "micro_grid", grids[1])
+    outside = await d.grid("别处", "community")
+    inside = [await d.driver(610, grid_id=grids[0]), await d.driver(611, grid_id=micro)]
+    await d.driver(612, grid_id=outside)
+    corridor = await d.post("/v1/route-grids", {"name": "东北", "places": ["辽宁", "吉林"]})
+    await d.registry.put(
+        f"/v1/drivers/{inside[0]}/routes",
+        json={"routes": [{"origin": "宁波", "destination": "沈阳", "via": ["辽宁"]}]},
+        headers=d.auth(),
+    )
+    facts = mongo[f"{d.settings.topic_prefix[:-1]}_notify"]
+
+    async def learned() -> bool:
+        first = await facts["drivers"].find_one({"_id": inside[0]})
+        placed = await facts["units"].find_one({"_id": f"grid:{micro}"})
+        return bool(
+            first
+            and first.get("route_grids") == [corridor["route_grid_id"]]
+            and placed
+            and placed["ancestor_ids"] == [community, grids[1]]
+            and await facts["drivers"].count_documents({"grid": micro})
+        )
+
+    await wait_until(learned, timeout=45)
+    assert await _broadcast(d, {"kind": "grid", "value": community, "subtree": True}) == 2
+    assert await _broadcast(d, {"kind": "grid", "value": community}) == 0
+    route = {"kind": "route_grid", "value": corridor["route_grid_id"]}
+    assert await _broadcast(d, route) == 1
