@@ -15,8 +15,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from common.bus import Publisher
 from common.events import CloudEvent
+from common.logging import describe_error, get_logger
 from common.metrics import OUTBOX_PENDING
 from common.periodic import Periodic
+
+log = get_logger(__name__)
 
 Document = dict[str, Any]
 OUTBOX_FIELD = "outbox"
@@ -81,3 +84,19 @@ class OutboxRelay:
 # How a use case reaches the relay: the runtime starts it after the use cases are wired, so they
 # are given a way to read it when they announce, not the relay itself.
 RelayRef = Callable[[], OutboxRelay | None]
+
+
+async def publish_now(relay: RelayRef, collection: AsyncCollection[Document], doc_id: Any) -> None:
+    """Publish what a document's outbox holds now, or leave it to the relay's sweeper: the
+    state and its events are stored together, so a failure here only delays them."""
+    current = relay()
+    if current is None:
+        return
+    try:
+        await current.flush(collection, doc_id)
+    except Exception as exc:  # the state is stored; the sweeper publishes it later
+        log.warning(
+            "events not published yet; the outbox sweeper will",
+            collection=collection.name,
+            error=describe_error(exc),
+        )
