@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -19,6 +20,7 @@ from console.i18n import WORDS
 from console.pages.cases import offered
 from console.roles import Person
 from console.settings import ConsoleSettings
+from console.web import SignInNeeded, principal_of
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "services/console/src/console/templates"
 PRODUCTION = {
@@ -151,3 +153,22 @@ def test_a_case_clock_is_on_time_warned_or_breached() -> None:
     assert clock_state(case(timedelta(hours=8), timedelta(hours=-1)), now) == "breached"
     met = case(timedelta(hours=8), timedelta(hours=-1), met_at=now.isoformat())
     assert clock_state(met, now) == "on_time" and nearest_due(met).startswith("9999")
+
+
+def test_an_expired_or_unsigned_in_token_ends_the_session() -> None:
+    now = datetime.now(UTC)
+    claims = {"sub": "p", "role": "operator", "iat": now - timedelta(hours=2)}
+    expired = jwt.encode({**claims, "exp": now - timedelta(minutes=1)}, "k" * 32, "HS256")
+    current = jwt.encode({**claims, "exp": now + timedelta(hours=1)}, "k" * 32, "HS256")
+    with pytest.raises(SignInNeeded):
+        principal_of(expired)
+    with pytest.raises(SignInNeeded):
+        principal_of("not-a-token")
+    assert principal_of(current).sub == "p"
+
+
+async def test_signing_in_replaces_the_csrf_secret(dev: httpx.AsyncClient) -> None:
+    before = csrf_of(await dev.get("/signin"))
+    await dev.post("/signin/dev", data={"csrf": before, "sub": "a-1", "roles": "auditor"})
+    refused = await dev.post("/signout", data={"csrf": before})
+    assert refused.status_code == 403

@@ -70,6 +70,8 @@ def _start_session(request: Request, token: str) -> None:
     if principal.role != "operator":
         raise Problem(403, "Forbidden", "the console is for operators")
     request.session["token"] = token
+    # A new CSRF secret for the signed-in session: one seen before sign-in is worth nothing.
+    request.session.pop("csrf", None)
 
 
 @router.get("/signin")

@@ -112,7 +112,12 @@ def principal_of(token: str) -> Principal:
     and sits in a signed session cookie the browser cannot alter; the services verify it on
     every call. Reading it here only decides what the pages show."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False, "require": ["sub", "exp"]})
+        # Expiry still counts (PyJWT skips it with the signature unless asked): an expired
+        # token ends the session here rather than as a 401 from every service.
+        claims = jwt.decode(
+            token,
+            options={"verify_signature": False, "verify_exp": True, "require": ["sub", "exp"]},
+        )
         return Principal.model_validate(claims)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise SignInNeeded from exc
