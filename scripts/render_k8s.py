@@ -66,7 +66,10 @@ INTERNAL_GROUPS: dict[str, tuple[tuple[str, str | None], ...]] = {
 }
 # Secrets (Secret key -> setting) beyond the shared ones, per service.
 SERVICE_SECRETS: dict[str, dict[str, str]] = {
-    "points": {"statement-signing-key": "DRIVERHOME_STATEMENT_SIGNING_KEY"},
+    "points": {
+        "statement-signing-key": "DRIVERHOME_STATEMENT_SIGNING_KEY",
+        "voucher-signing-key": "DRIVERHOME_VOUCHER_SIGNING_KEY",
+    },
     # Each partner's own hash key (the booking system's national_id_hash); only the registry.
     "registry": {"partner-hash-keys": "DRIVERHOME_PARTNER_HASH_KEYS"},
 }

@@ -107,4 +107,5 @@ def test_a_short_signing_key_or_the_development_key_in_production_is_refused() -
         PointsSettings(statement_signing_key="***")
     with pytest.raises(ValidationError, match="statement signing key"):
         PointsSettings(**PRODUCTION_KEYS)
-    assert PointsSettings(**PRODUCTION_KEYS, statement_signing_key=KEY).statement_signing_key == KEY
+    keys = {**PRODUCTION_KEYS, "voucher_signing_key": KEY}
+    assert PointsSettings(**keys, statement_signing_key=KEY).statement_signing_key == KEY

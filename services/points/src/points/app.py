@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from base64 import b64decode
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
@@ -22,6 +24,7 @@ from common.lease import StoreLease
 from common.partner_links import PartnerLinkBook, following_links
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
+from points import vouchers as voucher_store
 from points.api.errors import ERRORS
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
@@ -60,6 +63,7 @@ from points.store.rewards import RewardStore
 from points.store.rules import RuleStore
 from points.store.statements import StatementStore
 from points.store.station_awards import StationAwards
+from points.vouchers import RetiredKey, VoucherKeys, Vouchers, signing_key
 
 PROCESSED = "processed_events"
 INDEXES = [
@@ -72,9 +76,23 @@ INDEXES = [
     *rewards.INDEXES,
     *redemptions.INDEXES,
     *statements.INDEXES,
+    *voucher_store.INDEXES,
     *APPROVAL_INDEXES,
     *partner_links.INDEXES,
 ]
+
+
+def voucher_keys(settings: PointsSettings) -> VoucherKeys:
+    key = signing_key(
+        settings.voucher_signing_key,
+        production=settings.environment == "production",
+        keys_dir=settings.dev_keys_dir,
+    )
+    retired = [
+        RetiredKey(Ed25519PublicKey.from_public_bytes(b64decode(k.public_key)), k.not_after)
+        for k in settings.voucher_retired_keys
+    ]
+    return VoucherKeys(key, retired)
 
 
 def create_app(
@@ -144,6 +162,7 @@ def create_app(
             clock=clock,
             zone=settings.district_timezone,
         )
+        parts["vouchers"] = Vouchers(runtime.db, parts["mall"], voucher_keys(settings), clock=clock)
         parts["leaderboards"] = Leaderboards(Standings(runtime.db))
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
         earning = EarningHandlers(service)
@@ -211,6 +230,7 @@ def create_app(
             app.state.maintenance = maintenance
             app.state.mall = parts["mall"]
             app.state.statements = parts["statements"]
+            app.state.vouchers = parts["vouchers"]
             app.state.leaderboards = parts["leaderboards"]
             app.state.readiness = readiness_checks(runtime)
             areas = points_areas(service, parts["mall"])

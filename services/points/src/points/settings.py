@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from common.settings import ServiceSettings
 from points.grades import GradePolicy
@@ -11,6 +12,13 @@ from points.grades import GradePolicy
 # refused in production.
 _DEV_STATEMENT_KEY = base64.b64encode(b"driverhome-dev-statement-ed25519").decode()
 _ED25519_SEED_BYTES = 32
+
+
+class RetiredVoucherKey(BaseModel):
+    """A voucher key rotated out: its public half still verifies vouchers expiring by then."""
+
+    public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+    not_after: datetime
 
 
 class PointsSettings(ServiceSettings):
@@ -50,6 +58,12 @@ class PointsSettings(ServiceSettings):
     adjustment_approval_threshold: int = Field(default=500, ge=0, le=100_000)
     # Statements: base64 of the 32-byte Ed25519 private key (seed) that signs them.
     statement_signing_key: str = _DEV_STATEMENT_KEY
+    # Mall vouchers (points.vouchers): base64 of the 32-byte Ed25519 seed that signs them.
+    # Unset outside production: a development key generated on first use under .infra (like
+    # the development issuer's); production must set its own. On rotation, list the old
+    # public key here with not_after = the last expiry of a voucher it signed.
+    voucher_signing_key: str | None = None
+    voucher_retired_keys: list[RetiredVoucherKey] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _statement_key_is_usable(self) -> PointsSettings:
@@ -61,4 +75,6 @@ class PointsSettings(ServiceSettings):
             raise ValueError("statement_signing_key must hold a 32-byte Ed25519 key")
         if self.environment == "production" and self.statement_signing_key == _DEV_STATEMENT_KEY:
             raise ValueError("production needs its own statement signing key")
+        if self.environment == "production" and not self.voucher_signing_key:
+            raise ValueError("production needs its own voucher signing key")
         return self

@@ -13,9 +13,11 @@ from fastapi import APIRouter
 from points.api.redemptions_routes import router as redemptions_router
 from points.api.rewards_routes import router as rewards_router
 from points.api.statements_routes import router as statements_router
+from points.api.vouchers_routes import router as vouchers_router
 
 # In this order: a router's paths match before the next router's.
 router = APIRouter()
 router.include_router(rewards_router)
 router.include_router(redemptions_router)
 router.include_router(statements_router)
+router.include_router(vouchers_router)

@@ -126,6 +126,11 @@ class ReservationView(RedemptionView):
         default=None,
         description="The one-time collection code; shown only in this answer (stored hashed)",
     )
+    voucher: str | None = Field(
+        default=None,
+        description="A counter reward's signed voucher (QR payload), verifiable offline; "
+        "GET /v1/redemptions/{id}/voucher shows it again",
+    )
 
 
 class RedemptionPage(BaseModel):

@@ -30,6 +30,7 @@ from points.api.mall_schemas import (
     ReserveRequest,
 )
 from points.four_eyes import REDEMPTION
+from points.vouchers import Vouchers
 
 router = APIRouter(prefix="/v1")
 
@@ -86,7 +87,11 @@ async def reserve(
         )
     response.status_code = 201 if reservation.created else 200
     view = RedemptionView.of(redemption).model_dump()
-    return ReservationView(**view, code=reservation.code)
+    vouchers: Vouchers = request.app.state.vouchers
+    voucher = None
+    if redemption.channel == "counter" and redemption.state == "reserved":
+        voucher = await vouchers.issue(redemption)
+    return ReservationView(**view, code=reservation.code, voucher=voucher)
 
 
 @router.get(
