@@ -81,6 +81,16 @@ MEANINGS: dict[str, str] = {
         "The driver ended a partner's link: from this event on, no service answers that partner "
         "about the driver, and its webhooks no longer carry the driver's notifications."
     ),
+    "registry.events/organisation.placed.v1": (
+        "An organisation was created, or moved with everything under it (issue 16). A move "
+        "announces every organisation of the moved subtree, the moved one first, each with its "
+        "new `ancestor_ids`: a consumer keeps the tree by upserting them, and targets a subtree "
+        "as the root plus every unit whose ancestors include it (docs/registry.md, The district)."
+    ),
+    "registry.events/grid.placed.v1": (
+        "A residence grid (community, grid or micro-grid) was created or moved with its "
+        "subtree; announced node by node like `organisation.placed.v1`."
+    ),
     "stations.events/service.used.v1": "A driver used a service at a station (a check-in).",
     "stations.events/activity.attended.v1": "A driver attended an activity a station organised.",
     "points.events/points.awarded.v1": (
@@ -246,6 +256,18 @@ TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {
     "registry.events/driver.partner_unlinked.v1": {
         "partner_id": "The partner no longer linked to the driver.",
         "unlinked_at": "When the driver ended the link.",
+    },
+    "registry.events/organisation.placed.v1": {
+        "organisation_id": "The organisation placed; equals the envelope's `subject`.",
+        "kind": "Its kind (docs/registry.md lists them with their article lines).",
+        "placed_at": "When it was created or moved.",
+    },
+    "registry.events/grid.placed.v1": {
+        "grid_id": "The grid placed; equals the envelope's `subject`.",
+        "parent_id": "The grid it lies in; null: a root.",
+        "previous_parent_id": "On a move: the moved grid's former parent.",
+        "moved_root_id": "On a move: the grid whose subtree moved.",
+        "placed_at": "When it was created or moved.",
     },
     "points.events/points.reversed.v1": {"reason": "Why the entry was reversed."},
     "notify.events/notification.delivered.v1": {"channel": "The channel it was delivered on."},
