@@ -220,7 +220,9 @@ class Lifecycle:
             await store.delete_of(driver_id)
         if self._idempotency_keys is not None:
             # Stored answers to retried requests hold the driver's (masked) details.
-            await self._idempotency_keys.delete_many({"answer.driver_id": driver_id})
+            await self._idempotency_keys.delete_many(
+                {"$or": [{"driver_ids": driver_id}, {"answer.driver_id": driver_id}]}
+            )
         await self._records.drivers.update(driver_id, unset=["erasure"])
 
     async def finish_pending_erasures(self) -> int:
