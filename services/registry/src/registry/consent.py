@@ -71,6 +71,14 @@ class ConsentAndFamily:
             updated_at=now,
             consents={purpose: granted},
         )
+        if purpose == "location" and granted and driver.base_location is not None:
+            # The declared base was kept back until now (the service circle counts it).
+            event = event.model_copy(
+                update={
+                    "changed_fields": [*changes.names, "base_location"],
+                    "base_location": driver.base_location,
+                }
+            )
         await self._records.write(
             driver_id,
             changes,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.domain_errors import DomainError
+from common.events.registry import BaseLocation, DriverKind
 from common.pii import ProtectedValue
 
 DriverStatus = Literal["active", "inactive", "deactivated"]
@@ -262,6 +263,10 @@ class Driver(BaseModel):
     home_province: str | None = None
     languages: list[str] = Field(default_factory=list)
     photo_ref: str | None = None
+    # Issue 16: truck, ride-hailing or taxi; records from before kinds were container trucks.
+    kind: DriverKind = "container_truck"
+    # Coarse (two decimals), announced only with location consent (the service circle).
+    base_location: BaseLocation | None = None
     fleet_id: str | None = None
     fleet: str | None = None
     grid_id: str | None = None

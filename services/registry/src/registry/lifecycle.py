@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.events.registry import DriverDeactivated, DriverUpdated
+from common.events.registry import BaseLocation, DriverDeactivated, DriverUpdated
 from common.pii import is_valid_national_id, is_valid_phone, normalise_national_id, normalise_phone
 from registry.domain import Conflict, DeactivationReason, Driver, InvalidDriverData
 from registry.records import Actor, Changes, DriverRecords
@@ -27,13 +27,21 @@ class ForgetsDriver(Protocol):
 
 
 # Checked by the request alone: any value is acceptable, only a change is noted.
-_PLAIN_FIELDS = ("home_province", "photo_ref", "languages")
+_PLAIN_FIELDS = ("home_province", "photo_ref", "languages", "kind")
 
 
 def _plain_change(changes: Changes, driver: Driver, name: str, value: Any) -> None:
     # An empty list and a missing value mean the same: nothing recorded.
     if (value or None) != (getattr(driver, name) or None):
         changes.put(name, value or None)
+
+
+def _announced_base(driver: Driver, changes: Changes) -> dict[str, Any]:
+    """A changed base is announced only while the driver consents to location; without it
+    the event names the field and carries no value (consumers forget what they had)."""
+    if "base_location" not in changes.names or not driver.has_consent("location"):
+        return {}
+    return {"base_location": changes.set_.get("base_location")}
 
 
 class Lifecycle:
@@ -62,6 +70,7 @@ class Lifecycle:
             "fleet_id": self._fleet_change,
             "grid_id": self._grid_change,
             "status": self._status_change,
+            "base_location": self._base_change,
         }
 
     async def update_driver(self, driver_id: str, given: dict[str, Any], actor: Actor) -> Driver:
@@ -74,7 +83,11 @@ class Lifecycle:
         now = self._records.now()
         changes.set_["updated_at"] = now
         event = DriverUpdated(
-            driver_id=driver_id, changed_fields=changes.names, updated_at=now, **changes.grouping()
+            driver_id=driver_id,
+            changed_fields=changes.names,
+            updated_at=now,
+            **changes.grouping(),
+            **_announced_base(driver, changes),
         )
         await self._records.write(driver_id, changes, event)
         return await self._records.get_driver(driver_id)
@@ -91,6 +104,11 @@ class Lifecycle:
                 raise InvalidDriverData(name, "cannot be changed here")
             await change(changes, driver, value)
         return changes
+
+    async def _base_change(self, changes: Changes, driver: Driver, value: Any) -> None:
+        new = BaseLocation.model_validate(value) if value is not None else None
+        if new != driver.base_location:
+            changes.put("base_location", new.model_dump() if new else None)
 
     async def _name_change(self, changes: Changes, driver: Driver, value: Any) -> None:
         if value != driver.name:

@@ -58,10 +58,11 @@ class Changes:
             self.names.append(name)
 
     def grouping(self) -> dict[str, str]:
-        """New values of the grouping fields that changed (fleet and grid ids are not PII)."""
+        """New values of the grouping fields that changed (fleet and grid ids and the kind of
+        driver are not PII)."""
         return {
             name: self.set_[name]
-            for name in ("fleet_id", "fleet", "grid_id")
+            for name in ("fleet_id", "fleet", "grid_id", "kind")
             if name in self.names and name in self.set_
         }
 

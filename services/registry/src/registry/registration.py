@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.events.partner import PartnerDriverRegistered
-from common.events.registry import DriverRegistered
+from common.events.registry import BaseLocation, DriverKind, DriverRegistered
 from common.pii import (
     is_valid_national_id,
     is_valid_phone,
@@ -52,6 +52,8 @@ class Registration:
     languages: tuple[str, ...] = ()
     vehicle_type: VehicleType = "container_tractor"
     partner_driver_ref: str | None = None
+    kind: DriverKind = "container_truck"
+    base_location: BaseLocation | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class NewDriver:
     home_province: str | None = None
     languages: tuple[str, ...] = ()
     link: PartnerLink | None = None
+    kind: DriverKind = "container_truck"
+    base_location: BaseLocation | None = None
 
 
 class Registrar:
@@ -144,6 +148,8 @@ class Registrar:
                     home_province=registration.home_province,
                     languages=registration.languages,
                     link=link,
+                    kind=registration.kind,
+                    base_location=registration.base_location,
                 ),
                 source=f"registration/{channel}",
                 on_plate_taken="refuse",
@@ -202,6 +208,8 @@ class Registrar:
             phone=self._records.protect_phone(new.phone) if new.phone else None,
             home_province=new.home_province,
             languages=list(new.languages),
+            kind=new.kind,
+            base_location=new.base_location,
             fleet_id=fleet_doc.fleet_id if fleet_doc else None,
             fleet=fleet_doc.name if fleet_doc else None,
             partner_links=[link] if link else [],
@@ -247,6 +255,8 @@ class Registrar:
             grid_id=driver.grid_id,
             partner_id=link.partner_id if link else None,
             partner_driver_ref=link.partner_driver_ref if link else None,
+            kind=driver.kind,
+            base_location=driver.base_location if driver.has_consent("location") else None,
         )
         try:
             inserted = await self._records.drivers.insert_new(

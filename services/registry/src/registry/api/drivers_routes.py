@@ -54,7 +54,7 @@ _CHANNEL_OF_ROLE: dict[str, RegistrationChannel] = {
     "driver": "self",
 }
 # What a driver may change on their own record.
-_SELF_SERVICE_FIELDS = {"phone", "home_province", "languages", "photo_ref"}
+_SELF_SERVICE_FIELDS = {"phone", "home_province", "languages", "photo_ref", "base_location"}
 
 
 @router.post(
@@ -87,7 +87,13 @@ async def register_driver(
 
     async def act() -> tuple[int, BaseModel]:
         driver, created = await registry.registrar.register_driver(
-            Registration(**{**body.model_dump(), "languages": tuple(body.languages)}),
+            Registration(
+                **{
+                    **body.model_dump(),
+                    "languages": tuple(body.languages),
+                    "base_location": body.base_location,
+                }
+            ),
             _CHANNEL_OF_ROLE[principal.role],
             actor(principal),
         )

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from common.events.registry import BaseLocation, DriverKind
 from common.schemas import Code, Day, Name, Omittable, RequestModel
 from registry.domain import (
     DeactivationReason,
@@ -35,6 +36,15 @@ class RegisterDriverRequest(RequestModel):
     home_province: Name | None = Field(default=None, min_length=2, max_length=20)
     languages: list[Code] = Field(default_factory=list, max_length=10)
     vehicle_type: VehicleType = "container_tractor"
+    kind: DriverKind = Field(
+        default="container_truck",
+        description="Truck (container, general cargo), ride-hailing, taxi",
+    )
+    base_location: BaseLocation | None = Field(
+        default=None,
+        description="The declared home/base, coarse (two decimals); announced only with the "
+        "driver's location consent",
+    )
     partner_driver_ref: Code | None = Field(
         default=None,
         min_length=1,
@@ -62,6 +72,10 @@ class UpdateDriverRequest(RequestModel):
     fleet_id: Code | None = Field(default=None, min_length=1, max_length=100)
     grid_id: Code | None = Field(default=None, min_length=1, max_length=100)
     status: Omittable[Literal["active", "inactive"]] = None
+    kind: Omittable[DriverKind] = None
+    base_location: BaseLocation | None = Field(
+        default=None, description="Coarse (two decimals); null removes it"
+    )
 
 
 class SearchRequest(RequestModel):
@@ -160,6 +174,8 @@ class DriverView(BaseModel):
     home_province: str | None
     languages: list[str]
     photo_ref: str | None
+    kind: DriverKind
+    base_location: BaseLocation | None
     plate: str | None = Field(description="The first plate the driver holds")
     plates: list[str]
     fleet_id: str | None
@@ -196,6 +212,8 @@ class DriverView(BaseModel):
             home_province=driver.home_province,
             languages=driver.languages,
             photo_ref=driver.photo_ref,
+            kind=driver.kind,
+            base_location=driver.base_location,
             plate=held[0] if held else None,
             plates=held,
             fleet_id=driver.fleet_id,

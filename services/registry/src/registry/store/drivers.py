@@ -48,6 +48,7 @@ PERSONAL_FIELDS = (
     "home_province",
     "languages",
     "photo_ref",
+    "base_location",
     "fleet_id",
     "fleet",
     "grid_id",

@@ -1,0 +1,75 @@
+"""Drivers' kinds and declared bases in the registry and its events (issue 16): a kind on
+registration (default container truck) and on change; a coarse base announced only while the
+driver consents to location."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from common.testing import read_topic
+from registry.app import create_app
+from registry.settings import RegistrySettings
+from tests.integration.test_registry_lifecycle import distinct
+from tests.integration.test_registry_rules import driver
+from tests.support import serve
+
+Headers = Callable[..., dict[str, str]]
+BASE = {"lat": 29.89, "lng": 121.85}
+
+
+async def test_kinds_and_bases_are_announced_and_bases_only_with_location_consent(
+    make_settings: Callable[..., RegistrySettings], token: Headers, infra: Any
+) -> None:
+    settings = make_settings(RegistrySettings)
+    async with serve(create_app(settings)) as http:
+        fine = await http.post(
+            "/v1/drivers", json=driver(71, base_location={"lat": 29.891, "lng": 1}), headers=token()
+        )
+        assert fine.status_code == 422  # a base finer than two decimals is refused
+        taxi = await http.post(
+            "/v1/drivers", json=driver(72, kind="taxi", base_location=BASE), headers=token()
+        )
+        assert taxi.status_code == 201, taxi.text
+        assert (taxi.json()["kind"], taxi.json()["base_location"]) == ("taxi", BASE)
+        driver_id = taxi.json()["driver_id"]
+        plain = await http.post("/v1/drivers", json=driver(73), headers=token())
+        assert plain.json()["kind"] == "container_truck"
+        me = token("driver", driver_id=driver_id)
+        granted = await http.put(
+            f"/v1/drivers/{driver_id}/consents/location",
+            json={"granted": True, "channel": "app"},
+            headers=me,
+        )
+        assert granted.status_code == 200, granted.text
+        moved = await http.patch(
+            f"/v1/drivers/{driver_id}",
+            json={"base_location": {"lat": 29.9, "lng": 121.8}},
+            headers=me,
+        )
+        assert moved.status_code == 200, moved.text
+        await http.patch(f"/v1/drivers/{driver_id}", json={"kind": "ride_hailing"}, headers=token())
+        await http.put(
+            f"/v1/drivers/{driver_id}/consents/location",
+            json={"granted": False, "channel": "app"},
+            headers=me,
+        )
+        await http.patch(f"/v1/drivers/{driver_id}", json={"base_location": BASE}, headers=me)
+        records = await read_topic(
+            infra.kafka_bootstrap, settings.topic("registry.events"), min_records=7
+        )
+    events = [e for e in distinct(records) if e.subject == driver_id]
+    facts = [
+        (e.type, e.data.get("changed_fields"), e.data.get("kind"), e.data.get("base_location"))
+        for e in events
+    ]
+    assert facts == [
+        ("driver.registered.v1", None, "taxi", None),  # no consent yet: the base is kept back
+        ("driver.updated.v1", ["consents.location", "base_location"], None, BASE),
+        ("driver.updated.v1", ["base_location"], None, {"lat": 29.9, "lng": 121.8}),
+        ("driver.updated.v1", ["kind"], "ride_hailing", None),
+        ("driver.updated.v1", ["consents.location"], None, None),
+        ("driver.updated.v1", ["base_location"], None, None),  # withdrawn: named, not carried
+    ]
+    other = next(e for e in distinct(records) if e.subject == plain.json()["driver_id"])
+    assert other.data["kind"] == "container_truck"
