@@ -25,10 +25,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from demo_district import Tree, build_tree
+
 from common.mongo import create_client, database, ensure_indexes
 from registry.app import build_registry
 from registry.consent import ChildInput, FamilyInput
-from registry.domain import Conflict, ConsentPurpose, RegistryError, VehicleType
+from registry.domain import Conflict, ConsentPurpose, RegistryError, Route, VehicleType
 from registry.groups import BranchType, OrganisationKind
 from registry.records import Actor
 from registry.registration import Registration
@@ -129,6 +131,7 @@ PLATE_CHARS = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 @dataclass
 class District:
+    tree: Tree
     grids: list[str]
     fleets: list[str]
     geographic: dict[str, str]
@@ -162,15 +165,30 @@ def plate(index: int, prefix: str, trailer: bool) -> str:
 async def build_district(registry: Registry, rng: random.Random, fleets: int) -> District:
     grids_by_name = {g.name: g.grid_id for g in await registry.units.grids(after=None, limit=200)}
     grids = []
+    logistics: dict[str, str] = {}
+    units = registry.units
     for street, communities in STREETS.items():
         for community in communities:
+            # Each community is the root of its grids (issue 16); 物流工业社区 has 7 (000:77).
+            if community not in grids_by_name:
+                root = await units.create_grid(community, community, street, level="community")
+                grids_by_name[community] = root.grid_id
             for n in range(1, 4 if community != "物流工业社区" else 8):
                 name = f"{community}第{n}网格"
                 if name not in grids_by_name:
                     grids_by_name[name] = (
-                        await registry.units.create_grid(name, community, street)
+                        await units.create_grid(
+                            name,
+                            community,
+                            street,
+                            parent_id=grids_by_name[community],
+                            level="grid",
+                        )
                     ).grid_id
                 grids.append(grids_by_name[name])
+                if community == "物流工业社区":
+                    logistics[name] = grids_by_name[name]
+    tree = await build_tree(registry, logistics)
     fleet_ids = []
     for n in range(fleets):
         if n % 4 == 3:  # many drivers are owner-operators with one or two trucks
@@ -191,33 +209,32 @@ async def build_district(registry: Registry, rng: random.Random, fleets: int) ->
             ).organisation_id
         return organisations[name]
 
-    geographic = {
-        province: await organisation(f"{entry[3]}集卡司机党支部", "party_branch", "geographic")
-        for province, entry in PROVINCES.items()
-    }
-    business = [
-        await organisation(name, "party_branch", "business")
-        for name in (
-            "集卡司机之家党支部",
-            "龙星物流党支部",
-            "港城冷链运输党支部",
-            "危化品运输党支部",
-        )
-    ]
-    interest = [
-        await organisation(name, "party_branch", "interest")
-        for name in ("卡友摄影党小组", "红色车友读书会党支部")
-    ]
+    # The 12 mobile branches led by social workers (000:43): 7 by home province, 3 by line of
+    # business, 2 by interest; members are placed under a residence community's organisation.
+    geographic = dict(zip(PROVINCES, tree.mobile_branches["geographic"], strict=True))
     return District(
-        grids=grids,
+        tree=tree,
+        grids=grids + tree.micro_grids,
         fleets=fleet_ids,
         geographic=geographic,
-        business=business,
-        interest=interest,
+        business=tree.mobile_branches["business"],
+        interest=tree.mobile_branches["interest"],
         volunteers=await organisation("北仑卡友志愿服务队", "volunteer_team", None),
         union=await organisation("北仑区货车司机工会联合会", "union", None),
         service_team=await organisation("卡嫂共富工坊服务队", "service_team", None),
     )
+
+
+async def declare_routes(
+    registry: Registry, driver_id: str, province: str, rng: random.Random, stats: Counter[str]
+) -> None:
+    """Routes from home (002:19 线路行程) join the route grids they touch."""
+    if rng.random() < 0.4:
+        destination = rng.choice(["浙江", "上海", "江苏", "山东", "河北", "辽宁"])
+        await registry.district.declare_routes(
+            driver_id, [Route(origin=province, destination=destination)]
+        )
+        stats["declared_routes"] += 1
 
 
 async def load_driver(
@@ -300,9 +317,13 @@ async def load_driver(
         )
         mobile = province != "浙江" and rng.random() < 0.6
         home = f"{home_area}某村党支部" if mobile else None
-        await registry.units.add_member(branch, driver_id, "member", mobile, home)
+        residence = rng.choice(district.tree.communities) if mobile else None
+        await registry.units.add_member(
+            branch, driver_id, "member", mobile, home, residence_organisation_id=residence
+        )
         stats["party_members"] += 1
         stats["mobile_members"] += int(mobile)
+    await declare_routes(registry, driver_id, province, rng, stats)
     if rng.random() < 0.1:
         await registry.units.add_member(district.volunteers, driver_id, "volunteer", False, None)
         stats["volunteers"] += 1
