@@ -5,6 +5,7 @@ and the access table say: the cluster's topics, users and ACLs cannot drift from
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import re
 import sys
@@ -151,3 +152,31 @@ def test_the_settings_check_names_the_missing_setting(monkeypatch: pytest.Monkey
     assert "DRIVERHOME_PII_KEY is not set" in problems
     assert "DRIVERHOME_JWT_ISSUER is not set" in problems
     assert "DRIVERHOME_JWT_JWKS_URL is not set" in problems
+
+
+def test_production_names_the_identity_provider_and_no_token_secret() -> None:
+    config = documents("overlays/production/config.yaml")[0]["data"]
+    assert config["DRIVERHOME_JWT_ISSUER"].startswith("https://")
+    assert config["DRIVERHOME_JWT_JWKS_URL"].startswith("https://")
+    secrets = documents("overlays/production/secrets.yaml")[0]["spec"]["data"]
+    keys = {entry["secretKey"] for entry in secrets}
+    assert {"pii-key", "pii-hmac-key", "partner-hash-keys"} <= keys
+    assert not any("jwt" in key for key in keys)  # tokens are verified, never signed, here
+    every_manifest = "".join(p.read_text() for p in K8S.rglob("*.yaml"))
+    assert "DRIVERHOME_JWT_SECRET" not in every_manifest
+
+
+def test_the_production_settings_with_the_overlays_variables_are_complete(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in documents("overlays/production/config.yaml")[0]["data"].items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("DRIVERHOME_ENVIRONMENT", "production")
+    # What the platform's secret store provides (fresh values, as a deployment would have).
+    for name, fill in (("PII_KEY", b"p"), ("PII_HMAC_KEY", b"h"), ("CURSOR_KEY", b"c")):
+        monkeypatch.setenv(f"DRIVERHOME_{name}", base64.b64encode(fill * 32).decode())
+    monkeypatch.setenv(
+        "DRIVERHOME_PARTNER_HASH_KEYS",
+        '{"port-booking": {"pb1": "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI="}}',
+    )
+    assert settings_problems(ServiceSettings) == []
