@@ -326,12 +326,12 @@ async def test_the_guard_refuses_a_request_off_127_0_0_1(stack: Stack) -> None:
 async def test_the_services_api_pages_load_without_leaving_127_0_0_1(stack: Stack) -> None:
     context = await stack.context()
     page = await context.new_page()
-    await page.goto(f"{stack.urls['registry']}/docs")
+    await page.goto(f"{stack.urls['notify']}/docs")
     await expect(page.locator(".swagger-ui .info .title")).to_be_visible()
-    await screenshot(page, "registry-swagger", full_page=False)
-    await page.goto(f"{stack.urls['points']}/redoc")
+    await screenshot(page, "notify-swagger", full_page=False)
+    await page.goto(f"{stack.urls['cases']}/redoc")
     await expect(page.locator("h1").first).to_be_visible(timeout=15_000)
-    await screenshot(page, "points-redoc", full_page=False)
+    await screenshot(page, "cases-redoc", full_page=False)
     await context.close()
 
 
