@@ -28,7 +28,7 @@ from common.auth import Principal
 from common.events import cases as ev
 from common.events import new_event
 from common.logging import describe_error, get_logger
-from common.outbox import OutboxRelay, outbox_entry
+from common.outbox import OutboxRelay, outbox_entry, publish_now
 
 log = get_logger(__name__)
 
@@ -260,10 +260,4 @@ class CalendarService:
         return bool(missing)
 
     async def _flush(self, collection: Any, doc_id: Any) -> None:
-        relay = self._relay()
-        if relay is None:
-            return
-        try:
-            await relay.flush(collection, doc_id)
-        except Exception as exc:  # the relay's sweep publishes it later
-            log.warning("calendar events not published yet", error=describe_error(exc))
+        await publish_now(self._relay, collection, doc_id)

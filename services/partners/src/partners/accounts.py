@@ -18,8 +18,8 @@ from common.events.partners import (
     PartnerSuspended,
     PartnerUpdated,
 )
-from common.logging import describe_error, get_logger
-from common.outbox import RelayRef, no_relay, outbox_entry
+from common.logging import get_logger
+from common.outbox import RelayRef, no_relay, outbox_entry, publish_now
 from common.partners import PartnerCatalogue
 from common.pii import PiiProtector
 from common.webhook_signing import new_secret
@@ -207,10 +207,4 @@ class Accounts:
         )
 
     async def _announce(self, partner_id: str) -> None:
-        relay = self._relay()
-        if relay is None:
-            return
-        try:
-            await relay.flush(self.store.collection, partner_id)
-        except Exception as exc:  # the state is stored; the sweeper publishes it later
-            log.warning("announce deferred to outbox sweeper", error=describe_error(exc))
+        await publish_now(self._relay, self.store.collection, partner_id)

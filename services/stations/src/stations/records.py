@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.logging import describe_error, get_logger
-from common.outbox import RelayRef, no_relay
+from common.logging import get_logger
+from common.outbox import RelayRef, no_relay, publish_now
 
 log = get_logger(__name__)
 
@@ -23,10 +23,4 @@ class Announcer:
         self._relay = relay
 
     async def announce(self, collection: Any, doc_id: str | int) -> None:
-        relay = self._relay()
-        if relay is None:
-            return
-        try:
-            await relay.flush(collection, doc_id)
-        except Exception as exc:  # the state is stored; the sweeper publishes it later
-            log.warning("announce deferred to outbox sweeper", error=describe_error(exc))
+        await publish_now(self._relay, collection, doc_id)
