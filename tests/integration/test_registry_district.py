@@ -1,7 +1,8 @@
 """The district as the articles describe it (issue 16), over HTTP and registry.events: an
 organisation tree with people who are not drivers in roles, grids down to micro-grids, route
 grids drivers join by declaring routes, and notify targeting a subtree or a route grid from the
-registry's events alone. One registry and one notify serve the whole module."""
+registry's events alone, and cases listing a subtree's or a route grid's cases. One registry,
+one notify and one cases serve the whole module."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cases.app import create_app as cases_app
+from cases.settings import CasesSettings
 from common.auth import issue_token
 from common.events import CloudEvent
 from common.settings import ServiceSettings
@@ -41,6 +44,7 @@ class District:
     infra: Infra
     registry: httpx.AsyncClient
     notify: httpx.AsyncClient
+    cases: httpx.AsyncClient
     settings: RegistrySettings
     auth: Callable[..., dict[str, str]]
 
@@ -108,8 +112,9 @@ async def d(infra: Infra) -> AsyncIterator[District]:
         async with (
             serve(registry_app(registry)) as http,
             serve(notify_app(settings(NotifySettings))) as notify,
+            serve(cases_app(settings(CasesSettings), scan=False)) as cases,
         ):
-            yield District(infra, http, notify, registry, _auth)
+            yield District(infra, http, notify, cases, registry, _auth)
     finally:
         try:
             report = unexpected_dead_letters(
@@ -343,3 +348,51 @@ async def test_notify_targets_a_grid_subtree_and_a_route_grid_from_registry_even
     assert await _broadcast(d, {"kind": "grid", "value": community}) == 0
     route = {"kind": "route_grid", "value": corridor["route_grid_id"]}
     assert await _broadcast(d, route) == 1
+
+
+async def test_cases_list_a_grid_subtree_or_a_route_grid_from_registry_events(
+    d: District, mongo: Any
+) -> None:
+    community = await d.grid("大碶社区", "community")
+    micro = await d.grid("大碶微网格", "micro_grid", await d.grid("大碶第1网格", "grid", community))
+    near, far = await d.driver(620, grid_id=micro), await d.driver(621)
+    corridor = await d.post("/v1/route-grids", {"name": "京津冀", "places": ["北京", "河北"]})
+    await d.registry.put(
+        f"/v1/drivers/{far}/routes",
+        json={"routes": [{"origin": "宁波", "destination": "北京"}]},
+        headers=d.auth(),
+    )
+    learnt = mongo[f"{d.settings.topic_prefix[:-1]}_cases"]
+
+    async def known() -> bool:
+        placed = await learnt["unit_tree"].find_one({"_id": f"grid:{micro}"})
+        routed = await learnt["driver_units"].find_one({"_id": far})
+        dossier = await learnt["dossiers"].find_one({"_id": near})
+        return bool(placed and routed and routed.get("route_grids") and dossier)
+
+    await wait_until(known, timeout=45)
+    opened = {}
+    for who in (near, far):
+        answer = await d.cases.post(
+            "/v1/cases",
+            json={
+                "driver_id": who,
+                "kind": "help_request",
+                "category": "freight_payment",
+                "description": "运费拖欠",
+            },
+            headers=_auth("driver", driver_id=who, sub=f"sub-{who}"),
+        )
+        assert answer.status_code == 201, answer.text
+        opened[who] = answer.json()["case"]["case_id"]
+    oversight = _auth("operator", scope="cases:supervise", sub="supervisor-d")
+
+    async def listed(**params: Any) -> set[str]:
+        answer = await d.cases.get("/v1/cases", params=params, headers=oversight)
+        assert answer.status_code == 200, answer.text
+        return {c["case_id"] for c in answer.json()["items"]}
+
+    subtree = await listed(unit="grid", unit_id=community, subtree="true")
+    assert subtree == {opened[near]}
+    assert await listed(unit="grid", unit_id=community) == set()
+    assert await listed(unit="route_grid", unit_id=corridor["route_grid_id"]) == {opened[far]}

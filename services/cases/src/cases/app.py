@@ -28,10 +28,11 @@ from cases.jobs import scanner as periodic_scanner
 from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store import cases, dossiers
+from cases.store import cases, dossiers, units
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
+from cases.store.units import DistrictUnits
 from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
@@ -48,6 +49,7 @@ from common.webapp import create_service_app
 INDEXES = [
     *cases.INDEXES,
     *dossiers.INDEXES,
+    *units.INDEXES,
     *partner_links.INDEXES,
     idempotency_indexes(),
     *APPROVAL_INDEXES,
@@ -96,7 +98,8 @@ def create_app(
         consumer = runtime.consumer("cases")
         erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
         linked = following_links(
-            PartnerLinkBook(runtime.db), RegistryHandlers(service.dossiers).handlers()
+            PartnerLinkBook(runtime.db),
+            RegistryHandlers(service.dossiers, DistrictUnits(runtime.db)).handlers(),
         )
         consumer.domain("registry.events", answering_erasure(linked, erasure))
         runtime.retention = retention_rules(settings)

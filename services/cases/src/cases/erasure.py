@@ -11,6 +11,7 @@ from typing import Any
 
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
+from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
 
 # Free texts the driver or a handler wrote about the driver's matter, at any depth.
@@ -29,6 +30,7 @@ def _pseudonymous_case(doc: dict[str, Any], driver_id: str, anon: str) -> dict[s
 
 STEPS = (
     Forget("care dossier", DOSSIERS, by("_id")),
+    Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
     Forget(
         "cases: descriptions, notes, attachments",
         CASES,

@@ -33,8 +33,11 @@ class Lookup:
         after: tuple[datetime, str] | None = None,
         status: str | None = None,
         driver_id: str | None = None,
+        driver_ids: list[str] | None = None,
     ) -> CasePage:
         listing = listing_for(principal)
+        if driver_ids is not None:
+            listing = replace(listing, driver_ids=driver_ids)
         if status:
             listing = replace(listing, status=status)
         if driver_id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -11,8 +11,12 @@ from cases import domain
 from cases.api.dependencies import Caller, CasesDep, view
 from cases.api.schemas import CasePage, CaseView, OpenCaseRequest, OpenedView
 from cases.intake import Intake
+from cases.store.units import DistrictUnits
 from common.pagination import AfterTime, PageParams
 from common.requests import run_once
+
+# Which of the registry's units a case list targets (issue 16), learnt from registry.events.
+UnitFilter = Literal["grid", "organisation", "route_grid"]
 
 router = APIRouter(prefix="/v1")
 
@@ -85,14 +89,27 @@ async def list_cases(
     page: Annotated[PageParams, Depends()],
     status: Annotated[str | None, Query(max_length=30)] = None,
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
+    unit: Annotated[
+        UnitFilter | None,
+        Query(description="Only drivers of a grid, organisation or route grid (with unit_id)"),
+    ] = None,
+    unit_id: Annotated[str | None, Query(max_length=100)] = None,
+    subtree: Annotated[
+        bool, Query(description="A grid or organisation with every unit below it")
+    ] = False,
 ) -> CasePage:
     after = page.after(AfterTime)
+    drivers = None
+    if unit is not None and unit_id:
+        district = DistrictUnits(service.store.collection.database)
+        drivers = await district.drivers_in(unit, unit_id, subtree=subtree)
     found = await service.lookup.page(
         principal,
         limit=page.limit,
         after=(after.at, after.id) if after else None,
         status=status,
         driver_id=driver_id,
+        driver_ids=drivers,
     )
     last = found.last
     cursor = page.next(AfterTime(at=last.opened_at, id=last.id) if last else None)

@@ -53,9 +53,13 @@ class CaseListing:
     unit_id: str | None = None
     status: str | None = None
     nothing: bool = False
+    # The drivers of a district unit (issue 16); narrows whatever else is given.
+    driver_ids: list[str] | None = None
 
     def query(self) -> Document:
         query: Document = {"_id": NOBODY} if self.nothing else {}
+        if self.driver_ids is not None:
+            query["$and"] = [{"driver_id": {"$in": self.driver_ids}}]
         for path, value in (
             ("driver_id", self.driver_id),
             ("station_id", self.station_id),

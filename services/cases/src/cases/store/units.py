@@ -1,0 +1,58 @@
+"""What cases learns of the registry's district from ``registry.events`` (never by asking the
+registry): each driver's grid, organisations and route grids, and the organisation and grid
+trees, so a case list can target a subtree or a route grid (issue 16)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.mongo import Indexes
+
+Document = dict[str, Any]
+UnitKind = Literal["grid", "organisation"]
+
+DRIVER_UNITS = "driver_units"
+UNIT_TREE = "unit_tree"
+INDEXES = [
+    Indexes(
+        DRIVER_UNITS,
+        [
+            IndexModel([("grid", ASCENDING)]),
+            IndexModel([("organisations", ASCENDING)]),
+            IndexModel([("route_grids", ASCENDING)]),
+        ],
+    ),
+    Indexes(UNIT_TREE, [IndexModel([("kind", ASCENDING), ("ancestor_ids", ASCENDING)])]),
+]
+# The driver fact each unit kind is matched on.
+_FIELDS = {"grid": "grid", "organisation": "organisations", "route_grid": "route_grids"}
+
+
+class DistrictUnits:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.drivers = db[DRIVER_UNITS]
+        self.tree = db[UNIT_TREE]
+
+    async def note(self, driver_id: str, facts: Document) -> None:
+        if facts:
+            await self.drivers.update_one({"_id": driver_id}, {"$set": facts}, upsert=True)
+
+    async def place(self, kind: UnitKind, unit_id: str, ancestor_ids: list[str]) -> None:
+        await self.tree.update_one(
+            {"_id": f"{kind}:{unit_id}"},
+            {"$set": {"kind": kind, "unit_id": unit_id, "ancestor_ids": ancestor_ids}},
+            upsert=True,
+        )
+
+    async def drivers_in(self, kind: str, unit_id: str, *, subtree: bool) -> list[str]:
+        """Drivers of a grid, organisation or route grid (grids and organisations: with
+        every unit below when ``subtree``)."""
+        units = [unit_id]
+        if subtree and kind in ("grid", "organisation"):
+            below = self.tree.find({"kind": kind, "ancestor_ids": unit_id}, {"unit_id": 1})
+            units += [doc["unit_id"] async for doc in below]
+        cursor = self.drivers.find({_FIELDS[kind]: {"$in": units}}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
