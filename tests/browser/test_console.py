@@ -345,7 +345,7 @@ async def test_census_progress_the_mall_and_template_previews(
     await expect(page.locator("table[data-table=census] tbody tr").first).to_be_visible()
     await checked(page, "census")
     await page.click("nav a[data-nav=mall]")
-    await expect(page.locator("h1")).to_be_visible()
+    await expect(page.locator("[data-list=rules] li").first).to_be_visible()
     await checked(page, "mall")
     await expect(page.locator("nav a[data-nav=templates]")).to_have_count(0)
     await context.close()
