@@ -192,8 +192,26 @@ async def test_every_value_names_its_key_and_keys_rotate_under_traffic(
         answer = await http.post("/v1/drivers", json=body, headers=token())
         return answer.status_code, answer.json()["driver_id"]
 
+    year = datetime.now(UTC).year
+    family = {
+        "spouse_name": "林秀兰",
+        "children": [
+            {"name": "刘子涵", "birth_year": year - 9},
+            {"name": "刘子墨", "birth_year": year - 2},
+        ],
+    }
     async with serve(create_app(old)) as http:
         ids = {b["national_id"]: (await register(http, b))[1] for b in before}
+        with_family = ids[before[0]["national_id"]]
+        me = token("driver", driver_id=with_family)
+        await http.put(
+            f"/v1/drivers/{with_family}/consents/family_services",
+            json={"granted": True, "channel": "app"},
+            headers=me,
+        )
+        assert (
+            await http.put(f"/v1/drivers/{with_family}/family", json=family, headers=me)
+        ).is_success
     first = await drivers.find_one({})
     assert first is not None
     assert first["national_id"]["hash"].startswith("H1:h1:")
@@ -215,7 +233,12 @@ async def test_every_value_names_its_key_and_keys_rotate_under_traffic(
                 "national_id.hash": {"$regex": "^H1:h2:"},
                 "phone.enc": {"$regex": "^E1:k2:"},
             }
-            return await drivers.count_documents(current) == len(before) + len(during)
+            everyone = await drivers.count_documents(current) == len(before) + len(during)
+            names = await drivers.find_one({"_id": with_family}, {"family": 1})
+            assert names is not None
+            kin = names["family"]
+            sealed = [kin["spouse_name"], *(child["name"] for child in kin["children"])]
+            return everyone and all(name["enc"].startswith("E1:k2:") for name in sealed)
 
         await wait_until(rotated, timeout=30)
     assert [status for status, _ in answers] == [201] * len(during) + [200] * 3
@@ -241,6 +264,14 @@ async def test_every_value_names_its_key_and_keys_rotate_under_traffic(
             assert [d["driver_id"] for d in by_id.json()["items"]] == [found]
             assert [d["driver_id"] for d in by_phone.json()["items"]] == [found]
             assert revealed.status_code == 200 and revealed.json()["value"] == body["phone"]
+        revealed_family = await http.post(
+            f"/v1/drivers/{with_family}/pii/reveal",
+            json={"field": "family", "purpose": "identity_check"},
+            headers=reader,
+        )
+    names = revealed_family.json()["value"]
+    assert names["spouse_name"] == family["spouse_name"]
+    assert [c["name"] for c in names["children"]] == [c["name"] for c in family["children"]]
 
 
 async def test_a_production_service_accepts_only_the_identity_providers_tokens() -> None:

@@ -38,12 +38,14 @@ class StoredValue:
 
     ``protected``: a subdocument ``{hash, enc, masked}`` (``partner_hashes`` too when
     ``partners``); ``sealed``: a subdocument ``{enc, ...}``; ``cipher``: a ciphertext string.
+    With ``item``, ``path`` holds a list and each element's ``item`` is such a value.
     """
 
     path: str
     purpose: str
     kind: Literal["protected", "sealed", "cipher"] = "protected"
     partners: bool = False
+    item: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,12 @@ class KeyRotation:
         update: Document = {}
         for value in spec.values:
             stored = _at(doc, value.path)
+            if value.item is not None:
+                fresh_list = self._rewritten_list(value, stored)
+                if fresh_list is not None:
+                    condition[value.path] = stored  # the whole list, as read
+                    update[value.path] = fresh_list
+                continue
             fresh = self._rewritten(value, stored)
             if fresh is not None:
                 # Every encryption draws a new nonce: the ciphertext names this very version.
@@ -137,6 +145,19 @@ class KeyRotation:
         except ValueError as exc:  # a key retired too early: say so, never drop the value
             log.warning("value not rotated", purpose=value.purpose, error=describe_error(exc))
             return None
+
+    def _rewritten_list(self, value: StoredValue, stored: Any) -> list[Any] | None:
+        """The list with each element's value under the current keys, or None if all are."""
+        if not isinstance(stored, list) or value.item is None:
+            return None
+        element = StoredValue(value.item, value.purpose, value.kind, value.partners)
+        fresh = [self._rewritten(element, each.get(value.item)) for each in stored]
+        if not any(f is not None for f in fresh):
+            return None
+        return [
+            each if f is None else {**each, value.item: f}
+            for each, f in zip(stored, fresh, strict=True)
+        ]
 
     def _cipher(self, value: StoredValue, stored: str) -> str | None:
         if self._pii.is_current(stored):
