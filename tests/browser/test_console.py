@@ -308,6 +308,8 @@ async def test_a_station_admin_sees_what_is_free_at_each_station(stack: Stack) -
     await page.click("nav a[data-nav=stations]")
     row = page.locator("table[data-table=stations] tbody tr").filter(has_text=name)
     await expect(row).to_contain_text("10 / 10")
+    # The map draws each station from the vendored Leaflet, no tile server.
+    await expect(page.locator("#stations-map path.leaflet-interactive").first).to_be_visible()
     await checked(page, "stations")
     await context.close()
 

@@ -211,6 +211,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "nav.stations": ("司机之家站点", "Stations"),
     "nav.figures": ("工单指标", "Case figures"),
     "stations.title": ("站点与实时空位", "Stations and what is free now"),
+    "stations.map": ("站点地图（绿色：开放中）", "Map of the stations (green: open now)"),
     "stations.name": ("站点", "Station"),
     "stations.open_now": ("现在开放", "Open now"),
     "stations.free_beds": ("空床位/总数", "Free beds / all"),
