@@ -26,6 +26,12 @@ def test_named_roles_expand_into_an_operators_scopes_and_the_scope_claim_adds_to
     assert not clerk.has_scope("pii:read")
 
 
+def test_the_mutual_help_role_claims_and_manages_the_board_and_nothing_else() -> None:
+    helper = Principal(sub="op-2", role="operator", roles=("mutual_help",))
+    assert helper.scopes == {"help:claim", "help:manage"}
+    assert not helper.has_scope("cases:care") and not helper.has_scope("pii:read")
+
+
 def test_roles_grant_nothing_to_other_roles_and_unknown_names_grant_nothing() -> None:
     station = Principal(sub="s", role="station", station_id="st-1", roles=("security_officer",))
     stranger = Principal(sub="op", role="operator", roles=("god",))

@@ -42,6 +42,9 @@ NAMED_ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
             {"pii:read", "drivers:erase", "partners:manage", "keys:manage", "security:manage"}
         ),
         "operations": frozenset({"dlq:read", "dlq:replay"}),
+        # The mutual-help board (issue 17): party members, villages and unit staff claim needs
+        # (help:claim); the committee posts for drivers and reads the whole board (help:manage).
+        "mutual_help": frozenset({"help:claim", "help:manage"}),
     }
 )
 

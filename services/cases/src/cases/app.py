@@ -17,6 +17,7 @@ from cases.api.complaints_routes import router as complaints_router
 from cases.api.errors import ERRORS
 from cases.api.extensions_routes import router as extensions_router
 from cases.api.figures_routes import router as figures_router
+from cases.api.help_routes import router as help_router
 from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
@@ -25,13 +26,15 @@ from cases.four_eyes import cases_areas
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.jobs import scanner as periodic_scanner
+from cases.mutual_help import MutualHelp
 from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store import cases, dossiers, units
+from cases.store import cases, dossiers, needs, units
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
+from cases.store.needs import NEEDS, NeedStore
 from cases.store.units import DistrictUnits
 from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
@@ -49,6 +52,7 @@ from common.webapp import create_service_app
 INDEXES = [
     *cases.INDEXES,
     *dossiers.INDEXES,
+    *needs.INDEXES,
     *units.INDEXES,
     *partner_links.INDEXES,
     idempotency_indexes(),
@@ -87,6 +91,7 @@ def create_app(
             runtime.db, calendar, settings, relay=relay, faults=runtime.faults, clock=clock
         )
         built["cases"] = service
+        built["help"] = MutualHelp(service.records, NeedStore(runtime.db), service.intake)
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
             CaseClocks(runtime.db),
@@ -116,7 +121,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES, CALENDARS],
+            outbox_collections=[CASES, CALENDARS, NEEDS],
             wire=wire,
             prepare=prepare,
             store=store,
@@ -124,12 +129,19 @@ def create_app(
         ) as runtime:
             service: Cases = built["cases"]
             calendars: CalendarService = built["calendars"]
-            scanner = periodic_scanner(service.breach_scan, calendars, every=settings.scan_seconds)
+            board: MutualHelp = built["help"]
+            scanner = periodic_scanner(
+                service.breach_scan,
+                calendars,
+                every=settings.scan_seconds,
+                also=[board.hand_over_unclaimed],
+            )
             if scan:
                 scanner.start()
             app.state.runtime = runtime
             app.state.cases = service
             app.state.calendars = calendars
+            app.state.help = board
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
@@ -155,6 +167,7 @@ def create_app(
             extensions_router,
             complaints_router,
             care_router,
+            help_router,
             figures_router,
             calendar_router,
             approvals_router,

@@ -2,7 +2,8 @@
 
 The cases stay for the figures (counts per category, clocks kept or breached) under a
 pseudonym: the description, every note, attachments, the respondent and any actor id naming
-the driver go. The care dossier goes.
+the driver go. The care dossier goes. The mutual-help needs the driver posted go; on needs the
+driver helped with, the helper becomes the pseudonym and the helper's contact goes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
+from cases.store.needs import NEEDS
 from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
 
@@ -30,6 +32,15 @@ def _pseudonymous_case(doc: dict[str, Any], driver_id: str, anon: str) -> dict[s
 
 STEPS = (
     Forget("care dossier", DOSSIERS, by("_id")),
+    Forget("mutual-help needs posted", NEEDS, by("driver_id")),
+    Forget(
+        "mutual-help needs helped: helper and contact",
+        NEEDS,
+        lambda driver_id: {"helper.kind": "driver", "helper.id": driver_id},
+        update=lambda _driver_id, anon: {
+            "$set": {"helper.id": anon, "helper.sub": anon, "helper.contact": None}
+        },
+    ),
     Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
     Forget(
         "cases: descriptions, notes, attachments",

@@ -43,6 +43,11 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "case.resolved.v1": ("cases.events", "case"),
     "case.closed.v1": ("cases.events", "case"),
     "case.compensation_granted.v1": ("cases.events", "case"),
+    # The mutual-help board (issue 17): the driver who posted a need hears of each step.
+    "help.posted.v1": ("cases.events", "case"),
+    "help.claimed.v1": ("cases.events", "case"),
+    "help.failed.v1": ("cases.events", "case"),
+    "help.unclaimed.v1": ("cases.events", "case"),
 }
 
 
@@ -178,6 +183,48 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
             title="Compensation points",
             body="For your request $case_id you are granted $amount points; they will "
             "arrive shortly.",
+        ),
+    },
+    "help.posted.v1": {
+        "zh-CN": Content(
+            title="互助需求已发布",
+            body="您的互助需求(编号 $need_id)已发布。有人认领后,您和认领人才能看到彼此的"
+            "联系方式;$claim_by 前无人认领,将转交工作人员办理。",
+        ),
+        "en": Content(
+            title="Your need is on the board",
+            body="Your need $need_id is on the mutual-help board. Once someone claims it, you "
+            "and they see each other's contact; unclaimed by $claim_by, staff take it up.",
+        ),
+    },
+    "help.claimed.v1": {
+        "zh-CN": Content(
+            title="互助需求已有人认领",
+            body="您的互助需求 $need_id 已被认领,请在应用中查看认领人的联系方式。",
+        ),
+        "en": Content(
+            title="Someone will help",
+            body="Your need $need_id was claimed; the helper's contact is in the app.",
+        ),
+    },
+    "help.failed.v1": {
+        "zh-CN": Content(
+            title="互助未能完成",
+            body="您的互助需求 $need_id 未能完成。如仍需帮助,请重新发布或联系工作人员。",
+        ),
+        "en": Content(
+            title="The help did not happen",
+            body="Your need $need_id was not met. Post it again or call us if you still need help.",
+        ),
+    },
+    "help.unclaimed.v1": {
+        "zh-CN": Content(
+            title="互助需求转交办理",
+            body="您的互助需求 $need_id 暂无人认领,已转为诉求 $case_id 由工作人员办理。",
+        ),
+        "en": Content(
+            title="Staff take up your need",
+            body="Nobody claimed your need $need_id in time; staff handle it as request $case_id.",
         ),
     },
     "activity.attended.v1": {

@@ -31,7 +31,7 @@ from points.api.routes import router
 from points.consents import EarningConsent
 from points.erasure import KEPT, STEPS
 from points.four_eyes import points_areas
-from points.handlers.earning import EarningHandlers
+from points.handlers.earning import EarningHandlers, helping
 from points.handlers.registry import RegistryHandlers
 from points.holds import Holds
 from points.jobs import Maintenance
@@ -183,7 +183,10 @@ def create_app(
         )
         consumer.domain(
             "cases.events",
-            {"case.compensation_granted.v1": earning.on_domain_event},
+            {
+                "case.compensation_granted.v1": earning.on_domain_event,
+                "help.completed.v1": helping(consent.guarded(earning.on_domain_event)),
+            },
         )
         consumer.partners(
             {

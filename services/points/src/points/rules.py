@@ -20,6 +20,7 @@ EARNING_TYPES = frozenset(
         "safety.milestone.v1",
         "training.completed.v1",
         "port.appointment.kept.v1",
+        "help.completed.v1",
     }
 )
 
@@ -172,6 +173,17 @@ def capped_amount(
 # service.used.v1 is not awarded directly: the stations service checks it (window dedupe,
 # impossible travel) and re-announces it on stations.events, which is what earns.
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    # The mutual-help board (cases service): a driver who helped another, confirmed done by the
+    # driver helped. Helpers who are not drivers (stations, units, party members) earn nothing.
+    "mutual-help": {
+        "name": "Mutual help given",
+        "event_type": "help.completed.v1",
+        "conditions": [{"field": "helper_kind", "op": "eq", "value": "driver"}],
+        "points": 30,
+        "max_per_event": 30,
+        "cap_per_day": 60,
+        "cap_per_month": 300,
+    },
     "station-service": {
         "name": "Station service used",
         "event_type": "service.used.v1",

@@ -6,7 +6,16 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from common.events import cases, notify, partner, partners, points, registry, stations
+from common.events import (
+    cases,
+    mutual_help,
+    notify,
+    partner,
+    partners,
+    points,
+    registry,
+    stations,
+)
 from common.events.base import CloudEvent, EventData, new_event
 
 DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
@@ -68,6 +77,11 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             cases.CaseDeadlinesRecomputed,
             cases.CalendarYearLoaded,
             cases.CasesErasureCompleted,
+            mutual_help.HelpPosted,
+            mutual_help.HelpClaimed,
+            mutual_help.HelpCompleted,
+            mutual_help.HelpFailed,
+            mutual_help.HelpUnclaimed,
         )
     },
     "partners.events": {

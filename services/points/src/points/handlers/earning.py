@@ -3,10 +3,25 @@
 
 from __future__ import annotations
 
+from common.dispatch import EventHandler
 from common.events import CloudEvent, EventData, InvalidEvent
+from common.events.mutual_help import HelpCompleted
 from points.earning import CompensationAboveMaximum, Earning, EventInFuture
 from points.ledger import ConflictingEntry
 from points.service import PointsService
+
+
+def helping(handler: EventHandler) -> EventHandler:
+    """A mutual help (``help.completed.v1``) earns for the helper, not for the driver helped
+    (the event's subject): ``handler`` gets the event as the helper's, so points' key, consent
+    check and caps follow the helper. Helpers who are not drivers earn nothing here."""
+
+    async def handle(event: CloudEvent, data: EventData) -> None:
+        if not isinstance(data, HelpCompleted) or data.helper_kind != "driver":
+            return
+        await handler(event.model_copy(update={"subject": data.helper_id}), data)
+
+    return handle
 
 
 class EarningHandlers:
