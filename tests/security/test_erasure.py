@@ -210,6 +210,28 @@ async def use_every_service(p: Platform, token: Headers) -> tuple[str, str]:
     ok(await p.http["cases"].post(f"{base}/driver_replied", json={}, headers=me))
     ok(await p.http["cases"].post(f"{base}/feedback", json={"note": REPLY_NOTE}, headers=handler))
 
+    editor = token("operator", roles=["notify_editor"], sub="editor-1")
+    broadcast = ok(
+        await p.http["notify"].post(
+            "/v1/broadcasts",
+            json={
+                "category": "policy",
+                "segment": {"kind": "everyone"},
+                "content": {"zh-CN": {"title": "港区限行新规", "body": "下周一起执行。"}},
+            },
+            headers=editor,
+        ),
+        201,
+    )
+
+    async def broadcast_done() -> bool:
+        answer = await p.http["notify"].get(
+            f"/v1/broadcasts/{broadcast['broadcast_id']}", headers=editor
+        )
+        return bool(answer.json()["status"] == "completed")
+
+    await wait_until(broadcast_done, timeout=30)
+
     async def points_earned() -> bool:
         answer = await p.http["points"].get(f"/v1/accounts/{driver}/ledger", headers=operator)
         return answer.is_success and len(answer.json()["items"]) >= 2
@@ -269,6 +291,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     # The search finds what it looks for: each service held the driver before.
     assert {where.split(".")[0] for where in before} == {"registry", *SERVICES}, before
     assert {"notify.notifications", "stations.checkins", "cases.cases"} <= set(before)
+    assert "notify.broadcasts" in before, "the broadcast's cursor names its last driver"
     assert {DESCRIPTION, NOTE, REPLY_NOTE} <= before["cases.cases"]
     assert DESCRIPTION in before["cases.idempotency_keys"]
 
