@@ -49,7 +49,9 @@ HANDBOOK_PARTNER_TYPES = {
 def test_the_catalogue_has_every_initial_type_of_the_handbook() -> None:
     domain = {t for models in DOMAIN_EVENTS.values() for t in models}
     assert domain >= HANDBOOK_DOMAIN_TYPES
-    assert set(PARTNER_EVENTS) == HANDBOOK_PARTNER_TYPES
+    # Later issues add partner types (issue 17: driving.session.v1); the handbook's stay.
+    assert set(PARTNER_EVENTS) >= HANDBOOK_PARTNER_TYPES
+    assert "driving.session.v1" in PARTNER_EVENTS
 
 
 def test_every_schema_matches_its_checked_in_snapshot() -> None:

@@ -15,7 +15,8 @@ PartnerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length
 PartnerCatalogue = dict[PartnerId, list[str]]
 
 DEFAULT_PARTNERS: PartnerCatalogue = {
-    "port-booking": ["driver.registered.v1", "port.appointment.kept.v1"],
+    # The booking system knows trips, so it reports driving sessions (rest nudges, issue 17).
+    "port-booking": ["driver.registered.v1", "port.appointment.kept.v1", "driving.session.v1"],
     "station-kiosk": ["service.used.v1"],
     "volunteer-team": ["volunteer.logged.v1"],
     "traffic-safety": ["safety.milestone.v1"],

@@ -26,9 +26,16 @@ Category = Literal[
     "road_closure",
     "severe_weather",
     "safety_recall",
+    "rest",
 ]
-# Driving-safety exceptions: these go at once, through quiet hours and rate limits.
-URGENT_CATEGORIES: frozenset[str] = frozenset({"road_closure", "severe_weather", "safety_recall"})
+# Driving-safety exceptions: these go at once, through quiet hours and rate limits. ``rest``
+# is a personal rest nudge after hours at the wheel (stations' rest.nudged.v1): held until
+# quiet hours end it would arrive when the driver no longer drives, so it is urgent too.
+URGENT_CATEGORIES: frozenset[str] = frozenset(
+    {"road_closure", "severe_weather", "safety_recall", "rest"}
+)
+# Categories about one driver only: never a broadcast's.
+PERSONAL_CATEGORIES: frozenset[str] = frozenset({"rest"})
 
 DriverChannel = Literal["inbox", "sms"]
 Status = Literal["queued", "held", "sent", "delivered", "failed"]
@@ -285,6 +292,8 @@ def check_broadcast(
     """Validates a new broadcast; returns whether it is urgent."""
     if not content:
         raise InvalidBroadcast("content needs at least one language")
+    if category in PERSONAL_CATEGORIES:
+        raise InvalidBroadcast(f"{category} notifications are personal, not broadcast")
     if urgency == "urgent" and not is_urgent(category):
         raise InvalidBroadcast(
             "only road_closure, severe_weather and safety_recall may be urgent: urgency "

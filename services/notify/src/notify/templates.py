@@ -35,6 +35,9 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "points.expired.v1": ("points.events", "points"),
     "points.grade_changed.v1": ("points.events", "points"),
     "activity.attended.v1": ("stations.events", "activity"),
+    # Issue 17: the stations service decides the nudge (it owns stations' room and the
+    # driver's location consent); notify words it. Urgent: it cannot wait for quiet hours.
+    "rest.nudged.v1": ("stations.events", "rest"),
     "points.adjusted.v1": ("points.events", "points"),
     # The steps of a driver's own request or complaint that the driver should know about;
     # assignment, warnings and breaches are for staff.
@@ -225,6 +228,21 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
         "en": Content(
             title="Staff take up your need",
             body="Nobody claimed your need $need_id in time; staff handle it as request $case_id.",
+        ),
+    },
+    "rest.nudged.v1": {
+        "zh-CN": Content(
+            title="您已连续驾驶 $continuous_minutes 分钟,请休息",
+            body="师傅辛苦了!您已连续驾驶 $continuous_minutes 分钟。附近的 $station_name "
+            "(约 $distance_km 公里,$travel_minutes 分钟车程)现有空床位或车位,"
+            "请安全停车休息。$check_in_by 前在该站签到休息可获得积分。",
+        ),
+        "en": Content(
+            title="$continuous_minutes minutes at the wheel: time to rest",
+            body="You have been driving for $continuous_minutes minutes without a break. "
+            "$station_name ($distance_km km, about $travel_minutes minutes away) has a free "
+            "bed or parking space. Please stop there safely; a rest check-in there before "
+            "$check_in_by earns points.",
         ),
     },
     "activity.attended.v1": {

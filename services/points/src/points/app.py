@@ -178,7 +178,11 @@ def create_app(
         )
         consumer.domain(
             "stations.events",
-            {"service.used.v1": on_domain, "activity.attended.v1": on_domain},
+            {
+                "service.used.v1": on_domain,
+                "activity.attended.v1": on_domain,
+                "rest.taken.v1": on_domain,
+            },
             batch_size=settings.consumer_batch_size,
         )
         consumer.domain(

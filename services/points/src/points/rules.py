@@ -20,6 +20,7 @@ EARNING_TYPES = frozenset(
         "safety.milestone.v1",
         "training.completed.v1",
         "port.appointment.kept.v1",
+        "rest.taken.v1",
         "help.completed.v1",
     }
 )
@@ -223,6 +224,14 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "points_per_unit": 5,
         "unit_field": "hours",
         "points": 10,
+    },
+    # Issue 17: a driver nudged after hours at the wheel who checks in to rest at the named
+    # station in time (stations' rest.taken.v1: one per nudge, so one per driving session).
+    "rest-after-nudge": {
+        "name": "Rested at the station a rest nudge named",
+        "event_type": "rest.taken.v1",
+        "points": 10,
+        "cap_per_day": 20,
     },
     "appointment-on-time": {
         "name": "Port appointment kept on time",

@@ -25,8 +25,11 @@ from stations.api.lifecycle_routes import router as lifecycle_router
 from stations.api.stations_routes import router as stations_router
 from stations.consents import LocationConsent
 from stations.erasure import KEPT, STEPS
+from stations.handlers.driving import DrivingHandlers
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
+from stations.rest import INDEXES as REST_INDEXES
+from stations.rest import NUDGES
 from stations.retention import retention_rules
 from stations.service import Stations, Stores
 from stations.settings import StationsSettings
@@ -42,6 +45,7 @@ INDEXES = [
     *activities.INDEXES,
     *feedback.INDEXES,
     *lifecycle.INDEXES,
+    *REST_INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),
 ]
@@ -82,14 +86,20 @@ def create_app(
         consumer.domain("registry.events", answering_erasure(consenting, erasure))
         runtime.retention = retention_rules(settings)
         # A kiosk's late report about an erased driver would be recorded (even refused) again.
-        consumer.partners(skipping_erased(kiosks.handlers(), erasure))
+        partner_types = {**kiosks.handlers(), **DrivingHandlers(use_cases.rest).handlers()}
+        consumer.partners(skipping_erased(partner_types, erasure))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[checkins.CHECKINS, activities.ATTENDANCES, lifecycle.VERSIONS],
+            outbox_collections=[
+                checkins.CHECKINS,
+                activities.ATTENDANCES,
+                lifecycle.VERSIONS,
+                NUDGES,
+            ],
             wire=wire,
             store=store,
             broker=broker,

@@ -3,6 +3,7 @@ and checking out."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +70,9 @@ class Checkins:
         self._announcer = announcer
         self._settings = settings
         self.now = clock
+        # What else follows a counted check-in (stations.rest: a nudged driver's rest); run
+        # again on a retry or redelivery, so it must be idempotent.
+        self.after_count: Callable[[Checkin], Awaitable[None]] | None = None
 
     async def record_use(self, use: Use) -> tuple[Checkin, bool]:
         """Record a use once; returns ``(check-in, created)``. Raises the refusal's reason.
@@ -79,6 +83,7 @@ class Checkins:
         existing = await self._checkins.get(use.checkin_id) if use.may_exist else None
         if existing is not None:
             await self._announcer.announce(self._checkins.collection, use.checkin_id)
+            await self._followed(existing)
             return existing, False
         station = await self._directory.get_station(use.station_id)
         refuse_use(station, use.service_code, use.used_at)
@@ -156,10 +161,16 @@ class Checkins:
             winner = await self._checkins.get(use.checkin_id)
             if winner is None:
                 raise RuntimeError(f"check-in {use.checkin_id} reported duplicate but not found")
+            await self._followed(winner)
             return winner, False
         if status == "counted":
             await self._announcer.announce(self._checkins.collection, use.checkin_id)
+            await self._followed(checkin)
         return checkin, True
+
+    async def _followed(self, checkin: Checkin) -> None:
+        if self.after_count is not None and checkin.status == "counted":
+            await self.after_count(checkin)
 
     async def record_refused(self, use: Use, error: StationsError) -> Checkin:
         """A kiosk's report that cannot count: kept (visible to operators), never announced."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from common.erasure import Forget, by
+from stations.rest import NUDGES
 from stations.store.activities import ACTIVITIES, ATTENDANCES
 from stations.store.checkins import CHECKINS, WINDOWS
 from stations.store.drivers import DRIVERS
@@ -40,6 +41,7 @@ STEPS = (
         # The seat stays taken: the activity's figures do not change after the fact.
         lambda d, _: {"$pull": {"registrants": d}},
     ),
+    Forget("rest nudges", NUDGES, by("driver_id")),
     Forget(
         "ratings and comments",
         FEEDBACK,

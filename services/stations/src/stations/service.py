@@ -22,6 +22,7 @@ from stations.feedback import Ratings
 from stations.lifecycle_catalogue import LifecycleCatalogue
 from stations.nearby import NearbySearch
 from stations.records import Announcer
+from stations.rest import RestNudges
 from stations.settings import StationsSettings
 from stations.store.activities import ActivityStore
 from stations.store.checkins import CheckinStore
@@ -51,6 +52,7 @@ class Stations:
     ratings: Ratings
     lifecycle: LifecycleCatalogue
     circle: ServiceCircle
+    rest: RestNudges
     circle_minutes: int
     now: Clock
 
@@ -77,6 +79,10 @@ class Stations:
             clock=clock,
         )
         nearby = NearbySearch(stores.stations, settings, clock=clock)
+        rest = RestNudges(
+            stores.stations.collection.database, nearby, announcer, settings, clock=clock
+        )
+        checkins.after_count = rest.on_checkin
         return cls(
             directory=directory,
             nearby=nearby,
@@ -95,6 +101,7 @@ class Stations:
                 stores.lifecycle, stores.checkins, announcer=announcer, clock=clock
             ),
             circle=ServiceCircle(stores.stations, stores.drivers, nearby, settings),
+            rest=rest,
             circle_minutes=settings.service_circle_minutes,
             now=clock,
         )

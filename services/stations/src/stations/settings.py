@@ -51,5 +51,12 @@ class StationsSettings(ServiceSettings):
     # Activities a station may schedule per calendar month (UTC); attendance earns points.
     max_activities_per_station_month: int = Field(default=60, ge=1, le=10_000)
 
+    # Rest nudges (stations.rest): past this many minutes of continuous driving a driver with
+    # location consent is nudged once per session to the nearest station with room; a rest
+    # check-in there within rest_checkin_hours earns points. Reports older than
+    # rest_report_max_age_minutes carry a stale position and are ignored.
+    rest_nudge_minutes: int = Field(default=240, ge=30, le=24 * 60)
+    rest_checkin_hours: float = Field(default=4.0, gt=0, le=48)
+    rest_report_max_age_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     nearby_default_radius_km: float = Field(default=15.0, gt=0)
     nearby_max_radius_km: float = Field(default=2000.0, gt=0)

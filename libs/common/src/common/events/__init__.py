@@ -37,6 +37,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
         for m in (
             stations.ServiceUsed,
             stations.ActivityAttended,
+            stations.RestNudged,
+            stations.RestTaken,
             stations.StationsErasureCompleted,
             stations.LifecycleCatalogueVersioned,
         )
@@ -105,6 +107,7 @@ PARTNER_EVENTS: dict[str, type[EventData]] = {
         partner.SafetyMilestone,
         partner.TrainingCompleted,
         partner.PortAppointmentKept,
+        partner.DrivingSession,
     )
 }
 

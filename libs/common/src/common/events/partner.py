@@ -74,3 +74,23 @@ class PortAppointmentKept(EventData):
     terminal: str
     on_time: bool
     kept_at: AwareDatetime = from_envelope("time")
+
+
+class DrivingSession(EventData):
+    """A driver's current driving session, from telematics or the booking system (issue 17).
+
+    Sent as often as the partner likes (e.g. every 15 minutes while driving). The stations
+    service reads the position only for a driver who consented to location, only to find the
+    nearest station to rest at, and keeps no position: nothing of it is stored.
+    """
+
+    event_type: ClassVar[str] = "driving.session.v1"
+
+    driver_id: str = from_envelope("subject")
+    session_id: str = Field(
+        min_length=1, max_length=100, description="The partner's id of this continuous drive"
+    )
+    continuous_minutes: int = Field(ge=0, le=24 * 60, description="Driven without a rest")
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    reported_at: AwareDatetime = from_envelope("time")

@@ -36,6 +36,36 @@ class ActivityAttended(EventData):
     attended_at: AwareDatetime
 
 
+class RestNudged(EventData):
+    """A driver past the continuous-driving threshold is nudged to rest at the nearest open
+    station with a free bed or parking space within the service circle. No position: only
+    the station and how far it is."""
+
+    event_type: ClassVar[str] = "rest.nudged.v1"
+
+    driver_id: str
+    nudge_id: str
+    continuous_minutes: int = Field(ge=0)
+    station_id: str
+    station_name: str
+    distance_km: float = Field(ge=0)
+    travel_minutes: int = Field(ge=0)
+    check_in_by: AwareDatetime = Field(description="A rest check-in there until then earns")
+    nudged_at: AwareDatetime
+
+
+class RestTaken(EventData):
+    """The nudged driver checked in at the named station in time (points earn by rule)."""
+
+    event_type: ClassVar[str] = "rest.taken.v1"
+
+    driver_id: str
+    nudge_id: str
+    station_id: str
+    checkin_id: str
+    rested_at: AwareDatetime
+
+
 class StationsErasureCompleted(ErasureCompleted):
     """The stations service holds nothing personal about the erased driver any more."""
 
