@@ -71,8 +71,10 @@ class KeyRotation:
         *,
         batch_size: int,
         clock: Clock = utc_now,
+        pause_seconds: float = 0.05,
     ) -> None:
         self._db = db
+        self._pause_seconds = pause_seconds
         self._collections = collections
         self._pii = pii
         self._batch_size = batch_size
@@ -101,7 +103,7 @@ class KeyRotation:
             if len(docs) < self._batch_size:
                 break
             last = docs[-1]["_id"]
-            await asyncio.sleep(0)  # let requests reach the store between batches
+            await asyncio.sleep(self._pause_seconds)  # let requests reach the store meanwhile
         if not left:
             await state.update_one(
                 {"_id": spec.name},
@@ -191,5 +193,12 @@ def rotation_job(
     rotation = KeyRotation(db, collections, pii, batch_size=batch_size)
     ttl = timedelta(seconds=max(60.0, every_seconds * 3))
     lease = StoreLease(db, f"{service}-key-rotation", ttl=ttl)
-    loop = Periodic(f"{service}-key-rotation", every_seconds, rotation.run_once, lease=lease)
+    # The first round one interval after start-up, not in the middle of it.
+    loop = Periodic(
+        f"{service}-key-rotation",
+        every_seconds,
+        rotation.run_once,
+        lease=lease,
+        first_after=every_seconds,
+    )
     return rotation, loop
