@@ -44,14 +44,14 @@ class RestNudged(EventData):
     event_type: ClassVar[str] = "rest.nudged.v1"
 
     driver_id: str
-    nudge_id: str
-    continuous_minutes: int = Field(ge=0)
+    nudge_id: str = Field(description="One per driver and driving session; the event's id too")
+    continuous_minutes: int = Field(ge=0, description="Driven without a rest when nudged")
     station_id: str
-    station_name: str
-    distance_km: float = Field(ge=0)
-    travel_minutes: int = Field(ge=0)
+    station_name: str = Field(description="The station's display name (Chinese)")
+    distance_km: float = Field(ge=0, description="Straight-line distance, one decimal")
+    travel_minutes: int = Field(ge=0, description="Estimated minutes to reach it by truck")
     check_in_by: AwareDatetime = Field(description="A rest check-in there until then earns")
-    nudged_at: AwareDatetime
+    nudged_at: AwareDatetime = Field(description="When the nudge was decided")
 
 
 class RestTaken(EventData):
@@ -60,10 +60,10 @@ class RestTaken(EventData):
     event_type: ClassVar[str] = "rest.taken.v1"
 
     driver_id: str
-    nudge_id: str
+    nudge_id: str = Field(description="The rest.nudged.v1 this rest answers")
     station_id: str
     checkin_id: str
-    rested_at: AwareDatetime
+    rested_at: AwareDatetime = Field(description="When the driver checked in")
 
 
 class StationsErasureCompleted(ErasureCompleted):
