@@ -396,3 +396,109 @@ async def test_cases_list_a_grid_subtree_or_a_route_grid_from_registry_events(
     assert subtree == {opened[near]}
     assert await listed(unit="grid", unit_id=community) == set()
     assert await listed(unit="route_grid", unit_id=corridor["route_grid_id"]) == {opened[far]}
+
+
+async def test_notify_targets_drivers_of_a_kind_from_registry_events(
+    d: District, mongo: Any
+) -> None:
+    taxi = str((await d.post("/v1/drivers", driver(640, kind="taxi")))["driver_id"])
+    hailing = str((await d.post("/v1/drivers", driver(641, kind="taxi")))["driver_id"])
+    moved = await d.registry.patch(
+        f"/v1/drivers/{hailing}", json={"kind": "ride_hailing"}, headers=d.auth()
+    )
+    assert moved.status_code == 200, moved.text
+    facts = mongo[f"{d.settings.topic_prefix[:-1]}_notify"]["drivers"]
+
+    async def learned() -> bool:
+        return (
+            await facts.count_documents({"_id": taxi, "driver_kind": "taxi"}) == 1
+            and await facts.count_documents({"_id": hailing, "driver_kind": "ride_hailing"}) == 1
+        )
+
+    await wait_until(learned, timeout=45)
+    assert await _broadcast(d, {"kind": "driver_kind", "value": "taxi"}) == 1
+    assert await _broadcast(d, {"kind": "driver_kind", "value": "ride_hailing"}) == 1
+    trucks = await facts.count_documents({"driver_kind": {"$nin": ["taxi", "ride_hailing"]}})
+    assert await _broadcast(d, {"kind": "driver_kind", "value": "container_truck"}) == trucks
+    body = {
+        "category": "policy",
+        "segment": {"kind": "driver_kind", "value": "tractor"},
+        "content": {"zh-CN": {"title": "通知", "body": "内容"}},
+    }
+    headers = {**d.auth(), "Idempotency-Key": unique_name("k")}
+    refused = await d.notify.post("/v1/broadcasts", json=body, headers=headers)
+    assert refused.status_code == 422
+
+
+async def test_the_census_asks_routes_status_interests_needs_refers_a_need_and_feeds_back(
+    d: District,
+) -> None:
+    campaign = (await d.post("/v1/census/campaigns", {"quarter": "2026Q3"}))["campaign_id"]
+    grid = await d.grid("薛城陶庄网格", "grid")
+    branch = await d.org("薛城业缘型支部甲", "party_branch", branch_type="business")
+    driver_id = await d.driver(630, grid_id=grid)
+    await d.registry.post(
+        f"/v1/organisations/{branch}/members", json={"driver_id": driver_id}, headers=d.auth()
+    )
+    corridor = await d.post("/v1/route-grids", {"name": "鲁苏豫线", "places": ["山东", "河南"]})
+    survey = {
+        "routes": [{"origin": "枣庄", "destination": "郑州", "via": ["河南"]}],
+        "political_status": "party_member",
+        "interests": ["table_tennis", "reading"],
+        "needs": [{"category": "schooling", "summary": "孩子转学 联系 13900000630"}],
+    }
+    path = f"/v1/drivers/{driver_id}/verifications"
+    refused = await d.registry.post(
+        path, json={"campaign_id": campaign, "survey": survey}, headers=d.auth()
+    )
+    assert refused.status_code == 422, "political status only with the driver's consent"
+    consented = {**survey, "political_status_consent": True}
+    answered = await d.registry.post(
+        path, json={"campaign_id": campaign, "survey": consented}, headers=d.auth()
+    )
+    assert answered.status_code == 200, answered.text
+    answers = await d.get(f"/v1/drivers/{driver_id}/census-answers")
+    assert answers["political_status"] == "party_member"
+    assert answers["interests"] == ["reading", "table_tennis"]
+    need = answers["needs"][0]["need_id"]
+    clerkless = await d.registry.get(
+        f"/v1/drivers/{driver_id}/census-answers", headers=d.auth("operator", roles=["auditor"])
+    )
+    assert clerkless.status_code == 403
+
+    referral = f"/v1/drivers/{driver_id}/census-needs/{need}/case"
+    first = await d.registry.post(referral, headers=d.auth())
+    again = await d.registry.post(referral, headers=d.auth())
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json()["referred_at"] == again.json()["referred_at"]
+    oversight = _auth("operator", scope="cases:supervise", sub="supervisor-c")
+
+    async def opened() -> list[Json] | None:
+        answer = await d.cases.get("/v1/cases", params={"driver_id": driver_id}, headers=oversight)
+        items: list[Json] = answer.json()["items"]
+        return items or None
+
+    cases = await wait_until(opened, timeout=45)
+    assert [c["category"] for c in cases] == ["schooling"]
+    assert "孩子转学" in cases[0]["description"]
+    assert "13900000630" not in cases[0]["description"]
+
+    report = await d.get(f"/v1/census/campaigns/{campaign}/report")
+    by_grid = {g["unit_id"]: g for g in report["grids"]}
+    assert by_grid[grid]["drivers_answered"] == 1
+    assert by_grid[grid]["needs"] == {"schooling": 1}
+    assert by_grid[grid]["needs_referred"] == 1
+    assert by_grid[grid]["party_members"] == 1
+    assert by_grid[grid]["route_grids"] == {corridor["route_grid_id"]: 1}
+    assert {o["unit_id"] for o in report["organisations"]} == {branch}
+    fed = await d.registry.post(f"/v1/census/campaigns/{campaign}/feedback", headers=d.auth())
+    assert fed.status_code == 200, fed.text
+
+    async def fed_back() -> list[CloudEvent] | None:
+        found = await d.events("census.results_fed_back.v1")
+        return found or None
+
+    event = (await wait_until(fed_back))[0]
+    assert event.subject == campaign
+    assert [g["unit_id"] for g in (event.data or {})["grids"]] == [grid]
+    assert driver_id not in event.model_dump_json()

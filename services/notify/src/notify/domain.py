@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from common.domain_errors import DomainError
 from common.events.notify import NotifyChannel
+from common.events.registry import DRIVER_KINDS
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
@@ -208,7 +209,9 @@ def pick_language(prefs: Preferences | None, facts: DriverFacts | None, default:
     return "zh-CN"
 
 
-SegmentKind = Literal["everyone", "grid", "fleet", "organisation", "near", "grade", "route_grid"]
+SegmentKind = Literal[
+    "everyone", "grid", "fleet", "organisation", "near", "grade", "route_grid", "driver_kind"
+]
 
 
 class Segment(BaseModel):
@@ -231,6 +234,8 @@ class Segment(BaseModel):
                 raise ValueError("a 'near' segment needs lat, lng and radius_km")
         elif self.kind != "everyone" and not self.value:
             raise ValueError(f"a '{self.kind}' segment needs a value")
+        if self.kind == "driver_kind" and self.value not in DRIVER_KINDS:
+            raise ValueError(f"a 'driver_kind' segment is one of {list(DRIVER_KINDS)}")
         return self
 
 

@@ -52,6 +52,13 @@ _RESOLVERS: dict[str, Callable[[Segment], Document]] = {
     "organisation": lambda s: {"organisations": s.value},
     # Drivers whose declared routes join the route grid (driver.updated.v1 route_grid_ids).
     "route_grid": lambda s: {"route_grids": s.value},
+    # Truck, ride-hailing or taxi drivers (issue 16); drivers notify learned of before kinds
+    # were announced have no kind and are container trucks'.
+    "driver_kind": lambda s: (
+        {"driver_kind": {"$in": [s.value, None]}}
+        if s.value == "container_truck"
+        else {"driver_kind": s.value}
+    ),
     # Where a driver was is used only with the ``location`` consent (common.consents).
     "near": lambda s: {
         "cell": {"$in": cells_near(s.lat or 0.0, s.lng or 0.0, s.radius_km or 1)},

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.domain_errors import DomainError
 from common.events.points import Grade
+from common.events.registry import DriverKind
 
 AccountStatus = Literal["active", "frozen", "closed"]
 EntryKind = Literal["award", "redemption", "reversal", "expiry", "adjustment"]
@@ -101,6 +102,8 @@ class Account(BaseModel):
     seq: int = 0
     fleet: str | None = None
     grid: str | None = None
+    # Accounts opened before kinds existed are container trucks' (issue 16).
+    kind: DriverKind = "container_truck"
     earned: dict[str, int] = Field(
         default_factory=dict, description="Points awarded per month (YYYY-MM), net of reversals"
     )

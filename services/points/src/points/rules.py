@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from common.events import DOMAIN_EVENTS, PARTNER_EVENTS
+from common.events.registry import DriverKind
 
 Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists"]
 
@@ -85,6 +86,11 @@ class RuleSpec(BaseModel):
     valid_until: AwareDatetime | None = None
     priority: int = Field(default=0, ge=0, le=1000, description="Higher wins among matches")
     active: bool = True
+    driver_kinds: list[DriverKind] | None = Field(
+        default=None,
+        min_length=1,
+        description="Only drivers of these kinds earn by it (issue 16); absent: every driver",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -127,11 +133,18 @@ class Rule(RuleSpec):
             return False
         return not (self.valid_until and moment >= self.valid_until)
 
-    def matches(self, event_type: str, data: dict[str, Any], moment: datetime) -> bool:
+    def matches(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        moment: datetime,
+        kind: DriverKind = "container_truck",
+    ) -> bool:
         return (
             self.active
             and self.event_type == event_type
             and self.in_window(moment)
+            and (self.driver_kinds is None or kind in self.driver_kinds)
             and all(c.holds(data) for c in self.conditions)
         )
 
@@ -145,10 +158,15 @@ class Rule(RuleSpec):
 
 
 def choose_rule(
-    rules: list[Rule], event_type: str, data: dict[str, Any], moment: datetime
+    rules: list[Rule],
+    event_type: str,
+    data: dict[str, Any],
+    moment: datetime,
+    kind: DriverKind = "container_truck",
 ) -> Rule | None:
-    """The highest-priority active rule matching the event at its own time (replay-stable)."""
-    matching = [r for r in rules if r.matches(event_type, data, moment)]
+    """The highest-priority active rule matching the event at its own time (replay-stable)
+    for the driver's kind (the kind the registry last announced)."""
+    matching = [r for r in rules if r.matches(event_type, data, moment, kind)]
     if not matching:
         return None
     return max(matching, key=lambda r: (r.priority, r.version, r.rule_id))

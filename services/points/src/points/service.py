@@ -10,6 +10,7 @@ from common.clock import Clock
 from common.events import new_event
 from common.events.cases import CaseCompensationGranted
 from common.events.points import GradeChanged
+from common.events.registry import DriverKind
 from common.logging import get_logger
 from common.outbox import outbox_entry
 from points.domain import (
@@ -98,8 +99,9 @@ class PointsService:
         opened_at: datetime,
         fleet: str | None = None,
         grid: str | None = None,
+        kind: DriverKind = "container_truck",
     ) -> Account:
-        account = await self.accounts.open(driver_id, opened_at, fleet=fleet, grid=grid)
+        account = await self.accounts.open(driver_id, opened_at, fleet=fleet, grid=grid, kind=kind)
         if account.status == "frozen":
             await self.accounts.set_status(driver_id, "active", only_from="frozen")
         await self.release_parked(driver_id)
@@ -117,9 +119,13 @@ class PointsService:
         *,
         fleet: tuple[str | None] | None,
         grid: tuple[str | None] | None,
+        kind: DriverKind | None = None,
     ) -> None:
-        """Follow the driver's fleet and grid (for leaderboards); None means unchanged."""
+        """Follow the driver's fleet and grid (for leaderboards) and kind (rules restricted to
+        kinds); None means unchanged."""
         values: dict[str, str | None] = {}
+        if kind is not None:
+            values["kind"] = kind
         if fleet is not None:
             values["fleet"] = fleet[0]
         if grid is not None:
@@ -141,6 +147,13 @@ class PointsService:
         return account
 
     # earning --------------------------------------------------------------------------
+    async def _kind_if_needed(self, rules: list[Rule], earning: Earning) -> DriverKind:
+        """The driver's kind, read only when a rule for the event is restricted to kinds."""
+        if not any(r.driver_kinds for r in rules if r.event_type == earning.event_type):
+            return "container_truck"
+        account = await self.accounts.get(earning.driver_id)
+        return account.kind if account else "container_truck"
+
     async def earn(self, earning: Earning) -> Entry | None:
         """Award the points an event earns under the rule in force at the event's time.
 
@@ -151,7 +164,8 @@ class PointsService:
         if earning.event_type == COMPENSATION_TYPE:
             return await self.ledger.post(self._compensation(earning))
         rules = await self._current_rules()
-        rule = choose_rule(rules, earning.event_type, earning.data, earning.occurred_at)
+        kind = await self._kind_if_needed(rules, earning)
+        rule = choose_rule(rules, earning.event_type, earning.data, earning.occurred_at, kind)
         if rule is None:
             return None
         asked = rule.base_points(earning.data)

@@ -50,7 +50,11 @@ class DomainHandlers:
         }
 
     async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
-        facts: dict[str, Any] = {"fleet": data.fleet, "grid": data.grid_id}
+        facts: dict[str, Any] = {
+            "fleet": data.fleet,
+            "grid": data.grid_id,
+            "driver_kind": data.kind,
+        }
         if data.language:
             facts["language"] = data.language
         await self._notify(event, notice_of(event, data, facts))
@@ -66,6 +70,8 @@ class DomainHandlers:
             facts["fleet"] = data.fleet
         if "grid_id" in data.changed_fields:
             facts["grid"] = data.grid_id
+        if "kind" in data.changed_fields and data.kind:
+            facts["driver_kind"] = data.kind
         if "memberships" in data.changed_fields and data.organisation_ids is not None:
             facts["organisations"] = data.organisation_ids
         if "route_grid_ids" in data.changed_fields:

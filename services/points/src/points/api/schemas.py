@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from common.events.points import Grade
+from common.events.registry import DriverKind
 from common.schemas import Code, Instant, Name, RequestModel, Text
 from points.domain import Account, AccountStatus, Cause, Entry, EntryKind
 from points.rules import Condition, Rule
@@ -124,6 +125,9 @@ class RuleRequest(RequestModel):
     valid_until: Instant | None = None
     priority: int = Field(default=0, ge=0, le=1000)
     active: bool = True
+    driver_kinds: list[DriverKind] | None = Field(
+        default=None, min_length=1, description="Only drivers of these kinds earn by it"
+    )
 
 
 class RuleView(BaseModel):

@@ -28,7 +28,7 @@ class RegistryHandlers:
             return
         self._faults.hit("points.on_driver_registered.before_effect")
         await self._service.open_account(
-            data.driver_id, data.registered_at, fleet=data.fleet, grid=data.grid_id
+            data.driver_id, data.registered_at, fleet=data.fleet, grid=data.grid_id, kind=data.kind
         )
         self._faults.hit("points.on_driver_registered.before_commit")
         await self._processed.mark_done(event)
@@ -40,9 +40,10 @@ class RegistryHandlers:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
             await self._service.reactivate(data.driver_id)
-        if {"fleet", "grid_id"} & set(data.changed_fields):
+        if {"fleet", "grid_id", "kind"} & set(data.changed_fields):
             await self._service.regroup(
                 data.driver_id,
                 fleet=(data.fleet,) if "fleet" in data.changed_fields else None,
                 grid=(data.grid_id,) if "grid_id" in data.changed_fields else None,
+                kind=data.kind if "kind" in data.changed_fields else None,
             )

@@ -50,6 +50,7 @@ class AccountStore:
         *,
         fleet: str | None = None,
         grid: str | None = None,
+        kind: str = "container_truck",
     ) -> Account:
         """Create the account if absent (an upsert, so a replay changes nothing)."""
         doc = await self.collection.find_one_and_update(
@@ -64,6 +65,7 @@ class AccountStore:
                     "created_at": datetime.now(UTC),
                     "fleet": fleet,
                     "grid": grid,
+                    "kind": kind,
                     "earned": {},
                     "debited": 0,
                     "sanctions": {},
