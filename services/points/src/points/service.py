@@ -21,12 +21,11 @@ from points.domain import (
     Entry,
     EntryNotFound,
     NotReversible,
-    day_of,
     entry_id,
     month_of,
     months_back,
 )
-from points.earning import CompensationAboveMaximum, Earning, EventInFuture
+from points.earning import Earning, EventInFuture, award_entry, compensation_entry
 from points.grades import GradeAssessment, GradePolicy, assess
 from points.ledger import EVENT_SOURCE, TOPIC, ConflictingEntry, Ledger
 from points.parking import Parking, parked_reason
@@ -162,7 +161,8 @@ class PointsService:
         windows) but can neither multiply a daily cap nor postpone expiry.
         """
         if earning.event_type == COMPENSATION_TYPE:
-            return await self.ledger.post(self._compensation(earning))
+            maximum = self.max_goodwill_points
+            return await self.ledger.post(compensation_entry(earning, maximum, self._clock()))
         rules = await self._current_rules()
         kind = await self._kind_if_needed(rules, earning)
         rule = choose_rule(rules, earning.event_type, earning.data, earning.occurred_at, kind)
@@ -171,74 +171,7 @@ class PointsService:
         asked = rule.base_points(earning.data)
         if asked <= 0:
             return None
-        requested = min(asked, rule.max_per_event)
-        now = self._clock()
-        detail: dict[str, object] = {
-            "requested": requested,
-            "rule_name": rule.name,
-            "cap_per_day": rule.cap_per_day,
-            "cap_per_month": rule.cap_per_month,
-            "max_per_event": rule.max_per_event,
-            "earned_month": month_of(now),
-            "cap_day": day_of(now),
-        }
-        if asked > requested:
-            detail["asked"] = asked
-        entry = Entry(
-            entry_id=entry_id(earning.driver_id, "award", earning.source, earning.event_id),
-            driver_id=earning.driver_id,
-            kind="award",
-            amount=requested,
-            cause=Cause(
-                source=earning.source,
-                event_id=earning.event_id,
-                event_type=earning.event_type,
-                fingerprint=earning.fingerprint,
-            ),
-            rule_id=rule.rule_id,
-            rule_version=rule.version,
-            occurred_at=earning.occurred_at,
-            created_at=now,
-            detail=detail,
-        )
-        return await self.ledger.post(entry)
-
-    def _compensation(self, earning: Earning) -> Entry:
-        """The cases service's compensation: credited once per compensation id, no earning-rule
-        caps, but never above the cases service's own maximum (re-checked here: a forged or
-        mistaken grant is dead-lettered, not credited)."""
-        data = CaseCompensationGranted.model_validate(earning.data)
-        if data.amount > self.max_goodwill_points:
-            raise CompensationAboveMaximum(
-                f"{data.amount} points exceed the maximum compensation of "
-                f"{self.max_goodwill_points}"
-            )
-        now = self._clock()
-        return Entry(
-            entry_id=entry_id(earning.driver_id, "award", earning.source, data.compensation_id),
-            driver_id=earning.driver_id,
-            kind="award",
-            amount=data.amount,
-            cause=Cause(
-                source=earning.source,
-                event_id=earning.event_id,
-                event_type=earning.event_type,
-                fingerprint=earning.fingerprint,
-                reason=f"case {data.case_id}: {data.kind}",
-            ),
-            rule_id="case-compensation",
-            rule_version=1,
-            occurred_at=data.granted_at,
-            created_at=now,
-            detail={
-                "requested": data.amount,
-                "earned_month": month_of(now),
-                "cap_day": day_of(now),
-                "rule_name": "Compensation granted by the cases service",
-                "case_id": data.case_id,
-                "compensation_id": data.compensation_id,
-            },
-        )
+        return await self.ledger.post(award_entry(earning, rule, asked, self._clock()))
 
     async def earn_or_park(self, earning: Earning) -> Entry | None:
         """An earning as received from the bus: judged by its time first."""
