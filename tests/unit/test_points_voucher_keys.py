@@ -27,6 +27,16 @@ def test_production_refuses_to_start_without_its_own_voucher_key() -> None:
     assert signing_key(settings.voucher_signing_key, production=True, keys_dir=None) == KEY
 
 
+def test_production_refuses_the_development_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIVERHOME_DEV_KEYS_DIR", str(tmp_path / "dev-issuer"))
+    dev_key = signing_key(None, production=False, keys_dir=None)
+    with pytest.raises(ValueError, match="development voucher key"):
+        signing_key(dev_key, production=True, keys_dir=None)
+    assert signing_key(KEY, production=True, keys_dir=None) == KEY
+
+
 def test_the_development_key_is_generated_once_outside_git_and_kept(tmp_path: Path) -> None:
     issuer_dir = tmp_path / "dev-issuer"
     first = signing_key(None, production=False, keys_dir=str(issuer_dir))

@@ -95,10 +95,15 @@ class RetiredKey:
 
 def signing_key(configured: str | None, *, production: bool, keys_dir: str | None) -> str:
     """The configured key, or (outside production only) the development key."""
+    if production:
+        if not configured:
+            raise ValueError("production needs its own voucher signing key")
+        dev_dir = default_keys_dir().parent / "dev-vouchers"
+        if (dev_dir / PRIVATE_FILE).exists() and configured == dev_voucher_key(dev_dir):
+            raise ValueError("production refuses the development voucher key")
+        return configured
     if configured:
         return configured
-    if production:
-        raise ValueError("production needs its own voucher signing key")
     return dev_voucher_key(Path(keys_dir).parent / "dev-vouchers" if keys_dir else None)
 
 
