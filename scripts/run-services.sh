@@ -131,6 +131,11 @@ if [ "${RUN_DEMO:-1}" != 0 ]; then
   if [ -f scripts/demo_stations.py ]; then
     uv run --no-sync python scripts/demo_stations.py || echo "run: stations demo data not loaded" >&2
   fi
+  if [ -f scripts/demo_mutual_help.py ]; then
+    uv run --no-sync python scripts/demo_mutual_help.py --cases "http://127.0.0.1:${port[cases]:-8005}" \
+      --registry "http://127.0.0.1:${port[registry]:-8001}" \
+      || echo "run: mutual-help demo data not loaded" >&2
+  fi
 fi
 
 echo
