@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from demo_district import Tree, build_tree
 
+from common.events.registry import BaseLocation, DriverKind
 from common.mongo import create_client, database, ensure_indexes
 from registry.app import build_registry
 from registry.consent import ChildInput, FamilyInput
@@ -237,6 +238,41 @@ async def declare_routes(
         stats["declared_routes"] += 1
 
 
+# Where drivers declare their base (issue 16's service circle): container bases, logistics
+# parks and the villages drivers rent in, around Beilun's streets (as scripts/demo_stations.py).
+BASES = [
+    (29.95, 121.92),
+    (29.91, 121.85),
+    (29.88, 121.79),
+    (29.93, 121.75),
+    (29.86, 121.93),
+    (29.93, 121.96),
+    (29.79, 122.00),
+    (29.88, 122.04),
+    (29.94, 121.79),
+    (29.79, 121.90),
+]
+# Mostly the port's container trucks; Wenzhou and Xuecheng also serve ride-hailing and taxi
+# drivers (seeds/003:9, 002:49).
+KINDS: dict[DriverKind, int] = {
+    "container_truck": 80,
+    "general_cargo_truck": 10,
+    "ride_hailing": 6,
+    "taxi": 4,
+}
+BASE_SHARE = 0.7
+
+
+def base_near(rng: random.Random) -> BaseLocation | None:
+    """A coarse declared base for seven drivers in ten (two decimals, about a kilometre)."""
+    if rng.random() >= BASE_SHARE:
+        return None
+    lat, lng = rng.choice(BASES)
+    return BaseLocation(
+        lat=round(lat + rng.uniform(-0.04, 0.04), 2), lng=round(lng + rng.uniform(-0.04, 0.04), 2)
+    )
+
+
 async def load_driver(
     registry: Registry, district: District, index: int, seed: int, stats: Counter[str]
 ) -> None:
@@ -255,6 +291,8 @@ async def load_driver(
         home_province=province,
         languages=("zh",) + (("wuu",) if province == "浙江" else ()),
         vehicle_type=vehicle_type,
+        kind=rng.choices(list(KINDS), weights=list(KINDS.values()))[0],
+        base_location=base_near(rng),
     )
     channel = rng.choices(["station", "operator", "self"], weights=[50, 30, 20])[0]
     try:

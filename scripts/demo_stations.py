@@ -54,7 +54,17 @@ EXTRA = [
     "child_care",
     "school_admission",
     "social_insurance",
+    # Beilun's stations deliver meals and host deliberation (seeds/000:59).
+    "meal_delivery",
+    "deliberation_room",
 ]
+# The road each kind of station is reached by: its speed sets travel minutes (docs/stations.md).
+ROAD_CLASSES = {
+    "service_centre": "port",
+    "drivers_home": "port",
+    "rest_stop": "arterial",
+    "community_station": "urban",
+}
 WORKDAYS = ("mon", "tue", "wed", "thu", "fri")
 ALL_DAYS = (*WORKDAYS, "sat", "sun")
 
@@ -99,6 +109,7 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
             "hours": {"always_open": True},
             "grade": {"level": "5A", "graded_on": "2023-11-20", "graded_by": "中国公路学会"},
             "contact": {"phone": "0574-86100000"},
+            "road_class": "port",
             "capacity": {"beds": 40, "parking": 300, "showers": 12},
             "services": [{"code": c} for c in [*CORE, "bed", "parking", *EXTRA]],
         },
@@ -113,6 +124,7 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
             "grade": {"level": "5A", "graded_on": "2023-11-20", "graded_by": "中国公路学会"},
             "contact": {"phone": "0574-86100001"},
             # The base has 808 driver apartments; a share is kept as short-stay beds.
+            "road_class": "port",
             "capacity": {"beds": 120, "parking": 800, "showers": 30},
             "services": [
                 {"code": c}
@@ -121,9 +133,10 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
         },
     ]
     kinds = ["drivers_home"] * 20 + ["rest_stop"] * 60 + ["community_station"] * 40
-    for i in range(len(stations), count):
+    first = len(stations)  # the loop appends: the offset into kinds counts from here
+    for i in range(first, count):
         code, place, lat, lng = rng.choice(PLACES)
-        kind = kinds[(i - len(stations)) % len(kinds)]
+        kind = kinds[(i - first) % len(kinds)]
         label = {
             "drivers_home": "司机之家",
             "rest_stop": "集卡司机驿站",
@@ -142,6 +155,7 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
         if parking:
             services.append("parking")
         offered: list[dict[str, Any]] = [{"code": c} for c in dict.fromkeys(services)]
+        road = rng.choice(ROADS)
         if "legal_aid" in services:  # a lawyer's afternoon, not the station's hours
             for item in offered:
                 if item["code"] == "legal_aid":
@@ -149,7 +163,7 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
         stations.append(
             {
                 "station_id": f"BL-{code}-{i:03d}",
-                "name": f"{place}{rng.choice(ROADS)}{label}",
+                "name": f"{place}{road}{label}",
                 "kind": kind,
                 "operator_org": rng.choice(ORGS),
                 "address": f"宁波市北仑区{place}{rng.choice(ROADS)}{rng.randint(1, 999)}号",
@@ -161,6 +175,10 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
                 "grade": _grade(kind, rng),
                 "contact": {"phone": f"0574-86{rng.randint(100000, 999999)}"},
                 "status": "temporarily_closed" if rng.random() < 0.03 else "open",
+                # Rest stops on the 疏港高速 are reached from the expressway.
+                "road_class": "expressway"
+                if kind == "rest_stop" and "高速" in road
+                else ROAD_CLASSES[kind],
                 "capacity": {"beds": beds, "parking": parking, "showers": rng.randint(0, 8)},
                 "services": offered,
             }
@@ -224,6 +242,12 @@ async def load(url: str, count: int, seed: int) -> tuple[int, int]:
                     http, f"/v1/stations/{station_id}/activities", json=body, headers=headers
                 )
                 scheduled += answer.status_code == 201
+        # The life-cycle catalogue seeds itself (Beilun's 14 nodes, 80 items) on first read.
+        catalogue = (await http.get("/v1/lifecycle", headers=headers)).json()
+        print(
+            f"demo: life-cycle catalogue version {catalogue.get('version')}: "
+            f"{catalogue.get('stage_count')} stages, {catalogue.get('item_count')} items"
+        )
     return added, scheduled
 
 
@@ -236,7 +260,8 @@ def main() -> None:
     added, scheduled = asyncio.run(load(args.stations, args.count, args.seed))
     print(
         f"demo: {added} stations added, {scheduled} activities scheduled around Beilun port; "
-        f"try {args.stations}/v1/stations/nearby?lat=29.906&lng=121.846&open_now=true"
+        f"try {args.stations}/v1/stations/nearby?lat=29.906&lng=121.846&minutes=15, "
+        f"{args.stations}/v1/lifecycle and {args.stations}/v1/service-circle"
     )
 
 
