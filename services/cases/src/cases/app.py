@@ -21,6 +21,7 @@ from cases.api.help_routes import router as help_router
 from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
+from cases.census_referrals import CensusReferrals
 from cases.erasure import KEPT, STEPS
 from cases.four_eyes import cases_areas
 from cases.handlers.points import PointsHandlers
@@ -104,7 +105,11 @@ def create_app(
         erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
         linked = following_links(
             PartnerLinkBook(runtime.db),
-            RegistryHandlers(service.dossiers, DistrictUnits(runtime.db)).handlers(),
+            RegistryHandlers(
+                service.dossiers,
+                DistrictUnits(runtime.db),
+                CensusReferrals(service.intake, runtime.db),
+            ).handlers(),
         )
         consumer.domain("registry.events", answering_erasure(linked, erasure))
         runtime.retention = retention_rules(settings)

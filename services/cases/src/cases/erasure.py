@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cases.census_referrals import REFERRALS
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
 from cases.store.needs import NEEDS
@@ -42,6 +43,7 @@ STEPS = (
         },
     ),
     Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
+    Forget("census needs referred", REFERRALS, by("driver_id")),
     Forget(
         "cases: descriptions, notes, attachments",
         CASES,

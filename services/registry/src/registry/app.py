@@ -26,6 +26,7 @@ from registry.api.erasure_routes import router as erasure_router
 from registry.api.errors import ERRORS
 from registry.api.oversight_routes import router as oversight_router
 from registry.api.partner_links_routes import router as partner_links_router
+from registry.api.survey_routes import router as survey_router
 from registry.api.units_routes import router as units_router
 from registry.api.vehicles_routes import router as vehicles_router
 from registry.erasure_receipts import ErasureReceipts
@@ -38,7 +39,7 @@ from registry.service import Registry, Stores
 from registry.settings import RegistrySettings
 from registry.store import ALL_INDEXES, IDEMPOTENCY_KEYS, PROCESSED, erasure_receipts
 from registry.store.access_log import AccessLog
-from registry.store.campaigns import CampaignStore
+from registry.store.campaigns import CAMPAIGNS, CampaignStore
 from registry.store.drivers import DRIVERS, DriverStore
 from registry.store.erasure_receipts import ErasureReceiptStore
 from registry.store.fleets import FleetStore
@@ -101,7 +102,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=[*ALL_INDEXES, *APPROVAL_INDEXES, *erasure_receipts.INDEXES],
-            outbox_collections=[DRIVERS, ORGANISATIONS, GRIDS],
+            outbox_collections=[DRIVERS, ORGANISATIONS, GRIDS, CAMPAIGNS],
             rotated=ROTATED,
             wire=wire,
             store=store,
@@ -134,6 +135,7 @@ def create_app(
             units_router,
             district_router,
             census_router,
+            survey_router,
             oversight_router,
             partner_links_router,
             approvals_router,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.domain_errors import DomainError
 from common.events.registry import BaseLocation, DriverKind
 from common.pii import ProtectedValue
+from registry.survey import CensusAnswers
 
 DriverStatus = Literal["active", "inactive", "deactivated"]
 RegistrationChannel = Literal["self", "station", "partner", "operator"]
@@ -273,6 +274,7 @@ class Driver(BaseModel):
     memberships: list[Membership] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     route_grid_ids: list[str] = Field(default_factory=list)
+    census_answers: CensusAnswers | None = None
     family: Family | None = None
     consents: dict[str, ConsentState] = Field(default_factory=dict)
     consent_history: list[ConsentState] = Field(default_factory=list)

@@ -19,6 +19,7 @@ from common.clock import Clock, utc_now
 from common.outbox import RelayRef, no_relay
 from common.pii import PiiProtector
 from registry.census import Census
+from registry.census_survey import CensusSurvey
 from registry.consent import ConsentAndFamily
 from registry.consent_requests import ConsentRequests
 from registry.district import District
@@ -74,6 +75,7 @@ class Registry:
     reviews: ReviewQueue
     partner_links: PartnerLinking
     district: District
+    survey: CensusSurvey
 
     @classmethod
     def build(
@@ -102,6 +104,13 @@ class Registry:
             forget_with=(requests, visits),
         )
         reviews = ReviewQueue(records, stores.reviews, lifecycle=lifecycle, vehicles=vehicles)
+        # Kept beside the drivers like the consent requests: built from the same database.
+        district = District(
+            records,
+            units,
+            PeopleStore(stores.drivers.collection.database),
+            RouteGridStore(stores.drivers.collection.database),
+        )
         return cls(
             registrar=Registrar(
                 records,
@@ -121,11 +130,6 @@ class Registry:
             census=Census(records, stores.campaigns, lifecycle=lifecycle, units=units),
             reviews=reviews,
             partner_links=PartnerLinking(records),
-            # Kept beside the drivers like the consent requests: built from the same database.
-            district=District(
-                records,
-                units,
-                PeopleStore(stores.drivers.collection.database),
-                RouteGridStore(stores.drivers.collection.database),
-            ),
+            district=district,
+            survey=CensusSurvey(records, stores.campaigns, district),
         )

@@ -30,6 +30,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             registry.DriverPartnerUnlinked,
             registry.OrganisationPlaced,
             registry.GridPlaced,
+            registry.CensusNeedReferred,
+            registry.CensusResultsFedBack,
         )
     },
     "stations.events": {

@@ -197,3 +197,46 @@ class GridPlaced(EventData):
     previous_parent_id: str | None = None
     moved_root_id: str | None = None
     placed_at: AwareDatetime
+
+
+class CensusNeedReferred(EventData):
+    """An operator turned a need the driver named in the census into a case (issue 16): the
+    cases service opens one case of ``category`` for the driver on this event."""
+
+    event_type: ClassVar[str] = "census.need_referred.v1"
+
+    driver_id: DriverId
+    need_id: str = Field(description="The need's id in the driver's census answers")
+    campaign_id: str | None = None
+    category: str = Field(description="A case category of the cases service")
+    summary: str = Field(description="The need in a line, scrubbed of ID and phone numbers")
+    referred_by: str
+    referred_at: AwareDatetime
+
+
+class UnitCensusResult(BaseModel):
+    """One unit's census results: counts only, never a driver."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unit_id: str | None = Field(description="The grid or organisation; null: no grid")
+    drivers_answered: int
+    needs: dict[str, int] = Field(default_factory=dict, description="Needs by case category")
+    needs_referred: int = 0
+    interests: dict[str, int] = Field(default_factory=dict)
+    party_members: int = Field(default=0, description="Consented answers only")
+    route_grids: dict[str, int] = Field(default_factory=dict)
+
+
+class CensusResultsFedBack(EventData):
+    """A campaign's results summarised per grid and per organisation and fed back to the towns,
+    communities and organisations (seeds/002:19 "每季度向镇街党(工)委、村(社区)党组织进行反馈")."""
+
+    event_type: ClassVar[str] = "census.results_fed_back.v1"
+
+    campaign_id: str
+    quarter: str
+    fed_back_at: AwareDatetime
+    fed_back_by: str
+    grids: list[UnitCensusResult] = Field(default_factory=list)
+    organisations: list[UnitCensusResult] = Field(default_factory=list)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cases.census_referrals import CensusReferrals
 from cases.dossiers import Dossiers, DriverErased, DriverJoined
 from cases.store.units import DistrictUnits
 from common.dispatch import EventHandler, on
 from common.events.registry import (
+    CensusNeedReferred,
     DriverDeactivated,
     DriverRegistered,
     DriverUpdated,
@@ -18,9 +20,15 @@ from common.events.registry import (
 
 
 class RegistryHandlers:
-    def __init__(self, dossiers: Dossiers, units: DistrictUnits | None = None) -> None:
+    def __init__(
+        self,
+        dossiers: Dossiers,
+        units: DistrictUnits | None = None,
+        referrals: CensusReferrals | None = None,
+    ) -> None:
         self._dossiers = dossiers
         self._units = units
+        self._referrals = referrals
 
     async def on_driver_registered(self, data: DriverRegistered) -> None:
         await self._dossiers.driver_joined(DriverJoined(data.driver_id, data.registered_at))
@@ -51,6 +59,10 @@ class RegistryHandlers:
         if self._units is not None:
             await self._units.place("grid", data.grid_id, data.ancestor_ids)
 
+    async def on_need_referred(self, data: CensusNeedReferred) -> None:
+        if self._referrals is not None:
+            await self._referrals.refer(data)
+
     def handlers(self) -> dict[str, EventHandler]:
         handlers: dict[str, EventHandler] = {
             "driver.registered.v1": on(DriverRegistered, self.on_driver_registered),
@@ -62,4 +74,6 @@ class RegistryHandlers:
                 "organisation.placed.v1": on(OrganisationPlaced, self.on_organisation_placed),
                 "grid.placed.v1": on(GridPlaced, self.on_grid_placed),
             }
+        if self._referrals is not None:
+            handlers["census.need_referred.v1"] = on(CensusNeedReferred, self.on_need_referred)
         return handlers

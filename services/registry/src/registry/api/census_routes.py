@@ -133,4 +133,9 @@ async def verify_driver(
     driver = await registry.census.verify(
         driver_id, body.campaign_id, given, actor(principal), station_id=_station_of(principal)
     )
+    if body.survey is not None:
+        # After the verification, which checked the station's census assignment.
+        survey = body.survey.input()
+        await registry.survey.record(driver_id, body.campaign_id, survey, actor(principal))
+        driver = await registry.lookup.get_driver(driver_id)
     return await driver_view(registry, principal, driver)

@@ -57,6 +57,9 @@ PERSONAL_FIELDS = (
     "partner_links",
     "link_requests",
     "link_codes",
+    "routes",
+    "route_grid_ids",
+    "census_answers",
 )
 
 
