@@ -91,6 +91,16 @@ MEANINGS: dict[str, str] = {
         "A residence grid (community, grid or micro-grid) was created or moved with its "
         "subtree; announced node by node like `organisation.placed.v1`."
     ),
+    "registry.events/census.need_referred.v1": (
+        "An operator turned a need the driver named in the census into a case (one call, once "
+        "per need); the cases service opens a `help_request` case of that category for the "
+        "driver. The summary is scrubbed of ID and phone numbers."
+    ),
+    "registry.events/census.results_fed_back.v1": (
+        "A census campaign's results, counted per grid and per organisation (drivers answered, "
+        "needs by category and how many became cases, interests, consented party members, route "
+        "grids), fed back to the towns, communities and organisations. Counts only: no driver."
+    ),
     "stations.events/service.used.v1": "A driver used a service at a station (a check-in).",
     "stations.events/activity.attended.v1": "A driver attended an activity a station organised.",
     "points.events/points.awarded.v1": (
@@ -261,6 +271,18 @@ TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {
         "organisation_id": "The organisation placed; equals the envelope's `subject`.",
         "kind": "Its kind (docs/registry.md lists them with their article lines).",
         "placed_at": "When it was created or moved.",
+    },
+    "registry.events/census.need_referred.v1": {
+        "referred_by": "The operator who referred it (the token's `sub`).",
+        "referred_at": "When it was referred.",
+    },
+    "registry.events/census.results_fed_back.v1": {
+        "campaign_id": "The campaign; equals the envelope's `subject`.",
+        "quarter": "Its quarter, e.g. `2026Q3`.",
+        "fed_back_at": "When the results were fed back.",
+        "fed_back_by": "Who fed them back.",
+        "grids": "Per grid (`unit_id` null: drivers without a grid).",
+        "organisations": "Per organisation the answering drivers are members of.",
     },
     "registry.events/grid.placed.v1": {
         "grid_id": "The grid placed; equals the envelope's `subject`.",
