@@ -36,6 +36,7 @@ from common.events import (
     parse_data,
     parse_envelope,
 )
+from common.faults import Faults
 from common.kafka_auth import faststream_security
 from common.logging import describe_error, get_logger
 from common.metrics import EVENT_HANDLING, EVENTS_CONSUMED, EVENTS_PUBLISHED
@@ -202,8 +203,11 @@ class EventConsumer:
         *,
         group_id: str,
         directory: PartnerDirectory | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self._broker = broker
+        # Test-only failpoints: a crash between a batch's handled records and its commit.
+        self._faults = faults or Faults()
         self._settings = settings
         self._publisher = publisher
         self.group_id = f"{settings.topic_prefix}{group_id}"
@@ -349,12 +353,13 @@ class EventConsumer:
         self, route: RecordRoute, group_id: str
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def on_batch(message: InjectedMessage) -> None:
-            for record in _records(message):
+            for index, record in enumerate(_records(message)):
                 if not await self._process(record, route, group_id):
                     # Rewind every partition of the batch; records already handled are
                     # handled again, which their idempotent effects make harmless.
                     await message.nack()
                     return
+                self._faults.hit(f"bus.batch.handled.{index}")
             await message.ack()
 
         return on_batch

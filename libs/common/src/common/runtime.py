@@ -58,6 +58,7 @@ class Runtime:
             self.publisher,
             group_id=self.settings.consumer_group or group_id,
             directory=self.directory,
+            faults=self.faults,
         )
         self.consumers.append(consumer)
         return consumer

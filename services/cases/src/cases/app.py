@@ -111,9 +111,14 @@ def create_app(
                 CensusReferrals(service.intake, runtime.db),
             ).handlers(),
         )
-        consumer.domain("registry.events", answering_erasure(linked, erasure))
+        # Batched subscriptions (as points' earning ones): one offset commit per batch, each
+        # record still handled, deduped and dead-lettered on its own.
+        batch = settings.consumer_batch_size
+        consumer.domain("registry.events", answering_erasure(linked, erasure), batch_size=batch)
         runtime.retention = retention_rules(settings)
-        consumer.domain("points.events", PointsHandlers(service.compensations).handlers())
+        consumer.domain(
+            "points.events", PointsHandlers(service.compensations).handlers(), batch_size=batch
+        )
 
     async def prepare(runtime: Runtime) -> None:
         calendars: CalendarService = built["calendars"]

@@ -171,7 +171,14 @@ def create_app(
         linked = following_links(PartnerLinkBook(runtime.db), registry.handlers())
         consent = EarningConsent(runtime.db)
         consenting = following_consents(linked, consent.follow)
-        consumer.domain("registry.events", answering_erasure(consenting, erasure))
+        # Batched like the earning subscriptions: a backlog of registrations (a district's
+        # first import) costs one offset commit per batch; each record is still handled,
+        # deduped and dead-lettered on its own.
+        consumer.domain(
+            "registry.events",
+            answering_erasure(consenting, erasure),
+            batch_size=settings.consumer_batch_size,
+        )
         on_domain, on_partner = (
             consent.guarded(earning.on_domain_event),
             consent.guarded(earning.on_partner_event),
@@ -190,6 +197,7 @@ def create_app(
             {
                 "case.compensation_granted.v1": earning.on_domain_event,
                 "help.completed.v1": helping(consent.guarded(earning.on_domain_event)),
+                "honour.awarded.v1": consent.guarded(earning.on_domain_event),
             },
         )
         consumer.partners(
