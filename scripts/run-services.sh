@@ -136,6 +136,11 @@ if [ "${RUN_DEMO:-1}" != 0 ]; then
       --registry "http://127.0.0.1:${port[registry]:-8001}" \
       || echo "run: mutual-help demo data not loaded" >&2
   fi
+  uv run --no-sync python scripts/demo_rest_vouchers.py \
+    --registry "http://127.0.0.1:${port[registry]:-8001}" \
+    --points "http://127.0.0.1:${port[points]:-8002}" \
+    --partners "http://127.0.0.1:${port[partners]:-8006}" \
+    || echo "run: voucher and rest-nudge demo data not loaded" >&2
 fi
 
 echo
