@@ -45,6 +45,10 @@ NAMED_ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
         # The mutual-help board (issue 17): party members, villages and unit staff claim needs
         # (help:claim); the committee posts for drivers and reads the whole board (help:manage).
         "mutual_help": frozenset({"help:claim", "help:manage"}),
+        # Honours (issue 17): the secretary nominates for organisations and announces rounds;
+        # panel members cast one vote per round.
+        "honours_secretary": frozenset({"honours:manage"}),
+        "honours_panel": frozenset({"honours:vote"}),
     }
 )
 

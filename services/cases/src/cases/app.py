@@ -18,6 +18,7 @@ from cases.api.errors import ERRORS
 from cases.api.extensions_routes import router as extensions_router
 from cases.api.figures_routes import router as figures_router
 from cases.api.help_routes import router as help_router
+from cases.api.honours_routes import router as honours_router
 from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
@@ -26,15 +27,17 @@ from cases.erasure import KEPT, STEPS
 from cases.four_eyes import cases_areas
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
+from cases.honours import Honours
 from cases.jobs import scanner as periodic_scanner
 from cases.mutual_help import MutualHelp
 from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store import cases, dossiers, needs, units
+from cases.store import cases, dossiers, honours, needs, units
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
+from cases.store.honours import ROUNDS, HonourStore
 from cases.store.needs import NEEDS, NeedStore
 from cases.store.units import DistrictUnits
 from common import partner_links
@@ -54,6 +57,7 @@ INDEXES = [
     *cases.INDEXES,
     *dossiers.INDEXES,
     *needs.INDEXES,
+    *honours.INDEXES,
     *units.INDEXES,
     *partner_links.INDEXES,
     idempotency_indexes(),
@@ -93,6 +97,7 @@ def create_app(
         )
         built["cases"] = service
         built["help"] = MutualHelp(service.records, NeedStore(runtime.db), service.intake)
+        built["honours"] = Honours(service.records, HonourStore(runtime.db))
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
             CaseClocks(runtime.db),
@@ -131,7 +136,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES, CALENDARS, NEEDS],
+            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS],
             wire=wire,
             prepare=prepare,
             store=store,
@@ -152,6 +157,7 @@ def create_app(
             app.state.cases = service
             app.state.calendars = calendars
             app.state.help = board
+            app.state.honours = built["honours"]
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
@@ -178,6 +184,7 @@ def create_app(
             complaints_router,
             care_router,
             help_router,
+            honours_router,
             figures_router,
             calendar_router,
             approvals_router,

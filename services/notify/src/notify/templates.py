@@ -51,6 +51,7 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "help.claimed.v1": ("cases.events", "case"),
     "help.failed.v1": ("cases.events", "case"),
     "help.unclaimed.v1": ("cases.events", "case"),
+    "honour.awarded.v1": ("cases.events", "activity"),
 }
 
 
@@ -186,6 +187,18 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
             title="Compensation points",
             body="For your request $case_id you are granted $amount points; they will "
             "arrive shortly.",
+        ),
+    },
+    "honour.awarded.v1": {
+        "zh-CN": Content(
+            title="恭喜您获得荣誉",
+            body="师傅您好,经评选小组投票,您荣获 $period 荣誉($category)。"
+            "感谢您的付出,奖励积分将很快到账。",
+        ),
+        "en": Content(
+            title="Congratulations on your honour",
+            body="The panel chose you for $category ($period). Thank you; the bonus points "
+            "will arrive shortly.",
         ),
     },
     "help.posted.v1": {

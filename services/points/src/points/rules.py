@@ -23,6 +23,7 @@ EARNING_TYPES = frozenset(
         "port.appointment.kept.v1",
         "rest.taken.v1",
         "help.completed.v1",
+        "honour.awarded.v1",
     }
 )
 
@@ -202,6 +203,32 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "max_per_event": 30,
         "cap_per_day": 60,
         "cap_per_month": 300,
+    },
+    # Honours (cases service): a bonus per honour announced, by category.
+    "honour-monthly-star": {
+        "name": "Monthly star (每月之星)",
+        "event_type": "honour.awarded.v1",
+        "conditions": [{"field": "category", "op": "eq", "value": "monthly_star"}],
+        "points": 50,
+    },
+    "honour-model-driver": {
+        "name": "Model driver of the year (示范标兵)",
+        "event_type": "honour.awarded.v1",
+        "conditions": [{"field": "category", "op": "eq", "value": "model_driver"}],
+        "points": 200,
+        "max_per_event": 200,
+    },
+    "honour-safety-model": {
+        "name": "Safety model of the year (安全标兵)",
+        "event_type": "honour.awarded.v1",
+        "conditions": [{"field": "category", "op": "eq", "value": "safety_model"}],
+        "points": 100,
+    },
+    "honour-good-samaritan": {
+        "name": "Good samaritan of the year (首善探头)",
+        "event_type": "honour.awarded.v1",
+        "conditions": [{"field": "category", "op": "eq", "value": "good_samaritan"}],
+        "points": 100,
     },
     "station-service": {
         "name": "Station service used",

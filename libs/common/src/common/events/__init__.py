@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from common.events import (
     cases,
+    honours,
     mutual_help,
     notify,
     partner,
@@ -86,6 +87,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             mutual_help.HelpCompleted,
             mutual_help.HelpFailed,
             mutual_help.HelpUnclaimed,
+            honours.HonourAwarded,
         )
     },
     "partners.events": {

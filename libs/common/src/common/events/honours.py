@@ -1,0 +1,29 @@
+"""Events of honours (issue 17), announced by the cases service on ``cases.events``.
+
+One ``honour.awarded.v1`` per winner when a round (a category for a month or a year) is
+announced: the winner is the subject (notify congratulates them, points adds the bonus of its
+rule for the category). Ids, category, period and vote counts only; never a nomination's reason.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from common.events.base import EventData
+
+# 每月之星 (monthly), 示范标兵 model drivers, 安全标兵 safety models, 首善探头 good samaritans.
+HonourCategory = Literal["monthly_star", "model_driver", "safety_model", "good_samaritan"]
+
+
+class HonourAwarded(EventData):
+    event_type: ClassVar[str] = "honour.awarded.v1"
+
+    honour_id: str = Field(description="The round and the driver: one per winner and round")
+    driver_id: str
+    category: HonourCategory
+    period: str = Field(description="YYYY-MM for monthly honours, YYYY for yearly ones")
+    votes: int = Field(ge=0)
+    panel_size: int = Field(ge=0, description="How many panel members voted in the round")
+    announced_at: AwareDatetime

@@ -1,0 +1,160 @@
+"""Honours (issue 17; docs/honours.md): 每月之星 monthly stars, and yearly 示范标兵 model
+drivers, 安全标兵 safety models and 首善探头 good samaritans.
+
+Drivers, stations and organisations (operators with honours:manage) nominate a driver for a
+category and period; each panel member (honours:vote) casts one vote per round; a secretary
+(honours:manage) announces the round once: the most voted become winners, each announced as
+``honour.awarded.v1`` (notify congratulates, points adds the bonus of its rule), and the
+round joins the public honours list of its month and year.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from cases.domain import CaseNotFound, InvalidRequest, NotPermitted, TransitionNotAllowed
+from cases.records import EVENT_SOURCE, TOPIC, CaseRecords, aware
+from cases.store.honours import HonourStore
+from common.auth import Principal
+from common.events import new_event
+from common.events.honours import HonourAwarded, HonourCategory
+from common.outbox import outbox_entry, publish_now
+
+Document = dict[str, Any]
+
+MONTHLY: frozenset[str] = frozenset({"monthly_star"})
+_MONTH = re.compile(r"^20\d{2}-(0[1-9]|1[0-2])$")
+_YEAR = re.compile(r"^20\d{2}$")
+MAX_WINNERS = 30  # the largest list the articles name (30 safety models)
+
+
+def round_id(category: str, period: str) -> str:
+    pattern = _MONTH if category in MONTHLY else _YEAR
+    if not pattern.fullmatch(period):
+        shape = "YYYY-MM" if category in MONTHLY else "YYYY"
+        raise InvalidRequest(f"the period of {category} is {shape}")
+    return f"{category}:{period}"
+
+
+def nominator_of(principal: Principal, driver_id: str) -> Document:
+    if principal.role == "driver":
+        if principal.driver_id == driver_id:
+            raise InvalidRequest("drivers nominate others, not themselves")
+        return {"kind": "driver", "id": principal.driver_id}
+    if principal.role == "station" and principal.station_id:
+        return {"kind": "station", "id": principal.station_id}
+    if principal.role == "operator" and principal.has_scope("honours:manage"):
+        return {"kind": "organisation", "id": principal.unit_id or principal.sub}
+    raise NotPermitted("drivers, stations and organisations (honours:manage) nominate")
+
+
+def ranked(nominations: list[Document], votes: list[Document]) -> list[tuple[Document, int]]:
+    """Nominations by votes, most first; ties by who was nominated first (stable, public)."""
+    counts: dict[str, int] = {}
+    for vote in votes:
+        counts[vote["nomination_id"]] = counts.get(vote["nomination_id"], 0) + 1
+    order = sorted(nominations, key=lambda n: (-counts.get(n["_id"], 0), n["at"], n["_id"]))
+    return [(n, counts.get(n["_id"], 0)) for n in order]
+
+
+class Honours:
+    def __init__(self, records: CaseRecords, store: HonourStore) -> None:
+        self._records = records
+        self._store = store
+
+    def _now(self) -> datetime:
+        return aware(self._records.clock())
+
+    async def nominate(
+        self,
+        principal: Principal,
+        category: HonourCategory,
+        period: str,
+        driver_id: str,
+        reason: str,
+    ) -> Document:
+        rid = round_id(category, period)
+        who = nominator_of(principal, driver_id)
+        if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
+            raise TransitionNotAllowed("this round was announced already")
+        nominator = who | {"sub": principal.sub, "reason": reason, "at": self._now()}
+        return await self._store.nominate(rid, driver_id, nominator)
+
+    async def nominations(self, principal: Principal, category: str, period: str) -> list[Document]:
+        if not (
+            principal.role == "operator" and principal.scopes & {"honours:vote", "honours:manage"}
+        ):
+            raise NotPermitted("the panel and the secretary read nominations")
+        return await self._store.of_round(round_id(category, period))
+
+    async def vote(self, principal: Principal, nomination_id: str) -> Document:
+        if not (principal.role == "operator" and principal.has_scope("honours:vote")):
+            raise NotPermitted("panel members (honours:vote) vote")
+        nomination = await self._store.nomination(nomination_id)
+        if nomination is None:
+            raise CaseNotFound("no such nomination")
+        rid = nomination["round"]
+        if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
+            raise TransitionNotAllowed("this round was announced already")
+        if not await self._store.vote(rid, principal.sub, nomination_id, self._now()):
+            raise TransitionNotAllowed("one vote per panel member and round")
+        return nomination
+
+    async def announce(
+        self, principal: Principal, category: HonourCategory, period: str, seats: int
+    ) -> Document:
+        if not (principal.role == "operator" and principal.has_scope("honours:manage")):
+            raise NotPermitted("the secretary (honours:manage) announces")
+        if not 1 <= seats <= MAX_WINNERS:
+            raise InvalidRequest(f"seats must be 1 to {MAX_WINNERS}")
+        rid = round_id(category, period)
+        votes = await self._store.votes_of(rid)
+        chosen = [(n, c) for n, c in ranked(await self._store.of_round(rid), votes) if c > 0]
+        if not chosen:
+            raise InvalidRequest("no nomination has a vote yet")
+        now = self._now()
+        panel = len({v["voter"] for v in votes})
+        winners = [{"driver_id": n["driver_id"], "votes": c} for n, c in chosen[:seats]]
+        events = [
+            outbox_entry(
+                TOPIC,
+                new_event(
+                    HonourAwarded(
+                        honour_id=f"{rid}:{w['driver_id']}",
+                        driver_id=w["driver_id"],
+                        category=category,
+                        period=period,
+                        votes=w["votes"],
+                        panel_size=panel,
+                        announced_at=now,
+                    ),
+                    source=EVENT_SOURCE,
+                    subject=w["driver_id"],
+                    event_id=f"{rid}:{w['driver_id']}:awarded",
+                    time=now,
+                ),
+            )
+            for w in winners
+        ]
+        doc: Document = {
+            "_id": rid,
+            "category": category,
+            "period": period,
+            "winners": winners,
+            "panel_size": panel,
+            "announced_by": principal.sub,
+            "announced_at": now,
+            "outbox": events,
+        }
+        if not await self._store.announce(doc):
+            raise TransitionNotAllowed("this round was announced already")
+        await publish_now(self._records.relay, self._store.rounds, rid)
+        doc.pop("outbox")
+        return doc
+
+    async def public_list(self, period: str) -> list[Document]:
+        if not (_MONTH.fullmatch(period) or _YEAR.fullmatch(period)):
+            raise InvalidRequest("period is YYYY or YYYY-MM")
+        return await self._store.announced(period)

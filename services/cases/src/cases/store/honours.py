@@ -1,0 +1,77 @@
+"""Honours' collections: nominations, panel votes (one per member and round: the id says so)
+and announced rounds (one per category and period: the id says so, with winners and events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from common.mongo import Indexes
+
+Document = dict[str, Any]
+
+NOMINATIONS = "honour_nominations"
+VOTES = "honour_votes"
+ROUNDS = "honour_rounds"
+
+INDEXES = [
+    Indexes(NOMINATIONS, (IndexModel([("round", 1), ("driver_id", 1)], name="round"),)),
+    Indexes(VOTES, (IndexModel([("round", 1)], name="round"),)),
+    Indexes(ROUNDS, (IndexModel([("period", 1)], name="period"),)),
+]
+
+
+class HonourStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.nominations = db[NOMINATIONS]
+        self.votes = db[VOTES]
+        self.rounds = db[ROUNDS]
+
+    async def nominate(self, round_id: str, driver_id: str, nominator: Document) -> Document:
+        """One nomination per driver and round; further nominators join it."""
+        nomination_id = f"{round_id}:{driver_id}"
+        await self.nominations.update_one(
+            {"_id": nomination_id},
+            {
+                "$setOnInsert": {"round": round_id, "driver_id": driver_id, "at": nominator["at"]},
+                "$push": {"nominators": nominator},
+            },
+            upsert=True,
+        )
+        return await self.nominations.find_one({"_id": nomination_id}) or {}
+
+    async def nomination(self, nomination_id: str) -> Document | None:
+        return await self.nominations.find_one({"_id": nomination_id})
+
+    async def of_round(self, round_id: str) -> list[Document]:
+        cursor = self.nominations.find({"round": round_id}).sort("at", 1)
+        return [doc async for doc in cursor]
+
+    async def vote(self, round_id: str, voter: str, nomination_id: str, at: datetime) -> bool:
+        """False when this panel member has voted in this round already."""
+        doc = {"_id": f"{round_id}:{voter}", "round": round_id, "voter": voter}
+        try:
+            await self.votes.insert_one(doc | {"nomination_id": nomination_id, "at": at})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def votes_of(self, round_id: str) -> list[Document]:
+        return [doc async for doc in self.votes.find({"round": round_id})]
+
+    async def announce(self, doc: Document) -> bool:
+        """False when the round was announced before."""
+        try:
+            await self.rounds.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def announced(self, period_prefix: str) -> list[Document]:
+        query = {"period": {"$regex": f"^{period_prefix}"}}
+        cursor = self.rounds.find(query, {"outbox": 0}).sort([("period", 1), ("category", 1)])
+        return [doc async for doc in cursor]

@@ -1,0 +1,115 @@
+"""Honours (cases service) over HTTP and events on the real store and broker: nominations,
+one vote per panel member and round, an announcement once, the public list, and the points
+bonus by rule credited once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cases.settings import CasesSettings
+from common.events import CloudEvent
+from common.testing import unique_name, wait_until
+from points.app import create_app as create_points
+from points.settings import PointsSettings
+from tests.integration.stations_harness import read_whole_topic
+from tests.integration.test_cases_loop import Clock, Headers, running
+from tests.support import serve
+
+
+async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_listed(
+    make_settings: Callable[..., Any], token: Headers, mongo: Any
+) -> None:
+    settings: CasesSettings = make_settings(CasesSettings)
+    points_settings: PointsSettings = make_settings(PointsSettings)
+    star, other, nominee3, nominator = (
+        unique_name(p) for p in ("drv_a", "drv_b", "drv_c", "drv_n")
+    )
+    as_driver = token("driver", driver_id=nominator, sub=f"sub-{nominator}")
+    station = token("station", station_id="BL-XP-000", sub="station-xp")
+    secretary = token("operator", roles=["honours_secretary"], sub="secretary-1")
+    panel = [token("operator", roles=["honours_panel"], sub=f"panel-{i}") for i in range(3)]
+    dispatcher = token("operator", scope="cases:dispatch", sub="dispatcher-1")
+    points_app = create_points(points_settings)
+    async with running(settings, Clock(datetime.now(UTC))) as (_, client), serve(points_app):
+        await points_app.state.service.open_account(star, datetime.now(UTC))
+
+        async def nominate(headers: dict[str, str], driver: str, **extra: str) -> Any:
+            body = {"category": "monthly_star", "period": "2026-11", "driver_id": driver}
+            return await client.post(
+                "/v1/honours/nominations",
+                json=body | {"reason": "雨夜救助被困司机"} | extra,
+                headers=headers,
+            )
+
+        ids = {}
+        for headers, driver in ((as_driver, star), (station, other), (secretary, nominee3)):
+            answer = await nominate(headers, driver)
+            assert answer.status_code == 201, answer.text
+            ids[driver] = answer.json()["nomination_id"]
+        again = await nominate(secretary, star)  # a second nominator joins the nomination
+        assert again.json()["nomination_id"] == ids[star]
+        assert (await nominate(as_driver, nominator)).status_code == 422  # not oneself
+        assert (await nominate(as_driver, star, period="2026")).status_code == 422
+        assert (await nominate(dispatcher, star)).status_code == 403
+
+        listing = await client.get(
+            "/v1/honours/nominations?category=monthly_star&period=2026-11", headers=panel[0]
+        )
+        assert listing.status_code == 200, listing.text
+        [nominated] = [n for n in listing.json() if n["driver_id"] == star]
+        assert {n["kind"] for n in nominated["nominators"]} == {"driver", "organisation"}
+        hidden = await client.get(
+            "/v1/honours/nominations?category=monthly_star&period=2026-11", headers=as_driver
+        )
+        assert hidden.status_code == 403
+
+        def vote(headers: dict[str, str], driver: str) -> Any:
+            return client.post(f"/v1/honours/nominations/{ids[driver]}/votes", headers=headers)
+
+        for headers in (as_driver, dispatcher, secretary):
+            assert (await vote(headers, star)).status_code == 403
+        assert (await vote(panel[0], star)).status_code == 201
+        assert (await vote(panel[0], other)).status_code == 409  # one vote per member and round
+        assert (await vote(panel[1], star)).status_code == 201
+        assert (await vote(panel[2], other)).status_code == 201
+
+        announce = {"category": "monthly_star", "period": "2026-11", "seats": 1}
+        refused = await client.post("/v1/honours/rounds", json=announce, headers=panel[0])
+        assert refused.status_code == 403
+        answer = await client.post("/v1/honours/rounds", json=announce, headers=secretary)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["winners"] == [{"driver_id": star, "votes": 2}]
+        assert answer.json()["panel_size"] == 3
+        twice = await client.post("/v1/honours/rounds", json=announce, headers=secretary)
+        assert twice.status_code == 409
+        assert (await vote(panel[2], star)).status_code == 409  # closed
+        assert (await nominate(station, star)).status_code == 409
+
+        # The public list of the month and of the year.
+        for period in ("2026-11", "2026"):
+            public = await client.get(f"/v1/honours?period={period}", headers=as_driver)
+            assert [w["driver_id"] for r in public.json() for w in r["winners"]] == [star]
+        empty = await client.get("/v1/honours?period=2026-10", headers=as_driver)
+        assert empty.json() == []
+
+        async def awarded() -> list[CloudEvent] | None:
+            raw = await read_whole_topic(settings.kafka_bootstrap, settings.topic("cases.events"))
+            found = [CloudEvent.model_validate_json(v) for v in raw]
+            return [e for e in found if e.type == "honour.awarded.v1"] or None
+
+        [event] = await wait_until(awarded)
+        assert event.subject == star and event.data["category"] == "monthly_star"
+        assert "雨夜" not in event.model_dump_json()  # the reason stays with the panel
+
+        accounts = mongo[points_settings.mongo_db]["accounts"]
+
+        async def balance() -> int | None:
+            doc = await accounts.find_one({"_id": star})
+            return doc["balance"] if doc and doc["balance"] else None
+
+        assert await wait_until(balance) == 50
+        ledger = mongo[points_settings.mongo_db]["ledger"]
+        [entry] = [e async for e in ledger.find({"driver_id": star})]
+        assert entry["rule_id"] == "honour-monthly-star" and entry["amount"] == 50
