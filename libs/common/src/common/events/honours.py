@@ -18,11 +18,14 @@ HonourCategory = Literal["monthly_star", "model_driver", "safety_model", "good_s
 
 
 class HonourAwarded(EventData):
+    """A panel chose the driver for an honour and the round was announced: notify congratulates
+    the driver, points adds the bonus of its rule for the category."""
+
     event_type: ClassVar[str] = "honour.awarded.v1"
 
     honour_id: str = Field(description="The round and the driver: one per winner and round")
     driver_id: str
-    category: HonourCategory
+    category: HonourCategory = Field(description="Which honour")
     period: str = Field(description="YYYY-MM for monthly honours, YYYY for yearly ones")
     votes: int = Field(ge=0)
     panel_size: int = Field(ge=0, description="How many panel members voted in the round")

@@ -19,11 +19,13 @@ HelperKind = Literal["driver", "station", "unit", "party_member", "village"]
 
 
 class HelpPosted(EventData):
+    """A driver (or staff for them) posted a need on the mutual-help board."""
+
     event_type: ClassVar[str] = "help.posted.v1"
 
     need_id: str
     driver_id: str = Field(description="The driver who needs help (posted by them or for them)")
-    category: HelpCategory
+    category: HelpCategory = Field(description="What kind of help is needed")
     area: str = Field(description="The coarse, public place (a district or port area)")
     window_start: AwareDatetime
     window_end: AwareDatetime
@@ -32,22 +34,28 @@ class HelpPosted(EventData):
 
 
 class HelpClaimed(EventData):
+    """A helper claimed the need: from now on the driver and the helper see each other's
+    contact over HTTP (never in an event)."""
+
     event_type: ClassVar[str] = "help.claimed.v1"
 
     need_id: str
     driver_id: str
-    category: HelpCategory
+    category: HelpCategory = Field(description="What kind of help is needed")
     helper_kind: HelperKind
     helper_id: str = Field(description="A driver id, station id, unit id or an operator's sub")
     claimed_at: AwareDatetime
 
 
 class HelpCompleted(EventData):
+    """The driver (or staff for them) confirmed the help was done: points credits a helper who
+    is a driver by the mutual-help rule."""
+
     event_type: ClassVar[str] = "help.completed.v1"
 
     need_id: str
     driver_id: str
-    category: HelpCategory
+    category: HelpCategory = Field(description="What kind of help is needed")
     helper_kind: HelperKind
     helper_id: str
     rating: int | None = Field(default=None, ge=1, le=5, description="The driver's rating")
@@ -55,11 +63,13 @@ class HelpCompleted(EventData):
 
 
 class HelpFailed(EventData):
+    """The help did not happen, as the driver, the helper or staff reported."""
+
     event_type: ClassVar[str] = "help.failed.v1"
 
     need_id: str
     driver_id: str
-    category: HelpCategory
+    category: HelpCategory = Field(description="What kind of help is needed")
     helper_kind: HelperKind
     helper_id: str
     reported_by: Literal["driver", "helper", "staff"]
@@ -67,11 +77,14 @@ class HelpFailed(EventData):
 
 
 class HelpUnclaimed(EventData):
+    """Nobody claimed the need by its deadline: the cases service opened ``case_id`` for the
+    handling unit (its ``case.opened.v1`` follows the usual loop)."""
+
     event_type: ClassVar[str] = "help.unclaimed.v1"
 
     need_id: str
     driver_id: str
-    category: HelpCategory
+    category: HelpCategory = Field(description="What kind of help is needed")
     case_id: str = Field(description="The case opened for the handling unit")
     claim_by: AwareDatetime
     handed_over_at: AwareDatetime
