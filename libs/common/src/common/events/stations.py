@@ -94,9 +94,13 @@ class LifecycleCatalogueVersioned(EventData):
 
     event_type: ClassVar[str] = "lifecycle.catalogue_versioned.v1"
 
-    version: int = Field(ge=1)
-    previous_version: int | None = None
-    label: str
+    version: int = Field(ge=1, description="The catalogue's version number (1: the seed)")
+    previous_version: int | None = Field(
+        default=None, description="The version it replaces; absent for the seed"
+    )
+    label: str = Field(description="Which list it grew from, e.g. `beilun-2023`")
     changed_items: list[str] = Field(description="Codes added, changed or retired by it")
-    items: list[LifecycleItemFacts]
-    versioned_at: AwareDatetime
+    items: list[LifecycleItemFacts] = Field(
+        description="Every item of the version, retired ones included"
+    )
+    versioned_at: AwareDatetime = Field(description="When the version was made")
