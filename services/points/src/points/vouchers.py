@@ -171,9 +171,9 @@ class Vouchers:
         try:
             if scanned_at > now + CLOCK_SKEW:
                 raise VoucherRefused("scanned in the future")
-            checked = verify_voucher(
-                voucher, self.keys.published(now), counter_id=counter_id, now=scanned_at
-            )
+            # Judged as at the scan: a key retired since still vouches for what it signed.
+            keys = self.keys.published(min(now, scanned_at))
+            checked = verify_voucher(voucher, keys, counter_id=counter_id, now=scanned_at)
         except VoucherRefused as exc:
             refused = ScanResult(scan_id, "refused", True, str(exc), None)
             return await self._record(key, refused, counter_id, by)
