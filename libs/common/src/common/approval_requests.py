@@ -12,14 +12,17 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.auth import Principal
-from common.domain_errors import DomainError
+from common.domain_errors import DomainError, ErrorTable
 
 State = Literal["pending", "approved", "refused", "executed", "failed"]
 
 
 # ---- errors --------------------------------------------------------------------------------
 class ApprovalError(DomainError):
-    """A refusal of the four-eyes rules."""
+    """A refusal of the four-eyes rules; answers carry the ``code``."""
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"code": self.code}
 
 
 class ApprovalNotFound(ApprovalError):
@@ -35,6 +38,11 @@ class NotAChecker(ApprovalError):
         super().__init__(message)
         self.scope = scope
 
+    def problem_members(self) -> dict[str, Any]:
+        if self.scope is None:
+            return super().problem_members()
+        return {**super().problem_members(), "missing_scope": self.scope}  # as common.authz
+
 
 class MakerIsChecker(ApprovalError):
     code = "maker_is_checker"
@@ -48,6 +56,20 @@ class RequestReused(ApprovalError):
     """An ``Idempotency-Key`` used again by the same maker for another command."""
 
     code = "idempotency_key_reused"
+
+
+# Every service answers them alike: create_service_app installs this table in each.
+APPROVAL_ERRORS = ErrorTable(
+    ApprovalError,
+    {
+        ApprovalNotFound: 404,
+        NotAChecker: 403,
+        MakerIsChecker: 403,
+        AlreadyDecided: 409,
+        RequestReused: 422,
+    },
+    default=409,
+)
 
 
 class CommandRefused(Exception):

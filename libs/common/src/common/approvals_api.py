@@ -22,42 +22,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints
 
 from common.approvals import (
-    AlreadyDecided,
-    ApprovalError,
     ApprovalNotFound,
     ApprovalRequest,
     Approvals,
     AuditStep,
-    MakerIsChecker,
-    NotAChecker,
     Proposal,
-    RequestReused,
     State,
 )
 from common.auth import Principal, require_roles
-from common.domain_errors import title_of
 from common.pagination import AfterTime, PageParams
-from common.problems import Problem
 from common.schemas import RequestModel, Text
 
 Decider = Annotated[Principal, Depends(require_roles("operator", "driver"))]
 Note = Annotated[Text, StringConstraints(min_length=1, max_length=500)]
-
-_STATUS: dict[type[ApprovalError], int] = {
-    ApprovalNotFound: 404,
-    NotAChecker: 403,
-    MakerIsChecker: 403,
-    AlreadyDecided: 409,
-    RequestReused: 422,
-}
-
-
-def problem_of(error: ApprovalError) -> Problem:
-    status = next((_STATUS[c] for c in type(error).__mro__ if c in _STATUS), 409)
-    extra: dict[str, Any] = {"code": error.code}
-    if isinstance(error, NotAChecker) and error.scope is not None:
-        extra["missing_scope"] = error.scope  # as common.authz names it
-    return Problem(status, title_of(status), error.message, extra=extra)
 
 
 class ApprovalView(BaseModel):
@@ -117,10 +94,7 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 
 async def propose(approvals: Approvals, proposal: Proposal, maker: Principal) -> JSONResponse:
     """Record a maker's proposal and answer 202 with it (retried with its key: the same one)."""
-    try:
-        request, _ = await approvals.propose(proposal, maker)
-    except ApprovalError as exc:
-        raise problem_of(exc) from exc
+    request, _ = await approvals.propose(proposal, maker)
     body = ApprovalView.of(request, approvals.now()).model_dump(mode="json")
     location = f"/v1/approvals/{request.approval_id}"
     return JSONResponse(body, status_code=202, headers={"Location": location})
@@ -139,12 +113,9 @@ async def list_approvals(
 ) -> ApprovalPage:
     position = page.after(AfterTime)
     after = (position.at, position.id) if position is not None else None
-    try:
-        found = await approvals.listing(
-            principal, area=area, state=state, after=after, limit=page.limit
-        )
-    except ApprovalError as exc:
-        raise problem_of(exc) from exc
+    found = await approvals.listing(
+        principal, area=area, state=state, after=after, limit=page.limit
+    )
     now = approvals.now()
     last = AfterTime(at=found[-1].created_at, id=found[-1].approval_id) if found else None
     cursor = page.next_if_full(len(found), last)
@@ -157,12 +128,9 @@ async def get_approval(
     principal: Decider,
     approvals: ApprovalsDep,
 ) -> ApprovalView:
-    try:
-        request = await approvals.get(approval_id)
-    except ApprovalError as exc:
-        raise problem_of(exc) from exc
+    request = await approvals.get(approval_id)
     if not approvals.may_see(principal, request):
-        raise problem_of(ApprovalNotFound("no such approval request"))
+        raise ApprovalNotFound("no such approval request")
     return ApprovalView.of(request, approvals.now())
 
 
@@ -177,10 +145,7 @@ async def approve(
     approvals: ApprovalsDep,
     body: ApproveIn | None = None,
 ) -> ApprovalView:
-    try:
-        request = await approvals.approve(approval_id, principal, (body or ApproveIn()).note)
-    except ApprovalError as exc:
-        raise problem_of(exc) from exc
+    request = await approvals.approve(approval_id, principal, (body or ApproveIn()).note)
     return ApprovalView.of(request, approvals.now())
 
 
@@ -192,8 +157,5 @@ async def approve(
 async def refuse(
     approval_id: str, body: RefuseIn, principal: Decider, approvals: ApprovalsDep
 ) -> ApprovalView:
-    try:
-        request = await approvals.refuse(approval_id, principal, body.reason)
-    except ApprovalError as exc:
-        raise problem_of(exc) from exc
+    request = await approvals.refuse(approval_id, principal, body.reason)
     return ApprovalView.of(request, approvals.now())

@@ -17,6 +17,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.types import ASGIApp
 
 from common.api_docs import install_api_docs
+from common.approval_requests import APPROVAL_ERRORS
 from common.domain_errors import ErrorTable, install_domain_errors
 from common.logging import configure_logging, describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -136,8 +137,8 @@ def create_service_app(
     install_request_limits(app, settings, body_limits or {})
     app.add_middleware(_RequestContext, service=settings.service_name)
     install_problem_handlers(app)
-    if errors is not None:
-        install_domain_errors(app, errors.base, errors.statuses, default=errors.default)
+    for table in (APPROVAL_ERRORS, errors) if errors is not None else (APPROVAL_ERRORS,):
+        install_domain_errors(app, table.base, table.statuses, default=table.default)
     app.state.wire = wire
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
