@@ -19,7 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Route,
+    async_playwright,
+)
 
 from common.auth import Role, issue_token
 from common.settings import ServiceSettings
@@ -59,6 +66,8 @@ class Stack:
     browser: Browser
     run: str
     external: list[str] = field(default_factory=list)
+    # Console errors of the pages, e.g. "Refused to execute inline script" (CSP violations).
+    page_errors: list[str] = field(default_factory=list)
 
     @property
     def console(self) -> str:
@@ -87,6 +96,13 @@ class Stack:
                 await route.abort()
 
         await context.route("**/*", guard)
+
+        def console_error(message: ConsoleMessage) -> None:
+            # An HTTP error status is the test's own business (it checks the answers it expects).
+            if message.type == "error" and not message.text.startswith("Failed to load resource"):
+                self.page_errors.append(f"{message.text} at {message.location}")
+
+        context.on("console", console_error)
         return context
 
     async def sign_in(self, context: BrowserContext, sub: str, *roles: str, unit: str = "") -> Page:
