@@ -20,19 +20,22 @@ from notify.domain import (
     Broadcast,
     Conflict,
     Content,
+    DriverFacts,
     Language,
     NotFound,
     Segment,
     check_broadcast,
     new_broadcast_id,
     pick_language,
+    rate_window,
 )
 from notify.fanout import WORK_TOPIC, BroadcastBatch
-from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords
+from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords, delivered_entry
 from notify.segments import segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
 from notify.store.drivers import DriverStore
+from notify.store.rate_limits import RateLimitStore
 from notify.store.units import UnitKind, UnitTree
 
 log = get_logger(__name__)
@@ -45,6 +48,7 @@ class Broadcasts:
         broadcasts: BroadcastStore,
         *,
         drivers: DriverStore,
+        rate_limits: RateLimitStore | None = None,
         settings: NotifySettings,
         faults: Faults,
         relay: RelayRef = no_relay,
@@ -54,6 +58,7 @@ class Broadcasts:
         self._clock = records.clock
         self._broadcasts = broadcasts
         self._drivers = drivers
+        self._rate_limits = rate_limits
         # The registry's trees as its events told us, for subtree segments (issue 16).
         self._units = UnitTree(drivers.facts.database)
         self._settings = settings
@@ -194,7 +199,15 @@ class Broadcasts:
     # ---- fanning a page out ----------------------------------------------------------------
 
     async def fan_out(self, batch: BroadcastBatch) -> None:
-        """One page of a broadcast into notifications; safe to run again for the same page."""
+        """One page of a broadcast into notifications; safe to run again for the same page.
+
+        The inbox documents go in as one unordered bulk insert with ids derived from (driver,
+        broadcast, channel), so a page fanned out again re-inserts nothing. Their
+        ``notification.delivered.v1`` events are not kept in an outbox: the page's work item is
+        the outbox. It is committed only after the page's announcements are out, so a crash
+        before that redelivers the page, which announces the stored inbox items under the same
+        event ids; a crash after them and before the page's mark is the only case that
+        announces twice (same ids, consumers dedupe)."""
         store = self._broadcasts
         doc = await store.get(batch.broadcast_id)
         now = self._clock()
@@ -204,6 +217,28 @@ class Broadcasts:
         if broadcast.status in ("cancelled", "expired") or broadcast.expired_at(now):
             await store.batch_done(broadcast.broadcast_id, batch.batch_no, {"skipped": 1}, now)
             return
+        if await store.is_batch_done(broadcast.broadcast_id, batch.batch_no):
+            await store.complete_if_done(broadcast.broadcast_id, now)
+            return
+        docs = await self._plan_page(broadcast, batch.driver_ids)
+        announcements = {d["_id"]: d.pop("outbox") for d in docs}
+        for planned in docs:
+            planned["outbox"] = []
+        existing = await self._notifications.insert_fresh(docs)
+        self._faults.hit(f"notify.broadcast.batch_written.{batch.batch_no}")
+        entries = [e for nid, es in announcements.items() if nid not in existing for e in es]
+        # Stored by an earlier run of this page: announced as stored (same event ids).
+        for stored in await self._notifications.delivered_among(sorted(existing)):
+            entries.append(delivered_entry(stored, stored["delivered_at"]))
+        await self._records.publish_entries(entries)
+        await store.batch_done(
+            broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
+        )
+        await store.complete_if_done(broadcast.broadcast_id, now)
+
+    async def _plan_page(self, broadcast: Broadcast, driver_ids: list[str]) -> list[Document]:
+        """Each active driver's notifications; those the broadcast would also send by SMS or
+        webhook are rate-limited per driver, checked for the whole page at once."""
         cause = Cause(
             source=BROADCAST_SOURCE,
             source_id=broadcast.broadcast_id,
@@ -213,32 +248,40 @@ class Broadcasts:
             broadcast_id=broadcast.broadcast_id,
             expires_at=broadcast.expires_at,
         )
-        facts = await self._drivers.facts_for(batch.driver_ids)
-        prefs = await self._drivers.preferences_for(batch.driver_ids)
-        subscriptions = await self._records.subscriptions_for(broadcast.category, batch.driver_ids)
-        docs: list[Document] = []
-        for driver_id in batch.driver_ids:
-            driver = facts.get(driver_id)
-            if driver is None or not driver.active:
-                continue
+        facts = await self._drivers.facts_for(driver_ids)
+        prefs = await self._drivers.preferences_for(driver_ids)
+        subscriptions = await self._records.subscriptions_for(broadcast.category, driver_ids)
+
+        def plan(driver_id: str, driver: DriverFacts, *, limited: bool) -> list[Document]:
             chosen = prefs.get(driver_id)
             language = pick_language(chosen, driver, self._settings.default_language)
-            docs += self._records.plan(
+            return self._records.plan(
                 driver_id,
                 cause,
                 broadcast.content_for(language),
                 facts=driver,
                 prefs=chosen,
                 subscriptions=subscriptions[driver_id],
-                limited=False,
+                limited=limited,
             )
-        await self._notifications.insert_new(docs)
-        self._faults.hit(f"notify.broadcast.batch_written.{batch.batch_no}")
-        await self._records.announce([d["_id"] for d in docs])
-        await store.batch_done(
-            broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
+
+        active = {d: f for d in driver_ids if (f := facts.get(d)) is not None and f.active}
+        planned = {d: plan(d, f, limited=False) for d, f in active.items()}
+        # The inbox is never limited: only drivers with another channel need a window slot.
+        sending = [d for d, docs in planned.items() if any(x["channel"] != "inbox" for x in docs)]
+        for driver_id in await self._over_limit(cause, sending):
+            planned[driver_id] = plan(driver_id, active[driver_id], limited=True)
+        return [doc for docs in planned.values() for doc in docs]
+
+    async def _over_limit(self, cause: Cause, driver_ids: list[str]) -> list[str]:
+        if cause.urgent or not driver_ids or self._rate_limits is None:
+            return []
+        window = rate_window(self._clock(), self._settings.rate_limit_window_seconds)
+        positions = await self._rate_limits.positions(
+            driver_ids, cause.category, window, f"{cause.source}\x1f{cause.source_id}"
         )
-        await store.complete_if_done(broadcast.broadcast_id, now)
+        limit = self._settings.rate_limit_per_window
+        return [d for d in driver_ids if positions.get(d, 0) >= limit]
 
 
 def broadcast_of(doc: Document) -> Broadcast:

@@ -9,6 +9,7 @@ cases receive one :class:`NotificationRecords`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ EVENT_SOURCE = "driverhome/notify"
 EVENT_TOPIC = "notify.events"
 PHONE_PURPOSE = "phone"
 SIGNING_KEY_PURPOSE = "webhook_signing"
+# Announcements in flight at once: acks=all round trips pipelined, not one after another.
+PUBLISH_CONCURRENCY = 500
 
 Document = dict[str, Any]
 
@@ -155,6 +158,18 @@ class NotificationRecords:
     async def announce(self, ids: Sequence[str]) -> None:
         """Publish these notifications' pending events now; failures are the caller's."""
         await self.notifications.flush_outbox(self._publisher, ids)
+
+    async def publish_entries(self, entries: Sequence[Document]) -> None:
+        """Publish events that were never stored in an outbox (a broadcast page's announcements,
+        whose work item is redelivered until they are out), pipelined; failures are the
+        caller's."""
+        for at in range(0, len(entries), PUBLISH_CONCURRENCY):
+            await asyncio.gather(
+                *(
+                    self._publisher.publish_payload(e["topic"], e["key"], bytes(e["payload"]))
+                    for e in entries[at : at + PUBLISH_CONCURRENCY]
+                )
+            )
 
     async def announce_or_defer(self, ids: Sequence[str]) -> None:
         try:

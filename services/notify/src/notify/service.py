@@ -103,6 +103,7 @@ class Notify:
                 records,
                 stores.broadcasts,
                 drivers=stores.drivers,
+                rate_limits=stores.rate_limits,
                 settings=settings,
                 faults=faults,
                 relay=relay,

@@ -143,6 +143,10 @@ class BroadcastStore:
             },
         )
 
+    async def is_batch_done(self, broadcast_id: str, batch_no: int) -> bool:
+        found = await self.batches.find_one({"_id": f"{broadcast_id}:{batch_no}"}, {"_id": 1})
+        return found is not None
+
     async def batches_done(self, broadcast_id: str) -> int:
         return await self.batches.count_documents({"broadcast_id": broadcast_id})
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from common.bus import Publisher
 from common.mongo import Indexes, is_duplicate_key
@@ -42,6 +43,7 @@ INDEXES = [
 # Inbox items are the inbox channel's notifications once delivered (held ones wait).
 _INBOX_VISIBLE = {"channel": "inbox", "status": "delivered"}
 _PUBLISH_CONCURRENCY = 200
+DUPLICATE_KEY = 11000
 
 
 class NotificationStore:
@@ -57,6 +59,28 @@ class NotificationStore:
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
+
+    async def insert_fresh(self, docs: Sequence[Document]) -> set[str]:
+        """One unordered bulk insert; the ids that were already there (a page fanned out again
+        after a restart) are returned, and left as they are."""
+        if not docs:
+            return set()
+        try:
+            await self.collection.insert_many(list(docs), ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return {docs[e["index"]]["_id"] for e in errors}
+        return set()
+
+    async def delivered_among(self, ids: Sequence[str]) -> list[Document]:
+        """What an announcement needs of these notifications, for those delivered."""
+        if not ids:
+            return []
+        fields = {"driver_id": 1, "channel": 1, "category": 1, "delivered_at": 1}
+        query = {"_id": {"$in": list(ids)}, "status": "delivered"}
+        return await self.collection.find(query, fields).to_list()
 
     async def get(self, notification_id: str) -> Document | None:
         return await self.collection.find_one({"_id": notification_id}, {OUTBOX_FIELD: 0})

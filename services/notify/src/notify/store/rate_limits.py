@@ -6,9 +6,10 @@ is the same however often its event is redelivered: the limit decision is idempo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
@@ -33,6 +34,32 @@ class RateLimitStore:
         )
         causes: list[str] = (doc or {}).get("causes", [])
         return causes.index(cause) if cause in causes else 0
+
+    async def positions(
+        self, driver_ids: Sequence[str], category: str, window: int, cause: str
+    ) -> dict[str, int]:
+        """``position`` for many drivers in two round trips (a broadcast's page): one unordered
+        bulk of the same idempotent upserts, then one read of the windows."""
+        if not driver_ids:
+            return {}
+        keys = {f"{d}|{category}|{window}": d for d in driver_ids}
+        await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": key},
+                    {"$addToSet": {"causes": cause}, "$setOnInsert": {"window": window}},
+                    upsert=True,
+                )
+                for key in keys
+            ],
+            ordered=False,
+        )
+        docs = await self.collection.find({"_id": {"$in": list(keys)}}, {"causes": 1}).to_list()
+        out: dict[str, int] = {}
+        for doc in docs:
+            causes: list[str] = doc.get("causes", [])
+            out[keys[doc["_id"]]] = causes.index(cause) if cause in causes else 0
+        return out
 
     async def purge_before(self, window: int) -> None:
         """No TTL indexes in the store subset: old windows are removed by the dispatcher."""
