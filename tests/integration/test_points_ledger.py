@@ -13,6 +13,7 @@ from common.events import CloudEvent, new_event, parse_envelope
 from common.events.cases import CaseCompensationGranted
 from common.events.partner import PortAppointmentKept, VolunteerLogged
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
+from common.partner_links import PartnerLinkBook
 from common.testing import Infra, TcpProxy, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.earning import Earning
@@ -305,6 +306,10 @@ async def test_a_grade_change_is_announced_with_its_reasons(
         service = app.state.service
         await service.open_account(driver, datetime.now(UTC))
         await service.adjust(driver, 450, operator="op", reason="年度优秀志愿者", request_id="r1")
+        # As the registry's driver.partner_linked.v1 would: port-booking registered this driver.
+        await PartnerLinkBook(mongo[settings.mongo_db]).note(
+            "port-booking", driver, linked=True, at=datetime.now(UTC)
+        )
         grade = await http.get(
             f"/v1/accounts/{driver}/grade",
             headers=token("partner", partner_id="port-booking", scope="grades:read"),
