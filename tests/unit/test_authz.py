@@ -32,6 +32,13 @@ def test_the_mutual_help_role_claims_and_manages_the_board_and_nothing_else() ->
     assert not helper.has_scope("cases:care") and not helper.has_scope("pii:read")
 
 
+def test_care_staff_review_aid_and_the_mutual_help_role_does_not() -> None:
+    care = Principal(sub="op-3", role="operator", roles=("case_care",))
+    assert care.scopes == {"cases:care", "aid:review"}
+    helper = Principal(sub="op-2", role="operator", roles=("mutual_help",))
+    assert not helper.has_scope("aid:review")
+
+
 def test_roles_grant_nothing_to_other_roles_and_unknown_names_grant_nothing() -> None:
     station = Principal(sub="s", role="station", station_id="st-1", roles=("security_officer",))
     stranger = Principal(sub="op", role="operator", roles=("god",))

@@ -34,7 +34,9 @@ NAMED_ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
         "case_dispatcher": frozenset({"cases:dispatch"}),
         "case_handler": frozenset({"cases:handle"}),
         "case_supervisor": frozenset({"cases:supervise"}),
-        "case_care": frozenset({"cases:care"}),
+        # Care staff also apply for drivers and review aid (issue 17); the grant needs a second
+        # reviewer, another person, so one care officer never grants alone.
+        "case_care": frozenset({"cases:care", "aid:review"}),
         "case_revisit": frozenset({"cases:revisit"}),
         "calendar_keeper": frozenset({"cases:calendar"}),
         "auditor": frozenset({"drivers:read", "points:read", "audit:read"}),

@@ -10,6 +10,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
+from cases.aid import AidDesk
+from cases.aid_kinds import load_kinds
+from cases.api.aid_routes import router as aid_router
 from cases.api.calendar_routes import router as calendar_router
 from cases.api.care_routes import router as care_router
 from cases.api.cases_routes import router as cases_router
@@ -25,6 +28,7 @@ from cases.calendars import NOTICES, CalendarService
 from cases.census_referrals import CensusReferrals
 from cases.erasure import KEPT, STEPS
 from cases.four_eyes import cases_areas
+from cases.handlers.grades import GradeHandlers
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.honours import Honours
@@ -33,7 +37,8 @@ from cases.mutual_help import MutualHelp
 from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store import cases, dossiers, honours, needs, units
+from cases.store import aid, cases, dossiers, honours, needs, units
+from cases.store.aid import APPLICATIONS, AidStore
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
@@ -57,6 +62,7 @@ INDEXES = [
     *cases.INDEXES,
     *dossiers.INDEXES,
     *needs.INDEXES,
+    *aid.INDEXES,
     *honours.INDEXES,
     *units.INDEXES,
     *partner_links.INDEXES,
@@ -98,6 +104,9 @@ def create_app(
         built["cases"] = service
         built["help"] = MutualHelp(service.records, NeedStore(runtime.db), service.intake)
         built["honours"] = Honours(service.records, HonourStore(runtime.db))
+        built["aid"] = AidDesk(
+            AidStore(runtime.db), load_kinds(settings.aid_kinds_file), clock=clock, relay=relay
+        )
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
             CaseClocks(runtime.db),
@@ -122,7 +131,12 @@ def create_app(
         consumer.domain("registry.events", answering_erasure(linked, erasure), batch_size=batch)
         runtime.retention = retention_rules(settings)
         consumer.domain(
-            "points.events", PointsHandlers(service.compensations).handlers(), batch_size=batch
+            "points.events",
+            {
+                **PointsHandlers(service.compensations).handlers(),
+                **GradeHandlers(built["aid"]).handlers(),
+            },
+            batch_size=batch,
         )
 
     async def prepare(runtime: Runtime) -> None:
@@ -136,7 +150,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS],
+            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS, APPLICATIONS],
             wire=wire,
             prepare=prepare,
             store=store,
@@ -157,6 +171,7 @@ def create_app(
             app.state.cases = service
             app.state.calendars = calendars
             app.state.help = board
+            app.state.aid = built["aid"]
             app.state.honours = built["honours"]
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
@@ -184,6 +199,7 @@ def create_app(
             complaints_router,
             care_router,
             help_router,
+            aid_router,
             honours_router,
             figures_router,
             calendar_router,

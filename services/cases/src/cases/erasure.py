@@ -4,6 +4,8 @@ The cases stay for the figures (counts per category, clocks kept or breached) un
 pseudonym: the description, every note, attachments, the respondent and any actor id naming
 the driver go. The care dossier goes. The mutual-help needs the driver posted go; on needs the
 driver helped with, the helper becomes the pseudonym and the helper's contact goes.
+Aid applications stay (kind, status, amount) under the pseudonym without the household facts,
+the documents, the statement or the reviewers' notes; the followed credit grade goes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from cases.census_referrals import REFERRALS
+from cases.store.aid import APPLICATIONS, GRADES
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
 from cases.store.needs import NEEDS
@@ -31,6 +34,19 @@ def _pseudonymous_case(doc: dict[str, Any], driver_id: str, anon: str) -> dict[s
     return case
 
 
+def _pseudonymous_application(doc: dict[str, Any], driver_id: str, anon: str) -> dict[str, Any]:
+    """Granted amounts per kind stay for the figures; what describes the household goes."""
+    reviews = [{**r, "note": ""} for r in doc.get("reviews", [])]
+    return doc | {
+        "driver_id": anon,
+        "applied_by": anon if doc.get("applied_by") else "",
+        "household": {},
+        "documents": [],
+        "statement": "",
+        "reviews": reviews,
+    }
+
+
 STEPS = (
     Forget("care dossier", DOSSIERS, by("_id")),
     Forget("mutual-help needs posted", NEEDS, by("driver_id")),
@@ -42,6 +58,14 @@ STEPS = (
             "$set": {"helper.id": anon, "helper.sub": anon, "helper.contact": None}
         },
     ),
+    Forget(
+        "aid applications: household, documents, statement, review notes",
+        APPLICATIONS,
+        by("driver_id"),
+        rewrite=_pseudonymous_application,
+        guard="version",
+    ),
+    Forget("credit grade followed for aid", GRADES, by("_id")),
     Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
     Forget("census needs referred", REFERRALS, by("driver_id")),
     Forget(

@@ -36,6 +36,10 @@ class CasesSettings(ServiceSettings):
     # supervisor's approval (cases:supervise, another person); restoration never does.
     goodwill_approval_threshold: int = Field(default=100, ge=0)
 
+    # Aid kinds and their rules as JSON (the shape of cases.aid_kinds.DEFAULT_KINDS); empty:
+    # the built-in living, study, serious-illness and elderly-care kinds.
+    aid_kinds_file: str = ""
+
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     attachments_max: int = Field(default=10, ge=0)
 

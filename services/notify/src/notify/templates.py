@@ -51,6 +51,11 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "help.claimed.v1": ("cases.events", "case"),
     "help.failed.v1": ("cases.events", "case"),
     "help.unclaimed.v1": ("cases.events", "case"),
+    # Aid applications (issue 17): the applicant hears it was received and how it ended; the
+    # first of the two reviews is the committee's business.
+    "aid.applied.v1": ("cases.events", "case"),
+    "aid.granted.v1": ("cases.events", "case"),
+    "aid.rejected.v1": ("cases.events", "case"),
     "honour.awarded.v1": ("cases.events", "activity"),
 }
 
@@ -241,6 +246,41 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
         "en": Content(
             title="Staff take up your need",
             body="Nobody claimed your need $need_id in time; staff handle it as request $case_id.",
+        ),
+    },
+    "aid.applied.v1": {
+        "zh-CN": Content(
+            title="救助申请已受理",
+            body="您的救助申请(编号 $application_id)已受理,将由两位工作人员先后审核,结果会通知您。",
+        ),
+        "en": Content(
+            title="Aid application received",
+            body="Your aid application $application_id was received. Two staff members review "
+            "it in turn; we will tell you the outcome.",
+        ),
+    },
+    "aid.granted.v1": {
+        "zh-CN": Content(
+            title="救助申请已批准",
+            body="您的救助申请 $application_id 已批准,救助金额 $amount_yuan 元,"
+            "将由工作人员线下发放。",
+        ),
+        "en": Content(
+            title="Aid granted",
+            body="Your aid application $application_id was granted: $amount_yuan yuan, paid "
+            "to you by the staff outside the app.",
+        ),
+    },
+    "aid.rejected.v1": {
+        "zh-CN": Content(
+            title="救助申请未获批准",
+            body="很遗憾,您的救助申请 $application_id 未获批准,原因可在应用中查看。"
+            "如有疑问请联系工作人员。",
+        ),
+        "en": Content(
+            title="Aid not granted",
+            body="Your aid application $application_id was not granted; the reason is in the "
+            "app. Call us if you have questions.",
         ),
     },
     "rest.nudged.v1": {

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from common.events import (
+    aid,
     cases,
     honours,
     mutual_help,
@@ -88,6 +89,10 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             mutual_help.HelpFailed,
             mutual_help.HelpUnclaimed,
             honours.HonourAwarded,
+            aid.AidApplied,
+            aid.AidFirstApproved,
+            aid.AidGranted,
+            aid.AidRejected,
         )
     },
     "partners.events": {

@@ -1,0 +1,200 @@
+"""Aid applications (cases service) over HTTP and events on the real store and broker: the
+kinds' eligibility rules with the credit grade followed from points, two different reviewers,
+the granted amount, the applicant's history, events without household facts, and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from cases.settings import CasesSettings
+from common.events import CloudEvent, new_event
+from common.events.points import GradeChanged
+from common.events.registry import DriverDeactivated
+from common.testing import unique_name, wait_until
+from tests.integration.stations_harness import read_whole_topic
+from tests.integration.test_cases_loop import Clock, Headers, running
+from tests.support import produce
+
+STATEMENT = "My wife is in hospital in Beilun since March"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def doc(kind: str, name: str = "scan.pdf") -> dict[str, Any]:
+    return {"name": name, "type": kind, "size": 120_000, "digest": DIGEST}
+
+
+def living(driver: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "driver_id": driver,
+        "kind": "living",
+        "household": {"members": 3, "monthly_income_yuan": 3600},
+        "documents": [doc("income_statement", "wage-slip-li.pdf"), doc("household_register")],
+        "statement": STATEMENT,
+    }
+    return body | extra
+
+
+async def aid_events(settings: CasesSettings, driver: str) -> list[CloudEvent]:
+    raw = await read_whole_topic(settings.kafka_bootstrap, settings.topic("cases.events"))
+    events = [CloudEvent.model_validate_json(v) for v in raw]
+    # At least once: the relay may publish an event twice; its id is the same.
+    return list(
+        {e.id: e for e in events if e.type.startswith("aid.") and e.subject == driver}.values()
+    )
+
+
+async def review(
+    client: httpx.AsyncClient, headers: dict[str, str], app_id: str, **body: Any
+) -> httpx.Response:
+    return await client.post(f"/v1/aid/applications/{app_id}/review", json=body, headers=headers)
+
+
+async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
+    make_settings: Callable[..., Any], token: Headers, mongo: Any
+) -> None:
+    settings: CasesSettings = make_settings(CasesSettings)
+    clock = Clock(datetime.now(UTC))
+    driver, other = unique_name("drv_aid"), unique_name("drv_oth")
+    as_driver = token("driver", driver_id=driver, sub=f"sub-{driver}")
+    as_other = token("driver", driver_id=other, sub=f"sub-{other}")
+    care1 = token("operator", roles=["case_care"], sub="care-1")
+    care2 = token("operator", roles=["case_care"], sub="care-2")
+    no_aid = token("operator", roles=["mutual_help", "case_handler"], sub="helper-1")
+    async with running(settings, clock) as (_, client):
+        kinds = (await client.get("/v1/aid/kinds", headers=as_driver)).json()
+        assert {k["kind"] for k in kinds} == {"living", "study", "serious_illness", "elderly_care"}
+
+        # Eligibility: every failed rule is named; nothing is stored.
+        poor = living(driver, documents=[], household={"members": 1, "monthly_income_yuan": 9000})
+        answer = await client.post("/v1/aid/applications", json=poor, headers=as_driver)
+        assert answer.status_code == 422, answer.text
+        for reason in ("income per member", "income_statement", "household_register"):
+            assert reason in answer.text
+        study = living(
+            driver,
+            kind="study",
+            household={"members": 4, "monthly_income_yuan": 6000, "children_in_school": 1},
+            documents=[doc("enrolment_certificate"), doc("income_statement")],
+        )
+        answer = await client.post("/v1/aid/applications", json=study, headers=as_driver)
+        assert answer.status_code == 422 and "grade A below AA" in answer.text, answer.text
+
+        # The grade follows points.grade_changed.v1: at AA the study aid is open to the driver.
+        grade = new_event(
+            GradeChanged(
+                driver_id=driver,
+                old_grade="A",
+                new_grade="AA",
+                earned_last_12_months=900,
+                reasons=["earned 900"],
+                changed_at=clock.now,
+            ),
+            source="driverhome/points",
+            subject=driver,
+        )
+        topic = settings.topic("points.events")
+        await produce(settings.kafka_bootstrap, topic, grade.to_bytes(), key=driver.encode())
+        grades = mongo[settings.mongo_db]["aid_grades"]
+        await wait_until(lambda: grades.find_one({"_id": driver, "grade": "AA"}))
+        answer = await client.post("/v1/aid/applications", json=study, headers=as_driver)
+        assert answer.status_code == 201, answer.text
+        study_id = answer.json()["application_id"]
+
+        # Who applies: the driver, or care staff for them; never another driver.
+        refused = await client.post("/v1/aid/applications", json=living(driver), headers=as_other)
+        assert refused.status_code == 403, refused.text
+        answer = await client.post("/v1/aid/applications", json=living(driver), headers=care1)
+        assert answer.status_code == 201 and answer.json()["on_behalf"] is True, answer.text
+        living_id = answer.json()["application_id"]
+        again = await client.post("/v1/aid/applications", json=living(driver), headers=as_driver)
+        assert again.status_code == 409, again.text
+
+        # Two different reviewers; only aid:review reviews; the amount within the kind's limit.
+        assert (await review(client, no_aid, study_id, decision="approve")).status_code == 403
+        first = await review(client, care1, study_id, decision="approve", amount_yuan=3000)
+        assert first.status_code == 200 and first.json()["status"] == "first_approved", first.text
+        same = await review(client, care1, study_id, decision="approve")
+        assert same.status_code == 403 and "another person" in same.text, same.text
+        too_much = await review(client, care2, study_id, decision="approve", amount_yuan=9000)
+        assert too_much.status_code == 422, too_much.text
+        granted = await review(client, care2, study_id, decision="approve", amount_yuan=2500)
+        assert granted.status_code == 200, granted.text
+        assert granted.json()["status"] == "granted" and granted.json()["amount_yuan"] == 2500
+        late = await review(client, care1, study_id, decision="reject")
+        assert late.status_code == 409, late.text
+        rejected = await review(client, care2, living_id, decision="reject", note="income too high")
+        assert rejected.json()["status"] == "rejected", rejected.text
+
+        # The history: the driver's own (reviewers unnamed), staff's (named), nobody else's.
+        path = f"/v1/aid/drivers/{driver}/applications"
+        mine = (await client.get(path, headers=as_driver)).json()
+        assert {(a["kind"], a["status"]) for a in mine} == {
+            ("study", "granted"),
+            ("living", "rejected"),
+        }
+        assert all("by" not in r for a in mine for r in a["reviews"])
+        assert [r["note"] for a in mine for r in a["reviews"] if a["kind"] == "living"] == [
+            "income too high"
+        ]
+        staff = (await client.get(path, headers=care1)).json()
+        assert {r["by"] for a in staff for r in a["reviews"]} == {"care-1", "care-2"}
+        assert (await client.get(path, headers=as_other)).status_code == 403
+        hidden = await client.get(f"/v1/aid/applications/{study_id}", headers=as_other)
+        assert hidden.status_code == 404 and STATEMENT not in hidden.text
+        queue = (await client.get("/v1/aid/applications?status=granted", headers=care2)).json()
+        assert study_id in [a["application_id"] for a in queue]
+
+        # One event per step, about the driver, without household facts, documents or notes.
+        events = await wait_until(
+            lambda: _when(aid_events(settings, driver), lambda found: len(found) == 5)
+        )
+        by_app = {(e.data["application_id"], e.type) for e in events}
+        assert by_app == {
+            (study_id, "aid.applied.v1"),
+            (study_id, "aid.first_approved.v1"),
+            (study_id, "aid.granted.v1"),
+            (living_id, "aid.applied.v1"),
+            (living_id, "aid.rejected.v1"),
+        }
+        [grant] = [e for e in events if e.type == "aid.granted.v1"]
+        assert grant.data["amount_yuan"] == 2500 and grant.data["kind"] == "study"
+        for event in events:
+            raw = event.model_dump_json()
+            for secret in (STATEMENT, "wage-slip-li", "income too high", "3600"):
+                assert secret not in raw
+
+        # Erasure: the applications stay (kind, status, amount) under a pseudonym, without
+        # the household, documents, statement or notes; the followed grade goes.
+        erased = new_event(
+            DriverDeactivated(
+                driver_id=driver, deactivated_at=clock.now, reason="erasure", erased=True
+            ),
+            source="driverhome/registry",
+            subject=driver,
+        )
+        await produce(
+            settings.kafka_bootstrap,
+            settings.topic("registry.events"),
+            erased.to_bytes(),
+            key=driver.encode(),
+        )
+        apps = mongo[settings.mongo_db]["aid_applications"]
+
+        async def forgotten() -> bool:
+            return await apps.count_documents({"driver_id": driver}) == 0
+
+        await wait_until(forgotten)
+        kept = await apps.find_one({"_id": study_id}, {"outbox": 0})
+        assert kept["amount_yuan"] == 2500 and kept["status"] == "granted"
+        assert kept["household"] == {} and kept["documents"] == [] and kept["statement"] == ""
+        assert driver not in str(kept) and STATEMENT not in str(kept)
+        assert await grades.count_documents({"_id": driver}) == 0
+
+
+async def _when(found: Any, check: Callable[[Any], bool]) -> Any:
+    value = await found
+    return value if value is not None and check(value) else None
