@@ -19,11 +19,16 @@ AidKind = str
 
 
 class AidApplied(EventData):
+    """A driver (or care staff for them) applied for aid and met the kind's rules."""
+
     event_type: ClassVar[str] = "aid.applied.v1"
 
-    application_id: str
+    application_id: str = Field(description="The aid application, A<yyyymmdd>-<random>")
     driver_id: str = Field(description="The applicant (who applied, or for whom staff applied)")
-    kind: AidKind
+    kind: AidKind = Field(
+        description="living, study, serious_illness, elderly_care or a kind "
+        "the committee configured"
+    )
     on_behalf: bool = Field(description="Staff applied for the driver")
     applied_at: AwareDatetime
 
@@ -41,6 +46,8 @@ class AidFirstApproved(EventData):
 
 
 class AidGranted(EventData):
+    """A second reviewer, not the first, granted the aid; money is paid outside the system."""
+
     event_type: ClassVar[str] = "aid.granted.v1"
 
     application_id: str
@@ -51,6 +58,8 @@ class AidGranted(EventData):
 
 
 class AidRejected(EventData):
+    """A reviewer refused the application (the reason is shown to the driver in the app)."""
+
     event_type: ClassVar[str] = "aid.rejected.v1"
 
     application_id: str
