@@ -136,6 +136,11 @@ if [ "${RUN_DEMO:-1}" != 0 ]; then
       --registry "http://127.0.0.1:${port[registry]:-8001}" \
       || echo "run: mutual-help demo data not loaded" >&2
   fi
+  if [ -f scripts/demo_aid.py ]; then
+    uv run --no-sync python scripts/demo_aid.py --cases "http://127.0.0.1:${port[cases]:-8005}" \
+      --registry "http://127.0.0.1:${port[registry]:-8001}" \
+      || echo "run: aid demo data not loaded" >&2
+  fi
   if [ -f scripts/demo_honours.py ]; then
     uv run --no-sync python scripts/demo_honours.py --cases "http://127.0.0.1:${port[cases]:-8005}" \
       --registry "http://127.0.0.1:${port[registry]:-8001}" \
