@@ -290,6 +290,7 @@ async def test_grids_reach_micro_grids_and_route_grids_gather_drivers_by_declare
     assert others.status_code == 404
     members = await d.get(f"/v1/route-grids/{corridor['route_grid_id']}/drivers")
     assert [x["driver_id"] for x in members["items"]] == [trucker]
+    assert members["items"][0]["route_grid_ids"] == sorted(declared.json()["route_grid_ids"])
 
     figures = await d.get("/v1/district/figures")
     assert figures["grids_by_level"]["micro_grid"] >= 1
@@ -489,7 +490,7 @@ async def test_the_census_asks_routes_status_interests_needs_refers_a_need_and_f
     assert by_grid[grid]["needs"] == {"schooling": 1}
     assert by_grid[grid]["needs_referred"] == 1
     assert by_grid[grid]["party_members"] == 1
-    assert by_grid[grid]["route_grids"] == {corridor["route_grid_id"]: 1}
+    assert by_grid[grid]["route_grids"][corridor["route_grid_id"]] == 1
     assert {o["unit_id"] for o in report["organisations"]} == {branch}
     fed = await d.registry.post(f"/v1/census/campaigns/{campaign}/feedback", headers=d.auth())
     assert fed.status_code == 200, fed.text

@@ -181,6 +181,9 @@ class DriverView(BaseModel):
     fleet_id: str | None
     fleet: str | None
     grid_id: str | None
+    route_grid_ids: list[str] = Field(
+        default_factory=list, description="The route grids the driver's declared routes join"
+    )
     memberships: list[MembershipView]
     partner_links: list[PartnerLinkView]
     consents: dict[str, bool] = Field(description="Purpose -> currently granted")
@@ -219,6 +222,7 @@ class DriverView(BaseModel):
             fleet_id=driver.fleet_id,
             fleet=driver.fleet,
             grid_id=driver.grid_id,
+            route_grid_ids=driver.route_grid_ids,
             memberships=[MembershipView.of(driver.driver_id, m) for m in driver.memberships],
             partner_links=links,
             consents={p: s.granted for p, s in driver.consents.items()},
