@@ -15,6 +15,8 @@ from cases.settings import CasesSettings
 from common.events import CloudEvent, new_event
 from common.events.registry import DriverDeactivated
 from common.testing import unique_name, wait_until
+from notify.app import create_app as create_notify
+from notify.settings import NotifySettings
 from points.app import create_app as create_points
 from points.settings import PointsSettings
 from tests.integration.stations_harness import read_whole_topic
@@ -204,7 +206,8 @@ async def test_an_unclaimed_need_becomes_a_case_once_and_erasure_forgets_the_boa
     as_helper = token("driver", driver_id=helper, sub=f"sub-{helper}")
     committee = token("operator", roles=["mutual_help"], sub="committee-1")
     supervisor = token("operator", scope="cases:supervise", sub="supervisor-1")
-    async with running(settings, clock) as (app, client):
+    notify_app = create_notify(make_settings(NotifySettings))
+    async with running(settings, clock) as (app, client), serve(notify_app) as notify:
         # Staff post for a driver who called in; nobody claims it by its deadline.
         claim_by = clock.now + timedelta(hours=1)
         body = need(poster, clock.now, claim_by=claim_by.isoformat(), category="health")
@@ -243,6 +246,15 @@ async def test_an_unclaimed_need_becomes_a_case_once_and_erasure_forgets_the_boa
         assert any(
             e.type == "case.opened.v1" and e.data["case_id"] == mine["case_id"] for e in opened
         )
+
+        # notify tells the driver in their language (zh-CN by default): posted, handed over.
+        async def titles() -> list[str] | None:
+            answer = await notify.get(f"/v1/drivers/{poster}/inbox", headers=as_poster)
+            found = [item["title"] for item in answer.json()["items"]]
+            return found if "互助需求转交办理" in found else None
+
+        inbox = await wait_until(titles)
+        assert "互助需求已发布" in inbox and "互助需求已有人认领" in inbox
 
         # Erasure: the needs the driver posted go; where the driver helped, only a pseudonym.
         helped = await post(client, token("driver", driver_id=helper), need(helper, clock.now))
