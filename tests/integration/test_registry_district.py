@@ -243,6 +243,13 @@ async def test_beilun_mobile_branch_has_a_social_worker_secretary_instructors_an
     gone = await d.registry.delete(f"/v1/organisations/{mobile}/people/{worker}", headers=d.auth())
     assert gone.status_code == 204
     assert (await appoint(second, "secretary")).status_code == 201
+    counted = await d.get("/v1/district/figures", organisation_id=community)
+    assert counted["organisations_by_kind"] == {
+        "community_party_organisation": 1,
+        "mobile_branch": 1,
+    }
+    assert counted["branches_by_type"] == {"interest": 1}
+    assert counted["people_by_role"] == {"secretary": 1, "dual_instructor": 1}
 
 
 async def test_grids_reach_micro_grids_and_route_grids_gather_drivers_by_declared_routes(
@@ -295,6 +302,8 @@ async def test_grids_reach_micro_grids_and_route_grids_gather_drivers_by_declare
     figures = await d.get("/v1/district/figures")
     assert figures["grids_by_level"]["micro_grid"] >= 1
     assert figures["route_grids"] >= 2
+    one = await d.get("/v1/district/figures", grid_id=community)
+    assert one["grids_by_level"] == {"community": 1, "grid": 1, "micro_grid": 1}
 
 
 async def _broadcast(d: District, segment: Json) -> int:

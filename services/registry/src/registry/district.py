@@ -246,13 +246,22 @@ class District:
 
     # ------------------------------------------------------------------ figures
 
-    async def figures(self) -> dict[str, Any]:
-        """The counts the articles give, as this registry holds them."""
-        branches = await self._orgs.count_branch_types()
+    async def figures(
+        self, *, organisation_id: str | None = None, grid_id: str | None = None
+    ) -> dict[str, Any]:
+        """The counts the articles give, as this registry holds them: the whole district, or
+        an organisation's and a grid's subtree (e.g. one community's grids and micro-grids)."""
+        if organisation_id is not None:
+            await self._units.get_organisation(organisation_id)
+        if grid_id is not None:
+            await self._units.get_grid(grid_id)
+        within = (
+            await self._orgs.subtree_ids(organisation_id) if organisation_id is not None else None
+        )
         return {
-            "organisations_by_kind": await self._orgs.count_by_kind(),
-            "branches_by_type": branches,
-            "grids_by_level": await self._grids.count_by_level(),
+            "organisations_by_kind": await self._orgs.count_by_kind(organisation_id),
+            "branches_by_type": await self._orgs.count_branch_types(organisation_id),
+            "grids_by_level": await self._grids.count_by_level(grid_id),
             "route_grids": len(await self._route_grids.all()),
-            "people_by_role": await self._people.count_roles(),
+            "people_by_role": await self._people.count_roles(within),
         }

@@ -284,5 +284,15 @@ async def declare_routes(
     response_model=DistrictFigures,
     summary="Organisations by kind and branch type, grids by level, route grids, people by role",
 )
-async def figures(principal: DriversReader, registry: RegistryDep) -> DistrictFigures:
-    return DistrictFigures(**await registry.district.figures())
+async def figures(
+    principal: DriversReader,
+    registry: RegistryDep,
+    organisation_id: Annotated[
+        str | None, Query(max_length=100, description="Count this organisation's subtree only")
+    ] = None,
+    grid_id: Annotated[
+        str | None, Query(max_length=100, description="Count this grid's subtree only")
+    ] = None,
+) -> DistrictFigures:
+    found = await registry.district.figures(organisation_id=organisation_id, grid_id=grid_id)
+    return DistrictFigures(**found)

@@ -66,9 +66,10 @@ class GridStore:
     async def subtree_ids(self, root_id: str) -> list[str]:
         return await subtree_ids(self.collection, root_id)
 
-    async def count_by_level(self) -> dict[str, int]:
+    async def count_by_level(self, root_id: str | None = None) -> dict[str, int]:
+        query: Document = subtree_query(root_id) if root_id else {}
         counts: dict[str, int] = {}
-        async for doc in self.collection.find({}, {"level": 1}):
+        async for doc in self.collection.find(query, {"level": 1}):
             level = doc.get("level") or "unleveled"
             counts[level] = counts.get(level, 0) + 1
         return counts

@@ -74,17 +74,19 @@ class OrganisationStore:
     async def subtree_ids(self, root_id: str) -> list[str]:
         return await subtree_ids(self.collection, root_id)
 
-    async def count_branch_types(self) -> dict[str, int]:
+    async def count_branch_types(self, root_id: str | None = None) -> dict[str, int]:
+        query: Document = subtree_query(root_id) if root_id else {}
         counts: dict[str, int] = {}
         async for doc in self.collection.find(
-            {"branch_type": {"$exists": True}}, {"branch_type": 1}
+            {**query, "branch_type": {"$exists": True}}, {"branch_type": 1}
         ):
             counts[doc["branch_type"]] = counts.get(doc["branch_type"], 0) + 1
         return counts
 
-    async def count_by_kind(self) -> dict[str, int]:
+    async def count_by_kind(self, root_id: str | None = None) -> dict[str, int]:
+        query: Document = subtree_query(root_id) if root_id else {}
         counts: dict[str, int] = {}
-        async for doc in self.collection.find({}, {"kind": 1}):
+        async for doc in self.collection.find(query, {"kind": 1}):
             counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
         return counts
 
