@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cases.settings import CasesSettings
-from common.events import CloudEvent
+from common.events import CloudEvent, new_event
+from common.events.registry import DriverDeactivated
 from common.testing import unique_name, wait_until
 from points.app import create_app as create_points
 from points.settings import PointsSettings
 from tests.integration.stations_harness import read_whole_topic
 from tests.integration.test_cases_loop import Clock, Headers, running
-from tests.support import serve
+from tests.support import produce, serve
 
 
 async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_listed(
@@ -49,6 +50,7 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
             assert answer.status_code == 201, answer.text
             ids[driver] = answer.json()["nomination_id"]
         again = await nominate(secretary, star)  # a second nominator joins the nomination
+        assert (await nominate(as_driver, nominee3)).status_code == 201
         assert again.json()["nomination_id"] == ids[star]
         assert (await nominate(as_driver, nominator)).status_code == 422  # not oneself
         assert (await nominate(as_driver, star, period="2026")).status_code == 422
@@ -113,3 +115,38 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         ledger = mongo[points_settings.mongo_db]["ledger"]
         [entry] = [e async for e in ledger.find({"driver_id": star})]
         assert entry["rule_id"] == "honour-monthly-star" and entry["amount"] == 50
+
+        # Erasure: the winner's nomination and its votes go, the round keeps a pseudonym; the
+        # nominations an erased nominator made lose that nominator.
+        db = mongo[settings.mongo_db]
+        for driver in (star, nominator):
+            erased = new_event(
+                DriverDeactivated(
+                    driver_id=driver,
+                    deactivated_at=datetime.now(UTC),
+                    reason="erasure",
+                    erased=True,
+                ),
+                source="driverhome/registry",
+                subject=driver,
+            )
+            await produce(
+                settings.kafka_bootstrap,
+                settings.topic("registry.events"),
+                erased.to_bytes(),
+                key=driver.encode(),
+            )
+
+        async def forgotten() -> bool:
+            rounds = await db["honour_rounds"].count_documents({"winners.driver_id": star})
+            named = await db["honour_nominations"].count_documents({"nominators.id": nominator})
+            return rounds == 0 and named == 0
+
+        await wait_until(forgotten)
+        assert await db["honour_nominations"].count_documents({"driver_id": star}) == 0
+        kept = await db["honour_nominations"].find_one({"_id": ids[nominee3]})
+        assert [n["kind"] for n in kept["nominators"]] == ["organisation"]
+        assert await db["honour_votes"].count_documents({"nomination_id": ids[star]}) == 0
+        public = (await client.get("/v1/honours?period=2026-11", headers=as_driver)).json()
+        [winner] = public[0]["winners"]
+        assert winner["driver_id"] not in (star, nominator) and winner["votes"] == 2

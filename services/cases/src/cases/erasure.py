@@ -3,19 +3,23 @@
 The cases stay for the figures (counts per category, clocks kept or breached) under a
 pseudonym: the description, every note, attachments, the respondent and any actor id naming
 the driver go. The care dossier goes. The mutual-help needs the driver posted go; on needs the
-driver helped with, the helper becomes the pseudonym and the helper's contact goes.
+driver helped with, the helper becomes the pseudonym and the helper's contact goes. Honours:
+the driver's nominations and the votes for them go, so do the nominations the driver made; an
+announced round keeps the driver among its winners as the pseudonym.
 Aid applications stay (kind, status, amount) under the pseudonym without the household facts,
 the documents, the statement or the reviewers' notes; the followed credit grade goes.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cases.census_referrals import REFERRALS
 from cases.store.aid import APPLICATIONS, GRADES
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
+from cases.store.honours import NOMINATIONS, ROUNDS, VOTES
 from cases.store.needs import NEEDS
 from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
@@ -57,6 +61,26 @@ STEPS = (
         update=lambda _driver_id, anon: {
             "$set": {"helper.id": anon, "helper.sub": anon, "helper.contact": None}
         },
+    ),
+    Forget("honours: nominations of the driver", NOMINATIONS, by("driver_id")),
+    Forget(
+        "honours: votes for the driver's nominations",
+        VOTES,
+        lambda driver_id: {"nomination_id": {"$regex": f":{re.escape(driver_id)}$"}},
+    ),
+    Forget(
+        "honours: nominations the driver made",
+        NOMINATIONS,
+        lambda driver_id: {"nominators": {"$elemMatch": {"kind": "driver", "id": driver_id}}},
+        update=lambda driver_id, _anon: {
+            "$pull": {"nominators": {"kind": "driver", "id": driver_id}}
+        },
+    ),
+    Forget(
+        "honours: announced winner",
+        ROUNDS,
+        lambda driver_id: {"winners.driver_id": driver_id},
+        rewrite=lambda doc, driver_id, anon: scrubbed(doc, driver_id, anon, frozenset()),
     ),
     Forget(
         "aid applications: household, documents, statement, review notes",
