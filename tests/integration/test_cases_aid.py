@@ -148,10 +148,15 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
         queue = (await client.get("/v1/aid/applications?status=granted", headers=care2)).json()
         assert study_id in [a["application_id"] for a in queue]
 
+        campaign_id = await festival_campaign(client, token, (driver, other), care1)
+
         # One event per step, about the driver, without household facts, documents or notes.
         events = await wait_until(
-            lambda: _when(aid_events(settings, driver), lambda found: len(found) == 5)
+            lambda: _when(aid_events(settings, driver), lambda found: len(found) == 7)
         )
+        gifts = sorted(e.type for e in events if e.data.get("campaign_id") == campaign_id)
+        assert gifts == ["aid.gift_allotted.v1", "aid.gift_delivered.v1"]
+        events = [e for e in events if "application_id" in e.data]
         by_app = {(e.data["application_id"], e.type) for e in events}
         assert by_app == {
             (study_id, "aid.applied.v1"),
@@ -193,6 +198,49 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
         assert kept["household"] == {} and kept["documents"] == [] and kept["statement"] == ""
         assert driver not in str(kept) and STATEMENT not in str(kept)
         assert await grades.count_documents({"_id": driver}) == 0
+        gifts_kept = mongo[settings.mongo_db]["aid_deliveries"]
+        kept_gift = await gifts_kept.find_one({"campaign_id": campaign_id, "status": "delivered"})
+        assert kept_gift["driver_id"] != driver and driver not in str(kept_gift)
+
+
+async def festival_campaign(
+    client: httpx.AsyncClient, token: Headers, drivers: tuple[str, str], care: dict[str, str]
+) -> str:
+    """冬送温暖 to two drivers, collected at one station, which alone confirms, once."""
+    driver, other = drivers
+    as_driver = token("driver", driver_id=driver, sub=f"sub-{driver}")
+    station = token("station", station_id="st-aid-1", sub="station-aid-1")
+    elsewhere = token("station", station_id="st-aid-2", sub="station-aid-2")
+    body = {
+        "season": "winter_warmth",
+        "title": "冬送温暖",
+        "gift": "棉大衣",
+        "station_id": "st-aid-1",
+        "collect_by": "2099-01-31T17:00:00+08:00",
+        "driver_ids": [driver, other],
+    }
+    refused = await client.post("/v1/aid/campaigns", json=body, headers=as_driver)
+    assert refused.status_code == 403, refused.text
+    answer = await client.post("/v1/aid/campaigns", json=body, headers=care)
+    assert answer.status_code == 201 and answer.json()["recipients"] == 2, answer.text
+    campaign_id: str = answer.json()["campaign_id"]
+    [mine] = (await client.get("/v1/aid/campaigns/mine", headers=as_driver)).json()
+    assert mine["gift"] == "棉大衣" and mine["status"] == "allotted"
+
+    path = f"/v1/aid/campaigns/{campaign_id}/deliveries/{driver}/confirm"
+    assert (await client.post(path, headers=elsewhere)).status_code == 403
+    assert (await client.post(path, headers=as_driver)).status_code == 403
+    done = await client.post(path, headers=station)
+    assert done.status_code == 200 and done.json()["status"] == "delivered", done.text
+    assert (await client.post(path, headers=station)).status_code == 409
+    stranger = f"/v1/aid/campaigns/{campaign_id}/deliveries/nobody/confirm"
+    assert (await client.post(stranger, headers=station)).status_code == 409
+    seen = (await client.get(f"/v1/aid/campaigns/{campaign_id}", headers=care)).json()
+    assert {d["driver_id"]: d["status"] for d in seen["deliveries"]} == {
+        driver: "delivered",
+        other: "allotted",
+    }
+    return campaign_id
 
 
 async def _when(found: Any, check: Callable[[Any], bool]) -> Any:

@@ -11,7 +11,9 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cases.aid import AidDesk
+from cases.aid_campaigns import Campaigns
 from cases.aid_kinds import load_kinds
+from cases.api.aid_campaign_routes import router as aid_campaign_router
 from cases.api.aid_routes import router as aid_router
 from cases.api.calendar_routes import router as calendar_router
 from cases.api.care_routes import router as care_router
@@ -37,8 +39,9 @@ from cases.mutual_help import MutualHelp
 from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store import aid, cases, dossiers, honours, needs, units
+from cases.store import aid, aid_campaigns, cases, dossiers, honours, needs, units
 from cases.store.aid import APPLICATIONS, AidStore
+from cases.store.aid_campaigns import DELIVERIES, CampaignStore
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
@@ -63,6 +66,7 @@ INDEXES = [
     *dossiers.INDEXES,
     *needs.INDEXES,
     *aid.INDEXES,
+    *aid_campaigns.INDEXES,
     *honours.INDEXES,
     *units.INDEXES,
     *partner_links.INDEXES,
@@ -107,6 +111,9 @@ def create_app(
         built["aid"] = AidDesk(
             AidStore(runtime.db), load_kinds(settings.aid_kinds_file), clock=clock, relay=relay
         )
+        built["aid_campaigns"] = Campaigns(
+            CampaignStore(runtime.db), DistrictUnits(runtime.db), clock=clock, relay=relay
+        )
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
             CaseClocks(runtime.db),
@@ -150,7 +157,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS, APPLICATIONS],
+            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS, APPLICATIONS, DELIVERIES],
             wire=wire,
             prepare=prepare,
             store=store,
@@ -172,6 +179,7 @@ def create_app(
             app.state.calendars = calendars
             app.state.help = board
             app.state.aid = built["aid"]
+            app.state.aid_campaigns = built["aid_campaigns"]
             app.state.honours = built["honours"]
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
@@ -200,6 +208,7 @@ def create_app(
             care_router,
             help_router,
             aid_router,
+            aid_campaign_router,
             honours_router,
             figures_router,
             calendar_router,

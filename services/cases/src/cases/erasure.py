@@ -17,6 +17,7 @@ from typing import Any
 
 from cases.census_referrals import REFERRALS
 from cases.store.aid import APPLICATIONS, GRADES
+from cases.store.aid_campaigns import DELIVERIES
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
 from cases.store.honours import NOMINATIONS, ROUNDS, VOTES
@@ -90,6 +91,12 @@ STEPS = (
         guard="version",
     ),
     Forget("credit grade followed for aid", GRADES, by("_id")),
+    Forget(
+        "campaign gifts: the recipient",
+        DELIVERIES,
+        by("driver_id"),
+        update=lambda _driver_id, anon: {"$set": {"driver_id": anon}},
+    ),
     Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
     Forget("census needs referred", REFERRALS, by("driver_id")),
     Forget(

@@ -56,6 +56,8 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "aid.applied.v1": ("cases.events", "case"),
     "aid.granted.v1": ("cases.events", "case"),
     "aid.rejected.v1": ("cases.events", "case"),
+    # Festival campaigns: where and by when to collect the gift.
+    "aid.gift_allotted.v1": ("cases.events", "case"),
     "honour.awarded.v1": ("cases.events", "activity"),
 }
 
@@ -269,6 +271,16 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
             title="Aid granted",
             body="Your aid application $application_id was granted: $amount_yuan yuan, paid "
             "to you by the staff outside the app.",
+        ),
+    },
+    "aid.gift_allotted.v1": {
+        "zh-CN": Content(
+            title="节日关爱:$gift",
+            body="师傅您好,我们为您准备了 $gift,请于 $collect_by 前到服务站 $station_id 领取。",
+        ),
+        "en": Content(
+            title="A gift for you: $gift",
+            body="We have $gift for you. Please collect it at station $station_id by $collect_by.",
         ),
     },
     "aid.rejected.v1": {

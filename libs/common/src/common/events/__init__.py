@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from common.events import (
     aid,
+    aid_campaigns,
     cases,
     honours,
     mutual_help,
@@ -93,6 +94,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             aid.AidFirstApproved,
             aid.AidGranted,
             aid.AidRejected,
+            aid_campaigns.GiftAllotted,
+            aid_campaigns.GiftDelivered,
         )
     },
     "partners.events": {

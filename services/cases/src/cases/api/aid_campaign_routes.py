@@ -1,0 +1,110 @@
+"""Festival campaigns over HTTP (docs/cases.md "Festival campaigns").
+
+Care staff (``aid:review``) launch a campaign and read its deliveries; the campaign's station
+confirms each hand-over; a driver reads the gifts allotted to them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from cases.aid import REVIEW
+from cases.aid_campaigns import Campaign, Campaigns
+from cases.api.dependencies import Caller
+from common.auth import Principal
+from common.authz import require_scope
+from common.events.aid_campaigns import Season
+
+router = APIRouter(prefix="/v1/aid/campaigns", tags=["aid"])
+Reviewer = Annotated[Principal, Depends(require_scope(REVIEW))]
+
+
+def _campaigns(request: Request) -> Campaigns:
+    campaigns: Campaigns = request.app.state.aid_campaigns
+    return campaigns
+
+
+CampaignsDep = Annotated[Campaigns, Depends(_campaigns)]
+
+
+class CampaignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    season: Season
+    title: str = Field(min_length=1, max_length=80, description="e.g. 2026 冬送温暖")
+    gift: str = Field(min_length=1, max_length=80, description="What each driver collects")
+    amount_yuan: int | None = Field(default=None, gt=0, description="Its value, if money or kind")
+    station_id: str = Field(min_length=1, max_length=64, description="Where drivers collect it")
+    collect_by: AwareDatetime
+    driver_ids: list[str] = Field(default_factory=list, max_length=5000)
+    unit: Literal["grid", "organisation", "route_grid"] | None = Field(
+        default=None, description="Instead of driver_ids: every driver of this unit (and below)"
+    )
+    unit_id: str | None = Field(default=None, max_length=64)
+
+
+class DeliveryView(BaseModel):
+    campaign_id: str
+    driver_id: str
+    season: Season
+    gift: str
+    station_id: str
+    collect_by: datetime
+    status: Literal["allotted", "delivered"]
+    delivered_at: datetime | None = None
+
+
+class CampaignView(BaseModel):
+    campaign_id: str
+    season: Season
+    title: str
+    gift: str
+    amount_yuan: int | None
+    station_id: str
+    collect_by: datetime
+    recipients: int
+    deliveries: list[DeliveryView] = Field(default_factory=list)
+
+
+def delivery(doc: dict[str, Any]) -> DeliveryView:
+    return DeliveryView(**{k: doc.get(k) for k in DeliveryView.model_fields})
+
+
+def campaign(doc: dict[str, Any], deliveries: list[dict[str, Any]]) -> CampaignView:
+    fields = {k: doc.get(k) for k in CampaignView.model_fields if k != "deliveries"}
+    return CampaignView(
+        **fields | {"campaign_id": doc["_id"]}, deliveries=[delivery(d) for d in deliveries]
+    )
+
+
+@router.post("", status_code=201, summary="Launch a campaign to a segment of drivers")
+async def launch(body: CampaignBody, principal: Reviewer, campaigns: CampaignsDep) -> CampaignView:
+    launched = await campaigns.launch(principal, Campaign(**body.model_dump()))
+    return campaign(launched, [])
+
+
+@router.get("/mine", summary="The campaign gifts allotted to me (drivers)")
+async def mine(principal: Caller, campaigns: CampaignsDep) -> list[DeliveryView]:
+    return [delivery(d) for d in await campaigns.mine(principal)]
+
+
+@router.get("/{campaign_id}", summary="A campaign and its deliveries")
+async def get_campaign(
+    campaign_id: str, principal: Reviewer, campaigns: CampaignsDep
+) -> CampaignView:
+    doc, deliveries = await campaigns.get(campaign_id)
+    return campaign(doc, deliveries)
+
+
+@router.post(
+    "/{campaign_id}/deliveries/{driver_id}/confirm",
+    summary="The campaign's station confirms it handed the gift to the driver",
+)
+async def confirm(
+    campaign_id: str, driver_id: str, principal: Caller, campaigns: CampaignsDep
+) -> DeliveryView:
+    return delivery(await campaigns.confirm(principal, campaign_id, driver_id))
