@@ -10,6 +10,7 @@ from typing import Any
 
 from cases.settings import CasesSettings
 from common.events import CloudEvent, new_event
+from common.events.points import PointsAwarded
 from common.events.registry import DriverDeactivated
 from common.testing import unique_name, wait_until
 from points.app import create_app as create_points
@@ -115,6 +116,34 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         ledger = mongo[points_settings.mongo_db]["ledger"]
         [entry] = [e async for e in ledger.find({"driver_id": star})]
         assert entry["rule_id"] == "honour-monthly-star" and entry["amount"] == 50
+
+        # A safety model needs the traffic-safety partner's milestone in the year, which cases
+        # learns from points' award for it.
+        safety = {"category": "safety_model", "period": f"{datetime.now(UTC):%Y}"}
+        assert (await nominate(station, other, **safety)).status_code == 422
+        now = datetime.now(UTC)
+        milestone = PointsAwarded(
+            driver_id=other,
+            entry_id=unique_name("entry-"),
+            amount=100,
+            balance_after=100,
+            rule_id="safety-100-days",
+            cause_source="partner/traffic-safety",
+            cause_id=unique_name("m-"),
+            cause_type="safety.milestone.v1",
+            awarded_at=now,
+        )
+        await produce(
+            settings.kafka_bootstrap,
+            settings.topic("points.events"),
+            new_event(milestone, source="driverhome/points", subject=other).to_bytes(),
+            key=other.encode(),
+        )
+
+        async def nominated_as_safety_model() -> bool:
+            return (await nominate(station, other, **safety)).status_code == 201
+
+        await wait_until(nominated_as_safety_model)
 
         # Erasure: the winner's nomination and its votes go, the round keeps a pseudonym; the
         # nominations an erased nominator made lose that nominator.

@@ -140,7 +140,7 @@ def create_app(
         consumer.domain(
             "points.events",
             {
-                **PointsHandlers(service.compensations).handlers(),
+                **PointsHandlers(service.compensations, built["honours"]).handlers(),
                 **GradeHandlers(built["aid"]).handlers(),
             },
             batch_size=batch,

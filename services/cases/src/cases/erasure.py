@@ -20,7 +20,7 @@ from cases.store.aid import APPLICATIONS, GRADES
 from cases.store.aid_campaigns import DELIVERIES
 from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
-from cases.store.honours import NOMINATIONS, ROUNDS, VOTES
+from cases.store.honours import MILESTONES, NOMINATIONS, ROUNDS, VOTES
 from cases.store.needs import NEEDS
 from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
@@ -64,6 +64,7 @@ STEPS = (
         },
     ),
     Forget("honours: nominations of the driver", NOMINATIONS, by("driver_id")),
+    Forget("honours: the last safety milestone", MILESTONES, by("_id")),
     Forget(
         "honours: votes for the driver's nominations",
         VOTES,

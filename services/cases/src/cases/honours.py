@@ -77,10 +77,24 @@ class Honours:
     ) -> Document:
         rid = round_id(category, period)
         who = nominator_of(principal, driver_id)
+        if category == "safety_model":
+            await self._require_milestone(driver_id, period)
         if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
             raise TransitionNotAllowed("this round was announced already")
         nominator = who | {"sub": principal.sub, "reason": reason, "at": self._now()}
         return await self._store.nominate(rid, driver_id, nominator)
+
+    async def _require_milestone(self, driver_id: str, year: str) -> None:
+        """A safety model needs the traffic-safety partner's milestone in the year: cases reads
+        no partner topic, so it learns it from points' award for ``safety.milestone.v1``."""
+        at = await self._store.milestone_at(driver_id)
+        if at is None or f"{aware(at):%Y}" != year:
+            raise InvalidRequest(
+                f"a safety model needs a traffic-safety milestone (safety.milestone.v1) in {year}"
+            )
+
+    async def note_milestone(self, driver_id: str, at: datetime) -> None:
+        await self._store.note_milestone(driver_id, at)
 
     async def nominations(self, principal: Principal, category: str, period: str) -> list[Document]:
         if not (

@@ -1,22 +1,29 @@
-"""Handlers for ``points.events``: record on the case that points applied a compensation."""
+"""Handlers for ``points.events``: record on the case that points applied a compensation, and
+note a driver's traffic-safety milestone (credited by points) for honours' safety models."""
 
 from __future__ import annotations
 
 from cases.compensation import CompensationCredited, Compensations
+from cases.honours import Honours
 from cases.records import EVENT_SOURCE
 from common.dispatch import EventHandler, on
 from common.events.points import PointsAwarded
 
 COMPENSATION = "case.compensation_granted.v1"
+MILESTONE = "safety.milestone.v1"
 # Events this service published before its source carried the ``driverhome/`` prefix.
 OUR_SOURCES = frozenset({EVENT_SOURCE, "cases"})
 
 
 class PointsHandlers:
-    def __init__(self, compensations: Compensations) -> None:
+    def __init__(self, compensations: Compensations, honours: Honours | None = None) -> None:
         self._compensations = compensations
+        self._honours = honours
 
     async def on_points_awarded(self, data: PointsAwarded) -> None:
+        if data.cause_type == MILESTONE and self._honours is not None:
+            await self._honours.note_milestone(data.driver_id, data.awarded_at)
+            return
         if data.cause_type != COMPENSATION or data.cause_source not in OUR_SOURCES:
             return  # an award for something else
         await self._compensations.credited(

@@ -17,6 +17,8 @@ Document = dict[str, Any]
 NOMINATIONS = "honour_nominations"
 VOTES = "honour_votes"
 ROUNDS = "honour_rounds"
+# The last traffic-safety milestone points credited per driver (a safety model needs one).
+MILESTONES = "honour_milestones"
 
 INDEXES = [
     Indexes(NOMINATIONS, (IndexModel([("round", 1), ("driver_id", 1)], name="round"),)),
@@ -30,6 +32,7 @@ class HonourStore:
         self.nominations = db[NOMINATIONS]
         self.votes = db[VOTES]
         self.rounds = db[ROUNDS]
+        self.milestones = db[MILESTONES]
 
     async def nominate(self, round_id: str, driver_id: str, nominator: Document) -> Document:
         """One nomination per driver and round; further nominators join it."""
@@ -70,6 +73,13 @@ class HonourStore:
         except DuplicateKeyError:
             return False
         return True
+
+    async def note_milestone(self, driver_id: str, at: datetime) -> None:
+        await self.milestones.update_one({"_id": driver_id}, {"$max": {"last_at": at}}, upsert=True)
+
+    async def milestone_at(self, driver_id: str) -> datetime | None:
+        doc = await self.milestones.find_one({"_id": driver_id})
+        return doc["last_at"] if doc else None
 
     async def announced(self, period_prefix: str) -> list[Document]:
         query = {"period": {"$regex": f"^{period_prefix}"}}
