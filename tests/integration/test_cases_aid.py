@@ -15,9 +15,11 @@ from common.events import CloudEvent, new_event
 from common.events.points import GradeChanged
 from common.events.registry import DriverDeactivated
 from common.testing import unique_name, wait_until
+from notify.app import create_app as notify_app
+from notify.settings import NotifySettings
 from tests.integration.stations_harness import read_whole_topic
 from tests.integration.test_cases_loop import Clock, Headers, running
-from tests.support import produce
+from tests.support import produce, serve
 
 STATEMENT = "My wife is in hospital in Beilun since March"
 DIGEST = "sha256:" + "ab" * 32
@@ -57,6 +59,7 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
     make_settings: Callable[..., Any], token: Headers, mongo: Any
 ) -> None:
     settings: CasesSettings = make_settings(CasesSettings)
+    notify_settings: NotifySettings = make_settings(NotifySettings, dispatch_interval_seconds=0.1)
     clock = Clock(datetime.now(UTC))
     driver, other = unique_name("drv_aid"), unique_name("drv_oth")
     as_driver = token("driver", driver_id=driver, sub=f"sub-{driver}")
@@ -64,7 +67,10 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
     care1 = token("operator", roles=["case_care"], sub="care-1")
     care2 = token("operator", roles=["case_care"], sub="care-2")
     no_aid = token("operator", roles=["mutual_help", "case_handler"], sub="helper-1")
-    async with running(settings, clock) as (_, client):
+    async with (
+        running(settings, clock) as (_, client),
+        serve(notify_app(notify_settings)) as notify,
+    ):
         kinds = (await client.get("/v1/aid/kinds", headers=as_driver)).json()
         assert {k["kind"] for k in kinds} == {"living", "study", "serious_illness", "elderly_care"}
 
@@ -171,6 +177,16 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
             raw = event.model_dump_json()
             for secret in (STATEMENT, "wage-slip-li", "income too high", "3600"):
                 assert secret not in raw
+
+        # Notify tells the driver: received (twice), granted with the amount, rejected, the gift.
+        async def inbox() -> list[str] | None:
+            answer = await notify.get(f"/v1/drivers/{driver}/inbox", headers=as_driver)
+            bodies = [i["body"] for i in answer.json()["items"] if i["category"] == "case"]
+            return bodies if len(bodies) >= 5 else None
+
+        bodies = " ".join(await wait_until(inbox))
+        assert study_id in bodies and "2500" in bodies and living_id in bodies
+        assert "棉大衣" in bodies and "st-aid-1" in bodies and STATEMENT not in bodies
 
         # Erasure: the applications stay (kind, status, amount) under a pseudonym, without
         # the household, documents, statement or notes; the followed grade goes.
