@@ -52,10 +52,11 @@ class AidStore:
         return await self.collection.find_one(query, {"outbox": 0})
 
     async def move(
-        self, application_id: str, source: str, fields: Document, event: Document
+        self, application_id: str, source: str, fields: Document, event: Document, *, by: str
     ) -> Document | None:
+        """``fields`` set if still in ``source`` and not reviewed by ``by`` (four eyes)."""
         return await self.collection.find_one_and_update(
-            {"_id": application_id, "status": source},
+            {"_id": application_id, "status": source, "reviews.by": {"$ne": by}},
             {"$set": fields, "$inc": {"version": 1}, "$push": {"outbox": event}},
             projection={"outbox": 0},
             return_document=ReturnDocument.AFTER,
