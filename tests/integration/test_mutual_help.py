@@ -222,6 +222,11 @@ async def test_an_unclaimed_need_becomes_a_case_once_and_erasure_forgets_the_boa
         assert answer.status_code == 200, answer.text
         assert answer.json()["contact"] == POSTER_CONTACT
 
+        # "Mine": the committee's posted and claimed needs, the driver's own, a stranger's none.
+        for headers in (committee, as_poster):
+            mine = (await client.get("/v1/help/needs/mine", headers=headers)).json()
+            assert {n["need_id"] for n in mine} == {lonely, taken}
+        assert (await client.get("/v1/help/needs/mine", headers=as_helper)).json() == []
         assert await app.state.help.hand_over_unclaimed() == 0  # nothing is due yet
         clock.now += timedelta(hours=2)
         late = await client.post(

@@ -190,12 +190,17 @@ class MutualHelp:
         return await self._needs.board(now=self._now(), area=area, category=category, limit=limit)
 
     async def mine(self, principal: Principal) -> list[Document]:
+        """The needs this caller posted (drivers; staff for drivers) or claimed."""
+        query: Document
         if principal.role == "driver":
-            posted = await self._needs.mine(driver_id=principal.driver_id, helper_id=None)
-            helped = await self._needs.mine(driver_id=None, helper_id=principal.driver_id)
-            return posted + helped
-        key = principal.station_id if principal.role == "station" else principal.unit_id
-        return [d for d in await self._needs.mine(driver_id=None, helper_id=key or principal.sub)]
+            helped = {"helper.kind": "driver", "helper.id": principal.driver_id}
+            query = {"$or": [{"driver_id": principal.driver_id}, helped]}
+        elif principal.role == "station":
+            query = {"helper.kind": "station", "helper.id": principal.station_id}
+        else:
+            claimed = {"helper.kind": {"$in": list(OPERATOR_KINDS)}, "helper.sub": principal.sub}
+            query = {"$or": [claimed, {"posted_by": principal.sub}]}
+        return await self._needs.mine(query)
 
     async def claim(
         self, principal: Principal, need_id: str, contact: str, kind: str | None

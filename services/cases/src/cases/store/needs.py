@@ -65,9 +65,8 @@ class NeedStore:
         cursor = self.collection.find(query, {"outbox": 0}).sort("claim_by", 1).limit(limit)
         return [doc async for doc in cursor]
 
-    async def mine(self, *, driver_id: str | None, helper_id: str | None) -> list[Document]:
-        """The needs a driver posted, or those a helper claimed."""
-        query: Document = {"driver_id": driver_id} if driver_id else {"helper.id": helper_id}
+    async def mine(self, query: Document) -> list[Document]:
+        """The newest 100 needs a caller posted or claimed (``query`` says whose)."""
         cursor = self.collection.find(query, {"outbox": 0}).sort("posted_at", -1).limit(100)
         return [doc async for doc in cursor]
 
