@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from cases.settings import CasesSettings
+from cases.store.needs import NeedStore
 from common.events import CloudEvent, new_event
 from common.events.registry import DriverDeactivated
 from common.testing import unique_name, wait_until
@@ -212,6 +213,7 @@ async def test_an_unclaimed_need_becomes_a_case_once_and_erasure_forgets_the_boa
         claim_by = clock.now + timedelta(hours=1)
         body = need(poster, clock.now, claim_by=claim_by.isoformat(), category="health")
         lonely = await post(client, committee, body)
+        stalled = await post(client, committee, body)
         # A party member (help:claim) takes another need of the same driver.
         taken = await post(client, as_poster, need(poster, clock.now))
         answer = await client.post(
@@ -225,7 +227,7 @@ async def test_an_unclaimed_need_becomes_a_case_once_and_erasure_forgets_the_boa
         # "Mine": the committee's posted and claimed needs, the driver's own, a stranger's none.
         for headers in (committee, as_poster):
             mine = (await client.get("/v1/help/needs/mine", headers=headers)).json()
-            assert {n["need_id"] for n in mine} == {lonely, taken}
+            assert {n["need_id"] for n in mine} == {lonely, stalled, taken}
         assert (await client.get("/v1/help/needs/mine", headers=as_helper)).json() == []
         assert await app.state.help.hand_over_unclaimed() == 0  # nothing is due yet
         clock.now += timedelta(hours=2)
@@ -233,8 +235,15 @@ async def test_an_unclaimed_need_becomes_a_case_once_and_erasure_forgets_the_boa
             f"/v1/help/needs/{lonely}/claim", json={"contact": "z"}, headers=as_helper
         )
         assert late.status_code == 409, late.text
+        # An instance marked one handover and crashed before opening its case.
+        assert await NeedStore(app.state.runtime.db).hand_over(stalled, clock.now)
         assert await app.state.help.hand_over_unclaimed() == 1
         assert await app.state.help.hand_over_unclaimed() == 0  # once
+        clock.now += timedelta(minutes=6)  # the stalled one is taken up again, once
+        assert await app.state.help.hand_over_unclaimed() == 1
+        assert await app.state.help.hand_over_unclaimed() == 0
+        again = (await client.get(f"/v1/help/needs/{stalled}", headers=as_poster)).json()
+        assert again["status"] == "unclaimed" and again["case_id"]
 
         mine = (await client.get(f"/v1/help/needs/{lonely}", headers=as_poster)).json()
         assert mine["status"] == "unclaimed" and mine["case_id"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cases.domain import CaseNotFound, InvalidRequest, NotPermitted, TransitionNotAllowed
@@ -43,6 +43,8 @@ CASE_CATEGORY = {
 # Operators claim as one of these; drivers and stations claim as themselves.
 OPERATOR_KINDS = ("unit", "party_member", "village")
 # Opens the committee's case: an operator principal with the care actor (cases.access).
+# A handover still without its case after this long was interrupted: another round retries it.
+STALLED = timedelta(minutes=5)
 COMMITTEE = Principal(sub="mutual-help-board", role="operator", scope="cases:care")
 
 
@@ -269,8 +271,12 @@ class MutualHelp:
         """Open a case for every need nobody claimed in time (the periodic scan)."""
         now = self._now()
         count = 0
-        for doc in await self._needs.overdue(now):
-            if doc["status"] == "open" and not await self._needs.hand_over(doc["_id"], now):
+        for doc in await self._needs.overdue(now, now - STALLED):
+            if doc["status"] == "open":
+                won = await self._needs.hand_over(doc["_id"], now)
+            else:  # a handover a crash left without its case
+                won = await self._needs.retake(doc["_id"], doc["unclaimed_at"], now)
+            if not won:
                 continue  # claimed meanwhile, or another instance took it
             await self._open_case(doc, now)
             count += 1

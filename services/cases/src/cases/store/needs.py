@@ -70,12 +70,15 @@ class NeedStore:
         cursor = self.collection.find(query, {"outbox": 0}).sort("posted_at", -1).limit(100)
         return [doc async for doc in cursor]
 
-    async def overdue(self, now: datetime, limit: int = 100) -> list[Document]:
-        """Open needs past their claim deadline, and handovers a crash left without a case."""
+    async def overdue(
+        self, now: datetime, stalled_since: datetime, limit: int = 100
+    ) -> list[Document]:
+        """Open needs past their claim deadline, and handovers left without a case since
+        ``stalled_since`` (a crash; younger ones may still be on their way on another instance)."""
         query: Document = {
             "$or": [
                 {"status": "open", "claim_by": {"$lte": now}},
-                {"status": "unclaimed", "case_id": None},
+                {"status": "unclaimed", "case_id": None, "unclaimed_at": {"$lte": stalled_since}},
             ]
         }
         cursor = self.collection.find(query, {"outbox": 0}).limit(limit)
@@ -86,6 +89,14 @@ class NeedStore:
         answer = await self.collection.update_one(
             {"_id": need_id, "status": "open", "claim_by": {"$lte": now}},
             {"$set": {"status": "unclaimed", "case_id": None, "unclaimed_at": now}},
+        )
+        return answer.modified_count == 1
+
+    async def retake(self, need_id: str, since: datetime, now: datetime) -> bool:
+        """Take a stalled handover up again; only one instance wins (compare-and-set)."""
+        answer = await self.collection.update_one(
+            {"_id": need_id, "status": "unclaimed", "case_id": None, "unclaimed_at": since},
+            {"$set": {"unclaimed_at": now}},
         )
         return answer.modified_count == 1
 
