@@ -21,6 +21,7 @@ from tests.integration.stations_harness import read_whole_topic
 from tests.integration.test_cases_loop import Clock, Headers, running
 from tests.support import produce, serve
 
+FINDINGS = "Roof leaks, the son needs school fees"
 STATEMENT = "My wife is in hospital in Beilun since March"
 DIGEST = "sha256:" + "ab" * 32
 
@@ -155,13 +156,28 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
         assert study_id in [a["application_id"] for a in queue]
 
         campaign_id = await festival_campaign(client, token, (driver, other), care1)
+        visit = {
+            "driver_id": driver,
+            "visited_on": clock.now.date().isoformat(),
+            "visitors": ["霞浦街道 care-1"],
+            "findings": FINDINGS,
+            "follow_up": "aid",
+        }
+        refused = await client.post("/v1/aid/visits", json=visit, headers=as_driver)
+        assert refused.status_code == 403, refused.text
+        answer = await client.post("/v1/aid/visits", json=visit, headers=care1)
+        assert answer.status_code == 201, answer.text
+        visits = (await client.get(f"/v1/aid/drivers/{driver}/visits", headers=care2)).json()
+        assert [v["findings"] for v in visits] == [FINDINGS]
 
         # One event per step, about the driver, without household facts, documents or notes.
         events = await wait_until(
-            lambda: _when(aid_events(settings, driver), lambda found: len(found) == 7)
+            lambda: _when(aid_events(settings, driver), lambda found: len(found) == 8)
         )
         gifts = sorted(e.type for e in events if e.data.get("campaign_id") == campaign_id)
         assert gifts == ["aid.gift_allotted.v1", "aid.gift_delivered.v1"]
+        [visited] = [e for e in events if e.type == "aid.hardship_visited.v1"]
+        assert visited.data["follow_up"] == "aid" and FINDINGS not in visited.model_dump_json()
         events = [e for e in events if "application_id" in e.data]
         by_app = {(e.data["application_id"], e.type) for e in events}
         assert by_app == {
@@ -203,20 +219,28 @@ async def test_aid_is_checked_reviewed_by_two_people_granted_told_and_forgotten(
             erased.to_bytes(),
             key=driver.encode(),
         )
-        apps = mongo[settings.mongo_db]["aid_applications"]
+        db = mongo[settings.mongo_db]
+        apps, gifts, visits_kept = db["aid_applications"], db["aid_deliveries"], db["aid_visits"]
 
         async def forgotten() -> bool:
-            return await apps.count_documents({"driver_id": driver}) == 0
+            # Every step of the one erasure: applications, grade, gifts, visits.
+            left = [
+                await apps.count_documents({"driver_id": driver}),
+                await grades.count_documents({"_id": driver}),
+                await gifts.count_documents({"driver_id": driver}),
+                await visits_kept.count_documents({"driver_id": driver}),
+                await visits_kept.count_documents({"findings": FINDINGS}),
+            ]
+            return not any(left)
 
         await wait_until(forgotten)
         kept = await apps.find_one({"_id": study_id}, {"outbox": 0})
         assert kept["amount_yuan"] == 2500 and kept["status"] == "granted"
         assert kept["household"] == {} and kept["documents"] == [] and kept["statement"] == ""
         assert driver not in str(kept) and STATEMENT not in str(kept)
-        assert await grades.count_documents({"_id": driver}) == 0
-        gifts_kept = mongo[settings.mongo_db]["aid_deliveries"]
-        kept_gift = await gifts_kept.find_one({"campaign_id": campaign_id, "status": "delivered"})
+        kept_gift = await gifts.find_one({"campaign_id": campaign_id, "status": "delivered"})
         assert kept_gift["driver_id"] != driver and driver not in str(kept_gift)
+        assert await visits_kept.count_documents({"follow_up": "aid", "visitors": []}) >= 1
 
 
 async def festival_campaign(

@@ -13,7 +13,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from cases.aid import AidDesk
 from cases.aid_campaigns import Campaigns
 from cases.aid_kinds import load_kinds
+from cases.aid_visits import VISITS, HardshipVisits
 from cases.api.aid_campaign_routes import router as aid_campaign_router
+from cases.api.aid_campaign_routes import visits_router as aid_visits_router
 from cases.api.aid_routes import router as aid_router
 from cases.api.calendar_routes import router as calendar_router
 from cases.api.care_routes import router as care_router
@@ -114,6 +116,7 @@ def create_app(
         built["aid_campaigns"] = Campaigns(
             CampaignStore(runtime.db), DistrictUnits(runtime.db), clock=clock, relay=relay
         )
+        built["aid_visits"] = HardshipVisits(runtime.db, clock=clock, relay=relay)
         built["calendars"] = CalendarService(
             CalendarStore(runtime.db),
             CaseClocks(runtime.db),
@@ -157,7 +160,7 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS, APPLICATIONS, DELIVERIES],
+            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS, APPLICATIONS, DELIVERIES, VISITS],
             wire=wire,
             prepare=prepare,
             store=store,
@@ -180,6 +183,7 @@ def create_app(
             app.state.help = board
             app.state.aid = built["aid"]
             app.state.aid_campaigns = built["aid_campaigns"]
+            app.state.aid_visits = built["aid_visits"]
             app.state.honours = built["honours"]
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
@@ -209,6 +213,7 @@ def create_app(
             help_router,
             aid_router,
             aid_campaign_router,
+            aid_visits_router,
             honours_router,
             figures_router,
             calendar_router,

@@ -7,7 +7,8 @@ driver helped with, the helper becomes the pseudonym and the helper's contact go
 the driver's nominations and the votes for them go, so do the nominations the driver made; an
 announced round keeps the driver among its winners as the pseudonym.
 Aid applications stay (kind, status, amount) under the pseudonym without the household facts,
-the documents, the statement or the reviewers' notes; the followed credit grade goes.
+the documents, the statement or the reviewers' notes; the followed credit grade goes. Campaign
+deliveries and hardship visits stay under the pseudonym, the visits without findings or visitors.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cases.aid_visits import VISITS
 from cases.census_referrals import REFERRALS
 from cases.store.aid import APPLICATIONS, GRADES
 from cases.store.aid_campaigns import DELIVERIES
@@ -97,6 +99,14 @@ STEPS = (
         DELIVERIES,
         by("driver_id"),
         update=lambda _driver_id, anon: {"$set": {"driver_id": anon}},
+    ),
+    Forget(
+        "hardship visits: findings and visitors",
+        VISITS,
+        by("driver_id"),
+        update=lambda _driver_id, anon: {
+            "$set": {"driver_id": anon, "findings": "", "visitors": []}
+        },
     ),
     Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
     Forget("census needs referred", REFERRALS, by("driver_id")),

@@ -96,6 +96,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             aid.AidRejected,
             aid_campaigns.GiftAllotted,
             aid_campaigns.GiftDelivered,
+            aid_campaigns.HardshipVisited,
         )
     },
     "partners.events": {

@@ -1,9 +1,11 @@
 """Events of festival campaigns (issue 17: 春送岗位, 夏送清凉, 秋送助学, 冬送温暖), announced by the
 cases service on ``cases.events``: a gift or aid allotted to each driver of a segment, to be
-collected at a station, and the station's confirmation of the delivery. Ids and times only."""
+collected at a station, and the station's confirmation of the delivery; hardship visits (困难走访).
+Ids, dates and times only."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
@@ -36,3 +38,17 @@ class GiftDelivered(EventData):
     driver_id: str
     station_id: str
     delivered_at: AwareDatetime
+
+
+class HardshipVisited(EventData):
+    """Staff visited a driver's family in hardship (困难走访); what they found stays in cases."""
+
+    event_type: ClassVar[str] = "aid.hardship_visited.v1"
+
+    visit_id: str
+    driver_id: str
+    visited_on: date
+    follow_up: Literal["none", "aid", "case"] = Field(
+        description="What the visit leads to: nothing more, an aid application or a case"
+    )
+    recorded_at: AwareDatetime

@@ -1,4 +1,4 @@
-"""Festival campaigns over HTTP (docs/cases.md "Festival campaigns").
+"""Festival campaigns and hardship visits over HTTP (docs/cases.md "Festival campaigns").
 
 Care staff (``aid:review``) launch a campaign and read its deliveries; the campaign's station
 confirms each hand-over; a driver reads the gifts allotted to them.
@@ -6,7 +6,7 @@ confirms each hand-over; a driver reads the gifts allotted to them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cases.aid import REVIEW
 from cases.aid_campaigns import Campaign, Campaigns
+from cases.aid_visits import HardshipVisits, Visit
 from cases.api.dependencies import Caller
 from common.auth import Principal
 from common.authz import require_scope
@@ -108,3 +109,51 @@ async def confirm(
     campaign_id: str, driver_id: str, principal: Caller, campaigns: CampaignsDep
 ) -> DeliveryView:
     return delivery(await campaigns.confirm(principal, campaign_id, driver_id))
+
+
+visits_router = APIRouter(prefix="/v1/aid", tags=["aid"])
+
+
+def _visits(request: Request) -> HardshipVisits:
+    visits: HardshipVisits = request.app.state.aid_visits
+    return visits
+
+
+VisitsDep = Annotated[HardshipVisits, Depends(_visits)]
+
+
+class VisitBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    driver_id: str = Field(min_length=1, max_length=64)
+    visited_on: date
+    visitors: list[str] = Field(min_length=1, max_length=8, description="Who went (names, units)")
+    findings: str = Field(min_length=1, max_length=2000, description="Kept in cases only")
+    follow_up: Literal["none", "aid", "case"] = "none"
+
+
+class VisitView(BaseModel):
+    visit_id: str
+    driver_id: str
+    visited_on: date
+    visitors: list[str]
+    findings: str
+    follow_up: Literal["none", "aid", "case"]
+    recorded_by: str
+    recorded_at: datetime
+
+
+def visit_view(doc: dict[str, Any]) -> VisitView:
+    return VisitView(
+        **{k: doc[k] for k in VisitView.model_fields if k != "visit_id"}, visit_id=doc["_id"]
+    )
+
+
+@visits_router.post("/visits", status_code=201, summary="Record a hardship visit (困难走访)")
+async def record_visit(body: VisitBody, principal: Reviewer, visits: VisitsDep) -> VisitView:
+    return visit_view(await visits.record(principal, Visit(**body.model_dump())))
+
+
+@visits_router.get("/drivers/{driver_id}/visits", summary="A driver's hardship visits")
+async def driver_visits(driver_id: str, principal: Reviewer, visits: VisitsDep) -> list[VisitView]:
+    return [visit_view(doc) for doc in await visits.of_driver(driver_id)]
