@@ -7,6 +7,7 @@ into notifications by the work topic's consumer, safely again for the same page.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -39,6 +40,10 @@ from notify.store.rate_limits import RateLimitStore
 from notify.store.units import UnitKind, UnitTree
 
 log = get_logger(__name__)
+
+# Inbox documents stored per bulk insert within a page; each slice is announced while the next
+# is stored.
+_SLICE = 100
 
 
 class Broadcasts:
@@ -224,17 +229,36 @@ class Broadcasts:
         announcements = {d["_id"]: d.pop("outbox") for d in docs}
         for planned in docs:
             planned["outbox"] = []
-        existing = await self._notifications.insert_fresh(docs)
-        self._faults.hit(f"notify.broadcast.batch_written.{batch.batch_no}")
-        entries = [e for nid, es in announcements.items() if nid not in existing for e in es]
-        # Stored by an earlier run of this page: announced as stored (same event ids).
-        for stored in await self._notifications.delivered_among(sorted(existing)):
-            entries.append(delivered_entry(stored, stored["delivered_at"]))
-        await self._records.publish_entries(entries)
+        # In slices, each announced while the next is stored: the store's work and the
+        # producer's overlap, and nothing is announced before it is durable.
+        announcing: asyncio.Task[None] | None = None
+        try:
+            for at in range(0, len(docs), _SLICE):
+                stored = await self._store_slice(docs[at : at + _SLICE], announcements)
+                self._faults.hit(f"notify.broadcast.batch_written.{batch.batch_no}")
+                if announcing is not None:
+                    await announcing
+                announcing = asyncio.create_task(self._records.publish_entries(stored))
+            if announcing is not None:
+                await announcing
+        finally:
+            if announcing is not None and not announcing.done():
+                announcing.cancel()
         await store.batch_done(
             broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
         )
         await store.complete_if_done(broadcast.broadcast_id, now)
+
+    async def _store_slice(
+        self, docs: list[Document], announcements: dict[str, list[Document]]
+    ) -> list[Document]:
+        """Insert a slice of a page; its announcements, as stored where an earlier run of the
+        page stored them (same event ids)."""
+        existing = await self._notifications.insert_fresh(docs)
+        entries = [e for d in docs if d["_id"] not in existing for e in announcements[d["_id"]]]
+        for stored in await self._notifications.delivered_among(sorted(existing)):
+            entries.append(delivered_entry(stored, stored["delivered_at"]))
+        return entries
 
     async def _plan_page(self, broadcast: Broadcast, driver_ids: list[str]) -> list[Document]:
         """Each active driver's notifications; those the broadcast would also send by SMS or
