@@ -54,9 +54,11 @@ def spawn_points(
     "failpoint",
     [
         "points.ledger.after_insert",
-        "points.ledger.after_apply",
+        # Each kill costs a process restart (~14 s): make test kills after the entry is written
+        # and before it is announced; make test-slow adds the other two steps.
+        pytest.param("points.ledger.after_apply", marks=pytest.mark.slow),
         "points.ledger.before_publish",
-        "points.ledger.before_settle",
+        pytest.param("points.ledger.before_settle", marks=pytest.mark.slow),
     ],
 )
 async def test_points_killed_while_posting_an_award_counts_it_once_after_restart(
