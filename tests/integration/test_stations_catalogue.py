@@ -169,3 +169,23 @@ async def test_coverage_counts_distinct_drivers_per_item_and_stage_in_a_month(
         "/v1/lifecycle/coverage", params={"month": "2026-11"}, headers=h.auth("driver")
     )
     assert forbidden.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "month", ["0000-01", "9999-12", "1999-12", "2026-13", "2026-00", "2026-1", "२०२६-11", ""]
+)
+async def test_coverage_refuses_a_month_it_cannot_count_with_a_problem(
+    h: Harness, month: str
+) -> None:
+    # Year 0000 passed the old pattern and broke the month's parsing; 9999-12 its end.
+    answer = await h.http.get("/v1/lifecycle/coverage", params={"month": month}, headers=h.auth())
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_coverage_counts_a_december_into_the_next_year(h: Harness) -> None:
+    answer = await h.http.get(
+        "/v1/lifecycle/coverage", params={"month": "2099-12"}, headers=h.auth()
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["month"] == "2099-12"

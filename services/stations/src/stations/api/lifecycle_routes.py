@@ -22,7 +22,9 @@ from stations.lifecycle_catalogue import Change
 
 router = APIRouter(prefix="/v1/lifecycle", tags=["life-cycle catalogue"])
 
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-12"])]
+# A month of the programme (20xx, ASCII digits): a bare 4-digit year let through year 0000,
+# which has no calendar month, and 9999-12, whose month has no representable end.
+Month = Annotated[str, Query(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", examples=["2026-12"])]
 
 
 class CatalogueView(BaseModel):
