@@ -286,3 +286,37 @@ async def festival_campaign(
 async def _when(found: Any, check: Callable[[Any], bool]) -> Any:
     value = await found
     return value if value is not None and check(value) else None
+
+
+async def test_a_campaign_with_ids_or_amounts_no_gift_event_can_carry_is_refused_up_front(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """An empty driver id (an event's subject must not be empty) used to escape as an error
+    while the gift events were built; such bodies are now a 422 problem, valid ones launch."""
+    care = token("operator", roles=["case_care"], sub="care-1")
+    longest = unique_name("drv_long").ljust(64, "x")
+    body = {
+        "season": "spring_jobs",
+        "title": "春送岗位",
+        "gift": "招聘会入场券",
+        "station_id": "st-aid-1",
+        "collect_by": "2099-03-31T17:00:00+08:00",
+        "driver_ids": [longest],
+    }
+    bad = [
+        {"driver_ids": [""]},
+        {"driver_ids": [longest + "x"]},
+        {"amount_yuan": 2**63},
+        {"unit": "grid", "unit_id": ""},
+    ]
+    async with running(make_settings(CasesSettings), Clock(datetime.now(UTC))) as (_, client):
+        for change in bad:
+            answer = await client.post("/v1/aid/campaigns", json=body | change, headers=care)
+            assert answer.status_code == 422, (change, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+        answer = await client.post(
+            "/v1/aid/campaigns", json=body | {"amount_yuan": 1_000_000}, headers=care
+        )
+        assert answer.status_code == 201, answer.text
+        seen = await client.get(f"/v1/aid/campaigns/{answer.json()['campaign_id']}", headers=care)
+        assert [d["driver_id"] for d in seen.json()["deliveries"]] == [longest]

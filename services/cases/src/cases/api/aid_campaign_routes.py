@@ -22,6 +22,9 @@ from common.events.aid_campaigns import Season
 
 router = APIRouter(prefix="/v1/aid/campaigns", tags=["aid"])
 Reviewer = Annotated[Principal, Depends(require_scope(REVIEW))]
+DriverId = Annotated[str, Field(min_length=1, max_length=64)]
+# A festival gift's value; the bound also keeps it within the store's 64-bit integers.
+MAX_AMOUNT_YUAN = 1_000_000
 
 
 def _campaigns(request: Request) -> Campaigns:
@@ -38,14 +41,18 @@ class CampaignBody(BaseModel):
     season: Season
     title: str = Field(min_length=1, max_length=80, description="e.g. 2026 冬送温暖")
     gift: str = Field(min_length=1, max_length=80, description="What each driver collects")
-    amount_yuan: int | None = Field(default=None, gt=0, description="Its value, if money or kind")
+    amount_yuan: int | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT_YUAN, description="Its value, if money or kind"
+    )
     station_id: str = Field(min_length=1, max_length=64, description="Where drivers collect it")
     collect_by: AwareDatetime
-    driver_ids: list[str] = Field(default_factory=list, max_length=5000)
+    # Each id becomes its gift event's subject and part of its id, so it is held to the
+    # driver ids cases accepts elsewhere (1 to 64 characters) here, at the edge.
+    driver_ids: list[DriverId] = Field(default_factory=list, max_length=5000)
     unit: Literal["grid", "organisation", "route_grid"] | None = Field(
         default=None, description="Instead of driver_ids: every driver of this unit (and below)"
     )
-    unit_id: str | None = Field(default=None, max_length=64)
+    unit_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class DeliveryView(BaseModel):
