@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cases.app import create_app as cases_app
@@ -43,13 +43,15 @@ def fact(driver_id: str, data: EventData) -> CloudEvent:
     return new_event(data, source="driverhome/registry", subject=driver_id)
 
 
-def registered(driver_id: str, partner_id: str | None = None) -> CloudEvent:
+def registered(
+    driver_id: str, partner_id: str | None = None, at: datetime | None = None
+) -> CloudEvent:
     return fact(
         driver_id,
         DriverRegistered(
             driver_id=driver_id,
             channel="partner" if partner_id else "operator",
-            registered_at=datetime.now(UTC),
+            registered_at=at or datetime.now(UTC),
             partner_id=partner_id,
         ),
     )
@@ -91,24 +93,29 @@ async def test_a_partner_webhook_carries_only_the_events_of_drivers_linked_to_it
     # (the registry hides them from the partner); linked, then withdrawn by the driver; linked
     # but refusing notifications.
     own, agreed, stranger, withdrawn, silent = (unique_name(f"drv_{n}_") for n in "oaswx")
+    # Every service keeps the newest fact about a link (by its time, common.partner_links), so
+    # the history is dated as the registry would date it: registered, then linked or withdrawn
+    # later. A withdrawal dated before its registration is rightly ignored (it used to be
+    # dated so, and passed only when both fell in the same millisecond, the store's precision).
     now = datetime.now(UTC)
+    later = now + timedelta(minutes=1)
     history = [
         *(consent(d, True) for d in (own, agreed, stranger, withdrawn)),
-        registered(silent, BOOKING),
+        registered(silent, BOOKING, now),
         consent(silent, False),
-        registered(own, BOOKING),
-        registered(agreed),
+        registered(own, BOOKING, now),
+        registered(agreed, at=now),
         fact(
             agreed,
             DriverPartnerLinked(
-                driver_id=agreed, partner_id=BOOKING, basis="consent", linked_at=now
+                driver_id=agreed, partner_id=BOOKING, basis="consent", linked_at=later
             ),
         ),
-        registered(stranger),
-        registered(withdrawn, BOOKING),
+        registered(stranger, at=now),
+        registered(withdrawn, BOOKING, now),
         fact(
             withdrawn,
-            DriverPartnerUnlinked(driver_id=withdrawn, partner_id=BOOKING, unlinked_at=now),
+            DriverPartnerUnlinked(driver_id=withdrawn, partner_id=BOOKING, unlinked_at=later),
         ),
     ]
     async with webhook_receiver() as hook, serve(notify_app(settings)) as http:
