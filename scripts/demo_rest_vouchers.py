@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from common.auth import issue_token
+from common.auth import Role, issue_token
 from common.settings import ServiceSettings
 
 REWARD_ID = "demo-water-case"
@@ -27,8 +27,8 @@ COUNTERS = ["BL-XP-000", "BL-XP-001"]
 NEAR_XIAPU = (29.9600, 121.9000)
 
 
-def bearer(**claims: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(ServiceSettings(), **claims)}"}
+def bearer(role: Role = "operator", **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(ServiceSettings(), role=role, **claims)}"}
 
 
 async def first_driver(registry: str) -> str | None:
