@@ -295,6 +295,14 @@ async def test_attendance_is_announced_once_as_activity_attended(h: Harness) -> 
             f"/v1/activities/{training}/attendance", json={"driver_id": driver}, headers=other_staff
         )
     ).status_code == 403
+    # Who attended: the station's staff (and activities:manage) read it, other stations not.
+    listed = await h.http.get(f"/v1/activities/{activity}/attendance", headers=staff)
+    assert [a["driver_id"] for a in listed.json()["items"]] == [driver]
+    refusals = [
+        await h.http.get(f"/v1/activities/{activity}/attendance", headers=who)
+        for who in (other_staff, h.auth("driver", driver_id=driver))
+    ]
+    assert [r.status_code for r in refusals] == [403, 403]
 
 
 async def test_drivers_rate_their_own_visits_once_and_stations_show_the_average(

@@ -116,6 +116,10 @@ class Activities:
         await self.get_activity(activity_id)
         return await self._activities.registrants(activity_id)
 
+    async def attendees(self, activity_id: str, limit: int) -> list[dict[str, Any]]:
+        await self.get_activity(activity_id)
+        return await self._activities.attendees(activity_id, limit)
+
     async def attend(self, activity_id: str, driver_id: str) -> tuple[dict[str, Any], bool]:
         """Record attendance once and announce ``activity.attended.v1`` once."""
         activity = await self.get_activity(activity_id)

@@ -21,6 +21,7 @@ from stations.api.schemas import (
     ActivityView,
     AttendanceRequest,
     AttendanceView,
+    Attendees,
     Registrants,
     RegistrationRequest,
 )
@@ -135,6 +136,20 @@ async def attend(
     record, created = await service.activities.attend(activity_id, body.driver_id)
     if not created:
         response.status_code = 200
-    return AttendanceView(
-        attendance_id=record["_id"], **{k: v for k, v in record.items() if k != "_id"}
-    )
+    return AttendanceView.of(record)
+
+
+@router.get(
+    "/activities/{activity_id}/attendance",
+    response_model=Attendees,
+    summary="Who attended (staff of the activity's station, or activities:manage)",
+)
+async def attendance(
+    activity_id: str,
+    principal: ActivityStaff,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+) -> Attendees:
+    must_manage(principal, (await service.activities.get_activity(activity_id)).station_id)
+    found = await service.activities.attendees(activity_id, limit)
+    return Attendees(activity_id=activity_id, items=[AttendanceView.of(r) for r in found])

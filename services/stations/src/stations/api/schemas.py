@@ -317,3 +317,12 @@ class AttendanceView(BaseModel):
     station_id: str
     driver_id: str
     attended_at: datetime
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> AttendanceView:
+        return cls(attendance_id=record["_id"], **{k: v for k, v in record.items() if k != "_id"})
+
+
+class Attendees(BaseModel):
+    activity_id: str
+    items: list[AttendanceView] = Field(description="Who attended, first arrivals first")

@@ -113,3 +113,12 @@ class ActivityStore:
 
     async def attendance(self, attendance_id: str) -> Document | None:
         return await self.attendances.find_one({"_id": attendance_id}, {"outbox": 0})
+
+    async def attendees(self, activity_id: str, limit: int) -> list[Document]:
+        """Who attended, first arrivals first (the ``activity`` index)."""
+        cursor = (
+            self.attendances.find({"activity_id": activity_id}, {"outbox": 0})
+            .sort([("attended_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
