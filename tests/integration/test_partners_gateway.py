@@ -233,6 +233,15 @@ async def test_the_booking_system_works_end_to_end_over_http(
         await wait_until(lambda: notices(hook, "rejection"))
         await asyncio.sleep(2)
         assert len(await rejections(p, headers)) == 1
+        # Operators with partners:manage read a partner's rejections (the console's page);
+        # an auditor, without that scope, is refused.
+        path = "/v1/partners/port-booking/rejections"
+        as_operator = await p.partners.get(path, headers=token())
+        assert [r["rejection_id"] for r in as_operator.json()["items"]] == [
+            rejection["rejection_id"]
+        ]
+        refused = await p.partners.get(path, headers=token("operator", roles=["auditor"]))
+        assert refused.status_code == 403
         (notice,) = await notices(hook, "rejection")
         assert len(await notices(hook, "driver.linked")) == 1
         sent_headers, body = notice

@@ -8,9 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from common.pagination import AfterTime, PageParams
-from partners.api.dependencies import PartnerRole, PartnersDep, own_account, require_scope
-from partners.api.schemas import ReceiptView, RejectionPage, RejectionView
+from partners.api.dependencies import (
+    PartnerAdmin,
+    PartnerRole,
+    PartnersDep,
+    own_account,
+    require_scope,
+)
+from partners.api.schemas import PartnerIdField, ReceiptView, RejectionPage, RejectionView
 from partners.receipts import rejection_view
+from partners.service import Partners
 
 router = APIRouter(tags=["receipts"])
 READ = ("events:read", "events:write")
@@ -39,6 +46,25 @@ async def list_rejections(
 ) -> RejectionPage:
     partner_id = require_scope(principal, *READ)
     await own_account(partners, partner_id)
+    return await _rejections(partners, partner_id, page)
+
+
+@router.get(
+    "/v1/partners/{partner_id}/rejections",
+    tags=["partner accounts"],
+    summary="A partner's dead-lettered records, oldest first (operators with partners:manage)",
+)
+async def partner_rejections(
+    partner_id: Annotated[PartnerIdField, Path()],
+    partners: PartnersDep,
+    _: PartnerAdmin,
+    page: Annotated[PageParams, Depends()],
+) -> RejectionPage:
+    await partners.accounts.get(partner_id)  # an unknown partner answers 404
+    return await _rejections(partners, partner_id, page)
+
+
+async def _rejections(partners: Partners, partner_id: str, page: PageParams) -> RejectionPage:
     after = page.after(AfterTime)
     found = await partners.receipts.rejections_page(
         partner_id, (after.at.astimezone(UTC), after.id) if after else None, page.limit
