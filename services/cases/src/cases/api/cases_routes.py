@@ -34,6 +34,9 @@ async def categories(principal: Caller) -> dict[str, Any]:
             "extension": domain.EXTENSION_REASONS,
         },
         "outcomes": domain.OUTCOMES,
+        # A revisit's two answers (transition ``revisit``: satisfaction and solved).
+        "satisfaction": domain.SATISFACTION,
+        "solved": domain.SOLVED,
         "transitions": {
             name: {
                 "from": sorted(t.sources),
