@@ -115,7 +115,20 @@ MEANINGS: dict[str, str] = {
         "An operator changed a driver's balance by hand, with a mandatory reason; `sanction` "
         "marks a penalty that counts against the credit grade."
     ),
-    "notify.events/notification.delivered.v1": "A notification reached a driver on a channel.",
+    "notify.events/notification.delivered.v1": (
+        "A notification reached a driver on a channel. A broadcast's inbox deliveries are "
+        "announced per page by `notification.broadcast_delivered.v1` instead (notify's "
+        "`broadcast_announcements=driver` restores this event for them)."
+    ),
+    "notify.events/notification.broadcast_delivered.v1": (
+        "A page of a broadcast (up to `broadcast_batch_size` drivers, 500 by default) reached "
+        "its drivers' inboxes: one event per page, naming each driver and notification id, "
+        "instead of one `notification.delivered.v1` per inbox. The event id is "
+        "`<broadcast_id>:<batch_no>.delivered` and `subject` the broadcast id; a page fanned out "
+        "again after a crash announces under the same id. SMS and partner-webhook deliveries of "
+        "a broadcast, and inbox items held for quiet hours and released later, keep their "
+        "per-driver `notification.delivered.v1`."
+    ),
     "notify.events/notification.failed.v1": (
         "A notification could not be delivered on a channel, after the given number of attempts."
     ),
@@ -293,6 +306,14 @@ TYPE_FIELD_NOTES: dict[str, dict[str, str]] = {
     },
     "points.events/points.reversed.v1": {"reason": "Why the entry was reversed."},
     "notify.events/notification.delivered.v1": {"channel": "The channel it was delivered on."},
+    "notify.events/notification.broadcast_delivered.v1": {
+        "broadcast_id": "The broadcast; equals the envelope's `subject`.",
+        "batch_no": "The page of the broadcast's segment (0, 1, …); one event per page.",
+        "channel": "Always `inbox`.",
+        "delivered_at": "When the page's last inbox item was stored.",
+        "deliveries": "Each driver of the page whose inbox now holds the broadcast, with the "
+        "notification id (`GET /v1/notifications/{id}`).",
+    },
     "notify.events/notification.failed.v1": {
         "channel": "The channel that failed.",
         "reason": "Why delivery failed (never the message text or a phone number).",

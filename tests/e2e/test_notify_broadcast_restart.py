@@ -158,15 +158,23 @@ async def test_a_broadcast_killed_half_way_resumes_after_restart_without_duplica
     docs = await db["notifications"].find(of_broadcast, {"driver_id": 1}).to_list()
     assert sorted(d["driver_id"] for d in docs) == sorted(drivers)
 
+    pages = DRIVERS // BATCH
     records = await read_topic(
-        infra.kafka_bootstrap, f"{run_id}.notify.events", min_records=2 * DRIVERS
+        infra.kafka_bootstrap, f"{run_id}.notify.events", min_records=DRIVERS + pages
     )
-    announced = Counter(
-        event["id"]
-        for event in (json.loads(r.value or b"") for r in records)
-        if event["type"] == "notification.delivered.v1"
-        and event["data"]["notification_id"] in {d["_id"] for d in docs}
-    )
-    assert set(announced) == {f"{d['_id']}.delivered" for d in docs}
-    # Killed before the page's announcements went out: the restart announces each once.
+    events = [json.loads(r.value or b"") for r in records]
+    # Announced once per page (notification.broadcast_delivered.v1), never per inbox.
+    ids = {d["_id"] for d in docs}
+    assert not [
+        e
+        for e in events
+        if e["type"] == "notification.delivered.v1" and e["data"]["notification_id"] in ids
+    ]
+    page_events = [e for e in events if e["type"] == "notification.broadcast_delivered.v1"]
+    announced = Counter(e["id"] for e in page_events)
+    assert set(announced) == {f"{broadcast_id}:{n}.delivered" for n in range(pages)}
+    # Killed before the page's announcement went out: the restart announces each page once,
+    # and names each inbox in exactly one of them.
     assert set(announced.values()) == {1}
+    named = Counter(d["notification_id"] for e in page_events for d in e["data"]["deliveries"])
+    assert set(named) == ids and set(named.values()) == {1}

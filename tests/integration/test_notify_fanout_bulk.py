@@ -1,6 +1,7 @@
 """A broadcast's fan-out in bulk, on the real broker and store: a page that fails after its
 inbox documents are stored is fanned out again without a second inbox item or a second
-announcement, and per-driver rate limits are checked for a whole page at once."""
+announcement (announced per page, or per driver for consumers not yet reading the page event),
+and per-driver rate limits are checked for a whole page at once."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from common.testing import Infra, read_topic, unique_name, wait_until
 from notify.app import create_app
@@ -29,7 +31,9 @@ async def completed(http: httpx.AsyncClient, path: str, headers: dict[str, str])
     return answer if answer["status"] == "completed" else None
 
 
+@pytest.mark.parametrize("announcements", ["page", "driver"])
 async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inbox(
+    announcements: str,
     infra: Infra,
     make_settings: Callable[..., NotifySettings],
     mongo: Any,
@@ -41,6 +45,7 @@ async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inb
         NotifySettings,
         broadcast_batch_size=PAGE,
         rate_limit_per_window=2,
+        broadcast_announcements=announcements,
         faults={"notify.broadcast.batch_written.1": f"raise_once:{marker}"},
     )
     db = mongo[settings.mongo_db]
@@ -82,16 +87,32 @@ async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inb
     assert [d["driver_id"] for d in sms] == [texting], "the limited driver gets no SMS"
     collapsed = {d["driver_id"] for d in inbox if d["collapsed"]}
     assert collapsed == {limited}
+    pages = -(-DRIVERS // PAGE)
+    wanted = pages if announcements == "page" else DRIVERS
     records = await read_topic(
-        infra.kafka_bootstrap, settings.topic("notify.events"), min_records=DRIVERS, timeout=10
+        infra.kafka_bootstrap, settings.topic("notify.events"), min_records=wanted, timeout=10
     )
-    announced = Counter(
-        event["id"]
-        for event in (json.loads(r.value or b"") for r in records)
-        if event["type"] == "notification.delivered.v1"
+    events = [json.loads(r.value or b"") for r in records]
+    per_driver = Counter(e["id"] for e in events if e["type"] == "notification.delivered.v1")
+    per_page = Counter(
+        e["id"] for e in events if e["type"] == "notification.broadcast_delivered.v1"
     )
-    assert set(announced) == {f"{d['_id']}.delivered" for d in inbox}
-    assert set(announced.values()) == {1}, "each announcement id once"
+    if announcements == "driver":
+        assert not per_page
+        assert set(per_driver) == {f"{d['_id']}.delivered" for d in inbox}
+        assert set(per_driver.values()) == {1}, "each announcement id once"
+        return
+    assert not per_driver, "no per-inbox event when announced per page"
+    assert set(per_page) == {f"{bid}:{n}.delivered" for n in range(pages)}
+    assert set(per_page.values()) == {1}, "each page's announcement id once"
+    named = Counter(
+        (d["driver_id"], d["notification_id"])
+        for e in events
+        if e["type"] == "notification.broadcast_delivered.v1"
+        for d in e["data"]["deliveries"]
+    )
+    assert set(named) == {(d["driver_id"], d["_id"]) for d in inbox}
+    assert set(named.values()) == {1}, "every inbox named in exactly one page"
 
 
 async def test_bulk_positions_agree_with_one_at_a_time(

@@ -7,7 +7,6 @@ into notifications by the work topic's consumer, safely again for the same page.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -31,7 +30,8 @@ from notify.domain import (
     rate_window,
 )
 from notify.fanout import WORK_TOPIC, BroadcastBatch
-from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords, delivered_entry
+from notify.page_announcements import PageAnnouncements
+from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords
 from notify.segments import segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
@@ -40,10 +40,6 @@ from notify.store.rate_limits import RateLimitStore
 from notify.store.units import UnitKind, UnitTree
 
 log = get_logger(__name__)
-
-# Inbox documents stored per bulk insert within a page; each slice is announced while the next
-# is stored.
-_SLICE = 100
 
 
 class Broadcasts:
@@ -68,6 +64,7 @@ class Broadcasts:
         self._units = UnitTree(drivers.facts.database)
         self._settings = settings
         self._faults = faults
+        self._pages = PageAnnouncements(records, faults, settings.broadcast_announcements)
         # Read when resolving: the relay starts after the use cases are wired.
         self._relay = relay
         self._owner = f"notify-{uuid.uuid4().hex[:12]}"
@@ -206,13 +203,14 @@ class Broadcasts:
     async def fan_out(self, batch: BroadcastBatch) -> None:
         """One page of a broadcast into notifications; safe to run again for the same page.
 
-        The inbox documents go in as one unordered bulk insert with ids derived from (driver,
-        broadcast, channel), so a page fanned out again re-inserts nothing. Their
-        ``notification.delivered.v1`` events are not kept in an outbox: the page's work item is
-        the outbox. It is committed only after the page's announcements are out, so a crash
-        before that redelivers the page, which announces the stored inbox items under the same
-        event ids; a crash after them and before the page's mark is the only case that
-        announces twice (same ids, consumers dedupe)."""
+        The documents go in as unordered bulk inserts with ids derived from (driver, broadcast,
+        channel), so a page fanned out again re-inserts nothing. Their announcements (one
+        ``notification.broadcast_delivered.v1`` for the page, or one ``notification.delivered.v1``
+        per inbox: ``notify.page_announcements``) are not kept in an outbox: the page's work item
+        is the outbox. It is committed only after the announcements are out, so a crash before
+        that redelivers the page, which announces the stored inbox items under the same event
+        ids; a crash after them and before the page's mark is the only case that announces
+        twice (same ids, consumers dedupe)."""
         store = self._broadcasts
         doc = await store.get(batch.broadcast_id)
         now = self._clock()
@@ -226,39 +224,11 @@ class Broadcasts:
             await store.complete_if_done(broadcast.broadcast_id, now)
             return
         docs = await self._plan_page(broadcast, batch.driver_ids)
-        announcements = {d["_id"]: d.pop("outbox") for d in docs}
-        for planned in docs:
-            planned["outbox"] = []
-        # In slices, each announced while the next is stored: the store's work and the
-        # producer's overlap, and nothing is announced before it is durable.
-        announcing: asyncio.Task[None] | None = None
-        try:
-            for at in range(0, len(docs), _SLICE):
-                stored = await self._store_slice(docs[at : at + _SLICE], announcements)
-                self._faults.hit(f"notify.broadcast.batch_written.{batch.batch_no}")
-                if announcing is not None:
-                    await announcing
-                announcing = asyncio.create_task(self._records.publish_entries(stored))
-            if announcing is not None:
-                await announcing
-        finally:
-            if announcing is not None and not announcing.done():
-                announcing.cancel()
+        await self._pages.store(broadcast.broadcast_id, batch.batch_no, docs)
         await store.batch_done(
             broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
         )
         await store.complete_if_done(broadcast.broadcast_id, now)
-
-    async def _store_slice(
-        self, docs: list[Document], announcements: dict[str, list[Document]]
-    ) -> list[Document]:
-        """Insert a slice of a page; its announcements, as stored where an earlier run of the
-        page stored them (same event ids)."""
-        existing = await self._notifications.insert_fresh(docs)
-        entries = [e for d in docs if d["_id"] not in existing for e in announcements[d["_id"]]]
-        for stored in await self._notifications.delivered_among(sorted(existing)):
-            entries.append(delivered_entry(stored, stored["delivered_at"]))
-        return entries
 
     async def _plan_page(self, broadcast: Broadcast, driver_ids: list[str]) -> list[Document]:
         """Each active driver's notifications; those the broadcast would also send by SMS or

@@ -13,9 +13,9 @@ contract = ContractOf(
         "Templates, preferences, inbox, deliveries and broadcasts. Turns domain facts into "
         "driver notifications (welcome, points, grade, activity) on the inbox, SMS and partner "
         "webhooks, keeps the driver facts broadcast segments need (fleet, grade, active), and "
-        "announces every delivery and failure on `notify.events` through its outbox. Broadcast "
-        "fan-out runs through its own work topic `notify.broadcasts` (internal, not for "
-        "partners)."
+        "announces every delivery and failure on `notify.events` through its outbox (a "
+        "broadcast's inbox deliveries once per page of drivers). Broadcast fan-out runs through "
+        "its own work topic `notify.broadcasts` (internal, not for partners)."
     ),
     lambda: create_app(NotifySettings()),
 )

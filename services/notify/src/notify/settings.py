@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from common.settings import ServiceSettings, district_timezone_field
@@ -35,6 +37,10 @@ class NotifySettings(ServiceSettings):
 
     broadcast_batch_size: int = Field(default=500, ge=1, le=5000)
     broadcast_lease_seconds: float = Field(default=30.0, gt=0)
+    # How a broadcast's inbox deliveries are announced: ``page`` (one
+    # notification.broadcast_delivered.v1 per page of drivers) or ``driver`` (the older
+    # notification.delivered.v1 per inbox, for consumers not yet reading the page event).
+    broadcast_announcements: Literal["page", "driver"] = "page"
 
     # At most this many non-urgent notifications per driver and category per window; the rest
     # still reach the inbox, quietly, but no SMS or webhook goes out for them.

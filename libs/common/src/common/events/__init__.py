@@ -65,6 +65,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
         m.event_type: m
         for m in (
             notify.NotificationDelivered,
+            notify.BroadcastDelivered,
             notify.NotificationFailed,
             notify.NotifyErasureCompleted,
         )
