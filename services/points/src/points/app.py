@@ -15,6 +15,7 @@ from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
+from common.dlq_api import router as dlq_router
 from common.clock import Clock, utc_now
 from common.consents import following_consents
 from common.erasure import answering_erasure, driver_erasure
@@ -28,6 +29,7 @@ from points import vouchers as voucher_store
 from points.api.errors import ERRORS
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
+from points.api.simulator_routes import router as simulator_router
 from points.consents import EarningConsent
 from points.erasure import KEPT, STEPS
 from points.four_eyes import points_areas
@@ -42,6 +44,7 @@ from points.parking import Parking
 from points.readers import AccountReaders
 from points.service import EarningWindow, PointsPolicy, PointsService
 from points.settings import PointsSettings
+from points.simulation import Simulator
 from points.statements import Signer, Statements
 from points.store import (
     accounts,
@@ -170,6 +173,7 @@ def create_app(
         erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
         linked = following_links(PartnerLinkBook(runtime.db), registry.handlers())
         consent = EarningConsent(runtime.db)
+        parts["simulator"] = Simulator(service, consent)
         consenting = following_consents(linked, consent.follow)
         # Batched like the earning subscriptions: a backlog of registrations (a district's
         # first import) costs one offset commit per batch; each record is still handled,
@@ -247,6 +251,7 @@ def create_app(
             app.state.statements = parts["statements"]
             app.state.vouchers = parts["vouchers"]
             app.state.leaderboards = parts["leaderboards"]
+            app.state.simulator = parts["simulator"]
             app.state.readiness = readiness_checks(runtime)
             areas = points_areas(service, parts["mall"])
             try:
@@ -260,7 +265,7 @@ def create_app(
         title="driverhome points",
         description="Points accounts, the ledger, earning rules, credit grades and the mall.",
         lifespan=lifespan,
-        routers=[router, mall_router, approvals_router],
+        routers=[router, simulator_router, mall_router, approvals_router, dlq_router],
         errors=ERRORS,
         wire=wire,
     )

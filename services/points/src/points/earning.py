@@ -13,6 +13,7 @@ from typing import Any
 
 from common.events import CloudEvent
 from common.events.cases import CaseCompensationGranted
+from common.events.registry import DriverKind
 from common.idempotency import fingerprint
 from points.domain import Cause, Entry, PointsError, day_of, entry_id, month_of
 from points.rules import Rule
@@ -65,6 +66,18 @@ class Earning:
     def key(self) -> str:
         """The cause, starting with the driver id (unique when sharded by driver)."""
         return f"{self.driver_id}\x1f{self.source}\x1f{self.event_id}"
+
+
+@dataclass(frozen=True)
+class RuleDecision:
+    """The rules in force for an earning, the driver's kind, the rule chosen, the points it
+    asks and the award entry to post (None when nothing is asked)."""
+
+    rules: list[Rule]
+    kind: DriverKind
+    rule: Rule | None
+    asked: int
+    award: Entry | None
 
 
 def award_entry(earning: Earning, rule: Rule, asked: int, now: datetime) -> Entry:

@@ -21,3 +21,24 @@ class Effect:
 
 
 Plan = Callable[[Account, dict[str, Any]], "Effect | str"]
+
+
+def account_after(account: Account, effect: Effect) -> Account:
+    """The account as the effect leaves it, for what is judged on it (the grade): the ledger
+    judges a real application with it, the rule simulator an imagined one."""
+    earned = dict(account.earned)
+    sanctions = dict(account.sanctions)
+    for key, value in effect.inc.items():
+        if key.startswith("earned."):
+            month = key.removeprefix("earned.")
+            earned[month] = earned.get(month, 0) + value
+        elif key.startswith("sanctions."):
+            month = key.removeprefix("sanctions.")
+            sanctions[month] = sanctions.get(month, 0) + value
+    return account.model_copy(
+        update={
+            "earned": earned,
+            "sanctions": sanctions,
+            "balance": account.balance + effect.amount,
+        }
+    )

@@ -33,7 +33,7 @@ from common.faults import Faults
 from common.logging import get_logger
 from common.outbox import RelayRef, no_relay, outbox_entry
 from points.domain import Account, AccountNotActive, AccountNotFound, Entry, PointsError, month_of
-from points.effects import Effect, Plan
+from points.effects import Effect, Plan, account_after
 from points.grades import GradePolicy, assess
 from points.plans import plan_for
 from points.store.accounts import AccountStore, account_of
@@ -177,16 +177,7 @@ class Ledger:
     def _grade_change(
         self, account: Account, outcome: Effect, mark: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        earned = dict(account.earned)
-        sanctions = dict(account.sanctions)
-        for key, value in outcome.inc.items():
-            if key.startswith("earned."):
-                month = key.removeprefix("earned.")
-                earned[month] = earned.get(month, 0) + value
-            elif key.startswith("sanctions."):
-                month = key.removeprefix("sanctions.")
-                sanctions[month] = sanctions.get(month, 0) + value
-        after = account.model_copy(update={"earned": earned, "sanctions": sanctions})
+        after = account_after(account, outcome)
         now = self._clock()
         assessment = assess(after, self._grades, month_of(now))
         if assessment.grade == account.grade:

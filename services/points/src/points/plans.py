@@ -44,29 +44,39 @@ def _require(account: Account, *allowed: str) -> None:
 def _award(entry: Entry, account: Account, doc: dict[str, Any]) -> Effect | str:
     _require(account, "active")
     requested = int(entry.detail["requested"])
-    rule = str(entry.rule_id)
-    # When points recorded the award (fixed at insert), never the sender's event time: a back-
-    # or forward-dated event would otherwise open a fresh day of caps, or a month that never
-    # expires. Entries inserted before this was kept fall back to the event's time.
-    month = str(entry.detail.get("earned_month") or month_of(entry.occurred_at))
-    day = str(entry.detail.get("cap_day") or day_of(entry.occurred_at))
-    day_key = f"caps.{rule}@{day}"
-    month_key = f"caps.{rule}@{month}"
+    month = award_month(entry)
+    day_key, month_key = cap_keys(entry)
     caps = doc.get("caps", {})
     amount = capped_amount(
         requested,
-        used_today=int(caps.get(day_key.removeprefix("caps."), 0)),
-        used_month=int(caps.get(month_key.removeprefix("caps."), 0)),
+        used_today=int(caps.get(day_key, 0)),
+        used_month=int(caps.get(month_key, 0)),
         cap_per_day=entry.detail.get("cap_per_day"),
         cap_per_month=entry.detail.get("cap_per_month"),
     )
     if amount <= 0:
-        return "the rule's cap for this day or month is reached"
+        return CAP_REACHED
     return Effect(
         amount=amount,
-        inc={f"earned.{month}": amount, day_key: amount, month_key: amount},
+        inc={f"earned.{month}": amount, f"caps.{day_key}": amount, f"caps.{month_key}": amount},
         unset_fields=_stale_caps(caps, month),
     )
+
+
+CAP_REACHED = "the rule's cap for this day or month is reached"
+
+
+def award_month(entry: Entry) -> str:
+    # When points recorded the award (fixed at insert), never the sender's event time: a back-
+    # or forward-dated event would otherwise open a fresh day of caps, or a month that never
+    # expires. Entries inserted before this was kept fall back to the event's time.
+    return str(entry.detail.get("earned_month") or month_of(entry.occurred_at))
+
+
+def cap_keys(entry: Entry) -> tuple[str, str]:
+    """The account's ``caps`` counters an award counts against: its rule's day and month."""
+    day = str(entry.detail.get("cap_day") or day_of(entry.occurred_at))
+    return f"{entry.rule_id}@{day}", f"{entry.rule_id}@{award_month(entry)}"
 
 
 def _stale_caps(caps: dict[str, Any], current_month: str) -> list[str]:

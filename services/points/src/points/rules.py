@@ -141,13 +141,29 @@ class Rule(RuleSpec):
         moment: datetime,
         kind: DriverKind = "container_truck",
     ) -> bool:
-        return (
-            self.active
-            and self.event_type == event_type
-            and self.in_window(moment)
-            and (self.driver_kinds is None or kind in self.driver_kinds)
-            and all(c.holds(data) for c in self.conditions)
-        )
+        return self.why_not(event_type, data, moment, kind) is None
+
+    def why_not(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        moment: datetime,
+        kind: DriverKind = "container_truck",
+    ) -> str | None:
+        """Why the rule does not apply to the event (None: it does). ``matches`` is this, so
+        the simulator's explanation and the award can never disagree."""
+        if self.event_type != event_type:
+            return f"the rule is for {self.event_type}"
+        if not self.active:
+            return "the rule is switched off"
+        if not self.in_window(moment):
+            return "the event's time is outside the rule's validity"
+        if self.driver_kinds is not None and kind not in self.driver_kinds:
+            return f"the driver is a {kind} driver; the rule is for {', '.join(self.driver_kinds)}"
+        failed = next((c for c in self.conditions if not c.holds(data)), None)
+        if failed is not None:
+            return f"condition not met: {failed.field} {failed.op} {failed.value!r}"
+        return None
 
     def base_points(self, data: dict[str, Any]) -> int:
         amount = self.points

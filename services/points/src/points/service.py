@@ -25,7 +25,13 @@ from points.domain import (
     month_of,
     months_back,
 )
-from points.earning import Earning, EventInFuture, award_entry, compensation_entry
+from points.earning import (
+    Earning,
+    EventInFuture,
+    RuleDecision,
+    award_entry,
+    compensation_entry,
+)
 from points.grades import GradeAssessment, GradePolicy, assess
 from points.ledger import EVENT_SOURCE, TOPIC, ConflictingEntry, Ledger
 from points.parking import Parking, parked_reason
@@ -163,15 +169,20 @@ class PointsService:
         if earning.event_type == COMPENSATION_TYPE:
             maximum = self.max_goodwill_points
             return await self.ledger.post(compensation_entry(earning, maximum, self._clock()))
+        decision = await self.decide(earning)
+        if decision.award is None:
+            return None
+        return await self.ledger.post(decision.award)
+
+    async def decide(self, earning: Earning) -> RuleDecision:
+        """Which rule an earning event falls under and the award it asks (caps not yet
+        applied: the ledger applies them to the account). The rule simulator asks the same."""
         rules = await self._current_rules()
         kind = await self._kind_if_needed(rules, earning)
         rule = choose_rule(rules, earning.event_type, earning.data, earning.occurred_at, kind)
-        if rule is None:
-            return None
-        asked = rule.base_points(earning.data)
-        if asked <= 0:
-            return None
-        return await self.ledger.post(award_entry(earning, rule, asked, self._clock()))
+        asked = rule.base_points(earning.data) if rule is not None else 0
+        award = award_entry(earning, rule, asked, self._clock()) if rule and asked > 0 else None
+        return RuleDecision(rules=rules, kind=kind, rule=rule, asked=asked, award=award)
 
     async def earn_or_park(self, earning: Earning) -> Entry | None:
         """An earning as received from the bus: judged by its time first."""
@@ -186,14 +197,9 @@ class PointsService:
             # clock; its time is the grant's, which a full replay must not turn into a hold.
             return True
         now = self._clock()
-        if earning.occurred_at > now + self.window.max_future:
-            raise EventInFuture(
-                f"{earning.event_type} is dated {earning.occurred_at.isoformat()}, after "
-                f"{now.isoformat()} (plus {self.window.max_future} allowed for clock skew)"
-            )
+        too_old = self.too_old(earning, now)
         if self.review is None:
             return True
-        too_old = earning.occurred_at < now - self.window.max_age
         counted = earning.event_type == ACTIVITY_TYPE and self.station_awards is not None
         if not (too_old or counted) or await self._received_before(earning):
             return True  # a replay included: the ledger (or the parking) already decided it
@@ -215,6 +221,16 @@ class PointsService:
             reason=held.reason,
         )
         return False
+
+    def too_old(self, earning: Earning, now: datetime) -> bool:
+        """Whether the event is dated before the accepted window (then held for review);
+        one dated in the future is refused."""
+        if earning.occurred_at > now + self.window.max_future:
+            raise EventInFuture(
+                f"{earning.event_type} is dated {earning.occurred_at.isoformat()}, after "
+                f"{now.isoformat()} (plus {self.window.max_future} allowed for clock skew)"
+            )
+        return earning.occurred_at < now - self.window.max_age
 
     async def _received_before(self, earning: Earning) -> bool:
         award = entry_id(earning.driver_id, "award", earning.source, earning.event_id)

@@ -11,6 +11,7 @@ from points.holds import HoldNotFound
 from points.ledger import LedgerContention
 from points.redemptions import CodeLocked, KeyReused, NotAllowedHere, RedemptionNotFound, WrongCode
 from points.rewards import RewardNotFound
+from points.simulation import NotSimulable
 from points.statements import FutureDate, StatementNotFound
 
 STATUSES: StatusTable = {
@@ -22,6 +23,7 @@ STATUSES: StatusTable = {
     StatementNotFound: 404,
     NotAllowedHere: 403,
     KeyReused: 422,
+    NotSimulable: 422,
     WrongCode: 422,
     FutureDate: 422,
     CodeLocked: 423,

@@ -36,3 +36,12 @@ class StationAwards:
             )
         counted = await self.collection.find_one({"_id": key, "events": event_key}, {"_id": 1})
         return counted is not None
+
+    async def has_room(self, station_id: str, month: str, event_key: str) -> bool:
+        """Whether ``take`` would count the event now, read without taking a slot (the rule
+        simulator's question)."""
+        key = f"{station_id}@{month}"
+        doc = await self.collection.find_one({"_id": key}, {"n": 1, "events": 1})
+        if doc is None:
+            return True
+        return event_key in doc.get("events", []) or int(doc.get("n", 0)) < self.per_month
