@@ -90,6 +90,7 @@ FACT_TYPES = (
     "points.grade_changed.v1",
     "organisation.placed.v1",
     "grid.placed.v1",
+    "driving.reported.v1",
     *LINK_TYPES,
 )
 
@@ -193,7 +194,7 @@ def create_app(
         built["notify"] = notify
         consumer = runtime.consumer("notify")
         handlers = DomainHandlers(
-            notify.facts, notify.delivery, ProcessedEvents(runtime.db[PROCESSED])
+            notify.facts, notify.delivery, ProcessedEvents(runtime.db[PROCESSED]), notify.driving
         )
         audience = PartnerAudience(PartnerLinkBook(runtime.db), NotificationConsents(runtime.db))
         by_topic = domain_handlers(handlers, audience)

@@ -168,6 +168,8 @@ class Delivery:
                 await self._records.fail(doc, "expired", expect={"status": "held"})
             elif doc["channel"] == "inbox":
                 await self._records.deliver(doc, expect={"status": "held"})
+            elif await self._still_held(doc, now):
+                continue
             else:
                 await self._notifications.transition(
                     doc["_id"],
@@ -175,10 +177,26 @@ class Delivery:
                     set_fields={"next_attempt_at": now, "hold_until": None},
                     status="queued",
                     at=now,
-                    reason="quiet_hours_over",
+                    reason=f"{doc.get('hold_reason') or 'quiet_hours'}_over",
                 )
             released += 1
         return released
+
+    async def _still_held(self, doc: Document, now: datetime) -> bool:
+        """A push due for release waits on while quiet hours last (a drive ended before they
+        did) or the driver drives again or still (a renewed report)."""
+        quiet = doc.get("quiet_until")
+        if quiet is not None and quiet > now:
+            await self._notifications.rehold(doc["_id"], quiet, "quiet_hours")
+            return True
+        if doc.get("urgent") or doc["channel"] != "sms":
+            return False
+        facts = (await self._drivers.facts_for([doc["driver_id"]])).get(doc["driver_id"])
+        driving = facts.driving_at(now) if facts else None
+        if driving is not None:
+            await self._notifications.rehold(doc["_id"], driving, "driving")
+            return True
+        return False
 
     # ---- external channels -----------------------------------------------------------------
 

@@ -196,6 +196,14 @@ class DriverFacts(BaseModel):
     organisations: list[str] = Field(default_factory=list)
     route_grids: list[str] = Field(default_factory=list)
     cell: str | None = None
+    # At the wheel until then, by stations' driving.reported.v1 (consenting drivers only).
+    driving_until: datetime | None = None
+
+    def driving_at(self, now: datetime) -> datetime | None:
+        """Until when the driver counts as driving, if they do at ``now``."""
+        if self.driving_until is not None and self.driving_until > now:
+            return self.driving_until
+        return None
 
 
 def pick_language(prefs: Preferences | None, facts: DriverFacts | None, default: str) -> Language:

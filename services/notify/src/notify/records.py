@@ -95,8 +95,11 @@ class NotificationRecords:
         now = self.clock()
         prefs = prefs or Preferences(driver_id=driver_id)
         hold_until = None
-        if not cause.urgent and prefs.quiet_hours is not None:
-            hold_until = prefs.quiet_hours.ends_after(now, self._settings.district_timezone)
+        driving_until = None
+        if not cause.urgent:
+            if prefs.quiet_hours is not None:
+                hold_until = prefs.quiet_hours.ends_after(now, self._settings.district_timezone)
+            driving_until = facts.driving_at(now) if facts else None
         keys: list[tuple[str, str | None]] = [(c, None) for c in prefs.channels_for(cause.category)]
         if limited:
             keys = [("inbox", None)]  # collapsed: kept in the inbox, no SMS or partner call
@@ -110,8 +113,8 @@ class NotificationRecords:
         docs = []
         for key, subscription in keys:
             channel = channel_of(key)
-            # Partner systems are not at the wheel: quiet hours concern the driver's devices.
-            held = hold_until is not None and channel != "webhook"
+            held_until, hold_reason = hold_of(channel, hold_until, driving_until)
+            held = held_until is not None
             nid = notification_id(driver_id, cause.source, cause.source_id, key)
             if held:
                 status = "held"
@@ -139,14 +142,17 @@ class NotificationRecords:
                 "reason": None,
                 "created_at": now,
                 "updated_at": now,
-                "hold_until": hold_until if held else None,
+                "hold_until": held_until,
+                "hold_reason": hold_reason,
+                # The quiet-hours part of a hold: a drive ending early releases no sooner.
+                "quiet_until": hold_until if held else None,
                 "next_attempt_at": now if status == "queued" else None,
                 "lease_until": None,
                 "expires_at": cause.expires_at,
                 "broadcast_id": cause.broadcast_id,
                 "read_at": None,
                 "archived_at": None,
-                "history": [{"status": status, "at": now, "reason": None}],
+                "history": [{"status": status, "at": now, "reason": hold_reason}],
                 "outbox": [],
             }
             if status == "delivered":
@@ -207,6 +213,25 @@ class NotificationRecords:
         )
         if updated is not None:
             await self.announce_or_defer([doc["_id"]])
+
+
+def hold_of(
+    channel: str, quiet_until: datetime | None, driving_until: datetime | None
+) -> tuple[datetime | None, str | None]:
+    """Until when a non-urgent notification on ``channel`` waits, and why.
+
+    Partner systems (webhooks) are not at the wheel: neither rule concerns them. Quiet hours
+    hold the driver's devices, the inbox too; while the driver is driving only the push (SMS)
+    waits - the inbox item is stored at once and read when the driver stops.
+    """
+    if channel == "webhook":
+        return None, None
+    driving = driving_until if channel == "sms" else None
+    if driving is not None and (quiet_until is None or driving > quiet_until):
+        return driving, "driving"
+    if quiet_until is not None:
+        return quiet_until, "quiet_hours"
+    return None, None
 
 
 def delivered_entry(doc: Document, at: datetime) -> Document:

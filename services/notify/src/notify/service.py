@@ -21,6 +21,7 @@ from common.pii import PiiProtector
 from notify.broadcasts import Broadcasts
 from notify.delivery import Channels, Delivery, DeliveryStores
 from notify.driver_facts import DriverFactsBook
+from notify.driving import DrivingState
 from notify.inbox import Inbox
 from notify.partner_links import NotificationConsents, PartnerAudience
 from notify.preferences import PreferenceBook
@@ -57,6 +58,7 @@ class Notify:
     templates: Templates
     webhooks: Webhooks
     broadcasts: Broadcasts
+    driving: DrivingState
 
     @classmethod
     def build(
@@ -107,5 +109,8 @@ class Notify:
                 settings=settings,
                 faults=faults,
                 relay=relay,
+            ),
+            driving=DrivingState(
+                stores.drivers, stores.notifications, settings=settings, clock=clock
             ),
         )

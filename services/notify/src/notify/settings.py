@@ -42,6 +42,11 @@ class NotifySettings(ServiceSettings):
     # notification.delivered.v1 per inbox, for consumers not yet reading the page event).
     broadcast_announcements: Literal["page", "driver"] = "page"
 
+    # A driver counts as driving until this long after stations' last driving.reported.v1
+    # (stations renews it every driving_report_every_minutes, 10, while the drive lasts);
+    # non-urgent pushes wait until then or the drive's end (notify.driving).
+    driving_stale_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+
     # At most this many non-urgent notifications per driver and category per window; the rest
     # still reach the inbox, quietly, but no SMS or webhook goes out for them.
     rate_limit_per_window: int = Field(default=10, ge=1)

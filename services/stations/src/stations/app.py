@@ -13,6 +13,7 @@ from common.consents import following_consents
 from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events.stations import StationsErasureCompleted
 from common.idempotency import ProcessedEvents
+from common.dlq_api import router as dlq_router
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
@@ -24,6 +25,8 @@ from stations.api.feedback_routes import router as feedback_router
 from stations.api.lifecycle_routes import router as lifecycle_router
 from stations.api.stations_routes import router as stations_router
 from stations.consents import LocationConsent
+from stations.driving import DRIVING
+from stations.driving import INDEXES as DRIVING_INDEXES
 from stations.erasure import KEPT, STEPS
 from stations.handlers.driving import DrivingHandlers
 from stations.handlers.kiosks import KioskHandlers
@@ -46,6 +49,7 @@ INDEXES = [
     *feedback.INDEXES,
     *lifecycle.INDEXES,
     *REST_INDEXES,
+    *DRIVING_INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),
 ]
@@ -86,7 +90,8 @@ def create_app(
         consumer.domain("registry.events", answering_erasure(consenting, erasure))
         runtime.retention = retention_rules(settings)
         # A kiosk's late report about an erased driver would be recorded (even refused) again.
-        partner_types = {**kiosks.handlers(), **DrivingHandlers(use_cases.rest).handlers()}
+        driving = DrivingHandlers(use_cases.rest, use_cases.driving)
+        partner_types = {**kiosks.handlers(), **driving.handlers()}
         consumer.partners(skipping_erased(partner_types, erasure))
 
     @asynccontextmanager
@@ -99,6 +104,7 @@ def create_app(
                 activities.ATTENDANCES,
                 lifecycle.VERSIONS,
                 NUDGES,
+                DRIVING,
             ],
             wire=wire,
             store=store,
@@ -126,6 +132,7 @@ def create_app(
             activities_router,
             lifecycle_router,
             circle_router,
+            dlq_router,
         ],
         errors=ERRORS,
         wire=wire,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from common.erasure import Forget, by
+from stations.driving import DRIVING
 from stations.rest import NUDGES
 from stations.store.activities import ACTIVITIES, ATTENDANCES
 from stations.store.checkins import CHECKINS, WINDOWS
@@ -42,6 +43,7 @@ STEPS = (
         lambda d, _: {"$pull": {"registrants": d}},
     ),
     Forget("rest nudges", NUDGES, by("driver_id")),
+    Forget("driving state (last announcement)", DRIVING, by("_id")),
     Forget(
         "ratings and comments",
         FEEDBACK,

@@ -72,8 +72,8 @@ class RestNudges:
     async def on_session(self, session: DrivingSession) -> str | None:
         """Nudge once per session past the threshold; returns the nudge id, if any."""
         now = self._clock()
-        if session.continuous_minutes < self._settings.rest_nudge_minutes:
-            return None
+        if session.ended or session.continuous_minutes < self._settings.rest_nudge_minutes:
+            return None  # under the threshold, or the drive is over already
         if now - session.reported_at > timedelta(
             minutes=self._settings.rest_report_max_age_minutes
         ):

@@ -18,6 +18,7 @@ from stations.checkins import Checkins
 from stations.circle import ServiceCircle
 from stations.directory import Directory
 from stations.drivers import Drivers
+from stations.driving import DrivingStates
 from stations.feedback import Ratings
 from stations.lifecycle_catalogue import LifecycleCatalogue
 from stations.nearby import NearbySearch
@@ -53,6 +54,7 @@ class Stations:
     lifecycle: LifecycleCatalogue
     circle: ServiceCircle
     rest: RestNudges
+    driving: DrivingStates
     circle_minutes: int
     now: Clock
 
@@ -102,6 +104,9 @@ class Stations:
             ),
             circle=ServiceCircle(stores.stations, stores.drivers, nearby, settings),
             rest=rest,
+            driving=DrivingStates(
+                stores.stations.collection.database, announcer, settings, clock=clock
+            ),
             circle_minutes=settings.service_circle_minutes,
             now=clock,
         )

@@ -58,5 +58,8 @@ class StationsSettings(ServiceSettings):
     rest_nudge_minutes: int = Field(default=240, ge=30, le=24 * 60)
     rest_checkin_hours: float = Field(default=4.0, gt=0, le=48)
     rest_report_max_age_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    # Driving state for notify (stations.driving): a consenting driver's drive is announced at
+    # its first report, then at most once per this many minutes while it lasts, and at its end.
+    driving_report_every_minutes: int = Field(default=10, ge=1, le=60)
     nearby_default_radius_km: float = Field(default=15.0, gt=0)
     nearby_max_radius_km: float = Field(default=2000.0, gt=0)

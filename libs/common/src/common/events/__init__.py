@@ -44,6 +44,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             stations.ActivityAttended,
             stations.RestNudged,
             stations.RestTaken,
+            stations.DrivingReported,
             stations.StationsErasureCompleted,
             stations.LifecycleCatalogueVersioned,
         )

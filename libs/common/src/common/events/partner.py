@@ -94,3 +94,7 @@ class DrivingSession(EventData):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
     reported_at: AwareDatetime = from_envelope("time")
+    ended: bool = Field(
+        default=False,
+        description="The session's last report: the driver stopped (a rest, the day's end)",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -64,6 +64,23 @@ class RestTaken(EventData):
     station_id: str
     checkin_id: str
     rested_at: AwareDatetime = Field(description="When the driver checked in")
+
+
+class DrivingReported(EventData):
+    """Whether a driver is at the wheel, from a partner's ``driving.session.v1``, for notify's
+    "never during driving" rule: announced only for an active driver with the location consent,
+    at a session's first report, every ``driving_report_every_minutes`` after, and when it ends.
+    No position."""
+
+    event_type: ClassVar[str] = "driving.reported.v1"
+
+    driver_id: str
+    session_id: str = Field(description="The partner's id of this continuous drive")
+    state: Literal["driving", "ended"] = Field(
+        description="driving: at the wheel when reported; ended: the drive is over"
+    )
+    continuous_minutes: int = Field(ge=0, description="Driven without a rest when reported")
+    reported_at: AwareDatetime = Field(description="When the partner measured it")
 
 
 class StationsErasureCompleted(ErasureCompleted):

@@ -14,9 +14,11 @@ from common.events.registry import (
     GridPlaced,
     OrganisationPlaced,
 )
+from common.events.stations import DrivingReported
 from common.idempotency import ProcessedEvents
 from notify.delivery import Delivery, Notice
 from notify.driver_facts import DriverFactsBook
+from notify.driving import DrivingState
 
 
 def notice_of(event: CloudEvent, data: EventData, facts: dict[str, Any] | None = None) -> Notice:
@@ -32,11 +34,16 @@ def notice_of(event: CloudEvent, data: EventData, facts: dict[str, Any] | None =
 
 class DomainHandlers:
     def __init__(
-        self, facts: DriverFactsBook, delivery: Delivery, processed: ProcessedEvents
+        self,
+        facts: DriverFactsBook,
+        delivery: Delivery,
+        processed: ProcessedEvents,
+        driving: DrivingState,
     ) -> None:
         self._facts = facts
         self._delivery = delivery
         self._processed = processed
+        self._driving = driving
 
     def special(self) -> dict[str, EventHandler]:
         """The types notify reads facts from (the rest only notify, or are skipped)."""
@@ -47,7 +54,12 @@ class DomainHandlers:
             "points.grade_changed.v1": typed(GradeChanged, self.on_grade_changed),
             "organisation.placed.v1": on(OrganisationPlaced, self.on_organisation_placed),
             "grid.placed.v1": on(GridPlaced, self.on_grid_placed),
+            "driving.reported.v1": on(DrivingReported, self.on_driving_reported),
         }
+
+    async def on_driving_reported(self, data: DrivingReported) -> None:
+        # Idempotent: a report older than the known one changes nothing.
+        await self._driving.on_report(data)
 
     async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
         facts: dict[str, Any] = {

@@ -61,6 +61,23 @@ class DriverStore:
             upsert=True,
         )
 
+    async def note_driving(
+        self, driver_id: str, until: datetime | None, reported_at: datetime
+    ) -> bool:
+        """At the wheel until ``until`` (None: stopped), unless a later report is known; only
+        for a driver notify knows (nothing to hold for anyone else)."""
+        done = await self.facts.update_one(
+            {
+                "_id": driver_id,
+                "$or": [
+                    {"driving_reported_at": None},
+                    {"driving_reported_at": {"$lt": reported_at}},
+                ],
+            },
+            {"$set": {"driving_until": until, "driving_reported_at": reported_at}},
+        )
+        return done.modified_count == 1
+
     async def forget(self, driver_id: str) -> None:
         await self.facts.delete_one({"_id": driver_id})
         await self.preferences.delete_one({"_id": driver_id})

@@ -134,6 +134,23 @@ class NotificationStore:
         )
         return await cursor.to_list()
 
+    async def rehold(self, notification_id: str, until: datetime, reason: str) -> None:
+        """Keep a held notification waiting longer (a drive goes on); no history entry, as a
+        long drive renews it every few minutes."""
+        await self.collection.update_one(
+            {"_id": notification_id, "status": "held"},
+            {"$set": {"hold_until": until, "hold_reason": reason}},
+        )
+
+    async def release_driving_holds(self, driver_id: str, at: datetime) -> int:
+        """The driver stopped: what waited for the drive is due now (its quiet hours are
+        checked again when it is released)."""
+        done = await self.collection.update_many(
+            {"driver_id": driver_id, "status": "held", "hold_reason": "driving"},
+            {"$set": {"hold_until": at}},
+        )
+        return done.modified_count
+
     async def transition(
         self,
         notification_id: str,
