@@ -29,6 +29,7 @@ from common.webapp import create_service_app
 from common.webhook_targets import PinnedClient
 from notify import partner_links as webhook_audience
 from notify.api.broadcasts_routes import router as broadcasts_router
+from notify.api.composer_routes import router as composer_router
 from notify.api.delivery_routes import router as delivery_router
 from notify.api.errors import ERRORS
 from notify.api.inbox_routes import router as inbox_router
@@ -259,6 +260,7 @@ def create_app(
             preferences_router,
             templates_router,
             webhooks_router,
+            composer_router,
             broadcasts_router,
             approvals_router,
         ],

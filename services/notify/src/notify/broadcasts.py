@@ -32,7 +32,7 @@ from notify.domain import (
 from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.page_announcements import PageAnnouncements
 from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords
-from notify.segments import segment_filter
+from notify.segments import MARKETING_CONSENT, segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
 from notify.store.drivers import DriverStore
@@ -114,6 +114,25 @@ class Broadcasts:
     async def newest(self, after: dict[str, Any] | None, limit: int) -> list[Broadcast]:
         return [broadcast_of(d) for d in await self._broadcasts.newest(after, limit)]
 
+    async def segment_query(self, segment: Segment, category: str) -> Document:
+        """The drivers a broadcast of ``category`` to ``segment`` reaches: the resolver pages
+        through them, the composer's live count counts them."""
+        within = None
+        if segment.subtree and segment.value:
+            tree: UnitKind = "grid" if segment.kind == "grid" else "organisation"
+            within = await self._units.under(tree, segment.value)
+        return segment_filter(segment, category=category, within=within)
+
+    async def audience(self, segment: Segment, category: str) -> tuple[int, int]:
+        """How many drivers a broadcast would reach now, and how many active drivers the
+        segment has (more when a marketing category needs a consent some did not give)."""
+        query = await self.segment_query(segment, category)
+        reached = await self._drivers.count(query)
+        if MARKETING_CONSENT not in query:
+            return reached, reached
+        del query[MARKETING_CONSENT]
+        return reached, await self._drivers.count(query)
+
     async def broadcast(
         self, broadcast_id: str
     ) -> tuple[Broadcast, dict[str, dict[str, int]], int]:
@@ -157,12 +176,7 @@ class Broadcasts:
             return
         # Publish anything a crash left queued before adding more.
         await self._publish(bid)
-        segment = broadcast.segment
-        within = None
-        if segment.subtree and segment.value:
-            tree: UnitKind = "grid" if segment.kind == "grid" else "organisation"
-            within = await self._units.under(tree, segment.value)
-        query = segment_filter(segment, category=broadcast.category, within=within)
+        query = await self.segment_query(broadcast.segment, broadcast.category)
         after: str | None = doc.get("resolve_after")
         batch_no = int(doc.get("batches_enqueued", 0))
         while True:

@@ -49,3 +49,9 @@ class Inbox:
         if doc is None:
             raise NotFound("notification", notification_id)
         return doc
+
+    async def failures(
+        self, broadcast_id: str | None, *, after: dict[str, Any] | None, limit: int
+    ) -> list[Document]:
+        """Deliveries that failed for good (every channel), the latest first."""
+        return await self._notifications.failures(broadcast_id, after, limit)

@@ -43,6 +43,7 @@ def cell_of(lat: float, lng: float) -> str:
 # ``notifications`` consent (PIPL; common.consents). Service, account, case, policy and the
 # urgent safety categories go to every driver of the segment.
 MARKETING_CATEGORIES: frozenset[str] = frozenset({"general", "activity"})
+MARKETING_CONSENT = "consents.notifications"
 
 _RESOLVERS: dict[str, Callable[[Segment], Document]] = {
     "everyone": lambda s: {},
@@ -80,5 +81,5 @@ def segment_filter(
         where = _RESOLVERS[segment.kind](segment)
     query: Document = {"active": True, **where}
     if category in MARKETING_CATEGORIES:
-        query["consents.notifications"] = True
+        query[MARKETING_CONSENT] = True
     return query

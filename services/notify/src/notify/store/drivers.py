@@ -107,6 +107,9 @@ class DriverStore:
     async def get_preferences(self, driver_id: str) -> Document | None:
         return await self.preferences.find_one({"_id": driver_id})
 
+    async def count(self, query: Document) -> int:
+        return await self.facts.count_documents(query)
+
     async def page(self, query: Document, after: str | None, limit: int) -> list[str]:
         """Driver ids matching a segment, in id order, after ``after``: restartable paging."""
         if after is not None:

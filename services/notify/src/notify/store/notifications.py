@@ -36,6 +36,7 @@ INDEXES = [
             IndexModel([("status", 1), ("hold_until", 1)], name="held_due"),
             IndexModel([("status", 1), ("next_attempt_at", 1)], name="send_due"),
             IndexModel([("broadcast_id", 1), ("status", 1)], name="broadcast_progress"),
+            IndexModel([("status", 1), ("updated_at", -1), ("_id", -1)], name="failed_newest"),
         ),
     )
 ]
@@ -216,6 +217,27 @@ class NotificationStore:
             {"_id": notification_id, "status": "queued"},
             {"$set": {"next_attempt_at": until, "lease_until": None}},
         )
+
+    async def failures(
+        self, broadcast_id: str | None, after: dict[str, Any] | None, limit: int
+    ) -> list[Document]:
+        """Failed deliveries, the latest failure first (optionally of one broadcast)."""
+        query: Document = {"status": "failed"}
+        if broadcast_id is not None:
+            query["broadcast_id"] = broadcast_id
+        if after is not None:
+            at = datetime.fromisoformat(after["t"])
+            query["$or"] = [
+                {"updated_at": {"$lt": at}},
+                {"updated_at": at, "_id": {"$lt": after["id"]}},
+            ]
+        fields = {"title": 0, "body": 0, "history": 0, OUTBOX_FIELD: 0}
+        cursor = (
+            self.collection.find(query, fields)
+            .sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return await cursor.to_list()
 
     async def progress(self, broadcast_id: str) -> dict[str, dict[str, int]]:
         """Counts by channel and status, derived from the notifications (never drift)."""
