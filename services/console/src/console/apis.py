@@ -13,7 +13,7 @@ import httpx
 
 from console.settings import ConsoleSettings
 
-Service = Literal["registry", "points", "stations", "notify", "cases"]
+Service = Literal["registry", "points", "stations", "notify", "cases", "partners"]
 
 
 class ApiError(Exception):

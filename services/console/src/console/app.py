@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from common.webapp import create_service_app
 from console import signin
-from console.pages import broadcasts, cases, drivers, home, points, programme
+from console.pages import broadcasts, cases, drivers, home, partners, points, programme, stations
 from console.settings import ConsoleSettings
 from console.web import TEMPLATES, SecurityHeaders, SignInNeeded, district_time, redirect
 
@@ -52,6 +52,8 @@ def create_app(
             cases.router,
             broadcasts.router,
             programme.router,
+            stations.router,
+            partners.router,
         ],
     )
     # HTML pages, no API of its own: no OpenAPI document or Swagger page to offer.
@@ -61,7 +63,7 @@ def create_app(
     # httpx logs every call's full URL at INFO: a search's query (a name prefix, a plate) is
     # personal data and stays out of the logs (handbook section 5).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app.state.oidc = signin.oidc_client(settings)
+    app.state.oidc = signin.oidc_client(settings, transport)
     TEMPLATES.env.filters["local"] = partial(district_time, zone=settings.district_timezone)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

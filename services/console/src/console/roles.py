@@ -43,6 +43,13 @@ class Person:
         return any(self.may(scope) for scope in scopes)
 
     @property
+    def station_id(self) -> str | None:
+        """A station's staff (role ``station``) see their own station only."""
+        if self.principal.role != "station":
+            return None
+        return self.principal.station_id
+
+    @property
     def case_actors(self) -> frozenset[str]:
         return frozenset(actor for scope, actor in CASE_ACTORS.items() if self.may(scope))
 
@@ -65,7 +72,17 @@ class Person:
 
     @property
     def sees_stations(self) -> bool:
-        return self.may_any("stations:manage", "activities:manage")
+        return self.station_id is not None or self.may_any("stations:manage", "activities:manage")
+
+    def sees_station(self, station_id: str) -> bool:
+        """Operators with a stations scope see every station; station staff only their own."""
+        if self.principal.role == "station":
+            return self.station_id == station_id
+        return self.sees_stations
+
+    @property
+    def sees_partners(self) -> bool:
+        return self.may("partners:manage")
 
     @property
     def sees_figures(self) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -7,6 +8,8 @@ from pydantic import Field, SecretStr, model_validator
 from common.settings import ServiceSettings
 
 _DEV_SESSION_SECRET = "dev-only-console-session-secret-0123456789"
+# The demo district's outline and grid polygons (scripts/demo_map.py writes it).
+DEMO_MAP = Path(__file__).parent / "maps" / "beilun-demo.geojson"
 
 
 class ConsoleSettings(ServiceSettings):
@@ -20,6 +23,7 @@ class ConsoleSettings(ServiceSettings):
     stations_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
     cases_url: str = "http://127.0.0.1:8005"
+    partners_url: str = "http://127.0.0.1:8006"
     api_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Sessions are signed cookies (no session store): the person's token, CSRF secret, language.
@@ -28,6 +32,13 @@ class ConsoleSettings(ServiceSettings):
     # Secure cookies: browsers keep them on http://127.0.0.1 and localhost too, so on by default.
     cookie_secure: bool = True
     default_language: Literal["zh-CN", "en"] = "zh-CN"
+
+    # The stations map: the district's outline and grid polygons (GeoJSON, served by the
+    # console) under the stations; no tile server unless a tile URL is set, e.g. the district's
+    # intranet tiles "https://tiles.example/{z}/{x}/{y}.png" (its origin joins img-src).
+    map_geojson: Path = DEMO_MAP
+    map_tile_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/\S*$")
+    map_tile_attribution: str = ""
 
     # Production signs people in through the district's OpenID Connect provider; its access
     # token (RS256, the services' audience, with role and named roles) is what the console sends.

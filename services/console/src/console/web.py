@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -58,10 +59,30 @@ SECURITY_HEADERS = {
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: ConsoleSettings) -> str:
+    """The policy plus what the settings add: the map's tile server (img-src), and the identity
+    provider (form-action: signing out POSTs here and is redirected to its end-session page,
+    which Chromium checks against form-action too)."""
+    policy = CSP
+    if settings.map_tile_url:
+        tiles = origin(settings.map_tile_url)
+        policy = policy.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
+    if settings.oidc_metadata_url:
+        provider = origin(settings.oidc_metadata_url)
+        policy = policy.replace("form-action 'self'", f"form-action 'self' {provider}")
+    return policy
+
+
 class SecurityHeaders(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
+        policy = content_security_policy(settings_of(request))
+        for name, value in {**SECURITY_HEADERS, "Content-Security-Policy": policy}.items():
             if name == "Cache-Control" and request.url.path.startswith("/static/"):
                 continue
             response.headers.setdefault(name, value)

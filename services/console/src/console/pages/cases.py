@@ -99,6 +99,8 @@ def _action_body(action: str, form: dict[str, str]) -> dict[str, Any]:
         body["reason_code"] = form["reason_code"]
     if action in ("dispatch", "transfer") and form.get("unit_ids"):
         body["unit_ids"] = form["unit_ids"].split()
+    if action == "revisit":  # the two closed answers (GET /v1/categories names them)
+        body.update({k: form[k] for k in ("satisfaction", "solved") if form.get(k)})
     return body
 
 
@@ -113,8 +115,17 @@ async def act(
     outcome: Annotated[str, Form(max_length=30)] = "",
     reason_code: Annotated[str, Form(max_length=50)] = "",
     unit_ids: Annotated[str, Form(max_length=300)] = "",
+    satisfaction: Annotated[str, Form(max_length=30)] = "",
+    solved: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
-    form = {"note": note, "outcome": outcome, "reason_code": reason_code, "unit_ids": unit_ids}
+    form = {
+        "note": note,
+        "outcome": outcome,
+        "reason_code": reason_code,
+        "unit_ids": unit_ids,
+        "satisfaction": satisfaction,
+        "solved": solved,
+    }
     try:
         await api.post(
             "cases", f"/v1/cases/{case_id}/transitions/{action}", _action_body(action, form)

@@ -1,6 +1,6 @@
 """The programme's other lists: census campaigns with progress (registry), the mall's rewards and
 the monthly leaderboards (points), notification templates previewed in both languages (notify),
-stations with what is free now (stations) and the cases' published figures (cases). Read-only
+and the cases' published figures (cases); stations have their own module. Read-only
 pages; each needs the scope its service checks."""
 
 from __future__ import annotations
@@ -89,25 +89,6 @@ async def template_preview(
         except ApiError as exc:
             previews[language] = {"title": "", "body": exc.detail}
     return render(request, "template.html", person=person, event_type=event_type, previews=previews)
-
-
-@router.get("/stations")
-async def stations(request: Request, person: CurrentPerson, api: PersonApi) -> Response:
-    try:
-        page = await api.get("stations", "/v1/stations", limit=200)
-    except ApiError as exc:
-        return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
-    markers = [
-        {
-            "name": s["name"],
-            "lat": s["location"]["lat"],
-            "lng": s["location"]["lng"],
-            "open": bool(s.get("open_now")),
-        }
-        for s in page["items"]
-        if s.get("location")
-    ]
-    return render(request, "stations.html", person=person, stations=page["items"], markers=markers)
 
 
 def published(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
