@@ -17,6 +17,7 @@ from common.asyncapi import PARTNER_TOPIC, ServiceContract
 from common.events import DOMAIN_EVENTS
 from common.partners import DEFAULT_PARTNERS
 from common.settings import ServiceSettings
+from common.topics import COMPACTED_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(
@@ -74,15 +75,20 @@ def test_a_service_reads_what_it_consumes_and_writes_its_topic_and_dead_letters(
         service, set()
     )
     expected_reads = consumed | EXTRA_READS.get(service, set())
-    assert set(principal.read) == expected_reads
-    assert set(principal.write) == expected_writes
-    # It never writes a topic another service or a partner owns (but the partner gateway
-    # writes the partners' topics on their behalf).
+    # Replaying its dead letters (common.dlq_api): the .dlq twin of every topic it reads, and
+    # write on each of those topics but the compacted ones.
+    sources = {t for t in expected_reads if not t.endswith(".dlq")}
+    replays = sources - COMPACTED_TOPICS
+    assert set(principal.read) == expected_reads | {f"{t}.dlq" for t in sources}
+    assert set(principal.write) == expected_writes | replays
+    # It never writes a topic another service or a partner owns, but to replay a dead letter
+    # where it came from (and the partner gateway writes the partners' topics on their behalf).
     gateway = getattr(c, "partner_gateway", False)
     for topic in principal.write:
-        if topic.endswith(".dlq") or (gateway and topic in PARTNER_TOPICS):
+        if topic.endswith(".dlq") or topic in replays or (gateway and topic in PARTNER_TOPICS):
             continue
         assert topic.split(".", 1)[0] == service, topic
+    assert not set(principal.write) & COMPACTED_TOPICS - set(expand(c.publishes))
     assert c.group_id is None or any(c.group_id.startswith(g) for g in principal.groups)
 
 
@@ -108,7 +114,8 @@ def test_grants_are_rendered_under_a_test_runs_prefix() -> None:
     assert ("t0123456789.cases.events", "write") in names
     assert ("t0123456789.registry.events", "read") in names
     assert ("t0123456789.registry.events.dlq", "write") in names
-    assert ("t0123456789.points.events", "write") not in names
+    assert ("t0123456789.stations.events", "write") not in names  # not consumed: no replay
+    assert ("t0123456789.registry.events.dlq", "read") in names  # its dead letters, browsed
     assert all(b.name.startswith("t0123456789.") for b in bindings)
 
 

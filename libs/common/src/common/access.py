@@ -28,6 +28,7 @@ from aiokafka.protocol.admin import (
 from aiokafka.protocol.api import Request
 
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
+from common.topics import COMPACTED_TOPICS
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ACCESS_TABLE = REPO_ROOT / "deploy" / "access.yaml"
@@ -116,6 +117,20 @@ class Principal:
         return list(dict.fromkeys(out))
 
 
+def _with_replays(
+    read: tuple[str, ...], write: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``replays_dead_letters``: the operations role browses the service's dead letters (read on
+    the ``.dlq`` twin of every topic it reads) and replays them to where they came from (write
+    on that topic); common/dlq_api.py."""
+    sources = [t for t in read if not t.endswith(DLQ) and not t.endswith("*")]
+    twins = [t + DLQ for t in sources]
+    # A compacted topic keeps the last record per key: an old state replayed would become the
+    # current one, so those are never replayed (the API refuses them too).
+    targets = [t for t in sources if t not in COMPACTED_TOPICS]
+    return tuple(dict.fromkeys([*read, *twins])), tuple(dict.fromkeys([*write, *targets]))
+
+
 @dataclass(frozen=True)
 class AccessTable:
     principals: dict[str, Principal] = field(default_factory=dict)
@@ -140,11 +155,15 @@ class AccessTable:
 
         def build(name: str, username: str, entry: dict[str, Any], ids: Iterable[str]) -> None:
             ids = list(ids)
+            read = expand(entry.get("read") or (), ids)
+            write = expand(entry.get("write") or (), ids)
+            if entry.get("replays_dead_letters"):
+                read, write = _with_replays(read, write)
             principals[name] = Principal(
                 name=name,
                 username=username,
-                write=expand(entry.get("write") or (), ids),
-                read=expand(entry.get("read") or (), ids),
+                write=write,
+                read=read,
                 groups=tuple(entry.get("groups") or ()),
                 superuser=bool(entry.get("superuser", False)),
                 create=bool(entry.get("create", True)),

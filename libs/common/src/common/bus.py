@@ -218,6 +218,9 @@ class EventConsumer:
         # Per topic, the event types this consumer hands to a handler (its part of the
         # service's contract); partner topics under PARTNER_TOPIC.
         self.handled: dict[str, tuple[str, ...]] = {}
+        # (group, physical topic or None, pattern or None) of every subscription: what the DLQ
+        # API (common.dlq_api) counts as this service's dead letters and consumer lag.
+        self.subscriptions: list[tuple[str, str | None, str | None]] = []
 
     def domain(
         self, topic: str, handlers: dict[str, EventHandler], *, batch_size: int | None = None
@@ -326,6 +329,7 @@ class EventConsumer:
             "max_partition_fetch_bytes": self._settings.max_message_bytes,
         }
         topics = [topic] if topic else []
+        self.subscriptions.append((group_id, topic, pattern))
         if batch_size:
             # Batches are the throughput lever: one offset commit per batch instead of one per
             # message; each record is still handled (and dead-lettered) on its own.

@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import EventConsumer, Publisher, create_broker
+from common.dlq_replay import INDEXES as DLQ_REPLAY_INDEXES
 from common.faults import Faults
 from common.key_rotation import KeyRotation, RotatedCollection, rotation_job
 from common.logging import get_logger
@@ -96,7 +97,8 @@ async def service_runtime(
         directory=PartnerDirectory(settings.partners),
     )
     try:
-        await ensure_indexes(store, indexes)
+        # Every service's replay ledger (common.dlq_api), next to the service's own indexes.
+        await ensure_indexes(store, [*indexes, DLQ_REPLAY_INDEXES])
         await ensure_topics(settings, all_topics(settings))
         if wire is not None:
             wire(runtime)

@@ -54,6 +54,7 @@ from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
+from common.dlq_api import router as dlq_router
 from common.clock import Clock, utc_now
 from common.erasure import answering_erasure, driver_erasure
 from common.events.cases import CasesErasureCompleted
@@ -218,6 +219,7 @@ def create_app(
             figures_router,
             calendar_router,
             approvals_router,
+            dlq_router,
         ],
         errors=ERRORS,
         wire=wire,

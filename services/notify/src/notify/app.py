@@ -13,6 +13,7 @@ from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
+from common.dlq_api import router as dlq_router
 from common.clock import Clock, utc_now
 from common.consents import following_consents
 from common.dispatch import EventHandler, on
@@ -263,6 +264,7 @@ def create_app(
             composer_router,
             broadcasts_router,
             approvals_router,
+            dlq_router,
         ],
         errors=ERRORS,
         wire=wire,

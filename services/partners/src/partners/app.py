@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
+from common.dlq_api import router as dlq_router
 from common.erasure import answering_erasure, driver_erasure
 from common.events.partners import PartnersErasureCompleted
 from common.partner_links import following_links
@@ -124,6 +125,7 @@ def create_app(
             receipts_router,
             drivers_router,
             approvals_router,
+            dlq_router,
         ],
         errors=ERRORS,
         wire=wire,

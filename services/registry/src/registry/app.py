@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
+from common.dlq_api import router as dlq_router
 from common.idempotency import ProcessedEvents
 from common.outbox import RelayRef, no_relay
 from common.pii import PiiProtector
@@ -139,6 +140,7 @@ def create_app(
             oversight_router,
             partner_links_router,
             approvals_router,
+            dlq_router,
             erasure_router,
         ],
         errors=ERRORS,

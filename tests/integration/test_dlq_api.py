@@ -1,0 +1,159 @@
+"""The DLQ API (common.dlq_api) on the real broker and store, through points: a partner event
+for a driver points does not know is held, given up to the DLQ, listed with personal data
+masked, replayed once however often asked, and credited now that the driver exists; and what
+the API refuses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from common.dlq import DeadLetter
+from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
+from points.app import create_app
+from points.settings import PointsSettings
+from tests.integration.test_points_ledger import balance_is, registered, send
+from tests.integration.test_points_parking import volunteer_at
+from tests.support import produce, serve
+
+PARTNER_TOPIC = "partner.volunteer-team.events"
+DLQ = f"{PARTNER_TOPIC}.dlq"
+RECORDS = f"/v1/dlq/{DLQ}/records"
+NAME = "王建国"  # a partner's free-form extra: personal data the payload view must mask
+
+
+def with_contact(event_bytes: bytes) -> bytes:
+    """The partner also sent a contact's name (consumers ignore unknown fields)."""
+    body = json.loads(event_bytes)
+    body["data"]["contact_name"] = NAME
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+# handler_failed: the record check_refusals writes as if notify had dead-lettered it.
+@pytest.mark.expects_dlq("driver_unknown", "handler_failed")
+async def test_a_dead_letter_is_listed_masked_and_replayed_once_to_where_it_came_from(
+    infra: Infra,
+    make_settings: Callable[..., PointsSettings],
+    mongo: Any,
+    token: Callable[..., dict[str, str]],
+) -> None:
+    now = [datetime(2026, 12, 3, 8, 0, tzinfo=UTC)]
+    settings = make_settings(PointsSettings, parked_hold_days=7)
+    driver = unique_name("drv_")
+    event = volunteer_at(driver, 2, now[0])
+    ops = token("operator", roles=["operations"], sub="ops-li")
+    app = create_app(settings, clock=lambda: now[0])
+    async with serve(app) as http:
+        await produce(
+            infra.kafka_bootstrap,
+            settings.topic(PARTNER_TOPIC),
+            with_contact(event.to_bytes()),
+            key=driver.encode(),
+        )
+        parked = mongo[settings.mongo_db]["parked"]
+        await wait_until(lambda: parked.find_one({"driver_id": driver}))
+        now[0] += timedelta(days=7, seconds=1)
+        assert await app.state.service.sweep_parked() == 1  # given up: dead-lettered
+
+        async def counted() -> dict[str, int] | None:
+            # The given-up event leaves through points' outbox: on the DLQ a moment later.
+            answer = (await http.get("/v1/dlq", headers=ops)).json()
+            assert answer["service"] == "points"
+            counts = {t["topic"]: t["records"] for t in answer["topics"]}
+            return counts if counts[DLQ] else None
+
+        counts = await wait_until(counted)
+        assert counts[DLQ] == 1 and counts["registry.events.dlq"] == 0
+
+        page = (await http.get(RECORDS, headers=ops)).json()
+        [item] = page["items"]
+        assert item["reason"] == "driver_unknown" and item["key"] == driver
+        assert item["original_topic"] == PARTNER_TOPIC
+        assert item["consumer_group"] == f"{settings.topic_prefix}points.partners"
+        assert item["payload"]["id"] == event.id and item["payload"]["subject"] == driver
+        masked = item["payload"]["data"]["contact_name"]
+        leaked = NAME in json.dumps(page, ensure_ascii=False)
+        assert masked == NAME[0] + "**" and not leaked, "the name is shown masked only"
+        assert item["replay"] is None
+
+        # The prerequisite is fixed: the driver registers. Nothing is credited by itself.
+        await send(infra, settings, "registry.events", registered(driver))
+        accounts = mongo[settings.mongo_db]["accounts"]
+        await wait_until(lambda: accounts.find_one({"_id": driver}))
+        assert await balance_is(mongo, settings, driver, 0)
+
+        replay = f"{RECORDS}/{item['partition']}/{item['offset']}/replay"
+        body = {"reason": "司机已登记，重新处理"}
+        first = await http.post(replay, json=body, headers={**ops, "Idempotency-Key": "k1"})
+        again = await http.post(replay, json={"reason": "again"}, headers=ops)
+        assert first.status_code == again.status_code == 200, (first.text, again.text)
+        assert first.json()["published_now"] is True and again.json()["published_now"] is False
+        assert again.json()["replay_id"] == first.json()["replay_id"]
+        assert again.json()["by"] == "ops-li" and again.json()["reason"] == body["reason"]
+        await wait_until(lambda: balance_is(mongo, settings, driver, 20))
+
+        audit = (await http.get("/v1/dlq/replays", headers=ops)).json()["items"]
+        assert [(a["replay_id"], a["state"]) for a in audit] == [
+            (first.json()["replay_id"], "published")
+        ]
+        listed = (await http.get(RECORDS, headers=ops)).json()["items"]
+        assert listed[0]["replay"]["replay_id"] == first.json()["replay_id"]
+        lag = (await http.get("/v1/consumers/lag", headers=ops)).json()
+        groups = {g["group"]: g for g in lag["groups"]}
+        assert "points.partners" in groups and "points.registry.events" in groups
+        await check_refusals(http, infra, settings, token)
+
+    # The original topic got the record once more, not twice: the event and one replay.
+    records = await read_topic(infra.kafka_bootstrap, settings.topic(PARTNER_TOPIC), min_records=2)
+    copies = [r for r in records if json.loads(r.value)["id"] == event.id]
+    assert len(copies) == 2
+    replayed = headers_of(copies[1])
+    assert replayed["dlq-replay-id"] == first.json()["replay_id"]
+    assert replayed["dlq-replayed-by"] == "ops-li"
+    assert not {"dlq-reason", "dlq-original-topic"} & set(replayed)
+    # The dead letter's bytes (points keeps a held event and dead-letters it as it kept it).
+    [letter] = await read_topic(infra.kafka_bootstrap, settings.topic(DLQ))
+    assert copies[1].value == letter.value and copies[1].key == letter.key
+
+
+async def check_refusals(
+    http: Any, infra: Infra, settings: PointsSettings, token: Callable[..., dict[str, str]]
+) -> None:
+    """Dead letters need the operations role's scopes and stay within the service: another
+    service's DLQ topic, a topic that is no DLQ, and a record notify dead-lettered on a topic
+    points also reads are all 404 to points."""
+    letter = DeadLetter(
+        "handler_failed", "boom", f"{settings.topic_prefix}notify.registry", "", 0, 0
+    )
+    headers = letter.headers() | {"dlq-original-topic": settings.topic("registry.events")}
+    ops = token("operator", roles=["operations"])
+    reader = token("operator", scope="dlq:read")
+    await produce(
+        infra.kafka_bootstrap,
+        settings.topic("registry.events.dlq"),
+        b"not json",
+        key=b"drv_x",
+        headers=[(k, v.encode()) for k, v in headers.items()],
+    )
+    for path in ("/v1/dlq", "/v1/consumers/lag", "/v1/dlq/registry.events.dlq/records"):
+        refused = await http.get(path, headers=token("operator", roles=["auditor"]))
+        assert refused.status_code == 403, path
+        assert refused.json()["missing_scope"] == "dlq:read"
+    driver = await http.get("/v1/dlq", headers=token("driver", driver_id="d1"))
+    assert driver.status_code == 403
+    for name in ("notify.events.dlq", "nothing.dlq", "registry.events"):
+        missing = await http.get(f"/v1/dlq/{name}/records", headers=ops)
+        assert missing.status_code == 404, name
+    page = (await http.get("/v1/dlq/registry.events.dlq/records", headers=ops)).json()
+    assert page["items"] == []
+    counts = (await http.get("/v1/dlq", headers=ops)).json()["topics"]
+    assert {t["topic"]: t["records"] for t in counts}["registry.events.dlq"] == 0
+    [theirs] = await read_topic(infra.kafka_bootstrap, settings.topic("registry.events.dlq"))
+    replay = f"/v1/dlq/registry.events.dlq/records/{theirs.partition}/{theirs.offset}/replay"
+    refused = await http.post(replay, json={"reason": "x"}, headers=reader)
+    assert refused.status_code == 403 and refused.json()["missing_scope"] == "dlq:replay"
+    assert (await http.post(replay, json={"reason": "x"}, headers=ops)).status_code == 404

@@ -1,0 +1,47 @@
+"""What the DLQ browser shows of a payload (common.dlq_replay.masked_payload): personal data
+masked by its key or by its shape, a payload that is not JSON as scrubbed text."""
+
+from __future__ import annotations
+
+import json
+
+from common.dlq_replay import masked_payload
+
+# Built from parts so no whole number sits in the source: shaped like a phone and an ID number.
+PHONE = "139" + "0000" + "5678"
+NATIONAL_ID = "330206" + "19800101" + "123X"
+
+
+def test_personal_fields_are_masked_by_their_names_and_numbers_anywhere_by_their_shape() -> None:
+    raw = json.dumps(
+        {
+            "id": "e1",
+            "data": {
+                "phone": PHONE,
+                "national_id": NATIONAL_ID,
+                "contact_name": "王建国",
+                "note": f"call {PHONE} about {NATIONAL_ID}",
+                "items": [{"mobile": PHONE}],
+                "hours": 2,
+            },
+        }
+    ).encode()
+    payload, text = masked_payload(raw)
+    assert text is None
+    data = payload["data"]
+    assert data["phone"] == "139****5678" and data["items"] == [{"mobile": "139****5678"}]
+    assert data["national_id"] == "3302**********123X"
+    assert data["contact_name"] == "王**"
+    assert data["note"] == "call [phone] about [national-id]"
+    assert data["hours"] == 2 and payload["id"] == "e1"
+    shown = json.dumps(payload)
+    leaked = PHONE in shown or NATIONAL_ID in shown
+    assert not leaked, "a full number is shown"
+
+
+def test_a_payload_that_is_not_json_is_shown_as_scrubbed_text() -> None:
+    payload, text = masked_payload(f"broken {{ {PHONE}".encode())
+    assert payload is None
+    assert text == "broken { [phone]"
+    _, undecodable = masked_payload(b"\xff\xfe" + PHONE.encode())
+    assert undecodable is not None and PHONE not in undecodable
