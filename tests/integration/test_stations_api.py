@@ -347,3 +347,80 @@ async def test_drivers_rate_their_own_visits_once_and_stations_show_the_average(
     ).json()
     assert (summary["count"], summary["average"]) == (2, 3.5)
     assert {f["comment"] for f in summary["recent"]} == {"热水很足", None}
+
+
+async def test_xuechengs_one_plus_x_plus_y_network_is_a_tree_with_figures_per_level(
+    h: Harness,
+) -> None:
+    """seeds/002:35: 1 党群服务中心 at the core, 3 司机之家 supporting it, 20 司机驿站 assisting."""
+    hub = await h.station(
+        name="薛城区交通物流行业党群服务中心", kind="service_centre", network={"level": "hub"}
+    )
+    homes = [
+        await h.station(name=f"奚仲故里司机之家{n}", network={"level": "home", "parent_id": hub})
+        for n in range(3)
+    ]
+    posts = [await h.station(name=f"红色司机驿站{n}", kind="rest_stop") for n in range(20)]
+    for post in posts:
+        placed = await h.http.put(
+            f"/v1/stations/{post}/network",
+            json={"level": "post", "parent_id": hub},
+            headers=h.auth(),
+        )
+        assert placed.status_code == 200 and placed.json()["network"]["parent_id"] == hub
+    closed = await h.http.patch(
+        f"/v1/stations/{posts[0]}", json={"status": "temporarily_closed"}, headers=h.auth()
+    )
+    assert closed.status_code == 200, closed.text
+
+    tree = await h.http.get(f"/v1/networks/{hub}", headers=h.auth("driver", driver_id="d-1"))
+    assert tree.status_code == 200, tree.text
+    view = tree.json()
+    assert (view["formula"], view["figures"]) == ("1+3+20", {"hub": 1, "home": 3, "post": 20})
+    assert view["open"] == {"hub": 1, "home": 3, "post": 19}
+    assert view["hub"]["station_id"] == hub
+    assert [s["station_id"] for s in view["homes"]] == sorted(homes)
+    listed = (await h.http.get("/v1/networks", headers=h.auth())).json()["items"]
+    assert [n["formula"] for n in listed if n["hub"]["station_id"] == hub] == ["1+3+20"]
+
+    refusals = {
+        "under a home, not the hub": await h.http.put(
+            f"/v1/stations/{posts[1]}/network",
+            json={"level": "post", "parent_id": homes[0]},
+            headers=h.auth(),
+        ),
+        "a hub with a parent": await h.http.put(
+            f"/v1/stations/{homes[0]}/network",
+            json={"level": "hub", "parent_id": hub},
+            headers=h.auth(),
+        ),
+        "a home without its hub": await h.http.put(
+            f"/v1/stations/{homes[0]}/network", json={"level": "home"}, headers=h.auth()
+        ),
+        "a hub that still has members": await h.http.delete(
+            f"/v1/stations/{hub}/network", headers=h.auth()
+        ),
+        "station staff, even their own": await h.http.put(
+            f"/v1/stations/{posts[1]}/network",
+            json={"level": "post", "parent_id": hub},
+            headers=h.auth("station", station_id=posts[1]),
+        ),
+        "a station that is not a hub": await h.http.get(
+            f"/v1/networks/{homes[0]}", headers=h.auth()
+        ),
+    }
+    assert {why: r.status_code for why, r in refusals.items()} == {
+        "under a home, not the hub": 422,
+        "a hub with a parent": 422,
+        "a home without its hub": 422,
+        "a hub that still has members": 409,
+        "station staff, even their own": 403,
+        "a station that is not a hub": 404,
+    }
+    assert all(
+        r.headers["content-type"].startswith("application/problem+json") for r in refusals.values()
+    )
+    left = await h.http.delete(f"/v1/stations/{posts[1]}/network", headers=h.auth())
+    assert left.status_code == 200 and left.json()["network"] is None
+    after = (await h.http.get(f"/v1/networks/{hub}", headers=h.auth())).json()
+    assert after["formula"] == "1+3+19"

@@ -10,10 +10,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.clock import Clock, utc_now
 from common.consents import following_consents
+from common.dlq_api import router as dlq_router
 from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events.stations import StationsErasureCompleted
 from common.idempotency import ProcessedEvents
-from common.dlq_api import router as dlq_router
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
@@ -23,6 +23,7 @@ from stations.api.circle_routes import router as circle_router
 from stations.api.errors import ERRORS
 from stations.api.feedback_routes import router as feedback_router
 from stations.api.lifecycle_routes import router as lifecycle_router
+from stations.api.network_routes import router as network_router
 from stations.api.stations_routes import router as stations_router
 from stations.consents import LocationConsent
 from stations.driving import DRIVING
@@ -133,6 +134,7 @@ def create_app(
             lifecycle_router,
             circle_router,
             dlq_router,
+            network_router,
         ],
         errors=ERRORS,
         wire=wire,

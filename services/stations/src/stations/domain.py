@@ -24,6 +24,9 @@ GradeLevel = Literal["1A", "2A", "3A", "4A", "5A"]
 Resource = Literal["beds", "parking"]
 # The road a station is reached by; its speed (settings.road_speeds_kmh) sets travel minutes.
 RoadClass = Literal["port", "urban", "arterial", "expressway"]
+# Xuecheng's "1+X+Y" network (seeds/002:35): the 1 hub (交通物流行业党群服务中心, 核心), the X
+# drivers' homes (奚仲故里"司机之家", 支撑) and the Y driver posts (红色"司机驿站", 辅助).
+NetworkLevel = Literal["hub", "home", "post"]
 CheckinStatus = Literal["counted", "duplicate", "flagged", "refused"]
 CheckinChannel = Literal["staff", "operator", "kiosk"]
 ActivityKind = Literal["market", "training", "health_check", "festival", "legal_clinic", "other"]
@@ -94,6 +97,14 @@ class NotRegistered(StationsError):
 
 class CapacityInUse(StationsError):
     code = "capacity_in_use"
+
+
+class NetworkPlacementInvalid(StationsError):
+    code = "network_placement_invalid"
+
+
+class NetworkHasMembers(StationsError):
+    code = "network_has_members"
 
 
 class FeedbackExists(StationsError):
@@ -213,6 +224,18 @@ class OfferedService(BaseModel):
         return value
 
 
+class NetworkPlace(BaseModel):
+    """A station's place in a 1+X+Y network: the hub is the network (no parent); a home or a
+    post belongs to its hub (``parent_id``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: NetworkLevel
+    parent_id: str | None = Field(
+        default=None, max_length=64, description="The hub's station_id; null for the hub"
+    )
+
+
 class Station(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -230,6 +253,7 @@ class Station(BaseModel):
     capacity: Capacity = Field(default_factory=Capacity)
     free: dict[Resource, int] = Field(default_factory=dict)
     services: list[OfferedService] = Field(default_factory=list)
+    network: NetworkPlace | None = None
     created_at: datetime
     updated_at: datetime
 

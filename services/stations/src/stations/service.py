@@ -22,6 +22,7 @@ from stations.driving import DrivingStates
 from stations.feedback import Ratings
 from stations.lifecycle_catalogue import LifecycleCatalogue
 from stations.nearby import NearbySearch
+from stations.network import StationNetwork
 from stations.records import Announcer
 from stations.rest import RestNudges
 from stations.settings import StationsSettings
@@ -55,6 +56,7 @@ class Stations:
     circle: ServiceCircle
     rest: RestNudges
     driving: DrivingStates
+    network: StationNetwork
     circle_minutes: int
     now: Clock
 
@@ -107,6 +109,7 @@ class Stations:
             driving=DrivingStates(
                 stores.stations.collection.database, announcer, settings, clock=clock
             ),
+            network=StationNetwork(stores.stations, directory, clock=clock),
             circle_minutes=settings.service_circle_minutes,
             now=clock,
         )

@@ -7,6 +7,7 @@ from common.domain_errors import ErrorTable, StatusTable
 from stations.domain import (
     ActivityNotFound,
     CheckinNotFound,
+    NetworkPlacementInvalid,
     NotYourVisit,
     ServiceNotOffered,
     StationNotFound,
@@ -32,6 +33,7 @@ STATUSES: StatusTable = {
     LifecycleItemNotFound: 404,
     CodeDropped: 422,
     InvalidItem: 422,
+    NetworkPlacementInvalid: 422,
 }
 
 ERRORS = ErrorTable(StationsError, STATUSES, default=409)

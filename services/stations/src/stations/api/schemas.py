@@ -17,6 +17,7 @@ from stations.domain import (
     Feedback,
     Grade,
     Location,
+    NetworkPlace,
     OfferedService,
     Resource,
     RoadClass,
@@ -71,6 +72,12 @@ class OfferedServiceRequest(OfferedService, RequestModel):
     )
 
 
+class NetworkPlaceRequest(NetworkPlace, RequestModel):
+    parent_id: Code | None = Field(
+        default=None, max_length=64, description="The hub's station_id; null for a hub"
+    )
+
+
 class StationCreate(RequestModel):
     station_id: str | None = Field(
         default=None, pattern=ID_PATTERN, description="Chosen by the operator; generated if absent"
@@ -87,6 +94,9 @@ class StationCreate(RequestModel):
     road_class: RoadClass = Field(default="urban", description="The road it is reached by")
     capacity: CapacityRequest = Field(default_factory=CapacityRequest)
     services: list[OfferedServiceRequest] = Field(default_factory=list, max_length=100)
+    network: NetworkPlaceRequest | None = Field(
+        default=None, description="Its place in a 1+X+Y network: a hub, or a home/post of a hub"
+    )
 
     @model_validator(mode="after")
     def _services_once(self) -> StationCreate:
@@ -135,6 +145,9 @@ class StationView(BaseModel):
     capacity: Capacity
     free: dict[Resource, int]
     services: list[OfferedService]
+    network: NetworkPlace | None = Field(
+        default=None, description="Its place in a 1+X+Y network (PUT /v1/stations/{id}/network)"
+    )
     open_now: bool
     created_at: datetime
     updated_at: datetime

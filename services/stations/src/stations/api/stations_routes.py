@@ -71,6 +71,7 @@ async def add_station(
     _: StationAdmin,
     service: Service,
 ) -> StationView:
+    await service.network.check(body.network)  # a home or post names an existing hub
     station = await service.directory.add_station(body.model_dump(mode="json"))
     return StationView.of(station, service.now())
 

@@ -30,6 +30,9 @@ INDEXES = [
         (
             *(IndexModel([(f"cells.p{p}", ASCENDING)], name=f"cell_p{p}") for p in CELL_PRECISIONS),
             IndexModel([("status", ASCENDING)], name="status"),
+            # A 1+X+Y network: its hubs, and a hub's homes and posts.
+            IndexModel([("network.level", ASCENDING)], name="network_level", sparse=True),
+            IndexModel([("network.parent_id", ASCENDING)], name="network_parent", sparse=True),
         ),
     )
 ]
@@ -111,6 +114,26 @@ class StationStore:
             {"$inc": {f"free.{resource}": 1}, "$pull": {f"holders.{resource}": holder}},
         )
         return result.modified_count == 1
+
+    async def set_network(
+        self, station_id: str, place: Document | None, updated_at: datetime
+    ) -> bool:
+        change: Document = (
+            {"$set": {"network": place, "updated_at": updated_at}}
+            if place is not None
+            else {"$unset": {"network": ""}, "$set": {"updated_at": updated_at}}
+        )
+        result = await self.collection.update_one({"_id": station_id}, change)
+        return result.matched_count == 1
+
+    async def network_members(self, hub_id: str) -> list[Station]:
+        """The homes and posts that belong to a hub, by id."""
+        cursor = self.collection.find({"network.parent_id": hub_id}, _LIGHT).sort("_id", 1)
+        return [from_doc(doc) async for doc in cursor]
+
+    async def network_hubs(self) -> list[Station]:
+        cursor = self.collection.find({"network.level": "hub"}, _LIGHT).sort("_id", 1)
+        return [from_doc(doc) async for doc in cursor]
 
     async def candidates(self, query: CellQuery) -> list[Document]:
         """Stations in the query's cells (or all of them), retired ones left out."""
