@@ -40,7 +40,14 @@ APP_SERVICES = tuple(APP_PORTS)
 # The operator console: an app without Kafka or a database of its own (issue 18).
 CONSOLE, CONSOLE_PORT = "console", 8000
 INFRA_SERVICES = ("kafka", "kafka-init", "mongo")
-PARTNERS = ("port-booking", "station-kiosk", "volunteer-team", "traffic-safety", "training-centre")
+PARTNERS = (
+    "port-booking",
+    "station-kiosk",
+    "volunteer-team",
+    "traffic-safety",
+    "training-centre",
+    "party-platform",
+)
 EVENT_TOPICS = (
     "registry.events",
     "stations.events",

@@ -43,6 +43,9 @@ class Principal(BaseModel):
     station_id: str | None = None
     partner_id: str | None = None
     driver_id: str | None = None
+    # The registry person an operator is (a branch secretary, issue 17): what they hold in the
+    # organisation tree decides whose party-life figures they read (cases).
+    person_id: str | None = None
     # The handling unit an operator works in (cases service); absent for everyone else.
     unit_id: str | None = None
 

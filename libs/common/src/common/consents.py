@@ -7,11 +7,13 @@ needs beside its own facts about the driver and asks them where the purpose appl
 * ``points``: earning is refused while withdrawn (points' earning handlers);
 * ``notifications``: marketing broadcasts reach only drivers who gave it (notify);
 * ``location``: no location-based segment and no visit history beyond its purpose without it
-  (notify's ``near`` segment, stations' visit history retention).
+  (notify's ``near`` segment, stations' visit history retention);
+* ``party_life``: a party member's meetings, learning time and member points are recorded
+  only with it (cases, docs/party-life.md).
 
-An answer the registry never announced counts as not given for marketing and location
-(opt-in) and as given for points (joining the programme is what earning is for; a withdrawal
-pauses it). docs/security.md lists the rules.
+An answer the registry never announced counts as not given for marketing, location and
+party life (opt-in) and as given for points (joining the programme is what earning is for; a
+withdrawal pauses it). docs/security.md lists the rules.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from common.dispatch import EventHandler, typed
 from common.events import CloudEvent
 from common.events.registry import DriverUpdated
 
-PURPOSES = ("points", "notifications", "location", "family_services")
+PURPOSES = ("points", "notifications", "location", "family_services", "party_life")
 
 # (driver id, the purposes announced with their answers, when) -> the service's own record.
 ConsentFollower = Callable[[str, dict[str, bool], datetime], Awaitable[None]]

@@ -51,6 +51,11 @@ NAMED_ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
         # panel members cast one vote per round.
         "honours_secretary": frozenset({"honours:manage"}),
         "honours_panel": frozenset({"honours:vote"}),
+        # Party-member life (issue 17): the party committee's staff manage meetings, member-point
+        # rules and every branch (party:manage); a branch secretary (a token naming the registry
+        # person appointed secretary) reads and runs only their own branch (party:branch).
+        "party_admin": frozenset({"party:manage", "party:branch"}),
+        "branch_secretary": frozenset({"party:branch"}),
     }
 )
 

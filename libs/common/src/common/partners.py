@@ -21,6 +21,9 @@ DEFAULT_PARTNERS: PartnerCatalogue = {
     "volunteer-team": ["volunteer.logged.v1"],
     "traffic-safety": ["safety.milestone.v1"],
     "training-centre": ["training.completed.v1"],
+    # The party-building platform (002:27 智慧化管理平台: 党员教育, 支部动态): its online branch
+    # meetings report joins and leaves, its 掌上课堂 learning time (party life, issue 17).
+    "party-platform": ["party.meeting.attendance.v1", "party.learning.recorded.v1"],
 }
 
 

@@ -18,7 +18,7 @@ DriverStatus = Literal["active", "inactive", "deactivated"]
 RegistrationChannel = Literal["self", "station", "partner", "operator"]
 VehicleType = Literal["container_tractor", "trailer", "box_truck", "tanker", "other"]
 MembershipRole = Literal["member", "leader", "secretary", "volunteer"]
-ConsentPurpose = Literal["points", "notifications", "location", "family_services"]
+ConsentPurpose = Literal["points", "notifications", "location", "family_services", "party_life"]
 ConsentChannel = Literal["app", "station", "paper", "operator", "partner"]
 DeactivationReason = Literal[
     "left_district", "retired", "deceased", "duplicate", "on_request", "other"
@@ -29,6 +29,7 @@ CONSENT_PURPOSES: tuple[ConsentPurpose, ...] = (
     "notifications",
     "location",
     "family_services",
+    "party_life",
 )
 # Compulsory education in China: ages 6 to 15.
 SCHOOL_AGES = range(6, 16)

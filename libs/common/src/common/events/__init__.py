@@ -15,6 +15,7 @@ from common.events import (
     notify,
     partner,
     partners,
+    party,
     points,
     registry,
     stations,
@@ -33,6 +34,8 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             registry.DriverPartnerUnlinked,
             registry.OrganisationPlaced,
             registry.GridPlaced,
+            registry.PersonAppointed,
+            registry.PersonDismissed,
             registry.CensusNeedReferred,
             registry.CensusResultsFedBack,
         )
@@ -100,6 +103,10 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             aid_campaigns.GiftDelivered,
             aid_campaigns.HardshipVisited,
         )
+            party.PartyMeetingInvited,
+            party.PartyMeetingHeld,
+            party.PartyAttendanceRecorded,
+            party.MemberPointsAwarded,
     },
     "partners.events": {
         m.event_type: m
@@ -124,6 +131,8 @@ PARTNER_EVENTS: dict[str, type[EventData]] = {
         partner.PortAppointmentKept,
         partner.DrivingSession,
     )
+        partner.PartyMeetingAttendance,
+        partner.PartyLearningRecorded,
 }
 
 

@@ -11,7 +11,7 @@ Data fields that repeat the envelope (``driver_id`` is its ``subject``, the ``*_
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -98,3 +98,30 @@ class DrivingSession(EventData):
         default=False,
         description="The session's last report: the driver stopped (a rest, the day's end)",
     )
+
+
+class PartyMeetingAttendance(EventData):
+    """A party member joined or left an online branch meeting (issue 17; docs/party-life.md).
+
+    From the meeting system (a partner): one event per join or leave, in any order and as often
+    as it likes; the cases service counts the minutes inside the meeting's time, only for
+    members of the meeting's branch who consented to ``party_life``, once per event id.
+    """
+
+    event_type: ClassVar[str] = "party.meeting.attendance.v1"
+
+    driver_id: str = from_envelope("subject")
+    meeting_id: str = Field(min_length=1, max_length=64, description="The cases service's id")
+    action: Literal["joined", "left"]
+    at: AwareDatetime = from_envelope("time")
+
+
+class PartyLearningRecorded(EventData):
+    """Learning time a party member spent on a course of the learning platform (掌上课堂)."""
+
+    event_type: ClassVar[str] = "party.learning.recorded.v1"
+
+    driver_id: str = from_envelope("subject")
+    course_ref: str = Field(min_length=1, max_length=100, description="The platform's course")
+    minutes: int = Field(ge=1, le=600, description="Minutes learnt in this session")
+    learned_at: AwareDatetime = from_envelope("time")

@@ -94,7 +94,7 @@ class DriverUpdated(EventData):
         default=None,
         description=(
             "With `consents.<purpose>` changed: whether that purpose (points, notifications, "
-            "location, family_services) is now granted"
+            "location, family_services, party_life) is now granted"
         ),
     )
     # Issue 16: the units a driver belongs to, so notify and cases can target subtrees and
@@ -240,3 +240,27 @@ class CensusResultsFedBack(EventData):
     fed_back_by: str
     grids: list[UnitCensusResult] = Field(default_factory=list)
     organisations: list[UnitCensusResult] = Field(default_factory=list)
+
+
+class PersonAppointed(EventData):
+    """A person (not a driver: a social-worker secretary, an instructor) took a role in an
+    organisation. Ids and the role only; followers keep who holds which role (the cases
+    service lets a branch's secretary read the branch's party-life figures)."""
+
+    event_type: ClassVar[str] = "organisation.person_appointed.v1"
+
+    organisation_id: str
+    person_id: str
+    role: str
+    appointed_at: AwareDatetime
+
+
+class PersonDismissed(EventData):
+    """A person left their role in an organisation (followers drop what the role allowed)."""
+
+    event_type: ClassVar[str] = "organisation.person_dismissed.v1"
+
+    organisation_id: str
+    person_id: str
+    role: str
+    dismissed_at: AwareDatetime
