@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.events.registry import DriverUpdated, GridPlaced, OrganisationPlaced
+from common.events.registry import (
+    DriverUpdated,
+    GridPlaced,
+    OrganisationPlaced,
+    PersonAppointed,
+    PersonDismissed,
+)
 from registry.domain import Conflict, NotFound, Route, new_id
 from registry.groups import (
     Appointment,
@@ -117,16 +123,48 @@ class District:
 
     async def organisation_subtree(
         self, root_id: str, *, kind: OrganisationKind | None, after: str | None, limit: int
+            await self._announce_role(appointment)
     ) -> list[Organisation]:
         await self._units.get_organisation(root_id)
         return await self._orgs.subtree(root_id, kind=kind, after=after, limit=limit)
 
+        # Again: announced again under the same id, in case a crash came before the first time.
+        await self._announce_role(known)
     async def organisation_ids_under(self, root_id: str) -> list[str]:
         await self._units.get_organisation(root_id)
         return await self._orgs.subtree_ids(root_id)
+        known = await self._people.appointment(organisation_id, person_id)
+        if known is None:
+            raise NotFound("appointment")
+        # Announced (in the organisation's outbox) before the appointment goes: a crash between
+        # the two leaves a dismissal announced too early, never a secretary who keeps access.
+        await self._announce_role(known, dismissed=True)
 
     async def grid_subtree(
         self, root_id: str, *, level: GridLevel | None, after: str | None, limit: int
+    async def _announce_role(self, appointment: Appointment, *, dismissed: bool = False) -> None:
+        """Who holds which role, for followers (cases: a secretary reads their branch)."""
+        org_id, person_id, role = (
+            appointment.organisation_id,
+            appointment.person_id,
+            appointment.role,
+        )
+        if dismissed:
+            now = self._records.now()
+            data: PersonAppointed | PersonDismissed = PersonDismissed(
+                organisation_id=org_id, person_id=person_id, role=role, dismissed_at=now
+            )
+            event_id = f"{org_id}:{person_id}:dismissed:{now.isoformat()}"
+        else:
+            at = appointment.appointed_at
+            data = PersonAppointed(
+                organisation_id=org_id, person_id=person_id, role=role, appointed_at=at
+            )
+            event_id = f"{org_id}:{person_id}:appointed:{at.isoformat()}"
+        entry = self._records.outbox(data, org_id, event_id)
+        await self._orgs.collection.update_one({"_id": org_id}, {"$push": {"outbox": entry}})
+        await self._records.announce_in(self._orgs.collection, org_id)
+
     ) -> list[Grid]:
         await self._units.get_grid(root_id)
         return await self._grids.subtree(root_id, level=level, after=after, limit=limit)
