@@ -33,6 +33,7 @@ LNG_SCALE = 1 / math.cos(math.radians(29.9))  # a degree of longitude is shorter
 # The logistics community sits on the two stations its name and address give (BL-XP-000/001).
 ANCHORS = {"物流工业社区": (121.9185, 29.9505)}
 BLOCK = (0.022, 0.016)  # a community's width (lng) and height (lat) in degrees
+STEP = 0.034  # from one community's centre to the next one's (wider than the widest block)
 GRID_ROWS = {3: 1, 7: 2}  # grids per community -> rows of the community's lattice
 
 
@@ -136,14 +137,9 @@ def communities(rng: random.Random) -> list[dict[str, Any]]:
         for k, community in enumerate(names):
             grids = 7 if community == "物流工业社区" else 3
             width, height = BLOCK[0] * (1.4 if grids == 7 else 1), BLOCK[1]
-            # Side by side around the street's centre, one block apart.
-            lng, lat = ANCHORS.get(
-                community,
-                (
-                    centre[street][0] + (k - 1) * (BLOCK[0] + 0.006),
-                    centre[street][1] + (0.012 if k % 2 else -0.012),
-                ),
-            )
+            # In a row eastwards from the street's first community, one block apart.
+            first = ANCHORS.get(names[0], centre[street])
+            lng, lat = first[0] + k * STEP, first[1] + (0.004 if k % 2 else 0.0)
             origin = (lng - width / 2, lat - height / 2)
             rows = GRID_ROWS[grids]
             corners = lattice(origin, (width, height), rows, math.ceil(grids / rows) * 2, rng)
