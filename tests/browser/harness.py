@@ -41,7 +41,7 @@ from common.testing import (
     unique_name,
 )
 
-SERVICES = ("registry", "points", "notify", "cases", "stations")
+SERVICES = ("registry", "points", "notify", "cases", "stations", "partners")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "console"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 LOCAL_HOSTS = frozenset({"127.0.0.1"})

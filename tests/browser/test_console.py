@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -257,7 +258,24 @@ async def test_a_case_moves_through_dispatch_accept_and_resolve(stack: Stack) ->
     await page.fill("#note-resolve", "运费已结清")
     await page.click("form[data-action=resolve] button[type=submit]")
     await expect(page.locator("[data-field=status]")).to_have_text("resolved")
+    await expect(page.locator("form[data-action=revisit]")).to_have_count(0)
     await checked(page, "case-resolved")
+    await context.close()
+
+    # A revisit agent (outside the handling unit) asks the driver and records the answers.
+    context = await stack.context()
+    page = await stack.sign_in(context, "revisit-1", "case_revisit")
+    await page.goto(f"{stack.console}/cases/{case_id}")
+    await expect(page.locator("[data-empty=revisits]")).to_be_visible()
+    await page.select_option("#satisfaction-revisit", "satisfied")
+    await page.select_option("#solved-revisit", "solved")
+    await page.click("form[data-action=revisit] button[type=submit]")
+    await expect(page.locator("[data-field=status]")).to_have_text("closed")
+    revisit = page.locator("table[data-table=revisits] tbody tr")
+    await expect(revisit).to_have_count(1)
+    await expect(revisit).to_contain_text("满意")
+    await expect(revisit).to_contain_text("revisit-1")
+    await checked(page, "case-revisited")
     await context.close()
 
 
@@ -274,12 +292,47 @@ async def test_a_broadcast_to_a_fleet_shows_its_progress(
     await page.select_option("#category", "policy")
     await page.select_option("#segment", "fleet")
     await page.fill("#segment_value", found["fleet"])  # notify keeps the fleet as named
+    # The live count follows the segment fields (HTMX on change): the fleet's one driver...
+    await page.press("#segment_value", "Tab")
+    audience = page.locator("#audience [data-figure=audience]")
+    await expect(audience).to_have_text("1")
+    # ...and nobody for a marketing category, which needs a consent this driver never gave.
+    await page.select_option("#category", "general")
+    await expect(audience).to_have_text("0")
+    await page.select_option("#category", "policy")
+    await expect(audience).to_have_text("1")
     await page.fill("#title_zh", "台风预警")
     await page.fill("#body_zh", "请注意防范。")
+    await checked(page, "broadcast-compose")
     await page.click("form[action='/broadcasts'] button[type=submit]")
     await expect(page.locator("[data-field=status]")).to_have_text("completed", timeout=30_000)
     await expect(page.locator("[data-figure=targeted]")).to_have_text("1")
+    await expect(page.locator("[data-figure=delivered]")).to_have_text("1")
+    await expect(page.locator("#progress table[data-table=failures]")).to_have_count(0)
     await checked(page, "broadcast")
+    await context.close()
+
+
+async def test_the_rule_simulator_says_what_an_event_would_earn_and_why(
+    stack: Stack, driver: dict[str, str]
+) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "auditor-4", "auditor")
+    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}/points")
+    await page.click("a[data-link=simulate]")
+    await expect(page.locator("#sim-driver")).to_have_value(driver["driver_id"])
+    # Choosing an event type swaps in its example data (HTMX); two hours of volunteering.
+    await page.select_option("#event_type", "safety.milestone.v1")
+    await expect(page.locator("#data")).to_contain_text("days")
+    await page.select_option("#event_type", "volunteer.logged.v1")
+    await expect(page.locator("#data")).to_contain_text("hours")
+    await page.click("form[data-form=simulate] button[type=submit]")
+    result = page.locator("[data-simulation]")
+    await expect(result).to_have_attribute("data-simulation", "awarded")
+    await expect(result.locator("[data-figure=sim-points]")).to_have_text("20")
+    await expect(result.locator("[data-field=rule]")).to_contain_text("volunteer")
+    await expect(result.locator("[data-figure=earned-today]")).to_have_text("0")
+    await checked(page, "rule-simulator")
     await context.close()
 
 
@@ -294,28 +347,138 @@ async def test_the_home_page_counts_open_cases_by_clock(stack: Stack) -> None:
     await context.close()
 
 
-async def test_a_station_admin_sees_what_is_free_at_each_station(stack: Stack) -> None:
+async def station_with_an_activity(stack: Stack, driver_id: str) -> dict[str, str]:
+    """A station with one activity the driver registered for and attended, and one rating."""
     name = f"霞浦集卡司机之家{unique_name('')[-4:]}"
+    station_id = unique_name("stn_")
     body = {
-        "station_id": unique_name("stn_"),
+        "station_id": station_id,
         "name": name,
         "kind": "drivers_home",
         "operator_org": "北仑区交通运输行业党委",
         "address": "宁波市北仑区霞浦街道",
-        "location": {"lat": 29.888, "lng": 121.845},
+        "location": {"lat": 29.9505, "lng": 121.9185},
         "hours": {"always_open": True},
         "capacity": {"beds": 10, "parking": 20, "showers": 4},
         "services": [{"code": "rest"}, {"code": "parking"}],
     }
     await stack.api("stations", "POST", "/v1/stations", OPERATOR, json=body)
+    staff = auth("station", station_id=station_id)
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    activity = await stack.api(
+        "stations",
+        "POST",
+        f"/v1/stations/{station_id}/activities",
+        staff,
+        json={
+            "kind": "health_check",
+            "title": "集卡司机免费健康体检",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(),
+            "capacity": 30,
+        },
+    )
+    path = f"/v1/activities/{activity['activity_id']}"
+
+    async def registered() -> object:  # once stations has heard of the driver from the registry
+        try:
+            return await stack.api(
+                "stations", "POST", f"{path}/registrations", staff, json={"driver_id": driver_id}
+            )
+        except AssertionError:
+            return None
+
+    await wait_until(registered, timeout=30)
+    await stack.api("stations", "POST", f"{path}/attendance", staff, json={"driver_id": driver_id})
+    visit = await stack.api(
+        "stations",
+        "POST",
+        "/v1/checkins",
+        staff,
+        json={"driver_id": driver_id, "station_id": station_id, "service_code": "rest"},
+    )
+    await stack.api(
+        "stations",
+        "POST",
+        f"/v1/checkins/{visit['checkin_id']}/feedback",
+        auth("driver", driver_id=driver_id),
+        json={"rating": 5, "comment": "热水很足"},
+    )
+    return {"station_id": station_id, "name": name}
+
+
+async def test_the_stations_map_and_a_stations_page(stack: Stack, driver: dict[str, str]) -> None:
+    station = await station_with_an_activity(stack, driver["driver_id"])
     context = await stack.context()
     page = await stack.sign_in(context, "stations-1", "station_admin")
     await page.click("nav a[data-nav=stations]")
-    row = page.locator("table[data-table=stations] tbody tr").filter(has_text=name)
+    row = page.locator("table[data-table=stations] tbody tr").filter(has_text=station["name"])
     await expect(row).to_contain_text("10 / 10")
-    # The map draws each station from the vendored Leaflet, no tile server.
-    await expect(page.locator("#stations-map path.leaflet-interactive").first).to_be_visible()
+    # Leaflet (vendored, no tiles) draws the district's outline and grid polygons from the
+    # console's GeoJSON as SVG paths, and each station as a circle above them.
+    board = page.locator("#stations-map")
+    await expect(board).to_have_attribute("data-areas-drawn", re.compile(r"^\d+$"))
+    await expect(board.locator("path.area-district")).to_have_count(1)
+    assert await board.locator("path.area-grid").count() >= 37
+    assert await board.locator("path.area-micro_grid").count() == 42
+    markers = board.locator("path.station-marker")
+    await expect(markers).to_have_count(1)
+    await markers.first.click()
+    await expect(board.locator(".leaflet-popup-content")).to_contain_text(station["name"])
+    await expect(board.locator(".leaflet-popup-content")).to_contain_text("10 / 10")
     await checked(page, "stations")
+
+    await board.locator(".leaflet-popup-content a").click()
+    await expect(page.locator("h1")).to_have_text(station["name"])
+    await expect(page.locator("[data-field=hours]")).to_be_visible()
+    activity = page.locator("table[data-table=activities] tbody tr").first
+    await expect(activity.locator("[data-figure=registered]")).to_have_text("1 / 30")
+    await expect(activity.locator("[data-figure=attended]")).to_have_text("1")
+    await expect(page.locator("[data-list=feedback]")).to_contain_text("热水很足")
+    await checked(page, "station")
+    await context.close()
+
+    # A station's own staff: their station's page on a tablet, no other station's.
+    context = await stack.context()
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 768, "height": 1024})
+    await page.goto(f"{stack.console}/signin")
+    await page.fill("#sub", "staff-1")
+    await page.fill("#station", station["station_id"])
+    await page.click("form[action='/signin/dev'] button[type=submit]")
+    await page.wait_for_url(f"{stack.console}/")
+    await expect(page.locator("nav a[data-nav]")).to_have_count(1)
+    await page.click("nav a[data-nav=stations]")
+    await expect(page.locator("h1")).to_have_text(station["name"])
+    await expect(page.locator("[data-figure=attended]")).to_have_text("1")
+    await checked(page, "station-staff-tablet")
+    answer = await page.goto(f"{stack.console}/stations/BL-XP-000")
+    assert answer is not None and answer.status == 403
+    await context.close()
+
+
+async def test_partner_accounts_and_their_rejections_for_partners_manage_only(
+    stack: Stack,
+) -> None:
+    context = await stack.context()
+    page = await stack.sign_in(context, "officer-2", "security_officer")
+    await page.click("nav a[data-nav=partners]")
+    row = page.locator("table[data-table=partners] tbody tr").filter(has_text="port-booking")
+    await expect(row).to_contain_text("port.appointment.kept.v1")
+    await expect(row.locator("[data-field=status]")).to_have_text("正常")
+    await checked(page, "partners")
+    await row.locator("a").click()
+    await expect(page.locator("#rejections-heading")).to_be_visible()
+    await expect(page.locator("[data-empty=rejections]")).to_be_visible()
+    await checked(page, "partner")
+    await context.close()
+
+    # An auditor holds no partners:manage: no link, and the page is the service's 403.
+    context = await stack.context()
+    page = await stack.sign_in(context, "auditor-4", "auditor")
+    await expect(nav(page, "partners")).to_have_count(0)
+    answer = await page.goto(f"{stack.console}/partners")
+    assert answer is not None and answer.status == 403
     await context.close()
 
 
