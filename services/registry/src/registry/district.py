@@ -123,48 +123,16 @@ class District:
 
     async def organisation_subtree(
         self, root_id: str, *, kind: OrganisationKind | None, after: str | None, limit: int
-            await self._announce_role(appointment)
     ) -> list[Organisation]:
         await self._units.get_organisation(root_id)
         return await self._orgs.subtree(root_id, kind=kind, after=after, limit=limit)
 
-        # Again: announced again under the same id, in case a crash came before the first time.
-        await self._announce_role(known)
     async def organisation_ids_under(self, root_id: str) -> list[str]:
         await self._units.get_organisation(root_id)
         return await self._orgs.subtree_ids(root_id)
-        known = await self._people.appointment(organisation_id, person_id)
-        if known is None:
-            raise NotFound("appointment")
-        # Announced (in the organisation's outbox) before the appointment goes: a crash between
-        # the two leaves a dismissal announced too early, never a secretary who keeps access.
-        await self._announce_role(known, dismissed=True)
 
     async def grid_subtree(
         self, root_id: str, *, level: GridLevel | None, after: str | None, limit: int
-    async def _announce_role(self, appointment: Appointment, *, dismissed: bool = False) -> None:
-        """Who holds which role, for followers (cases: a secretary reads their branch)."""
-        org_id, person_id, role = (
-            appointment.organisation_id,
-            appointment.person_id,
-            appointment.role,
-        )
-        if dismissed:
-            now = self._records.now()
-            data: PersonAppointed | PersonDismissed = PersonDismissed(
-                organisation_id=org_id, person_id=person_id, role=role, dismissed_at=now
-            )
-            event_id = f"{org_id}:{person_id}:dismissed:{now.isoformat()}"
-        else:
-            at = appointment.appointed_at
-            data = PersonAppointed(
-                organisation_id=org_id, person_id=person_id, role=role, appointed_at=at
-            )
-            event_id = f"{org_id}:{person_id}:appointed:{at.isoformat()}"
-        entry = self._records.outbox(data, org_id, event_id)
-        await self._orgs.collection.update_one({"_id": org_id}, {"$push": {"outbox": entry}})
-        await self._records.announce_in(self._orgs.collection, org_id)
-
     ) -> list[Grid]:
         await self._units.get_grid(root_id)
         return await self._grids.subtree(root_id, level=level, after=after, limit=limit)
@@ -204,15 +172,47 @@ class District:
             appointed_at=self._records.now(),
         )
         if await self._people.appoint(appointment):
+            await self._announce_role(appointment)
             return appointment, True
         known = await self._people.appointment(organisation_id, person_id)
         if known is None or known.role != role:
             raise Conflict("this person already holds another role there; dismiss them first")
+        # Again: announced again under the same id, in case a crash came before the first time.
+        await self._announce_role(known)
         return known, False
 
     async def dismiss(self, organisation_id: str, person_id: str) -> None:
+        known = await self._people.appointment(organisation_id, person_id)
+        if known is None:
+            raise NotFound("appointment")
+        # Announced (in the organisation's outbox) before the appointment goes: a crash between
+        # the two leaves a dismissal announced too early, never a secretary who keeps access.
+        await self._announce_role(known, dismissed=True)
         if not await self._people.dismiss(organisation_id, person_id):
             raise NotFound("appointment")
+
+    async def _announce_role(self, appointment: Appointment, *, dismissed: bool = False) -> None:
+        """Who holds which role, for followers (cases: a secretary reads their branch)."""
+        org_id, person_id, role = (
+            appointment.organisation_id,
+            appointment.person_id,
+            appointment.role,
+        )
+        if dismissed:
+            now = self._records.now()
+            data: PersonAppointed | PersonDismissed = PersonDismissed(
+                organisation_id=org_id, person_id=person_id, role=role, dismissed_at=now
+            )
+            event_id = f"{org_id}:{person_id}:dismissed:{now.isoformat()}"
+        else:
+            at = appointment.appointed_at
+            data = PersonAppointed(
+                organisation_id=org_id, person_id=person_id, role=role, appointed_at=at
+            )
+            event_id = f"{org_id}:{person_id}:appointed:{at.isoformat()}"
+        entry = self._records.outbox(data, org_id, event_id)
+        await self._orgs.collection.update_one({"_id": org_id}, {"$push": {"outbox": entry}})
+        await self._records.announce_in(self._orgs.collection, org_id)
 
     async def people_of(
         self, organisation_id: str, *, subtree: bool
