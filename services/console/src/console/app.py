@@ -20,7 +20,17 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from common.webapp import create_service_app
 from console import signin
-from console.pages import broadcasts, cases, drivers, home, partners, points, programme, stations
+from console.pages import (
+    broadcasts,
+    cases,
+    drivers,
+    home,
+    partners,
+    points,
+    programme,
+    rules,
+    stations,
+)
 from console.settings import ConsoleSettings
 from console.web import TEMPLATES, SecurityHeaders, SignInNeeded, district_time, redirect
 
@@ -49,6 +59,7 @@ def create_app(
             home.router,
             drivers.router,
             points.router,
+            rules.router,
             cases.router,
             broadcasts.router,
             programme.router,

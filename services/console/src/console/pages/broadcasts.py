@@ -1,4 +1,5 @@
-"""Broadcasts: compose one to a segment and watch its progress (notify's API)."""
+"""Broadcasts: compose one to a segment with a live count of who it would reach, watch its
+progress, and see the deliveries that failed (notify's API)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ async def broadcasts(
 ) -> Response:
     try:
         page = await api.get("notify", "/v1/broadcasts", limit=20)
+        failures = await api.get("notify", "/v1/deliveries/failed", limit=20)
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
     return render(
@@ -31,11 +33,37 @@ async def broadcasts(
         "broadcasts.html",
         person=person,
         items=page["items"],
+        failures=failures["items"],
         categories=CATEGORIES,
         segments=SEGMENTS,
         form_key=new_idempotency_key(),
         error=error,
     )
+
+
+def _segment(kind: str, value: str) -> dict[str, Any]:
+    return {"kind": kind, **({"value": value} if value else {})}
+
+
+@router.post("/broadcasts/audience")
+async def audience(
+    request: Request,
+    person: CurrentPerson,
+    api: PersonApi,
+    category: Annotated[str, Form(max_length=30)],
+    segment: Annotated[str, Form(max_length=30)],
+    segment_value: Short = "",
+) -> Response:
+    """The composer's live count (HTMX, as the segment fields change): how many drivers the
+    broadcast would reach if sent now; nothing is sent."""
+    if segment != "everyone" and not segment_value:
+        return render(request, "audience.html", person=person, audience=None, needs_value=True)
+    body = {"category": category, "segment": _segment(segment, segment_value)}
+    try:
+        found = await api.post("notify", "/v1/broadcasts/audience", body)
+    except ApiError as exc:
+        return render(request, "audience.html", person=person, audience=None, error=exc.detail)
+    return render(request, "audience.html", person=person, audience=found)
 
 
 def _content(title_zh: str, body_zh: str, title_en: str, body_en: str) -> dict[str, Any]:
@@ -61,7 +89,7 @@ async def send(
 ) -> Response:
     body = {
         "category": category,
-        "segment": {"kind": segment, **({"value": segment_value} if segment_value else {})},
+        "segment": _segment(segment, segment_value),
         "content": _content(title_zh, body_zh, title_en, body_en),
     }
     try:
@@ -78,6 +106,9 @@ async def broadcast(
     """The page polls its progress part every two seconds while the broadcast is in flight."""
     try:
         found = await api.get("notify", f"/v1/broadcasts/{broadcast_id}")
+        failures = await api.get(
+            "notify", "/v1/deliveries/failed", broadcast_id=broadcast_id, limit=50
+        )
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
-    return render(request, "broadcast.html", person=person, b=found)
+    return render(request, "broadcast.html", person=person, b=found, failures=failures["items"])
