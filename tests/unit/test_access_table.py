@@ -33,6 +33,7 @@ EXTRA_READS = {
     "registry": {"partners.events"},
     "points": {"partners.events"},
     "stations": {"partners.events"},
+    "cases": {"partners.events"},  # party life reads partner topics (issue 17)
     # notify subscribes to every other domain topic, skipping types it has no handler for.
     "notify": {"notify.broadcasts", *(t for t in DOMAIN_EVENTS if t != "notify.events")},
     # Rejections: what the consumers dead-lettered from the partner topics.

@@ -26,6 +26,7 @@ from cases.api.extensions_routes import router as extensions_router
 from cases.api.figures_routes import router as figures_router
 from cases.api.help_routes import router as help_router
 from cases.api.honours_routes import router as honours_router
+from cases.api.party_routes import router as party_router
 from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
@@ -33,6 +34,7 @@ from cases.census_referrals import CensusReferrals
 from cases.erasure import KEPT, STEPS
 from cases.four_eyes import cases_areas
 from cases.handlers.grades import GradeHandlers
+from cases.handlers.party import wire_party
 from cases.handlers.points import PointsHandlers
 from cases.handlers.registry import RegistryHandlers
 from cases.honours import Honours
@@ -41,7 +43,7 @@ from cases.mutual_help import MutualHelp
 from cases.retention import retention_rules
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store import aid, aid_campaigns, cases, dossiers, honours, needs, units
+from cases.store import aid, aid_campaigns, cases, dossiers, honours, needs, party, units
 from cases.store.aid import APPLICATIONS, AidStore
 from cases.store.aid_campaigns import DELIVERIES, CampaignStore
 from cases.store.calendars import CALENDARS, CalendarStore
@@ -49,13 +51,14 @@ from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
 from cases.store.honours import ROUNDS, HonourStore
 from cases.store.needs import NEEDS, NeedStore
+from cases.store.party import ATTENDANCE, LEDGER, MEETINGS
 from cases.store.units import DistrictUnits
 from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
-from common.dlq_api import router as dlq_router
 from common.clock import Clock, utc_now
+from common.dlq_api import router as dlq_router
 from common.erasure import answering_erasure, driver_erasure
 from common.events.cases import CasesErasureCompleted
 from common.outbox import OutboxRelay
@@ -71,6 +74,7 @@ INDEXES = [
     *aid.INDEXES,
     *aid_campaigns.INDEXES,
     *honours.INDEXES,
+    *party.INDEXES,
     *units.INDEXES,
     *partner_links.INDEXES,
     idempotency_indexes(),
@@ -128,14 +132,20 @@ def create_app(
         )
         consumer = runtime.consumer("cases")
         erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
-        linked = following_links(
-            PartnerLinkBook(runtime.db),
+        # Party life follows the registry (consents, secretaries) and reads partner topics.
+        built["party"], registry_handlers = wire_party(
+            runtime,
+            consumer,
+            erasure,
             RegistryHandlers(
                 service.dossiers,
                 DistrictUnits(runtime.db),
                 CensusReferrals(service.intake, runtime.db),
             ).handlers(),
+            settings=settings,
+            clock=clock,
         )
+        linked = following_links(PartnerLinkBook(runtime.db), registry_handlers)
         # Batched subscriptions (as points' earning ones): one offset commit per batch, each
         # record still handled, deduped and dead-lettered on its own.
         batch = settings.consumer_batch_size
@@ -153,6 +163,7 @@ def create_app(
     async def prepare(runtime: Runtime) -> None:
         calendars: CalendarService = built["calendars"]
         await calendars.seed(notices)
+        await built["party"].points.seed()
         await calendars.refresh()
         calendars.next_year_missing(clock())
 
@@ -161,7 +172,18 @@ def create_app(
         async with service_runtime(
             settings,
             indexes=INDEXES,
-            outbox_collections=[CASES, CALENDARS, NEEDS, ROUNDS, APPLICATIONS, DELIVERIES, VISITS],
+            outbox_collections=[
+                CASES,
+                CALENDARS,
+                NEEDS,
+                ROUNDS,
+                APPLICATIONS,
+                DELIVERIES,
+                VISITS,
+                MEETINGS,
+                ATTENDANCE,
+                LEDGER,
+            ],
             wire=wire,
             prepare=prepare,
             store=store,
@@ -182,10 +204,8 @@ def create_app(
             app.state.cases = service
             app.state.calendars = calendars
             app.state.help = board
-            app.state.aid = built["aid"]
-            app.state.aid_campaigns = built["aid_campaigns"]
-            app.state.aid_visits = built["aid_visits"]
-            app.state.honours = built["honours"]
+            for name in ("aid", "aid_campaigns", "aid_visits", "honours", "party"):
+                setattr(app.state, name, built[name])
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
@@ -216,6 +236,7 @@ def create_app(
             aid_campaign_router,
             aid_visits_router,
             honours_router,
+            party_router,
             figures_router,
             calendar_router,
             approvals_router,

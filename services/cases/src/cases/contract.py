@@ -18,7 +18,11 @@ contract = ContractOf(
         "`compensation_id`. Events carry ids, categories and states, never free text or "
         "personal data. Opens a care dossier for every driver the registry announces, and notes on "
         "a case when the points service has credited one of its compensations. Follows the "
-        "registry's partner links: a partner opens cases only for drivers linked to it."
+        "registry's partner links: a partner opens cases only for drivers linked to it. "
+        "Party-member life: reads the party platform's meeting joins and leaves and learning "
+        "time, and the volunteer team's hours, from their partner topics (recorded only for "
+        "consenting party members), and announces meetings, counted attendance and member "
+        "points (a ledger of its own, never service points)."
     ),
     lambda: create_app(CasesSettings()),
 )

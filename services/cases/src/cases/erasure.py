@@ -9,6 +9,8 @@ announced round keeps the driver among its winners as the pseudonym.
 Aid applications stay (kind, status, amount) under the pseudonym without the household facts,
 the documents, the statement or the reviewers' notes; the followed credit grade goes. Campaign
 deliveries and hardship visits stay under the pseudonym, the visits without findings or visitors.
+Party-member life: the consent followed, the meeting attendance, the learning time and the
+member-point ledger and caps go (a branch's held meetings keep their counts only).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from cases.store.cases import CASES
 from cases.store.dossiers import DOSSIERS
 from cases.store.honours import MILESTONES, NOMINATIONS, ROUNDS, VOTES
 from cases.store.needs import NEEDS
+from cases.store.party import ATTENDANCE, CAPS, LEARNING, LEDGER, MEMBERS
 from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
 
@@ -108,6 +111,11 @@ STEPS = (
             "$set": {"driver_id": anon, "findings": "", "visitors": []}
         },
     ),
+    Forget("party life: the consent followed", MEMBERS, by("_id")),
+    Forget("party life: meeting attendance", ATTENDANCE, by("driver_id")),
+    Forget("party life: learning time", LEARNING, by("driver_id")),
+    Forget("party life: member-point ledger", LEDGER, by("driver_id")),
+    Forget("party life: member-point caps", CAPS, by("driver_id")),
     Forget("the driver's grid, organisations and route grids", DRIVER_UNITS, by("_id")),
     Forget("census needs referred", REFERRALS, by("driver_id")),
     Forget(

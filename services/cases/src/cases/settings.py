@@ -45,3 +45,9 @@ class CasesSettings(ServiceSettings):
 
     # The breach scan: warnings and escalations; idempotent, so every instance may run it.
     scan_seconds: float = Field(default=30.0, gt=0)
+
+    # Party-member life (docs/party-life.md): an attendance counts from this share of the
+    # meeting's length; the learning each member owes per year (the national rule for party
+    # members' education: at least 32 class hours a year).
+    party_attendance_share: float = Field(default=0.5, gt=0, le=1)
+    party_learning_hours_per_year: float = Field(default=32.0, ge=0)

@@ -53,7 +53,9 @@ class RegistryHandlers:
 
     async def on_organisation_placed(self, data: OrganisationPlaced) -> None:
         if self._units is not None:
-            await self._units.place("organisation", data.organisation_id, data.ancestor_ids)
+            await self._units.place(
+                "organisation", data.organisation_id, data.ancestor_ids, data.kind
+            )
 
     async def on_grid_placed(self, data: GridPlaced) -> None:
         if self._units is not None:

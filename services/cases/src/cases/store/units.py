@@ -40,12 +40,24 @@ class DistrictUnits:
         if facts:
             await self.drivers.update_one({"_id": driver_id}, {"$set": facts}, upsert=True)
 
-    async def place(self, kind: UnitKind, unit_id: str, ancestor_ids: list[str]) -> None:
-        await self.tree.update_one(
-            {"_id": f"{kind}:{unit_id}"},
-            {"$set": {"kind": kind, "unit_id": unit_id, "ancestor_ids": ancestor_ids}},
-            upsert=True,
-        )
+    async def place(
+        self, kind: UnitKind, unit_id: str, ancestor_ids: list[str], org_kind: str | None = None
+    ) -> None:
+        # An organisation's own kind (party branch, union...) tells party life its branches.
+        facts = {"kind": kind, "unit_id": unit_id, "ancestor_ids": ancestor_ids}
+        if org_kind is not None:
+            facts["org_kind"] = org_kind
+        await self.tree.update_one({"_id": f"{kind}:{unit_id}"}, {"$set": facts}, upsert=True)
+
+    async def organisations_of(self, driver_id: str) -> list[str]:
+        doc = await self.drivers.find_one({"_id": driver_id}, {"organisations": 1})
+        return list((doc or {}).get("organisations") or [])
+
+    async def org_kinds(self, organisation_ids: list[str]) -> dict[str, str]:
+        """The kind of each organisation known (placed since kinds were kept)."""
+        ids = [f"organisation:{o}" for o in organisation_ids]
+        cursor = self.tree.find({"_id": {"$in": ids}}, {"unit_id": 1, "org_kind": 1})
+        return {doc["unit_id"]: doc.get("org_kind", "") async for doc in cursor}
 
     async def drivers_in(self, kind: str, unit_id: str, *, subtree: bool) -> list[str]:
         """Drivers of a grid, organisation or route grid (grids and organisations: with
