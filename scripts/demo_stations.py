@@ -3,7 +3,8 @@
 122 stations, as in the district the seeds describe: one service centre, Driver's Homes at the
 container bases and logistics parks, rest stops ("驿站") along the port roads and community
 stations in the villages and communities, each with hours, facilities, capacity and (for many)
-a grade. Coordinates are synthetic but lie where such stations would be. Activities (markets,
+a grade. Beside them, Xuecheng's "1+X+Y" network (seeds/002:35): 1 hub, 3 drivers' homes and 20
+driver posts. Coordinates are synthetic but lie where such stations would be. Activities (markets,
 health checks, trainings) are scheduled for the coming weeks. Loading twice changes nothing.
 """
 
@@ -186,6 +187,78 @@ def network(count: int, seed: int) -> list[dict[str, Any]]:
     return stations
 
 
+# Xuecheng (Zaozhuang), seeds/002:35: "以1个交通物流行业党群服务中心为核心，
+# 陶庄镇奚仲山、弘祥物流园等3个奚仲故里'司机之家'为支撑，
+# 万州第一街驿站、万达红新驿站等20个红色'司机驿站'为辅助的'1+X+Y'阵地服务体系".
+# The article names the centre, two of the three homes and two of the twenty posts; the
+# others are named here plausibly. Coordinates are synthetic, around Xuecheng district.
+XUECHENG = (34.7950, 117.2630)
+XC_HOMES = ["陶庄镇奚仲山司机之家", "弘祥物流园司机之家", "常庄街道奚仲故里司机之家"]
+XC_POSTS = ["万州第一街驿站", "万达红新驿站"] + [f"薛城红色司机驿站{n:02d}" for n in range(3, 21)]
+
+
+def xuecheng_network(seed: int) -> list[dict[str, Any]]:
+    """The 1+X+Y network: the hub first, then its 3 homes and 20 posts (each names the hub)."""
+    rng = random.Random(seed + 35)
+
+    def around(spread: float) -> dict[str, float]:
+        return {
+            "lat": round(XUECHENG[0] + rng.gauss(0, spread), 6),
+            "lng": round(XUECHENG[1] + rng.gauss(0, spread), 6),
+        }
+
+    # The centre's 30-odd services (党性教育、车辆检测、违章处理、超限办理、住宿休息、娱乐健身…).
+    hub_services = [*CORE, "bed", "parking", "vehicle_check", "policy_briefing", "gym"]
+    hub_services += ["medical_check", "counselling", "skills_training", "union_membership"]
+    stations: list[dict[str, Any]] = [
+        {
+            "station_id": "XC-HUB",
+            "name": "薛城区交通物流行业党群服务中心",
+            "kind": "service_centre",
+            "operator_org": "薛城区交通物流行业综合党委",
+            "address": "枣庄市薛城区",
+            "location": {"lat": XUECHENG[0], "lng": XUECHENG[1]},
+            "hours": {"always_open": True},
+            "road_class": "arterial",
+            "capacity": {"beds": 30, "parking": 120, "showers": 8},
+            "services": [{"code": c} for c in hub_services],
+            "network": {"level": "hub"},
+        }
+    ]
+    for n, name in enumerate(XC_HOMES, start=1):
+        stations.append(
+            {
+                "station_id": f"XC-H{n:02d}",
+                "name": name,
+                "kind": "drivers_home",
+                "operator_org": "薛城区交通物流行业综合党委",
+                "address": f"枣庄市薛城区{name.removesuffix('司机之家')}",
+                "location": around(0.05),
+                "hours": {"always_open": True},
+                "road_class": "arterial",
+                "capacity": {"beds": rng.randint(8, 30), "parking": rng.randint(40, 150)},
+                "services": [{"code": c} for c in [*CORE, "bed", "parking"]],
+                "network": {"level": "home", "parent_id": "XC-HUB"},
+            }
+        )
+    for n, name in enumerate(XC_POSTS, start=1):
+        stations.append(
+            {
+                "station_id": f"XC-P{n:02d}",
+                "name": name,
+                "kind": "rest_stop",
+                "operator_org": "薛城区交通物流行业综合党委",
+                "address": f"枣庄市薛城区{name}",
+                "location": around(0.04),
+                "hours": _hours("rest_stop", rng),
+                "road_class": "urban",
+                "services": [{"code": c} for c in ("rest", "meals", "reading_room")],
+                "network": {"level": "post", "parent_id": "XC-HUB"},
+            }
+        )
+    return stations
+
+
 def activities(now: datetime) -> list[tuple[str, dict[str, Any]]]:
     start = (now + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
     plan = [
@@ -224,7 +297,7 @@ async def load(url: str, count: int, seed: int) -> tuple[int, int]:
     headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
     added = 0
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        for station in network(count, seed):
+        for station in [*network(count, seed), *xuecheng_network(seed)]:
             answer = await post(http, "/v1/stations", json=station, headers=headers)
             if answer.status_code == 201:
                 added += 1
@@ -242,6 +315,11 @@ async def load(url: str, count: int, seed: int) -> tuple[int, int]:
                     http, f"/v1/stations/{station_id}/activities", json=body, headers=headers
                 )
                 scheduled += answer.status_code == 201
+        xc = (await http.get("/v1/networks/XC-HUB", headers=headers)).json()
+        print(
+            f"demo: Xuecheng's 1+X+Y network {xc.get('formula')} "
+            f"(hub, drivers' homes, driver posts: {xc.get('figures')})"
+        )
         # The life-cycle catalogue seeds itself (Beilun's 14 nodes, 80 items) on first read.
         catalogue = (await http.get("/v1/lifecycle", headers=headers)).json()
         print(
@@ -259,9 +337,11 @@ def main() -> None:
     args = parser.parse_args()
     added, scheduled = asyncio.run(load(args.stations, args.count, args.seed))
     print(
-        f"demo: {added} stations added, {scheduled} activities scheduled around Beilun port; "
+        f"demo: {added} stations added ({args.count} around Beilun port, 24 in Xuecheng), "
+        f"{scheduled} activities scheduled; "
         f"try {args.stations}/v1/stations/nearby?lat=29.906&lng=121.846&minutes=15, "
-        f"{args.stations}/v1/lifecycle and {args.stations}/v1/service-circle"
+        f"{args.stations}/v1/lifecycle, {args.stations}/v1/service-circle and "
+        f"{args.stations}/v1/networks/XC-HUB"
     )
 
 
