@@ -416,9 +416,8 @@ def console_env() -> list[dict[str, Any]]:
         _env("DRIVERHOME_HTTP_PORT", str(_port(CONSOLE))),
     ]
     for service in SERVICES:
-        if service != "partners":
-            url = f"http://{service}:{_port(service)}"
-            env.append(_env(f"DRIVERHOME_{service.upper()}_URL", url))
+        url = f"http://{service}:{_port(service)}"
+        env.append(_env(f"DRIVERHOME_{service.upper()}_URL", url))
     for key, name in OPTIONAL_SECRETS[CONSOLE].items():
         env.append(_secret_env(name, APP_SECRET, key, optional=True))
     return env
@@ -594,7 +593,6 @@ def console_network_policy() -> dict[str, Any]:
             "ports": [{"protocol": "TCP", "port": _port(service)}],
         }
         for service in SERVICES
-        if service != "partners"
     ]
     provider = {
         "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
