@@ -12,6 +12,7 @@ from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.dlq_api import router as dlq_router
+from common.faults import Faults
 from common.idempotency import ProcessedEvents
 from common.outbox import RelayRef, no_relay
 from common.pii import PiiProtector
@@ -27,6 +28,7 @@ from registry.api.erasure_routes import router as erasure_router
 from registry.api.errors import ERRORS
 from registry.api.oversight_routes import router as oversight_router
 from registry.api.partner_links_routes import router as partner_links_router
+from registry.api.people_erasure_routes import router as people_erasure_router
 from registry.api.survey_routes import router as survey_router
 from registry.api.units_routes import router as units_router
 from registry.api.vehicles_routes import router as vehicles_router
@@ -68,7 +70,9 @@ def build_registry(
         access_log=AccessLog(db),
         idempotency_keys=db[IDEMPOTENCY_KEYS],
     )
-    return Registry.build(stores, PiiProtector.from_settings(settings), relay)
+    return Registry.build(
+        stores, PiiProtector.from_settings(settings), relay, faults=Faults(settings.faults)
+    )
 
 
 def create_app(
@@ -111,6 +115,8 @@ def create_app(
         ) as runtime:
             registry = built["registry"]
             await registry.lifecycle.finish_pending_erasures()
+            await registry.district.finish_interrupted_moves()
+            await registry.people_erasure.finish_pending()
             app.state.runtime = runtime
             app.state.registry = registry
             app.state.erasure_receipts = built["erasure_receipts"]
@@ -142,6 +148,7 @@ def create_app(
             approvals_router,
             dlq_router,
             erasure_router,
+            people_erasure_router,
         ],
         errors=ERRORS,
         wire=wire,

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.events.registry import (
-    DriverUpdated,
-    GridPlaced,
-    OrganisationPlaced,
-    PersonAppointed,
-    PersonDismissed,
-)
+from common.events.registry import DriverUpdated, PersonAppointed, PersonDismissed
 from registry.domain import Conflict, NotFound, Route, new_id
 from registry.groups import (
     Appointment,
@@ -26,11 +20,11 @@ from registry.groups import (
     route_grids_of,
 )
 from registry.records import DriverRecords
-from registry.store.grids import GridStore
-from registry.store.organisations import OrganisationStore
+from registry.store.grids import GRIDS, GridStore
+from registry.store.organisations import ORGANISATIONS, OrganisationStore
 from registry.store.people import PeopleStore
 from registry.store.route_grids import RouteGridStore
-from registry.store.tree import move_subtree
+from registry.tree_moves import Tree, TreeMover, grid_placed, organisation_placed
 from registry.units import Units
 
 Document = dict[str, Any]
@@ -45,6 +39,7 @@ class District:
         units: Units,
         people: PeopleStore,
         route_grids: RouteGridStore,
+        mover: TreeMover,
     ) -> None:
         self._records = records
         self._units = units
@@ -52,74 +47,29 @@ class District:
         self._grids: GridStore = units.grid_store
         self._people = people
         self._route_grids = route_grids
+        self._mover = mover
+        self._organisation_tree = Tree(
+            ORGANISATIONS, "organisation", self._orgs.collection, organisation_placed
+        )
+        self._grid_tree = Tree(GRIDS, "grid", self._grids.collection, grid_placed)
 
     # ------------------------------------------------------------------ trees
 
+    def trees(self) -> list[Tree]:
+        """The trees a move may interrupt (finished at start-up)."""
+        return [self._organisation_tree, self._grid_tree]
+
     async def move_organisation(self, organisation_id: str, parent_id: str | None) -> Organisation:
         """Place an organisation (and everything under it) under another; 409 on a cycle."""
-        node = await self._orgs.raw(organisation_id)
-        if node is None:
-            raise NotFound("organisation")
-        parent_ancestors = await self._parent_ancestors(organisation_id, parent_id, "organisation")
-        previous = node.get("parent_id")
-        now = self._records.now()
-
-        def announce(doc: Document, ancestors: list[str]) -> Document:
-            event = OrganisationPlaced(
-                organisation_id=doc["_id"],
-                kind=doc["kind"],
-                parent_id=ancestors[-1] if ancestors else None,
-                ancestor_ids=ancestors,
-                previous_parent_id=previous,
-                moved_root_id=organisation_id,
-                placed_at=now,
-            )
-            return self._records.outbox(event, doc["_id"])
-
-        collection = self._orgs.collection
-        if not await move_subtree(collection, node, parent_id, parent_ancestors, announce):
-            raise Conflict("the organisation moved meanwhile; try again")
-        for moved in await self._orgs.subtree_ids(organisation_id):
-            await self._records.announce_in(collection, moved)
+        await self._mover.move(self._organisation_tree, organisation_id, parent_id)
         return await self._units.get_organisation(organisation_id)
 
     async def move_grid(self, grid_id: str, parent_id: str | None) -> Grid:
-        node = await self._grids.raw(grid_id)
-        if node is None:
-            raise NotFound("grid")
-        parent_ancestors = await self._parent_ancestors(grid_id, parent_id, "grid")
-        previous = node.get("parent_id")
-        now = self._records.now()
-
-        def announce(doc: Document, ancestors: list[str]) -> Document:
-            event = GridPlaced(
-                grid_id=doc["_id"],
-                level=doc.get("level"),
-                parent_id=ancestors[-1] if ancestors else None,
-                ancestor_ids=ancestors,
-                previous_parent_id=previous,
-                moved_root_id=grid_id,
-                placed_at=now,
-            )
-            return self._records.outbox(event, doc["_id"])
-
-        collection = self._grids.collection
-        if not await move_subtree(collection, node, parent_id, parent_ancestors, announce):
-            raise Conflict("the grid moved meanwhile; try again")
-        for moved in await self._grids.subtree_ids(grid_id):
-            await self._records.announce_in(collection, moved)
+        await self._mover.move(self._grid_tree, grid_id, parent_id)
         return await self._units.get_grid(grid_id)
 
-    async def _parent_ancestors(self, node_id: str, parent_id: str | None, what: str) -> list[str]:
-        if parent_id is None:
-            return []
-        if what == "organisation":
-            parent: Organisation | Grid = await self._units.get_organisation(parent_id)
-        else:
-            parent = await self._units.get_grid(parent_id)
-        if parent_id == node_id or node_id in parent.ancestor_ids:
-            raise Conflict(f"a {what} cannot move under itself or its own descendant")
-        return list(parent.ancestor_ids)
+    async def finish_interrupted_moves(self) -> int:
+        return await self._mover.finish_interrupted(self.trees())
 
     async def organisation_subtree(
         self, root_id: str, *, kind: OrganisationKind | None, after: str | None, limit: int
@@ -160,7 +110,8 @@ class District:
         self, organisation_id: str, person_id: str, role: PersonRole
     ) -> tuple[Appointment, bool]:
         await self._units.get_organisation(organisation_id)
-        await self.get_person(person_id)
+        if (await self.get_person(person_id)).erased:
+            raise Conflict("this person's personal data was erased", code="person-erased")
         if role in SINGLE_ROLES:
             holder = await self._people.holder(organisation_id, role)
             if holder is not None and holder != person_id:

@@ -1,5 +1,6 @@
-"""Four eyes in the registry (``common.approvals``): erasing a driver's personal data starts
-only once a second security officer (``drivers:erase``) approves what the first one asked.
+"""Four eyes in the registry (``common.approvals``): erasing a driver's or a person's personal
+data starts only once a second security officer (``drivers:erase``) approves what the first
+one asked.
 
 The erasure is safe to repeat, so a run repeated after a crash changes nothing.
 """
@@ -15,6 +16,7 @@ from registry.records import Actor
 from registry.service import Registry
 
 ERASURE = "erasure"
+PERSON_ERASURE = "person_erasure"
 
 
 def registry_areas(registry: Registry) -> list[Area]:
@@ -28,4 +30,15 @@ def registry_areas(registry: Registry) -> list[Area]:
             raise CommandRefused(exc.message or type(exc).__name__) from exc
         return {"driver_id": driver.driver_id, "erased": driver.erased}
 
-    return [Area(ERASURE, ScopeChecker("drivers:erase"), erase)]
+    async def erase_person(request: ApprovalRequest) -> Mapping[str, Any]:
+        try:
+            person = await registry.people_erasure.erase(request.command["person_id"])
+        except RegistryError as exc:
+            raise CommandRefused(exc.message or type(exc).__name__) from exc
+        return {"person_id": person.person_id, "erased": person.erased}
+
+    return [
+        Area(ERASURE, ScopeChecker("drivers:erase"), erase),
+        # People who are not drivers (secretaries, instructors): the same two security officers.
+        Area(PERSON_ERASURE, ScopeChecker("drivers:erase"), erase_person),
+    ]

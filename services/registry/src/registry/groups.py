@@ -90,9 +90,12 @@ class Person(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     person_id: str
-    name: str
+    # None once erased: the record keeps its pseudonymous id, kind and dates only.
+    name: str | None = None
     kind: PersonKind
     created_at: datetime
+    erased: bool = False
+    erased_at: datetime | None = None
 
 
 class Appointment(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.clock import Clock, utc_now
+from common.faults import Faults
 from common.outbox import RelayRef, no_relay
 from common.pii import PiiProtector
 from registry.census import Census
@@ -26,6 +27,7 @@ from registry.district import District
 from registry.lifecycle import Lifecycle
 from registry.lookup import Lookup
 from registry.partner_linking import PartnerLinking
+from registry.people_erasure import PeopleErasure
 from registry.pii_access import PiiAccess
 from registry.records import DriverRecords
 from registry.registration import Registrar
@@ -42,7 +44,9 @@ from registry.store.people import PeopleStore
 from registry.store.reviews import ReviewStore
 from registry.store.route_grids import RouteGridStore
 from registry.store.station_visits import StationVisitStore
+from registry.store.tree_moves import MoveJournal
 from registry.store.vehicles import VehicleStore
+from registry.tree_moves import TreeMover
 from registry.units import Units
 from registry.vehicles import Vehicles
 
@@ -76,6 +80,7 @@ class Registry:
     partner_links: PartnerLinking
     district: District
     survey: CensusSurvey
+    people_erasure: PeopleErasure
 
     @classmethod
     def build(
@@ -85,6 +90,7 @@ class Registry:
         relay: RelayRef = no_relay,
         *,
         clock: Clock = utc_now,
+        faults: Faults | None = None,
     ) -> Registry:
         """Each part after the parts it uses."""
         records = DriverRecords(stores.drivers, stores.access_log, pii, relay, clock=clock)
@@ -105,11 +111,13 @@ class Registry:
         )
         reviews = ReviewQueue(records, stores.reviews, lifecycle=lifecycle, vehicles=vehicles)
         # Kept beside the drivers like the consent requests: built from the same database.
+        people = PeopleStore(stores.drivers.collection.database)
         district = District(
             records,
             units,
-            PeopleStore(stores.drivers.collection.database),
+            people,
             RouteGridStore(stores.drivers.collection.database),
+            TreeMover(MoveJournal(stores.drivers.collection.database), records, faults),
         )
         return cls(
             registrar=Registrar(
@@ -132,4 +140,7 @@ class Registry:
             partner_links=PartnerLinking(records),
             district=district,
             survey=CensusSurvey(records, stores.campaigns, district),
+            people_erasure=PeopleErasure(
+                records, people, stores.organisations, stores.idempotency_keys
+            ),
         )

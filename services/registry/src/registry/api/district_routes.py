@@ -51,7 +51,12 @@ Subtree = Annotated[bool, Query(description="This unit and every one below it")]
     "/organisations/{organisation_id}/parent",
     response_model=OrganisationView,
     summary="Move an organisation and its subtree (announced: organisation.placed.v1 per node)",
-    responses={409: {"description": "The new parent is the organisation or below it"}},
+    responses={
+        409: {
+            "description": "The new parent is the organisation or below it, or another "
+            "move of the tree is under way"
+        }
+    },
 )
 async def move_organisation(
     organisation_id: str, body: ParentRequest, principal: OrgsManager, registry: RegistryDep
@@ -147,7 +152,12 @@ async def people_of(
     "/grids/{grid_id}/parent",
     response_model=GridView,
     summary="Move a grid and its subtree (announced: grid.placed.v1 per node)",
-    responses={409: {"description": "The new parent is the grid or below it"}},
+    responses={
+        409: {
+            "description": "The new parent is the grid or below it, or another move of "
+            "the tree is under way"
+        }
+    },
 )
 async def move_grid(
     grid_id: str, body: ParentRequest, principal: OrgsManager, registry: RegistryDep

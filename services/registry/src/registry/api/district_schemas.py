@@ -24,9 +24,11 @@ class PersonRequest(RequestModel):
 
 class PersonView(BaseModel):
     person_id: str
-    name: str
+    name: str | None = Field(description="null once the person's personal data was erased")
     kind: PersonKind
     created_at: datetime
+    erased: bool = False
+    erased_at: datetime | None = None
 
     @classmethod
     def of(cls, person: Person) -> PersonView:

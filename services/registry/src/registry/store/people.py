@@ -3,6 +3,7 @@ driver (social-worker secretaries, instructors, officials) and their role in eac
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pymongo import IndexModel
@@ -24,7 +25,9 @@ INDEXES = [
             IndexModel([("organisation_id", 1), ("person_id", 1)], name="org_person"),
             IndexModel([("person_id", 1)], name="person"),
         ),
-    )
+    ),
+    # Erasures a crash interrupted are looked up at start-up.
+    Indexes(PEOPLE, (IndexModel([("erasure", 1)], name="erasure", sparse=True),)),
 ]
 
 
@@ -84,6 +87,28 @@ class PeopleStore:
             doc["_id"]: Person.model_validate({**doc, "person_id": doc["_id"]})
             async for doc in cursor
         }
+
+    async def of_person(self, person_id: str) -> list[Appointment]:
+        cursor = self.appointments.find({"person_id": person_id}).sort("_id", 1)
+        return [Appointment.model_validate(doc) async for doc in cursor]
+
+    # ------------------------------------------------------------------ erasure
+
+    async def begin_erasure(self, person_id: str, now: datetime) -> None:
+        """Step 1, one update: the name goes, the record says an erasure is under way."""
+        await self.people.update_one(
+            {"_id": person_id, "erased": {"$ne": True}},
+            {
+                "$set": {"erased": True, "erased_at": now, "erasure": "pending"},
+                "$unset": {"name": ""},
+            },
+        )
+
+    async def finish_erasure(self, person_id: str) -> None:
+        await self.people.update_one({"_id": person_id}, {"$unset": {"erasure": ""}})
+
+    async def pending_erasures(self) -> list[str]:
+        return [doc["_id"] async for doc in self.people.find({"erasure": "pending"}, {"_id": 1})]
 
     async def count_roles(self, organisation_ids: list[str] | None = None) -> dict[str, int]:
         query: Document = (

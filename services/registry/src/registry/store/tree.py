@@ -1,21 +1,21 @@
 """Trees kept as ancestor lists (organisations, grids): a subtree is one indexed query and a
 move rewrites the moved node's and its descendants' ancestors, each with its own event.
 
-There are no multi-document transactions: a move writes the moved node first (guarded by its
-old parent), then each descendant (guarded by its old ancestors). A crash in between leaves
-descendants with stale ancestors; moving the same node to the same parent again repairs them.
+There are no multi-document transactions, so a move is a journalled plan (``tree_moves``,
+registry/tree_moves.py) applied node by node. Each node records the sequence number of the
+last move that placed it (``move_seq``); a step writes a node only while its ``move_seq`` is
+older than the move's, and pushes the node's announcement in the same update. So a step
+repeated after a crash, or by a second process finishing the same plan, changes nothing and
+announces nothing twice, and a stale process can never undo a later move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 Document = dict[str, Any]
-# Builds the outbox entry announcing one node's new place: (doc, new ancestors) -> entry.
-Announce = Callable[[Document, list[str]], Document]
 
 
 def subtree_query(root_id: str) -> Document:
@@ -27,31 +27,56 @@ async def subtree_ids(collection: AsyncCollection[Document], root_id: str) -> li
     return [doc["_id"] async for doc in cursor]
 
 
-async def move_subtree(
+def not_placed_by(seq: int) -> Document:
+    """Nodes no move numbered ``seq`` or later has placed yet (older nodes have no number)."""
+    return {"$or": [{"move_seq": {"$lt": seq}}, {"move_seq": {"$exists": False}}]}
+
+
+async def place_root(
     collection: AsyncCollection[Document],
-    node: Document,
+    node_id: str,
     parent_id: str | None,
-    parent_ancestors: list[str],
-    announce: Announce,
+    ancestors: list[str],
+    *,
+    seq: int,
+    entry: Document,
 ) -> bool:
-    """Place ``node`` under ``parent_id``; False when the node changed meanwhile."""
-    node_id = node["_id"]
-    ancestors = [*parent_ancestors, parent_id] if parent_id else []
-    moved = await collection.update_one(
-        {"_id": node_id, "parent_id": node.get("parent_id")},
+    """Put the moved node under its new parent; False when this move placed it already."""
+    placed = await collection.update_one(
+        {"_id": node_id, **not_placed_by(seq)},
         {
-            "$set": {"parent_id": parent_id, "ancestor_ids": ancestors},
-            "$push": {"outbox": announce(node, ancestors)},
+            "$set": {"parent_id": parent_id, "ancestor_ids": ancestors, "move_seq": seq},
+            "$push": {"outbox": entry},
         },
     )
-    if moved.matched_count != 1:
-        return False
-    async for doc in collection.find({"ancestor_ids": node_id}).sort("_id", 1):
-        old = list(doc["ancestor_ids"])
-        below = old[old.index(node_id) :]
-        new = [*ancestors, *below]
-        await collection.update_one(
-            {"_id": doc["_id"], "ancestor_ids": old},
-            {"$set": {"ancestor_ids": new}, "$push": {"outbox": announce(doc, new)}},
-        )
-    return True
+    return placed.modified_count == 1
+
+
+async def unplaced_descendants(
+    collection: AsyncCollection[Document], node_id: str, seq: int
+) -> list[Document]:
+    """The moved node's descendants this move has not placed yet, without their outboxes."""
+    query = {"ancestor_ids": node_id, **not_placed_by(seq)}
+    return await collection.find(query, {"outbox": 0}).sort("_id", 1).to_list(None)
+
+
+def ancestors_after(doc: Document, node_id: str, root_ancestors: list[str]) -> list[str]:
+    """A descendant's ancestors once ``node_id`` sits below ``root_ancestors``."""
+    old = list(doc["ancestor_ids"])
+    return [*root_ancestors, *old[old.index(node_id) :]]
+
+
+async def place_descendant(
+    collection: AsyncCollection[Document],
+    doc: Document,
+    ancestors: list[str],
+    *,
+    seq: int,
+    entry: Document,
+) -> bool:
+    """Rewrite one descendant's ancestors (guarded by the ones it was read with)."""
+    placed = await collection.update_one(
+        {"_id": doc["_id"], "ancestor_ids": doc["ancestor_ids"], **not_placed_by(seq)},
+        {"$set": {"ancestor_ids": ancestors, "move_seq": seq}, "$push": {"outbox": entry}},
+    )
+    return placed.modified_count == 1
