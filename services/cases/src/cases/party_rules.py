@@ -39,11 +39,11 @@ class Mark:
 def attended_minutes(marks: Iterable[Mark], starts_at: datetime, ends_at: datetime) -> int:
     """Whole minutes a member was in the meeting, inside its time.
 
-    Marks are taken in time order whatever order they came in (ties: the join first, so a
-    reconnect at the same second does not lose the span); a join while in, or a leave while
+    Marks are taken in time order whatever order they came in (ties: the leave first, so a
+    reconnect within the same second keeps both spans); a join while in, or a leave while
     out, changes nothing (a repeated or lost mark); a join never left counts to the end.
     """
-    order = sorted(marks, key=lambda m: (m.at, m.action != "joined", m.event_id))
+    order = sorted(marks, key=lambda m: (m.at, m.action == "joined", m.event_id))
     total = 0.0
     since: datetime | None = None
     for mark in order:

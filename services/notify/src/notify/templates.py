@@ -59,6 +59,8 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     # Festival campaigns: where and by when to collect the gift.
     "aid.gift_allotted.v1": ("cases.events", "case"),
     "honour.awarded.v1": ("cases.events", "activity"),
+    # Party-member life (issue 17): a consenting member hears of the branch's online meeting.
+    "party.meeting.invited.v1": ("cases.events", "activity"),
 }
 
 
@@ -206,6 +208,19 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
             title="Congratulations on your honour",
             body="The panel chose you for $category ($period). Thank you; the bonus points "
             "will arrive shortly.",
+        ),
+    },
+    "party.meeting.invited.v1": {
+        "zh-CN": Content(
+            title="支部会议通知:$title",
+            body="同志您好,支部将于 $starts_at 至 $ends_at 召开线上会议「$title」。"
+            "出车在外也可通过网络参会,入会号:$join_ref。参会时长将计入党员学习与积分。",
+        ),
+        "en": Content(
+            title="Branch meeting: $title",
+            body='Your party branch meets online from $starts_at to $ends_at ("$title"). '
+            "You can join from the road with $join_ref; the time you attend counts towards "
+            "your member points.",
         ),
     },
     "help.posted.v1": {
