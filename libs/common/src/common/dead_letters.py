@@ -120,10 +120,8 @@ class DeadLetters:
         finally:
             await consumer.stop()
 
-    async def topics(self) -> list[str]:
-        """The physical DLQ topics that exist for what this service consumes, sorted."""
-        async with self._admin() as admin:
-            existing = set(await admin.list_topics())
+    async def _topics(self, admin: AIOKafkaAdminClient) -> list[str]:
+        existing = set(await admin.list_topics())
         sources: set[str] = set()
         for _, topic, pattern in self._subscriptions:
             if topic is not None:
@@ -134,18 +132,42 @@ class DeadLetters:
             dlq_topic(t) for t in sources if not t.endswith(DLQ_SUFFIX) and dlq_topic(t) in existing
         )
 
-    async def partitions(self, physical: str) -> list[TopicPartition]:
-        """A topic's partitions, in order (the admin client's metadata: a consumer without a
-        subscription does not fetch any)."""
+    @staticmethod
+    async def _partitions(
+        admin: AIOKafkaAdminClient, physicals: list[str]
+    ) -> dict[str, list[TopicPartition]]:
+        """Each topic's partitions, in order (from the admin client's metadata: a consumer
+        without a subscription fetches none)."""
+        described = await admin.describe_topics(physicals) if physicals else []
+        return {
+            t["topic"]: [
+                TopicPartition(t["topic"], n)
+                for n in sorted(p["partition"] for p in t.get("partitions") or ())
+            ]
+            for t in described
+        }
+
+    async def topics(self) -> list[str]:
+        """The physical DLQ topics that exist for what this service consumes, sorted."""
         async with self._admin() as admin:
-            described = await admin.describe_topics([physical])
-        numbers = sorted(p["partition"] for t in described for p in t.get("partitions") or ())
-        return [TopicPartition(physical, n) for n in numbers]
+            return await self._topics(admin)
 
     async def physical(self, logical_dlq: str) -> str | None:
         """The physical name of one of this service's DLQ topics; None for any other name."""
         wanted = self._settings.topic(logical_dlq)
         return wanted if wanted in await self.topics() else None
+
+    async def counts(self) -> dict[str, Scan]:
+        """Every DLQ topic of the service with its own records counted (one admin and one
+        consumer session for all: the console's home page asks every service)."""
+        async with self._admin() as admin:
+            physicals = await self._topics(admin)
+            partitions = await self._partitions(admin, physicals)
+        async with self._consumer() as consumer:
+            return {
+                physical: await self._scan(consumer, partitions.get(physical, []), None, None)
+                for physical in physicals
+            }
 
     async def scan(
         self,
@@ -156,31 +178,39 @@ class DeadLetters:
     ) -> Scan:
         """This service's records of a DLQ topic in (partition, offset) order, from just after
         ``after``; up to ``limit`` kept (None: count them all), at most SCAN_LIMIT read."""
+        async with self._admin() as admin:
+            tps = (await self._partitions(admin, [physical])).get(physical, [])
+        async with self._consumer() as consumer:
+            return await self._scan(consumer, tps, after, limit)
+
+    async def _scan(
+        self,
+        consumer: AIOKafkaConsumer,
+        tps: list[TopicPartition],
+        after: tuple[int, int] | None,
+        limit: int | None,
+    ) -> Scan:
         found: list[DeadLetterRecord] = []
         count = read = 0
-        tps = await self.partitions(physical)
-        async with self._consumer() as consumer:
-            begins = await consumer.beginning_offsets(tps) if tps else {}
-            ends = await consumer.end_offsets(tps) if tps else {}
-            for tp in tps:
-                start = begins[tp]
-                if after is not None:
-                    if tp.partition < after[0]:
-                        continue
-                    if tp.partition == after[0]:
-                        start = max(start, after[1] + 1)
-                async for record in self._read(consumer, tp, start, ends[tp]):
-                    read += 1
-                    if self.owns(record):
-                        count += 1
-                        if limit is not None:
-                            found.append(record)
-                            if len(found) >= limit:
-                                position = (record.partition, record.offset)
-                                return Scan(found, count, position, complete=False)
-                    if read >= SCAN_LIMIT:
-                        position = (record.partition, record.offset)
-                        return Scan(found, count, position, complete=False)
+        begins = await consumer.beginning_offsets(tps) if tps else {}
+        ends = await consumer.end_offsets(tps) if tps else {}
+        for tp in tps:
+            start = begins[tp]
+            if after is not None:
+                if tp.partition < after[0]:
+                    continue
+                if tp.partition == after[0]:
+                    start = max(start, after[1] + 1)
+            async for record in self._read(consumer, tp, start, ends[tp]):
+                read += 1
+                if self.owns(record):
+                    count += 1
+                    if limit is not None:
+                        found.append(record)
+                full = limit is not None and len(found) >= limit
+                if full or read >= SCAN_LIMIT:
+                    position = (record.partition, record.offset)
+                    return Scan(found, count, position, complete=False)
         return Scan(found, count, None, complete=True)
 
     async def _read(
@@ -208,8 +238,9 @@ class DeadLetters:
     async def record(self, physical: str, partition: int, offset: int) -> DeadLetterRecord | None:
         """One of this service's records by its place; None when absent or another's."""
         tp = TopicPartition(physical, partition)
-        if tp not in await self.partitions(physical):
-            return None
+        async with self._admin() as admin:
+            if tp not in (await self._partitions(admin, [physical])).get(physical, []):
+                return None
         async with self._consumer() as consumer:
             begin = (await consumer.beginning_offsets([tp]))[tp]
             end = (await consumer.end_offsets([tp]))[tp]

@@ -182,8 +182,7 @@ router = APIRouter(prefix="/v1", tags=["dead letters (operations)"])
 @router.get("/dlq", response_model=DlqTopics, summary="This service's DLQ topics and counts")
 async def dlq_topics(principal: Reader, parts: Parts) -> DlqTopics:
     out = []
-    for physical in await parts.letters.topics():
-        scan = await parts.letters.scan(physical)
+    for physical, scan in (await parts.letters.counts()).items():
         logical = parts.letters.logical(physical)
         out.append(
             DlqTopic(
