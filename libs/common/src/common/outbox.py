@@ -8,7 +8,7 @@ id)``. The sweeper republishes whatever a crash left behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -42,10 +42,14 @@ class OutboxRelay:
         *,
         sweep_seconds: float,
         service: str,
+        before_republish: Mapping[str, Callable[[Any], Awaitable[None]]] | None = None,
     ) -> None:
         self._collections = list(collections)
         self._publisher = publisher
         self._service = service
+        # Per collection name: what the owner re-derives from a document before the sweeper
+        # republishes what a crash left in its outbox (the registry refiles a driver's lookups).
+        self._before_republish = dict(before_republish or {})
         self._loop = Periodic(f"{service}-outbox-relay", sweep_seconds, self.sweep)
 
     async def flush(self, collection: AsyncCollection[Document], doc_id: Any) -> int:
@@ -68,7 +72,10 @@ class OutboxRelay:
             cursor = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {"_id": 1}).limit(
                 500
             )
+            repair = self._before_republish.get(collection.name)
             async for doc in cursor:
+                if repair is not None:
+                    await repair(doc["_id"])
                 total += await self.flush(collection, doc["_id"])
         if total:
             OUTBOX_PENDING.labels(self._service).inc(total)

@@ -51,6 +51,9 @@ class Runtime:
     consumers: list[EventConsumer] = field(default_factory=list)
     # The service's personal data classes (set while wiring), kept to their periods by purge.
     retention: list[RetentionRule] = field(default_factory=list)
+    # Per outbox collection (set while wiring): what the service re-derives from a document
+    # before the relay's sweeper republishes what a crash left in its outbox.
+    before_republish: dict[str, Callable[[Any], Awaitable[None]]] = field(default_factory=dict)
 
     def consumer(self, group_id: str) -> EventConsumer:
         consumer = EventConsumer(
@@ -115,6 +118,7 @@ async def service_runtime(
                 runtime.publisher,
                 sweep_seconds=settings.outbox_sweep_seconds,
                 service=settings.service_name,
+                before_republish=runtime.before_republish,
             )
             runtime.relay.start()
         _start_jobs(runtime, indexes, rotated)

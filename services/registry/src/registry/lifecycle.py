@@ -241,6 +241,8 @@ class Lifecycle:
             await self._idempotency_keys.delete_many(
                 {"$or": [{"driver_ids": driver_id}, {"answer.driver_id": driver_id}]}
             )
+        # Out of every lookup (the keys hold the name, phone and ID hashes).
+        await self._records.drivers.lookups.sync(driver_id)
         await self._records.drivers.update(driver_id, unset=["erasure"])
 
     async def finish_pending_erasures(self) -> int:

@@ -92,9 +92,11 @@ class DriverRecords:
 
     # ------------------------------------------------------------------ outbox
 
-    def outbox(self, data: EventData, subject: str) -> dict[str, Any]:
-        """An entry for a document's outbox; the subject is the driver, organisation or grid."""
-        return outbox_entry(TOPIC, new_event(data, source=EVENT_SOURCE, subject=subject))
+    def outbox(self, data: EventData, subject: str, event_id: str | None = None) -> dict[str, Any]:
+        """An entry for a document's outbox; the subject is the driver, organisation or grid.
+        A fixed ``event_id`` makes a step that may be repeated announce the same event."""
+        event = new_event(data, source=EVENT_SOURCE, subject=subject, event_id=event_id)
+        return outbox_entry(TOPIC, event)
 
     async def write(
         self,
@@ -123,7 +125,15 @@ class DriverRecords:
         event = DriverUpdated(driver_id=driver_id, changed_fields=names, updated_at=now)
         await self.write(driver_id, Changes(set_={"updated_at": now}), event)
 
-    async def announce(self, driver_id: str) -> None:
+    async def announce(self, driver_id: str, *, refile: bool = True) -> None:
+        """Publish a driver's pending events, after filing the driver in ``lookups`` as the
+        document is now (a registration files before inserting and says ``refile=False``).
+
+        Filed before publishing: a crash in between leaves the events in the outbox, and the
+        relay's sweeper files the driver again before it publishes them (``app.py``).
+        """
+        if refile:
+            await self.drivers.lookups.sync(driver_id)
         await self.announce_in(self.drivers.collection, driver_id)
 
     async def announce_in(self, collection: AsyncCollection[Document], doc_id: str) -> None:

@@ -272,5 +272,5 @@ class Registrar:
             return None
         for review in reviews:
             await self._queue.add(review)
-        await self._records.announce(driver_id)
+        await self._records.announce(driver_id, refile=False)
         return driver

@@ -12,6 +12,7 @@ from registry.store import (
     drivers,
     fleets,
     grids,
+    lookups,
     organisations,
     people,
     reviews,
@@ -23,6 +24,7 @@ PROCESSED = "processed_events"
 
 ALL_INDEXES: list[Indexes] = [
     *drivers.INDEXES,
+    *lookups.INDEXES,
     *vehicles.INDEXES,
     *fleets.INDEXES,
     *grids.INDEXES,

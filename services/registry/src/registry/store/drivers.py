@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
 from registry.domain import Driver, DriverStatus
+from registry.store import lookups
+from registry.store.lookups import KEYS_FIELD, LookupStore
 
 Document = dict[str, Any]
 
@@ -85,6 +87,74 @@ class DriverFilter:
     def query(self) -> Document:
         return self._who() | self._where()
 
+    def lookup_keys(self) -> list[list[str]]:
+        """The ``lookups`` keys serving this filter, one list per criterion (a driver is a
+        candidate when it is filed under a key of every list); empty when none applies."""
+        kinds: list[list[str]] = []
+        if self.phone_hash:
+            kinds.append([lookups.phone_key(h) for h in self.phone_hash])
+        if self.national_id_hash:
+            kinds.append([lookups.national_id_key(h) for h in self.national_id_hash])
+        if self.name_prefix:
+            kinds.append([lookups.name_key(self.name_prefix)])
+        if self.fleet_id:
+            kinds.append([lookups.fleet_key(self.fleet_id)])
+        grids = [self.grid_id] if self.grid_id else (self.grid_ids or [])
+        if grids:
+            statuses = [self.status] if self.status else lookups.STATUSES
+            kinds.append([k for grid in grids for k in lookups.grid_keys(grid, statuses)])
+        return kinds
+
+    def matches(self, doc: Document) -> bool:
+        """Whether a stored document meets the filter: ``query()`` evaluated here, for the
+        candidates a lookup found (the stand-in would scan a query naming more than ``_id``)."""
+        return all(check(doc) for check in self._checks())
+
+    def _checks(self) -> list[Callable[[Document], bool]]:
+        checks = self._group_checks()
+        if self.driver_ids is not None:
+            ids = set(self.driver_ids)
+            checks.append(lambda d: d["_id"] in ids)
+        if self.phone_hash:
+            phones = set(self.phone_hash)
+            checks.append(lambda d: _at(d, "phone", "hash") in phones)
+        if self.national_id_hash:
+            numbers = set(self.national_id_hash)
+            checks.append(lambda d: _at(d, "national_id", "hash") in numbers)
+        if self.name_prefix:
+            prefix = self.name_prefix
+            checks.append(lambda d: str(d.get("name") or "").startswith(prefix))
+        if self.status:
+            status = self.status
+            checks.append(lambda d: d.get("status") == status)
+        if self.partner_id:
+            partner = self.partner_id
+            checks.append(lambda d: partner in _each(d, "partner_links", "partner_id"))
+        if self.not_verified_since is not None:
+            since = self.not_verified_since
+            checks.append(
+                lambda d: d.get("last_verified_at") is None or d["last_verified_at"] < since
+            )
+        return checks
+
+    def _group_checks(self) -> list[Callable[[Document], bool]]:
+        checks: list[Callable[[Document], bool]] = []
+        if self.fleet_id:
+            fleet = self.fleet_id
+            checks.append(lambda d: d.get("fleet_id") == fleet)
+        grids = [self.grid_id] if self.grid_id else self.grid_ids
+        if grids:
+            grid_set = set(grids)
+            checks.append(lambda d: d.get("grid_id") in grid_set)
+        organisations = [self.organisation_id] if self.organisation_id else self.organisation_ids
+        if organisations:
+            wanted = set(organisations)
+            checks.append(lambda d: bool(wanted & _each(d, "memberships", "organisation_id")))
+        if self.route_grid_id:
+            route = self.route_grid_id
+            checks.append(lambda d: route in (d.get("route_grid_ids") or ()))
+        return checks
+
     def _who(self) -> Document:
         """Criteria naming the driver: ids, personal keys, the name."""
         query: Document = {}
@@ -133,6 +203,15 @@ class DriverFilter:
         return query
 
 
+def _at(doc: Document, field: str, sub: str) -> Any:
+    value = doc.get(field)
+    return value.get(sub) if isinstance(value, dict) else None
+
+
+def _each(doc: Document, field: str, sub: str) -> set[Any]:
+    return {item.get(sub) for item in doc.get(field) or () if isinstance(item, dict)}
+
+
 def to_doc(driver: Driver) -> Document:
     doc = driver.model_dump(mode="python", exclude_none=True)
     doc["_id"] = doc.pop("driver_id")
@@ -140,20 +219,38 @@ def to_doc(driver: Driver) -> Document:
 
 
 def from_doc(doc: Document) -> Driver:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "erasure")}
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "erasure", KEYS_FIELD)}
     return Driver.model_validate({**fields, "driver_id": doc["_id"]})
 
 
 class DriverStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[DRIVERS]
+        self.lookups = LookupStore(db, DRIVERS)
 
     async def insert_new(self, driver: Driver, outbox: list[Document]) -> bool:
-        """Insert with its pending events; False when the national ID is already registered."""
-        return await insert_once(self.collection, {**to_doc(driver), "outbox": outbox})
+        """Insert with its pending events; False when the national ID is already registered.
+
+        Filed in ``lookups`` first: a crash in between leaves entries naming a driver that does
+        not exist, which searches skip, never a stored driver that searches cannot find.
+        """
+        doc = to_doc(driver)
+        doc[KEYS_FIELD] = lookups.keys_of(doc)
+        await self.lookups.add(driver.driver_id, doc[KEYS_FIELD])
+        try:
+            inserted = await insert_once(self.collection, {**doc, "outbox": outbox})
+        except BaseException:
+            await self.lookups.remove(driver.driver_id, doc[KEYS_FIELD])
+            raise
+        if not inserted:
+            await self.lookups.remove(driver.driver_id, doc[KEYS_FIELD])
+        return inserted
 
     async def insert_many_raw(self, docs: list[Document]) -> None:
-        """Bulk load of prepared documents (demo data and benchmarks)."""
+        """Bulk load of prepared documents (demo data and benchmarks), filed in ``lookups``."""
+        for doc in docs:
+            doc.setdefault(KEYS_FIELD, lookups.keys_of(doc))
+        await self.lookups.load(docs)
         await self.collection.insert_many(docs, ordered=False)
 
     async def by_id(self, driver_id: str) -> Driver | None:
@@ -171,13 +268,17 @@ class DriverStore:
         self, digests: list[str], partner_hashes: Sequence[str] = ()
     ) -> Driver | None:
         """The driver whose ID number has one of these hashes (every key it may be stored
-        under) or one of these partner hashes."""
-        query: Document = {"national_id.hash": {"$in": digests}}
-        if partner_hashes:
-            partners = {"national_id.partner_hashes": {"$in": list(partner_hashes)}}
-            query = {"$or": [query, partners]}
-        doc = await self.collection.find_one(query)
-        return from_doc(doc) if doc else None
+        under) or one of these partner hashes: found through ``lookups``, then checked."""
+        keys = [lookups.national_id_key(h) for h in [*digests, *partner_hashes]]
+        ids = sorted(await self.lookups.ids(keys))
+        if not ids:
+            return None
+        partners = set(partner_hashes)
+        async for doc in self.collection.find({"_id": {"$in": ids}}, {"outbox": 0}):
+            record = doc.get("national_id") or {}
+            if record.get("hash") in digests or partners & set(record.get("partner_hashes", ())):
+                return from_doc(doc)
+        return None
 
     async def update(
         self,
@@ -209,11 +310,36 @@ class DriverStore:
         return result.matched_count == 1
 
     async def search(self, where: DriverFilter, *, after: str | None, limit: int) -> list[Driver]:
+        kinds = where.lookup_keys()
+        if kinds or where.driver_ids is not None:
+            return await self._search_candidates(where, kinds, after=after, limit=limit)
         query = where.query()
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
         cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(limit)
         return [from_doc(doc) async for doc in cursor]
+
+    async def _search_candidates(
+        self, where: DriverFilter, kinds: list[list[str]], *, after: str | None, limit: int
+    ) -> list[Driver]:
+        """Candidates from ``lookups`` (and given ids), fetched by ``_id`` in id order and
+        checked against the whole filter, until a page is full."""
+        candidates = set(where.driver_ids) if where.driver_ids is not None else None
+        if kinds:
+            filed = await self.lookups.ids_by_key([k for kind in kinds for k in kind])
+            for kind in kinds:
+                ids = set().union(*(filed.get(k, ()) for k in kind))
+                candidates = ids if candidates is None else candidates & ids
+        ordered = sorted(c for c in candidates or () if after is None or c > after)
+        found: list[Driver] = []
+        step = max(limit, 50)
+        for start in range(0, len(ordered), step):
+            chunk = ordered[start : start + step]
+            cursor = self.collection.find({"_id": {"$in": chunk}}, {"outbox": 0}).sort("_id", 1)
+            found.extend([from_doc(doc) async for doc in cursor if where.matches(doc)])
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     async def count_by_grid(self, where: DriverFilter) -> dict[str | None, int]:
         pipeline: list[Document] = [

@@ -20,6 +20,11 @@ INDEXES = [
         VEHICLES,
         (
             IndexModel([("driver_id", 1)], name="driver"),
+            # Unique because _id is: they let the local stand-in find {_id, driver_id} and
+            # {_id, holder_active} by index (it scans for any filter not exactly a unique
+            # index's fields), which a plate's claim, release and pass update filter by.
+            IndexModel([("_id", 1), ("driver_id", 1)], unique=True, name="plate_holder"),
+            IndexModel([("_id", 1), ("holder_active", 1)], unique=True, name="plate_active"),
             IndexModel([("pass_expires_on", 1), ("_id", 1)], name="pass_expiry", sparse=True),
         ),
     )
@@ -46,26 +51,32 @@ class VehicleStore:
 
     async def claim(self, vehicle: Vehicle) -> Vehicle | None:
         """Hold the plate for ``vehicle.driver_id`` if it is free, already theirs, or its holder
-        is no longer active; None when another active driver holds it."""
+        is no longer active; None when another active driver holds it.
+
+        Three single-document steps, each keyed by an index on both stores: insert (a free
+        plate), update where it is already theirs, update where its holder is inactive.
+        """
         doc = to_doc(vehicle)
-        doc.pop("_id")
         added_at = doc.pop("added_at")
-        try:
-            # An upsert whose filter misses an existing _id fails with E11000: the atomic claim.
-            stored = await self.collection.find_one_and_update(
-                {
-                    "_id": vehicle.plate,
-                    "$or": [{"driver_id": vehicle.driver_id}, {"holder_active": False}],
-                },
-                {"$set": doc, "$setOnInsert": {"added_at": added_at}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return None
-            raise
-        return _from_doc(stored) if stored else None
+        doc.pop("_id")
+        for _ in range(2):  # a plate released between the steps is inserted on the next round
+            try:
+                await self.collection.insert_one(
+                    {"_id": vehicle.plate, **doc, "added_at": added_at}
+                )
+                return vehicle
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+            for holder in ({"driver_id": vehicle.driver_id}, {"holder_active": False}):
+                stored = await self.collection.find_one_and_update(
+                    {"_id": vehicle.plate, **holder},
+                    {"$set": doc},
+                    return_document=ReturnDocument.AFTER,
+                )
+                if stored is not None:
+                    return _from_doc(stored)
+        return None
 
     async def take_over(self, vehicle: Vehicle, *, from_driver: str) -> bool:
         """Move a plate held by a driver who does not exist (a registration that crashed)."""
