@@ -1,6 +1,7 @@
 """Honours (cases service) over HTTP and events on the real store and broker: nominations,
-one vote per panel member and round, an announcement once, the public list, and the points
-bonus by rule credited once."""
+one vote per panel member and round, an announcement once, the public list, the points
+bonus by rule credited once, and notify's broadcast of the winners to the star's fleet, by
+display name, once."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 from cases.settings import CasesSettings
 from common.events import CloudEvent, new_event
+from common.events.honours import HonourRoundAnnounced
 from common.events.points import PointsAwarded
-from common.events.registry import DriverDeactivated
+from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
 from common.testing import unique_name, wait_until
+from notify.app import create_app as create_notify
+from notify.settings import NotifySettings
 from points.app import create_app as create_points
 from points.settings import PointsSettings
 from tests.integration.stations_harness import read_whole_topic
@@ -34,8 +38,16 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
     panel = [token("operator", roles=["honours_panel"], sub=f"panel-{i}") for i in range(3)]
     dispatcher = token("operator", scope="cases:dispatch", sub="dispatcher-1")
     points_app = create_points(points_settings)
-    async with running(settings, Clock(datetime.now(UTC))) as (_, client), serve(points_app):
+    notify_settings: NotifySettings = make_settings(NotifySettings, dispatch_interval_seconds=0.1)
+    notify_app = create_notify(notify_settings)
+    fleet, colleague = unique_name("fleet-"), unique_name("drv_f")
+    async with (
+        running(settings, Clock(datetime.now(UTC))) as (_, client),
+        serve(points_app),
+        serve(notify_app) as notify,
+    ):
         await points_app.state.service.open_account(star, datetime.now(UTC))
+        await _fleet_mates(settings, notify_settings, mongo, fleet, star, colleague)
 
         async def nominate(headers: dict[str, str], driver: str, **extra: str) -> Any:
             body = {"category": "monthly_star", "period": "2026-11", "driver_id": driver}
@@ -81,9 +93,15 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         announce = {"category": "monthly_star", "period": "2026-11", "seats": 1}
         refused = await client.post("/v1/honours/rounds", json=announce, headers=panel[0])
         assert refused.status_code == 403
+        numbered = announce | {"display_names": {star: "王 13812345678"}}
+        number = await client.post("/v1/honours/rounds", json=numbered, headers=secretary)
+        assert number.status_code == 422  # a display name never carries a phone or ID number
+        announce |= {"display_names": {star: "王师傅"}}
         answer = await client.post("/v1/honours/rounds", json=announce, headers=secretary)
         assert answer.status_code == 201, answer.text
-        assert answer.json()["winners"] == [{"driver_id": star, "votes": 2}]
+        assert answer.json()["winners"] == [
+            {"driver_id": star, "votes": 2, "display_name": "王师傅"}
+        ]
         assert answer.json()["panel_size"] == 3
         twice = await client.post("/v1/honours/rounds", json=announce, headers=secretary)
         assert twice.status_code == 409
@@ -105,6 +123,23 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         [event] = await wait_until(awarded)
         assert event.subject == star and event.data["category"] == "monthly_star"
         assert "雨夜" not in event.model_dump_json()  # the reason stays with the panel
+
+        # notify announces the monthly star to the star's fleet, by display name, once.
+        mate = token("driver", driver_id=colleague)
+        inbox = await wait_until(lambda: _activity(notify, colleague, mate))
+        [news] = [i for i in inbox if "每月之星" in i["title"]]
+        assert news["title"] == "2026-11 每月之星评选结果揭晓" and "王师傅" in news["body"]
+        assert star not in news["body"]
+        [announced] = [
+            e for e in await _round_events(settings) if e.subject == "monthly_star:2026-11"
+        ]
+        again = await notify_app.state.notify.honours.on_round_announced(
+            HonourRoundAnnounced.model_validate(announced.data)
+        )  # the event redelivered
+        broadcasts = mongo[notify_settings.mongo_db]["broadcasts"]
+        made = await broadcasts.find({"created_by": "honours"}).to_list()
+        assert [b["_id"] for b in made] == again
+        assert made[0]["segment"] == {**made[0]["segment"], "kind": "fleet", "value": fleet}
 
         accounts = mongo[points_settings.mongo_db]["accounts"]
 
@@ -179,3 +214,56 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         public = (await client.get("/v1/honours?period=2026-11", headers=as_driver)).json()
         [winner] = public[0]["winners"]
         assert winner["driver_id"] not in (star, nominator) and winner["votes"] == 2
+        assert winner["display_name"] is None
+
+
+async def _fleet_mates(
+    settings: CasesSettings,
+    notify_settings: NotifySettings,
+    mongo: Any,
+    fleet: str,
+    star: str,
+    colleague: str,
+) -> None:
+    """The star and a colleague in one fleet, the colleague consenting to notifications, as
+    notify learns them from the registry's events."""
+    now = datetime.now(UTC)
+    facts = [
+        DriverRegistered(driver_id=d, channel="operator", registered_at=now, fleet=fleet)
+        for d in (star, colleague)
+    ]
+    facts.append(
+        DriverUpdated(
+            driver_id=colleague,
+            changed_fields=["consents.notifications"],
+            updated_at=now,
+            consents={"notifications": True},
+        )
+    )
+    for fact in facts:
+        event = new_event(fact, source="driverhome/registry", subject=fact.driver_id)
+        await produce(
+            settings.kafka_bootstrap,
+            settings.topic("registry.events"),
+            event.to_bytes(),
+            key=fact.driver_id.encode(),
+        )
+    drivers = mongo[notify_settings.mongo_db]["drivers"]
+
+    async def known() -> bool:
+        query = {"fleet": fleet, "consents.notifications": True}
+        return await drivers.count_documents(query) == 1
+
+    await wait_until(known)
+
+
+async def _activity(notify: Any, driver_id: str, headers: dict[str, str]) -> Any:
+    answer = await notify.get(f"/v1/drivers/{driver_id}/inbox", headers=headers)
+    items = [i for i in answer.json()["items"] if i["category"] == "activity"]
+    return items or None
+
+
+async def _round_events(settings: CasesSettings) -> list[CloudEvent]:
+    raw = await read_whole_topic(settings.kafka_bootstrap, settings.topic("cases.events"))
+    found = [CloudEvent.model_validate_json(v) for v in raw]
+    return [e for e in found if e.type == "honour.round_announced.v1"]

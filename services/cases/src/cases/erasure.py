@@ -20,6 +20,7 @@ from typing import Any
 
 from cases.aid_visits import VISITS
 from cases.census_referrals import REFERRALS
+from cases.honours import forget_winner
 from cases.store.aid import APPLICATIONS, GRADES
 from cases.store.aid_campaigns import DELIVERIES
 from cases.store.cases import CASES
@@ -87,7 +88,7 @@ STEPS = (
         "honours: announced winner",
         ROUNDS,
         lambda driver_id: {"winners.driver_id": driver_id},
-        rewrite=lambda doc, driver_id, anon: scrubbed(doc, driver_id, anon, frozenset()),
+        rewrite=forget_winner,
     ),
     Forget(
         "aid applications: household, documents, statement, review notes",

@@ -18,8 +18,14 @@ from cases.domain import CaseNotFound, InvalidRequest, NotPermitted, TransitionN
 from cases.records import EVENT_SOURCE, TOPIC, CaseRecords, aware
 from cases.store.honours import HonourStore
 from common.auth import Principal
+from common.erasure import scrubbed
 from common.events import new_event
-from common.events.honours import HonourAwarded, HonourCategory
+from common.events.honours import (
+    HonourAwarded,
+    HonourCategory,
+    HonourRoundAnnounced,
+    HonourWinner,
+)
 from common.outbox import outbox_entry, publish_now
 
 Document = dict[str, Any]
@@ -28,6 +34,10 @@ MONTHLY: frozenset[str] = frozenset({"monthly_star"})
 _MONTH = re.compile(r"^20\d{2}-(0[1-9]|1[0-2])$")
 _YEAR = re.compile(r"^20\d{2}$")
 MAX_WINNERS = 30  # the largest list the articles name (30 safety models)
+# A display name is what a public announcement calls the winner (王师傅, 李建*): never a number
+# that could be a phone or ID (five digits in a row or more).
+_NUMBER_RUN = re.compile(r"\d{5,}")
+MAX_DISPLAY_NAME = 20
 
 
 def round_id(category: str, period: str) -> str:
@@ -50,6 +60,28 @@ def nominator_of(principal: Principal, driver_id: str) -> Document:
     raise NotPermitted("drivers, stations and organisations (honours:manage) nominate")
 
 
+def display_names(names: dict[str, str] | None) -> dict[str, str]:
+    """The secretary's display names, checked: 1-20 characters, no phone- or ID-like number."""
+    checked = {}
+    for driver_id, name in (names or {}).items():
+        shown = name.strip()
+        if not 1 <= len(shown) <= MAX_DISPLAY_NAME or _NUMBER_RUN.search(shown):
+            raise InvalidRequest(
+                "a display name is 1-20 characters and carries no phone or ID number"
+            )
+        checked[driver_id] = shown
+    return checked
+
+
+def forget_winner(doc: Document, driver_id: str, anon: str) -> Document:
+    """An erased winner stays in the public list as the pseudonym, without a display name."""
+    kept: Document = scrubbed(doc, driver_id, anon, frozenset())
+    for winner in kept.get("winners", []):
+        if winner["driver_id"] == anon:
+            winner["display_name"] = None
+    return kept
+
+
 def ranked(nominations: list[Document], votes: list[Document]) -> list[tuple[Document, int]]:
     """Nominations by votes, most first; ties by who was nominated first (stable, public)."""
     counts: dict[str, int] = {}
@@ -57,6 +89,22 @@ def ranked(nominations: list[Document], votes: list[Document]) -> list[tuple[Doc
         counts[vote["nomination_id"]] = counts.get(vote["nomination_id"], 0) + 1
     order = sorted(nominations, key=lambda n: (-counts.get(n["_id"], 0), n["at"], n["_id"]))
     return [(n, counts.get(n["_id"], 0)) for n in order]
+
+
+def _round_announced(
+    rid: str, category: HonourCategory, period: str, winners: list[Document], now: datetime
+) -> Document:
+    announced = HonourRoundAnnounced(
+        round_id=rid,
+        category=category,
+        period=period,
+        winners=[HonourWinner.model_validate(w) for w in winners],
+        announced_at=now,
+    )
+    event = new_event(
+        announced, source=EVENT_SOURCE, subject=rid, event_id=f"{rid}:announced", time=now
+    )
+    return outbox_entry(TOPIC, event)
 
 
 class Honours:
@@ -117,12 +165,20 @@ class Honours:
         return nomination
 
     async def announce(
-        self, principal: Principal, category: HonourCategory, period: str, seats: int
+        self,
+        principal: Principal,
+        category: HonourCategory,
+        period: str,
+        seats: int,
+        names: dict[str, str] | None = None,
     ) -> Document:
+        """The round's winners, announced once: one ``honour.awarded.v1`` per winner and one
+        ``honour.round_announced.v1`` for the public announcement (notify broadcasts it)."""
         if not (principal.role == "operator" and principal.has_scope("honours:manage")):
             raise NotPermitted("the secretary (honours:manage) announces")
         if not 1 <= seats <= MAX_WINNERS:
             raise InvalidRequest(f"seats must be 1 to {MAX_WINNERS}")
+        shown = display_names(names)
         rid = round_id(category, period)
         votes = await self._store.votes_of(rid)
         chosen = [(n, c) for n, c in ranked(await self._store.of_round(rid), votes) if c > 0]
@@ -130,7 +186,10 @@ class Honours:
             raise InvalidRequest("no nomination has a vote yet")
         now = self._now()
         panel = len({v["voter"] for v in votes})
-        winners = [{"driver_id": n["driver_id"], "votes": c} for n, c in chosen[:seats]]
+        winners = [
+            {"driver_id": n["driver_id"], "votes": c, "display_name": shown.get(n["driver_id"])}
+            for n, c in chosen[:seats]
+        ]
         events = [
             outbox_entry(
                 TOPIC,
@@ -152,6 +211,7 @@ class Honours:
             )
             for w in winners
         ]
+        events.append(_round_announced(rid, category, period, winners, now))
         doc: Document = {
             "_id": rid,
             "category": category,

@@ -196,7 +196,11 @@ def create_app(
         built["notify"] = notify
         consumer = runtime.consumer("notify")
         handlers = DomainHandlers(
-            notify.facts, notify.delivery, ProcessedEvents(runtime.db[PROCESSED]), notify.driving
+            notify.facts,
+            notify.delivery,
+            ProcessedEvents(runtime.db[PROCESSED]),
+            notify.driving,
+            notify.honours,
         )
         audience = PartnerAudience(PartnerLinkBook(runtime.db), NotificationConsents(runtime.db))
         by_topic = domain_handlers(handlers, audience)

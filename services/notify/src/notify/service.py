@@ -22,6 +22,7 @@ from notify.broadcasts import Broadcasts
 from notify.delivery import Channels, Delivery, DeliveryStores
 from notify.driver_facts import DriverFactsBook
 from notify.driving import DrivingState
+from notify.honours import HonourAnnouncements
 from notify.inbox import Inbox
 from notify.partner_links import NotificationConsents, PartnerAudience
 from notify.preferences import PreferenceBook
@@ -59,6 +60,7 @@ class Notify:
     webhooks: Webhooks
     broadcasts: Broadcasts
     driving: DrivingState
+    honours: HonourAnnouncements
 
     @classmethod
     def build(
@@ -84,6 +86,15 @@ class Notify:
         )
         facts = DriverFactsBook(stores.drivers, clock=clock)
         templates = Templates(stores.templates, clock=clock)
+        broadcasts = Broadcasts(
+            records,
+            stores.broadcasts,
+            drivers=stores.drivers,
+            rate_limits=stores.rate_limits,
+            settings=settings,
+            faults=faults,
+            relay=relay,
+        )
         return cls(
             facts=facts,
             delivery=Delivery(
@@ -101,16 +112,9 @@ class Notify:
             preferences=PreferenceBook(stores.drivers, pii=pii, clock=clock),
             templates=templates,
             webhooks=Webhooks(stores.webhooks, policy=channels.policy, pii=pii, clock=clock),
-            broadcasts=Broadcasts(
-                records,
-                stores.broadcasts,
-                drivers=stores.drivers,
-                rate_limits=stores.rate_limits,
-                settings=settings,
-                faults=faults,
-                relay=relay,
-            ),
+            broadcasts=broadcasts,
             driving=DrivingState(
                 stores.drivers, stores.notifications, settings=settings, clock=clock
             ),
+            honours=HonourAnnouncements(broadcasts, stores.drivers, templates, settings),
         )

@@ -6,6 +6,15 @@ from pydantic import Field, SecretStr
 
 from common.settings import ServiceSettings, district_timezone_field
 
+AnnouncementScope = Literal["district", "fleet", "none"]
+# A monthly star is its fleet's news; the yearly honours are the district's.
+HONOUR_ANNOUNCEMENTS: dict[str, AnnouncementScope] = {
+    "monthly_star": "fleet",
+    "model_driver": "district",
+    "safety_model": "district",
+    "good_samaritan": "district",
+}
+
 
 class NotifySettings(ServiceSettings):
     service_name: str = "notify"
@@ -46,6 +55,12 @@ class NotifySettings(ServiceSettings):
     # (stations renews it every driving_report_every_minutes, 10, while the drive lasts);
     # non-urgent pushes wait until then or the drive's end (notify.driving).
     driving_stale_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+
+    # Where a round of honours is announced (notify.honours), per category: the whole district
+    # (every driver), each winner's fleet (its winners only), or nowhere.
+    honour_announcements: dict[str, AnnouncementScope] = Field(
+        default_factory=lambda: dict(HONOUR_ANNOUNCEMENTS)
+    )
 
     # At most this many non-urgent notifications per driver and category per window; the rest
     # still reach the inbox, quietly, but no SMS or webhook goes out for them.

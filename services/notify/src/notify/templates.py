@@ -59,8 +59,16 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     # Festival campaigns: where and by when to collect the gift.
     "aid.gift_allotted.v1": ("cases.events", "case"),
     "honour.awarded.v1": ("cases.events", "activity"),
+    # Not one driver's: a round's public announcement, broadcast (notify.honours).
+    "honour.round_announced.v1": ("cases.events", "activity"),
     # Party-member life (issue 17): a consenting member hears of the branch's online meeting.
     "party.meeting.invited.v1": ("cases.events", "activity"),
+}
+
+# Variables notify works out for a type besides its event's fields.
+EXTRA_VARIABLES: dict[str, frozenset[str]] = {
+    # The honour's name in the message's language, and the winners' display names.
+    "honour.round_announced.v1": frozenset({"honour", "names"}),
 }
 
 
@@ -73,6 +81,7 @@ def spec_for(event_type: str) -> TemplateSpec:
         raise KeyError(event_type)
     topic, category = NOTIFYING[event_type]
     variables = frozenset(_model(topic, event_type).model_fields)
+    variables |= EXTRA_VARIABLES.get(event_type, frozenset())
     return TemplateSpec(event_type, topic, category, variables)
 
 
@@ -221,6 +230,16 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
             body='Your party branch meets online from $starts_at to $ends_at ("$title"). '
             "You can join from the road with $join_ref; the time you attend counts towards "
             "your member points.",
+        ),
+    },
+    "honour.round_announced.v1": {
+        "zh-CN": Content(
+            title="$period $honour评选结果揭晓",
+            body="$period「$honour」评选结果揭晓:$names。向他们致敬,向他们学习!",
+        ),
+        "en": Content(
+            title="$honour, $period: the winners",
+            body="The $honour of $period: $names. Congratulations to them all!",
         ),
     },
     "help.posted.v1": {

@@ -95,6 +95,7 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             mutual_help.HelpFailed,
             mutual_help.HelpUnclaimed,
             honours.HonourAwarded,
+            honours.HonourRoundAnnounced,
             aid.AidApplied,
             aid.AidFirstApproved,
             aid.AidGranted,
@@ -102,11 +103,11 @@ DOMAIN_EVENTS: dict[str, dict[str, type[EventData]]] = {
             aid_campaigns.GiftAllotted,
             aid_campaigns.GiftDelivered,
             aid_campaigns.HardshipVisited,
-        )
             party.PartyMeetingInvited,
             party.PartyMeetingHeld,
             party.PartyAttendanceRecorded,
             party.MemberPointsAwarded,
+        )
     },
     "partners.events": {
         m.event_type: m
@@ -130,9 +131,9 @@ PARTNER_EVENTS: dict[str, type[EventData]] = {
         partner.TrainingCompleted,
         partner.PortAppointmentKept,
         partner.DrivingSession,
-    )
         partner.PartyMeetingAttendance,
         partner.PartyLearningRecorded,
+    )
 }
 
 

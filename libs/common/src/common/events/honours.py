@@ -3,13 +3,15 @@
 One ``honour.awarded.v1`` per winner when a round (a category for a month or a year) is
 announced: the winner is the subject (notify congratulates them, points adds the bonus of its
 rule for the category). Ids, category, period and vote counts only; never a nomination's reason.
+One ``honour.round_announced.v1`` per round, for the public announcement (notify broadcasts it):
+the winners with the display name the secretary gave (never a phone or ID number).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from common.events.base import EventData
 
@@ -29,4 +31,30 @@ class HonourAwarded(EventData):
     period: str = Field(description="YYYY-MM for monthly honours, YYYY for yearly ones")
     votes: int = Field(ge=0)
     panel_size: int = Field(ge=0, description="How many panel members voted in the round")
+    announced_at: AwareDatetime
+
+
+class HonourWinner(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    driver_id: str
+    display_name: str | None = Field(
+        default=None,
+        description="How the announcement names the winner (e.g. 王师傅); never a phone or ID "
+        "number; absent: named without a name",
+    )
+    votes: int = Field(ge=0)
+
+
+class HonourRoundAnnounced(EventData):
+    """A round's winners were announced: notify broadcasts them to the district or each
+    winner's fleet (by its setting for the category), naming them by display name only.
+    The subject is the round id (category:period)."""
+
+    event_type: ClassVar[str] = "honour.round_announced.v1"
+
+    round_id: str = Field(description="category:period; one announcement per round")
+    category: HonourCategory
+    period: str = Field(description="YYYY-MM for monthly honours, YYYY for yearly ones")
+    winners: list[HonourWinner] = Field(min_length=1, max_length=30)
     announced_at: AwareDatetime

@@ -40,6 +40,12 @@ class AnnounceBody(BaseModel):
     category: HonourCategory
     period: str = Field(min_length=4, max_length=7)
     seats: int = Field(ge=1, le=MAX_WINNERS, description="How many winners at most")
+    display_names: dict[str, str] | None = Field(
+        default=None,
+        max_length=MAX_WINNERS * 4,
+        description="driver_id -> how the public announcement names the winner (王师傅): "
+        "1-20 characters, no phone or ID number; a winner without one is named without a name",
+    )
 
 
 class NominationView(BaseModel):
@@ -52,6 +58,7 @@ class NominationView(BaseModel):
 class Winner(BaseModel):
     driver_id: str
     votes: int
+    display_name: str | None = None
 
 
 class RoundView(BaseModel):
@@ -101,7 +108,9 @@ async def vote(nomination_id: str, principal: Caller, honours: HonoursDep) -> di
 
 @router.post("/rounds", status_code=201, summary="Announce a round's winners (honours:manage)")
 async def announce(body: AnnounceBody, principal: Caller, honours: HonoursDep) -> RoundView:
-    doc = await honours.announce(principal, body.category, body.period, body.seats)
+    doc = await honours.announce(
+        principal, body.category, body.period, body.seats, body.display_names
+    )
     return round_view(doc)
 
 

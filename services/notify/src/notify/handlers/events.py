@@ -6,6 +6,7 @@ from typing import Any
 
 from common.dispatch import EventHandler, on, typed
 from common.events import CloudEvent, EventData
+from common.events.honours import HonourRoundAnnounced
 from common.events.points import GradeChanged
 from common.events.registry import (
     DriverDeactivated,
@@ -19,6 +20,7 @@ from common.idempotency import ProcessedEvents
 from notify.delivery import Delivery, Notice
 from notify.driver_facts import DriverFactsBook
 from notify.driving import DrivingState
+from notify.honours import HonourAnnouncements
 
 
 def notice_of(event: CloudEvent, data: EventData, facts: dict[str, Any] | None = None) -> Notice:
@@ -39,11 +41,13 @@ class DomainHandlers:
         delivery: Delivery,
         processed: ProcessedEvents,
         driving: DrivingState,
+        honours: HonourAnnouncements,
     ) -> None:
         self._facts = facts
         self._delivery = delivery
         self._processed = processed
         self._driving = driving
+        self._honours = honours
 
     def special(self) -> dict[str, EventHandler]:
         """The types notify reads facts from (the rest only notify, or are skipped)."""
@@ -55,7 +59,12 @@ class DomainHandlers:
             "organisation.placed.v1": on(OrganisationPlaced, self.on_organisation_placed),
             "grid.placed.v1": on(GridPlaced, self.on_grid_placed),
             "driving.reported.v1": on(DrivingReported, self.on_driving_reported),
+            "honour.round_announced.v1": on(HonourRoundAnnounced, self.on_round_announced),
         }
+
+    async def on_round_announced(self, data: HonourRoundAnnounced) -> None:
+        # Idempotent: each broadcast's id derives from the round and its segment.
+        await self._honours.on_round_announced(data)
 
     async def on_driving_reported(self, data: DrivingReported) -> None:
         # Idempotent: a report older than the known one changes nothing.
