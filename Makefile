@@ -84,7 +84,7 @@ kafka-access: bootstrap ## give partners registered through the partners API the
 	$(INFRA) access
 
 token: bootstrap ## a development bearer token: make token ROLE=operator [AS=points_admin,auditor] (last line)
-	@$(DEV_ENV) $(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(SCOPE),--scope "$(SCOPE)") $(if $(AS),--as "$(AS)")
+	@$(DEV_ENV) $(PY) -m common.auth --role $(ROLE) $(if $(DRIVER_ID),--driver-id $(DRIVER_ID)) $(if $(STATION_ID),--station-id $(STATION_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(PERSON_ID),--person-id $(PERSON_ID)) $(if $(SCOPE),--scope "$(SCOPE)") $(if $(AS),--as "$(AS)")
 
 # The benchmarks run on their own Kafka and store (never the shared 9092/27017), without SASL like
 # make chaos: the raw baselines and the system meet the same broker, so the ratios hold; the trap

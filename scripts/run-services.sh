@@ -146,6 +146,12 @@ if [ "${RUN_DEMO:-1}" != 0 ]; then
       --registry "http://127.0.0.1:${port[registry]:-8001}" \
       || echo "run: honours demo data not loaded" >&2
   fi
+  if [ -f scripts/demo_party.py ]; then
+    uv run --no-sync python scripts/demo_party.py --cases "http://127.0.0.1:${port[cases]:-8005}" \
+      --registry "http://127.0.0.1:${port[registry]:-8001}" \
+      --partners "http://127.0.0.1:${port[partners]:-8006}" \
+      || echo "run: party-life demo data not loaded" >&2
+  fi
   uv run --no-sync python scripts/demo_rest_vouchers.py \
     --registry "http://127.0.0.1:${port[registry]:-8001}" \
     --points "http://127.0.0.1:${port[points]:-8002}" \

@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--station-id")
     parser.add_argument("--partner-id")
     parser.add_argument("--driver-id")
+    parser.add_argument("--person-id", help="the registry person (a branch secretary)")
     parser.add_argument("--hours", type=float, default=12)
     args = parser.parse_args(argv)
     if not 0 < args.hours <= MAX_DEV_TOKEN_HOURS:
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
             "station_id": args.station_id,
             "partner_id": args.partner_id,
             "driver_id": args.driver_id,
+            "person_id": args.person_id,
         }.items()
         if v
     }
