@@ -85,7 +85,9 @@ MEANINGS: dict[str, str] = {
         "An organisation was created, or moved with everything under it (issue 16). A move "
         "announces every organisation of the moved subtree, the moved one first, each with its "
         "new `ancestor_ids`: a consumer keeps the tree by upserting them, and targets a subtree "
-        "as the root plus every unit whose ancestors include it (docs/registry.md, The district)."
+        "as the root plus every unit whose ancestors include it (docs/registry.md, The district). "
+        "Each node is announced once per move, under the event id `<move id>.<organisation id>`, "
+        "also when a move a crash interrupted is finished at the registry's next start."
     ),
     "registry.events/grid.placed.v1": (
         "A residence grid (community, grid or micro-grid) was created or moved with its "
