@@ -20,6 +20,7 @@ from cases.api.aid_routes import router as aid_router
 from cases.api.calendar_routes import router as calendar_router
 from cases.api.care_routes import router as care_router
 from cases.api.cases_routes import router as cases_router
+from cases.api.commitments_routes import router as commitments_router
 from cases.api.complaints_routes import router as complaints_router
 from cases.api.errors import ERRORS
 from cases.api.extensions_routes import router as extensions_router
@@ -31,6 +32,7 @@ from cases.api.transitions_routes import router as transitions_router
 from cases.calendar import BusinessCalendar
 from cases.calendars import NOTICES, CalendarService
 from cases.census_referrals import CensusReferrals
+from cases.commitments import Commitments
 from cases.erasure import KEPT, STEPS
 from cases.four_eyes import cases_areas
 from cases.handlers.grades import GradeHandlers
@@ -49,6 +51,8 @@ from cases.store.aid_campaigns import DELIVERIES, CampaignStore
 from cases.store.calendars import CALENDARS, CalendarStore
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CASES
+from cases.store.commitments import COMMITMENTS
+from cases.store.commitments import INDEXES as COMMITMENT_INDEXES
 from cases.store.honours import ROUNDS, HonourStore
 from cases.store.needs import NEEDS, NeedStore
 from cases.store.party import ATTENDANCE, LEDGER, MEETINGS
@@ -74,6 +78,7 @@ INDEXES = [
     *aid.INDEXES,
     *aid_campaigns.INDEXES,
     *honours.INDEXES,
+    *COMMITMENT_INDEXES,
     *party.INDEXES,
     *units.INDEXES,
     *partner_links.INDEXES,
@@ -115,6 +120,7 @@ def create_app(
         built["cases"] = service
         built["help"] = MutualHelp(service.records, NeedStore(runtime.db), service.intake)
         built["honours"] = Honours(service.records, HonourStore(runtime.db))
+        built["commitments"] = Commitments.over(runtime.db, service.records, built["honours"])
         built["aid"] = AidDesk(
             AidStore(runtime.db), load_kinds(settings.aid_kinds_file), clock=clock, relay=relay
         )
@@ -177,6 +183,7 @@ def create_app(
                 CALENDARS,
                 NEEDS,
                 ROUNDS,
+                COMMITMENTS,
                 APPLICATIONS,
                 DELIVERIES,
                 VISITS,
@@ -204,7 +211,7 @@ def create_app(
             app.state.cases = service
             app.state.calendars = calendars
             app.state.help = board
-            for name in ("aid", "aid_campaigns", "aid_visits", "honours", "party"):
+            for name in ("aid", "aid_campaigns", "aid_visits", "honours", "party", "commitments"):
                 setattr(app.state, name, built[name])
             app.state.scanner = scanner
             keep_requests(app, runtime.db, settings)
@@ -236,6 +243,7 @@ def create_app(
             aid_campaign_router,
             aid_visits_router,
             honours_router,
+            commitments_router,
             party_router,
             figures_router,
             calendar_router,

@@ -24,6 +24,7 @@ from cases.honours import forget_winner
 from cases.store.aid import APPLICATIONS, GRADES
 from cases.store.aid_campaigns import DELIVERIES
 from cases.store.cases import CASES
+from cases.store.commitments import COMMITMENTS
 from cases.store.dossiers import DOSSIERS
 from cases.store.honours import MILESTONES, NOMINATIONS, ROUNDS, VOTES
 from cases.store.needs import NEEDS
@@ -90,6 +91,9 @@ STEPS = (
         lambda driver_id: {"winners.driver_id": driver_id},
         rewrite=forget_winner,
     ),
+    # 三亮三比: the driver's own pledges, notes and assessments (the nominations they led to
+    # go with the honours steps above).
+    Forget("三亮三比 commitments", COMMITMENTS, by("driver_id")),
     Forget(
         "aid applications: household, documents, statement, review notes",
         APPLICATIONS,

@@ -60,17 +60,21 @@ def nominator_of(principal: Principal, driver_id: str) -> Document:
     raise NotPermitted("drivers, stations and organisations (honours:manage) nominate")
 
 
+def public_text(text: str, what: str, longest: int) -> str:
+    """A text others will read, checked: 1 to ``longest`` characters and no phone- or ID-like
+    number (five digits in a row or more)."""
+    shown = text.strip()
+    if not 1 <= len(shown) <= longest or _NUMBER_RUN.search(shown):
+        raise InvalidRequest(f"{what} is 1-{longest} characters and carries no phone or ID number")
+    return shown
+
+
 def display_names(names: dict[str, str] | None) -> dict[str, str]:
     """The secretary's display names, checked: 1-20 characters, no phone- or ID-like number."""
-    checked = {}
-    for driver_id, name in (names or {}).items():
-        shown = name.strip()
-        if not 1 <= len(shown) <= MAX_DISPLAY_NAME or _NUMBER_RUN.search(shown):
-            raise InvalidRequest(
-                "a display name is 1-20 characters and carries no phone or ID number"
-            )
-        checked[driver_id] = shown
-    return checked
+    return {
+        driver_id: public_text(name, "a display name", MAX_DISPLAY_NAME)
+        for driver_id, name in (names or {}).items()
+    }
 
 
 def forget_winner(doc: Document, driver_id: str, anon: str) -> Document:
@@ -123,14 +127,34 @@ class Honours:
         driver_id: str,
         reason: str,
     ) -> Document:
-        rid = round_id(category, period)
+        round_id(category, period)
         who = nominator_of(principal, driver_id)
+        return await self.nominate_as(
+            who | {"sub": principal.sub}, category, period, driver_id, reason
+        )
+
+    async def nominate_as(
+        self,
+        who: Document,
+        category: HonourCategory,
+        period: str,
+        driver_id: str,
+        reason: str,
+    ) -> Document:
+        """Record a nomination by ``who`` (kind, id, sub) whose right was checked already: a
+        nominator through the API, or an organisation's 三亮三比 evaluation (cases.commitments)."""
+        rid = await self.check_nomination(category, period, driver_id)
+        nominator = who | {"reason": reason, "at": self._now()}
+        return await self._store.nominate(rid, driver_id, nominator)
+
+    async def check_nomination(self, category: HonourCategory, period: str, driver_id: str) -> str:
+        """The round a nomination would join, if it may be made now (else the refusal)."""
+        rid = round_id(category, period)
         if category == "safety_model":
             await self._require_milestone(driver_id, period)
         if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
             raise TransitionNotAllowed("this round was announced already")
-        nominator = who | {"sub": principal.sub, "reason": reason, "at": self._now()}
-        return await self._store.nominate(rid, driver_id, nominator)
+        return rid
 
     async def _require_milestone(self, driver_id: str, year: str) -> None:
         """A safety model needs the traffic-safety partner's milestone in the year: cases reads
