@@ -152,6 +152,11 @@ if [ "${RUN_DEMO:-1}" != 0 ]; then
       --partners "http://127.0.0.1:${port[partners]:-8006}" \
       || echo "run: party-life demo data not loaded" >&2
   fi
+  if [ -f scripts/demo_commitments.py ]; then
+    uv run --no-sync python scripts/demo_commitments.py --cases "http://127.0.0.1:${port[cases]:-8005}" \
+      --registry "http://127.0.0.1:${port[registry]:-8001}" \
+      || echo "run: 三亮三比 demo data not loaded" >&2
+  fi
   uv run --no-sync python scripts/demo_rest_vouchers.py \
     --registry "http://127.0.0.1:${port[registry]:-8001}" \
     --points "http://127.0.0.1:${port[points]:-8002}" \
