@@ -7,6 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from cases.party_rules import Mark, attended_minutes, counts
+from common.contracts import wired_consumption
+from points.app import create_app
+from points.settings import PointsSettings
 
 START = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
 END = START + timedelta(minutes=60)
@@ -46,3 +49,11 @@ def test_an_attendance_counts_from_the_share_of_the_meeting() -> None:
     assert counts(30, START, END, 0.5)
     assert not counts(29, START, END, 0.5)
     assert not counts(0, START, START + timedelta(seconds=20), 0.5)  # at least a minute
+
+
+def test_member_points_are_never_service_points() -> None:
+    """The points service's wiring handles no party type: member points stay in cases."""
+    handled = wired_consumption(create_app(PointsSettings(environment="test")))
+    party_types = {t for types in handled.values() for t in types if t.startswith("party.")}
+    assert party_types == set()
+    assert "volunteer.logged.v1" in {t for types in handled.values() for t in types}
