@@ -100,6 +100,8 @@ async def test_each_role_sees_only_what_it_may(stack: Stack, driver: dict[str, s
     await page.goto(f"{stack.console}/drivers/{driver['driver_id']}/points")
     await expect(page.locator("[data-figure=balance]")).to_be_visible()
     await expect(page.locator("form[action$='/points/adjustments']")).to_have_count(0)
+    simulate = page.locator("a[data-link=simulate]")
+    await expect(simulate).to_have_attribute("href", f"/rules?driver_id={driver['driver_id']}")
     await context.close()
 
     context = await stack.context()
@@ -286,7 +288,6 @@ async def test_a_broadcast_to_a_fleet_shows_its_progress(
     context = await stack.context()
     page = await stack.sign_in(context, "editor-1", "notify_editor")
     await page.click("nav a[data-nav=broadcasts]")
-    await checked(page, "broadcasts")
     # A warning is a service message: a marketing category would reach only drivers who gave
     # the notifications consent (issue 14), and this driver gave none.
     await page.select_option("#category", "policy")
@@ -303,7 +304,7 @@ async def test_a_broadcast_to_a_fleet_shows_its_progress(
     await expect(audience).to_have_text("1")
     await page.fill("#title_zh", "台风预警")
     await page.fill("#body_zh", "请注意防范。")
-    await checked(page, "broadcast-compose")
+    await checked(page, "broadcasts")
     await page.click("form[action='/broadcasts'] button[type=submit]")
     await expect(page.locator("[data-field=status]")).to_have_text("completed", timeout=30_000)
     await expect(page.locator("[data-figure=targeted]")).to_have_text("1")
@@ -318,12 +319,10 @@ async def test_the_rule_simulator_says_what_an_event_would_earn_and_why(
 ) -> None:
     context = await stack.context()
     page = await stack.sign_in(context, "auditor-4", "auditor")
-    await page.goto(f"{stack.console}/drivers/{driver['driver_id']}/points")
-    await page.click("a[data-link=simulate]")
+    await page.goto(f"{stack.console}/rules?driver_id={driver['driver_id']}")
     await expect(page.locator("#sim-driver")).to_have_value(driver["driver_id"])
     # Choosing an event type swaps in its example data (HTMX); two hours of volunteering.
-    await page.select_option("#event_type", "safety.milestone.v1")
-    await expect(page.locator("#data")).to_contain_text("days")
+    await expect(page.locator("#data")).not_to_contain_text("hours")
     await page.select_option("#event_type", "volunteer.logged.v1")
     await expect(page.locator("#data")).to_contain_text("hours")
     await page.click("form[data-form=simulate] button[type=submit]")
