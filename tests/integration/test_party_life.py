@@ -389,3 +389,40 @@ async def test_member_point_rules_are_the_committees_and_capped_per_month(p: Par
     assert await p.db()["member_points"].count_documents({"driver_id": b.outsider}) == 0
     rules = await p.cases.get("/v1/party/rules", headers=secretary(b.secretary))
     assert {r["id"] for r in rules.json()} >= {"attendance", "learning", "volunteer"}
+    default = {"cause": "learning", "points": 2, "min_minutes": 30, "cap_per_month": 10}
+    restored = await p.cases.put("/v1/party/rules/learning", json=default, headers=admin)
+    assert restored.status_code == 200  # the module's other tests earn by the default
+
+
+async def test_a_report_interrupted_before_the_points_is_finished_when_reported_again(
+    p: Party,
+) -> None:
+    b = await _branch(p, 7321)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    body = {
+        "branch_id": b.branch_id,
+        "kind": "party_lecture",
+        "title": "党课:安全行车",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(minutes=20)).isoformat(),
+        "join_ref": "meet-lecture",
+    }
+    made = await p.cases.post("/v1/party/meetings", json=body, headers=secretary(b.secretary))
+    assert made.status_code == 201, made.text
+    meeting_id = made.json()["id"]
+    joined = PartyMeetingAttendance(meeting_id=meeting_id, action="joined", at=start)
+    await p.send(joined, b.member)
+    db = p.db()
+    key = f"{meeting_id}:{b.member}"
+    await wait_until(lambda: db["party_attendance"].find_one({"_id": key, "minutes": 20}))
+    # The process died right after the report was stored: held, nothing judged, no points.
+    await db["party_meetings"].update_one(
+        {"_id": meeting_id}, {"$set": {"status": "held", "held_at": datetime.now(UTC)}}
+    )
+    again = await p.cases.post(
+        f"/v1/party/meetings/{meeting_id}/held", headers=secretary(b.secretary)
+    )
+    assert again.status_code == 409
+    entry = await db["member_points"].find_one({"_id": f"{b.member}:attendance:{meeting_id}"})
+    assert entry is not None and entry["points"] == 5
+    assert (await db["party_attendance"].find_one({"_id": key}))["counted"] is True

@@ -220,11 +220,20 @@ class PartyLife:
         )
         fields = {"held_at": now, "held_by": principal.sub, "attended": len(attended)}
         if not await self._store.mark_held(meeting_id, fields, [outbox_entry(TOPIC, event)]):
+            # Reported before: judge every attendance again (idempotent), in case a crash came
+            # between the report and the last member's points.
+            await self._judge_all(meeting_id)
             raise TransitionNotAllowed("this meeting was reported held already")
         await publish_now(self._relay, self._store.meetings, meeting_id)
-        for doc in attendance:
-            await self._evaluate(held, doc)
+        await self._judge_all(meeting_id)
         return held | fields
+
+    async def _judge_all(self, meeting_id: str) -> None:
+        meeting = await self._store.meeting(meeting_id)
+        if meeting is None or meeting.get("status") != "held":
+            return
+        for doc in await self._store.attendance_of(meeting_id):
+            await self._evaluate(meeting, doc)
 
     # ------------------------------------------------------------------ attendance
 
