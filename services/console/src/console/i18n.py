@@ -231,6 +231,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "sim.for_driver": ("模拟积分", "Simulate an event"),
     "templates.samples": ("示例变量", "Sample values"),
     "mall.counters": ("领取柜台", "Counters"),
+    "broadcasts.pages": ("已写入批次/总批次", "Pages written / all"),
     "outcome.awarded": ("将获得积分", "Would be awarded"),
     "outcome.capped": ("已达上限，不再得分", "Cap reached: nothing more"),
     "outcome.no_rule": ("没有适用的规则", "No rule applies"),
