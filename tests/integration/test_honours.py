@@ -83,12 +83,21 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         def vote(headers: dict[str, str], driver: str) -> Any:
             return client.post(f"/v1/honours/nominations/{ids[driver]}/votes", headers=headers)
 
-        for headers in (as_driver, dispatcher, secretary):
+        # The secretary names the round's panel; a panel member outside it may not vote.
+        panel_path = "/v1/honours/rounds/monthly_star/2026-11/panel"
+        members = {"members": [f"panel-{i}" for i in range(3)]}
+        assert (await client.put(panel_path, json=members, headers=dispatcher)).status_code == 403
+        named = await client.put(panel_path, json=members, headers=secretary)
+        assert named.status_code == 200, named.text
+        outsider = token("operator", roles=["honours_panel"], sub="panel-x")
+        for headers in (as_driver, dispatcher, secretary, outsider):
             assert (await vote(headers, star)).status_code == 403
         assert (await vote(panel[0], star)).status_code == 201
         assert (await vote(panel[0], other)).status_code == 409  # one vote per member and round
         assert (await vote(panel[1], star)).status_code == 201
         assert (await vote(panel[2], other)).status_code == 201
+        late = await client.put(panel_path, json=members, headers=secretary)
+        assert late.status_code == 409  # voting began: the panel stays
 
         announce = {"category": "monthly_star", "period": "2026-11", "seats": 1}
         refused = await client.post("/v1/honours/rounds", json=announce, headers=panel[0])

@@ -182,11 +182,28 @@ class Honours:
         if nomination is None:
             raise CaseNotFound("no such nomination")
         rid = nomination["round"]
+        panel = await self._store.panel(rid)
+        if panel is not None and principal.sub not in panel:
+            raise NotPermitted("this round's panel votes (its members were named)")
         if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
             raise TransitionNotAllowed("this round was announced already")
         if not await self._store.vote(rid, principal.sub, nomination_id, self._now()):
             raise TransitionNotAllowed("one vote per panel member and round")
         return nomination
+
+    async def name_panel(
+        self, principal: Principal, category: HonourCategory, period: str, members: list[str]
+    ) -> Document:
+        """The secretary names a round's panel (token subjects) before its first vote; then
+        only they vote in it. Without a named panel any honours:vote holder votes."""
+        if not (principal.role == "operator" and principal.has_scope("honours:manage")):
+            raise NotPermitted("the secretary (honours:manage) names a round's panel")
+        rid = round_id(category, period)
+        if await self._store.votes_of(rid) or await self._store.rounds.find_one({"_id": rid}):
+            raise TransitionNotAllowed("the round's voting began: its panel stays as it is")
+        chosen = sorted(set(members))
+        await self._store.set_panel(rid, chosen, principal.sub, self._now())
+        return {"round": rid, "members": chosen}
 
     async def announce(
         self,

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cases.api.dependencies import Caller
 from cases.honours import MAX_WINNERS, Honours
+from common.auth import Principal
+from common.authz import require_scope
 from common.events.honours import HonourCategory
 
 router = APIRouter(prefix="/v1/honours", tags=["honours"])
@@ -45,6 +47,14 @@ class AnnounceBody(BaseModel):
         max_length=MAX_WINNERS * 4,
         description="driver_id -> how the public announcement names the winner (王师傅): "
         "1-20 characters, no phone or ID number; a winner without one is named without a name",
+    )
+
+
+class PanelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=50, description="The panel members' token subjects (sub)"
     )
 
 
@@ -104,6 +114,20 @@ async def nominations(
 async def vote(nomination_id: str, principal: Caller, honours: HonoursDep) -> dict[str, str]:
     doc = await honours.vote(principal, nomination_id)
     return {"nomination_id": doc["_id"], "round": doc["round"]}
+
+
+@router.put(
+    "/rounds/{category}/{period}/panel",
+    summary="Name a round's panel before its first vote (honours:manage)",
+)
+async def name_panel(
+    category: HonourCategory,
+    period: str,
+    body: PanelBody,
+    principal: Annotated[Principal, Depends(require_scope("honours:manage"))],
+    honours: HonoursDep,
+) -> dict[str, Any]:
+    return await honours.name_panel(principal, category, period, body.members)
 
 
 @router.post("/rounds", status_code=201, summary="Announce a round's winners (honours:manage)")

@@ -19,6 +19,8 @@ VOTES = "honour_votes"
 ROUNDS = "honour_rounds"
 # The last traffic-safety milestone points credited per driver (a safety model needs one).
 MILESTONES = "honour_milestones"
+# A round's own panel, when the secretary named one (id: the round).
+PANELS = "honour_panels"
 
 INDEXES = [
     Indexes(NOMINATIONS, (IndexModel([("round", 1), ("driver_id", 1)], name="round"),)),
@@ -33,6 +35,7 @@ class HonourStore:
         self.votes = db[VOTES]
         self.rounds = db[ROUNDS]
         self.milestones = db[MILESTONES]
+        self.panels = db[PANELS]
 
     async def nominate(self, round_id: str, driver_id: str, nominator: Document) -> Document:
         """One nomination per driver and round; further nominators join it."""
@@ -62,6 +65,18 @@ class HonourStore:
         except DuplicateKeyError:
             return False
         return True
+
+    async def set_panel(self, round_id: str, members: list[str], by: str, at: datetime) -> None:
+        await self.panels.update_one(
+            {"_id": round_id},
+            {"$set": {"members": members, "by": by, "at": at}},
+            upsert=True,
+        )
+
+    async def panel(self, round_id: str) -> list[str] | None:
+        """The round's panel members (subs), or None: any panel member (honours:vote) votes."""
+        doc = await self.panels.find_one({"_id": round_id})
+        return list(doc["members"]) if doc else None
 
     async def votes_of(self, round_id: str) -> list[Document]:
         return [doc async for doc in self.votes.find({"round": round_id})]
