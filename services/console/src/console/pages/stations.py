@@ -85,22 +85,18 @@ def week_rows(hours: dict[str, Any]) -> list[tuple[str, list[dict[str, str]]]]:
 
 
 async def activity_rows(api: Api, station_id: str) -> list[dict[str, Any]]:
-    """Current and coming activities, each with its registrations and attendance.
+    """Current and coming activities, each with its registrations (seats taken) and attendance.
 
-    The registrants and attendance lists are the station's own staff's (or activities:manage):
-    a person the service refuses them sees the count of taken seats only."""
+    The attendance list is the station's own staff's (or activities:manage): a person the
+    service refuses it sees "not available" there."""
     found = await api.get("stations", f"/v1/stations/{station_id}/activities", limit=50)
 
     async def row(activity: dict[str, Any]) -> dict[str, Any]:
-        path = f"/v1/activities/{activity['activity_id']}"
-        registrants, attendance = await asyncio.gather(
-            api.maybe("stations", f"{path}/registrations"),
-            api.maybe("stations", f"{path}/attendance"),
-        )
+        path = f"/v1/activities/{activity['activity_id']}/attendance"
+        attendance = await api.maybe("stations", path)
         return {
             **activity,
             "registered": activity["capacity"] - activity["seats_left"],
-            "registrants": None if registrants is None else len(registrants["driver_ids"]),
             "attended": None if attendance is None else len(attendance["items"]),
         }
 
