@@ -93,7 +93,7 @@ async def activity_rows(api: Api, station_id: str) -> list[dict[str, Any]]:
 
     async def row(activity: dict[str, Any]) -> dict[str, Any]:
         path = f"/v1/activities/{activity['activity_id']}/attendance"
-        attendance = await api.maybe("stations", path)
+        attendance = await api.maybe("stations", path, limit=2000)  # an activity holds ≤ 2000
         return {
             **activity,
             "registered": activity["capacity"] - activity["seats_left"],
