@@ -8,6 +8,7 @@ no request may leave 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,16 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page, expect
 
-from common.testing import Infra, synthetic_national_id, synthetic_phone, unique_name, wait_until
+from common.testing import (
+    Infra,
+    read_topic,
+    synthetic_national_id,
+    synthetic_phone,
+    unique_name,
+    wait_until,
+)
 from tests.browser.harness import Stack, accessibility_problems, auth, screenshot, start_stack
+from tests.support import produce
 
 pytestmark = pytest.mark.e2e
 
@@ -527,3 +536,55 @@ async def test_census_progress_the_mall_and_template_previews(
         await expect(page.locator(f"[data-preview='{language}'] strong")).not_to_be_empty()
     await checked(page, "template-preview")
     await context.close()
+
+
+async def test_an_operator_replays_a_dead_lettered_record(stack: Stack, infra: Infra) -> None:
+    """A partner's record the consumers refused (hours out of range) is counted on the home
+    page, listed with its reason and masked payload, and replayed by the operations role to its
+    topic once; the record then shows who replayed it and why."""
+    stack.expected_dead_letters.append("invalid_data")
+    topic = f"{stack.run}.partner.volunteer-team.events"
+    event = {
+        "specversion": "1.0",
+        "id": unique_name("vol-"),
+        "source": "partner/volunteer-team",
+        "type": "volunteer.logged.v1",
+        "subject": unique_name("drv_"),
+        "time": datetime.now(UTC).isoformat(),
+        "data": {"activity": "港区道路清洁", "hours": 99, "contact_name": "王建国"},
+    }
+    raw = json.dumps(event, ensure_ascii=False).encode()
+    await produce(infra.kafka_bootstrap, topic, raw, key=event["subject"].encode())
+    ops = auth("operator", roles=["operations"])
+
+    async def dead_lettered() -> object:
+        answer = await stack.api("points", "GET", "/v1/dlq", ops)
+        return any(t["records"] for t in answer["topics"])
+
+    await wait_until(dead_lettered, timeout=20, interval=0.3)
+    context = await stack.context()
+    page = await stack.sign_in(context, "ops-1", "operations")
+    figure = "[data-figure='dlq-points-partner.volunteer-team.events.dlq']"
+    await expect(page.locator(figure)).to_have_text("1")
+    await checked(page, "home-operations")
+    await page.click("nav a[data-nav=dlq]")
+    points = page.locator("section[data-service=points]")
+    await expect(points.locator("[data-count$='volunteer-team.events.dlq']")).to_have_text("1")
+    await checked(page, "dlq")
+    await points.locator("a[data-queue='partner.volunteer-team.events.dlq']").click()
+    await expect(page.locator("h1")).to_contain_text("points")
+    record = page.locator("section.dead-letter").first
+    await expect(record.locator("[data-reason]")).to_have_text("invalid_data")
+    await record.locator("summary").click()
+    await expect(record.locator("[data-payload]")).to_contain_text("王**")
+    await expect(record.locator("[data-payload]")).not_to_contain_text("王建国")
+    await record.locator("input[name=reason]").fill("合作方已修正时长，重新处理")
+    await record.locator("form[data-form=replay] button").click()
+    await expect(page.locator("p.notice[role=status]")).to_be_visible()
+    await expect(record.locator("[data-replayed]")).to_contain_text("ops-1")
+    await expect(record.locator("form[data-form=replay]")).to_have_count(0)
+    await checked(page, "dlq-replayed")
+    await context.close()
+    # On the original topic once more: the partner's record and one replay of it.
+    records = await read_topic(infra.kafka_bootstrap, topic, min_records=2)
+    assert [r.value for r in records if json.loads(r.value)["id"] == event["id"]] == [raw, raw]

@@ -6,12 +6,14 @@ domain topic's twin is shared by every service that consumes that topic (``regis
 holds points', stations' and notify's dead letters), and each service answers for its own only.
 
 Reads use a consumer without a group (partitions assigned by hand, nothing committed), so
-browsing never moves anybody's offsets. A listing reads at most :data:`SCAN_LIMIT` records per
+browsing never moves anybody's offsets; it and an admin client live as long as the service
+(``common.runtime`` closes them). A listing reads at most :data:`SCAN_LIMIT` records per
 request and says when it stopped early.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -82,6 +84,11 @@ class DeadLetters:
         self._settings = settings
         self._subscriptions = [s for c in consumers for s in c.subscriptions]
         self.groups = frozenset(group for group, _, _ in self._subscriptions)
+        self._client_id = f"{settings.service_name}-dlq"
+        self._starting = asyncio.Lock()
+        self._reading = asyncio.Lock()
+        self._admin_client: AIOKafkaAdminClient | None = None
+        self._reader: AIOKafkaConsumer | None = None
 
     def logical(self, physical: str) -> str:
         return physical.removeprefix(self._settings.topic_prefix)
@@ -96,29 +103,49 @@ class DeadLetters:
 
     @asynccontextmanager
     async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
-        options = settings_options(self._settings)
-        admin = AIOKafkaAdminClient(**options, client_id=f"{self._settings.service_name}-dlq")
-        await admin.start()
-        try:
-            yield admin
-        finally:
-            await admin.close()
+        """The service's one admin client for this, started on first use (a start costs a
+        bootstrap and an authentication: too much for every page an operator opens)."""
+        async with self._starting:
+            if self._admin_client is None:
+                options = settings_options(self._settings)
+                admin = AIOKafkaAdminClient(**options, client_id=self._client_id)
+                await admin.start()
+                self._admin_client = admin
+        yield self._admin_client
 
     @asynccontextmanager
     async def _consumer(self) -> AsyncIterator[AIOKafkaConsumer]:
-        consumer = AIOKafkaConsumer(
-            **settings_options(self._settings),
-            client_id=f"{self._settings.service_name}-dlq",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=self._settings.max_message_bytes,
-        )
-        await consumer.start()
-        try:
-            yield consumer
-        finally:
-            await consumer.stop()
+        """The one reading consumer, one request at a time (assignments and positions are its
+        state), started on first use."""
+        async with self._reading:
+            if self._reader is None:
+                reader = AIOKafkaConsumer(
+                    **settings_options(self._settings),
+                    client_id=self._client_id,
+                    group_id=None,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_partition_fetch_bytes=self._settings.max_message_bytes,
+                    # A long poll would hold every next offsets request and seek of a reused
+                    # consumer for its whole wait (500 ms by default).
+                    fetch_max_wait_ms=50,
+                )
+                await reader.start()
+                self._reader = reader
+            try:
+                yield self._reader
+            finally:
+                self._reader.unsubscribe()  # idle between requests: nothing assigned, no fetch
+
+    async def close(self) -> None:
+        async with self._reading:
+            if self._reader is not None:
+                await self._reader.stop()
+                self._reader = None
+        async with self._starting:
+            if self._admin_client is not None:
+                await self._admin_client.close()
+                self._admin_client = None
 
     async def _topics(self, admin: AIOKafkaAdminClient) -> list[str]:
         existing = set(await admin.list_topics())
@@ -163,6 +190,8 @@ class DeadLetters:
         async with self._admin() as admin:
             physicals = await self._topics(admin)
             partitions = await self._partitions(admin, physicals)
+        if not physicals:
+            return {}
         async with self._consumer() as consumer:
             return {
                 physical: await self._scan(consumer, partitions.get(physical, []), None, None)
@@ -256,8 +285,10 @@ class DeadLetters:
         async with self._admin() as admin:
             committed = {g: await admin.list_consumer_group_offsets(g) for g in sorted(self.groups)}
         partitions: set[TopicPartition] = {tp for offsets in committed.values() for tp in offsets}
-        async with self._consumer() as consumer:
-            ends = await consumer.end_offsets(list(partitions)) if partitions else {}
+        ends: dict[TopicPartition, int] = {}
+        if partitions:
+            async with self._consumer() as consumer:
+                ends = await consumer.end_offsets(list(partitions))
         for group, offsets in committed.items():
             out[group] = [
                 PartitionLag(

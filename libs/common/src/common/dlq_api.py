@@ -119,7 +119,7 @@ class DlqParts:
 
     def __init__(self, runtime: Runtime) -> None:
         self.settings = runtime.settings
-        self.letters = DeadLetters(runtime.settings, runtime.consumers)
+        self.letters = runtime.dead_letters or DeadLetters(runtime.settings, runtime.consumers)
         self.ledger = ReplayLedger(runtime.db[REPLAYS])
         self.publisher = runtime.publisher
 

@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import EventConsumer, Publisher, create_broker
+from common.dead_letters import DeadLetters
 from common.dlq_replay import INDEXES as DLQ_REPLAY_INDEXES
 from common.faults import Faults
 from common.key_rotation import KeyRotation, RotatedCollection, rotation_job
@@ -48,6 +49,8 @@ class Runtime:
     key_rotation: KeyRotation | None = None
     key_rotation_loop: Periodic | None = None
     directory_feed: PartnerDirectoryFeed | None = None
+    # The service's dead letters and consumer lag (common.dlq_api), once its consumers are wired.
+    dead_letters: DeadLetters | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     # The service's personal data classes (set while wiring), kept to their periods by purge.
     retention: list[RetentionRule] = field(default_factory=list)
@@ -105,6 +108,7 @@ async def service_runtime(
         await ensure_topics(settings, all_topics(settings))
         if wire is not None:
             wire(runtime)
+        runtime.dead_letters = DeadLetters(settings, runtime.consumers)
         if prepare is not None:  # before consuming starts: seed data the handlers rely on
             await prepare(runtime)
         if any(c.reads_partner_topics for c in runtime.consumers):
@@ -129,6 +133,8 @@ async def service_runtime(
         if runtime.relay is not None:
             await runtime.relay.stop()
         await kafka.stop()
+        if runtime.dead_letters is not None:
+            await runtime.dead_letters.close()
         if runtime.directory_feed is not None:
             await runtime.directory_feed.stop()
         if client is not None:

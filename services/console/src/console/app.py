@@ -25,6 +25,7 @@ from console.pages import (
     cases,
     drivers,
     home,
+    operations,
     partners,
     points,
     programme,
@@ -65,6 +66,7 @@ def create_app(
             programme.router,
             stations.router,
             partners.router,
+            operations.router,
         ],
     )
     # HTML pages, no API of its own: no OpenAPI document or Swagger page to offer.

@@ -85,6 +85,10 @@ class Person:
         return self.may("partners:manage")
 
     @property
+    def sees_dlq(self) -> bool:
+        return self.may("dlq:read")
+
+    @property
     def sees_figures(self) -> bool:
         return self.may("cases:supervise")
 

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from console.apis import Api
 from console.clocks import OPEN_STATUSES, clock_state
+from console.pages.operations import dlq_figures
 from console.roles import Person
 from console.web import CurrentPerson, PersonApi, render
 
@@ -61,8 +62,8 @@ async def figures(api: Api, person: Person) -> dict[str, Any]:
         )
     if person.sees_points:
         found["grades"] = await api.maybe("points", "/v1/grades")
-    if person.may("dlq:read"):
-        found["dlq"] = None  # no service answers DLQ counts yet (issue 18)
+    if person.sees_dlq:
+        found["dlq"] = await dlq_figures(api)
     return found
 
 
