@@ -13,10 +13,10 @@ from common import partner_links
 from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
-from common.dlq_api import router as dlq_router
 from common.clock import Clock, utc_now
 from common.consents import following_consents
 from common.dispatch import EventHandler, on
+from common.dlq_api import router as dlq_router
 from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events import DOMAIN_EVENTS
 from common.events.notify import NotifyErasureCompleted

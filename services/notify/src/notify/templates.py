@@ -61,6 +61,8 @@ NOTIFYING: dict[str, tuple[str, Category]] = {
     "honour.awarded.v1": ("cases.events", "activity"),
     # Not one driver's: a round's public announcement, broadcast (notify.honours).
     "honour.round_announced.v1": ("cases.events", "activity"),
+    # 三亮三比: the driver hears their organisation's evaluation of their commitment.
+    "commitment.evaluated.v1": ("cases.events", "activity"),
     # Party-member life (issue 17): a consenting member hears of the branch's online meeting.
     "party.meeting.invited.v1": ("cases.events", "activity"),
 }
@@ -240,6 +242,18 @@ DEFAULTS: dict[str, dict[Language, Content]] = {
         "en": Content(
             title="$honour, $period: the winners",
             body="The $honour of $period: $names. Congratulations to them all!",
+        ),
+    },
+    "commitment.evaluated.v1": {
+        "zh-CN": Content(
+            title="您的三亮三比承诺已获组织评价",
+            body="$period 承诺评价:比服务 $service 分、比技能 $skill 分、比践行 $practice 分"
+            "(满分 5 分)。感谢您亮身份、亮标准、亮承诺,详情请在承诺页查看。",
+        ),
+        "en": Content(
+            title="Your commitment was evaluated",
+            body="Your organisation evaluated your commitment for $period: service $service, "
+            "skill $skill, practice $practice (out of 5). Details are on your commitment page.",
         ),
     },
     "help.posted.v1": {
