@@ -91,7 +91,9 @@ token: bootstrap ## a development bearer token: make token ROLE=operator [AS=poi
 # stops what the run started, also when it fails.
 BENCH_KAFKA := 127.0.0.1:$${BENCH_KAFKA_PORT:-19192}
 BENCH_MONGO := mongodb://127.0.0.1:$${BENCH_MONGO_PORT:-27028}
-BENCH_INFRA := KAFKA_PORT=$${BENCH_KAFKA_PORT:-19192} KAFKA_CONTROLLER_PORT=$${BENCH_KAFKA_CONTROLLER_PORT:-19193} MONGO_PORT=$${BENCH_MONGO_PORT:-27028} DRIVERHOME_INFRA_DIR=$${BENCH_INFRA_DIR:-.infra/bench} DRIVERHOME_KAFKA_AUTH=off $(INFRA)
+# The local store keeps what the district sizes load (100,000 drivers, inboxes and cases) in
+# its heap: twice the development store's.
+BENCH_INFRA := KAFKA_PORT=$${BENCH_KAFKA_PORT:-19192} KAFKA_CONTROLLER_PORT=$${BENCH_KAFKA_CONTROLLER_PORT:-19193} MONGO_PORT=$${BENCH_MONGO_PORT:-27028} DRIVERHOME_INFRA_DIR=$${BENCH_INFRA_DIR:-.infra/bench} MONGO_HEAP_OPTS=$${BENCH_MONGO_HEAP_OPTS:--Xmx4g} DRIVERHOME_KAFKA_AUTH=off $(INFRA)
 bench: bootstrap ## benchmarks on private infra: raw baselines and the system as ratios (writes docs/performance.md)
 	@trap '$(BENCH_INFRA) down >/dev/null 2>&1 || true' EXIT; \
 	$(BENCH_INFRA) up && \

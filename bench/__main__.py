@@ -29,6 +29,8 @@ from pymongo import AsyncMongoClient, ReturnDocument
 # (unset means production). `make bench` sets it too.
 os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "test")
 
+from bench.footprint import PeakMemory, report_peaks
+from bench.plot import write_plot
 from bench.report import Report, pct, rate
 from common.auth import issue_token
 from common.events import new_event
@@ -240,6 +242,25 @@ async def points_backlog(bootstrap: str, topic: str, count: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     report = Report()
+    # Idle memory and start-up first, before anything loads the machine.
+    if "footprint" in args.sections:
+        print("footprint (start-up and idle memory)", flush=True)
+        await importlib.import_module("bench.footprint").run(args.kafka, args.mongo, report)
+    peaks = PeakMemory(os.getpid())
+    with peaks.running():
+        await measure(args, report)
+    report_peaks(report, peaks.peaks)
+    if args.write:
+        write_markdown(Path(args.write), report, args)
+
+
+def checkpoint(args: argparse.Namespace, report: Report, done: str) -> None:
+    """The rows so far into the report file, so a run stopped by its time limit keeps them."""
+    if args.write:
+        write_markdown(Path(args.write), report, args, partial=done)
+
+
+async def measure(args: argparse.Namespace, report: Report) -> None:
     topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
     await create_topic(args.kafka, topic, 12)
     print("raw baselines", flush=True)
@@ -274,7 +295,8 @@ async def main(args: argparse.Namespace) -> None:
         f"{statistics.median(latencies):,.1f} ms",
     )
     report.add("first flow end-to-end latency: p99", f"{pct(latencies, 99):,.1f} ms")
-    for section in args.sections:
+    checkpoint(args, report, "the baselines and the first flow")
+    for section in (s for s in args.sections if s != "footprint"):
         print(f"{section}", flush=True)
         module = importlib.import_module(f"bench.{section}")
         sizes = {
@@ -283,25 +305,54 @@ async def main(args: argparse.Namespace) -> None:
             "cases": {"cases": args.cases},
         }
         await module.run(args.kafka, args.mongo, report, **sizes.get(section, {}))
-    if args.write:
-        write_markdown(Path(args.write), report, args)
+        checkpoint(args, report, f"sections up to {section}")
 
 
 def _has_section(name: str) -> bool:
     return importlib.util.find_spec(f"bench.{name}") is not None
 
 
-def write_markdown(path: Path, report: Report, args: argparse.Namespace) -> None:
+def command(args: argparse.Namespace) -> str:
+    return (
+        f"python -m bench --messages {args.messages} --store-ops {args.store_ops} "
+        f"--events {args.events} --latency-samples {args.latency_samples} "
+        f"--registry-drivers {args.registry_drivers} --notify-drivers {args.notify_drivers} "
+        f"--cases {args.cases} --sections {' '.join(args.sections)}"
+    )
+
+
+def write_markdown(
+    path: Path, report: Report, args: argparse.Namespace, *, partial: str | None = None
+) -> None:
     marker = "<!-- bench:results -->"
+    plot = path.with_suffix(".png")
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    drawn = write_plot(plot, report.rows, f"make bench, {when}: {command(args)}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         marker,
-        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
-        f"({os.cpu_count()} cores, Python {platform.python_version()}); command: "
-        f"`make bench` (`python -m bench --messages {args.messages} --store-ops "
-        f"{args.store_ops} --events {args.events} --latency-samples {args.latency_samples} "
-        f"--registry-drivers {args.registry_drivers} --notify-drivers {args.notify_drivers} "
-        f"--cases {args.cases}`).",
+        f"Run: {when} on {platform.node()} ({os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, load average at the end {load}); command: `make bench` "
+        f"(`{command(args)}`).",
         "",
+        *(
+            [
+                f"**Partial**: the run had done {partial} when this was written; it was stopped "
+                "or is still running.",
+                "",
+            ]
+            if partial
+            else []
+        ),
+        f"Sizes: {args.registry_drivers:,} drivers loaded for the registry section, "
+        f"{args.notify_drivers:,} inboxes per broadcast, {args.cases:,} open cases, a backlog of "
+        f"{args.events:,} `driver.registered` events, {args.messages:,} raw Kafka messages, "
+        f"{args.store_ops:,} raw store operations per baseline.",
+        "",
+        "What each ratio is measured against: the row's note names it; every baseline is a `raw` "
+        "row of this same run (aiokafka or the store doing the same work bare, no service).",
+        "",
+        *([f"![Throughput and p99 per flow]({plot.name})", ""] if drawn else []),
         "| measurement | result | ratio / note |",
         "|---|---:|---|",
         *(f"| {name} | {value} | {note} |" for name, value, note in report.rows),
@@ -316,7 +367,7 @@ def write_markdown(path: Path, report: Report, args: argparse.Namespace) -> None
     else:
         text = text + ("\n" if text else "") + block + "\n"
     path.write_text(text)
-    print(f"results written to {path}")
+    print(f"results written to {path}" + (f" and {plot}" if drawn else ""))
 
 
 if __name__ == "__main__":
@@ -332,17 +383,16 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--write", default="docs/performance.md")
-    # 100,000 is the issue's size; on the local store (which scans instead of using non-unique
-    # indexes) it takes over an hour, so the default is smaller. Pass the flag for the full run.
-    parser.add_argument("--registry-drivers", type=int, default=10_000)
-    parser.add_argument("--notify-drivers", type=int, default=5_000)
-    parser.add_argument("--cases", type=int, default=10_000)
+    # The district sizes of issue 19 (a district's ~30,000 drivers, a province many times that).
+    parser.add_argument("--registry-drivers", type=int, default=100_000)
+    parser.add_argument("--notify-drivers", type=int, default=100_000)
+    parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument(
         "--sections",
         nargs="*",
         default=[
             s
-            for s in ("points", "registry", "stations", "notify", "cases", "partners")
+            for s in ("footprint", "points", "registry", "stations", "notify", "cases", "partners")
             if _has_section(s)
         ],
         help="service benchmarks to run after the baselines and the first flow",

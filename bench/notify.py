@@ -2,10 +2,15 @@
 
 N driver facts are bulk-loaded into notify's database, then notify runs as a separate process
 and an operator broadcast to everyone is timed from the POST until its document says completed
-(every inbox notification stored and its ``notification.delivered.v1`` published; watched by
-``_id`` every 0.25 s, the API's progress read once at the end). The raw baseline, measured in
+(every inbox notification stored and announced; watched by ``_id`` every 0.25 s, the API's
+progress read once at the end). Both announcement designs run, each on a fresh database
+(``broadcast_announcements``, docs/notify.md): ``page`` (one
+``notification.broadcast_delivered.v1`` per page of 500, the default) and ``driver`` (one
+``notification.delivered.v1`` per inbox, the earlier contract). The raw baseline, measured in
 the same run, is the store's bulk insert of N inbox-sized documents in batches of the same
-size, into a collection without indexes: the least any fan-out has to do.
+size, into a collection without indexes: the least any fan-out has to do. For context the same
+run also inserts the same number of notify's own documents into notify's indexed collection
+(five indexes, one unique), with nothing else: what the store alone costs a fan-out.
 
 ``python -m bench.notify --notify-drivers 5000`` runs it alone.
 """
@@ -27,8 +32,10 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from common.auth import issue_token
+from common.mongo import ensure_indexes
 from common.settings import ServiceSettings
 from common.testing import ServiceProcess
+from notify.store.notifications import INDEXES as NOTIFICATION_INDEXES
 
 DRIVERS_DEFAULT = 100_000
 BATCH = 500  # notify's default broadcast batch size
@@ -78,10 +85,78 @@ async def load_drivers(db: Any, count: int) -> None:
         )
 
 
+async def indexed_bulk_insert(db: Any, count: int) -> float:
+    """The same documents into notify's indexed collection, in pages of the same size."""
+    await ensure_indexes(db, NOTIFICATION_INDEXES)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        await db["notifications"].insert_many(
+            [
+                {**_inbox_doc(i, now), "source": "bench", "source_id": "b", "channel_key": "inbox"}
+                for i in range(start, min(count, start + BATCH))
+            ],
+            ordered=False,
+        )
+    return count / (time.perf_counter() - started)
+
+
 async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEFAULT) -> None:
     run_id = f"bn{uuid.uuid4().hex[:8]}"
-    db_name = f"{run_id}_notify"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, w="majority")
+    try:
+        raw = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
+        report.add(f"raw: store bulk insert, {drivers:,} inbox docs", f"{raw:,.0f}/s")
+        indexed = await indexed_bulk_insert(client[f"{run_id}_indexed"], drivers)
+        report.add(
+            "raw: the same count into notify's indexed collection",
+            f"{indexed:,.0f}/s",
+            f"{indexed / raw:.2f}x raw bulk insert: the store's share alone",
+        )
+    finally:
+        for name in ("raw", "indexed"):
+            await client.drop_database(f"{run_id}_{name}")
+    try:
+        for announcements in ("page", "driver"):
+            seconds, delivered = await broadcast(
+                kafka,
+                mongo,
+                client,
+                f"{run_id}{announcements[0]}",
+                drivers=drivers,
+                announcements=announcements,
+            )
+            system = delivered / seconds
+            design = (
+                "one broadcast_delivered per page of 500"
+                if announcements == "page"
+                else "one notification.delivered per inbox"
+            )
+            report.add(
+                f"notify: broadcast to {drivers:,} inboxes, {design}",
+                f"{seconds:,.1f} s",
+                f"{delivered:,} delivered",
+            )
+            report.add(
+                f"notify: broadcast deliveries per second ({announcements} announcements)",
+                f"{system:,.0f}/s",
+                f"ratio {system / raw:.2f} of raw bulk insert",
+            )
+    finally:
+        await client.close()
+
+
+async def broadcast(
+    kafka: str,
+    mongo: str,
+    client: AsyncMongoClient[dict[str, Any]],
+    run_id: str,
+    *,
+    drivers: int,
+    announcements: str,
+) -> tuple[float, int]:
+    """One broadcast to every driver on a fresh database: its seconds and inboxes delivered."""
+    db_name = f"{run_id}_notify"
     logs = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     process = ServiceProcess(
         "notify",
@@ -95,13 +170,11 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
             "DRIVERHOME_LOG_LEVEL": "WARNING",
             "DRIVERHOME_DISPATCH_INTERVAL_SECONDS": "0.2",
             "DRIVERHOME_OUTBOX_SWEEP_SECONDS": os.environ.get("BENCH_SWEEP", "2"),
+            "DRIVERHOME_BROADCAST_ANNOUNCEMENTS": announcements,
         },
         logs / "notify.log",
     )
     try:
-        raw = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
-        report.add(f"raw: store bulk insert, {drivers:,} inbox docs", f"{raw:,.0f}/s")
-
         await load_drivers(client[db_name], drivers)
         process.start()
         await process.wait_ready(timeout=120)
@@ -124,33 +197,28 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
             broadcast_id = made.json()["broadcast_id"]
             # Watched by its _id in the store: the API's progress counts every notification
             # of the broadcast, a scan that grows with the fan-out and would compete with it.
-            broadcasts = client[db_name]["broadcasts"]
-            while True:
-                doc = await broadcasts.find_one({"_id": broadcast_id}, {"status": 1})
-                if doc is not None and doc["status"] == "completed":
-                    break
-                if process.process is not None and process.process.poll() is not None:
-                    raise RuntimeError(f"notify exited: {process.log_tail()}")
-                await asyncio.sleep(0.25)
+            await _completed(client[db_name]["broadcasts"], broadcast_id, process, drivers)
             seconds = time.perf_counter() - started
             answer = (await http.get(f"/v1/broadcasts/{broadcast_id}", headers=headers)).json()
-        delivered = answer["progress"]["delivered"]
-        system = delivered / seconds
-        report.add(
-            f"notify: broadcast to {drivers:,} inboxes",
-            f"{seconds:,.1f} s",
-            f"{delivered:,} delivered",
-        )
-        report.add(
-            "notify: broadcast deliveries per second",
-            f"{system:,.0f}/s",
-            f"{system / raw:.2f}x raw bulk insert",
-        )
+        return seconds, int(answer["progress"]["delivered"])
     finally:
         process.stop()
         await client.drop_database(db_name)
-        await client.drop_database(f"{run_id}_raw")
-        await client.close()
+
+
+async def _completed(
+    broadcasts: Any, broadcast_id: str, process: ServiceProcess, drivers: int
+) -> None:
+    # Bounded: far slower than the slowest fan-out seen (about 500 inboxes a second).
+    deadline = time.monotonic() + 120 + drivers / 100
+    while time.monotonic() < deadline:
+        doc = await broadcasts.find_one({"_id": broadcast_id}, {"status": 1})
+        if doc is not None and doc["status"] == "completed":
+            return
+        if process.process is not None and process.process.poll() is not None:
+            raise RuntimeError(f"notify exited: {process.log_tail()}")
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"broadcast not completed in time: {process.log_tail()}")
 
 
 def main() -> None:
