@@ -93,88 +93,92 @@ async def test_a_non_urgent_sms_waits_while_the_driver_drives_and_goes_once_afte
 
         stations_service = stations_app(stations_settings)
         driver, refusing = unique_name("drv_"), unique_name("drv_")
-        async with serve(stations_service), serve(notify_app(notify_settings, clock=clock)) as n:
-            now = datetime.now(UTC)
-            for who in (driver, refusing):
-                registered = DriverRegistered(
-                    driver_id=who, channel="operator", registered_at=now, language="en"
+        async with serve(stations_service):
+            async with serve(notify_app(notify_settings, clock=clock)) as n:
+                now = datetime.now(UTC)
+                for who in (driver, refusing):
+                    registered = DriverRegistered(
+                        driver_id=who, channel="operator", registered_at=now, language="en"
+                    )
+                    await publish("registry.events", _event(registered, who, "driverhome/registry"))
+                    prefs = await n.put(
+                        f"/v1/drivers/{who}/preferences",
+                        json={
+                            "sms_phone": synthetic_phone(),
+                            "channels": {"points": ["inbox", "sms"]},
+                        },
+                        headers=token("driver", driver_id=who),
+                    )
+                    assert prefs.status_code == 200, prefs.text
+                consent = DriverUpdated(
+                    driver_id=driver,
+                    changed_fields=["consents.location"],
+                    updated_at=now,
+                    consents={"location": True},
                 )
-                await publish("registry.events", _event(registered, who, "driverhome/registry"))
-                prefs = await n.put(
-                    f"/v1/drivers/{who}/preferences",
-                    json={"sms_phone": synthetic_phone(), "channels": {"points": ["inbox", "sms"]}},
-                    headers=token("driver", driver_id=who),
+                await publish("registry.events", _event(consent, driver, "driverhome/registry"))
+                stations_db = stations_service.state.runtime.db
+
+                async def consent_known() -> bool:
+                    query = {"_id": driver, "consents.location": True}
+                    return await stations_db["drivers"].count_documents(query) == 1
+
+                await wait_until(consent_known)
+                await wait_until(lambda: driving_known(refusing, False))  # notify knows both
+
+                # Both drive; only the consenting driver's drive is announced, and without position.
+                await publish(PARTNER_TOPIC, _session(driver, "trip-1"))
+                await publish(PARTNER_TOPIC, _session(refusing, "trip-7"))
+                await wait_until(lambda: driving_known(driver, True))
+                driving = stations_service.state.stations.driving
+                assert (
+                    await driving.on_session(
+                        DrivingSession.model_validate(_session(refusing, "trip-7").data)
+                    )
+                    is None
                 )
-                assert prefs.status_code == 200, prefs.text
-            consent = DriverUpdated(
-                driver_id=driver,
-                changed_fields=["consents.location"],
-                updated_at=now,
-                consents={"location": True},
-            )
-            await publish("registry.events", _event(consent, driver, "driverhome/registry"))
-            stations_db = stations_service.state.runtime.db
 
-            async def consent_known() -> bool:
-                query = {"_id": driver, "consents.location": True}
-                return await stations_db["drivers"].count_documents(query) == 1
+                await publish("points.events", awarded(driver, amount=3))
+                await publish("points.events", awarded(refusing, amount=3))
+                await publish("stations.events", _nudge(driver))
+                # Not driving as far as notify knows: the SMS goes at once.
+                await wait_until(lambda: sms(refusing, "sent"))
+                [held] = await wait_until(lambda: sms(driver, "held"))
+                assert held["hold_reason"] == "driving"
+                page = (
+                    await n.get(
+                        f"/v1/drivers/{driver}/inbox", headers=token("driver", driver_id=driver)
+                    )
+                ).json()
+                assert {"points", "rest"} <= {i["category"] for i in page["items"]}  # inbox at once
 
-            await wait_until(consent_known)
-            await wait_until(lambda: driving_known(refusing, False))  # notify knows both
+                # The urgent rest nudge went through by SMS during the drive.
+                async def nudge_sent() -> list[Any] | None:
+                    query = {"driver_id": driver, "channel": "sms", "category": "rest"}
+                    return (
+                        await notifications(mongo, notify_settings, status="sent", **query) or None
+                    )
 
-            # Both drive; only the consenting driver's drive is announced, and without position.
-            await publish(PARTNER_TOPIC, _session(driver, "trip-1"))
-            await publish(PARTNER_TOPIC, _session(refusing, "trip-7"))
-            await wait_until(lambda: driving_known(driver, True))
-            driving = stations_service.state.stations.driving
-            assert (
-                await driving.on_session(
-                    DrivingSession.model_validate(_session(refusing, "trip-7").data)
-                )
-                is None
-            )
+                await wait_until(nudge_sent)
+                assert held["_id"] not in _sent_ids(gateway)
 
-            await publish("points.events", awarded(driver, amount=3))
-            await publish("points.events", awarded(refusing, amount=3))
-            await publish("stations.events", _nudge(driver))
-            # Not driving as far as notify knows: the SMS goes at once.
-            await wait_until(lambda: sms(refusing, "sent"))
-            [held] = await wait_until(lambda: sms(driver, "held"))
-            assert held["hold_reason"] == "driving"
-            page = (
-                await n.get(
-                    f"/v1/drivers/{driver}/inbox", headers=token("driver", driver_id=driver)
-                )
-            ).json()
-            assert {"points", "rest"} <= {i["category"] for i in page["items"]}  # inbox at once
+            # notify restarts while the SMS is held (stations runs on); the drive ends;
+            # the SMS goes once.
+            async with serve(notify_app(notify_settings, clock=clock)):
+                await publish(PARTNER_TOPIC, _session(driver, "trip-1", ended=True))
+                [sent] = await wait_until(lambda: sms(driver, "sent"))
+                assert sent["_id"] == held["_id"]
+                assert [h["reason"] for h in sent["history"]][:2] == ["driving", "driving_over"]
+                assert _sent_ids(gateway).count(held["_id"]) == 1
 
-            # The urgent rest nudge went through by SMS during the drive.
-            async def nudge_sent() -> list[Any] | None:
-                query = {"driver_id": driver, "channel": "sms", "category": "rest"}
-                return await notifications(mongo, notify_settings, status="sent", **query) or None
-
-            await wait_until(nudge_sent)
-            assert held["_id"] not in _sent_ids(gateway)
-
-        # notify restarts while the SMS is held; the drive ends; it goes once.
-        async with (
-            serve(stations_app(stations_settings)),
-            serve(notify_app(notify_settings, clock=clock)),
-        ):
-            await publish(PARTNER_TOPIC, _session(driver, "trip-1", ended=True))
-            [sent] = await wait_until(lambda: sms(driver, "sent"))
-            assert sent["_id"] == held["_id"]
-            assert [h["reason"] for h in sent["history"]][:2] == ["driving", "driving_over"]
-            assert _sent_ids(gateway).count(held["_id"]) == 1
-
-            # A new drive whose reports stop: the hold ends when the state goes stale.
-            await publish(PARTNER_TOPIC, _session(driver, "trip-2"))
-            await wait_until(lambda: driving_known(driver, True))
-            await publish("points.events", awarded(driver, amount=4))
-            await wait_until(lambda: _held_count(mongo, notify_settings, driver, 1))
-            clock.advance(timedelta(minutes=notify_settings.driving_stale_minutes + 1))
-            await wait_until(lambda: _held_count(mongo, notify_settings, driver, 0))
-            assert len(await wait_until(lambda: _two(sms(driver, "sent")))) == 2
+                # A new drive whose reports stop: the hold ends when the state goes stale.
+                await publish(PARTNER_TOPIC, _session(driver, "trip-2"))
+                await wait_until(lambda: driving_known(driver, True))
+                await publish("points.events", awarded(driver, amount=4))
+                await wait_until(lambda: _held_count(mongo, notify_settings, driver, 1))
+                clock.advance(timedelta(minutes=notify_settings.driving_stale_minutes + 1))
+                await wait_until(lambda: _held_count(mongo, notify_settings, driver, 0))
+                assert len(await wait_until(lambda: _two(sms(driver, "sent")))) == 2
 
     records = await read_topic(
         infra.kafka_bootstrap, stations_settings.topic("stations.events"), min_records=4
