@@ -49,6 +49,11 @@ INDEXES = [
 ]
 
 
+def plates_key(driver_id: str) -> str:
+    """A driver's plates (the ``ids`` of this document are plates, kept by the vehicles)."""
+    return f"plates:{driver_id}"
+
+
 def phone_key(digest: str) -> str:
     return f"phone:{digest}"
 
@@ -111,7 +116,7 @@ class LookupStore:
         self._drivers = db[drivers]
 
     async def add(self, driver_id: str, keys: Sequence[str]) -> None:
-        """File a driver under ``keys`` (idempotent): one unordered bulk write."""
+        """File a driver (or a plate) under ``keys`` (idempotent): one unordered bulk write."""
         if keys:
             await self._upsert(
                 [
@@ -203,6 +208,8 @@ class LookupStore:
         async for doc in self._drivers.find({KEYS_FIELD: {"$exists": False}}, {"_id": 1}):
             await self.sync(doc["_id"])
             filed += 1
+        async for vehicle in self.collection.database["vehicles"].find({}, {"driver_id": 1}):
+            await self.add(vehicle["_id"], [plates_key(vehicle["driver_id"])])
         await self.mark_filed()
         return filed
 

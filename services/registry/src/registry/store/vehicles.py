@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, is_duplicate_key
 from registry.domain import Vehicle
+from registry.store.lookups import LookupStore, plates_key
 
 Document = dict[str, Any]
 
@@ -48,6 +49,7 @@ def _from_doc(doc: Document) -> Vehicle:
 class VehicleStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[VEHICLES]
+        self.lookups = LookupStore(db)
 
     async def claim(self, vehicle: Vehicle) -> Vehicle | None:
         """Hold the plate for ``vehicle.driver_id`` if it is free, already theirs, or its holder
@@ -59,6 +61,10 @@ class VehicleStore:
         doc = to_doc(vehicle)
         added_at = doc.pop("added_at")
         doc.pop("_id")
+        # Listed under its driver first: a crash leaves a plate listed that the driver does not
+        # hold (reads check the holder), never a held plate missing from the list.
+        listed = [plates_key(vehicle.driver_id)]
+        await self.lookups.add(vehicle.plate, listed)
         for _ in range(2):  # a plate released between the steps is inserted on the next round
             try:
                 await self.collection.insert_one(
@@ -76,12 +82,14 @@ class VehicleStore:
                 )
                 if stored is not None:
                     return _from_doc(stored)
+        await self.lookups.remove(vehicle.plate, listed)
         return None
 
     async def take_over(self, vehicle: Vehicle, *, from_driver: str) -> bool:
         """Move a plate held by a driver who does not exist (a registration that crashed)."""
         doc = to_doc(vehicle)
         doc.pop("_id")
+        await self.lookups.add(vehicle.plate, [plates_key(vehicle.driver_id)])
         result = await self.collection.update_one(
             {"_id": vehicle.plate, "driver_id": from_driver}, {"$set": doc}
         )
@@ -92,15 +100,18 @@ class VehicleStore:
         return _from_doc(doc) if doc else None
 
     async def of_driver(self, driver_id: str) -> list[Vehicle]:
-        cursor = self.collection.find({"driver_id": driver_id}).sort("added_at", 1)
-        return [_from_doc(doc) async for doc in cursor]
+        return (await self.of_drivers([driver_id]))[driver_id]
 
     async def of_drivers(self, driver_ids: list[str]) -> dict[str, list[Vehicle]]:
+        """Each driver's plates, oldest first: the lists in ``lookups``, then the plates by
+        ``_id``, each kept only if it still names that driver."""
         out: dict[str, list[Vehicle]] = {d: [] for d in driver_ids}
-        if driver_ids:
-            cursor = self.collection.find({"driver_id": {"$in": driver_ids}}).sort("added_at", 1)
+        plates = await self.lookups.ids([plates_key(d) for d in driver_ids])
+        if plates:
+            cursor = self.collection.find({"_id": {"$in": sorted(plates)}}).sort("added_at", 1)
             async for doc in cursor:
-                out.setdefault(doc["driver_id"], []).append(_from_doc(doc))
+                if doc.get("driver_id") in out:
+                    out[doc["driver_id"]].append(_from_doc(doc))
         return out
 
     async def update_pass(
@@ -115,6 +126,7 @@ class VehicleStore:
 
     async def release(self, plate: str, driver_id: str) -> bool:
         result = await self.collection.delete_one({"_id": plate, "driver_id": driver_id})
+        await self.lookups.remove(plate, [plates_key(driver_id)])
         return result.deleted_count == 1
 
     async def set_holder_active(self, driver_id: str, active: bool) -> None:
@@ -124,6 +136,7 @@ class VehicleStore:
 
     async def forget_driver(self, driver_id: str) -> int:
         result = await self.collection.delete_many({"driver_id": driver_id})
+        await self.lookups.collection.delete_one({"_id": plates_key(driver_id)})
         return result.deleted_count
 
     async def passes_due(
