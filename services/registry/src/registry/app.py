@@ -47,6 +47,7 @@ from registry.store.drivers import DRIVERS, DriverStore
 from registry.store.erasure_receipts import ErasureReceiptStore
 from registry.store.fleets import FleetStore
 from registry.store.grids import GRIDS, GridStore
+from registry.store.lookups import LookupStore
 from registry.store.organisations import ORGANISATIONS, OrganisationStore
 from registry.store.protected import ROTATED
 from registry.store.reviews import ReviewStore
@@ -101,6 +102,8 @@ def create_app(
         for topic in CONFIRMING_TOPICS:
             consumer.domain(topic, {**confirmations.handlers(topic), **also.get(topic, {})})
         runtime.retention = retention_rules(settings)
+        # A driver whose events a crash left unpublished is refiled in lookups first.
+        runtime.before_republish[DRIVERS] = LookupStore(runtime.db).sync
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +118,7 @@ def create_app(
         ) as runtime:
             registry = built["registry"]
             await registry.lifecycle.finish_pending_erasures()
+            await LookupStore(runtime.db).backfill()  # once: drivers stored before lookups
             await registry.district.finish_interrupted_moves()
             await registry.people_erasure.finish_pending()
             app.state.runtime = runtime
