@@ -1,9 +1,9 @@
 """The access table (``deploy/access.yaml``): Kafka principals and what each may do.
 
 Renders the table into ACL bindings (for the whole platform or one test run's topic prefix),
-applies and removes them with Kafka's Admin API, and keeps a local broker's development
-credentials. ``python -m common.access --help`` lists the commands ``deploy/local/infra.sh`` and
-``make kafka-config`` use.
+applies and removes them with Kafka's Admin API (``common.acl_admin``), and keeps a local
+broker's development credentials (``common.access_credentials``). ``python -m common.access
+--help`` lists the commands ``deploy/local/infra.sh`` and ``make kafka-config`` use.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +20,14 @@ from typing import Any
 
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import (
-    CreateAclsRequest_v1,
-    DeleteAclsRequest_v1,
-)
-from aiokafka.protocol.api import Request
 
+# Re-exported: callers import the Admin API and the credentials file from here.
+from common.access_credentials import ensure_credentials as ensure_credentials
+from common.access_credentials import librdkafka_properties as librdkafka_properties
+from common.access_credentials import write_private_json
+from common.acl_admin import AclError as AclError
+from common.acl_admin import create_acls as create_acls
+from common.acl_admin import delete_acls as delete_acls
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
 from common.topics import COMPACTED_TOPICS
 
@@ -203,98 +204,6 @@ class AccessTable:
         return out
 
 
-# ----------------------------------------------------------------------------- Admin API
-class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]
-    """CreateAcls with many creations in one request (aiokafka's own wrapper sends one)."""
-
-    API_KEY = 30
-
-    def __init__(self, bindings: Sequence[Binding]) -> None:
-        self._bindings = bindings
-
-    def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
-        return request_struct_class([b.wire() for b in self._bindings])
-
-
-class _DeleteAcls(Request[DeleteAclsRequest_v1]):  # type: ignore[misc]
-    API_KEY = 31
-
-    def __init__(self, bindings: Sequence[Binding]) -> None:
-        self._bindings = bindings
-
-    def build(self, request_struct_class: type[DeleteAclsRequest_v1]) -> DeleteAclsRequest_v1:
-        return request_struct_class([b.wire() for b in self._bindings])
-
-
-class AclError(RuntimeError):
-    pass
-
-
-async def create_acls(admin: AIOKafkaAdminClient, bindings: Sequence[Binding]) -> None:
-    """Create the bindings (an existing one is left as it is: idempotent)."""
-    for chunk in _chunks(bindings):
-        response = await admin._send_request(_CreateAcls(chunk))
-        errors = [(c, m) for c, m in response.creation_responses if c]
-        if errors:
-            raise AclError(f"CreateAcls refused: {errors[:3]}")
-
-
-async def delete_acls(admin: AIOKafkaAdminClient, bindings: Sequence[Binding]) -> None:
-    for chunk in _chunks(bindings):
-        response = await admin._send_request(_DeleteAcls(chunk))
-        errors = [(r[0], r[1]) for r in response.filter_responses if r[0]]
-        if errors:
-            raise AclError(f"DeleteAcls refused: {errors[:3]}")
-
-
-def _chunks(items: Sequence[Binding], size: int = 500) -> Iterable[Sequence[Binding]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# ----------------------------------------------------------------------------- credentials
-def ensure_credentials(path: Path, table: AccessTable, *, bootstrap: str) -> dict[str, Any]:
-    """Create (or complete) the development credentials file: one random password per user.
-
-    Existing passwords are kept, so a restart does not lock anyone out."""
-    data: dict[str, Any] = {}
-    if path.exists():
-        data = json.loads(path.read_text())
-    users: dict[str, str] = dict(data.get("users") or {})
-    for username in table.usernames():
-        users.setdefault(username, secrets.token_urlsafe(24))
-    data.update(
-        bootstrap=bootstrap,
-        security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="SCRAM-SHA-512",
-        users=users,
-    )
-    _write_json(path, data)
-    return data
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Written readable by its owner only: it holds passwords."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(data, out, indent=2)
-    tmp.replace(path)
-
-
-def librdkafka_properties(data: dict[str, Any], username: str) -> str:
-    return (
-        f"# driverhome development credentials for Kafka user {username} (kcat -F <this file>)\n"
-        f"bootstrap.servers={data['bootstrap']}\n"
-        f"security.protocol={data['security_protocol']}\n"
-        f"sasl.mechanisms={data['sasl_mechanism']}\n"
-        f"sasl.username={username}\n"
-        f"sasl.password={data['users'][username]}\n"
-    )
-
-
-# ----------------------------------------------------------------------------- CLI
 def _admin_client(data: dict[str, Any]) -> AIOKafkaAdminClient:
     from common.kafka_auth import client_options
 
@@ -376,7 +285,7 @@ def _scram_args(args: argparse.Namespace, table: AccessTable) -> None:
     data = json.loads(args.file.read_text())
     for username in table.usernames():
         print(f"SCRAM-SHA-512=[name={username},password={data['users'][username]}]")
-    _write_json(args.file, {**data, "registered": table.usernames()})
+    write_private_json(args.file, {**data, "registered": table.usernames()})
 
 
 def _unregistered(args: argparse.Namespace, table: AccessTable) -> None:
@@ -395,7 +304,7 @@ def _password(args: argparse.Namespace, table: AccessTable) -> None:
 def _registered(args: argparse.Namespace, table: AccessTable) -> None:
     data = json.loads(args.file.read_text())
     registered = list(dict.fromkeys([*(data.get("registered") or ()), args.username]))
-    _write_json(args.file, {**data, "registered": registered})
+    write_private_json(args.file, {**data, "registered": registered})
 
 
 def _apply_command(args: argparse.Namespace, table: AccessTable) -> None:
