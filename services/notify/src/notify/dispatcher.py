@@ -6,16 +6,56 @@ it side by side; a crash leaves leases that simply run out.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
+
 from common.periodic import Periodic
 from notify.broadcasts import Broadcasts
 from notify.delivery import Delivery
 
 _PURGE_EVERY_SECONDS = 600.0
+# The most of the store's time each scan for due notifications may take (issue 19).
+_SCAN_SHARE = 0.1
+
+
+class Paced:
+    """A scan run again only after ``1 / share`` times its own last duration.
+
+    On real MongoDB the due scans use their indexes and take milliseconds, so they run every
+    round. The local store scans every notification instead: at 100,000 inboxes one scan takes
+    seconds, and back to back they took the store from a broadcast's fan-out (issue 19). Paced,
+    a slow scan waits longer (a 3 s scan runs every 30 s at most), and a due message waits at
+    most that long more."""
+
+    def __init__(
+        self,
+        step: Callable[[], Awaitable[int]],
+        *,
+        share: float = _SCAN_SHARE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._step = step
+        self._share = share
+        self._clock = clock
+        self._next = 0.0
+
+    async def __call__(self) -> int:
+        started = self._clock()
+        if started < self._next:
+            return 0
+        try:
+            return await self._step()
+        finally:
+            self._next = started + (self._clock() - started) / self._share
 
 
 class Dispatcher:
     def __init__(self, delivery: Delivery, broadcasts: Broadcasts, *, interval: float) -> None:
-        steps = (delivery.release_held, delivery.send_due, broadcasts.start_due_broadcasts)
+        steps = (
+            Paced(delivery.release_held),
+            Paced(delivery.send_due),
+            broadcasts.start_due_broadcasts,
+        )
         self._loops = [
             Periodic("notify-dispatcher", interval, steps),
             Periodic("notify-rate-window-purge", _PURGE_EVERY_SECONDS, delivery.purge_rate_windows),
