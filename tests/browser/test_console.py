@@ -99,6 +99,7 @@ async def test_each_role_sees_only_what_it_may(stack: Stack, driver: dict[str, s
     await expect(nav(page, "drivers")).to_be_visible()
     await expect(nav(page, "cases")).to_have_count(0)
     await expect(nav(page, "broadcasts")).to_have_count(0)
+    await expect(nav(page, "dlq")).to_have_count(0)  # no dlq:read: no dead-letter queues
     await expect(page.locator("[data-figure=drivers]")).to_be_visible()
     await checked(page, "home-auditor")
     await page.goto(f"{stack.console}/drivers/{driver['driver_id']}")
