@@ -19,7 +19,7 @@ from common.events.registry import (
     OrganisationPlaced,
     PersonAppointed,
 )
-from common.testing import unique_name, wait_until
+from common.testing import synthetic_phone, unique_name, wait_until
 from tests.integration.stations_harness import read_whole_topic
 from tests.integration.test_cases_loop import Clock, Headers, running
 from tests.support import produce
@@ -70,7 +70,9 @@ async def test_a_member_and_their_secretary_publish_compare_and_the_branch_nomin
             payload = {"organisation_id": branch, "period": PERIOD, "display_name": "王师傅"}
             return client.post("/v1/commitments", json=payload | _pledges() | body, headers=headers)
 
-        assert (await publish(me, promise="有事打 13812345678")).status_code == 422  # a number
+        assert (
+            await publish(me, promise=f"有事打 {synthetic_phone()}")
+        ).status_code == 422  # a number
         assert (await publish(me, organisation_id=union)).status_code == 422  # not a party org
         assert (await publish(me, driver_id=mate)).status_code == 404  # not for another driver
         assert (await publish(stranger, driver_id=mate)).status_code == 403  # not their branch

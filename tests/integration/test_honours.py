@@ -14,7 +14,7 @@ from common.events import CloudEvent, new_event
 from common.events.honours import HonourRoundAnnounced
 from common.events.points import PointsAwarded
 from common.events.registry import DriverDeactivated, DriverRegistered, DriverUpdated
-from common.testing import unique_name, wait_until
+from common.testing import synthetic_phone, unique_name, wait_until
 from notify.app import create_app as create_notify
 from notify.settings import NotifySettings
 from points.app import create_app as create_points
@@ -102,7 +102,7 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         announce = {"category": "monthly_star", "period": "2026-11", "seats": 1}
         refused = await client.post("/v1/honours/rounds", json=announce, headers=panel[0])
         assert refused.status_code == 403
-        numbered = announce | {"display_names": {star: "王 13812345678"}}
+        numbered = announce | {"display_names": {star: f"王 {synthetic_phone()}"}}
         number = await client.post("/v1/honours/rounds", json=numbered, headers=secretary)
         assert number.status_code == 422  # a display name never carries a phone or ID number
         announce |= {"display_names": {star: "王师傅"}}
