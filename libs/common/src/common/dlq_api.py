@@ -137,13 +137,12 @@ class DlqParts:
 
 
 def _parts(request: Request) -> DlqParts:
-    parts = getattr(request.app.state, "dlq", None)
-    if parts is None:
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        if runtime is None:
-            raise Problem(503, "Service Unavailable", "the service is starting")
-        parts = request.app.state.dlq = DlqParts(runtime)
-    return parts
+    # Per request from the running runtime (its Kafka clients live there): an app started
+    # again gets its new runtime's, never a stopped one's.
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise Problem(503, "Service Unavailable", "the service is starting")
+    return DlqParts(runtime)
 
 
 Parts = Annotated[DlqParts, Depends(_parts)]
