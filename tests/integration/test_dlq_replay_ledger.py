@@ -57,10 +57,9 @@ async def test_two_requests_at_once_publish_once_and_later_ones_answer_the_first
     ledger: ReplayLedger,
 ) -> None:
     sink = Sink(delay=0.3)
-    first, second = await asyncio.gather(
-        replay(ledger, sink), replay(ledger, sink), return_exceptions=True
+    outcomes: list[Any] = list(
+        await asyncio.gather(replay(ledger, sink), replay(ledger, sink), return_exceptions=True)
     )
-    outcomes = [first, second]
     done = [o for o in outcomes if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, Problem)]
     assert len(done) == 1 and len(refused) == 1 and refused[0].status == 409
