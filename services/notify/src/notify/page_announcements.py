@@ -2,7 +2,7 @@
 
 Two ways, chosen by ``broadcast_announcements`` (docs/notify.md, "Announcing a broadcast"):
 
-- ``page`` (default): the page's documents in one unordered bulk insert, then one
+- ``page`` (default): the page's documents in unordered bulk inserts of 100, then one
   ``notification.broadcast_delivered.v1`` naming every driver whose inbox holds the broadcast
   (event id ``<broadcast>:<page>.delivered``). A 100,000-driver broadcast is 200 events, not
   100,000, for notify to produce and for every consumer of ``notify.events`` to read.
@@ -27,7 +27,7 @@ from common.faults import Faults
 from common.outbox import outbox_entry
 from notify.records import EVENT_SOURCE, EVENT_TOPIC, Document, NotificationRecords, delivered_entry
 
-# Inbox documents stored per bulk insert when each slice is announced per driver.
+# Documents stored per bulk insert.
 _SLICE = 100
 
 
@@ -60,7 +60,11 @@ class PageAnnouncements:
         docs: list[Document],
         announcements: dict[str, list[Document]],
     ) -> None:
-        existing = await self._notifications.insert_fresh(docs)
+        # In slices of 100 as below: the same store work both ways, so the two differ in their
+        # announcements only.
+        existing: set[str] = set()
+        for at in range(0, len(docs), _SLICE):
+            existing |= await self._notifications.insert_fresh(docs[at : at + _SLICE])
         self._faults.hit(f"notify.broadcast.batch_written.{batch_no}")
         fresh = [d for d in docs if d["_id"] not in existing]
         inbox = [d for d in fresh if d["channel"] == "inbox" and d["status"] == "delivered"]
