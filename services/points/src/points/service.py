@@ -1,4 +1,5 @@
-"""Points use cases: open and close accounts, earn, reverse, adjust, expire, grade."""
+"""Points use cases: open and close accounts, earn, park (corrections, expiry and grades are
+mixed in from their own modules)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from common.clock import Clock
-from common.events import new_event
 from common.events.cases import CaseCompensationGranted
-from common.events.points import GradeChanged
 from common.events.registry import DriverKind
 from common.logging import get_logger
-from common.outbox import outbox_entry
+from points.corrections import Corrections
 from points.domain import (
     Account,
     AccountNotActive,
     AccountNotFound,
-    Cause,
     Entry,
-    EntryNotFound,
-    NotReversible,
     entry_id,
     month_of,
-    months_back,
 )
 from points.earning import (
     Earning,
@@ -32,8 +27,9 @@ from points.earning import (
     award_entry,
     compensation_entry,
 )
-from points.grades import GradeAssessment, GradePolicy, assess
-from points.ledger import EVENT_SOURCE, TOPIC, ConflictingEntry, Ledger
+from points.expiry_and_grades import ExpiryAndGrades
+from points.grades import GradePolicy
+from points.ledger import Ledger
 from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
 from points.store.accounts import AccountStore
@@ -68,7 +64,10 @@ class PointsPolicy:
     window: EarningWindow = field(default_factory=EarningWindow)
 
 
-class PointsService:
+class PointsService(Corrections, ExpiryAndGrades):
+    """Points use cases: accounts and earning here; corrections and expiry and grades in their
+    own modules."""
+
     def __init__(
         self,
         ledger: Ledger,
@@ -286,152 +285,3 @@ class PointsService:
 
     def forget_rule_cache(self) -> None:
         self._rule_cache = None
-
-    # corrections ----------------------------------------------------------------------
-    async def reverse(self, original_id: str, *, operator: str, reason: str) -> Entry:
-        """Undo an award (or refund a redemption) exactly once, however often it is asked."""
-        original = await self.ledger.entries.get(original_id)
-        if original is None or original.state != "applied":
-            raise EntryNotFound(original_id)
-        if original.kind not in ("award", "redemption"):
-            raise NotReversible(f"a {original.kind} entry cannot be reversed")
-        entry = Entry(
-            entry_id=entry_id(original.driver_id, "reversal", original.entry_id),
-            driver_id=original.driver_id,
-            kind="reversal",
-            amount=-original.amount,
-            cause=Cause(operator=operator, reason=reason),
-            occurred_at=self._clock(),
-            created_at=self._clock(),
-            reverses=original.entry_id,
-            detail={
-                "original_kind": original.kind,
-                "original_amount": original.amount,
-                # Taken back from the month it was counted in (older awards: their event's).
-                "original_month": original.detail.get("earned_month")
-                or month_of(original.occurred_at),
-            },
-        )
-        return await self._post_correction(entry)
-
-    async def adjust(
-        self,
-        driver_id: str,
-        amount: int,
-        *,
-        operator: str,
-        reason: str,
-        request_id: str,
-        sanction: bool = False,
-        approved_by: str | None = None,
-    ) -> Entry:
-        now = self._clock()
-        detail: dict[str, object] = {"requested": amount}
-        if approved_by is not None:  # four eyes: the second person, beside the maker
-            detail["approved_by"] = approved_by
-        entry = Entry(
-            entry_id=entry_id(driver_id, "adjustment", operator, request_id),
-            driver_id=driver_id,
-            kind="adjustment",
-            amount=amount,
-            cause=Cause(operator=operator, reason=reason),
-            occurred_at=now,
-            created_at=now,
-            sanction=sanction,
-            detail=detail,
-        )
-        existing = await self.ledger.entries.get(entry.entry_id)
-        if existing is not None and (
-            existing.detail.get("requested"),
-            existing.cause.reason,
-            existing.sanction,
-        ) != (amount, reason, sanction):
-            raise ConflictingEntry("this request id was used for another adjustment")
-        return await self._post_correction(entry)
-
-    async def _post_correction(self, entry: Entry) -> Entry:
-        # The same correction asked again (by anyone) is the same entry, applied once.
-        return await self.ledger.post(entry, same_cause=False)
-
-    # expiry and grades ----------------------------------------------------------------
-    def expiry_month(self, now: datetime | None = None) -> str:
-        """Awards made up to this month have expired by ``now``."""
-        return months_back(month_of(now or self._clock()), self.expiry_months + 1)
-
-    async def expire(self, driver_id: str, through_month: str) -> Entry:
-        now = self._clock()
-        entry = Entry(
-            entry_id=entry_id(driver_id, "expiry", through_month),
-            driver_id=driver_id,
-            kind="expiry",
-            amount=0,
-            cause=Cause(reason=f"points awarded up to {through_month} expired"),
-            occurred_at=now,
-            created_at=now,
-            detail={"through_month": through_month, "awarded_through": f"{through_month}-01"},
-        )
-        return await self.ledger.post(entry)
-
-    async def expire_all(self) -> int:
-        """The expiry job: idempotent, safe with several instances running at once."""
-        through = self.expiry_month()
-        expired = 0
-        after: str | None = None
-        while ids := await self.accounts.ids(after, 500):
-            for driver_id in ids:
-                account = await self.accounts.get(driver_id)
-                if account is None or (account.expired_through or "") >= through:
-                    continue
-                try:
-                    entry = await self.expire(driver_id, through)
-                except AccountNotActive:
-                    continue
-                expired += entry.state == "applied"
-            after = ids[-1]
-        return expired
-
-    async def assess(self, driver_id: str) -> GradeAssessment:
-        account = await self.get_account(driver_id)
-        return assess(account, self.grades, month_of(self._clock()))
-
-    async def refresh_grade(self, driver_id: str) -> bool:
-        """Re-grade as months pass (points leave the window); announces a change once."""
-        account = await self.get_account(driver_id)
-        now = self._clock()
-        assessment = assess(account, self.grades, month_of(now))
-        if assessment.grade == account.grade:
-            return False
-        event = new_event(
-            GradeChanged(
-                driver_id=driver_id,
-                old_grade=account.grade,
-                new_grade=assessment.grade,
-                earned_last_12_months=assessment.earned,
-                reasons=assessment.reasons,
-                changed_at=now,
-            ),
-            source=EVENT_SOURCE,
-            subject=driver_id,
-            # Deterministic: several instances refreshing at once announce one change.
-            event_id=f"{driver_id}:grade:{account.seq}:{month_of(now)}",
-        )
-        changed = await self.accounts.set_grade(
-            driver_id,
-            seq=account.seq,
-            old=account.grade,
-            new=assessment.grade,
-            outbox=[outbox_entry(TOPIC, event)],
-        )
-        relay = self.ledger.relay()
-        if changed and relay is not None:
-            await relay.flush(self.accounts.collection, driver_id)
-        return changed
-
-    async def refresh_all_grades(self) -> int:
-        changed = 0
-        after: str | None = None
-        while ids := await self.accounts.ids(after, 500):
-            for driver_id in ids:
-                changed += await self.refresh_grade(driver_id)
-            after = ids[-1]
-        return changed
