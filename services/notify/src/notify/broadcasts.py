@@ -7,6 +7,7 @@ into notifications by the work topic's consumer, safely again for the same page.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -256,9 +257,12 @@ class Broadcasts:
             broadcast_id=broadcast.broadcast_id,
             expires_at=broadcast.expires_at,
         )
-        facts = await self._drivers.facts_for(driver_ids)
-        prefs = await self._drivers.preferences_for(driver_ids)
-        subscriptions = await self._records.subscriptions_for(broadcast.category, driver_ids)
+        # Three independent reads at once: a page's store round trips are its cost (issue 19).
+        facts, prefs, subscriptions = await asyncio.gather(
+            self._drivers.facts_for(driver_ids),
+            self._drivers.preferences_for(driver_ids),
+            self._records.subscriptions_for(broadcast.category, driver_ids),
+        )
 
         def plan(driver_id: str, driver: DriverFacts, *, limited: bool) -> list[Document]:
             chosen = prefs.get(driver_id)
