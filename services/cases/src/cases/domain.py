@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from cases.calendar import BusinessCalendar, provisional
+from common.case_categories import CASE_CATEGORIES
 from common.domain_errors import DomainError
 
 Document = dict[str, Any]
@@ -20,23 +21,9 @@ KINDS = ("question", "help_request", "complaint", "report", "suggestion")
 CHANNELS = ("station", "hotline", "app", "partner")
 PRIORITIES = ("normal", "high", "urgent")
 
-# A driver-oriented taxonomy; ``programme`` categories are services we run ourselves, the only
-# ones where an upheld complaint may be compensated with points.
-CATEGORIES: dict[str, str] = {
-    "freight_payment": "Freight payment and wages",
-    "platform_fees": "Platform fees and deductions",
-    "enforcement": "Enforcement and fines",
-    "port_gate": "Port gate and appointments",
-    "parking_rest": "Parking and rest",
-    "schooling": "Children's schooling",
-    "social_insurance": "Social insurance",
-    "health": "Health",
-    "family_hardship": "Family hardship",
-    "station_services": "Station services",
-    "programme_points": "Programme points and mall",
-    "road_safety": "Road safety",
-    "other": "Other",
-}
+# The taxonomy (common.case_categories); ``programme`` categories are services we run
+# ourselves, the only ones where an upheld complaint may be compensated with points.
+CATEGORIES: dict[str, str] = CASE_CATEGORIES
 PROGRAMME_CATEGORIES = frozenset({"station_services", "programme_points"})
 
 ATTACHMENT_TYPES = frozenset(

@@ -10,29 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.case_categories import CASE_CATEGORIES
+
 # 政治面貌: asked only with the driver's explicit consent to this question (sensitive under PIPL).
 PoliticalStatus = Literal[
     "party_member", "probationary_party_member", "league_member", "masses", "other"
 ]
-# The cases service's categories (cases.domain.CATEGORIES; a unit test keeps them equal): a need
-# raised in the census becomes a case of its category.
-NEED_CATEGORIES: frozenset[str] = frozenset(
-    {
-        "freight_payment",
-        "platform_fees",
-        "enforcement",
-        "port_gate",
-        "parking_rest",
-        "schooling",
-        "social_insurance",
-        "health",
-        "family_hardship",
-        "station_services",
-        "programme_points",
-        "road_safety",
-        "other",
-    }
-)
+# The cases service's categories (common.case_categories): a need raised in the census becomes
+# a case of its category.
+NEED_CATEGORIES: frozenset[str] = frozenset(CASE_CATEGORIES)
 
 
 class CensusNeed(BaseModel):

@@ -24,31 +24,16 @@ from pydantic import (
     model_validator,
 )
 
+from common.case_categories import CASE_CATEGORIES as CASE_CATEGORY_LABELS
 from common.events.registry import DriverKind
 from stations.domain import SERVICES, StationsError
 
 SEED_FILE = Path(__file__).parent / "data" / "lifecycle_beilun_2023.json"
 SEED_LABEL = "beilun-2023"
 
-# The case categories of the cases service (cases.domain.CATEGORIES): an item names the ones
-# a driver's request about it is filed under. A unit test keeps the two lists equal.
-CASE_CATEGORIES = frozenset(
-    {
-        "freight_payment",
-        "platform_fees",
-        "enforcement",
-        "port_gate",
-        "parking_rest",
-        "schooling",
-        "social_insurance",
-        "health",
-        "family_hardship",
-        "station_services",
-        "programme_points",
-        "road_safety",
-        "other",
-    }
-)
+# The case categories of the cases service (common.case_categories): an item names the ones
+# a driver's request about it is filed under.
+CASE_CATEGORIES = frozenset(CASE_CATEGORY_LABELS)
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,47}$")]
 Source = Annotated[str, Field(max_length=60, examples=["seeds/001:25"])]
