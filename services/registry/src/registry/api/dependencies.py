@@ -19,6 +19,7 @@ from common.pagination import AfterId, Cursors, PageParams
 from common.problems import Problem
 from registry.api.schemas import DriverPage, DriverView
 from registry.domain import Driver, DriverNotFound
+from registry.lookup import Search
 from registry.records import Actor
 from registry.service import Registry
 
@@ -85,6 +86,14 @@ async def driver_page(
     full = len(found) == limit
     cursor = cursors.next(AfterId(id=found[-1].driver_id)) if full and found else None
     return DriverPage(items=items, next_cursor=cursor)
+
+
+async def drivers_matching(
+    registry: Registry, criteria: Search, principal: Principal, page: PageParams
+) -> DriverPage:
+    """A page of the drivers a search finds, as the caller may see them."""
+    found = await registry.lookup.search(criteria, after=after_id(page), limit=page.limit)
+    return await driver_page(registry, found, page.limit, principal, page)
 
 
 def after_id(page: PageParams) -> str | None:

@@ -18,7 +18,7 @@ from registry.api.dependencies import (
     OrgsManager,
     RegistryDep,
     after_id,
-    driver_page,
+    drivers_matching,
     next_cursor,
     visible,
 )
@@ -199,10 +199,7 @@ async def grid_drivers(
     ids = await registry.district.grid_ids_under(grid_id) if subtree else [grid_id]
     if not subtree:
         await registry.units.get_grid(grid_id)
-    found = await registry.lookup.search(
-        Search(grid_ids=ids), after=after_id(page), limit=page.limit
-    )
-    return await driver_page(registry, found, page.limit, principal, page)
+    return await drivers_matching(registry, Search(grid_ids=ids), principal, page)
 
 
 @router.post(
@@ -270,10 +267,7 @@ async def route_grid_drivers(
     page: Annotated[PageParams, Depends()],
 ) -> DriverPage:
     await registry.district.get_route_grid(route_grid_id)
-    found = await registry.lookup.search(
-        Search(route_grid_id=route_grid_id), after=after_id(page), limit=page.limit
-    )
-    return await driver_page(registry, found, page.limit, principal, page)
+    return await drivers_matching(registry, Search(route_grid_id=route_grid_id), principal, page)
 
 
 @router.put(

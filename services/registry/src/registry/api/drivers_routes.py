@@ -22,9 +22,9 @@ from registry.api.dependencies import (
     Eraser,
     RegistryDep,
     actor,
-    after_id,
     driver_page,
     driver_view,
+    drivers_matching,
     visible,
 )
 from registry.api.schemas import (
@@ -132,8 +132,7 @@ async def list_drivers(
         organisation_id=organisation_id,
         status=status,
     )
-    found = await registry.lookup.search(criteria, after=after_id(page), limit=page.limit)
-    return await driver_page(registry, found, page.limit, principal, page)
+    return await drivers_matching(registry, criteria, principal, page)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from registry.api.dependencies import (
     OrgsManager,
     RegistryDep,
     after_id,
-    driver_page,
+    drivers_matching,
     next_cursor,
 )
 from registry.api.schemas import DriverPage, MembershipView
@@ -188,8 +188,7 @@ async def list_members(
     else:
         await registry.units.get_organisation(organisation_id)
         criteria = Search(organisation_id=organisation_id)
-    found = await registry.lookup.search(criteria, after=after_id(page), limit=page.limit)
-    return await driver_page(registry, found, page.limit, principal, page)
+    return await drivers_matching(registry, criteria, principal, page)
 
 
 @router.post(
