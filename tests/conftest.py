@@ -9,7 +9,7 @@ import os
 os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "test")
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient, monitoring
@@ -27,8 +27,7 @@ from common.testing import (
     unexpected_dead_letters,
     unique_name,
 )
-
-S = TypeVar("S", bound=ServiceSettings)
+from tests.support import settings_builder
 
 _update_conflicts = UpdateConflictWatch()
 
@@ -88,25 +87,7 @@ async def run_id(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[
 
 @pytest.fixture
 def make_settings(infra: Infra, run_id: str) -> Callable[..., Any]:
-    def build(cls: type[S], **overrides: Any) -> S:
-        values: dict[str, Any] = {
-            "environment": "test",
-            "kafka_bootstrap": infra.kafka_bootstrap,
-            "mongo_url": infra.mongo_url,
-            "topic_prefix": f"{run_id}.",
-            "topic_partitions": 2,
-            "mongo_db": f"{run_id}_{cls.model_fields['service_name'].default}",
-            "outbox_sweep_seconds": 0.5,
-            "consumer_backoff_max_seconds": 1.0,
-            # Suites send bursts from one address; tests/security/test_limits.py turns it on.
-            "rate_limit_enabled": False,
-            # Its own principal of deploy/access.yaml on a secured broker.
-            **infra.service_settings(cls.model_fields["service_name"].default),
-        }
-        values.update(overrides)
-        return cls(**values)
-
-    return build
+    return settings_builder(infra, run_id)
 
 
 @pytest.fixture

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from pydantic import BaseModel
+
+from common.testing import Infra
+
+S = TypeVar("S", bound=BaseModel)
 
 # Settings a production service starts with: the identity provider's issuer and JWKS (never
 # the development issuer), and its own PII and partner hash keys (never the development ones).
@@ -22,6 +28,32 @@ PRODUCTION_KEYS: dict[str, object] = {
     "partner_hash_keys": {"port-booking": {"pb1": "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI="}},
     "cursor_key": "Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M=",
 }
+
+
+def settings_builder(infra: Infra, run: str) -> Callable[..., Any]:
+    """Builds a service's settings for one test run: its topics and databases under the run's
+    prefix, its own Kafka principal, quick sweeps and backoff, no rate limit."""
+
+    def build(cls: type[S], **overrides: Any) -> S:
+        name = cls.model_fields["service_name"].default
+        values: dict[str, Any] = {
+            "environment": "test",
+            "kafka_bootstrap": infra.kafka_bootstrap,
+            "mongo_url": infra.mongo_url,
+            "topic_prefix": f"{run}.",
+            "topic_partitions": 2,
+            "mongo_db": f"{run}_{name}",
+            "outbox_sweep_seconds": 0.5,
+            "consumer_backoff_max_seconds": 1.0,
+            # Suites send bursts from one address; tests/security/test_limits.py turns it on.
+            "rate_limit_enabled": False,
+            # Its own principal of deploy/access.yaml on a secured broker.
+            **infra.service_settings(name),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    return build
 
 
 @asynccontextmanager

@@ -37,7 +37,7 @@ from notify.settings import NotifySettings
 from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_rules import driver
-from tests.support import approved, produce, serve
+from tests.support import approved, produce, serve, settings_builder
 
 Json = dict[str, Any]
 PLATFORM = "partner/party-platform"
@@ -92,20 +92,7 @@ async def p(infra: Infra) -> AsyncIterator[Party]:
     run = unique_name("t")
     grants = await grant_run(infra, run)
 
-    def settings(cls: type[Any]) -> Any:
-        name = cls.model_fields["service_name"].default
-        return cls(
-            **infra.service_settings(name),
-            environment="test",
-            kafka_bootstrap=infra.kafka_bootstrap,
-            mongo_url=infra.mongo_url,
-            topic_prefix=f"{run}.",
-            topic_partitions=2,
-            mongo_db=f"{run}_{name}",
-            outbox_sweep_seconds=0.5,
-            consumer_backoff_max_seconds=1.0,
-            rate_limit_enabled=False,
-        )
+    settings = settings_builder(infra, run)
 
     cases_settings = settings(CasesSettings)
     app = cases_app(cases_settings, scan=False)

@@ -34,7 +34,7 @@ from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
 from tests.integration.stations_harness import read_whole_topic
 from tests.integration.test_registry_rules import driver
-from tests.support import serve
+from tests.support import serve, settings_builder
 
 Json = dict[str, Any]
 
@@ -92,20 +92,7 @@ async def d(infra: Infra) -> AsyncIterator[District]:
     run = unique_name("t")
     grants = await grant_run(infra, run)
 
-    def settings(cls: type[Any]) -> Any:
-        name = cls.model_fields["service_name"].default
-        return cls(
-            **infra.service_settings(name),
-            environment="test",
-            kafka_bootstrap=infra.kafka_bootstrap,
-            mongo_url=infra.mongo_url,
-            topic_prefix=f"{run}.",
-            topic_partitions=2,
-            mongo_db=f"{run}_{name}",
-            outbox_sweep_seconds=0.5,
-            consumer_backoff_max_seconds=1.0,
-            rate_limit_enabled=False,
-        )
+    settings = settings_builder(infra, run)
 
     registry = settings(RegistrySettings)
     try:
