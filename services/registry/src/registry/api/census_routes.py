@@ -25,7 +25,7 @@ from registry.api.dependencies import (
     after_id,
     driver_page,
     driver_view,
-    next_cursor,
+    page_of,
     visible,
 )
 from registry.api.schemas import DriverPage, DriverView
@@ -75,10 +75,7 @@ async def list_campaigns(
     principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
 ) -> CampaignPage:
     found = await registry.census.campaigns(after=after_id(page), limit=page.limit)
-    return CampaignPage(
-        items=[CampaignView.of(c) for c in found],
-        next_cursor=next_cursor([c.campaign_id for c in found], page),
-    )
+    return page_of(CampaignPage, found, CampaignView.of, lambda c: c.campaign_id, page)
 
 
 @router.get(

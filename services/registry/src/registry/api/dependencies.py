@@ -9,9 +9,11 @@ drivers they registered or are linked to; drivers only themselves. Someone else'
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 
 from common.auth import Principal
 from common.authz import require_scope
@@ -22,6 +24,9 @@ from registry.domain import Driver, DriverNotFound
 from registry.lookup import Search
 from registry.records import Actor
 from registry.service import Registry
+
+T = TypeVar("T")
+PageT = TypeVar("PageT", bound=BaseModel)
 
 # Operators by the scope of the act (common.authz); the other roles a route admits are held to
 # their own drivers below and in the use cases.
@@ -99,6 +104,19 @@ async def drivers_matching(
 def after_id(page: PageParams) -> str | None:
     position = page.after(AfterId)
     return position.id if position else None
+
+
+def page_of(
+    page_type: type[PageT],
+    found: Sequence[T],
+    view: Callable[[T], BaseModel],
+    key: Callable[[T], str],
+    page: PageParams,
+) -> PageT:
+    """A page of views of what a query found, with the cursor after its last item if full."""
+    return page_type(
+        items=[view(x) for x in found], next_cursor=next_cursor([key(x) for x in found], page)
+    )
 
 
 def next_cursor(ids: list[str], page: PageParams) -> str | None:

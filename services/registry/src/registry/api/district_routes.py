@@ -19,7 +19,7 @@ from registry.api.dependencies import (
     RegistryDep,
     after_id,
     drivers_matching,
-    next_cursor,
+    page_of,
     visible,
 )
 from registry.api.district_schemas import (
@@ -80,10 +80,7 @@ async def organisation_subtree(
     found = await registry.district.organisation_subtree(
         organisation_id, kind=kind, after=after_id(page), limit=page.limit
     )
-    return OrganisationPage(
-        items=[OrganisationView.of(o) for o in found],
-        next_cursor=next_cursor([o.organisation_id for o in found], page),
-    )
+    return page_of(OrganisationPage, found, OrganisationView.of, lambda o: o.organisation_id, page)
 
 
 @router.post("/people", status_code=201, response_model=PersonView, summary="Add a non-driver")
@@ -180,10 +177,7 @@ async def grid_subtree(
     found = await registry.district.grid_subtree(
         grid_id, level=level, after=after_id(page), limit=page.limit
     )
-    return GridPage(
-        items=[GridView.of(g) for g in found],
-        next_cursor=next_cursor([g.grid_id for g in found], page),
-    )
+    return page_of(GridPage, found, GridView.of, lambda g: g.grid_id, page)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from registry.api.dependencies import (
     RegistryDep,
     actor,
     after_id,
-    next_cursor,
+    page_of,
     visible,
 )
 from registry.api.oversight_schemas import (
@@ -68,10 +68,7 @@ async def access_records(
     found = await registry.pii_access.access_records(
         driver_id=driver_id, after=after_id(page), limit=page.limit
     )
-    return AccessRecordPage(
-        items=[AccessRecordView.of(r) for r in found],
-        next_cursor=next_cursor([r.access_id for r in found], page),
-    )
+    return page_of(AccessRecordPage, found, AccessRecordView.of, lambda r: r.access_id, page)
 
 
 @router.get(
@@ -89,10 +86,7 @@ async def list_reviews(
     found = await registry.reviews.items(
         status=status, driver_id=driver_id, after=after_id(page), limit=page.limit
     )
-    return ReviewPage(
-        items=[ReviewView.of(r) for r in found],
-        next_cursor=next_cursor([r.review_id for r in found], page),
-    )
+    return page_of(ReviewPage, found, ReviewView.of, lambda r: r.review_id, page)
 
 
 @router.post(

@@ -16,7 +16,7 @@ from registry.api.dependencies import (
     RegistryDep,
     after_id,
     drivers_matching,
-    next_cursor,
+    page_of,
 )
 from registry.api.schemas import DriverPage, MembershipView
 from registry.api.units_schemas import (
@@ -57,10 +57,7 @@ async def list_fleets(
     principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
 ) -> FleetPage:
     found = await registry.units.fleets(after=after_id(page), limit=page.limit)
-    return FleetPage(
-        items=[FleetView.of(f) for f in found],
-        next_cursor=next_cursor([f.fleet_id for f in found], page),
-    )
+    return page_of(FleetPage, found, FleetView.of, lambda f: f.fleet_id, page)
 
 
 @router.get("/fleets/{fleet_id}", response_model=FleetView, summary="A fleet")
@@ -95,10 +92,7 @@ async def list_grids(
     principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
 ) -> GridPage:
     found = await registry.units.grids(after=after_id(page), limit=page.limit)
-    return GridPage(
-        items=[GridView.of(g) for g in found],
-        next_cursor=next_cursor([g.grid_id for g in found], page),
-    )
+    return page_of(GridPage, found, GridView.of, lambda g: g.grid_id, page)
 
 
 @router.put(
@@ -153,10 +147,7 @@ async def list_organisations(
     kind: OrganisationKind | None = None,
 ) -> OrganisationPage:
     found = await registry.units.organisations(kind=kind, after=after_id(page), limit=page.limit)
-    return OrganisationPage(
-        items=[OrganisationView.of(o) for o in found],
-        next_cursor=next_cursor([o.organisation_id for o in found], page),
-    )
+    return page_of(OrganisationPage, found, OrganisationView.of, lambda o: o.organisation_id, page)
 
 
 @router.get(
