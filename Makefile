@@ -71,7 +71,7 @@ infra-status:
 	$(INFRA) status
 
 run: bootstrap ## infra, every service and a demo data set; Ctrl-C stops everything
-	$(DEV_ENV) $(WITH_INFRA) bash scripts/run-services.sh
+	$(DEV_ENV) WITH_INFRA_ACCESS=1 $(WITH_INFRA) bash scripts/run-services.sh
 
 # The development credentials of the secured local broker (deploy/access.yaml principals).
 KAFKA_CREDENTIALS := $${DRIVERHOME_INFRA_DIR:-.infra}/kafka/credentials.json

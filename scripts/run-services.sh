@@ -7,7 +7,7 @@
 #
 # For tests: RUN_SERVICES (names), RUN_PORT_BASE (service i listens on base+i),
 # RUN_SERVICE_CMD (a command the name is appended to; default: the venv's `python -m`),
-# RUN_DEMO=0 (no demo data), RUN_LOGS (log folder). The operator console, listed last, listens
+# RUN_DEMO=0 (no demo data), RUN_LOGS (log folder), RUN_READY_SECONDS (per service, 180). The operator console, listed last, listens
 # on the base port itself and calls the others at their ports; it needs no Kafka principal.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -113,11 +113,14 @@ for name in "${names[@]}"; do
   start_service "$name"
 done
 
+# Each service gets RUN_READY_SECONDS to answer /readyz (a loaded 2-core machine imports and
+# joins its consumer groups in over a minute).
+ready_checks=$((${RUN_READY_SECONDS:-180} * 2))
 for name in "${names[@]}"; do
   url="http://127.0.0.1:${port[$name]}/readyz"
-  for i in $(seq 1 120); do
+  for i in $(seq 1 "$ready_checks"); do
     if curl -fsS "$url" >/dev/null 2>&1; then break; fi
-    if [ "$i" = 120 ]; then echo "run: $name did not become ready; see $logs/$name.log" >&2; exit 1; fi
+    if [ "$i" = "$ready_checks" ]; then echo "run: $name did not become ready; see $logs/$name.log" >&2; exit 1; fi
     supervise
     sleep 0.5
   done

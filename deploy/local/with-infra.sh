@@ -10,6 +10,11 @@ fi
 if ! bash "$here/infra.sh" status >/dev/null 2>&1; then
   bash "$here/infra.sh" up || exit $?
   started=1
+elif [ "${WITH_INFRA_ACCESS:-0}" = 1 ] && [ -f "${DRIVERHOME_INFRA_DIR:-.infra}/kafka/credentials.json" ]; then
+  # Already running (started before the last pull): the access table may have gained users or
+  # grants since (a consumer's new topic, a new partner), which `up` applies. Without them a
+  # service fails its start-up with TOPIC_AUTHORIZATION_FAILED. Additive and idempotent.
+  bash "$here/infra.sh" access >&2 || echo "with-infra: could not apply deploy/access.yaml" >&2
 fi
 cleanup() {
   if [ "$started" = 1 ]; then bash "$here/infra.sh" down >&2 || true; fi
