@@ -14,7 +14,7 @@ from typing import Any
 from common.approvals import ApprovalRequest, Area, CommandRefused, ScopeChecker
 from notify.api.schemas import BroadcastRequest
 from notify.broadcasts import Broadcasts
-from notify.domain import NotifyError
+from notify.domain import Broadcast, NotifyError
 
 URGENT_BROADCAST = "urgent_broadcast"
 
@@ -23,17 +23,29 @@ def broadcast_id_of(approval_id: str) -> str:
     return f"brc_{approval_id.removeprefix('apr_')}"
 
 
+async def create_requested(
+    broadcasts: Broadcasts, body: BroadcastRequest, *, by: str, broadcast_id: str | None = None
+) -> Broadcast:
+    """The broadcast a request asks for: made at once by a broadcaster, or once approved."""
+    return await broadcasts.create_broadcast(
+        category=body.category,
+        urgency=body.urgency,
+        segment=body.segment,
+        content=dict(body.content),
+        scheduled_at=body.scheduled_at,
+        expires_at=body.expires_at,
+        by=by,
+        broadcast_id=broadcast_id,
+    )
+
+
 def notify_areas(broadcasts: Broadcasts) -> list[Area]:
     async def send(request: ApprovalRequest) -> Mapping[str, Any]:
         body = BroadcastRequest.model_validate(request.command)
         try:
-            broadcast = await broadcasts.create_broadcast(
-                category=body.category,
-                urgency=body.urgency,
-                segment=body.segment,
-                content=dict(body.content),
-                scheduled_at=body.scheduled_at,
-                expires_at=body.expires_at,
+            broadcast = await create_requested(
+                broadcasts,
+                body,
                 by=request.maker,
                 broadcast_id=broadcast_id_of(request.approval_id),
             )

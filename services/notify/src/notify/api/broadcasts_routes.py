@@ -15,7 +15,7 @@ from common.requests import IdempotencyKey, run_once
 from notify.api.dependencies import Broadcaster, NotifyDep, newest_after, newest_cursor
 from notify.api.schemas import BroadcastPage, BroadcastRequest, BroadcastView
 from notify.domain import check_broadcast, is_urgent
-from notify.four_eyes import URGENT_BROADCAST
+from notify.four_eyes import URGENT_BROADCAST, create_requested
 
 router = APIRouter(prefix="/v1", tags=["broadcasts"])
 
@@ -52,15 +52,7 @@ async def create_broadcast(
         return await propose(approvals, proposal, principal)
 
     async def create() -> tuple[int, BaseModel]:
-        broadcast = await notify.broadcasts.create_broadcast(
-            category=body.category,
-            urgency=body.urgency,
-            segment=body.segment,
-            content=dict(body.content),
-            scheduled_at=body.scheduled_at,
-            expires_at=body.expires_at,
-            by=principal.sub,
-        )
+        broadcast = await create_requested(notify.broadcasts, body, by=principal.sub)
         return 201, BroadcastView.of(broadcast)
 
     return await run_once(request, principal, idempotency_key, body, create)
