@@ -10,13 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.approvals import ApprovalRequest, Area, CommandRefused, ScopeChecker
+from common.approvals import ApprovalRequest, Area, CommandRefused, Proposal, ScopeChecker
 from registry.domain import RegistryError
 from registry.records import Actor
 from registry.service import Registry
 
 ERASURE = "erasure"
 PERSON_ERASURE = "person_erasure"
+# The command of each area names its subject by this field.
+SUBJECT_FIELD = {ERASURE: "driver_id", PERSON_ERASURE: "person_id"}
+
+
+def erasure_proposal(area: str, subject: str, reason: str, request_key: str | None) -> Proposal:
+    """What the first security officer asks: erase ``subject``'s personal data, for ``reason``."""
+    return Proposal(
+        area=area,
+        command={SUBJECT_FIELD[area]: subject, "reason": reason},
+        reason=reason,
+        summary=f"erase the personal data of {subject}",
+        subject=subject,
+        request_key=request_key,
+    )
 
 
 def registry_areas(registry: Registry) -> list[Area]:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from common.approvals import Proposal
 from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
 from common.authz import require_scope
@@ -41,7 +40,7 @@ from registry.domain import (
     DriverStatus,
     RegistrationChannel,
 )
-from registry.four_eyes import ERASURE
+from registry.four_eyes import ERASURE, erasure_proposal
 from registry.lookup import Search
 from registry.registration import Registration
 
@@ -251,12 +250,5 @@ async def erase_driver(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     await visible(registry, principal, driver_id)
-    proposal = Proposal(
-        area=ERASURE,
-        command={"driver_id": driver_id, "reason": body.reason},
-        reason=body.reason,
-        summary=f"erase the personal data of {driver_id}",
-        subject=driver_id,
-        request_key=idempotency_key,
-    )
+    proposal = erasure_proposal(ERASURE, driver_id, body.reason, idempotency_key)
     return await propose(request.app.state.approvals, proposal, principal)

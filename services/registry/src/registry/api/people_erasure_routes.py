@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from common.approvals import Proposal
 from common.approvals_api import ACCEPTED, propose
 from common.requests import IdempotencyKey
 from registry.api.dependencies import Eraser, RegistryDep
 from registry.api.schemas import EraseRequest
-from registry.four_eyes import PERSON_ERASURE
+from registry.four_eyes import PERSON_ERASURE, erasure_proposal
 
 router = APIRouter(prefix="/v1", tags=["district: trees, people, route grids"])
 
@@ -40,12 +39,5 @@ async def erase_person(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     await registry.district.get_person(person_id)
-    proposal = Proposal(
-        area=PERSON_ERASURE,
-        command={"person_id": person_id, "reason": body.reason},
-        reason=body.reason,
-        summary=f"erase the personal data of {person_id}",
-        subject=person_id,
-        request_key=idempotency_key,
-    )
+    proposal = erasure_proposal(PERSON_ERASURE, person_id, body.reason, idempotency_key)
     return await propose(request.app.state.approvals, proposal, principal)
