@@ -1,8 +1,9 @@
 """Load a few aid applications for ``make run`` (docs/cases.md "Aid applications"): one living
 aid granted after two reviews, one elderly care waiting for its second review, one
-serious-illness aid staff filed for a driver, one living aid rejected. Drivers come from the
-demo registry (the last ones, so the mutual-help demo keeps its own); documents are metadata
-with synthetic digests. Loading twice adds nothing.
+serious-illness aid staff filed for a driver, one living aid rejected; and a 冬送温暖 festival
+campaign of a gift to the same drivers, collected at 北仑司机之家 (BL-XP-000), one of them
+already handed over. Drivers come from the demo registry (the last ones, so the mutual-help
+demo keeps its own); documents are metadata with synthetic digests. Loading twice adds nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import hashlib
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -110,8 +112,52 @@ async def load(cases: str, registry: str) -> int:
             for reviewer, (decision, amount, note) in zip((CARE1, CARE2), reviews, strict=False):
                 review: dict[str, Any] = {"decision": decision, "note": note}
                 review |= {"amount_yuan": amount} if amount else {}
-                await http.post(path, json=review, headers=reviewer)
+                reviewed = await http.post(path, json=review, headers=reviewer)
+                if reviewed.status_code != 200:
+                    print(f"demo: review refused: {reviewed.status_code}", file=sys.stderr)
     return filed
+
+
+CAMPAIGN_STATION = "BL-XP-000"
+CAMPAIGN_GIFT = "棉大衣和保温杯"
+
+
+async def festival_campaign(http: httpx.AsyncClient, ids: list[str]) -> str | None:
+    """Launch the winter campaign once (its id is random: a recipient's gifts tell whether it
+    was launched before) and confirm the first driver's hand-over at the station."""
+    first = bearer(role="driver", driver_id=ids[0], sub=f"demo-{ids[0]}")
+    gifts = (await http.get("/v1/aid/campaigns/mine", headers=first)).json()
+    if any(gift.get("gift") == CAMPAIGN_GIFT for gift in gifts):
+        return None  # loaded before
+    body = {
+        "season": "winter_warmth",
+        "title": f"{datetime.now(UTC).year} 冬送温暖",
+        "gift": CAMPAIGN_GIFT,
+        "amount_yuan": 300,
+        "station_id": CAMPAIGN_STATION,
+        "collect_by": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+        "driver_ids": ids,
+    }
+    answer = await http.post("/v1/aid/campaigns", json=body, headers=CARE1)
+    if answer.status_code != 201:
+        print(f"demo: campaign refused: {answer.status_code} {answer.text}", file=sys.stderr)
+        return None
+    campaign_id: str = answer.json()["campaign_id"]
+    station = bearer(role="station", station_id=CAMPAIGN_STATION, sub="demo-station-staff")
+    confirmed = await http.post(
+        f"/v1/aid/campaigns/{campaign_id}/deliveries/{ids[0]}/confirm", headers=station
+    )
+    if confirmed.status_code != 200:
+        print(f"demo: delivery not confirmed: {confirmed.status_code}", file=sys.stderr)
+    return campaign_id
+
+
+async def load_campaign(cases: str, registry: str) -> str | None:
+    ids = await drivers(registry, len(APPLICATIONS))
+    if not ids:
+        return None
+    async with httpx.AsyncClient(base_url=cases, timeout=10) as http:
+        return await festival_campaign(http, ids)
 
 
 def main() -> None:
@@ -121,6 +167,9 @@ def main() -> None:
     args = parser.parse_args()
     filed = asyncio.run(load(args.cases, args.registry))
     print(f"demo: {filed} aid applications filed; see {args.cases}/v1/aid/applications")
+    launched = asyncio.run(load_campaign(args.cases, args.registry))
+    if launched:
+        print(f"demo: festival campaign launched; see {args.cases}/v1/aid/campaigns/{launched}")
 
 
 if __name__ == "__main__":
