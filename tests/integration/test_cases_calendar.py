@@ -21,7 +21,7 @@ from cases.settings import CasesSettings
 from common.events import CloudEvent
 from common.testing import unique_name
 from tests.integration.stations_harness import read_whole_topic
-from tests.integration.test_cases_loop import SH, Actors, Clock, Headers, open_case, running
+from tests.integration.test_cases_loop import SH, Clock, Headers, open_case, running, scene
 from tests.unit.test_cases_calendar import TEST_2027
 
 
@@ -49,10 +49,9 @@ def same_moment(a: str, b: str) -> bool:
 async def test_intake_on_20_december_is_provisional_and_loading_2027_recounts_it_once(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 12, 20, 10, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(
+        make_settings, token, datetime(2026, 12, 20, 10, tzinfo=SH)
+    )
     async with running(settings, clock) as (app1, client), running(settings, clock) as (app2, _):
         case = await open_case(client, who.driver, driver)
         cid = case["case_id"]
@@ -101,10 +100,9 @@ async def test_intake_on_20_december_is_provisional_and_loading_2027_recounts_it
 async def test_on_5_january_intake_and_the_breach_scan_run_and_the_breaches_say_provisional(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2027, 1, 5, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(
+        make_settings, token, datetime(2027, 1, 5, 9, 30, tzinfo=SH)
+    )
     async with running(settings, clock) as (app, client):
         case = await open_case(client, who.driver, driver, kind="question")
         cid = case["case_id"]
@@ -230,10 +228,7 @@ async def test_readyz_stays_ready_but_the_metric_says_next_year_is_missing_from_
 async def test_a_case_the_breach_scan_cannot_handle_is_logged_and_counted_and_the_round_goes_on(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(make_settings, token)
     async with running(settings, clock) as (app, client):
         good = await open_case(client, who.driver, driver)
         store = app.state.cases.store

@@ -8,7 +8,14 @@ from datetime import datetime
 
 from cases.settings import CasesSettings
 from common.testing import unique_name
-from tests.integration.test_cases_loop import SH, Actors, Clock, Headers, case_events, running
+from tests.integration.test_cases_loop import (
+    SH,
+    Clock,
+    Headers,
+    case_events,
+    running,
+    scene,
+)
 
 
 def body(driver: str, **extra: object) -> dict[str, object]:
@@ -24,10 +31,7 @@ def body(driver: str, **extra: object) -> dict[str, object]:
 async def test_intake_with_an_idempotency_key_opens_one_case(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(make_settings, token)
     key = {"Idempotency-Key": unique_name("k_"), **who.driver}
     async with running(settings, clock) as (app, client):
         first = await client.post("/v1/cases", json=body(driver), headers=key)

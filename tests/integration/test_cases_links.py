@@ -9,17 +9,14 @@ from cases.settings import CasesSettings
 from common.events import new_event
 from common.events.points import PointsAwarded
 from common.testing import unique_name, wait_until
-from tests.integration.test_cases_loop import SH, Actors, Clock, Headers, open_case, running
+from tests.integration.test_cases_loop import SH, Actors, Clock, Headers, open_case, running, scene
 from tests.support import produce
 
 
 async def test_a_compensation_credited_by_points_is_marked_applied_once(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(make_settings, token)
     async with running(settings, clock) as (app, client):
         case = await open_case(client, who.driver, driver)
         cid = case["case_id"]

@@ -23,6 +23,8 @@ from tests.support import serve
 
 SH = ZoneInfo("Asia/Shanghai")
 Headers = Callable[..., dict[str, str]]
+# Most tests start on an ordinary working morning.
+MONDAY_MORNING = datetime(2026, 3, 2, 9, 30, tzinfo=SH)
 
 
 class Clock:
@@ -58,6 +60,14 @@ class Actors:
         return token(
             "operator", scope="cases:handle cases:revisit", unit_id=unit, sub=sub or f"h-{unit}"
         )
+
+
+def scene(
+    make_settings: Callable[..., CasesSettings], token: Headers, at: datetime = MONDAY_MORNING
+) -> tuple[CasesSettings, Clock, str, Actors]:
+    """A test's cases settings, a clock at ``at``, and a fresh driver with the usual actors."""
+    driver = unique_name("drv_")
+    return make_settings(CasesSettings), Clock(at), driver, Actors(token, driver)
 
 
 async def open_case(
@@ -107,10 +117,7 @@ async def case_events(settings: CasesSettings, case_id: str) -> list[CloudEvent]
 async def test_the_closed_loop_leaves_one_event_per_transition_and_refuses_the_rest(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(make_settings, token)
     u1, u2 = who.unit(token, "U1"), who.unit(token, "U2")
     async with running(settings, clock) as (_, client):
         case = await open_case(client, who.driver, driver)
@@ -207,10 +214,7 @@ async def test_the_closed_loop_leaves_one_event_per_transition_and_refuses_the_r
 async def test_the_first_unit_to_accept_stays_responsible_and_a_second_return_goes_to_a_supervisor(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(make_settings, token)
     async with running(settings, clock) as (_, client):
         cid = (await open_case(client, who.driver, driver))["case_id"]
         await act(client, cid, "dispatch", who.dispatcher, unit_ids=["U1"])
@@ -441,10 +445,7 @@ async def test_attachments_are_limited_and_respondents_do_not_see_the_complainan
 async def test_merging_never_forms_a_cycle_and_can_be_undone(
     make_settings: Callable[..., CasesSettings], token: Headers
 ) -> None:
-    settings = make_settings(CasesSettings)
-    clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=SH))
-    driver = unique_name("drv_")
-    who = Actors(token, driver)
+    settings, clock, driver, who = scene(make_settings, token)
     async with running(settings, clock) as (_, client):
         a = (await open_case(client, who.driver, driver))["case_id"]
         b = (await open_case(client, who.driver, driver))["case_id"]
