@@ -392,7 +392,9 @@ if __name__ == "__main__":
         nargs="*",
         default=[
             s
-            for s in ("footprint", "points", "registry", "stations", "notify", "cases", "partners")
+            # The longest at the district sizes (registry, 100,000 drivers) last: a run stopped
+            # by its time limit keeps the most sections.
+            for s in ("footprint", "points", "stations", "notify", "cases", "partners", "registry")
             if _has_section(s)
         ],
         help="service benchmarks to run after the baselines and the first flow",
