@@ -245,7 +245,10 @@ async def main(args: argparse.Namespace) -> None:
     # Idle memory and start-up first, before anything loads the machine.
     if "footprint" in args.sections:
         print("footprint (start-up and idle memory)", flush=True)
-        await importlib.import_module("bench.footprint").run(args.kafka, args.mongo, report)
+        try:
+            await importlib.import_module("bench.footprint").run(args.kafka, args.mongo, report)
+        except Exception as exc:  # the figures after it still count
+            report.add("footprint: did not finish", type(exc).__name__, str(exc)[:120])
     peaks = PeakMemory(os.getpid())
     with peaks.running():
         await measure(args, report)
@@ -304,7 +307,10 @@ async def measure(args: argparse.Namespace, report: Report) -> None:
             "notify": {"drivers": args.notify_drivers},
             "cases": {"cases": args.cases},
         }
-        await module.run(args.kafka, args.mongo, report, **sizes.get(section, {}))
+        try:
+            await module.run(args.kafka, args.mongo, report, **sizes.get(section, {}))
+        except Exception as exc:  # one section failing must not cost the others' figures
+            report.add(f"{section}: did not finish", type(exc).__name__, str(exc)[:120])
         checkpoint(args, report, f"sections up to {section}")
 
 
