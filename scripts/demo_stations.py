@@ -5,7 +5,10 @@ container bases and logistics parks, rest stops ("驿站") along the port roads 
 stations in the villages and communities, each with hours, facilities, capacity and (for many)
 a grade. Beside them, Xuecheng's "1+X+Y" network (seeds/002:35): 1 hub, 3 drivers' homes and 20
 driver posts. Coordinates are synthetic but lie where such stations would be. Activities (markets,
-health checks, trainings) are scheduled for the coming weeks. Loading twice changes nothing.
+health checks, trainings) are scheduled for the coming weeks. Forty demo drivers use life-cycle
+services at the two 司机之家 this month (policy briefings, union membership, medical checks,
+legal aid, …), so the catalogue's coverage figures have something to count. Loading twice
+changes nothing (within a month: each month's loading counts that month's visits).
 """
 
 from __future__ import annotations
@@ -293,6 +296,49 @@ async def post(http: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Respo
         await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
 
 
+# Life-cycle services a visit may use (each maps to catalogue items: docs/stations.md).
+VISIT_CODES = [
+    "policy_briefing",
+    "union_membership",
+    "medical_check",
+    "legal_aid",
+    "skills_training",
+    "social_insurance",
+    "school_admission",
+    "meal_delivery",
+    "deliberation_room",
+    "counselling",
+]
+
+
+async def visits(url: str, registry: str, seed: int) -> int:
+    """Check-ins of demo drivers this month; each has a derived id (Idempotency-Key)."""
+    headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
+    async with httpx.AsyncClient(base_url=registry, timeout=10) as http:
+        found = await http.get("/v1/drivers", params={"limit": 40}, headers=headers)
+        if found.status_code != HTTPStatus.OK:
+            print(f"demo: no drivers for check-ins: {found.status_code}", file=sys.stderr)
+            return 0
+        drivers = [d["driver_id"] for d in found.json()["items"]]
+    rng = random.Random(seed)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    recorded = 0
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        for n, driver_id in enumerate(drivers):
+            for code in rng.sample(VISIT_CODES, k=1 + n % 3):
+                # The service centre offers every one of these codes.
+                body = {"driver_id": driver_id, "station_id": "BL-XP-000"}
+                key = {"Idempotency-Key": f"demo-visit-{month}-{driver_id}-BL-XP-000-{code}"}
+                answer = await post(
+                    http, "/v1/checkins", json=body | {"service_code": code}, headers=headers | key
+                )
+                if answer.status_code not in (HTTPStatus.OK, HTTPStatus.CREATED):
+                    print(f"demo: check-in refused: {answer.status_code}", file=sys.stderr)
+                # A rerun's answer replays the first (Idempotency-Key): count what is in place.
+                recorded += answer.status_code in (HTTPStatus.OK, HTTPStatus.CREATED)
+    return recorded
+
+
 async def load(url: str, count: int, seed: int) -> tuple[int, int]:
     headers = {"Authorization": f"Bearer {issue_token(ServiceSettings(), role='operator')}"}
     added = 0
@@ -334,8 +380,11 @@ def main() -> None:
     parser.add_argument("--stations", default="http://127.0.0.1:8003")
     parser.add_argument("--count", type=int, default=122)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--registry", default="http://127.0.0.1:8001")
     args = parser.parse_args()
     added, scheduled = asyncio.run(load(args.stations, args.count, args.seed))
+    recorded = asyncio.run(visits(args.stations, args.registry, args.seed))
+    print(f"demo: {recorded} life-cycle check-ins this month; see {args.stations}/v1/lifecycle/coverage")
     print(
         f"demo: {added} stations added ({args.count} around Beilun port, 24 in Xuecheng), "
         f"{scheduled} activities scheduled; "
