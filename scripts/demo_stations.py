@@ -384,7 +384,8 @@ def main() -> None:
     args = parser.parse_args()
     added, scheduled = asyncio.run(load(args.stations, args.count, args.seed))
     recorded = asyncio.run(visits(args.stations, args.registry, args.seed))
-    print(f"demo: {recorded} life-cycle check-ins this month; see {args.stations}/v1/lifecycle/coverage")
+    coverage = f"{args.stations}/v1/lifecycle/coverage"
+    print(f"demo: {recorded} life-cycle check-ins this month; see {coverage}")
     print(
         f"demo: {added} stations added ({args.count} around Beilun port, 24 in Xuecheng), "
         f"{scheduled} activities scheduled; "
