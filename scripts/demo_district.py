@@ -53,6 +53,7 @@ class Tree:
     communities: list[str] = field(default_factory=list)
     enterprise_branches: list[str] = field(default_factory=list)
     route_grids: list[str] = field(default_factory=list)
+    wenzhou_branches: list[str] = field(default_factory=list)
 
 
 class Builder:
@@ -137,7 +138,7 @@ async def build_tree(registry: Registry, grid_of: dict[str, str]) -> Tree:
             await b.person(who, "instructor", org, "dual_instructor")
     await b.org("集卡司机之家党支部", "party_branch", logistics, "business")
     await build_xuecheng(b, tree)
-    await build_wenzhou(b)
+    await build_wenzhou(b, tree)
     return tree
 
 
@@ -163,8 +164,28 @@ async def build_xuecheng(b: Builder, tree: Tree) -> None:
         await district.join_alliance(grid.route_grid_id, alliance)
 
 
-async def build_wenzhou(b: Builder) -> None:
+async def build_wenzhou(b: Builder, tree: Tree) -> None:
+    # The fourth level, driver party members, is placed by the driver loader.
     committee = await b.org("温州市交通运输行业党委", "industry_party_committee", None)
     association = await b.org("温州市道路运输行业协会党总支", "industry_association", committee)
     for name in ("传化公路港党支部", "温州交运物流公司党支部"):
-        await b.org(name, "enterprise_branch", association)
+        tree.wenzhou_branches.append(await b.org(name, "enterprise_branch", association))
+
+
+# Wenzhou's branches serve ride-hailing and taxi drivers (003:9).
+WENZHOU_KINDS = ("ride_hailing", "taxi")
+
+
+async def wenzhou_member(
+    registry: Registry, tree: Tree, index: int, driver_id: str, kind: str
+) -> bool:
+    """Wenzhou's fourth level (003:23): every fourth ride-hailing or taxi driver (by index, not
+    by the loader's random draws, so a district loaded before gains them and nothing else) as a
+    member of one of its enterprise branches. True when new."""
+    if kind not in WENZHOU_KINDS or index % 4:
+        return False
+    branches = tree.wenzhou_branches
+    _membership, added = await registry.units.add_member(
+        branches[index % len(branches)], driver_id, "member", False, None
+    )
+    return added

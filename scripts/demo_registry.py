@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from demo_district import Tree, build_tree
+from demo_district import Tree, build_tree, wenzhou_member
 
 from common.events.registry import BaseLocation, DriverKind
 from common.mongo import create_client, database, ensure_indexes
@@ -300,6 +300,8 @@ async def load_driver(
     except Conflict:
         stats["plate_conflicts"] += 1
         return
+    member = await wenzhou_member(registry, district.tree, index, driver.driver_id, driver.kind)
+    stats["wenzhou_members"] += int(member)
     if not created:
         stats["already_registered"] += 1
         return
