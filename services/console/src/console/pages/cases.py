@@ -55,11 +55,13 @@ async def queue(request: Request, person: CurrentPerson, api: PersonApi) -> Resp
     open_cases = [case for case in page["items"] if case["status"] in OPEN_STATUSES]
     unit = request.query_params.get("unit", "")
     category = request.query_params.get("category", "")
+    clock = request.query_params.get("clock", "")  # the home page's bars link here
     rows = [
         {**case, "nearest_due": nearest_due(case), "clock_state": clock_state(case, now)}
         for case in open_cases
         if (not unit or unit in units_of(case)) and (not category or case["category"] == category)
     ]
+    rows = [row for row in rows if not clock or row["clock_state"] == clock]
     rows.sort(key=lambda row: datetime.fromisoformat(row["nearest_due"]))
     return render(
         request,
@@ -68,7 +70,7 @@ async def queue(request: Request, person: CurrentPerson, api: PersonApi) -> Resp
         rows=rows,
         units=sorted({u for case in open_cases for u in units_of(case)}),
         categories=sorted({case["category"] for case in open_cases}),
-        chosen={"unit": unit, "category": category},
+        chosen={"unit": unit, "category": category, "clock": clock},
     )
 
 
