@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from console.app import create_app
+from console.i18n import WORDS
 from console.settings import ConsoleSettings
+from registry.domain import ConsentPurpose
 
 DRIVER = "drv_7"
 PORTS = {8001: "registry", 8002: "points", 8004: "notify", 8005: "cases"}
@@ -147,3 +149,10 @@ async def test_a_phone_search_goes_in_the_body_not_the_url(
     assert plate.status_code == 200
     listed = [r for r in services.asked if r.url.path == "/v1/drivers"][-1]
     assert listed.url.params["plate"] == "浙B12345" and listed.url.params["fleet_id"] == "f1"
+
+
+def test_every_consent_purpose_has_words_in_both_languages() -> None:
+    # The page names purposes by a computed key ("consent." ~ purpose): a new purpose needs words.
+    for purpose in get_args(ConsentPurpose):
+        zh, en = WORDS[f"consent.{purpose}"]
+        assert zh and en

@@ -141,8 +141,14 @@ async def test_todays_figures_count_the_districts_day_and_link_to_their_lists(
     assert [figure(home, f"cases-{s}") for s in ("on_time", "warned", "breached")] == ["1"] * 3
     for link in ("/drivers", "/checkins", "/mall", "/broadcasts", "/cases?clock=breached"):
         assert f'href="{link}"' in home, link
+    assert not re.search(r"\b(home|common|nav|checkins)\.[a-z_]+\b", home)  # no raw key
+    await http.get("/language/en")
+    english = (await http.get("/")).text
+    assert "Check-ins today" in english and "Points redeemed today" in english
+    assert not re.search(r"\b(home|common|nav|checkins)\.[a-z_]+\b", english)
     checkins = [r for r in services.asked if r.url.path == "/v1/checkins"]
-    assert len(checkins) == 1 and checkins[0].url.params["status"] == "counted"
+    assert len(checkins) == 2  # one page per home page: yesterday's entry ended the count
+    assert checkins[0].url.params["status"] == "counted"
 
 
 async def test_the_queue_filters_by_clock_state_and_the_checkins_list_shows_today(
