@@ -12,7 +12,7 @@ ids it ran for, and later rounds skip the collection until the keys change again
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -72,8 +72,11 @@ class KeyRotation:
         batch_size: int,
         clock: Clock = utc_now,
         pause_seconds: float = 0.05,
+        after_rewrite: Mapping[str, Callable[[Any], Awaitable[None]]] | None = None,
     ) -> None:
         self._db = db
+        # Not copied: the service fills it while wiring, after the job is built.
+        self._after_rewrite = after_rewrite if after_rewrite is not None else {}
         self._pause_seconds = pause_seconds
         self._collections = collections
         self._pii = pii
@@ -135,7 +138,13 @@ class KeyRotation:
         if not update:
             return 0, 0
         result = await collection.update_one(condition, {"$set": update})
-        return (1, 0) if result.modified_count else (0, 1)
+        if not result.modified_count:
+            return 0, 1
+        # What the service derives from these values (e.g. lookups keyed by a hash) follows them.
+        rederive = self._after_rewrite.get(spec.name)
+        if rederive is not None:
+            await rederive(doc["_id"])
+        return 1, 0
 
     def _rewritten(self, value: StoredValue, stored: Any) -> Any:
         """The value under the current keys, or None when it is current (or unreadable)."""
@@ -188,9 +197,10 @@ def rotation_job(
     service: str,
     every_seconds: float,
     batch_size: int,
+    after_rewrite: Mapping[str, Callable[[Any], Awaitable[None]]] | None = None,
 ) -> tuple[KeyRotation, Periodic]:
     """The rotation and its periodic loop (one replica at a time, by a lease)."""
-    rotation = KeyRotation(db, collections, pii, batch_size=batch_size)
+    rotation = KeyRotation(db, collections, pii, batch_size=batch_size, after_rewrite=after_rewrite)
     ttl = timedelta(seconds=max(60.0, every_seconds * 3))
     lease = StoreLease(db, f"{service}-key-rotation", ttl=ttl)
     # The first round one interval after start-up, not in the middle of it.

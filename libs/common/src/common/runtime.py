@@ -54,9 +54,10 @@ class Runtime:
     consumers: list[EventConsumer] = field(default_factory=list)
     # The service's personal data classes (set while wiring), kept to their periods by purge.
     retention: list[RetentionRule] = field(default_factory=list)
-    # Per outbox collection (set while wiring): what the service re-derives from a document
-    # before the relay's sweeper republishes what a crash left in its outbox.
-    before_republish: dict[str, Callable[[Any], Awaitable[None]]] = field(default_factory=dict)
+    # Per collection (set while wiring): what the service re-derives from a document (by _id)
+    # after a write outside its use cases - before the relay's sweeper republishes what a crash
+    # left in its outbox, and after the key rotation rewrote the document's protected values.
+    rederive: dict[str, Callable[[Any], Awaitable[None]]] = field(default_factory=dict)
 
     def consumer(self, group_id: str) -> EventConsumer:
         consumer = EventConsumer(
@@ -122,7 +123,7 @@ async def service_runtime(
                 runtime.publisher,
                 sweep_seconds=settings.outbox_sweep_seconds,
                 service=settings.service_name,
-                before_republish=runtime.before_republish,
+                before_republish=runtime.rederive,
             )
             runtime.relay.start()
         _start_jobs(runtime, indexes, rotated)
@@ -165,6 +166,7 @@ def _start_jobs(
             service=settings.service_name,
             every_seconds=settings.key_rotation_interval_seconds,
             batch_size=settings.key_rotation_batch_size,
+            after_rewrite=runtime.rederive,
         )
         runtime.key_rotation_loop.start()
 

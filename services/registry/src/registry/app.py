@@ -102,8 +102,9 @@ def create_app(
         for topic in CONFIRMING_TOPICS:
             consumer.domain(topic, {**confirmations.handlers(topic), **also.get(topic, {})})
         runtime.retention = retention_rules(settings)
-        # A driver whose events a crash left unpublished is refiled in lookups first.
-        runtime.before_republish[DRIVERS] = LookupStore(runtime.db).sync
+        # A driver whose events a crash left unpublished, or whose hashes a key rotation
+        # rewrote, is refiled in lookups (keyed by those hashes).
+        runtime.rederive[DRIVERS] = LookupStore(runtime.db).sync
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
