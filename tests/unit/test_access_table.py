@@ -17,6 +17,7 @@ from common.asyncapi import PARTNER_TOPIC, ServiceContract
 from common.events import DOMAIN_EVENTS
 from common.partners import DEFAULT_PARTNERS
 from common.settings import ServiceSettings
+from common.topic_owners import topic_owner
 from common.topics import COMPACTED_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,17 +77,17 @@ def test_a_service_reads_what_it_consumes_and_writes_its_topic_and_dead_letters(
         service, set()
     )
     expected_reads = consumed | EXTRA_READS.get(service, set())
-    # Replaying its dead letters (common.dlq_api): the .dlq twin of every topic it reads, and
-    # write on each of those topics but the compacted ones.
-    sources = {t for t in expected_reads if not t.endswith(".dlq")}
-    replays = sources - COMPACTED_TOPICS
+    # Replaying dead letters (common.dlq_api): read on the .dlq twin of every topic it reads
+    # (browsing) and of every topic it writes (its own topics' dead letters, replayed by it as
+    # their owner), and no write beyond what it writes anyway.
+    sources = {t for t in expected_reads | expected_writes if not t.endswith(".dlq")}
     assert set(principal.read) == expected_reads | {f"{t}.dlq" for t in sources}
-    assert set(principal.write) == expected_writes | replays
-    # It never writes a topic another service or a partner owns, but to replay a dead letter
-    # where it came from (and the partner gateway writes the partners' topics on their behalf).
+    assert set(principal.write) == expected_writes
+    # It never writes a topic another service or a partner owns (the partner gateway writes the
+    # partners' topics on their behalf).
     gateway = getattr(c, "partner_gateway", False)
     for topic in principal.write:
-        if topic.endswith(".dlq") or topic in replays or (gateway and topic in PARTNER_TOPICS):
+        if topic.endswith(".dlq") or (gateway and topic in PARTNER_TOPICS):
             continue
         assert topic.split(".", 1)[0] == service, topic
     assert not set(principal.write) & COMPACTED_TOPICS - set(expand(c.publishes))
@@ -115,7 +116,8 @@ def test_grants_are_rendered_under_a_test_runs_prefix() -> None:
     assert ("t0123456789.cases.events", "write") in names
     assert ("t0123456789.registry.events", "read") in names
     assert ("t0123456789.registry.events.dlq", "write") in names
-    assert ("t0123456789.stations.events", "write") not in names  # not consumed: no replay
+    assert ("t0123456789.registry.events", "write") not in names  # replayed by its owner
+    assert ("t0123456789.cases.events.dlq", "read") in names  # its own topic's, to replay
     assert ("t0123456789.registry.events.dlq", "read") in names  # its dead letters, browsed
     assert all(b.name.startswith("t0123456789.") for b in bindings)
 
@@ -152,3 +154,27 @@ def test_sasl_settings_need_a_user_and_password_and_a_sane_topic_shape() -> None
         topic_min_insync_replicas=2,
     )
     assert ok.kafka_password is not None and "kafka_password=SecretStr('**********')" in repr(ok)
+
+
+def test_each_domain_topic_has_one_writing_service_and_it_owns_the_replays() -> None:
+    """One writer per domain topic, replay grants counted: no service principal writes a topic
+    another service writes, and the one that writes it is the topic's owner, who replays its
+    dead letters (common.topic_owners) and may read their .dlq twin."""
+    writers: dict[str, set[str]] = {}
+    for service in SERVICES:
+        principal = TABLE.service(service)
+        for topic in principal.write:
+            if not topic.endswith(".dlq"):
+                writers.setdefault(topic, set()).add(service)
+    assert writers, "no service writes anything"
+    for topic, services in writers.items():
+        assert services == {topic_owner(topic)}, (topic, services)
+        assert f"{topic}.dlq" in TABLE.service(topic_owner(topic)).read, topic
+    # Every topic a service reads has an owner among the services that writes it (so each of its
+    # dead letters has somewhere to be replayed from), or is a partner's, written by the gateway.
+    for service in SERVICES:
+        for topic in TABLE.service(service).read:
+            if not topic.endswith(".dlq") and topic != "*":
+                assert service in writers.get(topic, set()) or topic_owner(topic) in writers.get(
+                    topic, set()
+                ), topic

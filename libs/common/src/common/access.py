@@ -29,7 +29,6 @@ from common.acl_admin import AclError as AclError
 from common.acl_admin import create_acls as create_acls
 from common.acl_admin import delete_acls as delete_acls
 from common.partners import DEFAULT_PARTNERS, PartnerCatalogue
-from common.topics import COMPACTED_TOPICS
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ACCESS_TABLE = REPO_ROOT / "deploy" / "access.yaml"
@@ -118,18 +117,14 @@ class Principal:
         return list(dict.fromkeys(out))
 
 
-def _with_replays(
-    read: tuple[str, ...], write: tuple[str, ...]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _with_replays(read: tuple[str, ...], write: tuple[str, ...]) -> tuple[str, ...]:
     """``replays_dead_letters``: the operations role browses the service's dead letters (read on
-    the ``.dlq`` twin of every topic it reads) and replays them to where they came from (write
-    on that topic); common/dlq_api.py."""
-    sources = [t for t in read if not t.endswith(DLQ) and not t.endswith("*")]
-    twins = [t + DLQ for t in sources]
-    # A compacted topic keeps the last record per key: an old state replayed would become the
-    # current one, so those are never replayed (the API refuses them too).
-    targets = [t for t in sources if t not in COMPACTED_TOPICS]
-    return tuple(dict.fromkeys([*read, *twins])), tuple(dict.fromkeys([*write, *targets]))
+    the ``.dlq`` twin of every topic it reads) and replays those of its own topics (read on the
+    ``.dlq`` twin of every topic it writes, whoever dead-lettered them there). No write grant:
+    the replay goes to a topic the service writes already, so each domain topic keeps its one
+    writer (common/topic_owners.py, common/dlq_api.py). Returns the reads."""
+    own = [t for t in (*read, *write) if not t.endswith(DLQ) and not t.endswith("*")]
+    return tuple(dict.fromkeys([*read, *(t + DLQ for t in own)]))
 
 
 @dataclass(frozen=True)
@@ -159,7 +154,7 @@ class AccessTable:
             read = expand(entry.get("read") or (), ids)
             write = expand(entry.get("write") or (), ids)
             if entry.get("replays_dead_letters"):
-                read, write = _with_replays(read, write)
+                read = _with_replays(read, write)
             principals[name] = Principal(
                 name=name,
                 username=username,
