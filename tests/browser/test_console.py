@@ -82,11 +82,25 @@ async def driver(stack: Stack) -> dict[str, str]:
     return {"driver_id": driver_id, "plate": plate}
 
 
+TABLET = {"width": 768, "height": 1024}
+
+
 async def checked(page: Page, name: str, **options: Any) -> None:
-    """Screenshot the page and fail on serious or critical accessibility violations."""
+    """Screenshot the page at 1280 and 768 px and fail on serious or critical accessibility
+    violations, or on a page wider than the tablet (usable there without sideways scrolling)."""
     await screenshot(page, name, **options)
     problems = await accessibility_problems(page)
     assert not problems, f"{name}: {problems}"
+    wide = page.viewport_size
+    if wide is None or wide["width"] <= TABLET["width"]:
+        return  # taken at tablet width already
+    await page.set_viewport_size(TABLET)
+    try:
+        overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        await screenshot(page, f"{name}-768", **options)
+    finally:
+        await page.set_viewport_size(wide)
+    assert overflow <= 0, f"{name} is {overflow} px wider than a 768-px tablet"
 
 
 def nav(page: Page, name: str) -> Locator:
