@@ -1,7 +1,9 @@
 """The DLQ API (common.dlq_api) on the real broker and store, through points: a partner event
-for a driver points does not know is held, given up to the DLQ, listed with personal data
-masked, replayed once however often asked, and credited now that the driver exists; and what
-the API refuses."""
+for a driver the registry has not registered yet is held, given up to the DLQ, listed by points
+with personal data masked; points refuses to replay it (409 replay-by-owner: it may not write
+the partner's topic), the topic's owner (the partners service, its one writing service)
+replays it once however often asked, and points credits it now that the driver exists; and
+what the API refuses."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import pytest
 
 from common.dlq import DeadLetter
 from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
+from partners.app import create_app as create_partners
+from partners.settings import PartnersSettings
 from points.app import create_app
 from points.settings import PointsSettings
 from tests.integration.test_points_ledger import balance_is, registered, send
@@ -47,7 +51,8 @@ async def test_a_dead_letter_is_listed_masked_and_replayed_once_to_where_it_came
     event = volunteer_at(driver, 2, now[0])
     ops = token("operator", roles=["operations"], sub="ops-li")
     app = create_app(settings, clock=lambda: now[0])
-    async with serve(app) as http:
+    owner_settings = make_settings(PartnersSettings)
+    async with serve(app) as http, serve(create_partners(owner_settings)) as owner:
         await produce(
             infra.kafka_bootstrap,
             settings.topic(PARTNER_TOPIC),
@@ -88,20 +93,29 @@ async def test_a_dead_letter_is_listed_masked_and_replayed_once_to_where_it_came
 
         replay = f"{RECORDS}/{item['partition']}/{item['offset']}/replay"
         body = {"reason": "司机已登记，重新处理"}
-        first = await http.post(replay, json=body, headers={**ops, "Idempotency-Key": "k1"})
-        again = await http.post(replay, json={"reason": "again"}, headers=ops)
+        # Points consumed it but does not write the partner's topic: its owner replays.
+        refused = await http.post(replay, json=body, headers=ops)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == "replay-by-owner"
+        assert refused.json()["owner"] == "partners"
+        first = await owner.post(replay, json=body, headers={**ops, "Idempotency-Key": "k1"})
+        again = await owner.post(replay, json={"reason": "again"}, headers=ops)
         assert first.status_code == again.status_code == 200, (first.text, again.text)
         assert first.json()["published_now"] is True and again.json()["published_now"] is False
         assert again.json()["replay_id"] == first.json()["replay_id"]
         assert again.json()["by"] == "ops-li" and again.json()["reason"] == body["reason"]
         await wait_until(lambda: balance_is(mongo, settings, driver, 20))
 
-        audit = (await http.get("/v1/dlq/replays", headers=ops)).json()["items"]
-        assert [(a["replay_id"], a["state"]) for a in audit] == [
-            (first.json()["replay_id"], "published")
-        ]
-        listed = (await http.get(RECORDS, headers=ops)).json()["items"]
-        assert listed[0]["replay"]["replay_id"] == first.json()["replay_id"]
+        # The audit is the owner's (its store keeps the replay ledger), also per DLQ topic.
+        for path in ("/v1/dlq/replays", f"/v1/dlq/replays?topic={DLQ}"):
+            audit = (await owner.get(path, headers=ops)).json()["items"]
+            assert [(a["replay_id"], a["state"]) for a in audit] == [
+                (first.json()["replay_id"], "published")
+            ]
+        other = (await owner.get("/v1/dlq/replays?topic=points.events.dlq", headers=ops)).json()
+        assert other["items"] == []
+        assert (await http.get("/v1/dlq/replays", headers=ops)).json()["items"] == []
         lag = (await http.get("/v1/consumers/lag", headers=ops)).json()
         groups = {g["group"]: g for g in lag["groups"]}
         assert "points.partners" in groups and "points.registry.events" in groups
@@ -125,7 +139,8 @@ async def check_refusals(
 ) -> None:
     """Dead letters need the operations role's scopes and stay within the service: another
     service's DLQ topic, a topic that is no DLQ, and a record notify dead-lettered on a topic
-    points also reads are all 404 to points."""
+    points also reads are all 404 to points to read; replaying that record is the registry's
+    (409 replay-by-owner), and a place on its own topic's twin with no record is 404."""
     letter = DeadLetter(
         "handler_failed", "boom", f"{settings.topic_prefix}notify.registry", "", 0, 0
     )
@@ -156,4 +171,9 @@ async def check_refusals(
     replay = f"/v1/dlq/registry.events.dlq/records/{theirs.partition}/{theirs.offset}/replay"
     refused = await http.post(replay, json={"reason": "x"}, headers=reader)
     assert refused.status_code == 403 and refused.json()["missing_scope"] == "dlq:replay"
-    assert (await http.post(replay, json={"reason": "x"}, headers=ops)).status_code == 404
+    by_owner = await http.post(replay, json={"reason": "x"}, headers=ops)
+    assert by_owner.status_code == 409 and by_owner.json()["owner"] == "registry"
+    own = "/v1/dlq/points.events.dlq/records/0/99999/replay"
+    assert (await http.post(own, json={"reason": "x"}, headers=ops)).status_code == 404
+    no_dlq = "/v1/dlq/points.events/records/0/0/replay"
+    assert (await http.post(no_dlq, json={"reason": "x"}, headers=ops)).status_code == 404

@@ -179,6 +179,10 @@ class DeadLetters:
         async with self._admin() as admin:
             return await self._topics(admin)
 
+    async def exists(self, physical: str) -> bool:
+        async with self._admin() as admin:
+            return physical in set(await admin.list_topics())
+
     async def physical(self, logical_dlq: str) -> str | None:
         """The physical name of one of this service's DLQ topics; None for any other name."""
         wanted = self._settings.topic(logical_dlq)
@@ -264,8 +268,12 @@ class DeadLetters:
                     headers=_headers(record),
                 )
 
-    async def record(self, physical: str, partition: int, offset: int) -> DeadLetterRecord | None:
-        """One of this service's records by its place; None when absent or another's."""
+    async def record(
+        self, physical: str, partition: int, offset: int, *, anyones: bool = False
+    ) -> DeadLetterRecord | None:
+        """One of this service's records by its place; None when absent or another's.
+        ``anyones``: whoever dead-lettered it (the twin of a topic the service owns, whose
+        records it replays for every consumer)."""
         tp = TopicPartition(physical, partition)
         async with self._admin() as admin:
             if tp not in (await self._partitions(admin, [physical])).get(physical, []):
@@ -276,7 +284,8 @@ class DeadLetters:
             if not begin <= offset < end:
                 return None
             async for found in self._read(consumer, tp, offset, offset + 1):
-                return found if found.offset == offset and self.owns(found) else None
+                mine = anyones or self.owns(found)
+                return found if found.offset == offset and mine else None
         return None
 
     async def lag(self) -> dict[str, list[PartitionLag]]:

@@ -5,13 +5,17 @@
 - ``GET /v1/dlq/{topic}/records``: those records, a page at a time, with their ``dlq-*`` reasons
   and the payload with personal data masked (``common.dlq_replay.masked_payload``).
 - ``POST /v1/dlq/{topic}/records/{partition}/{offset}/replay``: republish the original bytes to
-  the original topic, once per record (``common.dlq_replay``), with a reason; audited.
-- ``GET /v1/dlq/replays``: the replay audit, newest first.
+  the original topic, once per record (``common.dlq_replay``), with a reason; audited. Served
+  by the topic's owner, the one service that writes it (``common.topic_owners``), for whichever
+  consumer dead-lettered the record: the consumer has no write grant there (one writer per
+  domain topic), so it answers 409 ``replay-by-owner`` naming the ``owner`` to ask.
+- ``GET /v1/dlq/replays``: the replay audit, newest first (``?topic=`` one DLQ topic's).
 - ``GET /v1/consumers/lag``: the service's consumer groups, committed offset against the end of
   each partition.
 
 Reading needs ``dlq:read`` and replaying ``dlq:replay`` (the ``operations`` role). A topic that is
-not one of the service's DLQ topics, or a record another service dead-lettered, answers 404.
+not one of the service's DLQ topics, or a record another service dead-lettered, answers 404 to
+reading; the owner replays any record on its own topics' DLQ twins.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints
 
@@ -33,11 +37,13 @@ from common.problems import Problem
 from common.requests import IdempotencyKey, run_once
 from common.runtime import Runtime
 from common.schemas import RequestModel, Text
+from common.topic_owners import topic_owner
 from common.topics import COMPACTED_TOPICS
 
 Reader = Annotated[Principal, Depends(require_scope("dlq:read"))]
 Replayer = Annotated[Principal, Depends(require_scope("dlq:replay"))]
-TopicName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9.-]{0,199}$")]
+DLQ_NAME = r"^[a-z0-9][a-z0-9.-]{0,199}$"
+TopicName = Annotated[str, Path(pattern=DLQ_NAME)]
 Reason = Annotated[Text, StringConstraints(min_length=1, max_length=500)]
 
 
@@ -135,6 +141,37 @@ class DlqParts:
             raise Problem(404, "Not Found", "no dead letter of this service at that place")
         return found
 
+    async def owned_record(self, logical: str, partition: int, offset: int) -> DeadLetterRecord:
+        """A record on the DLQ twin of a topic this service owns, whoever dead-lettered it."""
+        physical = self.settings.topic(logical)
+        found = None
+        if await self.letters.exists(physical):
+            found = await self.letters.record(physical, partition, offset, anyones=True)
+        if found is None:
+            raise Problem(404, "Not Found", "no dead letter at that place")
+        return found
+
+    def check_owner(self, logical: str) -> str:
+        """The original topic of a DLQ topic this service may replay to; else 404 or 409."""
+        original = logical.removesuffix(DLQ_SUFFIX)
+        if original == logical:
+            raise Problem(404, "Not Found", f"{logical} is no DLQ topic")
+        owner = topic_owner(original)
+        if owner != self.settings.service_name:
+            # Writing there would be a second writer of another service's topic (and the
+            # broker refuses it): its owner replays, for every consumer of the topic.
+            raise Problem(
+                409,
+                "Conflict",
+                f"{original} is written by the {owner} service: ask it to replay this record",
+                type_="replay-by-owner",
+                extra={"code": "replay-by-owner", "owner": owner},
+            )
+        if original in COMPACTED_TOPICS:
+            # The last record per key is the state: an old one replayed would become the current.
+            raise Problem(409, "Conflict", f"{original} keeps states, which are never replayed")
+        return original
+
 
 def _parts(request: Request) -> DlqParts:
     # Per request from the running runtime (its Kafka clients live there): an app started
@@ -196,11 +233,14 @@ async def dlq_topics(principal: Reader, parts: Parts) -> DlqTopics:
 
 @router.get("/dlq/replays", response_model=ReplayPage, summary="Replays, newest first (the audit)")
 async def replays(
-    principal: Reader, parts: Parts, page: Annotated[PageParams, Depends()]
+    principal: Reader,
+    parts: Parts,
+    page: Annotated[PageParams, Depends()],
+    topic: Annotated[str | None, Query(pattern=DLQ_NAME, description="one DLQ topic's")] = None,
 ) -> ReplayPage:
     position = page.after(AfterTime)
     before = (position.at, position.id) if position is not None else None
-    docs = await parts.ledger.listing(before=before, limit=page.limit)
+    docs = await parts.ledger.listing(before=before, limit=page.limit, topic=topic)
     last = AfterTime(at=docs[-1]["requested_at"], id=docs[-1]["_id"]) if docs else None
     return ReplayPage(
         items=[ReplayView.model_validate(d) for d in docs],
@@ -246,11 +286,8 @@ async def replay(
     parts: Parts,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    record = await parts.record(topic, partition, offset)
-    original = topic.removesuffix(DLQ_SUFFIX)
-    if original in COMPACTED_TOPICS:
-        # The last record per key is the state: an old one replayed would become the current.
-        raise Problem(409, "Conflict", f"{original} keeps states, which are never replayed")
+    original = parts.check_owner(topic)
+    record = await parts.owned_record(topic, partition, offset)
     physical_original = parts.settings.topic(original)
     # The header is data; only the topic this DLQ is the twin of may receive its records.
     if record.headers.get("dlq-original-topic") != physical_original:

@@ -36,7 +36,13 @@ log = get_logger(__name__)
 
 Document = dict[str, Any]
 REPLAYS = "dlq_replays"
-INDEXES = Indexes(REPLAYS, (IndexModel([("requested_at", -1), ("_id", -1)]),))
+INDEXES = Indexes(
+    REPLAYS,
+    (
+        IndexModel([("requested_at", -1), ("_id", -1)]),
+        IndexModel([("topic", 1), ("requested_at", -1), ("_id", -1)]),  # one DLQ topic's
+    ),
+)
 CLAIM_SECONDS = 60.0
 REPLAY_ID_HEADER = "dlq-replay-id"
 REPLAYED_BY_HEADER = "dlq-replayed-by"
@@ -114,13 +120,16 @@ class ReplayLedger:
         doc = await self._collection.find_one({"_id": _key(record)})
         return None if doc is None else ReplayView.model_validate(doc)
 
-    async def listing(self, *, before: tuple[datetime, str] | None, limit: int) -> list[Document]:
-        query: Document = {}
+    async def listing(
+        self, *, before: tuple[datetime, str] | None, limit: int, topic: str | None = None
+    ) -> list[Document]:
+        query: Document = {} if topic is None else {"topic": topic}
         if before is not None:
             at, key = before
-            query = {
-                "$or": [{"requested_at": {"$lt": at}}, {"requested_at": at, "_id": {"$lt": key}}]
-            }
+            query["$or"] = [
+                {"requested_at": {"$lt": at}},
+                {"requested_at": at, "_id": {"$lt": key}},
+            ]
         cursor = self._collection.find(query).sort([("requested_at", -1), ("_id", -1)]).limit(limit)
         return [doc async for doc in cursor]
 
