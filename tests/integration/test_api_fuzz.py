@@ -5,7 +5,9 @@ on the partners gateway's partner routes a partner's token, then invalid ones) m
 5xx; every answer must match its documented schema and media
 type; invalid data must be refused with a 4xx problem+json; and a protected operation called
 without a token, or with a forged one, must answer 401. ``DRIVERHOME_FUZZ_EXAMPLES`` sets the
-examples per operation and mode (default small, so the suite stays fast on two cores).
+examples per operation and mode in ``make test`` (default 2: every operation is still called valid
+and invalid, and the suite stays near 15 minutes on two cores); ``make test-slow`` fuzzes deeper
+(``DRIVERHOME_FUZZ_DEEP_EXAMPLES``, default 25).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from common.settings import ServiceSettings
 from tests.support import serve
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-EXAMPLES = int(os.environ.get("DRIVERHOME_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("DRIVERHOME_FUZZ_EXAMPLES", "2"))
+DEEP_EXAMPLES = int(os.environ.get("DRIVERHOME_FUZZ_DEEP_EXAMPLES", "25"))
 SERVICES = {
     "registry": "RegistrySettings",
     "points": "PointsSettings",
@@ -81,7 +84,10 @@ def _authorization(name: str, token: Callable[..., dict[str, str]]) -> Callable[
 
 
 def _fuzz(
-    schema: Any, send: Callable[[dict[str, Any]], httpx.Response], auth: Callable[[str], str]
+    schema: Any,
+    send: Callable[[dict[str, Any]], httpx.Response],
+    auth: Callable[[str], str],
+    examples: int,
 ) -> list[str]:
     failures: list[str] = []
     for result in schema.get_all_operations():
@@ -92,7 +98,7 @@ def _fuzz(
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategy = operation.as_strategy(generation_mode=mode, headers=headers)
             with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters, no body)
-                _examples(strategy, send, unprobed, failures)
+                _examples(strategy, send, unprobed, failures, examples)
     return sorted(set(failures))
 
 
@@ -101,9 +107,10 @@ def _examples(
     send: Callable[[dict[str, Any]], httpx.Response],
     unprobed: list[bool],
     failures: list[str],
+    examples: int,
 ) -> None:
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=True,
@@ -143,6 +150,25 @@ async def test_no_generated_request_breaks_the_service_or_its_contract(
     make_settings: Callable[..., ServiceSettings],
     token: Callable[..., dict[str, str]],
 ) -> None:
+    await _fuzz_service(name, make_settings, token, EXAMPLES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SERVICES))
+async def test_many_generated_requests_break_no_service_nor_its_contract(
+    name: str,
+    make_settings: Callable[..., ServiceSettings],
+    token: Callable[..., dict[str, str]],
+) -> None:
+    await _fuzz_service(name, make_settings, token, DEEP_EXAMPLES)
+
+
+async def _fuzz_service(
+    name: str,
+    make_settings: Callable[..., ServiceSettings],
+    token: Callable[..., dict[str, str]],
+    examples: int,
+) -> None:
     app = _app(name, make_settings)
     async with serve(app) as http:
         loop = asyncio.get_running_loop()
@@ -159,5 +185,6 @@ async def test_no_generated_request_breaks_the_service_or_its_contract(
             )
             return asyncio.run_coroutine_threadsafe(request, loop).result(timeout=30)
 
-        failures = await asyncio.to_thread(_fuzz, schema, send, _authorization(name, token))
+        auth = _authorization(name, token)
+        failures = await asyncio.to_thread(_fuzz, schema, send, auth, examples)
     assert not failures, "\n".join(failures)
