@@ -1,6 +1,8 @@
 """The console's dead-letter pages without services (an httpx transport answers as the services'
-DLQ API would): the replay form only for dlq:replay and only on records not replayed, the form
-refused without the session's CSRF token, and the replay sent with the reason and a key."""
+DLQ API would): the replay form only for dlq:replay and only on records not replayed (by the
+consumer's old ledger or by the topic's owner), the form refused without the session's CSRF
+token, and the replay sent to the topic's owner (the partners service writes the partner topics;
+points only consumed the record) with the reason and a key."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from asgi_lifespan import LifespanManager
 from console.app import create_app
 from console.settings import ConsoleSettings
 
-RECORDS = "/v1/dlq/partner.volunteer-team.events.dlq/records"
+TOPIC = "partner.volunteer-team.events.dlq"
+RECORDS = f"/v1/dlq/{TOPIC}/records"
 PAGE = "/dlq/points/partner.volunteer-team.events.dlq"
+POINTS, PARTNERS = "127.0.0.1:8002", "127.0.0.1:8006"  # ConsoleSettings' defaults
 
 
 def record(offset: int, replay: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -50,24 +54,31 @@ REPLAYED = {
 
 
 class Services:
-    """What the console asked for, answered as points' DLQ API would."""
+    """What the console asked for, answered as points' (the consumer's) and partners' (the
+    topic owner's) DLQ API would."""
 
     def __init__(self) -> None:
-        self.replays: list[tuple[str, dict[str, Any], str | None]] = []
+        self.replays: list[tuple[str, str, dict[str, Any], str | None]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        host = f"{request.url.host}:{request.url.port}"
         if request.method == "POST":
             self.replays.append(
                 (
+                    host,
                     request.url.path,
                     json.loads(request.content),
                     request.headers.get("idempotency-key"),
                 )
             )
             return httpx.Response(200, json={"replay_id": "rpl_2", "published_now": True})
-        if request.url.path == RECORDS:
-            items = [record(0, REPLAYED), record(1)]
+        if host == POINTS and request.url.path == RECORDS:
+            items = [record(0, REPLAYED), record(1), record(2)]
             return httpx.Response(200, json={"items": items, "next_cursor": None})
+        asked = request.url.params.get("topic")
+        if host == PARTNERS and request.url.path == "/v1/dlq/replays" and asked == TOPIC:
+            owners = {**REPLAYED, "replay_id": "rpl_3", "by": "ops-2", "partition": 0, "offset": 2}
+            return httpx.Response(200, json={"items": [owners], "next_cursor": None})
         return httpx.Response(404, json={"title": "Not Found"})
 
 
@@ -108,8 +119,9 @@ async def test_the_replay_form_is_offered_for_records_not_replayed_and_needs_the
     page = await http.get(PAGE)
     assert page.status_code == 200
     forms = re.findall(r'action="(/dlq/[^"]+/replay)"', page.text)
-    assert forms == [f"{PAGE}/0/1/replay"]  # offset 0 was replayed: who, not a form
-    assert "ops-0" in page.text and "王**" in page.text
+    # Offsets 0 and 2 were replayed (2 by the owner, partners): who, not a form.
+    assert forms == [f"{PAGE}/0/1/replay"]
+    assert "ops-0" in page.text and "ops-2" in page.text and "王**" in page.text
     key = re.search(r'name="key" value="([0-9a-f]{32})"', page.text)
     assert key is not None
     body = {"reason": "fixed now", "key": key.group(1)}
@@ -117,7 +129,8 @@ async def test_the_replay_form_is_offered_for_records_not_replayed_and_needs_the
     assert forged.status_code == 403 and services.replays == []
     sent = await http.post(forms[0], data={**body, "csrf": csrf_of(page)})
     assert sent.status_code == 303 and sent.headers["location"].endswith("?replayed=rpl_2")
-    assert services.replays == [(f"{RECORDS}/0/1/replay", {"reason": "fixed now"}, key.group(1))]
+    asked = (PARTNERS, f"{RECORDS}/0/1/replay", {"reason": "fixed now"}, key.group(1))
+    assert services.replays == [asked]  # the owner replays, not points
 
 
 async def test_without_the_operations_role_there_is_no_replay_form_and_no_link(

@@ -1,6 +1,11 @@
 """Operations: every service's dead-letter queues and consumer lag (``common.dlq_api``), a DLQ
 topic's records with their reasons and masked payloads, and replaying one to its original topic
-(``dlq:replay``, the operations role). The services decide and audit; the console only asks."""
+(``dlq:replay``, the operations role). The services decide and audit; the console only asks.
+
+A queue is listed by the consuming service, but a record is replayed by the service that owns
+(writes) its original topic (``common.topic_owners``: one writer per domain topic), which keeps
+the replay ledger: the Replay button posts to the owner, and the page shows the owner's replays
+of the topic's records."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from typing import Annotated, Any, get_args
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from common.dlq import DLQ_SUFFIX
+from common.topic_owners import topic_owner
 from console.apis import Api, ApiError, Service, new_idempotency_key
 from console.i18n import translate
 from console.web import CurrentPerson, PersonApi, check_csrf, language, redirect, render
@@ -21,6 +28,7 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 SERVICES: tuple[Service, ...] = get_args(Service)
 TOPIC = re.compile(r"^[a-z0-9][a-z0-9.-]{0,199}\.dlq$")
 Reason = Annotated[str, Form(min_length=1, max_length=500)]
+REPLAYS = "/v1/dlq/replays"
 
 
 async def _each(api: Api, path: str) -> dict[str, Any]:
@@ -53,6 +61,22 @@ def _service(name: str, topic: str) -> Service | None:
     return name if name in SERVICES and TOPIC.match(topic) else None
 
 
+def _owner(topic: str) -> Service | None:
+    """The service that replays the records of a DLQ topic (the one writing its original)."""
+    owner = topic_owner(topic.removesuffix(DLQ_SUFFIX))
+    return next((s for s in SERVICES if s == owner), None)
+
+
+async def _owners_replays(api: Api, topic: str) -> dict[tuple[int, int], Any]:
+    """The owner's replays of this DLQ topic's records by (partition, offset); none if it is
+    not reachable (the page then offers the form, and the owner answers a second replay with
+    the first)."""
+    owner = _owner(topic)
+    answer = None if owner is None else await api.maybe(owner, REPLAYS, topic=topic, limit=200)
+    items = answer["items"] if answer is not None else []
+    return {(r["partition"], r["offset"]): r for r in items}
+
+
 @router.get("/dlq")
 async def queues(request: Request, person: CurrentPerson, api: PersonApi) -> Response:
     answers, lags = await asyncio.gather(_each(api, "/v1/dlq"), _each(api, "/v1/consumers/lag"))
@@ -75,7 +99,10 @@ async def queue(
         return render(request, "error.html", status=404, person=person, error="no such queue")
     cursor = request.query_params.get("cursor") or None
     try:
-        page = await api.get(known, f"/v1/dlq/{topic}/records", limit=50, cursor=cursor)
+        page, replays = await asyncio.gather(
+            api.get(known, f"/v1/dlq/{topic}/records", limit=50, cursor=cursor),
+            _owners_replays(api, topic),
+        )
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
     replayed = request.query_params.get("replayed")
@@ -88,7 +115,12 @@ async def queue(
         topic=topic,
         # One Idempotency-Key per record's form: a key names one request, not one page.
         items=[
-            {**item, "shown": _shown(item), "form_key": new_idempotency_key()}
+            {
+                **item,
+                "replay": item.get("replay") or replays.get((item["partition"], item["offset"])),
+                "shown": _shown(item),
+                "form_key": new_idempotency_key(),
+            }
             for item in page["items"]
         ],
         next_cursor=page.get("next_cursor"),
@@ -108,12 +140,13 @@ async def replay(
     reason: Reason,
     key: Annotated[str, Form(pattern=r"^[0-9a-f]{32}$")],
 ) -> Response:
-    known = _service(service, topic)
-    if known is None:
+    owner = _owner(topic) if _service(service, topic) is not None else None
+    if owner is None:
         return render(request, "error.html", status=404, person=person, error="no such queue")
     path = f"/v1/dlq/{topic}/records/{partition}/{offset}/replay"
     try:
-        done = await api.post(known, path, {"reason": reason}, idempotency_key=key)
+        # The owner of the original topic replays it, whichever consumer listed the record.
+        done = await api.post(owner, path, {"reason": reason}, idempotency_key=key)
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
     return redirect(f"/dlq/{service}/{topic}?replayed={done['replay_id']}")
