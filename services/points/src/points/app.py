@@ -27,11 +27,13 @@ from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
 from points import vouchers as voucher_store
 from points.api.errors import ERRORS
+from points.api.figures_routes import router as figures_router
 from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.api.simulator_routes import router as simulator_router
 from points.consents import EarningConsent
 from points.erasure import KEPT, STEPS
+from points.figures import Figures
 from points.four_eyes import points_areas
 from points.handlers.earning import EarningHandlers, helping
 from points.handlers.registry import RegistryHandlers
@@ -251,6 +253,9 @@ def create_app(
             app.state.statements = parts["statements"]
             app.state.vouchers = parts["vouchers"]
             app.state.leaderboards = parts["leaderboards"]
+            app.state.figures = Figures(
+                EntryStore(runtime.db), clock=clock, zone=settings.district_timezone
+            )
             app.state.simulator = parts["simulator"]
             app.state.readiness = readiness_checks(runtime)
             areas = points_areas(service, parts["mall"])
@@ -265,7 +270,14 @@ def create_app(
         title="driverhome points",
         description="Points accounts, the ledger, earning rules, credit grades and the mall.",
         lifespan=lifespan,
-        routers=[router, simulator_router, mall_router, approvals_router, dlq_router],
+        routers=[
+            router,
+            simulator_router,
+            mall_router,
+            figures_router,
+            approvals_router,
+            dlq_router,
+        ],
         errors=ERRORS,
         wire=wire,
     )
