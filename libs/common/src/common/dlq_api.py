@@ -272,8 +272,9 @@ async def dlq_records(
 @router.post(
     "/dlq/{topic}/records/{partition}/{offset}/replay",
     response_model=ReplayOut,
-    summary="Replay a dead letter to its original topic, once (a second request publishes "
-    "nothing and answers the first replay); audited",
+    summary="Replay a dead letter to its original topic, a topic this service writes, once (a "
+    "second request publishes nothing and answers the first replay); audited. Asked of a "
+    "consumer of another service's topic: 409 replay-by-owner naming the owner",
 )
 async def replay(
     request: Request,
