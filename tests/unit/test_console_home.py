@@ -73,6 +73,21 @@ ANSWERS: dict[tuple[str, str], Any] = {
         "next_cursor": None,
     },
     ("points", "/v1/grades"): {"grades": []},
+    ("points", "/v1/figures/day"): {
+        "day": TODAY.date().isoformat(),
+        "awarded": 185,
+        "awarded_by_cause": {
+            "earning_rules": 120,
+            "bonuses": 50,
+            "compensation": 10,
+            "adjustments": 5,
+        },
+        "refunded": 70,
+        "redeemed": 220,
+        "expired": 3,
+        "debited_by_kind": {"redemption": 220, "expiry": 3, "adjustment": 7},
+        "entries": 12,
+    },
     ("cases", "/v1/cases"): {
         "items": [
             case("cas_ok", timedelta(hours=1), timedelta(hours=9)),
@@ -91,9 +106,12 @@ ANSWERS: dict[tuple[str, str], Any] = {
 class Services:
     def __init__(self) -> None:
         self.asked: list[httpx.Request] = []
+        self.refused: set[str] = set()  # paths the service refuses (the person lacks a scope)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.asked.append(request)
+        if request.url.path in self.refused:
+            return httpx.Response(403, json={"title": "Forbidden"})
         found = ANSWERS.get((PORTS.get(request.url.port or 0, ""), request.url.path))
         if found is None:
             return httpx.Response(404, json={"title": "Not Found"})
@@ -138,13 +156,23 @@ async def test_todays_figures_count_the_districts_day_and_link_to_their_lists(
     assert figure(home, "checkins") == "2"  # yesterday's left out
     assert figure(home, "broadcasts") == "1"
     assert figure(home, "redeemed") == "150"  # the cancelled redemption gave its points back
+    assert figure(home, "awarded") == "185"  # the points service's district-wide day figure
     assert [figure(home, f"cases-{s}") for s in ("on_time", "warned", "breached")] == ["1"] * 3
-    for link in ("/drivers", "/checkins", "/mall", "/broadcasts", "/cases?clock=breached"):
+    links = (
+        "/drivers",
+        "/checkins",
+        "/mall",
+        "/points/today",
+        "/broadcasts",
+        "/cases?clock=breached",
+    )
+    for link in links:
         assert f'href="{link}"' in home, link
     assert not re.search(r"\b(home|common|nav|checkins)\.[a-z_]+\b", home)  # no raw key
     await http.get("/language/en")
     english = (await http.get("/")).text
     assert "Check-ins today" in english and "Points redeemed today" in english
+    assert "Points awarded today" in english
     assert not re.search(r"\b(home|common|nav|checkins)\.[a-z_]+\b", english)
     checkins = [r for r in services.asked if r.url.path == "/v1/checkins"]
     assert len(checkins) == 2  # one page per home page: yesterday's entry ended the count
@@ -184,3 +212,27 @@ def csrf(page: httpx.Response) -> str:
     found = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
     assert found
     return found.group(1)
+
+
+async def test_the_points_awarded_figure_links_to_todays_points_by_cause(
+    console: tuple[httpx.AsyncClient, Services],
+) -> None:
+    http, services = console
+    page = (await http.get("/points/today")).text
+    causes = ("earning_rules", "bonuses", "compensation", "adjustments")
+    assert [figure(page, f"awarded-{c}") for c in causes] == ["120", "50", "10", "5"]
+    assert figure(page, "awarded") == "185" and figure(page, "refunded") == "70"
+    assert figure(page, "redeemed") == "-220" and figure(page, "deducted") == "-7"
+    assert "发放合计" in page and not re.search(r"\bawarded\.[a-z_]+\b", page)
+    assert "/v1/figures/day" in {r.url.path for r in services.asked}
+    await http.get("/language/en")
+    assert "Case compensation" in (await http.get("/points/today")).text
+    # Without points:read the points service refuses, and so does the page.
+    await http.post("/signout", data={"csrf": csrf(await http.get("/"))})
+    signin = await http.get("/signin")
+    await http.post(
+        "/signin/dev", data={"csrf": csrf(signin), "sub": "n-1", "roles": ["notify_editor"]}
+    )
+    assert 'data-figure="awarded"' not in (await http.get("/")).text
+    services.refused.add("/v1/figures/day")
+    assert (await http.get("/points/today")).status_code == 403

@@ -22,6 +22,8 @@ router = APIRouter(include_in_schema=False)
 # Counting drivers pages through the list; past this many the figure says "more than".
 DRIVER_COUNT_PAGES = 5
 PAGE = 200
+# The points service's district-wide figures of today (district zone), by cause.
+DAY_FIGURES = "/v1/figures/day"
 IN_FLIGHT = frozenset({"scheduled", "resolving", "fanning_out"})
 # A redemption whose points went back (or never left) is not points redeemed.
 NOT_SPENT = frozenset({"failed", "cancelling", "cancelled", "expired"})
@@ -109,6 +111,7 @@ async def figures(api: Api, person: Person) -> dict[str, Any]:
         )
     if person.sees_points:
         found["redeemed"] = await redeemed_today(api)
+        found["awarded"] = await api.maybe("points", DAY_FIGURES)
         found["grades"] = await api.maybe("points", "/v1/grades")
     if person.sees_dlq:
         found["dlq"] = await dlq_figures(api)
@@ -128,3 +131,12 @@ async def checkins(request: Request, person: CurrentPerson, api: PersonApi) -> R
         # The stations service refused the person (or did not answer): say what is needed.
         return render(request, "error.html", status=403, person=person, error="drivers:read")
     return render(request, "checkins.html", person=person, items=found[0], complete=found[1])
+
+
+@router.get("/points/today")
+async def points_today(request: Request, person: CurrentPerson, api: PersonApi) -> Response:
+    """The breakdown behind the home page's points-awarded figure: today's points by cause."""
+    found = await api.maybe("points", DAY_FIGURES)
+    if found is None:
+        return render(request, "error.html", status=403, person=person, error="points:read")
+    return render(request, "points_today.html", person=person, f=found)
