@@ -235,6 +235,11 @@ async def test_adjustments_land_in_the_ledger_and_large_ones_wait_for_a_second_p
     await expect(page.locator("table[data-table=ledger]")).to_contain_text("年度优秀志愿者")
     await expect(page.locator("table[data-table=pending]")).to_have_count(0)
     await checked(page, "points")
+    # Both approved adjustments count in today's district figure behind the home page's.
+    await page.goto(f"{stack.console}/points/today")
+    manual = page.locator("table[data-table=points-today] [data-figure=awarded-adjustments]")
+    assert int(await manual.inner_text()) >= 650
+    await checked(page, "points-today")
     await context.close()
 
 
