@@ -75,6 +75,7 @@ async def test_todays_figures_count_each_cause_and_refuse_a_role_without_points_
         yesterday = (datetime.now(zone) - timedelta(days=1)).date().isoformat()
         before = await http.get(f"/v1/figures/day?day={yesterday}", headers=token())
         refused = await http.get("/v1/figures/day", headers=token(roles=["notify_editor"]))
+        edge = await http.get("/v1/figures/day?day=9999-12-31", headers=token())
         driver = await http.get("/v1/figures/day", headers=token("driver", driver_id=one))
 
     assert today.status_code == 200, today.text
@@ -102,3 +103,4 @@ async def test_todays_figures_count_each_cause_and_refuse_a_role_without_points_
     assert refused.status_code == 403 and "points:read" in refused.json()["detail"]
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert driver.status_code == 403
+    assert edge.status_code == 422  # the day after it does not exist: refused, not a 500

@@ -9,9 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from common.auth import Principal
 from common.authz import require_scope
+from common.problems import Problem
 from points.figures import DayFigures, Figures
 
 router = APIRouter(prefix="/v1")
+
+# A day's bounds are instants in the district's zone: the calendar's edges would overflow them.
+FIRST, LAST = date(1970, 1, 2), date(9998, 12, 31)
 
 # District-wide totals name no driver, but only readers of every account may see them.
 Reader = Annotated[Principal, Depends(require_scope("points:read"))]
@@ -35,4 +39,6 @@ async def day_figures(
         date | None, Query(description="YYYY-MM-DD in the district's zone; today if absent")
     ] = None,
 ) -> DayFigures:
+    if day is not None and not FIRST <= day <= LAST:
+        raise Problem(422, "Unprocessable Content", f"day must lie between {FIRST} and {LAST}")
     return await figures.of_day(day)
