@@ -10,6 +10,7 @@ from common.pii import PiiProtector
 from common.testing import read_topic, wait_until
 from registry.app import create_app
 from registry.settings import RegistrySettings
+from registry.store.drivers import ERASING, DriverStore
 from tests.integration.test_registry_rules import driver, national_id
 from tests.support import approved, serve
 
@@ -244,7 +245,9 @@ async def test_an_erasure_interrupted_after_the_driver_document_is_finished_at_s
             "driver_id"
         ]
     db = mongo[settings.mongo_db]
-    # What a crash right after the first erasure step leaves behind.
+    # What a crash right after the first erasure steps leaves behind: the driver listed as
+    # being erased (found by _id at start-up, no scan of drivers), then marked pending.
+    await DriverStore(db).erasing(driver_id)
     await db["drivers"].update_one(
         {"_id": driver_id},
         {
@@ -256,6 +259,7 @@ async def test_an_erasure_interrupted_after_the_driver_document_is_finished_at_s
     async with serve(create_app(settings)):
         await wait_until(lambda: _finished(db, driver_id), timeout=20)
     assert await db["vehicles"].count_documents({"driver_id": driver_id}) == 0
+    assert await db["lookups"].count_documents({"_id": ERASING}) == 0
 
 
 async def _finished(db: Any, driver_id: str) -> bool:

@@ -4,12 +4,12 @@ erasure.
 
 The local stand-in (mongo-java-server) has no ``explain`` (it answers "no such command"), so
 the plan is proven on what the code asks for, captured with PyMongo's command monitoring: every
-filter sent to the registry's collections during a registration and the five hot searches names
-exactly the fields of one unique index (``_id`` or a compound unique index), each by equality or
-``$in`` on a single field. That is the one shape the stand-in serves from an index
-(``AbstractUniqueIndex.canHandle``: the query's fields equal the index's, values plain or
-``$in``) and, on real MongoDB, an equality or ``$in`` on a unique index's full key - an
-``IDHACK`` or ``IXSCAN`` plan, never a ``COLLSCAN``.
+filter sent to the registry's collections during a registration, the five hot searches, an update,
+a deactivation (with its plates) and an erasure names exactly the fields of one unique index
+(``_id`` or a compound unique index), each by equality or ``$in`` on a single field. That is
+the one shape the stand-in serves from an index (``AbstractUniqueIndex.canHandle``: the query's
+fields equal the index's, values plain or ``$in``) and, on real MongoDB, an equality or ``$in``
+on a unique index's full key - an ``IDHACK`` or ``IXSCAN`` plan, never a ``COLLSCAN``.
 """
 
 from __future__ import annotations
@@ -152,11 +152,26 @@ async def test_registration_and_the_hot_searches_ask_only_for_unique_keys(
             else:
                 answer = await http.post(path, json=params, headers=token())
             found.append(sorted(item["driver_id"] for item in answer.json()["items"]))
+        # The hot writes on a driver: an update, a deactivation (and its plates), an erasure.
+        changed = await http.patch(
+            f"/v1/drivers/{ids[1]}", json={"name": "周海平"}, headers=token()
+        )
+        deactivated = await http.post(
+            f"/v1/drivers/{ids[1]}/deactivation", json={"reason": "retired"}, headers=token()
+        )
+        asked = await http.post(
+            f"/v1/drivers/{ids[0]}/erasure", json={"reason": "on_request"}, headers=token()
+        )
+        await approved(http, asked, token())
         commands.recording = False
         collections = sorted({collection for _, collection, _ in commands.seen})
         unique = await unique_indexes(db, collections)
 
     assert found == [[ids[1]], [ids[1]], [ids[1]], sorted(ids), sorted(ids)]
+    assert (changed.status_code, deactivated.status_code) == (200, 200), deactivated.text
+    assert deactivated.json()["status"] == "deactivated"
+    writes = {(name, collection) for name, collection, _ in commands.seen}
+    assert {("update", "drivers"), ("update", "vehicles"), ("delete", "vehicles")} <= writes
     touched = {collection for _, collection, _ in commands.seen}
     assert {"drivers", "lookups", "vehicles"} <= touched, touched
     scans = [

@@ -28,6 +28,8 @@ class ForgetsDriver(Protocol):
 
 # Checked by the request alone: any value is acceptable, only a change is noted.
 _PLAIN_FIELDS = ("home_province", "photo_ref", "languages", "kind")
+# A deactivation writes at the status it read; it reads again this often if that keeps changing.
+_STATUS_ATTEMPTS = 5
 
 
 def _plain_change(changes: Changes, driver: Driver, name: str, value: Any) -> None:
@@ -168,17 +170,24 @@ class Lifecycle:
         changes.put("status", value)
 
     async def deactivate(self, driver_id: str, reason: DeactivationReason, actor: Actor) -> Driver:
-        driver = await self._records.get_driver(driver_id)
-        if driver.status != "deactivated":
+        for _ in range(_STATUS_ATTEMPTS):
+            driver = await self._records.get_driver(driver_id)
+            if driver.status == "deactivated":
+                break
             now = self._records.now()
             event = DriverDeactivated(driver_id=driver_id, deactivated_at=now, reason=reason)
-            await self._records.drivers.update(
+            # At the status read (not "$ne deactivated"): {_id, status} is a unique index the
+            # local store finds by index; a status changed meanwhile is read again.
+            if await self._records.drivers.update(
                 driver_id,
-                when={"status": {"$ne": "deactivated"}},
+                when={"status": driver.status},
                 set_={"status": "deactivated", "status_reason": reason, "updated_at": now},
                 outbox=[self._records.outbox(event, driver_id)],
-            )
-            await self._records.announce(driver_id)
+            ):
+                await self._records.announce(driver_id)
+                break
+        else:
+            raise Conflict("the driver kept changing meanwhile; try again")
         # Always (also on a retry after a crash): a deactivated driver's plates are free.
         await self._vehicles.set_holder_active(driver_id, False)
         return await self._records.get_driver(driver_id)
@@ -213,6 +222,7 @@ class Lifecycle:
             event = DriverDeactivated(
                 driver_id=driver_id, deactivated_at=now, reason=reason, erased=True
             )
+            await self._records.drivers.erasing(driver_id)
             await self._records.drivers.update(
                 driver_id,
                 when={"erased": False},
@@ -243,7 +253,7 @@ class Lifecycle:
             )
         # Out of every lookup (the keys hold the name, phone and ID hashes).
         await self._records.drivers.lookups.sync(driver_id)
-        await self._records.drivers.update(driver_id, unset=["erasure"])
+        await self._records.drivers.erased_fully(driver_id)
 
     async def finish_pending_erasures(self) -> int:
         """Complete erasures a crash interrupted (run at start-up)."""

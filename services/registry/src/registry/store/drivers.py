@@ -18,6 +18,11 @@ from registry.store.lookups import KEYS_FIELD, LookupStore
 Document = dict[str, Any]
 
 DRIVERS = "drivers"
+# A ``lookups`` document listing the drivers whose erasure may be unfinished (found by _id at
+# start-up instead of scanning drivers for ``erasure: pending``), and the mark that drivers
+# marked pending before the list existed have been listed.
+ERASING = "meta:erasing"
+ERASING_LISTED = "meta:erasing-listed"
 
 INDEXES = [
     Indexes(
@@ -38,6 +43,16 @@ INDEXES = [
             IndexModel([("status", 1), ("_id", 1)], name="status"),
             IndexModel([("erasure", 1)], name="erasure", sparse=True),
             IndexModel([("link_codes.hash", 1)], name="link_codes", sparse=True),
+            # Unique because _id is: they let the local stand-in find the conditional updates'
+            # filters by index (it scans for any filter not exactly a unique index's fields):
+            # a change to a driver not erased, a merge at the version read, a deactivation at
+            # the status read, a reactivation.
+            IndexModel([("_id", 1), ("erased", 1)], unique=True, name="id_erased"),
+            IndexModel([("_id", 1), ("updated_at", 1)], unique=True, name="id_updated"),
+            IndexModel([("_id", 1), ("status", 1)], unique=True, name="id_status"),
+            IndexModel(
+                [("_id", 1), ("status", 1), ("erased", 1)], unique=True, name="id_status_erased"
+            ),
         ),
     )
 ]
@@ -350,7 +365,28 @@ class DriverStore:
             row["_id"]: int(row["n"]) async for row in await self.collection.aggregate(pipeline)
         }
 
+    async def erasing(self, driver_id: str) -> None:
+        """List a driver as being erased: before ``erasure: pending`` is stored, so a crash
+        leaves a listed driver that is not pending (skipped), never an unlisted pending one."""
+        await self.lookups.add(driver_id, [ERASING])
+
+    async def erased_fully(self, driver_id: str) -> None:
+        """Clear the pending mark, then take the driver off the list."""
+        await self.update(driver_id, unset=["erasure"])
+        await self.lookups.remove(driver_id, [ERASING])
+
     async def pending_erasures(self) -> list[str]:
-        return [
-            doc["_id"] async for doc in self.collection.find({"erasure": "pending"}, {"_id": 1})
-        ]
+        """Listed drivers still marked pending (an ``_id`` lookup, no scan of drivers)."""
+        if not await self.lookups.collection.find_one({"_id": ERASING_LISTED}, {"_id": 1}):
+            # Once per database: pending erasures stored before the list existed.
+            cursor = self.collection.find({"erasure": "pending"}, {"_id": 1})
+            for driver_id in [doc["_id"] async for doc in cursor]:
+                await self.lookups.add(driver_id, [ERASING])
+            await self.lookups.collection.update_one(
+                {"_id": ERASING_LISTED}, {"$set": {"ids": []}}, upsert=True
+            )
+        listed = sorted(await self.lookups.ids([ERASING]))
+        if not listed:
+            return []
+        cursor = self.collection.find({"_id": {"$in": listed}}, {"erasure": 1})
+        return [doc["_id"] async for doc in cursor if doc.get("erasure") == "pending"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import DeleteOne, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, is_duplicate_key
@@ -129,15 +129,36 @@ class VehicleStore:
         await self.lookups.remove(plate, [plates_key(driver_id)])
         return result.deleted_count == 1
 
+    async def _listed(self, driver_id: str) -> list[str]:
+        """The plates listed under a driver: every plate it holds (listed before it is claimed)
+        and maybe some it no longer does, which the ``{_id, driver_id}`` filters skip."""
+        return sorted(await self.lookups.ids([plates_key(driver_id)]))
+
     async def set_holder_active(self, driver_id: str, active: bool) -> None:
-        await self.collection.update_many(
-            {"driver_id": driver_id}, {"$set": {"holder_active": active}}
-        )
+        # Per plate by {_id, driver_id} (the plate_holder index), not one update_many by
+        # driver_id, which the local stand-in serves by scanning every vehicle.
+        plates = await self._listed(driver_id)
+        if plates:
+            await self.collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": p, "driver_id": driver_id}, {"$set": {"holder_active": active}}
+                    )
+                    for p in plates
+                ],
+                ordered=False,
+            )
 
     async def forget_driver(self, driver_id: str) -> int:
-        result = await self.collection.delete_many({"driver_id": driver_id})
+        plates = await self._listed(driver_id)
+        deleted = 0
+        if plates:
+            result = await self.collection.bulk_write(
+                [DeleteOne({"_id": p, "driver_id": driver_id}) for p in plates], ordered=False
+            )
+            deleted = result.deleted_count
         await self.lookups.collection.delete_one({"_id": plates_key(driver_id)})
-        return result.deleted_count
+        return deleted
 
     async def passes_due(
         self, by: date, *, after: tuple[str, str] | None, limit: int
