@@ -14,6 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from common.auth import Principal
+from console import i18n
 from console.app import create_app
 from console.clocks import clock_state, nearest_due
 from console.i18n import WORDS
@@ -118,6 +119,12 @@ def test_every_word_has_both_languages_and_every_template_key_exists() -> None:
     for template in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"t\(\"([a-z_]+\.[a-z_]+)\"", template.read_text()))
     assert used and used <= set(WORDS), sorted(used - set(WORDS))
+
+
+def test_each_word_is_defined_in_one_area_only() -> None:
+    # The areas are merged into one table: a key defined twice would silently lose one text.
+    keys = [key for area in i18n._AREAS for key in area.WORDS]
+    assert len(keys) == len(set(keys)) == len(WORDS)
 
 
 TRANSITIONS: dict[str, Any] = {
