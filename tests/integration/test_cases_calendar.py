@@ -93,7 +93,8 @@ async def test_intake_on_20_december_is_provisional_and_loading_2027_recounts_it
         assert change["clock"] == "resolution" and change["provisional"] is False
         assert same_moment(change["new_due"], at(2027, 1, 14, 17))
         years = [e for e in published if e.type == "calendar.year_loaded.v1"]
-        assert [(e.id, e.subject) for e in years] == [("calendar:2027:v1", "calendar-2027")]
+        # One event id, possibly sent twice (a flush and the other instance's sweep), as above.
+        assert {(e.id, e.subject) for e in years} == {("calendar:2027:v1", "calendar-2027")}
         assert years[0].data["loaded_by"] == "calendar-keeper"
 
 
