@@ -79,6 +79,7 @@ class MemoryCases(CaseStore):
         version: int,
         set_fields: Document,
         append: Document,
+        outbox: Document,
         add_units: list[str] | None = None,
     ) -> bool:
         doc = self.docs.get(case_id)
@@ -89,6 +90,7 @@ class MemoryCases(CaseStore):
         doc["version"] += 1
         for name, value in append.items():
             doc.setdefault(name, []).append(copy.deepcopy(value))
+        doc.setdefault("outbox", []).append(copy.deepcopy(outbox))
         doc["unit_ids"] += [u for u in add_units or [] if u not in doc["unit_ids"]]
         return True
 

@@ -31,7 +31,7 @@ from common.events import CloudEvent, new_event
 from common.events.erasure import ErasureCompleted, completion_id
 from common.events.registry import DriverDeactivated
 from common.logging import get_logger
-from common.outbox import OUTBOX_FIELD
+from common.outbox import OUTBOX_HIDDEN
 from common.requests import IDEMPOTENCY_KEYS
 from common.runtime import Runtime
 
@@ -170,7 +170,7 @@ def scrubbed(value: Any, driver_id: str, anon: str, texts: frozenset[str]) -> An
         return {
             k: (None if k in texts else scrubbed(v, driver_id, anon, texts))
             for k, v in value.items()
-            if k != OUTBOX_FIELD
+            if k not in OUTBOX_HIDDEN
         }
     if isinstance(value, list):
         return [scrubbed(v, driver_id, anon, texts) for v in value]

@@ -4,30 +4,132 @@ A state change and the event announcing it are written in one single-document up
 event goes into the document's ``outbox`` array. The relay publishes it and then pulls it out;
 a crash in between means it is published again later, which consumers dedupe by ``(source,
 id)``. The sweeper republishes whatever a crash left behind.
+
+The sweeper finds that work by a mark, not by looking into every document's outbox: each write
+that pushes an event also sets ``outbox_pending`` to a fresh token, in the same single-document
+write (so the mark cannot be missing where an event is). A sparse unique index on the mark lets
+the local store list the marked documents from the index entries alone (it scans for anything
+but exactly a unique index's fields), and a unique ``(_id, outbox_pending)`` index serves the
+conditional clear: ``flush`` removes the mark only if it is still the token it read, so an event
+pushed meanwhile keeps its document marked. Every push goes through :func:`push_outbox` or
+:func:`outbox_fields` (``tests/unit/test_outbox_writers.py`` refuses any other).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.bus import Publisher
 from common.events import CloudEvent
 from common.logging import describe_error, get_logger
 from common.metrics import OUTBOX_PENDING
+from common.mongo import Indexes
 from common.periodic import Periodic
 
 log = get_logger(__name__)
 
 Document = dict[str, Any]
 OUTBOX_FIELD = "outbox"
+PENDING_FIELD = "outbox_pending"
+# Projection that leaves the outbox and its mark out of what a reader gets.
+OUTBOX_HIDDEN: Document = {OUTBOX_FIELD: 0, PENDING_FIELD: 0}
+# ``$unset`` of both, for a write that drops a document's unsent events (erasure, retention).
+OUTBOX_UNSET: Document = {OUTBOX_FIELD: "", PENDING_FIELD: ""}
+# Where each service database notes, per collection, that the one scan for events stored before
+# the mark existed has run.
+UPGRADES = "outbox_upgrades"
+# Any string: the shape the local store answers from a unique index's entries, not a scan
+# (mongo-java-server ``AbstractUniqueIndex.canHandle``/``getPositions``; ``$exists`` scans).
+MARKED: Document = {PENDING_FIELD: {"$regex": "^"}}
+SWEEP_BATCH = 500
 
 
 def outbox_entry(topic: str, event: CloudEvent) -> Document:
-    """The sub-document to ``$push`` into ``outbox`` alongside the state change."""
+    """The sub-document to push into ``outbox`` (with :func:`push_outbox`) alongside the state
+    change."""
     return {"event_id": event.id, "topic": topic, "key": event.subject, "payload": event.to_bytes()}
+
+
+def _token() -> str:
+    # Fresh per write, never an event id: ids may be derived from their cause and repeat
+    # across documents, and the mark's index is unique.
+    return uuid.uuid4().hex
+
+
+def _entries(entries: Document | Sequence[Document]) -> list[Document]:
+    return [dict(entries)] if isinstance(entries, Mapping) else list(entries)
+
+
+def push_outbox(update: Mapping[str, Any], entries: Document | Sequence[Document]) -> Document:
+    """``update`` that also pushes ``entries`` into the outbox and marks the document pending,
+    one single-document write; ``update`` unchanged when there is nothing to push."""
+    items = _entries(entries)
+    out: Document = dict(update)
+    if not items:
+        return out
+    out["$push"] = {**out.get("$push", {}), OUTBOX_FIELD: {"$each": items}}
+    out["$set"] = {**out.get("$set", {}), PENDING_FIELD: _token()}
+    return out
+
+
+def outbox_fields(entries: Document | Sequence[Document]) -> Document:
+    """The fields a new document carries its events in (insert them with its state)."""
+    items = _entries(entries)
+    return {OUTBOX_FIELD: items, PENDING_FIELD: _token()} if items else {OUTBOX_FIELD: []}
+
+
+def drop_outbox(doc: Document) -> Document:
+    """``doc`` without its outbox and mark (a document written with its events, now answered)."""
+    for name in OUTBOX_HIDDEN:
+        doc.pop(name, None)
+    return doc
+
+
+def outbox_indexes(collection: str) -> Indexes:
+    """The mark's indexes on a collection with an outbox: the sweep's list of marked documents
+    and flush's conditional clear (unique because ``_id`` is)."""
+    return Indexes(
+        collection,
+        [
+            IndexModel([(PENDING_FIELD, ASCENDING)], unique=True, sparse=True),
+            IndexModel([("_id", ASCENDING), (PENDING_FIELD, ASCENDING)], unique=True),
+        ],
+    )
+
+
+def _pull_sent(doc: Document) -> Document:
+    ids = [entry["event_id"] for entry in doc.get(OUTBOX_FIELD) or []]
+    return {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": ids}}}} if ids else {}
+
+
+async def clear_sent(collection: AsyncCollection[Document], docs: Sequence[Document]) -> None:
+    """After publishing what ``docs`` (each read with its outbox and mark) held: pull those
+    entries, and clear each mark that is still the one read. A document a write marked again
+    meanwhile keeps its new mark and its new entries for the next flush or sweep."""
+    marked = [d for d in docs if d.get(PENDING_FIELD) is not None]
+    cleared = 0
+    if marked:
+        # Keyed by the (_id, mark) unique index: the local store finds it without a scan.
+        ops = [
+            UpdateOne(
+                {"_id": d["_id"], PENDING_FIELD: d[PENDING_FIELD]},
+                {**_pull_sent(d), "$unset": {PENDING_FIELD: ""}},
+            )
+            for d in marked
+        ]
+        cleared = (await collection.bulk_write(ops, ordered=False)).matched_count
+    if cleared == len(docs):
+        return
+    # Marked again meanwhile, or never marked: pull what went out (again is harmless).
+    pulls = [UpdateOne({"_id": d["_id"]}, pull) for d in docs if (pull := _pull_sent(d))]
+    if pulls:
+        await collection.bulk_write(pulls, ordered=False)
 
 
 def no_relay() -> OutboxRelay | None:
@@ -52,26 +154,30 @@ class OutboxRelay:
         self._before_republish = dict(before_republish or {})
         self._loop = Periodic(f"{service}-outbox-relay", sweep_seconds, self.sweep)
 
+        self._upgraded: set[str] = set()
+
     async def flush(self, collection: AsyncCollection[Document], doc_id: Any) -> int:
-        """Publish a document's pending events in order; returns how many went out."""
-        doc = await collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1})
-        sent = 0
-        for entry in (doc or {}).get(OUTBOX_FIELD, []):
+        """Publish a document's pending events in order, then pull them and clear its mark
+        unless a write marked it again meanwhile; returns how many went out."""
+        doc = await collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1, PENDING_FIELD: 1})
+        if doc is None:
+            return 0
+        entries = doc.get(OUTBOX_FIELD) or []
+        for entry in entries:
             await self._publisher.publish_payload(
                 entry["topic"], entry["key"], bytes(entry["payload"])
             )
-            await collection.update_one(
-                {"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": entry["event_id"]}}}
-            )
-            sent += 1
-        return sent
+        # A crash before this point publishes them all again (consumers dedupe by id).
+        await clear_sent(collection, [doc])
+        return len(entries)
 
     async def sweep(self) -> int:
         total = 0
         for collection in self._collections:
-            cursor = collection.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {"_id": 1}).limit(
-                500
-            )
+            if collection.name not in self._upgraded:
+                await self._mark_unmarked(collection)
+                self._upgraded.add(collection.name)
+            cursor = collection.find(MARKED, {"_id": 1}).limit(SWEEP_BATCH)
             repair = self._before_republish.get(collection.name)
             async for doc in cursor:
                 if repair is not None:
@@ -80,6 +186,27 @@ class OutboxRelay:
         if total:
             OUTBOX_PENDING.labels(self._service).inc(total)
         return total
+
+    async def _mark_unmarked(self, collection: AsyncCollection[Document]) -> None:
+        """Once per collection and database: mark the documents whose events were stored before
+        writes marked them (an upgraded store). The one scan the sweeper still makes; noted as
+        done only after every such document is marked, so a crash means scanning again."""
+        upgrades = collection.database[UPGRADES]
+        if await upgrades.find_one({"_id": collection.name}) is not None:
+            return
+        legacy = {f"{OUTBOX_FIELD}.0": {"$exists": True}, PENDING_FIELD: {"$exists": False}}
+        marked = 0
+        async for doc in collection.find(legacy, {"_id": 1}):
+            # Overwriting a mark a write set meanwhile only costs one more flush.
+            await collection.update_one({"_id": doc["_id"]}, {"$set": {PENDING_FIELD: _token()}})
+            marked += 1
+        await upgrades.update_one(
+            {"_id": collection.name},
+            {"$set": {"scanned_at": datetime.now(UTC), "marked": marked}},
+            upsert=True,
+        )
+        if marked:
+            log.info("outbox events stored before marks found", collection=collection.name)
 
     def start(self) -> None:
         self._loop.start()

@@ -23,7 +23,7 @@ from common.faults import Faults
 from common.key_rotation import KeyRotation, RotatedCollection, rotation_job
 from common.logging import get_logger
 from common.mongo import Indexes, create_client, database, ensure_indexes, ping
-from common.outbox import OutboxRelay
+from common.outbox import OutboxRelay, outbox_indexes
 from common.partner_directory import PartnerDirectory, PartnerDirectoryFeed
 from common.periodic import Periodic
 from common.pii import PiiProtector
@@ -104,8 +104,10 @@ async def service_runtime(
         directory=PartnerDirectory(settings.partners),
     )
     try:
-        # Every service's replay ledger (common.dlq_api), next to the service's own indexes.
-        await ensure_indexes(store, [*indexes, DLQ_REPLAY_INDEXES])
+        # Every service's replay ledger (common.dlq_api) and the outbox marks the relay's
+        # sweeper finds its work by, next to the service's own indexes.
+        marks = [outbox_indexes(name) for name in outbox_collections]
+        await ensure_indexes(store, [*indexes, DLQ_REPLAY_INDEXES, *marks])
         await ensure_topics(settings, all_topics(settings))
         if wire is not None:
             wire(runtime)

@@ -24,7 +24,7 @@ from common.auth import Principal
 from common.clock import Clock
 from common.events import EventData, new_event
 from common.events import aid as ev
-from common.outbox import RelayRef, outbox_entry, publish_now
+from common.outbox import RelayRef, drop_outbox, outbox_entry, outbox_fields, publish_now
 
 Record = dict[str, Any]
 REVIEW = "aid:review"
@@ -112,11 +112,13 @@ class AidDesk:
             "statement": application.statement,
             "reviews": [],
             "amount_yuan": None,
-            "outbox": [self._event(data, application.driver_id, f"{application_id}:applied")],
+            **outbox_fields(
+                [self._event(data, application.driver_id, f"{application_id}:applied")]
+            ),
         }
         await self._store.insert(doc)
         await self._flush(application_id)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return doc
 
     async def get(self, principal: Principal, application_id: str) -> Record:

@@ -22,7 +22,7 @@ from common.auth import Principal
 from common.clock import Clock
 from common.events import EventData, new_event
 from common.events import aid_campaigns as ev
-from common.outbox import RelayRef, outbox_entry, publish_now
+from common.outbox import RelayRef, outbox_entry, outbox_fields, publish_now
 
 Record = dict[str, Any]
 MAX_RECIPIENTS = 5000
@@ -98,7 +98,7 @@ class Campaigns:
             **data.model_dump(),
             "_id": uuid.uuid4().hex,
             "status": "allotted",
-            "outbox": [self._event(data, driver, f"{campaign_id}:{driver}:allotted")],
+            **outbox_fields([self._event(data, driver, f"{campaign_id}:{driver}:allotted")]),
         }
 
     async def get(self, campaign_id: str) -> tuple[Record, list[Record]]:

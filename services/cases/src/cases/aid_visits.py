@@ -18,7 +18,14 @@ from common.auth import Principal
 from common.clock import Clock
 from common.events import new_event
 from common.events.aid_campaigns import HardshipVisited
-from common.outbox import RelayRef, outbox_entry, publish_now
+from common.outbox import (
+    OUTBOX_HIDDEN,
+    RelayRef,
+    drop_outbox,
+    outbox_entry,
+    outbox_fields,
+    publish_now,
+)
 
 Record = dict[str, Any]
 VISITS = "aid_visits"
@@ -61,13 +68,13 @@ class HardshipVisits:
             "recorded_by": principal.sub,
             "visitors": visit.visitors,
             "findings": visit.findings,
-            "outbox": [outbox_entry(TOPIC, event)],
+            **outbox_fields([outbox_entry(TOPIC, event)]),
         }
         await self.collection.insert_one(doc)
         await publish_now(self._relay, self.collection, visit_id)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return doc
 
     async def of_driver(self, driver_id: str) -> list[Record]:
-        cursor = self.collection.find({"driver_id": driver_id}, {"outbox": 0})
+        cursor = self.collection.find({"driver_id": driver_id}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor.sort("visited_on", -1).limit(100)]

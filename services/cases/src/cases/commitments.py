@@ -40,7 +40,7 @@ from common.events.commitments import (
     Grade,
 )
 from common.events.honours import HonourCategory
-from common.outbox import outbox_entry, publish_now
+from common.outbox import outbox_entry, outbox_fields, publish_now, push_outbox
 
 Document = dict[str, Any]
 
@@ -191,7 +191,7 @@ class Commitments:
             by="driver" if by == "driver" else "organisation",
             published_at=now,
         )
-        doc["outbox"] = [self._entry(event, driver_id, f"{cid}.published", now)]
+        doc.update(outbox_fields(self._entry(event, driver_id, f"{cid}.published", now)))
         if not await self._store.insert(doc):
             raise TransitionNotAllowed("a commitment for this organisation and period exists")
         await self._announce(cid)
@@ -234,10 +234,10 @@ class Commitments:
             **_scores(scores),
         )
         assessment = {"scores": _scores(scores), "text": public_text(text, "自评", NOTE_LENGTH)}
-        update = {
-            "$set": {"state": "self_assessed", "self_assessment": assessment | {"at": now}},
-            "$push": {"outbox": self._entry(event, doc["driver_id"], f"{cid}.self_assessed", now)},
-        }
+        update = push_outbox(
+            {"$set": {"state": "self_assessed", "self_assessment": assessment | {"at": now}}},
+            self._entry(event, doc["driver_id"], f"{cid}.self_assessed", now),
+        )
         if not await self._store.change(cid, {"state": "published"}, update):
             raise TransitionNotAllowed("assessed already")
         await self._announce(cid)
@@ -271,10 +271,10 @@ class Commitments:
             "at": now,
             "nominated_for": evaluation.nominate,
         }
-        update = {
-            "$set": {"state": "evaluated", "evaluation": record},
-            "$push": {"outbox": self._entry(event, doc["driver_id"], f"{cid}.evaluated", now)},
-        }
+        update = push_outbox(
+            {"$set": {"state": "evaluated", "evaluation": record}},
+            self._entry(event, doc["driver_id"], f"{cid}.evaluated", now),
+        )
         if evaluation.nominate is not None:  # checked before anything is written
             await self._nominate(principal, doc, evaluation, dry=True)
         if not await self._store.change(cid, {"state": {"$ne": "evaluated"}}, update):

@@ -94,14 +94,16 @@ class Extensions:
         )
         set_fields: Document = {"extension_request": None}
         append: Document = {}
+        event: Document | None = None
         if approve:
-            append = self._extend(principal, case, request, set_fields)
+            append, event = self._extend(principal, case, request, set_fields)
         if not await records.store.update_pinned(
             case_id,
             status=case.status,
             version=case.version,
             set_fields=set_fields,
             append=append,
+            outbox=event,
         ):
             raise StaleCase("another supervisor decided first; reload the case")
         await records.flush(case_id)
@@ -109,8 +111,9 @@ class Extensions:
 
     def _extend(
         self, principal: Principal, case: Case, request: Document, set_fields: Document
-    ) -> Document:
-        """Move the resolution deadline (into ``set_fields``); the record and event to append."""
+    ) -> tuple[Document, Document]:
+        """Move the resolution deadline (into ``set_fields``); the record to append and the
+        event announcing it."""
         records = self._records
         calendar = records.calendar
         now = records.clock()
@@ -161,4 +164,4 @@ class Extensions:
             case,
             f"{case.id}:extended:r{case.round}",
         )
-        return {"extensions": record, "outbox": event}
+        return {"extensions": record}, event

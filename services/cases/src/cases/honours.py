@@ -26,7 +26,7 @@ from common.events.honours import (
     HonourRoundAnnounced,
     HonourWinner,
 )
-from common.outbox import outbox_entry, publish_now
+from common.outbox import drop_outbox, outbox_entry, outbox_fields, publish_now
 
 Document = dict[str, Any]
 
@@ -261,12 +261,12 @@ class Honours:
             "panel_size": panel,
             "announced_by": principal.sub,
             "announced_at": now,
-            "outbox": events,
+            **outbox_fields(events),
         }
         if not await self._store.announce(doc):
             raise TransitionNotAllowed("this round was announced already")
         await publish_now(self._records.relay, self._store.rounds, rid)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return doc
 
     async def public_list(self, period: str) -> list[Document]:

@@ -17,6 +17,7 @@ from cases.domain import InvalidRequest, NotPermitted
 from cases.records import CaseRecords, require
 from common.auth import Principal
 from common.events import cases as ev
+from common.outbox import drop_outbox, outbox_fields
 
 Document = dict[str, Any]
 
@@ -116,7 +117,7 @@ class CaseIntake:
             f"{case_id}:opened",
         )
         doc["calendar_keys"] = calendar.keys(doc["clock_years"])
-        doc["outbox"] = [event]
+        doc.update(outbox_fields(event))
         doc["next_check"] = domain.next_check(calendar, doc, now)
         since = now - timedelta(days=records.settings.duplicate_lookback_days)
         duplicates = await records.store.active_since(
@@ -125,7 +126,7 @@ class CaseIntake:
         await records.store.insert(case)
         await records.dossiers.open(intake.driver_id, now)
         await records.flush(case_id)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return Opened(case, [found.id for found in duplicates])
 
     def _channel(self, principal: Principal, intake: Intake) -> tuple[str, str | None]:

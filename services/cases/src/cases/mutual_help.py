@@ -22,7 +22,7 @@ from common.auth import Principal
 from common.events import EventData, new_event
 from common.events import mutual_help as ev
 from common.logging import get_logger
-from common.outbox import outbox_entry, publish_now
+from common.outbox import drop_outbox, outbox_entry, outbox_fields, publish_now
 from common.pii import PiiProtector
 
 log = get_logger(__name__)
@@ -156,11 +156,11 @@ class MutualHelp:
             "helper": None,
             "feedback": None,
             "case_id": None,
-            "outbox": [self._event(data, need.driver_id, f"{need_id}:posted")],
+            **outbox_fields([self._event(data, need.driver_id, f"{need_id}:posted")]),
         }
         await self._needs.insert(doc)
         await self._flush(need_id)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return doc
 
     async def get(self, principal: Principal, need_id: str) -> Document:

@@ -33,7 +33,15 @@ from common.events.party import (
     PartyMeetingInvited,
 )
 from common.logging import get_logger
-from common.outbox import RelayRef, outbox_entry, publish_now
+from common.outbox import (
+    OUTBOX_HIDDEN,
+    RelayRef,
+    drop_outbox,
+    outbox_entry,
+    outbox_fields,
+    publish_now,
+    push_outbox,
+)
 
 log = get_logger(__name__)
 Document = dict[str, Any]
@@ -168,11 +176,11 @@ class PartyLife:
             "invited": len(members),
             "scheduled_by": principal.sub,
             "scheduled_at": now,
-            "outbox": events,
+            **outbox_fields(events),
         }
         await self._store.add_meeting(doc)
         await publish_now(self._relay, self._store.meetings, meeting_id)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return doc
 
     async def meeting(self, principal: Principal, meeting_id: str) -> Document:
@@ -273,7 +281,7 @@ class PartyLife:
             "at": aware(data.at),
         }
         await self._store.add_mark(key, fields, mark)
-        doc = await self._store.attendance.find_one({"_id": key}, {"outbox": 0})
+        doc = await self._store.attendance.find_one({"_id": key}, OUTBOX_HIDDEN)
         if doc is not None:
             await self._evaluate(meeting, doc)
 
@@ -304,10 +312,7 @@ class PartyLife:
         )
         await self._store.attendance.update_one(
             {"_id": key, "counted": False},
-            {
-                "$set": {"counted": True, "counted_at": now},
-                "$push": {"outbox": outbox_entry(TOPIC, event)},
-            },
+            push_outbox({"$set": {"counted": True, "counted_at": now}}, outbox_entry(TOPIC, event)),
         )
         await publish_now(self._relay, self._store.attendance, key)
         earning = Earning(

@@ -18,7 +18,7 @@ from common.auth import Principal
 from common.clock import Clock
 from common.events import new_event
 from common.events.party import MemberPointsAwarded, MemberPointsCause
-from common.outbox import RelayRef, outbox_entry, publish_now
+from common.outbox import RelayRef, drop_outbox, outbox_entry, outbox_fields, publish_now
 
 Document = dict[str, Any]
 MAX_POINTS = 100  # per entry; a larger rule is a typo, not a policy
@@ -104,11 +104,11 @@ class MemberPoints:
         doc = data.model_dump(mode="python") | {
             "_id": entry_id,
             "awarded_at": at,
-            "outbox": [outbox_entry(TOPIC, event)],
+            **outbox_fields([outbox_entry(TOPIC, event)]),
         }
         await self._store.add_entry(doc)
         await publish_now(self._relay, self._store.ledger, entry_id)
-        doc.pop("outbox")
+        drop_outbox(doc)
         return doc
 
     async def entries(self, driver_id: str, limit: int) -> list[Document]:

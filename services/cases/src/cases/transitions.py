@@ -64,7 +64,8 @@ class Transitions:
             status=status,
             version=case.version,
             set_fields=fields,
-            append={"history": entry, "outbox": event, **step.append},
+            append={"history": entry, **step.append},
+            outbox=event,
             add_units=step.add_units,
         )
         if not applied:

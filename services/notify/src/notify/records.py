@@ -20,7 +20,7 @@ from common.clock import Clock
 from common.events import new_event
 from common.events.notify import NotificationDelivered, NotificationFailed
 from common.logging import get_logger
-from common.outbox import outbox_entry
+from common.outbox import outbox_entry, outbox_fields
 from notify.domain import DriverFacts, Preferences, Rendered, channel_of, notification_id
 from notify.partner_links import PartnerAudience
 from notify.settings import NotifySettings
@@ -157,7 +157,7 @@ class NotificationRecords:
             }
             if status == "delivered":
                 doc["delivered_at"] = now
-                doc["outbox"] = [delivered_entry(doc, now)]
+                doc.update(outbox_fields(delivered_entry(doc, now)))
             docs.append(doc)
         return docs
 

@@ -16,7 +16,7 @@ from common.events.registry import (
     UnitCensusResult,
 )
 from common.logging import scrub
-from common.outbox import outbox_entry
+from common.outbox import OUTBOX_HIDDEN, outbox_entry, push_outbox
 from registry.district import District
 from registry.domain import Conflict, Driver, InvalidDriverData, NotFound, Route, new_id
 from registry.records import EVENT_SOURCE, TOPIC, Actor, DriverRecords
@@ -169,7 +169,7 @@ class CensusSurvey:
         after = ""
         while True:
             query = {"census_answers.campaign_id": campaign_id, "_id": {"$gt": after}}
-            docs = await collection.find(query, {"outbox": 0}).sort("_id", 1).to_list(PAGE)
+            docs = await collection.find(query, OUTBOX_HIDDEN).sort("_id", 1).to_list(PAGE)
             for doc in docs:
                 driver = from_doc(doc)
                 answers = driver.census_answers
@@ -203,7 +203,7 @@ class CensusSurvey:
         entry = outbox_entry(TOPIC, new_event(event, source=EVENT_SOURCE, subject=campaign_id))
         await self._campaigns.collection.update_one(
             {"_id": campaign_id},
-            {"$set": {"fed_back_at": now, "fed_back_by": actor.sub}, "$push": {"outbox": entry}},
+            push_outbox({"$set": {"fed_back_at": now, "fed_back_by": actor.sub}}, entry),
         )
         await self._records.announce_in(self._campaigns.collection, campaign_id)
         return report

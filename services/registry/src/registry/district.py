@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.events.registry import DriverUpdated, PersonAppointed, PersonDismissed
+from common.outbox import push_outbox
 from registry.domain import Conflict, NotFound, Route, new_id
 from registry.groups import (
     Appointment,
@@ -162,7 +163,7 @@ class District:
             )
             event_id = f"{org_id}:{person_id}:appointed:{at.isoformat()}"
         entry = self._records.outbox(data, org_id, event_id)
-        await self._orgs.collection.update_one({"_id": org_id}, {"$push": {"outbox": entry}})
+        await self._orgs.collection.update_one({"_id": org_id}, push_outbox({}, entry))
         await self._records.announce_in(self._orgs.collection, org_id)
 
     async def people_of(

@@ -16,6 +16,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.events.registry import PersonDismissed
+from common.outbox import push_outbox
 from registry.domain import NotFound
 from registry.groups import Appointment, Person
 from registry.records import DriverRecords
@@ -76,5 +77,5 @@ class PeopleErasure:
             dismissed_at=self._records.now(),
         )
         entry = self._records.outbox(event, org_id, f"{org_id}:{person_id}:erased")
-        await self._orgs.collection.update_one({"_id": org_id}, {"$push": {"outbox": entry}})
+        await self._orgs.collection.update_one({"_id": org_id}, push_outbox({}, entry))
         await self._records.announce_in(self._orgs.collection, org_id)

@@ -32,6 +32,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from common.events import EventData
 from common.events.registry import GridPlaced, OrganisationPlaced
 from common.faults import Faults
+from common.outbox import OUTBOX_HIDDEN
 from registry.domain import Conflict, NotFound
 from registry.records import DriverRecords
 from registry.store.tree import (
@@ -217,7 +218,7 @@ class TreeMover:
             await self._records.announce_in(tree.collection, moved)
 
     async def _apply(self, tree: Tree, move: Move) -> None:
-        node = await tree.collection.find_one({"_id": move.node_id}, {"outbox": 0})
+        node = await tree.collection.find_one({"_id": move.node_id}, OUTBOX_HIDDEN)
         if node is None:  # nodes are never deleted; nothing to place if it were
             return
         entry = self._entry(tree, node, move.ancestor_ids, move)

@@ -24,7 +24,7 @@ from common.events import new_event
 from common.events.partner import DrivingSession
 from common.events.stations import DrivingReported
 from common.mongo import Indexes, is_duplicate_key
-from common.outbox import outbox_entry
+from common.outbox import outbox_entry, push_outbox
 from stations.domain import derived_id
 from stations.records import EVENT_SOURCE, TOPIC, Announcer
 from stations.settings import StationsSettings
@@ -87,10 +87,10 @@ class DrivingStates:
         try:
             await self.collection.update_one(
                 {"_id": session.driver_id, "key": {"$ne": key}},
-                {
-                    "$set": {"key": key, "reported_at": session.reported_at},
-                    "$push": {"outbox": outbox_entry(TOPIC, event)},
-                },
+                push_outbox(
+                    {"$set": {"key": key, "reported_at": session.reported_at}},
+                    outbox_entry(TOPIC, event),
+                ),
                 upsert=True,
             )
         except Exception as exc:

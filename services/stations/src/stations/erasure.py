@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from common.erasure import Forget, by
+from common.outbox import OUTBOX_UNSET
 from stations.driving import DRIVING
 from stations.rest import NUDGES
 from stations.store.activities import ACTIVITIES, ATTENDANCES
@@ -27,13 +28,16 @@ STEPS = (
         "visit history",
         CHECKINS,
         by("driver_id"),
-        lambda _, anon: {"$set": {"driver_id": anon}, "$unset": {"outbox": "", "fingerprint": ""}},
+        lambda _, anon: {
+            "$set": {"driver_id": anon},
+            "$unset": {**OUTBOX_UNSET, "fingerprint": ""},
+        },
     ),
     Forget(
         "activity attendances",
         ATTENDANCES,
         by("driver_id"),
-        lambda _, anon: {"$set": {"driver_id": anon}, "$unset": {"outbox": ""}},
+        lambda _, anon: {"$set": {"driver_id": anon}, "$unset": OUTBOX_UNSET},
     ),
     Forget(
         "activity registrations",

@@ -31,7 +31,7 @@ from common.events import new_event
 from common.events.partner import DrivingSession
 from common.events.stations import RestNudged, RestTaken
 from common.mongo import Indexes, insert_once
-from common.outbox import outbox_entry
+from common.outbox import OUTBOX_HIDDEN, outbox_entry, outbox_fields, push_outbox
 from stations.domain import Checkin, derived_id
 from stations.nearby import Nearby, NearbyQuery, NearbySearch
 from stations.records import EVENT_SOURCE, TOPIC, Announcer
@@ -114,7 +114,7 @@ class RestNudges:
             "nudged_at": now,
             "check_in_by": now + timedelta(hours=self._settings.rest_checkin_hours),
             "state": "open",
-            "outbox": [outbox_entry(TOPIC, event)],
+            **outbox_fields(outbox_entry(TOPIC, event)),
         }
         await insert_once(self.collection, doc)  # a concurrent report of the session: one wins
         await self._announcer.announce(self.collection, nudge_id)
@@ -170,10 +170,10 @@ class RestNudges:
         )
         await self.collection.update_one(
             {"_id": nudge_id, "state": "open"},
-            {
-                "$set": {"state": "taken", "checkin_id": checkin.checkin_id},
-                "$push": {"outbox": outbox_entry(TOPIC, event)},
-            },
+            push_outbox(
+                {"$set": {"state": "taken", "checkin_id": checkin.checkin_id}},
+                outbox_entry(TOPIC, event),
+            ),
         )
         await self._announcer.announce(self.collection, nudge_id)
 
@@ -186,4 +186,4 @@ class RestNudges:
             await self._announcer.announce(self.collection, str(taken["_id"]))
 
     async def nudge(self, nudge_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": nudge_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": nudge_id}, OUTBOX_HIDDEN)

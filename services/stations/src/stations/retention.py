@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.outbox import OUTBOX_UNSET
 from common.retention import Expire, RetentionRule, days
 from stations.settings import StationsSettings
 from stations.store.checkins import CHECKINS
@@ -32,7 +33,7 @@ FEEDBACK_COMMENT_DAYS = 365.0
 CONSENTED = "location_consented"
 ANONYMISE: Document = {
     "$set": {"driver_id": ANONYMOUS},
-    "$unset": {"kiosk_id": "", "fingerprint": "", "outbox": "", CONSENTED: ""},
+    "$unset": {"kiosk_id": "", "fingerprint": "", **OUTBOX_UNSET, CONSENTED: ""},
 }
 
 

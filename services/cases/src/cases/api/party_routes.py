@@ -15,6 +15,7 @@ from cases.party_points import RuleChange
 from common.auth import Principal
 from common.authz import require_scope
 from common.events.party import MeetingKind, MemberPointsCause
+from common.outbox import OUTBOX_HIDDEN
 
 router = APIRouter(prefix="/v1/party", tags=["party-member life"])
 
@@ -64,7 +65,7 @@ class RuleBody(BaseModel):
 
 
 def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in doc.items() if k not in ("_id", "outbox")}
+    out = {k: v for k, v in doc.items() if k not in ("_id", *OUTBOX_HIDDEN)}
     return {"id": doc["_id"], **out}
 
 

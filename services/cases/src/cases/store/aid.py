@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.mongo import Indexes
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -40,7 +41,7 @@ class AidStore:
         await self.collection.insert_one(doc)
 
     async def get(self, application_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": application_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": application_id}, OUTBOX_HIDDEN)
 
     async def open_of(self, driver_id: str, kind: str) -> Document | None:
         """The driver's application of this kind still under review, if any."""
@@ -49,7 +50,7 @@ class AidStore:
             "kind": kind,
             "status": {"$in": ["submitted", "first_approved"]},
         }
-        return await self.collection.find_one(query, {"outbox": 0})
+        return await self.collection.find_one(query, OUTBOX_HIDDEN)
 
     async def move(
         self, application_id: str, source: str, fields: Document, event: Document, *, by: str
@@ -57,13 +58,13 @@ class AidStore:
         """``fields`` set if still in ``source`` and not reviewed by ``by`` (four eyes)."""
         return await self.collection.find_one_and_update(
             {"_id": application_id, "status": source, "reviews.by": {"$ne": by}},
-            {"$set": fields, "$inc": {"version": 1}, "$push": {"outbox": event}},
-            projection={"outbox": 0},
+            push_outbox({"$set": fields, "$inc": {"version": 1}}, event),
+            projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )
 
     async def history(self, driver_id: str) -> list[Document]:
-        cursor = self.collection.find({"driver_id": driver_id}, {"outbox": 0})
+        cursor = self.collection.find({"driver_id": driver_id}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor.sort("applied_at", -1).limit(200)]
 
     async def queue(self, status: str | None, kind: str | None, limit: int = 100) -> list[Document]:
@@ -72,7 +73,7 @@ class AidStore:
             query["status"] = status
         if kind:
             query["kind"] = kind
-        cursor = self.collection.find(query, {"outbox": 0}).sort("applied_at", 1).limit(limit)
+        cursor = self.collection.find(query, OUTBOX_HIDDEN).sort("applied_at", 1).limit(limit)
         return [doc async for doc in cursor]
 
     async def grade_of(self, driver_id: str) -> str | None:

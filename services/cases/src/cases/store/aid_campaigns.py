@@ -12,6 +12,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -43,11 +44,11 @@ class CampaignStore:
         return await self.campaigns.find_one({"_id": campaign_id})
 
     async def deliveries_of(self, campaign_id: str) -> list[Document]:
-        cursor = self.deliveries.find({"campaign_id": campaign_id}, {"outbox": 0})
+        cursor = self.deliveries.find({"campaign_id": campaign_id}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor.sort("driver_id", 1)]
 
     async def mine(self, driver_id: str) -> list[Document]:
-        cursor = self.deliveries.find({"driver_id": driver_id}, {"outbox": 0})
+        cursor = self.deliveries.find({"driver_id": driver_id}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor.sort("allotted_at", -1).limit(100)]
 
     async def deliver(
@@ -56,7 +57,7 @@ class CampaignStore:
         """Only once: a delivery still ``allotted`` becomes ``delivered``."""
         return await self.deliveries.find_one_and_update(
             {"campaign_id": campaign_id, "driver_id": driver_id, "status": "allotted"},
-            {"$set": fields, "$push": {"outbox": event}},
-            projection={"outbox": 0},
+            push_outbox({"$set": fields}, event),
+            projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )

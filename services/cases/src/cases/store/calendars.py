@@ -12,11 +12,13 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from common.outbox import OUTBOX_HIDDEN, outbox_fields, push_outbox
+
 Document = dict[str, Any]
 
 CALENDARS = "calendars"
 # The audit trail and the outbox are not needed to count days.
-_DAYS_ONLY = {"history": 0, "outbox": 0}
+_DAYS_ONLY = {"history": 0, **OUTBOX_HIDDEN}
 
 
 class CalendarStore:
@@ -24,7 +26,7 @@ class CalendarStore:
         self.collection = db[CALENDARS]
 
     async def get(self, year: int) -> Document | None:
-        return await self.collection.find_one({"_id": year}, {"outbox": 0})
+        return await self.collection.find_one({"_id": year}, OUTBOX_HIDDEN)
 
     async def all(self) -> list[Document]:
         return [doc async for doc in self.collection.find({}, _DAYS_ONLY).sort("_id", 1)]
@@ -33,7 +35,13 @@ class CalendarStore:
         """The first load of a year; False when another load created it meanwhile."""
         try:
             await self.collection.insert_one(
-                {**doc, "_id": doc["year"], "version": 1, "history": [audit], "outbox": [event]}
+                {
+                    **doc,
+                    "_id": doc["year"],
+                    "version": 1,
+                    "history": [audit],
+                    **outbox_fields(event),
+                }
             )
         except DuplicateKeyError:
             return False
@@ -45,10 +53,6 @@ class CalendarStore:
         """A correction, pinned to the version read; False when someone else changed it first."""
         result = await self.collection.update_one(
             {"_id": doc["year"], "version": version},
-            {
-                "$set": doc,
-                "$inc": {"version": 1},
-                "$push": {"history": audit, "outbox": event},
-            },
+            push_outbox({"$set": doc, "$inc": {"version": 1}, "$push": {"history": audit}}, event),
         )
         return result.modified_count == 1

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from cases.case import Case
 from cases.domain import FINISHED
 from cases.store.cases import CASES
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -37,10 +38,7 @@ class CaseClocks:
         """
         result = await self.collection.update_one(
             {"_id": case_id, "version": version, "announced": {"$nin": keys}},
-            {
-                "$set": set_fields,
-                "$push": {"announced": {"$each": keys}, "outbox": {"$each": outbox}},
-            },
+            push_outbox({"$set": set_fields, "$push": {"announced": {"$each": keys}}}, outbox),
         )
         return result.modified_count == 1
 
@@ -52,7 +50,7 @@ class CaseClocks:
 
     async def due_for_scan(self, now: datetime, limit: int) -> list[Case]:
         cursor = (
-            self.collection.find({"next_check": {"$lte": now}}, {"outbox": 0, "history": 0})
+            self.collection.find({"next_check": {"$lte": now}}, {**OUTBOX_HIDDEN, "history": 0})
             .sort("next_check", 1)
             .limit(limit)
         )
@@ -66,7 +64,7 @@ class CaseClocks:
                 "calendar_keys": {"$nin": [key]},
                 "status": {"$nin": sorted(FINISHED)},
             },
-            {"outbox": 0, "history": 0},
+            {**OUTBOX_HIDDEN, "history": 0},
         ).limit(limit)
         return [doc async for doc in cursor]
 
@@ -76,6 +74,6 @@ class CaseClocks:
         """Store a recount, pinned to the version read; only a changed deadline bumps it."""
         update: Document = {"$set": set_fields}
         if outbox is not None:
-            update.update({"$inc": {"version": 1}, "$push": {"outbox": outbox}})
+            update = push_outbox({**update, "$inc": {"version": 1}}, outbox)
         result = await self.collection.update_one({"_id": case_id, "version": version}, update)
         return result.modified_count == 1

@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from cases.case import Case
 from cases.domain import ACTIVE, FINISHED
 from common.mongo import Indexes
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -89,7 +90,7 @@ class CaseStore:
         await self.collection.insert_one(case.doc)
 
     async def get(self, case_id: str) -> Case | None:
-        doc = await self.collection.find_one({"_id": case_id}, {"outbox": 0})
+        doc = await self.collection.find_one({"_id": case_id}, OUTBOX_HIDDEN)
         return Case.of(doc) if doc is not None else None
 
     async def transition(
@@ -100,10 +101,12 @@ class CaseStore:
         version: int,
         set_fields: Document,
         append: Document,
+        outbox: Document,
         add_units: list[str] | None = None,
     ) -> bool:
-        """One step of the state table: ``append`` pushes one value onto each named list."""
-        update: Document = {"$set": set_fields, "$inc": {"version": 1}, "$push": append}
+        """One step of the state table: ``append`` pushes one value onto each named list, and
+        ``outbox`` is the event announcing it."""
+        update = push_outbox({"$set": set_fields, "$inc": {"version": 1}, "$push": append}, outbox)
         if add_units:
             update["$addToSet"] = {"unit_ids": {"$each": add_units}}
         result = await self.collection.update_one(
@@ -130,11 +133,13 @@ class CaseStore:
         version: int,
         set_fields: Document,
         append: Document | None = None,
+        outbox: Document | None = None,
     ) -> bool:
         """A change outside the state table (an extension), pinned to the status and version."""
         update: Document = {"$set": set_fields, "$inc": {"version": 1}}
         if append:
             update["$push"] = append
+        update = push_outbox(update, [outbox] if outbox is not None else [])
         result = await self.collection.update_one(
             {"_id": case_id, "status": status, "version": version}, update
         )
@@ -151,7 +156,7 @@ class CaseStore:
         """Record a compensation and its event once: the filter refuses a second with its id."""
         result = await self.collection.update_one(
             {"_id": case_id, "version": version, "compensations.id": {"$ne": record["id"]}},
-            {"$push": {"compensations": record, "outbox": outbox}, "$inc": {"version": 1}},
+            push_outbox({"$push": {"compensations": record}, "$inc": {"version": 1}}, outbox),
         )
         return result.modified_count == 1
 
@@ -238,7 +243,7 @@ class CaseStore:
                 ]
             }
         cursor = (
-            self.collection.find(query, {"outbox": 0, "history": 0})
+            self.collection.find(query, {**OUTBOX_HIDDEN, "history": 0})
             .sort([("opened_at", -1), ("_id", -1)])
             .limit(limit)
         )

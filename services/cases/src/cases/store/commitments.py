@@ -9,6 +9,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
+from common.outbox import OUTBOX_HIDDEN
 
 Document = dict[str, Any]
 
@@ -44,7 +45,7 @@ class CommitmentStore:
         return await insert_once(self.collection, doc)
 
     async def get(self, commitment_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": commitment_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": commitment_id}, OUTBOX_HIDDEN)
 
     async def change(self, commitment_id: str, expect: Document, update: Document) -> bool:
         """One conditional update (the state it must still be in); False when it was not."""

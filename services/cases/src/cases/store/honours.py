@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.mongo import Indexes
+from common.outbox import OUTBOX_HIDDEN
 
 Document = dict[str, Any]
 
@@ -98,5 +99,5 @@ class HonourStore:
 
     async def announced(self, period_prefix: str) -> list[Document]:
         query = {"period": {"$regex": f"^{period_prefix}"}}
-        cursor = self.rounds.find(query, {"outbox": 0}).sort([("period", 1), ("category", 1)])
+        cursor = self.rounds.find(query, OUTBOX_HIDDEN).sort([("period", 1), ("category", 1)])
         return [doc async for doc in cursor]

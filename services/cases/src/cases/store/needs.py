@@ -13,6 +13,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -38,7 +39,7 @@ class NeedStore:
         await self.collection.insert_one(doc)
 
     async def get(self, need_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": need_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": need_id}, OUTBOX_HIDDEN)
 
     async def move(
         self, need_id: str, source: str, fields: Document, event: Document, *, now: datetime
@@ -49,8 +50,8 @@ class NeedStore:
             query["claim_by"] = {"$gt": now}
         return await self.collection.find_one_and_update(
             query,
-            {"$set": fields, "$inc": {"version": 1}, "$push": {"outbox": event}},
-            projection={"outbox": 0},
+            push_outbox({"$set": fields, "$inc": {"version": 1}}, event),
+            projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )
 
@@ -62,12 +63,12 @@ class NeedStore:
             query["area"] = area
         if category:
             query["category"] = category
-        cursor = self.collection.find(query, {"outbox": 0}).sort("claim_by", 1).limit(limit)
+        cursor = self.collection.find(query, OUTBOX_HIDDEN).sort("claim_by", 1).limit(limit)
         return [doc async for doc in cursor]
 
     async def mine(self, query: Document) -> list[Document]:
         """The newest 100 needs a caller posted or claimed (``query`` says whose)."""
-        cursor = self.collection.find(query, {"outbox": 0}).sort("posted_at", -1).limit(100)
+        cursor = self.collection.find(query, OUTBOX_HIDDEN).sort("posted_at", -1).limit(100)
         return [doc async for doc in cursor]
 
     async def overdue(
@@ -81,7 +82,7 @@ class NeedStore:
                 {"status": "unclaimed", "case_id": None, "unclaimed_at": {"$lte": stalled_since}},
             ]
         }
-        cursor = self.collection.find(query, {"outbox": 0}).limit(limit)
+        cursor = self.collection.find(query, OUTBOX_HIDDEN).limit(limit)
         return [doc async for doc in cursor]
 
     async def hand_over(self, need_id: str, now: datetime) -> bool:
@@ -103,5 +104,5 @@ class NeedStore:
     async def record_case(self, need_id: str, case_id: str, event: Document) -> None:
         await self.collection.update_one(
             {"_id": need_id, "status": "unclaimed", "case_id": None},
-            {"$set": {"case_id": case_id}, "$inc": {"version": 1}, "$push": {"outbox": event}},
+            push_outbox({"$set": {"case_id": case_id}, "$inc": {"version": 1}}, event),
         )

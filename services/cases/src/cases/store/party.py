@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.mongo import Indexes
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -106,17 +107,17 @@ class PartyStore:
         await self.meetings.insert_one(doc)
 
     async def meeting(self, meeting_id: str) -> Document | None:
-        return await self.meetings.find_one({"_id": meeting_id}, {"outbox": 0})
+        return await self.meetings.find_one({"_id": meeting_id}, OUTBOX_HIDDEN)
 
     async def mark_held(self, meeting_id: str, fields: Document, events: list[Document]) -> bool:
         result = await self.meetings.update_one(
             {"_id": meeting_id, "status": "scheduled"},
-            {"$set": {"status": "held", **fields}, "$push": {"outbox": {"$each": events}}},
+            push_outbox({"$set": {"status": "held", **fields}}, events),
         )
         return result.modified_count == 1
 
     async def meetings_of(self, branch_ids: list[str], limit: int) -> list[Document]:
-        cursor = self.meetings.find({"branch_id": {"$in": branch_ids}}, {"outbox": 0})
+        cursor = self.meetings.find({"branch_id": {"$in": branch_ids}}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor.sort("starts_at", -1).limit(limit)]
 
     # ------------------------------------------------------------------ attendance
@@ -134,7 +135,7 @@ class PartyStore:
         return result.modified_count == 1 or result.upserted_id is not None
 
     async def attendance_of(self, meeting_id: str) -> list[Document]:
-        cursor = self.attendance.find({"meeting_id": meeting_id}, {"outbox": 0})
+        cursor = self.attendance.find({"meeting_id": meeting_id}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor]
 
     # ------------------------------------------------------------------ learning
@@ -196,7 +197,7 @@ class PartyStore:
             await self.ledger.insert_one(doc)
 
     async def statement(self, driver_id: str, limit: int) -> list[Document]:
-        cursor = self.ledger.find({"driver_id": driver_id}, {"outbox": 0})
+        cursor = self.ledger.find({"driver_id": driver_id}, OUTBOX_HIDDEN)
         return [doc async for doc in cursor.sort("awarded_at", -1).limit(limit)]
 
     async def totals(self, driver_ids: list[str], year: str) -> dict[str, dict[str, int]]:

@@ -14,7 +14,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
-from common.outbox import OUTBOX_FIELD
+from common.outbox import OUTBOX_HIDDEN, push_outbox
 
 Document = dict[str, Any]
 
@@ -42,7 +42,7 @@ class BroadcastStore:
         await self.collection.insert_one(doc)
 
     async def get(self, broadcast_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": broadcast_id}, {OUTBOX_FIELD: 0})
+        return await self.collection.find_one({"_id": broadcast_id}, OUTBOX_HIDDEN)
 
     async def newest(self, after: dict[str, Any] | None, limit: int) -> list[Document]:
         query: Document = {}
@@ -53,7 +53,7 @@ class BroadcastStore:
                 {"created_at": at, "_id": {"$lt": after["id"]}},
             ]
         cursor = (
-            self.collection.find(query, {OUTBOX_FIELD: 0})
+            self.collection.find(query, OUTBOX_HIDDEN)
             .sort([("created_at", -1), ("_id", -1)])
             .limit(limit)
         )
@@ -80,7 +80,7 @@ class BroadcastStore:
                 "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
             },
             {"$set": {"status": "resolving", "lease_owner": owner, "lease_until": until}},
-            projection={OUTBOX_FIELD: 0},
+            projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )
 
@@ -103,11 +103,13 @@ class BroadcastStore:
                 "lease_owner": owner,
                 "batches_enqueued": batch_no,
             },
-            {
-                "$set": {"resolve_after": last_driver, "lease_until": until},
-                "$inc": {"batches_enqueued": 1, "targeted": size},
-                "$push": {OUTBOX_FIELD: work_item},
-            },
+            push_outbox(
+                {
+                    "$set": {"resolve_after": last_driver, "lease_until": until},
+                    "$inc": {"batches_enqueued": 1, "targeted": size},
+                },
+                work_item,
+            ),
         )
         return result.modified_count == 1
 
@@ -171,6 +173,6 @@ class BroadcastStore:
         return await self.collection.find_one_and_update(
             {"_id": broadcast_id, "status": {"$in": ["scheduled", "resolving", "fanning_out"]}},
             {"$set": {"status": "cancelled", "cancelled_at": at}},
-            projection={OUTBOX_FIELD: 0},
+            projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )

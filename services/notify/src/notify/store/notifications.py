@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError
 
 from common.bus import Publisher
 from common.mongo import Indexes, is_duplicate_key
-from common.outbox import OUTBOX_FIELD
+from common.outbox import OUTBOX_FIELD, OUTBOX_HIDDEN, PENDING_FIELD, clear_sent, push_outbox
 
 Document = dict[str, Any]
 
@@ -84,7 +84,7 @@ class NotificationStore:
         return await self.collection.find(query, fields).to_list()
 
     async def get(self, notification_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": notification_id}, {OUTBOX_FIELD: 0})
+        return await self.collection.find_one({"_id": notification_id}, OUTBOX_HIDDEN)
 
     async def inbox(
         self,
@@ -106,7 +106,7 @@ class NotificationStore:
                 {"created_at": at, "_id": {"$lt": after["id"]}},
             ]
         cursor = (
-            self.collection.find(query, {OUTBOX_FIELD: 0, "history": 0})
+            self.collection.find(query, {**OUTBOX_HIDDEN, "history": 0})
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
@@ -123,7 +123,7 @@ class NotificationStore:
         return await self.collection.find_one_and_update(
             {"_id": notification_id, "driver_id": driver_id, **_INBOX_VISIBLE},
             {"$set": {field: value}},
-            projection={OUTBOX_FIELD: 0, "history": 0},
+            projection={**OUTBOX_HIDDEN, "history": 0},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -169,14 +169,14 @@ class NotificationStore:
             "$set": {**set_fields, "status": status, "updated_at": at},
             "$push": {"history": {"status": status, "at": at, "reason": reason}},
         }
-        if outbox is not None:
-            update["$push"][OUTBOX_FIELD] = outbox
         if inc:
             update["$inc"] = inc
+        if outbox is not None:
+            update = push_outbox(update, outbox)
         return await self.collection.find_one_and_update(
             {"_id": notification_id, **expect},
             update,
-            projection={OUTBOX_FIELD: 0, "history": 0},
+            projection={**OUTBOX_HIDDEN, "history": 0},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -203,7 +203,7 @@ class NotificationStore:
                 "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
             },
             {"$set": {"lease_until": until}},
-            projection={OUTBOX_FIELD: 0, "history": 0},
+            projection={**OUTBOX_HIDDEN, "history": 0},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -231,7 +231,7 @@ class NotificationStore:
                 {"updated_at": {"$lt": at}},
                 {"updated_at": at, "_id": {"$lt": after["id"]}},
             ]
-        fields = {"title": 0, "body": 0, "history": 0, OUTBOX_FIELD: 0}
+        fields = {"title": 0, "body": 0, "history": 0, **OUTBOX_HIDDEN}
         cursor = (
             self.collection.find(query, fields)
             .sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
@@ -267,11 +267,12 @@ class NotificationStore:
         sent = 0
         for start in range(0, len(ids), 1000):
             chunk = list(ids[start : start + 1000])
-            docs = await self.collection.find(
-                {"_id": {"$in": chunk}, f"{OUTBOX_FIELD}.0": {"$exists": True}},
-                {OUTBOX_FIELD: 1},
+            # By _id alone: the local store scans for any query naming more than an index's keys.
+            found = await self.collection.find(
+                {"_id": {"$in": chunk}}, {OUTBOX_FIELD: 1, PENDING_FIELD: 1}
             ).to_list()
-            entries = [entry for doc in docs for entry in doc[OUTBOX_FIELD]]
+            docs = [d for d in found if d.get(OUTBOX_FIELD) or d.get(PENDING_FIELD)]
+            entries = [entry for doc in docs for entry in doc.get(OUTBOX_FIELD) or []]
             for at in range(0, len(entries), _PUBLISH_CONCURRENCY):
                 part = entries[at : at + _PUBLISH_CONCURRENCY]
                 await asyncio.gather(
@@ -280,14 +281,7 @@ class NotificationStore:
                         for e in part
                     )
                 )
-            if entries:
-                await self.collection.update_many(
-                    {"_id": {"$in": [d["_id"] for d in docs]}},
-                    {
-                        "$pull": {
-                            OUTBOX_FIELD: {"event_id": {"$in": [e["event_id"] for e in entries]}}
-                        }
-                    },
-                )
+            if docs:
+                await clear_sent(self.collection, docs)
             sent += len(entries)
         return sent

@@ -7,6 +7,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, is_duplicate_key
+from common.outbox import OUTBOX_HIDDEN, outbox_fields, push_outbox
 from partners.domain import Partner
 
 Document = dict[str, Any]
@@ -24,12 +25,12 @@ class PartnerStore:
         self.collection = db[PARTNERS]
 
     async def get(self, partner_id: str) -> Partner | None:
-        doc = await self.collection.find_one({"_id": partner_id}, {"outbox": 0})
+        doc = await self.collection.find_one({"_id": partner_id}, OUTBOX_HIDDEN)
         return _partner(doc) if doc else None
 
     async def page(self, after: str | None, limit: int) -> list[Partner]:
         query: Document = {"_id": {"$gt": after}} if after else {}
-        cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(limit)
+        cursor = self.collection.find(query, OUTBOX_HIDDEN).sort("_id", 1).limit(limit)
         return [_partner(doc) async for doc in cursor]
 
     async def insert_new(self, partner: Partner, outbox: list[Document]) -> bool:
@@ -37,7 +38,9 @@ class PartnerStore:
         doc = partner.model_dump(mode="python", exclude={"partner_id"})
         doc["quotas"] = partner.quotas.model_dump()
         try:
-            await self.collection.insert_one({"_id": partner.partner_id, **doc, "outbox": outbox})
+            await self.collection.insert_one(
+                {"_id": partner.partner_id, **doc, **outbox_fields(outbox)}
+            )
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
@@ -52,6 +55,6 @@ class PartnerStore:
         fields["quotas"] = partner.quotas.model_dump()
         result = await self.collection.update_one(
             {"_id": partner.partner_id, "version": expected_version},
-            {"$set": fields, "$push": {"outbox": {"$each": outbox}}},
+            push_outbox({"$set": fields}, outbox),
         )
         return result.modified_count == 1

@@ -14,6 +14,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
+from common.outbox import push_outbox
 from points.domain import OPENING_GRADE, Account
 
 Document = dict[str, Any]
@@ -105,12 +106,11 @@ class AccountStore:
         if min_balance is not None:
             query["balance"] = {"$gte": min_balance}
         update: Document = {"$inc": {**inc, "seq": 1}, "$push": {"pending": pending}}
-        if outbox:
-            update["$push"]["outbox"] = {"$each": outbox}
         if set_fields:
             update["$set"] = set_fields
         if unset_fields:
             update["$unset"] = dict.fromkeys(unset_fields, "")
+        update = push_outbox(update, outbox or [])
         result = await self.collection.update_one(query, update)
         return result.modified_count == 1
 
@@ -136,7 +136,7 @@ class AccountStore:
     ) -> bool:
         result = await self.collection.update_one(
             {"_id": driver_id, "seq": seq, "grade": old},
-            {"$set": {"grade": new}, "$push": {"outbox": {"$each": outbox}}},
+            push_outbox({"$set": {"grade": new}}, outbox),
         )
         return result.modified_count == 1
 

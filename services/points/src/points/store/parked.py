@@ -16,7 +16,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes
-from common.outbox import OUTBOX_FIELD
+from common.outbox import outbox_fields
 from points.earning import Earning
 
 Document = dict[str, Any]
@@ -93,7 +93,7 @@ class ParkedEvents:
                     "parked_at": now,
                     "parked_until": until,
                     "origin": origin.__dict__ if origin else None,
-                    OUTBOX_FIELD: [announcement],
+                    **outbox_fields(announcement),
                 },
             },
             upsert=True,

@@ -11,6 +11,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
+from common.outbox import OUTBOX_HIDDEN, outbox_fields, push_outbox
 from registry.domain import Driver, DriverStatus
 from registry.store import lookups
 from registry.store.lookups import KEYS_FIELD, LookupStore
@@ -234,7 +235,9 @@ def to_doc(driver: Driver) -> Document:
 
 
 def from_doc(doc: Document) -> Driver:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "erasure", KEYS_FIELD)}
+    fields = {
+        k: v for k, v in doc.items() if k not in ("_id", "erasure", KEYS_FIELD, *OUTBOX_HIDDEN)
+    }
     return Driver.model_validate({**fields, "driver_id": doc["_id"]})
 
 
@@ -253,7 +256,7 @@ class DriverStore:
         doc[KEYS_FIELD] = lookups.keys_of(doc)
         await self.lookups.add(driver.driver_id, doc[KEYS_FIELD])
         try:
-            inserted = await insert_once(self.collection, {**doc, "outbox": outbox})
+            inserted = await insert_once(self.collection, {**doc, **outbox_fields(outbox)})
         except BaseException:
             await self.lookups.remove(driver.driver_id, doc[KEYS_FIELD])
             raise
@@ -276,7 +279,7 @@ class DriverStore:
         return await self.collection.find_one({"_id": driver_id}, {"_id": 1}) is not None
 
     async def by_link_code(self, digest: str) -> Driver | None:
-        doc = await self.collection.find_one({"link_codes.hash": digest}, {"outbox": 0})
+        doc = await self.collection.find_one({"link_codes.hash": digest}, OUTBOX_HIDDEN)
         return from_doc(doc) if doc else None
 
     async def by_national_id_hash(
@@ -289,7 +292,7 @@ class DriverStore:
         if not ids:
             return None
         partners = set(partner_hashes)
-        async for doc in self.collection.find({"_id": {"$in": ids}}, {"outbox": 0}):
+        async for doc in self.collection.find({"_id": {"$in": ids}}, OUTBOX_HIDDEN):
             record = doc.get("national_id") or {}
             if record.get("hash") in digests or partners & set(record.get("partner_hashes", ())):
                 return from_doc(doc)
@@ -312,11 +315,9 @@ class DriverStore:
             change["$set"] = set_
         if unset:
             change["$unset"] = dict.fromkeys(unset, "")
-        pushes = dict(push or {})
-        if outbox:
-            pushes["outbox"] = {"$each": outbox}
-        if pushes:
-            change["$push"] = pushes
+        if push:
+            change["$push"] = dict(push)
+        change = push_outbox(change, outbox or [])
         if pull:
             change["$pull"] = pull
         if not change:
@@ -331,7 +332,7 @@ class DriverStore:
         query = where.query()
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
-        cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(limit)
+        cursor = self.collection.find(query, OUTBOX_HIDDEN).sort("_id", 1).limit(limit)
         return [from_doc(doc) async for doc in cursor]
 
     async def _search_candidates(
@@ -350,7 +351,7 @@ class DriverStore:
         step = max(limit, 50)
         for start in range(0, len(ordered), step):
             chunk = ordered[start : start + step]
-            cursor = self.collection.find({"_id": {"$in": chunk}}, {"outbox": 0}).sort("_id", 1)
+            cursor = self.collection.find({"_id": {"$in": chunk}}, OUTBOX_HIDDEN).sort("_id", 1)
             found.extend([from_doc(doc) async for doc in cursor if where.matches(doc)])
             if len(found) >= limit:
                 break

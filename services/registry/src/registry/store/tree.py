@@ -15,6 +15,8 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from common.outbox import OUTBOX_HIDDEN, push_outbox
+
 Document = dict[str, Any]
 
 
@@ -44,10 +46,10 @@ async def place_root(
     """Put the moved node under its new parent; False when this move placed it already."""
     placed = await collection.update_one(
         {"_id": node_id, **not_placed_by(seq)},
-        {
-            "$set": {"parent_id": parent_id, "ancestor_ids": ancestors, "move_seq": seq},
-            "$push": {"outbox": entry},
-        },
+        push_outbox(
+            {"$set": {"parent_id": parent_id, "ancestor_ids": ancestors, "move_seq": seq}},
+            entry,
+        ),
     )
     return placed.modified_count == 1
 
@@ -57,7 +59,7 @@ async def unplaced_descendants(
 ) -> list[Document]:
     """The moved node's descendants this move has not placed yet, without their outboxes."""
     query = {"ancestor_ids": node_id, **not_placed_by(seq)}
-    return await collection.find(query, {"outbox": 0}).sort("_id", 1).to_list(None)
+    return await collection.find(query, OUTBOX_HIDDEN).sort("_id", 1).to_list(None)
 
 
 def ancestors_after(doc: Document, node_id: str, root_ancestors: list[str]) -> list[str]:
@@ -77,6 +79,6 @@ async def place_descendant(
     """Rewrite one descendant's ancestors (guarded by the ones it was read with)."""
     placed = await collection.update_one(
         {"_id": doc["_id"], "ancestor_ids": doc["ancestor_ids"], **not_placed_by(seq)},
-        {"$set": {"ancestor_ids": ancestors, "move_seq": seq}, "$push": {"outbox": entry}},
+        push_outbox({"$set": {"ancestor_ids": ancestors, "move_seq": seq}}, entry),
     )
     return placed.modified_count == 1

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 
+from common.outbox import OUTBOX_HIDDEN, outbox_fields
 from registry.store.tree import subtree_ids, subtree_query
 
 Document = dict[str, Any]
@@ -24,7 +25,7 @@ class NodeStore(Generic[Node]):
         self.collection = collection
 
     def from_doc(self, doc: Document) -> Node:
-        fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox")}
+        fields = {k: v for k, v in doc.items() if k not in ("_id", *OUTBOX_HIDDEN)}
         return self.model.model_validate({**fields, self.id_field: doc["_id"]})
 
     def to_doc(self, node: Node) -> Document:
@@ -35,14 +36,14 @@ class NodeStore(Generic[Node]):
     async def insert(self, node: Node, outbox: list[Document] | None = None) -> None:
         doc = self.to_doc(node)
         if outbox:
-            doc["outbox"] = outbox
+            doc.update(outbox_fields(outbox))
         await self.collection.insert_one(doc)
 
     async def insert_many_raw(self, nodes: list[Node]) -> None:
         await self.collection.insert_many([self.to_doc(n) for n in nodes], ordered=False)
 
     async def raw(self, node_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": node_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": node_id}, OUTBOX_HIDDEN)
 
     async def get(self, node_id: str) -> Node | None:
         doc = await self.collection.find_one({"_id": node_id})

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.mongo import Indexes, insert_once
+from common.outbox import OUTBOX_HIDDEN, outbox_fields
 from stations.domain import Activity
 
 Document = dict[str, Any]
@@ -109,15 +110,15 @@ class ActivityStore:
 
     async def record_attendance(self, attendance: Document, outbox: list[Document]) -> bool:
         """False when this driver's attendance of this activity is already recorded."""
-        return await insert_once(self.attendances, {**attendance, "outbox": outbox})
+        return await insert_once(self.attendances, {**attendance, **outbox_fields(outbox)})
 
     async def attendance(self, attendance_id: str) -> Document | None:
-        return await self.attendances.find_one({"_id": attendance_id}, {"outbox": 0})
+        return await self.attendances.find_one({"_id": attendance_id}, OUTBOX_HIDDEN)
 
     async def attendees(self, activity_id: str, limit: int) -> list[Document]:
         """Who attended, first arrivals first (the ``activity`` index)."""
         cursor = (
-            self.attendances.find({"activity_id": activity_id}, {"outbox": 0})
+            self.attendances.find({"activity_id": activity_id}, OUTBOX_HIDDEN)
             .sort([("attended_at", ASCENDING), ("_id", ASCENDING)])
             .limit(limit)
         )

@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once, is_duplicate_key
+from common.outbox import OUTBOX_HIDDEN, outbox_fields
 from stations.domain import Checkin
 
 Document = dict[str, Any]
@@ -31,7 +32,7 @@ INDEXES = [
 
 
 def _from_doc(doc: Document) -> Checkin:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "fingerprint")}
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "fingerprint", *OUTBOX_HIDDEN)}
     return Checkin.model_validate({**fields, "checkin_id": doc["_id"]})
 
 
@@ -45,11 +46,11 @@ class CheckinStore:
     ) -> bool:
         """Insert with its pending events; False when this check-in id is already recorded."""
         doc = checkin.model_dump(mode="python", exclude={"checkin_id"})
-        doc.update(_id=checkin.checkin_id, outbox=outbox, fingerprint=fingerprint)
+        doc.update(_id=checkin.checkin_id, fingerprint=fingerprint, **outbox_fields(outbox))
         return await insert_once(self.collection, doc)
 
     async def get(self, checkin_id: str) -> Checkin | None:
-        doc = await self.collection.find_one({"_id": checkin_id}, {"outbox": 0})
+        doc = await self.collection.find_one({"_id": checkin_id}, OUTBOX_HIDDEN)
         return _from_doc(doc) if doc else None
 
     async def fingerprint_of(self, checkin_id: str) -> str | None:
@@ -60,7 +61,7 @@ class CheckinStore:
         doc = await self.collection.find_one_and_update(
             {"_id": checkin_id, "checked_out_at": None},
             {"$set": {"checked_out_at": at}},
-            projection={"outbox": 0},
+            projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )
         return _from_doc(doc) if doc else None
@@ -77,7 +78,7 @@ class CheckinStore:
                 {"recorded_at": at, "_id": {"$lt": after["id"]}},
             ]
         cursor = (
-            self.collection.find(selector, {"outbox": 0})
+            self.collection.find(selector, OUTBOX_HIDDEN)
             .sort([("recorded_at", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )

@@ -13,6 +13,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
+from common.outbox import OUTBOX_HIDDEN, outbox_fields
 from stations.lifecycle import CatalogueVersion
 
 Document = dict[str, Any]
@@ -22,7 +23,7 @@ INDEXES = [Indexes(VERSIONS)]
 
 
 def _from_doc(doc: Document) -> CatalogueVersion:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox")}
+    fields = {k: v for k, v in doc.items() if k not in ("_id", *OUTBOX_HIDDEN)}
     return CatalogueVersion.model_validate({**fields, "version": doc["_id"]})
 
 
@@ -31,21 +32,21 @@ class LifecycleStore:
         self.collection = db[VERSIONS]
 
     async def latest(self) -> CatalogueVersion | None:
-        doc = await self.collection.find_one({}, {"outbox": 0}, sort=[("_id", DESCENDING)])
+        doc = await self.collection.find_one({}, OUTBOX_HIDDEN, sort=[("_id", DESCENDING)])
         return _from_doc(doc) if doc else None
 
     async def get(self, version: int) -> CatalogueVersion | None:
-        doc = await self.collection.find_one({"_id": version}, {"outbox": 0})
+        doc = await self.collection.find_one({"_id": version}, OUTBOX_HIDDEN)
         return _from_doc(doc) if doc else None
 
     async def summaries(self, limit: int) -> list[Document]:
         cursor = self.collection.find(
-            {}, {"content": 0, "outbox": 0}, sort=[("_id", DESCENDING)], limit=limit
+            {}, {"content": 0, **OUTBOX_HIDDEN}, sort=[("_id", DESCENDING)], limit=limit
         )
         return [doc async for doc in cursor]
 
     async def insert(self, version: CatalogueVersion, outbox: list[Document]) -> bool:
         """False when that version number exists already (another change won)."""
         doc = version.model_dump(mode="python", exclude={"version"})
-        doc.update(_id=version.version, outbox=outbox)
+        doc.update(_id=version.version, **outbox_fields(outbox))
         return await insert_once(self.collection, doc)

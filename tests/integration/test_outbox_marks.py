@@ -1,0 +1,116 @@
+"""The outbox sweeper finds its work by the ``outbox_pending`` mark, on the real store.
+
+What a crash leaves in an outbox is found without looking into every document, published once
+per sweep that finds it, and its mark cleared only when no write marked the document again
+meanwhile. (That the services' events reach consumers after a SIGKILL is proven end to end on
+the real broker in tests/e2e; here the publisher only records what it was asked to send.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from common.events import CloudEvent, new_event
+from common.events.aid_campaigns import GiftDelivered
+from common.mongo import ensure_indexes
+from common.outbox import (
+    OUTBOX_FIELD,
+    PENDING_FIELD,
+    UPGRADES,
+    OutboxRelay,
+    outbox_entry,
+    outbox_fields,
+    outbox_indexes,
+    push_outbox,
+)
+
+TOPIC = "cases.events"
+AT = datetime(2026, 12, 4, 9, tzinfo=UTC)
+
+
+class Recorder:
+    """Stands in for the Kafka publisher: what the relay sends, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.during: Callable[[], Awaitable[None]] | None = None
+
+    async def publish_payload(self, topic: str, key: str, payload: bytes) -> None:
+        self.sent.append(CloudEvent.model_validate_json(payload).id)
+        if self.during is not None:
+            during, self.during = self.during, None
+            await during()
+
+
+def entry(event_id: str) -> dict[str, Any]:
+    data = GiftDelivered(campaign_id="c1", driver_id="d1", station_id="s1", delivered_at=AT)
+    event = new_event(data, source="test", subject="d1", event_id=event_id)
+    return outbox_entry(TOPIC, event)
+
+
+async def relay_over(db: Any) -> tuple[OutboxRelay, Recorder, Any]:
+    await ensure_indexes(db, [outbox_indexes("docs")])
+    recorder = Recorder()
+    relay = OutboxRelay([db["docs"]], recorder, sweep_seconds=3600, service="test")  # type: ignore[arg-type]
+    return relay, recorder, db["docs"]
+
+
+async def test_a_crash_left_event_is_swept_once_and_its_mark_cleared(
+    mongo: Any, run_id: str
+) -> None:
+    relay, recorder, docs = await relay_over(mongo[f"{run_id}_outbox"])
+    await docs.insert_one({"_id": "quiet", **outbox_fields([])})
+    await docs.insert_one({"_id": "d1", "n": 1, **outbox_fields(entry("e1"))})
+    await docs.update_one({"_id": "d1"}, push_outbox({"$inc": {"n": 1}}, entry("e2")))
+    # ... and the process died before flushing either write.
+    quiet = await docs.find_one({"_id": "quiet"})
+    assert quiet == {"_id": "quiet", OUTBOX_FIELD: []}, "no events, no mark"
+
+    assert await relay.sweep() == 2
+    assert recorder.sent == ["e1", "e2"]
+    doc = await docs.find_one({"_id": "d1"})
+    assert doc[OUTBOX_FIELD] == [] and PENDING_FIELD not in doc and doc["n"] == 2
+    assert await relay.sweep() == 0
+    assert recorder.sent == ["e1", "e2"]
+
+
+async def test_a_write_during_a_flush_keeps_the_document_marked_for_the_next_sweep(
+    mongo: Any, run_id: str
+) -> None:
+    relay, recorder, docs = await relay_over(mongo[f"{run_id}_outbox"])
+    await docs.insert_one({"_id": "d1", **outbox_fields(entry("e1"))})
+
+    async def concurrent_write() -> None:
+        await docs.update_one({"_id": "d1"}, push_outbox({}, entry("e2")))
+
+    recorder.during = concurrent_write  # between the flush's read and its clear
+    assert await relay.flush(docs, "d1") == 1
+    doc = await docs.find_one({"_id": "d1"})
+    assert [e["event_id"] for e in doc[OUTBOX_FIELD]] == ["e2"]
+    assert PENDING_FIELD in doc, "the later write's mark stays"
+
+    assert await relay.sweep() == 1
+    assert recorder.sent == ["e1", "e2"]
+    doc = await docs.find_one({"_id": "d1"})
+    assert doc[OUTBOX_FIELD] == [] and PENDING_FIELD not in doc
+
+
+async def test_events_stored_before_marks_existed_are_found_once_per_store(
+    mongo: Any, run_id: str
+) -> None:
+    db = mongo[f"{run_id}_outbox"]
+    docs = db["docs"]
+    # An upgraded store: an event written by the earlier code, without a mark.
+    await docs.insert_one({"_id": "old", OUTBOX_FIELD: [entry("e0")]})
+    relay, recorder, _ = await relay_over(db)
+
+    assert await relay.sweep() == 1
+    assert recorder.sent == ["e0"]
+    assert (await db[UPGRADES].find_one({"_id": "docs"}))["marked"] == 1
+    # Another process over the same store does not scan again.
+    again, again_sent, _ = await relay_over(db)
+    await docs.insert_one({"_id": "d1", **outbox_fields(entry("e1"))})
+    assert await again.sweep() == 1
+    assert again_sent.sent == ["e1"]
