@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -180,33 +181,42 @@ class Broadcasts:
         query = await self.segment_query(broadcast.segment, broadcast.category)
         after: str | None = doc.get("resolve_after")
         batch_no = int(doc.get("batches_enqueued", 0))
-        while True:
-            page = await self._drivers.page(query, after, self._settings.broadcast_batch_size)
-            if not page:
-                break
-            work = new_event(
-                BroadcastBatch(broadcast_id=bid, batch_no=batch_no, driver_ids=page),
-                source=EVENT_SOURCE,
-                subject=f"{bid}:{batch_no}",
-                event_id=f"{bid}:{batch_no}",
-            )
-            recorded = await store.record_batch(
-                bid,
-                owner=self._owner,
-                batch_no=batch_no,
-                last_driver=page[-1],
-                size=len(page),
-                until=self._clock() + lease,
-                work_item=outbox_entry(WORK_TOPIC, work),
-            )
-            if not recorded:
-                log.warning("broadcast lease lost or cancelled; stopping", broadcast_id=bid)
-                return
-            self._faults.hit(f"notify.broadcast.enqueued.{batch_no}")
-            await self._publish(bid)
-            after, batch_no = page[-1], batch_no + 1
+        size = self._settings.broadcast_batch_size
+        async with aclosing(self._drivers.pages(query, after, size)) as pages:
+            async for page in pages:
+                if not await self._enqueue(doc, page, batch_no, lease):
+                    return
+                batch_no += 1
         if await store.resolved(bid, self._owner, self._clock()):
             await store.complete_if_done(bid, self._clock())
+
+    async def _enqueue(
+        self, doc: Document, page: list[str], batch_no: int, lease: timedelta
+    ) -> bool:
+        """Record one page's work item after the last recorded page; False if the lease is
+        lost (or the broadcast cancelled)."""
+        bid = doc["_id"]
+        work = new_event(
+            BroadcastBatch(broadcast_id=bid, batch_no=batch_no, driver_ids=page),
+            source=EVENT_SOURCE,
+            subject=f"{bid}:{batch_no}",
+            event_id=f"{bid}:{batch_no}",
+        )
+        recorded = await self._broadcasts.record_batch(
+            bid,
+            owner=self._owner,
+            batch_no=batch_no,
+            last_driver=page[-1],
+            size=len(page),
+            until=self._clock() + lease,
+            work_item=outbox_entry(WORK_TOPIC, work),
+        )
+        if not recorded:
+            log.warning("broadcast lease lost or cancelled; stopping", broadcast_id=bid)
+            return False
+        self._faults.hit(f"notify.broadcast.enqueued.{batch_no}")
+        await self._publish(bid)
+        return True
 
     async def _publish(self, broadcast_id: str) -> None:
         relay = self._relay()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,9 +110,21 @@ class DriverStore:
     async def count(self, query: Document) -> int:
         return await self.facts.count_documents(query)
 
-    async def page(self, query: Document, after: str | None, limit: int) -> list[str]:
-        """Driver ids matching a segment, in id order, after ``after``: restartable paging."""
+    async def pages(
+        self, query: Document, after: str | None, size: int
+    ) -> AsyncGenerator[list[str], None]:
+        """Driver ids matching a segment, in id order after ``after``, in pages of ``size``,
+        all from one query: restartable from any page's last id. One query per resolution, not
+        per page, because the local store answers a sorted range by scanning the collection
+        (200 scans for a district broadcast otherwise)."""
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]}
-        cursor = self.facts.find(query, {"_id": 1}).sort([("_id", ASCENDING)]).limit(limit)
-        return [d["_id"] for d in await cursor.to_list()]
+        page: list[str] = []
+        cursor = self.facts.find(query, {"_id": 1}).sort([("_id", ASCENDING)]).batch_size(size)
+        async for doc in cursor:
+            page.append(doc["_id"])
+            if len(page) == size:
+                yield page
+                page = []
+        if page:
+            yield page
