@@ -24,6 +24,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from common.bus import Publisher
 from common.events import CloudEvent
@@ -130,6 +131,16 @@ async def clear_sent(collection: AsyncCollection[Document], docs: Sequence[Docum
     pulls = [UpdateOne({"_id": d["_id"]}, pull) for d in docs if (pull := _pull_sent(d))]
     if pulls:
         await collection.bulk_write(pulls, ordered=False)
+
+
+async def note_all_marked(db: AsyncDatabase[Document], collection: str) -> None:
+    """Say ``collection`` holds no event without its mark, so no sweeper scans it for events
+    stored before marks existed (a bulk load into a new database)."""
+    await db[UPGRADES].update_one(
+        {"_id": collection},
+        {"$set": {"scanned_at": datetime.now(UTC), "marked": 0}},
+        upsert=True,
+    )
 
 
 def no_relay() -> OutboxRelay | None:
