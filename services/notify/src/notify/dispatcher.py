@@ -19,13 +19,13 @@ _SCAN_SHARE = 0.1
 
 
 class Paced:
-    """A scan run again only after ``1 / share`` times its own last duration.
+    """A lookup of due work run again only after ``1 / share`` times its own last duration.
 
-    On real MongoDB the due scans use their indexes and take milliseconds, so they run every
-    round. The local store scans every notification instead: at 100,000 inboxes one scan takes
-    seconds, and back to back they took the store from a broadcast's fan-out (issue 19). Paced,
-    a slow scan waits longer (a 3 s scan runs every 30 s at most), and a due message waits at
-    most that long more."""
+    The lookups read the waiting notifications by their due mark and take milliseconds, so
+    they run every round. They once scanned every notification on the local store (seconds at
+    100,000 inboxes, and back to back they took the store from a broadcast's fan-out, issue 19);
+    the pacing stays as a guard: a slow lookup waits longer (a 3 s one runs every 30 s at most),
+    and a due message waits at most that long more."""
 
     def __init__(
         self,

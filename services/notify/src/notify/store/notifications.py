@@ -8,20 +8,39 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from common.bus import Publisher
 from common.mongo import Indexes, is_duplicate_key
-from common.outbox import OUTBOX_FIELD, OUTBOX_HIDDEN, PENDING_FIELD, clear_sent, push_outbox
+from common.outbox import (
+    OUTBOX_FIELD,
+    OUTBOX_HIDDEN,
+    PENDING_FIELD,
+    UPGRADES,
+    clear_sent,
+    push_outbox,
+)
 
 Document = dict[str, Any]
 
 NOTIFICATIONS = "notifications"
+# Set (to the notification's id) exactly while it waits, queued or held.
+DUE_MARK = "due_mark"
+WAITING = ("queued", "held")
+_WAITING = {DUE_MARK: {"$regex": "^"}}
+# Where notify notes that notifications stored waiting before the mark existed were marked.
+_MARKED_ONCE = f"{NOTIFICATIONS}.{DUE_MARK}"
+
+
+def marked_if_waiting(doc: Document) -> Document:
+    """A new notification with its due mark when it starts out waiting."""
+    return {**doc, DUE_MARK: doc["_id"]} if doc.get("status") in WAITING else doc
+
 
 INDEXES = [
     Indexes(
@@ -33,8 +52,13 @@ INDEXES = [
                 name="one_per_driver_cause_channel",
             ),
             IndexModel([("driver_id", 1), ("channel", 1), ("created_at", -1)], name="inbox_newest"),
-            IndexModel([("status", 1), ("hold_until", 1)], name="held_due"),
-            IndexModel([("status", 1), ("next_attempt_at", 1)], name="send_due"),
+            # What the dispatcher may have to send or release: the waiting ones, listed from this
+            # sparse unique index's entries (the local store scans for any query that is not
+            # exactly a unique index's fields; on MongoDB it is a small index).
+            IndexModel([(DUE_MARK, 1)], unique=True, sparse=True, name="waiting"),
+            # A transition's filter, {_id, status}: found by index on the local store too
+            # (unique because _id is).
+            IndexModel([("_id", 1), ("status", 1)], unique=True, name="id_status"),
             IndexModel([("broadcast_id", 1), ("status", 1)], name="broadcast_progress"),
             IndexModel([("status", 1), ("updated_at", -1), ("_id", -1)], name="failed_newest"),
         ),
@@ -50,13 +74,14 @@ DUPLICATE_KEY = 11000
 class NotificationStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[NOTIFICATIONS]
+        self._marked_once = False
 
     async def insert_new(self, docs: Sequence[Document]) -> None:
         """Insert what is not there yet; existing ids (redelivery) are left as they are."""
         if not docs:
             return
         try:
-            await self.collection.insert_many(list(docs), ordered=False)
+            await self.collection.insert_many([marked_if_waiting(d) for d in docs], ordered=False)
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
@@ -67,7 +92,7 @@ class NotificationStore:
         if not docs:
             return set()
         try:
-            await self.collection.insert_many(list(docs), ordered=False)
+            await self.collection.insert_many([marked_if_waiting(d) for d in docs], ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
@@ -127,13 +152,36 @@ class NotificationStore:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def waiting(self) -> list[Document]:
+        """Every notification waiting (queued or held), with what says when it is due."""
+        if not self._marked_once:
+            await self._mark_waiting_once()
+        fields = {"status": 1, "hold_until": 1, "next_attempt_at": 1, "lease_until": 1}
+        return await self.collection.find(_WAITING, fields).to_list()
+
+    async def _mark_waiting_once(self) -> None:
+        """Mark the notifications stored waiting before the mark existed (an upgraded store):
+        one scan per database, noted as done only after all are marked."""
+        upgrades = self.collection.database[UPGRADES]
+        if await upgrades.find_one({"_id": _MARKED_ONCE}) is None:
+            unmarked = {"status": {"$in": list(WAITING)}, DUE_MARK: {"$exists": False}}
+            async for doc in self.collection.find(unmarked, {"_id": 1}):
+                await self.collection.update_one(
+                    {"_id": doc["_id"], "status": {"$in": list(WAITING)}},
+                    {"$set": {DUE_MARK: doc["_id"]}},
+                )
+            await upgrades.update_one(
+                {"_id": _MARKED_ONCE}, {"$set": {"scanned_at": datetime.now(UTC)}}, upsert=True
+            )
+        self._marked_once = True
+
     async def held_due(self, now: datetime, limit: int) -> list[Document]:
-        cursor = (
-            self.collection.find({"status": "held", "hold_until": {"$lte": now}}, {"_id": 1})
-            .sort([("hold_until", ASCENDING)])
-            .limit(limit)
-        )
-        return await cursor.to_list()
+        due = [
+            d
+            for d in await self.waiting()
+            if d["status"] == "held" and d.get("hold_until") is not None and d["hold_until"] <= now
+        ]
+        return sorted(due, key=lambda d: d["hold_until"])[:limit]
 
     async def rehold(self, notification_id: str, until: datetime, reason: str) -> None:
         """Keep a held notification waiting longer (a drive goes on); no history entry, as a
@@ -169,6 +217,10 @@ class NotificationStore:
             "$set": {**set_fields, "status": status, "updated_at": at},
             "$push": {"history": {"status": status, "at": at, "reason": reason}},
         }
+        if status in WAITING:
+            update["$set"][DUE_MARK] = notification_id
+        else:
+            update["$unset"] = {DUE_MARK: ""}
         if inc:
             update["$inc"] = inc
         if outbox is not None:
@@ -181,19 +233,15 @@ class NotificationStore:
         )
 
     async def send_due(self, now: datetime, limit: int) -> list[Document]:
-        cursor = (
-            self.collection.find(
-                {
-                    "status": "queued",
-                    "next_attempt_at": {"$lte": now},
-                    "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-                },
-                {"_id": 1},
-            )
-            .sort([("next_attempt_at", ASCENDING)])
-            .limit(limit)
-        )
-        return await cursor.to_list()
+        due = [
+            d
+            for d in await self.waiting()
+            if d["status"] == "queued"
+            and d.get("next_attempt_at") is not None
+            and d["next_attempt_at"] <= now
+            and (d.get("lease_until") is None or d["lease_until"] <= now)
+        ]
+        return sorted(due, key=lambda d: d["next_attempt_at"])[:limit]
 
     async def claim(self, notification_id: str, now: datetime, until: datetime) -> Document | None:
         return await self.collection.find_one_and_update(
