@@ -35,6 +35,11 @@ INDEXES = [
             IndexModel([("month", 1)], name="month"),
             IndexModel([("collective_id", 1)], name="collective", sparse=True),
             IndexModel([("clock_years", 1)], name="clock_years", sparse=True),
+            # The pinned writes' filters, {_id, status, version} (a transition) and
+            # {_id, version} (a recount, the breach scan's note): unique because _id is, so the
+            # local store finds the case by index instead of scanning every case.
+            IndexModel([("_id", 1), ("status", 1), ("version", 1)], unique=True, name="pinned"),
+            IndexModel([("_id", 1), ("version", 1)], unique=True, name="id_version"),
         ),
     )
 ]
