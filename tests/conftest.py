@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 # An unset environment means production (strict keys, no development issuer): the tests say
 # which they are before any settings exist, and the services they start inherit it.
 os.environ.setdefault("DRIVERHOME_ENVIRONMENT", "test")
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -61,15 +60,12 @@ def expected_dead_letters(node: pytest.Item) -> tuple[str, ...] | None:
 
 
 @pytest.fixture
-async def run_id(
-    infra: Infra, cleanups: Cleanups, request: pytest.FixtureRequest
-) -> AsyncIterator[str]:
+async def run_id(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """One id per test: its topic prefix and database names derive from it.
 
     Afterwards the DLQ watchdog reads the test's dead-letter topics: a record the test did not
     declare (``@pytest.mark.expects_dlq``) fails it. Then the test's topics and databases are
-    deleted (while the next test runs), so a long suite does not leave thousands of partitions
-    behind.
+    deleted, so a long suite does not leave thousands of partitions behind.
 
     On a secured broker the services get their grants of ``deploy/access.yaml`` on the run's
     topics for the test's duration, so every test also exercises the access table.
@@ -83,42 +79,10 @@ async def run_id(
             expected_dead_letters(request.node),
         )
     finally:
-        await cleanups.start(_clean_up(infra, run, grants))
+        await drop_run(infra, run)
+        await revoke_run(infra, grants)
     if report:
         pytest.fail(report, pytrace=False)
-
-
-async def _clean_up(infra: Infra, run: str, grants: Sequence[Any]) -> None:
-    await drop_run(infra, run)
-    await revoke_run(infra, list(grants))
-
-
-class Cleanups:
-    """A test's topics, databases and grants go while the next test runs (the revocation of a
-    run's few hundred grants is most of a second on the broker); all are done before the
-    session ends."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self, work: Coroutine[Any, Any, None], most: int = 3) -> None:
-        if len(self._tasks) >= most:  # bounded: never more broker work behind than this
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def finish(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-@pytest.fixture(scope="session")
-async def cleanups(infra: Infra) -> AsyncIterator[Cleanups]:
-    """Set up after the infrastructure, so the last cleanups finish before it stops."""
-    pending = Cleanups()
-    yield pending
-    await pending.finish()
 
 
 @pytest.fixture
