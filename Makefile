@@ -42,8 +42,13 @@ fmt: bootstrap
 	uv run --no-sync ruff format .
 	uv run --no-sync ruff check --fix .
 
+# The suite mostly waits (consumer groups, redeliveries, polling), so it runs on TEST_WORKERS
+# processes sharing the broker and store; each test still has its own topics and databases.
+# A file's tests stay on one worker (module fixtures: the browser, the fuzzer's services).
+# TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 test: lint deploy-check ## the whole suite against a real Kafka broker and store (started if not running)
-	$(TEST_ENV) $(WITH_INFRA) uv run --no-sync pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(WITH_INFRA) uv run --no-sync pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Renders deploy/k8s overlays and validates every object offline (kustomize and kubeconform
 # are built from the Go module proxy into ~/.cache/driverhome on first use).

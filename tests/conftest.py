@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # An unset environment means production (strict keys, no development issuer): the tests say
@@ -32,9 +33,33 @@ from tests.support import settings_builder
 _update_conflicts = UpdateConflictWatch()
 
 
+_shared_infra = pytest.StashKey[contextlib.ExitStack]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Registered before any client exists: PyMongo hands global listeners to new clients only.
     monitoring.register(_update_conflicts)
+    if _distributing(config):
+        # Workers share one broker and store. Started (or found) here, before the workers
+        # exist, no two workers race to start them and none stops them under the others: each
+        # worker then finds them running and leaves them be.
+        stack = contextlib.ExitStack()
+        infra = stack.enter_context(provide_infra())
+        if infra.origin == "testcontainers":
+            os.environ.update(infra.test_env())  # containers are found only by their address
+        config.stash[_shared_infra] = stack
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = config.stash.get(_shared_infra, None)
+    if stack is not None:
+        stack.close()
+
+
+def _distributing(config: pytest.Config) -> bool:
+    """True in the controlling process of a run spread over workers (``-n N``, pytest-xdist)."""
+    workers = config.getoption("numprocesses", default=None)
+    return bool(workers) and not hasattr(config, "workerinput")
 
 
 @pytest.fixture(autouse=True)
