@@ -62,6 +62,13 @@ async def topics(secured: Infra, run_id: str) -> AsyncIterator[Callable[[str], s
     try:
         await admin.create_topics([NewTopic(f"{run_id}.{n}", 1, 1) for n in names])
         await create_acls(admin, partner_grants)
+
+        async def all_described() -> bool:
+            # A busy broker answers for a new topic moments after creating it.
+            found = await admin.describe_topics([f"{run_id}.{n}" for n in names])
+            return all(t.get("error_code", 0) == 0 and t.get("partitions") for t in found)
+
+        await wait_until(all_described, timeout=30)
         yield lambda logical: f"{run_id}.{logical}"
         await delete_acls(admin, partner_grants)
     finally:
