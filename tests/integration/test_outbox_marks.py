@@ -8,6 +8,8 @@ the real broker in tests/e2e; here the publisher only records what it was asked 
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -50,10 +52,17 @@ def entry(event_id: str) -> dict[str, Any]:
     return outbox_entry(TOPIC, event)
 
 
-async def relay_over(db: Any) -> tuple[OutboxRelay, Recorder, Any]:
+async def relay_over(db: Any, grace_seconds: float = 0) -> tuple[OutboxRelay, Recorder, Any]:
+    """A relay whose sweeps run only when called (by default taking marks of any age)."""
     await ensure_indexes(db, [outbox_indexes("docs")])
     recorder = Recorder()
-    relay = OutboxRelay([db["docs"]], recorder, sweep_seconds=3600, service="test")  # type: ignore[arg-type]
+    relay = OutboxRelay(
+        [db["docs"]],
+        recorder,  # type: ignore[arg-type]
+        sweep_seconds=3600,
+        service="test",
+        grace_seconds=grace_seconds,
+    )
     return relay, recorder, db["docs"]
 
 
@@ -114,3 +123,29 @@ async def test_events_stored_before_marks_existed_are_found_once_per_store(
     await docs.insert_one({"_id": "d1", **outbox_fields(entry("e1"))})
     assert await again.sweep() == 1
     assert again_sent.sent == ["e1"]
+
+
+async def test_a_mark_its_writer_is_still_flushing_is_left_to_the_writer(
+    mongo: Any, run_id: str
+) -> None:
+    relay, recorder, docs = await relay_over(mongo[f"{run_id}_outbox"], grace_seconds=60)
+    await docs.insert_one({"_id": "fresh", **outbox_fields(entry("e1"))})
+    # Within the grace: the writer's own flush sends it; a sweep now would send it twice.
+    assert await relay.sweep() == 0
+    assert recorder.sent == []
+
+    # The writer died: its mark ages past the grace and the next sweep takes it.
+    hour_ago = int((time.time() - 3600) * 1000)
+    await docs.update_one({"_id": "fresh"}, {"$set": {PENDING_FIELD: f"{hour_ago:013d}.a"}})
+    # A writer whose clock runs far ahead, and a mark from before marks had a time, are old.
+    ahead = int((time.time() + 86_400) * 1000)
+    await docs.insert_one({"_id": "ahead", **outbox_fields(entry("e2"))})
+    await docs.update_one({"_id": "ahead"}, {"$set": {PENDING_FIELD: f"{ahead:013d}.b"}})
+    await docs.insert_one({"_id": "timeless", **outbox_fields(entry("e3"))})
+    await docs.update_one({"_id": "timeless"}, {"$set": {PENDING_FIELD: uuid.uuid4().hex}})
+    await docs.insert_one({"_id": "young", **outbox_fields(entry("e4"))})
+
+    assert await relay.sweep() == 3
+    assert sorted(recorder.sent) == ["e1", "e2", "e3"]
+    left = [doc["_id"] async for doc in docs.find({PENDING_FIELD: {"$exists": True}})]
+    assert left == ["young"]

@@ -12,11 +12,15 @@ the local store list the marked documents from the index entries alone (it scans
 but exactly a unique index's fields), and a unique ``(_id, outbox_pending)`` index serves the
 conditional clear: ``flush`` removes the mark only if it is still the token it read, so an event
 pushed meanwhile keeps its document marked. Every push goes through :func:`push_outbox` or
-:func:`outbox_fields` (``tests/unit/test_outbox_writers.py`` refuses any other).
+:func:`outbox_fields` (``tests/unit/test_outbox_writers.py`` refuses any other). The mark
+starts with the time of its write, and the sweeper skips marks younger than its grace (at most a
+second): those belong to a writer that is about to flush, and sweeping them too sent every such
+event twice.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -59,8 +63,23 @@ def outbox_entry(topic: str, event: CloudEvent) -> Document:
 
 def _token() -> str:
     # Fresh per write, never an event id: ids may be derived from their cause and repeat
-    # across documents, and the mark's index is unique.
-    return uuid.uuid4().hex
+    # across documents, and the mark's index is unique. It starts with the write's time, so the
+    # sweeper can tell a mark its writer is still flushing from one a crash left behind.
+    return f"{time.time_ns() // 1_000_000:013d}.{uuid.uuid4().hex}"
+
+
+# A writer's clock this far ahead of the sweeper's is wrong, not early: sweep its marks at once.
+_MAX_SKEW_MS = 60_000
+
+
+def marked_before(token: str, cutoff_ms: int) -> bool:
+    """Whether a mark was set before ``cutoff_ms`` (a mark without a time, from before marks
+    had one, or from a clock far ahead, counts as old)."""
+    stamp, dot, _ = token.partition(".")
+    if not dot or not stamp.isdigit():
+        return True
+    written = int(stamp)
+    return written <= cutoff_ms or written > cutoff_ms + _MAX_SKEW_MS
 
 
 def _entries(entries: Document | Sequence[Document]) -> list[Document]:
@@ -156,8 +175,15 @@ class OutboxRelay:
         sweep_seconds: float,
         service: str,
         before_republish: Mapping[str, Callable[[Any], Awaitable[None]]] | None = None,
+        grace_seconds: float | None = None,
     ) -> None:
         self._collections = list(collections)
+        # A mark younger than this is left to its writer, who flushes right after the write:
+        # sweeping it too would publish the same events twice (allowed, but each duplicate is
+        # work for every consumer). A crash's marks are taken by the next sweep instead.
+        self._grace_ms = int(
+            1000 * (min(1.0, sweep_seconds) if grace_seconds is None else grace_seconds)
+        )
         self._publisher = publisher
         self._service = service
         # Per collection name: what the owner re-derives from a document before the sweeper
@@ -188,9 +214,18 @@ class OutboxRelay:
             if collection.name not in self._upgraded:
                 await self._mark_unmarked(collection)
                 self._upgraded.add(collection.name)
-            cursor = collection.find(MARKED, {"_id": 1}).limit(SWEEP_BATCH)
+            # Oldest marks first (the mark starts with its time), so young ones cannot crowd a
+            # crash's leftovers out of the batch.
+            cursor = (
+                collection.find(MARKED, {"_id": 1, PENDING_FIELD: 1})
+                .sort(PENDING_FIELD, ASCENDING)
+                .limit(SWEEP_BATCH)
+            )
+            cutoff = time.time_ns() // 1_000_000 - self._grace_ms
             repair = self._before_republish.get(collection.name)
             async for doc in cursor:
+                if not marked_before(doc[PENDING_FIELD], cutoff):
+                    continue
                 if repair is not None:
                     await repair(doc["_id"])
                 total += await self.flush(collection, doc["_id"])
