@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from common.events import new_event
 from common.events.registry import DriverUpdated
@@ -30,49 +30,11 @@ from registry.app import create_app
 from registry.settings import RegistrySettings
 from registry.store.drivers import DriverStore
 from registry.store.lookups import KEYS_FIELD, LOOKUPS, keys_of
+from tests.store_commands import Commands, keyed, unique_indexes
 from tests.support import approved, serve
 
 Headers = Callable[..., dict[str, str]]
 JUDGED = {"drivers", "lookups", "vehicles", "fleets", "grids"}
-FILTERED = {"find": "filter", "findAndModify": "query", "count": "query"}
-
-
-class Commands(monitoring.CommandListener):
-    """The filters of every command sent while recording."""
-
-    def __init__(self) -> None:
-        self.recording = False
-        self.seen: list[tuple[str, str, dict[str, Any]]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if not self.recording:
-            return
-        name, body = event.command_name, event.command
-        if name in FILTERED:
-            self.seen.append((name, body[name], dict(body.get(FILTERED[name]) or {})))
-        for field, filter_key in (("updates", "q"), ("deletes", "q")):
-            for statement in body.get(field, ()) if name in ("update", "delete") else ():
-                self.seen.append((name, body[name], dict(statement[filter_key])))
-        if name == "aggregate":
-            self.seen.append((name, body[name], {"$aggregate": body.get("pipeline")}))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-def keyed(query: dict[str, Any], unique: list[tuple[str, ...]]) -> bool:
-    """Whether a filter names exactly one unique index's fields, by equality or ``$in``."""
-    for fields in unique:
-        if set(query) != set(fields):
-            continue
-        operators = [v for v in query.values() if isinstance(v, dict)]
-        if not operators:
-            return True
-        return len(fields) == 1 and all(set(v) == {"$in"} for v in operators)
-    return False
 
 
 def person(serial: int, **overrides: Any) -> dict[str, Any]:
@@ -100,16 +62,6 @@ async def monitored_registry(
             yield http, commands, db
     finally:
         await client.close()
-
-
-async def unique_indexes(db: Any, collections: list[str]) -> dict[str, list[tuple[str, ...]]]:
-    out: dict[str, list[tuple[str, ...]]] = {}
-    for name in collections:
-        specs = [spec async for spec in await db[name].list_indexes()]
-        out[name] = [
-            tuple(spec["key"]) for spec in specs if spec.get("unique") or spec["name"] == "_id_"
-        ]
-    return out
 
 
 async def test_registration_and_the_hot_searches_ask_only_for_unique_keys(

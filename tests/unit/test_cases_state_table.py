@@ -59,17 +59,13 @@ class MemoryCases(CaseStore):
             return None
         return Case.of(copy.deepcopy({k: v for k, v in doc.items() if k != "outbox"}))
 
-    async def active_since(
-        self, *, driver_id: str, category: str, since: datetime, limit: int
-    ) -> list[Case]:
-        return [
-            Case.of(copy.deepcopy(d))
-            for d in self.docs.values()
-            if d["driver_id"] == driver_id
-            and d["category"] == category
-            and d["status"] in domain.ACTIVE
-            and d["opened_at"] >= since
-        ][:limit]
+    async def get_many(self, case_ids: list[str]) -> list[Case]:
+        found = [self.docs[i] for i in case_ids if i in self.docs]
+        found.sort(key=lambda d: (d["opened_at"], d["_id"]), reverse=True)
+        return [Case.of(copy.deepcopy(d)) for d in found]
+
+    async def ids_of_driver(self, driver_id: str) -> list[str]:
+        return [i for i, d in self.docs.items() if d["driver_id"] == driver_id]
 
     async def transition(
         self,
@@ -119,7 +115,20 @@ class MemoryDossiers(DossierStore):
         self.docs: dict[str, Document] = {}
 
     async def open(self, driver_id: str, at: datetime) -> None:
-        self.docs.setdefault(driver_id, {"_id": driver_id, "broker_id": None, "brokers": []})
+        self.docs.setdefault(
+            driver_id, {"_id": driver_id, "broker_id": None, "brokers": [], "case_ids": []}
+        )
+
+    async def file_case(self, driver_id: str, case_id: str, at: datetime) -> list[str] | None:
+        before = self.docs.get(driver_id)
+        listed = None if before is None else before.get("case_ids")
+        doc = self.docs.setdefault(driver_id, {"_id": driver_id, "broker_id": None, "brokers": []})
+        doc["case_ids"] = [*(listed or []), case_id]
+        return [] if before is None else listed
+
+    async def list_cases(self, driver_id: str, case_ids: list[str]) -> None:
+        doc = self.docs[driver_id]
+        doc["case_ids"] = [*case_ids, *[i for i in doc["case_ids"] if i not in case_ids]]
 
     async def get(self, driver_id: str) -> Document | None:
         return self.docs.get(driver_id)

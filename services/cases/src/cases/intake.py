@@ -4,6 +4,7 @@ and the driver's consent to be named to the respondent, given at intake or later
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -120,11 +121,17 @@ class CaseIntake:
         doc.update(outbox_fields(event))
         doc["next_check"] = domain.next_check(calendar, doc, now)
         since = now - timedelta(days=records.settings.duplicate_lookback_days)
-        duplicates = await records.store.active_since(
-            driver_id=intake.driver_id, category=intake.category, since=since, limit=10
+        # Listed before it is stored: a case whose insert then fails is a listed id that finds
+        # nothing, while a stored case missing from its dossier would escape later lookups.
+        earlier = await records.dossiers.file_case(intake.driver_id, case_id, now)
+        if earlier is None:
+            earlier = await records.store.ids_of_driver(intake.driver_id)
+            await records.dossiers.list_cases(intake.driver_id, earlier)
+        # The candidates are earlier cases by id, so the insert need not wait for them.
+        duplicates, _ = await asyncio.gather(
+            records.store.active_among(earlier, category=intake.category, since=since, limit=10),
+            records.store.insert(case),
         )
-        await records.store.insert(case)
-        await records.dossiers.open(intake.driver_id, now)
         await records.flush(case_id)
         drop_outbox(doc)
         return Opened(case, [found.id for found in duplicates])

@@ -203,17 +203,27 @@ class CaseStore:
         """A page of cases, newest first, after the ``(opened_at, id)`` the last page ended at."""
         return [Case.of(doc) for doc in await self._find(listing.query(), limit=limit, after=after)]
 
-    async def active_since(
-        self, *, driver_id: str, category: str, since: datetime, limit: int
+    async def active_among(
+        self, case_ids: list[str], *, category: str, since: datetime, limit: int
     ) -> list[Case]:
-        """A driver's open cases of one category opened since ``since`` (duplicate candidates)."""
-        query: Document = {
-            "driver_id": driver_id,
-            "category": category,
-            "status": {"$in": sorted(ACTIVE)},
-            "opened_at": {"$gte": since},
-        }
-        return [Case.of(doc) for doc in await self._find(query, limit=limit)]
+        """Of these cases (a driver's, from the dossier), the open ones of one category opened
+        since ``since``, newest first: duplicate candidates. Asked for by ``_id`` alone and
+        sifted here, because any other field in the filter makes the local store read every
+        case (seconds per intake at a district's 100,000)."""
+        if not case_ids:
+            return []
+        found = await self.get_many(case_ids)
+        return [
+            case
+            for case in found
+            if case.category == category and case.status in ACTIVE and case.opened_at >= since
+        ][:limit]
+
+    async def ids_of_driver(self, driver_id: str) -> list[str]:
+        """Every case of a driver, by a scan on the local store: only for a dossier kept from
+        before dossiers listed their cases, once."""
+        cursor = self.collection.find({"driver_id": driver_id}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
 
     async def get_many(self, case_ids: list[str]) -> list[Case]:
         docs = await self._find({"_id": {"$in": case_ids}}, limit=len(case_ids))

@@ -1,0 +1,102 @@
+"""Issue 19: opening a case finds the driver's possible duplicates without reading every case.
+
+The driver's dossier lists their cases by id; intake reads those cases by ``_id`` and sifts
+them, so on the local store an intake costs the same at 100,000 open cases as at ten. Proven on
+the real store by what intake asks it (tests/store_commands.py), and on dossiers kept from
+before they listed their cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from cases.app import INDEXES, build_calendar
+from cases.intake import Intake
+from cases.service import build_cases
+from cases.settings import CasesSettings
+from cases.store.dossiers import CASE_IDS, DOSSIERS
+from common.auth import Principal
+from common.mongo import ensure_indexes
+from tests.store_commands import Commands, keyed, unique_indexes
+
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday morning in the district
+STATION = Principal(sub="station-7", role="station", station_id="S7")
+
+
+def complaint(driver_id: str, category: str = "parking_rest") -> Intake:
+    return Intake(
+        kind="complaint",
+        category=category,
+        channel="station",
+        description="停车区夜间无照明",
+        driver_id=driver_id,
+    )
+
+
+async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(
+    make_settings: Callable[..., CasesSettings],
+) -> None:
+    settings = make_settings(CasesSettings)
+    commands = Commands()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        db = client[settings.mongo_db]
+        await ensure_indexes(db, INDEXES)
+        cases = build_cases(db, build_calendar(settings), settings, clock=lambda: NOW)
+        # Other drivers' cases: a lookup that read them would still answer, but slowly.
+        for other in ("d-other-1", "d-other-2"):
+            await cases.intake.open_case(STATION, complaint(other))
+
+        commands.recording = True
+        first = await cases.intake.open_case(STATION, complaint("d-1"))
+        second = await cases.intake.open_case(STATION, complaint("d-1"))
+        elsewhere = await cases.intake.open_case(STATION, complaint("d-1", "freight_payment"))
+        commands.recording = False
+
+        assert first.duplicate_candidates == []
+        assert second.duplicate_candidates == [first.case.id]
+        assert elsewhere.duplicate_candidates == [], "another category is no duplicate"
+        dossier = await db[DOSSIERS].find_one({"_id": "d-1"})
+        assert dossier is not None
+        assert sorted(dossier[CASE_IDS]) == sorted(
+            [first.case.id, second.case.id, elsewhere.case.id]
+        )
+
+        unique = await unique_indexes(db, ["cases", DOSSIERS])
+        judged = [(name, coll, q) for name, coll, q in commands.seen if coll in unique]
+        assert {coll for _, coll, _ in judged} == {"cases", DOSSIERS}, commands.seen
+        scans = [(name, coll, q) for name, coll, q in judged if not keyed(q, unique[coll])]
+        assert scans == [], f"filters the local store answers by reading every document: {scans}"
+    finally:
+        await client.close()
+
+
+async def test_a_dossier_from_before_the_list_is_filled_once_from_the_drivers_cases(
+    make_settings: Callable[..., CasesSettings],
+) -> None:
+    settings = make_settings(CasesSettings)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    try:
+        db = client[settings.mongo_db]
+        await ensure_indexes(db, INDEXES)
+        cases = build_cases(db, build_calendar(settings), settings, clock=lambda: NOW)
+        kept = await cases.intake.open_case(STATION, complaint("d-old"))
+        # As the earlier code left it: a dossier without the list.
+        await db[DOSSIERS].update_one({"_id": "d-old"}, {"$unset": {CASE_IDS: ""}})
+
+        again = await cases.intake.open_case(STATION, complaint("d-old"))
+        assert again.duplicate_candidates == [kept.case.id]
+        dossier = await db[DOSSIERS].find_one({"_id": "d-old"})
+        assert dossier is not None
+        assert sorted(dossier[CASE_IDS]) == sorted([kept.case.id, again.case.id])
+
+        third = await cases.intake.open_case(STATION, complaint("d-old"))
+        assert set(third.duplicate_candidates) == {kept.case.id, again.case.id}
+    finally:
+        await client.close()
