@@ -110,7 +110,7 @@ async def run(
         started = time.perf_counter()
         async for doc in db["raw_scan"].find({"next_check": {"$lte": now[0]}}).limit(cases):
             await db["raw_scan"].update_one(
-                {"_id": doc["_id"], "version": doc["version"], "announced": {"$nin": ["x"]}},
+                {"_id": doc["_id"], "version": doc["version"], "next_check": doc["next_check"]},
                 {"$push": {"announced": "x", "outbox": {"id": doc["_id"]}}},
             )
         raw_scan = time.perf_counter() - started

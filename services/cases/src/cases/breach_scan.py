@@ -75,7 +75,12 @@ class BreachScan:
         after["announced"] = [*case.announced, *keys]
         set_fields["next_check"] = domain.next_check(calendar, after, now)
         if not await self._clocks.announce(
-            case.id, version=case.version, keys=keys, set_fields=set_fields, outbox=outbox
+            case.id,
+            version=case.version,
+            checked=case.doc["next_check"],
+            keys=keys,
+            set_fields=set_fields,
+            outbox=outbox,
         ):
             return 0  # another instance announced it, or the case moved on: the next scan sees
         records.faults.hit("cases.scan.before_flush")

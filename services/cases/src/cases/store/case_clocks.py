@@ -27,17 +27,26 @@ class CaseClocks:
         case_id: str,
         *,
         version: int,
+        checked: datetime,
         keys: list[str],
         set_fields: Document,
         outbox: list[Document],
     ) -> bool:
-        """Record announcements once: the filter refuses keys already announced.
+        """Record announcements once.
 
         Pinned to the version read (so it never contradicts a transition made meanwhile) but it
-        does not bump it, so the scan never makes a person's transition fail.
+        does not bump it, so the scan never makes a person's transition fail. Of two scans that
+        read the same case, the first moves its ``next_check`` on from ``checked`` (the due time
+        it was found by) to the next announcement's or none, so the second's filter finds
+        nothing: exactly one announces. Only were the next check to stay where it was does the
+        filter ask for the keys not announced yet instead, which the local store answers by
+        reading every case.
         """
+        guard: Document = {"next_check": checked}
+        if set_fields.get("next_check") == checked:
+            guard = {"announced": {"$nin": keys}}
         result = await self.collection.update_one(
-            {"_id": case_id, "version": version, "announced": {"$nin": keys}},
+            {"_id": case_id, "version": version, **guard},
             push_outbox({"$set": set_fields, "$push": {"announced": {"$each": keys}}}, outbox),
         )
         return result.modified_count == 1

@@ -40,6 +40,10 @@ INDEXES = [
             # local store finds the case by index instead of scanning every case.
             IndexModel([("_id", 1), ("status", 1), ("version", 1)], unique=True, name="pinned"),
             IndexModel([("_id", 1), ("version", 1)], unique=True, name="id_version"),
+            # The breach scan's announcement, pinned to the version and the check it read.
+            IndexModel(
+                [("_id", 1), ("version", 1), ("next_check", 1)], unique=True, name="scan_pinned"
+            ),
         ),
     )
 ]

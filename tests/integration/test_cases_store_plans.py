@@ -1,15 +1,16 @@
-"""Issue 19: opening a case finds the driver's possible duplicates without reading every case.
+"""Issue 19: cases' hot paths ask the store only for what it finds without reading every case.
 
-The driver's dossier lists their cases by id; intake reads those cases by ``_id`` and sifts
-them, so on the local store an intake costs the same at 100,000 open cases as at ten. Proven on
-the real store by what intake asks it (tests/store_commands.py), and on dossiers kept from
-before they listed their cases.
+Opening a case finds the driver's possible duplicates through the dossier, which lists their
+cases by id: intake reads those by ``_id`` and sifts them, so on the local store an intake costs
+the same at 100,000 open cases as at ten. The breach scan's announcement is pinned by the
+version and the due time it read, a unique index's fields. Proven on the real store by what the
+code asks it (tests/store_commands.py), and on dossiers kept from before they listed cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -98,5 +99,45 @@ async def test_a_dossier_from_before_the_list_is_filled_once_from_the_drivers_ca
 
         third = await cases.intake.open_case(STATION, complaint("d-old"))
         assert set(third.duplicate_candidates) == {kept.case.id, again.case.id}
+    finally:
+        await client.close()
+
+
+async def test_the_breach_scan_announces_by_a_unique_key_and_once_per_due_time(
+    make_settings: Callable[..., CasesSettings],
+) -> None:
+    settings = make_settings(CasesSettings)
+    commands = Commands()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        db = client[settings.mongo_db]
+        await ensure_indexes(db, INDEXES)
+        now = [NOW]
+        cases = build_cases(db, build_calendar(settings), settings, clock=lambda: now[0])
+        opened = [await cases.intake.open_case(STATION, complaint(f"d-{i}")) for i in range(3)]
+        now[0] = NOW + timedelta(days=40)  # every clock of these cases is long past due
+
+        # Two instances read the same due cases; exactly one announces each.
+        stale = await cases.breach_scan._clocks.due_for_scan(now[0], 10)
+        commands.recording = True
+        announced = await cases.breach_scan.scan()
+        commands.recording = False
+        assert announced > 0
+        late = 0
+        for case in stale:
+            late += await cases.breach_scan._announce(case, now[0])
+        assert late == 0, "a scan that read the same state announced again"
+        for case in opened:
+            doc = await db["cases"].find_one({"_id": case.case.id})
+            assert doc is not None
+            assert len(doc["announced"]) == len(set(doc["announced"])) > 0
+
+        unique = await unique_indexes(db, ["cases"])
+        writes = [(n, c, q) for n, c, q in commands.seen if c == "cases" and n != "find"]
+        assert writes, commands.seen
+        scans = [(n, c, q) for n, c, q in writes if not keyed(q, unique["cases"])]
+        assert scans == [], f"filters the local store answers by reading every case: {scans}"
     finally:
         await client.close()
