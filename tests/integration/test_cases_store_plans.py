@@ -58,7 +58,10 @@ async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(
         first = await cases.intake.open_case(STATION, complaint("d-1"))
         second = await cases.intake.open_case(STATION, complaint("d-1"))
         elsewhere = await cases.intake.open_case(STATION, complaint("d-1", "freight_payment"))
+        # The dossier's view of the driver's cases reads them by id too.
+        view = await cases.dossiers.dossier(Principal(sub="op-1", role="operator"), "d-1")
         commands.recording = False
+        assert {c.id for c in view.cases} == {first.case.id, second.case.id, elsewhere.case.id}
 
         assert first.duplicate_candidates == []
         assert second.duplicate_candidates == [first.case.id]

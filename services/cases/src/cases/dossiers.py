@@ -12,6 +12,7 @@ from cases.access import OVERSIGHT, actors_of
 from cases.case import Case
 from cases.domain import CaseNotFound, NotPermitted
 from cases.records import CaseRecords, require
+from cases.store.dossiers import CASE_IDS
 from common.auth import Principal
 
 Document = dict[str, Any]
@@ -79,8 +80,17 @@ class Dossiers:
             driver_id=driver_id,
             broker_id=doc.get("broker_id"),
             brokers=doc.get("brokers", []),
-            cases=await records.store.of_driver(driver_id, limit=200),
+            cases=await self._cases_of(doc),
         )
+
+    async def _cases_of(self, doc: Document) -> list[Case]:
+        """The driver's latest 200 cases, newest first: by id from the dossier's list, or, for a
+        dossier kept from before it listed them, by driver (a scan on the local store)."""
+        store = self._records.store
+        listed = doc.get(CASE_IDS)
+        if listed is None:
+            return await store.of_driver(doc["_id"], limit=200)
+        return (await store.get_many(list(listed)))[:200]
 
     async def workload(self, broker_id: str) -> Workload:
         records = self._records
