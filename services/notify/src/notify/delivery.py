@@ -206,7 +206,7 @@ class Delivery:
         until = now + timedelta(seconds=self._settings.send_lease_seconds)
         claimed = []
         for row in rows:
-            doc = await self._notifications.claim(row["_id"], now, until)
+            doc = await self._notifications.claim(row, until)
             if doc is not None:
                 claimed.append(doc)
         limit = asyncio.Semaphore(20)

@@ -59,6 +59,7 @@ INDEXES = [
             # A transition's filter, {_id, status}: found by index on the local store too
             # (unique because _id is).
             IndexModel([("_id", 1), ("status", 1)], unique=True, name="id_status"),
+            IndexModel([("_id", 1), ("status", 1), ("lease_until", 1)], unique=True, name="lease"),
             IndexModel([("broadcast_id", 1), ("status", 1)], name="broadcast_progress"),
             IndexModel([("status", 1), ("updated_at", -1), ("_id", -1)], name="failed_newest"),
         ),
@@ -243,13 +244,13 @@ class NotificationStore:
         ]
         return sorted(due, key=lambda d: d["next_attempt_at"])[:limit]
 
-    async def claim(self, notification_id: str, now: datetime, until: datetime) -> Document | None:
+    async def claim(self, due: Document, until: datetime) -> Document | None:
+        """Lease a notification :meth:`send_due` listed, if its lease is still the one read then
+        (none, or run out): of two dispatchers that read it, one gets it. The filter is exactly
+        the ``lease`` index's fields, so the local store finds it by index; asking instead for
+        "no lease or one run out" made every claim read every notification."""
         return await self.collection.find_one_and_update(
-            {
-                "_id": notification_id,
-                "status": "queued",
-                "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-            },
+            {"_id": due["_id"], "status": "queued", "lease_until": due.get("lease_until")},
             {"$set": {"lease_until": until}},
             projection={**OUTBOX_HIDDEN, "history": 0},
             return_document=ReturnDocument.AFTER,
