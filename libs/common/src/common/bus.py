@@ -19,6 +19,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage as InjectedMessage
 from faststream.kafka.message import KafkaMessage
 
+from common.batches import BatchHandler
 from common.delivery_rules import (
     TRANSIENT_ERRORS,
     Delivery,
@@ -123,9 +124,18 @@ class EventConsumer:
         self.subscriptions: list[tuple[str, str | None, str | None]] = []
 
     def domain(
-        self, topic: str, handlers: dict[str, EventHandler], *, batch_size: int | None = None
+        self,
+        topic: str,
+        handlers: dict[str, EventHandler],
+        *,
+        batch_size: int | None = None,
+        lanes: int = 1,
     ) -> None:
-        """Consume a domain topic; types in its catalogue without a handler are skipped."""
+        """Consume a domain topic; types in its catalogue without a handler are skipped.
+
+        ``lanes`` > 1 (batched subscriptions only) handles up to that many keys of a batch at
+        once; only for handlers whose effects on different keys do not depend on each other's
+        order."""
         catalogue = DOMAIN_EVENTS[topic]
         unknown = set(handlers) - set(catalogue)
         if unknown:
@@ -145,10 +155,18 @@ class EventConsumer:
             f"{self.group_id}.{topic}",
             topic=self._settings.topic(topic),
             batch_size=batch_size,
+            lanes=lanes,
         )
 
-    def partners(self, handlers: dict[str, EventHandler], *, batch_size: int | None = None) -> None:
-        """Consume every partner topic (by pattern) and check each partner's permissions."""
+    def partners(
+        self,
+        handlers: dict[str, EventHandler],
+        *,
+        batch_size: int | None = None,
+        lanes: int = 1,
+    ) -> None:
+        """Consume every partner topic (by pattern) and check each partner's permissions;
+        ``lanes`` as in ``domain``."""
         check_typed(PARTNER_EVENTS, handlers)
         prefix = self._settings.topic_prefix
         self.reads_partner_topics = True
@@ -174,6 +192,7 @@ class EventConsumer:
             f"{self.group_id}.partners",
             pattern=self._settings.partner_topic_pattern,
             batch_size=batch_size,
+            lanes=lanes,
         )
 
     def internal(self, topic: str, handler: Typed[Any], *, group: str) -> None:
@@ -219,7 +238,10 @@ class EventConsumer:
         topic: str | None = None,
         pattern: str | None = None,
         batch_size: int | None = None,
+        lanes: int = 1,
     ) -> None:
+        if lanes > 1 and not batch_size:
+            raise ValueError("key lanes need a batched subscription")
         common: dict[str, Any] = {
             "pattern": pattern,
             # One group per subscription: members with different subscriptions in one group
@@ -239,7 +261,7 @@ class EventConsumer:
             batch = self._broker.subscriber(
                 *topics, batch=True, max_records=batch_size, batch_timeout_ms=50, **common
             )
-            batch(self._make_batch_entrypoint(route, group_id))
+            batch(self._make_batch_entrypoint(route, group_id, lanes))
         else:
             single = self._broker.subscriber(*topics, **common)
             single(self._make_entrypoint(route, group_id))
@@ -257,16 +279,14 @@ class EventConsumer:
         return on_message
 
     def _make_batch_entrypoint(
-        self, route: RecordRoute, group_id: str
+        self, route: RecordRoute, group_id: str, lanes: int
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
+        batches = BatchHandler(self._rules, route, group_id, lanes=lanes, faults=self._faults)
+
         async def on_batch(message: InjectedMessage) -> None:
-            for index, record in enumerate(_records(message)):
-                if not await self._rules.process(record, route, group_id):
-                    # Rewind every partition of the batch; records already handled are
-                    # handled again, which their idempotent effects make harmless.
-                    await message.nack()
-                    return
-                self._faults.hit(f"bus.batch.handled.{index}")
-            await message.ack()
+            if await batches.handle(_records(message)):
+                await message.ack()
+            else:
+                await message.nack()  # rewind every partition of the batch
 
         return on_batch

@@ -111,6 +111,9 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
     kafka_metadata_max_age_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Records per batch for subscriptions that consume in batches (one commit per batch).
     consumer_batch_size: int = Field(default=100, ge=1, le=1000)
+    # Keys of a batch handled at once by subscriptions whose handlers allow it (points'
+    # earnings): the store round trips of different drivers overlap; one key stays in order.
+    consumer_key_lanes: int = Field(default=64, ge=1, le=256)
     consumer_backoff_max_seconds: float = 30.0
     # Topics are created with this retention. Processed-event and Idempotency-Key records are
     # kept longer (validated), so a consumer replaying a topic from its earliest offset still

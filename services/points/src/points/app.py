@@ -179,11 +179,13 @@ def create_app(
         consenting = following_consents(linked, consent.follow)
         # Batched like the earning subscriptions: a backlog of registrations (a district's
         # first import) costs one offset commit per batch; each record is still handled,
-        # deduped and dead-lettered on its own.
+        # deduped and dead-lettered on its own. Every handler here changes one driver's
+        # documents only (account, links, consent, erasure), so drivers run in lanes.
         consumer.domain(
             "registry.events",
             answering_erasure(consenting, erasure),
             batch_size=settings.consumer_batch_size,
+            lanes=settings.consumer_key_lanes,
         )
         on_domain, on_partner = (
             consent.guarded(earning.on_domain_event),
@@ -197,6 +199,9 @@ def create_app(
                 "rest.taken.v1": on_domain,
             },
             batch_size=settings.consumer_batch_size,
+            # An award moves one account (the ledger pins each change to the account's
+            # sequence number); caps and counters are per driver, whose events share a lane.
+            lanes=settings.consumer_key_lanes,
         )
         consumer.domain(
             "cases.events",
@@ -214,6 +219,7 @@ def create_app(
                 "port.appointment.kept.v1": on_partner,
             },
             batch_size=settings.consumer_batch_size,
+            lanes=settings.consumer_key_lanes,
         )
 
     async def prepare(runtime: Runtime) -> None:
