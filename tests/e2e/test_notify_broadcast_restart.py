@@ -173,8 +173,15 @@ async def test_a_broadcast_killed_half_way_resumes_after_restart_without_duplica
     page_events = [e for e in events if e["type"] == "notification.broadcast_delivered.v1"]
     announced = Counter(e["id"] for e in page_events)
     assert set(announced) == {f"{broadcast_id}:{n}.delivered" for n in range(pages)}
-    # Killed before the page's announcement went out: the restart announces each page once,
-    # and names each inbox in exactly one of them.
-    assert set(announced.values()) == {1}
-    named = Counter(d["notification_id"] for e in page_events for d in e["data"]["deliveries"])
+    if "batch_written" in failpoint:
+        # Killed before its announcement went out: the restart announces the page once.
+        assert announced[f"{broadcast_id}:3.delivered"] == 1
+    # A page fanned out beside it (broadcast_pages_at_once) may have been caught between its
+    # announcement and its done-marker: announced again, under the same id and naming the
+    # same inboxes, which consumers dedupe. Deduped by id, each inbox is named exactly once.
+    by_id: dict[str, list[Any]] = {}
+    for e in page_events:
+        by_id.setdefault(e["id"], []).append(e["data"]["deliveries"])
+    assert all(all(d == copies[0] for d in copies) for copies in by_id.values())
+    named = Counter(d["notification_id"] for copies in by_id.values() for d in copies[0])
     assert set(named) == ids and set(named.values()) == {1}

@@ -18,6 +18,7 @@ from notify.domain import (
     QuietHours,
     Segment,
     UnsafeTarget,
+    broadcast_notification_id,
     check_broadcast,
     notification_id,
 )
@@ -65,6 +66,20 @@ def test_notification_ids_are_the_same_for_the_same_cause_driver_and_channel() -
     assert one == notification_id("d1", "partner/x", "e1", "inbox")
     assert one != notification_id("d1", "partner/x", "e1", "sms")
     assert one != notification_id("d2", "partner/x", "e1", "inbox")
+
+
+def test_a_broadcasts_ids_are_fixed_by_page_place_and_channel_and_rise_in_page_order() -> None:
+    one = broadcast_notification_id("brc_1", 3, 7, "d1", "inbox")
+    assert one == broadcast_notification_id("brc_1", 3, 7, "d1", "inbox")
+    assert one.startswith("ntf_") and len(one) == len(notification_id("d", "s", "i", "inbox"))
+    assert one != broadcast_notification_id("brc_1", 3, 7, "d1", "sms")
+    assert one != broadcast_notification_id("brc_2", 3, 7, "d1", "inbox")
+    page = [
+        broadcast_notification_id("brc_1", n, i, f"d{n}{i}", "inbox")
+        for n in range(3)
+        for i in range(4)
+    ]
+    assert page == sorted(page) and len(set(page)) == len(page)
 
 
 def test_every_built_in_template_uses_only_its_events_variables() -> None:

@@ -195,8 +195,17 @@ class EventConsumer:
             lanes=lanes,
         )
 
-    def internal(self, topic: str, handler: Typed[Any], *, group: str) -> None:
-        """A service's own work topic (not in the partner-facing catalogue), same rules."""
+    def internal(
+        self,
+        topic: str,
+        handler: Typed[Any],
+        *,
+        group: str,
+        batch_size: int | None = None,
+        lanes: int = 1,
+    ) -> None:
+        """A service's own work topic (not in the partner-facing catalogue), same rules;
+        ``batch_size`` and ``lanes`` as in ``domain``."""
         model = handler.model
 
         async def route(event: CloudEvent, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -207,7 +216,11 @@ class EventConsumer:
             self._rules.count(record, "processed")
 
         self._subscribe(
-            _parsing(route), f"{self.group_id}.{group}", topic=self._settings.topic(topic)
+            _parsing(route),
+            f"{self.group_id}.{group}",
+            topic=self._settings.topic(topic),
+            batch_size=batch_size,
+            lanes=lanes,
         )
 
     async def _hand_over(

@@ -213,8 +213,14 @@ def create_app(
             # An event about an erased driver arriving late would fill the inbox again.
             consumer.domain(topic, skipping_erased(by_type, erasure))
         batches = BroadcastHandlers(notify.broadcasts)
+        # Pages side by side (each work item is keyed by its page): one page's documents are
+        # planned while another's are stored.
         consumer.internal(
-            WORK_TOPIC, on(BroadcastBatch, batches.on_broadcast_batch), group="broadcasts"
+            WORK_TOPIC,
+            on(BroadcastBatch, batches.on_broadcast_batch),
+            group="broadcasts",
+            batch_size=4 * settings.broadcast_pages_at_once,
+            lanes=settings.broadcast_pages_at_once,
         )
 
     @asynccontextmanager

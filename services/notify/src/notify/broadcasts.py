@@ -33,7 +33,7 @@ from notify.domain import (
 )
 from notify.fanout import WORK_TOPIC, BroadcastBatch
 from notify.page_announcements import PageAnnouncements
-from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords
+from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords, PagePlace
 from notify.segments import MARKETING_CONSENT, segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
@@ -248,14 +248,16 @@ class Broadcasts:
         if await store.is_batch_done(broadcast.broadcast_id, batch.batch_no):
             await store.complete_if_done(broadcast.broadcast_id, now)
             return
-        docs = await self._plan_page(broadcast, batch.driver_ids)
+        docs = await self._plan_page(broadcast, batch.batch_no, batch.driver_ids)
         await self._pages.store(broadcast.broadcast_id, batch.batch_no, docs)
         await store.batch_done(
             broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
         )
         await store.complete_if_done(broadcast.broadcast_id, now)
 
-    async def _plan_page(self, broadcast: Broadcast, driver_ids: list[str]) -> list[Document]:
+    async def _plan_page(
+        self, broadcast: Broadcast, batch_no: int, driver_ids: list[str]
+    ) -> list[Document]:
         """Each active driver's notifications; those the broadcast would also send by SMS or
         webhook are rate-limited per driver, checked for the whole page at once."""
         cause = Cause(
@@ -274,6 +276,8 @@ class Broadcasts:
             self._records.subscriptions_for(broadcast.category, driver_ids),
         )
 
+        index = {d: i for i, d in enumerate(driver_ids)}
+
         def plan(driver_id: str, driver: DriverFacts, *, limited: bool) -> list[Document]:
             chosen = prefs.get(driver_id)
             language = pick_language(chosen, driver, self._settings.default_language)
@@ -285,6 +289,7 @@ class Broadcasts:
                 prefs=chosen,
                 subscriptions=subscriptions[driver_id],
                 limited=limited,
+                place=PagePlace(batch_no, index[driver_id], self._pages.by_page),
             )
 
         active = {d: f for d in driver_ids if (f := facts.get(d)) is not None and f.active}

@@ -118,6 +118,19 @@ def notification_id(driver_id: str, source: str, source_id: str, channel_key: st
     return "ntf_" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def broadcast_notification_id(
+    broadcast_id: str, batch_no: int, index: int, driver_id: str, channel_key: str
+) -> str:
+    """Deterministic too, from the broadcast's page, the driver's place in it and the channel:
+    a page's work item fixes who is in it, so running the page again gives the same ids. Ids
+    rise page by page within a broadcast, so a fan-out's inserts land at the end of the
+    store's id index instead of all over it (on a copy-on-write B-tree, such as the local
+    store's, scattered inserts slow down as the collection grows; issue 19)."""
+    channel = hashlib.sha256(f"{driver_id}\x1f{channel_key}".encode()).hexdigest()[:10]
+    head = hashlib.sha256(broadcast_id.encode()).hexdigest()[:12]
+    return f"ntf_{head}{batch_no:06x}{index:04x}{channel}"
+
+
 def new_broadcast_id() -> str:
     return f"brc_{uuid.uuid4().hex}"
 

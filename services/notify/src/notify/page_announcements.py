@@ -42,6 +42,8 @@ class PageAnnouncements:
         self._notifications = records.notifications
         self._faults = faults
         self._mode = mode
+        # Inbox deliveries are announced by the page's one event (planning builds none each).
+        self.by_page = mode == "page"
 
     async def store(self, broadcast_id: str, batch_no: int, docs: list[Document]) -> None:
         """Store a planned page and announce it; safe to run again for the same page."""

@@ -21,7 +21,14 @@ from common.events import new_event
 from common.events.notify import NotificationDelivered, NotificationFailed
 from common.logging import get_logger
 from common.outbox import outbox_entry, outbox_fields
-from notify.domain import DriverFacts, Preferences, Rendered, channel_of, notification_id
+from notify.domain import (
+    DriverFacts,
+    Preferences,
+    Rendered,
+    broadcast_notification_id,
+    channel_of,
+    notification_id,
+)
 from notify.partner_links import PartnerAudience
 from notify.settings import NotifySettings
 from notify.store.notifications import NotificationStore
@@ -50,6 +57,17 @@ class Cause:
     urgent: bool
     broadcast_id: str | None = None
     expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PagePlace:
+    """A broadcast driver's place: the page and their index in it (their notifications' ids
+    follow the page order, ``broadcast_notification_id``), and whether the page's one event
+    announces the inbox delivery (then no per-driver event is built for it)."""
+
+    batch_no: int
+    index: int
+    announced_by_page: bool
 
 
 class NotificationRecords:
@@ -90,8 +108,10 @@ class NotificationRecords:
         prefs: Preferences | None,
         subscriptions: list[Document],
         limited: bool,
+        place: PagePlace | None = None,
     ) -> list[Document]:
-        """The notification documents for one driver: one per channel, with their first state."""
+        """The notification documents for one driver: one per channel, with their first state;
+        a broadcast driver's ``place`` fixes their ids and how the inbox item is announced."""
         now = self.clock()
         prefs = prefs or Preferences(driver_id=driver_id)
         hold_until = None
@@ -115,7 +135,13 @@ class NotificationRecords:
             channel = channel_of(key)
             held_until, hold_reason = hold_of(channel, hold_until, driving_until)
             held = held_until is not None
-            nid = notification_id(driver_id, cause.source, cause.source_id, key)
+            nid = (
+                broadcast_notification_id(
+                    cause.broadcast_id, place.batch_no, place.index, driver_id, key
+                )
+                if place is not None and cause.broadcast_id
+                else notification_id(driver_id, cause.source, cause.source_id, key)
+            )
             if held:
                 status = "held"
             elif channel == "inbox":
@@ -157,7 +183,8 @@ class NotificationRecords:
             }
             if status == "delivered":
                 doc["delivered_at"] = now
-                doc.update(outbox_fields(delivered_entry(doc, now)))
+                if not (place is not None and place.announced_by_page and channel == "inbox"):
+                    doc.update(outbox_fields(delivered_entry(doc, now)))
             docs.append(doc)
         return docs
 
