@@ -8,7 +8,8 @@ of a raw store baseline measured in the same run on the same data (handbook sect
   up, claim the plate, insert the driver with its outbox entry, read and pull the outbox) with
   the same concurrency, against ``POST /v1/drivers``;
 - search: the bare ``find`` each search kind comes down to (same filter, sort and limit), against
-  the search endpoints, as p50/p99 latency.
+  the search endpoints, as p50/p99 latency over 1,000 queries per kind (with 100, the p99 was
+  the second-largest sample and one stall on this machine decided it).
 
 ``python -m bench.registry --registry-drivers 5000`` runs it alone.
 """
@@ -49,7 +50,7 @@ from registry.store.vehicles import to_doc as vehicle_doc
 DRIVERS_DEFAULT = 100_000
 REGISTRATIONS = 1_000
 CONCURRENCY = 8
-QUERIES = 100
+QUERIES = 1_000
 FLEETS = 400
 GRIDS = 60
 BATCH = 2_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,3 +102,45 @@ async def test_forged_algorithms_missing_claims_and_symmetric_keys_are_refused()
         with pytest.raises(jwt.PyJWTError):
             await verifier.claims(token)
     assert parse_jwks({"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}) == {}
+
+
+class _Keys:
+    """A provider whose key set can change between requests."""
+
+    def __init__(self, jwk: dict[str, Any]) -> None:
+        self.keys = parse_jwks({"keys": [jwk]})
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        return self.keys.get(kid)
+
+
+async def test_a_verified_token_is_not_checked_again_but_still_expires_and_needs_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key, jwk = _idp("a")
+    keys = _Keys(jwk)
+    verifier = TokenVerifier(_settings().model_copy(update={"jwt_leeway_seconds": 0}), keys)
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    token = jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": "a"})
+    for _ in range(5):
+        assert (await verifier.claims(token))["sub"] == "op-1"
+    assert decoded == [token], "the signature is checked once"
+    # The provider drops the key: the kept token is refused with it.
+    keys.keys = {}
+    with pytest.raises(jwt.InvalidTokenError):
+        await verifier.claims(token)
+    # A kept token still expires when its exp says.
+    keys.keys = parse_jwks({"keys": [jwk]})
+    soon = _claims(exp=datetime.now(UTC) + timedelta(seconds=1))
+    short = jwt.encode(soon, key, algorithm="RS256", headers={"kid": "a"})
+    assert (await verifier.claims(short))["sub"] == "op-1"
+    await asyncio.sleep(2.1)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        await verifier.claims(short)

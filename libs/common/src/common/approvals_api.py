@@ -30,7 +30,7 @@ from common.approvals import (
     State,
 )
 from common.auth import Principal, require_roles
-from common.pagination import AfterTime, PageParams
+from common.pagination import AfterTime, PageQuery
 from common.schemas import RequestModel, Text
 
 Decider = Annotated[Principal, Depends(require_roles("operator", "driver"))]
@@ -108,7 +108,7 @@ async def list_approvals(
     principal: Decider,
     approvals: ApprovalsDep,
     area: Annotated[str, Query(max_length=50)],
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     state: State = "pending",
 ) -> ApprovalPage:
     position = page.after(AfterTime)

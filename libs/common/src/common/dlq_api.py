@@ -32,7 +32,7 @@ from common.authz import require_scope
 from common.dead_letters import DeadLetterRecord, DeadLetters, lag_total
 from common.dlq import DLQ_SUFFIX
 from common.dlq_replay import REPLAYS, ReplayLedger, ReplayView, masked_payload, replay_headers
-from common.pagination import AfterTime, PageParams, Position
+from common.pagination import AfterTime, PageQuery, Position
 from common.problems import Problem
 from common.requests import IdempotencyKey, run_once
 from common.runtime import Runtime
@@ -235,7 +235,7 @@ async def dlq_topics(principal: Reader, parts: Parts) -> DlqTopics:
 async def replays(
     principal: Reader,
     parts: Parts,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     topic: Annotated[str | None, Query(pattern=DLQ_NAME, description="one DLQ topic's")] = None,
 ) -> ReplayPage:
     position = page.after(AfterTime)
@@ -254,7 +254,7 @@ async def replays(
     summary="This service's dead letters on one DLQ topic, payload masked",
 )
 async def dlq_records(
-    topic: TopicName, principal: Reader, parts: Parts, page: Annotated[PageParams, Depends()]
+    topic: TopicName, principal: Reader, parts: Parts, page: PageQuery
 ) -> DeadLetterPage:
     physical = await parts.topic(topic)
     after = page.after(AfterRecord)

@@ -9,6 +9,8 @@ from the development issuer's (``common.dev_issuer``).
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
 )
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat"]
+# Tokens whose signature was verified, kept per verifier (least recently used out first).
+VERIFIED_TOKENS = 4096
 
 
 def key_source(settings: ServiceSettings) -> KeySource:
@@ -46,10 +50,26 @@ class TokenVerifier:
         self._issuer = settings.token_issuer
         self._audience = settings.token_audience
         self._leeway = settings.jwt_leeway_seconds
+        # A client sends one token with many requests, and checking its signature was the
+        # largest part of an authenticated request's own cost (issue 19). A token verified
+        # once is kept, by its exact text, with the key that verified it: it is accepted again
+        # only until it expires and while that key is still the provider's.
+        self._verified: OrderedDict[str, tuple[str, jwt.PyJWK, dict[str, Any]]] = OrderedDict()
 
     async def claims(self, token: str) -> dict[str, Any]:
         """The verified claims; ``jwt.PyJWTError`` for anything not signed by the provider
         for this service, expired, or missing a required claim."""
+        kept = self._verified.get(token)
+        if kept is not None:
+            kid, key, claims = kept
+            if time.time() <= claims["exp"] + self._leeway and await self._keys.key(kid) is key:
+                self._verified.move_to_end(token)
+                return dict(claims)
+            del self._verified[token]
+        claims = await self._verify(token)
+        return dict(claims)
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
         kid, algorithm = header.get("kid"), header.get("alg")
         if not isinstance(kid, str) or algorithm not in ASYMMETRIC:
@@ -68,4 +88,7 @@ class TokenVerifier:
             leeway=self._leeway,
             options={"require": REQUIRED_CLAIMS},
         )
+        self._verified[token] = (kid, key, claims)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
         return claims

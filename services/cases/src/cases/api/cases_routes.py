@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from cases import domain
@@ -12,7 +12,7 @@ from cases.api.dependencies import Caller, CasesDep, view
 from cases.api.schemas import CasePage, CaseView, OpenCaseRequest, OpenedView
 from cases.intake import Intake
 from cases.store.units import DistrictUnits
-from common.pagination import AfterTime, PageParams
+from common.pagination import AfterTime, PageQuery
 from common.requests import run_once
 
 # Which of the registry's units a case list targets (issue 16), learnt from registry.events.
@@ -89,7 +89,7 @@ async def open_case(
 async def list_cases(
     principal: Caller,
     service: CasesDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     status: Annotated[str | None, Query(max_length=30)] = None,
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
     unit: Annotated[

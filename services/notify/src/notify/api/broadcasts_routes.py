@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.approvals import Approvals, Proposal
 from common.approvals_api import ACCEPTED, propose
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.requests import IdempotencyKey, run_once
 from notify.api.dependencies import Broadcaster, NotifyDep, newest_after, newest_cursor
 from notify.api.schemas import BroadcastPage, BroadcastRequest, BroadcastView
@@ -60,7 +58,7 @@ async def create_broadcast(
 
 @router.get("/broadcasts", response_model=BroadcastPage, summary="Newest first")
 async def list_broadcasts(
-    principal: Broadcaster, notify: NotifyDep, page: Annotated[PageParams, Depends()]
+    principal: Broadcaster, notify: NotifyDep, page: PageQuery
 ) -> BroadcastPage:
     found = await notify.broadcasts.newest(newest_after(page), page.limit + 1)
     more = len(found) > page.limit

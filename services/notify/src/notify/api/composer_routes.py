@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.schemas import RequestModel
 from notify.api.dependencies import Broadcaster, NotifyDep, newest_after, newest_cursor
 from notify.api.schemas import SegmentRequest
@@ -102,7 +102,7 @@ async def audience(body: AudienceRequest, _: Broadcaster, notify: NotifyDep) -> 
 async def failures(
     _: Broadcaster,
     notify: NotifyDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     broadcast_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> FailuresPage:
     found = await notify.inbox.failures(broadcast_id, after=newest_after(page), limit=page.limit)

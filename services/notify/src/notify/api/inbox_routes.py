@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.schemas import QueryBool
 from notify.api.dependencies import (
     Driver,
@@ -31,7 +31,7 @@ async def inbox(
     driver_id: str,
     principal: Driverish,
     notify: NotifyDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     unread: Annotated[QueryBool, Query(description="Only unread ones")] = False,
     archived: Annotated[QueryBool, Query(description="The archive instead of the inbox")] = False,
 ) -> InboxPage:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from common.approvals import Approvals, Proposal
 from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
-from common.pagination import AfterId, PageParams
+from common.pagination import AfterId, PageQuery
 from common.problems import Problem
 from common.webhook_targets import UnsafeTarget
 from partners.api.dependencies import IdempotencyKey, PartnerAdmin, PartnersDep
@@ -51,9 +51,7 @@ async def _propose(
 
 
 @router.get("", summary="List partner accounts")
-async def list_partners(
-    partners: PartnersDep, _: PartnerAdmin, page: Annotated[PageParams, Depends()]
-) -> PartnerPage:
+async def list_partners(partners: PartnersDep, _: PartnerAdmin, page: PageQuery) -> PartnerPage:
     after = page.after(AfterId)
     found = await partners.accounts.page(after.id if after else None, page.limit)
     cursor = page.next_if_full(len(found), AfterId(id=found[-1].partner_id) if found else None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
-from common.pagination import AfterTime, PageParams
+from common.pagination import AfterTime, PageParams, PageQuery
 from partners.api.dependencies import (
     PartnerAdmin,
     PartnerRole,
@@ -42,7 +42,7 @@ async def get_receipt(
     summary="Every dead-lettered record of the caller's topic, oldest first, with the reasons",
 )
 async def list_rejections(
-    partners: PartnersDep, principal: PartnerRole, page: Annotated[PageParams, Depends()]
+    partners: PartnersDep, principal: PartnerRole, page: PageQuery
 ) -> RejectionPage:
     partner_id = require_scope(principal, *READ)
     await own_account(partners, partner_id)
@@ -58,7 +58,7 @@ async def partner_rejections(
     partner_id: Annotated[PartnerIdField, Path()],
     partners: PartnersDep,
     _: PartnerAdmin,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
 ) -> RejectionPage:
     await partners.accounts.get(partner_id)  # an unknown partner answers 404
     return await _rejections(partners, partner_id, page)

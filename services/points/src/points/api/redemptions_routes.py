@@ -11,7 +11,7 @@ from common.approvals import Approvals, Proposal
 from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal, require_roles
 from common.authz import require_scope
-from common.pagination import AfterTime, PageParams
+from common.pagination import AfterTime, PageQuery
 from common.problems import Problem
 from points.api.mall_dependencies import (
     DriverOrMallManager,
@@ -103,7 +103,7 @@ async def reserve(
 async def list_redemptions(
     principal: DriverOrReader,
     mall: MallDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
     state: Annotated[str | None, Query(max_length=20)] = None,
 ) -> RedemptionPage:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from common.pagination import AfterId, PageParams
+from common.pagination import AfterId, PageQuery
 from common.problems import Problem
 from common.schemas import QueryBool
 from points.api.mall_dependencies import Anyone, MallDep, MallManager
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1")
 async def browse_rewards(
     principal: Anyone,
     mall: MallDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     category: Annotated[str | None, Query(max_length=40)] = None,
     channel: Annotated[str | None, Query(pattern="^(online|counter)$")] = None,
     counter_id: Annotated[str | None, Query(max_length=64)] = None,

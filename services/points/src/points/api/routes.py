@@ -11,7 +11,7 @@ from common.approvals import Approvals, Proposal
 from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import AfterId, BeforeSeq, PageParams
+from common.pagination import AfterId, BeforeSeq, PageQuery
 from common.problems import Problem
 from points.api.schemas import (
     AccountView,
@@ -113,7 +113,7 @@ async def get_ledger(
     driver_id: str,
     principal: Annotated[Principal, Depends(require_scope("points:read", or_roles=("driver",)))],
     service: Service,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     readers: Readers,
 ) -> LedgerPage:
     if not await readers.may_read(principal, driver_id):
@@ -294,9 +294,7 @@ async def run_expiry(_: Adjuster, service: Service) -> dict[str, object]:
     tags=["rules"],
     summary="Earning events held for review (dated before the accepted window), oldest first",
 )
-async def list_held_events(
-    _: PointsReader, holds: HoldsDep, page: Annotated[PageParams, Depends()]
-) -> HeldEventsPage:
+async def list_held_events(_: PointsReader, holds: HoldsDep, page: PageQuery) -> HeldEventsPage:
     position = page.after(AfterId)
     held = await holds.pending(after=position.id if position else None, limit=page.limit)
     cursor = page.next_if_full(len(held), AfterId(id=held[-1].hold_id) if held else None)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.problems import Problem
 from registry.api.census_schemas import (
     CampaignPage,
@@ -72,7 +72,7 @@ async def start_campaign(
 
 @router.get("/census/campaigns", response_model=CampaignPage, summary="Census campaigns")
 async def list_campaigns(
-    principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
+    principal: DriversReader, registry: RegistryDep, page: PageQuery
 ) -> CampaignPage:
     found = await registry.census.campaigns(after=after_id(page), limit=page.limit)
     return page_of(CampaignPage, found, CampaignView.of, lambda c: c.campaign_id, page)
@@ -98,7 +98,7 @@ async def campaign_pending(
     campaign_id: str,
     principal: Annotated[Principal, Depends(require_scope("census:manage", or_roles=("station",)))],
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     grid_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> DriverPage:
     found = await registry.census.campaign_pending(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
     DriversReader,
@@ -74,7 +74,7 @@ async def organisation_subtree(
     organisation_id: str,
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     kind: OrganisationKind | None = None,
 ) -> OrganisationPage:
     found = await registry.district.organisation_subtree(
@@ -171,7 +171,7 @@ async def grid_subtree(
     grid_id: str,
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     level: GridLevel | None = None,
 ) -> GridPage:
     found = await registry.district.grid_subtree(
@@ -187,7 +187,7 @@ async def grid_drivers(
     grid_id: str,
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     subtree: Subtree = False,
 ) -> DriverPage:
     ids = await registry.district.grid_ids_under(grid_id) if subtree else [grid_id]
@@ -258,7 +258,7 @@ async def route_grid_drivers(
     route_grid_id: str,
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
 ) -> DriverPage:
     await registry.district.get_route_grid(route_grid_id)
     return await drivers_matching(registry, Search(route_grid_id=route_grid_id), principal, page)

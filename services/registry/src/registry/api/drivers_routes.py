@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from common.approvals_api import ACCEPTED, propose
 from common.auth import Principal
 from common.authz import require_scope
-from common.pagination import AfterId, Cursors, PageParams
+from common.pagination import AfterId, CursorsQuery, PageQuery
 from common.problems import Problem
 from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
@@ -115,7 +115,7 @@ async def register_driver(
 async def list_drivers(
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     plate: Annotated[str | None, Query(min_length=7, max_length=12)] = None,
     name_prefix: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
     fleet_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -147,7 +147,7 @@ async def search_drivers(
     body: SearchRequest,
     principal: Annotated[Principal, Depends(require_scope("drivers:read", or_roles=("station",)))],
     registry: RegistryDep,
-    cursors: Annotated[Cursors, Depends()],
+    cursors: CursorsQuery,
 ) -> DriverPage:
     if principal.role == "station" and not (body.plate or body.phone or body.national_id):
         raise Problem(403, "Forbidden", "station staff look drivers up by plate, phone or ID")

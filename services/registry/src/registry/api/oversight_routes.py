@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.problems import Problem
 from registry.api.dependencies import (
     AuditReader,
@@ -62,7 +62,7 @@ async def reveal(
 async def access_records(
     principal: AuditReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> AccessRecordPage:
     found = await registry.pii_access.access_records(
@@ -79,7 +79,7 @@ async def access_records(
 async def list_reviews(
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     status: ReviewStatus | None = "open",
     driver_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ReviewPage:

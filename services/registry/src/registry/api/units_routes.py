@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from common.pagination import PageParams
+from common.pagination import PageQuery
 from common.requests import IdempotencyKey, run_once
 from registry.api.dependencies import (
     DriversReader,
@@ -54,7 +54,7 @@ async def create_fleet(
 
 @router.get("/fleets", response_model=FleetPage, summary="Fleets")
 async def list_fleets(
-    principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
+    principal: DriversReader, registry: RegistryDep, page: PageQuery
 ) -> FleetPage:
     found = await registry.units.fleets(after=after_id(page), limit=page.limit)
     return page_of(FleetPage, found, FleetView.of, lambda f: f.fleet_id, page)
@@ -88,9 +88,7 @@ async def create_grid(
 
 
 @router.get("/grids", response_model=GridPage, summary="Grids and their communities")
-async def list_grids(
-    principal: DriversReader, registry: RegistryDep, page: Annotated[PageParams, Depends()]
-) -> GridPage:
+async def list_grids(principal: DriversReader, registry: RegistryDep, page: PageQuery) -> GridPage:
     found = await registry.units.grids(after=after_id(page), limit=page.limit)
     return page_of(GridPage, found, GridView.of, lambda g: g.grid_id, page)
 
@@ -143,7 +141,7 @@ async def create_organisation(
 async def list_organisations(
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     kind: OrganisationKind | None = None,
 ) -> OrganisationPage:
     found = await registry.units.organisations(kind=kind, after=after_id(page), limit=page.limit)
@@ -168,7 +166,7 @@ async def list_members(
     organisation_id: str,
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     subtree: Annotated[
         bool, Query(description="Members of this organisation and every one below it")
     ] = False,

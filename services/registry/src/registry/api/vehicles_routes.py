@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from common.pagination import AfterDate, PageParams
+from common.pagination import AfterDate, PageQuery
 from common.requests import IdempotencyKey, run_once
 from common.schemas import Day
 from registry.api.dependencies import (
@@ -102,7 +102,7 @@ async def remove_vehicle(
 async def passes_due(
     principal: DriversReader,
     registry: RegistryDep,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     by: Annotated[Day | None, Query(description="Default: 30 days from today")] = None,
 ) -> VehiclePage:
     due_by = by or (datetime.now(UTC).date() + timedelta(days=30))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.auth import Principal
-from common.pagination import AfterTime, PageParams
+from common.pagination import AfterTime, PageQuery
 from common.problems import Problem
 from common.requests import run_once
 from stations.api.dependencies import Service, StationStaff, Visits, must_manage
@@ -93,7 +93,7 @@ def _visible_checkins(
 async def list_checkins(
     principal: Visits,
     service: Service,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     station_id: str | None = None,
     driver_id: str | None = None,
     status: CheckinStatus | None = None,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from common.pagination import AfterId, PageParams
+from common.pagination import AfterId, PageQuery
 from common.problems import Problem
 from stations.api.dependencies import (
     Everyone,
@@ -80,7 +80,7 @@ async def add_station(
 async def list_stations(
     _: Everyone,
     service: Service,
-    page: Annotated[PageParams, Depends()],
+    page: PageQuery,
     kind: StationKind | None = None,
     status: StationStatus | None = None,
 ) -> StationPage:
