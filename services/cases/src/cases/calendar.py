@@ -71,6 +71,10 @@ def from_library(year: int) -> YearCalendar:
     )
 
 
+# Days whose office hours a calendar keeps (about eleven years of them).
+OFFICE_DAYS_KEPT = 4096
+
+
 class BusinessCalendar:
     def __init__(
         self,
@@ -80,6 +84,9 @@ class BusinessCalendar:
         opens: time = time(9, 0),
         closes: time = time(17, 0),
     ) -> None:
+        # Each day's office hours as moments, None on a day off: an intake counts four
+        # deadlines over the same weeks, day by day (issue 19). Forgotten when a year changes.
+        self._office: dict[date, tuple[datetime, datetime] | None] = {}
         self._years: dict[int, YearCalendar] = {}
         for item in years:
             self.put(item if isinstance(item, YearCalendar) else from_library(item))
@@ -95,6 +102,7 @@ class BusinessCalendar:
         """Load (or replace) a year; False when it was loaded with the same days already."""
         current = self._years.get(year.year)
         self._years[year.year] = year
+        self._office.clear()
         return current is None or current.digest != year.digest or current.origin != year.origin
 
     def year(self, year: int) -> YearCalendar | None:
@@ -122,6 +130,20 @@ class BusinessCalendar:
         if loaded is not None and day in loaded.makeup_workdays:
             return True
         return day.weekday() < SATURDAY and (loaded is None or day not in loaded.holidays)
+
+    def office_hours(self, day: date) -> tuple[datetime, datetime] | None:
+        """When the office opens and closes on ``day``; None when it is not a working day."""
+        if day in self._office:
+            return self._office[day]
+        hours = (
+            (self._at(day, self.opens), self._at(day, self.closes))
+            if self.is_working_day(day)
+            else None
+        )
+        if len(self._office) >= OFFICE_DAYS_KEPT:
+            self._office.clear()
+        self._office[day] = hours
+        return hours
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)
@@ -151,7 +173,7 @@ class BusinessCalendar:
         counted = 0
         while counted < days:
             day += timedelta(days=1)
-            if self.is_working_day(day):
+            if self.office_hours(day) is not None:
                 counted += 1
         return self.close_of_business(day)
 
@@ -161,9 +183,10 @@ class BusinessCalendar:
         remaining = seconds
         while True:
             day = current.date()
-            if self.is_working_day(day):
-                start = max(current, self._at(day, self.opens))
-                end = self._at(day, self.closes)
+            hours = self.office_hours(day)
+            if hours is not None:
+                start = max(current, hours[0])
+                end = hours[1]
                 if start < end:
                     available = (end - start).total_seconds()
                     if remaining <= available:
@@ -180,9 +203,10 @@ class BusinessCalendar:
         total = 0.0
         while current < stop:
             day = current.date()
-            if self.is_working_day(day):
-                lo = max(current, self._at(day, self.opens))
-                hi = min(stop, self._at(day, self.closes))
+            hours = self.office_hours(day)
+            if hours is not None:
+                lo = max(current, hours[0])
+                hi = min(stop, hours[1])
                 if hi > lo:
                     total += (hi - lo).total_seconds()
             current = self._at(day + timedelta(days=1), time(0, 0))
