@@ -459,6 +459,8 @@ async def test_the_stations_map_and_a_stations_page(stack: Stack, driver: dict[s
     await markers.first.click()
     await expect(board.locator(".leaflet-popup-content")).to_contain_text(station["name"])
     await expect(board.locator(".leaflet-popup-content")).to_contain_text("10 / 10")
+    # Opaque at once (no fade), so the contrast check reads the colours a reader sees.
+    await expect(board.locator(".leaflet-popup")).to_have_css("opacity", "1")
     await checked(page, "stations")
 
     await board.locator(".leaflet-popup-content a").click()

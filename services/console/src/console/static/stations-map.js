@@ -13,7 +13,13 @@
   var stations = JSON.parse(element.getAttribute("data-stations") || "[]");
   var words = JSON.parse(element.getAttribute("data-labels") || "{}");
   var tiles = element.getAttribute("data-tiles");
-  var map = L.map(element, { attributionControl: Boolean(tiles), zoomSnap: 0.25 });
+  // No fade on popups: a popup is readable (and its link at full contrast) the moment it opens,
+  // which also spares readers who ask for reduced motion.
+  var map = L.map(element, {
+    attributionControl: Boolean(tiles),
+    zoomSnap: 0.25,
+    fadeAnimation: false
+  });
   if (tiles) {
     L.tileLayer(tiles, {
       maxZoom: 18,
