@@ -33,19 +33,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from common.settings import ServiceSettings
+from tests.service_apps import SETTINGS, settings_class
 from tests.support import serve
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 EXAMPLES = int(os.environ.get("DRIVERHOME_FUZZ_EXAMPLES", "2"))
 DEEP_EXAMPLES = int(os.environ.get("DRIVERHOME_FUZZ_DEEP_EXAMPLES", "25"))
-SERVICES = {
-    "registry": "RegistrySettings",
-    "points": "PointsSettings",
-    "stations": "StationsSettings",
-    "notify": "NotifySettings",
-    "cases": "CasesSettings",
-    "partners": "PartnersSettings",
-}
+SERVICES = SETTINGS
 CHECKS = [
     not_a_server_error,
     response_schema_conformance,
@@ -56,8 +50,7 @@ FORGED = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4Iiwicm9sZSI6Im9wZXJhdG9yIn0.c2
 
 
 def _app(name: str, make_settings: Callable[..., ServiceSettings]) -> Any:
-    settings_cls = getattr(import_module(f"{name}.settings"), SERVICES[name])
-    return import_module(f"{name}.app").create_app(make_settings(settings_cls))
+    return import_module(f"{name}.app").create_app(make_settings(settings_class(name)))
 
 
 def _summary(case: Any, response: httpx.Response | None, error: BaseException) -> str:

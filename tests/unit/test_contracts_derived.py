@@ -14,16 +14,9 @@ import pytest
 from common.contracts import wired_consumption
 from common.events import DOMAIN_EVENTS, PARTNER_EVENTS
 from common.partners import PARTNER_TOPIC
+from tests.service_apps import SETTINGS, settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {
-    "registry": "RegistrySettings",
-    "points": "PointsSettings",
-    "stations": "StationsSettings",
-    "notify": "NotifySettings",
-    "cases": "CasesSettings",
-    "partners": "PartnersSettings",
-}
 
 
 def _documented(service: str, action: str) -> dict[str, set[str]]:
@@ -42,7 +35,7 @@ def _documented(service: str, action: str) -> dict[str, set[str]]:
 
 def _wired(service: str) -> dict[str, set[str]]:
     app = importlib.import_module(f"{service}.app")
-    settings = getattr(importlib.import_module(f"{service}.settings"), SETTINGS[service])
+    settings = settings_class(service)
     return {t: set(types) for t, types in wired_consumption(app.create_app(settings())).items()}
 
 

@@ -76,7 +76,7 @@ class RefuseIn(RequestModel):
     reason: Note
 
 
-def _approvals(request: Request) -> Approvals:
+async def _approvals(request: Request) -> Approvals:
     approvals: Approvals = request.app.state.approvals
     return approvals
 

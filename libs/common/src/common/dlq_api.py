@@ -173,7 +173,7 @@ class DlqParts:
         return original
 
 
-def _parts(request: Request) -> DlqParts:
+async def _parts(request: Request) -> DlqParts:
     # Per request from the running runtime (its Kafka clients live there): an app started
     # again gets its new runtime's, never a stopped one's.
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -33,6 +34,8 @@ log = get_logger("http")
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Starlette's own type of a router's lifespan (what a served app's is wrapped as).
+AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 S = TypeVar("S", bound=ServiceSettings)
 
 # A caller-supplied request id longer than this is replaced, not echoed into every log line.
@@ -43,8 +46,10 @@ def serve(create_app: Callable[[S], FastAPI], settings_class: Callable[[], S]) -
     """``python -m <service>``: settings from the environment, JSON logs, uvicorn."""
     settings = settings_class()
     configure_logging(settings.service_name, settings.log_level)
+    app = create_app(settings)
+    app.router.lifespan_context = _heap_settled_after(app.router.lifespan_context)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         # Our JSON logging stays in charge; the request middleware writes the access lines.
@@ -53,6 +58,22 @@ def serve(create_app: Callable[[S], FastAPI], settings_class: Callable[[], S]) -
         # The per-address rate limit counts the client a trusted proxy names (request_limits).
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+def _heap_settled_after(inner: AppLifespan) -> AppLifespan:
+    """Once a served process has started, what it built so far (modules, schemas, clients,
+    caches) is moved out of the collector's sight: a full collection then walks only what
+    requests and events left behind, instead of pausing every request for 70-100 ms to walk
+    the whole heap again (measured in the registry under the search bench, issue 19)."""
+
+    @asynccontextmanager
+    async def settled(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            gc.collect()
+            gc.freeze()
+            yield state
+
+    return settled
 
 
 class _RequestContext:

@@ -144,7 +144,7 @@ def principal_of(token: str) -> Principal:
         raise SignInNeeded from exc
 
 
-def current_person(request: Request) -> Person:
+async def current_person(request: Request) -> Person:
     token = request.session.get("token")
     if not isinstance(token, str):
         raise SignInNeeded
@@ -158,7 +158,7 @@ def current_person(request: Request) -> Person:
 CurrentPerson = Annotated[Person, Depends(current_person)]
 
 
-def api_for(request: Request, person: CurrentPerson) -> Api:
+async def api_for(request: Request, person: CurrentPerson) -> Api:
     del person  # signed in is the precondition; the session's token is what is sent
     return Api(request.app.state.http, settings_of(request), request.session["token"])
 

@@ -27,7 +27,7 @@ DriverId = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_AMOUNT_YUAN = 1_000_000
 
 
-def _campaigns(request: Request) -> Campaigns:
+async def _campaigns(request: Request) -> Campaigns:
     campaigns: Campaigns = request.app.state.aid_campaigns
     return campaigns
 
@@ -121,7 +121,7 @@ async def confirm(
 visits_router = APIRouter(prefix="/v1/aid", tags=["aid"])
 
 
-def _visits(request: Request) -> HardshipVisits:
+async def _visits(request: Request) -> HardshipVisits:
     visits: HardshipVisits = request.app.state.aid_visits
     return visits
 

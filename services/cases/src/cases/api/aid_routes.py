@@ -23,7 +23,7 @@ Reviewer = Annotated[Principal, Depends(require_scope(REVIEW))]
 Status = Literal["submitted", "first_approved", "granted", "rejected"]
 
 
-def _desk(request: Request) -> AidDesk:
+async def _desk(request: Request) -> AidDesk:
     desk: AidDesk = request.app.state.aid
     return desk
 

@@ -20,7 +20,7 @@ Operator = Annotated[Principal, Depends(require_roles("operator"))]
 Year = Annotated[int, Path(ge=2000, le=2100, description="The calendar year")]
 
 
-def _calendars(request: Request) -> CalendarService:
+async def _calendars(request: Request) -> CalendarService:
     calendars: CalendarService = request.app.state.calendars
     return calendars
 

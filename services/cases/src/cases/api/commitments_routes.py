@@ -25,7 +25,7 @@ Reader = Annotated[
 ]
 
 
-def _commitments(request: Request) -> Commitments:
+async def _commitments(request: Request) -> Commitments:
     commitments: Commitments = request.app.state.commitments
     return commitments
 

@@ -19,7 +19,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
 
 
-def _cases(request: Request) -> Cases:
+async def _cases(request: Request) -> Cases:
     cases: Cases = request.app.state.cases
     return cases
 

@@ -21,7 +21,7 @@ from common.events.mutual_help import HelpCategory, HelperKind
 router = APIRouter(prefix="/v1/help", tags=["mutual help"])
 
 
-def _help(request: Request) -> MutualHelp:
+async def _help(request: Request) -> MutualHelp:
     board: MutualHelp = request.app.state.help
     return board
 

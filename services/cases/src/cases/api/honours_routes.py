@@ -18,7 +18,7 @@ from common.events.honours import HonourCategory
 router = APIRouter(prefix="/v1/honours", tags=["honours"])
 
 
-def _honours(request: Request) -> Honours:
+async def _honours(request: Request) -> Honours:
     honours: Honours = request.app.state.honours
     return honours
 

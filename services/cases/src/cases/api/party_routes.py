@@ -26,7 +26,7 @@ Year = Annotated[str | None, Query(pattern=r"^20\d{2}$", description="YYYY; defa
 RuleId = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 
 
-def _party(request: Request) -> PartyLife:
+async def _party(request: Request) -> PartyLife:
     party: PartyLife = request.app.state.party
     return party
 

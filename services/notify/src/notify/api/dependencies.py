@@ -29,7 +29,7 @@ PartnerOrOperator = Annotated[
 ]
 
 
-def _notify(request: Request) -> Notify:
+async def _notify(request: Request) -> Notify:
     notify: Notify = request.app.state.notify
     return notify
 

@@ -25,7 +25,7 @@ PartnerAdmin = Annotated[Principal, Depends(authz.require_scope("partners:manage
 PartnerRole = Annotated[Principal, Depends(require_roles("partner"))]
 
 
-def _partners(request: Request) -> Partners:
+async def _partners(request: Request) -> Partners:
     partners: Partners = request.app.state.partners
     return partners
 

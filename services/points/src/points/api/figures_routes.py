@@ -21,7 +21,7 @@ FIRST, LAST = date(1970, 1, 2), date(9998, 12, 31)
 Reader = Annotated[Principal, Depends(require_scope("points:read"))]
 
 
-def _figures(request: Request) -> Figures:
+async def _figures(request: Request) -> Figures:
     figures: Figures = request.app.state.figures
     return figures
 

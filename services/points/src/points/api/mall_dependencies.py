@@ -22,7 +22,7 @@ DriverOrReader = Annotated[Principal, Depends(require_scope("points:read", or_ro
 Anyone = Annotated[Principal, Depends(require_scope("points:read", or_roles=("driver", "station")))]
 
 
-def _mall(request: Request) -> Mall:
+async def _mall(request: Request) -> Mall:
     mall: Mall = request.app.state.mall
     return mall
 

@@ -49,7 +49,7 @@ RulesManager = Annotated[Principal, Depends(require_scope("rules:manage"))]
 HoldsDecider = Annotated[Principal, Depends(require_scope("holds:decide"))]
 
 
-def _service(request: Request) -> PointsService:
+async def _service(request: Request) -> PointsService:
     service: PointsService = request.app.state.service
     return service
 
@@ -62,7 +62,7 @@ def _approvals(request: Request) -> Approvals:
     return approvals
 
 
-def _holds(request: Request) -> Holds:
+async def _holds(request: Request) -> Holds:
     holds: Holds = request.app.state.holds
     return holds
 
@@ -70,7 +70,7 @@ def _holds(request: Request) -> Holds:
 HoldsDep = Annotated[Holds, Depends(_holds)]
 
 
-def _readers(request: Request) -> AccountReaders:
+async def _readers(request: Request) -> AccountReaders:
     readers: AccountReaders = request.app.state.account_readers
     return readers
 

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1", tags=["rules"])
 PointsReader = Annotated[Principal, Depends(require_scope("points:read"))]
 
 
-def _simulator(request: Request) -> Simulator:
+async def _simulator(request: Request) -> Simulator:
     simulator: Simulator = request.app.state.simulator
     return simulator
 

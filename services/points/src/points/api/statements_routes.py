@@ -30,12 +30,12 @@ from points.statements import Statements
 router = APIRouter(prefix="/v1")
 
 
-def _statements(request: Request) -> Statements:
+async def _statements(request: Request) -> Statements:
     statements: Statements = request.app.state.statements
     return statements
 
 
-def _leaderboards(request: Request) -> Leaderboards:
+async def _leaderboards(request: Request) -> Leaderboards:
     boards: Leaderboards = request.app.state.leaderboards
     return boards
 

@@ -24,7 +24,7 @@ from points.vouchers import Vouchers
 router = APIRouter(prefix="/v1")
 
 
-def _vouchers(request: Request) -> Vouchers:
+async def _vouchers(request: Request) -> Vouchers:
     vouchers: Vouchers = request.app.state.vouchers
     return vouchers
 

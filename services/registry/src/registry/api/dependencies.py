@@ -42,7 +42,7 @@ AnyReader = Annotated[
 ]
 
 
-def _registry(request: Request) -> Registry:
+async def _registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
 

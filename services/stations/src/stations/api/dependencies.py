@@ -30,7 +30,7 @@ Visits = Annotated[
 ]
 
 
-def _stations(request: Request) -> Stations:
+async def _stations(request: Request) -> Stations:
     stations: Stations = request.app.state.stations
     return stations
 

@@ -41,7 +41,7 @@ from stations.settings import StationsSettings
 router = APIRouter(prefix="/v1", tags=["stations"])
 
 
-def _settings(request: Request) -> StationsSettings:
+async def _settings(request: Request) -> StationsSettings:
     settings: StationsSettings = request.app.state.settings
     return settings
 
