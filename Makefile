@@ -101,6 +101,7 @@ BENCH_MONGO := mongodb://127.0.0.1:$${BENCH_MONGO_PORT:-27028}
 BENCH_INFRA := KAFKA_PORT=$${BENCH_KAFKA_PORT:-19192} KAFKA_CONTROLLER_PORT=$${BENCH_KAFKA_CONTROLLER_PORT:-19193} MONGO_PORT=$${BENCH_MONGO_PORT:-27028} DRIVERHOME_INFRA_DIR=$${BENCH_INFRA_DIR:-.infra/bench} MONGO_HEAP_OPTS=$${BENCH_MONGO_HEAP_OPTS:--Xmx4g} DRIVERHOME_KAFKA_AUTH=off $(INFRA)
 bench: bootstrap ## benchmarks on private infra: raw baselines and the system as ratios (writes docs/performance.md)
 	@trap '$(BENCH_INFRA) down >/dev/null 2>&1 || true' EXIT; \
+	$(BENCH_INFRA) purge >/dev/null 2>&1; \
 	$(BENCH_INFRA) up && \
 	$(TEST_ENV) DRIVERHOME_TEST_KAFKA=$(BENCH_KAFKA) DRIVERHOME_TEST_MONGO_URL=$(BENCH_MONGO) $(PY) -m bench $(BENCH_ARGS)
 
