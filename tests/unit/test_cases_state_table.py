@@ -64,6 +64,10 @@ class MemoryCases(CaseStore):
         found.sort(key=lambda d: (d["opened_at"], d["_id"]), reverse=True)
         return [Case.of(copy.deepcopy(d)) for d in found]
 
+    async def summaries(self, case_ids: list[str]) -> list[Document]:
+        fields = ("_id", "category", "status", "opened_at")
+        return [{f: self.docs[i][f] for f in fields} for i in case_ids if i in self.docs]
+
     async def ids_of_driver(self, driver_id: str) -> list[str]:
         return [i for i, d in self.docs.items() if d["driver_id"] == driver_id]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cases import domain
@@ -58,9 +58,46 @@ class CaseIntake:
         if intake.category not in domain.CATEGORIES:
             raise InvalidRequest("unknown category; see GET /v1/categories")
         self._check_attachments(intake.attachments)
-        clocks = domain.intake_clocks(calendar, records.policy, now, intake.kind, intake.emergency)
         local = calendar.local(now)
         case_id = f"C{local:%Y%m%d}-{uuid.uuid4().hex[:10]}"
+        # Listed before it is stored: a case whose insert then fails is a listed id that finds
+        # nothing, while a stored case missing from its dossier would escape later lookups.
+        # The listing is sent first and the case built while the store answers it.
+        filed = asyncio.ensure_future(records.dossiers.file_case(intake.driver_id, case_id, now))
+        await asyncio.sleep(0)
+        try:
+            case = self._new_case(principal, intake, case_id, now, (channel, station_id))
+        except BaseException:
+            await asyncio.gather(filed, return_exceptions=True)
+            raise
+        earlier = await filed
+        if earlier is None:
+            earlier = await records.store.ids_of_driver(intake.driver_id)
+            await records.dossiers.list_cases(intake.driver_id, earlier)
+        since = now - timedelta(days=records.settings.duplicate_lookback_days)
+        # The candidates are earlier cases by id, so the insert need not wait for them.
+        duplicates, _ = await asyncio.gather(
+            records.store.active_among(earlier, category=intake.category, since=since, limit=10),
+            records.store.insert(case),
+        )
+        await records.flush(case_id)
+        drop_outbox(case.doc)
+        return Opened(case, duplicates)
+
+    def _new_case(
+        self,
+        principal: Principal,
+        intake: Intake,
+        case_id: str,
+        now: datetime,
+        where: tuple[str, str | None],
+    ) -> Case:
+        """The new case as stored: first clocks, its opening event in the outbox."""
+        records = self._records
+        calendar = records.calendar
+        channel, station_id = where
+        clocks = domain.intake_clocks(calendar, records.policy, now, intake.kind, intake.emergency)
+        local = calendar.local(now)
         doc: Document = {
             "_id": case_id,
             "version": 1,
@@ -120,21 +157,7 @@ class CaseIntake:
         doc["calendar_keys"] = calendar.keys(doc["clock_years"])
         doc.update(outbox_fields(event))
         doc["next_check"] = domain.next_check(calendar, doc, now)
-        since = now - timedelta(days=records.settings.duplicate_lookback_days)
-        # Listed before it is stored: a case whose insert then fails is a listed id that finds
-        # nothing, while a stored case missing from its dossier would escape later lookups.
-        earlier = await records.dossiers.file_case(intake.driver_id, case_id, now)
-        if earlier is None:
-            earlier = await records.store.ids_of_driver(intake.driver_id)
-            await records.dossiers.list_cases(intake.driver_id, earlier)
-        # The candidates are earlier cases by id, so the insert need not wait for them.
-        duplicates, _ = await asyncio.gather(
-            records.store.active_among(earlier, category=intake.category, since=since, limit=10),
-            records.store.insert(case),
-        )
-        await records.flush(case_id)
-        drop_outbox(doc)
-        return Opened(case, [found.id for found in duplicates])
+        return case
 
     def _channel(self, principal: Principal, intake: Intake) -> tuple[str, str | None]:
         if principal.role == "driver":
