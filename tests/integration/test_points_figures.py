@@ -15,7 +15,7 @@ from common.testing import Infra, unique_name, wait_until
 from points.app import create_app
 from points.earning import Earning
 from points.settings import PointsSettings
-from tests.integration.test_points_ledger import balance_is, send, volunteer
+from tests.integration.test_points_ledger import balance_is, listed, send, volunteer
 from tests.support import serve
 
 CUP = {
@@ -61,6 +61,7 @@ async def test_todays_figures_count_each_cause_and_refuse_a_role_without_points_
             await service.open_account(driver, datetime.now(UTC))
         await send(infra, settings, "cases.events", compensation(one, 40))
         await wait_until(lambda: balance_is(mongo, settings, one, 40))
+        await wait_until(lambda: listed(mongo, settings, one, 1))
         award = await service.earn(Earning.of(volunteer(two, hours=2)))
         assert award is not None and award.amount > 0
         await service.adjust(two, 30, operator="op-li", reason="help", request_id="up")

@@ -54,6 +54,12 @@ async def balance_is(mongo: Any, settings: PointsSettings, driver_id: str, value
     return doc is not None and doc["balance"] == value
 
 
+async def listed(mongo: Any, settings: PointsSettings, driver_id: str, count: int) -> bool:
+    """The ledger lists ``count`` applied entries: marked a step after the balance moves."""
+    ledger = mongo[settings.mongo_db]["ledger"]
+    return bool(await ledger.count_documents({"driver_id": driver_id, "state": "applied"}) == count)
+
+
 async def ledger_sum(mongo: Any, settings: PointsSettings, driver_id: str) -> int:
     total = 0
     async for doc in mongo[settings.mongo_db]["ledger"].find(

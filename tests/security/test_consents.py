@@ -157,8 +157,14 @@ async def test_earning_pauses_while_the_points_consent_is_withdrawn(
         return int(answer.json()["balance"])
 
     assert await wait_until(earned, timeout=30) > 0
-    ledger = (await p.points.get(f"/v1/accounts/{driver}/ledger", headers=token())).json()
-    assert len(ledger["items"]) == 1, "the refused event never earns, also not after consent"
+
+    async def listed() -> list[Any]:
+        # An entry is listed once marked applied, a step after the balance moves.
+        answer = await p.points.get(f"/v1/accounts/{driver}/ledger", headers=token())
+        return list(answer.json()["items"])
+
+    items = await wait_until(listed, timeout=30)
+    assert len(items) == 1, "the refused event never earns, also not after consent"
 
 
 async def _not(check: Callable[[], Any]) -> bool:

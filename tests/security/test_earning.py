@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from common.events import CloudEvent, new_event
@@ -70,9 +71,14 @@ async def test_one_training_event_earns_no_more_than_the_rules_per_event_maximum
     async with serve(app) as http:
         await app.state.service.open_account(driver, datetime.now(UTC))
         await send(infra, settings, TRAINING, marathon)
-        # Applied, not only written: the ledger lists applied entries.
-        await wait_until(lambda: balance(mongo, settings, driver))
-        ledger = await http.get(f"/v1/accounts/{driver}/ledger", headers=token())
+        # The ledger lists an entry once it is marked applied, a step after the balance moves
+        # (points/ledger.py), so the wait is on the listing itself.
+
+        async def listed() -> httpx.Response | None:
+            answer = await http.get(f"/v1/accounts/{driver}/ledger", headers=token())
+            return answer if answer.json()["items"] else None
+
+        ledger = await wait_until(listed)
         below = await http.put(
             "/v1/rules/training-x", json={**festival, "max_per_event": 40}, headers=token()
         )
