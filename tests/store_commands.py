@@ -1,10 +1,12 @@
 """What services ask the store, captured with PyMongo's command monitoring, and whether each
 filter is one the local stand-in serves from an index.
 
-The stand-in (mongo-java-server) has no ``explain``. It uses an index only when a filter names
+The stand-in (mongo-java-server) has no ``explain``. It uses an index when a filter names
+``_id`` by equality or ``$in``, whatever else it names (``MongoLauncher.IdFirstCollection``), or
 exactly one unique index's fields, by equality or, on a single field, ``$in``
-(``AbstractUniqueIndex.canHandle``); on real MongoDB that shape is an ``IDHACK`` or ``IXSCAN``
-plan, never a ``COLLSCAN``. Anything else reads the whole collection there.
+(``AbstractUniqueIndex.canHandle``); on real MongoDB those shapes are an ``IDHACK`` or
+``IXSCAN`` plan, never a ``COLLSCAN``. Anything else reads the whole collection there (the
+store's own count of how it served a collection: :func:`plans`).
 """
 
 from __future__ import annotations
@@ -42,8 +44,20 @@ class Commands(monitoring.CommandListener):
         pass
 
 
+def _by_id(query: dict[str, Any]) -> bool:
+    if "_id" not in query:
+        return False
+    value = query["_id"]
+    if not isinstance(value, dict):
+        return True
+    return set(value) == {"$in"} or not any(str(k).startswith("$") for k in value)
+
+
 def keyed(query: dict[str, Any], unique: list[tuple[str, ...]]) -> bool:
-    """Whether a filter names exactly one unique index's fields, by equality or ``$in``."""
+    """Whether a filter names ``_id`` by equality or ``$in``, or exactly one unique index's
+    fields by equality or ``$in``."""
+    if _by_id(query):
+        return True
     for fields in unique:
         if set(query) != set(fields):
             continue
@@ -62,3 +76,10 @@ async def unique_indexes(db: Any, collections: list[str]) -> dict[str, list[tupl
             tuple(spec["key"]) for spec in specs if spec.get("unique") or spec["name"] == "_id_"
         ]
     return out
+
+
+async def plans(db: Any, collection: str) -> dict[str, int]:
+    """How the local stand-in has served ``collection``'s queries so far: from ``_id`` first,
+    from another unique index, or by reading every document (its ``driverhomePlans`` command)."""
+    answer = await db.command("driverhomePlans", collection)
+    return {key: int(answer[key]) for key in ("id_first", "unique_index", "scan")}

@@ -24,7 +24,7 @@ from cases.settings import CasesSettings
 from cases.store.dossiers import CASE_IDS, DOSSIERS
 from common.auth import Principal
 from common.mongo import ensure_indexes
-from tests.store_commands import Commands, keyed, unique_indexes
+from tests.store_commands import Commands, keyed, plans, unique_indexes
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday morning in the district
 STATION = Principal(sub="station-7", role="station", station_id="S7")
@@ -76,6 +76,7 @@ async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(
     for other in ("d-other-1", "d-other-2"):
         await cases.intake.open_case(STATION, complaint(other))
 
+    served = {name: await plans(db, name) for name in ("cases", DOSSIERS)}
     commands.recording = True
     first = await cases.intake.open_case(STATION, complaint("d-1"))
     second = await cases.intake.open_case(STATION, complaint("d-1"))
@@ -83,6 +84,14 @@ async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(
     # The dossier's view of the driver's cases reads them by id too.
     view = await cases.dossiers.dossier(Principal(sub="op-1", role="operator"), "d-1")
     commands.recording = False
+    # The store's own account of the same calls: nothing read every case or dossier.
+    now_served = {name: await plans(db, name) for name in ("cases", DOSSIERS)}
+    assert all(now_served[n]["scan"] == served[n]["scan"] for n in served), now_served
+    indexed = [
+        sum(counts[k] for k in ("id_first", "unique_index"))
+        for counts in (served["cases"], now_served["cases"])
+    ]
+    assert indexed[1] > indexed[0], now_served
     assert {c.id for c in view.cases} == {first.case.id, second.case.id, elsewhere.case.id}
 
     assert first.duplicate_candidates == []

@@ -137,6 +137,33 @@ async def test_mongo_unique_index_rejects_duplicate(coll: Coll) -> None:
         await coll.insert_one({"_id": "evt-1", "driver_id": "d3", "day": "y"})
 
 
+async def test_mongo_a_filter_naming_id_is_served_from_the_id_index(coll: Coll) -> None:
+    """MongoLauncher's plan: ``_id`` by equality or ``$in`` plus other fields reads the documents
+    found by ``_id`` and matches the rest on them, with the answers a scan gives."""
+    await coll.insert_many(
+        [{"_id": i, "state": "open" if i % 2 else "shut", "v": i} for i in range(50)]
+        + [{"_id": {"driver": "d1", "day": 3}, "state": "open", "v": 100}]
+    )
+    before = await coll.database.command("driverhomePlans", coll.name)
+    assert await coll.find_one({"_id": 3, "state": "open"}) == {"_id": 3, "state": "open", "v": 3}
+    assert await coll.find_one({"_id": 3, "state": "shut"}) is None
+    listed = coll.find({"_id": {"$in": [1, 2, 3, 5, 99]}, "state": "open"}).sort("v", -1).limit(2)
+    assert [d["_id"] async for d in listed] == [5, 3]
+    assert await coll.find_one({"_id": {"driver": "d1", "day": 3}, "v": {"$gte": 100}})
+    pinned = await coll.update_one({"_id": 4, "state": "shut", "v": 4}, {"$set": {"state": "x"}})
+    missed = await coll.update_one({"_id": 4, "state": "shut"}, {"$set": {"state": "y"}})
+    gone = await coll.delete_one({"_id": 6, "v": 6})
+    after = await coll.database.command("driverhomePlans", coll.name)
+    assert (pinned.modified_count, missed.modified_count, gone.deleted_count) == (1, 0, 1)
+    assert await coll.find_one({"_id": 4}) == {"_id": 4, "state": "x", "v": 4}
+    assert after["id_first"] - before["id_first"] == 7
+    assert after["scan"] == before["scan"], "a filter naming _id read every document"
+    # What no index serves is still answered, by reading every document.
+    assert await coll.count_documents({"state": "open"}) == 26
+    counted = await coll.database.command("driverhomePlans", coll.name)
+    assert counted["scan"] == after["scan"] + 1
+
+
 async def test_mongo_unique_index_survives_reopen(mongo_client: Client) -> None:
     """Index metadata is persisted in the H2 store and visible via list_indexes."""
     name = f"t_infra_{RUN_ID}_idx"

@@ -27,6 +27,7 @@ from common.outbox import (
     outbox_indexes,
     push_outbox,
 )
+from tests.store_commands import plans
 
 TOPIC = "cases.events"
 AT = datetime(2026, 12, 4, 9, tzinfo=UTC)
@@ -149,3 +150,25 @@ async def test_a_mark_its_writer_is_still_flushing_is_left_to_the_writer(
     assert sorted(recorder.sent) == ["e1", "e2", "e3"]
     left = [doc["_id"] async for doc in docs.find({PENDING_FIELD: {"$exists": True}})]
     assert left == ["young"]
+
+
+async def test_the_retired_id_and_mark_index_is_dropped_and_the_clear_still_reads_no_scan(
+    mongo: Any, run_id: str
+) -> None:
+    db = mongo[f"{run_id}_outbox"]
+    # As an earlier version left the store: the (_id, mark) index that served the clear.
+    await db["docs"].create_index([("_id", 1), (PENDING_FIELD, 1)], unique=True)
+    relay, recorder, docs = await relay_over(db)
+    names = {index["name"] async for index in await docs.list_indexes()}
+    assert names == {"_id_", f"{PENDING_FIELD}_1"}
+    await ensure_indexes(db, [outbox_indexes("docs")])  # again: nothing left to drop
+
+    await docs.insert_one({"_id": "d1", **outbox_fields(entry("e1"))})
+    served = await plans(db, "docs")
+    assert await relay.flush(docs, "d1") == 1
+    doc = await docs.find_one({"_id": "d1"})
+    assert doc[OUTBOX_FIELD] == [] and PENDING_FIELD not in doc
+    after = await plans(db, "docs")
+    assert after["scan"] == served["scan"], "the conditional clear read every document"
+    assert after["id_first"] > served["id_first"]
+    assert recorder.sent == ["e1"]

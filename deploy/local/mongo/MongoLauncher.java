@@ -1,10 +1,26 @@
 import java.io.File;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.LongAdder;
 
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
+
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
+import de.bwaldvogel.mongo.bson.Document;
+import io.netty.channel.Channel;
 
 /**
  * Local, no-Docker MongoDB stand-in for driverhome: mongo-java-server with the H2 MVStore
@@ -18,6 +34,14 @@ import de.bwaldvogel.mongo.backend.h2.H2Backend;
  * "5.0.0" but maxWireVersion 8, and PyMongo 4.20 refuses anything below wire 9 (MongoDB 4.4).
  * The version is only reported (isMaster/buildInfo/serverStatus), never used for behaviour, so we
  * pass our own {@link MongoVersion}: "5.0.0" with the real 5.0 wire version, 13.
+ *
+ * Query plans: the library uses an index only when a filter names exactly one unique index's
+ * fields, so a filter such as {@code {_id, status, version}} (a write pinned to a state) read the
+ * whole collection, and the services kept unique indexes starting with {@code _id} for each such
+ * shape, paid for on every insert and update. Real MongoDB answers any filter that names
+ * {@code _id} by equality or {@code $in} from the {@code _id} index and matches the other fields
+ * on what it finds; {@link IdFirstCollection} does the same here. {@code {driverhomePlans:
+ * "<collection>"}} answers how the collection's queries were served (tests assert on it).
  *
  * SIGTERM/SIGINT run a shutdown hook that stops the listener and closes the backend, which
  * closes (and flushes) the MVStore, so the data file is left consistent.
@@ -37,7 +61,97 @@ public final class MongoLauncher {
         }
     };
 
+    /** The one store this process serves; set before the backend opens the databases in it. */
+    private static volatile MVStore store;
+
+    /** Per collection namespace: queries served by _id first, by another unique index, by a scan. */
+    private static final Map<String, LongAdder[]> PLANS = new ConcurrentHashMap<>();
+
+    private static final String PLANS_COMMAND = "driverhomePlans";
+
     private MongoLauncher() {
+    }
+
+    private static LongAdder[] plans(String namespace) {
+        return PLANS.computeIfAbsent(namespace,
+                ns -> new LongAdder[] {new LongAdder(), new LongAdder(), new LongAdder()});
+    }
+
+    static final class IdFirstBackend extends H2Backend {
+        IdFirstBackend(MVStore mvStore) {
+            super(mvStore);
+        }
+
+        @Override
+        protected MongoDatabase openOrCreateDatabase(String databaseName) {
+            return new IdFirstDatabase(databaseName, getMvStore(), getCursorRegistry());
+        }
+
+        @Override
+        public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
+            if (!PLANS_COMMAND.equalsIgnoreCase(command)) {
+                return super.handleCommand(channel, databaseName, command, query);
+            }
+            LongAdder[] counts = plans(databaseName + "." + query.get(command));
+            Document answer = new Document("id_first", counts[0].longValue());
+            answer.put("unique_index", counts[1].longValue());
+            answer.put("scan", counts[2].longValue());
+            answer.put("ok", 1.0);
+            return answer;
+        }
+    }
+
+    static final class IdFirstDatabase extends H2Database {
+        IdFirstDatabase(String databaseName, MVStore mvStore, CursorRegistry cursorRegistry) {
+            super(databaseName, mvStore, cursorRegistry);
+        }
+
+        // Called from the superclass constructor (opening the stored collections), before any
+        // field of this class would be set: hence the static store.
+        @Override
+        protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
+            String namespace = getFullCollectionNamespace(collectionName);
+            MVMap<Object, Document> dataMap = store.openMap("databases." + namespace);
+            MVMap<String, Object> metaMap = store.openMap("meta." + namespace);
+            return new IdFirstCollection(this, collectionName, options, dataMap, metaMap, cursorRegistry,
+                    namespace);
+        }
+    }
+
+    static final class IdFirstCollection extends H2Collection {
+        private final LongAdder[] counts;
+
+        IdFirstCollection(MongoDatabase database, String collectionName, CollectionOptions options,
+                MVMap<Object, Document> dataMap, MVMap<String, Object> metaMap, CursorRegistry cursorRegistry,
+                String namespace) {
+            super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
+            this.counts = plans(namespace);
+        }
+
+        @Override
+        protected QueryResult queryDocuments(Document query, Document orderBy, int numberToSkip, int limit,
+                int batchSize, Document fieldSelector) {
+            String idField = getIdField();
+            if (idField != null && query.size() > 1 && query.containsKey(idField)) {
+                Document byId = new Document(idField, query.get(idField));
+                for (Index<Object> index : getIndexes()) {
+                    if (isIdIndex(index, idField) && index.canHandle(byId)) {
+                        counts[0].increment();
+                        // The other fields are matched on the documents found, as without an index.
+                        return matchDocuments(query, index.getPositions(byId), orderBy, numberToSkip, limit,
+                                batchSize, fieldSelector);
+                    }
+                }
+            }
+            boolean indexed = getIndexes().stream().anyMatch(index -> index.canHandle(query));
+            counts[indexed ? 1 : 2].increment();
+            return super.queryDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+        }
+
+        private static boolean isIdIndex(Index<Object> index, String idField) {
+            return index.isUnique() && index.getKeys().size() == 1
+                    && idField.equals(index.getKeys().get(0).getKey());
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -68,7 +182,8 @@ public final class MongoLauncher {
         final H2Backend backend;
         try {
             // Same as H2MongoServer(String): MVStore.open(file), autocommit on (flushes ~1 s).
-            backend = new H2Backend(file);
+            store = MVStore.open(file);
+            backend = new IdFirstBackend(store);
         } catch (RuntimeException e) {
             fail("cannot open MVStore '" + file + "' (already used by another process?): " + e);
             return;

@@ -42,13 +42,22 @@ class Indexes:
     # The indexed date field by which ``common.retention`` purges records past their retention:
     # the store has no TTL indexes to do it.
     purge_by: str | None = None
+    # Names of indexes an earlier version created and this one no longer reads by: dropped at
+    # start-up, since every index is written on every insert and update of its collection.
+    retired: Sequence[str] = field(default_factory=tuple)
 
 
 async def ensure_indexes(db: AsyncDatabase[Document], specs: Sequence[Indexes]) -> None:
-    """Create every index a service relies on; safe to run at each start-up."""
+    """Create every index a service relies on and drop the retired ones; safe to run at each
+    start-up."""
     for spec in specs:
+        collection = db[spec.collection]
         if spec.models:
-            await db[spec.collection].create_indexes(list(spec.models))
+            await collection.create_indexes(list(spec.models))
+        if spec.retired:
+            present = {index["name"] async for index in await collection.list_indexes()}
+            for name in present.intersection(spec.retired):
+                await collection.drop_index(name)
 
 
 async def ping(client: AsyncMongoClient[Document]) -> None:

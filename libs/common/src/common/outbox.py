@@ -9,8 +9,8 @@ The sweeper finds that work by a mark, not by looking into every document's outb
 that pushes an event also sets ``outbox_pending`` to a fresh token, in the same single-document
 write (so the mark cannot be missing where an event is). A sparse unique index on the mark lets
 the local store list the marked documents from the index entries alone (it scans for anything
-but exactly a unique index's fields), and a unique ``(_id, outbox_pending)`` index serves the
-conditional clear: ``flush`` removes the mark only if it is still the token it read, so an event
+but exactly a unique index's fields or a filter naming ``_id``), and the conditional clear is
+found by ``_id``: ``flush`` removes the mark only if it is still the token it read, so an event
 pushed meanwhile keeps its document marked. Every push goes through :func:`push_outbox` or
 :func:`outbox_fields` (``tests/unit/test_outbox_writers.py`` refuses any other). The mark
 starts with the time of its write, and the sweeper skips marks younger than its grace (at most a
@@ -112,14 +112,13 @@ def drop_outbox(doc: Document) -> Document:
 
 
 def outbox_indexes(collection: str) -> Indexes:
-    """The mark's indexes on a collection with an outbox: the sweep's list of marked documents
-    and flush's conditional clear (unique because ``_id`` is)."""
+    """The mark's index on a collection with an outbox: the sweep's list of marked documents.
+    (flush's conditional clear is found by ``_id``; the ``(_id, mark)`` index that served it on
+    the local store before it answered such filters by ``_id`` is retired.)"""
     return Indexes(
         collection,
-        [
-            IndexModel([(PENDING_FIELD, ASCENDING)], unique=True, sparse=True),
-            IndexModel([("_id", ASCENDING), (PENDING_FIELD, ASCENDING)], unique=True),
-        ],
+        [IndexModel([(PENDING_FIELD, ASCENDING)], unique=True, sparse=True)],
+        retired=(f"_id_1_{PENDING_FIELD}_1",),
     )
 
 
@@ -135,7 +134,7 @@ async def clear_sent(collection: AsyncCollection[Document], docs: Sequence[Docum
     marked = [d for d in docs if d.get(PENDING_FIELD) is not None]
     cleared = 0
     if marked:
-        # Keyed by the (_id, mark) unique index: the local store finds it without a scan.
+        # Found by _id, the mark matched on that one document.
         ops = [
             UpdateOne(
                 {"_id": d["_id"], PENDING_FIELD: d[PENDING_FIELD]},

@@ -56,13 +56,12 @@ INDEXES = [
             # sparse unique index's entries (the local store scans for any query that is not
             # exactly a unique index's fields; on MongoDB it is a small index).
             IndexModel([(DUE_MARK, 1)], unique=True, sparse=True, name="waiting"),
-            # A transition's filter, {_id, status}: found by index on the local store too
-            # (unique because _id is).
-            IndexModel([("_id", 1), ("status", 1)], unique=True, name="id_status"),
-            IndexModel([("_id", 1), ("status", 1), ("lease_until", 1)], unique=True, name="lease"),
             IndexModel([("broadcast_id", 1), ("status", 1)], name="broadcast_progress"),
             IndexModel([("status", 1), ("updated_at", -1), ("_id", -1)], name="failed_newest"),
         ),
+        # A transition's filters, {_id, status} and {_id, status, lease_until}, are found by
+        # _id; these unique copies of _id served them on the local store before it could.
+        retired=("id_status", "lease"),
     )
 ]
 

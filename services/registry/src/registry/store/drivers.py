@@ -44,17 +44,11 @@ INDEXES = [
             IndexModel([("status", 1), ("_id", 1)], name="status"),
             IndexModel([("erasure", 1)], name="erasure", sparse=True),
             IndexModel([("link_codes.hash", 1)], name="link_codes", sparse=True),
-            # Unique because _id is: they let the local stand-in find the conditional updates'
-            # filters by index (it scans for any filter not exactly a unique index's fields):
-            # a change to a driver not erased, a merge at the version read, a deactivation at
-            # the status read, a reactivation.
-            IndexModel([("_id", 1), ("erased", 1)], unique=True, name="id_erased"),
-            IndexModel([("_id", 1), ("updated_at", 1)], unique=True, name="id_updated"),
-            IndexModel([("_id", 1), ("status", 1)], unique=True, name="id_status"),
-            IndexModel(
-                [("_id", 1), ("status", 1), ("erased", 1)], unique=True, name="id_status_erased"
-            ),
         ),
+        # The conditional updates (a change to a driver not erased, a merge at the version
+        # read, a deactivation at the status read) are found by _id; these unique copies of
+        # _id served them on the local store before it could.
+        retired=("id_erased", "id_updated", "id_status", "id_status_erased"),
     )
 ]
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pymongo import DeleteOne, IndexModel, UpdateOne
+from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -42,9 +42,9 @@ FILED_MARK = "meta:filed"
 INDEXES = [
     Indexes(
         LOOKUPS,
-        # (_id, v) is unique because _id is; it lets the stand-in find {_id, v} by index, which
-        # the version-guarded delete of an empty document needs.
-        (IndexModel([("_id", 1), ("v", 1)], unique=True, name="id_version"),),
+        # The version-guarded delete of an empty document ({_id, v}) is found by _id; the
+        # unique (_id, v) index served it on the local store before it could.
+        retired=("id_version",),
     )
 ]
 

@@ -21,13 +21,11 @@ INDEXES = [
         VEHICLES,
         (
             IndexModel([("driver_id", 1)], name="driver"),
-            # Unique because _id is: they let the local stand-in find {_id, driver_id} and
-            # {_id, holder_active} by index (it scans for any filter not exactly a unique
-            # index's fields), which a plate's claim, release and pass update filter by.
-            IndexModel([("_id", 1), ("driver_id", 1)], unique=True, name="plate_holder"),
-            IndexModel([("_id", 1), ("holder_active", 1)], unique=True, name="plate_active"),
             IndexModel([("pass_expires_on", 1), ("_id", 1)], name="pass_expiry", sparse=True),
         ),
+        # A plate's claim, release and pass update ({_id, driver_id}, {_id, holder_active}) are
+        # found by _id; these unique copies of _id served them on the local store before.
+        retired=("plate_holder", "plate_active"),
     )
 ]
 
