@@ -541,6 +541,7 @@ async def test_a_batch_interrupted_by_a_store_outage_is_rewound_and_counted_once
             await proxy.restore()
             for driver in drivers:
                 await wait_until(lambda d=driver: balance_is(mongo, settings, d, 30), timeout=60)
+                await wait_until(lambda d=driver: listed(mongo, settings, d, 2))
     finally:
         await proxy.cut()
     for driver in drivers:

@@ -48,7 +48,11 @@ async def balance(mongo: Any, settings: PointsSettings, driver_id: str) -> int:
 
 
 async def entries(mongo: Any, settings: PointsSettings, driver_id: str) -> int:
-    return int(await mongo[settings.mongo_db]["ledger"].count_documents({"driver_id": driver_id}))
+    """The driver's decided ledger entries. An entry is written pending, applied to the balance,
+    then marked applied (points/ledger.py): counting pending ones too would let a test read the
+    balance before the last entry reached it."""
+    decided = {"driver_id": driver_id, "state": {"$in": ["applied", "rejected"]}}
+    return int(await mongo[settings.mongo_db]["ledger"].count_documents(decided))
 
 
 async def test_one_training_event_earns_no_more_than_the_rules_per_event_maximum(
