@@ -57,7 +57,12 @@ async def ensure_indexes(db: AsyncDatabase[Document], specs: Sequence[Indexes]) 
         if spec.retired:
             present = {index["name"] async for index in await collection.list_indexes()}
             for name in present.intersection(spec.retired):
-                await collection.drop_index(name)
+                try:
+                    await collection.drop_index(name)
+                except OperationFailure as exc:
+                    # Another replica starting at the same time dropped it first.
+                    if exc.code != INDEX_NOT_FOUND:
+                        raise
 
 
 async def ping(client: AsyncMongoClient[Document]) -> None:
@@ -65,6 +70,7 @@ async def ping(client: AsyncMongoClient[Document]) -> None:
 
 
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index violation
+INDEX_NOT_FOUND = 27
 
 
 def is_duplicate_key(exc: BaseException) -> bool:
