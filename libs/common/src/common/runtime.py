@@ -29,7 +29,7 @@ from common.periodic import Periodic
 from common.pii import PiiProtector
 from common.retention import RetentionPurge, RetentionRule
 from common.settings import ServiceSettings
-from common.topics import all_topics, ensure_topics
+from common.topics import all_topics, ensure_consumed, ensure_topics
 
 log = get_logger(__name__)
 
@@ -111,6 +111,9 @@ async def service_runtime(
         await ensure_topics(settings, all_topics(settings))
         if wire is not None:
             wire(runtime)
+        await ensure_consumed(
+            settings, [t for c in runtime.consumers for _, t, _ in c.subscriptions if t]
+        )
         runtime.dead_letters = DeadLetters(settings, runtime.consumers)
         if prepare is not None:  # before consuming starts: seed data the handlers rely on
             await prepare(runtime)

@@ -26,6 +26,9 @@ COMPACTED_TOPICS = frozenset({"partners.events"})
 COMPACTION = {"cleanup.policy": "compact"}
 
 
+# How long a consumed topic this principal is refused is tried again (ensure_consumed).
+REFUSED_CREATE_RETRY_SECONDS = 15.0
+
 # Kafka error codes met while creating or checking topics.
 _TOPIC_EXISTS, _UNKNOWN_TOPIC, _TOPIC_NOT_AUTHORIZED = 36, 3, 29
 
@@ -72,19 +75,62 @@ async def ensure_topics(settings: ServiceSettings, logical_names: Iterable[str])
         existing = set(await admin.list_topics())
         missing = sorted(names - existing)
         if missing:
-            response = await admin.create_topics([declared_topic(settings, n) for n in missing])
-            created: list[str] = []
-            for name, code, *rest in response.topic_errors:
-                # Another instance may win the race; another service's topic is not ours.
-                if code == 0:
-                    created.append(name)
-                elif code not in (_TOPIC_EXISTS, _TOPIC_NOT_AUTHORIZED):
-                    message = rest[0] if rest else ""
-                    raise KafkaError(f"could not create topic {name}: error {code} {message}")
-            if created:
-                await _wait_for_leaders(admin, created)
+            # A refused topic is not this service's to create; if it consumes it, see
+            # ensure_consumed.
+            await _create(admin, settings, missing)
     finally:
         await admin.close()
+
+
+async def ensure_consumed(settings: ServiceSettings, physical: Iterable[str]) -> None:
+    """Before the consumers start: each topic they subscribe to exists. Outside production a
+    service may create the topics it reads (deploy/access.yaml), but a grant given just before
+    it starts can take a moment to reach the broker, and meanwhile the creation is refused; a
+    consumer subscribed to a missing topic then gives up after its metadata wait. So a refused
+    one is tried again (or found made by its owner) for a while; one still missing after that
+    is logged and left to the consumer, which fails on it."""
+    if settings.environment == "production":
+        return  # checked by ensure_topics; the platform creates them
+    wanted = set(physical)
+    if not wanted:
+        return
+    admin = AIOKafkaAdminClient(
+        **settings_options(settings), client_id=f"{settings.service_name}-admin"
+    )
+    await admin.start()
+    try:
+        deadline = time.monotonic() + REFUSED_CREATE_RETRY_SECONDS
+        while missing := sorted(wanted - set(await admin.list_topics())):
+            refused = await _create(admin, settings, missing)
+            if not refused:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("consumed topics missing: creation not authorized", topics=refused)
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, settings: ServiceSettings, missing: list[str]
+) -> list[str]:
+    """Create these topics and wait for their leaders; the ones this principal was refused."""
+    response = await admin.create_topics([declared_topic(settings, n) for n in missing])
+    created: list[str] = []
+    refused: list[str] = []
+    for name, code, *rest in response.topic_errors:
+        # Another instance may win the race.
+        if code == 0:
+            created.append(name)
+        elif code == _TOPIC_NOT_AUTHORIZED:
+            refused.append(name)
+        elif code != _TOPIC_EXISTS:
+            message = rest[0] if rest else ""
+            raise KafkaError(f"could not create topic {name}: error {code} {message}")
+    if created:
+        await _wait_for_leaders(admin, created)
+    return refused
 
 
 def _layout_problems(
