@@ -10,7 +10,7 @@ progress read once at the end). Both announcement designs run, each on a fresh d
 the same run, is the store's bulk insert of N inbox-sized documents in batches of the same
 size, into a collection without indexes: the least any fan-out has to do. For context the same
 run also inserts the same number of notify's own documents into notify's indexed collection
-(its indexes: the local store keeps the two unique ones), with nothing else: what the store
+(its indexes; the local store keeps only the unique ones), with nothing else: what the store
 alone costs a fan-out.
 
 ``python -m bench.notify --notify-drivers 5000`` runs it alone.

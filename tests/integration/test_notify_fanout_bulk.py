@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,18 @@ import pytest
 
 from common.testing import Infra, read_topic, unique_name, wait_until
 from notify.app import create_app
-from notify.domain import rate_window
+from notify.domain import broadcast_notification_id, paged_notification_id, rate_window
 from notify.settings import NotifySettings
 from notify.store.rate_limits import RateLimitStore
 from tests.support import serve
 
 DRIVERS = 12
 PAGE = 5  # three pages; the second fails once after its documents are stored
+POLICY_TO_EVERYONE = {
+    "category": "policy",
+    "segment": {"kind": "everyone"},
+    "content": {"zh-CN": {"title": "港区新规", "body": "集卡预约规则调整。"}},
+}
 
 
 async def completed(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> Any:
@@ -67,11 +72,7 @@ async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inb
     async with serve(create_app(settings)) as http:
         made = await http.post(
             "/v1/broadcasts",
-            json={
-                "category": "policy",
-                "segment": {"kind": "everyone"},
-                "content": {"zh-CN": {"title": "港区新规", "body": "集卡预约规则调整。"}},
-            },
+            json=POLICY_TO_EVERYONE,
             headers=operator,
         )
         assert made.status_code == 201, made.text
@@ -82,6 +83,11 @@ async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inb
     assert done["progress"]["batches_done"] == done["progress"]["batches_total"] == 3
     inbox = await db["notifications"].find({"broadcast_id": bid, "channel": "inbox"}).to_list()
     assert sorted(d["driver_id"] for d in inbox) == drivers, "every inbox exactly once"
+    assert {d["_id"] for d in inbox} == {
+        broadcast_notification_id(bid, d, "inbox") for d in drivers
+    }, "the id alone keeps one per driver and channel"
+    indexes = await db["notifications"].index_information()
+    assert "one_per_driver_cause_channel" not in indexes, "retired: the _id says the same"
     assert all(d["outbox"] == [] for d in inbox), "announced from the page, not an outbox"
     sms = await db["notifications"].find({"broadcast_id": bid, "channel": "sms"}).to_list()
     assert [d["driver_id"] for d in sms] == [texting], "the limited driver gets no SMS"
@@ -113,6 +119,41 @@ async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inb
     )
     assert set(named) == {(d["driver_id"], d["_id"]) for d in inbox}
     assert set(named.values()) == {1}, "every inbox named in exactly one page"
+
+
+async def test_a_broadcast_made_before_driver_ids_is_fanned_out_under_its_page_ids(
+    make_settings: Callable[..., NotifySettings],
+    mongo: Any,
+    token: Callable[..., dict[str, str]],
+) -> None:
+    """An upgrade may find a broadcast half fanned out under the earlier ids (from the page
+    place); its pages keep those ids, so a page fanned out again hits what it stored."""
+    settings = make_settings(NotifySettings, broadcast_batch_size=PAGE)
+    db = mongo[settings.mongo_db]
+    drivers = sorted(unique_name("drv_") for _ in range(DRIVERS))
+    await db["drivers"].insert_many([{"_id": d, "active": True} for d in drivers])
+    operator = token("operator")
+    later = datetime.now(UTC) + timedelta(days=1)
+    async with serve(create_app(settings)) as http:
+        made = await http.post(
+            "/v1/broadcasts",
+            json={**POLICY_TO_EVERYONE, "scheduled_at": later.isoformat()},
+            headers=operator,
+        )
+        assert made.status_code == 201, made.text
+        bid = made.json()["broadcast_id"]
+        # As an earlier version stored it: no notification_ids, and due now.
+        changed = await db["broadcasts"].update_one(
+            {"_id": bid, "notification_ids": "driver"},
+            {"$unset": {"notification_ids": ""}, "$set": {"scheduled_at": datetime.now(UTC)}},
+        )
+        assert changed.modified_count == 1
+        path = f"/v1/broadcasts/{bid}"
+        await wait_until(lambda: completed(http, path, operator), timeout=60)
+    inbox = await db["notifications"].find({"broadcast_id": bid, "channel": "inbox"}).to_list()
+    assert {d["_id"] for d in inbox} == {
+        paged_notification_id(bid, n // PAGE, n % PAGE, d, "inbox") for n, d in enumerate(drivers)
+    }
 
 
 async def test_bulk_positions_agree_with_one_at_a_time(

@@ -21,7 +21,9 @@ from notify.domain import (
     broadcast_notification_id,
     check_broadcast,
     notification_id,
+    paged_notification_id,
 )
+from notify.records import PagePlace
 from notify.segments import cell_of, segment_filter
 from notify.templates import DEFAULTS, NOTIFYING, render, validate
 
@@ -68,14 +70,30 @@ def test_notification_ids_are_the_same_for_the_same_cause_driver_and_channel() -
     assert one != notification_id("d2", "partner/x", "e1", "inbox")
 
 
-def test_a_broadcasts_ids_are_fixed_by_page_place_and_channel_and_rise_in_page_order() -> None:
-    one = broadcast_notification_id("brc_1", 3, 7, "d1", "inbox")
-    assert one == broadcast_notification_id("brc_1", 3, 7, "d1", "inbox")
-    assert one.startswith("ntf_") and len(one) == len(notification_id("d", "s", "i", "inbox"))
-    assert one != broadcast_notification_id("brc_1", 3, 7, "d1", "sms")
-    assert one != broadcast_notification_id("brc_2", 3, 7, "d1", "inbox")
+def test_a_broadcasts_ids_are_fixed_by_driver_and_channel_whatever_the_page() -> None:
+    one = broadcast_notification_id("brc_1", "drv_a", "inbox")
+    assert one == PagePlace(3, 7, True).notification_id("brc_1", "drv_a", "inbox")
+    assert one == PagePlace(9, 0, False).notification_id("brc_1", "drv_a", "inbox")
+    assert one.startswith("ntf_")
+    assert one != broadcast_notification_id("brc_1", "drv_a", "sms")
+    assert one != broadcast_notification_id("brc_1", "drv_b", "inbox")
+    assert one != broadcast_notification_id("brc_2", "drv_a", "inbox")
+    # Pages list drivers in id order, so their inserts rise through the id index.
+    drivers = sorted(f"drv_{n:05d}" for n in range(0, 3000, 7))
+    ids = [broadcast_notification_id("brc_1", d, "inbox") for d in drivers]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_a_broadcast_made_before_driver_ids_keeps_its_page_place_ids() -> None:
+    old = PagePlace(3, 7, True, ids_by_driver=False)
+    assert old.notification_id("brc_1", "d1", "inbox") == paged_notification_id(
+        "brc_1", 3, 7, "d1", "inbox"
+    )
+    assert paged_notification_id("brc_1", 3, 7, "d1", "inbox") != paged_notification_id(
+        "brc_1", 3, 7, "d1", "sms"
+    )
     page = [
-        broadcast_notification_id("brc_1", n, i, f"d{n}{i}", "inbox")
+        paged_notification_id("brc_1", n, i, f"d{n}{i}", "inbox")
         for n in range(3)
         for i in range(4)
     ]

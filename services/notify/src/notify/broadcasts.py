@@ -43,6 +43,11 @@ from notify.store.units import UnitKind, UnitTree
 
 log = get_logger(__name__)
 
+# How a broadcast's notifications are named: broadcasts made before this field existed take
+# their ids from the page place (``paged_notification_id``) until they end.
+NOTIFICATION_IDS = "notification_ids"
+IDS_BY_DRIVER = "driver"
+
 
 class Broadcasts:
     def __init__(
@@ -110,6 +115,7 @@ class Broadcasts:
         doc = broadcast.model_dump(mode="python")
         doc["_id"] = doc.pop("broadcast_id")
         doc.update({"lease_until": None, "lease_owner": None, "resolve_after": None, "outbox": []})
+        doc[NOTIFICATION_IDS] = IDS_BY_DRIVER
         await self._broadcasts.insert(doc)
         return broadcast
 
@@ -248,7 +254,8 @@ class Broadcasts:
         if await store.is_batch_done(broadcast.broadcast_id, batch.batch_no):
             await store.complete_if_done(broadcast.broadcast_id, now)
             return
-        docs = await self._plan_page(broadcast, batch.batch_no, batch.driver_ids)
+        by_driver = doc.get(NOTIFICATION_IDS) == IDS_BY_DRIVER
+        docs = await self._plan_page(broadcast, batch.batch_no, batch.driver_ids, by_driver)
         await self._pages.store(broadcast.broadcast_id, batch.batch_no, docs)
         await store.batch_done(
             broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
@@ -256,7 +263,7 @@ class Broadcasts:
         await store.complete_if_done(broadcast.broadcast_id, now)
 
     async def _plan_page(
-        self, broadcast: Broadcast, batch_no: int, driver_ids: list[str]
+        self, broadcast: Broadcast, batch_no: int, driver_ids: list[str], by_driver: bool
     ) -> list[Document]:
         """Each active driver's notifications; those the broadcast would also send by SMS or
         webhook are rate-limited per driver, checked for the whole page at once."""
@@ -289,7 +296,7 @@ class Broadcasts:
                 prefs=chosen,
                 subscriptions=subscriptions[driver_id],
                 limited=limited,
-                place=PagePlace(batch_no, index[driver_id], self._pages.by_page),
+                place=PagePlace(batch_no, index[driver_id], self._pages.by_page, by_driver),
             )
 
         active = {d: f for d in driver_ids if (f := facts.get(d)) is not None and f.active}

@@ -118,14 +118,24 @@ def notification_id(driver_id: str, source: str, source_id: str, channel_key: st
     return "ntf_" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def broadcast_notification_id(
+def broadcast_notification_id(broadcast_id: str, driver_id: str, channel_key: str) -> str:
+    """From the broadcast, the driver and the channel, whatever page the driver lands in: the id
+    alone keeps a broadcast to one notification per driver and channel, and since it starts
+    with nothing but the broadcast and the driver it holds per shard when sharded by driver
+    (issue 19). Pages list drivers in id order, so ids rise page by page and a fan-out's inserts
+    land at the end of the store's id index instead of all over it (on a copy-on-write B-tree,
+    such as the local store's, scattered inserts slow down as the collection grows)."""
+    head = hashlib.sha256(broadcast_id.encode()).hexdigest()[:32]
+    channel = hashlib.sha256(channel_key.encode()).hexdigest()[:16]
+    return f"ntf_{head}{driver_id}.{channel}"
+
+
+def paged_notification_id(
     broadcast_id: str, batch_no: int, index: int, driver_id: str, channel_key: str
 ) -> str:
-    """Deterministic too, from the broadcast's page, the driver's place in it and the channel:
-    a page's work item fixes who is in it, so running the page again gives the same ids. Ids
-    rise page by page within a broadcast, so a fan-out's inserts land at the end of the
-    store's id index instead of all over it (on a copy-on-write B-tree, such as the local
-    store's, scattered inserts slow down as the collection grows; issue 19)."""
+    """The ids of broadcasts made before ids were taken from the driver: from the page, the
+    driver's place in it and the channel. Such a broadcast keeps them to its end, so a page
+    fanned out again after an upgrade hits the ids it stored before."""
     channel = hashlib.sha256(f"{driver_id}\x1f{channel_key}".encode()).hexdigest()[:10]
     head = hashlib.sha256(broadcast_id.encode()).hexdigest()[:12]
     return f"ntf_{head}{batch_no:06x}{index:04x}{channel}"

@@ -28,6 +28,7 @@ from notify.domain import (
     broadcast_notification_id,
     channel_of,
     notification_id,
+    paged_notification_id,
 )
 from notify.partner_links import PartnerAudience
 from notify.settings import NotifySettings
@@ -61,13 +62,22 @@ class Cause:
 
 @dataclass(frozen=True)
 class PagePlace:
-    """A broadcast driver's place: the page and their index in it (their notifications' ids
-    follow the page order, ``broadcast_notification_id``), and whether the page's one event
-    announces the inbox delivery (then no per-driver event is built for it)."""
+    """A broadcast driver's place: the page and their index in it, whether their notifications'
+    ids come from the driver (broadcasts made since issue 19's change) or from that place, and
+    whether the page's one event announces the inbox delivery (then no per-driver event is
+    built for it)."""
 
     batch_no: int
     index: int
     announced_by_page: bool
+    ids_by_driver: bool = True
+
+    def notification_id(self, broadcast_id: str, driver_id: str, channel_key: str) -> str:
+        if self.ids_by_driver:
+            return broadcast_notification_id(broadcast_id, driver_id, channel_key)
+        return paged_notification_id(
+            broadcast_id, self.batch_no, self.index, driver_id, channel_key
+        )
 
 
 class NotificationRecords:
@@ -136,9 +146,7 @@ class NotificationRecords:
             held_until, hold_reason = hold_of(channel, hold_until, driving_until)
             held = held_until is not None
             nid = (
-                broadcast_notification_id(
-                    cause.broadcast_id, place.batch_no, place.index, driver_id, key
-                )
+                place.notification_id(cause.broadcast_id, driver_id, key)
                 if place is not None and cause.broadcast_id
                 else notification_id(driver_id, cause.source, cause.source_id, key)
             )

@@ -1,7 +1,9 @@
 """The ``notifications`` collection: one document per driver, cause and channel, with its outbox.
 
-The ``_id`` is derived from (driver, cause, channel), so a redelivered cause can only hit the
-same document; the compound unique index says the same thing in a shard-friendly way.
+The ``_id`` is derived from (driver, cause, channel) and nothing else, so a redelivered cause can
+only hit the same document, and the ``_id`` index alone keeps one per driver, cause and channel.
+That holds when sharded by driver too: the same driver, cause and channel always land on the
+same shard, whose ``_id`` index refuses the second.
 """
 
 from __future__ import annotations
@@ -46,11 +48,6 @@ INDEXES = [
     Indexes(
         NOTIFICATIONS,
         (
-            IndexModel(
-                [("driver_id", 1), ("source", 1), ("source_id", 1), ("channel_key", 1)],
-                unique=True,
-                name="one_per_driver_cause_channel",
-            ),
             IndexModel([("driver_id", 1), ("channel", 1), ("created_at", -1)], name="inbox_newest"),
             # What the dispatcher may have to send or release: the waiting ones, listed from this
             # sparse unique index's entries (the local store scans for any query that is not
@@ -60,8 +57,10 @@ INDEXES = [
             IndexModel([("status", 1), ("updated_at", -1), ("_id", -1)], name="failed_newest"),
         ),
         # A transition's filters, {_id, status} and {_id, status, lease_until}, are found by
-        # _id; these unique copies of _id served them on the local store before it could.
-        retired=("id_status", "lease"),
+        # _id; these unique copies of _id served them on the local store before it could. The
+        # unique (driver, source, source_id, channel key) said again what the _id says, at the
+        # cost of a second index entry on every insert (half a broadcast's store time, issue 19).
+        retired=("id_status", "lease", "one_per_driver_cause_channel"),
     )
 ]
 
