@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
+from bson import ObjectId
 from pymongo import (
     ASCENDING,
     AsyncMongoClient,
@@ -162,6 +163,32 @@ async def test_mongo_a_filter_naming_id_is_served_from_the_id_index(coll: Coll) 
     assert await coll.count_documents({"state": "open"}) == 26
     counted = await coll.database.command("driverhomePlans", coll.name)
     assert counted["scan"] == after["scan"] + 1
+
+
+async def test_mongo_unique_keys_of_every_type_are_found_and_kept_unique(coll: Coll) -> None:
+    """MongoLauncher orders index keys by value (not by their serialized bytes): lookups,
+    ``$in`` and duplicate checks still treat equal values as equal, whatever their type."""
+    oid = ObjectId()
+    ids: list[Any] = [7, 2.5, "drv_b", "drv_a", oid, {"driver": "d1", "day": 3}, None]
+    await coll.insert_many([{"_id": v, "n": i} for i, v in enumerate(ids)])
+    for i, v in enumerate(ids):
+        assert await coll.find_one({"_id": v}, {"_id": 0, "n": 1}) == {"n": i}, v
+    for dup in (7.0, "drv_a", oid, {"driver": "d1", "day": 3}, None):
+        with pytest.raises(DuplicateKeyError):
+            await coll.insert_one({"_id": dup})
+    # Strings by $in are not matched again, so what the index finds is the whole answer.
+    found = coll.find({"_id": {"$in": ["drv_a", "drv_z", "drv_b", "drv_a"]}}, {"n": 1})
+    assert sorted([d["n"] async for d in found]) == [2, 3]
+    numbers = coll.find({"_id": {"$in": [7.0, 2.5, 8]}, "n": {"$lt": 5}})
+    assert sorted([d["n"] async for d in numbers]) == [0, 1]
+    pairs = coll.database[f"{coll.name}_pairs"]
+    await pairs.create_index([("a", ASCENDING), ("b", ASCENDING)], unique=True)
+    await pairs.insert_many([{"a": 1, "b": "x"}, {"a": 1.5, "b": "x"}, {"a": "1", "b": "x"}])
+    with pytest.raises(DuplicateKeyError):
+        await pairs.insert_one({"a": 1.0, "b": "x"})
+    assert await pairs.find_one({"a": "1", "b": "x"}, {"_id": 0}) == {"a": "1", "b": "x"}
+    assert await pairs.count_documents({}) == 3
+    assert await coll.count_documents({}) == len(ids)
 
 
 async def test_mongo_unique_index_survives_reopen(mongo_client: Client) -> None:
