@@ -26,7 +26,15 @@ from common.access import create_acls, delete_acls
 from common.events import new_event
 from common.events.cases import CaseCompensationGranted
 from common.settings import ServiceSettings
-from common.testing import Infra, access_table, headers_of, read_topic, unique_name, wait_until
+from common.testing import (
+    Infra,
+    access_table,
+    grants_in_force,
+    headers_of,
+    read_topic,
+    unique_name,
+    wait_until,
+)
 from common.topics import TopicsNotAsDeclared, ensure_topics
 from points.app import create_app
 from points.settings import PointsSettings
@@ -69,6 +77,7 @@ async def topics(secured: Infra, run_id: str) -> AsyncIterator[Callable[[str], s
             return all(t.get("error_code", 0) == 0 and t.get("partitions") for t in found)
 
         await wait_until(all_described, timeout=30)
+        await grants_in_force(secured, partner_grants)
         yield lambda logical: f"{run_id}.{logical}"
         await delete_acls(admin, partner_grants)
     finally:
@@ -209,6 +218,13 @@ async def test_in_production_topics_are_checked_against_the_declared_shape_not_c
             await ensure_topics(settings, ["cases.events"])
         assert topics("cases.events.dlq") not in await admin.list_topics()  # not created
         await admin.create_topics([NewTopic(topics("cases.events.dlq"), 1, 1)])
+
+        async def dlq_known() -> bool:
+            # The broker knows a new topic moments after its controller made it.
+            (found,) = await admin.describe_topics([topics("cases.events.dlq")])
+            return found.get("error_code", 0) == 0 and bool(found.get("partitions"))
+
+        await wait_until(dlq_known, timeout=30)
         await ensure_topics(settings, ["cases.events"])  # as declared: starts
         wider = make_settings(ServiceSettings, **{**production, "topic_partitions": 12})
         with pytest.raises(TopicsNotAsDeclared, match="1 partitions, declared 12"):

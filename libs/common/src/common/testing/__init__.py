@@ -13,7 +13,7 @@ authenticate as the admin.
 """
 
 from common.testing.faults import TcpProxy, UpdateConflictWatch
-from common.testing.grants import grant_run, revoke_run, run_grants
+from common.testing.grants import grant_run, grants_in_force, revoke_run, run_grants
 from common.testing.infra import (
     INFRA_SCRIPT,
     REPO_ROOT,
@@ -45,6 +45,7 @@ __all__ = [
     "dead_letters",
     "drop_run",
     "grant_run",
+    "grants_in_force",
     "headers_of",
     "id_check_digit",
     "kafka_options",

@@ -38,30 +38,37 @@ async def grant_run(infra: Infra, run: str) -> list[Binding]:
         await create_acls(admin, bindings)
     finally:
         await admin.close()
-    topic_grants = [b for b in bindings if b.resource_type == TOPIC and b.pattern == LITERAL]
-    if topic_grants:
-        await _grants_in_force(infra, topic_grants[-1])
+    await grants_in_force(infra, bindings)
     return bindings
 
 
-async def _grants_in_force(infra: Infra, last: Binding, timeout: float = 30.0) -> None:
-    """Wait until the broker authorizes with the new grants (the controller has them at once;
-    a loaded broker applies them moments later). A service starting before then would find its
-    topics unauthorized, skip creating them, and fail later on a missing topic."""
+async def grants_in_force(infra: Infra, bindings: list[Binding], timeout: float = 30.0) -> None:
+    """Wait until the broker authorizes every principal on every topic just granted to it.
+
+    The controller has new grants at once; a loaded broker applies them moments later, and a
+    client that asks before then is refused for good (aiokafka raises on the first refusal).
+    Each principal describes all its granted topics, so no grant is taken on another's word."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    probe = AIOKafkaAdminClient(**infra.client(last.username))
-    await probe.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            described = await probe.describe_topics([last.name])
-            if all(t.get("error_code", 0) != _NOT_AUTHORIZED for t in described):
-                return
-            await asyncio.sleep(0.1)
-        log.warning("test grants not in force in time", principal=last.username)
-    finally:
-        await probe.close()
+    topics_by_user: dict[str, set[str]] = {}
+    for b in bindings:
+        if b.resource_type == TOPIC and b.pattern == LITERAL:
+            topics_by_user.setdefault(b.username, set()).add(b.name)
+    deadline = time.monotonic() + timeout
+    for username, names in sorted(topics_by_user.items()):
+        probe = AIOKafkaAdminClient(**infra.client(username))
+        await probe.start()
+        try:
+            while True:
+                described = await probe.describe_topics(sorted(names))
+                if all(t.get("error_code", 0) != _NOT_AUTHORIZED for t in described):
+                    break
+                if time.monotonic() > deadline:
+                    log.warning("test grants not in force in time", principal=username)
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            await probe.close()
 
 
 async def revoke_run(infra: Infra, bindings: list[Binding]) -> None:
