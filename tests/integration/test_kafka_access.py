@@ -8,6 +8,7 @@ a compensation) for what a super user or a misconfigured grant lets through.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+import common.topics
 from common.access import create_acls, delete_acls
 from common.events import new_event
 from common.events.cases import CaseCompensationGranted
@@ -35,7 +37,7 @@ from common.testing import (
     unique_name,
     wait_until,
 )
-from common.topics import TopicsNotAsDeclared, ensure_topics
+from common.topics import TopicsNotAsDeclared, ensure_consumed, ensure_topics
 from points.app import create_app
 from points.settings import PointsSettings
 from tests.support import PRODUCTION_KEYS, serve
@@ -231,3 +233,54 @@ async def test_in_production_topics_are_checked_against_the_declared_shape_not_c
             await ensure_topics(wider, ["cases.events"])
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def ungranted(secured: Infra) -> AsyncIterator[tuple[str, AIOKafkaAdminClient]]:
+    """A topic prefix no grant names yet, and the admin; its topics go when the test ends."""
+    prefix = f"{unique_name('t')}."
+    admin = AIOKafkaAdminClient(**secured.client())
+    await admin.start()
+    try:
+        yield prefix, admin
+        made = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if made:
+            await admin.delete_topics(made)
+    finally:
+        await admin.close()
+
+
+async def test_a_consumed_topic_is_made_once_a_late_grant_is_in_force(
+    ungranted: tuple[str, AIOKafkaAdminClient], make_settings: Callable[..., Any]
+) -> None:
+    prefix, admin = ungranted
+    settings = make_settings(PointsSettings, topic_prefix=prefix)
+    topic = settings.topic("stations.events")  # read by points, so points may create it
+    grants = access_table().principals["service:points"].bindings(prefix)
+
+    async def granted_late() -> None:
+        await asyncio.sleep(2)  # the service has been refused by now
+        await create_acls(admin, grants)
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(ensure_consumed(settings, [topic]), granted_late())
+        assert topic in await admin.list_topics()
+        assert time.monotonic() - started >= 2
+    finally:
+        await delete_acls(admin, grants)
+
+
+async def test_a_consumed_topic_never_granted_is_left_to_the_consumer_after_a_while(
+    ungranted: tuple[str, AIOKafkaAdminClient],
+    make_settings: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix, admin = ungranted
+    monkeypatch.setattr(common.topics, "REFUSED_CREATE_RETRY_SECONDS", 1.5)
+    settings = make_settings(PointsSettings, topic_prefix=prefix)
+    topic = settings.topic("stations.events")
+    started = time.monotonic()
+    await asyncio.wait_for(ensure_consumed(settings, [topic]), timeout=30)
+    assert time.monotonic() - started >= 1.5  # tried again until its time ran out
+    assert topic not in await admin.list_topics()
