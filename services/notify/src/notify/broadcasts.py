@@ -19,6 +19,7 @@ from common.logging import get_logger
 from common.outbox import RelayRef, no_relay, outbox_entry
 from notify.domain import (
     BROADCAST_SOURCE,
+    LANGUAGES,
     Broadcast,
     Conflict,
     Content,
@@ -275,6 +276,7 @@ class Broadcasts:
             urgent=broadcast.urgent,
             broadcast_id=broadcast.broadcast_id,
             expires_at=broadcast.expires_at,
+            planned_at=self._clock(),
         )
         # Three independent reads at once: a page's store round trips are its cost (issue 19).
         facts, prefs, subscriptions = await asyncio.gather(
@@ -284,6 +286,7 @@ class Broadcasts:
         )
 
         index = {d: i for i, d in enumerate(driver_ids)}
+        rendered = {lang: broadcast.content_for(lang) for lang in LANGUAGES}
 
         def plan(driver_id: str, driver: DriverFacts, *, limited: bool) -> list[Document]:
             chosen = prefs.get(driver_id)
@@ -291,7 +294,7 @@ class Broadcasts:
             return self._records.plan(
                 driver_id,
                 cause,
-                broadcast.content_for(language),
+                rendered[language],
                 facts=driver,
                 prefs=chosen,
                 subscriptions=subscriptions[driver_id],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from datetime import datetime, time, timedelta
@@ -125,9 +126,13 @@ def broadcast_notification_id(broadcast_id: str, driver_id: str, channel_key: st
     (issue 19). Pages list drivers in id order, so ids rise page by page and a fan-out's inserts
     land at the end of the store's id index instead of all over it (on a copy-on-write B-tree,
     such as the local store's, scattered inserts slow down as the collection grows)."""
-    head = hashlib.sha256(broadcast_id.encode()).hexdigest()[:32]
-    channel = hashlib.sha256(channel_key.encode()).hexdigest()[:16]
-    return f"ntf_{head}{driver_id}.{channel}"
+    return f"ntf_{_sha256(broadcast_id)[:32]}{driver_id}.{_sha256(channel_key)[:16]}"
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(text: str) -> str:
+    # A fan-out hashes the same broadcast id and the same few channel keys for every driver.
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def paged_notification_id(

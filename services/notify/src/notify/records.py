@@ -58,6 +58,13 @@ class Cause:
     urgent: bool
     broadcast_id: str | None = None
     expires_at: datetime | None = None
+    # The planning time of every notification of the cause (a broadcast page's); else each
+    # driver's planning reads the clock.
+    planned_at: datetime | None = None
+
+
+# A driver who chose nothing: the defaults (Preferences' own, whoever the driver is).
+_NO_CHOICES = Preferences(driver_id="")
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,8 @@ class NotificationRecords:
     ) -> list[Document]:
         """The notification documents for one driver: one per channel, with their first state;
         a broadcast driver's ``place`` fixes their ids and how the inbox item is announced."""
-        now = self.clock()
-        prefs = prefs or Preferences(driver_id=driver_id)
+        now = cause.planned_at or self.clock()
+        prefs = prefs or _NO_CHOICES
         hold_until = None
         driving_until = None
         if not cause.urgent:
