@@ -11,7 +11,10 @@ the same run, is the store's bulk insert of N inbox-sized documents in batches o
 size, into a collection without indexes: the least any fan-out has to do. For context the same
 run also inserts the same number of notify's own documents into notify's indexed collection
 (its indexes; the local store keeps only the unique ones), with nothing else: what the store
-alone costs a fan-out.
+alone costs a fan-out. And since a notification carries its whole state (about 30 fields:
+holds, lease, history, read and archive marks) where the raw baseline's document has 8, the run
+ends with the raw bulk insert of N copies of a document the fan-out stored (new ids), into a
+collection without indexes: the same store work for the documents the fan-out writes.
 
 ``python -m bench.notify --notify-drivers 5000`` runs it alone.
 """
@@ -75,6 +78,20 @@ async def raw_bulk_insert(db: Any, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+async def raw_bulk_insert_of(db: Any, count: int, sample: dict[str, Any]) -> float:
+    """N copies of one stored document, with their own ids and drivers, as ``raw_bulk_insert``."""
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        await db["raw_own"].insert_many(
+            [
+                {**sample, "_id": f"n{i:07d}", "driver_id": f"drv_{i:07d}"}
+                for i in range(start, min(count, start + BATCH))
+            ],
+            ordered=False,
+        )
+    return count / (time.perf_counter() - started)
+
+
 async def load_drivers(db: Any, count: int) -> None:
     for start in range(0, count, 5_000):
         await db["drivers"].insert_many(
@@ -117,6 +134,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
     finally:
         for name in ("raw", "indexed"):
             await client.drop_database(f"{run_id}_{name}")
+    sample: dict[str, Any] = {}
     try:
         for announcements in ("driver", "page"):
             seconds, delivered = await broadcast(
@@ -126,6 +144,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                 f"{run_id}{announcements[0]}",
                 drivers=drivers,
                 announcements=announcements,
+                sample=sample,
             )
             system = delivered / seconds
             design = (
@@ -143,7 +162,15 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                 f"{system:,.0f}/s",
                 f"ratio {system / raw:.2f} of raw bulk insert",
             )
+        own = await raw_bulk_insert_of(client[f"{run_id}_own"], drivers, sample)
+        report.add(
+            f"raw: store bulk insert, {drivers:,} copies of a stored broadcast notification",
+            f"{own:,.0f}/s",
+            f"{own / raw:.2f}x raw bulk insert; the page design's broadcast is "
+            f"{system / own:.2f} of it",
+        )
     finally:
+        await client.drop_database(f"{run_id}_own")
         await client.close()
 
 
@@ -155,8 +182,10 @@ async def broadcast(
     *,
     drivers: int,
     announcements: str,
+    sample: dict[str, Any],
 ) -> tuple[float, int]:
-    """One broadcast to every driver on a fresh database: its seconds and inboxes delivered."""
+    """One broadcast to every driver on a fresh database: its seconds and inboxes delivered;
+    ``sample`` gets one inbox notification the fan-out stored."""
     db_name = f"{run_id}_notify"
     logs = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     process = ServiceProcess(
@@ -187,6 +216,8 @@ async def broadcast(
             # Untimed, to one fleet (1/400 of the drivers): the store's and the process's first
             # broadcast is slower than any after it, and each design gets a fresh pair.
             await _broadcast(http, headers, {"kind": "fleet", "value": "fleet-0"}, client[db_name])
+            stored = await client[db_name]["notifications"].find_one({"channel": "inbox"})
+            sample.update(stored or {})
             started = time.perf_counter()
             broadcast_id = await _broadcast(http, headers, {"kind": "everyone"}, client[db_name])
             seconds = time.perf_counter() - started
