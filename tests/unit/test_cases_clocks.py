@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import random
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -114,6 +116,38 @@ def test_warnings_and_escalations_are_due_once_each() -> None:
     case["announced"] = sorted(keys)
     again, _ = domain.announcements_due(CAL, case, later)
     assert again == []
+
+
+def _every_moment(case: dict[str, Any], now: datetime) -> tuple[list[str], datetime | None]:
+    """The announcements and next check counted from every moment of every clock."""
+    found: list[str] = []
+    upcoming: list[datetime] = []
+    for name, clock in case["clocks"].items():
+        base = domain.clock_key(name, clock, 1)
+        moments = [(f"{base}:warn", clock["warn_at"])]
+        for level, days in enumerate(domain.ESCALATION_DAYS, start=1):
+            later = CAL.add_business_seconds(clock["due"], days * CAL.day_seconds)
+            moments.append((f"{base}:breach{level}", clock["due"] if days == 0 else later))
+        for key, moment in moments:
+            if key not in case["announced"]:
+                (found if moment <= now else []).append(key)
+                if moment > now:
+                    upcoming.append(moment)
+    return found, min(upcoming, default=None)
+
+
+def test_the_next_check_stops_at_each_clocks_first_level_ahead_without_missing_one() -> None:
+    rng = random.Random(11)
+    opened = at(2026, 2, 12, 15)  # across the Spring Festival break
+    clocks = domain.intake_clocks(CAL, domain.ClockPolicy(), opened, "complaint", False)
+    levels = ["warn", *(f"breach{n}" for n in range(1, len(domain.ESCALATION_DAYS) + 1))]
+    every_key = [f"{domain.clock_key(n, c, 1)}:{lv}" for n, c in clocks.items() for lv in levels]
+    for step in range(0, 60 * 24, 7):
+        now = opened + timedelta(hours=step)
+        announced = sorted(k for k in every_key if rng.random() < 0.3)
+        case = {"status": "in_progress", "round": 1, "announced": announced, "clocks": clocks}
+        found, upcoming = domain.announcements_due(CAL, case, now)
+        assert ([a.key for a in found], upcoming) == _every_moment(case, now), now
 
 
 def test_a_paused_clock_is_not_warned_about() -> None:

@@ -317,22 +317,29 @@ def announcements_due(
         if paused and name in PAUSABLE and not clock["breached"]:
             continue  # its deadline moves when the case resumes
         due = _aware(clock["due"])
-        moments = [(0, _aware(clock["warn_at"]))]
+        base = clock_key(name, clock, round_)
+        warn = f"{base}:warn"
+        if warn not in announced:
+            at = _aware(clock["warn_at"])
+            if at <= now:
+                found.append(Announcement(warn, name, 0, due))
+            else:
+                upcoming.append(at)
         for level, days in enumerate(ESCALATION_DAYS, start=1):
+            key = f"{base}:breach{level}"
+            if key in announced:
+                continue
             at = (
                 due
                 if days == 0
                 else calendar.add_business_seconds(due, days * calendar.day_seconds)
             )
-            moments.append((level, at))
-        for level, at in moments:
-            key = f"{clock_key(name, clock, round_)}:{'warn' if level == 0 else f'breach{level}'}"
-            if key in announced:
-                continue
             if at <= now:
                 found.append(Announcement(key, name, level, due))
             else:
+                # The levels come later and later: the first still ahead is the clock's next.
                 upcoming.append(at)
+                break
     return found, min(upcoming) if upcoming else None
 
 
