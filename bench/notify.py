@@ -80,6 +80,9 @@ async def raw_bulk_insert(db: Any, count: int) -> float:
 
 async def raw_bulk_insert_of(db: Any, count: int, sample: dict[str, Any]) -> float:
     """N copies of one stored document, with their own ids and drivers, as ``raw_bulk_insert``."""
+    if not sample:
+        # Copies of nothing would time a near-empty insert under this baseline's name.
+        raise RuntimeError("no stored broadcast notification to copy")
     started = time.perf_counter()
     for start in range(0, count, BATCH):
         await db["raw_own"].insert_many(
