@@ -170,11 +170,11 @@ def create_app(
         parts["vouchers"] = Vouchers(runtime.db, parts["mall"], voucher_keys(settings), clock=clock)
         parts["leaderboards"] = Leaderboards(Standings(runtime.db))
         registry = RegistryHandlers(service, ProcessedEvents(runtime.db[PROCESSED]), runtime.faults)
-        earning = EarningHandlers(service)
+        consent = EarningConsent(runtime.db)
+        earning = EarningHandlers(service, consent)
         consumer = runtime.consumer("points")
         erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
         linked = following_links(PartnerLinkBook(runtime.db), registry.handlers())
-        consent = EarningConsent(runtime.db)
         parts["simulator"] = Simulator(service, consent)
         consenting = following_consents(linked, consent.follow)
         # Batched like the earning subscriptions: a backlog of registrations (a district's
@@ -187,10 +187,7 @@ def create_app(
             batch_size=settings.consumer_batch_size,
             lanes=settings.consumer_key_lanes,
         )
-        on_domain, on_partner = (
-            consent.guarded(earning.on_domain_event),
-            consent.guarded(earning.on_partner_event),
-        )
+        on_domain, on_partner = earning.on_domain_event, earning.on_partner_event
         consumer.domain(
             "stations.events",
             {
@@ -206,9 +203,9 @@ def create_app(
         consumer.domain(
             "cases.events",
             {
-                "case.compensation_granted.v1": earning.on_domain_event,
-                "help.completed.v1": helping(consent.guarded(earning.on_domain_event)),
-                "honour.awarded.v1": consent.guarded(earning.on_domain_event),
+                "case.compensation_granted.v1": earning.on_compensation,
+                "help.completed.v1": helping(on_domain),
+                "honour.awarded.v1": on_domain,
             },
         )
         consumer.partners(

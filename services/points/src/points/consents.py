@@ -7,6 +7,9 @@ the next events earn. A compensation a caseworker granted is not earning and is 
 
 The same look at the account refuses (``driver_erased``) an earning event for a driver whose
 data was erased (a closed account): parking it would store what the event says about them.
+
+That look reads the whole account and hands it on: the ledger starts its award from it
+(``Ledger.post``'s ``seen``) instead of reading the account again.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.dispatch import EventHandler
-from common.events import CloudEvent, EventData, InvalidEvent
+from common.events import CloudEvent, InvalidEvent
 from points.store.accounts import ACCOUNTS
 
 PURPOSE = "points"
@@ -37,12 +39,12 @@ class EarningConsent:
             {"$set": {"earning_paused": not consents[PURPOSE], "points_consent_at": at}},
         )
 
-    async def require(self, event: CloudEvent) -> None:
-        account = await self._accounts.find_one(
-            {"_id": event.subject}, {"earning_paused": 1, "status": 1}
-        )
+    async def require(self, event: CloudEvent) -> dict[str, Any] | None:
+        """The event's driver's account as read now, unless the event must be refused; None
+        when the account is not open yet (the event is parked until it is, as before)."""
+        account = await self._accounts.find_one({"_id": event.subject})
         if account is None:
-            return  # not known yet: parked until the account opens, as before
+            return None
         if account.get("earning_paused"):
             raise InvalidEvent(
                 REFUSED, "the driver has withdrawn consent to points: the event earns nothing"
@@ -50,12 +52,4 @@ class EarningConsent:
         if account.get("status") == "closed":
             # Erased: parking it would keep the event's data about the driver again.
             raise InvalidEvent(ERASED, "the driver's personal data was erased")
-
-    def guarded(self, handler: EventHandler) -> EventHandler:
-        """An earning handler that first refuses events of drivers who withdrew consent."""
-
-        async def handle(event: CloudEvent, data: EventData) -> None:
-            await self.require(event)
-            await handler(event, data)
-
-        return handle
+        return account

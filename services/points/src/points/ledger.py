@@ -10,6 +10,12 @@ Any step can be interrupted: re-running the whole sequence (redelivery, the swee
 it without applying anything twice, because (2) is skipped when the account still lists the
 entry as pending or the entry is already ``applied``, and the account is read *before* the
 entry so an application that completed in between is always seen.
+
+An award starts from the account its consent check read (``seen``), read before the entry was
+inserted. When that insert is the entry's first, reading the entry back is skipped: nobody can
+have applied an entry that did not exist yet without moving the account's ``seq`` past the one
+read, and (2) is pinned to that ``seq``. A refusal (a cap reached, an account not active) is
+only ever decided on a fresh read.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from points.domain import Account, AccountNotActive, AccountNotFound, Entry, Poi
 from points.effects import Effect, Plan, account_after
 from points.grades import GradePolicy, assess
 from points.plans import plan_for
-from points.store.accounts import AccountStore, account_of
+from points.store.accounts import AccountStore, Document, account_of
 from points.store.entries import EntryStore
 
 log = get_logger(__name__)
@@ -82,14 +88,20 @@ class Ledger:
         self._faults = faults or Faults()
         self._clock = clock
 
-    async def post(self, entry: Entry, *, same_cause: bool = True) -> Entry:
+    async def post(
+        self, entry: Entry, *, same_cause: bool = True, seen: Document | None = None
+    ) -> Entry:
         """Insert (or find) and apply an entry exactly once; returns its final state.
 
         With ``same_cause`` an existing entry must have the same cause (an event replayed with
         another payload is refused); corrections asked twice by different operators are the
-        same correction, so they pass ``same_cause=False``.
+        same correction, so they pass ``same_cause=False``. ``seen`` is the entry's account as
+        the caller read it before this call (never after: see the module's note).
         """
         existing = await self.entries.insert(entry)
+        self._faults.hit("points.ledger.after_insert")
+        if existing is None and seen is not None:
+            return await self._apply(entry, plan_for(entry), seen)
         if existing is not None:
             if (existing.kind, existing.reverses) != (entry.kind, entry.reverses) or (
                 same_cause and existing.cause != entry.cause
@@ -98,7 +110,6 @@ class Ledger:
             entry = existing
             if entry.state == "rejected":
                 return entry
-        self._faults.hit("points.ledger.after_insert")
         if entry.state == "pending":
             return await self._apply(entry, plan_for(entry))
         if entry.state == "applied":
@@ -109,70 +120,107 @@ class Ledger:
             await self.accounts.settle(entry.driver_id, entry.entry_id)
         return entry
 
-    async def _apply(self, entry: Entry, plan: Plan) -> Entry:
+    async def _apply(self, entry: Entry, plan: Plan, seen: Document | None = None) -> Entry:
+        """``seen``: the account read before this entry's first insert (see the module)."""
         for _ in range(200):
-            doc = await self.accounts.raw(entry.driver_id)
-            if doc is None:
-                raise AccountNotFound(entry.driver_id)
-            mark = next((p for p in doc.get("pending", []) if p["id"] == entry.entry_id), None)
-            if mark is None:
-                current = await self.entries.get(entry.entry_id)
-                if current is None:
-                    raise RuntimeError(f"entry {entry.entry_id} vanished")
-                if current.state != "pending":
-                    return current
-                account = account_of(doc)
-                outcome = plan(account, doc)
-                if isinstance(outcome, str):
-                    await self.entries.mark_rejected(entry.entry_id, outcome)
-                    rejected = await self.entries.get(entry.entry_id)
-                    return rejected or entry
-                mark = {
-                    "id": entry.entry_id,
-                    "seq": account.seq + 1,
-                    "after": account.balance + outcome.amount,
-                    "amount": outcome.amount,
-                }
-                grade_set, grade_outbox = self._grade_change(account, outcome, mark)
-                applied = await self.accounts.apply(
-                    entry.driver_id,
-                    seq=account.seq,
-                    min_balance=outcome.min_balance,
-                    inc={"balance": outcome.amount, **outcome.inc},
-                    pending=mark,
-                    set_fields={**outcome.set_fields, **grade_set},
-                    unset_fields=outcome.unset_fields,
-                    outbox=grade_outbox,
-                )
-                if not applied:
-                    continue
-                self._faults.hit("points.ledger.after_apply")
-                relay = self.relay()
-                if grade_outbox and relay is not None:
-                    await relay.flush(self.accounts.collection, entry.driver_id)
-            applied_entry = entry.model_copy(
-                update={
-                    "state": "applied",
-                    "amount": mark["amount"],
-                    "seq": mark["seq"],
-                    "balance_after": mark["after"],
-                }
-            )
-            # Announce before marking: a crash in between announces again (same event id),
-            # never not at all; the entry then becomes applied and published in one write.
-            self._faults.hit("points.ledger.before_publish")
-            await self._publisher.publish(TOPIC, self.event_of(applied_entry))
-            await self.entries.mark_applied(
-                entry.entry_id,
-                amount=mark["amount"],
-                seq=mark["seq"],
-                balance_after=mark["after"],
-                applied_at=self._clock(),
-            )
-            self._faults.hit("points.ledger.before_settle")
-            await self.accounts.settle(entry.driver_id, entry.entry_id)
-            return applied_entry.model_copy(update={"published": True})
+            step = await self._apply_once(entry, plan, seen)
+            seen = None
+            if isinstance(step, Entry):
+                return step
+            if step is not None:
+                return await self._finish(entry, step)
         raise LedgerContention(entry.driver_id)
+
+    async def _apply_once(
+        self, entry: Entry, plan: Plan, seen: Document | None
+    ) -> Entry | Document | None:
+        """One attempt at (2): the account's pending mark for the entry once it is applied,
+        the entry when it needs nothing more, or None to try again on a fresh read."""
+        doc = seen or await self.accounts.raw(entry.driver_id)
+        if doc is None:
+            raise AccountNotFound(entry.driver_id)
+        marks: list[Document] = doc.get("pending", [])
+        mark = next((p for p in marks if p["id"] == entry.entry_id), None)
+        if mark is not None:
+            return mark
+        if seen is None:
+            current = await self.entries.get(entry.entry_id)
+            if current is None:
+                raise RuntimeError(f"entry {entry.entry_id} vanished")
+            if current.state != "pending":
+                return current
+        account = account_of(doc)
+        outcome = self._decide(plan, account, doc, refuse=seen is None)
+        if outcome is None:
+            return None
+        if isinstance(outcome, str):
+            await self.entries.mark_rejected(entry.entry_id, outcome)
+            return await self.entries.get(entry.entry_id) or entry
+        mark = {
+            "id": entry.entry_id,
+            "seq": account.seq + 1,
+            "after": account.balance + outcome.amount,
+            "amount": outcome.amount,
+        }
+        grade_set, grade_outbox = self._grade_change(account, outcome, mark)
+        applied = await self.accounts.apply(
+            entry.driver_id,
+            planned_on=doc,
+            min_balance=outcome.min_balance,
+            inc={"balance": outcome.amount, **outcome.inc},
+            pending=mark,
+            set_fields={**outcome.set_fields, **grade_set},
+            unset_fields=outcome.unset_fields,
+            outbox=grade_outbox,
+        )
+        if not applied:
+            return None
+        self._faults.hit("points.ledger.after_apply")
+        relay = self.relay()
+        if grade_outbox and relay is not None:
+            await relay.flush(self.accounts.collection, entry.driver_id)
+        return mark
+
+    @staticmethod
+    def _decide(
+        plan: Plan, account: Account, doc: Document, *, refuse: bool
+    ) -> Effect | str | None:
+        """The plan's outcome; without ``refuse`` (an account read earlier) a refusal becomes
+        None, to be decided again on a fresh read."""
+        try:
+            outcome = plan(account, doc)
+        except AccountNotActive:
+            if refuse:
+                raise
+            return None
+        if isinstance(outcome, str) and not refuse:
+            return None
+        return outcome
+
+    async def _finish(self, entry: Entry, mark: Document) -> Entry:
+        """(3) to (5) for an entry applied to its account as ``mark`` says."""
+        applied_entry = entry.model_copy(
+            update={
+                "state": "applied",
+                "amount": mark["amount"],
+                "seq": mark["seq"],
+                "balance_after": mark["after"],
+            }
+        )
+        # Announce before marking: a crash in between announces again (same event id),
+        # never not at all; the entry then becomes applied and published in one write.
+        self._faults.hit("points.ledger.before_publish")
+        await self._publisher.publish(TOPIC, self.event_of(applied_entry))
+        await self.entries.mark_applied(
+            entry.entry_id,
+            amount=mark["amount"],
+            seq=mark["seq"],
+            balance_after=mark["after"],
+            applied_at=self._clock(),
+        )
+        self._faults.hit("points.ledger.before_settle")
+        await self.accounts.settle(entry.driver_id, entry.entry_id)
+        return applied_entry.model_copy(update={"published": True})
 
     def _grade_change(
         self, account: Account, outcome: Effect, mark: dict[str, Any]

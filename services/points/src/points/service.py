@@ -32,7 +32,7 @@ from points.grades import GradePolicy
 from points.ledger import Ledger
 from points.parking import Parking, parked_reason
 from points.rules import Rule, choose_rule
-from points.store.accounts import AccountStore
+from points.store.accounts import AccountStore, Document
 from points.store.review import HeldForReview, hold_id
 from points.store.rules import RuleStore
 from points.store.station_awards import StationAwards
@@ -158,12 +158,13 @@ class PointsService(Corrections, ExpiryAndGrades):
         account = await self.accounts.get(earning.driver_id)
         return account.kind if account else "container_truck"
 
-    async def earn(self, earning: Earning) -> Entry | None:
+    async def earn(self, earning: Earning, *, account: Document | None = None) -> Entry | None:
         """Award the points an event earns under the rule in force at the event's time.
 
         Caps and expiry count from when points records the entry (its ``created_at``, the
         ledger's clock), so the time a sender writes into an event chooses the rule (campaign
-        windows) but can neither multiply a daily cap nor postpone expiry.
+        windows) but can neither multiply a daily cap nor postpone expiry. ``account`` is the
+        driver's account as read before this call (the consent check's), for the ledger.
         """
         if earning.event_type == COMPENSATION_TYPE:
             maximum = self.max_goodwill_points
@@ -171,7 +172,7 @@ class PointsService(Corrections, ExpiryAndGrades):
         decision = await self.decide(earning)
         if decision.award is None:
             return None
-        return await self.ledger.post(decision.award)
+        return await self.ledger.post(decision.award, seen=account)
 
     async def decide(self, earning: Earning) -> RuleDecision:
         """Which rule an earning event falls under and the award it asks (caps not yet
@@ -183,11 +184,13 @@ class PointsService(Corrections, ExpiryAndGrades):
         award = award_entry(earning, rule, asked, self._clock()) if rule and asked > 0 else None
         return RuleDecision(rules=rules, kind=kind, rule=rule, asked=asked, award=award)
 
-    async def earn_or_park(self, earning: Earning) -> Entry | None:
+    async def earn_or_park(
+        self, earning: Earning, *, account: Document | None = None
+    ) -> Entry | None:
         """An earning as received from the bus: judged by its time first."""
         if not await self._admit(earning):
             return None
-        return await self.credit_or_park(earning)
+        return await self.credit_or_park(earning, account=account)
 
     async def _admit(self, earning: Earning) -> bool:
         """False when the event is held for review; refuses one dated in the future."""
@@ -237,15 +240,17 @@ class PointsService(Corrections, ExpiryAndGrades):
             return True
         return await self.parked.collection.find_one({"_id": earning.key}) is not None
 
-    async def credit_or_park(self, earning: Earning) -> Entry | None:
+    async def credit_or_park(
+        self, earning: Earning, *, account: Document | None = None
+    ) -> Entry | None:
         """Credit an admitted event, or hold it for its driver's account (no window check)."""
         try:
-            return await self.earn(earning)
+            return await self.earn(earning, account=account)
         except (AccountNotFound, AccountNotActive) as exc:
             await self.parking.park(earning, reason=parked_reason(exc))
         # The account may have opened between the attempt and the parking: try once more.
-        account = await self.accounts.get(earning.driver_id)
-        if account is not None and account.status == "active":
+        opened = await self.accounts.get(earning.driver_id)
+        if opened is not None and opened.status == "active":
             await self.release_parked(earning.driver_id)
         return None
 

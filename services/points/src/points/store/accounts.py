@@ -93,7 +93,7 @@ class AccountStore:
         self,
         driver_id: str,
         *,
-        seq: int,
+        planned_on: Document,
         min_balance: int | None,
         inc: dict[str, int],
         pending: Document,
@@ -101,8 +101,18 @@ class AccountStore:
         unset_fields: list[str] | None = None,
         outbox: list[Document] | None = None,
     ) -> bool:
-        """The one conditional update that moves a balance; False if the account moved on."""
-        query: Document = {"_id": driver_id, "seq": seq, "pending.id": {"$ne": pending["id"]}}
+        """The one conditional update that moves a balance; False if the account moved on.
+
+        It is pinned to the ``seq`` and the ``status`` of the account document the change was
+        planned on: a freeze or an erasure does not move ``seq``, and must still stop a
+        change planned before it."""
+        query: Document = {
+            "_id": driver_id,
+            "seq": planned_on["seq"],
+            "pending.id": {"$ne": pending["id"]},
+        }
+        if "status" in planned_on:
+            query["status"] = planned_on["status"]
         if min_balance is not None:
             query["balance"] = {"$gte": min_balance}
         update: Document = {"$inc": {**inc, "seq": 1}, "$push": {"pending": pending}}
