@@ -52,6 +52,19 @@ async def test_registering_the_same_national_id_twice_gives_one_driver(
     assert again.json()["plate"] == "浙B12345", "a second registration must not overwrite"
 
 
+async def test_a_new_drivers_answer_shows_the_plates_a_read_shows(
+    make_settings: Callable[..., RegistrySettings], token: Callable[..., dict[str, str]]
+) -> None:
+    """The answer to a registration is built from the plate just claimed, without reading the
+    driver's plates back: it must show what reading them shows."""
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        answer = await http.post("/v1/drivers", json=registration(), headers=token())
+        read = await http.get(f"/v1/drivers/{answer.json()['driver_id']}", headers=token())
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["plate"], answer.json()["plates"]) == ("浙B12345", ["浙B12345"])
+    assert (read.json()["plate"], read.json()["plates"]) == ("浙B12345", ["浙B12345"])
+
+
 async def test_a_registered_driver_is_announced_through_the_outbox_without_pii(
     make_settings: Callable[..., RegistrySettings],
     token: Callable[..., dict[str, str]],

@@ -74,6 +74,17 @@ class NewDriver:
     base_location: BaseLocation | None = None
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A registration's answer: the driver, whether this call created them, and the plates
+    they hold when that is known without reading (a driver just created holds what was
+    claimed for them; None: read them)."""
+
+    driver: Driver
+    created: bool
+    vehicles: list[Vehicle] | None = None
+
+
 class Registrar:
     def __init__(
         self,
@@ -95,8 +106,8 @@ class Registrar:
 
     async def register_driver(
         self, registration: Registration, channel: RegistrationChannel, actor: Actor
-    ) -> tuple[Driver, bool]:
-        """Register a driver; the same national ID again returns the existing driver (False).
+    ) -> Registered:
+        """Register a driver; the same national ID again returns the existing driver.
 
         A second registration changes nothing silently: gaps of an incomplete record are
         filled and announced, differing values go to the review queue.
@@ -124,7 +135,7 @@ class Registrar:
             )
             if existing is not None and channel == "self":
                 # Knowing an ID number is not enough to change someone's record.
-                return existing, False
+                return Registered(existing, created=False)
             if existing is not None:
                 merged = await self._known.merge(
                     existing,
@@ -135,7 +146,7 @@ class Registrar:
                     plate=plate,
                     link=link,
                 )
-                return merged, False
+                return Registered(merged, created=False)
             created = await self._create(
                 NewDriver(
                     record,
@@ -155,7 +166,7 @@ class Registrar:
                 on_plate_taken="refuse",
             )
             if created is not None:
-                return created, True
+                return created
         raise RuntimeError("registration raced three times without a winner")
 
     async def register_from_partner(
@@ -192,10 +203,12 @@ class Registrar:
                 on_plate_taken="review",
             )
             if created is not None:
-                return created
+                return created.driver
         raise RuntimeError("partner registration raced three times without a winner")
 
-    async def _create(self, new: NewDriver, *, source: str, on_plate_taken: str) -> Driver | None:
+    async def _create(
+        self, new: NewDriver, *, source: str, on_plate_taken: str
+    ) -> Registered | None:
         """Insert a new driver; None when the national ID hash turned up meanwhile."""
         now = self._records.now()
         driver_id = new_driver_id()
@@ -218,7 +231,7 @@ class Registrar:
             updated_at=now,
         )
         reviews: list[Review] = []
-        claimed: str | None = None
+        claimed: Vehicle | None = None
         plate = new.plate
         if plate is not None:
             normalised = normalise_plate(plate)
@@ -237,7 +250,7 @@ class Registrar:
                 # Claim first: a crash before the insert leaves a claim by a driver id that does
                 # not exist, which _claim treats as stale.
                 if await self._vehicles.claim(vehicle):
-                    claimed = normalised
+                    claimed = vehicle
                 elif on_plate_taken == "refuse":
                     raise PlateTaken(normalised)
                 else:
@@ -264,13 +277,13 @@ class Registrar:
             )
         except BaseException:
             if claimed:
-                await self._vehicle_store.release(claimed, driver_id)
+                await self._vehicle_store.release(claimed.plate, driver_id)
             raise
         if not inserted:
             if claimed:
-                await self._vehicle_store.release(claimed, driver_id)
+                await self._vehicle_store.release(claimed.plate, driver_id)
             return None
         for review in reviews:
             await self._queue.add(review)
         await self._records.announce(driver_id, refile=False)
-        return driver
+        return Registered(driver, created=True, vehicles=[claimed] if claimed else [])

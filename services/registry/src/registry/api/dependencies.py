@@ -20,7 +20,7 @@ from common.authz import require_scope
 from common.pagination import AfterId, Cursors, PageParams
 from common.problems import Problem
 from registry.api.schemas import DriverPage, DriverView
-from registry.domain import Driver, DriverNotFound
+from registry.domain import Driver, DriverNotFound, Vehicle
 from registry.lookup import Search
 from registry.records import Actor
 from registry.service import Registry
@@ -76,10 +76,14 @@ async def visible(registry: Registry, principal: Principal, driver_id: str) -> D
     return driver
 
 
-async def driver_view(registry: Registry, principal: Principal, driver: Driver) -> DriverView:
-    held = await registry.lookup.vehicles_of([driver.driver_id])
+async def driver_view(
+    registry: Registry, principal: Principal, driver: Driver, *, held: list[Vehicle] | None = None
+) -> DriverView:
+    """The driver as the caller may see them; ``held``: their plates when already known."""
+    if held is None:
+        held = (await registry.lookup.vehicles_of([driver.driver_id]))[driver.driver_id]
     partner = principal.partner_id if principal.role == "partner" else None
-    return DriverView.of(driver, held.get(driver.driver_id, []), partner_id=partner)
+    return DriverView.of(driver, held, partner_id=partner)
 
 
 async def driver_page(

@@ -85,7 +85,7 @@ async def register_driver(
         raise Problem(403, "Forbidden", "only partners give a partner_driver_ref")
 
     async def act() -> tuple[int, BaseModel]:
-        driver, created = await registry.registrar.register_driver(
+        registered = await registry.registrar.register_driver(
             Registration(
                 **{
                     **body.model_dump(),
@@ -96,13 +96,15 @@ async def register_driver(
             _CHANNEL_OF_ROLE[principal.role],
             actor(principal),
         )
+        driver, created = registered.driver, registered.created
         if not created and principal.role == "driver" and principal.driver_id != driver.driver_id:
             # Someone else's record stays out of sight, even to a caller who knows the number.
             raise Problem(409, "Conflict", "this person is already registered; ask a station")
         if principal.role == "partner" and not driver.is_linked_to(principal.partner_id):
             # Known already, not through this partner: a link request the driver answers.
             return 202, LinkRequested()
-        return (201 if created else 200), await driver_view(registry, principal, driver)
+        view = await driver_view(registry, principal, driver, held=registered.vehicles)
+        return (201 if created else 200), view
 
     return await run_once(request, principal, idempotency_key, body, act)
 
