@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from bench.cpu import CpuMeter, add_cpu_row
 from bench.report import Report, rate
 from cases import domain
 from cases.app import INDEXES, build_calendar
@@ -72,10 +73,11 @@ async def run(
         now = [START]
         service = build_cases(db, calendar, settings, clock=lambda: now[0])
         raw_docs = [_case(i, calendar, policy, False) for i in range(intake)]
-        started = time.perf_counter()
-        for doc in raw_docs:
-            await db["raw_cases"].insert_one(doc)
-        raw = rate(intake, time.perf_counter() - started)
+        with CpuMeter() as bare_cpu:
+            started = time.perf_counter()
+            for doc in raw_docs:
+                await db["raw_cases"].insert_one(doc)
+            raw = rate(intake, time.perf_counter() - started)
         # The same inserts into a collection with the cases' indexes: what the store alone costs
         # an intake, the outbox's mark included (the local store keeps and writes only the
         # unique ones).
@@ -85,7 +87,8 @@ async def run(
         for doc in raw_docs:
             await db["raw_indexed"].insert_one(doc)
         indexed = rate(intake, time.perf_counter() - started)
-        system = await _intake_rate(service, intake)
+        with CpuMeter() as intake_cpu:
+            system = await _intake_rate(service, intake)
         report.add("raw store: insert_one of a case document", f"{raw:,.0f} cases/s")
         report.add(
             "raw store: the same insert_one, collection with the cases' indexes",
@@ -96,6 +99,12 @@ async def run(
             "cases: open a case (duplicate lookup, insert + outbox, dossier)",
             f"{system:,.0f} cases/s",
             f"ratio {system / raw:.2f} of raw insert_one, {system / indexed:.2f} of the indexed",
+        )
+        add_cpu_row(
+            report,
+            "cases: CPU per intake, in-process",
+            service=(intake_cpu, intake),
+            bare=(bare_cpu, intake),
         )
 
         await db["cases"].delete_many({})

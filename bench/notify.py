@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import httpx
 from pymongo import AsyncMongoClient
 
+from bench.cpu import CpuMeter, add_cpu_row
 from common.auth import issue_token
 from common.mongo import ensure_indexes
 from common.settings import ServiceSettings
@@ -126,7 +127,8 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
     run_id = f"bn{uuid.uuid4().hex[:8]}"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, w="majority")
     try:
-        raw = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
+        with CpuMeter() as bare_cpu:
+            raw = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
         report.add(f"raw: store bulk insert, {drivers:,} inbox docs", f"{raw:,.0f}/s")
         indexed = await indexed_bulk_insert(client[f"{run_id}_indexed"], drivers)
         report.add(
@@ -140,7 +142,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
     sample: dict[str, Any] = {}
     try:
         for announcements in ("driver", "page"):
-            seconds, delivered = await broadcast(
+            seconds, delivered, notify_cpu = await broadcast(
                 kafka,
                 mongo,
                 client,
@@ -165,6 +167,12 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                 f"{system:,.0f}/s",
                 f"ratio {system / raw:.2f} of raw bulk insert",
             )
+            add_cpu_row(
+                report,
+                f"notify: CPU per inbox, notify process ({announcements} announcements)",
+                service=(notify_cpu, delivered),
+                bare=(bare_cpu, drivers),
+            )
         own = await raw_bulk_insert_of(client[f"{run_id}_own"], drivers, sample)
         report.add(
             f"raw: store bulk insert, {drivers:,} copies of a stored broadcast notification",
@@ -186,9 +194,10 @@ async def broadcast(
     drivers: int,
     announcements: str,
     sample: dict[str, Any],
-) -> tuple[float, int]:
-    """One broadcast to every driver on a fresh database: its seconds and inboxes delivered;
-    ``sample`` gets one inbox notification the fan-out stored."""
+) -> tuple[float, int, CpuMeter]:
+    """One broadcast to every driver on a fresh database: its seconds, the inboxes delivered
+    and the notify process's CPU meanwhile; ``sample`` gets one inbox notification the fan-out
+    stored."""
     db_name = f"{run_id}_notify"
     logs = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     process = ServiceProcess(
@@ -221,11 +230,15 @@ async def broadcast(
             await _broadcast(http, headers, {"kind": "fleet", "value": "fleet-0"}, client[db_name])
             stored = await client[db_name]["notifications"].find_one({"channel": "inbox"})
             sample.update(stored or {})
-            started = time.perf_counter()
-            broadcast_id = await _broadcast(http, headers, {"kind": "everyone"}, client[db_name])
-            seconds = time.perf_counter() - started
+            assert process.process is not None
+            with CpuMeter(process.process.pid) as notify_cpu:
+                started = time.perf_counter()
+                broadcast_id = await _broadcast(
+                    http, headers, {"kind": "everyone"}, client[db_name]
+                )
+                seconds = time.perf_counter() - started
             answer = (await http.get(f"/v1/broadcasts/{broadcast_id}", headers=headers)).json()
-        return seconds, int(answer["progress"]["delivered"])
+        return seconds, int(answer["progress"]["delivered"]), notify_cpu
     finally:
         process.stop()
         await client.drop_database(db_name)

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from bench.cpu import CpuMeter, add_cpu_row
 from bench.report import Report, pct, rate
 from common.events import new_event
 from common.events.partner import TrainingCompleted
@@ -93,8 +94,46 @@ def _training(driver: str, at: datetime) -> Any:
     )
 
 
+async def open_accounts(
+    producer: AIOKafkaProducer, topic: str, drivers: list[str], accounts: Any, source: str
+) -> None:
+    """Announce each driver's registration and wait until points opened every account."""
+    opened = [
+        await _produce(
+            producer,
+            topic,
+            new_event(
+                DriverRegistered(driver_id=d, channel="partner", registered_at=datetime.now(UTC)),
+                source=source,
+                subject=d,
+            ),
+        )
+        for d in drivers
+    ]
+    await asyncio.gather(*opened)
+    await wait_until(lambda: _at_least(accounts, {}, len(drivers)), timeout=600, interval=0.25)
+
+
+async def drain_backlog(
+    producer: AIOKafkaProducer, topic: str, drivers: list[str], events: int, ledger: Any
+) -> float:
+    """Awards per second for a backlog of ``events`` partner events, timed from the first send
+    (points starts on the backlog while it is still being written) until all are applied."""
+    started = time.perf_counter()
+    sent = [
+        await _produce(producer, topic, _training(drivers[i % len(drivers)], datetime.now(UTC)))
+        for i in range(events)
+    ]
+    await asyncio.gather(*sent)
+    await wait_until(
+        lambda: _at_least(ledger, {"state": "applied"}, events), timeout=900, interval=0.25
+    )
+    return rate(events, time.perf_counter() - started)
+
+
 async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> None:
-    raw = await raw_award_work(mongo, events)
+    with CpuMeter() as bare_cpu:
+        raw = await raw_award_work(mongo, events)
     report.add("raw store: one award's ledger round trips (5)", f"{raw:,.0f} awards/s")
     # Context, not the goal's baseline: the same bare work with as many drivers at once as
     # the service's key lanes allow, i.e. what the store gives when round trips overlap.
@@ -128,43 +167,27 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
         await points.wait_ready()
         await producer.start()
         drivers = [f"drv_bench_{i}" for i in range(DRIVERS)]
-        now = datetime.now(UTC)
-        opened = [
-            await _produce(
-                producer,
-                f"{prefix}registry.events",
-                new_event(
-                    DriverRegistered(driver_id=d, channel="partner", registered_at=now),
-                    source="driverhome/registry",
-                    subject=d,
-                ),
-            )
-            for d in drivers
-        ]
-        await asyncio.gather(*opened)
         accounts = client[db_name]["accounts"]
-        await wait_until(lambda: _at_least(accounts, {}, DRIVERS), timeout=300, interval=0.25)
-
-        # Sustained throughput: a backlog drained by one points process.
-        sent = [
-            await _produce(
-                producer,
-                f"{prefix}partner.training-centre.events",
-                _training(drivers[i % DRIVERS], datetime.now(UTC)),
-            )
-            for i in range(events)
-        ]
-        await asyncio.gather(*sent)
-        started = time.perf_counter()
-        await wait_until(
-            lambda: _at_least(ledger, {"state": "applied"}, events), timeout=900, interval=0.25
+        await open_accounts(
+            producer, f"{prefix}registry.events", drivers, accounts, "driverhome/registry"
         )
-        system = rate(events, time.perf_counter() - started)
+        # Sustained throughput: a backlog drained by one points process.
+        assert points.process is not None
+        with CpuMeter(points.process.pid) as points_cpu:
+            system = await drain_backlog(
+                producer, f"{prefix}partner.training-centre.events", drivers, events, ledger
+            )
         report.add(
             "points: partner events -> ledger entries (1 process)",
             f"{system:,.0f} awards/s",
             f"ratio {system / raw:.2f} of the raw store baseline (goal >= 0.8), "
             f"{system / overlapped:.2f} of the overlapped",
+        )
+        add_cpu_row(
+            report,
+            "points: CPU per award, points process",
+            service=(points_cpu, events),
+            bare=(bare_cpu, events),
         )
 
         # Latency at half that load: event time -> entry applied, same clock.

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import httpx
 from pymongo import AsyncMongoClient, UpdateOne
 
+from bench.cpu import CpuMeter, add_cpu_row
 from common.auth import issue_token
 from common.mongo import ensure_indexes
 from common.outbox import PENDING_FIELD, note_all_marked, outbox_indexes
@@ -380,14 +381,23 @@ async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_
             f"{load_rate:,.0f} drivers/s",
         )
         registrations = min(REGISTRATIONS, max(100, drivers // 10))
-        raw = await raw_registration(db, pii, drivers, registrations)
+        with CpuMeter() as bare_cpu:
+            raw = await raw_registration(db, pii, drivers, registrations)
         process.start()
         await process.wait_ready()
-        http_rate = await http_registration(process.url, drivers + registrations, registrations)
+        assert process.process is not None
+        with CpuMeter(process.process.pid) as registry_cpu:
+            http_rate = await http_registration(process.url, drivers + registrations, registrations)
         report.add(
             f"registry: POST /v1/drivers ({CONCURRENCY} concurrent, {drivers:,} loaded)",
             f"{http_rate:,.0f} req/s",
             f"ratio {http_rate / raw:.2f} of a registration's bare store work ({raw:,.0f}/s)",
+        )
+        add_cpu_row(
+            report,
+            "registry: CPU per registration, registry process",
+            service=(registry_cpu, registrations),
+            bare=(bare_cpu, registrations),
         )
         await search_latencies(db, process.url, pii, drivers, report)
     finally:

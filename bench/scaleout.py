@@ -5,7 +5,8 @@
 Run it on a private, unsecured broker and store (the command in docs/scaling.md), never the
 shared ones: each step starts N points processes with the same topic prefix and database (so
 one group per subscription, 12 partitions shared among them), opens the drivers' accounts,
-then produces a backlog of partner events and times how long the group takes to apply them.
+then produces a backlog of partner events and times how long the group takes to apply them,
+from the first send.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench.points import _at_least, _produce, _training
-from common.events import new_event
-from common.events.registry import DriverRegistered
-from common.testing import ServiceProcess, wait_until
+from bench.points import drain_backlog, open_accounts
+from common.testing import ServiceProcess
 
 DRIVERS = 1200  # keys spread over all 12 partitions
 
@@ -55,39 +53,22 @@ async def step(kafka: str, mongo: str, processes: int, events: int) -> float:
             await member.wait_ready(timeout=180)
         await producer.start()
         drivers = [f"drv_scale_{i}" for i in range(DRIVERS)]
-        now = datetime.now(UTC)
-        opened = [
-            await _produce(
-                producer,
-                f"{prefix}registry.events",
-                new_event(
-                    DriverRegistered(driver_id=d, channel="partner", registered_at=now),
-                    source="driverhome/registry/bench",
-                    subject=d,
-                ),
-            )
-            for d in drivers
-        ]
-        await asyncio.gather(*opened)
-        accounts = client[db_name]["accounts"]
-        await wait_until(lambda: _at_least(accounts, {}, DRIVERS), timeout=600, interval=0.25)
+        await open_accounts(
+            producer,
+            f"{prefix}registry.events",
+            drivers,
+            client[db_name]["accounts"],
+            "driverhome/registry/bench",
+        )
         # Let the group settle (every member assigned) before the timed backlog.
         await asyncio.sleep(3)
-        sent = [
-            await _produce(
-                producer,
-                f"{prefix}partner.training-centre.events",
-                _training(drivers[i % DRIVERS], datetime.now(UTC)),
-            )
-            for i in range(events)
-        ]
-        await asyncio.gather(*sent)
-        started = time.perf_counter()
-        ledger = client[db_name]["ledger"]
-        await wait_until(
-            lambda: _at_least(ledger, {"state": "applied"}, events), timeout=900, interval=0.25
+        return await drain_backlog(
+            producer,
+            f"{prefix}partner.training-centre.events",
+            drivers,
+            events,
+            client[db_name]["ledger"],
         )
-        return events / (time.perf_counter() - started)
     finally:
         await producer.stop()
         for member in group:
