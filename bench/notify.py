@@ -173,12 +173,19 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                 service=(notify_cpu, delivered),
                 bare=(bare_cpu, drivers),
             )
-        own = await raw_bulk_insert_of(client[f"{run_id}_own"], drivers, sample)
+        with CpuMeter() as own_cpu:
+            own = await raw_bulk_insert_of(client[f"{run_id}_own"], drivers, sample)
         report.add(
             f"raw: store bulk insert, {drivers:,} copies of a stored broadcast notification",
             f"{own:,.0f}/s",
             f"{own / raw:.2f}x raw bulk insert; the page design's broadcast is "
             f"{system / own:.2f} of it",
+        )
+        add_cpu_row(
+            report,
+            "notify: CPU per inbox (page announcements) against the copies' insert",
+            service=(notify_cpu, delivered),
+            bare=(own_cpu, drivers),
         )
     finally:
         await client.drop_database(f"{run_id}_own")
