@@ -93,7 +93,8 @@ async def _timed(calls: list[Callable[[], Awaitable[Any]]]) -> list[float]:
 
 async def _raw_checkin_work(db: Any, count: int) -> float:
     """A check-in's store round trips without the service: read station and driver, claim the
-    window, remember the position, insert with the outbox, then flush (read, pull)."""
+    window, remember the position, insert with the outbox, then pull what was published (the
+    relay publishes a document it just inserted without reading it back)."""
     stations, drivers, windows, checkins = (
         db["raw_stations"],
         db["raw_drivers"],
@@ -119,7 +120,6 @@ async def _raw_checkin_work(db: Any, count: int) -> float:
         await checkins.insert_one(
             {"_id": f"c{i}", "outbox": [{"event_id": str(i), "p": b"x" * 400}]}
         )
-        await checkins.find_one({"_id": f"c{i}"}, {"outbox": 1})
         await checkins.update_one({"_id": f"c{i}"}, {"$pull": {"outbox": {"event_id": str(i)}}})
 
     return await _concurrently(count, one)
@@ -251,7 +251,7 @@ async def run(kafka: str, mongo: str, report: Report) -> None:
 
             rate = await _concurrently(CHECKINS, checkin)
         report.add(
-            f"raw store: a check-in's 7 round trips ({CONCURRENCY} concurrent)",
+            f"raw store: a check-in's 6 round trips ({CONCURRENCY} concurrent)",
             f"{raw_rate:,.0f} op/s",
         )
         report.add(

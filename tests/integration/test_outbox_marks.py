@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import AsyncMongoClient
+
 from common.events import CloudEvent, new_event
 from common.events.aid_campaigns import GiftDelivered
 from common.mongo import ensure_indexes
@@ -27,7 +29,8 @@ from common.outbox import (
     outbox_indexes,
     push_outbox,
 )
-from tests.store_commands import plans
+from common.testing import Infra
+from tests.store_commands import Commands, plans
 
 TOPIC = "cases.events"
 AT = datetime(2026, 12, 4, 9, tzinfo=UTC)
@@ -102,6 +105,46 @@ async def test_a_write_during_a_flush_keeps_the_document_marked_for_the_next_swe
     assert PENDING_FIELD in doc, "the later write's mark stays"
 
     assert await relay.sweep() == 1
+    assert recorder.sent == ["e1", "e2"]
+    doc = await docs.find_one({"_id": "d1"})
+    assert doc[OUTBOX_FIELD] == [] and PENDING_FIELD not in doc
+
+
+async def test_a_document_just_inserted_is_flushed_without_reading_it_back(
+    infra: Infra, run_id: str
+) -> None:
+    commands = Commands()
+    client: Any = AsyncMongoClient(infra.mongo_url, tz_aware=True, event_listeners=[commands])
+    try:
+        relay, recorder, docs = await relay_over(client[f"{run_id}_outbox"])
+        inserted = {"_id": "d1", "n": 1, **outbox_fields([entry("e1"), entry("e2")])}
+        await docs.insert_one(inserted)
+        commands.recording = True
+        assert await relay.flush_inserted(docs, inserted) == 2
+        commands.recording = False
+        doc = await docs.find_one({"_id": "d1"})
+    finally:
+        await client.close()
+    assert recorder.sent == ["e1", "e2"]
+    assert doc == {"_id": "d1", "n": 1, OUTBOX_FIELD: []}, "published, pulled, mark cleared"
+    assert [name for name, *_ in commands.seen] == ["update"], "one clear, no read"
+
+
+async def test_a_write_after_the_insert_keeps_its_events_for_its_own_flush(
+    mongo: Any, run_id: str
+) -> None:
+    """Another write between the insert and its flush adds its event after ours and marks the
+    document again: the flush of what was inserted sends only ours, and the later write's
+    flush (which reads) or the sweep sends the rest, in the document's order."""
+    relay, recorder, docs = await relay_over(mongo[f"{run_id}_outbox"])
+    inserted = {"_id": "d1", **outbox_fields(entry("e1"))}
+    await docs.insert_one(inserted)
+    await docs.update_one({"_id": "d1"}, push_outbox({}, entry("e2")))
+    assert await relay.flush_inserted(docs, inserted) == 1
+    doc = await docs.find_one({"_id": "d1"})
+    assert [e["event_id"] for e in doc[OUTBOX_FIELD]] == ["e2"]
+    assert PENDING_FIELD in doc, "the later write's mark stays"
+    assert await relay.flush(docs, "d1") == 1
     assert recorder.sent == ["e1", "e2"]
     doc = await docs.find_one({"_id": "d1"})
     assert doc[OUTBOX_FIELD] == [] and PENDING_FIELD not in doc

@@ -198,6 +198,16 @@ class OutboxRelay:
         doc = await collection.find_one({"_id": doc_id}, {OUTBOX_FIELD: 1, PENDING_FIELD: 1})
         if doc is None:
             return 0
+        return await self._publish_and_clear(collection, doc)
+
+    async def flush_inserted(self, collection: AsyncCollection[Document], doc: Document) -> int:
+        """``flush`` for a document this call has just inserted with its events, as inserted
+        (its outbox and mark included), without reading it back. Nothing can stand before those
+        events; a write after the insert marks the document again and adds its events after
+        them, and whoever flushes that write reads the document, so publishes ours first."""
+        return await self._publish_and_clear(collection, doc)
+
+    async def _publish_and_clear(self, collection: AsyncCollection[Document], doc: Document) -> int:
         entries = doc.get(OUTBOX_FIELD) or []
         for entry in entries:
             await self._publisher.publish_payload(
@@ -265,14 +275,24 @@ class OutboxRelay:
 RelayRef = Callable[[], OutboxRelay | None]
 
 
-async def publish_now(relay: RelayRef, collection: AsyncCollection[Document], doc_id: Any) -> None:
+async def publish_now(
+    relay: RelayRef,
+    collection: AsyncCollection[Document],
+    doc_id: Any,
+    *,
+    inserted: Document | None = None,
+) -> None:
     """Publish what a document's outbox holds now, or leave it to the relay's sweeper: the
-    state and its events are stored together, so a failure here only delays them."""
+    state and its events are stored together, so a failure here only delays them.
+    ``inserted``: the document as this call just inserted it (``OutboxRelay.flush_inserted``)."""
     current = relay()
     if current is None:
         return
     try:
-        await current.flush(collection, doc_id)
+        if inserted is not None:
+            await current.flush_inserted(collection, inserted)
+        else:
+            await current.flush(collection, doc_id)
     except Exception as exc:  # the state is stored; the sweeper publishes it later
         log.warning(
             "events not published yet; the outbox sweeper will",

@@ -80,7 +80,7 @@ class CaseIntake:
             records.store.active_among(earlier, category=intake.category, since=since, limit=10),
             records.store.insert(case),
         )
-        await records.flush(case_id)
+        await records.flush(case_id, inserted=case.doc)
         drop_outbox(case.doc)
         return Opened(case, duplicates)
 

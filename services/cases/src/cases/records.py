@@ -93,10 +93,12 @@ class CaseRecords:
         """The years the clocks count days in, before or after the change (recounts find both)."""
         return sorted(set(case.clock_years) | set(clock_years(self.calendar, after["clocks"])))
 
-    async def flush(self, case_id: str) -> None:
+    async def flush(self, case_id: str, *, inserted: Document | None = None) -> None:
+        """Publish a case's pending events; ``inserted``: the case as this call just inserted
+        it (published without reading it back)."""
         if self.relay() is None:  # nothing runs the outbox (the use cases' unit tests)
             return
-        await publish_now(self.relay, self.store.collection, case_id)
+        await publish_now(self.relay, self.store.collection, case_id, inserted=inserted)
 
     async def reload(self, case_id: str) -> Case:
         case = await self.store.get(case_id)

@@ -125,20 +125,24 @@ class DriverRecords:
         event = DriverUpdated(driver_id=driver_id, changed_fields=names, updated_at=now)
         await self.write(driver_id, Changes(set_={"updated_at": now}), event)
 
-    async def announce(self, driver_id: str, *, refile: bool = True) -> None:
+    async def announce(self, driver_id: str) -> None:
         """Publish a driver's pending events, after filing the driver in ``lookups`` as the
-        document is now (a registration files before inserting and says ``refile=False``).
+        document is now (a registration files before inserting: ``announce_inserted``).
 
         Filed before publishing: a crash in between leaves the events in the outbox, and the
         relay's sweeper files the driver again before it publishes them (``app.py``).
         """
-        if refile:
-            await self.drivers.lookups.sync(driver_id)
+        await self.drivers.lookups.sync(driver_id)
         await self.announce_in(self.drivers.collection, driver_id)
 
     async def announce_in(self, collection: AsyncCollection[Document], doc_id: str) -> None:
         """Publish what a document's outbox holds (organisations and grids have one too)."""
         await publish_now(self._relay, collection, doc_id)
+
+    async def announce_inserted(self, doc: Document) -> None:
+        """Publish the events of a driver this call has just inserted (filed in ``lookups``
+        before the insert), from the document as inserted."""
+        await publish_now(self._relay, self.drivers.collection, doc["_id"], inserted=doc)
 
     # ------------------------------------------------------------------ personal values
 

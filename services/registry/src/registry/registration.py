@@ -285,5 +285,5 @@ class Registrar:
             return None
         for review in reviews:
             await self._queue.add(review)
-        await self._records.announce(driver_id, refile=False)
+        await self._records.announce_inserted(inserted)
         return Registered(driver, created=True, vehicles=[claimed] if claimed else [])

@@ -157,14 +157,17 @@ class Checkins:
                 time=checkin.recorded_at,
             )
             outbox.append(outbox_entry(TOPIC, event))
-        if not await self._checkins.insert(checkin, outbox, use.fingerprint):
+        inserted = await self._checkins.insert(checkin, outbox, use.fingerprint)
+        if inserted is None:
             winner = await self._checkins.get(use.checkin_id)
             if winner is None:
                 raise RuntimeError(f"check-in {use.checkin_id} reported duplicate but not found")
             await self._followed(winner)
             return winner, False
         if status == "counted":
-            await self._announcer.announce(self._checkins.collection, use.checkin_id)
+            await self._announcer.announce(
+                self._checkins.collection, use.checkin_id, inserted=inserted
+            )
             await self._followed(checkin)
         return checkin, True
 
@@ -186,7 +189,7 @@ class Checkins:
             reason=error.code,
             kiosk_id=use.kiosk_id,
         )
-        if not await self._checkins.insert(checkin, [], use.fingerprint):
+        if await self._checkins.insert(checkin, [], use.fingerprint) is None:
             return await self.get_checkin(use.checkin_id)
         return checkin
 

@@ -22,5 +22,9 @@ class Announcer:
         # Read when announcing: the relay starts after the use cases are wired.
         self._relay = relay
 
-    async def announce(self, collection: Any, doc_id: str | int) -> None:
-        await publish_now(self._relay, collection, doc_id)
+    async def announce(
+        self, collection: Any, doc_id: str | int, *, inserted: dict[str, Any] | None = None
+    ) -> None:
+        """Publish a document's pending events; ``inserted``: the document as this call just
+        inserted it (published without reading it back)."""
+        await publish_now(self._relay, collection, doc_id, inserted=inserted)

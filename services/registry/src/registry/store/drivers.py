@@ -240,23 +240,26 @@ class DriverStore:
         self.collection = db[DRIVERS]
         self.lookups = LookupStore(db, DRIVERS)
 
-    async def insert_new(self, driver: Driver, outbox: list[Document]) -> bool:
-        """Insert with its pending events; False when the national ID is already registered.
+    async def insert_new(self, driver: Driver, outbox: list[Document]) -> Document | None:
+        """Insert with its pending events; the document as inserted, or None when the national
+        ID is already registered.
 
         Filed in ``lookups`` first: a crash in between leaves entries naming a driver that does
         not exist, which searches skip, never a stored driver that searches cannot find.
         """
         doc = to_doc(driver)
         doc[KEYS_FIELD] = lookups.keys_of(doc)
+        doc.update(outbox_fields(outbox))
         await self.lookups.add(driver.driver_id, doc[KEYS_FIELD])
         try:
-            inserted = await insert_once(self.collection, {**doc, **outbox_fields(outbox)})
+            inserted = await insert_once(self.collection, doc)
         except BaseException:
             await self.lookups.remove(driver.driver_id, doc[KEYS_FIELD])
             raise
         if not inserted:
             await self.lookups.remove(driver.driver_id, doc[KEYS_FIELD])
-        return inserted
+            return None
+        return doc
 
     async def insert_many_raw(self, docs: list[Document]) -> None:
         """Bulk load of prepared documents (demo data and benchmarks), filed in ``lookups``."""

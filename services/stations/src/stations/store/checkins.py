@@ -43,11 +43,12 @@ class CheckinStore:
 
     async def insert(
         self, checkin: Checkin, outbox: list[Document], fingerprint: str | None = None
-    ) -> bool:
-        """Insert with its pending events; False when this check-in id is already recorded."""
+    ) -> Document | None:
+        """Insert with its pending events; the document as inserted, or None when this
+        check-in id is already recorded."""
         doc = checkin.model_dump(mode="python", exclude={"checkin_id"})
         doc.update(_id=checkin.checkin_id, fingerprint=fingerprint, **outbox_fields(outbox))
-        return await insert_once(self.collection, doc)
+        return doc if await insert_once(self.collection, doc) else None
 
     async def get(self, checkin_id: str) -> Checkin | None:
         doc = await self.collection.find_one({"_id": checkin_id}, OUTBOX_HIDDEN)
