@@ -28,6 +28,7 @@ class Opened:
     """A driver's fresh account, an award for them not posted yet, and the account as read
     before it (what the consent check hands the ledger)."""
 
+    service: Any
     ledger: Ledger
     driver: str
     award: Entry
@@ -45,7 +46,7 @@ async def opened(settings: PointsSettings) -> AsyncIterator[Opened]:
         assert decision.award is not None, "the volunteer rule gives points"
         seen = await service.ledger.accounts.raw(driver)
         assert seen is not None
-        yield Opened(service.ledger, driver, decision.award, seen)
+        yield Opened(service, service.ledger, driver, decision.award, seen)
 
 
 async def _account(mongo: Any, settings: PointsSettings, driver: str) -> dict[str, Any]:
@@ -115,3 +116,24 @@ async def test_a_cap_reached_only_in_the_earlier_read_refuses_nothing(
     assert result.amount == it.award.amount
     account = await _account(mongo, settings, it.driver)
     assert account["balance"] == it.award.amount
+
+
+async def test_another_drivers_account_is_never_where_an_award_starts(
+    make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    """Handed the wrong account (same ``seq`` and status, another balance), the ledger reads
+    the right one: the entry's ``balance_after`` is the driver's own."""
+    settings = make_settings(PointsSettings)
+    async with opened(settings) as it:
+        other = unique_name("drv_")
+        await it.service.open_account(other, datetime.now(UTC))
+        for driver, amount in ((other, 100), (it.driver, 50)):
+            await it.service.adjust(
+                driver, amount, operator="op", reason="测试", request_id=f"seed-{driver}"
+            )
+        wrong = await it.ledger.accounts.raw(other)
+        result = await it.ledger.post(it.award, seen=wrong)
+    assert result.balance_after == 50 + it.award.amount
+    account = await _account(mongo, settings, it.driver)
+    assert account["balance"] == 50 + it.award.amount
+    assert (await _account(mongo, settings, other))["balance"] == 100

@@ -98,6 +98,8 @@ class Ledger:
         same correction, so they pass ``same_cause=False``. ``seen`` is the entry's account as
         the caller read it before this call (never after: see the module's note).
         """
+        if seen is not None and seen.get("_id") != entry.driver_id:
+            seen = None  # another driver's account: never a starting point for this entry
         existing = await self.entries.insert(entry)
         self._faults.hit("points.ledger.after_insert")
         if existing is None and seen is not None:
