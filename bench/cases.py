@@ -2,8 +2,9 @@
 
 Intake: the service's open-case use case in-process (the case filed in the driver's dossier,
 duplicate lookup by id, insert with the event in the outbox; publishing left to the relay)
-against a bare ``insert_one`` of the same document, into a collection without indexes and into
-one with the cases' indexes; timed on an empty store and again with the open cases stored.
+against a bare ``insert_one`` of the same document, into a collection without indexes (before
+and after the intakes; the ratio is to the mean of the two) and into one with the cases'
+indexes; timed on an empty store and again with the open cases stored.
 Scan: ``BreachScan.scan`` over ``cases`` open cases of which 1 % are past a deadline, against
 a bare script doing the same reads and one conditional update per due case.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.cpu import CpuMeter, add_cpu_row
-from bench.report import Report, rate
+from bench.report import Report, bracketed, rate
 from cases import domain
 from cases.app import INDEXES, build_calendar
 from cases.intake import Intake
@@ -74,22 +75,18 @@ async def run(
         service = build_cases(db, calendar, settings, clock=lambda: now[0])
         raw_docs = [_case(i, calendar, policy, False) for i in range(intake)]
         with CpuMeter() as bare_cpu:
-            started = time.perf_counter()
-            for doc in raw_docs:
-                await db["raw_cases"].insert_one(doc)
-            raw = rate(intake, time.perf_counter() - started)
+            before = await _raw_inserts(db["raw_cases"], raw_docs)
         # The same inserts into a collection with the cases' indexes: what the store alone costs
         # an intake, the outbox's mark included (the local store keeps and writes only the
         # unique ones).
         marks = outbox_indexes("cases").models
         await ensure_indexes(db, [Indexes("raw_indexed", [*cases_indexes.models, *marks])])
-        started = time.perf_counter()
-        for doc in raw_docs:
-            await db["raw_indexed"].insert_one(doc)
-        indexed = rate(intake, time.perf_counter() - started)
+        indexed = await _raw_inserts(db["raw_indexed"], raw_docs)
         with CpuMeter() as intake_cpu:
             system = await _intake_rate(service, intake)
-        report.add("raw store: insert_one of a case document", f"{raw:,.0f} cases/s")
+        # The bare inserts again after the intakes: the ratios are to the mean of the two.
+        raw, drift = bracketed(before, await _raw_inserts(db["raw_cases_after"], raw_docs))
+        report.add("raw store: insert_one of a case document", f"{raw:,.0f} cases/s", drift)
         report.add(
             "raw store: the same insert_one, collection with the cases' indexes",
             f"{indexed:,.0f} cases/s",
@@ -150,6 +147,14 @@ async def run(
     finally:
         await client.drop_database(db.name)
         await client.close()
+
+
+async def _raw_inserts(collection: Any, docs: list[dict[str, Any]]) -> float:
+    """Documents per second of a bare ``insert_one`` each, one after another."""
+    started = time.perf_counter()
+    for doc in docs:
+        await collection.insert_one(doc)
+    return rate(len(docs), time.perf_counter() - started)
 
 
 async def _intake_rate(service: Any, count: int, *, first: int = 0) -> float:

@@ -7,8 +7,9 @@ progress read once at the end). Both announcement designs run, each on a fresh d
 (``broadcast_announcements``, docs/notify.md): ``page`` (one
 ``notification.broadcast_delivered.v1`` per page of 500, the default) and ``driver`` (one
 ``notification.delivered.v1`` per inbox, the earlier contract). The raw baseline, measured in
-the same run, is the store's bulk insert of N inbox-sized documents in batches of the same
-size, into a collection without indexes: the least any fan-out has to do. For context the same
+the same run before and after both broadcasts (the ratios are to the mean of the two), is the
+store's bulk insert of N inbox-sized documents in batches of the same size, into a collection
+without indexes: the least any fan-out has to do. For context the same
 run also inserts the same number of notify's own documents into notify's indexed collection
 (its indexes; the local store keeps only the unique ones), with nothing else: what the store
 alone costs a fan-out. And since a notification carries its whole state (about 30 fields:
@@ -36,6 +37,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from bench.cpu import CpuMeter, add_cpu_row
+from bench.report import bracketed
 from common.auth import issue_token
 from common.mongo import ensure_indexes
 from common.settings import ServiceSettings
@@ -128,29 +130,37 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, w="majority")
     try:
         with CpuMeter() as bare_cpu:
-            raw = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
-        report.add(f"raw: store bulk insert, {drivers:,} inbox docs", f"{raw:,.0f}/s")
+            before = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
         indexed = await indexed_bulk_insert(client[f"{run_id}_indexed"], drivers)
-        report.add(
-            "raw: the same count into notify's indexed collection",
-            f"{indexed:,.0f}/s",
-            f"{indexed / raw:.2f}x raw bulk insert: the store's share alone",
-        )
     finally:
         for name in ("raw", "indexed"):
             await client.drop_database(f"{run_id}_{name}")
     sample: dict[str, Any] = {}
     try:
-        for announcements in ("driver", "page"):
-            seconds, delivered, notify_cpu = await broadcast(
-                kafka,
-                mongo,
-                client,
-                f"{run_id}{announcements[0]}",
-                drivers=drivers,
-                announcements=announcements,
-                sample=sample,
+        runs = [
+            (
+                announcements,
+                await broadcast(
+                    kafka,
+                    mongo,
+                    client,
+                    f"{run_id}{announcements[0]}",
+                    drivers=drivers,
+                    announcements=announcements,
+                    sample=sample,
+                ),
             )
+            for announcements in ("driver", "page")
+        ]
+        # The raw insert again after both broadcasts: the ratios are to the mean of the two.
+        raw, drift = bracketed(before, await raw_bulk_insert(client[f"{run_id}_after"], drivers))
+        report.add(f"raw: store bulk insert, {drivers:,} inbox docs", f"{raw:,.0f}/s", drift)
+        report.add(
+            "raw: the same count into notify's indexed collection",
+            f"{indexed:,.0f}/s",
+            f"{indexed / raw:.2f}x raw bulk insert: the store's share alone",
+        )
+        for announcements, (seconds, delivered, notify_cpu) in runs:
             system = delivered / seconds
             design = (
                 "one broadcast_delivered per page of 500"
@@ -188,7 +198,8 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
             bare=(own_cpu, drivers),
         )
     finally:
-        await client.drop_database(f"{run_id}_own")
+        for name in ("after", "own"):
+            await client.drop_database(f"{run_id}_{name}")
         await client.close()
 
 

@@ -7,7 +7,8 @@ of a raw store baseline measured in the same run on the same data (handbook sect
 - registration: a bare script doing exactly a registration's store round trips (look the ID hash
   up, list the plate under the driver and claim it, list the driver under its lookup keys and
   insert it with its outbox entry, pull the outbox once published) with the same concurrency,
-  against ``POST /v1/drivers``;
+  before and after the service's run (the ratio is to the mean of the two), against
+  ``POST /v1/drivers``;
 - search: the bare ``find`` each search kind comes down to (same filter, sort and limit), against
   the search endpoints, as p50/p99 latency over 1,000 queries per kind (with 100, the p99 was
   the second-largest sample and one stall on this machine decided it).
@@ -36,6 +37,7 @@ import httpx
 from pymongo import AsyncMongoClient, UpdateOne
 
 from bench.cpu import CpuMeter, add_cpu_row
+from bench.report import bracketed
 from common.auth import issue_token
 from common.mongo import ensure_indexes
 from common.outbox import PENDING_FIELD, note_all_marked, outbox_indexes
@@ -388,16 +390,20 @@ async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_
         )
         registrations = min(REGISTRATIONS, max(100, drivers // 10))
         with CpuMeter() as bare_cpu:
-            raw = await raw_registration(db, pii, drivers, registrations)
+            before = await raw_registration(db, pii, drivers, registrations)
         process.start()
         await process.wait_ready()
         assert process.process is not None
         with CpuMeter(process.process.pid) as registry_cpu:
             http_rate = await http_registration(process.url, drivers + registrations, registrations)
+        # The bare work again after the service's run (new people): the ratio is to the mean.
+        after = await raw_registration(db, pii, drivers + 2 * registrations, registrations)
+        raw, drift = bracketed(before, after)
         report.add(
             f"registry: POST /v1/drivers ({CONCURRENCY} concurrent, {drivers:,} loaded)",
             f"{http_rate:,.0f} req/s",
-            f"ratio {http_rate / raw:.2f} of a registration's bare store work ({raw:,.0f}/s)",
+            f"ratio {http_rate / raw:.2f} of a registration's bare store work ({raw:,.0f}/s, "
+            f"{drift})",
         )
         add_cpu_row(
             report,

@@ -21,3 +21,9 @@ def rate(count: int, seconds: float) -> float:
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def bracketed(before: float, after: float) -> tuple[float, str]:
+    """A raw baseline measured just before and just after the system it is compared with: the
+    mean of the two, and a note giving both (how far the machine drifted in between)."""
+    return (before + after) / 2, f"mean of {before:,.0f} before and {after:,.0f} after"
