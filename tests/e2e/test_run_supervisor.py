@@ -8,6 +8,7 @@ supervisor started and check that none outlives it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,11 +26,14 @@ pytestmark = pytest.mark.e2e
 
 
 def free_port_base(count: int) -> int:
-    """A base such that base+1 … base+count are free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] - 1
+    """A base such that base+1 … base+count are free now, below the kernel's ephemeral range:
+    a port the kernel handed out was once taken by an outgoing connection between this check
+    and the fake service's bind, and the service never started."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    below = int(ephemeral[0]) if ephemeral else 32768
+    choose = random.Random()
+    for _ in range(200):
+        base = choose.randrange(10_000, below - count - 1)
         try:
             for i in range(1, count + 1):
                 with socket.socket() as s:
