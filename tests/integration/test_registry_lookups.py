@@ -205,3 +205,28 @@ async def test_lookups_follow_updates_deactivation_a_crash_and_erasure(
         plates = await db[LOOKUPS].count_documents({"_id": f"plates:{driver_id}"})
         stored = await db["drivers"].find_one({"_id": driver_id})
     assert (gone, plates, stored.get(KEYS_FIELD) or []) == (set(), 0, [])
+
+
+async def test_a_registration_refused_for_a_taken_plate_leaves_nothing_filed(
+    make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    """The new driver's keys and plate are filed in one write before the plate is claimed; a
+    plate another driver holds refuses the registration, and what was filed for it is taken
+    back: every id ``lookups`` lists for a person is a stored driver."""
+    settings = make_settings(RegistrySettings)
+    async with monitored_registry(settings) as (http, _, db):
+        first = await http.post("/v1/drivers", json=person(901), headers=token("operator"))
+        taken = await http.post(
+            "/v1/drivers",
+            json=person(902, plate=person(901)["plate"]),
+            headers=token("operator"),
+        )
+        listed = {
+            driver_id
+            async for doc in db[LOOKUPS].find({"_id": {"$not": {"$regex": "^plates:"}}})
+            for driver_id in doc.get("ids", [])
+        }
+        stored = {doc["_id"] async for doc in db["drivers"].find({}, {"_id": 1})}
+    assert first.status_code == 201, first.text
+    assert taken.status_code == 409, taken.text
+    assert listed == stored == {first.json()["driver_id"]}

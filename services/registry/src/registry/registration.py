@@ -9,6 +9,7 @@ the two leaves a claim by a driver id that does not exist, which a later claim t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from common.events.partner import PartnerDriverRegistered
 from common.events.registry import BaseLocation, DriverKind, DriverRegistered
@@ -36,7 +37,7 @@ from registry.oversight import Review
 from registry.records import Actor, DriverRecords
 from registry.registration_merge import KnownDriverMerge
 from registry.review_queue import ReviewQueue
-from registry.store.vehicles import VehicleStore
+from registry.store.vehicles import VehicleStore, plate_filing
 from registry.units import Units
 from registry.vehicles import Vehicles
 
@@ -231,32 +232,20 @@ class Registrar:
             updated_at=now,
         )
         reviews: list[Review] = []
-        claimed: Vehicle | None = None
-        plate = new.plate
-        if plate is not None:
-            normalised = normalise_plate(plate)
-            if not is_valid_plate(normalised):
-                reviews.append(
-                    self._queue.proposal(driver_id, source, "plate", "invalid_format", plate)
-                )
-            else:
-                vehicle = Vehicle(
-                    plate=normalised,
-                    driver_id=driver_id,
-                    vehicle_type=new.vehicle_type,
-                    added_at=now,
-                    source=source,
-                )
-                # Claim first: a crash before the insert leaves a claim by a driver id that does
-                # not exist, which _claim treats as stale.
-                if await self._vehicles.claim(vehicle):
-                    claimed = vehicle
-                elif on_plate_taken == "refuse":
-                    raise PlateTaken(normalised)
-                else:
-                    reviews.append(
-                        self._queue.proposal(driver_id, source, "plate", "plate_taken", normalised)
-                    )
+        vehicle = self._plate_to_claim(new, driver_id, source, now, reviews)
+        drivers = self._records.drivers
+        filings = dict([drivers.filing(driver)])
+        if vehicle is not None:
+            filings.update([plate_filing(vehicle)])
+        # The driver's keys and the plate listed first, in one write: a crash after it leaves
+        # entries naming a driver that does not exist or a plate it does not hold (reads skip
+        # both), never a stored driver or held plate that lookups cannot find.
+        await drivers.lookups.add_each(filings)
+        try:
+            claimed = await self._claim(vehicle, on_plate_taken, source, reviews)
+        except PlateTaken:
+            await drivers.lookups.remove(driver_id, filings[driver_id])
+            raise
         event = DriverRegistered(
             driver_id=driver_id,
             channel=new.channel,
@@ -272,8 +261,8 @@ class Registrar:
             base_location=driver.base_location if driver.has_consent("location") else None,
         )
         try:
-            inserted = await self._records.drivers.insert_new(
-                driver, [self._records.outbox(event, driver_id)]
+            inserted = await drivers.insert_new(
+                driver, [self._records.outbox(event, driver_id)], filed=filings[driver_id]
             )
         except BaseException:
             if claimed:
@@ -287,3 +276,40 @@ class Registrar:
             await self._queue.add(review)
         await self._records.announce_inserted(inserted)
         return Registered(driver, created=True, vehicles=[claimed] if claimed else [])
+
+    def _plate_to_claim(
+        self, new: NewDriver, driver_id: str, source: str, now: datetime, reviews: list[Review]
+    ) -> Vehicle | None:
+        """The vehicle a new driver's plate asks for; an invalid plate goes to review."""
+        if new.plate is None:
+            return None
+        normalised = normalise_plate(new.plate)
+        if not is_valid_plate(normalised):
+            reviews.append(
+                self._queue.proposal(driver_id, source, "plate", "invalid_format", new.plate)
+            )
+            return None
+        return Vehicle(
+            plate=normalised,
+            driver_id=driver_id,
+            vehicle_type=new.vehicle_type,
+            added_at=now,
+            source=source,
+        )
+
+    async def _claim(
+        self, vehicle: Vehicle | None, on_plate_taken: str, source: str, reviews: list[Review]
+    ) -> Vehicle | None:
+        """Claim the plate (already listed) before the driver is inserted: a crash in between
+        leaves a claim by a driver id that does not exist, which ``Vehicles.claim`` treats as
+        stale. A plate another driver holds is refused, or sent to review."""
+        if vehicle is None:
+            return None
+        if await self._vehicles.claim(vehicle, listed=True):
+            return vehicle
+        if on_plate_taken == "refuse":
+            raise PlateTaken(vehicle.plate)
+        reviews.append(
+            self._queue.proposal(vehicle.driver_id, source, "plate", "plate_taken", vehicle.plate)
+        )
+        return None

@@ -78,9 +78,10 @@ class Vehicles:
     ) -> list[Vehicle]:
         return await self._vehicles.passes_due(by, after=after, limit=limit)
 
-    async def claim(self, vehicle: Vehicle) -> bool:
-        """Take the plate for the vehicle's driver; False when another driver holds it."""
-        if await self._vehicles.claim(vehicle) is not None:
+    async def claim(self, vehicle: Vehicle, *, listed: bool = False) -> bool:
+        """Take the plate for the vehicle's driver; False when another driver holds it.
+        ``listed``: the caller has just listed the plate under the driver."""
+        if await self._vehicles.claim(vehicle, listed=listed) is not None:
             return True
         holder = await self._vehicles.get(vehicle.plate)
         if holder is None:  # released meanwhile: try once more

@@ -240,9 +240,15 @@ class DriverStore:
         self.collection = db[DRIVERS]
         self.lookups = LookupStore(db, DRIVERS)
 
-    async def insert_new(self, driver: Driver, outbox: list[Document]) -> Document | None:
+    def filing(self, driver: Driver) -> tuple[str, list[str]]:
+        """The driver's id and the lookup keys a new driver is filed under."""
+        return driver.driver_id, lookups.keys_of(to_doc(driver))
+
+    async def insert_new(
+        self, driver: Driver, outbox: list[Document], *, filed: Sequence[str] = ()
+    ) -> Document | None:
         """Insert with its pending events; the document as inserted, or None when the national
-        ID is already registered.
+        ID is already registered. ``filed``: the keys the caller has just filed it under.
 
         Filed in ``lookups`` first: a crash in between leaves entries naming a driver that does
         not exist, which searches skip, never a stored driver that searches cannot find.
@@ -250,7 +256,9 @@ class DriverStore:
         doc = to_doc(driver)
         doc[KEYS_FIELD] = lookups.keys_of(doc)
         doc.update(outbox_fields(outbox))
-        await self.lookups.add(driver.driver_id, doc[KEYS_FIELD])
+        unfiled = [key for key in doc[KEYS_FIELD] if key not in filed]
+        if unfiled:
+            await self.lookups.add(driver.driver_id, unfiled)
         try:
             inserted = await insert_once(self.collection, doc)
         except BaseException:

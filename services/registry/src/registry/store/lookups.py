@@ -18,7 +18,7 @@ hash does not linger as a key.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo import DeleteOne, UpdateOne
@@ -117,17 +117,17 @@ class LookupStore:
 
     async def add(self, driver_id: str, keys: Sequence[str]) -> None:
         """File a driver (or a plate) under ``keys`` (idempotent): one unordered bulk write."""
-        if keys:
-            await self._upsert(
-                [
-                    UpdateOne(
-                        {"_id": key},
-                        {"$addToSet": {"ids": driver_id}, "$inc": {"v": 1}},
-                        upsert=True,
-                    )
-                    for key in keys
-                ]
-            )
+        await self.add_each({driver_id: keys})
+
+    async def add_each(self, filings: Mapping[str, Sequence[str]]) -> None:
+        """File each driver or plate under its keys, all in one unordered bulk write."""
+        writes = [
+            UpdateOne({"_id": key}, {"$addToSet": {"ids": value}, "$inc": {"v": 1}}, upsert=True)
+            for value, keys in filings.items()
+            for key in keys
+        ]
+        if writes:
+            await self._upsert(writes)
 
     async def _upsert(self, writes: list[UpdateOne]) -> None:
         # Two upserts creating one document race on its _id; the loser's write is retried

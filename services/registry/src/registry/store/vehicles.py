@@ -44,14 +44,20 @@ def _from_doc(doc: Document) -> Vehicle:
     return Vehicle.model_validate({**fields, "plate": doc["_id"]})
 
 
+def plate_filing(vehicle: Vehicle) -> tuple[str, list[str]]:
+    """The plate and the lookup key it is listed under: its driver's plates."""
+    return vehicle.plate, [plates_key(vehicle.driver_id)]
+
+
 class VehicleStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[VEHICLES]
         self.lookups = LookupStore(db)
 
-    async def claim(self, vehicle: Vehicle) -> Vehicle | None:
+    async def claim(self, vehicle: Vehicle, *, listed: bool = False) -> Vehicle | None:
         """Hold the plate for ``vehicle.driver_id`` if it is free, already theirs, or its holder
-        is no longer active; None when another active driver holds it.
+        is no longer active; None when another active driver holds it. ``listed``: the caller
+        has just listed the plate under the driver (:func:`plate_filing`).
 
         Three single-document steps, each keyed by an index on both stores: insert (a free
         plate), update where it is already theirs, update where its holder is inactive.
@@ -61,8 +67,9 @@ class VehicleStore:
         doc.pop("_id")
         # Listed under its driver first: a crash leaves a plate listed that the driver does not
         # hold (reads check the holder), never a held plate missing from the list.
-        listed = [plates_key(vehicle.driver_id)]
-        await self.lookups.add(vehicle.plate, listed)
+        plate, filed = plate_filing(vehicle)
+        if not listed:
+            await self.lookups.add_each({plate: filed})
         for _ in range(2):  # a plate released between the steps is inserted on the next round
             try:
                 await self.collection.insert_one(
@@ -80,7 +87,7 @@ class VehicleStore:
                 )
                 if stored is not None:
                     return _from_doc(stored)
-        await self.lookups.remove(vehicle.plate, listed)
+        await self.lookups.remove(plate, filed)
         return None
 
     async def take_over(self, vehicle: Vehicle, *, from_driver: str) -> bool:
