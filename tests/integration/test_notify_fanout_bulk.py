@@ -88,10 +88,10 @@ async def test_a_page_failing_after_its_inserts_is_fanned_out_again_once_per_inb
     }, "the id alone keeps one per driver and channel"
     indexes = await db["notifications"].index_information()
     assert "one_per_driver_cause_channel" not in indexes, "retired: the _id says the same"
-    assert all(d["outbox"] == [] for d in inbox), "announced from the page, not an outbox"
+    assert not any(d.get("outbox") for d in inbox), "announced from the page, not an outbox"
     sms = await db["notifications"].find({"broadcast_id": bid, "channel": "sms"}).to_list()
     assert [d["driver_id"] for d in sms] == [texting], "the limited driver gets no SMS"
-    collapsed = {d["driver_id"] for d in inbox if d["collapsed"]}
+    collapsed = {d["driver_id"] for d in inbox if d.get("collapsed")}
     assert collapsed == {limited}
     pages = -(-DRIVERS // PAGE)
     wanted = pages if announcements == "page" else DRIVERS

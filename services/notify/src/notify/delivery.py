@@ -304,7 +304,7 @@ class Delivery:
                     "notification_id": doc["_id"],
                     "driver_id": doc["driver_id"],
                     "category": doc["category"],
-                    "urgent": doc["urgent"],
+                    "urgent": doc.get("urgent", False),
                     "language": doc["language"],
                     "title": doc["title"],
                     "body": doc["body"],

@@ -24,7 +24,7 @@ from typing import Literal
 from common.events import new_event
 from common.events.notify import BroadcastDelivered, BroadcastDelivery
 from common.faults import Faults
-from common.outbox import PENDING_FIELD, outbox_entry
+from common.outbox import OUTBOX_FIELD, PENDING_FIELD, outbox_entry
 from notify.records import EVENT_SOURCE, EVENT_TOPIC, Document, NotificationRecords, delivered_entry
 
 # Documents stored per bulk insert.
@@ -47,11 +47,10 @@ class PageAnnouncements:
 
     async def store(self, broadcast_id: str, batch_no: int, docs: list[Document]) -> None:
         """Store a planned page and announce it; safe to run again for the same page."""
-        announcements = {d["_id"]: d.pop("outbox") for d in docs}
+        announcements = {d["_id"]: d.pop(OUTBOX_FIELD, []) for d in docs}
         for planned in docs:
             # Announced from the page, so not marked for the outbox sweeper either.
             planned.pop(PENDING_FIELD, None)
-            planned["outbox"] = []
         if self._mode == "page":
             await self._by_page(broadcast_id, batch_no, docs, announcements)
         else:

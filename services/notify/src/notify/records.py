@@ -131,77 +131,52 @@ class NotificationRecords:
         a broadcast driver's ``place`` fixes their ids and how the inbox item is announced."""
         now = cause.planned_at or self.clock()
         prefs = prefs or _NO_CHOICES
-        hold_until = None
-        driving_until = None
-        if not cause.urgent:
-            if prefs.quiet_hours is not None:
-                hold_until = prefs.quiet_hours.ends_after(now, self._settings.district_timezone)
-            driving_until = facts.driving_at(now) if facts else None
-        keys: list[tuple[str, str | None]] = [(c, None) for c in prefs.channels_for(cause.category)]
-        if limited:
-            keys = [("inbox", None)]  # collapsed: kept in the inbox, no SMS or partner call
-        else:
-            fleet = facts.fleet if facts else None
-            keys += [
-                (f"webhook:{s['_id']}", s["_id"])
-                for s in subscriptions
-                if s.get("fleet") in (None, fleet)
-            ]
+        quiet_until, driving_until = self._holds(cause, prefs, facts, now)
         docs = []
-        for key, subscription in keys:
+        for key, subscription in channel_keys(cause, prefs, facts, subscriptions, limited):
             channel = channel_of(key)
-            held_until, hold_reason = hold_of(channel, hold_until, driving_until)
-            held = held_until is not None
+            held_until, hold_reason = hold_of(channel, quiet_until, driving_until)
             nid = (
                 place.notification_id(cause.broadcast_id, driver_id, key)
                 if place is not None and cause.broadcast_id
                 else notification_id(driver_id, cause.source, cause.source_id, key)
             )
-            if held:
-                status = "held"
+            doc = first_state(nid, driver_id, key, cause=cause, rendered=rendered, now=now)
+            if subscription is not None:
+                doc["subscription_id"] = subscription
+            if limited:
+                doc["collapsed"] = True
+            if held_until is not None:
+                doc.update(status="held", hold_until=held_until, hold_reason=hold_reason)
+                if quiet_until is not None:
+                    # The quiet-hours part of a hold: a drive ending early releases no sooner.
+                    doc["quiet_until"] = quiet_until
             elif channel == "inbox":
-                status = "delivered"
-            else:
-                status = "queued"
-            doc: Document = {
-                "_id": nid,
-                "driver_id": driver_id,
-                "source": cause.source,
-                "source_id": cause.source_id,
-                "kind": cause.kind,
-                "channel": channel,
-                "channel_key": key,
-                "subscription_id": subscription,
-                "category": cause.category,
-                "urgent": cause.urgent,
-                "collapsed": limited,
-                "language": rendered.language,
-                "title": rendered.title,
-                "body": rendered.body,
-                "status": status,
-                "attempts": 0,
-                "reason": None,
-                "created_at": now,
-                "updated_at": now,
-                "hold_until": held_until,
-                "hold_reason": hold_reason,
-                # The quiet-hours part of a hold: a drive ending early releases no sooner.
-                "quiet_until": hold_until if held else None,
-                "next_attempt_at": now if status == "queued" else None,
-                "lease_until": None,
-                "expires_at": cause.expires_at,
-                "broadcast_id": cause.broadcast_id,
-                "read_at": None,
-                "archived_at": None,
-                "history": [{"status": status, "at": now, "reason": hold_reason}],
-                "outbox": [],
-            }
-            if status == "delivered":
-                doc["delivered_at"] = now
-                if not (place is not None and place.announced_by_page and channel == "inbox"):
+                doc.update(status="delivered", delivered_at=now)
+                if not (place is not None and place.announced_by_page):
                     doc.update(outbox_fields(delivered_entry(doc, now)))
+            else:
+                doc.update(status="queued", next_attempt_at=now)
+            if doc["status"] != "delivered":
+                # A waiting notification changes state later, each change pushed onto its
+                # history, so its history starts here; one delivered at once has none.
+                doc["updated_at"] = now
+                doc["history"] = [{"status": doc["status"], "at": now, "reason": hold_reason}]
             docs.append(doc)
         return docs
+
+    def _holds(
+        self, cause: Cause, prefs: Preferences, facts: DriverFacts | None, now: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """Until when the driver's quiet hours and current drive last, for a cause that waits."""
+        if cause.urgent:
+            return None, None
+        quiet = prefs.quiet_hours
+        tz = self._settings.district_timezone
+        return (
+            quiet.ends_after(now, tz) if quiet is not None else None,
+            facts.driving_at(now) if facts else None,
+        )
 
     async def announce(self, ids: Sequence[str]) -> None:
         """Publish these notifications' pending events now; failures are the caller's."""
@@ -255,6 +230,54 @@ class NotificationRecords:
         )
         if updated is not None:
             await self.announce_or_defer([doc["_id"]])
+
+
+def channel_keys(
+    cause: Cause,
+    prefs: Preferences,
+    facts: DriverFacts | None,
+    subscriptions: list[Document],
+    limited: bool,
+) -> list[tuple[str, str | None]]:
+    """The channel keys a driver gets a notification on, each with its webhook subscription."""
+    if limited:
+        return [("inbox", None)]  # collapsed: kept in the inbox, no SMS or partner call
+    keys: list[tuple[str, str | None]] = [(c, None) for c in prefs.channels_for(cause.category)]
+    fleet = facts.fleet if facts else None
+    keys += [
+        (f"webhook:{s['_id']}", s["_id"]) for s in subscriptions if s.get("fleet") in (None, fleet)
+    ]
+    return keys
+
+
+def first_state(
+    nid: str, driver_id: str, key: str, *, cause: Cause, rendered: Rendered, now: datetime
+) -> Document:
+    """A new notification's fields common to every state. Only what differs from the stored
+    form's defaults is stored (store/notifications.py): half the store's work per inbox item of
+    a district broadcast (issue 19)."""
+    doc: Document = {
+        "_id": nid,
+        "driver_id": driver_id,
+        "source": cause.source,
+        "source_id": cause.source_id,
+        "kind": cause.kind,
+        "channel": channel_of(key),
+        "channel_key": key,
+        "category": cause.category,
+        "language": rendered.language,
+        "title": rendered.title,
+        "body": rendered.body,
+        "status": "",
+        "created_at": now,
+    }
+    if cause.urgent:
+        doc["urgent"] = True
+    if cause.broadcast_id is not None:
+        doc["broadcast_id"] = cause.broadcast_id
+    if cause.expires_at is not None:
+        doc["expires_at"] = cause.expires_at
+    return doc
 
 
 def hold_of(

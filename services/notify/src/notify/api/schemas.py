@@ -17,6 +17,7 @@ from notify.domain import (
     QuietHours,
     Segment,
 )
+from notify.store.notifications import history_of
 
 
 class InboxItem(BaseModel):
@@ -37,7 +38,7 @@ class InboxItem(BaseModel):
         return cls(
             notification_id=doc["_id"],
             category=doc["category"],
-            urgent=doc["urgent"],
+            urgent=doc.get("urgent", False),
             title=doc["title"],
             body=doc["body"],
             language=doc["language"],
@@ -88,7 +89,7 @@ class NotificationView(BaseModel):
             driver_id=doc["driver_id"],
             channel=doc["channel"],
             category=doc["category"],
-            urgent=doc["urgent"],
+            urgent=doc.get("urgent", False),
             collapsed=doc.get("collapsed", False),
             status=doc["status"],
             attempts=doc.get("attempts", 0),
@@ -99,7 +100,7 @@ class NotificationView(BaseModel):
             delivered_at=doc.get("delivered_at"),
             cause={"source": doc["source"], "id": doc["source_id"], "type": doc["kind"]},
             broadcast_id=doc.get("broadcast_id"),
-            history=[HistoryEntry.model_validate(h) for h in doc.get("history", [])],
+            history=[HistoryEntry.model_validate(h) for h in history_of(doc)],
         )
 
 

@@ -4,6 +4,14 @@ The ``_id`` is derived from (driver, cause, channel) and nothing else, so a rede
 only hit the same document, and the ``_id`` index alone keeps one per driver, cause and channel.
 That holds when sharded by driver too: the same driver, cause and channel always land on the
 same shard, whose ``_id`` index refuses the second.
+
+Stored form: a field at its default is not stored, so an inbox item of a district broadcast is
+half the store's work (issue 19). Absent means: ``subscription_id``, ``broadcast_id``,
+``expires_at``, ``hold_until``, ``hold_reason``, ``quiet_until``, ``next_attempt_at``,
+``lease_until``, ``read_at``, ``archived_at``, ``reason`` none; ``urgent`` and ``collapsed``
+false; ``attempts`` 0; ``outbox`` empty; ``updated_at`` the ``created_at``; ``history`` the
+creation state alone (:func:`history_of`). Queries keep their meaning, as ``{field: None}``
+matches an absent field; readers use ``.get`` with the default.
 """
 
 from __future__ import annotations
@@ -37,6 +45,16 @@ WAITING = ("queued", "held")
 _WAITING = {DUE_MARK: {"$regex": "^"}}
 # Where notify notes that notifications stored waiting before the mark existed were marked.
 _MARKED_ONCE = f"{NOTIFICATIONS}.{DUE_MARK}"
+
+
+def history_of(doc: Document) -> list[Document]:
+    """The notification's states in order. One stored without a history (delivered at once) has
+    never changed state: every change pushes onto the history, and only a waiting notification
+    changes, which is stored with its first entry."""
+    history: list[Document] | None = doc.get("history")
+    if history:
+        return history
+    return [{"status": doc["status"], "at": doc["created_at"], "reason": doc.get("hold_reason")}]
 
 
 def marked_if_waiting(doc: Document) -> Document:
