@@ -112,6 +112,35 @@ async def test_pii_rests_in_the_store_only_as_hash_ciphertext_and_mask(
     assert NATIONAL_ID not in stored and PHONE not in stored
 
 
+async def test_a_driver_is_stored_without_empty_fields_and_reads_and_changes_as_before(
+    make_settings: Callable[..., RegistrySettings],
+    token: Callable[..., dict[str, str]],
+    mongo: Any,
+) -> None:
+    """The stored form leaves out every empty list and map (``registry.store.drivers.to_doc``):
+    reads give them as empty, and a change writes into a field that is not there yet."""
+    settings = make_settings(RegistrySettings)
+    async with serve(create_app(settings)) as http:
+        made = await http.post("/v1/drivers", json=registration(), headers=token())
+        driver_id = made.json()["driver_id"]
+        stored = await mongo[settings.mongo_db]["drivers"].find_one({"_id": driver_id})
+        # The outbox is the relay's: emptied once the event is out.
+        empty = sorted(k for k, v in stored.items() if v in ([], {}, None) and k != "outbox")
+        assert empty == [], empty
+        assert "consents" not in stored and "languages" not in stored
+        read = await http.get(f"/v1/drivers/{driver_id}", headers=token())
+        assert (read.json()["languages"], read.json()["consents"]) == ([], {})
+        me = token("driver", driver_id=driver_id)
+        granted = await http.put(
+            f"/v1/drivers/{driver_id}/consents/family_services",
+            json={"granted": True, "channel": "app"},
+            headers=me,
+        )
+        assert granted.status_code == 200, granted.text
+        again = await http.get(f"/v1/drivers/{driver_id}", headers=token())
+    assert again.json()["consents"] == {"family_services": True}
+
+
 @pytest.mark.parametrize(
     ("headers_for", "status"),
     [
