@@ -18,7 +18,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from bench.cpu import CpuMeter, add_cpu_row
+from bench.cpu import CpuMeter, add_cpu_row, add_store_cpu_row, store_meter
 from bench.report import Report, bracketed, rate
 from cases import domain
 from cases.app import INDEXES, build_calendar
@@ -74,7 +74,7 @@ async def run(
         now = [START]
         service = build_cases(db, calendar, settings, clock=lambda: now[0])
         raw_docs = [_case(i, calendar, policy, False) for i in range(intake)]
-        with CpuMeter() as bare_cpu:
+        with CpuMeter() as bare_cpu, store_meter(mongo) as bare_store:
             before = await _raw_inserts(db["raw_cases"], raw_docs)
         # The same inserts into a collection with the cases' indexes: what the store alone costs
         # an intake, the outbox's mark included (the local store keeps and writes only the
@@ -82,7 +82,7 @@ async def run(
         marks = outbox_indexes("cases").models
         await ensure_indexes(db, [Indexes("raw_indexed", [*cases_indexes.models, *marks])])
         indexed = await _raw_inserts(db["raw_indexed"], raw_docs)
-        with CpuMeter() as intake_cpu:
+        with CpuMeter() as intake_cpu, store_meter(mongo) as store_cpu:
             system = await _intake_rate(service, intake)
         # The bare inserts again after the intakes: the ratios are to the mean of the two.
         raw, drift = bracketed(before, await _raw_inserts(db["raw_cases_after"], raw_docs))
@@ -102,6 +102,12 @@ async def run(
             "cases: CPU per intake, in-process",
             service=(intake_cpu, intake),
             bare=(bare_cpu, intake),
+        )
+        add_store_cpu_row(
+            report,
+            "store: CPU per intake",
+            service=(store_cpu, intake),
+            bare=(bare_store, intake),
         )
 
         await db["cases"].delete_many({})

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import httpx
 from pymongo import AsyncMongoClient
 
-from bench.cpu import CpuMeter, add_cpu_row
+from bench.cpu import CpuMeter, add_cpu_row, add_store_cpu_row, store_meter
 from bench.report import bracketed
 from common.auth import issue_token
 from common.mongo import ensure_indexes
@@ -129,7 +129,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
     run_id = f"bn{uuid.uuid4().hex[:8]}"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, w="majority")
     try:
-        with CpuMeter() as bare_cpu:
+        with CpuMeter() as bare_cpu, store_meter(mongo) as bare_store:
             before = await raw_bulk_insert(client[f"{run_id}_raw"], drivers)
         indexed = await indexed_bulk_insert(client[f"{run_id}_indexed"], drivers)
     finally:
@@ -160,7 +160,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
             f"{indexed:,.0f}/s",
             f"{indexed / raw:.2f}x raw bulk insert: the store's share alone",
         )
-        for announcements, (seconds, delivered, notify_cpu) in runs:
+        for announcements, (seconds, delivered, notify_cpu, store_cpu) in runs:
             system = delivered / seconds
             design = (
                 "one broadcast_delivered per page of 500"
@@ -182,6 +182,12 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                 f"notify: CPU per inbox, notify process ({announcements} announcements)",
                 service=(notify_cpu, delivered),
                 bare=(bare_cpu, drivers),
+            )
+            add_store_cpu_row(
+                report,
+                f"store: CPU per inbox ({announcements} announcements)",
+                service=(store_cpu, delivered),
+                bare=(bare_store, drivers),
             )
         with CpuMeter() as own_cpu:
             own = await raw_bulk_insert_of(client[f"{run_id}_own"], drivers, sample)
@@ -212,10 +218,10 @@ async def broadcast(
     drivers: int,
     announcements: str,
     sample: dict[str, Any],
-) -> tuple[float, int, CpuMeter]:
+) -> tuple[float, int, CpuMeter, CpuMeter]:
     """One broadcast to every driver on a fresh database: its seconds, the inboxes delivered
-    and the notify process's CPU meanwhile; ``sample`` gets one inbox notification the fan-out
-    stored."""
+    and the notify process's and the store's CPU meanwhile; ``sample`` gets one inbox
+    notification the fan-out stored."""
     db_name = f"{run_id}_notify"
     logs = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     process = ServiceProcess(
@@ -249,14 +255,14 @@ async def broadcast(
             stored = await client[db_name]["notifications"].find_one({"channel": "inbox"})
             sample.update(stored or {})
             assert process.process is not None
-            with CpuMeter(process.process.pid) as notify_cpu:
+            with CpuMeter(process.process.pid) as notify_cpu, store_meter(mongo) as store_cpu:
                 started = time.perf_counter()
                 broadcast_id = await _broadcast(
                     http, headers, {"kind": "everyone"}, client[db_name]
                 )
                 seconds = time.perf_counter() - started
             answer = (await http.get(f"/v1/broadcasts/{broadcast_id}", headers=headers)).json()
-        return seconds, int(answer["progress"]["delivered"]), notify_cpu
+        return seconds, int(answer["progress"]["delivered"]), notify_cpu, store_cpu
     finally:
         process.stop()
         await client.drop_database(db_name)

@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench.cpu import CpuMeter, add_cpu_row
+from bench.cpu import CpuMeter, add_cpu_row, add_store_cpu_row, store_meter
 from bench.report import Report, bracketed, pct, rate
 from common.events import new_event
 from common.events.partner import TrainingCompleted
@@ -133,7 +133,7 @@ async def drain_backlog(
 
 
 async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> None:
-    with CpuMeter() as bare_cpu:
+    with CpuMeter() as bare_cpu, store_meter(mongo) as bare_store:
         before = await raw_award_work(mongo, events)
     # Context, not the goal's baseline: the same bare work with as many drivers at once as
     # the service's key lanes allow, i.e. what the store gives when round trips overlap.
@@ -168,7 +168,7 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
         )
         # Sustained throughput: a backlog drained by one points process.
         assert points.process is not None
-        with CpuMeter(points.process.pid) as points_cpu:
+        with CpuMeter(points.process.pid) as points_cpu, store_meter(mongo) as store_cpu:
             system = await drain_backlog(
                 producer, f"{prefix}partner.training-centre.events", drivers, events, ledger
             )
@@ -192,6 +192,12 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
             "points: CPU per award, points process",
             service=(points_cpu, events),
             bare=(bare_cpu, events),
+        )
+        add_store_cpu_row(
+            report,
+            "store: CPU per award",
+            service=(store_cpu, events),
+            bare=(bare_store, events),
         )
 
         # Latency at half that load: event time -> entry applied, same clock.

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import httpx
 from pymongo import AsyncMongoClient, UpdateOne
 
-from bench.cpu import CpuMeter, add_cpu_row
+from bench.cpu import CpuMeter, add_cpu_row, add_store_cpu_row, store_meter
 from bench.report import bracketed
 from common.auth import issue_token
 from common.mongo import ensure_indexes
@@ -165,11 +165,11 @@ async def _concurrently(count: int, one: Callable[[int], Awaitable[None]]) -> fl
     return count / (time.perf_counter() - started)
 
 
-async def raw_registration(db: Any, pii: PiiProtector, first: int, count: int) -> float:
-    """Exactly a registration's store round trips, no HTTP, no validation, no events.
-
-    Runs on the loaded collections before the service starts, and removes what it wrote.
-    """
+async def raw_registration(
+    db: Any, pii: PiiProtector, first: int, count: int
+) -> tuple[float, list[tuple[str, str]]]:
+    """Exactly a registration's store round trips, no HTTP, no validation, no events: their
+    rate, and the drivers and plates written (for :func:`remove_raw`)."""
     now = datetime.now(UTC)
     written: list[tuple[str, str]] = []
 
@@ -209,7 +209,12 @@ async def raw_registration(db: Any, pii: PiiProtector, first: int, count: int) -
             {"$pull": {"outbox": {"event_id": driver_id}}, "$unset": {PENDING_FIELD: ""}},
         )
 
-    rate = await _concurrently(count, one)
+    return await _concurrently(count, one), written
+
+
+async def remove_raw(db: Any, written: list[tuple[str, str]]) -> None:
+    """Take back what :func:`raw_registration` wrote, untimed, so the loaded store stays as
+    loaded."""
     store = LookupStore(db)
     removed = [d for d, _ in written]
     async for doc in db[DRIVERS].find({"_id": {"$in": removed}}, {KEYS_FIELD: 1}):
@@ -217,7 +222,6 @@ async def raw_registration(db: Any, pii: PiiProtector, first: int, count: int) -
     await db[DRIVERS].delete_many({"_id": {"$in": removed}})
     await db[VEHICLES].delete_many({"_id": {"$in": [p for _, p in written]}})
     await db[LOOKUPS].delete_many({"_id": {"$in": [lookups.plates_key(d) for d in removed]}})
-    return rate
 
 
 async def http_registration(url: str, first: int, count: int) -> float:
@@ -384,15 +388,17 @@ async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_
             f"{load_rate:,.0f} drivers/s",
         )
         registrations = min(REGISTRATIONS, max(100, drivers // 10))
-        with CpuMeter() as bare_cpu:
-            before = await raw_registration(db, pii, drivers, registrations)
+        with CpuMeter() as bare_cpu, store_meter(mongo) as bare_store:
+            before, written = await raw_registration(db, pii, drivers, registrations)
+        await remove_raw(db, written)
         process.start()
         await process.wait_ready()
         assert process.process is not None
-        with CpuMeter(process.process.pid) as registry_cpu:
+        with CpuMeter(process.process.pid) as registry_cpu, store_meter(mongo) as store_cpu:
             http_rate = await http_registration(process.url, drivers + registrations, registrations)
         # The bare work again after the service's run (new people): the ratio is to the mean.
-        after = await raw_registration(db, pii, drivers + 2 * registrations, registrations)
+        after, written = await raw_registration(db, pii, drivers + 2 * registrations, registrations)
+        await remove_raw(db, written)
         raw, drift = bracketed(before, after)
         report.add(
             f"registry: POST /v1/drivers ({CONCURRENCY} concurrent, {drivers:,} loaded)",
@@ -405,6 +411,12 @@ async def run(kafka: str, mongo: str, report: Report, *, drivers: int = DRIVERS_
             "registry: CPU per registration, registry process",
             service=(registry_cpu, registrations),
             bare=(bare_cpu, registrations),
+        )
+        add_store_cpu_row(
+            report,
+            "store: CPU per registration",
+            service=(store_cpu, registrations),
+            bare=(bare_store, registrations),
         )
         await search_latencies(db, process.url, pii, drivers, report)
     finally:

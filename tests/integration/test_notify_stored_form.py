@@ -5,6 +5,7 @@ inbox, its filters, the delivery tracking — answers as if the defaults were st
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def settings(make_settings: Callable[..., NotifySettings]) -> NotifySettings:
 
 
 async def test_an_inbox_item_stores_no_defaults_and_reads_as_before(
-    infra: Infra, settings: NotifySettings, mongo: object, token: Headers
+    infra: Infra, settings: NotifySettings, mongo: Any, token: Headers
 ) -> None:
     driver = unique_name("drv_")
     me = token("driver", driver_id=driver)

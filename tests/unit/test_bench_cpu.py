@@ -6,7 +6,14 @@ import subprocess
 import sys
 import time
 
-from bench.cpu import CpuMeter, add_cpu_row
+from bench.cpu import (
+    CpuMeter,
+    StoreMeter,
+    add_cpu_row,
+    add_store_cpu_row,
+    listener_pid,
+    store_meter,
+)
 from bench.report import Report
 
 SPIN = (
@@ -61,4 +68,42 @@ def test_the_row_says_per_operation_and_how_many_times_the_bare_scripts() -> Non
     assert report.rows == [
         ("flow: CPU per thing", "3.00 ms", "6.0x the bare script's own (0.50 ms)"),
         ("flow: CPU per thing", "30.0 µs", "the bare script's own too small to measure"),
+    ]
+
+
+LISTEN = (
+    "import socket, sys, time\n"
+    "s = socket.socket()\n"
+    "s.bind(('127.0.0.1', 0))\n"
+    "s.listen()\n"
+    "print(s.getsockname()[1], flush=True)\n"
+    "time.sleep(30)\n"
+)
+
+
+def test_the_store_is_found_by_the_port_it_listens_on_and_only_while_it_listens() -> None:
+    child = subprocess.Popen([sys.executable, "-c", LISTEN], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        assert listener_pid(port) == child.pid
+        assert store_meter(f"mongodb://127.0.0.1:{port}/?w=majority").known
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert listener_pid(port) is None
+    assert not store_meter(f"mongodb://127.0.0.1:{port}").known
+
+
+def test_a_store_row_needs_both_sides_measured() -> None:
+    seen, unseen = StoreMeter(1), StoreMeter(None)
+    seen.seconds = 2.0
+    report = Report()
+    add_store_cpu_row(report, "flow: store CPU", service=(seen, 1000), bare=(unseen, 1000))
+    other = StoreMeter(1)
+    other.seconds = 0.5
+    add_store_cpu_row(report, "flow: store CPU", service=(seen, 1000), bare=(other, 1000))
+    assert report.rows == [
+        ("flow: store CPU", "n/a", "the store's process is not visible here"),
+        ("flow: store CPU", "2.00 ms", "4.0x the raw baseline's (0.50 ms)"),
     ]
