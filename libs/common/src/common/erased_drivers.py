@@ -11,7 +11,7 @@ memory, read again every ``refresh_seconds`` (another replica's erasure is seen 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -54,6 +54,15 @@ class ErasedDrivers:
             self._known |= {d["_id"] async for d in self._collection.find({}, {"_id": 1})}
             self._read_at = now
         return self._pseudonym(driver_id) in self._known
+
+    async def among(self, driver_ids: Sequence[str]) -> set[str]:
+        """Which of ``driver_ids`` are erased, read from the store now (not the cached set): for
+        work that names drivers without reading anything erasure deletes."""
+        if not driver_ids:
+            return set()
+        by_pseudonym = {self._pseudonym(d): d for d in driver_ids}
+        found = self._collection.find({"_id": {"$in": list(by_pseudonym)}}, {"_id": 1})
+        return {by_pseudonym[d["_id"]] async for d in found}
 
     def skipping(self, handler: EventHandler) -> EventHandler:
         """``handler``, except for events about an erased driver (acknowledged, not handled)."""

@@ -17,7 +17,8 @@ from common.clock import Clock, utc_now
 from common.consents import following_consents
 from common.dispatch import EventHandler, on
 from common.dlq_api import router as dlq_router
-from common.erasure import answering_erasure, driver_erasure, skipping_erased
+from common.erased_drivers import ErasedDrivers
+from common.erasure import answering_erasure, driver_erasure, keyed_pseudonym, skipping_erased
 from common.events import DOMAIN_EVENTS
 from common.events.notify import NotifyErasureCompleted
 from common.idempotency import ProcessedEvents
@@ -146,6 +147,7 @@ def build_notify(
         rate_limits=rate_limits.RateLimitStore(db),
         partner_links=PartnerLinkBook(db),
         webhook_consents=NotificationConsents(db),
+        erased=ErasedDrivers(db, keyed_pseudonym(settings.pii_hmac_key)),
     )
     channels = Channels(
         webhooks=WebhookSender(

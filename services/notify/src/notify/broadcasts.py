@@ -13,6 +13,7 @@ from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from common.erased_drivers import ErasedDrivers
 from common.events import new_event
 from common.faults import Faults
 from common.logging import get_logger
@@ -26,13 +27,14 @@ from notify.domain import (
     DriverFacts,
     Language,
     NotFound,
+    Preferences,
     Segment,
     check_broadcast,
     new_broadcast_id,
     pick_language,
     rate_window,
 )
-from notify.fanout import WORK_TOPIC, BroadcastBatch
+from notify.fanout import WORK_TOPIC, BroadcastBatch, PageFacts
 from notify.page_announcements import PageAnnouncements
 from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords, PagePlace
 from notify.segments import MARKETING_CONSENT, segment_filter
@@ -57,6 +59,7 @@ class Broadcasts:
         broadcasts: BroadcastStore,
         *,
         drivers: DriverStore,
+        erased: ErasedDrivers,
         rate_limits: RateLimitStore | None = None,
         settings: NotifySettings,
         faults: Faults,
@@ -67,6 +70,7 @@ class Broadcasts:
         self._clock = records.clock
         self._broadcasts = broadcasts
         self._drivers = drivers
+        self._erased = erased
         self._rate_limits = rate_limits
         # The registry's trees as its events told us, for subtree segments (issue 16).
         self._units = UnitTree(drivers.facts.database)
@@ -189,22 +193,36 @@ class Broadcasts:
         after: str | None = doc.get("resolve_after")
         batch_no = int(doc.get("batches_enqueued", 0))
         size = self._settings.broadcast_batch_size
+        # Every page's facts are dated from the query's start: the store may answer it from
+        # what it found then.
+        read_at = self._clock()
         async with aclosing(self._drivers.pages(query, after, size)) as pages:
             async for page in pages:
-                if not await self._enqueue(doc, page, batch_no, lease):
+                if not await self._enqueue(doc, page, batch_no, lease, read_at):
                     return
                 batch_no += 1
         if await store.resolved(bid, self._owner, self._clock()):
             await store.complete_if_done(bid, self._clock())
 
     async def _enqueue(
-        self, doc: Document, page: list[str], batch_no: int, lease: timedelta
+        self,
+        doc: Document,
+        page: list[Document],
+        batch_no: int,
+        lease: timedelta,
+        read_at: datetime,
     ) -> bool:
-        """Record one page's work item after the last recorded page; False if the lease is
-        lost (or the broadcast cancelled)."""
+        """Record one page's work item, with its drivers' facts, after the last recorded page;
+        False if the lease is lost (or the broadcast cancelled)."""
         bid = doc["_id"]
         work = new_event(
-            BroadcastBatch(broadcast_id=bid, batch_no=batch_no, driver_ids=page),
+            BroadcastBatch(
+                broadcast_id=bid,
+                batch_no=batch_no,
+                driver_ids=[d["_id"] for d in page],
+                facts=[PageFacts.model_validate(d) for d in page],
+                read_at=read_at,
+            ),
             source=EVENT_SOURCE,
             subject=f"{bid}:{batch_no}",
             event_id=f"{bid}:{batch_no}",
@@ -213,7 +231,7 @@ class Broadcasts:
             bid,
             owner=self._owner,
             batch_no=batch_no,
-            last_driver=page[-1],
+            last_driver=page[-1]["_id"],
             size=len(page),
             until=self._clock() + lease,
             work_item=outbox_entry(WORK_TOPIC, work),
@@ -256,7 +274,7 @@ class Broadcasts:
             await store.complete_if_done(broadcast.broadcast_id, now)
             return
         by_driver = doc.get(NOTIFICATION_IDS) == IDS_BY_DRIVER
-        docs = await self._plan_page(broadcast, batch.batch_no, batch.driver_ids, by_driver)
+        docs = await self._plan_page(broadcast, batch, by_driver)
         await self._pages.store(broadcast.broadcast_id, batch.batch_no, docs)
         await store.batch_done(
             broadcast.broadcast_id, batch.batch_no, {"notifications": len(docs)}, now
@@ -264,10 +282,12 @@ class Broadcasts:
         await store.complete_if_done(broadcast.broadcast_id, now)
 
     async def _plan_page(
-        self, broadcast: Broadcast, batch_no: int, driver_ids: list[str], by_driver: bool
+        self, broadcast: Broadcast, batch: BroadcastBatch, by_driver: bool
     ) -> list[Document]:
         """Each active driver's notifications; those the broadcast would also send by SMS or
         webhook are rate-limited per driver, checked for the whole page at once."""
+        batch_no, driver_ids = batch.batch_no, batch.driver_ids
+        now = self._clock()
         cause = Cause(
             source=BROADCAST_SOURCE,
             source_id=broadcast.broadcast_id,
@@ -276,14 +296,16 @@ class Broadcasts:
             urgent=broadcast.urgent,
             broadcast_id=broadcast.broadcast_id,
             expires_at=broadcast.expires_at,
-            planned_at=self._clock(),
+            planned_at=now,
         )
-        # Three independent reads at once: a page's store round trips are its cost (issue 19).
-        facts, prefs, subscriptions = await asyncio.gather(
-            self._drivers.facts_for(driver_ids),
+        # Independent reads at once: a page's store round trips are its cost (issue 19).
+        (facts, carried), prefs, subscriptions = await asyncio.gather(
+            self._page_facts(batch, now),
             self._drivers.preferences_for(driver_ids),
             self._records.subscriptions_for(broadcast.category, driver_ids),
         )
+        if carried and not broadcast.urgent:
+            await self._texting_as_now(facts, prefs, broadcast.category)
 
         index = {d: i for i, d in enumerate(driver_ids)}
         rendered = {lang: broadcast.content_for(lang) for lang in LANGUAGES}
@@ -309,6 +331,37 @@ class Broadcasts:
         for driver_id in await self._over_limit(cause, sending):
             planned[driver_id] = plan(driver_id, active[driver_id], limited=True)
         return [doc for docs in planned.values() for doc in docs]
+
+    async def _page_facts(
+        self, batch: BroadcastBatch, now: datetime
+    ) -> tuple[dict[str, DriverFacts], bool]:
+        """The page's drivers' facts, and whether they are the ones its work item carried: those
+        (fresh enough) less the drivers erased since, in one read of the page's pseudonyms;
+        otherwise read now."""
+        carried = batch.carried_facts(now, self._settings.broadcast_facts_fresh_seconds)
+        if carried is None:
+            return await self._drivers.facts_for(batch.driver_ids), False
+        erased = await self._erased.among(list(carried))
+        return {d: f for d, f in carried.items() if d not in erased}, True
+
+    async def _texting_as_now(
+        self, facts: dict[str, DriverFacts], prefs: dict[str, Preferences], category: str
+    ) -> None:
+        """A non-urgent SMS waits while its driver drives: the facts of the drivers an SMS
+        would reach are read again, as they are now (gone or inactive, they get nothing)."""
+        texting = [
+            d
+            for d in facts
+            if (p := prefs.get(d)) is not None and "sms" in p.channels_for(category)
+        ]
+        if not texting:
+            return
+        now_known = await self._drivers.facts_for(texting)
+        for driver_id in texting:
+            if (fresh := now_known.get(driver_id)) is not None:
+                facts[driver_id] = fresh
+            else:
+                del facts[driver_id]
 
     async def _over_limit(self, cause: Cause, driver_ids: list[str]) -> list[str]:
         if cause.urgent or not driver_ids or self._rate_limits is None:

@@ -2,17 +2,36 @@
 
 The topic is internal to notify (not in the partner-facing catalogue); it is consumed with the
 same delivery rules as every other topic, through ``EventConsumer.internal``.
+
+A work item carries the facts the resolver read with its drivers (``facts``, ``read_at``), so
+fanning a fresh page out does not read them again (issue 19: that read was a third of the
+store's work per inbox). Items without them (made before they existed) or older than
+``broadcast_facts_fresh_seconds`` read the facts at fan-out as before.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.events import EventData
+from notify.domain import DriverFacts
 
 WORK_TOPIC = "notify.broadcasts"
+
+
+class PageFacts(BaseModel):
+    """What planning a driver's inbox item and webhooks needs of their facts: the fleet (webhook
+    subscriptions per fleet) and the registered language. Not the drive: it holds only an SMS,
+    and the facts of a driver an SMS would reach are read at fan-out (``Broadcasts``), so where
+    drivers drive never travels on the topic."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    fleet: str | None = None
+    language: str | None = None
 
 
 class BroadcastBatch(EventData):
@@ -21,3 +40,30 @@ class BroadcastBatch(EventData):
     broadcast_id: str
     batch_no: int = Field(ge=0)
     driver_ids: list[str] = Field(max_length=5000)
+    # Each driver's facts as the resolver read them, in ``driver_ids`` order, and when the read
+    # began: every driver of the page was active then.
+    facts: list[PageFacts] | None = None
+    read_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _facts_match_drivers(self) -> Self:
+        if self.facts is not None and (
+            len(self.facts) != len(self.driver_ids) or self.read_at is None
+        ):
+            raise ValueError("facts must name every driver of the page, with read_at")
+        return self
+
+    def carried_facts(self, now: datetime, fresh_seconds: float) -> dict[str, DriverFacts] | None:
+        """The page's facts by driver, if carried and read at most ``fresh_seconds`` ago."""
+        if self.facts is None or self.read_at is None:
+            return None
+        if (now - self.read_at).total_seconds() > fresh_seconds:
+            return None
+        return {
+            driver_id: DriverFacts.model_construct(
+                driver_id=driver_id,
+                fleet=f.fleet,
+                language=f.language,
+            )
+            for driver_id, f in zip(self.driver_ids, self.facts, strict=True)
+        }

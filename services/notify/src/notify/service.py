@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from common.bus import Publisher
 from common.clock import Clock
+from common.erased_drivers import ErasedDrivers
 from common.faults import Faults
 from common.outbox import RelayRef, no_relay
 from common.partner_links import PartnerLinkBook
@@ -48,6 +49,8 @@ class Stores:
     rate_limits: RateLimitStore
     partner_links: PartnerLinkBook
     webhook_consents: NotificationConsents
+    # The drivers erasure forgot (by pseudonym), for pages that carry their drivers' facts.
+    erased: ErasedDrivers
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Notify:
             records,
             stores.broadcasts,
             drivers=stores.drivers,
+            erased=stores.erased,
             rate_limits=stores.rate_limits,
             settings=settings,
             faults=faults,

@@ -52,6 +52,11 @@ class NotifySettings(ServiceSettings):
     # notification.broadcast_delivered.v1 per page of drivers) or ``driver`` (the older
     # notification.delivered.v1 per inbox, for consumers not yet reading the page event).
     broadcast_announcements: Literal["page", "driver"] = "page"
+    # A page's work item carries its drivers' facts as the resolver read them: fanned out within
+    # this many seconds of that read, the facts are not read again (a driver deactivated in
+    # between still gets this broadcast; erased drivers and drivers an SMS would reach are
+    # always checked afresh). Older pages, and 0, read them at fan-out (notify.fanout).
+    broadcast_facts_fresh_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     # A driver counts as driving until this long after stations' last driving.reported.v1
     # (stations renews it every driving_report_every_minutes, 10, while the drive lasts);

@@ -32,6 +32,10 @@ INDEXES = [
 ]
 
 
+# What a broadcast page carries of each driver's facts (notify.fanout.PageFacts).
+PAGE_FACTS = {"_id": 1, "fleet": 1, "language": 1}
+
+
 def facts_of(doc: Document) -> DriverFacts:
     return DriverFacts.model_validate({**doc, "driver_id": doc["_id"]})
 
@@ -112,17 +116,18 @@ class DriverStore:
 
     async def pages(
         self, query: Document, after: str | None, size: int
-    ) -> AsyncGenerator[list[str], None]:
-        """Driver ids matching a segment, in id order after ``after``, in pages of ``size``,
-        all from one query: restartable from any page's last id. One query per resolution, not
-        per page, because the local store answers a sorted range by scanning the collection
-        (200 scans for a district broadcast otherwise)."""
+    ) -> AsyncGenerator[list[Document], None]:
+        """Drivers matching a segment, in id order after ``after``, in pages of ``size``, each
+        with the facts planning their notifications needs (``PAGE_FACTS``), all from one query:
+        restartable from any page's last id. One query per resolution, not per page, because
+        the local store answers a sorted range by scanning the collection (200 scans for a
+        district broadcast otherwise)."""
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]}
-        page: list[str] = []
-        cursor = self.facts.find(query, {"_id": 1}).sort([("_id", ASCENDING)]).batch_size(size)
+        page: list[Document] = []
+        cursor = self.facts.find(query, PAGE_FACTS).sort([("_id", ASCENDING)]).batch_size(size)
         async for doc in cursor:
-            page.append(doc["_id"])
+            page.append(doc)
             if len(page) == size:
                 yield page
                 page = []
