@@ -81,7 +81,7 @@ async def test_a_fresh_page_plans_from_its_facts_less_the_erased_and_texting_dri
                 broadcast_id=bid,
                 batch_no=0,
                 driver_ids=page,
-                facts=[PageFacts(language="en") for _ in page],
+                facts=PageFacts(fleet=[None] * len(page), language=["en"] * len(page)),
                 read_at=datetime.now(UTC) - timedelta(seconds=5),
             )
         )
@@ -111,7 +111,7 @@ async def test_a_stale_page_or_one_without_facts_reads_them_at_fan_out(
     page = [speaking, stopped]
     carried: dict[str, Any] = (
         {
-            "facts": [PageFacts(language="en") for _ in page],
+            "facts": PageFacts(fleet=[None, None], language=["en", "en"]),
             "read_at": datetime.now(UTC) - timedelta(seconds=FRESH_SECONDS + 30),
         }
         if age == "stale"
@@ -133,11 +133,16 @@ def test_facts_must_name_every_driver_of_the_page() -> None:
             broadcast_id="b",
             batch_no=0,
             driver_ids=["a", "b"],
-            facts=[PageFacts()],
+            facts=PageFacts(fleet=[None, None], language=[None]),
             read_at=datetime.now(UTC),
         )
     with pytest.raises(ValueError, match="read_at"):
-        BroadcastBatch(broadcast_id="b", batch_no=0, driver_ids=["a"], facts=[PageFacts()])
+        BroadcastBatch(
+            broadcast_id="b",
+            batch_no=0,
+            driver_ids=["a"],
+            facts=PageFacts(fleet=[None], language=[None]),
+        )
 
 
 async def test_the_resolver_puts_each_drivers_facts_in_the_work_item(
@@ -169,7 +174,7 @@ async def test_the_resolver_puts_each_drivers_facts_in_the_work_item(
     items = [json.loads(r.value or b"")["data"] for r in records]
     [item] = [i for i in items if i["broadcast_id"] == bid]
     assert item["driver_ids"] == drivers[:2], "active drivers only, in id order"
-    assert item["facts"] == [{"fleet": "宁波远航物流", "language": "en"}, {}]
+    assert item["facts"] == {"fleet": ["宁波远航物流", None], "language": ["en", None]}
     assert datetime.fromisoformat(item["read_at"]) <= datetime.now(UTC)
     made_for = await _notifications(db, bid)
     assert made_for[(drivers[0], "inbox")]["language"] == "en"

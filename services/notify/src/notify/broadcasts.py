@@ -220,7 +220,7 @@ class Broadcasts:
                 broadcast_id=bid,
                 batch_no=batch_no,
                 driver_ids=[d["_id"] for d in page],
-                facts=[PageFacts.model_validate(d) for d in page],
+                facts=PageFacts.of(page),
                 read_at=read_at,
             ),
             source=EVENT_SOURCE,
