@@ -127,6 +127,25 @@ async def test_a_stale_page_or_one_without_facts_reads_them_at_fan_out(
     assert made[(speaking, "inbox")]["language"] == "zh-CN", "the facts as the store has them"
 
 
+def test_facts_are_used_only_within_the_bound_either_side_of_now() -> None:
+    now = datetime.now(UTC)
+
+    def page(read_at: datetime) -> BroadcastBatch:
+        return BroadcastBatch(
+            broadcast_id="b",
+            batch_no=0,
+            driver_ids=["a"],
+            facts=PageFacts(fleet=["f"], language=["en"]),
+            read_at=read_at,
+        )
+
+    fresh = page(now - timedelta(seconds=5)).carried_facts(now, FRESH_SECONDS)
+    assert fresh is not None and fresh["a"].fleet == "f" and fresh["a"].language == "en"
+    for skewed in (now - timedelta(seconds=61), now + timedelta(seconds=61)):
+        assert page(skewed).carried_facts(now, FRESH_SECONDS) is None
+    assert page(now).carried_facts(now, 0) is None, "0: always read at fan-out"
+
+
 def test_facts_must_name_every_driver_of_the_page() -> None:
     with pytest.raises(ValueError, match="every driver"):
         BroadcastBatch(

@@ -63,9 +63,10 @@ class BroadcastBatch(EventData):
 
     def carried_facts(self, now: datetime, fresh_seconds: float) -> dict[str, DriverFacts] | None:
         """The page's facts by driver, if carried and read at most ``fresh_seconds`` ago."""
-        if self.facts is None or self.read_at is None:
+        if self.facts is None or self.read_at is None or fresh_seconds <= 0:
             return None
-        if (now - self.read_at).total_seconds() > fresh_seconds:
+        # Either way: a read_at ahead of this clock by more than the bound is not trusted.
+        if abs((now - self.read_at).total_seconds()) > fresh_seconds:
             return None
         return {
             # Validated, not model_construct: that is a hundred times slower in pydantic 2.14.
