@@ -14,11 +14,13 @@ import pytest
 
 from common.erased_drivers import ErasedDrivers
 from common.erasure import keyed_pseudonym
-from common.testing import Infra, read_topic, unique_name, wait_until
+from common.events import new_event
+from common.testing import Infra, headers_of, read_topic, unique_name, wait_until
 from notify.app import create_app
 from notify.fanout import WORK_TOPIC, BroadcastBatch, PageFacts
+from notify.records import EVENT_SOURCE
 from notify.settings import NotifySettings
-from tests.support import serve
+from tests.support import produce, serve
 
 FRESH_SECONDS = 60.0
 BILINGUAL_POLICY = {
@@ -198,3 +200,39 @@ async def test_the_resolver_puts_each_drivers_facts_in_the_work_item(
     made_for = await _notifications(db, bid)
     assert made_for[(drivers[0], "inbox")]["language"] == "en"
     assert set(made_for) == {(drivers[0], "inbox"), (drivers[1], "inbox")}
+
+
+@pytest.mark.expects_dlq("invalid_data")
+async def test_a_work_item_whose_facts_do_not_match_its_drivers_is_dead_lettered(
+    infra: Infra, settings: NotifySettings, mongo: Any, token: Callable[..., dict[str, str]]
+) -> None:
+    """Planned from facts that name other drivers, a page would give one driver another's
+    language or a partner's webhook: such an item is refused whole, kept in the DLQ with why."""
+    db = mongo[settings.mongo_db]
+    drivers = sorted(unique_name("drv_") for _ in range(2))
+    await db["drivers"].insert_many([{"_id": d, "active": True} for d in drivers])
+    async with serve(create_app(settings)) as http:
+        bid = await _scheduled_broadcast(http, token("operator"))
+        event = new_event(
+            BroadcastBatch(
+                broadcast_id=bid,
+                batch_no=0,
+                driver_ids=drivers,
+                facts=PageFacts(fleet=[None, None], language=["en", "en"]),
+                read_at=datetime.now(UTC),
+            ),
+            source=EVENT_SOURCE,
+            subject=f"{bid}:0",
+            event_id=f"{bid}:0",
+        )
+        envelope = json.loads(event.to_bytes())
+        envelope["data"]["facts"]["language"] = ["en"]  # one short: whose is it?
+        forged = json.dumps(envelope).encode()
+        topic = settings.topic(WORK_TOPIC)
+        await produce(infra.kafka_bootstrap, topic, forged, key=f"{bid}:0".encode())
+        letters = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq", min_records=1, timeout=30)
+    [letter] = letters
+    assert headers_of(letter)["dlq-reason"] == "invalid_data"
+    assert "facts must name every driver" in headers_of(letter)["dlq-error"]
+    assert letter.value == forged, "kept as it came"
+    assert await db["notifications"].count_documents({"broadcast_id": bid}) == 0
