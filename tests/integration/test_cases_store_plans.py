@@ -1,10 +1,11 @@
 """Issue 19: cases' hot paths ask the store only for what it finds without reading every case.
 
-Opening a case finds the driver's possible duplicates through the dossier, which lists their
-cases by id: intake reads those by ``_id`` and sifts them, so on the local store an intake costs
-the same at 100,000 open cases as at ten. The breach scan's announcement is pinned by the
-version and the due time it read, a unique index's fields. Proven on the real store by what the
-code asks it (tests/store_commands.py), and on dossiers kept from before they listed cases.
+Opening a case finds the driver's possible duplicates in the dossier it files the case in: the
+dossier keeps the driver's open cases with their category and opening time, so intake reads no
+case at all and costs the same at 100,000 open cases as at ten. A dossier from before it kept
+them is filled once by reading the listed cases by ``_id``. The breach scan's announcement is
+pinned by the version and the due time it read, a unique index's fields. Proven on the real
+store by what the code asks it (tests/store_commands.py), and on dossiers kept from before.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from cases.app import INDEXES, build_calendar
 from cases.intake import Intake
 from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
-from cases.store.dossiers import CASE_IDS, DOSSIERS
+from cases.steps import ActionParams
+from cases.store.dossiers import CASE_IDS, DOSSIERS, OPEN_CASES, OPEN_LISTED
 from common.auth import Principal
 from common.mongo import ensure_indexes
 from tests.store_commands import Commands, keyed, plans, unique_indexes
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday morning in the district
 STATION = Principal(sub="station-7", role="station", station_id="S7")
+DISPATCHER = Principal(sub="op-dispatch", role="operator", scope="cases:dispatch")
+SUPERVISOR = Principal(sub="op-sup", role="operator", scope="cases:supervise")
 
 
 def complaint(driver_id: str, category: str = "parking_rest") -> Intake:
@@ -108,13 +112,53 @@ async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(
     assert scans == [], f"filters the local store answers by reading every document: {scans}"
 
 
+async def test_intake_finds_duplicates_in_the_dossier_it_files_in_reading_no_case(
+    store: Store,
+) -> None:
+    db, commands, cases = store.db, store.commands, store.cases
+    first = await cases.intake.open_case(STATION, complaint("d-2"))
+    await cases.intake.open_case(STATION, complaint("d-2", "freight_payment"))
+
+    commands.recording = True
+    second = await cases.intake.open_case(STATION, complaint("d-2"))
+    commands.recording = False
+    assert second.duplicate_candidates == [first.case.id]
+    # The dossier's findAndModify is the only command with a filter; the case's insert has none.
+    assert commands.seen == [("findAndModify", DOSSIERS, {"_id": "d-2"})]
+    dossier = await db[DOSSIERS].find_one({"_id": "d-2"})
+    assert dossier is not None and dossier[OPEN_LISTED] is True
+    assert dossier[OPEN_CASES][second.case.id]["category"] == "parking_rest"
+
+
+async def test_a_case_finished_is_no_candidate_and_one_opened_again_is(store: Store) -> None:
+    cases, act = store.cases, store.cases.transitions.act
+    driver = Principal(sub="drv-3", role="driver", driver_id="d-3")
+    rejected = (await cases.intake.open_case(STATION, complaint("d-3"))).case.id
+    await act(DISPATCHER, rejected, "reject", ActionParams(reason_code="not_actionable"))
+
+    later = await cases.intake.open_case(STATION, complaint("d-3"))
+    assert later.duplicate_candidates == [], "a rejected case is not open"
+
+    # The driver objects and a supervisor upholds it: the case is open again.
+    await act(driver, rejected, "object", ActionParams())
+    await act(SUPERVISOR, rejected, "uphold_objection", ActionParams())
+    third = await cases.intake.open_case(STATION, complaint("d-3"))
+    assert set(third.duplicate_candidates) == {rejected, later.case.id}
+
+    await act(driver, later.case.id, "withdraw", ActionParams())
+    fourth = await cases.intake.open_case(STATION, complaint("d-3"))
+    assert set(fourth.duplicate_candidates) == {rejected, third.case.id}
+
+
 async def test_a_dossier_from_before_the_list_is_filled_once_from_the_drivers_cases(
     store: Store,
 ) -> None:
     db, cases = store.db, store.cases
     kept = await cases.intake.open_case(STATION, complaint("d-old"))
     # As the earlier code left it: a dossier without the list.
-    await db[DOSSIERS].update_one({"_id": "d-old"}, {"$unset": {CASE_IDS: ""}})
+    await db[DOSSIERS].update_one(
+        {"_id": "d-old"}, {"$unset": {CASE_IDS: "", OPEN_CASES: "", OPEN_LISTED: ""}}
+    )
 
     again = await cases.intake.open_case(STATION, complaint("d-old"))
     assert again.duplicate_candidates == [kept.case.id]
@@ -124,6 +168,30 @@ async def test_a_dossier_from_before_the_list_is_filled_once_from_the_drivers_ca
 
     third = await cases.intake.open_case(STATION, complaint("d-old"))
     assert set(third.duplicate_candidates) == {kept.case.id, again.case.id}
+
+
+async def test_a_dossier_from_before_it_kept_open_cases_is_filled_once_with_the_open_ones(
+    store: Store,
+) -> None:
+    db, commands, cases = store.db, store.commands, store.cases
+    driver = Principal(sub="drv-4", role="driver", driver_id="d-4")
+    kept = await cases.intake.open_case(STATION, complaint("d-4"))
+    gone = await cases.intake.open_case(STATION, complaint("d-4"))
+    await cases.transitions.act(driver, gone.case.id, "withdraw", ActionParams())
+    # As the code before issue 19's open cases left it: the list, nothing kept of the cases.
+    await db[DOSSIERS].update_one({"_id": "d-4"}, {"$unset": {OPEN_CASES: "", OPEN_LISTED: ""}})
+
+    again = await cases.intake.open_case(STATION, complaint("d-4"))
+    assert again.duplicate_candidates == [kept.case.id], "the withdrawn case is not open"
+    dossier = await db[DOSSIERS].find_one({"_id": "d-4"})
+    assert dossier is not None and dossier[OPEN_LISTED] is True
+    assert set(dossier[OPEN_CASES]) == {kept.case.id, again.case.id}
+
+    commands.recording = True
+    fourth = await cases.intake.open_case(STATION, complaint("d-4"))
+    commands.recording = False
+    assert set(fourth.duplicate_candidates) == {kept.case.id, again.case.id}
+    assert [name for name, _, _ in commands.seen] == ["findAndModify"], "filled once"
 
 
 async def test_the_breach_scan_announces_by_a_unique_key_and_once_per_due_time(

@@ -22,7 +22,7 @@ from cases.state_table import STEPS
 from cases.steps import ActionParams, Move, Rules
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
-from cases.store.dossiers import DossierStore
+from cases.store.dossiers import DossierStore, Listing
 from common.auth import Principal
 from common.events import CloudEvent
 
@@ -123,16 +123,36 @@ class MemoryDossiers(DossierStore):
             driver_id, {"_id": driver_id, "broker_id": None, "brokers": [], "case_ids": []}
         )
 
-    async def file_case(self, driver_id: str, case_id: str, at: datetime) -> list[str] | None:
-        before = self.docs.get(driver_id)
-        listed = None if before is None else before.get("case_ids")
-        doc = self.docs.setdefault(driver_id, {"_id": driver_id, "broker_id": None, "brokers": []})
-        doc["case_ids"] = [*(listed or []), case_id]
-        return [] if before is None else listed
+    async def file_case(
+        self, driver_id: str, case_id: str, at: datetime, summary: Document
+    ) -> Listing:
+        before = copy.deepcopy(self.docs.get(driver_id))
+        doc = self.docs.setdefault(
+            driver_id, {"_id": driver_id, "broker_id": None, "brokers": [], "open_listed": True}
+        )
+        doc["case_ids"] = [*doc.get("case_ids", []), case_id]
+        doc.setdefault("open_cases", {})[case_id] = summary
+        if before is None:
+            return Listing([], {})
+        listed = before.get("case_ids")
+        tracked = before.get("open_listed") and listed is not None
+        return Listing(listed, before.get("open_cases", {}) if tracked else None)
 
     async def list_cases(self, driver_id: str, case_ids: list[str]) -> None:
         doc = self.docs[driver_id]
         doc["case_ids"] = [*case_ids, *[i for i in doc["case_ids"] if i not in case_ids]]
+
+    async def list_open(self, driver_id: str, open_cases: dict[str, Document]) -> None:
+        self.docs[driver_id].setdefault("open_cases", {}).update(open_cases)
+        self.docs[driver_id]["open_listed"] = True
+
+    async def case_open(self, driver_id: str, case_id: str, summary: Document) -> None:
+        if driver_id in self.docs:
+            self.docs[driver_id].setdefault("open_cases", {})[case_id] = summary
+
+    async def case_finished(self, driver_id: str, case_id: str) -> None:
+        if driver_id in self.docs:
+            self.docs[driver_id].get("open_cases", {}).pop(case_id, None)
 
     async def get(self, driver_id: str) -> Document | None:
         return self.docs.get(driver_id)

@@ -15,7 +15,8 @@ from cases.access import actors_of
 from cases.case import Case
 from cases.clock_replay import clock_years
 from cases.domain import InvalidRequest, NotPermitted
-from cases.records import CaseRecords, require
+from cases.records import CaseRecords, aware, require
+from cases.store.dossiers import Listing, open_summary
 from common.auth import Principal
 from common.events import cases as ev
 from common.outbox import drop_outbox, outbox_fields
@@ -43,6 +44,19 @@ class Opened:
     duplicate_candidates: list[str]
 
 
+def duplicate_candidates(
+    open_cases: dict[str, Document], category: str, since: datetime, limit: int
+) -> list[str]:
+    """The open cases of one category opened since ``since``, newest first."""
+    found = [
+        (aware(summary["opened_at"]), case_id)
+        for case_id, summary in open_cases.items()
+        if summary.get("category") == category and aware(summary["opened_at"]) >= since
+    ]
+    found.sort(reverse=True)
+    return [case_id for _, case_id in found[:limit]]
+
+
 class CaseIntake:
     def __init__(self, records: CaseRecords) -> None:
         self._records = records
@@ -63,26 +77,41 @@ class CaseIntake:
         # Listed before it is stored: a case whose insert then fails is a listed id that finds
         # nothing, while a stored case missing from its dossier would escape later lookups.
         # The listing is sent first and the case built while the store answers it.
-        filed = asyncio.ensure_future(records.dossiers.file_case(intake.driver_id, case_id, now))
+        summary = open_summary(intake.category, now)
+        filed = asyncio.ensure_future(
+            records.dossiers.file_case(intake.driver_id, case_id, now, summary)
+        )
         await asyncio.sleep(0)
         try:
             case = self._new_case(principal, intake, case_id, now, (channel, station_id))
         except BaseException:
             await asyncio.gather(filed, return_exceptions=True)
             raise
-        earlier = await filed
-        if earlier is None:
-            earlier = await records.store.ids_of_driver(intake.driver_id)
-            await records.dossiers.list_cases(intake.driver_id, earlier)
+        listing = await filed
+        if listing.open_cases is not None:
+            open_cases = listing.open_cases
+            await records.store.insert(case)
+        else:
+            # The candidates are earlier cases by id, so the insert need not wait for them.
+            open_cases, _ = await asyncio.gather(
+                self._open_before_listed(intake.driver_id, listing), records.store.insert(case)
+            )
         since = now - timedelta(days=records.settings.duplicate_lookback_days)
-        # The candidates are earlier cases by id, so the insert need not wait for them.
-        duplicates, _ = await asyncio.gather(
-            records.store.active_among(earlier, category=intake.category, since=since, limit=10),
-            records.store.insert(case),
-        )
+        duplicates = duplicate_candidates(open_cases, intake.category, since, limit=10)
         await records.flush(case_id, inserted=case.doc)
         drop_outbox(case.doc)
         return Opened(case, duplicates)
+
+    async def _open_before_listed(self, driver_id: str, listing: Listing) -> dict[str, Document]:
+        """The open cases of a dossier from before it kept them, read once and then kept."""
+        records = self._records
+        earlier = listing.case_ids
+        if earlier is None:
+            earlier = await records.store.ids_of_driver(driver_id)
+            await records.dossiers.list_cases(driver_id, earlier)
+        open_cases = await records.store.open_among(earlier)
+        await records.dossiers.list_open(driver_id, open_cases)
+        return open_cases
 
     def _new_case(
         self,

@@ -9,16 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from cases import domain
 from cases.access import actors_of
 from cases.case import Case
-from cases.domain import InvalidRequest, NotPermitted, StaleCase, TransitionNotAllowed
+from cases.domain import ACTIVE, InvalidRequest, NotPermitted, StaleCase, TransitionNotAllowed
 from cases.records import CaseRecords, apply_fields
 from cases.state_table import STEPS
 from cases.steps import ActionParams, Move, Rules, Step
+from cases.store.dossiers import open_summary
 from common.auth import Principal
 from common.events import EventData
 from common.events import cases as ev
+from common.logging import get_logger
+
+log = get_logger(__name__)
 
 Document = dict[str, Any]
 
@@ -59,6 +65,10 @@ class Transitions:
             "reason_code": params.reason_code,
             "note": params.note,
         }
+        opens = step.target in ACTIVE and status not in ACTIVE
+        if opens:  # listed open before it is: a failed step leaves a candidate, not a gap
+            summary = open_summary(case.category, case.opened_at)
+            await records.dossiers.case_open(case.driver_id, case_id, summary)
         applied = await records.store.transition(
             case_id,
             status=status,
@@ -76,9 +86,19 @@ class Transitions:
             )
         records.faults.hit("cases.act.before_flush")
         await records.flush(case_id)
+        if status in ACTIVE and step.target not in ACTIVE:
+            await self._unlist_open(case)
         for follow in step.after:
             await follow()
         return await records.reload(case_id)
+
+    async def _unlist_open(self, case: Case) -> None:
+        try:
+            await self._records.dossiers.case_finished(case.driver_id, case.id)
+        except PyMongoError:
+            # The step stands and is announced; the dossier merely offers the case as a
+            # duplicate candidate to intakes within the lookback a while longer.
+            log.warning("a finished case is still listed open in its dossier", case_id=case.id)
 
     def _fields(self, case: Case, step: Step, now: datetime) -> tuple[Document, Document]:
         """The step's fields with the status, the next scan and the counted years after it,

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from cases.case import Case
 from cases.domain import ACTIVE, FINISHED
+from cases.store.dossiers import open_summary
 from common.mongo import Indexes
 from common.outbox import OUTBOX_HIDDEN, push_outbox
 
@@ -205,25 +206,17 @@ class CaseStore:
         """A page of cases, newest first, after the ``(opened_at, id)`` the last page ended at."""
         return [Case.of(doc) for doc in await self._find(listing.query(), limit=limit, after=after)]
 
-    async def active_among(
-        self, case_ids: list[str], *, category: str, since: datetime, limit: int
-    ) -> list[str]:
-        """Of these cases (a driver's, from the dossier), the ids of the open ones of one
-        category opened since ``since``, newest first: duplicate candidates. Asked for by
-        ``_id`` alone and sifted here, because any other field in the filter makes the local
-        store read every case (seconds per intake at a district's 100,000); only the fields
-        sifted on are read, not whole cases with their clocks and history."""
+    async def open_among(self, case_ids: list[str]) -> dict[str, Document]:
+        """Of these cases (a driver's, from the dossier), the open ones' category and opening
+        time. Asked for by ``_id`` alone and sifted here, because any other field in the filter
+        makes the local store read every case (seconds per intake at a district's 100,000)."""
         if not case_ids:
-            return []
-        found = [
-            doc
+            return {}
+        return {
+            doc["_id"]: open_summary(doc.get("category", ""), doc["opened_at"])
             for doc in await self.summaries(case_ids)
-            if doc.get("category") == category
-            and doc.get("status") in ACTIVE
-            and doc["opened_at"] >= since
-        ]
-        found.sort(key=lambda doc: (doc["opened_at"], doc["_id"]), reverse=True)
-        return [doc["_id"] for doc in found[:limit]]
+            if doc.get("status") in ACTIVE
+        }
 
     async def summaries(self, case_ids: list[str]) -> list[Document]:
         """These cases' id, category, status and opening time, by ``_id`` alone."""

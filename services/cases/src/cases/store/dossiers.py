@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,26 @@ DOSSIERS = "dossiers"
 # The driver's cases, by id: intake's duplicate lookup reads them by ``_id`` instead of asking
 # the store for the driver's cases, which the local store answers by reading every case.
 CASE_IDS = "case_ids"
+# The driver's open cases, id -> {category, opened_at}: intake finds duplicate candidates in the
+# dossier it writes anyway, without reading the cases (issue 19: one store round trip of three).
+# Kept by the transitions that open or finish a case. Trusted only where OPEN_LISTED is true:
+# a dossier from before it was kept is filled once from the cases (see :meth:`list_open`).
+OPEN_CASES = "open_cases"
+OPEN_LISTED = "open_listed"
+
+
+def open_summary(category: str, opened_at: datetime) -> Document:
+    """What a dossier keeps of an open case: what a duplicate is recognised by."""
+    return {"category": category, "opened_at": opened_at}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A dossier's cases as they were before a new one was filed."""
+
+    case_ids: list[str] | None  # None: a dossier from before dossiers listed cases
+    open_cases: dict[str, Document] | None  # None: from before dossiers kept the open ones
+
 
 INDEXES = [Indexes(DOSSIERS, (IndexModel([("broker_id", 1), ("_id", 1)], name="broker"),))]
 
@@ -28,34 +49,72 @@ class DossierStore:
     async def open(self, driver_id: str, at: datetime) -> None:
         await self.collection.update_one(
             {"_id": driver_id},
-            {"$setOnInsert": {"broker_id": None, "opened_at": at, "brokers": [], CASE_IDS: []}},
+            {
+                "$setOnInsert": {
+                    "broker_id": None,
+                    "opened_at": at,
+                    "brokers": [],
+                    CASE_IDS: [],
+                    OPEN_CASES: {},
+                    OPEN_LISTED: True,
+                }
+            },
             upsert=True,
         )
 
-    async def file_case(self, driver_id: str, case_id: str, at: datetime) -> list[str] | None:
-        """Open the driver's dossier if need be and list a new case in it. Returns the cases it
-        listed before, or None for a dossier kept from before dossiers listed them (the caller
-        finds those once with a scan and lists them: :meth:`list_cases`)."""
+    async def file_case(
+        self, driver_id: str, case_id: str, at: datetime, summary: Document
+    ) -> Listing:
+        """Open the driver's dossier if need be and list a new open case in it, with its
+        ``summary`` (category, opened_at). Returns the cases listed before."""
         before = await self.collection.find_one_and_update(
             {"_id": driver_id},
             {
-                "$setOnInsert": {"broker_id": None, "opened_at": at, "brokers": []},
+                "$setOnInsert": {
+                    "broker_id": None,
+                    "opened_at": at,
+                    "brokers": [],
+                    OPEN_LISTED: True,
+                },
                 "$addToSet": {CASE_IDS: case_id},
+                "$set": {f"{OPEN_CASES}.{case_id}": summary},
             },
-            projection={CASE_IDS: 1},
+            projection={CASE_IDS: 1, OPEN_CASES: 1, OPEN_LISTED: 1},
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
         if before is None:
-            return []
+            return Listing([], {})
         listed = before.get(CASE_IDS)
-        return None if listed is None else list(listed)
+        open_cases = before.get(OPEN_CASES) or {}
+        return Listing(
+            None if listed is None else list(listed),
+            dict(open_cases) if before.get(OPEN_LISTED) and listed is not None else None,
+        )
 
     async def list_cases(self, driver_id: str, case_ids: list[str]) -> None:
         if case_ids:
             await self.collection.update_one(
                 {"_id": driver_id}, {"$addToSet": {CASE_IDS: {"$each": case_ids}}}
             )
+
+    async def list_open(self, driver_id: str, open_cases: dict[str, Document]) -> None:
+        """Fill a dossier from before open cases were kept with those found open, once."""
+        fields: Document = {f"{OPEN_CASES}.{case_id}": s for case_id, s in open_cases.items()}
+        await self.collection.update_one(
+            {"_id": driver_id}, {"$set": {**fields, OPEN_LISTED: True}}
+        )
+
+    async def case_open(self, driver_id: str, case_id: str, summary: Document) -> None:
+        """A finished case opens again (reopened, objection upheld, unmerged, ...)."""
+        await self.collection.update_one(
+            {"_id": driver_id}, {"$set": {f"{OPEN_CASES}.{case_id}": summary}}
+        )
+
+    async def case_finished(self, driver_id: str, case_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": driver_id}, {"$unset": {f"{OPEN_CASES}.{case_id}": ""}}
+        )
 
     async def assign(self, driver_id: str, broker_id: str, at: datetime, by: str) -> Document:
         await self.open(driver_id, at)
