@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -46,6 +48,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with(os.getpid()),
             )
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
@@ -82,6 +85,26 @@ class ServiceProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> Callable[[], None] | None:
+    """In the child before it runs the service: be sent SIGTERM when the harness dies.
+
+    The service has its own session (so a test can kill it alone), which also keeps it out of
+    reach of whoever stops the harness. A harness killed before its teardown (a CI time limit,
+    ``timeout``, SIGKILL) would leave it running; this takes it along instead."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def arm() -> None:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the harness died before the line above
+            os._exit(1)
+
+    return arm
 
 
 def _free_port() -> int:
