@@ -8,6 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pymongo.errors import AutoReconnect
+from structlog.testing import capture_logs
 
 from cases import domain, state_table
 from cases.calendar import BusinessCalendar
@@ -263,6 +265,25 @@ async def test_a_merge_that_loses_the_race_releases_its_claim_on_the_target(
     with pytest.raises(StaleCase):
         await world.act(DISPATCHER, second, "merge", target_case_id=first)
     assert world.store.docs[first]["absorbed"] == []
+
+
+async def test_a_dossier_that_cannot_be_written_after_a_step_leaves_the_step_standing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = await world.open()
+    dossiers = world.cases.transitions._records.dossiers
+
+    async def store_down(driver_id: str, case_id: str) -> None:
+        raise AutoReconnect("store unreachable")
+
+    monkeypatch.setattr(dossiers, "case_finished", store_down)
+    with capture_logs() as logs:
+        withdrawn = await world.act(DRIVER, cid, "withdraw")
+    assert withdrawn.status == "withdrawn"
+    assert [e.type for e in world.events(cid)][-1] == "case.status_changed.v1"
+    # Listed open still: a candidate too many for a while, never an open case missed.
+    assert cid in (await dossiers.get("D1") or {})["open_cases"]
+    assert [entry["case_id"] for entry in logs if entry["log_level"] == "warning"] == [cid]
 
 
 async def test_returned_twice_only_a_supervisor_assigns_it_and_to_one_unit(world: World) -> None:

@@ -97,7 +97,7 @@ class Transitions:
             await self._records.dossiers.case_finished(case.driver_id, case.id)
         except PyMongoError:
             # The step stands and is announced; the dossier merely offers the case as a
-            # duplicate candidate to intakes within the lookback a while longer.
+            # duplicate candidate until it is older than the lookback.
             log.warning("a finished case is still listed open in its dossier", case_id=case.id)
 
     def _fields(self, case: Case, step: Step, now: datetime) -> tuple[Document, Document]:
