@@ -32,6 +32,7 @@ moments = st.datetimes(
     min_value=datetime(2025, 1, 1), max_value=datetime(2028, 6, 30), timezones=st.just(UTC)
 )
 calendars = st.sampled_from(CALENDARS)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def walk_add(cal: BusinessCalendar, moment: datetime, seconds: float) -> datetime:
@@ -76,7 +77,10 @@ def walk_working_days(cal: BusinessCalendar, moment: datetime, days: int) -> dat
 @settings(max_examples=400, deadline=None)
 @given(calendars, moments, st.floats(min_value=0, max_value=120 * 8 * 3600))
 def test_adding_office_time(cal: BusinessCalendar, moment: datetime, seconds: float) -> None:
-    assert cal.add_business_seconds(moment, seconds) == walk_add(cal, moment, seconds)
+    # Summing a year's days at once rounds a fraction of a second differently from taking them
+    # off one by one: a microsecond either way (the store keeps milliseconds).
+    got, walked = cal.add_business_seconds(moment, seconds), walk_add(cal, moment, seconds)
+    assert abs(got - walked) <= MICROSECOND
 
 
 @settings(max_examples=400, deadline=None)
