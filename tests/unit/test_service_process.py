@@ -35,8 +35,12 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # reaped between the two looks
+        return False
     # A zombie is gone for every purpose but its table entry.
-    return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    return "State:\tZ" not in status
 
 
 def test_a_service_stops_when_its_harness_is_killed(tmp_path: Path) -> None:
