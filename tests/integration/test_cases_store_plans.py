@@ -11,65 +11,30 @@ store by what the code asks it (tests/store_commands.py), and on dossiers kept f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
-from pymongo import AsyncMongoClient
 
-from cases.app import INDEXES, build_calendar
-from cases.intake import Intake
-from cases.service import Cases, build_cases
 from cases.settings import CasesSettings
 from cases.steps import ActionParams
 from cases.store.dossiers import CASE_IDS, DOSSIERS, OPEN_CASES, OPEN_LISTED
 from common.auth import Principal
-from common.mongo import ensure_indexes
-from tests.store_commands import Commands, keyed, plans, unique_indexes
-
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday morning in the district
-STATION = Principal(sub="station-7", role="station", station_id="S7")
-DISPATCHER = Principal(sub="op-dispatch", role="operator", scope="cases:dispatch")
-SUPERVISOR = Principal(sub="op-sup", role="operator", scope="cases:supervise")
-
-
-def complaint(driver_id: str, category: str = "parking_rest") -> Intake:
-    return Intake(
-        kind="complaint",
-        category=category,
-        channel="station",
-        description="停车区夜间无照明",
-        driver_id=driver_id,
-    )
-
-
-@dataclass
-class Store:
-    """The cases use cases over a test database whose commands are captured on request."""
-
-    db: Any
-    commands: Commands
-    now: list[datetime]
-    cases: Cases
+from tests.integration.cases_store_harness import (
+    DISPATCHER,
+    NOW,
+    STATION,
+    SUPERVISOR,
+    Store,
+    cases_store,
+    complaint,
+)
+from tests.store_commands import keyed, plans, unique_indexes
 
 
 @pytest.fixture
 async def store(make_settings: Callable[..., CasesSettings]) -> AsyncIterator[Store]:
-    settings = make_settings(CasesSettings)
-    commands = Commands()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_url, tz_aware=True, event_listeners=[commands]
-    )
-    try:
-        db = client[settings.mongo_db]
-        await ensure_indexes(db, INDEXES)
-        now = [NOW]
-        calendar = build_calendar(settings)
-        cases = build_cases(db, calendar, settings, clock=lambda: now[0])
-        yield Store(db, commands, now, cases)
-    finally:
-        await client.close()
+    async with cases_store(make_settings(CasesSettings)) as made:
+        yield made
 
 
 async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(

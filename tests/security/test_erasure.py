@@ -197,6 +197,12 @@ async def use_every_service(p: Platform, token: Headers) -> tuple[str, str]:
         201,
     )["case"]
     case_id = case["case_id"]
+    supervisor = token("operator", scope="cases:supervise", sub="supervisor-1")
+    ok(
+        await p.http["cases"].put(
+            f"/v1/dossiers/{driver}/broker", json={"broker_id": "broker-7"}, headers=supervisor
+        )
+    )
     dispatcher = token("operator", scope="cases:dispatch", sub="dispatcher-1")
     handler = token("operator", scope="cases:handle cases:revisit", unit_id="U1", sub="h-U1")
     base = f"/v1/cases/{case_id}/transitions"
@@ -292,6 +298,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     assert {where.split(".")[0] for where in before} == {"registry", *SERVICES}, before
     assert {"notify.notifications", "stations.checkins", "cases.cases"} <= set(before)
     assert "notify.broadcasts" in before, "the broadcast's cursor names its last driver"
+    assert "cases.broker_rosters" in before, "the care broker's roster names the driver"
     assert {DESCRIPTION, NOTE, REPLY_NOTE} <= before["cases.cases"]
     assert DESCRIPTION in before["cases.idempotency_keys"]
 

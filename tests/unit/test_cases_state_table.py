@@ -25,6 +25,7 @@ from cases.steps import ActionParams, Move, Rules
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore, Listing
+from cases.store.rosters import RosterStore
 from common.auth import Principal
 from common.events import CloudEvent
 
@@ -160,6 +161,20 @@ class MemoryDossiers(DossierStore):
         return self.docs.get(driver_id)
 
 
+class MemoryRosters(RosterStore):
+    def __init__(self) -> None:
+        self.drivers: dict[str, set[str]] = {}
+
+    async def get(self, broker_id: str) -> tuple[list[str], bool]:
+        return sorted(self.drivers.get(broker_id, ())), True
+
+    async def add(self, broker_id: str, driver_id: str) -> None:
+        self.drivers.setdefault(broker_id, set()).add(driver_id)
+
+    async def remove(self, broker_id: str, driver_id: str) -> None:
+        self.drivers.get(broker_id, set()).discard(driver_id)
+
+
 class NoScan(CaseClocks):
     """These tests make no breach scan."""
 
@@ -174,7 +189,7 @@ class World:
         records = CaseRecords(
             self.store, MemoryDossiers(), CAL, CasesSettings(), clock=lambda: self.now
         )
-        self.cases = Cases.build(records, NoScan())
+        self.cases = Cases.build(records, NoScan(), MemoryRosters())
 
     async def open(self, **kw: Any) -> str:
         intake = Intake(

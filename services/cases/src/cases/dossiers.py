@@ -8,12 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cases.access import OVERSIGHT, actors_of
+from pymongo.errors import PyMongoError
+
+from cases.access import DISTRICT_READ, OVERSIGHT, actors_of
 from cases.case import Case
 from cases.domain import CaseNotFound, NotPermitted
 from cases.records import CaseRecords, require
 from cases.store.dossiers import CASE_IDS
+from cases.store.rosters import RosterStore
 from common.auth import Principal
+from common.logging import get_logger
+
+log = get_logger(__name__)
 
 Document = dict[str, Any]
 
@@ -45,8 +51,9 @@ class Workload:
 
 
 class Dossiers:
-    def __init__(self, records: CaseRecords) -> None:
+    def __init__(self, records: CaseRecords, rosters: RosterStore) -> None:
         self._records = records
+        self._rosters = rosters
 
     async def driver_joined(self, joined: DriverJoined) -> None:
         await self._records.dossiers.open(joined.driver_id, joined.at)
@@ -56,10 +63,21 @@ class Dossiers:
         await self._records.store.erase_personal_data(erased.driver_id)
 
     async def assign_broker(self, principal: Principal, driver_id: str, broker_id: str) -> str:
-        """Name the driver's care broker; the broker named now."""
+        """Name the driver's care broker; the broker named now. On the new broker's roster
+        before the dossier names them, off the earlier one's after: a roster names a driver
+        too many, never one too few (store/rosters.py)."""
         require("supervisor" in actors_of(principal), "supervisors name care brokers", NotPermitted)
         records = self._records
-        doc = await records.dossiers.assign(driver_id, broker_id, records.clock(), principal.sub)
+        await self._rosters.add(broker_id, driver_id)
+        doc, before = await records.dossiers.assign(
+            driver_id, broker_id, records.clock(), principal.sub
+        )
+        if before is not None and before != broker_id:
+            try:
+                await self._rosters.remove(before, driver_id)
+            except PyMongoError:
+                # The earlier broker's workload reads the dossier and no longer counts the driver.
+                log.warning("a driver is still on an earlier broker's roster", broker_id=before)
         return str(doc["broker_id"])
 
     async def dossier(self, principal: Principal, driver_id: str) -> Dossier:
@@ -92,8 +110,28 @@ class Dossiers:
             return await store.of_driver(doc["_id"], limit=200)
         return (await store.get_many(list(listed)))[:200]
 
-    async def workload(self, broker_id: str) -> Workload:
+    async def workload(self, principal: Principal, broker_id: str) -> Workload:
+        """The drivers named to the broker and their unfinished cases, for the broker, case
+        oversight and district staff. Read by ``_id`` from the roster, the dossiers and their
+        listed cases: the same cost at a district's 100,000 cases as at ten (issue 19)."""
+        actors = actors_of(principal)
+        allowed = (
+            bool(actors & OVERSIGHT)
+            or ("care" in actors and principal.sub == broker_id)
+            or (not actors and principal.has_scope(DISTRICT_READ))
+        )
+        require(allowed, "a broker's workload is for the broker and case oversight", NotPermitted)
         records = self._records
-        drivers = await records.dossiers.drivers_of(broker_id)
-        open_cases = await records.store.count_open_of(drivers) if drivers else 0
-        return Workload(broker_id=broker_id, drivers=len(drivers), open_cases=open_cases)
+        roster, listed = await self._rosters.get(broker_id)
+        if not listed:
+            earlier = await records.dossiers.drivers_of(broker_id)
+            await self._rosters.fill(broker_id, earlier)
+            roster = sorted({*roster, *earlier})
+        dossiers = await records.dossiers.brokered_among(broker_id, roster)
+        case_ids = [c for d in dossiers for c in d.get(CASE_IDS) or ()]
+        # Dossiers from before they listed their cases: by driver, until their next intake.
+        unlisted = [d["_id"] for d in dossiers if d.get(CASE_IDS) is None]
+        open_cases = await records.store.count_unfinished_among(case_ids)
+        if unlisted:
+            open_cases += await records.store.count_open_of(unlisted)
+        return Workload(broker_id=broker_id, drivers=len(dossiers), open_cases=open_cases)

@@ -1,16 +1,17 @@
 """What cases forgets when the registry erases a driver (``common.erasure``).
 
-The cases stay for the figures (counts per category, clocks kept or breached) under a
-pseudonym: the description, every note, attachments, the respondent and any actor id naming
-the driver go. The care dossier goes. The mutual-help needs the driver posted go; on needs the
-driver helped with, the helper becomes the pseudonym and the helper's contact goes. Honours:
-the driver's nominations and the votes for them go, so do the nominations the driver made; an
-announced round keeps the driver among its winners as the pseudonym.
-Aid applications stay (kind, status, amount) under the pseudonym without the household facts,
-the documents, the statement or the reviewers' notes; the followed credit grade goes. Campaign
-deliveries and hardship visits stay under the pseudonym, the visits without findings or visitors.
-Party-member life: the consent followed, the meeting attendance, the learning time and the
-member-point ledger and caps go (a branch's held meetings keep their counts only).
+The cases stay for the figures (counts per category, clocks kept or breached) under a pseudonym:
+the description, every note, attachments, the respondent and any actor id naming the driver go.
+The care dossier goes, and the driver's place on a broker's roster. The mutual-help needs the
+driver posted go; on needs the driver helped with, the helper becomes the pseudonym and the
+helper's contact goes. Honours: the driver's nominations and the votes for them go, so do the
+nominations the driver made; an announced round keeps the driver among its winners as the
+pseudonym. Aid applications stay (kind, status, amount) under the pseudonym without the
+household facts, the documents, the statement or the reviewers' notes; the followed credit grade
+goes. Campaign deliveries and hardship visits stay under the pseudonym, the visits without
+findings or visitors. Party-member life: the consent followed, the meeting attendance, the
+learning time and the member-point ledger and caps go (a branch's held meetings keep their
+counts only).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cases.store.dossiers import DOSSIERS
 from cases.store.honours import MILESTONES, NOMINATIONS, ROUNDS, VOTES
 from cases.store.needs import NEEDS
 from cases.store.party import ATTENDANCE, CAPS, LEARNING, LEDGER, MEMBERS
+from cases.store.rosters import DRIVERS, ROSTERS
 from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
 
@@ -61,6 +63,12 @@ def _pseudonymous_application(doc: dict[str, Any], driver_id: str, anon: str) ->
 
 STEPS = (
     Forget("care dossier", DOSSIERS, by("_id")),
+    Forget(
+        "care broker rosters",
+        ROSTERS,
+        by(DRIVERS),
+        update=lambda driver_id, _anon: {"$pull": {DRIVERS: driver_id}},
+    ),
     Forget("mutual-help needs posted", NEEDS, by("driver_id")),
     Forget(
         "mutual-help needs helped: helper and contact",

@@ -28,6 +28,7 @@ from cases.settings import CasesSettings
 from cases.store.case_clocks import CaseClocks
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
+from cases.store.rosters import RosterStore
 from cases.transitions import Transitions
 from common.clock import Clock, utc_now
 from common.faults import Faults
@@ -53,7 +54,7 @@ class Cases:
         return self.records.store
 
     @classmethod
-    def build(cls, records: CaseRecords, clocks: CaseClocks) -> Cases:
+    def build(cls, records: CaseRecords, clocks: CaseClocks, rosters: RosterStore) -> Cases:
         return cls(
             records=records,
             lookup=Lookup(records),
@@ -63,7 +64,7 @@ class Cases:
             compensations=Compensations(records),
             collectives=Collectives(records),
             breach_scan=BreachScan(records, clocks),
-            dossiers=Dossiers(records),
+            dossiers=Dossiers(records, rosters),
             figures=Figures(records),
         )
 
@@ -88,4 +89,4 @@ def build_cases(
         relay=relay,
         partner_links=PartnerLinkBook(db),
     )
-    return Cases.build(records, CaseClocks(db))
+    return Cases.build(records, CaseClocks(db), RosterStore(db))

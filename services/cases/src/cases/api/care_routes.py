@@ -40,7 +40,11 @@ async def get_dossier(driver_id: str, principal: Caller, service: CasesDep) -> D
     )
 
 
-@router.get("/brokers/{broker_id}/workload", tags=["care"], summary="A care broker's workload")
+@router.get(
+    "/brokers/{broker_id}/workload",
+    tags=["care"],
+    summary="A care broker's workload (the broker, case oversight, district staff)",
+)
 async def workload(broker_id: str, principal: Operator, service: CasesDep) -> dict[str, Any]:
-    load = await service.dossiers.workload(broker_id)
+    load = await service.dossiers.workload(principal, broker_id)
     return {"broker_id": load.broker_id, "drivers": load.drivers, "open_cases": load.open_cases}

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from cases.case import Case
 from cases.domain import ACTIVE, FINISHED
-from cases.store.dossiers import open_summary
+from cases.store.dossiers import IDS_PER_QUERY, open_summary
 from common.mongo import Indexes
 from common.outbox import OUTBOX_HIDDEN, push_outbox
 
@@ -241,9 +241,22 @@ class CaseStore:
         return [Case.of(doc) for doc in await self._find({"driver_id": driver_id}, limit=limit)]
 
     async def count_open_of(self, driver_ids: list[str]) -> int:
+        """Unfinished cases of these drivers, by a read of every case on the local store: only
+        for dossiers from before they listed their cases."""
         return await self.collection.count_documents(
             {"driver_id": {"$in": driver_ids}, "status": {"$nin": sorted(FINISHED)}}
         )
+
+    async def count_unfinished_among(self, case_ids: list[str]) -> int:
+        """How many of these cases are not finished, read by ``_id``."""
+        count = 0
+        for at in range(0, len(case_ids), IDS_PER_QUERY):
+            query = {
+                "_id": {"$in": case_ids[at : at + IDS_PER_QUERY]},
+                "status": {"$nin": sorted(FINISHED)},
+            }
+            count += len(await self.collection.find(query, {"_id": 1}).to_list())
+        return count
 
     async def _find(
         self, query: Document, *, limit: int, after: tuple[datetime, str] | None = None

@@ -24,6 +24,8 @@ CASE_IDS = "case_ids"
 # a dossier from before it was kept is filled once from the cases (see :meth:`list_open`).
 OPEN_CASES = "open_cases"
 OPEN_LISTED = "open_listed"
+# Ids named in one query by `$in` (a broker's drivers, their cases): bounded command sizes.
+IDS_PER_QUERY = 1000
 
 
 def open_summary(category: str, opened_at: datetime) -> Document:
@@ -116,26 +118,43 @@ class DossierStore:
             {"_id": driver_id}, {"$unset": {f"{OPEN_CASES}.{case_id}": ""}}
         )
 
-    async def assign(self, driver_id: str, broker_id: str, at: datetime, by: str) -> Document:
+    async def assign(
+        self, driver_id: str, broker_id: str, at: datetime, by: str
+    ) -> tuple[Document, str | None]:
+        """Name the driver's broker: the dossier as it is now, and the broker named before."""
         await self.open(driver_id, at)
-        await self.collection.update_one(
+        before = await self.collection.find_one_and_update(
             {"_id": driver_id},
             {
                 "$set": {"broker_id": broker_id, "broker_since": at},
                 "$push": {"brokers": {"broker_id": broker_id, "from": at, "by": by}},
             },
+            projection={"broker_id": 1},
         )
         doc = await self.get(driver_id)
-        if doc is None:  # deleted between the write and this read
+        if before is None or doc is None:  # deleted between the writes and this read
             raise CaseNotFound("no dossier for this driver")
-        return doc
+        return doc, before.get("broker_id")
+
+    async def drivers_of(self, broker_id: str) -> list[str]:
+        """The drivers whose dossier names the broker, by a read of every dossier on the local
+        store: only to fill a roster from before rosters were kept, once."""
+        cursor = self.collection.find({"broker_id": broker_id}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    async def brokered_among(self, broker_id: str, driver_ids: list[str]) -> list[Document]:
+        """Of these drivers' dossiers, those naming the broker now, with their listed cases."""
+        found: list[Document] = []
+        for at in range(0, len(driver_ids), IDS_PER_QUERY):
+            cursor = self.collection.find(
+                {"_id": {"$in": driver_ids[at : at + IDS_PER_QUERY]}, "broker_id": broker_id},
+                {CASE_IDS: 1},
+            )
+            found += [doc async for doc in cursor]
+        return found
 
     async def get(self, driver_id: str) -> Document | None:
         return await self.collection.find_one({"_id": driver_id})
-
-    async def drivers_of(self, broker_id: str) -> list[str]:
-        cursor = self.collection.find({"broker_id": broker_id}, {"_id": 1})
-        return [doc["_id"] async for doc in cursor]
 
     async def forget(self, driver_id: str) -> None:
         await self.collection.delete_one({"_id": driver_id})

@@ -1,0 +1,215 @@
+"""Issue 19: a care broker's workload is read by ``_id`` — the broker's roster, the dossiers
+on it, their listed cases — so it costs the same at a district's 100,000 cases as at ten.
+
+Before, it asked for every dossier naming the broker and then counted the cases of those
+drivers by ``driver_id``: on the local store, a read of every dossier and every case (2.6–3.8 s
+for a 300-driver broker among 100,000 cases). Proven on the real store by what the code asks it
+(tests/store_commands.py) and its own count of how it served each collection; with rosters
+and dossiers kept from before, a roster naming a driver too many, and who may read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from cases.app import create_app
+from cases.domain import NotPermitted
+from cases.settings import CasesSettings
+from cases.steps import ActionParams
+from cases.store.dossiers import CASE_IDS, DOSSIERS
+from cases.store.rosters import DRIVERS, LISTED, ROSTERS
+from common.auth import Principal
+from tests.integration.cases_store_harness import (
+    DISPATCHER,
+    STATION,
+    SUPERVISOR,
+    Store,
+    cases_store,
+    complaint,
+)
+from tests.store_commands import keyed, plans, unique_indexes
+from tests.support import serve
+
+COLLECTIONS = ("cases", DOSSIERS, ROSTERS)
+
+
+async def load(store: Store, broker_id: str) -> tuple[int, int]:
+    workload = await store.cases.dossiers.workload(SUPERVISOR, broker_id)
+    assert workload.broker_id == broker_id
+    return workload.drivers, workload.open_cases
+
+
+async def open_case(store: Store, driver_id: str) -> str:
+    return (await store.cases.intake.open_case(STATION, complaint(driver_id))).case.id
+
+
+async def name(store: Store, driver_id: str, broker_id: str) -> None:
+    await store.cases.dossiers.assign_broker(SUPERVISOR, driver_id, broker_id)
+
+
+@pytest.fixture
+async def store(make_settings: Callable[..., CasesSettings]) -> AsyncIterator[Store]:
+    async with cases_store(make_settings(CasesSettings)) as made:
+        yield made
+
+
+async def served(db: Any) -> dict[str, dict[str, int]]:
+    return {name: await plans(db, name) for name in COLLECTIONS}
+
+
+async def test_a_workload_counts_the_brokers_drivers_and_their_unfinished_cases_by_id(
+    store: Store,
+) -> None:
+    db, commands = store.db, store.commands
+    for driver in ("d-a", "d-b"):
+        await name(store, driver, "broker-1")
+    await name(store, "d-c", "broker-2")
+    a1, a2, b1 = (
+        await open_case(store, "d-a"),
+        await open_case(store, "d-a"),
+        await open_case(store, "d-b"),
+    )
+    await open_case(store, "d-c")
+    for other in ("d-other-1", "d-other-2"):  # no broker: never counted
+        await open_case(store, other)
+    await store.cases.transitions.act(
+        DISPATCHER, a2, "reject", ActionParams(reason_code="not_actionable")
+    )
+    assert await load(store, "broker-1") == (2, 2), "the rejected case is finished"
+
+    before = await served(db)
+    commands.recording = True
+    assert await load(store, "broker-1") == (2, 2)
+    commands.recording = False
+    after = await served(db)
+    assert all(after[n]["scan"] == before[n]["scan"] for n in COLLECTIONS), after
+    unique = await unique_indexes(db, list(COLLECTIONS))
+    judged = [(name, coll, q) for name, coll, q in commands.seen if coll in unique]
+    assert {coll for _, coll, _ in judged} == set(COLLECTIONS), commands.seen
+    scans = [(name, coll, q) for name, coll, q in judged if not keyed(q, unique[coll])]
+    assert scans == [], f"filters the local store answers by reading every document: {scans}"
+
+    # Named to another broker: off the first one's roster and workload, on the other's.
+    await name(store, "d-b", "broker-2")
+    assert await load(store, "broker-1") == (1, 1)
+    assert await load(store, "broker-2") == (2, 2)
+    roster = await db[ROSTERS].find_one({"_id": "broker-1"})
+    assert roster is not None and roster[DRIVERS] == ["d-a"]
+
+    # A case the driver withdraws stops counting; one whose objection is upheld counts again.
+    driver_a = Principal(sub="drv-a", role="driver", driver_id="d-a")
+    await store.cases.transitions.act(driver_a, a1, "withdraw", ActionParams())
+    assert await load(store, "broker-1") == (1, 0)
+    await store.cases.transitions.act(driver_a, a2, "object", ActionParams())
+    assert await load(store, "broker-1") == (1, 1), "an objection is not finished"
+    await store.cases.transitions.act(SUPERVISOR, a2, "uphold_objection", ActionParams())
+    assert await load(store, "broker-1") == (1, 1)
+    assert b1
+
+
+async def test_a_broker_named_before_rosters_is_listed_once_from_the_dossiers(
+    store: Store,
+) -> None:
+    db, commands = store.db, store.commands
+    for driver in ("d-1", "d-2", "d-3"):
+        await open_case(store, driver)
+    # As the code before rosters left it: the dossiers name the broker, no roster exists.
+    await db[DOSSIERS].update_many(
+        {"_id": {"$in": ["d-1", "d-2"]}}, {"$set": {"broker_id": "b-old"}}
+    )
+    # A driver named since, before the broker's workload was first read: a roster, not listed.
+    await name(store, "d-3", "b-old")
+    roster = await db[ROSTERS].find_one({"_id": "b-old"})
+    assert roster is not None and roster[DRIVERS] == ["d-3"] and LISTED not in roster
+
+    assert await load(store, "b-old") == (3, 3)
+    roster = await db[ROSTERS].find_one({"_id": "b-old"})
+    assert roster is not None and sorted(roster[DRIVERS]) == ["d-1", "d-2", "d-3"]
+    assert roster[LISTED] is True
+
+    before = await served(db)
+    commands.recording = True
+    assert await load(store, "b-old") == (3, 3)
+    commands.recording = False
+    assert (await served(db))[DOSSIERS]["scan"] == before[DOSSIERS]["scan"], "listed once"
+
+
+async def test_a_dossier_from_before_it_listed_cases_is_counted_by_driver(store: Store) -> None:
+    db = store.db
+    await name(store, "d-old", "broker-9")
+    await open_case(store, "d-old")
+    await open_case(store, "d-old")
+    await db[DOSSIERS].update_one({"_id": "d-old"}, {"$unset": {CASE_IDS: ""}})
+    assert await load(store, "broker-9") == (1, 2)
+
+
+async def test_a_roster_naming_a_driver_too_many_counts_only_the_brokers_drivers(
+    store: Store,
+) -> None:
+    db = store.db
+    await name(store, "d-1", "broker-1")
+    await name(store, "d-2", "broker-2")
+    await open_case(store, "d-2")
+    assert await load(store, "broker-1") == (1, 0)
+    # As a failed removal leaves it: the driver named to another broker is still listed here,
+    # and so is one whose dossier is gone (erased between the two writes).
+    await db[ROSTERS].update_one(
+        {"_id": "broker-1"}, {"$addToSet": {DRIVERS: {"$each": ["d-2", "d-gone"]}}}
+    )
+    assert await load(store, "broker-1") == (1, 0)
+    assert await load(store, "broker-2") == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed"),
+    [
+        (Principal(sub="broker-1", role="operator", scope="cases:care"), True),
+        (Principal(sub="broker-2", role="operator", scope="cases:care"), False),
+        (SUPERVISOR, True),
+        (DISPATCHER, True),
+        (Principal(sub="clerk-1", role="operator", scope="drivers:read"), True),
+        (Principal(sub="editor-1", role="operator", scope="notify:broadcast"), False),
+        (Principal(sub="h-1", role="operator", scope="cases:handle", unit_id="U1"), False),
+        (Principal(sub="drv-1", role="driver", driver_id="d-1"), False),
+    ],
+)
+async def test_a_workload_is_for_the_broker_case_oversight_and_district_staff(
+    store: Store, principal: Principal, allowed: bool
+) -> None:
+    await name(store, "d-1", "broker-1")
+    await open_case(store, "d-1")
+    if allowed:
+        load = await store.cases.dossiers.workload(principal, "broker-1")
+        assert (load.drivers, load.open_cases) == (1, 1)
+    else:
+        with pytest.raises(NotPermitted):
+            await store.cases.dossiers.workload(principal, "broker-1")
+
+
+async def test_the_workload_route_answers_the_broker_and_refuses_another_with_a_problem(
+    make_settings: Callable[..., CasesSettings], token: Callable[..., dict[str, str]]
+) -> None:
+    app = create_app(make_settings(CasesSettings), scan=False)
+    supervisor = token("operator", scope="cases:supervise", sub="supervisor-1")
+    async with serve(app) as client:
+        named = await client.put(
+            "/v1/dossiers/d-http/broker", json={"broker_id": "broker-h"}, headers=supervisor
+        )
+        assert named.status_code == 200, named.text
+        mine = token("operator", scope="cases:care", sub="broker-h")
+        answer = await client.get("/v1/brokers/broker-h/workload", headers=mine)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"broker_id": "broker-h", "drivers": 1, "open_cases": 0}
+
+        other = token("operator", scope="cases:care", sub="broker-x")
+        refused = await client.get("/v1/brokers/broker-h/workload", headers=other)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "workload" in refused.json()["detail"]
+        driver = token("driver", driver_id="d-http")
+        assert (
+            await client.get("/v1/brokers/broker-h/workload", headers=driver)
+        ).status_code == 403
