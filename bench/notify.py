@@ -17,6 +17,13 @@ holds, lease, history, read and archive marks) where the raw baseline's document
 ends with the raw bulk insert of N copies of a document the fan-out stored (new ids), into a
 collection without indexes: the same store work for the documents the fan-out writes.
 
+After the page design's broadcast, while its inboxes are stored, a driver's inbox is read
+(``GET /v1/drivers/{id}/inbox``, the first page of 20 and the unread count, as the drivers' app
+opens it) for ``INBOX_READS`` drivers picked at random, against the same two queries sent bare:
+what the drivers' most frequent read costs with a district broadcast stored. On the local store
+both read every notification (it keeps no non-unique index); on MongoDB the ``inbox_newest``
+index serves them.
+
 ``python -m bench.notify --notify-drivers 5000`` runs it alone.
 """
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -37,14 +45,16 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from bench.cpu import CpuMeter, add_cpu_row, add_store_cpu_row, store_meter
-from bench.report import bracketed
+from bench.report import bracketed, pct
 from common.auth import issue_token
 from common.mongo import ensure_indexes
 from common.settings import ServiceSettings
 from common.testing import ServiceProcess
 from notify.store.notifications import INDEXES as NOTIFICATION_INDEXES
+from notify.store.notifications import NotificationStore
 
 DRIVERS_DEFAULT = 100_000
+INBOX_READS = 100
 BATCH = 500  # notify's default broadcast batch size
 FLEETS = 400
 
@@ -136,6 +146,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
         for name in ("raw", "indexed"):
             await client.drop_database(f"{run_id}_{name}")
     sample: dict[str, Any] = {}
+    reads: dict[str, list[float]] = {}
     try:
         runs = [
             (
@@ -148,6 +159,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                     drivers=drivers,
                     announcements=announcements,
                     sample=sample,
+                    reads=reads if announcements == "page" else None,
                 ),
             )
             for announcements in ("driver", "page")
@@ -189,6 +201,7 @@ async def run(kafka: str, mongo: str, report: Report, drivers: int = DRIVERS_DEF
                 service=(store_cpu, delivered),
                 bare=(bare_store, drivers),
             )
+        add_read_rows(report, reads, drivers)
         with CpuMeter() as own_cpu:
             own = await raw_bulk_insert_of(client[f"{run_id}_own"], drivers, sample)
         report.add(
@@ -218,10 +231,12 @@ async def broadcast(
     drivers: int,
     announcements: str,
     sample: dict[str, Any],
+    reads: dict[str, list[float]] | None = None,
 ) -> tuple[float, int, CpuMeter, CpuMeter]:
     """One broadcast to every driver on a fresh database: its seconds, the inboxes delivered
     and the notify process's and the store's CPU meanwhile; ``sample`` gets one inbox
-    notification the fan-out stored."""
+    notification the fan-out stored; ``reads``, if given, the inbox reads' latencies after it
+    (``inbox_reads``)."""
     db_name = f"{run_id}_notify"
     logs = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     process = ServiceProcess(
@@ -262,10 +277,55 @@ async def broadcast(
                 )
                 seconds = time.perf_counter() - started
             answer = (await http.get(f"/v1/broadcasts/{broadcast_id}", headers=headers)).json()
+            if reads is not None:
+                reads.update(await inbox_reads(http, client[db_name], drivers, INBOX_READS))
         return seconds, int(answer["progress"]["delivered"]), notify_cpu, store_cpu
     finally:
         process.stop()
         await client.drop_database(db_name)
+
+
+async def inbox_reads(
+    http: httpx.AsyncClient, db: Any, drivers: int, count: int
+) -> dict[str, list[float]]:
+    """Milliseconds of ``count`` inbox reads by the drivers' app (first page, unread count) and
+    of the same two queries sent bare, taking turns, for drivers picked at random."""
+    store = NotificationStore(db)
+    picked = random.Random(7).sample(range(drivers), min(count, drivers))
+    served: list[float] = []
+    bare: list[float] = []
+    for i in picked:
+        driver_id = f"drv_{i:07d}"
+        token = issue_token(ServiceSettings(), role="driver", driver_id=driver_id, sub=driver_id)
+        started = time.perf_counter()
+        answer = await http.get(
+            f"/v1/drivers/{driver_id}/inbox",
+            params={"limit": 20},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        served.append((time.perf_counter() - started) * 1000)
+        answer.raise_for_status()
+        if not answer.json()["items"]:  # the broadcast's item at least
+            raise RuntimeError(f"inbox of {driver_id}: empty after the broadcast")
+        started = time.perf_counter()
+        await store.inbox(driver_id, after=None, limit=21, unread_only=False, archived=False)
+        await store.unread_count(driver_id)
+        bare.append((time.perf_counter() - started) * 1000)
+    return {"served": served, "bare": bare}
+
+
+def add_read_rows(report: Report, reads: dict[str, list[float]], drivers: int) -> None:
+    served, bare = reads.get("served"), reads.get("bare")
+    if not served or not bare:
+        return
+    where = f"{drivers:,} inboxes stored"
+    for p in (50, 99):
+        report.add(
+            f"notify: a driver's inbox read, {where}: p{p}",
+            f"{pct(served, p):,.1f} ms",
+            f"ratio {pct(served, p) / pct(bare, p):.2f} of the bare queries ({pct(bare, p):,.1f} "
+            f"ms); {len(served)} reads",
+        )
 
 
 async def _broadcast(
