@@ -171,9 +171,6 @@ class MemoryRosters(RosterStore):
     async def add(self, broker_id: str, driver_id: str) -> None:
         self.drivers.setdefault(broker_id, set()).add(driver_id)
 
-    async def remove(self, broker_id: str, driver_id: str) -> None:
-        self.drivers.get(broker_id, set()).discard(driver_id)
-
 
 class NoScan(CaseClocks):
     """These tests make no breach scan."""

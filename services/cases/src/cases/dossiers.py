@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
 from cases.access import DISTRICT_READ, OVERSIGHT, actors_of
 from cases.case import Case
 from cases.domain import CaseNotFound, NotPermitted
@@ -17,9 +15,6 @@ from cases.records import CaseRecords, require
 from cases.store.dossiers import CASE_IDS
 from cases.store.rosters import RosterStore
 from common.auth import Principal
-from common.logging import get_logger
-
-log = get_logger(__name__)
 
 Document = dict[str, Any]
 
@@ -63,21 +58,12 @@ class Dossiers:
         await self._records.store.erase_personal_data(erased.driver_id)
 
     async def assign_broker(self, principal: Principal, driver_id: str, broker_id: str) -> str:
-        """Name the driver's care broker; the broker named now. On the new broker's roster
-        before the dossier names them, off the earlier one's after: a roster names a driver
-        too many, never one too few (store/rosters.py)."""
+        """Name the driver's care broker; the broker named now. On the broker's roster before
+        the dossier names them (store/rosters.py)."""
         require("supervisor" in actors_of(principal), "supervisors name care brokers", NotPermitted)
         records = self._records
         await self._rosters.add(broker_id, driver_id)
-        doc, before = await records.dossiers.assign(
-            driver_id, broker_id, records.clock(), principal.sub
-        )
-        if before is not None and before != broker_id:
-            try:
-                await self._rosters.remove(before, driver_id)
-            except PyMongoError:
-                # The earlier broker's workload reads the dossier and no longer counts the driver.
-                log.warning("a driver is still on an earlier broker's roster", broker_id=before)
+        doc = await records.dossiers.assign(driver_id, broker_id, records.clock(), principal.sub)
         return str(doc["broker_id"])
 
     async def dossier(self, principal: Principal, driver_id: str) -> Dossier:

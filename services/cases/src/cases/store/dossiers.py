@@ -118,23 +118,19 @@ class DossierStore:
             {"_id": driver_id}, {"$unset": {f"{OPEN_CASES}.{case_id}": ""}}
         )
 
-    async def assign(
-        self, driver_id: str, broker_id: str, at: datetime, by: str
-    ) -> tuple[Document, str | None]:
-        """Name the driver's broker: the dossier as it is now, and the broker named before."""
+    async def assign(self, driver_id: str, broker_id: str, at: datetime, by: str) -> Document:
         await self.open(driver_id, at)
-        before = await self.collection.find_one_and_update(
+        await self.collection.update_one(
             {"_id": driver_id},
             {
                 "$set": {"broker_id": broker_id, "broker_since": at},
                 "$push": {"brokers": {"broker_id": broker_id, "from": at, "by": by}},
             },
-            projection={"broker_id": 1},
         )
         doc = await self.get(driver_id)
-        if before is None or doc is None:  # deleted between the writes and this read
+        if doc is None:  # deleted between the write and this read
             raise CaseNotFound("no dossier for this driver")
-        return doc, before.get("broker_id")
+        return doc
 
     async def drivers_of(self, broker_id: str) -> list[str]:
         """The drivers whose dossier names the broker, by a read of every dossier on the local

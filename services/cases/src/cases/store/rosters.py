@@ -1,11 +1,14 @@
-"""The ``broker_rosters`` collection: per care broker, the drivers named to them.
+"""The ``broker_rosters`` collection: per care broker, the drivers ever named to them.
 
 A broker's workload starts from the roster, a document found by ``_id``, instead of asking
 for the dossiers with that ``broker_id``, which the local store answers by reading every
-dossier (issue 19). The roster may name a driver too many, never one too few: a driver is
-added before the dossier names the broker and taken off after it names another, and readers
-keep only the drivers whose dossier still names this broker (``DossierStore.brokered_among``).
-A roster from before rosters were kept (``listed`` absent) is filled once from the dossiers.
+dossier (issue 19). The dossier decides: readers keep only the drivers whose dossier names the
+broker now (``DossierStore.brokered_among``). A driver is added before the dossier names the
+broker and never taken off when another broker is named (only erasure removes a driver): a
+removal could not be tied to the dossier in one write, and two supervisors naming brokers for
+the same driver at once could then leave a driver off the roster of the broker the dossier
+names. A roster from before rosters were kept (``listed`` absent) is filled once from the
+dossiers.
 """
 
 from __future__ import annotations
@@ -37,9 +40,6 @@ class RosterStore:
         await self.collection.update_one(
             {"_id": broker_id}, {"$addToSet": {DRIVERS: driver_id}}, upsert=True
         )
-
-    async def remove(self, broker_id: str, driver_id: str) -> None:
-        await self.collection.update_one({"_id": broker_id}, {"$pull": {DRIVERS: driver_id}})
 
     async def fill(self, broker_id: str, driver_ids: list[str]) -> None:
         """List the drivers the dossiers named to the broker before rosters were kept."""
