@@ -51,7 +51,8 @@ async def test_intake_finds_duplicates_by_id_and_lists_each_case_in_the_dossier(
     second = await cases.intake.open_case(STATION, complaint("d-1"))
     elsewhere = await cases.intake.open_case(STATION, complaint("d-1", "freight_payment"))
     # The dossier's view of the driver's cases reads them by id too.
-    view = await cases.dossiers.dossier(Principal(sub="op-1", role="operator"), "d-1")
+    clerk = Principal(sub="op-1", role="operator", scope="drivers:read")
+    view = await cases.dossiers.dossier(clerk, "d-1")
     commands.recording = False
     # The store's own account of the same calls: nothing read every case or dossier.
     now_served = {name: await plans(db, name) for name in ("cases", DOSSIERS)}

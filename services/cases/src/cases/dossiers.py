@@ -72,11 +72,13 @@ class Dossiers:
         if doc is None:
             raise CaseNotFound("no dossier for this driver")
         actors = actors_of(principal)
+        # As for the cases themselves (cases.access): district staff read with drivers:read,
+        # not any operator (a notify editor reads no case, so no dossier either).
         allowed = (
             (principal.role == "driver" and principal.driver_id == driver_id)
             or bool(actors & OVERSIGHT)
             or ("care" in actors and doc.get("broker_id") == principal.sub)
-            or (principal.role == "operator" and not actors)
+            or (principal.role == "operator" and not actors and principal.has_scope(DISTRICT_READ))
         )
         if not allowed:
             raise CaseNotFound("no dossier for this driver")

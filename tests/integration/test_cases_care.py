@@ -1,11 +1,17 @@
-"""Issue 19: a care broker's workload is read by ``_id`` — the broker's roster, the dossiers
-on it, their listed cases — so it costs the same at a district's 100,000 cases as at ten.
+"""Care brokers' reads. Issue 19: a broker's workload is read by ``_id`` — the broker's roster,
+the dossiers on it, their listed cases — so it costs the same at a district's 100,000 cases as
+at ten. And who may read a workload, or a driver's dossier.
 
-Before, it asked for every dossier naming the broker and then counted the cases of those
-drivers by ``driver_id``: on the local store, a read of every dossier and every case (2.6–3.8 s
-for a 300-driver broker among 100,000 cases). Proven on the real store by what the code asks it
-(tests/store_commands.py) and its own count of how it served each collection; with rosters
-and dossiers kept from before, a roster naming drivers no longer the broker's, and who may read it.
+Before, the workload asked for every dossier naming the broker and then counted the cases of
+those drivers by ``driver_id``: on the local store, a read of every dossier and every case
+(2.6–3.8 s for a 300-driver broker among 100,000 cases). Proven on the real store by what the
+code asks it (tests/store_commands.py) and its own count of how it served each collection; with
+rosters and dossiers kept from before, and a roster naming drivers no longer the broker's.
+
+A dossier shows up to 200 of the driver's cases with their descriptions and history, so it is
+read by those who read the driver's cases (cases.access): an operator without a case role only
+with ``drivers:read``. Before, any such operator read it — a notify editor or a points
+administrator read every driver's complaints here that ``GET /v1/cases/{id}`` refused them.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 import pytest
 
 from cases.app import create_app
-from cases.domain import NotPermitted
+from cases.domain import CaseNotFound, NotPermitted
 from cases.settings import CasesSettings
 from cases.steps import ActionParams
 from cases.store.dossiers import CASE_IDS, DOSSIERS
@@ -221,3 +227,37 @@ async def test_the_workload_route_answers_the_broker_and_refuses_another_with_a_
         assert (
             await client.get("/v1/brokers/broker-h/workload", headers=driver)
         ).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed"),
+    [
+        (Principal(sub="drv-1", role="driver", driver_id="d-1"), True),
+        (Principal(sub="drv-2", role="driver", driver_id="d-2"), False),
+        (SUPERVISOR, True),
+        (Principal(sub="op-dispatch", role="operator", scope="cases:dispatch"), True),
+        (Principal(sub="op-revisit", role="operator", scope="cases:revisit"), True),
+        (Principal(sub="broker-1", role="operator", scope="cases:care"), True),
+        (Principal(sub="broker-2", role="operator", scope="cases:care"), False),
+        (Principal(sub="clerk-1", role="operator", scope="drivers:read"), True),
+        (Principal(sub="editor-1", role="operator", scope="notify:broadcast"), False),
+        (Principal(sub="points-1", role="operator", scope="points:adjust"), False),
+        (Principal(sub="op-bare", role="operator"), False),
+        (Principal(sub="h-1", role="operator", scope="cases:handle", unit_id="U1"), False),
+        (Principal(sub="station-7", role="station", station_id="S7"), False),
+    ],
+)
+async def test_a_dossier_is_read_by_those_who_read_the_drivers_cases(
+    store: Store, principal: Principal, allowed: bool
+) -> None:
+    await store.cases.dossiers.assign_broker(SUPERVISOR, "d-1", "broker-1")
+    opened = await store.cases.intake.open_case(STATION, complaint("d-1"))
+    if not allowed:
+        with pytest.raises(CaseNotFound):
+            await store.cases.dossiers.dossier(principal, "d-1")
+        return
+    dossier = await store.cases.dossiers.dossier(principal, "d-1")
+    assert dossier.broker_id == "broker-1"
+    assert [c.id for c in dossier.cases] == [opened.case.id]
+    # The same caller and the case itself agree.
+    assert (await store.cases.records.visible(principal, opened.case.id)).id == opened.case.id
