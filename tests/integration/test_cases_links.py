@@ -166,6 +166,17 @@ async def test_collective_complaints_are_linked_not_merged(
 
         listed = (await client.get(f"/v1/collectives/{gid}", headers=sup)).json()
         assert len(listed["cases"]) == 4 and listed["drivers"] == 4
+        # District staff read it as they read the cases; an operator reading no case does not.
+        clerk = token("operator", scope="drivers:read", sub="clerk-1")
+        assert (await client.get(f"/v1/collectives/{gid}", headers=clerk)).status_code == 200
+        for headers in (
+            token("operator", roles=["notify_editor"], sub="editor-1"),
+            token("operator", roles=["points_admin"], sub="points-admin-1"),
+            token("operator", scope="cases:handle", unit_id="U1", sub="h-only"),
+        ):
+            refused = await client.get(f"/v1/collectives/{gid}", headers=headers)
+            assert refused.status_code == 403, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
         dossier = (await client.get(f"/v1/dossiers/{drivers[0]}", headers=sup)).json()
         assert [c["collective_id"] for c in dossier["cases"]] == [gid]
         [row] = (await client.get("/v1/figures", params={"month": "2026-03"}, headers=sup)).json()[

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cases import domain
-from cases.access import actors_of
+from cases.access import DISTRICT_READ, actors_of
 from cases.case import Case
 from cases.domain import CaseNotFound, NotPermitted, StaleCase, TransitionNotAllowed
 from cases.records import CaseRecords, require
@@ -87,9 +87,11 @@ class Collectives:
         self, principal: Principal, collective_id: str, *, allow_empty: bool = False
     ) -> Collective:
         actors = actors_of(principal)
+        # District staff as for the cases themselves (cases.access): with drivers:read, not any
+        # operator (a notify editor reads no case, so no collective of them either).
         require(
             bool(actors & {"dispatcher", "supervisor", "revisit"})
-            or (principal.role == "operator" and not actors),
+            or (principal.role == "operator" and not actors and principal.has_scope(DISTRICT_READ)),
             "collectives are for dispatchers, supervisors and district staff",
             NotPermitted,
         )
