@@ -56,6 +56,17 @@ def settings_builder(infra: Infra, run: str) -> Callable[..., Any]:
     return build
 
 
+def problem_body(answer: httpx.Response, asked: str = "") -> dict[str, Any]:
+    """A problem+json body without what differs per request (its path, its request id and the
+    id the caller asked for, where a detail repeats it): two refusals with equal bodies tell
+    the caller nothing apart."""
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.text
+    body = {k: v for k, v in answer.json().items() if k not in {"instance", "request_id"}}
+    if not asked:
+        return body
+    return {k: v.replace(asked, "<asked>") if isinstance(v, str) else v for k, v in body.items()}
+
+
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run an app in-process (lifespan included) and give an HTTP client for it."""

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from common.events.registry import DriverUpdated
 from common.testing import Infra, synthetic_phone, unique_name, wait_until
 from notify.app import create_app
@@ -78,14 +80,15 @@ async def test_the_composer_counts_the_audience_it_then_reaches_and_lists_failur
         )
         bid = made.json()["broadcast_id"]
 
-        async def failed() -> list[dict[str, Any]] | None:
+        async def failed() -> httpx.Response | None:
             answer = await http.get(
                 "/v1/deliveries/failed", params={"broadcast_id": bid}, headers=editor
             )
             assert answer.status_code == 200, answer.text
-            return list(answer.json()["items"]) or None
+            return answer if answer.json()["items"] else None
 
-        [failure] = await wait_until(failed)
+        listing = await wait_until(failed)
+        [failure] = listing.json()["items"]
         done = (await http.get(f"/v1/broadcasts/{bid}", headers=editor)).json()
         refused = [
             await http.post(
@@ -101,5 +104,6 @@ async def test_the_composer_counts_the_audience_it_then_reaches_and_lists_failur
     assert failure["broadcast_id"] == bid and failure["category"] == "policy"
     assert failure["driver"] != texting and "*" in failure["driver"]
     assert texting[:4] == failure["driver"][:4]
+    assert texting not in listing.text  # nowhere in the answer, not in an id either
     assert [r.status_code for r in refused] == [403, 403]
     assert "notify:broadcast" in refused[0].json()["detail"]

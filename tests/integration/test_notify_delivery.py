@@ -23,7 +23,7 @@ from common.testing import Infra, read_topic, unique_name, wait_until
 from notify.app import create_app
 from notify.channels.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from notify.settings import NotifySettings
-from tests.support import approved, produce, serve
+from tests.support import approved, problem_body, produce, serve
 
 Headers = Callable[..., dict[str, str]]
 
@@ -196,6 +196,12 @@ async def test_the_welcome_comes_in_the_drivers_language_and_the_inbox_pages_new
         other = token("driver", driver_id=unique_name("drv_"))
         assert (await http.get(f"/v1/drivers/{driver}/inbox", headers=other)).status_code == 404
         assert (await http.post(f"{base}/read", headers=other)).status_code == 404
+        # Another driver's notification answers exactly as one that does not exist.
+        theirs = await http.get(f"/v1/notifications/{newest}", headers=other)
+        missing = await http.get(f"/v1/notifications/{newest}x", headers=other)
+        assert (theirs.status_code, missing.status_code) == (404, 404)
+        assert problem_body(theirs) == problem_body(missing)
+        assert (await http.get(f"/v1/notifications/{newest}", headers=own)).status_code == 200
         operator = await http.get(f"/v1/drivers/{driver}/inbox", headers=token("operator"))
         assert operator.status_code == 200
         partner = token("partner", partner_id="port-booking")

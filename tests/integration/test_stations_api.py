@@ -11,6 +11,7 @@ import pytest
 from common.events.stations import ActivityAttended
 from common.testing import Infra
 from tests.integration.stations_harness import Harness, start_harness
+from tests.support import problem_body
 
 NIGHT_AND_HOLIDAY_HOURS = {
     "week": {d: [{"opens": "20:00", "closes": "08:00"}] for d in ("mon", "tue", "wed", "thu")},
@@ -335,7 +336,14 @@ async def test_drivers_rate_their_own_visits_once_and_stations_show_the_average(
         json={"rating": 1},
         headers=h.auth("driver", driver_id=driver),
     )
-    assert not_mine.status_code == 404
+    never = await h.http.post(
+        f"/v1/checkins/{visits[1]}0/feedback",
+        json={"rating": 1},
+        headers=h.auth("driver", driver_id=driver),
+    )
+    # Another driver's visit answers exactly as one that does not exist.
+    assert (not_mine.status_code, never.status_code) == (404, 404)
+    assert problem_body(not_mine, visits[1]) == problem_body(never, f"{visits[1]}0")
     out_of_range = await h.http.post(
         f"/v1/checkins/{visits[1]}/feedback",
         json={"rating": 6},
@@ -347,6 +355,12 @@ async def test_drivers_rate_their_own_visits_once_and_stations_show_the_average(
     ).json()
     assert (summary["count"], summary["average"]) == (2, 3.5)
     assert {f["comment"] for f in summary["recent"]} == {"热水很足", None}
+    # No check-in id: the station could turn one into the driver who wrote the comment.
+    staff = h.auth("station", station_id=station)
+    seen_by_staff = await h.http.get(f"/v1/stations/{station}/feedback", headers=staff)
+    assert seen_by_staff.status_code == 200
+    assert not any(visit in seen_by_staff.text for visit in visits)
+    assert {key for f in summary["recent"] for key in f} == {"rating", "comment", "created_at"}
 
 
 async def test_xuechengs_one_plus_x_plus_y_network_is_a_tree_with_figures_per_level(

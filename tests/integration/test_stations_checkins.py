@@ -11,6 +11,7 @@ import pytest
 from common.events.stations import ServiceUsed
 from common.testing import Infra, wait_until
 from tests.integration.stations_harness import Harness, start_harness
+from tests.support import problem_body
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 SHANGHAI = {"lat": 31.2304, "lng": 121.4737}  # ~145 km from the Beilun stations
@@ -268,7 +269,17 @@ async def test_drivers_see_only_their_own_visits(h: Harness) -> None:
         "/v1/checkins", params={"driver_id": other}, headers=h.auth("driver", driver_id=driver)
     )
     assert snooping.status_code == 403
-    single = await h.http.get(
-        f"/v1/checkins/{mine['checkin_id']}", headers=h.auth("driver", driver_id=other)
-    )
-    assert single.status_code == 404
+    # Another's check-in answers exactly as one that does not exist, to drivers and stations.
+    theirs, missing = mine["checkin_id"], f"{mine['checkin_id']}0"
+    elsewhere = h.auth("station", station_id=await h.station())
+    for headers, method, path in (
+        (h.auth("driver", driver_id=other), "GET", ""),
+        (elsewhere, "GET", ""),
+        (elsewhere, "POST", "/checkout"),
+    ):
+        answers = [
+            await h.http.request(method, f"/v1/checkins/{asked}{path}", headers=headers)
+            for asked in (theirs, missing)
+        ]
+        assert [a.status_code for a in answers] == [404, 404], (method, path)
+        assert problem_body(answers[0], theirs) == problem_body(answers[1], missing)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.clock import Clock, utc_now
 from stations.checkins import Checkins
 from stations.directory import Directory
-from stations.domain import Feedback, NotYourVisit
+from stations.domain import CheckinNotFound, Feedback, NotYourVisit
 from stations.store.feedback import FeedbackStore
 
 
@@ -27,8 +27,10 @@ class Ratings:
         self, checkin_id: str, driver_id: str, rating: int, comment: str | None
     ) -> Feedback:
         checkin = await self._checkins.get_checkin(checkin_id)
-        if checkin.driver_id != driver_id or checkin.status == "refused":
-            raise NotYourVisit(f"check-in {checkin_id} is not a visit of {driver_id}")
+        if checkin.driver_id != driver_id:  # answered exactly as a check-in that does not exist
+            raise CheckinNotFound(f"no check-in {checkin_id}")
+        if checkin.status == "refused":
+            raise NotYourVisit(f"check-in {checkin_id} was refused: it is no visit to rate")
         feedback = Feedback(
             checkin_id=checkin_id,
             station_id=checkin.station_id,

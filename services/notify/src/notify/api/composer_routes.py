@@ -40,7 +40,7 @@ class AudienceView(BaseModel):
 
 
 class FailureView(BaseModel):
-    notification_id: str
+    # No notification id: a broadcast's names its driver in full.
     driver: str = Field(description="The driver's id, masked")
     channel: str
     category: str
@@ -52,7 +52,6 @@ class FailureView(BaseModel):
     @classmethod
     def of(cls, doc: Document) -> FailureView:
         return cls(
-            notification_id=doc["_id"],
             driver=masked_id(str(doc["driver_id"])),
             channel=doc["channel"],
             category=doc["category"],

@@ -21,6 +21,7 @@ from stations.api.schemas import (
 )
 from stations.checkins import Use
 from stations.domain import (
+    CheckinNotFound,
     CheckinStatus,
     derived_id,
 )
@@ -118,8 +119,8 @@ async def _visible_checkin(principal: Principal, service: Stations, checkin_id: 
         or (principal.role == "station" and principal.station_id == checkin.station_id)
         or (principal.role == "driver" and principal.driver_id == checkin.driver_id)
     )
-    if not allowed:
-        raise Problem(404, "Not Found", "no such check-in")
+    if not allowed:  # answered exactly as a check-in that does not exist
+        raise CheckinNotFound(f"no check-in {checkin_id}")
     return checkin
 
 

@@ -12,6 +12,7 @@ from stations.api.dependencies import Everyone, Service
 from stations.api.schemas import (
     FeedbackRequest,
     FeedbackView,
+    RatedComment,
     RatingSummary,
 )
 
@@ -54,5 +55,5 @@ async def station_feedback(
         station_id=station_id,
         count=count,
         average=average,
-        recent=[FeedbackView.of(f) for f in latest],
+        recent=[RatedComment.of(f) for f in latest],
     )

@@ -264,11 +264,24 @@ class FeedbackView(BaseModel):
         return cls(**feedback.model_dump())
 
 
+class RatedComment(BaseModel):
+    """One rating as others see it: no check-in id, which station staff could turn into the
+    driver who wrote it."""
+
+    rating: int
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, feedback: Feedback) -> RatedComment:
+        return cls(rating=feedback.rating, comment=feedback.comment, created_at=feedback.created_at)
+
+
 class RatingSummary(BaseModel):
     station_id: str
     count: int
     average: float | None
-    recent: list[FeedbackView]
+    recent: list[RatedComment]
 
 
 class ActivityCreate(RequestModel):
