@@ -57,6 +57,15 @@ async def test_an_adjustment_above_the_threshold_waits_for_a_second_operator_and
         unscoped = await http.post(approve, headers=clerk)
         queue = await http.get("/v1/approvals?area=adjustment", headers=checker)
         queue_for_clerk = await http.get("/v1/approvals?area=adjustment", headers=clerk)
+        # The driver an adjustment is about does not decide it, nor read its reasons.
+        as_subject = token("driver", driver_id=driver)
+        queue_for_driver = [
+            await http.get(f"/v1/approvals?area=adjustment&state={state}", headers=as_subject)
+            for state in ("pending", "executed", "refused")
+        ]
+        single_for_driver = await http.get(
+            f"/v1/approvals/{pending['approval_id']}", headers=as_subject
+        )
         first = await http.post(approve, json={"note": "核实无误"}, headers=checker)
         again = await http.post(approve, headers=checker)
         late = await http.post(approve, headers=person(token, "op-third", "points:approve"))
@@ -83,6 +92,9 @@ async def test_an_adjustment_above_the_threshold_waits_for_a_second_operator_and
     assert unscoped.status_code == 403 and unscoped.json()["missing_scope"] == "points:approve"
     assert [r["approval_id"] for r in queue.json()["items"]] == [pending["approval_id"]]
     assert queue_for_clerk.status_code == 403
+    assert [r.status_code for r in queue_for_driver] == [403, 403, 403]
+    assert pending["approval_id"] not in "".join(r.text for r in queue_for_driver)
+    assert single_for_driver.status_code == 404
     assert first.status_code == 200 and first.json()["state"] == "executed"
     assert first.json()["result"]["amount"] == 501
     assert again.json()["result"] == first.json()["result"]

@@ -129,6 +129,10 @@ class Checker(Protocol):
     def sees_all(self, principal: Principal) -> bool:
         """Whether the principal may list every request of the area."""
 
+    def own_subject(self, principal: Principal) -> str | None:
+        """The subject whose requests of the area the principal may list when not all of them
+        (a driver's own confirmations); None when they may list none."""
+
 
 @dataclass(frozen=True)
 class ScopeChecker:
@@ -144,6 +148,11 @@ class ScopeChecker:
     def sees_all(self, principal: Principal) -> bool:
         return principal.role == "operator" and principal.has_scope(self.scope)
 
+    def own_subject(self, principal: Principal) -> str | None:
+        # The driver a request is about does not decide it: an adjustment or an erasure is
+        # the operators' to weigh, and its reasons and notes are theirs.
+        return None
+
 
 @dataclass(frozen=True)
 class DriverConfirms:
@@ -158,6 +167,9 @@ class DriverConfirms:
 
     def sees_all(self, principal: Principal) -> bool:
         return False
+
+    def own_subject(self, principal: Principal) -> str | None:
+        return principal.driver_id if principal.role == "driver" else None
 
 
 Command = Callable[[ApprovalRequest], Awaitable[Mapping[str, Any]]]

@@ -330,15 +330,17 @@ class Approvals:
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[ApprovalRequest]:
-        """An area's requests oldest first (a console's queue); a driver sees only their own."""
+        """An area's requests oldest first (a console's queue); a driver lists only their own,
+        and only in an area they confirm themselves."""
         checker = self.area(area).checker
         query: Document = {"area": area, "state": state}
         if not checker.sees_all(principal):
-            if principal.role != "driver" or principal.driver_id is None:
+            subject = checker.own_subject(principal)
+            if subject is None:
                 raise NotAChecker(
                     f"listing {area} requests needs {checker.scope}", scope=checker.scope
                 )
-            query["subject"] = principal.driver_id
+            query["subject"] = subject
         if state == "pending":
             query["expires_at"] = {"$gt": self._clock()}
         if after is not None:
