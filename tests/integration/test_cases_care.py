@@ -261,3 +261,53 @@ async def test_a_dossier_is_read_by_those_who_read_the_drivers_cases(
     assert [c.id for c in dossier.cases] == [opened.case.id]
     # The same caller and the case itself agree.
     assert (await store.cases.records.visible(principal, opened.case.id)).id == opened.case.id
+
+
+BROKER = Principal(sub="broker-1", role="operator", scope="cases:care")
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed"),
+    [
+        (Principal(sub="drv-1", role="driver", driver_id="d-1"), True),
+        (BROKER, True),
+        # The care role acts for the broker's own drivers only. Seeing the case through another
+        # role (supervision, a handler's unit) does not make the caller the driver's broker.
+        (Principal(sub="broker-2", role="operator", scope="cases:supervise cases:care"), False),
+        (Principal(sub="broker-2", role="operator", scope="cases:care"), False),
+        (Principal(sub="broker-1", role="operator", scope="cases:supervise cases:care"), True),
+        (SUPERVISOR, False),
+    ],
+)
+async def test_the_care_role_withdraws_only_for_the_brokers_own_drivers(
+    store: Store, principal: Principal, allowed: bool
+) -> None:
+    await name(store, "d-1", "broker-1")
+    case_id = await open_case(store, "d-1")
+    if not allowed:
+        with pytest.raises((NotPermitted, CaseNotFound)):
+            await store.cases.transitions.act(principal, case_id, "withdraw", ActionParams())
+        assert (await store.cases.records.visible(SUPERVISOR, case_id)).status == "received"
+        return
+    done = await store.cases.transitions.act(principal, case_id, "withdraw", ActionParams())
+    assert done.status == "withdrawn"
+
+
+async def test_a_handler_with_the_care_role_answers_for_a_driver_only_in_their_own_unit(
+    store: Store,
+) -> None:
+    """``driver_replied`` is for the driver, their broker, or a handler of the current unit."""
+    await name(store, "d-1", "broker-1")
+    case_id = await open_case(store, "d-1")
+    await store.cases.transitions.act(
+        DISPATCHER, case_id, "dispatch", ActionParams(unit_ids=["U1", "U2"])
+    )
+    in_u1 = Principal(sub="h-1", role="operator", scope="cases:handle", unit_id="U1")
+    await store.cases.transitions.act(in_u1, case_id, "accept", ActionParams())
+    await store.cases.transitions.act(in_u1, case_id, "request_info", ActionParams(note="运单号?"))
+    outsider = Principal(sub="h-9", role="operator", scope="cases:handle cases:care", unit_id="U2")
+    with pytest.raises(NotPermitted):
+        await store.cases.transitions.act(outsider, case_id, "driver_replied", ActionParams())
+    assert (await store.cases.records.visible(SUPERVISOR, case_id)).status == "awaiting_driver"
+    done = await store.cases.transitions.act(BROKER, case_id, "driver_replied", ActionParams())
+    assert done.status == "in_progress"

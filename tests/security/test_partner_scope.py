@@ -250,12 +250,13 @@ async def test_a_partner_opens_cases_and_reads_accounts_only_of_drivers_linked_t
     own, stranger = unique_name("drv_o_"), unique_name("drv_s_")
     partner = token("partner", partner_id=BOOKING, scope="cases:open accounts:read grades:read")
 
-    def complaint(driver_id: str) -> dict[str, str]:
+    def complaint(driver_id: str, **more: Any) -> dict[str, Any]:
         return {
             "driver_id": driver_id,
             "kind": "complaint",
             "category": "freight_payment",
             "description": "运费拖欠三个月",
+            **more,
         }
 
     async with serve(cases_app(cases, scan=False)) as c, serve(points_app(points)) as p:
@@ -268,12 +269,28 @@ async def test_a_partner_opens_cases_and_reads_accounts_only_of_drivers_linked_t
         await wait_until(lambda: _account(mongo, points, stranger), timeout=60)
         for_stranger = await c.post("/v1/cases", json=complaint(stranger), headers=partner)
         for_own = await c.post("/v1/cases", json=complaint(own), headers=partner)
+        # Whether the respondent may learn who complains is the driver's decision alone.
+        against = {"respondent": {"kind": "company", "id": "acme-logistics"}}
+        named_by_partner = await c.post(
+            "/v1/cases", json=complaint(own, identity_consent=True, **against), headers=partner
+        )
+        named_by_driver = await c.post(
+            "/v1/cases",
+            json=complaint(own, identity_consent=True, **against),
+            headers=token("driver", driver_id=own),
+        )
+        stored = await mongo[cases.mongo_db]["cases"].count_documents({"driver_id": own})
         their_account = await p.get(f"/v1/accounts/{stranger}", headers=partner)
         their_grade = await p.get(f"/v1/accounts/{stranger}/grade", headers=partner)
         own_account = await p.get(f"/v1/accounts/{own}", headers=partner)
     assert for_stranger.status_code == 403, for_stranger.text
     assert for_own.status_code == 201, for_own.text
     assert for_own.json()["case"]["channel"] == "partner"
+    assert named_by_partner.status_code == 403, named_by_partner.text
+    assert named_by_partner.headers["content-type"] == "application/problem+json"
+    assert named_by_driver.status_code == 201, named_by_driver.text
+    assert named_by_driver.json()["case"]["identity_consent"] is True
+    assert stored == 2, "the refused intake stored nothing"
     assert their_account.status_code == 404 and their_grade.status_code == 404
     assert own_account.status_code == 200, own_account.text
 

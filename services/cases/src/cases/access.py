@@ -79,12 +79,15 @@ class CaseAccess:
             return True
         if "handler" in actors and principal.unit_id in case.unit_ids:
             return True
-        if "care" in actors:
-            dossier = await self._dossiers.get(case.driver_id)
-            if dossier is not None and dossier.get("broker_id") == principal.sub:
-                return True
+        if "care" in actors and await self.brokers(principal, case):
+            return True
         # Operators without a narrower case role (district staff) read everything.
         return not actors and principal.has_scope(DISTRICT_READ)
+
+    async def brokers(self, principal: Principal, case: Case) -> bool:
+        """Whether the caller is the care broker the case's driver is named to."""
+        dossier = await self._dossiers.get(case.driver_id)
+        return dossier is not None and dossier.get("broker_id") == principal.sub
 
     async def visible(self, principal: Principal, case_id: str) -> Case:
         case = await self._cases.get(case_id)

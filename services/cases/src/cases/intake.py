@@ -66,6 +66,13 @@ class CaseIntake:
         calendar = records.calendar
         now = records.clock()
         channel, station_id = self._channel(principal, intake)
+        if intake.identity_consent and principal.role != "driver":
+            # Being named to the party complained about is the driver's own decision, made
+            # with their own token; whoever opens the case for them cannot make it.
+            raise NotPermitted(
+                "only the driver agrees to be named to the respondent "
+                "(in the app: PUT /v1/cases/{case_id}/consent)"
+            )
         await self._require_linked(principal, intake.driver_id)
         if intake.kind not in domain.KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(domain.KINDS)}")

@@ -50,6 +50,10 @@ class Transitions:
                 f"it is allowed from {', '.join(sorted(transition.sources))}"
             )
         actors = actors_of(principal) & transition.actors
+        # The care role acts for the drivers named to this broker only; seeing the case through
+        # another role (a handler's unit, supervision) does not make the caller their broker.
+        if "care" in actors and not await records.access.brokers(principal, case):
+            actors.discard("care")
         if not actors:
             raise NotPermitted(f"{action!r} is for: {', '.join(sorted(transition.actors))}")
         now = records.clock()
