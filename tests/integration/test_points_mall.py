@@ -249,6 +249,13 @@ async def test_a_counter_hands_over_once_against_the_code_and_only_at_its_own_co
         cancel_after = await http.post(
             f"/v1/redemptions/{rid}/cancel", headers=token("driver", driver_id=driver_id)
         )
+        # Nor can the ledger refund it: the points would come back for a reward handed over.
+        [paid] = await ledger_of(service, driver_id, "redemption")
+        refund_after = await http.post(
+            "/v1/reversals",
+            json={"entry_id": paid["_id"], "reason": "司机称未收到"},
+            headers=token("operator", scope="points:adjust"),
+        )
 
         assert elsewhere.status_code == 403
         assert wrong.status_code == 422
@@ -258,6 +265,9 @@ async def test_a_counter_hands_over_once_against_the_code_and_only_at_its_own_co
         assert handed.json()["fulfilled_at_counter"] == COUNTER
         assert reused.status_code == 409
         assert cancel_after.status_code == 409
+        assert refund_after.status_code == 409, refund_after.text
+        assert "/cancel" in refund_after.json()["detail"]
+        assert await ledger_of(service, driver_id, "reversal") == []
         reward = await mall.catalogue.reward(reward_id)
         assert (reward.stock, reward.held, reward.issued) == (1, 0, 1)
         await assert_balanced(service, driver_id, 0)

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
+from common.testing import unique_name
 from points.app import create_app
 from points.settings import PointsSettings
 from points.voucher import VoucherQueue, VoucherRefused, main, sync, verify_voucher
@@ -144,7 +145,7 @@ async def test_after_a_key_rotation_old_vouchers_verify_until_their_key_retires(
     vouchers: Vouchers = app.state.vouchers
     old_key = Ed25519PrivateKey.generate()
     vouchers.keys = VoucherKeys(seed_of(old_key), [])
-    _, rid, old_voucher = await reserved_voucher(app, http, token)
+    driver_id, rid, old_voucher = await reserved_voucher(app, http, token)
     old_kid = vouchers.keys.current["kid"]
 
     # Rotation: a new signing key; the old public key listed until its vouchers expire.
@@ -160,7 +161,20 @@ async def test_after_a_key_rotation_old_vouchers_verify_until_their_key_retires(
     published = json.loads(keys.read_text())["keys"]
     assert [k["not_after"] is None for k in published] == [True, False]  # the expired one gone
     assert published[1]["kid"] == old_kid
-    new_voucher = (await http.get(f"/v1/redemptions/{rid}/voucher", headers=token())).json()
+    shown = f"/v1/redemptions/{rid}/voucher"
+    new_voucher = (await http.get(shown, headers=token("driver", driver_id=driver_id))).json()
+    # A voucher collects the reward: only its driver is shown it, not an operator who reads
+    # redemptions (an auditor) or manages the mall, nor another driver.
+    refused = [
+        await http.get(shown, headers=headers)
+        for headers in (
+            token(roles=["auditor"]),
+            token(scope="points:read mall:manage"),
+            token("driver", driver_id=unique_name("drv_")),
+        )
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 404]
+    assert all("voucher" not in r.json() for r in refused)
     assert (
         json.loads(base64.urlsafe_b64decode(new_voucher["voucher"].split(".")[0] + "=="))["kid"]
         == published[0]["kid"]

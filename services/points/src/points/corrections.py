@@ -13,11 +13,20 @@ class Corrections:
     ledger: Ledger
     _clock: Clock
 
-    async def reverse(self, original_id: str, *, operator: str, reason: str) -> Entry:
-        """Undo an award (or refund a redemption) exactly once, however often it is asked."""
+    async def reverse(
+        self, original_id: str, *, operator: str, reason: str, refund: bool = False
+    ) -> Entry:
+        """Undo an award exactly once, however often it is asked; with ``refund`` (the mall
+        cancelling a redemption) give a redemption's points back the same way."""
         original = await self.ledger.entries.get(original_id)
         if original is None or original.state != "applied":
             raise EntryNotFound(original_id)
+        if original.kind == "redemption" and not refund:
+            # Only the mall knows whether the reward was handed over: a refund outside its
+            # cancellation would credit points for a reward the driver keeps, by one person.
+            raise NotReversible(
+                "a redemption is refunded by cancelling it: POST /v1/redemptions/{id}/cancel"
+            )
         if original.kind not in ("award", "redemption"):
             raise NotReversible(f"a {original.kind} entry cannot be reversed")
         entry = Entry(

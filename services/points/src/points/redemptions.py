@@ -223,7 +223,7 @@ class RedemptionSteps:
     async def _refund(self, doc: Document) -> None:
         cancel = doc.get("cancel") or {}
         await self.service.reverse(
-            doc["entry_id"], operator=str(cancel["by"]), reason=str(cancel["reason"])
+            doc["entry_id"], operator=str(cancel["by"]), reason=str(cancel["reason"]), refund=True
         )
         self._faults.hit("points.mall.after_refund")
         await self.move(str(doc["_id"]), "cancelling", {"state": cancel["outcome"]})

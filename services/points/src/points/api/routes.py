@@ -179,7 +179,7 @@ async def list_grades(
     status_code=201,
     response_model=EntryView,
     tags=["corrections"],
-    summary="Reverse an award (or refund a redemption) exactly once",
+    summary="Reverse an award exactly once (a redemption is refunded by cancelling it)",
 )
 async def reverse(body: ReversalRequest, principal: Adjuster, service: Service) -> EntryView:
     entry = await service.reverse(body.entry_id, operator=principal.sub, reason=body.reason)

@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from common.auth import Principal
+from common.auth import Principal, require_roles
 from common.authz import require_scope
 from common.problems import Problem
 from common.schemas import Code, Instant, RequestModel
-from points.api.mall_dependencies import DriverOrReader, MallDep, visible
+from points.api.mall_dependencies import MallDep, visible
 from points.vouchers import Vouchers
 
 router = APIRouter(prefix="/v1")
@@ -94,10 +94,15 @@ async def keys(vouchers: VouchersDep) -> KeySet:
     "/redemptions/{redemption_id}/voucher",
     response_model=VoucherView,
     tags=["vouchers"],
-    summary="The signed voucher of a reserved counter reward (shown as a QR code)",
+    summary="The signed voucher of a driver's own reserved counter reward (shown as a QR code)",
 )
 async def voucher(
-    redemption_id: str, principal: DriverOrReader, mall: MallDep, vouchers: VouchersDep
+    redemption_id: str,
+    # The driver only: a voucher collects the reward at a counter (as the one-time code does),
+    # so showing it to an operator who may read redemptions would let them collect it.
+    principal: Annotated[Principal, Depends(require_roles("driver"))],
+    mall: MallDep,
+    vouchers: VouchersDep,
 ) -> VoucherView:
     redemption = await visible(mall, principal, redemption_id)
     return VoucherView(redemption_id=redemption_id, voucher=await vouchers.issue(redemption))
