@@ -218,3 +218,44 @@ async def test_a_partner_driver_whose_plate_another_driver_holds_is_created_with
         ("plate", "plate_taken", "浙B5P054")
     ]
     assert holder_view.json()["plates"] == ["浙B5P054"]
+
+
+async def test_a_partner_the_driver_is_not_linked_to_fills_no_gap_of_their_record(
+    make_settings: Callable[..., RegistrySettings], token: Headers, infra: Any
+) -> None:
+    """Knowing an ID number is no consent. A driver the booking system registered has no phone
+    and no plate yet; another partner registering the same number over HTTP only asks for a
+    link. What it sent for the empty fields waits for an operator, and no plate is claimed."""
+    settings = make_settings(RegistrySettings)
+    number = national_id(56)
+    async with serve(create_app(settings)) as http:
+        await send(infra, settings, partner_event(settings, number, "PB-56", name="孙立新"))
+        created = await wait_until(lambda: find(http, token(), number), timeout=60)
+        driver_id = created["driver_id"]
+        other = token("partner", partner_id="volunteer-team")
+        asked = await http.post(
+            "/v1/drivers",
+            json=driver(56, phone="13900000999", plate="浙B5P956", partner_driver_ref="VT-1"),
+            headers=other,
+        )
+        after = (await http.get(f"/v1/drivers/{driver_id}", headers=token())).json()
+        queued = await reviews_of(http, token(), driver_id)
+        # The plate stays free for whoever holds it.
+        holder = await http.post("/v1/drivers", json=driver(57, plate="浙B5P956"), headers=token())
+        requests = (
+            await http.get(
+                f"/v1/drivers/{driver_id}/partner-links",
+                headers=token("driver", driver_id=driver_id),
+            )
+        ).json()["requests"]
+    assert asked.status_code == 202, asked.text
+    assert after["phone"] is None and after["plates"] == [] and after["national_id"] is None
+    assert after["name"] == "孙立新" and after["partner_links"] == created["partner_links"]
+    assert {(r["field"], r["reason"], r["current"]) for r in queued} == {
+        ("name", "differs", "孙立新"),  # as from anyone
+        ("phone", "unlinked_partner", None),
+        ("plate", "unlinked_partner", None),
+    }
+    assert "13900000999" not in str(queued), "a proposed phone is shown masked"
+    assert holder.status_code == 201, holder.text
+    assert [r["partner_id"] for r in requests] == ["volunteer-team"]

@@ -56,7 +56,8 @@ class Review(BaseModel):
     driver_id: str
     source: str
     field: Literal["name", "phone", "plate", "partner_driver_ref"]
-    reason: Literal["differs", "plate_taken", "invalid_format"]
+    # unlinked_partner: a value for an empty field, from a partner the driver is not linked to.
+    reason: Literal["differs", "plate_taken", "invalid_format", "unlinked_partner"]
     current: str | None = None
     proposed: str = Field(description="Display form; phone numbers masked")
     proposed_enc: str | None = None

@@ -37,6 +37,10 @@ class _Update:
     """One merge's conditional update of the driver, and the proposals it queues."""
 
     when: dict[str, Any]
+    # A partner the driver is not linked to: a gap it would fill becomes a proposal instead.
+    # Knowing an ID number is no consent; filled at once, it could put the partner's own phone
+    # or a plate on someone else's record.
+    proposes_only: bool = False
     changes: Changes = field(default_factory=Changes)
     push: dict[str, Any] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
@@ -47,7 +51,8 @@ def _merge_national_id(
 ) -> None:
     # Only a record holding the (encrypted) number fills a gap; its hash alone adds nothing.
     if (
-        national_id
+        not update.proposes_only
+        and national_id
         and national_id.enc
         and (driver.national_id is None or not driver.national_id.enc)
     ):
@@ -85,13 +90,16 @@ class KnownDriverMerge:
             raise Conflict("the driver kept changing meanwhile; try again")
         if driver.erased:
             return driver
-        update = _Update(when={"updated_at": driver.updated_at})
+        update = _Update(
+            when={"updated_at": driver.updated_at},
+            proposes_only=link is not None and driver.link_of(link.partner_id) is None,
+        )
         self._merge_name(driver, source, name, update)
         self._merge_phone(driver, source, phone, update)
         _merge_national_id(driver, national_id, update)
         self._merge_link(driver, source, link, update)
         if plate:
-            update.reviews.extend(await self._merge_plate(driver, source, plate, update.changes))
+            update.reviews.extend(await self._merge_plate(driver, source, plate, update))
         for review in update.reviews:
             await self._queue.add(review)
         if not update.changes.names:
@@ -137,7 +145,11 @@ class KnownDriverMerge:
     def _merge_name(self, driver: Driver, source: str, name: str | None, update: _Update) -> None:
         if not name:
             return
-        if not driver.name:
+        if not driver.name and update.proposes_only:
+            update.reviews.append(
+                self._queue.proposal(driver.driver_id, source, "name", "unlinked_partner", name)
+            )
+        elif not driver.name:
             update.changes.put("name", name)
         elif name != driver.name:
             update.reviews.append(
@@ -149,17 +161,19 @@ class KnownDriverMerge:
     def _merge_phone(self, driver: Driver, source: str, phone: str | None, update: _Update) -> None:
         if not phone:
             return
-        if driver.phone is None:
+        if driver.phone is None and not update.proposes_only:
             update.changes.put("phone", self._records.protect_phone(phone).model_dump())
-        elif not self._records.pii.matches(driver.phone.hash, "phone", phone):
+        elif driver.phone is None or not self._records.pii.matches(
+            driver.phone.hash, "phone", phone
+        ):
             update.reviews.append(
                 self._queue.proposal(
                     driver.driver_id,
                     source,
                     "phone",
-                    "differs",
+                    "differs" if driver.phone else "unlinked_partner",
                     mask_phone(phone),
-                    current=driver.phone.masked,
+                    current=driver.phone.masked if driver.phone else None,
                     sealed=Sealed(raw=phone, enc=self._records.pii.encrypt("phone", phone)),
                 )
             )
@@ -205,7 +219,7 @@ class KnownDriverMerge:
                 )
 
     async def _merge_plate(
-        self, driver: Driver, source: str, plate: str, changes: Changes
+        self, driver: Driver, source: str, plate: str, update: _Update
     ) -> list[Review]:
         normalised = normalise_plate(plate)
         if not is_valid_plate(normalised):
@@ -222,6 +236,12 @@ class KnownDriverMerge:
                     driver.driver_id, source, "plate", "differs", normalised, current=current
                 )
             ]
+        if update.proposes_only:
+            return [
+                self._queue.proposal(
+                    driver.driver_id, source, "plate", "unlinked_partner", normalised
+                )
+            ]
         vehicle = Vehicle(
             plate=normalised,
             driver_id=driver.driver_id,
@@ -229,6 +249,6 @@ class KnownDriverMerge:
             source=source,
         )
         if driver.status != "deactivated" and await self._vehicles.claim(vehicle):
-            changes.names.append("vehicles")
+            update.changes.names.append("vehicles")
             return []
         return [self._queue.proposal(driver.driver_id, source, "plate", "plate_taken", normalised)]
