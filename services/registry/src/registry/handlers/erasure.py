@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.dispatch import EventHandler, on
-from common.events import DOMAIN_EVENTS
+from common.events import DOMAIN_EVENTS, InvalidEvent
 from common.events.erasure import ErasureCompleted
 from registry.erasure_receipts import ErasureReceipts
 
@@ -29,7 +29,18 @@ class ErasureHandlers:
         event_type = completion_type(topic)
         model = DOMAIN_EVENTS[topic][event_type]
         assert issubclass(model, ErasureCompleted)
-        return {event_type: on(model, self.on_erasure_completed)}
+        service = topic.split(".", 1)[0]
 
-    async def on_erasure_completed(self, data: ErasureCompleted) -> None:
+        async def confirmed(data: ErasureCompleted) -> None:
+            await self.on_erasure_completed(service, data)
+
+        return {event_type: on(model, confirmed)}
+
+    async def on_erasure_completed(self, service: str, data: ErasureCompleted) -> None:
+        """A confirmation counts for the service whose own topic carried it: its writer is
+        checked by topic, so a service naming another would confirm for it."""
+        if data.service != service:
+            raise InvalidEvent(
+                "wrong_service", f"a confirmation on {service}'s topic names {data.service!r}"
+            )
         await self._receipts.confirmed(data)
