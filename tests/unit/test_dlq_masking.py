@@ -45,3 +45,27 @@ def test_a_payload_that_is_not_json_is_shown_as_scrubbed_text() -> None:
     assert text == "broken { [phone]"
     _, undecodable = masked_payload(b"\xff\xfe" + PHONE.encode())
     assert undecodable is not None and PHONE not in undecodable
+
+
+def test_numbers_sent_as_json_numbers_are_masked_too_and_keys_are_scrubbed() -> None:
+    raw = (
+        '{"phone": '
+        + PHONE
+        + ', "national_id": '
+        + NATIONAL_ID[:-1]
+        + "1"
+        + ', "note": '
+        + PHONE
+        + ', "hours": 2.5, "count": 3, "ok": true, '
+        + '"by_phone": {"'
+        + PHONE
+        + '": 1}}'
+    ).encode()
+    payload, _ = masked_payload(raw)
+    assert payload["phone"] == "139****5678"
+    assert payload["national_id"] == "3302**********1231"
+    assert payload["note"] == "[phone]"
+    assert (payload["hours"], payload["count"], payload["ok"]) == (2.5, 3, True)
+    assert payload["by_phone"] == {"[phone]": 1}
+    shown = json.dumps(payload)
+    assert PHONE not in shown and NATIONAL_ID[:-1] not in shown, "a full number is shown"

@@ -70,11 +70,18 @@ def _mask_value(key: str | None, value: str) -> str:
 
 def _masked(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
-        return {k: _masked(v, k) for k, v in value.items()}
+        # A key can carry a number too (a partner's map keyed by phone).
+        return {scrub(k): _masked(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_masked(v, key) for v in value]
     if isinstance(value, str):
         return _mask_value(key, value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # A phone or ID number sent as a JSON number is masked as its text would be; any
+        # other number stays a number.
+        text = str(value)
+        shown = _mask_value(key, text)
+        return value if shown == text else shown
     return value
 
 
