@@ -382,7 +382,8 @@ async def test_the_home_page_counts_open_cases_by_clock(stack: Stack) -> None:
 
 async def station_with_an_activity(stack: Stack, driver_id: str) -> dict[str, str]:
     """A station with one activity the driver registered for and attended, and one rating."""
-    name = f"霞浦集卡司机之家{unique_name('')[-4:]}"
+    # Markup in the name (its staff may edit it): every page and the map show it as text.
+    name = f"霞浦集卡<i>司机之家</i>{unique_name('')[-4:]}"
     station_id = unique_name("stn_")
     body = {
         "station_id": station_id,
@@ -456,6 +457,10 @@ async def test_the_stations_map_and_a_stations_page(stack: Stack, driver: dict[s
     assert await board.locator("path.area-micro_grid").count() == 42
     markers = board.locator("path.station-marker")
     await expect(markers).to_have_count(1)
+    await markers.first.hover()
+    tooltip = board.locator(".leaflet-tooltip")
+    await expect(tooltip).to_have_text(station["name"])
+    assert await tooltip.locator("i").count() == 0, "the name became markup"
     await markers.first.click()
     await expect(board.locator(".leaflet-popup-content")).to_contain_text(station["name"])
     await expect(board.locator(".leaflet-popup-content")).to_contain_text("10 / 10")

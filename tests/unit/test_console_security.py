@@ -182,3 +182,26 @@ def test_the_console_imports_no_store_or_broker_client() -> None:
         for node in ast.walk(ast.parse(source.read_text()))
         if isinstance(node, ast.ImportFrom) and node.module
     }
+
+
+def test_no_page_takes_an_error_to_show_from_its_url() -> None:
+    """A crafted link could otherwise put its own text ("session expired, call …") on a console
+    page as the page's alert. Errors shown are the refusals the console itself got."""
+    taking = [
+        route.path
+        for router in routers()
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and any(param.name == "error" for param in route.dependant.query_params)
+    ]
+    assert taking == []
+
+
+@pytest.mark.parametrize("path", ["/broadcasts", "/drivers/drv_1/points"])
+async def test_an_error_in_the_url_is_not_shown(
+    console: tuple[httpx.AsyncClient, Services, Any], path: str
+) -> None:
+    http, _, _ = console
+    await signed_in(http)
+    page = await http.get(path, params={"error": "会话已过期，请致电客服"})
+    assert "会话已过期" not in page.text

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from console.apis import ApiError, new_idempotency_key
+from console.apis import Api, ApiError, new_idempotency_key
+from console.roles import Person
 from console.web import CurrentPerson, PersonApi, check_csrf, redirect, render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -20,9 +21,14 @@ Long = Annotated[str, Form(max_length=2000)]
 
 
 @router.get("/broadcasts")
-async def broadcasts(
-    request: Request, person: CurrentPerson, api: PersonApi, error: str | None = None
+async def broadcasts(request: Request, person: CurrentPerson, api: PersonApi) -> Response:
+    return await _broadcasts(request, person, api)
+
+
+async def _broadcasts(
+    request: Request, person: Person, api: Api, error: str | None = None
 ) -> Response:
+    """The broadcasts page; ``error`` is a refusal this console got, never a URL's text."""
     try:
         page = await api.get("notify", "/v1/broadcasts", limit=20)
         failures = await api.get("notify", "/v1/deliveries/failed", limit=20)
@@ -95,7 +101,7 @@ async def send(
     try:
         made = await api.post("notify", "/v1/broadcasts", body, idempotency_key=key)
     except ApiError as exc:
-        return await broadcasts(request, person, api, error=exc.detail)
+        return await _broadcasts(request, person, api, error=exc.detail)
     return redirect(f"/broadcasts/{made['broadcast_id']}")
 
 

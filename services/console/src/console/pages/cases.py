@@ -76,8 +76,15 @@ async def queue(request: Request, person: CurrentPerson, api: PersonApi) -> Resp
 
 @router.get("/cases/{case_id}")
 async def case_page(
-    request: Request, person: CurrentPerson, api: PersonApi, case_id: str, error: str | None = None
+    request: Request, person: CurrentPerson, api: PersonApi, case_id: str
 ) -> Response:
+    return await _case_page(request, person, api, case_id)
+
+
+async def _case_page(
+    request: Request, person: Person, api: Api, case_id: str, error: str | None = None
+) -> Response:
+    """The case's page; ``error`` is a refusal this console got, never a URL's text."""
     try:
         case = await api.get("cases", f"/v1/cases/{case_id}")
         table = await state_table(api)
@@ -133,5 +140,5 @@ async def act(
             "cases", f"/v1/cases/{case_id}/transitions/{action}", _action_body(action, form)
         )
     except ApiError as exc:
-        return await case_page(request, person, api, case_id, error=exc.detail)
+        return await _case_page(request, person, api, case_id, error=exc.detail)
     return redirect(f"/cases/{case_id}")

@@ -25,9 +25,22 @@ async def ledger(
     api: PersonApi,
     driver_id: str,
     cursor: str | None = None,
+    notice: str | None = None,
+) -> Response:
+    return await _ledger(request, person, api, driver_id, cursor=cursor, notice=notice)
+
+
+async def _ledger(
+    request: Request,
+    person: Person,
+    api: Api,
+    driver_id: str,
+    *,
+    cursor: str | None = None,
     error: str | None = None,
     notice: str | None = None,
 ) -> Response:
+    """The driver's points page; ``error`` is a refusal this console got, never a URL's text."""
     try:
         account = await api.get("points", f"/v1/accounts/{driver_id}")
         entries = await api.get(
@@ -74,7 +87,7 @@ async def adjust(
     try:
         answer = await api.post("points", path, body, idempotency_key=key)
     except ApiError as exc:
-        return await ledger(request, person, api, driver_id, error=exc.detail)
+        return await _ledger(request, person, api, driver_id, error=exc.detail)
     # A large adjustment answers with the pending request: nothing has moved yet.
     waiting = isinstance(answer, dict) and "approval_id" in answer
     return redirect(f"/drivers/{driver_id}/points" + ("?notice=waiting" if waiting else ""))
@@ -95,5 +108,5 @@ async def decide(
     try:
         await api.post("points", f"/v1/approvals/{approval_id}/{decision}", body)
     except ApiError as exc:
-        return await ledger(request, person, api, driver_id, error=exc.detail)
+        return await _ledger(request, person, api, driver_id, error=exc.detail)
     return redirect(f"/drivers/{driver_id}/points")

@@ -64,6 +64,14 @@
     return box;
   }
 
+  // Leaflet sets a string tooltip as HTML: a station's name (which its own staff may edit)
+  // goes in as text only.
+  function label(text) {
+    var span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   var bounds = [];
   stations.forEach(function (s) {
     var point = [s.lat, s.lng];
@@ -76,7 +84,7 @@
       color: s.open ? "#1e6b34" : "#a4161a",
       fillOpacity: 0.75
     })
-      .bindTooltip(s.name)
+      .bindTooltip(label(s.name))
       .bindPopup(popup(s))
       .addTo(map);
   });
