@@ -73,3 +73,39 @@ async def test_kinds_and_bases_are_announced_and_bases_only_with_location_consen
     ]
     other = next(e for e in distinct(records) if e.subject == plain.json()["driver_id"])
     assert other.data["kind"] == "container_truck"
+
+
+async def test_a_partner_reads_a_drivers_base_only_while_they_consent_to_location(
+    make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    """The base is kept back from the bus without the consent; the partner's own read of the
+    driver keeps it back the same way. District staff and the driver see it."""
+    settings = make_settings(RegistrySettings)
+    partner = token("partner", partner_id="port-booking")
+    async with serve(create_app(settings)) as http:
+        made = await http.post(
+            "/v1/drivers",
+            json=driver(74, base_location=BASE, partner_driver_ref="PB-74"),
+            headers=partner,
+        )
+        assert made.status_code == 201, made.text
+        driver_id = made.json()["driver_id"]
+        me = token("driver", driver_id=driver_id)
+
+        async def bases() -> list[Any]:
+            reads = [
+                await http.get(f"/v1/drivers/{driver_id}", headers=who)
+                for who in (partner, token(), me)
+            ]
+            return [r.json()["base_location"] for r in reads]
+
+        before = await bases()
+        await http.put(
+            f"/v1/drivers/{driver_id}/consents/location",
+            json={"granted": True, "channel": "app"},
+            headers=me,
+        )
+        consenting = await bases()
+    assert made.json()["base_location"] is None, "the partner's own answer keeps it back too"
+    assert before == [None, BASE, BASE]
+    assert consenting == [BASE, BASE, BASE]

@@ -76,6 +76,12 @@ async def visible(registry: Registry, principal: Principal, driver_id: str) -> D
     return driver
 
 
+def shows_base(principal: Principal, driver: Driver) -> bool:
+    """A driver's declared base goes beyond the district's own staff and the driver only while
+    they consent to ``location``, as on the bus (a partner or station reads it otherwise)."""
+    return principal.role in ("operator", "driver") or driver.has_consent("location")
+
+
 async def driver_view(
     registry: Registry, principal: Principal, driver: Driver, *, held: list[Vehicle] | None = None
 ) -> DriverView:
@@ -83,7 +89,7 @@ async def driver_view(
     if held is None:
         held = (await registry.lookup.vehicles_of([driver.driver_id]))[driver.driver_id]
     partner = principal.partner_id if principal.role == "partner" else None
-    return DriverView.of(driver, held, partner_id=partner)
+    return DriverView.of(driver, held, partner_id=partner, location=shows_base(principal, driver))
 
 
 async def driver_page(
@@ -91,7 +97,12 @@ async def driver_page(
 ) -> DriverPage:
     held = await registry.lookup.vehicles_of([d.driver_id for d in found])
     partner = principal.partner_id if principal.role == "partner" else None
-    items = [DriverView.of(d, held.get(d.driver_id, []), partner_id=partner) for d in found]
+    items = [
+        DriverView.of(
+            d, held.get(d.driver_id, []), partner_id=partner, location=shows_base(principal, d)
+        )
+        for d in found
+    ]
     full = len(found) == limit
     cursor = cursors.next(AfterId(id=found[-1].driver_id)) if full and found else None
     return DriverPage(items=items, next_cursor=cursor)

@@ -199,8 +199,14 @@ class DriverView(BaseModel):
 
     @classmethod
     def of(
-        cls, driver: Driver, vehicles: list[Vehicle], *, partner_id: str | None = None
+        cls,
+        driver: Driver,
+        vehicles: list[Vehicle],
+        *,
+        partner_id: str | None = None,
+        location: bool = True,
     ) -> DriverView:
+        """``location``: whether the caller may see the declared base (see ``shows_base``)."""
         links = [
             PartnerLinkView(**link.model_dump())
             for link in driver.partner_links
@@ -216,7 +222,7 @@ class DriverView(BaseModel):
             languages=driver.languages,
             photo_ref=driver.photo_ref,
             kind=driver.kind,
-            base_location=driver.base_location,
+            base_location=driver.base_location if location else None,
             plate=held[0] if held else None,
             plates=held,
             fleet_id=driver.fleet_id,
