@@ -113,6 +113,7 @@ async def test_a_member_and_their_secretary_publish_compare_and_the_branch_nomin
         [listed] = public.json()
         assert listed["display_name"] == "王师傅" and listed["pledges"] == own["pledges"]
         assert member not in public.text and "帮扶新司机小张" not in public.text
+        assert own["commitment_id"] not in public.text and "commitment_id" not in listed
 
         scores = {"service": 5, "skill": 4, "practice": 5}
         assessed = await client.post(

@@ -275,7 +275,30 @@ async def test_a_branch_meeting_counts_consenting_members_minutes_and_earns_memb
         ("attendance", 5),
         ("learning", 2),
     }
-    # Nobody else reads a member's statement: another driver, another branch's secretary.
+    # Nobody else reads a member's statement: another driver, another branch's secretary, even
+    # when that secretary also leads a union the member belongs to (no party branch of theirs).
+    union = (await p.post("/v1/organisations", {"name": "北仑集卡司机工会", "kind": "union"}))[
+        "organisation_id"
+    ]
+    appointed = await p.registry.put(
+        f"/v1/organisations/{union}/people/{b.other_secretary}",
+        json={"role": "secretary"},
+        headers=auth(),
+    )
+    joined = await p.registry.post(
+        f"/v1/organisations/{union}/members", json={"driver_id": b.member}, headers=auth()
+    )
+    assert (appointed.status_code, joined.status_code) == (201, 201), joined.text
+
+    async def union_followed() -> bool:
+        db = p.db()
+        role = {"organisation_id": union, "person_id": b.other_secretary, "held": True}
+        roles = await db["party_roles"].count_documents(role)
+        known = await db["driver_units"].count_documents({"organisations": union})
+        placed = await db["unit_tree"].count_documents({"unit_id": union, "org_kind": "union"})
+        return (roles, known, placed) == (1, 1, 1)
+
+    await wait_until(union_followed)
     for headers in (auth("driver", driver_id=b.silent), secretary(b.other_secretary)):
         refused = await p.cases.get(f"/v1/party/members/{b.member}/statement", headers=headers)
         assert refused.status_code == 403, refused.text

@@ -16,8 +16,8 @@ per organisation and period, without driver ids or notes.
 
 from __future__ import annotations
 
-import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -75,9 +75,11 @@ class Evaluation:
     nominate_period: str | None = None  # the honour round's period, else the commitment's
 
 
-def commitment_id(driver_id: str, organisation_id: str, period: str) -> str:
-    key = f"{driver_id}\x1f{organisation_id}\x1f{period}"
-    return f"cmt_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+def new_commitment_id() -> str:
+    """Random: an id derived from the driver would let anyone holding a driver id find them
+    as a party member on the public list (one per driver, organisation and period is the
+    store's unique index)."""
+    return f"cmt_{uuid.uuid4().hex}"
 
 
 def period_ending(period: str, now: datetime) -> bool:
@@ -170,7 +172,7 @@ class Commitments:
         by = await self._require_writer(principal, driver_id, organisation_id)
         await self._require_member(driver_id, organisation_id)
         now = self._now()
-        cid = commitment_id(driver_id, organisation_id, period)
+        cid = new_commitment_id()
         doc: Document = {
             "_id": cid,
             "driver_id": driver_id,

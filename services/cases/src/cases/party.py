@@ -109,9 +109,14 @@ class PartyLife:
             return
         if principal.role == "operator" and principal.has_scope("party:manage"):
             return
-        if principal.role == "operator" and principal.person_id:
-            led = await self._store.branches_led_by(principal.person_id)
-            if led & set(await self._units.organisations_of(driver_id)):
+        if principal.role == "operator" and principal.has_scope("party:branch"):
+            person = principal.person_id
+            led = await self._store.branches_led_by(person) if person else set()
+            shared = led & set(await self._units.organisations_of(driver_id))
+            # Only a party branch's secretary: the same person may also be the secretary of a
+            # trade union or a fleet the member belongs to, which makes them no party secretary.
+            kinds = await self._units.org_kinds(sorted(shared)) if shared else {}
+            if any(kind in BRANCH_KINDS for kind in kinds.values()):
                 return
         raise NotPermitted("a member's own statement, their secretary's or the committee's")
 

@@ -95,7 +95,7 @@ class EvaluationBody(BaseModel):
 
 
 class PublicCommitment(BaseModel):
-    commitment_id: str
+    # No id: the public learns no handle that a secretary's or a driver's requests take.
     display_name: str
     organisation_id: str
     period: str
@@ -129,7 +129,6 @@ def full_view(doc: dict[str, Any]) -> CommitmentView:
 
 def public_view(doc: dict[str, Any]) -> PublicCommitment:
     return PublicCommitment(
-        commitment_id=doc["_id"],
         display_name=doc["display_name"],
         organisation_id=doc["organisation_id"],
         period=doc["period"],

@@ -1,5 +1,6 @@
 """三亮三比 commitments (cases.commitments): one document per driver, organisation and period
-(the id says so), with its notes, the self-assessment, the evaluation and its outbox."""
+(a unique index says so; the id is random), with its notes, the self-assessment, the
+evaluation and its outbox."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ INDEXES = [
         (
             IndexModel([("organisation_id", 1), ("period", 1), ("_id", 1)], name="public_list"),
             IndexModel([("driver_id", 1)], name="driver"),
+            IndexModel(
+                [("driver_id", 1), ("organisation_id", 1), ("period", 1)],
+                unique=True,
+                name="one_per_period",
+            ),
         ),
     )
 ]
