@@ -120,6 +120,7 @@ async def test_a_dead_letter_is_listed_masked_and_replayed_once_to_where_it_came
         groups = {g["group"]: g for g in lag["groups"]}
         assert "points.partners" in groups and "points.registry.events" in groups
         await check_refusals(http, infra, settings, token)
+        await check_forgeries(owner, infra, settings, ops)
 
     # The original topic got the record once more, not twice: the event and one replay.
     records = await read_topic(infra.kafka_bootstrap, settings.topic(PARTNER_TOPIC), min_records=2)
@@ -130,8 +131,37 @@ async def test_a_dead_letter_is_listed_masked_and_replayed_once_to_where_it_came
     assert replayed["dlq-replayed-by"] == "ops-li"
     assert not {"dlq-reason", "dlq-original-topic"} & set(replayed)
     # The dead letter's bytes (points keeps a held event and dead-letters it as it kept it).
-    [letter] = await read_topic(infra.kafka_bootstrap, settings.topic(DLQ))
+    letter = (await read_topic(infra.kafka_bootstrap, settings.topic(DLQ)))[0]
     assert copies[1].value == letter.value and copies[1].key == letter.key
+
+
+async def check_forgeries(
+    owner: Any, infra: Infra, settings: PointsSettings, ops: dict[str, str]
+) -> None:
+    """Every consumer of a topic may write its .dlq twin (its own dead letters): a record there
+    that is not the record at the place it names on the topic is never replayed by the owner,
+    so a compromised consumer cannot publish on another service's topic by way of a replay."""
+    [letter] = await read_topic(infra.kafka_bootstrap, settings.topic(DLQ))
+    named = headers_of(letter)
+    body = json.loads(letter.value)
+    body["id"], body["data"]["hours"] = unique_name("forged-"), 200
+    forged = json.dumps(body, ensure_ascii=False).encode()
+    for value, place in ((forged, named), (letter.value, named | {"dlq-original-offset": "99999"})):
+        await produce(
+            infra.kafka_bootstrap,
+            settings.topic(DLQ),
+            value,
+            key=letter.key,
+            headers=[(k, v.encode()) for k, v in place.items()],
+        )
+    records = await read_topic(infra.kafka_bootstrap, settings.topic(DLQ), min_records=3)
+    placed = [r for r in records if (r.partition, r.offset) != (letter.partition, letter.offset)]
+    assert len(placed) == 2
+    for record in placed:
+        replay = f"{RECORDS}/{record.partition}/{record.offset}/replay"
+        refused = await owner.post(replay, json={"reason": "伪造"}, headers=ops)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "not-the-original"
 
 
 async def check_refusals(

@@ -120,11 +120,13 @@ class Principal:
 def _with_replays(read: tuple[str, ...], write: tuple[str, ...]) -> tuple[str, ...]:
     """``replays_dead_letters``: the operations role browses the service's dead letters (read on
     the ``.dlq`` twin of every topic it reads) and replays those of its own topics (read on the
-    ``.dlq`` twin of every topic it writes, whoever dead-lettered them there). No write grant:
+    ``.dlq`` twin of every topic it writes, whoever dead-lettered them there, and on the topic
+    itself: a dead letter is replayed only as the record it names stands there). No write grant:
     the replay goes to a topic the service writes already, so each domain topic keeps its one
     writer (common/topic_owners.py, common/dlq_api.py). Returns the reads."""
     own = [t for t in (*read, *write) if not t.endswith(DLQ) and not t.endswith("*")]
-    return tuple(dict.fromkeys([*read, *(t + DLQ for t in own)]))
+    written = [t for t in write if not t.endswith(DLQ) and not t.endswith("*")]
+    return tuple(dict.fromkeys([*read, *written, *(t + DLQ for t in own)]))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ reading; the owner replays any record on its own topics' DLQ twins.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -151,6 +152,29 @@ class DlqParts:
             raise Problem(404, "Not Found", "no dead letter at that place")
         return found
 
+    async def check_original(self, record: DeadLetterRecord, physical_original: str) -> bytes:
+        """The key of the original record the dead letter carries, after checking the bytes.
+
+        Every consumer of a topic may write its ``.dlq`` twin (its own dead letters), so a
+        record there is not the owner's word: replayed unchecked, a compromised consumer's
+        forgery would reach the topic under its owner's name. So the owner republishes only
+        what stands at the place the record names on its own topic."""
+        partition = _int(record.headers.get("dlq-original-partition"))
+        offset = _int(record.headers.get("dlq-original-offset"))
+        original = None
+        if partition is not None and offset is not None and partition >= 0 and offset >= 0:
+            original = await self.letters.record(physical_original, partition, offset, anyones=True)
+        if original is None or not _same_content(original.value, record.value):
+            raise Problem(
+                409,
+                "Conflict",
+                "the dead letter is not the record at the place it names on its original topic "
+                "(or that record is gone): it is not replayed",
+                type_="not-the-original",
+                extra={"code": "not-the-original"},
+            )
+        return original.key
+
     def check_owner(self, logical: str) -> str:
         """The original topic of a DLQ topic this service may replay to; else 404 or 409."""
         original = logical.removesuffix(DLQ_SUFFIX)
@@ -183,6 +207,17 @@ async def _parts(request: Request) -> DlqParts:
 
 
 Parts = Annotated[DlqParts, Depends(_parts)]
+
+
+def _same_content(original: bytes, letter: bytes) -> bool:
+    """The same bytes, or the same JSON: a consumer that kept an event (points' held events)
+    dead-letters it as it serialised it, whitespace and key order its own."""
+    if original == letter:
+        return True
+    try:
+        return bool(json.loads(original) == json.loads(letter))
+    except ValueError:
+        return False
 
 
 def _int(value: str | None) -> int | None:
@@ -293,11 +328,12 @@ async def replay(
     # The header is data; only the topic this DLQ is the twin of may receive its records.
     if record.headers.get("dlq-original-topic") != physical_original:
         raise Problem(409, "Conflict", "the record names another original topic than its DLQ's")
+    key = await parts.check_original(record, physical_original)
 
     async def publish(replay_id: str) -> None:
         await parts.publisher.publish_raw(
             physical_original,
-            record.key.decode(errors="replace"),
+            key.decode(errors="replace"),
             record.value,
             replay_headers(record, replay_id, principal.sub),
         )
