@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
@@ -119,6 +120,14 @@ def conflicting_paths(update: Mapping[str, Any] | Sequence[Any]) -> list[tuple[s
         for b in paths[i + 1 :]
         if _overlap(a.split(" ", 1)[1], b.split(" ", 1)[1])
     ]
+
+
+def announced_after(field: str, at: datetime) -> Document:
+    """A filter for documents whose ``field`` (when a fact was last announced) is not after
+    ``at``, or unset: a fact announced at ``at`` applies over older ones only. Records of one key
+    arrive in order, but a dead letter replayed later lands at the end of its topic, after newer
+    changes it must not undo. (Equal times: the later arrival wins, as in order.)"""
+    return {"$or": [{field: {"$lte": at}}, {field: None}]}
 
 
 def set_with_defaults(fields: Document, defaults: Document) -> Document:

@@ -4,6 +4,7 @@ and the skipping of inactive drivers need (fleet, grid, grade, active, registere
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from common.clock import Clock
@@ -23,8 +24,11 @@ class DriverFactsBook:
         if facts:
             await self._drivers.note_facts(driver_id, facts, self._clock())
 
-    async def note_deactivation(self, driver_id: str, erased: bool) -> None:
+    async def note_deactivation(self, driver_id: str, erased: bool, at: datetime) -> None:
         if erased:
             await self._drivers.forget(driver_id)
         else:
-            await self._drivers.note_facts(driver_id, {"active": False}, self._clock())
+            await self._drivers.note_status(driver_id, False, at)
+
+    async def note_reactivation(self, driver_id: str, at: datetime) -> None:
+        await self._drivers.note_status(driver_id, True, at)

@@ -111,11 +111,17 @@ class PointsService(Corrections, ExpiryAndGrades):
         await self.release_parked(driver_id)
         return account
 
-    async def deactivate(self, driver_id: str, *, erased: bool) -> None:
-        """Freeze (or close, when the driver's data was erased); nothing is deleted."""
+    async def deactivate(
+        self, driver_id: str, *, erased: bool, announced_at: datetime | None = None
+    ) -> None:
+        """Freeze (or close, when the driver's data was erased: always); nothing is deleted.
+        A freeze announced before the account's last status change changes nothing."""
         if await self.accounts.get(driver_id) is None:
             return
-        await self.accounts.set_status(driver_id, "closed" if erased else "frozen")
+        if erased:
+            await self.accounts.set_status(driver_id, "closed")
+        else:
+            await self.accounts.set_status(driver_id, "frozen", announced_at=announced_at)
 
     async def regroup(
         self,
@@ -136,13 +142,16 @@ class PointsService(Corrections, ExpiryAndGrades):
             values["grid"] = grid[0]
         await self.accounts.set_grouping(driver_id, values)
 
-    async def reactivate(self, driver_id: str) -> None:
-        """Thaw a frozen account and apply what was parked meanwhile; closed stays closed."""
+    async def reactivate(self, driver_id: str, announced_at: datetime | None = None) -> None:
+        """Thaw a frozen account and apply what was parked meanwhile; closed stays closed, and a
+        reactivation announced before the account's last status change changes nothing."""
         account = await self.accounts.get(driver_id)
         if account is None or account.status != "frozen":
             return
-        await self.accounts.set_status(driver_id, "active", only_from="frozen")
-        await self.release_parked(driver_id)
+        if await self.accounts.set_status(
+            driver_id, "active", only_from="frozen", announced_at=announced_at
+        ):
+            await self.release_parked(driver_id)
 
     async def get_account(self, driver_id: str) -> Account:
         account = await self.accounts.get(driver_id)

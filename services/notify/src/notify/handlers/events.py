@@ -81,12 +81,12 @@ class DomainHandlers:
         await self._notify(event, notice_of(event, data, facts))
 
     async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
-        await self._facts.note_deactivation(data.driver_id, data.erased)
+        await self._facts.note_deactivation(data.driver_id, data.erased, data.deactivated_at)
 
     async def on_driver_updated(self, data: DriverUpdated) -> None:
         facts: dict[str, Any] = {}
         if "status" in data.changed_fields:  # the registry's reactivation
-            facts["active"] = True
+            await self._facts.note_reactivation(data.driver_id, data.updated_at)
         if "fleet" in data.changed_fields:
             facts["fleet"] = data.fleet
         if "grid_id" in data.changed_fields:

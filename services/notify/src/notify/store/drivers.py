@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from common.mongo import Indexes, set_with_defaults
+from common.mongo import Indexes, announced_after, set_with_defaults
 from notify.domain import DriverFacts, Preferences
 
 Document = dict[str, Any]
@@ -52,6 +54,10 @@ def preferences_of(doc: Document) -> Preferences:
     )
 
 
+# When the registry announced the driver's status last (a replayed older word changes nothing).
+STATUS_AT = "status_at"
+
+
 class DriverStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.facts = db[DRIVERS]
@@ -64,6 +70,16 @@ class DriverStore:
             set_with_defaults({**facts, "updated_at": at}, {"active": True}),
             upsert=True,
         )
+
+    async def note_status(self, driver_id: str, active: bool, announced_at: datetime) -> None:
+        """Active or not, as the registry announced at ``announced_at``: over an older status
+        only (a dead letter replayed after a newer change arrives last)."""
+        with suppress(DuplicateKeyError):  # the driver is there with a newer status
+            await self.facts.update_one(
+                {"_id": driver_id, **announced_after(STATUS_AT, announced_at)},
+                {"$set": {"active": active, STATUS_AT: announced_at, "updated_at": announced_at}},
+                upsert=True,
+            )
 
     async def note_driving(
         self, driver_id: str, until: datetime | None, reported_at: datetime

@@ -34,12 +34,14 @@ class RegistryHandlers:
         await self._processed.mark_done(event)
 
     async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
-        await self._service.deactivate(data.driver_id, erased=data.erased)
+        await self._service.deactivate(
+            data.driver_id, erased=data.erased, announced_at=data.deactivated_at
+        )
 
     async def on_driver_updated(self, data: DriverUpdated) -> None:
         # The registry announces a reactivation as an update of the status field.
         if "status" in data.changed_fields:
-            await self._service.reactivate(data.driver_id)
+            await self._service.reactivate(data.driver_id, announced_at=data.updated_at)
         if {"fleet", "grid_id", "kind"} & set(data.changed_fields):
             await self._service.regroup(
                 data.driver_id,

@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes
+from common.mongo import Indexes, announced_after
 from common.outbox import push_outbox
 from points.domain import OPENING_GRADE, Account
 
@@ -38,6 +38,10 @@ _ACCOUNT_FIELDS = set(Account.model_fields)
 def account_of(doc: Document) -> Account:
     fields = {k: v for k, v in doc.items() if k in _ACCOUNT_FIELDS}
     return Account.model_validate({**fields, "driver_id": doc["_id"]})
+
+
+# When the registry announced the account's status last (a replayed older word changes nothing).
+STATUS_AT = "status_at"
 
 
 class AccountStore:
@@ -134,12 +138,23 @@ class AccountStore:
             await self.collection.update_one({"_id": driver_id}, {"$set": values})
 
     async def set_status(
-        self, driver_id: str, status: str, *, only_from: str | None = None
-    ) -> None:
+        self,
+        driver_id: str,
+        status: str,
+        *,
+        only_from: str | None = None,
+        announced_at: datetime | None = None,
+    ) -> bool:
+        """Whether the status was set. ``announced_at``: the registry's time of the change,
+        which then applies over an older one only (``common.mongo.announced_after``)."""
         query: Document = {"_id": driver_id, "status": {"$ne": "closed"}}
         if only_from is not None:
             query["status"] = only_from
-        await self.collection.update_one(query, {"$set": {"status": status}})
+        fields: Document = {"status": status}
+        if announced_at is not None:
+            query.update(announced_after(STATUS_AT, announced_at))
+            fields[STATUS_AT] = announced_at
+        return (await self.collection.update_one(query, {"$set": fields})).matched_count == 1
 
     async def set_grade(
         self, driver_id: str, *, seq: int, old: str, new: str, outbox: list[Document]

@@ -8,20 +8,26 @@ Nothing else: no name, ID or phone.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from common.events.registry import BaseLocation, DriverKind
-from common.mongo import Indexes
+from common.mongo import Indexes, announced_after
 from stations.domain import LastSeen
 
 Document = dict[str, Any]
 
 DRIVERS = "drivers"
 INDEXES = [Indexes(DRIVERS)]
+
+
+# When the registry announced the driver's status last (a replayed older word changes nothing).
+STATUS_AT = "status_at"
 
 
 class DriverFacts(BaseModel):
@@ -86,17 +92,24 @@ class DriverStore:
         return await self.collection.count_documents({"active": True})
 
     async def deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
-        update: Document = {"$set": {"active": False, "deactivated_at": at}}
+        update: Document = {"$set": {"active": False, "deactivated_at": at, STATUS_AT: at}}
         if erase:
             # A location track is sensitive personal information: forget the last position
-            # and the declared base.
+            # and the declared base. An erasure applies whenever it arrives.
             update["$unset"] = {"last": "", "base": ""}
-        await self.collection.update_one({"_id": driver_id}, update, upsert=True)
+            await self.collection.update_one({"_id": driver_id}, update, upsert=True)
+            return
+        with suppress(DuplicateKeyError):  # the driver is there with a newer status
+            await self.collection.update_one(
+                {"_id": driver_id, **announced_after(STATUS_AT, at)}, update, upsert=True
+            )
 
     async def reactivated(self, driver_id: str, at: datetime) -> None:
-        # Events of one driver arrive in order, so a replay ends in the same state.
+        # One driver's events arrive in order, but a dead letter replayed later does not: a
+        # reactivation older than the last status change changes nothing.
         await self.collection.update_one(
-            {"_id": driver_id}, {"$set": {"active": True, "reactivated_at": at}}
+            {"_id": driver_id, **announced_after(STATUS_AT, at)},
+            {"$set": {"active": True, "reactivated_at": at, STATUS_AT: at}},
         )
 
     async def saw(self, driver_id: str, seen: LastSeen) -> None:
