@@ -205,6 +205,11 @@ async def test_the_booking_system_works_end_to_end_over_http(
         assert (
             refused.json()["reason"] == "malformed_envelope" and "time" in refused.json()["detail"]
         )
+        nested = await p.partners.post(
+            "/v1/events", content=b"[" * 5000 + b"]" * 5000, headers={**headers, **SINGLE}
+        )
+        assert nested.status_code == 422, nested.text  # not a 500: nested past the parser
+        assert nested.json()["reason"] == "malformed_envelope"
         not_allowed = kept(driver_id, str(uuid.uuid4())) | {
             "type": "service.used.v1",
             "data": {"station_id": "st_1", "service_code": "shower"},

@@ -69,3 +69,20 @@ def test_numbers_sent_as_json_numbers_are_masked_too_and_keys_are_scrubbed() -> 
     assert payload["by_phone"] == {"[phone]": 1}
     shown = json.dumps(payload)
     assert PHONE not in shown and NATIONAL_ID[:-1] not in shown, "a full number is shown"
+
+
+def test_a_payload_nested_past_any_event_is_shown_cut_and_one_past_the_parser_as_text() -> None:
+    deep = json.dumps({"data": _nested(100, {"phone": PHONE})}).encode()
+    payload, text = masked_payload(deep)
+    assert text is None
+    shown = json.dumps(payload, ensure_ascii=False)
+    assert "…" in shown and PHONE not in shown
+    very_deep = b'{"data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    payload, text = masked_payload(very_deep)
+    assert payload is None and text is not None and len(text) <= 4000
+
+
+def _nested(levels: int, inner: object) -> object:
+    for _ in range(levels):
+        inner = [inner]
+    return inner

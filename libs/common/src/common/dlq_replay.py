@@ -47,6 +47,9 @@ CLAIM_SECONDS = 60.0
 REPLAY_ID_HEADER = "dlq-replay-id"
 REPLAYED_BY_HEADER = "dlq-replayed-by"
 MAX_TEXT = 4000
+# How deep a payload is shown (an event of ours nests a few levels); below it, DEEPER.
+MAX_DEPTH = 32
+DEEPER = "…"
 
 # Keys whose values are personal data wherever a payload carries them (partners' free-form data
 # included); every other string is scrubbed of anything shaped like a phone or ID number.
@@ -68,12 +71,15 @@ def _mask_value(key: str | None, value: str) -> str:
     return scrub(value)
 
 
-def _masked(value: Any, key: str | None = None) -> Any:
+def _masked(value: Any, key: str | None = None, depth: int = 0) -> Any:
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        # A partner's payload nested deeper than any event of ours: shown cut, not read on.
+        return DEEPER
     if isinstance(value, dict):
         # A key can carry a number too (a partner's map keyed by phone).
-        return {scrub(k): _masked(v, k) for k, v in value.items()}
+        return {scrub(k): _masked(v, k, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(v, key) for v in value]
+        return [_masked(v, key, depth + 1) for v in value]
     if isinstance(value, str):
         return _mask_value(key, value)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -89,7 +95,7 @@ def masked_payload(raw: bytes) -> tuple[Any, str | None]:
     """(JSON with personal data masked, None) or (None, masked text) for a non-JSON payload."""
     try:
         return _masked(json.loads(raw)), None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
         return None, scrub(raw.decode(errors="replace"))[:MAX_TEXT]
 
 

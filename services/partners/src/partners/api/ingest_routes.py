@@ -57,6 +57,8 @@ def _parse(body: bytes) -> Any:
         return json.loads(body, parse_constant=_no_constants)
     except ValueError as exc:
         raise EventRefused("malformed_envelope", "<root>: the body is not JSON") from exc
+    except RecursionError as exc:  # nested past what the parser takes
+        raise EventRefused("malformed_envelope", "<root>: the body nests too deeply") from exc
 
 
 @router.post(
