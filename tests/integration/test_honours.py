@@ -63,6 +63,8 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
             assert answer.status_code == 201, answer.text
             ids[driver] = answer.json()["nomination_id"]
         again = await nominate(secretary, star)  # a second nominator joins the nomination
+        for _ in range(3):  # asked again, a nominator counts once: the nomination does not grow
+            assert (await nominate(as_driver, star, reason="再次推荐")).status_code == 201
         assert (await nominate(as_driver, nominee3)).status_code == 201
         assert again.json()["nomination_id"] == ids[star]
         assert (await nominate(as_driver, nominator)).status_code == 422  # not oneself
@@ -75,6 +77,8 @@ async def test_a_panel_chooses_a_monthly_star_once_who_earns_the_bonus_and_is_li
         assert listing.status_code == 200, listing.text
         [nominated] = [n for n in listing.json() if n["driver_id"] == star]
         assert {n["kind"] for n in nominated["nominators"]} == {"driver", "organisation"}
+        assert len(nominated["nominators"]) == 2
+        assert "再次推荐" not in str(nominated), "the nominator's first word stands"
         hidden = await client.get(
             "/v1/honours/nominations?category=monthly_star&period=2026-11", headers=as_driver
         )

@@ -3,6 +3,7 @@ and announced rounds (one per category and period: the id says so, with winners 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -39,16 +40,22 @@ class HonourStore:
         self.panels = db[PANELS]
 
     async def nominate(self, round_id: str, driver_id: str, nominator: Document) -> Document:
-        """One nomination per driver and round; further nominators join it."""
+        """One nomination per driver and round; further nominators join it, each once (asked
+        again, a nominator's first word stands: the document does not grow by repetition)."""
         nomination_id = f"{round_id}:{driver_id}"
-        await self.nominations.update_one(
-            {"_id": nomination_id},
-            {
-                "$setOnInsert": {"round": round_id, "driver_id": driver_id, "at": nominator["at"]},
-                "$push": {"nominators": nominator},
-            },
-            upsert=True,
-        )
+        with suppress(DuplicateKeyError):  # there, and this nominator named on it already
+            await self.nominations.update_one(
+                {"_id": nomination_id, "nominators.sub": {"$ne": nominator["sub"]}},
+                {
+                    "$setOnInsert": {
+                        "round": round_id,
+                        "driver_id": driver_id,
+                        "at": nominator["at"],
+                    },
+                    "$push": {"nominators": nominator},
+                },
+                upsert=True,
+            )
         return await self.nominations.find_one({"_id": nomination_id}) or {}
 
     async def nomination(self, nomination_id: str) -> Document | None:
