@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
-from common.testing import unique_name
+from common.events import CloudEvent, new_event
+from common.events.registry import DriverDeactivated
+from common.testing import Infra, read_topic, synthetic_phone, unique_name, wait_until
 from points.app import create_app
 from points.domain import InsufficientPoints
 from points.mall import Mall
 from points.rewards import OutOfStock
 from points.service import PointsService
 from points.settings import PointsSettings
+from tests.integration.test_points_ledger import send
 from tests.support import serve
 
 COUNTER = "counter-03"
@@ -168,6 +172,61 @@ async def test_cancelling_twice_at_once_refunds_the_points_and_returns_the_unit_
         assert again.status_code == 200
         assert len(await ledger_of(service, driver_id, "reversal")) == 1
         assert (await mall.catalogue.reward(reward_id)).stock == 3
+
+
+async def test_a_cancellers_own_words_stay_on_the_redemption_never_in_the_refund_or_after_erasure(
+    make_settings: Callable[..., PointsSettings],
+    token: Callable[..., dict[str, str]],
+    infra: Infra,
+    mongo: Any,
+) -> None:
+    """The refund's reason reaches the ledger and points.events (every consumer): it names the
+    redemption only. What the driver wrote stays on the redemption, and erasure removes it."""
+    settings = make_settings(PointsSettings)
+    app = create_app(settings)
+    phone = synthetic_phone()
+    words = f"不要了，有事打{phone}"
+    async with serve(app) as http:
+        service, mall = parts(app)
+        driver_id = await driver_with(service, 250)
+        reward_id = await add_reward(mall, cost=200, stock=3)
+        rid = (await mall.reserve(driver_id, reward_id)).redemption.redemption_id
+        cancelled = await http.post(
+            f"/v1/redemptions/{rid}/cancel",
+            json={"reason": words},
+            headers=token("driver", driver_id=driver_id),
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["cancel_reason"] == f"redemption {rid} cancelled: {words}"
+        [refund] = await ledger_of(service, driver_id, "reversal")
+        assert phone not in str(refund)
+
+        async def announced() -> list[Any] | None:
+            records = await read_topic(infra.kafka_bootstrap, settings.topic("points.events"))
+            events = [json.loads(r.value) for r in records]
+            found = [e for e in events if e["type"] == "points.reversed.v1"]
+            return [e for e in found if e["subject"] == driver_id] or None
+
+        [reversal] = await wait_until(announced)
+        assert reversal["data"]["reason"] == f"redemption {rid} cancelled"
+        assert phone not in json.dumps(reversal, ensure_ascii=False)
+
+        await send(infra, settings, "registry.events", erased(driver_id))
+        redemptions = mongo[settings.mongo_db]["redemptions"]
+
+        async def forgotten() -> Any:
+            doc = await redemptions.find_one({"_id": rid})
+            return doc if doc and doc["driver_id"] != driver_id else None
+
+        kept = await wait_until(forgotten, timeout=60)
+        assert phone not in str(kept) and "cancel_note" not in kept
+
+
+def erased(driver_id: str) -> CloudEvent:
+    data = DriverDeactivated(
+        driver_id=driver_id, deactivated_at=datetime.now(UTC), reason="erasure", erased=True
+    )
+    return new_event(data, source="driverhome/registry", subject=driver_id)
 
 
 async def test_expiry_run_twice_at_once_refunds_and_restocks_exactly_once(

@@ -11,7 +11,7 @@ from common.approvals import APPROVALS
 from common.erasure import Forget, by, scrubbed
 from points.store.accounts import ACCOUNTS
 from points.store.parked import PARKED
-from points.store.redemptions import REDEMPTIONS
+from points.store.redemptions import CANCEL_NOTE, REDEMPTIONS
 from points.store.review import HELD
 from points.store.statements import STATEMENTS
 
@@ -33,7 +33,10 @@ STEPS = (
         "redemptions",
         REDEMPTIONS,
         by("driver_id"),
-        lambda _, anon: {"$set": {"driver_id": anon}, "$unset": {"code": "", "code_hash": ""}},
+        lambda _, anon: {
+            "$set": {"driver_id": anon},
+            "$unset": {"code": "", "code_hash": "", CANCEL_NOTE: ""},
+        },
     ),
     # Four-eyes requests about the driver (adjustments, reservations for them) keep who decided
     # what and when; the driver's id becomes the pseudonym and the free texts go.

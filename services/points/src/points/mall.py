@@ -71,7 +71,7 @@ from points.redemptions import (
 )
 from points.rewards import OutOfStock, RewardCatalogue, RewardNotFound, reward_of
 from points.service import PointsService
-from points.store.redemptions import MOVING, RedemptionStore
+from points.store.redemptions import CANCEL_NOTE, MOVING, RedemptionStore
 from points.store.rewards import RewardStore
 
 log = get_logger(__name__)
@@ -247,9 +247,11 @@ class Mall:
                 return await self.steps.advance(rid)
             if doc["state"] != "reserved":
                 raise InvalidTransition(doc["state"], "cancelled")
-            why = f"redemption {rid} {outcome}: {reason}"
-            cancel = {"by": by, "reason": why, "outcome": outcome}
-            if await self.steps.move(rid, "reserved", {"state": "cancelling", "cancel": cancel}):
+            # The refund's reason (in the ledger and its announcement on points.events) names
+            # the redemption only; what the canceller wrote (a driver's own words) stays here.
+            cancel = {"by": by, "reason": f"redemption {rid} {outcome}", "outcome": outcome}
+            moved = {"state": "cancelling", "cancel": cancel, CANCEL_NOTE: reason}
+            if await self.steps.move(rid, "reserved", moved):
                 return await self.steps.advance(rid)
         raise RuntimeError(f"redemption {rid} kept changing")
 

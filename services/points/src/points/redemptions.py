@@ -19,7 +19,7 @@ from common.logging import describe_error, get_logger
 from points.domain import Cause, Entry, PointsError
 from points.rewards import Channel
 from points.service import PointsService
-from points.store.redemptions import MOVING, RedemptionStore
+from points.store.redemptions import CANCEL_NOTE, MOVING, RedemptionStore
 from points.store.rewards import RewardStore
 
 log = get_logger(__name__)
@@ -92,12 +92,13 @@ class Redemption(BaseModel):
 def redemption_of(doc: Document) -> Redemption:
     fields = {k: v for k, v in doc.items() if k in Redemption.model_fields}
     cancel = doc.get("cancel") or {}
+    reason, note = cancel.get("reason"), doc.get(CANCEL_NOTE)
     return Redemption.model_validate(
         {
             **fields,
             "redemption_id": doc["_id"],
             "cancelled_by": cancel.get("by"),
-            "cancel_reason": cancel.get("reason"),
+            "cancel_reason": f"{reason}: {note}" if reason and note else reason,
         }
     )
 

@@ -17,6 +17,8 @@ from common.mongo import Indexes, insert_once
 Document = dict[str, Any]
 
 REDEMPTIONS = "redemptions"
+# What whoever cancelled a redemption wrote (erasure removes it; the refund never carries it).
+CANCEL_NOTE = "cancel_note"
 
 # States a redemption does not rest in: a crash there is finished by the sweep.
 MOVING = ("reserving", "paying", "cancelling")
