@@ -73,6 +73,9 @@ async def test_a_member_and_their_secretary_publish_compare_and_the_branch_nomin
         assert (
             await publish(me, promise=f"有事打 {synthetic_phone()}")
         ).status_code == 422  # a number
+        phone = synthetic_phone()
+        spaced = f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}"
+        assert (await publish(me, promise=f"有事打{spaced}")).status_code == 422  # as written
         assert (await publish(me, organisation_id=union)).status_code == 422  # not a party org
         assert (await publish(me, driver_id=mate)).status_code == 404  # not for another driver
         assert (await publish(stranger, driver_id=mate)).status_code == 403  # not their branch

@@ -86,3 +86,9 @@ def _nested(levels: int, inner: object) -> object:
     for _ in range(levels):
         inner = [inner]
     return inner
+
+
+def test_a_position_is_shown_to_about_a_kilometre() -> None:
+    raw = json.dumps({"data": {"lat": 29.87123, "lng": 121.55456, "minutes": 600}}).encode()
+    payload, _ = masked_payload(raw)
+    assert payload["data"] == {"lat": 29.87, "lng": 121.55, "minutes": 600}

@@ -94,6 +94,32 @@ def test_the_log_scrubber_hides_id_and_phone_numbers() -> None:
     assert "浙B12345" in cleaned
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "{p}",
+        "+86{p}",
+        "+86 {p}",
+        "0086-{p}",
+        "{a} {b} {c}",
+        "{a}-{b}-{c}",
+        "+86 {a} {b} {c}",
+        "{i1} {i2} {i3}",
+        "{i1}-{i2}-{i3}",
+    ],
+)
+def test_the_scrubber_knows_numbers_as_people_write_them(written: str) -> None:
+    p, i = PHONE, GENERATED_ID
+    text = written.format(p=p, a=p[:3], b=p[3:7], c=p[7:], i1=i[:6], i2=i[6:14], i3=i[14:])
+    cleaned = scrub(f"有事打{text}找我")
+    assert cleaned.startswith("有事打[") and cleaned.endswith("]找我"), "a number is left"
+
+
+def test_the_scrubber_leaves_dates_amounts_and_plates() -> None:
+    for text in ("2026-12-01", "订单 20261201 号", "运费 12345 元", "浙B12345", "第 1390 号"):
+        assert scrub(text) == text
+
+
 def _key(fill: bytes) -> str:
     return base64.b64encode(fill * 32).decode()
 

@@ -58,6 +58,9 @@ _ID_KEYS = frozenset({"national_id", "id_number", "id_card", "idcard"})
 # Shorter values keep too little hidden between a mask's shown ends: all hidden instead.
 _MASKABLE = 9
 _NAME_KEYS = frozenset({"name", "full_name", "driver_name", "contact_name", "contact"})
+# A position is personal data (a location track): shown to about a kilometre, as a declared
+# base is kept (two decimals).
+_POSITION_KEYS = frozenset({"lat", "lng", "lon", "latitude", "longitude"})
 
 
 def _mask_value(key: str | None, value: str) -> str:
@@ -83,12 +86,18 @@ def _masked(value: Any, key: str | None = None, depth: int = 0) -> Any:
     if isinstance(value, str):
         return _mask_value(key, value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        # A phone or ID number sent as a JSON number is masked as its text would be; any
-        # other number stays a number.
-        text = str(value)
-        shown = _mask_value(key, text)
-        return value if shown == text else shown
+        return _masked_number(key, value)
     return value
+
+
+def _masked_number(key: str | None, value: float) -> Any:
+    if (key or "").lower() in _POSITION_KEYS:
+        return round(value, 2)
+    # A phone or ID number sent as a JSON number is masked as its text would be; any other
+    # number stays a number.
+    text = str(value)
+    shown = _mask_value(key, text)
+    return value if shown == text else shown
 
 
 def masked_payload(raw: bytes) -> tuple[Any, str | None]:

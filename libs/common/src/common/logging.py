@@ -11,8 +11,9 @@ from typing import Any
 import structlog
 
 # A safety net, not the primary protection: code must never log PII in the first place.
-_NATIONAL_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
-_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# As people write them too: a country code (+86, 0086, 86) and spaces or dashes between groups.
+_NATIONAL_ID = re.compile(r"(?<!\d)\d{6}[ -]?\d{8}[ -]?\d{3}[\dXx](?![\dXx])")
+_PHONE = re.compile(r"(?<![\d+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)")
 
 
 def scrub(text: str) -> str:

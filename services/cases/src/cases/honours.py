@@ -26,6 +26,7 @@ from common.events.honours import (
     HonourRoundAnnounced,
     HonourWinner,
 )
+from common.logging import scrub
 from common.outbox import drop_outbox, outbox_entry, outbox_fields, publish_now
 
 Document = dict[str, Any]
@@ -64,7 +65,8 @@ def public_text(text: str, what: str, longest: int) -> str:
     """A text others will read, checked: 1 to ``longest`` characters and no phone- or ID-like
     number (five digits in a row or more)."""
     shown = text.strip()
-    if not 1 <= len(shown) <= longest or _NUMBER_RUN.search(shown):
+    # scrub also knows numbers written with +86, spaces or dashes ("138 0013 8000").
+    if not 1 <= len(shown) <= longest or _NUMBER_RUN.search(shown) or scrub(shown) != shown:
         raise InvalidRequest(f"{what} is 1-{longest} characters and carries no phone or ID number")
     return shown
 
