@@ -39,6 +39,7 @@ from notify.app import create_app as notify_app
 from notify.settings import NotifySettings
 from partners.app import create_app as partners_app
 from partners.settings import PartnersSettings
+from partners.store.notices import NOTICES
 from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
@@ -99,7 +100,9 @@ def ok(answer: httpx.Response, status: int = 200) -> Any:
     return answer.json()
 
 
-async def use_every_service(p: Platform, token: Headers) -> tuple[str, str]:
+async def use_every_service(
+    p: Platform, token: Headers, infra: Infra, mongo: Any
+) -> tuple[str, str]:
     """A driver who used every service; returns the driver id and the station's."""
     operator = token("operator")
     registered = ok(
@@ -182,6 +185,22 @@ async def use_every_service(p: Platform, token: Headers) -> tuple[str, str]:
         ),
         202,
     )
+
+    # A record of the partner's about the driver that its consumers refuse: the partners
+    # service keeps the rejection and owes the partner a notice of it, naming the driver.
+    refused = dict(kept, id=str(uuid.uuid4()), data={"appointment_id": "A-7782"})
+    await produce(
+        infra.kafka_bootstrap,
+        p.points.topic("partner.port-booking.events"),
+        json.dumps(refused).encode(),
+        key=driver.encode(),
+    )
+    notices = mongo[p.dbs[SERVICES.index("partners") + 1]][NOTICES]
+
+    async def rejection_noticed() -> bool:
+        return await notices.count_documents({"body.rejection.subject": driver}) > 0
+
+    await wait_until(rejection_noticed, timeout=30)
 
     case = ok(
         await p.http["cases"].post(
@@ -286,12 +305,12 @@ async def remnants(mongo: Any, dbs: list[str], needles: list[str]) -> dict[str, 
     return found
 
 
-@pytest.mark.expects_dlq("driver_erased")
+@pytest.mark.expects_dlq("driver_erased", "invalid_data")
 async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     platform: Platform, token: Headers, mongo: Any, infra: Infra
 ) -> None:
     p = platform
-    driver, station = await use_every_service(p, token)
+    driver, station = await use_every_service(p, token, infra, mongo)
     texts = [NAME, PLATE, DESCRIPTION, NOTE, REPLY_NOTE]
     before = await remnants(mongo, p.dbs, [driver, *texts])
     # The search finds what it looks for: each service held the driver before.
@@ -299,6 +318,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     assert {"notify.notifications", "stations.checkins", "cases.cases"} <= set(before)
     assert "notify.broadcasts" in before, "the broadcast's cursor names its last driver"
     assert "cases.broker_rosters" in before, "the care broker's roster names the driver"
+    assert f"partners.{NOTICES}" in before, "a rejection's notice names the driver"
     assert {DESCRIPTION, NOTE, REPLY_NOTE} <= before["cases.cases"]
     assert DESCRIPTION in before["cases.idempotency_keys"]
 

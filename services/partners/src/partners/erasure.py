@@ -29,7 +29,17 @@ STEPS = (
     Forget(
         "webhook notices",
         NOTICES,
-        lambda d: {"$or": [{"body.driver_id": d}, {"body.subject": d}]},
+        # Wherever a notice's body names the driver: a link, a rejection's subject, a parked or
+        # applied event's driver (the receipt a parked-too-long notice carries).
+        lambda d: {
+            "$or": [
+                {"body.driver_id": d},
+                {"body.subject": d},
+                {"body.rejection.subject": d},
+                {"body.event.parked.driver_id": d},
+                {"body.event.applied.driver_id": d},
+            ]
+        },
     ),
     Forget(
         "event receipts",
