@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError
 from pymongo import AsyncMongoClient
 
 from common.events import CloudEvent, new_event
@@ -42,9 +43,13 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.during: Callable[[], Awaitable[None]] | None = None
+        self.too_large: set[str] = set()
 
     async def publish_payload(self, topic: str, key: str, payload: bytes) -> None:
-        self.sent.append(CloudEvent.model_validate_json(payload).id)
+        event_id = CloudEvent.model_validate_json(payload).id
+        if event_id in self.too_large:  # as the broker's producer refuses one past its limit
+            raise MessageSizeTooLargeError()
+        self.sent.append(event_id)
         if self.during is not None:
             during, self.during = self.during, None
             await during()
@@ -87,6 +92,20 @@ async def test_a_crash_left_event_is_swept_once_and_its_mark_cleared(
     assert doc[OUTBOX_FIELD] == [] and PENDING_FIELD not in doc and doc["n"] == 2
     assert await relay.sweep() == 0
     assert recorder.sent == ["e1", "e2"]
+
+
+async def test_an_event_too_large_to_send_stays_marked_and_the_sweep_goes_on_past_it(
+    mongo: Any, run_id: str
+) -> None:
+    relay, recorder, docs = await relay_over(mongo[f"{run_id}_outbox"])
+    recorder.too_large.add("big")
+    await docs.insert_one({"_id": "a-oldest", **outbox_fields(entry("big"))})
+    await docs.insert_one({"_id": "b-next", **outbox_fields(entry("e1"))})
+    assert await relay.sweep() == 1
+    assert recorder.sent == ["e1"]
+    stuck = await docs.find_one({"_id": "a-oldest"})
+    assert PENDING_FIELD in stuck and len(stuck[OUTBOX_FIELD]) == 1, "kept for an operator"
+    assert PENDING_FIELD not in await docs.find_one({"_id": "b-next"})
 
 
 async def test_a_write_during_a_flush_keeps_the_document_marked_for_the_next_sweep(

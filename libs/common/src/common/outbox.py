@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -237,7 +238,17 @@ class OutboxRelay:
                     continue
                 if repair is not None:
                     await repair(doc["_id"])
-                total += await self.flush(collection, doc["_id"])
+                try:
+                    total += await self.flush(collection, doc["_id"])
+                except MessageSizeTooLargeError as exc:
+                    # Never sendable as it is: it stays marked (and logged on every pass) for
+                    # an operator, and does not stop the sweep of every document after it.
+                    log.error(
+                        "outbox: an event too large for the broker",
+                        collection=collection.name,
+                        doc_id=str(doc["_id"]),
+                        error=describe_error(exc),
+                    )
         if total:
             OUTBOX_PENDING.labels(self._service).inc(total)
         return total
