@@ -6,6 +6,7 @@ without a datetime, a string UTF-8 cannot carry) or was silently coerced (``0`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
+from stations.app import create_app as stations_app
+from stations.settings import StationsSettings
 from tests.support import serve
 
 
@@ -193,3 +196,62 @@ async def test_inbox_filters_are_true_or_false_not_numbers(
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert accepted.status_code == 200, accepted.text
+
+
+async def test_values_the_store_cannot_hold_are_refused_with_422_not_500(
+    make_settings: Callable[..., PointsSettings], token: Callable[..., dict[str, str]]
+) -> None:
+    """A time past the store's last year once in UTC, an integer past 64 bits, a body nested
+    past what the checks walk, and NaN where a signed statement is checked."""
+    operator = token("operator")
+    rule = {"name": "edge", "event_type": "service.used.v1", "points": 1}
+    async with serve(points_app(make_settings(PointsSettings))) as http:
+        answers = [
+            await http.put(
+                "/v1/rules/r-late",
+                json=rule | {"valid_from": "9999-12-31T20:00:00-11:00"},
+                headers=operator,
+            ),
+            await http.put(
+                "/v1/rules/r-huge",
+                content=json.dumps(rule | {"cap_per_day": 10**30}),
+                headers={**operator, "content-type": "application/json"},
+            ),
+            await deepest_parsed(http, operator),
+        ]
+        key = (await http.get("/v1/statements/public-key")).json()["key_id"]
+        nan = await http.post(
+            "/v1/statements/verify",
+            content='{"statement": {"key_id": '
+            + json.dumps(key)
+            + ', "x": NaN}, "signature": "x"}',
+            headers={"content-type": "application/json"},
+        )
+        rules = await http.get("/v1/rules", headers=operator)
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    assert nan.status_code == 200 and nan.json()["valid"] is False, nan.text
+    assert "r-late" not in rules.text and "r-huge" not in rules.text
+
+
+async def deepest_parsed(http: Any, operator: dict[str, str]) -> Any:
+    """The answer to the most deeply nested body the JSON parser still takes (deeper ones are
+    its 400): before, the checks' own walk ran out of stack just below that depth (a 500)."""
+    body = json.dumps(reward())[:-1]
+    headers = {**operator, "content-type": "application/json"}
+    for levels in range(1200, 0, -1):
+        nested = f'{body}, "deep": {"[" * levels}{"]" * levels}}}'
+        answer = await http.post("/v1/rewards", content=nested, headers=headers)
+        if answer.status_code != 400:
+            return answer
+    raise AssertionError("no depth parsed")
+
+
+async def test_a_catalogue_version_past_any_kept_is_a_422_not_a_500(
+    make_settings: Callable[..., StationsSettings], token: Callable[..., dict[str, str]]
+) -> None:
+    async with serve(stations_app(make_settings(StationsSettings))) as http:
+        answer = await http.get("/v1/lifecycle/versions/99999999999999999999", headers=token())
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")

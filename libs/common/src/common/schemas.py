@@ -10,10 +10,11 @@ mode, where strict mode would also refuse ISO date strings, so times use :data:`
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -38,7 +39,15 @@ Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 """An identifier or code: no whitespace and no control characters."""
 
 
-def _reject_operators(value: Any, path: str = "", *, dollar_values: bool = False) -> None:
+# Deeper than any request body of ours nests: refused before the walk (or Python) runs out.
+MAX_DEPTH = 32
+
+
+def _reject_operators(
+    value: Any, path: str = "", *, dollar_values: bool = False, depth: int = 0
+) -> None:
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        raise ValueError(f"the body nests deeper than {MAX_DEPTH} levels ({path or 'body'})")
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str):
@@ -46,11 +55,14 @@ def _reject_operators(value: Any, path: str = "", *, dollar_values: bool = False
                     raise ValueError(f"field names may not start with '$' ({path or 'body'})")
                 _check_text(key, path)
             _reject_operators(
-                item, f"{path}.{key}" if path else str(key), dollar_values=dollar_values
+                item,
+                f"{path}.{key}" if path else str(key),
+                dollar_values=dollar_values,
+                depth=depth + 1,
             )
     elif isinstance(value, list):
         for item in value:
-            _reject_operators(item, path, dollar_values=dollar_values)
+            _reject_operators(item, path, dollar_values=dollar_values, depth=depth + 1)
     elif isinstance(value, str):
         if value.startswith("$") and not dollar_values:
             raise ValueError(f"values may not start with '$' ({path or 'body'})")
@@ -120,9 +132,28 @@ def _iso_time(value: Any) -> Any:
     raise ValueError("expected a wall-clock time string (HH:MM or HH:MM:SS)")
 
 
-Instant = Annotated[datetime, Strict(False), BeforeValidator(_iso_date_time)]
+# The years a stored time may fall in once in UTC: the store's dates end with year 9999, and
+# 9999-12-31T20:00-11:00 is already past it (a 500 on the insert, not a 422 here).
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+
+
+def _storable(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(f"a time between the years {FIRST_YEAR} and {LAST_YEAR} (UTC)")
+    return value
+
+
+Instant = Annotated[
+    datetime, Strict(False), BeforeValidator(_iso_date_time), AfterValidator(_storable)
+]
 """A date-time from its ISO 8601 string only (never from a number)."""
-AwareInstant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_date_time)]
+AwareInstant = Annotated[
+    AwareDatetime, Strict(False), BeforeValidator(_iso_date_time), AfterValidator(_storable)
+]
 """An ISO 8601 date-time with its UTC offset."""
 Day = Annotated[date, Strict(False), BeforeValidator(_iso_date)]
 """A calendar date from its ISO 8601 string only (also for query parameters)."""

@@ -74,7 +74,11 @@ class Signer:
         return base64.b64encode(self._key.sign(canonical(payload))).decode()
 
     def verify(self, payload: Document, signature_b64: str) -> bool:
-        return verify_document(self.public_key, canonical(payload), signature_b64)
+        try:
+            document = canonical(payload)
+        except ValueError:  # NaN or Infinity: nothing this service signs
+            return False
+        return verify_document(self.public_key, document, signature_b64)
 
 
 def verify_document(public_key: Ed25519PublicKey, document: bytes, signature_b64: str) -> bool:

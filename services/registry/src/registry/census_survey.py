@@ -37,6 +37,9 @@ class SurveyInput:
     needs: list[tuple[str, str]] = field(default_factory=list)  # (category, summary)
 
 
+MAX_INTERESTS = 50  # per grid or organisation in a campaign's feedback
+
+
 @dataclass
 class _Tally:
     answered: int = 0
@@ -60,7 +63,9 @@ class _Tally:
             drivers_answered=self.answered,
             needs=dict(self.needs),
             needs_referred=self.referred,
-            interests=dict(self.interests),
+            # The most named only: every driver's own codes would grow the feedback event
+            # past what the broker takes.
+            interests=dict(self.interests.most_common(MAX_INTERESTS)),
             party_members=self.party,
             route_grids=dict(self.route_grids),
         )

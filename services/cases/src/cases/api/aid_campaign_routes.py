@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cases.aid import REVIEW
 from cases.aid_campaigns import Campaign, Campaigns
@@ -19,6 +19,7 @@ from cases.api.dependencies import Caller
 from common.auth import Principal
 from common.authz import require_scope
 from common.events.aid_campaigns import Season
+from common.schemas import AwareInstant
 
 router = APIRouter(prefix="/v1/aid/campaigns", tags=["aid"])
 Reviewer = Annotated[Principal, Depends(require_scope(REVIEW))]
@@ -45,7 +46,7 @@ class CampaignBody(BaseModel):
         default=None, gt=0, le=MAX_AMOUNT_YUAN, description="Its value, if money or kind"
     )
     station_id: str = Field(min_length=1, max_length=64, description="Where drivers collect it")
-    collect_by: AwareDatetime
+    collect_by: AwareInstant
     # Each id becomes its gift event's subject and part of its id, so it is held to the
     # driver ids cases accepts elsewhere (1 to 64 characters) here, at the edge.
     driver_ids: list[DriverId] = Field(default_factory=list, max_length=5000)

@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cases.api.dependencies import Caller
 from cases.mutual_help import Feedback, MutualHelp, NeedPost, is_helper, is_poster
 from common.auth import Principal
 from common.events.mutual_help import HelpCategory, HelperKind
+from common.schemas import AwareInstant
 
 router = APIRouter(prefix="/v1/help", tags=["mutual help"])
 
@@ -36,9 +37,9 @@ class NeedBody(BaseModel):
     category: HelpCategory
     area: str = Field(min_length=1, max_length=60, description="Coarse and public")
     summary: str = Field(min_length=1, max_length=200, description="Public: no personal data")
-    window_start: AwareDatetime
-    window_end: AwareDatetime
-    claim_by: AwareDatetime | None = Field(
+    window_start: AwareInstant
+    window_end: AwareInstant
+    claim_by: AwareInstant | None = Field(
         default=None, description="Defaults to window_start; then the committee takes it"
     )
     contact: str = Field(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cases.party import MeetingPlan, PartyLife
 from cases.party_points import RuleChange
@@ -16,6 +16,7 @@ from common.auth import Principal
 from common.authz import require_scope
 from common.events.party import MeetingKind, MemberPointsCause
 from common.outbox import OUTBOX_HIDDEN
+from common.schemas import AwareInstant
 
 router = APIRouter(prefix="/v1/party", tags=["party-member life"])
 
@@ -47,8 +48,8 @@ class MeetingBody(BaseModel):
         "party_lecture 党课, party_day 主题党日"
     )
     title: str = Field(min_length=1, max_length=100)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: AwareInstant
+    ends_at: AwareInstant
     join_ref: str = Field(
         min_length=1, max_length=200, description="The meeting system's opaque reference"
     )

@@ -110,8 +110,8 @@ class RuleRequest(RequestModel):
     points: int = Field(default=0, ge=0, le=10_000)
     points_per_unit: int = Field(default=0, ge=0, le=1_000)
     unit_field: Code | None = Field(default=None, max_length=64)
-    cap_per_day: int | None = Field(default=None, ge=1)
-    cap_per_month: int | None = Field(default=None, ge=1)
+    cap_per_day: int | None = Field(default=None, ge=1, le=1_000_000)
+    cap_per_month: int | None = Field(default=None, ge=1, le=1_000_000)
     max_per_event: int | None = Field(
         default=None,
         ge=1,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from common.schemas import Code, Name, RequestModel
 from registry.api.district_schemas import RouteRequest
@@ -17,6 +18,10 @@ from registry.survey import CensusAnswers, PoliticalStatus
 class CampaignRequest(RequestModel):
     quarter: str | None = Field(default=None, pattern=r"^20\d{2}Q[1-4]$")
     grid_ids: list[Code] = Field(default_factory=list, max_length=500)
+
+
+# An interest is a short code (table_tennis, reading): the campaign's feedback counts them.
+Interest = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
 class NeedRequest(RequestModel):
@@ -34,7 +39,7 @@ class SurveyRequest(RequestModel):
     political_status_consent: bool = Field(
         default=False, description="The driver agreed to answer this question; required with it"
     )
-    interests: list[Code] = Field(default_factory=list, max_length=20)
+    interests: list[Interest] = Field(default_factory=list, max_length=20)
     needs: list[NeedRequest] = Field(default_factory=list, max_length=10)
 
     def input(self) -> SurveyInput:

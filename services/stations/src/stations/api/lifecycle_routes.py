@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.auth import Principal
@@ -164,7 +164,9 @@ async def versions(
 
 
 @router.get("/versions/{number}", response_model=CatalogueView, summary="A past version")
-async def version(number: int, _: Everyone, service: Service) -> CatalogueView:
+async def version(
+    number: Annotated[int, Path(ge=1, le=2**31)], _: Everyone, service: Service
+) -> CatalogueView:
     found = await service.lifecycle.version(number)
     return CatalogueView.of(found, found.content, None)
 
