@@ -89,8 +89,6 @@ OPTIONAL_SECRETS[CONSOLE] = {
     "console-session-secret": "DRIVERHOME_SESSION_SECRET",
     "console-oidc-client-secret": "DRIVERHOME_OIDC_CLIENT_SECRET",
 }
-# Services that call out to the internet: webhooks (notify, partners) and the SMS gateway.
-EGRESS_SERVICES = ("notify", "partners")
 PRIVATE_RANGES = (
     "10.0.0.0/8",
     "172.16.0.0/12",
@@ -159,12 +157,19 @@ def kafka_cluster() -> list[dict[str, Any]]:
             "kafka": {
                 "version": "4.1.1",
                 "listeners": [
-                    {  # the services, inside the cluster
+                    {  # the services, inside the cluster, and KEDA reading their lag
                         "name": "tls",
                         "port": 9093,
                         "type": "internal",
                         "tls": True,
                         "authentication": listener_auth,
+                        "networkPolicyPeers": [
+                            *(
+                                {"podSelector": {"matchLabels": {"app.kubernetes.io/name": s}}}
+                                for s in SERVICES
+                            ),
+                            _namespace("keda"),
+                        ],
                     },
                     {  # partners that publish to Kafka directly (most use the HTTP ingest)
                         "name": "external",
@@ -367,7 +372,36 @@ def mongo_cluster() -> list[dict[str, Any]]:
             },
         },
     }
-    return [cluster]
+    return [cluster, mongo_network_policy()]
+
+
+def mongo_network_policy() -> dict[str, Any]:
+    """Who may reach the replica set: the six services (each user limited to its database),
+    the members themselves and the operator. Any other pod (the console included) may not."""
+    mongod = {"app.kubernetes.io/instance": MONGO, "app.kubernetes.io/component": "mongod"}
+    operator = {"app.kubernetes.io/name": "percona-server-mongodb-operator"}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": MONGO, "labels": {"app.kubernetes.io/name": MONGO}},
+        "spec": {
+            "podSelector": {"matchLabels": mongod},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        *(
+                            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": service}}}
+                            for service in SERVICES
+                        ),
+                        {"podSelector": {"matchLabels": mongod}},
+                        {"namespaceSelector": {}, "podSelector": {"matchLabels": operator}},
+                    ],
+                    "ports": [{"protocol": "TCP", "port": 27017}],
+                }
+            ],
+        },
+    }
 
 
 # ----------------------------------------------------------------------------- services
@@ -646,13 +680,15 @@ def network_policy(service: str) -> dict[str, Any]:
             "ports": [{"protocol": "TCP", "port": 27017}],
         },
     ]
-    if service in EGRESS_SERVICES:
-        egress.append(
-            {  # webhooks (and notify's SMS gateway): public HTTPS only, never the cluster
-                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
-                "ports": [{"protocol": "TCP", "port": 443}],
-            }
-        )
+    # Public HTTPS, never the cluster: every service fetches the identity provider's JWKS
+    # to check tokens (without it, it refuses every token); notify and partners also send
+    # webhooks (and notify SMS) there.
+    egress.append(
+        {
+            "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
+            "ports": [{"protocol": "TCP", "port": 443}],
+        }
+    )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -768,6 +804,9 @@ def stale(files: dict[Path, str]) -> list[Path]:
 
 # ----------------------------------------------------------------------------- verify
 DEVELOPMENT_MARKERS = ("dev-only", "ZHJpdmVyaG9tZS1kZXY")  # the dev keys, raw and base64
+# Production pulls our images from the platform's registry only (an unmapped name would be
+# Docker Hub's, and whoever holds that name would run in the pod).
+PRODUCTION_REGISTRY = "registry.driverhome.internal/"
 
 
 Kinds = dict[str, dict[str, dict[str, Any]]]
@@ -843,6 +882,11 @@ def _production(text: str, docs: list[dict[str, Any]], by_kind: Kinds) -> list[s
     ]
     if any(d["kind"] == "Secret" for d in docs):
         problems.append("the production overlay carries a Secret (use ExternalSecret)")
+    for name, deployment in by_kind.get("Deployment", {}).items():
+        pod = deployment["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            if not container["image"].startswith(PRODUCTION_REGISTRY):
+                problems.append(f"Deployment {name} pulls {container['image']}")
     return problems
 
 

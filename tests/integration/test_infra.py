@@ -112,6 +112,10 @@ def test_infra_status_exits_zero() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "kafka: up" in proc.stdout
     assert "mongo: up" in proc.stdout
+    # The broker's configuration holds its super user's password: its owner's only.
+    kafka_dir = Path(os.environ.get("DRIVERHOME_INFRA_DIR", REPO_ROOT / ".infra")) / "kafka"
+    assert oct(kafka_dir.stat().st_mode & 0o777) == "0o700"
+    assert oct((kafka_dir / "server.properties").stat().st_mode & 0o777) == "0o600"
 
 
 # ---------------------------------------------------------------------------- mongo

@@ -180,3 +180,37 @@ def test_the_production_settings_with_the_overlays_variables_are_complete(
         '{"port-booking": {"pb1": "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI="}}',
     )
     assert settings_problems(ServiceSettings) == []
+
+
+SIX = ("registry", "points", "stations", "notify", "cases", "partners")
+
+
+def test_the_stores_take_connections_from_the_services_only() -> None:
+    """MongoDB and the brokers' service listener are reachable from the six services (and the
+    store's members, its operator, KEDA), never from any other pod such as the console."""
+    [policy] = [d for d in documents("base/mongo/cluster.yaml") if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "mongod"
+    [rule] = policy["spec"]["ingress"]
+    named = {
+        peer["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
+        for peer in rule["from"]
+        if "namespaceSelector" not in peer
+    }
+    assert named == {*SIX, None}, "the services, and the members (selected by component)"
+    [kafka] = [d for d in documents("base/kafka/cluster.yaml") if d["kind"] == "Kafka"]
+    [tls] = [x for x in kafka["spec"]["kafka"]["listeners"] if x["name"] == "tls"]
+    peers = [
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for p in tls["networkPolicyPeers"]
+        if "podSelector" in p
+    ]
+    assert sorted(peers) == sorted(SIX)
+
+
+@pytest.mark.parametrize("service", SIX)
+def test_every_service_reaches_public_https_for_the_identity_providers_keys(service: str) -> None:
+    [policy] = [
+        d for d in documents(f"base/services/{service}.yaml") if d["kind"] == "NetworkPolicy"
+    ]
+    https = [r for r in policy["spec"]["egress"] if {"protocol": "TCP", "port": 443} in r["ports"]]
+    assert https and "ipBlock" in https[0]["to"][0], "without the JWKS every token is refused"
