@@ -8,7 +8,9 @@ from typing import Any
 
 from common.testing import read_topic
 from registry.app import create_app
+from registry.consent import ChildInput, FamilyInput
 from registry.oversight import current_quarter
+from registry.records import Actor
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_lifecycle import database_text, distinct
 from tests.integration.test_registry_rules import driver, national_id
@@ -309,3 +311,40 @@ async def test_station_staff_record_consent_only_with_the_drivers_confirmation(
     assert claimed.status_code == 403 and on_own_word.status_code == 403
     assert confirmed.status_code == 200
     assert at_counter.json()["current"]["notifications"]["channel"] == "station"
+
+
+async def test_a_withdrawal_removes_family_details_written_after_its_read(
+    make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    """The withdrawal read the driver before the family details were written (under the
+    consent, still granted then): its write removes them all the same."""
+    app = create_app(make_settings(RegistrySettings))
+    async with serve(app) as http:
+        driver_id = (await http.post("/v1/drivers", json=driver(62), headers=token())).json()[
+            "driver_id"
+        ]
+        me = token("driver", driver_id=driver_id)
+        await http.put(
+            f"/v1/drivers/{driver_id}/consents/family_services",
+            json={"granted": True, "channel": "app"},
+            headers=me,
+        )
+        registry = app.state.registry
+        records = registry.consent._records
+        read_before = await records.get_driver(driver_id)
+        actor = Actor(sub="drv-62", role="driver")
+        family = FamilyInput(children=[ChildInput(name="刘子涵", birth_year=2017)])
+        await registry.consent.set_family(driver_id, family, actor)
+        reads = [read_before]
+        real_read = records.get_driver
+
+        async def first_read_stale(wanted: str) -> Any:
+            return reads.pop() if reads else await real_read(wanted)
+
+        records.get_driver = first_read_stale
+        try:
+            await registry.consent.set_consent(driver_id, "family_services", False, "app", actor)
+        finally:
+            records.get_driver = real_read
+        after = await http.get(f"/v1/drivers/{driver_id}/family", headers=me)
+    assert after.json()["children"] == [] and after.json()["spouse_name"] is None

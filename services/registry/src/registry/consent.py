@@ -61,8 +61,9 @@ class ConsentAndFamily:
         )
         changes = Changes()
         changes.put(f"consents.{purpose}", state.model_dump())
-        if purpose == "family_services" and not granted and driver.family is not None:
-            # Withdrawal ends the processing: the family details go with it.
+        if purpose == "family_services" and not granted:
+            # Withdrawal ends the processing: the family details go with it, whatever this
+            # read saw (family details written since, under the consent, go in the same write).
             changes.put("family", None)
         changes.set_["updated_at"] = now
         event = DriverUpdated(
