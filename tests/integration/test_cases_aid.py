@@ -4,6 +4,7 @@ the granted amount, the applicant's history, events without household facts, and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -320,3 +321,30 @@ async def test_a_campaign_with_ids_or_amounts_no_gift_event_can_carry_is_refused
         assert answer.status_code == 201, answer.text
         seen = await client.get(f"/v1/aid/campaigns/{answer.json()['campaign_id']}", headers=care)
         assert [d["driver_id"] for d in seen.json()["deliveries"]] == [longest]
+
+
+async def test_a_driver_and_care_staff_applying_at_once_open_one_application(
+    make_settings: Callable[..., Any], token: Headers, mongo: Any
+) -> None:
+    """Both pass the check for an open application of the kind at the same moment; the store
+    keeps one (two open could both be granted), and once decided the driver may apply again."""
+    settings: CasesSettings = make_settings(CasesSettings)
+    driver = unique_name("drv_aid")
+    as_driver = token("driver", driver_id=driver, sub=f"sub-{driver}")
+    care = [token("operator", roles=["case_care"], sub=f"care-{n}") for n in (1, 2)]
+    async with running(settings, Clock(datetime.now(UTC))) as (_, client):
+        for _round in range(3):
+            answers = await asyncio.gather(
+                *(
+                    client.post("/v1/aid/applications", json=living(driver), headers=who)
+                    for who in (as_driver, care[0], care[1], as_driver)
+                )
+            )
+            assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [
+                a.text for a in answers
+            ]
+            [opened] = [a.json()["application_id"] for a in answers if a.status_code == 201]
+            refused = await review(client, care[0], opened, decision="reject", note="材料不全")
+            assert refused.status_code == 200, refused.text
+    applications = mongo[settings.mongo_db]["aid_applications"]
+    assert await applications.count_documents({"driver_id": driver}) == 3

@@ -116,7 +116,8 @@ class AidDesk:
                 [self._event(data, application.driver_id, f"{application_id}:applied")]
             ),
         }
-        await self._store.insert(doc)
+        if not await self._store.insert(doc):
+            raise TransitionNotAllowed(f"an application for {kind.kind} is already under review")
         await self._flush(application_id)
         drop_outbox(doc)
         return doc

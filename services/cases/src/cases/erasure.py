@@ -22,7 +22,7 @@ from typing import Any
 from cases.aid_visits import VISITS
 from cases.census_referrals import REFERRALS
 from cases.honours import forget_winner
-from cases.store.aid import APPLICATIONS, GRADES
+from cases.store.aid import APPLICATIONS, GRADES, OPEN_KEY
 from cases.store.aid_campaigns import DELIVERIES
 from cases.store.cases import CASES
 from cases.store.commitments import COMMITMENTS
@@ -51,7 +51,8 @@ def _pseudonymous_case(doc: dict[str, Any], driver_id: str, anon: str) -> dict[s
 def _pseudonymous_application(doc: dict[str, Any], driver_id: str, anon: str) -> dict[str, Any]:
     """Granted amounts per kind stay for the figures; what describes the household goes."""
     reviews = [{**r, "note": ""} for r in doc.get("reviews", [])]
-    return doc | {
+    kept = {k: v for k, v in doc.items() if k != OPEN_KEY}  # it names the driver
+    return kept | {
         "driver_id": anon,
         "applied_by": anon if doc.get("applied_by") else "",
         "household": {},

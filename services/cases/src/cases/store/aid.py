@@ -20,6 +20,8 @@ Document = dict[str, Any]
 
 APPLICATIONS = "aid_applications"
 GRADES = "aid_grades"
+# Set while the application is under review (it is the driver and the kind): see ``one_open``.
+OPEN_KEY = "open_key"
 
 INDEXES = [
     Indexes(
@@ -27,9 +29,17 @@ INDEXES = [
         (
             IndexModel([("driver_id", 1), ("applied_at", -1)], name="applicant"),
             IndexModel([("status", 1), ("applied_at", 1)], name="queue"),
+            # One application per driver and kind under review: a driver applying in the app
+            # while staff apply for them cannot open two (both could be granted).
+            IndexModel([(OPEN_KEY, 1)], unique=True, sparse=True, name="one_open"),
         ),
     )
 ]
+UNDER_REVIEW = ("submitted", "first_approved")
+
+
+def open_key(driver_id: str, kind: str) -> str:
+    return f"{driver_id}\x1f{kind}"
 
 
 class AidStore:
@@ -37,8 +47,15 @@ class AidStore:
         self.collection = db[APPLICATIONS]
         self.grades = db[GRADES]
 
-    async def insert(self, doc: Document) -> None:
-        await self.collection.insert_one(doc)
+    async def insert(self, doc: Document) -> bool:
+        """False when the driver has an application of this kind under review already."""
+        try:
+            await self.collection.insert_one(
+                {**doc, OPEN_KEY: open_key(doc["driver_id"], doc["kind"])}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def get(self, application_id: str) -> Document | None:
         return await self.collection.find_one({"_id": application_id}, OUTBOX_HIDDEN)
@@ -56,9 +73,12 @@ class AidStore:
         self, application_id: str, source: str, fields: Document, event: Document, *, by: str
     ) -> Document | None:
         """``fields`` set if still in ``source`` and not reviewed by ``by`` (four eyes)."""
+        update: Document = {"$set": fields, "$inc": {"version": 1}}
+        if fields.get("status") not in UNDER_REVIEW:
+            update["$unset"] = {OPEN_KEY: ""}  # decided: the driver may apply again
         return await self.collection.find_one_and_update(
             {"_id": application_id, "status": source, "reviews.by": {"$ne": by}},
-            push_outbox({"$set": fields, "$inc": {"version": 1}}, event),
+            push_outbox(update, event),
             projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )
