@@ -243,6 +243,54 @@ async def test_a_webhook_failing_three_times_then_succeeding_gets_one_signed_del
     assert [h["status"] for h in doc["history"]] == ["queued", "delivered"]
 
 
+async def test_a_webhook_waiting_to_be_retried_is_not_sent_once_the_driver_withdraws(
+    infra: Infra, make_settings: Callable[..., NotifySettings], mongo: Any, token: Headers
+) -> None:
+    """The link and the consent are checked when a webhook is planned, and again before each
+    attempt: one waiting out a retry goes nowhere after the driver withdrew the consent."""
+    settings = make_settings(
+        NotifySettings,
+        dispatch_interval_seconds=0.1,
+        webhook_backoff_initial_seconds=8,
+        webhook_backoff_max_seconds=8,
+        webhook_allowed_networks=["127.0.0.1/32"],
+    )
+    driver = unique_name("drv_")
+    with Receiver(statuses=[500]) as hook:
+        async with serve(create_app(settings)) as http:
+            made = await http.post(
+                "/v1/webhooks",
+                json={"url": hook.url, "categories": ["points"]},
+                headers=token("partner", partner_id="port-booking"),
+            )
+            assert made.status_code == 201, made.text
+            for fact in linked_and_consenting(driver, "port-booking"):
+                await emit(infra, settings, "registry.events", fact)
+            await wait_until(lambda: audience_knows(mongo, settings, driver), timeout=30)
+            await emit(infra, settings, "points.events", awarded(driver, amount=8))
+
+            async def first_attempt() -> Any:
+                return hook.requests or None
+
+            await wait_until(first_attempt, timeout=30)
+            withdrawn = DriverUpdated(
+                driver_id=driver,
+                changed_fields=["consents.notifications"],
+                updated_at=datetime.now(UTC),
+                consents={"notifications": False},
+            )
+            withdrawal = _event(withdrawn, driver, "driverhome/registry")
+            await emit(infra, settings, "registry.events", withdrawal)
+            consents = mongo[settings.mongo_db]["webhook_consents"]
+            await wait_until(lambda: consents.find_one({"_id": driver, "granted": False}))
+            failed = await wait_until(
+                lambda: _with_status(mongo, settings, driver, "failed"), timeout=30
+            )
+    assert [status for _, _, status in hook.requests] == [500], "nothing after the withdrawal"
+    [doc] = failed
+    assert doc["channel"] == "webhook" and doc["reason"] == "partner_no_longer_reaches_driver"
+
+
 def linked_and_consenting(driver_id: str, partner_id: str) -> list[CloudEvent]:
     """The registry's announcements of a driver a partner registered, who consents."""
     now = datetime.now(UTC)

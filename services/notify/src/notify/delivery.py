@@ -296,6 +296,8 @@ class Delivery:
             subscription = await self._webhooks.get(doc.get("subscription_id") or "")
             if subscription is None or not subscription.get("active"):
                 raise DeliveryError("subscription_removed", retryable=False)
+            if not await self._records.still_reaches(doc["driver_id"], subscription):
+                raise DeliveryError("partner_no_longer_reaches_driver", retryable=False)
             return await self._channels.webhooks.send(
                 url=subscription["url"],
                 secret=self._pii.decrypt(SIGNING_KEY_PURPOSE, subscription["secret_enc"]),

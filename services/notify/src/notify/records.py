@@ -115,6 +115,11 @@ class NotificationRecords:
         """Per driver, the subscriptions to a category of the partners linked to that driver."""
         return await self._audience.per_driver(driver_ids, await self.subscriptions(category))
 
+    async def still_reaches(self, driver_id: str, subscription: Document) -> bool:
+        """Whether the subscription's partner is still linked to the driver, who still consents
+        to notifications: a webhook waits through retries, and either may end meanwhile."""
+        return bool((await self._audience.per_driver([driver_id], [subscription]))[driver_id])
+
     def plan(
         self,
         driver_id: str,
