@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from common.events.registry import DriverUpdated, GridPlaced, OrganisationPlaced
 from registry.domain import (
@@ -227,39 +228,62 @@ class Units:
             residence_organisation_id=residence_organisation_id,
             joined_at=now,
         )
-        after = [*(m.organisation_id for m in driver.memberships), organisation_id]
-        added = await self._records.drivers.update(
-            driver_id,
-            when={"memberships.organisation_id": {"$ne": organisation_id}, "erased": False},
-            set_={"updated_at": now},
-            push={"memberships": membership.model_dump(exclude_none=True)},
-            outbox=[self._records.outbox(_memberships_changed(driver_id, after, now), driver_id)],
-        )
-        if not added:
-            raced = (await self._records.get_driver(driver_id)).member_of(organisation_id)
-            if raced is None:
-                raise Conflict("the driver changed meanwhile; try again")
-            return raced, False
-        await self._records.announce(driver_id)
-        return membership, True
+        for _ in range(_MEMBERSHIP_ATTEMPTS):
+            before = [m.organisation_id for m in driver.memberships]
+            event = _memberships_changed(driver_id, [*before, organisation_id], now)
+            added = await self._records.drivers.update(
+                driver_id,
+                when={**_memberships_are(before), "erased": False},
+                set_={"updated_at": now},
+                push={"memberships": membership.model_dump(exclude_none=True)},
+                outbox=[self._records.outbox(event, driver_id)],
+            )
+            if added:
+                await self._records.announce(driver_id)
+                return membership, True
+            driver = await self._records.get_driver(driver_id)
+            driver.require_not_erased()
+            raced = driver.member_of(organisation_id)
+            if raced is not None:
+                return raced, False
+        raise Conflict("the driver's memberships kept changing; try again")
 
     async def remove_member(self, organisation_id: str, driver_id: str) -> None:
         now = self._records.now()
-        driver = await self._records.get_driver(driver_id)
-        after = [
-            m.organisation_id for m in driver.memberships if m.organisation_id != organisation_id
-        ]
-        event = _memberships_changed(driver_id, after, now)
-        removed = await self._records.drivers.update(
-            driver_id,
-            when={"memberships.organisation_id": organisation_id},
-            set_={"updated_at": now},
-            pull={"memberships": {"organisation_id": organisation_id}},
-            outbox=[self._records.outbox(event, driver_id)],
-        )
-        if not removed:
-            raise NotFound("membership")
-        await self._records.announce(driver_id)
+        for _ in range(_MEMBERSHIP_ATTEMPTS):
+            driver = await self._records.get_driver(driver_id)
+            before = [m.organisation_id for m in driver.memberships]
+            if organisation_id not in before:
+                raise NotFound("membership")
+            after = [o for o in before if o != organisation_id]
+            event = _memberships_changed(driver_id, after, now)
+            removed = await self._records.drivers.update(
+                driver_id,
+                when=_memberships_are(before),
+                set_={"updated_at": now},
+                pull={"memberships": {"organisation_id": organisation_id}},
+                outbox=[self._records.outbox(event, driver_id)],
+            )
+            if removed:
+                await self._records.announce(driver_id)
+                return
+        raise Conflict("the driver's memberships kept changing; try again")
+
+
+# The event announces the whole list, which consumers (cases, notify) take as it is: a write
+# lands only on the memberships it was computed from, or two concurrent changes would each
+# announce a list without the other's (a branch left keeps its secretary's access).
+_MEMBERSHIP_ATTEMPTS = 5
+
+
+def _memberships_are(organisation_ids: list[str]) -> dict[str, Any]:
+    """A filter for a driver whose memberships are exactly these organisations (each once)."""
+    if not organisation_ids:  # none: stored without the field, or empty
+        return {"memberships.0": {"$exists": False}}
+    return {
+        "memberships": {"$size": len(organisation_ids)},
+        "memberships.organisation_id": {"$all": organisation_ids},
+    }
 
 
 def _memberships_changed(
