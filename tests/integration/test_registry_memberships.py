@@ -5,6 +5,7 @@ it was computed from: two changes at once must not announce a list without the o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -66,3 +67,49 @@ async def test_a_join_computed_before_a_leave_announces_the_list_after_both(
         and "memberships" in (json.loads(r.value)["data"].get("changed_fields") or [])
     ]
     assert announced[-1]["organisation_ids"] == [joined], "the last word names the join only"
+
+
+async def test_two_people_appointed_secretary_at_once_leave_one_secretary(
+    make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    """Both pass the check for a secretary already there at the same moment; the store keeps
+    one (a second would read the branch's members' party life as its secretary)."""
+    async with serve(create_app(make_settings(RegistrySettings))) as http:
+        branch = (
+            await http.post(
+                "/v1/organisations",
+                json={
+                    "name": "集卡司机之家党支部",
+                    "kind": "party_branch",
+                    "branch_type": "geographic",
+                },
+                headers=token(),
+            )
+        ).json()["organisation_id"]
+        for _round in range(3):
+            people = [
+                (
+                    await http.post(
+                        "/v1/people", json={"name": name, "kind": "social_worker"}, headers=token()
+                    )
+                ).json()["person_id"]
+                for name in ("徐丹丹", "钟波", "王芳")
+            ]
+            answers = await asyncio.gather(
+                *(
+                    http.put(
+                        f"/v1/organisations/{branch}/people/{person}",
+                        json={"role": "secretary"},
+                        headers=token(),
+                    )
+                    for person in people
+                )
+            )
+            assert sorted(a.status_code for a in answers) == [201, 409, 409], [
+                a.text for a in answers
+            ]
+            [chosen] = [p for p, a in zip(people, answers, strict=True) if a.status_code == 201]
+            dismissed = await http.delete(
+                f"/v1/organisations/{branch}/people/{chosen}", headers=token()
+            )
+            assert dismissed.status_code == 204, dismissed.text

@@ -123,10 +123,17 @@ class District:
             role=role,
             appointed_at=self._records.now(),
         )
-        if await self._people.appoint(appointment):
+        if await self._people.appoint(appointment, single=role in SINGLE_ROLES):
+            if (await self.get_person(person_id)).erased:
+                # Erased while being appointed (the erasure may have listed the appointments
+                # just before this one): it goes, never announced.
+                await self._people.dismiss(organisation_id, person_id)
+                raise Conflict("this person's personal data was erased", code="person-erased")
             await self._announce_role(appointment)
             return appointment, True
         known = await self._people.appointment(organisation_id, person_id)
+        if known is None and role in SINGLE_ROLES:
+            raise Conflict(f"the organisation already has a {role}; dismiss them first")
         if known is None or known.role != role:
             raise Conflict("this person already holds another role there; dismiss them first")
         # Again: announced again under the same id, in case a crash came before the first time.

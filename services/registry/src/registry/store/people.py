@@ -17,6 +17,7 @@ Document = dict[str, Any]
 
 PEOPLE = "people"
 APPOINTMENTS = "appointments"
+SEAT = "seat"  # organisation and role, on the appointments to a role held by one at a time
 
 INDEXES = [
     Indexes(
@@ -24,6 +25,9 @@ INDEXES = [
         (
             IndexModel([("organisation_id", 1), ("person_id", 1)], name="org_person"),
             IndexModel([("person_id", 1)], name="person"),
+            # A role one person holds at a time (a secretary): two appointed at once cannot
+            # both be.
+            IndexModel([(SEAT, 1)], unique=True, sparse=True, name="one_per_seat"),
         ),
     ),
     # Erasures a crash interrupted are looked up at start-up.
@@ -51,10 +55,13 @@ class PeopleStore:
             return None
         return Person.model_validate({**doc, "person_id": doc["_id"]})
 
-    async def appoint(self, appointment: Appointment) -> bool:
-        """False when the person already holds a role there (the caller reads it)."""
+    async def appoint(self, appointment: Appointment, *, single: bool = False) -> bool:
+        """False when the person already holds a role there, or (``single``) someone holds
+        this role there (the caller reads which)."""
         doc = appointment.model_dump(mode="python")
         doc["_id"] = _appointment_id(appointment.organisation_id, appointment.person_id)
+        if single:
+            doc[SEAT] = f"{appointment.organisation_id}\x1f{appointment.role}"
         try:
             await self.appointments.insert_one(doc)
         except DuplicateKeyError:
