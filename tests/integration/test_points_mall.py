@@ -367,6 +367,33 @@ async def test_five_wrong_codes_lock_a_redemption_until_the_driver_gets_a_new_co
         assert handed.status_code == 200 and handed.json()["state"] == "fulfilled"
 
 
+async def test_guesses_sent_at_once_get_five_tries_between_them(
+    make_settings: Callable[..., PointsSettings], token: Callable[..., dict[str, str]]
+) -> None:
+    """Each try takes one of the five before its code is compared: guesses sent at the same
+    moment cannot all be compared against the count one read saw."""
+    app = create_app(make_settings(PointsSettings))
+    async with serve(app) as http:
+        service, mall = parts(app)
+        driver_id = await driver_with(service, 50)
+        reward_id = await add_reward(mall, cost=50, stock=1, channel="counter", counters=[COUNTER])
+        reservation = await mall.reserve(driver_id, reward_id)
+        rid = reservation.redemption.redemption_id
+        at_counter = token("station", station_id=COUNTER)
+        guesses = [f"{n:05d}-00000" for n in range(9)]
+        answers = await asyncio.gather(
+            *(
+                http.post(f"/v1/redemptions/{rid}/fulfil", json={"code": g}, headers=at_counter)
+                for g in guesses
+            )
+        )
+        right = await http.post(
+            f"/v1/redemptions/{rid}/fulfil", json={"code": reservation.code}, headers=at_counter
+        )
+    assert sorted(a.status_code for a in answers) == [422] * 5 + [423] * 4
+    assert right.status_code == 423, "locked until the driver asks for a new code"
+
+
 async def test_a_retried_reservation_with_the_same_key_is_the_same_redemption_with_a_new_code(
     make_settings: Callable[..., PointsSettings], token: Callable[..., dict[str, str]]
 ) -> None:

@@ -205,13 +205,15 @@ class Mall:
         now = self._clock()
         condition: Document = {"expires_at": {"$gt": now}}
         if doc["channel"] == "counter":
-            if int(doc.get("code_failures", 0)) >= MAX_CODE_FAILURES:
+            # Each try takes one of the five before the code is compared, in one conditional
+            # write: guesses sent at once cannot all be compared against one read's count.
+            unlocked = {"state": "reserved", "code_failures": {"$not": {"$gte": MAX_CODE_FAILURES}}}
+            if not await self.steps.redemptions.bump(rid, unlocked, {"code_failures": 1}):
                 raise CodeLocked("too many wrong codes: the driver must ask for a new code")
             hashed = code_hash(rid, code or "")
             if code is None or not hmac.compare_digest(hashed, str(doc.get("code_hash"))):
-                await self.steps.redemptions.bump(rid, {"state": "reserved"}, {"code_failures": 1})
                 raise WrongCode("the code does not match")
-            condition |= {"code_hash": hashed, "code_failures": {"$lt": MAX_CODE_FAILURES}}
+            condition |= {"code_hash": hashed}
         moved = await self.steps.redemptions.move(
             rid,
             "reserved",

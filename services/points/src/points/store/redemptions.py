@@ -67,8 +67,10 @@ class RedemptionStore:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def bump(self, rid: str, query: Document, inc: Document) -> None:
-        await self.collection.update_one({"_id": rid, **query}, {"$inc": inc})
+    async def bump(self, rid: str, query: Document, inc: Document) -> bool:
+        """Whether the redemption matched ``query`` and was counted up."""
+        result = await self.collection.update_one({"_id": rid, **query}, {"$inc": inc})
+        return result.matched_count == 1
 
     async def stale(self, cutoff: datetime, limit: int = 200) -> list[Document]:
         cursor = self.collection.find(
