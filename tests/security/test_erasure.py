@@ -25,7 +25,7 @@ from cases.app import create_app as cases_app
 from cases.settings import CasesSettings
 from common.events import new_event
 from common.events.partner import PartnerServiceUsed, PortAppointmentKept
-from common.events.points import PointsAwarded
+from common.events.points import GradeChanged, PointsAwarded
 from common.testing import (
     Infra,
     headers_of,
@@ -406,6 +406,47 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
 
     await wait_until(control_notified, timeout=30)
     assert await notifications.count_documents({"driver_id": driver}) == 0
+
+    # Cases likewise: a grade change and a safety milestone announced before the erasure but
+    # read after it follow nobody (a control driver's do).
+    for subject in (driver, other):
+        grade = GradeChanged(
+            driver_id=subject,
+            old_grade="A",
+            new_grade="AA",
+            earned_last_12_months=900,
+            reasons=["earned 900"],
+            changed_at=now,
+        )
+        milestone = PointsAwarded(
+            driver_id=subject,
+            entry_id=unique_name("ent_"),
+            amount=50,
+            balance_after=55,
+            rule_id="safety",
+            cause_source="partner/traffic-safety",
+            cause_id=unique_name("m"),
+            cause_type="safety.milestone.v1",
+            awarded_at=now,
+        )
+        for data in (grade, milestone):
+            event = new_event(data, source="driverhome/points", subject=subject)
+            await produce(
+                infra.kafka_bootstrap,
+                p.points.topic("points.events"),
+                event.to_bytes(),
+                key=driver.encode(),
+            )
+    cases_db = mongo[p.dbs[SERVICES.index("cases") + 1]]
+
+    async def control_followed() -> bool:
+        grade_known = await cases_db["aid_grades"].count_documents({"_id": other}) > 0
+        noted = await cases_db["honour_milestones"].count_documents({"_id": other}) > 0
+        return grade_known and noted
+
+    await wait_until(control_followed, timeout=30)
+    assert await cases_db["aid_grades"].count_documents({"_id": driver}) == 0
+    assert await cases_db["honour_milestones"].count_documents({"_id": driver}) == 0
 
     # Stations likewise: a kiosk's late report is not recorded, not even as refused.
     for subject in (driver, other):

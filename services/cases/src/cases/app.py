@@ -63,7 +63,7 @@ from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.dlq_api import router as dlq_router
-from common.erasure import answering_erasure, driver_erasure
+from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events.cases import CasesErasureCompleted
 from common.outbox import OutboxRelay
 from common.partner_links import PartnerLinkBook, following_links
@@ -160,8 +160,11 @@ def create_app(
         consumer.domain(
             "points.events",
             {
-                **PointsHandlers(service.compensations, built["honours"]).handlers(),
-                **GradeHandlers(built["aid"]).handlers(),
+                **PointsHandlers(
+                    service.compensations, built["honours"], erasure.erased
+                ).handlers(),
+                # A grade announced before an erasure and read after it would follow it again.
+                **skipping_erased(GradeHandlers(built["aid"]).handlers(), erasure),
             },
             batch_size=batch,
         )
