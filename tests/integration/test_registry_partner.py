@@ -11,7 +11,7 @@ import httpx
 from common.events import CloudEvent, new_event
 from common.events.partner import PartnerDriverRegistered
 from common.pii import partner_hash
-from common.testing import read_topic, wait_until
+from common.testing import read_topic, synthetic_phone, wait_until
 from registry.app import create_app
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_lifecycle import distinct
@@ -233,9 +233,10 @@ async def test_a_partner_the_driver_is_not_linked_to_fills_no_gap_of_their_recor
         created = await wait_until(lambda: find(http, token(), number), timeout=60)
         driver_id = created["driver_id"]
         other = token("partner", partner_id="volunteer-team")
+        phone = synthetic_phone()
         asked = await http.post(
             "/v1/drivers",
-            json=driver(56, phone="13900000999", plate="浙B5P956", partner_driver_ref="VT-1"),
+            json=driver(56, phone=phone, plate="浙B5P956", partner_driver_ref="VT-1"),
             headers=other,
         )
         after = (await http.get(f"/v1/drivers/{driver_id}", headers=token())).json()
@@ -256,6 +257,6 @@ async def test_a_partner_the_driver_is_not_linked_to_fills_no_gap_of_their_recor
         ("phone", "unlinked_partner", None),
         ("plate", "unlinked_partner", None),
     }
-    assert "13900000999" not in str(queued), "a proposed phone is shown masked"
+    assert phone not in str(queued), "a proposed phone is shown masked"
     assert holder.status_code == 201, holder.text
     assert [r["partner_id"] for r in requests] == ["volunteer-team"]
