@@ -133,7 +133,7 @@ class Registry:
             units=units,
             consent=consent,
             consent_requests=ConsentRequests(records, requests, consent),
-            station_access=StationAccess(visits, units),
+            station_access=StationAccess(visits, units, stores.drivers),
             pii_access=PiiAccess(records),
             census=Census(records, stores.campaigns, lifecycle=lifecycle, units=units),
             reviews=reviews,

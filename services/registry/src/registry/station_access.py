@@ -9,17 +9,25 @@ from __future__ import annotations
 
 from common.events.stations import ServiceUsed
 from registry.domain import Driver
+from registry.store.drivers import DriverStore
 from registry.store.station_visits import StationVisitStore
 from registry.units import Units
 
 
 class StationAccess:
-    def __init__(self, visits: StationVisitStore, units: Units) -> None:
+    def __init__(self, visits: StationVisitStore, units: Units, drivers: DriverStore) -> None:
         self._visits = visits
         self._units = units
+        self._drivers = drivers
 
     async def checked_in(self, used: ServiceUsed) -> None:
         await self._visits.record(used.station_id, used.driver_id, used.used_at)
+        # A check-in announced before an erasure can arrive after it. The erasure marks the
+        # driver erased before it forgets their visits, so either it forgets this one too or
+        # this read sees the mark: no visit outlives the erasure.
+        driver = await self._drivers.by_id(used.driver_id)
+        if driver is not None and driver.erased:
+            await self._visits.forget(used.station_id, used.driver_id)
 
     async def reaches(self, station_id: str | None, driver: Driver) -> bool:
         if not station_id:

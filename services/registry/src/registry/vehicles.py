@@ -51,6 +51,13 @@ class Vehicles:
         )
         if not await self.claim(vehicle):
             raise PlateTaken(normalised)
+        # An erasure between the read above and the claim forgot the driver's plates before
+        # this one was listed. It marks the driver erased first, so read again: a plate claimed
+        # for an erased driver is forgotten here, or by the erasure still running.
+        again = await self._records.get_driver(driver_id)
+        if again.erased:
+            await self._vehicles.forget_driver(driver_id)
+            again.require_not_erased()
         created = before is None or before.driver_id != driver_id
         if created:
             await self._records.announce_change(driver_id, ["vehicles"])

@@ -37,5 +37,8 @@ class StationVisitStore:
     async def visited(self, station_id: str, driver_id: str) -> bool:
         return await self.collection.find_one({"_id": _id(station_id, driver_id)}) is not None
 
+    async def forget(self, station_id: str, driver_id: str) -> None:
+        await self.collection.delete_one({"_id": _id(station_id, driver_id)})
+
     async def delete_of(self, driver_id: str) -> None:
         await self.collection.delete_many({"driver_id": driver_id})
