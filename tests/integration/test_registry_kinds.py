@@ -9,6 +9,7 @@ from typing import Any
 
 from common.testing import read_topic
 from registry.app import create_app
+from registry.records import Actor
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_lifecycle import distinct
 from tests.integration.test_registry_rules import driver
@@ -109,3 +110,50 @@ async def test_a_partner_reads_a_drivers_base_only_while_they_consent_to_locatio
     assert made.json()["base_location"] is None, "the partner's own answer keeps it back too"
     assert before == [None, BASE, BASE]
     assert consenting == [BASE, BASE, BASE]
+
+
+async def test_a_base_change_read_before_a_withdrawal_is_not_announced_after_it(
+    make_settings: Callable[..., RegistrySettings], token: Headers, infra: Any
+) -> None:
+    """The change reads the driver while they consent to location; the withdrawal lands before
+    the change is written. Consumers forget the base on the withdrawal, so no event after it
+    may carry one."""
+    settings = make_settings(RegistrySettings)
+    app = create_app(settings)
+    async with serve(app) as http:
+        made = await http.post("/v1/drivers", json=driver(75, base_location=BASE), headers=token())
+        driver_id = made.json()["driver_id"]
+        me = token("driver", driver_id=driver_id)
+        consent = f"/v1/drivers/{driver_id}/consents/location"
+        await http.put(consent, json={"granted": True, "channel": "app"}, headers=me)
+        records_ = app.state.registry.lifecycle._records
+        stale = [await records_.get_driver(driver_id)]
+        withdrawn = await http.put(consent, json={"granted": False, "channel": "app"}, headers=me)
+        assert withdrawn.status_code == 200, withdrawn.text
+        real_read = records_.get_driver
+
+        async def first_read_stale(wanted: str) -> Any:
+            return stale.pop() if stale else await real_read(wanted)
+
+        records_.get_driver = first_read_stale
+        try:
+            moved = await app.state.registry.lifecycle.update_driver(
+                driver_id,
+                {"base_location": {"lat": 29.93, "lng": 121.88}},
+                Actor(sub=driver_id, role="driver"),
+            )
+        finally:
+            records_.get_driver = real_read
+        records = await read_topic(
+            infra.kafka_bootstrap, settings.topic("registry.events"), min_records=4
+        )
+    facts = [
+        (e.data.get("changed_fields"), e.data.get("base_location"))
+        for e in distinct(records)
+        if e.subject == driver_id
+    ]
+    assert facts[-2:] == [
+        (["consents.location"], None),
+        (["base_location"], None),  # read again after the withdrawal: named, not carried
+    ]
+    assert moved.base_location is not None and moved.base_location.lat == 29.93

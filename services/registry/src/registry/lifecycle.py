@@ -77,22 +77,31 @@ class Lifecycle:
 
     async def update_driver(self, driver_id: str, given: dict[str, Any], actor: Actor) -> Driver:
         """Change the given fields; ``driver.updated.v1`` names the ones that changed."""
-        driver = await self._records.get_driver(driver_id)
-        driver.require_not_erased()
-        changes = await self.changes(driver, given)
-        if not changes.names:
-            return driver
-        now = self._records.now()
-        changes.set_["updated_at"] = now
-        event = DriverUpdated(
-            driver_id=driver_id,
-            changed_fields=changes.names,
-            updated_at=now,
-            **changes.grouping(),
-            **_announced_base(driver, changes),
-        )
-        await self._records.write(driver_id, changes, event)
-        return await self._records.get_driver(driver_id)
+        for _ in range(_STATUS_ATTEMPTS):
+            driver = await self._records.get_driver(driver_id)
+            driver.require_not_erased()
+            changes = await self.changes(driver, given)
+            if not changes.names:
+                return driver
+            now = self._records.now()
+            changes.set_["updated_at"] = now
+            base = _announced_base(driver, changes)
+            event = DriverUpdated(
+                driver_id=driver_id,
+                changed_fields=changes.names,
+                updated_at=now,
+                **changes.grouping(),
+                **base,
+            )
+            if not base:
+                await self._records.write(driver_id, changes, event)
+                return await self._records.get_driver(driver_id)
+            # The base goes out under the location consent this read saw: the write is pinned
+            # to the version read, so a withdrawal in between (a newer version) makes it read
+            # again rather than announce the base after the withdrawal.
+            if await self._records.write(driver_id, changes, event, at_version=driver.updated_at):
+                return await self._records.get_driver(driver_id)
+        raise Conflict("the driver kept changing meanwhile; try again", code="changed-meanwhile")
 
     async def changes(self, driver: Driver, given: dict[str, Any]) -> Changes:
         """What the given values change on the driver (checked; also used by the census)."""

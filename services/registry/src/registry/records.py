@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -106,11 +107,15 @@ class DriverRecords:
         *,
         when: dict[str, Any] | None = None,
         push: dict[str, Any] | None = None,
+        at_version: datetime | None = None,
     ) -> bool:
-        """Apply the changes to a driver not erased, with the event in the same update."""
+        """Apply the changes to a driver not erased, with the event in the same update.
+        ``at_version``: only if the driver is still at this ``updated_at`` (an erasure, as any
+        write, moves it on); the filter is then the unique ``(_id, updated_at)``."""
+        pinned = {"updated_at": at_version} if at_version is not None else {"erased": False}
         written = await self.drivers.update(
             driver_id,
-            when={"erased": False, **(when or {})},
+            when={**pinned, **(when or {})},
             set_=changes.set_,
             unset=changes.unset,
             push=push,

@@ -53,17 +53,25 @@ class VisitHistory:
             docs = await db[CHECKINS].find(beyond, {"driver_id": 1}).limit(batch_size).to_list()
             if not docs:
                 return total
-            drivers = list({d["driver_id"] for d in docs})
-            consenting = {
-                d["_id"]
-                async for d in db[DRIVERS].find(
-                    {"_id": {"$in": drivers}, "consents.location": True}, {"_id": 1}
-                )
-            }
+            consenting = await _consenting(db, {d["driver_id"] for d in docs})
             kept = [d["_id"] for d in docs if d["driver_id"] in consenting]
             gone = [d["_id"] for d in docs if d["driver_id"] not in consenting]
             if kept:
                 await db[CHECKINS].update_many({"_id": {"$in": kept}}, {"$set": {CONSENTED: True}})
+                # A withdrawal between the read above and this mark took the marks off before
+                # it was set (stations.consents): read the consents again, and the visits of
+                # the drivers who withdrew meanwhile lose their mark and their name now.
+                lapsed = consenting - await _consenting(db, consenting)
+                if lapsed:
+                    changed = await db[CHECKINS].update_many(
+                        {
+                            "_id": {"$in": [d["_id"] for d in docs if d["driver_id"] in lapsed]},
+                            "recorded_at": beyond["recorded_at"],
+                            **named,
+                        },
+                        ANONYMISE,
+                    )
+                    total += changed.modified_count
             if gone:
                 changed = await db[CHECKINS].update_many(
                     {"_id": {"$in": gone}, **beyond}, ANONYMISE
@@ -71,6 +79,12 @@ class VisitHistory:
                 total += changed.modified_count
             if len(docs) < batch_size:
                 return total
+
+
+async def _consenting(db: AsyncDatabase[Document], drivers: set[str]) -> set[str]:
+    """Those of the drivers who consent to location, as stations last heard."""
+    query = {"_id": {"$in": sorted(drivers)}, "consents.location": True}
+    return {d["_id"] async for d in db[DRIVERS].find(query, {"_id": 1})}
 
 
 def retention_rules(settings: StationsSettings) -> list[RetentionRule]:
