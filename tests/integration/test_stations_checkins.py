@@ -122,6 +122,30 @@ async def test_impossible_travel_between_stations_is_flagged_not_announced(h: Ha
     assert [c["checkin_id"] for c in flagged.json()["items"]] == [there["checkin_id"]]
 
 
+async def test_checkins_at_two_far_stations_at_once_count_one_and_flag_the_other(
+    h: Harness,
+) -> None:
+    """Both read the same last use before either records its own (a copied card at two
+    kiosks): the judgement and the last use it is made against move together, so one of the
+    pair is flagged however they interleave."""
+    beilun = await h.station()
+    shanghai = await h.station(location=SHANGHAI, name="上海司机之家")
+    drivers = await h.drivers(4)
+    h.clock.at = T0
+    pairs = await asyncio.gather(
+        *(
+            asyncio.gather(h.checkin(d, beilun, "shower"), h.checkin(d, shanghai, "shower"))
+            for d in drivers
+        )
+    )
+    h.clock.at = None
+    for pair in pairs:
+        assert all(a.status_code == 201 for a in pair), [a.text for a in pair]
+        assert sorted(a.json()["status"] for a in pair) == ["counted", "flagged"]
+    events = await h.events_of(drivers, at_least=len(drivers))
+    assert len(events) == len(drivers), "only the counted one of each pair is announced"
+
+
 async def test_a_closed_station_refuses_checkins_with_a_clear_reason(h: Harness) -> None:
     h.clock.at = None
     driver = await h.driver()

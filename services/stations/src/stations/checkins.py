@@ -21,6 +21,7 @@ from stations.domain import (
     LastSeen,
     NoCapacity,
     NothingToRelease,
+    Station,
     StationsError,
     impossible_travel,
     refuse_use,
@@ -31,6 +32,9 @@ from stations.records import EVENT_SOURCE, TOPIC, Announcer
 from stations.settings import StationsSettings
 from stations.store.checkins import CheckinStore
 from stations.store.stations import StationStore
+
+# Tries at judging a use against a driver's last one while other uses keep replacing it.
+_TRAVEL_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -88,18 +92,12 @@ class Checkins:
         station = await self._directory.get_station(use.station_id)
         refuse_use(station, use.service_code, use.used_at)
         driver = await self._drivers.active_driver(use.driver_id)
-        flagged = impossible_travel(
-            driver.last,
-            station,
-            use.used_at,
-            max_speed_kmh=self._settings.max_travel_kmh,
-            grace_km=self._settings.travel_grace_km,
-        )
         resource = resource_of(use.service_code)
         if resource is not None and not await self._stations.take(
             station.station_id, resource, use.checkin_id
         ):
             raise NoCapacity(f"no free {resource} at {station.station_id}")
+        flagged = await self._travel_flagged(driver.last, station, use)
         status: CheckinStatus
         reason: str | None = None
         if flagged:
@@ -132,15 +130,6 @@ class Checkins:
         )
         outbox = []
         if status == "counted":
-            await self._drivers.saw(
-                use.driver_id,
-                LastSeen(
-                    station_id=station.station_id,
-                    lat=station.location.lat,
-                    lng=station.location.lng,
-                    at=use.used_at,
-                ),
-            )
             event = new_event(
                 ServiceUsed(
                     driver_id=use.driver_id,
@@ -170,6 +159,34 @@ class Checkins:
             )
             await self._followed(checkin)
         return checkin, True
+
+    async def _travel_flagged(self, last: LastSeen | None, station: Station, use: Use) -> bool:
+        """Whether the use is too far from the driver's last one for the time between them.
+
+        A use judged possible becomes the last one in a write pinned to the last use it was
+        judged against, so two uses at once (a copied card at two kiosks) cannot both be judged
+        against the same earlier one: the second reads the first and is judged against it.
+        """
+        seen = LastSeen(
+            station_id=station.station_id,
+            lat=station.location.lat,
+            lng=station.location.lng,
+            at=use.used_at,
+        )
+        for _ in range(_TRAVEL_ATTEMPTS):
+            if impossible_travel(
+                last,
+                station,
+                use.used_at,
+                max_speed_kmh=self._settings.max_travel_kmh,
+                grace_km=self._settings.travel_grace_km,
+            ):
+                return True
+            if await self._drivers.saw(use.driver_id, last, seen):
+                return False
+            last = (await self._drivers.active_driver(use.driver_id)).last
+        # The driver's last use kept moving under this one: an operator looks at it.
+        return True
 
     async def _followed(self, checkin: Checkin) -> None:
         if self.after_count is not None and checkin.status == "counted":

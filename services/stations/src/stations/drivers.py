@@ -51,6 +51,6 @@ class Drivers:
     async def driver_reactivated(self, driver_id: str, at: datetime) -> None:
         await self._drivers.reactivated(driver_id, at)
 
-    async def saw(self, driver_id: str, seen: LastSeen) -> None:
-        # Impossible travel is judged against the latest counted use.
-        await self._drivers.saw(driver_id, seen)
+    async def saw(self, driver_id: str, judged_against: LastSeen | None, seen: LastSeen) -> bool:
+        # Impossible travel is judged against the latest use judged possible.
+        return await self._drivers.saw(driver_id, judged_against, seen)

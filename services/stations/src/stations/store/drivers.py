@@ -112,12 +112,17 @@ class DriverStore:
             {"$set": {"active": True, "reactivated_at": at, STATUS_AT: at}},
         )
 
-    async def saw(self, driver_id: str, seen: LastSeen) -> None:
-        """Remember the latest counted use; an older one arriving late changes nothing."""
-        await self.collection.update_one(
-            {
-                "_id": driver_id,
-                "$or": [{"last": None}, {"last.at": {"$lt": seen.at}}],
-            },
-            {"$set": {"last": seen.model_dump(mode="python")}},
+    async def saw(self, driver_id: str, judged_against: LastSeen | None, seen: LastSeen) -> bool:
+        """Make ``seen`` the last use if the last use is still the one it was judged against;
+        False when another use took its place meanwhile. An older use changes nothing."""
+        if judged_against is not None and seen.at <= judged_against.at:
+            return True
+        pinned: Document = (
+            {"last": None}
+            if judged_against is None
+            else {"last.at": judged_against.at, "last.station_id": judged_against.station_id}
         )
+        result = await self.collection.update_one(
+            {"_id": driver_id, **pinned}, {"$set": {"last": seen.model_dump(mode="python")}}
+        )
+        return result.matched_count == 1
