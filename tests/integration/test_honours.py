@@ -280,3 +280,80 @@ async def _round_events(settings: CasesSettings) -> list[CloudEvent]:
     raw = await read_whole_topic(settings.kafka_bootstrap, settings.topic("cases.events"))
     found = [CloudEvent.model_validate_json(v) for v in raw]
     return [e for e in found if e.type == "honour.round_announced.v1"]
+
+
+async def test_a_vote_and_a_panel_named_at_once_never_count_a_vote_outside_the_panel(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """The vote reads "no panel named" and the secretary names one before the vote is stored;
+    and the secretary reads "no votes yet" while a vote is being stored. Either way no vote
+    counts under a panel it was not checked against."""
+    settings: CasesSettings = make_settings(CasesSettings)
+    secretary = token("operator", roles=["honours_secretary"], sub="secretary-2")
+    outsider = token("operator", roles=["honours_panel"], sub="panel-out")
+    nominator = token("station", station_id="BL-XP-000", sub="station-xp")
+    async with running(settings, Clock(datetime.now(UTC))) as (app, client):
+        store = app.state.honours._store
+
+        async def nominated(period: str) -> str:
+            answer = await client.post(
+                "/v1/honours/nominations",
+                json={
+                    "category": "monthly_star",
+                    "period": period,
+                    "driver_id": unique_name("drv_h"),
+                    "reason": "暴雨夜协助疏导港区道路",
+                },
+                headers=nominator,
+            )
+            assert answer.status_code == 201, answer.text
+            return str(answer.json()["nomination_id"])
+
+        def name_panel(period: str) -> Any:
+            return client.put(
+                f"/v1/honours/rounds/monthly_star/{period}/panel",
+                json={"members": ["panel-0", "panel-1"]},
+                headers=secretary,
+            )
+
+        # 1. The vote's read of the panel is from before the secretary named it.
+        first = await nominated("2026-09")
+        real_panel = store.panel
+        stale_reads = [None]
+
+        async def panel_read_before_naming(round_id: str) -> Any:
+            if stale_reads:
+                stale_reads.pop()
+                assert (await name_panel("2026-09")).status_code == 200
+                return None
+            return await real_panel(round_id)
+
+        store.panel = panel_read_before_naming
+        try:
+            voted = await client.post(f"/v1/honours/nominations/{first}/votes", headers=outsider)
+        finally:
+            store.panel = real_panel
+        assert voted.status_code == 403, voted.text
+        assert await store.votes_of(first.rsplit(":", 1)[0]) == []
+
+        # 2. The secretary's check for votes is from before the first vote was stored.
+        second = await nominated("2026-08")
+        real_votes = store.votes_of
+        stale_counts = [[]]
+
+        async def votes_read_before_the_vote(round_id: str) -> Any:
+            if stale_counts:
+                answer = await client.post(
+                    f"/v1/honours/nominations/{second}/votes", headers=outsider
+                )
+                assert answer.status_code == 201, answer.text
+                return stale_counts.pop()
+            return await real_votes(round_id)
+
+        store.votes_of = votes_read_before_the_vote
+        try:
+            late = await name_panel("2026-08")
+        finally:
+            store.votes_of = real_votes
+        assert late.status_code == 409, late.text
+        assert await store.panel(second.rsplit(":", 1)[0]) is None, "the round stays open"

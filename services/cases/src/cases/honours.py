@@ -39,6 +39,8 @@ MAX_WINNERS = 30  # the largest list the articles name (30 safety models)
 # that could be a phone or ID (five digits in a row or more).
 _NUMBER_RUN = re.compile(r"\d{5,}")
 MAX_DISPLAY_NAME = 20
+# Reads of a round's panel a vote makes while secretaries keep renaming it.
+_PANEL_READS = 3
 
 
 def round_id(category: str, period: str) -> str:
@@ -184,9 +186,15 @@ class Honours:
         if nomination is None:
             raise CaseNotFound("no such nomination")
         rid = nomination["round"]
-        panel = await self._store.panel(rid)
-        if panel is not None and principal.sub not in panel:
-            raise NotPermitted("this round's panel votes (its members were named)")
+        for _ in range(_PANEL_READS):
+            panel = await self._store.panel(rid)
+            if panel is not None and principal.sub not in panel:
+                raise NotPermitted("this round's panel votes (its members were named)")
+            # A panel named between the read and the vote would let this vote count under it.
+            if await self._store.begin_voting(rid, panel):
+                break
+        else:
+            raise TransitionNotAllowed("the round's panel kept changing; vote again")
         if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
             raise TransitionNotAllowed("this round was announced already")
         if not await self._store.vote(rid, principal.sub, nomination_id, self._now()):
@@ -204,7 +212,8 @@ class Honours:
         if await self._store.votes_of(rid) or await self._store.rounds.find_one({"_id": rid}):
             raise TransitionNotAllowed("the round's voting began: its panel stays as it is")
         chosen = sorted(set(members))
-        await self._store.set_panel(rid, chosen, principal.sub, self._now())
+        if not await self._store.set_panel(rid, chosen, principal.sub, self._now()):
+            raise TransitionNotAllowed("the round's voting began: its panel stays as it is")
         return {"round": rid, "members": chosen}
 
     async def announce(

@@ -74,17 +74,35 @@ class HonourStore:
             return False
         return True
 
-    async def set_panel(self, round_id: str, members: list[str], by: str, at: datetime) -> None:
-        await self.panels.update_one(
-            {"_id": round_id},
-            {"$set": {"members": members, "by": by, "at": at}},
-            upsert=True,
-        )
+    async def set_panel(self, round_id: str, members: list[str], by: str, at: datetime) -> bool:
+        """False when the round's voting began (:meth:`begin_voting`): its panel stays."""
+        try:
+            await self.panels.update_one(
+                {"_id": round_id, "voting": {"$ne": True}},
+                {"$set": {"members": members, "by": by, "at": at}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def begin_voting(self, round_id: str, members: list[str] | None) -> bool:
+        """Note that the round's voting began, on the panel a vote was checked against (None:
+        no panel named); False when the panel is no longer that one. After it no panel is
+        named, so a vote never counts under a panel it was not checked against."""
+        try:
+            await self.panels.update_one(
+                {"_id": round_id, "members": members}, {"$set": {"voting": True}}, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def panel(self, round_id: str) -> list[str] | None:
         """The round's panel members (subs), or None: any panel member (honours:vote) votes."""
         doc = await self.panels.find_one({"_id": round_id})
-        return list(doc["members"]) if doc else None
+        # A round whose voting began without a named panel has the document, without members.
+        return list(doc["members"]) if doc and doc.get("members") is not None else None
 
     async def votes_of(self, round_id: str) -> list[Document]:
         return [doc async for doc in self.votes.find({"round": round_id})]
