@@ -5,13 +5,14 @@ after it (a points award reaching notify after the registry's erasure did), and 
 reset to its topic's earliest offset meets them all again. A service that would store such an
 event's content wraps those handlers with :meth:`ErasedDrivers.skipping`. The collection keeps
 only each erased driver's keyed pseudonym (``common.erasure``), and each process keeps them in
-memory, read again every ``refresh_seconds`` (another replica's erasure is seen within that).
+memory, read again every ``refresh_seconds``; what a handler stored about a driver another
+replica erased within that is forgotten again at once (:meth:`ErasedDrivers.skipping`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -64,13 +65,29 @@ class ErasedDrivers:
         found = self._collection.find({"_id": {"$in": list(by_pseudonym)}}, {"_id": 1})
         return {by_pseudonym[d["_id"]] async for d in found}
 
-    def skipping(self, handler: EventHandler) -> EventHandler:
-        """``handler``, except for events about an erased driver (acknowledged, not handled)."""
+    def skipping(
+        self,
+        handler: EventHandler,
+        *,
+        forget: Callable[[str], Awaitable[object]] | None = None,
+    ) -> EventHandler:
+        """``handler``, except for events about an erased driver (acknowledged, not handled).
+
+        ``forget``: the service's erasure steps for one driver. The set in memory may be up to
+        ``refresh_seconds`` old, and an erasure may land between the check and the handler's
+        write; so after the handler the store is asked, and if the driver is erased by then
+        what the handler stored is forgotten again. An erasure marks the driver before it runs
+        its steps, so either its steps ran after the handler's write or this read sees it.
+        """
 
         async def handle(event: CloudEvent, data: EventData) -> None:
             if await self.contains(event.subject):
                 log.info("event about an erased driver skipped", type=event.type)
                 return
             await handler(event, data)
+            if forget is not None and await self.among([event.subject]):
+                log.info("event about a driver erased meanwhile forgotten", type=event.type)
+                self._known.add(self._pseudonym(event.subject))
+                await forget(event.subject)
 
         return handle

@@ -234,6 +234,6 @@ def skipping_erased(
     return {
         event_type: handler
         if event_type == DriverDeactivated.event_type
-        else erased.skipping(handler)
+        else erased.skipping(handler, forget=erasure.erase)
         for event_type, handler in handlers.items()
     }
