@@ -10,6 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.mongo import announced_after
 from notify.store.drivers import DRIVERS
 
 FOLLOWED = ("notifications", "location")
@@ -20,10 +21,13 @@ class NotifyConsents:
         self._facts = db[DRIVERS]
 
     async def follow(self, driver_id: str, consents: dict[str, bool], at: datetime) -> None:
-        answers = {f"consents.{p}": consents[p] for p in FOLLOWED if p in consents}
-        if not answers:
-            return
-        update: dict[str, Any] = {"$set": {**answers, "consents_at": at}}
-        if consents.get("location") is False:
-            update["$unset"] = {"cell": ""}
-        await self._facts.update_one({"_id": driver_id}, update)
+        for purpose in FOLLOWED:
+            if purpose not in consents:
+                continue
+            # Newest answer per purpose wins: a dead letter replayed after a newer answer (to
+            # this purpose) must not undo it.
+            when = f"consent_at.{purpose}"
+            update: dict[str, Any] = {"$set": {f"consents.{purpose}": consents[purpose], when: at}}
+            if purpose == "location" and consents[purpose] is False:
+                update["$unset"] = {"cell": ""}
+            await self._facts.update_one({"_id": driver_id, **announced_after(when, at)}, update)

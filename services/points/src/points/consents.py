@@ -20,11 +20,13 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.events import CloudEvent, InvalidEvent
+from common.mongo import announced_after
 from points.store.accounts import ACCOUNTS
 
 PURPOSE = "points"
 REFUSED = "points_consent_withdrawn"
 ERASED = "driver_erased"
+CONSENT_AT = "points_consent_at"
 
 
 class EarningConsent:
@@ -34,9 +36,10 @@ class EarningConsent:
     async def follow(self, driver_id: str, consents: dict[str, bool], at: datetime) -> None:
         if PURPOSE not in consents:
             return
+        # Newest answer wins: a dead letter replayed after a newer answer must not undo it.
         await self._accounts.update_one(
-            {"_id": driver_id},
-            {"$set": {"earning_paused": not consents[PURPOSE], "points_consent_at": at}},
+            {"_id": driver_id, **announced_after(CONSENT_AT, at)},
+            {"$set": {"earning_paused": not consents[PURPOSE], CONSENT_AT: at}},
         )
 
     async def require(self, event: CloudEvent) -> dict[str, Any] | None:

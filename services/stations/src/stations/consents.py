@@ -9,11 +9,13 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.mongo import announced_after
 from stations.retention import CONSENTED
 from stations.store.checkins import CHECKINS
 from stations.store.drivers import DRIVERS
 
 PURPOSE = "location"
+CONSENT_AT = "consents_at"
 
 
 class LocationConsent:
@@ -25,10 +27,12 @@ class LocationConsent:
         if PURPOSE not in consents:
             return
         granted = consents[PURPOSE]
-        await self._drivers.update_one(
-            {"_id": driver_id}, {"$set": {"consents.location": granted, "consents_at": at}}
+        # Newest answer wins: a dead letter replayed after a newer answer must not undo it.
+        applied = await self._drivers.update_one(
+            {"_id": driver_id, **announced_after(CONSENT_AT, at)},
+            {"$set": {"consents.location": granted, CONSENT_AT: at}},
         )
-        if not granted:
+        if not granted and applied.matched_count:
             # The declared base (the service circle's coverage) is location data too.
             await self._drivers.update_one({"_id": driver_id}, {"$unset": {"base": ""}})
             await self._checkins.update_many(
