@@ -18,8 +18,7 @@ from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.consents import following_consents
 from common.dlq_api import router as dlq_router
-from common.erasure import answering_erasure, driver_erasure
-from common.events.points import PointsErasureCompleted
+from common.erasure import answering_erasure
 from common.idempotency import ProcessedEvents
 from common.lease import StoreLease
 from common.partner_links import PartnerLinkBook, following_links
@@ -32,7 +31,7 @@ from points.api.mall_routes import router as mall_router
 from points.api.routes import router
 from points.api.simulator_routes import router as simulator_router
 from points.consents import EarningConsent
-from points.erasure import KEPT, STEPS
+from points.erasure import points_erasure
 from points.figures import Figures
 from points.four_eyes import points_areas
 from points.handlers.earning import EarningHandlers, helping
@@ -173,7 +172,7 @@ def create_app(
         consent = EarningConsent(runtime.db)
         earning = EarningHandlers(service, consent)
         consumer = runtime.consumer("points")
-        erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        erasure = points_erasure(runtime, service, clock)
         linked = following_links(PartnerLinkBook(runtime.db), registry.handlers())
         parts["simulator"] = Simulator(service, consent)
         consenting = following_consents(linked, consent.follow)

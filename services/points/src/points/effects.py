@@ -18,6 +18,14 @@ class Effect:
     min_balance: int | None = None
     set_fields: dict[str, Any] = field(default_factory=dict)
     unset_fields: list[str] = field(default_factory=list)
+    # Account fields the decision was made on that the write must still find as they were.
+    pin: dict[str, Any] = field(default_factory=dict)
+
+    def guard(self) -> dict[str, Any]:
+        """What the account must still hold when the effect is written."""
+        if self.min_balance is None:
+            return dict(self.pin)
+        return {**self.pin, "balance": {"$gte": self.min_balance}}
 
 
 Plan = Callable[[Account, dict[str, Any]], "Effect | str"]

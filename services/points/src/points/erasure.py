@@ -7,13 +7,21 @@ its fleet and grid; everything else about the driver goes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from common.approvals import APPROVALS
-from common.erasure import Forget, by, scrubbed
+from common.clock import Clock
+from common.erasure import DriverErasure, Forget, by, driver_erasure, scrubbed
+from common.events.points import PointsErasureCompleted
 from points.store.accounts import ACCOUNTS
 from points.store.parked import PARKED
 from points.store.redemptions import CANCEL_NOTE, REDEMPTIONS
 from points.store.review import HELD
 from points.store.statements import STATEMENTS
+
+if TYPE_CHECKING:
+    from common.runtime import Runtime
+    from points.service import PointsService
 
 KEPT = ("ledger entries", "account balance and status")
 _APPROVAL_TEXTS = frozenset({"reason", "summary", "note", "decision_note"})
@@ -48,3 +56,11 @@ STEPS = (
         guard="state",
     ),
 )
+
+
+def points_erasure(runtime: Runtime, service: PointsService, clock: Clock) -> DriverErasure:
+    """The erasure of points' runtime, also run again by the service for a driver erased while
+    something about them was being stored (``PointsService.forget_if_erased``)."""
+    erasure = driver_erasure(runtime, PointsErasureCompleted, STEPS, kept=KEPT, clock=clock)
+    service.forget_erased = erasure.erase
+    return erasure

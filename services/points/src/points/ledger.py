@@ -168,7 +168,7 @@ class Ledger:
         applied = await self.accounts.apply(
             entry.driver_id,
             planned_on=doc,
-            min_balance=outcome.min_balance,
+            guard=outcome.guard(),
             inc={"balance": outcome.amount, **outcome.inc},
             pending=mark,
             set_fields={**outcome.set_fields, **grade_set},

@@ -154,7 +154,13 @@ class Mall:
         existing = await self.steps.redemptions.insert(doc)
         if existing is not None:
             return await self._replay(existing, request)
-        final = await self.steps.advance(rid)
+        try:
+            final = await self.steps.advance(rid)
+        except AccountNotActive:
+            # Closed by the driver's erasure after the check above: the redemption just stored
+            # must not keep their id.
+            await self.steps.service.forget_if_erased(driver_id)
+            raise
         shown = display_code(code) if final["state"] == "reserved" else None
         return Reservation(redemption_of(final), shown, created=True)
 

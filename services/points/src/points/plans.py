@@ -43,6 +43,8 @@ def _require(account: Account, *allowed: str) -> None:
 
 def _award(entry: Entry, account: Account, doc: dict[str, Any]) -> Effect | str:
     _require(account, "active")
+    if doc.get(EARNING_PAUSED):
+        return CONSENT_WITHDRAWN
     requested = int(entry.detail["requested"])
     month = award_month(entry)
     day_key, month_key = cap_keys(entry)
@@ -60,10 +62,15 @@ def _award(entry: Entry, account: Account, doc: dict[str, Any]) -> Effect | str:
         amount=amount,
         inc={f"earned.{month}": amount, f"caps.{day_key}": amount, f"caps.{month_key}": amount},
         unset_fields=_stale_caps(caps, month),
+        # A withdrawal of the points consent between the earning handler's look and this
+        # write does not move ``seq``: the write must still find the answer it was planned on.
+        pin={EARNING_PAUSED: doc.get(EARNING_PAUSED)},
     )
 
 
 CAP_REACHED = "the rule's cap for this day or month is reached"
+CONSENT_WITHDRAWN = "the driver withdrew consent to points: the event earns nothing"
+EARNING_PAUSED = "earning_paused"
 
 
 def award_month(entry: Entry) -> str:

@@ -4,6 +4,7 @@ mixed in from their own modules)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -92,6 +93,9 @@ class PointsService(Corrections, ExpiryAndGrades):
         self.expiry_months = policy.expiry_months
         self._clock = clock
         self._rule_cache: tuple[float, list[Rule]] | None = None
+        # The service's erasure steps for one driver (set when the erasure is wired): run
+        # again when something about a driver was stored as their erasure ran.
+        self.forget_erased: Callable[[str], Awaitable[object]] | None = None
 
     def ledger_clock(self) -> datetime:
         return self._clock()
@@ -107,7 +111,11 @@ class PointsService(Corrections, ExpiryAndGrades):
     ) -> Account:
         account = await self.accounts.open(driver_id, opened_at, fleet=fleet, grid=grid, kind=kind)
         if account.status == "frozen":
-            await self.accounts.set_status(driver_id, "active", only_from="frozen")
+            # Only over an older status: a registration replayed from its dead-letter queue
+            # after the driver's deactivation must not thaw the account.
+            await self.accounts.set_status(
+                driver_id, "active", only_from="frozen", announced_at=opened_at
+            )
         await self.release_parked(driver_id)
         return account
 
@@ -231,6 +239,7 @@ class PointsService(Corrections, ExpiryAndGrades):
             hold_id=held.hold_id,
             reason=held.reason,
         )
+        await self.forget_if_erased(earning.driver_id)
         return False
 
     def too_old(self, earning: Earning, now: datetime) -> bool:
@@ -261,7 +270,22 @@ class PointsService(Corrections, ExpiryAndGrades):
         opened = await self.accounts.get(earning.driver_id)
         if opened is not None and opened.status == "active":
             await self.release_parked(earning.driver_id)
+        elif opened is not None and opened.status == "closed":
+            await self._forget(earning.driver_id)
         return None
+
+    async def forget_if_erased(self, driver_id: str) -> None:
+        """After storing something about a driver: if their erasure ran meanwhile (a closed
+        account), its steps run again. The erasure closes the account before its steps, so
+        either they ran after this write or this read sees the account closed."""
+        account = await self.accounts.get(driver_id)
+        if account is not None and account.status == "closed":
+            await self._forget(driver_id)
+
+    async def _forget(self, driver_id: str) -> None:
+        if self.forget_erased is not None:
+            log.info("stored about a driver erased meanwhile: forgotten again")
+            await self.forget_erased(driver_id)
 
     async def release_parked(self, driver_id: str) -> int:
         released = 0

@@ -98,7 +98,7 @@ class AccountStore:
         driver_id: str,
         *,
         planned_on: Document,
-        min_balance: int | None,
+        guard: Document,
         inc: dict[str, int],
         pending: Document,
         set_fields: dict[str, Any] | None = None,
@@ -109,7 +109,8 @@ class AccountStore:
 
         It is pinned to the ``seq`` and the ``status`` of the account document the change was
         planned on: a freeze or an erasure does not move ``seq``, and must still stop a
-        change planned before it."""
+        change planned before it. ``guard``: what else the account must still hold (a minimum
+        balance, the consent an award was planned on)."""
         query: Document = {
             "_id": driver_id,
             "seq": planned_on["seq"],
@@ -117,8 +118,7 @@ class AccountStore:
         }
         if "status" in planned_on:
             query["status"] = planned_on["status"]
-        if min_balance is not None:
-            query["balance"] = {"$gte": min_balance}
+        query.update(guard)
         update: Document = {"$inc": {**inc, "seq": 1}, "$push": {"pending": pending}}
         if set_fields:
             update["$set"] = set_fields
