@@ -30,6 +30,7 @@ from notify.records import (
     Document,
     NotificationRecords,
 )
+from notify.segments import MARKETING_CATEGORIES
 from notify.settings import NotifySettings
 from notify.store.drivers import DriverStore
 from notify.store.rate_limits import RateLimitStore
@@ -315,6 +316,12 @@ class Delivery:
                 },
             )
         if doc["channel"] == "sms":
+            if doc["category"] in MARKETING_CATEGORIES and not (
+                await self._drivers.consents_to_marketing(doc["driver_id"])
+            ):
+                # Withdrawn since the broadcast was resolved (an SMS may wait for hours for
+                # the driver's quiet hours to end): what was not yet sent is not sent.
+                raise DeliveryError("consent_withdrawn", retryable=False)
             enc = await self._drivers.sms_phone(doc["driver_id"])
             if enc is None:
                 raise DeliveryError("no_sms_number", retryable=False)

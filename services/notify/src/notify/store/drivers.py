@@ -110,6 +110,13 @@ class DriverStore:
         docs = await self.preferences.find({"_id": {"$in": list(driver_ids)}}).to_list()
         return {d["_id"]: preferences_of(d) for d in docs}
 
+    async def consents_to_marketing(self, driver_id: str) -> bool:
+        """The driver's ``notifications`` consent as notify last heard (not given: False)."""
+        found = await self.facts.find_one(
+            {"_id": driver_id, "consents.notifications": True}, {"_id": 1}
+        )
+        return found is not None
+
     async def sms_phone(self, driver_id: str) -> str | None:
         doc = await self.preferences.find_one({"_id": driver_id}, {"sms_phone": 1})
         phone = (doc or {}).get("sms_phone") or {}

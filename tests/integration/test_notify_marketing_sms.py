@@ -1,0 +1,123 @@
+"""A marketing broadcast's SMS waiting out the driver's quiet hours is not sent once the driver
+has withdrawn the ``notifications`` consent meanwhile; a consenting driver's is. Notify on the
+real broker and store, an SMS gateway on the loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from common.clock import ManualClock
+from common.events import new_event
+from common.events.registry import DriverUpdated
+from common.testing import Infra, synthetic_phone, unique_name, wait_until
+from notify.app import create_app
+from notify.settings import NotifySettings
+from tests.integration.test_notify_delivery import (
+    Headers,
+    Receiver,
+    emit,
+    notifications,
+    registered,
+)
+from tests.support import serve
+
+
+def consent(driver: str, given: bool, at: datetime) -> Any:
+    answer = DriverUpdated(
+        driver_id=driver,
+        changed_fields=["consents.notifications"],
+        updated_at=at,
+        consents={"notifications": given},
+    )
+    return new_event(answer, source="driverhome/registry", subject=driver)
+
+
+async def test_a_held_marketing_sms_is_not_sent_after_the_consent_is_withdrawn(
+    infra: Infra, make_settings: Callable[..., NotifySettings], mongo: Any, token: Headers
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
+    fleet = unique_name("车队-")
+    withdrawing, staying = unique_name("drv_"), unique_name("drv_")
+    with Receiver(answer={"code": "OK", "biz_id": "B-1"}) as gateway:
+        settings = make_settings(
+            NotifySettings,
+            dispatch_interval_seconds=0.1,
+            sms_gateway_url=gateway.url,
+            sms_api_key="gw-key-123",
+        )
+        async with serve(create_app(settings, clock=clock)) as http:
+            for driver in (withdrawing, staying):
+                await emit(infra, settings, "registry.events", registered(driver, fleet=fleet))
+                await emit(infra, settings, "registry.events", consent(driver, True, clock.now()))
+                answer = await http.put(
+                    f"/v1/drivers/{driver}/preferences",
+                    json={
+                        "sms_phone": synthetic_phone(),
+                        "channels": {"activity": ["inbox", "sms"]},
+                        "quiet_hours": {"start": "22:00", "end": "06:00"},
+                    },
+                    headers=token("driver", driver_id=driver),
+                )
+                assert answer.status_code == 200, answer.text
+
+            async def both_consent() -> bool:
+                facts = mongo[settings.mongo_db]["drivers"]
+                found = await facts.count_documents(
+                    {"_id": {"$in": [withdrawing, staying]}, "consents.notifications": True}
+                )
+                return bool(found == 2)
+
+            await wait_until(both_consent, timeout=30)
+            made = await http.post(
+                "/v1/broadcasts",
+                json={
+                    "category": "activity",
+                    "segment": {"kind": "fleet", "value": fleet},
+                    "content": {"zh-CN": {"title": "司机之家义诊", "body": "周六上午霞浦站。"}},
+                },
+                headers=token("operator"),
+            )
+            assert made.status_code == 201, made.text
+
+            async def both_held() -> Any:
+                held = await notifications(
+                    mongo,
+                    settings,
+                    channel="sms",
+                    status="held",
+                    driver_id={"$in": [withdrawing, staying]},
+                )
+                return held if len(held) == 2 else None
+
+            await wait_until(both_held, timeout=30)
+            await emit(
+                infra,
+                settings,
+                "registry.events",
+                consent(withdrawing, False, clock.now() + timedelta(minutes=5)),
+            )
+
+            async def withdrawn() -> bool:
+                facts = mongo[settings.mongo_db]["drivers"]
+                doc = await facts.find_one({"_id": withdrawing})
+                return bool(doc and doc["consents"]["notifications"] is False)
+
+            await wait_until(withdrawn, timeout=30)
+            clock.advance(timedelta(hours=7))  # 06:00: quiet hours over
+
+            async def settled() -> Any:
+                done = await notifications(
+                    mongo, settings, channel="sms", driver_id={"$in": [withdrawing, staying]}
+                )
+                states = {d["driver_id"]: d for d in done if d["status"] in ("sent", "failed")}
+                return states if len(states) == 2 else None
+
+            states = await wait_until(settled, timeout=30)
+    assert states[staying]["status"] == "sent"
+    assert (states[withdrawing]["status"], states[withdrawing]["reason"]) == (
+        "failed",
+        "consent_withdrawn",
+    )
+    assert len(gateway.requests) == 1, "only the consenting driver's SMS reached the gateway"
