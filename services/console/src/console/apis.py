@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -86,6 +87,16 @@ class Api:
             return await self.get(service, path, **params)
         except ApiError:
             return None
+
+
+def quoted(value: object) -> str:
+    """One segment of a service's path from a request's (or an answer's) text.
+
+    Quoted whole, so a ``/``, ``?`` or ``#`` in it cannot add segments or a query; a bare ``.``
+    or ``..`` survives quoting and httpx would resolve it (``/v1/accounts/../x`` is ``/v1/x``),
+    so its dots are percent-encoded too and name nothing but themselves."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
 
 
 def new_idempotency_key() -> str:

@@ -81,7 +81,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)
     # Signed (itsdangerous), HttpOnly always; Secure and SameSite=Lax: Lax so the provider's
-    # redirect back (a top-level GET from another site) still carries the OIDC state.
+    # redirect back (a top-level GET from another site) still carries the OIDC state. The
+    # cookie's max_age restarts at each rewrite: the session's life is bounded by the issued_at
+    # it holds (web.session_current), not by this.
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret.get_secret_value(),

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from common.auth import issue_token
 from common.authz import NAMED_ROLES
+from common.logging import get_logger, scrub
 from common.problems import Problem
 from console.i18n import LANGUAGES
 from console.settings import ConsoleSettings
@@ -28,6 +29,7 @@ from console.web import (
     redirect,
     render,
     settings_of,
+    stamp_session,
 )
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -35,6 +37,12 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,60}$"
 SIGN_IN_ROLES = frozenset({"operator", "station"})
 UNIT_PATTERN = r"^[A-Za-z0-9._-]{0,60}$"
+# What a failed sign-in says, by the OAuth error code: a closed list of the console's own words.
+# The provider's error_description arrives in the callback's URL, which anyone can craft, so it
+# is logged and never shown (a phishing sentence on the console's own page otherwise).
+FAILURES = {"access_denied": "signin.denied", "mismatching_state": "signin.stale"}
+
+log = get_logger(__name__)
 
 
 def oidc_client(
@@ -84,6 +92,7 @@ def _start_session(request: Request, token: str, id_token: str | None = None) ->
     if principal.role not in SIGN_IN_ROLES:
         raise Problem(403, "Forbidden", "the console is for operators and station staff")
     request.session["token"] = token
+    stamp_session(request)
     if id_token:  # the provider's end-session page wants it back as id_token_hint
         request.session["id_token"] = id_token
     # A new CSRF secret for the signed-in session: one seen before sign-in is worth nothing.
@@ -131,9 +140,21 @@ async def oidc_callback(request: Request) -> Response:
         token = await oauth.district.authorize_access_token(request)
         _start_session(request, str(token["access_token"]), token.get("id_token"))
     except (OAuthError, KeyError, Problem, SignInNeeded) as exc:
-        detail = getattr(exc, "description", None) or getattr(exc, "detail", None) or "refused"
-        return render(request, "signin.html", status=401, roles=[], error=str(detail))
+        return _failed(request, exc)
     return redirect("/")
+
+
+def _failed(request: Request, exc: Exception) -> Response:
+    code = str(getattr(exc, "error", "") or "")
+    detail = getattr(exc, "description", None) or getattr(exc, "detail", None) or ""
+    log.warning(
+        "sign-in refused",
+        kind=type(exc).__name__,
+        error=scrub(code[:60]),
+        detail=scrub(str(detail)[:300]),
+    )
+    failure = "signin.not_staff" if isinstance(exc, Problem) else FAILURES.get(code)
+    return render(request, "signin.html", status=401, roles=[], failure=failure or "signin.failed")
 
 
 @router.post("/signout")

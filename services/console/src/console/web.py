@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -144,14 +145,33 @@ def principal_of(token: str) -> Principal:
         raise SignInNeeded from exc
 
 
+def stamp_session(request: Request) -> None:
+    """When the session began (UTC epoch seconds), kept in the session itself.
+
+    The cookie's own max-age restarts whenever the session is rewritten (a language switch, a
+    new CSRF secret), so it cannot bound a session's life; this stamp does."""
+    request.session["issued_at"] = int(time.time())
+
+
+def session_current(request: Request) -> bool:
+    """Begun less than ``session_hours`` ago; a session without its start is not current."""
+    issued = request.session.get("issued_at")
+    if not isinstance(issued, int):
+        return False
+    return time.time() - issued < settings_of(request).session_hours * 3600
+
+
 async def current_person(request: Request) -> Person:
     token = request.session.get("token")
     if not isinstance(token, str):
         raise SignInNeeded
     try:
+        if not session_current(request):
+            raise SignInNeeded
         return Person(principal_of(token))
     except SignInNeeded:
         request.session.pop("token", None)
+        request.session.pop("issued_at", None)
         raise
 
 

@@ -30,7 +30,19 @@ WORDS: dict[str, tuple[str, str]] = {
     "signin.submit": ("登录", "Sign in"),
     "signin.refused": ("生产环境不提供开发登录。", "Production offers no development sign-in."),
     "signin.none": ("未配置登录方式。", "No sign-in is configured."),
-    "signin.failed": ("登录失败：{detail}", "Sign-in failed: {detail}"),
+    "signin.failed": ("登录失败，请重新登录。", "Sign-in failed: please sign in again."),
+    "signin.denied": (
+        "登录未获授权，请重新登录。",
+        "The sign-in was not authorised: please sign in again.",
+    ),
+    "signin.stale": (
+        "登录已过期或在其他窗口发起，请重新登录。",
+        "The sign-in expired or was started in another window: please sign in again.",
+    ),
+    "signin.not_staff": (
+        "控制台仅供运营人员和站点工作人员使用。",
+        "The console is for operators and station staff.",
+    ),
     "home.title": ("今日概况", "Today"),
     "home.drivers": ("已登记司机", "Drivers registered"),
     "home.drivers_more": ("{count} 以上", "more than {count}"),

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from console.apis import Api, ApiError, new_idempotency_key
+from console.apis import Api, ApiError, new_idempotency_key, quoted
 from console.roles import Person
 from console.web import CurrentPerson, PersonApi, check_csrf, redirect, render
 
@@ -102,7 +102,7 @@ async def send(
         made = await api.post("notify", "/v1/broadcasts", body, idempotency_key=key)
     except ApiError as exc:
         return await _broadcasts(request, person, api, error=exc.detail)
-    return redirect(f"/broadcasts/{made['broadcast_id']}")
+    return redirect(f"/broadcasts/{quoted(made['broadcast_id'])}")
 
 
 @router.get("/broadcasts/{broadcast_id}")
@@ -111,7 +111,7 @@ async def broadcast(
 ) -> Response:
     """The page polls its progress part every two seconds while the broadcast is in flight."""
     try:
-        found = await api.get("notify", f"/v1/broadcasts/{broadcast_id}")
+        found = await api.get("notify", f"/v1/broadcasts/{quoted(broadcast_id)}")
         failures = await api.get(
             "notify", "/v1/deliveries/failed", broadcast_id=broadcast_id, limit=50
         )

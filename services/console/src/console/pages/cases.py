@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
 
-from console.apis import Api, ApiError
+from console.apis import Api, ApiError, quoted
 from console.clocks import OPEN_STATUSES, clock_state, nearest_due
 from console.roles import Person
 from console.web import CurrentPerson, PersonApi, check_csrf, redirect, render
@@ -86,7 +86,7 @@ async def _case_page(
 ) -> Response:
     """The case's page; ``error`` is a refusal this console got, never a URL's text."""
     try:
-        case = await api.get("cases", f"/v1/cases/{case_id}")
+        case = await api.get("cases", f"/v1/cases/{quoted(case_id)}")
         table = await state_table(api)
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
@@ -119,7 +119,7 @@ async def act(
     person: CurrentPerson,
     api: PersonApi,
     case_id: str,
-    action: str,
+    action: Annotated[str, Path(pattern=ACTION_PATTERN)],
     note: Optional = "",
     outcome: Annotated[str, Form(max_length=30)] = "",
     reason_code: Annotated[str, Form(max_length=50)] = "",
@@ -137,8 +137,10 @@ async def act(
     }
     try:
         await api.post(
-            "cases", f"/v1/cases/{case_id}/transitions/{action}", _action_body(action, form)
+            "cases",
+            f"/v1/cases/{quoted(case_id)}/transitions/{quoted(action)}",
+            _action_body(action, form),
         )
     except ApiError as exc:
         return await _case_page(request, person, api, case_id, error=exc.detail)
-    return redirect(f"/cases/{case_id}")
+    return redirect(f"/cases/{quoted(case_id)}")

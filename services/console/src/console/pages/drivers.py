@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from console.apis import Api, ApiError
+from console.apis import Api, ApiError, quoted
 from console.roles import Person
 from console.web import CurrentPerson, PersonApi, check_csrf, render
 
@@ -47,13 +47,13 @@ async def search_by_phone(
 async def driver_extras(api: Api, person: Person, driver_id: str) -> dict[str, Any]:
     """What else the driver page shows, each part only for the scopes that read it."""
     extras: dict[str, Any] = {
-        "vehicles": await api.maybe("registry", f"/v1/drivers/{driver_id}/vehicles"),
-        "consents": await api.maybe("registry", f"/v1/drivers/{driver_id}/consents"),
-        "family": await api.maybe("registry", f"/v1/drivers/{driver_id}/family"),
-        "inbox": await api.maybe("notify", f"/v1/drivers/{driver_id}/inbox", limit=10),
+        "vehicles": await api.maybe("registry", f"/v1/drivers/{quoted(driver_id)}/vehicles"),
+        "consents": await api.maybe("registry", f"/v1/drivers/{quoted(driver_id)}/consents"),
+        "family": await api.maybe("registry", f"/v1/drivers/{quoted(driver_id)}/family"),
+        "inbox": await api.maybe("notify", f"/v1/drivers/{quoted(driver_id)}/inbox", limit=10),
     }
     if person.sees_points:
-        extras["account"] = await api.maybe("points", f"/v1/accounts/{driver_id}")
+        extras["account"] = await api.maybe("points", f"/v1/accounts/{quoted(driver_id)}")
     if person.sees_cases:
         extras["cases"] = await api.maybe("cases", "/v1/cases", driver_id=driver_id, limit=20)
     if person.sees_audit:
@@ -66,7 +66,7 @@ async def driver_page(
     request: Request, person: CurrentPerson, api: PersonApi, driver_id: str
 ) -> Response:
     try:
-        driver = await api.get("registry", f"/v1/drivers/{driver_id}")
+        driver = await api.get("registry", f"/v1/drivers/{quoted(driver_id)}")
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
     extras = await driver_extras(api, person, driver_id)
@@ -87,8 +87,9 @@ async def reveal_phone(
     if case_ref:
         body["case_ref"] = case_ref
     value, error = None, None
+    path = f"/v1/drivers/{quoted(driver_id)}/pii/reveal"
     try:
-        value = (await api.post("registry", f"/v1/drivers/{driver_id}/pii/reveal", body))["value"]
+        value = (await api.post("registry", path, body))["value"]
     except ApiError as exc:
         error = exc.detail
     audit = None

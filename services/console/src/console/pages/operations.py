@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from common.dlq import DLQ_SUFFIX
 from common.topic_owners import topic_owner
-from console.apis import Api, ApiError, Service, new_idempotency_key
+from console.apis import Api, ApiError, Service, new_idempotency_key, quoted
 from console.i18n import translate
 from console.web import CurrentPerson, PersonApi, check_csrf, language, redirect, render
 
@@ -27,6 +27,9 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 SERVICES: tuple[Service, ...] = get_args(Service)
 TOPIC = re.compile(r"^[a-z0-9][a-z0-9.-]{0,199}\.dlq$")
+# common.dlq_replay's replay ids ("rpl_" + a uuid4's hex): the page's ?replayed= is shown only
+# in that form, so a crafted link cannot put its own sentence on the page as a notice.
+REPLAY_ID = re.compile(r"rpl_[0-9a-f]{32}")
 Reason = Annotated[str, Form(min_length=1, max_length=500)]
 REPLAYS = "/v1/dlq/replays"
 
@@ -100,13 +103,15 @@ async def queue(
     cursor = request.query_params.get("cursor") or None
     try:
         page, replays = await asyncio.gather(
-            api.get(known, f"/v1/dlq/{topic}/records", limit=50, cursor=cursor),
+            api.get(known, f"/v1/dlq/{quoted(topic)}/records", limit=50, cursor=cursor),
             _owners_replays(api, topic),
         )
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
-    replayed = request.query_params.get("replayed")
-    notice = translate(language(request), "dlq.replayed", id=replayed[:40]) if replayed else None
+    replayed = request.query_params.get("replayed") or ""
+    notice = None
+    if REPLAY_ID.fullmatch(replayed):
+        notice = translate(language(request), "dlq.replayed", id=replayed)
     return render(
         request,
         "dlq_topic.html",
@@ -143,10 +148,11 @@ async def replay(
     owner = _owner(topic) if _service(service, topic) is not None else None
     if owner is None:
         return render(request, "error.html", status=404, person=person, error="no such queue")
-    path = f"/v1/dlq/{topic}/records/{partition}/{offset}/replay"
+    path = f"/v1/dlq/{quoted(topic)}/records/{partition}/{offset}/replay"
     try:
         # The owner of the original topic replays it, whichever consumer listed the record.
         done = await api.post(owner, path, {"reason": reason}, idempotency_key=key)
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
-    return redirect(f"/dlq/{service}/{topic}?replayed={done['replay_id']}")
+    replayed = quoted(done["replay_id"])
+    return redirect(f"/dlq/{quoted(service)}/{quoted(topic)}?replayed={replayed}")

@@ -9,7 +9,7 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.apis import ApiError
+from console.apis import ApiError, quoted
 from console.web import CurrentPerson, PersonApi, render
 
 router = APIRouter(include_in_schema=False)
@@ -34,9 +34,9 @@ async def partner(
         return render(request, "error.html", status=404, person=person, error="no such partner")
     cursor = request.query_params.get("cursor") or None
     try:
-        account = await api.get("partners", f"/v1/partners/{partner_id}")
+        account = await api.get("partners", f"/v1/partners/{quoted(partner_id)}")
         rejections = await api.get(
-            "partners", f"/v1/partners/{partner_id}/rejections", limit=50, cursor=cursor
+            "partners", f"/v1/partners/{quoted(partner_id)}/rejections", limit=50, cursor=cursor
         )
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)

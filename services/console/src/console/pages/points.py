@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
 
-from console.apis import Api, ApiError, new_idempotency_key
+from console.apis import Api, ApiError, new_idempotency_key, quoted
 from console.roles import Person
 from console.web import CurrentPerson, PersonApi, check_csrf, redirect, render
 
@@ -42,9 +42,9 @@ async def _ledger(
 ) -> Response:
     """The driver's points page; ``error`` is a refusal this console got, never a URL's text."""
     try:
-        account = await api.get("points", f"/v1/accounts/{driver_id}")
+        account = await api.get("points", f"/v1/accounts/{quoted(driver_id)}")
         entries = await api.get(
-            "points", f"/v1/accounts/{driver_id}/ledger", limit=50, cursor=cursor
+            "points", f"/v1/accounts/{quoted(driver_id)}/ledger", limit=50, cursor=cursor
         )
     except ApiError as exc:
         return render(request, "error.html", status=exc.status, person=person, error=exc.detail)
@@ -83,14 +83,14 @@ async def adjust(
     sanction: Annotated[bool, Form()] = False,
 ) -> Response:
     body = {"amount": amount, "reason": reason, "sanction": sanction}
-    path = f"/v1/accounts/{driver_id}/adjustments"
+    path = f"/v1/accounts/{quoted(driver_id)}/adjustments"
     try:
         answer = await api.post("points", path, body, idempotency_key=key)
     except ApiError as exc:
         return await _ledger(request, person, api, driver_id, error=exc.detail)
     # A large adjustment answers with the pending request: nothing has moved yet.
     waiting = isinstance(answer, dict) and "approval_id" in answer
-    return redirect(f"/drivers/{driver_id}/points" + ("?notice=waiting" if waiting else ""))
+    return redirect(f"/drivers/{quoted(driver_id)}/points" + ("?notice=waiting" if waiting else ""))
 
 
 @router.post("/drivers/{driver_id}/points/approvals/{approval_id}/{decision}")
@@ -106,7 +106,7 @@ async def decide(
     """A second person approves (the adjustment runs once) or refuses (nothing runs)."""
     body = {"reason": note or "-"} if decision == "refuse" else ({"note": note} if note else {})
     try:
-        await api.post("points", f"/v1/approvals/{approval_id}/{decision}", body)
+        await api.post("points", f"/v1/approvals/{quoted(approval_id)}/{quoted(decision)}", body)
     except ApiError as exc:
         return await _ledger(request, person, api, driver_id, error=exc.detail)
-    return redirect(f"/drivers/{driver_id}/points")
+    return redirect(f"/drivers/{quoted(driver_id)}/points")

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.apis import ApiError
+from console.apis import ApiError, quoted
 from console.i18n import LANGUAGES
 from console.web import CurrentPerson, PersonApi, render
 
@@ -27,7 +27,7 @@ async def census(request: Request, person: CurrentPerson, api: PersonApi) -> Res
     try:
         page = await api.get("registry", "/v1/census/campaigns", limit=20)
         campaigns = [
-            await api.get("registry", f"/v1/census/campaigns/{c['campaign_id']}")
+            await api.get("registry", f"/v1/census/campaigns/{quoted(c['campaign_id'])}")
             for c in page["items"][:5]
         ]
     except ApiError as exc:
@@ -83,7 +83,7 @@ async def template_preview(
         return render(request, "error.html", status=404, person=person, error="no such template")
     previews = {}
     for language in LANGUAGES:
-        path = f"/v1/templates/{event_type}/{language}/preview"
+        path = f"/v1/templates/{quoted(event_type)}/{quoted(language)}/preview"
         try:
             previews[language] = await api.post("notify", path, {})
         except ApiError as exc:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from common.problems import Problem
-from console.apis import Api, ApiError
+from console.apis import Api, ApiError, quoted
 from console.i18n import translate
 from console.roles import Person
 from console.web import CurrentPerson, PersonApi, language, redirect, render, settings_of
@@ -46,7 +46,7 @@ def refused(request: Request, person: Person, status: int, detail: str) -> Respo
 @router.get("/stations")
 async def stations(request: Request, person: CurrentPerson, api: PersonApi) -> Response:
     if person.station_id is not None:  # a station's staff: their own station's page
-        return redirect(f"/stations/{person.station_id}")
+        return redirect(f"/stations/{quoted(person.station_id)}")
     if not person.sees_stations:
         return refused(request, person, 403, "stations:manage or activities:manage is needed")
     try:
@@ -89,10 +89,10 @@ async def activity_rows(api: Api, station_id: str) -> list[dict[str, Any]]:
 
     The attendance list is the station's own staff's (or activities:manage): a person the
     service refuses it sees "not available" there."""
-    found = await api.get("stations", f"/v1/stations/{station_id}/activities", limit=50)
+    found = await api.get("stations", f"/v1/stations/{quoted(station_id)}/activities", limit=50)
 
     async def row(activity: dict[str, Any]) -> dict[str, Any]:
-        path = f"/v1/activities/{activity['activity_id']}/attendance"
+        path = f"/v1/activities/{quoted(activity['activity_id'])}/attendance"
         attendance = await api.maybe("stations", path, limit=2000)  # an activity holds ≤ 2000
         return {
             **activity,
@@ -113,9 +113,9 @@ async def station_page(
         return refused(request, person, 403, "station staff see their own station only")
     try:
         station, activities, feedback = await asyncio.gather(
-            api.get("stations", f"/v1/stations/{station_id}"),
+            api.get("stations", f"/v1/stations/{quoted(station_id)}"),
             activity_rows(api, station_id),
-            api.get("stations", f"/v1/stations/{station_id}/feedback", recent=10),
+            api.get("stations", f"/v1/stations/{quoted(station_id)}/feedback", recent=10),
         )
     except ApiError as exc:
         return refused(request, person, exc.status, exc.detail)
