@@ -26,6 +26,10 @@ class RewardExists(PointsError):
     problem_detail = "a reward with this id exists"
 
 
+class RewardChanged(PointsError):
+    problem_detail = "the reward's channel or counters changed meanwhile: read it and ask again"
+
+
 class OutOfStock(PointsError):
     problem_detail = "out of stock"
 
@@ -76,11 +80,21 @@ class RewardCatalogue:
             raise RewardNotFound(reward_id)
         return reward_of(doc)
 
-    async def change_reward(self, reward_id: str, changes: dict[str, Any]) -> Reward:
+    async def change_reward(
+        self, reward_id: str, changes: dict[str, Any], *, checked_on: Reward | None = None
+    ) -> Reward:
+        """``checked_on``: the reward the change was checked against (a counter reward names
+        counters, an online one none); the write finds its channel and counters unchanged, so
+        two changes checked on the same reward cannot together leave one that breaks the rule."""
         # Cost changes apply to new reservations; open ones keep the cost they were taken at.
-        doc = await self.rewards.update(reward_id, {**changes, "updated_at": self._clock()})
+        doc = await self.rewards.update(
+            reward_id,
+            {**changes, "updated_at": self._clock()},
+            when=_as_checked(checked_on) if checked_on is not None else None,
+        )
         if doc is None:
-            raise RewardNotFound(reward_id)
+            await self.reward(reward_id)  # raises RewardNotFound
+            raise RewardChanged(reward_id)
         return reward_of(doc)
 
     async def restock(self, reward_id: str, delta: int) -> Reward:
@@ -108,3 +122,12 @@ class RewardCatalogue:
         if counter_id:
             query["counters"] = counter_id
         return [reward_of(d) for d in await self.rewards.browse(query, after=after, limit=limit)]
+
+
+def _as_checked(reward: Reward) -> dict[str, Any]:
+    counters: dict[str, Any] = (
+        {"counters": list(reward.counters)}
+        if reward.counters
+        else {"$or": [{"counters": []}, {"counters": None}]}  # none: empty, or never stored
+    )
+    return {"channel": reward.channel, **counters}

@@ -91,7 +91,7 @@ async def change_reward(
     counters = changes.get("counters", current.counters)
     if (channel == "counter") != bool(counters):
         raise Problem(422, "Unprocessable Content", "counter rewards, and only they, name counters")
-    reward = await mall.catalogue.change_reward(reward_id, changes)
+    reward = await mall.catalogue.change_reward(reward_id, changes, checked_on=current)
     return RewardStockView.model_validate(reward.model_dump())
 
 

@@ -42,9 +42,13 @@ class RewardStore:
     async def get(self, reward_id: str) -> Document | None:
         return await self.collection.find_one({"_id": reward_id})
 
-    async def update(self, reward_id: str, fields: Document) -> Document | None:
+    async def update(
+        self, reward_id: str, fields: Document, *, when: Document | None = None
+    ) -> Document | None:
         return await self.collection.find_one_and_update(
-            {"_id": reward_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+            {"_id": reward_id, **(when or {})},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
         )
 
     async def restock(self, reward_id: str, delta: int, at: datetime) -> Document | None:
