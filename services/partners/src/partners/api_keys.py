@@ -4,6 +4,10 @@ A key is ``dhk_<key id>.<secret>``; only the secret's SHA-256 digest is kept (th
 random bits, so a digest cannot be reversed by guessing). A key carries its own scopes, never
 more than the caller who made it holds. Rotation: a new key replaces an old one, which keeps
 working for an overlap so the partner can switch without a gap; a revoked key stops at once.
+
+Operators make keys freely. A partner only rotates (``rotate``): each key it makes ends one of its
+working keys, and never outlives the key that makes it, so self-service neither multiplies keys
+nor escapes the expiry an operator set.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Protocol
 
 from common.auth import API_KEY_PREFIX, Principal
 from common.clock import Clock, utc_now
-from partners.domain import NotFound, Partner
+from partners.domain import KeyNotReplaceable, NotFound, Partner
 
 Document = dict[str, Any]
 
@@ -39,6 +43,7 @@ class KnownPartners(Protocol):
 
 MAX_KEY_ID = 32  # ids are 16 hex digits; anything far longer is not worth a lookup
 KEY_SCOPES = ("events:write", "events:read", "drivers:read", "keys:manage")
+KEY_SUBJECT = "partner-key:"  # the ``sub`` of a key's principal, before its key id
 
 
 def _digest(secret: str) -> str:
@@ -73,9 +78,74 @@ class ApiKeys:
         await self._accounts.get(partner_id)
         now = self._clock()
         if replaces is not None:
-            old = await self.store.get(replaces)
-            if old is None or old["partner_id"] != partner_id:
-                raise NotFound(f"no key {replaces!r} of this partner")
+            await self._replaced(partner_id, replaces)
+        expires_at = now + valid_for if valid_for else None
+        return await self._make(
+            partner_id,
+            scopes=scopes,
+            created_by=created_by,
+            now=now,
+            expires_at=expires_at,
+            replaces=replaces,
+            overlap=overlap,
+        )
+
+    async def rotate(
+        self,
+        maker: Principal,
+        partner_id: str,
+        scopes: list[str],
+        *,
+        replaces: str,
+        valid_for: timedelta | None = None,
+        overlap: timedelta = timedelta(hours=24),
+    ) -> tuple[str, Document]:
+        """A key a partner makes itself, in place of one of its working keys not yet replaced;
+        it ends no later than the maker's own key."""
+        await self._accounts.get(partner_id)
+        now = self._clock()
+        old = await self._replaced(partner_id, replaces)
+        if key_state(old, now) != "active" or old.get("replaced_at") is not None:
+            raise KeyNotReplaceable(replaces)
+        expires_at = now + valid_for if valid_for else None
+        maker_ends = await self._end_of(maker)
+        if maker_ends is not None and (expires_at is None or maker_ends < expires_at):
+            expires_at = maker_ends
+        return await self._make(
+            partner_id,
+            scopes=scopes,
+            created_by=maker.sub,
+            now=now,
+            expires_at=expires_at,
+            replaces=replaces,
+            overlap=overlap,
+        )
+
+    async def _replaced(self, partner_id: str, key_id: str) -> Document:
+        old = await self.store.get(key_id)
+        if old is None or old["partner_id"] != partner_id:
+            raise NotFound(f"no key {key_id!r} of this partner")
+        return old
+
+    async def _end_of(self, maker: Principal) -> datetime | None:
+        """When the maker's key stops working; None for a token (its issuer bounds it)."""
+        if not maker.sub.startswith(KEY_SUBJECT):
+            return None
+        doc = await self.store.get(maker.sub.removeprefix(KEY_SUBJECT))
+        end: datetime | None = doc.get("expires_at") if doc else None
+        return end
+
+    async def _make(
+        self,
+        partner_id: str,
+        *,
+        scopes: list[str],
+        created_by: str,
+        now: datetime,
+        expires_at: datetime | None,
+        replaces: str | None,
+        overlap: timedelta,
+    ) -> tuple[str, Document]:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         doc: Document = {
@@ -85,7 +155,7 @@ class ApiKeys:
             "digest": _digest(secret),
             "created_at": now,
             "created_by": created_by,
-            "expires_at": now + valid_for if valid_for else None,
+            "expires_at": expires_at,
             "revoked_at": None,
             "replaced_at": None,
             "replaces": replaces,
@@ -119,7 +189,7 @@ class ApiKeys:
         if key_state(doc, self._clock()) != "active":
             return None
         return Principal(
-            sub=f"partner-key:{key_id}",
+            sub=f"{KEY_SUBJECT}{key_id}",
             role="partner",
             scope=doc["scope"],
             partner_id=doc["partner_id"],

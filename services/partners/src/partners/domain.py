@@ -91,6 +91,13 @@ class NotFound(PartnersError):
     """Something a partner asked about that does not exist for it (or is not its own)."""
 
 
+class KeyNotReplaceable(PartnersError):
+    """A partner rotates only a key still working and not yet replaced: one key in, one out."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"key {key_id!r} has stopped working or was replaced already")
+
+
 class EventRefused(_Refusal):
     """An event the gateway does not accept, with the reason consumers would dead-letter it."""
 

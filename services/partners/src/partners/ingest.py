@@ -101,7 +101,12 @@ class Ingest:
         if not isinstance(submitted, dict):
             raise EventRefused("malformed_envelope", "<root>: an event is a JSON object")
         # The caller's own source, whatever the body says.
-        raw = json.dumps({**submitted, "source": partner.source}, ensure_ascii=False).encode()
+        envelope = {**submitted, "source": partner.source}
+        try:
+            raw = json.dumps(envelope, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:  # JSON lets a string escape half a surrogate pair
+            detail = "<root>: a string holds a lone surrogate"
+            raise EventRefused("malformed_envelope", detail) from exc
         try:
             event = parse_envelope(raw)
             model = PARTNER_EVENTS.get(event.type)
@@ -146,15 +151,12 @@ class Ingest:
         outcomes: list[Outcome | None] = [None] * len(submitted)
         valid: list[tuple[int, CloudEvent]] = []
         for index, item in enumerate(submitted):
-            event_id = item.get("id") if isinstance(item, dict) else None
+            event_id = _answerable_id(item)
             try:
                 valid.append((index, self.validate(partner, item)))
             except EventRefused as refused:
                 outcomes[index] = Outcome(
-                    422,
-                    event_id if isinstance(event_id, str) else None,
-                    reason=refused.reason,
-                    detail=refused.detail,
+                    422, event_id, reason=refused.reason, detail=refused.detail
                 )
 
         async def one(index: int, event: CloudEvent) -> None:
@@ -167,6 +169,18 @@ class Ingest:
 
         await asyncio.gather(*(one(i, e) for i, e in valid))
         return [o for o in outcomes if o is not None]
+
+
+def _answerable_id(item: Any) -> str | None:
+    """The item's id as its result may echo it: a string the answer can encode in UTF-8."""
+    event_id = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(event_id, str):
+        return None
+    try:
+        event_id.encode()
+    except UnicodeEncodeError:
+        return None
+    return event_id
 
 
 def accepted_view(partner: Partner, receipt: dict[str, Any]) -> dict[str, Any]:

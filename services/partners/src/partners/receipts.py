@@ -51,6 +51,19 @@ def parked_view(parked: Document | None) -> Document | None:
     }
 
 
+# A consumer that failed on its own side (a bug, its store) dead-letters with its exception's
+# text: class names and store messages are the operators' (in the DLQ), not the partner's.
+NOT_ABOUT_THE_EVENT = frozenset({"handler_failed", "unknown"})
+INTERNAL_ERROR = "internal error, reported to the operators"
+
+
+def refusal_view(refusal: Document) -> Document:
+    shown = {**refusal, "dead_lettered_at": refusal.get("dead_lettered_at")}
+    if refusal.get("reason") in NOT_ABOUT_THE_EVENT:
+        shown["error"] = INTERNAL_ERROR
+    return shown
+
+
 def rejection_view(doc: Document) -> Document:
     return {
         "rejection_id": doc["_id"],
@@ -61,9 +74,7 @@ def rejection_view(doc: Document) -> Document:
         "partition": doc["original"]["partition"],
         "offset": doc["original"]["offset"],
         "recorded_at": _iso(doc["recorded_at"]),
-        "refusals": [
-            {**r, "dead_lettered_at": r.get("dead_lettered_at")} for r in doc.get("refusals", [])
-        ],
+        "refusals": [refusal_view(r) for r in doc.get("refusals", [])],
     }
 
 

@@ -6,9 +6,11 @@ and ``event.parked_too_long`` (an event waits for its driver longer than the gat
 threshold). Each is owed once (``store/notices.py``); a sender takes a due notice under a lease
 (so instances do not send the same one together), posts it, and marks it delivered; a failure
 is retried with growing delays up to a bounded number of attempts. The delivery id header (the
-notice id) lets the partner drop a notice that arrives twice. Notices go through
-``common.webhook_targets.PinnedClient``: a webhook resolving to an internal address is refused,
-and the request goes to the address that was checked.
+notice id) lets the partner drop a notice that arrives twice. A partner whose endpoint failed
+or timed out gets no further notice in that round, so one slow endpoint delays only its own
+notices, not every partner's. Notices go through ``common.webhook_targets.PinnedClient``: a
+webhook resolving to an internal address is refused, and the request goes to the address that
+was checked.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -33,6 +35,7 @@ from partners.store.notices import NoticeStore
 log = get_logger(__name__)
 
 Document = dict[str, Any]
+Sent = Literal["delivered", "failed", "dropped"]
 
 
 @dataclass(frozen=True)
@@ -73,18 +76,24 @@ class WebhookNotices:
         for scan in self._scans:
             await scan()
         delivered = 0
+        failing: set[str] = set()
         lease = timedelta(seconds=self._timeout + 5)
-        while (due := await self._notices.claim_due(self._clock(), lease)) is not None:
-            delivered += await self._send(due)
+        while (
+            due := await self._notices.claim_due(self._clock(), lease, skip=failing)
+        ) is not None:
+            sent = await self._send(due)
+            delivered += sent == "delivered"
+            if sent == "failed":
+                failing.add(due["partner_id"])
         return delivered
 
-    async def _send(self, notice: Document) -> int:
+    async def _send(self, notice: Document) -> Sent:
         notice_id = notice["_id"]
         partner = await self._accounts.store.get(notice["partner_id"])
         secret = self._accounts.webhook_secret(partner) if partner else None
         if partner is None or partner.webhook_url is None or secret is None:
             await self._notices.done(notice_id, "no_webhook", self._clock())
-            return 0
+            return "dropped"
         body = json.dumps(notice["body"], ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -97,13 +106,13 @@ class WebhookNotices:
             answer = await self.client.post(partner.webhook_url, content=body, headers=headers)
             if answer.is_success:
                 await self._notices.done(notice_id, "delivered", self._clock())
-                return 1
+                return "delivered"
             error = f"HTTP {answer.status_code}"
         except UnsafeTarget as exc:
             # Trying again reaches the same addresses: refused for good, and said so in the log.
             await self._notices.done(notice_id, "unsafe_target", self._clock())
             log.warning("webhook target refused", partner_id=partner.partner_id, reason=exc.reason)
-            return 0
+            return "dropped"
         except httpx.HTTPError as exc:
             error = describe_error(exc)
         attempts = int(notice["attempts"])
@@ -115,10 +124,10 @@ class WebhookNotices:
                 kind=notice["kind"],
                 error=error,
             )
-            return 0
+            return "failed"
         delay = min(self._backoff_max, 2.0**attempts)
         await self._notices.later(notice_id, self._clock() + timedelta(seconds=delay), error)
-        return 0
+        return "failed"
 
     def start(self) -> None:
         self._loop.start()

@@ -4,6 +4,10 @@ Operators manage accounts. A partner token (role ``partner`` with a ``partner_id
 only for its own partner: its events, receipts, rejections and linked drivers. Scopes:
 ``events:write`` sends events; ``events:read`` (or ``events:write``) reads receipts and
 rejections; ``drivers:read`` looks drivers up.
+
+A suspended partner is refused what would let it keep acting (sending, looking drivers up,
+managing its keys) but still reads its receipts and rejections: they tell it what became of
+what it sent, the suspension's refusals included.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from common.auth import Principal, require_roles
 from common.problems import Problem
 from common.requests import IdempotencyKey as IdempotencyKey  # the routers' one import
 from common.requests import run_once as run_once
-from partners.domain import Partner, PartnerNotFound
+from partners.domain import Partner, PartnerNotFound, PartnerSuspended
 from partners.service import Partners
 
 # Operators manage partner accounts with partners:manage (common.authz).
@@ -48,3 +52,11 @@ async def own_account(partners: Partners, partner_id: str) -> Partner:
         return await partners.accounts.get(partner_id)
     except PartnerNotFound as exc:
         raise Problem(403, "Forbidden", "no such partner account") from exc
+
+
+async def active_account(partners: Partners, partner_id: str) -> Partner:
+    """The caller's account, refused while suspended with the problem ingest answers."""
+    partner = await own_account(partners, partner_id)
+    if partner.status != "active":
+        raise PartnerSuspended(partner_id)
+    return partner

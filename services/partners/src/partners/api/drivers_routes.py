@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from partners.api.dependencies import PartnerRole, PartnersDep, own_account, require_scope
+from partners.api.dependencies import PartnerRole, PartnersDep, active_account, require_scope
 from partners.api.schemas import DriverLinkView, GradeView
 
 router = APIRouter(prefix="/v1/drivers", tags=["booking"])
@@ -23,7 +23,7 @@ async def driver_by_ref(
     principal: PartnerRole,
 ) -> DriverLinkView:
     partner_id = require_scope(principal, "drivers:read")
-    await own_account(partners, partner_id)
+    await active_account(partners, partner_id)
     return DriverLinkView.model_validate(await partners.booking.driver_by_ref(partner_id, ref))
 
 
@@ -37,5 +37,5 @@ async def driver_grade(
     principal: PartnerRole,
 ) -> GradeView:
     partner_id = require_scope(principal, "drivers:read")
-    await own_account(partners, partner_id)
+    await active_account(partners, partner_id)
     return GradeView.model_validate(await partners.booking.grade(partner_id, driver_id))

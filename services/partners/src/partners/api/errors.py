@@ -11,6 +11,7 @@ from common.domain_errors import ErrorTable, StatusTable
 from partners.domain import (
     ConflictingDuplicate,
     EventRefused,
+    KeyNotReplaceable,
     NotAPartnerType,
     NotFound,
     OverLimit,
@@ -31,6 +32,7 @@ STATUSES: StatusTable = {
     NotAPartnerType: 422,
     PartnerNotFound: 404,
     NotFound: 404,
+    KeyNotReplaceable: 409,
     PartnerExists: 409,
     PartnerChanged: 409,
 }

@@ -7,6 +7,7 @@ instance, changes nothing: each is sent once. A sender claims a due notice under
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,10 +58,15 @@ class NoticeStore:
     async def get(self, notice_id: str) -> Document | None:
         return await self.collection.find_one({"_id": notice_id})
 
-    async def claim_due(self, now: datetime, lease: timedelta) -> Document | None:
-        """A notice due now, held for ``lease`` by this sender."""
+    async def claim_due(
+        self, now: datetime, lease: timedelta, *, skip: Collection[str] = ()
+    ) -> Document | None:
+        """A notice due now, of a partner not in ``skip``, held for ``lease`` by this sender."""
+        due: Document = {"state": "pending", "next_at": {"$lte": now}}
+        if skip:
+            due["partner_id"] = {"$nin": list(skip)}
         return await self.collection.find_one_and_update(
-            {"state": "pending", "next_at": {"$lte": now}},
+            due,
             {"$set": {"next_at": now + lease}, "$inc": {"attempts": 1}},
             sort=[("next_at", 1)],
             return_document=ReturnDocument.AFTER,
