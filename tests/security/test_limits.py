@@ -324,3 +324,28 @@ async def test_public_addresses_in_those_forms_still_pass() -> None:
     for address in ("64:ff9b::5db8:d70e", "2002:5db8:d70e::1"):  # 93.184.215.14
         checked = await policy.check(f"http://[{address}]/hook")
         assert [str(a) for a in checked.addresses] == [address]
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/readyz"])
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        {"X-Forwarded-For": "203.0.113.7"},
+        {"Forwarded": "for=203.0.113.7"},
+        {"X-Real-IP": "203.0.113.7"},
+    ],
+)
+async def test_operations_routes_answer_only_inside_the_cluster(
+    path: str, forwarded: dict[str, str]
+) -> None:
+    """Through the ingress (it adds forwarding headers) the metrics and readiness details are
+    not there; the kubelet and Prometheus reach the pod directly and get them."""
+    app = listing_app(
+        ServiceSettings(environment="test", service_name="registry", rate_limit_enabled=False)
+    )
+    async with serve(app) as http:
+        outside = await http.get(path, headers=forwarded)
+        inside = await http.get(path)
+    assert outside.status_code == 404, outside.text
+    assert inside.status_code in (200, 503)
+    assert "driverhome" not in outside.text and "checks" not in outside.text

@@ -23,7 +23,7 @@ from common.domain_errors import ErrorTable, install_domain_errors
 from common.logging import configure_logging, describe_error, get_logger
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from common.pagination import CursorSeal
-from common.problems import install_problem_handlers, problem_response
+from common.problems import Problem, install_problem_handlers, problem_response
 from common.request_limits import install_request_limits
 from common.settings import ServiceSettings
 
@@ -180,6 +180,7 @@ def create_service_app(
 
     @app.get("/readyz", tags=["ops"], summary="Kafka and the store are reachable")
     async def readyz(request: Request) -> Response:
+        _inside_only(request)
         checks: dict[str, str] = {}
         ready = bool(app.state.started)
         named: list[tuple[str, ReadinessCheck]] = app.state.readiness
@@ -203,13 +204,27 @@ def create_service_app(
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        _inside_only(request)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)
     _document_problems(app)
     return app
+
+
+# Headers a reverse proxy (the cluster's ingress) adds to what it forwards; the kubelet's probes
+# and Prometheus come straight to the pod without them.
+_FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def _inside_only(request: Request) -> None:
+    """The operations routes answer only requests made inside the cluster: through the ingress
+    (the partners' gateway and the console face the internet) they are not there, so request
+    counts and readiness details stay with the operators."""
+    if any(name in request.headers for name in _FORWARDED):
+        raise Problem(404, "Not Found", "no such route")
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
