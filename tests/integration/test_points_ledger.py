@@ -17,6 +17,7 @@ from common.partner_links import PartnerLinkBook
 from common.testing import Infra, TcpProxy, headers_of, read_topic, unique_name, wait_until
 from points.app import create_app
 from points.earning import Earning
+from points.ledger import ConflictingEntry
 from points.settings import PointsSettings
 from tests.support import approved, produce, serve
 
@@ -512,6 +513,30 @@ async def test_an_adjustment_key_reused_for_another_amount_is_refused(
     assert (first.status_code, again.status_code, other.status_code) == (201, 201, 409)
     assert again.json()["entry_id"] == first.json()["entry_id"]
     assert await balance_is(mongo, settings, driver, 30)
+
+
+async def test_two_different_adjustments_under_one_request_id_at_once_apply_one_answer_one(
+    make_settings: Callable[..., PointsSettings],
+) -> None:
+    """Both pass the look for an earlier adjustment under the id at the same moment; the ledger
+    keeps one, and the other is refused rather than answered as if it had been applied."""
+    app = create_app(make_settings(PointsSettings))
+    async with serve(app):
+        service = app.state.service
+        driver = unique_name("drv_")
+        await service.open_account(driver, datetime.now(UTC))
+        outcomes = await asyncio.gather(
+            *(
+                service.adjust(driver, amount, operator="op-1", reason="补录积分", request_id="r1")
+                for amount in (30, 300)
+            ),
+            return_exceptions=True,
+        )
+        account = await service.get_account(driver)
+    applied = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, ConflictingEntry)]
+    assert len(applied) == 1 and len(refused) == 1, outcomes
+    assert account.balance == applied[0].amount
 
 
 async def test_a_batch_interrupted_by_a_store_outage_is_rewound_and_counted_once(

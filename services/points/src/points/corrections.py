@@ -75,14 +75,20 @@ class Corrections:
             detail=detail,
         )
         existing = await self.ledger.entries.get(entry.entry_id)
-        if existing is not None and (
-            existing.detail.get("requested"),
-            existing.cause.reason,
-            existing.sanction,
-        ) != (amount, reason, sanction):
+        if existing is not None and not _same_adjustment(existing, amount, reason, sanction):
             raise ConflictingEntry("this request id was used for another adjustment")
-        return await self._post_correction(entry)
+        posted = await self._post_correction(entry)
+        # Two different adjustments under one request id at once both pass the look above; the
+        # ledger keeps the first, and the other must not answer as if it were applied.
+        if not _same_adjustment(posted, amount, reason, sanction):
+            raise ConflictingEntry("this request id was used for another adjustment")
+        return posted
 
     async def _post_correction(self, entry: Entry) -> Entry:
         # The same correction asked again (by anyone) is the same entry, applied once.
         return await self.ledger.post(entry, same_cause=False)
+
+
+def _same_adjustment(entry: Entry, amount: int, reason: str, sanction: bool) -> bool:
+    asked = (amount, reason, sanction)
+    return (entry.detail.get("requested"), entry.cause.reason, entry.sanction) == asked
