@@ -130,6 +130,53 @@ def announced_after(field: str, at: datetime) -> Document:
     return {"$or": [{field: {"$lte": at}}, {field: None}]}
 
 
+FACTS_AT = "facts_at"
+
+
+async def follow_newer(
+    collection: AsyncCollection[Document],
+    doc_id: Any,
+    facts: Mapping[str, Mapping[str, Any]],
+    at: datetime,
+    *,
+    upsert: bool = False,
+    unset_none: bool = True,
+) -> list[str]:
+    """Store facts another service announced, each group only over an older announcement of
+    the same group; returns the groups stored.
+
+    ``facts`` maps a group (``"fleet"``) to the fields it sets (``{"fleet_id": …, "fleet": …}``);
+    a field whose value is None is unset (``unset_none``) or set to None. Each group keeps its
+    own time (``facts_at.<group>``), so a dead letter replayed after newer changes does not undo
+    them, while a change that was dead-lettered and never applied still applies when replayed
+    after changes to other groups. One conditional update per group (a driver's update names
+    one or two); with ``upsert``, a document kept with a newer time of the group wins (the
+    insert meets the unique ``_id`` and nothing is written).
+    """
+    stored: list[str] = []
+    for group, fields in facts.items():
+        stamp = f"{FACTS_AT}.{group}"
+        sets: Document = {stamp: at}
+        unsets: Document = {}
+        for name, value in fields.items():
+            if value is None and unset_none:
+                unsets[name] = ""
+            else:
+                sets[name] = value
+        update: Document = {"$set": sets}
+        if unsets:
+            update["$unset"] = unsets
+        try:
+            result = await collection.update_one(
+                {"_id": doc_id, **announced_after(stamp, at)}, update, upsert=upsert
+            )
+        except DuplicateKeyError:
+            continue  # the document holds a newer announcement of this group
+        if result.matched_count or result.upserted_id is not None:
+            stored.append(group)
+    return stored
+
+
 def set_with_defaults(fields: Document, defaults: Document) -> Document:
     """An upsert's update: ``$set`` the fields, and ``$setOnInsert`` each default the fields
     do not already name, so a new document still gets it without a conflicting update."""
