@@ -162,7 +162,9 @@ class AidDesk:
         if target == "granted":
             fields |= {"amount_yuan": amount, "granted_at": now}
         event = self._event(data, current["driver_id"], f"{application_id}:{target}")
-        moved = await self._store.move(application_id, status, fields, event, by=principal.sub)
+        moved = await self._store.move(
+            application_id, status, fields, event, by=principal.sub, version=current["version"]
+        )
         if moved is None:
             raise TransitionNotAllowed("someone reviewed this application meanwhile")
         await self._flush(application_id)

@@ -70,14 +70,27 @@ class AidStore:
         return await self.collection.find_one(query, OUTBOX_HIDDEN)
 
     async def move(
-        self, application_id: str, source: str, fields: Document, event: Document, *, by: str
+        self,
+        application_id: str,
+        source: str,
+        fields: Document,
+        event: Document,
+        *,
+        by: str,
+        version: int,
     ) -> Document | None:
-        """``fields`` set if still in ``source`` and not reviewed by ``by`` (four eyes)."""
+        """``fields`` set if still in ``source`` at ``version`` (the record the fields were
+        computed from: its reviews are rewritten whole) and not reviewed by ``by`` (four eyes)."""
         update: Document = {"$set": fields, "$inc": {"version": 1}}
         if fields.get("status") not in UNDER_REVIEW:
             update["$unset"] = {OPEN_KEY: ""}  # decided: the driver may apply again
         return await self.collection.find_one_and_update(
-            {"_id": application_id, "status": source, "reviews.by": {"$ne": by}},
+            {
+                "_id": application_id,
+                "status": source,
+                "version": version,
+                "reviews.by": {"$ne": by},
+            },
             push_outbox(update, event),
             projection=OUTBOX_HIDDEN,
             return_document=ReturnDocument.AFTER,
