@@ -159,7 +159,7 @@ async def _rewrite_all(
             guard = {step.guard: doc.get(step.guard)} if step.guard else {}
             new = step.rewrite(doc, driver_id, anon)
             current = doc.get(step.guard) if step.guard else None
-            if isinstance(current, int) and not isinstance(current, bool):
+            if step.guard and isinstance(current, int) and not isinstance(current, bool):
                 # A version: moved on, so a write planned on the record as it was before the
                 # erasure (pinned to that version) finds nothing, instead of putting back what
                 # the erasure took out.
