@@ -174,7 +174,7 @@ class Census:
             verified_by=actor.sub,
             changed_fields=list(changes.names),
         )
-        await self._records.write(
+        written = await self._records.write(
             driver_id,
             changes,
             event,
@@ -184,5 +184,12 @@ class Census:
                     "$slice": -MAX_VERIFICATIONS_KEPT,
                 }
             },
+            # The checks above (not deactivated, in this station's grids) hold for this version.
+            at_version=driver.updated_at,
         )
+        if not written:
+            raise Conflict(
+                "the driver changed while being verified; read them and verify again",
+                code="changed-meanwhile",
+            )
         return await self._records.get_driver(driver_id)

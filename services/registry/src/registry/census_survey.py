@@ -140,7 +140,9 @@ class CensusSurvey:
         )
         written = await self._records.drivers.update(
             driver_id,
-            when={"erased": False, "census_answers.answered_at": answers.answered_at},
+            # The needs list is written whole from this read: pinned to the driver's version,
+            # so a referral of another need in between is not lost (this one answers 409).
+            when={"updated_at": driver.updated_at},
             set_={"census_answers.needs": [n.model_dump() for n in needs], "updated_at": now},
             outbox=[self._records.outbox(event, driver_id)],
         )

@@ -13,6 +13,7 @@ from common.events.registry import DriverUpdated
 from registry.domain import (
     EARLIEST_CHILD_BIRTH_YEAR,
     Child,
+    Conflict,
     ConsentChannel,
     ConsentPurpose,
     ConsentRequired,
@@ -80,14 +81,21 @@ class ConsentAndFamily:
                     "base_location": driver.base_location,
                 }
             )
-        await self._records.write(
+        written = await self._records.write(
             driver_id,
             changes,
             event,
             push={
                 "consent_history": {"$each": [state.model_dump()], "$slice": -MAX_CONSENT_HISTORY}
             },
+            # A grant announces the base this read saw: written only if it is still the one.
+            at_version=driver.updated_at if "base_location" in event.changed_fields else None,
         )
+        if not written:
+            (await self._records.get_driver(driver_id)).require_not_erased()
+            raise Conflict(
+                "the driver changed meanwhile; give the consent again", code="changed-meanwhile"
+            )
         return await self._records.get_driver(driver_id)
 
     async def set_family(self, driver_id: str, family: FamilyInput, actor: Actor) -> Driver:

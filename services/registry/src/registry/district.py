@@ -147,7 +147,9 @@ class District:
         # Announced (in the organisation's outbox) before the appointment goes: a crash between
         # the two leaves a dismissal announced too early, never a secretary who keeps access.
         await self._announce_role(known, dismissed=True)
-        if not await self._people.dismiss(organisation_id, person_id):
+        if not await self._people.dismiss(
+            organisation_id, person_id, appointed_at=known.appointed_at
+        ):
             raise NotFound("appointment")
 
     async def _announce_role(self, appointment: Appointment, *, dismissed: bool = False) -> None:

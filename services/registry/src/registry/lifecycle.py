@@ -85,20 +85,16 @@ class Lifecycle:
                 return driver
             now = self._records.now()
             changes.set_["updated_at"] = now
-            base = _announced_base(driver, changes)
             event = DriverUpdated(
                 driver_id=driver_id,
                 changed_fields=changes.names,
                 updated_at=now,
                 **changes.grouping(),
-                **base,
+                **_announced_base(driver, changes),
             )
-            if not base:
-                await self._records.write(driver_id, changes, event)
-                return await self._records.get_driver(driver_id)
-            # The base goes out under the location consent this read saw: the write is pinned
-            # to the version read, so a withdrawal in between (a newer version) makes it read
-            # again rather than announce the base after the withdrawal.
+            # Written only at the version read: what was checked on it (the location consent
+            # the base goes out under, the status a change starts from) may have changed, and a
+            # deactivation or a withdrawal in between makes it read again rather than undo it.
             if await self._records.write(driver_id, changes, event, at_version=driver.updated_at):
                 return await self._records.get_driver(driver_id)
         raise Conflict("the driver kept changing meanwhile; try again", code="changed-meanwhile")
@@ -217,7 +213,12 @@ class Lifecycle:
             await self._records.announce(driver_id)
         # Plates another driver took meanwhile now name that driver and stay theirs.
         await self._vehicles.set_holder_active(driver_id, True)
-        return await self._records.get_driver(driver_id)
+        again = await self._records.get_driver(driver_id)
+        if again.status == "deactivated":
+            # Deactivated again after this reactivation's write: that deactivation freed the
+            # plates before they were held again here.
+            await self._vehicles.set_holder_active(driver_id, False)
+        return again
 
     async def erase(self, driver_id: str, reason: DeactivationReason, actor: Actor) -> Driver:
         """Remove every personal value of a driver from the registry's database.

@@ -62,7 +62,9 @@ class PeopleErasure:
             # Announced before the appointment goes, as a dismissal is: a crash between the two
             # repeats the announcement (same id) rather than leave a role without one.
             await self._announce_ended(appointment)
-            await self._people.dismiss(appointment.organisation_id, person_id)
+            await self._people.dismiss(
+                appointment.organisation_id, person_id, appointed_at=appointment.appointed_at
+            )
         if self._idempotency_keys is not None:
             # The stored answer to a retried "add a person" holds the name.
             await self._idempotency_keys.delete_many({"answer.person_id": person_id})

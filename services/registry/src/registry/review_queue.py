@@ -4,6 +4,7 @@ accepts (the value is applied and announced) or rejects it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from common.events.registry import DriverUpdated
@@ -13,6 +14,9 @@ from registry.oversight import Review, ReviewDecision, ReviewStatus
 from registry.records import Actor, Changes, DriverRecords
 from registry.store.reviews import ReviewStore
 from registry.vehicles import Vehicles
+
+# How long a person's hold on a review lasts if a crash stops them before they resolve it.
+REVIEW_HOLD = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,17 @@ class ReviewQueue:
             raise NotFound("review")
         if review.status != "open":
             raise Conflict("this review was already resolved", code="review-resolved")
-        if decision == "accept":
-            await self._accept(review, actor)
+        # Held before the decision is applied: two people deciding at once must not apply one
+        # decision while the record names the other.
+        now = self._records.now()
+        if not await self._reviews.take(review_id, actor.sub, now, REVIEW_HOLD):
+            raise Conflict("someone else is resolving this review", code="review-resolved")
+        try:
+            if decision == "accept":
+                await self._accept(review, actor)
+        except BaseException:
+            await self._reviews.let_go(review_id, actor.sub)
+            raise
         await self._reviews.resolve(
             review_id,
             "accepted" if decision == "accept" else "rejected",

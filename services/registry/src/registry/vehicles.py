@@ -58,6 +58,11 @@ class Vehicles:
         if again.erased:
             await self._vehicles.forget_driver(driver_id)
             again.require_not_erased()
+        if again.status == "deactivated":
+            # Deactivated meanwhile: the deactivation freed the driver's plates before this one
+            # was claimed, so this one is freed here (another driver may take it).
+            await self._vehicles.set_holder_active(driver_id, False)
+            raise Conflict("a deactivated driver cannot hold a plate", code="deactivated")
         created = before is None or before.driver_id != driver_id
         if created:
             await self._records.announce_change(driver_id, ["vehicles"])

@@ -76,10 +76,15 @@ class PeopleStore:
         doc = await self.appointments.find_one({"_id": _appointment_id(organisation_id, person_id)})
         return Appointment.model_validate(doc) if doc else None
 
-    async def dismiss(self, organisation_id: str, person_id: str) -> bool:
-        result = await self.appointments.delete_one(
-            {"_id": _appointment_id(organisation_id, person_id)}
-        )
+    async def dismiss(
+        self, organisation_id: str, person_id: str, *, appointed_at: datetime | None = None
+    ) -> bool:
+        """``appointed_at``: only that appointment (the one the dismissal announced), not one
+        made again since by someone else."""
+        query: Document = {"_id": _appointment_id(organisation_id, person_id)}
+        if appointed_at is not None:
+            query["appointed_at"] = appointed_at
+        result = await self.appointments.delete_one(query)
         return result.deleted_count == 1
 
     async def of_organisations(self, organisation_ids: list[str]) -> list[Appointment]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import IndexModel
@@ -14,6 +14,8 @@ from registry.oversight import Review, ReviewStatus
 Document = dict[str, Any]
 
 REVIEWS = "reviews"
+# Who is applying a decision to an open review, until when (store.reviews.take).
+TAKING = "taking"
 
 INDEXES = [
     Indexes(
@@ -64,10 +66,32 @@ class ReviewStore:
         cursor = self.collection.find(query).sort("_id", 1).limit(limit)
         return [_from_doc(doc) async for doc in cursor]
 
-    async def resolve(self, review_id: str, status: ReviewStatus, by: str, at: datetime) -> bool:
+    async def take(self, review_id: str, by: str, now: datetime, lease: timedelta) -> bool:
+        """Hold an open review for ``by`` while their decision is applied; False when another
+        person holds it (or it was resolved). A hold a crash left lapses after ``lease``."""
         result = await self.collection.update_one(
-            {"_id": review_id, "status": "open"},
-            {"$set": {"status": status, "resolved_by": by, "resolved_at": at}},
+            {
+                "_id": review_id,
+                "status": "open",
+                "$or": [{TAKING: None}, {f"{TAKING}.until": {"$lt": now}}],
+            },
+            {"$set": {TAKING: {"by": by, "until": now + lease}}},
+        )
+        return result.modified_count == 1
+
+    async def let_go(self, review_id: str, by: str) -> None:
+        await self.collection.update_one(
+            {"_id": review_id, f"{TAKING}.by": by}, {"$unset": {TAKING: ""}}
+        )
+
+    async def resolve(self, review_id: str, status: ReviewStatus, by: str, at: datetime) -> bool:
+        """Close a review the resolver holds (:meth:`take`)."""
+        result = await self.collection.update_one(
+            {"_id": review_id, "status": "open", f"{TAKING}.by": by},
+            {
+                "$set": {"status": status, "resolved_by": by, "resolved_at": at},
+                "$unset": {TAKING: ""},
+            },
         )
         return result.modified_count == 1
 
