@@ -138,9 +138,11 @@ class PointsService(Corrections, ExpiryAndGrades):
         fleet: tuple[str | None] | None,
         grid: tuple[str | None] | None,
         kind: DriverKind | None = None,
+        at: datetime,
     ) -> None:
         """Follow the driver's fleet and grid (for leaderboards) and kind (rules restricted to
-        kinds); None means unchanged."""
+        kinds) as the registry announced them at ``at``; None means unchanged. A closed
+        (erased) account keeps none."""
         values: dict[str, str | None] = {}
         if kind is not None:
             values["kind"] = kind
@@ -148,7 +150,7 @@ class PointsService(Corrections, ExpiryAndGrades):
             values["fleet"] = fleet[0]
         if grid is not None:
             values["grid"] = grid[0]
-        await self.accounts.set_grouping(driver_id, values)
+        await self.accounts.set_grouping(driver_id, values, at)
 
     async def reactivate(self, driver_id: str, announced_at: datetime | None = None) -> None:
         """Thaw a frozen account and apply what was parked meanwhile; closed stays closed, and a

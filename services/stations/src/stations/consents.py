@@ -9,10 +9,10 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import announced_after
+from common.mongo import FACTS_AT, announced_after
 from stations.retention import CONSENTED
 from stations.store.checkins import CHECKINS
-from stations.store.drivers import DRIVERS
+from stations.store.drivers import BASE, DRIVERS
 
 PURPOSE = "location"
 CONSENT_AT = "consents_at"
@@ -33,8 +33,14 @@ class LocationConsent:
             {"$set": {"consents.location": granted, CONSENT_AT: at}},
         )
         if not granted and applied.matched_count:
-            # The declared base (the service circle's coverage) is location data too.
-            await self._drivers.update_one({"_id": driver_id}, {"$unset": {"base": ""}})
+            # The declared base (the service circle's coverage) is location data too. Its
+            # removal counts as an announcement of the base at ``at``: the grant that sent it
+            # (older), replayed from a dead-letter queue, must not store it again. $max: a base
+            # announced after this withdrawal keeps its own, newer time.
+            await self._drivers.update_one(
+                {"_id": driver_id},
+                {"$unset": {BASE: ""}, "$max": {f"{FACTS_AT}.{BASE}": at}},
+            )
             await self._checkins.update_many(
                 {"driver_id": driver_id, CONSENTED: True}, {"$unset": {CONSENTED: ""}}
             )

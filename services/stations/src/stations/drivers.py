@@ -7,7 +7,7 @@ from datetime import datetime
 
 from common.events.registry import BaseLocation, DriverKind
 from stations.domain import DriverDeactivated, LastSeen, UnknownDriver
-from stations.store.drivers import DriverFacts, DriverStore
+from stations.store.drivers import BASE, KIND, DriverFacts, DriverStore
 
 
 class Drivers:
@@ -35,15 +35,21 @@ class Drivers:
         await self._drivers.registered(driver_id, at, kind, base)
 
     async def driver_changed(
-        self, driver_id: str, kind: DriverKind | None, base: BaseLocation | None, fields: list[str]
+        self,
+        driver_id: str,
+        kind: DriverKind | None,
+        base: BaseLocation | None,
+        fields: list[str],
+        at: datetime,
     ) -> None:
-        """The kind or the declared base changed (only the fields named as changed)."""
+        """The kind or the declared base changed (only the fields named as changed), as the
+        registry announced at ``at``."""
         changes: dict[str, object] = {}
         if "kind" in fields and kind is not None:
-            changes["kind"] = kind
+            changes[KIND] = kind
         if "base_location" in fields:
-            changes["base"] = base.model_dump() if base else None
-        await self._drivers.changed(driver_id, changes)
+            changes[BASE] = base.model_dump() if base else None
+        await self._drivers.changed(driver_id, changes, at)
 
     async def driver_deactivated(self, driver_id: str, at: datetime, erase: bool) -> None:
         await self._drivers.deactivated(driver_id, at, erase)

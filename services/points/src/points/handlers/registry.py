@@ -48,4 +48,5 @@ class RegistryHandlers:
                 fleet=(data.fleet,) if "fleet" in data.changed_fields else None,
                 grid=(data.grid_id,) if "grid_id" in data.changed_fields else None,
                 kind=data.kind if "kind" in data.changed_fields else None,
+                at=data.updated_at,
             )

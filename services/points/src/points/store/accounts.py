@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes, announced_after
+from common.mongo import FACTS_AT, Indexes, announced_after
 from common.outbox import push_outbox
 from points.domain import OPENING_GRADE, Account
 
@@ -133,9 +133,25 @@ class AccountStore:
             {"_id": driver_id}, {"$pull": {"pending": {"id": entry_id}}}
         )
 
-    async def set_grouping(self, driver_id: str, values: dict[str, str | None]) -> None:
-        if values:
-            await self.collection.update_one({"_id": driver_id}, {"$set": values})
+    async def set_grouping(
+        self, driver_id: str, values: dict[str, str | None], at: datetime
+    ) -> list[str]:
+        """Set each grouping field (``fleet``, ``grid``, ``kind``) the registry announced at
+        ``at``; returns those set. One driver's events arrive in order, but a dead letter
+        replayed later lands behind newer changes: each field replaces only an older
+        announcement of it (``common.mongo.follow_newer``'s per-group times, here with the
+        status too), and a closed account (erased) takes none, so a replay cannot put the
+        grouping its erasure removed back. One update per field: an update names one or two."""
+        stored: list[str] = []
+        for name, value in values.items():
+            stamp = f"{FACTS_AT}.{name}"
+            result = await self.collection.update_one(
+                {"_id": driver_id, "status": {"$ne": "closed"}, **announced_after(stamp, at)},
+                {"$set": {name: value, stamp: at}},
+            )
+            if result.matched_count:
+                stored.append(name)
+        return stored
 
     async def set_status(
         self,

@@ -41,5 +41,5 @@ class RegistryHandlers:
             await self._drivers.driver_reactivated(data.driver_id, data.updated_at)
         if {"kind", "base_location"} & set(data.changed_fields):
             await self._drivers.driver_changed(
-                data.driver_id, data.kind, data.base_location, data.changed_fields
+                data.driver_id, data.kind, data.base_location, data.changed_fields, data.updated_at
             )

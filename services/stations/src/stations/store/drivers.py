@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.events.registry import BaseLocation, DriverKind
-from common.mongo import Indexes, announced_after
+from common.mongo import Indexes, announced_after, follow_newer
 from stations.domain import LastSeen
 
 Document = dict[str, Any]
@@ -28,6 +28,9 @@ INDEXES = [Indexes(DRIVERS)]
 
 # When the registry announced the driver's status last (a replayed older word changes nothing).
 STATUS_AT = "status_at"
+# The groups of facts followed by ``common.mongo.follow_newer`` (each with its own time in
+# ``facts_at``); a location consent withdrawal stamps BASE too (stations.consents).
+KIND, BASE = "kind", "base"
 
 
 class DriverFacts(BaseModel):
@@ -68,17 +71,13 @@ class DriverStore:
             upsert=True,
         )
 
-    async def changed(self, driver_id: str, fields: Document) -> None:
-        """Set the kind or the base the registry announced; a None base is removed."""
-        unset = {k: "" for k, v in fields.items() if v is None}
-        update: Document = {}
-        if unset:
-            update["$unset"] = unset
-        kept = {k: v for k, v in fields.items() if v is not None}
-        if kept:
-            update["$set"] = kept
-        if update:
-            await self.collection.update_one({"_id": driver_id}, update)
+    async def changed(self, driver_id: str, facts: dict[str, Any], at: datetime) -> None:
+        """Set the kind or the base the registry announced at ``at``; a None base is removed.
+        A dead letter replayed after newer changes lands behind them: each group only
+        replaces an older announcement of it."""
+        groups = {group: {group: value} for group, value in facts.items()}
+        if groups:
+            await follow_newer(self.collection, driver_id, groups, at)
 
     async def bases(self) -> list[tuple[float, float]]:
         """The declared bases of active drivers who consent to location."""
