@@ -357,3 +357,50 @@ async def test_a_vote_and_a_panel_named_at_once_never_count_a_vote_outside_the_p
             store.votes_of = real_votes
         assert late.status_code == 409, late.text
         assert await store.panel(second.rsplit(":", 1)[0]) is None, "the round stays open"
+
+
+async def test_a_vote_cast_while_the_round_is_announced_is_refused_not_silently_dropped(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    settings: CasesSettings = make_settings(CasesSettings)
+    secretary = token("operator", roles=["honours_secretary"], sub="secretary-3")
+    early, late = (token("operator", roles=["honours_panel"], sub=f"panel-{n}") for n in "ab")
+    nominator = token("station", station_id="BL-XP-000", sub="station-xp")
+    async with running(settings, Clock(datetime.now(UTC))) as (app, client):
+        store = app.state.honours._store
+        answer = await client.post(
+            "/v1/honours/nominations",
+            json={
+                "category": "monthly_star",
+                "period": "2026-07",
+                "driver_id": unique_name("drv_h"),
+                "reason": "台风天协助转移车辆",
+            },
+            headers=nominator,
+        )
+        nomination = answer.json()["nomination_id"]
+        vote_path = f"/v1/honours/nominations/{nomination}/votes"
+        assert (await client.post(vote_path, headers=early)).status_code == 201
+        real_votes = store.votes_of
+        during: list[Any] = []
+
+        async def a_vote_lands_after_the_read(round_id: str) -> Any:
+            read = await real_votes(round_id)
+            if not during:
+                during.append(await client.post(vote_path, headers=late))
+            return read
+
+        store.votes_of = a_vote_lands_after_the_read
+        try:
+            announced = await client.post(
+                "/v1/honours/rounds",
+                json={"category": "monthly_star", "period": "2026-07", "seats": 1},
+                headers=secretary,
+            )
+        finally:
+            store.votes_of = real_votes
+        stored = await store.votes_of(nomination.rsplit(":", 1)[0])
+    assert announced.status_code == 201, announced.text
+    assert during[0].status_code == 409, during[0].text
+    assert [v["voter"] for v in stored] == ["panel-a"], "no vote stored that was not counted"
+    assert announced.json()["panel_size"] == 1

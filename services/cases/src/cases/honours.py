@@ -199,6 +199,11 @@ class Honours:
             raise TransitionNotAllowed("this round was announced already")
         if not await self._store.vote(rid, principal.sub, nomination_id, self._now()):
             raise TransitionNotAllowed("one vote per panel member and round")
+        # The announcement closes the voting before it reads the votes: a vote stored before
+        # the close is counted, and one stored after it sees the close here and is withdrawn.
+        if await self._store.voting_closed(rid):
+            await self._store.unvote(rid, principal.sub)
+            raise TransitionNotAllowed("this round's voting closed for its announcement")
         return nomination
 
     async def name_panel(
@@ -232,9 +237,12 @@ class Honours:
             raise InvalidRequest(f"seats must be 1 to {MAX_WINNERS}")
         shown = display_names(names)
         rid = round_id(category, period)
+        await self._store.close_voting(rid)
         votes = await self._store.votes_of(rid)
         chosen = [(n, c) for n, c in ranked(await self._store.of_round(rid), votes) if c > 0]
         if not chosen:
+            if not await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
+                await self._store.close_voting(rid, closed=False)  # nothing to announce yet
             raise InvalidRequest("no nomination has a vote yet")
         now = self._now()
         panel = len({v["voter"] for v in votes})

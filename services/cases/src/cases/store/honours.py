@@ -98,6 +98,16 @@ class HonourStore:
             return False
         return True
 
+    async def close_voting(self, round_id: str, *, closed: bool = True) -> None:
+        """Votes from now on are refused (the announcement reads the votes after this)."""
+        await self.panels.update_one({"_id": round_id}, {"$set": {"closed": closed}}, upsert=True)
+
+    async def voting_closed(self, round_id: str) -> bool:
+        return await self.panels.find_one({"_id": round_id, "closed": True}, {"_id": 1}) is not None
+
+    async def unvote(self, round_id: str, voter: str) -> None:
+        await self.votes.delete_one({"_id": f"{round_id}:{voter}"})
+
     async def panel(self, round_id: str) -> list[str] | None:
         """The round's panel members (subs), or None: any panel member (honours:vote) votes."""
         doc = await self.panels.find_one({"_id": round_id})
