@@ -155,7 +155,13 @@ def create_app(
         # Batched subscriptions (as points' earning ones): one offset commit per batch, each
         # record still handled, deduped and dead-lettered on its own.
         batch = settings.consumer_batch_size
-        consumer.domain("registry.events", answering_erasure(linked, erasure), batch_size=batch)
+        # A driver's fact read after their erasure (a replayed dead letter, or one announced
+        # before it) would bring back what the erasure deleted; the erasure itself still runs.
+        consumer.domain(
+            "registry.events",
+            answering_erasure(skipping_erased(linked, erasure), erasure),
+            batch_size=batch,
+        )
         runtime.retention = retention_rules(settings)
         consumer.domain(
             "points.events",

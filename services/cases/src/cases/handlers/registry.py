@@ -33,7 +33,7 @@ class RegistryHandlers:
     async def on_driver_registered(self, data: DriverRegistered) -> None:
         await self._dossiers.driver_joined(DriverJoined(data.driver_id, data.registered_at))
         if self._units is not None and data.grid_id:
-            await self._units.note(data.driver_id, {"grid": data.grid_id})
+            await self._units.note(data.driver_id, {"grid": data.grid_id}, data.registered_at)
 
     async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
         if data.erased:  # a deactivation alone leaves the cases as they are
@@ -48,18 +48,18 @@ class RegistryHandlers:
             facts["organisations"] = data.organisation_ids
         if "route_grid_ids" in changed:
             facts["route_grids"] = data.route_grid_ids or []
-        if self._units is not None:
-            await self._units.note(data.driver_id, facts)
+        if self._units is not None and facts:
+            await self._units.note(data.driver_id, facts, data.updated_at)
 
     async def on_organisation_placed(self, data: OrganisationPlaced) -> None:
         if self._units is not None:
             await self._units.place(
-                "organisation", data.organisation_id, data.ancestor_ids, data.kind
+                "organisation", data.organisation_id, data.ancestor_ids, data.placed_at, data.kind
             )
 
     async def on_grid_placed(self, data: GridPlaced) -> None:
         if self._units is not None:
-            await self._units.place("grid", data.grid_id, data.ancestor_ids)
+            await self._units.place("grid", data.grid_id, data.ancestor_ids, data.placed_at)
 
     async def on_need_referred(self, data: CensusNeedReferred) -> None:
         if self._referrals is not None:

@@ -1,15 +1,20 @@
 """What cases learns of the registry's district from ``registry.events`` (never by asking the
 registry): each driver's grid, organisations and route grids, and the organisation and grid
-trees, so a case list can target a subtree or a route grid (issue 16)."""
+trees, so a case list can target a subtree or a route grid (issue 16).
+
+Each fact is kept with the time the registry announced it (``facts_at``) and only replaces an
+older announcement: a dead letter replayed after newer changes must not put a driver back in an
+organisation they left, nor move a unit back under its former parent."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes
+from common.mongo import Indexes, follow_newer
 
 Document = dict[str, Any]
 UnitKind = Literal["grid", "organisation"]
@@ -36,18 +41,29 @@ class DistrictUnits:
         self.drivers = db[DRIVER_UNITS]
         self.tree = db[UNIT_TREE]
 
-    async def note(self, driver_id: str, facts: Document) -> None:
-        if facts:
-            await self.drivers.update_one({"_id": driver_id}, {"$set": facts}, upsert=True)
+    async def note(self, driver_id: str, facts: Document, at: datetime) -> None:
+        """Each fact (``grid``, ``organisations``, ``route_grids``) as announced at ``at``; one
+        the registry changed since is left as it is, the others still apply."""
+        # A removed grid stays stored as None, as readers have always found it.
+        groups = {name: {name: value} for name, value in facts.items()}
+        await follow_newer(self.drivers, driver_id, groups, at, upsert=True, unset_none=False)
 
     async def place(
-        self, kind: UnitKind, unit_id: str, ancestor_ids: list[str], org_kind: str | None = None
+        self,
+        kind: UnitKind,
+        unit_id: str,
+        ancestor_ids: list[str],
+        at: datetime,
+        org_kind: str | None = None,
     ) -> None:
         # An organisation's own kind (party branch, union...) tells party life its branches.
         facts = {"kind": kind, "unit_id": unit_id, "ancestor_ids": ancestor_ids}
         if org_kind is not None:
             facts["org_kind"] = org_kind
-        await self.tree.update_one({"_id": f"{kind}:{unit_id}"}, {"$set": facts}, upsert=True)
+        # One group: a unit's parent and its kind come in one announcement; the newest wins.
+        await follow_newer(
+            self.tree, f"{kind}:{unit_id}", {"placement": facts}, at, upsert=True, unset_none=False
+        )
 
     async def organisations_of(self, driver_id: str) -> list[str]:
         doc = await self.drivers.find_one({"_id": driver_id}, {"organisations": 1})
