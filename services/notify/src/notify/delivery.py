@@ -58,8 +58,11 @@ class Notice:
     event_type: str
     driver_id: str
     data: EventData
-    # What the event also tells about the driver; kept first, as the language may come from it.
-    facts: dict[str, Any] = field(default_factory=dict)
+    # What the event also tells about the driver, by group (DriverFactsBook.note); kept first,
+    # as the language may come from it.
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # When the event announced them: a replayed older event must not undo newer facts.
+    facts_at: datetime | None = None
 
 
 class CircuitOpen(Exception):
@@ -109,7 +112,8 @@ class Delivery:
 
     async def notify_about(self, notice: Notice) -> list[str]:
         """At most one notification per driver and channel for this event, however often."""
-        await self._facts.note(notice.driver_id, notice.facts)
+        if notice.facts and notice.facts_at is not None:
+            await self._facts.note(notice.driver_id, notice.facts, notice.facts_at)
         spec = spec_for(notice.event_type)
         driver_id = notice.driver_id
         cause = Cause(

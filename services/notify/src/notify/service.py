@@ -87,7 +87,7 @@ class Notify:
             settings=settings,
             clock=clock,
         )
-        facts = DriverFactsBook(stores.drivers, clock=clock)
+        facts = DriverFactsBook(stores.drivers)
         templates = Templates(stores.templates, clock=clock)
         broadcasts = Broadcasts(
             records,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from common.dispatch import EventHandler, on, typed
@@ -22,8 +23,15 @@ from notify.driver_facts import DriverFactsBook
 from notify.driving import DrivingState
 from notify.honours import HonourAnnouncements
 
+Facts = dict[str, dict[str, Any]]
 
-def notice_of(event: CloudEvent, data: EventData, facts: dict[str, Any] | None = None) -> Notice:
+
+def notice_of(
+    event: CloudEvent,
+    data: EventData,
+    facts: Facts | None = None,
+    facts_at: datetime | None = None,
+) -> Notice:
     return Notice(
         source=event.source,
         event_id=event.id,
@@ -31,6 +39,7 @@ def notice_of(event: CloudEvent, data: EventData, facts: dict[str, Any] | None =
         driver_id=event.subject,
         data=data,
         facts=facts or {},
+        facts_at=facts_at,
     )
 
 
@@ -71,42 +80,46 @@ class DomainHandlers:
         await self._driving.on_report(data)
 
     async def on_driver_registered(self, event: CloudEvent, data: DriverRegistered) -> None:
-        facts: dict[str, Any] = {
-            "fleet": data.fleet,
-            "grid": data.grid_id,
-            "driver_kind": data.kind,
+        facts: Facts = {
+            "fleet": {"fleet": data.fleet},
+            "grid": {"grid": data.grid_id},
+            "kind": {"driver_kind": data.kind},
         }
         if data.language:
-            facts["language"] = data.language
-        await self._notify(event, notice_of(event, data, facts))
+            facts["language"] = {"language": data.language}
+        await self._notify(event, notice_of(event, data, facts, data.registered_at))
 
     async def on_driver_deactivated(self, data: DriverDeactivated) -> None:
         await self._facts.note_deactivation(data.driver_id, data.erased, data.deactivated_at)
 
     async def on_driver_updated(self, data: DriverUpdated) -> None:
-        facts: dict[str, Any] = {}
+        facts: Facts = {}
         if "status" in data.changed_fields:  # the registry's reactivation
             await self._facts.note_reactivation(data.driver_id, data.updated_at)
         if "fleet" in data.changed_fields:
-            facts["fleet"] = data.fleet
+            facts["fleet"] = {"fleet": data.fleet}
         if "grid_id" in data.changed_fields:
-            facts["grid"] = data.grid_id
+            facts["grid"] = {"grid": data.grid_id}
         if "kind" in data.changed_fields and data.kind:
-            facts["driver_kind"] = data.kind
+            facts["kind"] = {"driver_kind": data.kind}
         if "memberships" in data.changed_fields and data.organisation_ids is not None:
-            facts["organisations"] = data.organisation_ids
+            # No membership left is stored as no field, which readers take for none.
+            facts["organisations"] = {"organisations": data.organisation_ids or None}
         if "route_grid_ids" in data.changed_fields:
-            facts["route_grids"] = data.route_grid_ids or []
-        await self._facts.note(data.driver_id, facts)
+            facts["route_grids"] = {"route_grids": data.route_grid_ids or None}
+        await self._facts.note(data.driver_id, facts, data.updated_at)
 
     async def on_organisation_placed(self, data: OrganisationPlaced) -> None:
-        await self._facts.units.place("organisation", data.organisation_id, data.ancestor_ids)
+        await self._facts.units.place(
+            "organisation", data.organisation_id, data.ancestor_ids, data.placed_at
+        )
 
     async def on_grid_placed(self, data: GridPlaced) -> None:
-        await self._facts.units.place("grid", data.grid_id, data.ancestor_ids)
+        await self._facts.units.place("grid", data.grid_id, data.ancestor_ids, data.placed_at)
 
     async def on_grade_changed(self, event: CloudEvent, data: GradeChanged) -> None:
-        await self._notify(event, notice_of(event, data, {"grade": data.new_grade}))
+        facts: Facts = {"grade": {"grade": data.new_grade}}
+        await self._notify(event, notice_of(event, data, facts, data.changed_at))
 
     async def on_notifying_event(self, event: CloudEvent, data: EventData) -> None:
         await self._notify(event, notice_of(event, data))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import Indexes, announced_after, set_with_defaults
+from common.mongo import Indexes, announced_after, follow_newer
 from notify.domain import DriverFacts, Preferences
 
 Document = dict[str, Any]
@@ -63,13 +63,23 @@ class DriverStore:
         self.facts = db[DRIVERS]
         self.preferences = db[PREFERENCES]
 
-    async def note_facts(self, driver_id: str, facts: Document, at: datetime) -> None:
-        """Record facts an event announced (one driver's events arrive in order)."""
-        await self.facts.update_one(
-            {"_id": driver_id},
-            set_with_defaults({**facts, "updated_at": at}, {"active": True}),
-            upsert=True,
-        )
+    async def note_facts(
+        self, driver_id: str, facts: Mapping[str, Mapping[str, Any]], at: datetime
+    ) -> list[str]:
+        """Record facts another service announced at ``at``, by group (``"fleet"``: its
+        fields), each over an older announcement of its group only; returns the groups stored.
+
+        A dead letter replayed by an operator lands at the end of its topic, after newer
+        changes of the same driver it must not undo (``common.mongo.follow_newer``). A fact set
+        to None is not stored, as readers take an absent one for none.
+        """
+        # The segments' filter wants ``active`` stored: a driver first seen here starts active,
+        # and a status announced already is left as it is.
+        with suppress(DuplicateKeyError):  # created by another event of the driver meanwhile
+            await self.facts.update_one(
+                {"_id": driver_id}, {"$setOnInsert": {"active": True}}, upsert=True
+            )
+        return await follow_newer(self.facts, driver_id, facts, at)
 
     async def note_status(self, driver_id: str, active: bool, announced_at: datetime) -> None:
         """Active or not, as the registry announced at ``announced_at``: over an older status

@@ -4,12 +4,13 @@ broadcast can reach a whole subtree."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.mongo import Indexes
+from common.mongo import Indexes, follow_newer
 
 Document = dict[str, Any]
 UnitKind = Literal["grid", "organisation"]
@@ -22,11 +23,17 @@ class UnitTree:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[UNITS]
 
-    async def place(self, kind: UnitKind, unit_id: str, ancestor_ids: list[str]) -> None:
-        # Events of one unit arrive in order (keyed by its id): the last placement wins.
-        await self.collection.update_one(
-            {"_id": f"{kind}:{unit_id}"},
-            {"$set": {"kind": kind, "unit_id": unit_id, "ancestor_ids": ancestor_ids}},
+    async def place(
+        self, kind: UnitKind, unit_id: str, ancestor_ids: list[str], at: datetime
+    ) -> None:
+        """The unit placed under ``ancestor_ids`` at ``at`` (the event's time), unless a newer
+        placement is known: a dead letter replayed after a move, landing at the end of the
+        topic, must not put the unit back under its old parent."""
+        await follow_newer(
+            self.collection,
+            f"{kind}:{unit_id}",
+            {"placement": {"kind": kind, "unit_id": unit_id, "ancestor_ids": ancestor_ids}},
+            at,
             upsert=True,
         )
 
