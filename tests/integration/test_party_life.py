@@ -436,3 +436,43 @@ async def test_a_report_interrupted_before_the_points_is_finished_when_reported_
     entry = await db["member_points"].find_one({"_id": f"{b.member}:attendance:{meeting_id}"})
     assert entry is not None and entry["points"] == 5
     assert (await db["party_attendance"].find_one({"_id": key}))["counted"] is True
+
+
+async def test_a_mark_read_before_the_meeting_was_reported_held_still_counts(p: Party) -> None:
+    """The mark's handler reads the meeting as scheduled; the report lands (judging every
+    attendance stored, not yet this one) before the mark is stored: the mark counts anyway."""
+    b = await _branch(p, 7331)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    body = {
+        "branch_id": b.branch_id,
+        "kind": "party_lecture",
+        "title": "党课:防疲劳驾驶",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(minutes=20)).isoformat(),
+        "join_ref": "meet-fatigue",
+    }
+    made = await p.cases.post("/v1/party/meetings", json=body, headers=secretary(b.secretary))
+    assert made.status_code == 201, made.text
+    meeting_id = made.json()["id"]
+    party = p.cases_app.state.party
+    before = await party._store.meeting(meeting_id)
+    held = await p.cases.post(
+        f"/v1/party/meetings/{meeting_id}/held", headers=secretary(b.secretary)
+    )
+    assert held.status_code == 200, held.text
+    real = party._store.meeting
+    stale = [before]
+
+    async def read_before_the_report(wanted: str) -> Any:
+        return stale.pop() if stale else await real(wanted)
+
+    party._store.meeting = read_before_the_report
+    try:
+        joined = PartyMeetingAttendance(
+            driver_id=b.member, meeting_id=meeting_id, action="joined", at=start
+        )
+        await party.record_mark(new_event(joined, source=PLATFORM, subject=b.member), joined)
+    finally:
+        party._store.meeting = real
+    entry = await p.db()["member_points"].find_one({"_id": f"{b.member}:attendance:{meeting_id}"})
+    assert entry is not None and entry["points"] == 5

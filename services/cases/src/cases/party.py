@@ -287,6 +287,10 @@ class PartyLife:
         }
         await self._store.add_mark(key, fields, mark)
         doc = await self._store.attendance.find_one({"_id": key}, OUTBOX_HIDDEN)
+        # Read again after the mark: a report of the meeting as held between the first read and
+        # the mark judged every attendance without this one, so this one is judged on the
+        # meeting as it is now.
+        meeting = await self._store.meeting(data.meeting_id) or meeting
         if doc is not None:
             await self._evaluate(meeting, doc)
 
