@@ -18,10 +18,11 @@ from typing import Any
 
 from cases.aid_kinds import STARTING_GRADE, AidKind, Document, Household, check
 from cases.domain import CaseNotFound, InvalidRequest, NotPermitted, TransitionNotAllowed
-from cases.records import EVENT_SOURCE, TOPIC, aware
+from cases.records import EVENT_SOURCE, TOPIC, aware, refuse_erased
 from cases.store.aid import AidStore
 from common.auth import Principal
 from common.clock import Clock
+from common.erased_drivers import ErasedDrivers
 from common.events import EventData, new_event
 from common.events import aid as ev
 from common.outbox import RelayRef, drop_outbox, outbox_entry, outbox_fields, publish_now
@@ -62,6 +63,8 @@ class AidDesk:
         self.kinds = kinds
         self._clock = clock
         self._relay = relay
+        # The drivers this service erased (set when the erasure is wired).
+        self.erased: ErasedDrivers | None = None
 
     def _now(self) -> datetime:
         return aware(self._clock())
@@ -85,6 +88,7 @@ class AidDesk:
         if on_behalf and not is_staff(principal):
             raise NotPermitted("drivers apply for themselves; staff need aid:review")
         kind = self._kind(application.kind)
+        await refuse_erased(self.erased, application.driver_id)
         grade = await self._store.grade_of(application.driver_id) or STARTING_GRADE
         verdict = check(kind, grade, application.household, application.documents)
         if not verdict.eligible:

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cases.domain import InvalidRequest
-from cases.records import EVENT_SOURCE, TOPIC, aware
+from cases.records import EVENT_SOURCE, TOPIC, aware, refuse_erased
 from common.auth import Principal
 from common.clock import Clock
+from common.erased_drivers import ErasedDrivers
 from common.events import new_event
 from common.events.aid_campaigns import HardshipVisited
 from common.outbox import (
@@ -45,8 +46,11 @@ class HardshipVisits:
         self.collection = db[VISITS]
         self._clock = clock
         self._relay = relay
+        # The drivers this service erased (set when the erasure is wired).
+        self.erased: ErasedDrivers | None = None
 
     async def record(self, principal: Principal, visit: Visit) -> Record:
+        await refuse_erased(self.erased, visit.driver_id)
         now = aware(self._clock())
         if visit.visited_on > now.date():
             raise InvalidRequest("a visit is recorded after it took place")

@@ -63,7 +63,7 @@ from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.clock import Clock, utc_now
 from common.dlq_api import router as dlq_router
-from common.erasure import answering_erasure, driver_erasure, skipping_erased
+from common.erasure import DriverErasure, answering_erasure, driver_erasure, skipping_erased
 from common.events.cases import CasesErasureCompleted
 from common.outbox import OutboxRelay
 from common.partner_links import PartnerLinkBook, following_links
@@ -137,7 +137,7 @@ def create_app(
             relay=relay,
         )
         consumer = runtime.consumer("cases")
-        erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
+        erasure = _erasure(runtime, built, clock)
         # Party life follows the registry (consents, secretaries) and reads partner topics.
         built["party"], registry_handlers = wire_party(
             runtime,
@@ -262,3 +262,13 @@ def create_app(
         errors=ERRORS,
         wire=wire,
     )
+
+
+def _erasure(runtime: Runtime, built: dict[str, Any], clock: Clock) -> DriverErasure:
+    """The cases erasure; the HTTP use cases that make new records about a driver (a case, an
+    aid application, a hardship visit) refuse one it erased."""
+    erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
+    built["cases"].records.erased = erasure.erased
+    built["aid"].erased = erasure.erased
+    built["aid_visits"].erased = erasure.erased
+    return erasure

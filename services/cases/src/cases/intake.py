@@ -74,6 +74,7 @@ class CaseIntake:
                 "(in the app: PUT /v1/cases/{case_id}/consent)"
             )
         await self._require_linked(principal, intake.driver_id)
+        await records.refuse_erased(intake.driver_id)
         if intake.kind not in domain.KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(domain.KINDS)}")
         if intake.category not in domain.CATEGORIES:

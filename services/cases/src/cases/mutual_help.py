@@ -127,6 +127,7 @@ class MutualHelp:
             principal.role == "operator" and principal.has_scope("help:manage")
         ):
             raise NotPermitted("drivers post their own needs; staff need help:manage")
+        await self._records.refuse_erased(need.driver_id)
         now = self._now()
         claim_by = need.claim_by or need.window_start
         if need.window_end <= need.window_start:
@@ -208,6 +209,8 @@ class MutualHelp:
         self, principal: Principal, need_id: str, contact: str, kind: str | None
     ) -> Document:
         helper = helper_of(principal, kind)
+        if helper["kind"] == "driver":
+            await self._records.refuse_erased(helper["id"])
         current = await self.get(principal, need_id)
         if helper["kind"] == "driver" and helper["id"] == current["driver_id"]:
             raise InvalidRequest("a driver cannot claim their own need")

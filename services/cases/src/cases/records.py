@@ -15,12 +15,19 @@ from cases.access import CaseAccess
 from cases.calendar import BusinessCalendar
 from cases.case import Case
 from cases.clock_replay import clock_years
-from cases.domain import CaseError, CaseNotFound, ClockPolicy, InvalidRequest
+from cases.domain import (
+    CaseError,
+    CaseNotFound,
+    ClockPolicy,
+    InvalidRequest,
+    TransitionNotAllowed,
+)
 from cases.settings import CasesSettings
 from cases.store.cases import CaseStore
 from cases.store.dossiers import DossierStore
 from common.auth import Principal
 from common.clock import Clock, utc_now
+from common.erased_drivers import ErasedDrivers
 from common.events import EventData, new_event
 from common.faults import Faults
 from common.logging import get_logger
@@ -70,10 +77,15 @@ class CaseRecords:
     # The registry's partner links, followed from registry.events; without them no partner
     # reaches any driver.
     partner_links: PartnerLinkBook | None = None
+    # The drivers this service erased (set when the erasure is wired): nothing new about them.
+    erased: ErasedDrivers | None = None
     access: CaseAccess = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = CaseAccess(self.store, self.dossiers)
+
+    async def refuse_erased(self, driver_id: str) -> None:
+        await refuse_erased(self.erased, driver_id)
 
     async def visible(self, principal: Principal, case_id: str) -> Case:
         """The case if this caller may see it; 404 otherwise, exactly like a missing one."""
@@ -105,3 +117,12 @@ class CaseRecords:
         if case is None:
             raise CaseNotFound("no such case")
         return case
+
+
+async def refuse_erased(erased: ErasedDrivers | None, driver_id: str) -> None:
+    """Refuse new records about a driver this service erased: a case, a need, an application
+    or a visit made for them would keep their id and texts after the erasure confirmed none.
+    The list is the one kept in memory (``common.erased_drivers``): no store command on these
+    paths; another replica's erasure is seen within its refresh."""
+    if erased is not None and await erased.contains(driver_id):
+        raise TransitionNotAllowed("this driver's personal data was erased")
