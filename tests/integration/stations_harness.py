@@ -57,6 +57,7 @@ class Harness:
     clock: Clock
     db: Any
     seen_events: list[CloudEvent] = field(default_factory=list)
+    app: Any = None  # the stations app itself, for tests that reach into its use cases
 
     @staticmethod
     def auth(role: Role = "operator", **claims: str) -> dict[str, str]:
@@ -250,8 +251,9 @@ async def start_harness(
     clock = Clock()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo_url, tz_aware=True)
     try:
-        async with serve(create_app(settings, clock=clock)) as http:
-            yield Harness(infra, settings, http, clock, client[settings.mongo_db])
+        app = create_app(settings, clock=clock)
+        async with serve(app) as http:
+            yield Harness(infra, settings, http, clock, client[settings.mongo_db], app=app)
     finally:
         await client.close()
         try:

@@ -21,6 +21,7 @@ from stations.domain import (
     LastSeen,
     NoCapacity,
     NothingToRelease,
+    Resource,
     Station,
     StationsError,
     impossible_travel,
@@ -31,6 +32,7 @@ from stations.drivers import Drivers
 from stations.records import EVENT_SOURCE, TOPIC, Announcer
 from stations.settings import StationsSettings
 from stations.store.checkins import CheckinStore
+from stations.store.drivers import DriverFacts
 from stations.store.stations import StationStore
 
 # Tries at judging a use against a driver's last one while other uses keep replacing it.
@@ -97,6 +99,38 @@ class Checkins:
             station.station_id, resource, use.checkin_id
         ):
             raise NoCapacity(f"no free {resource} at {station.station_id}")
+        try:
+            checkin, outbox = await self._judged(use, station, driver, resource)
+            inserted = await self._checkins.insert(checkin, outbox, use.fingerprint)
+        except BaseException:
+            if resource is not None:
+                # Nothing was stored: the unit this attempt took goes back (a retry takes it
+                # again), so a failed check-in never keeps a bed no check-out can free.
+                await self._stations.release(station.station_id, resource, use.checkin_id)
+            raise
+        if inserted is None:
+            winner = await self._checkins.get(use.checkin_id)
+            if winner is None:
+                raise RuntimeError(f"check-in {use.checkin_id} reported duplicate but not found")
+            if checkin.resource is not None and (
+                (winner.station_id, winner.resource) != (checkin.station_id, checkin.resource)
+            ):
+                # The same id recorded elsewhere (or without a unit): this attempt's unit is
+                # nobody's, so it goes back.
+                await self._stations.release(station.station_id, checkin.resource, use.checkin_id)
+            await self._followed(winner)
+            return winner, False
+        if checkin.status == "counted":
+            await self._announcer.announce(
+                self._checkins.collection, use.checkin_id, inserted=inserted
+            )
+            await self._followed(checkin)
+        return checkin, True
+
+    async def _judged(
+        self, use: Use, station: Station, driver: DriverFacts, resource: Resource | None
+    ) -> tuple[Checkin, list[dict[str, Any]]]:
+        """The check-in as it will be stored (counted, flagged or a duplicate) and its outbox."""
         flagged = await self._travel_flagged(driver.last, station, use)
         status: CheckinStatus
         reason: str | None = None
@@ -146,19 +180,7 @@ class Checkins:
                 time=checkin.recorded_at,
             )
             outbox.append(outbox_entry(TOPIC, event))
-        inserted = await self._checkins.insert(checkin, outbox, use.fingerprint)
-        if inserted is None:
-            winner = await self._checkins.get(use.checkin_id)
-            if winner is None:
-                raise RuntimeError(f"check-in {use.checkin_id} reported duplicate but not found")
-            await self._followed(winner)
-            return winner, False
-        if status == "counted":
-            await self._announcer.announce(
-                self._checkins.collection, use.checkin_id, inserted=inserted
-            )
-            await self._followed(checkin)
-        return checkin, True
+        return checkin, outbox
 
     async def _travel_flagged(self, last: LastSeen | None, station: Station, use: Use) -> bool:
         """Whether the use is too far from the driver's last one for the time between them.

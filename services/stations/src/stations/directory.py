@@ -46,10 +46,17 @@ class Directory:
         fields = dict(changes)
         capacity = fields.pop("capacity", None)
         if capacity is not None:
-            wanted = Capacity.model_validate(capacity)
+            # A resource the change does not name keeps its capacity (not 0).
+            wanted = Capacity.model_validate({**current.capacity.model_dump(), **capacity})
             for resource in RESOURCES:
-                delta = getattr(wanted, resource) - getattr(current.capacity, resource)
-                if not await self._stations.adjust_capacity(station_id, resource, delta):
+                was = getattr(current.capacity, resource)
+                delta = getattr(wanted, resource) - was
+                if not await self._stations.adjust_capacity(station_id, resource, delta, was=was):
+                    again = await self.get_station(station_id)
+                    if getattr(again.capacity, resource) != was:
+                        raise CapacityInUse(
+                            f"{resource} capacity was changed meanwhile; read it and ask again"
+                        )
                     raise CapacityInUse(
                         f"{resource} cannot shrink by {-delta}: fewer are free right now"
                     )

@@ -115,6 +115,12 @@ class NotYourVisit(StationsError):
     code = "not_your_visit"
 
 
+class CommentRefused(StationsError):
+    """A rating's comment every station, driver and operator reads names a phone or ID number."""
+
+    code = "comment_refused"
+
+
 # --- the service catalogue --------------------------------------------------------------------
 
 

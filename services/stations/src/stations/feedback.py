@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from common.clock import Clock, utc_now
+from common.logging import scrub
 from stations.checkins import Checkins
 from stations.directory import Directory
-from stations.domain import CheckinNotFound, Feedback, NotYourVisit
+from stations.domain import CheckinNotFound, CommentRefused, Feedback, NotYourVisit
 from stations.store.feedback import FeedbackStore
+
+# Five digits in a row or more: a phone or ID number, or most of one (as honours refuse them).
+_NUMBER_RUN = re.compile(r"\d{5,}")
 
 
 class Ratings:
@@ -29,8 +35,12 @@ class Ratings:
         checkin = await self._checkins.get_checkin(checkin_id)
         if checkin.driver_id != driver_id:  # answered exactly as a check-in that does not exist
             raise CheckinNotFound(f"no check-in {checkin_id}")
-        if checkin.status == "refused":
-            raise NotYourVisit(f"check-in {checkin_id} was refused: it is no visit to rate")
+        if checkin.status != "counted":
+            # A refused, flagged or duplicate report is no visit of its own: one visit, one rating.
+            raise NotYourVisit(f"check-in {checkin_id} is {checkin.status}: no visit to rate")
+        if comment is not None and (_NUMBER_RUN.search(comment) or scrub(comment) != comment):
+            # Every station, driver and operator reads the comments for a year.
+            raise CommentRefused("a comment carries no phone or ID number")
         feedback = Feedback(
             checkin_id=checkin_id,
             station_id=checkin.station_id,

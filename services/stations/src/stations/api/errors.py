@@ -7,6 +7,7 @@ from common.domain_errors import ErrorTable, StatusTable
 from stations.domain import (
     ActivityNotFound,
     CheckinNotFound,
+    CommentRefused,
     NetworkPlacementInvalid,
     NotYourVisit,
     ServiceNotOffered,
@@ -27,6 +28,7 @@ STATUSES: StatusTable = {
     CheckinNotFound: 404,
     ActivityNotFound: 404,
     NotYourVisit: 404,
+    CommentRefused: 422,
     UnknownDriver: 422,
     ServiceNotOffered: 422,
     CatalogueVersionNotFound: 404,

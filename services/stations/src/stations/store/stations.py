@@ -77,12 +77,19 @@ class StationStore:
         result = await self.collection.update_one({"_id": station_id}, {"$set": update})
         return result.matched_count == 1
 
-    async def adjust_capacity(self, station_id: str, resource: Resource, delta: int) -> bool:
-        """Grow or shrink capacity; shrinking never takes away a bed someone is holding."""
+    async def adjust_capacity(
+        self, station_id: str, resource: Resource, delta: int, *, was: int
+    ) -> bool:
+        """Grow or shrink capacity from ``was`` (the capacity the change was computed from: two
+        changes at once must not add up); shrinking never takes away a bed someone holds."""
         if delta == 0:
             return True
         result = await self.collection.update_one(
-            {"_id": station_id, f"free.{resource}": {"$gte": max(0, -delta)}},
+            {
+                "_id": station_id,
+                f"capacity.{resource}": was,
+                f"free.{resource}": {"$gte": max(0, -delta)},
+            },
             {"$inc": {f"capacity.{resource}": delta, f"free.{resource}": delta}},
         )
         return result.modified_count == 1
@@ -92,6 +99,8 @@ class StationStore:
         result = await self.collection.update_one(
             {
                 "_id": station_id,
+                # Closed or retired between the check-in's look and this write: no unit.
+                "status": "open",
                 f"free.{resource}": {"$gte": 1},
                 f"holders.{resource}": {"$ne": holder},
             },

@@ -1,0 +1,110 @@
+"""Stations against concurrent and hostile use: two capacity changes at once, a capacity change
+naming one resource, a unit taken at a station closed meanwhile, a check-in that fails after
+taking a bed, and ratings (one per counted visit, no phone or ID number in a public comment).
+One stations app on the real broker and store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from common.testing import Infra, synthetic_phone
+from stations.domain import CapacityInUse
+from stations.store.stations import StationStore
+from tests.integration.stations_harness import Harness, start_harness
+
+
+@pytest.fixture(scope="module")
+async def h(infra: Infra) -> AsyncIterator[Harness]:
+    async for harness in start_harness(infra):
+        yield harness
+
+
+async def capacity(h: Harness, station: str) -> dict[str, Any]:
+    answer = await h.http.get(f"/v1/stations/{station}", headers=h.auth())
+    return dict(answer.json()["capacity"])
+
+
+async def test_a_capacity_change_computed_on_an_older_read_is_refused_not_added(
+    h: Harness,
+) -> None:
+    """Two people set beds to 15 at once: both read 10. The second, computed on that read,
+    must not add another 5."""
+    station = await h.station()  # 10 beds
+    directory = h.app.state.stations.directory
+    stale = [await directory.get_station(station)]
+    first = await h.http.patch(
+        f"/v1/stations/{station}", json={"capacity": {"beds": 15}}, headers=h.auth()
+    )
+    assert first.status_code == 200, first.text
+    real_read = directory.get_station
+
+    async def read_before_the_other_change(wanted: str) -> Any:
+        return stale.pop() if stale else await real_read(wanted)
+
+    directory.get_station = read_before_the_other_change
+    try:
+        with pytest.raises(CapacityInUse):
+            await directory.change_station(station, {"capacity": {"beds": 15}})
+    finally:
+        directory.get_station = real_read
+    assert (await capacity(h, station))["beds"] == 15
+
+
+async def test_a_capacity_change_naming_beds_keeps_the_parking(h: Harness) -> None:
+    station = await h.station()  # 10 beds, 20 parking, 4 showers
+    changed = await h.http.patch(
+        f"/v1/stations/{station}", json={"capacity": {"beds": 12}}, headers=h.auth()
+    )
+    assert changed.status_code == 200, changed.text
+    assert await capacity(h, station) == {"beds": 12, "parking": 20, "showers": 4}
+
+
+async def test_no_unit_is_taken_at_a_station_closed_meanwhile(h: Harness) -> None:
+    station = await h.station()
+    closed = await h.http.patch(
+        f"/v1/stations/{station}", json={"status": "temporarily_closed"}, headers=h.auth()
+    )
+    assert closed.status_code == 200, closed.text
+    # What a check-in that read the station as open before the close then does.
+    assert not await StationStore(h.db).take(station, "beds", "chk-after-close")
+
+
+async def test_a_check_in_that_fails_after_taking_a_bed_gives_it_back(h: Harness) -> None:
+    station, driver = await h.station(capacity={"beds": 1, "parking": 0}), await h.driver()
+    checkins = h.app.state.stations.checkins
+    real_insert = checkins._checkins.insert
+
+    async def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the store went away")
+
+    checkins._checkins.insert = store_down
+    try:
+        with pytest.raises(ConnectionError):
+            await h.checkin(driver, station, "bed")
+    finally:
+        checkins._checkins.insert = real_insert
+    occupancy = (await h.http.get(f"/v1/stations/{station}/occupancy", headers=h.auth())).json()
+    assert occupancy["free"]["beds"] == 1
+    assert (await h.checkin(driver, station, "bed")).status_code == 201
+
+
+async def test_one_rating_per_counted_visit_and_no_number_in_a_comment(h: Harness) -> None:
+    station, driver = await h.station(), await h.driver()
+    first = (await h.checkin(driver, station, "meals")).json()
+    again = (await h.checkin(driver, station, "meals")).json()  # within the window
+    assert (first["status"], again["status"]) == ("counted", "duplicate")
+    me = h.auth("driver", driver_id=driver)
+
+    def rate(checkin_id: str, **body: Any) -> Any:
+        return h.http.post(
+            f"/v1/checkins/{checkin_id}/feedback", json={"rating": 5, **body}, headers=me
+        )
+
+    assert (await rate(again["checkin_id"])).status_code == 404
+    numbered = await rate(first["checkin_id"], comment=f"热水好,有事打 {synthetic_phone()}")
+    assert numbered.status_code == 422, numbered.text
+    assert "comment" in numbered.text and synthetic_phone()[:3] not in numbered.json()["detail"]
+    assert (await rate(first["checkin_id"], comment="热水好,床铺干净")).status_code == 201
