@@ -108,6 +108,9 @@ async def production(provider: Provider) -> AsyncIterator[httpx.AsyncClient]:
         ("server_error", "signin.failed"),
         (PHISHING, "signin.failed"),
     ],
+    # Fixed ids: the phishing text's number is generated per process (xdist workers must
+    # collect the same ids), and no test id prints a phone-shaped number.
+    ids=["access_denied", "server_error", "phishing_text"],
 )
 async def test_the_callbacks_error_description_is_logged_scrubbed_and_never_shown(
     production: httpx.AsyncClient, error: str, shown: str
