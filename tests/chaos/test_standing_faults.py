@@ -71,6 +71,7 @@ STATION = {
     "hours": {"always_open": True},
     "capacity": {"beds": 10, "parking": 20, "showers": 4},
     "services": [{"code": c} for c in ("rest", "shower", "meals")],
+    "kiosk_partners": ["station-kiosk"],
 }
 
 # aiokafka's default session.timeout.ms, which the services keep.

@@ -76,6 +76,7 @@ class Harness:
             "hours": {"always_open": True},
             "capacity": {"beds": 10, "parking": 20, "showers": 4},
             "services": [{"code": c} for c in ("rest", "bed", "parking", "shower", "meals")],
+            "kiosk_partners": ["station-kiosk"],
             **overrides,
         }
         answer = await self.http.post("/v1/stations", json=body, headers=self.auth())

@@ -44,6 +44,7 @@ async def test_a_kiosk_use_counted_by_stations_is_applied_on_the_kiosks_receipt(
                 "hours": {"always_open": True},
                 "capacity": {"beds": 10, "parking": 20, "showers": 4},
                 "services": [{"code": "shower"}],
+                "kiosk_partners": ["station-kiosk"],
             },
             headers=token(),
         )

@@ -6,11 +6,12 @@ One stations app on the real broker and store."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from common.testing import Infra, synthetic_phone
+from common.testing import Infra, dead_letters, synthetic_phone, wait_until
 from stations.domain import CapacityInUse
 from stations.store.stations import StationStore
 from tests.integration.stations_harness import Harness, start_harness
@@ -18,7 +19,7 @@ from tests.integration.stations_harness import Harness, start_harness
 
 @pytest.fixture(scope="module")
 async def h(infra: Infra) -> AsyncIterator[Harness]:
-    async for harness in start_harness(infra):
+    async for harness in start_harness(infra, expects_dlq=("station_not_yours",)):
         yield harness
 
 
@@ -108,3 +109,37 @@ async def test_one_rating_per_counted_visit_and_no_number_in_a_comment(h: Harnes
     assert numbered.status_code == 422, numbered.text
     assert "comment" in numbered.text and synthetic_phone()[:3] not in numbered.json()["detail"]
     assert (await rate(first["checkin_id"], comment="热水好,床铺干净")).status_code == 201
+
+
+async def test_a_kiosk_partner_reports_only_for_the_stations_that_name_it(h: Harness) -> None:
+    """Another station's use would count, and earn points, on the kiosk partner's word alone:
+    refused to the dead-letter queue, nothing stored at that station."""
+    theirs = await h.station()  # names station-kiosk
+    other = await h.station(kiosk_partners=[])
+    driver = await h.driver()
+    used_at = datetime.now(UTC) - timedelta(minutes=5)
+    foreign = h.kiosk_event(driver, other, "shower", used_at)
+    await h.publish("partner.station-kiosk.events", foreign)
+    await h.publish("partner.station-kiosk.events", h.kiosk_event(driver, theirs, "meals", used_at))
+
+    async def control_recorded() -> bool:
+        return bool(await h.db["checkins"].count_documents({"station_id": theirs}) == 1)
+
+    await wait_until(control_recorded, timeout=30)
+
+    async def refused() -> list[Any]:
+        found = await dead_letters(h.infra.kafka_bootstrap, h.settings.topic_prefix)
+        return [
+            r
+            for r in found
+            if dict(r.headers).get("dlq-reason") == b"station_not_yours"
+            and foreign.id.encode() in (r.value or b"")
+        ]
+
+    assert await wait_until(refused, timeout=30)
+    assert await h.db["checkins"].count_documents({"station_id": other}) == 0
+    staff = h.auth("station", station_id=theirs, sub=f"desk-{theirs}")
+    named = await h.http.patch(
+        f"/v1/stations/{theirs}", json={"kiosk_partners": ["rogue-kiosk"]}, headers=staff
+    )
+    assert named.status_code == 403, "whose kiosks report at a station is the operators' word"

@@ -148,6 +148,7 @@ async def use_every_service(
                 "hours": {"always_open": True},
                 "capacity": {"beds": 10, "parking": 20, "showers": 4},
                 "services": [{"code": "shower"}],
+                "kiosk_partners": ["station-kiosk"],
             },
             headers=operator,
         ),

@@ -84,7 +84,7 @@ def create_app(
         )
         built["stations"] = use_cases
         registry = RegistryHandlers(use_cases.drivers, ProcessedEvents(db[PROCESSED]))
-        kiosks = KioskHandlers(use_cases.checkins, runtime.faults)
+        kiosks = KioskHandlers(use_cases.checkins, use_cases.directory, runtime.faults)
         consumer = runtime.consumer(GROUP)
         erasure = driver_erasure(runtime, StationsErasureCompleted, STEPS, kept=KEPT, clock=clock)
         consenting = following_consents(registry.handlers(), LocationConsent(db).follow)

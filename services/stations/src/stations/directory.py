@@ -32,6 +32,9 @@ class Directory:
         await self._stations.insert(station)
         return station
 
+    async def find_station(self, station_id: str) -> Station | None:
+        return await self._stations.get(station_id)
+
     async def get_station(self, station_id: str) -> Station:
         station = await self._stations.get(station_id)
         if station is None:

@@ -260,6 +260,9 @@ class Station(BaseModel):
     free: dict[Resource, int] = Field(default_factory=dict)
     services: list[OfferedService] = Field(default_factory=list)
     network: NetworkPlace | None = None
+    # The partners whose kiosks report uses here (``service.used.v1`` on their topic); a
+    # partner's report for any other station is refused.
+    kiosk_partners: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from common.schemas import AwareInstant, Code, Day, Name, Omittable, RequestModel, Text
 from stations.domain import (
@@ -27,6 +27,9 @@ from stations.domain import (
     StationStatus,
 )
 from stations.hours import Hours, Interval, Weekday
+
+# A partner's id, as the partners gateway gives them.
+PARTNER_ID = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -78,6 +81,16 @@ class NetworkPlaceRequest(NetworkPlace, RequestModel):
     )
 
 
+KioskPartners = Annotated[
+    list[Annotated[str, StringConstraints(pattern=PARTNER_ID, max_length=64)]],
+    Field(
+        max_length=20,
+        description="Partners whose kiosks report uses at this station (operators set it); "
+        "a partner's kiosk report for a station not naming it is refused",
+    ),
+]
+
+
 class StationCreate(RequestModel):
     station_id: str | None = Field(
         default=None, pattern=ID_PATTERN, description="Chosen by the operator; generated if absent"
@@ -97,6 +110,7 @@ class StationCreate(RequestModel):
     network: NetworkPlaceRequest | None = Field(
         default=None, description="Its place in a 1+X+Y network: a hub, or a home/post of a hub"
     )
+    kiosk_partners: KioskPartners = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _services_once(self) -> StationCreate:
@@ -121,6 +135,7 @@ class StationChange(RequestModel):
     road_class: Omittable[RoadClass] = None
     capacity: Omittable[CapacityRequest] = None
     services: Omittable[list[OfferedServiceRequest]] = Field(default=None, max_length=100)
+    kiosk_partners: Omittable[KioskPartners] = None
 
     def changes(self) -> dict[str, Any]:
         sent = self.model_dump(mode="json", exclude_unset=True)
@@ -148,6 +163,7 @@ class StationView(BaseModel):
     network: NetworkPlace | None = Field(
         default=None, description="Its place in a 1+X+Y network (PUT /v1/stations/{id}/network)"
     )
+    kiosk_partners: list[str] = Field(default_factory=list)
     open_now: bool
     created_at: datetime
     updated_at: datetime

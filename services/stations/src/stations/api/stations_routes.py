@@ -191,6 +191,9 @@ async def change_station(
         changes = body.changes()
         if principal.role != "operator" and "grade" in changes:
             raise Problem(403, "Forbidden", "only operators record a station's grade")
+        if principal.role != "operator" and "kiosk_partners" in changes:
+            # Whose kiosks may report uses here (and so earn points) is the operators' word.
+            raise Problem(403, "Forbidden", "only operators name a station's kiosk partners")
         station = await service.directory.change_station(station_id, changes)
     except (ValueError, ValidationError) as exc:
         if isinstance(exc, Problem):

@@ -12,14 +12,28 @@ from common.events import CloudEvent, InvalidEvent
 from common.events.partner import PartnerServiceUsed
 from common.faults import Faults
 from common.idempotency import fingerprint
+from common.partners import PARTNER_SOURCE_PREFIX
 from stations.checkins import Checkins, Use
+from stations.directory import Directory
 from stations.domain import StationsError, derived_id
 
 
 class KioskHandlers:
-    def __init__(self, checkins: Checkins, faults: Faults) -> None:
+    def __init__(self, checkins: Checkins, directory: Directory, faults: Faults) -> None:
         self._checkins = checkins
+        self._directory = directory
         self._faults = faults
+
+    async def _require_station_of(self, source: str, station_id: str) -> None:
+        """A kiosk partner reports only for the stations that name it: another station's use
+        would count (and earn points) on its word. An unknown station is the rules' refusal."""
+        station = await self._directory.find_station(station_id)
+        partner = source.removeprefix(PARTNER_SOURCE_PREFIX)
+        if station is not None and partner not in station.kiosk_partners:
+            raise InvalidEvent(
+                "station_not_yours",
+                f"station {station_id} does not name {partner} among its kiosk partners",
+            )
 
     def handlers(self) -> dict[str, EventHandler]:
         return {"service.used.v1": typed(PartnerServiceUsed, self.on_service_used)}
@@ -36,6 +50,7 @@ class KioskHandlers:
             fingerprint=fingerprint(event),
             cause=(event.source, event.id),
         )
+        await self._require_station_of(event.source, data.station_id)
         known = await self._checkins.fingerprint_of(use.checkin_id)
         if known is not None and known != use.fingerprint:
             raise InvalidEvent(
