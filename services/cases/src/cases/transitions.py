@@ -71,7 +71,7 @@ class Transitions:
         }
         opens = step.target in ACTIVE and status not in ACTIVE
         if opens:  # listed open before it is: a failed step leaves a candidate, not a gap
-            summary = open_summary(case.category, case.opened_at)
+            summary = open_summary(case.category, case.opened_at, version=case.version + 1)
             await records.dossiers.case_open(case.driver_id, case_id, summary)
         applied = await records.store.transition(
             case_id,
@@ -98,7 +98,8 @@ class Transitions:
 
     async def _unlist_open(self, case: Case) -> None:
         try:
-            await self._records.dossiers.case_finished(case.driver_id, case.id)
+            # Finished at the version this step wrote: a reopening since lists a later one.
+            await self._records.dossiers.case_finished(case.driver_id, case.id, case.version + 1)
         except PyMongoError:
             # The step stands and is announced; the dossier merely offers the case as a
             # duplicate candidate until it is older than the lookback.

@@ -28,9 +28,14 @@ OPEN_LISTED = "open_listed"
 IDS_PER_QUERY = 1000
 
 
-def open_summary(category: str, opened_at: datetime) -> Document:
-    """What a dossier keeps of an open case: what a duplicate is recognised by."""
-    return {"category": category, "opened_at": opened_at}
+def open_summary(category: str, opened_at: datetime, version: int | None = None) -> Document:
+    """What a dossier keeps of an open case: what a duplicate is recognised by; ``version``:
+    the case's version the listing opened it at (a reopened case), so that the unlisting of an
+    older finish leaves it listed."""
+    summary: Document = {"category": category, "opened_at": opened_at}
+    if version is not None:
+        summary["v"] = version
+    return summary
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,11 @@ class DossierStore:
             {"_id": driver_id}, {"$set": {f"{OPEN_CASES}.{case_id}": summary}}
         )
 
-    async def case_finished(self, driver_id: str, case_id: str) -> None:
+    async def case_finished(self, driver_id: str, case_id: str, version: int) -> None:
+        """Unlist a case finished at ``version``, unless a later reopening listed it again."""
         await self.collection.update_one(
-            {"_id": driver_id}, {"$unset": {f"{OPEN_CASES}.{case_id}": ""}}
+            {"_id": driver_id, **_not_after(f"{OPEN_CASES}.{case_id}.v", version)},
+            {"$unset": {f"{OPEN_CASES}.{case_id}": ""}},
         )
 
     async def assign(self, driver_id: str, broker_id: str, at: datetime, by: str) -> Document:
@@ -154,3 +161,8 @@ class DossierStore:
 
     async def forget(self, driver_id: str) -> None:
         await self.collection.delete_one({"_id": driver_id})
+
+
+def _not_after(field: str, version: int) -> Document:
+    # A listing without a version (made at intake) is older than any finish.
+    return {"$or": [{field: {"$lte": version}}, {field: None}]}
