@@ -153,9 +153,10 @@ class MemoryDossiers(DossierStore):
         if driver_id in self.docs:
             self.docs[driver_id].setdefault("open_cases", {})[case_id] = summary
 
-    async def case_finished(self, driver_id: str, case_id: str) -> None:
-        if driver_id in self.docs:
-            self.docs[driver_id].get("open_cases", {}).pop(case_id, None)
+    async def case_finished(self, driver_id: str, case_id: str, version: int) -> None:
+        listed = self.docs.get(driver_id, {}).get("open_cases", {})
+        if case_id in listed and listed[case_id].get("v", 0) <= version:
+            listed.pop(case_id)
 
     async def get(self, driver_id: str) -> Document | None:
         return self.docs.get(driver_id)
@@ -285,7 +286,7 @@ async def test_a_dossier_that_cannot_be_written_after_a_step_leaves_the_step_sta
     cid = await world.open()
     dossiers = world.cases.transitions._records.dossiers
 
-    async def store_down(driver_id: str, case_id: str) -> None:
+    async def store_down(driver_id: str, case_id: str, version: int) -> None:
         raise AutoReconnect("store unreachable")
 
     monkeypatch.setattr(dossiers, "case_finished", store_down)
