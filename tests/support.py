@@ -137,3 +137,21 @@ async def approved(
     answer = await http.post(f"/v1/approvals/{approval_id}/approve", headers=checker)
     assert answer.status_code == 200 and answer.json()["state"] == "executed", answer.text
     return answer
+
+
+class StaleFirst:
+    """Replaces ``owner.<name>`` so that its first call answers ``stale`` once."""
+
+    def __init__(self, owner: Any, name: str, stale: Any) -> None:
+        self.owner, self.name, self.stale = owner, name, [stale]
+        self.real = getattr(owner, name)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.stale.pop() if self.stale else await self.real(*args, **kwargs)
+
+    def __enter__(self) -> StaleFirst:
+        setattr(self.owner, self.name, self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(self.owner, self.name, self.real)

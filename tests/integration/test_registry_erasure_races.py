@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from common.events.stations import ServiceUsed
 from registry.app import create_app
@@ -14,7 +13,7 @@ from registry.domain import Conflict
 from registry.records import Actor
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_rules import driver
-from tests.support import serve
+from tests.support import StaleFirst, serve
 
 Headers = Callable[..., dict[str, str]]
 
@@ -55,24 +54,16 @@ async def test_a_plate_added_while_the_driver_is_erased_is_not_kept(
         registry = app.state.registry
         records = registry.vehicles._records
         # The add reads the driver before the erasure lands, and claims the plate after it.
-        stale = [await records.get_driver(driver_id)]
+        before = await records.get_driver(driver_id)
         await registry.lifecycle.erase(driver_id, "on_request", OPERATOR)
-        real_read = records.get_driver
-
-        async def first_read_stale(wanted: str) -> Any:
-            return stale.pop() if stale else await real_read(wanted)
-
-        records.get_driver = first_read_stale
-        try:
-            refused: Conflict | None = None
+        refused: Conflict | None = None
+        with StaleFirst(records, "get_driver", before):
             try:
                 await registry.vehicles.add_vehicle(
                     driver_id, "浙B7E073", "container_tractor", None, None
                 )
             except Conflict as exc:
                 refused = exc
-        finally:
-            records.get_driver = real_read
         stores = registry.vehicles._vehicles
         held = await stores.get("浙B7E073")
         listed = await stores.lookups.collection.find_one({"_id": f"plates:{driver_id}"})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -17,28 +16,10 @@ from registry.domain import Conflict
 from registry.records import Actor
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_rules import driver
-from tests.support import serve
+from tests.support import StaleFirst, serve
 
 Headers = Callable[..., dict[str, str]]
 OPERATOR = Actor(sub="ops-1", role="operator")
-
-
-class StaleFirst:
-    """Replaces ``owner.<name>`` so that its first call answers ``stale`` once."""
-
-    def __init__(self, owner: Any, name: str, stale: Any) -> None:
-        self.owner, self.name, self.stale = owner, name, [stale]
-        self.real = getattr(owner, name)
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.stale.pop() if self.stale else await self.real(*args, **kwargs)
-
-    def __enter__(self) -> StaleFirst:
-        setattr(self.owner, self.name, self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self.owner, self.name, self.real)
 
 
 async def test_a_status_change_read_before_a_deactivation_does_not_undo_it(
