@@ -9,6 +9,9 @@ partition over handles them again, which their idempotent effects make harmless)
 With ``lanes`` > 1 a batch's records are grouped by key and up to that many keys run at once:
 one driver's events keep their order (the record key is the subject, handbook section 2)
 while different drivers' store round trips overlap.
+
+Steps the handlers leave to the batch's end (``common.batch_end``) are sent after its records
+and before the commit; if they fail, the batch is handled again from its first record.
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ from typing import TypeAlias
 
 from aiokafka import ConsumerRecord
 
+from common import batch_end
 from common.delivery_rules import DeliveryRules, RecordRoute
 from common.faults import Faults
+from common.logging import describe_error, get_logger
+
+log = get_logger(__name__)
+
+# Before a batch whose deferred steps failed is fetched again: the store is likely away.
+END_RETRY_SECONDS = 1.0
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -65,10 +75,24 @@ class BatchHandler:
         """True: every record is done, commit the batch. False: rewind it."""
         todo = [r for r in records if _position(r) not in self._finished]
         self._handled = 0
-        if self._lanes > 1:
-            done = await self._in_lanes(todo)
-        else:
-            done = await self._in_order(todo)
+        with batch_end.collecting() as end:
+            if self._lanes > 1:
+                done = await self._in_lanes(todo)
+            else:
+                done = await self._in_order(todo)
+        try:
+            # Also after a record that is not done: the others' steps are finished work.
+            await end.flush()
+        except Exception as exc:
+            log.warning(
+                "a batch's deferred steps failed; handling the batch again",
+                error=describe_error(exc),
+                records=len(records),
+            )
+            # Its records are handled again from the first, so each one's steps are re-made.
+            self._finished.clear()
+            await asyncio.sleep(END_RETRY_SECONDS)
+            return False
         if done:
             self._finished.clear()
         return done

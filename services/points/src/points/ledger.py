@@ -4,7 +4,9 @@ An entry is (1) inserted with a deterministic id — the cause's dedupe key — 
 (2) applied to the account by one conditional update pinned to the account's ``seq`` that also
 records the entry id in the account's ``pending`` list; (3) marked ``applied`` with its exact
 ``balance_after``; (4) removed from the account's ``pending``; (5) announced on
-``points.events`` (the entry is its own outbox record) and marked ``published``.
+``points.events`` (the entry is its own outbox record) and marked ``published``. The
+announcement goes out before (3), which marks the entry published too; in a batched
+subscription (3) and (4) are sent for the whole batch at its end (``points.finishes``).
 
 Any step can be interrupted: re-running the whole sequence (redelivery, the sweeper) finishes
 it without applying anything twice, because (2) is skipped when the account still lists the
@@ -23,6 +25,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from common import batch_end
 from common.bus import Publisher
 from common.clock import Clock, utc_now
 from common.events import CloudEvent, new_event
@@ -40,6 +43,7 @@ from common.logging import get_logger
 from common.outbox import RelayRef, no_relay, outbox_entry
 from points.domain import Account, AccountNotActive, AccountNotFound, Entry, PointsError, month_of
 from points.effects import Effect, Plan, account_after
+from points.finishes import Finishes
 from points.grades import GradePolicy, assess
 from points.plans import plan_for
 from points.store.accounts import AccountStore, Document, account_of
@@ -211,18 +215,31 @@ class Ledger:
         )
         # Announce before marking: a crash in between announces again (same event id),
         # never not at all; the entry then becomes applied and published in one write.
+        end = batch_end.current()
+        # In a batched subscription (3) and (4) are sent for the whole batch before its commit.
+        finishes = None if end is None else end.part(self, self._finishes)
+        if finishes is not None and entry.entry_id in finishes:
+            # A copy of a record earlier in this batch: applied and announced already.
+            return applied_entry.model_copy(update={"published": True})
         self._faults.hit("points.ledger.before_publish")
         await self._publisher.publish(TOPIC, self.event_of(applied_entry))
+        applied_at = self._clock()
+        if finishes is not None:
+            finishes.add(entry.driver_id, entry.entry_id, mark, applied_at)
+            return applied_entry.model_copy(update={"published": True})
         await self.entries.mark_applied(
             entry.entry_id,
             amount=mark["amount"],
             seq=mark["seq"],
             balance_after=mark["after"],
-            applied_at=self._clock(),
+            applied_at=applied_at,
         )
         self._faults.hit("points.ledger.before_settle")
         await self.accounts.settle(entry.driver_id, entry.entry_id)
         return applied_entry.model_copy(update={"published": True})
+
+    def _finishes(self) -> Finishes:
+        return Finishes(self.entries, self.accounts, self._faults)
 
     def _grade_change(
         self, account: Account, outcome: Effect, mark: dict[str, Any]

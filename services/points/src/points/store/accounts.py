@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import FACTS_AT, Indexes, announced_after
@@ -131,6 +131,18 @@ class AccountStore:
     async def settle(self, driver_id: str, entry_id: str) -> None:
         await self.collection.update_one(
             {"_id": driver_id}, {"$pull": {"pending": {"id": entry_id}}}
+        )
+
+    async def settle_many(self, entries: dict[str, list[str]]) -> None:
+        """:meth:`settle` for many entries (by driver) in one unordered bulk write."""
+        if not entries:
+            return
+        await self.collection.bulk_write(
+            [
+                UpdateOne({"_id": driver_id}, {"$pull": {"pending": {"id": {"$in": ids}}}})
+                for driver_id, ids in entries.items()
+            ],
+            ordered=False,
         )
 
     async def set_grouping(

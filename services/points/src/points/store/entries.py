@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING, IndexModel
+from pymongo import DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common.mongo import Indexes, insert_once
@@ -72,6 +72,31 @@ class EntryStore:
                     "applied_at": applied_at,
                 }
             },
+        )
+
+    async def mark_applied_many(self, applied: list[Document]) -> None:
+        """:meth:`mark_applied` for many entries in one unordered bulk write; each item holds
+        ``entry_id`` and the fields ``mark_applied`` takes."""
+        if not applied:
+            return
+        await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": item["entry_id"], "state": "pending"},
+                    {
+                        "$set": {
+                            "state": "applied",
+                            "published": True,
+                            "amount": item["amount"],
+                            "seq": item["seq"],
+                            "balance_after": item["balance_after"],
+                            "applied_at": item["applied_at"],
+                        }
+                    },
+                )
+                for item in applied
+            ],
+            ordered=False,
         )
 
     async def mark_rejected(self, entry_id: str, reason: str) -> None:

@@ -1,0 +1,150 @@
+"""Points finishes a batch's awards together (``points.finishes``), on the real broker and
+store: each entry is marked applied and its mark taken off its account in one bulk write per
+step at the end of the batch, before its commit; when those writes fail the batch is handled
+again, and nothing is credited or announced twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient, monitoring
+
+from common.events import CloudEvent, parse_envelope
+from common.testing import Infra, kafka_options, read_topic, unique_name, wait_until
+from points.app import create_app
+from points.settings import PointsSettings
+from tests.integration.test_points_ledger import volunteer
+from tests.support import serve
+
+TOPIC = "partner.volunteer-team.events"
+HOURS = (1, 2, 4)  # three awards per driver: 10, 20 and 40 points (the volunteer rule)
+POINTS = 70  # under the rule's cap of 80 a day
+
+
+class Writes(monitoring.CommandListener):
+    """Update commands per collection, and the statements they carried."""
+
+    def __init__(self) -> None:
+        self.commands: Counter[str] = Counter()
+        self.statements: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update":
+            collection = event.command["update"]
+            self.commands[collection] += 1
+            self.statements[collection] += len(event.command.get("updates", ()))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def accounts_opened(settings: PointsSettings, drivers: list[str]) -> None:
+    """Open the drivers' accounts with the subscriptions' topics made, then stop: the awards
+    are queued while no consumer runs, so the next start fetches them together."""
+    app = create_app(settings)
+    async with serve(app):
+        for driver in drivers:
+            await app.state.service.open_account(driver, datetime.now(UTC))
+
+
+async def queue(infra: Infra, settings: PointsSettings, events: list[CloudEvent]) -> None:
+    producer = AIOKafkaProducer(**kafka_options(infra.kafka_bootstrap), enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(settings.topic(TOPIC), event.to_bytes(), key=event.subject.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def finished(db: Any, drivers: list[str]) -> bool:
+    applied = await db["ledger"].count_documents(
+        {"driver_id": {"$in": drivers}, "state": "applied", "published": True}
+    )
+    settled = await db["accounts"].count_documents(
+        {"_id": {"$in": drivers}, "balance": POINTS, "pending": []}
+    )
+    return bool(applied == len(drivers) * len(HOURS) and settled == len(drivers))
+
+
+async def awards_and_copies(infra: Infra, settings: PointsSettings) -> list[str]:
+    drivers = [unique_name("drv_") for _ in range(4)]
+    await accounts_opened(settings, drivers)
+    events = [volunteer(driver, hours=h) for driver in drivers for h in HOURS]
+    # The first award of each driver delivered twice, its copy in the same batch.
+    await queue(infra, settings, events + events[:: len(HOURS)])
+    return drivers
+
+
+async def announced(infra: Infra, settings: PointsSettings, count: int) -> list[str]:
+    records = await read_topic(
+        infra.kafka_bootstrap, settings.topic("points.events"), min_records=count
+    )
+    return [
+        e.id for e in (parse_envelope(r.value) for r in records) if e.type == "points.awarded.v1"
+    ]
+
+
+async def test_a_batchs_awards_are_finished_in_one_write_per_step_at_its_end(
+    infra: Infra, make_settings: Callable[..., PointsSettings]
+) -> None:
+    settings = make_settings(PointsSettings)
+    drivers = await awards_and_copies(infra, settings)
+    writes = Writes()
+    client: Any = AsyncMongoClient(infra.mongo_url, tz_aware=True, event_listeners=[writes])
+    try:
+        db = client[settings.mongo_db]
+        async with serve(create_app(settings, store=db)):
+            await wait_until(lambda: finished(db, drivers), timeout=30)
+        entries = len(drivers) * len(HOURS)
+        # One by one, each entry costs a ledger update of its own; here a batch's entries
+        # share one (the fetch may split them across a few batches, never one per entry).
+        assert writes.statements["ledger"] >= entries
+        assert writes.commands["ledger"] < entries / 2, writes.commands
+        ids = await announced(infra, settings, entries)
+        assert len(ids) == entries == len(set(ids)), "each award announced once, copies not"
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "points.ledger.batch_end",  # before any entry of the batch is marked applied
+        "points.ledger.before_settle",  # marked applied, the accounts' marks still on
+    ],
+)
+async def test_a_batch_whose_deferred_steps_fail_is_handled_again_and_counts_once(
+    infra: Infra,
+    make_settings: Callable[..., PointsSettings],
+    mongo: Any,
+    tmp_path: Path,
+    point: str,
+) -> None:
+    marker = tmp_path / "failed"
+    settings = make_settings(PointsSettings, faults={point: f"raise_once:{marker}"})
+    drivers = await awards_and_copies(infra, settings)
+    db = mongo[settings.mongo_db]
+    async with serve(create_app(settings)):
+        await wait_until(lambda: finished(db, drivers), timeout=30)
+    assert marker.exists(), "the batch's deferred steps failed once"
+    entries = len(drivers) * len(HOURS)
+    assert await db["ledger"].count_documents({"driver_id": {"$in": drivers}}) == entries
+    ids = await announced(infra, settings, entries)
+    # Before the marks, the batch's entries are announced again when it is handled again,
+    # with the same event ids (consumers drop the copies): never a second award.
+    assert set(ids) == {
+        d["_id"] async for d in db["ledger"].find({"driver_id": {"$in": drivers}}, {"_id": 1})
+    }
+    if point == "points.ledger.before_settle":
+        assert len(ids) == entries, "marked applied before the failure: not announced again"
