@@ -1,7 +1,7 @@
 """Stations against concurrent and hostile use: two capacity changes at once, a capacity change
 naming one resource, a unit taken at a station closed meanwhile, a check-in that fails after
-taking a bed, and ratings (one per counted visit, no phone or ID number in a public comment).
-One stations app on the real broker and store."""
+taking a bed, a bed held for a check-in never stored, and ratings (one per counted visit, no
+phone or ID number in a public comment). One stations app on the real broker and store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import pytest
 
 from common.testing import Infra, dead_letters, synthetic_phone, wait_until
 from stations.domain import CapacityInUse
+from stations.holds import OrphanHolds
+from stations.store.checkins import CheckinStore
 from stations.store.stations import StationStore
 from tests.integration.stations_harness import Harness, start_harness
 
@@ -143,3 +145,37 @@ async def test_a_kiosk_partner_reports_only_for_the_stations_that_name_it(h: Har
         f"/v1/stations/{theirs}", json={"kiosk_partners": ["rogue-kiosk"]}, headers=staff
     )
     assert named.status_code == 403, "whose kiosks report at a station is the operators' word"
+
+
+async def test_a_unit_held_for_a_check_in_never_stored_goes_back_after_the_grace(
+    h: Harness,
+) -> None:
+    """A process died between taking a bed and storing its check-in, and no retry came: the
+    bed must not stay taken for good. A hold whose check-in arrives late keeps its bed."""
+    station, driver = await h.station(capacity={"beds": 3, "parking": 0}), await h.driver()
+    units = StationStore(h.db)
+    assert await units.take(station, "beds", "chk-died")
+    assert await units.take(station, "beds", "chk-late")
+    assert (await h.checkin(driver, station, "bed")).status_code == 201
+    now = [datetime.now(UTC)]
+    orphans = OrphanHolds(
+        h.db, units, CheckinStore(h.db), grace=timedelta(minutes=10), clock=lambda: now[0]
+    )
+
+    async def free_beds() -> int:
+        answer = await h.http.get(f"/v1/stations/{station}/occupancy", headers=h.auth())
+        return int(answer.json()["free"]["beds"])
+
+    await orphans.reconcile()
+    assert await free_beds() == 0, "within the grace: an attempt may still be storing it"
+    # The late one's check-in is stored after all (a retry with the same id).
+    await h.db["checkins"].insert_one({"_id": "chk-late", "station_id": station})
+    now[0] += timedelta(minutes=9)
+    await orphans.reconcile()
+    assert await free_beds() == 0
+    now[0] += timedelta(minutes=2)
+    await orphans.reconcile()
+    assert await free_beds() == 1, "the dead attempt's bed is back, the others still held"
+    assert not await units.holds(station, "beds", "chk-died")
+    assert await units.holds(station, "beds", "chk-late")
+    assert await h.db["orphan_holds"].count_documents({"station_id": station}) == 0

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from common.dlq_api import router as dlq_router
 from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events.stations import StationsErasureCompleted
 from common.idempotency import ProcessedEvents
+from common.periodic import Periodic
 from common.requests import idempotency_indexes, keep_requests
 from common.runtime import Runtime, readiness_checks, service_runtime
 from common.webapp import create_service_app
@@ -32,6 +34,8 @@ from stations.erasure import KEPT, STEPS
 from stations.handlers.driving import DrivingHandlers
 from stations.handlers.kiosks import KioskHandlers
 from stations.handlers.registry import RegistryHandlers
+from stations.holds import INDEXES as HOLDS_INDEXES
+from stations.holds import OrphanHolds
 from stations.rest import INDEXES as REST_INDEXES
 from stations.rest import NUDGES
 from stations.retention import retention_rules
@@ -51,6 +55,7 @@ INDEXES = [
     *lifecycle.INDEXES,
     *REST_INDEXES,
     *DRIVING_INDEXES,
+    *HOLDS_INDEXES,
     ProcessedEvents.indexes(PROCESSED),
     idempotency_indexes(),
 ]
@@ -64,6 +69,7 @@ def create_app(
     clock: Clock = utc_now,
 ) -> FastAPI:
     built: dict[str, Stations] = {}
+    jobs: dict[str, Periodic] = {}
 
     def wire(runtime: Runtime) -> None:
         # store -> relay -> use cases -> consumers. The runtime starts the relay after wiring,
@@ -83,6 +89,19 @@ def create_app(
             clock=clock,
         )
         built["stations"] = use_cases
+        orphans = OrphanHolds(
+            db,
+            stations.StationStore(db),
+            checkins.CheckinStore(db),
+            grace=timedelta(minutes=settings.hold_grace_minutes),
+            clock=clock,
+        )
+        jobs["holds"] = Periodic(
+            "stations-orphan-holds",
+            settings.holds_check_seconds,
+            orphans.reconcile,
+            first_after=settings.holds_check_seconds,
+        )
         registry = RegistryHandlers(use_cases.drivers, ProcessedEvents(db[PROCESSED]))
         kiosks = KioskHandlers(use_cases.checkins, use_cases.directory, runtime.faults)
         consumer = runtime.consumer(GROUP)
@@ -115,7 +134,11 @@ def create_app(
             app.state.stations = built["stations"]
             keep_requests(app, runtime.db, settings)
             app.state.readiness = readiness_checks(runtime)
-            yield
+            jobs["holds"].start()
+            try:
+                yield
+            finally:
+                await jobs["holds"].stop()
 
     return create_service_app(
         settings,

@@ -48,6 +48,11 @@ class StationsSettings(ServiceSettings):
     # The "15-minute service circle" (seeds/000:51, 000:141) is measured in these minutes.
     service_circle_minutes: int = Field(default=15, ge=1, le=240)
 
+    # A unit held for a check-in that was never stored (its process died in between) goes
+    # back once it has been seen so for this long (stations.holds); checked this often.
+    hold_grace_minutes: float = Field(default=10.0, gt=0)
+    holds_check_seconds: float = Field(default=300.0, gt=0)
+
     # Activities a station may schedule per calendar month (UTC); attendance earns points.
     max_activities_per_station_month: int = Field(default=60, ge=1, le=10_000)
 

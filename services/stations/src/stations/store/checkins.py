@@ -54,6 +54,15 @@ class CheckinStore:
         doc = await self.collection.find_one({"_id": checkin_id}, OUTBOX_HIDDEN)
         return _from_doc(doc) if doc else None
 
+    async def stored_among(self, checkin_ids: list[str]) -> set[str]:
+        """Which of these check-ins are stored."""
+        found: set[str] = set()
+        for start in range(0, len(checkin_ids), 1000):
+            chunk = checkin_ids[start : start + 1000]
+            async for doc in self.collection.find({"_id": {"$in": chunk}}, {"_id": 1}):
+                found.add(doc["_id"])
+        return found
+
     async def fingerprint_of(self, checkin_id: str) -> str | None:
         doc = await self.collection.find_one({"_id": checkin_id}, {"fingerprint": 1})
         return (doc or {}).get("fingerprint")

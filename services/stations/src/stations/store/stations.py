@@ -124,6 +124,15 @@ class StationStore:
         )
         return result.modified_count == 1
 
+    async def held(self) -> list[tuple[str, Resource, str]]:
+        """Every unit held, as (station, resource, holder)."""
+        anyone = [{f"holders.{r}.0": {"$exists": True}} for r in RESOURCES]
+        found: list[tuple[str, Resource, str]] = []
+        async for doc in self.collection.find({"$or": anyone}, {"holders": 1}):
+            for resource in RESOURCES:
+                found.extend((doc["_id"], resource, h) for h in doc["holders"].get(resource, []))
+        return found
+
     async def set_network(
         self, station_id: str, place: Document | None, updated_at: datetime
     ) -> bool:
