@@ -1,6 +1,7 @@
 """A marketing broadcast's SMS waiting out the driver's quiet hours is not sent once the driver
-has withdrawn the ``notifications`` consent meanwhile; a consenting driver's is. Notify on the
-real broker and store, an SMS gateway on the loopback."""
+has withdrawn the ``notifications`` consent meanwhile; a consenting driver's is. A page fanned
+out after a withdrawal stores no inbox item for that driver. Notify on the real broker and
+store, an SMS gateway on the loopback."""
 
 from __future__ import annotations
 
@@ -121,3 +122,59 @@ async def test_a_held_marketing_sms_is_not_sent_after_the_consent_is_withdrawn(
         "consent_withdrawn",
     )
     assert len(gateway.requests) == 1, "only the consenting driver's SMS reached the gateway"
+
+
+async def test_a_marketing_page_fanned_out_after_a_withdrawal_leaves_that_inbox_out(
+    infra: Infra, make_settings: Callable[..., NotifySettings], mongo: Any, token: Headers
+) -> None:
+    """The resolver picks a marketing broadcast's drivers by their consent; a page is fanned
+    out later (a district's broadcast takes a while, and its work item carries the facts read
+    then). A driver who withdrew in between gets no inbox item either."""
+    now = datetime.now(UTC)
+    fleet = unique_name("车队-")
+    withdrawing, staying = unique_name("drv_"), unique_name("drv_")
+    settings = make_settings(NotifySettings, dispatch_interval_seconds=0.1)
+    app = create_app(settings)
+    facts = mongo[settings.mongo_db]["drivers"]
+    async with serve(app) as http:
+        for driver in (withdrawing, staying):
+            await emit(infra, settings, "registry.events", registered(driver, fleet=fleet))
+            await emit(infra, settings, "registry.events", consent(driver, True, now))
+
+        async def both_consent() -> bool:
+            found = await facts.count_documents(
+                {"_id": {"$in": [withdrawing, staying]}, "consents.notifications": True}
+            )
+            return bool(found == 2)
+
+        await wait_until(both_consent, timeout=30)
+        broadcasts = app.state.notify.broadcasts
+        fan_out = broadcasts.fan_out
+
+        async def withdrawn_first(batch: Any) -> None:
+            # What the registry's consent event does to notify's facts, just before the page.
+            await facts.update_one(
+                {"_id": withdrawing}, {"$set": {"consents.notifications": False}}
+            )
+            await fan_out(batch)
+
+        broadcasts.fan_out = withdrawn_first
+        made = await http.post(
+            "/v1/broadcasts",
+            json={
+                "category": "activity",
+                "segment": {"kind": "fleet", "value": fleet},
+                "content": {"zh-CN": {"title": "司机之家义诊", "body": "周六上午霞浦站。"}},
+            },
+            headers=token("operator"),
+        )
+        assert made.status_code == 201, made.text
+        broadcast_id = made.json()["broadcast_id"]
+
+        async def completed() -> bool:
+            answer = await http.get(f"/v1/broadcasts/{broadcast_id}", headers=token("operator"))
+            return bool(answer.json()["status"] == "completed")
+
+        await wait_until(completed, timeout=30)
+    inbox = await notifications(mongo, settings, channel="inbox", broadcast_id=broadcast_id)
+    assert [d["driver_id"] for d in inbox] == [staying]

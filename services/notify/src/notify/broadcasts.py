@@ -37,7 +37,7 @@ from notify.domain import (
 from notify.fanout import WORK_TOPIC, BroadcastBatch, PageFacts
 from notify.page_announcements import PageAnnouncements
 from notify.records import EVENT_SOURCE, Cause, Document, NotificationRecords, PagePlace
-from notify.segments import MARKETING_CONSENT, segment_filter
+from notify.segments import MARKETING_CATEGORIES, MARKETING_CONSENT, segment_filter
 from notify.settings import NotifySettings
 from notify.store.broadcasts import BroadcastStore
 from notify.store.drivers import DriverStore
@@ -299,10 +299,11 @@ class Broadcasts:
             planned_at=now,
         )
         # Independent reads at once: a page's store round trips are its cost (issue 19).
-        (facts, carried), prefs, subscriptions = await asyncio.gather(
+        (facts, carried), prefs, subscriptions, consenting = await asyncio.gather(
             self._page_facts(batch, now),
             self._drivers.preferences_for(driver_ids),
             self._records.subscriptions_for(broadcast.category, driver_ids),
+            self._consenting(broadcast.category, driver_ids),
         )
         if carried and not broadcast.urgent:
             await self._texting_as_now(facts, prefs, broadcast.category)
@@ -324,13 +325,27 @@ class Broadcasts:
                 place=PagePlace(batch_no, index[driver_id], self._pages.by_page, by_driver),
             )
 
-        active = {d: f for d in driver_ids if (f := facts.get(d)) is not None and f.active}
+        active = {
+            d: f
+            for d in driver_ids
+            if (f := facts.get(d)) is not None
+            and f.active
+            and (consenting is None or d in consenting)
+        }
         planned = {d: plan(d, f, limited=False) for d, f in active.items()}
         # The inbox is never limited: only drivers with another channel need a window slot.
         sending = [d for d, docs in planned.items() if any(x["channel"] != "inbox" for x in docs)]
         for driver_id in await self._over_limit(cause, sending):
             planned[driver_id] = plan(driver_id, active[driver_id], limited=True)
         return [doc for docs in planned.values() for doc in docs]
+
+    async def _consenting(self, category: str, driver_ids: list[str]) -> set[str] | None:
+        """For a marketing category, the page's drivers who consent now: the resolver chose
+        them by their consent, and a withdrawal since (pages are fanned out up to a broadcast's
+        length later) must stop the inbox item too. None: the category needs no consent."""
+        if category not in MARKETING_CATEGORIES:
+            return None
+        return await self._drivers.consenting_to_marketing(driver_ids)
 
     async def _page_facts(
         self, batch: BroadcastBatch, now: datetime

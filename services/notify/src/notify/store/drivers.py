@@ -127,6 +127,13 @@ class DriverStore:
         )
         return found is not None
 
+    async def consenting_to_marketing(self, driver_ids: Sequence[str]) -> set[str]:
+        """Those of ``driver_ids`` whose ``notifications`` consent notify last heard as given."""
+        docs = await self.facts.find(
+            {"_id": {"$in": list(driver_ids)}, "consents.notifications": True}, {"_id": 1}
+        ).to_list()
+        return {d["_id"] for d in docs}
+
     async def sms_phone(self, driver_id: str) -> str | None:
         doc = await self.preferences.find_one({"_id": driver_id}, {"sms_phone": 1})
         phone = (doc or {}).get("sms_phone") or {}
