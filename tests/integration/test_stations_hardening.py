@@ -179,3 +179,55 @@ async def test_a_unit_held_for_a_check_in_never_stored_goes_back_after_the_grace
     assert not await units.holds(station, "beds", "chk-died")
     assert await units.holds(station, "beds", "chk-late")
     assert await h.db["orphan_holds"].count_documents({"station_id": station}) == 0
+
+
+async def test_a_cancellation_racing_an_attendance_never_frees_the_seat_of_an_attendee(
+    h: Harness,
+) -> None:
+    """Staff record a driver's attendance while the driver cancels the registration: the seat
+    goes back only if no attendance (and its points) is recorded."""
+    station = await h.station()
+    staff = h.auth("station", station_id=station)
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    created = await h.http.post(
+        f"/v1/stations/{station}/activities",
+        json={
+            "kind": "training",
+            "title": "安全驾驶培训",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "capacity": 5,
+        },
+        headers=staff,
+    )
+    assert created.status_code == 201, created.text
+    activity = created.json()["activity_id"]
+    driver = await h.driver()
+    mine = h.auth("driver", driver_id=driver)
+    registered = await h.http.post(f"/v1/activities/{activity}/registrations", headers=mine)
+    assert registered.status_code == 200, registered.text
+    store = h.app.state.stations.activities._activities
+    checked = store.mark_attending
+    cancelled: list[int] = []
+
+    async def cancelled_right_after(activity_id: str, driver_id: str) -> bool:
+        found = await checked(activity_id, driver_id)
+        answer = await h.http.delete(
+            f"/v1/activities/{activity_id}/registrations/{driver_id}", headers=mine
+        )
+        cancelled.append(answer.status_code)
+        return bool(found)
+
+    store.mark_attending = cancelled_right_after
+    try:
+        attended = await h.http.post(
+            f"/v1/activities/{activity}/attendance", json={"driver_id": driver}, headers=staff
+        )
+    finally:
+        store.mark_attending = checked
+    assert attended.status_code == 201, attended.text
+    assert cancelled == [409], "the attendee's cancellation is refused"
+    seats = (await h.http.get(f"/v1/activities/{activity}", headers=h.auth())).json()
+    assert seats["seats_left"] == 4, "the attendee keeps the seat"
+    late = await h.http.delete(f"/v1/activities/{activity}/registrations/{driver}", headers=mine)
+    assert (late.status_code, late.json()["code"]) == (409, "already_attended")

@@ -17,6 +17,7 @@ from stations.domain import (
     ActivityFull,
     ActivityKind,
     ActivityNotFound,
+    AlreadyAttended,
     NotRegistered,
     StationsError,
     derived_id,
@@ -109,6 +110,8 @@ class Activities:
     async def unregister(self, activity_id: str, driver_id: str) -> Activity:
         await self.get_activity(activity_id)
         if not await self._activities.unregister(activity_id, driver_id):
+            if await self._activities.has_attended(activity_id, driver_id):
+                raise AlreadyAttended(f"driver {driver_id} attended {activity_id}")
             raise NotRegistered(f"driver {driver_id} is not registered for {activity_id}")
         return await self.get_activity(activity_id)
 
@@ -124,15 +127,17 @@ class Activities:
         """Record attendance once and announce ``activity.attended.v1`` once."""
         activity = await self.get_activity(activity_id)
         await self._drivers.active_driver(driver_id)
-        if activity.registration_required and not await self._activities.is_registered(
-            activity_id, driver_id
-        ):
-            raise NotRegistered(f"driver {driver_id} did not register for {activity_id}")
         attendance_id = derived_id("att", activity_id, driver_id)
         existing = await self._activities.attendance(attendance_id)
         if existing is not None:
             await self._announcer.announce(self._activities.attendances, attendance_id)
             return existing, False
+        # Marked on the registration itself: a cancellation at the same moment either lands
+        # first (no attendance) or is refused (the seat stays used).
+        if activity.registration_required and not await self._activities.mark_attending(
+            activity_id, driver_id
+        ):
+            raise NotRegistered(f"driver {driver_id} did not register for {activity_id}")
         now = self.now()
         event = new_event(
             ActivityAttended(

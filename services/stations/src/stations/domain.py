@@ -95,6 +95,10 @@ class NotRegistered(StationsError):
     code = "not_registered"
 
 
+class AlreadyAttended(StationsError):
+    code = "already_attended"
+
+
 class CapacityInUse(StationsError):
     code = "capacity_in_use"
 

@@ -2,7 +2,10 @@
 
 A registration is one conditional update: ``seats_left >= 1`` and "not registered yet" in the
 filter, ``$inc -1`` and ``$push`` in the update, so an activity is never overbooked and a
-driver never holds two seats.
+driver never holds two seats. A registered driver's attendance is marked on the activity
+(``attended``) by an update that needs the registration, and a cancellation needs the driver
+unmarked: whichever of the two lands first decides, so an attendance never keeps its points
+while its seat goes back.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ INDEXES = [
 
 
 def _from_doc(doc: Document) -> Activity:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "registrants")}
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "registrants", "attended")}
     return Activity.model_validate({**fields, "activity_id": doc["_id"]})
 
 
@@ -70,7 +73,9 @@ class ActivityStore:
         await self.collection.insert_one(doc)
 
     async def get(self, activity_id: str) -> Activity | None:
-        doc = await self.collection.find_one({"_id": activity_id}, {"registrants": 0})
+        doc = await self.collection.find_one(
+            {"_id": activity_id}, {"registrants": 0, "attended": 0}
+        )
         return _from_doc(doc) if doc else None
 
     async def is_registered(self, activity_id: str, driver_id: str) -> bool:
@@ -92,16 +97,33 @@ class ActivityStore:
         return result.modified_count == 1 or await self.is_registered(activity_id, driver_id)
 
     async def unregister(self, activity_id: str, driver_id: str) -> bool:
+        """Give the seat back; False when the driver holds none or has attended."""
         result = await self.collection.update_one(
-            {"_id": activity_id, "registrants": driver_id},
+            {"_id": activity_id, "registrants": driver_id, "attended": {"$ne": driver_id}},
             {"$inc": {"seats_left": 1}, "$pull": {"registrants": driver_id}},
         )
         return result.modified_count == 1
 
+    async def mark_attending(self, activity_id: str, driver_id: str) -> bool:
+        """Mark a registered driver as attending (from then on they keep their seat); False
+        when they are not registered (any more)."""
+        result = await self.collection.update_one(
+            {"_id": activity_id, "registrants": driver_id},
+            {"$addToSet": {"attended": driver_id}},
+        )
+        return result.matched_count == 1
+
+    async def has_attended(self, activity_id: str, driver_id: str) -> bool:
+        found = await self.collection.find_one(
+            {"_id": activity_id, "attended": driver_id}, {"_id": 1}
+        )
+        return found is not None
+
     async def upcoming(self, station_id: str, since: datetime, limit: int) -> list[Activity]:
         cursor = (
             self.collection.find(
-                {"station_id": station_id, "ends_at": {"$gte": since}}, {"registrants": 0}
+                {"station_id": station_id, "ends_at": {"$gte": since}},
+                {"registrants": 0, "attended": 0},
             )
             .sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
             .limit(limit)
