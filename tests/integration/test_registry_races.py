@@ -1,8 +1,9 @@
 """Registry writes racing each other: each is written only on the record it was checked on.
 A status change read before a deactivation, a dismissal read before a new appointment, two
-people resolving one review, two census needs referred at once, and a plate added while the
-driver is deactivated. The first read of each is made stale on purpose (the other write lands
-between the read and the write); one registry on the real store and broker."""
+people resolving one review, two census needs referred at once, a plate added while the driver
+is deactivated, and a unit made under a parent moved meanwhile. The first read of each is made
+stale on purpose (the other write lands between the read and the write); one registry on the
+real store and broker."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from datetime import timedelta
 
 import pytest
 
+from common.events import CloudEvent
+from common.testing import wait_until
 from registry.app import create_app
 from registry.domain import Conflict
 from registry.records import Actor
 from registry.settings import RegistrySettings
+from tests.integration.stations_harness import read_whole_topic
 from tests.integration.test_registry_rules import driver
 from tests.support import StaleFirst, serve
 
@@ -188,3 +192,49 @@ async def test_a_location_grant_read_before_a_base_change_does_not_announce_the_
         granted = await registry.consent.set_consent(driver_id, "location", True, "app", OPERATOR)
     assert granted.has_consent("location")
     assert granted.base_location is not None and granted.base_location.lat == moved["lat"]
+
+
+async def test_a_unit_made_under_a_parent_moved_meanwhile_follows_the_parent(
+    make_settings: Callable[..., RegistrySettings], token: Headers
+) -> None:
+    """The parent is read, then a move puts it under another root and finishes its pass over
+    the subtree, then the new unit is stored: it must hang from the parent where it is now,
+    or a subtree query (and cases' and notify's copies of the tree) would miss it."""
+    settings = make_settings(RegistrySettings)
+    app = create_app(settings)
+    async with serve(app) as http:
+
+        async def org(name: str, parent: str | None) -> str:
+            body = {"name": name, "kind": "industry_association", "parent_id": parent}
+            answer = await http.post("/v1/organisations", json=body, headers=token())
+            assert answer.status_code == 201, answer.text
+            return str(answer.json()["organisation_id"])
+
+        old, new = await org("旧党委", None), await org("新党委", None)
+        branch = await org("行业协会", old)
+        registry = app.state.registry
+        units = registry.units
+        before = await units.get_organisation(branch)
+        await registry.district.move_organisation(branch, new)
+        with StaleFirst(units, "get_organisation", before):
+            made = await units.create_organisation(
+                "第一支部", "industry_association", None, None, None, parent_id=branch
+            )
+        assert made.ancestor_ids == [new, branch]
+        subtree = await http.get(f"/v1/organisations/{new}/subtree", headers=token())
+        found = {o["organisation_id"]: o["ancestor_ids"] for o in subtree.json()["items"]}
+        assert found[made.organisation_id] == [new, branch]
+
+        async def announced_under_new() -> bool:
+            raw = await read_whole_topic(
+                settings.kafka_bootstrap, settings.topic("registry.events")
+            )
+            events = [CloudEvent.model_validate_json(v) for v in raw]
+            return any(
+                e.type == "organisation.placed.v1"
+                and e.subject == made.organisation_id
+                and (e.data or {}).get("ancestor_ids") == [new, branch]
+                for e in events
+            )
+
+        await wait_until(announced_under_new)

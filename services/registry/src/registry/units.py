@@ -28,6 +28,7 @@ from registry.records import DriverRecords
 from registry.store.fleets import FleetStore
 from registry.store.grids import GridStore
 from registry.store.organisations import OrganisationStore
+from registry.store.tree import settle_under_parent
 
 
 class Units:
@@ -117,6 +118,8 @@ class Units:
             placed_at=grid.created_at,
         )
         await self._grids.insert(grid, [self._records.outbox(placed, grid.grid_id)])
+        final = await self._settled(self._grids.collection, grid.grid_id, parent_id, placed)
+        grid = grid.model_copy(update={"ancestor_ids": final})
         await self._records.announce_in(self._grids.collection, grid.grid_id)
         return grid
 
@@ -182,8 +185,29 @@ class Units:
         )
         oid = organisation.organisation_id
         await self._organisations.insert(organisation, [self._records.outbox(placed, oid)])
+        final = await self._settled(self._organisations.collection, oid, parent_id, placed)
+        organisation = organisation.model_copy(update={"ancestor_ids": final})
         await self._records.announce_in(self._organisations.collection, oid)
         return organisation
+
+    async def _settled(
+        self,
+        collection: Any,
+        node_id: str,
+        parent_id: str | None,
+        placed: GridPlaced | OrganisationPlaced,
+    ) -> list[str]:
+        """The new node's ancestors once any move of its parent meanwhile is followed."""
+        if parent_id is None:
+            return list(placed.ancestor_ids)
+
+        def placed_under(ancestors: list[str]) -> dict[str, Any]:
+            moved = placed.model_copy(update={"ancestor_ids": ancestors})
+            return self._records.outbox(moved, node_id)
+
+        return await settle_under_parent(
+            collection, node_id, parent_id, list(placed.ancestor_ids), placed_under
+        )
 
     async def get_organisation(self, organisation_id: str) -> Organisation:
         organisation = await self._organisations.get(organisation_id)

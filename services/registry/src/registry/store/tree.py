@@ -11,6 +11,7 @@ announces nothing twice, and a stale process can never undo a later move.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -82,3 +83,33 @@ async def place_descendant(
         push_outbox({"$set": {"ancestor_ids": ancestors, "move_seq": seq}}, entry),
     )
     return placed.modified_count == 1
+
+
+async def settle_under_parent(
+    collection: AsyncCollection[Document],
+    node_id: str,
+    parent_id: str,
+    stored_with: list[str],
+    entry_for: Callable[[list[str]], Document],
+) -> list[str]:
+    """A node just stored under ``parent_id`` with the ancestors the parent had when it was
+    read. A move that placed the parent elsewhere in between, and finished its pass over the
+    subtree before the node existed, left the node under the old ancestors: it takes the
+    parent's as they are now, announced with ``entry_for``. Its ancestors as they end."""
+    current = stored_with
+    for _ in range(10):  # each turn follows one more move that landed meanwhile
+        parent = await collection.find_one({"_id": parent_id}, {"ancestor_ids": 1})
+        if parent is None:
+            return current
+        wanted = [*parent.get("ancestor_ids", []), parent_id]
+        if wanted == current:
+            return current
+        await collection.update_one(
+            {"_id": node_id, "ancestor_ids": current},
+            push_outbox({"$set": {"ancestor_ids": wanted}}, entry_for(wanted)),
+        )
+        node = await collection.find_one({"_id": node_id}, {"ancestor_ids": 1})
+        if node is None:
+            return current
+        current = list(node.get("ancestor_ids", []))
+    return current
