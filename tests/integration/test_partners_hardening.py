@@ -1,7 +1,8 @@
 """The partner gateway's hardening, on the real broker and store: a suspended partner reads no
-driver and makes no key; a partner's own keys only rotate and never outlive their maker; one
-partner's stalled webhook does not hold back the others' notices; a lone surrogate is refused,
-not a 500; a consumer's internal error text never reaches the partner.
+driver and makes no key; a partner's own keys only rotate, one key for one (two rotations at
+once included), and never outlive their maker; one partner's stalled webhook does not hold
+back the others' notices; a lone surrogate is refused, not a 500; a consumer's internal error
+text never reaches the partner.
 
 Each test is one finding: it failed on the code before the fix and passes after it.
 """
@@ -18,16 +19,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import ConsumerRecord
 
 from common.testing import unique_name
 from partners.app import create_app
+from partners.domain import KeyNotReplaceable
 from partners.receipts import INTERNAL_ERROR
 from partners.service import Partners
 from partners.settings import PartnersSettings
 from tests.integration.test_partners_api_keys import KEYS, bearer, issue
 from tests.integration.test_partners_gateway import BATCH, Headers, booking, kept, send
-from tests.support import approved, serve, webhook_receiver
+from tests.support import StaleFirst, approved, serve, webhook_receiver
 
 
 async def suspend(http: httpx.AsyncClient, token: Headers, partner_id: str) -> None:
@@ -68,6 +71,30 @@ async def test_a_suspended_partner_reads_no_driver_and_manages_no_key(
 
 def ends(view: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(view["expires_at"])
+
+
+async def test_two_rotations_of_one_key_at_once_make_one_key(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """Both rotations read the old key as not replaced yet; only one may replace it, or one
+    key would have become two."""
+    app = create_app(make_settings(PartnersSettings))
+    async with serve(app) as http:
+        scopes = ["events:read", "keys:manage"]
+        maker = await issue(http, token(), scopes=scopes, valid_days=10)
+        own = bearer(maker["key"])
+        keys = app.state.api_keys
+        before = await keys.store.get(maker["key_id"])
+        first = await issue(http, own, scopes=scopes, replaces=maker["key_id"])
+        signed_in = await keys.principal(maker["key"])  # the second request's own key
+        assert signed_in is not None
+        with StaleFirst(keys.store, "get", before), pytest.raises(KeyNotReplaceable):
+            await keys.rotate(signed_in, "port-booking", scopes, replaces=maker["key_id"])
+        listed = (await http.get(KEYS, headers=token())).json()
+    in_its_place = [
+        k["key_id"] for k in listed if k["replaces"] == maker["key_id"] and k["state"] == "active"
+    ]
+    assert in_its_place == [first["key_id"]], "one key in for the one replaced"
 
 
 async def test_a_partner_only_rotates_its_keys_and_never_past_its_own_expiry(

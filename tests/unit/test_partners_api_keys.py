@@ -37,6 +37,21 @@ class FakeKeys:
         doc.update({"expires_at": at, field: at})
         return doc
 
+    async def claim_replacement(
+        self, partner_id: str, key_id: str, now: datetime, until: datetime
+    ) -> bool:
+        doc = self.docs.get(key_id)
+        if doc is None or doc["partner_id"] != partner_id:
+            return False
+        if doc["replaced_at"] is not None or doc["revoked_at"] is not None:
+            return False
+        if doc["expires_at"] is not None and doc["expires_at"] <= now:
+            return False
+        if doc["expires_at"] is None or doc["expires_at"] > until:
+            doc["expires_at"] = until
+        doc["replaced_at"] = until
+        return True
+
 
 class FakePartners:
     async def get(self, partner_id: str) -> Partner:

@@ -34,6 +34,9 @@ class KeyRecords(Protocol):
     async def end(
         self, partner_id: str, key_id: str, at: datetime, field: str
     ) -> Document | None: ...
+    async def claim_replacement(
+        self, partner_id: str, key_id: str, now: datetime, until: datetime
+    ) -> bool: ...
 
 
 class KnownPartners(Protocol):
@@ -111,15 +114,21 @@ class ApiKeys:
         maker_ends = await self._end_of(maker)
         if maker_ends is not None and (expires_at is None or maker_ends < expires_at):
             expires_at = maker_ends
-        return await self._make(
+        text, doc = await self._make(
             partner_id,
             scopes=scopes,
             created_by=maker.sub,
             now=now,
             expires_at=expires_at,
             replaces=replaces,
-            overlap=overlap,
+            overlap=None,
         )
+        # Two rotations of one key at once: each stored its new key, one claims the old key,
+        # and the other's new key (its secret never shown) is revoked at once.
+        if not await self.store.claim_replacement(partner_id, replaces, now, now + overlap):
+            await self.store.end(partner_id, doc["_id"], now, "revoked_at")
+            raise KeyNotReplaceable(replaces)
+        return text, doc
 
     async def _replaced(self, partner_id: str, key_id: str) -> Document:
         old = await self.store.get(key_id)
@@ -144,8 +153,9 @@ class ApiKeys:
         now: datetime,
         expires_at: datetime | None,
         replaces: str | None,
-        overlap: timedelta,
+        overlap: timedelta | None,
     ) -> tuple[str, Document]:
+        """The new key, stored; with ``overlap``, the key it replaces ends after it."""
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         doc: Document = {
@@ -161,7 +171,7 @@ class ApiKeys:
             "replaces": replaces,
         }
         await self.store.add(doc)
-        if replaces is not None:
+        if replaces is not None and overlap is not None:
             await self.store.end(partner_id, replaces, now + overlap, "replaced_at")
         return f"{API_KEY_PREFIX}{key_id}.{secret}", doc
 

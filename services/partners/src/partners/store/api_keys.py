@@ -46,3 +46,25 @@ class ApiKeyStore:
             {"$set": {"expires_at": at, field: at}},
             return_document=ReturnDocument.AFTER,
         )
+
+    async def claim_replacement(
+        self, partner_id: str, key_id: str, now: datetime, until: datetime
+    ) -> bool:
+        """Mark a working key not replaced yet as replaced, to stop at ``until`` (or sooner, as
+        set); False when it is replaced, revoked or expired already. One rotation wins."""
+        mine: Document = {
+            "_id": key_id,
+            "partner_id": partner_id,
+            "replaced_at": None,
+            "revoked_at": None,
+        }
+        later = await self.collection.update_one(
+            {**mine, "$or": [{"expires_at": None}, {"expires_at": {"$gt": until}}]},
+            {"$set": {"expires_at": until, "replaced_at": until}},
+        )
+        if later.modified_count == 1:
+            return True
+        sooner = await self.collection.update_one(
+            {**mine, "expires_at": {"$gt": now, "$lte": until}}, {"$set": {"replaced_at": until}}
+        )
+        return sooner.modified_count == 1
