@@ -1,7 +1,7 @@
 """Points finishes a batch's awards together (``points.finishes``), on the real broker and
 store: each entry is marked applied and its mark taken off its account in one bulk write per
-step at the end of the batch, before its commit; when those writes fail the batch is handled
-again, and nothing is credited or announced twice."""
+step at the end of the batch, before its commit; when those writes fail they are tried again,
+and nothing is credited or announced twice."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient, monitoring
 
 from common.events import CloudEvent, parse_envelope
+from common.idempotency import fingerprint
 from common.testing import Infra, kafka_options, read_topic, unique_name, wait_until
 from points.app import create_app
+from points.earning import Earning
 from points.settings import PointsSettings
 from tests.integration.test_points_ledger import volunteer
 from tests.support import serve
@@ -124,7 +126,7 @@ async def test_a_batchs_awards_are_finished_in_one_write_per_step_at_its_end(
         "points.ledger.before_settle",  # marked applied, the accounts' marks still on
     ],
 )
-async def test_a_batch_whose_deferred_steps_fail_is_handled_again_and_counts_once(
+async def test_a_batchs_deferred_steps_that_fail_are_tried_again_and_count_once(
     infra: Infra,
     make_settings: Callable[..., PointsSettings],
     mongo: Any,
@@ -141,10 +143,47 @@ async def test_a_batch_whose_deferred_steps_fail_is_handled_again_and_counts_onc
     entries = len(drivers) * len(HOURS)
     assert await db["ledger"].count_documents({"driver_id": {"$in": drivers}}) == entries
     ids = await announced(infra, settings, entries)
-    # Before the marks, the batch's entries are announced again when it is handled again,
-    # with the same event ids (consumers drop the copies): never a second award.
-    assert set(ids) == {
-        d["_id"] async for d in db["ledger"].find({"driver_id": {"$in": drivers}}, {"_id": 1})
-    }
-    if point == "points.ledger.before_settle":
-        assert len(ids) == entries, "marked applied before the failure: not announced again"
+    # The failed writes are tried again in place: the records are not handled again, so no
+    # award is announced twice either.
+    assert sorted(ids) == sorted(
+        [d["_id"] async for d in db["ledger"].find({"driver_id": {"$in": drivers}}, {"_id": 1})]
+    )
+    assert len(ids) == entries
+
+
+async def test_an_award_announced_again_from_the_store_is_the_same_announcement(
+    infra: Infra, make_settings: Callable[..., PointsSettings]
+) -> None:
+    """A batch stopped before its entries were marked (a crash) announces them again when the
+    records come back, from the entries as stored (milliseconds): the payload must not differ
+    from the first announcement's, made from the entry in memory (microseconds)."""
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    app = create_app(settings)
+    async with serve(app) as http:
+        del http
+        service = app.state.service
+        await service.open_account(driver, datetime.now(UTC))
+        decision = await service.decide(Earning.of(volunteer(driver, hours=1)))
+        assert decision.award is not None
+        award = decision.award.model_copy(
+            update={"created_at": datetime(2026, 12, 7, 2, 0, 0, 123456, tzinfo=UTC)}
+        )
+        ledger = service.ledger
+        marked = ledger.entries.mark_applied
+
+        async def crashed(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("stopped before the entry was marked")
+
+        ledger.entries.mark_applied = crashed
+        with pytest.raises(ConnectionError):
+            await ledger.post(award)
+        ledger.entries.mark_applied = marked
+        await ledger.post(award)  # the record again: finished from the account's mark
+    records = await read_topic(
+        infra.kafka_bootstrap, settings.topic("points.events"), min_records=2
+    )
+    mine = [parse_envelope(r.value) for r in records]
+    mine = [e for e in mine if e.id == award.entry_id]
+    assert len(mine) == 2, "announced before the crash and again after it"
+    assert fingerprint(mine[0]) == fingerprint(mine[1])

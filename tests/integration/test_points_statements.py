@@ -249,3 +249,27 @@ async def test_the_monthly_leaderboard_ranks_a_fleets_active_drivers_by_points_e
         assert both.status_code == 422
         assert bad_month.status_code == 422
         assert partner.status_code == 403
+
+
+async def test_a_statement_waits_while_an_entry_is_applied_but_not_yet_marked(
+    make_settings: Callable[..., PointsSettings], token: Callable[..., dict[str, str]]
+) -> None:
+    """Between the balance moving and the entry being marked applied (the end of an earning
+    batch, or a crash the sweeper finishes) the history would stop before that entry: a
+    statement signed then would leave it out. It is refused for a moment instead."""
+    app = create_app(make_settings(PointsSettings))
+    async with serve(app) as http:
+        service = app.state.service
+        driver_id = unique_name("drv_")
+        await service.open_account(driver_id, datetime.now(UTC))
+        accounts = service.ledger.accounts.collection
+        mark = {"id": f"{driver_id}:award:x", "seq": 1, "after": 20, "amount": 20}
+        await accounts.update_one({"_id": driver_id}, {"$push": {"pending": mark}})
+        ask = {"as_of": datetime.now(CST).date().isoformat()}
+        mine = token("driver", driver_id=driver_id)
+        busy = await http.post(f"/v1/accounts/{driver_id}/statements", json=ask, headers=mine)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "1"
+        await accounts.update_one({"_id": driver_id}, {"$pull": {"pending": {"id": mark["id"]}}})
+        issued = await http.post(f"/v1/accounts/{driver_id}/statements", json=ask, headers=mine)
+        assert issued.status_code == 201, issued.text

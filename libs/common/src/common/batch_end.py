@@ -18,7 +18,9 @@ from typing import Protocol, TypeVar
 
 
 class Deferred(Protocol):
-    """The steps of one kind a batch collected, sent at its end."""
+    """The steps of one kind a batch collected, sent at its end (or earlier, see
+    :meth:`BatchEnd.send`): ``flush`` sends those collected before it was called and keeps
+    any it could not send, and steps collected meanwhile, for the next call."""
 
     async def flush(self) -> None: ...
 
@@ -40,13 +42,18 @@ class BatchEnd:
             found = self._parts[owner] = make()
         return found  # type: ignore[return-value]
 
+    async def send(self) -> None:
+        """Send the steps collected so far; the batch goes on collecting. A part keeps what a
+        failure left unsent for the next call."""
+        for part in list(self._parts.values()):
+            await part.flush()
+
     async def flush(self) -> None:
-        """Send every collected step; a failure leaves the rest to redelivery."""
+        """End the batch and send every collected step; may be called again after a failure."""
         # A task a record started keeps this batch in its context: from now on it does its
         # steps at once, as nothing would send them.
         self.ended = True
-        for part in self._parts.values():
-            await part.flush()
+        await self.send()
 
 
 _current: ContextVar[BatchEnd | None] = ContextVar("driverhome_batch_end", default=None)

@@ -11,7 +11,9 @@ one driver's events keep their order (the record key is the subject, handbook se
 while different drivers' store round trips overlap.
 
 Steps the handlers leave to the batch's end (``common.batch_end``) are sent after its records
-and before the commit; if they fail, the batch is handled again from its first record.
+and before the commit, and sent again (with a growing pause) until they succeed: they are
+idempotent, and handling the records again would not make them all again (a record whose own
+effects are kept as done, such as a processed-event mark, skips its handler).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from common.logging import describe_error, get_logger
 
 log = get_logger(__name__)
 
-# Before a batch whose deferred steps failed is fetched again: the store is likely away.
+# Between tries of a batch's deferred steps: the store is likely away.
 END_RETRY_SECONDS = 1.0
+END_RETRY_MAX_SECONDS = 30.0
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -75,27 +78,38 @@ class BatchHandler:
         """True: every record is done, commit the batch. False: rewind it."""
         todo = [r for r in records if _position(r) not in self._finished]
         self._handled = 0
-        with batch_end.collecting() as end:
-            if self._lanes > 1:
-                done = await self._in_lanes(todo)
-            else:
-                done = await self._in_order(todo)
         try:
-            # Also after a record that is not done: the others' steps are finished work.
-            await end.flush()
-        except Exception as exc:
-            log.warning(
-                "a batch's deferred steps failed; handling the batch again",
-                error=describe_error(exc),
-                records=len(records),
-            )
-            # Its records are handled again from the first, so each one's steps are re-made.
+            with batch_end.collecting() as end:
+                if self._lanes > 1:
+                    done = await self._in_lanes(todo)
+                else:
+                    done = await self._in_order(todo)
+        except BaseException:
+            # Stopped mid-batch (cancelled, or a test's failpoint): the records' deferred
+            # steps were not sent, so none of them may be skipped if the batch comes again.
             self._finished.clear()
-            await asyncio.sleep(END_RETRY_SECONDS)
-            return False
+            raise
+        # Also after a record that is not done: the others' steps are finished work.
+        await self._send_deferred(end, len(records))
         if done:
             self._finished.clear()
         return done
+
+    async def _send_deferred(self, end: batch_end.BatchEnd, records: int) -> None:
+        pause = END_RETRY_SECONDS
+        while True:
+            try:
+                await end.flush()
+                return
+            except Exception as exc:
+                log.warning(
+                    "a batch's deferred steps failed; trying again",
+                    error=describe_error(exc),
+                    records=records,
+                    retry_in_s=pause,
+                )
+            await asyncio.sleep(pause)
+            pause = min(END_RETRY_MAX_SECONDS, pause * 2)
 
     async def _one(self, record: Record) -> bool:
         if not await self._rules.process(record, self._route, self._group_id):

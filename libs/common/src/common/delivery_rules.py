@@ -16,6 +16,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, WTimeoutError
 
+from common import batch_end
 from common.dlq import DeadLetter, dlq_topic
 from common.events import InvalidEvent
 from common.logging import describe_error, get_logger
@@ -152,6 +153,7 @@ class DeliveryRules:
             retry_in_s=round(delay, 2),
         )
         self.count(record, "retried")
+        await _send_batch_steps()
         await asyncio.sleep(delay)
 
     async def _dead_letter(
@@ -198,3 +200,17 @@ class DeliveryRules:
         EVENTS_CONSUMED.labels(
             self._settings.service_name, self._group_id, record.topic, outcome
         ).inc()
+
+
+async def _send_batch_steps() -> None:
+    """Before a record of a batch waits out its back-off (up to the maximum), the steps the
+    batch's other records left to its end are sent: their effects would otherwise wait as long
+    (an award applied and announced, its entry still read as pending). A failure here is left
+    to the batch's end, which tries until they are sent."""
+    end = batch_end.current()
+    if end is None:
+        return
+    try:
+        await end.send()
+    except Exception as exc:
+        log.warning("a batch's deferred steps failed before a back-off", error=describe_error(exc))

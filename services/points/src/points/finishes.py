@@ -26,34 +26,39 @@ class Finishes:
         self._entries = entries
         self._accounts = accounts
         self._faults = faults
-        self._applied: list[Document] = []
-        self._marks: dict[str, list[str]] = {}
+        # (driver, step (3)'s fields) of the entries not finished yet, in the order added.
+        self._waiting: list[tuple[str, Document]] = []
+        # Every entry this batch applied (finished or not): a copy later in the batch is not
+        # announced again.
         self._ids: set[str] = set()
 
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._ids
 
     def add(self, driver_id: str, entry_id: str, mark: Document, applied_at: datetime) -> None:
-        self._applied.append(
-            {
-                "entry_id": entry_id,
-                "amount": mark["amount"],
-                "seq": mark["seq"],
-                "balance_after": mark["after"],
-                "applied_at": applied_at,
-            }
-        )
-        self._marks.setdefault(driver_id, []).append(entry_id)
+        applied = {
+            "entry_id": entry_id,
+            "amount": mark["amount"],
+            "seq": mark["seq"],
+            "balance_after": mark["after"],
+            "applied_at": applied_at,
+        }
+        self._waiting.append((driver_id, applied))
         self._ids.add(entry_id)
 
     async def flush(self) -> None:
-        applied, marks = self._applied, self._marks
-        self._applied, self._marks, self._ids = [], {}, set()
-        if not applied:
+        """Finish the entries added so far. Entries added while it runs wait for the next
+        call; on a failure every entry stays to be sent again (both writes are idempotent)."""
+        sending = list(self._waiting)
+        if not sending:
             return
         self._faults.hit("points.ledger.batch_end")
         # Marked before settled, as one by one: an account never drops the mark of an entry
         # still pending, which only that mark lets a retry finish without applying it twice.
-        await self._entries.mark_applied_many(applied)
+        await self._entries.mark_applied_many([applied for _, applied in sending])
         self._faults.hit("points.ledger.before_settle")
+        marks: dict[str, list[str]] = {}
+        for driver_id, applied in sending:
+            marks.setdefault(driver_id, []).append(applied["entry_id"])
         await self._accounts.settle_many(marks)
+        del self._waiting[: len(sending)]

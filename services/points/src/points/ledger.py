@@ -224,7 +224,8 @@ class Ledger:
         self._faults.hit("points.ledger.before_publish")
         await self._publisher.publish(TOPIC, self.event_of(applied_entry))
         applied_at = self._clock()
-        if finishes is not None:
+        # Unless the batch ended while the announcement went out (nothing would send them).
+        if end is not None and finishes is not None and not end.ended:
             finishes.add(entry.driver_id, entry.entry_id, mark, applied_at)
             return applied_entry.model_copy(update={"published": True})
         await self.entries.mark_applied(
@@ -272,7 +273,10 @@ class Ledger:
     def event_of(self, entry: Entry) -> CloudEvent:
         if entry.balance_after is None:
             raise ValueError("only applied entries are announced")
-        at = entry.created_at
+        # To the millisecond, as the store keeps it: an entry announced again after a crash
+        # (read back from the store) must carry the same payload, or consumers would take the
+        # second announcement for a conflicting one under the same id.
+        at = entry.created_at.replace(microsecond=entry.created_at.microsecond // 1000 * 1000)
         data: EventData
         match entry.kind:
             case "award":

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from common.clock import Clock
 from common.settings import DISTRICT_TIMEZONE
 from points.domain import Entry, PointsError
-from points.ledger import EVENT_SOURCE
+from points.ledger import EVENT_SOURCE, LedgerContention
 from points.service import PointsService
 from points.store.statements import StatementStore
 
@@ -157,6 +157,12 @@ class Statements:
         self, driver_id: str, as_of: date, *, child_reference: str | None = None
     ) -> SignedStatement:
         await self.service.get_account(driver_id)  # AccountNotFound
+        moving = await self.service.ledger.accounts.raw(driver_id)
+        if moving is not None and moving.get("pending"):
+            # An entry in the balance and announced but not marked applied yet (its batch is
+            # ending, or the sweeper will finish what a crash left): the history read below
+            # would stop before it and sign a balance that leaves it out.
+            raise LedgerContention(driver_id)
         now = self._clock()
         if as_of > now.astimezone(ZoneInfo(self._zone)).date():
             raise FutureDate("a statement can only be made up to today")
