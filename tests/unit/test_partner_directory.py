@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 
-from common.events import InvalidEvent
-from common.events.partners import PartnerState
-from common.partner_directory import PartnerDirectory
+from common.events import InvalidEvent, new_event
+from common.events.partners import PartnerReinstated, PartnerState
+from common.partner_directory import PartnerDirectory, PartnerDirectoryFeed
+from common.settings import ServiceSettings
 
 
 def state(
@@ -56,3 +59,40 @@ def test_an_older_or_repeated_state_changes_nothing(late_version: int) -> None:
     assert directory.apply(state(2, "suspended"))
     assert not directory.apply(state(late_version, "active"))
     assert reason(directory, "volunteer-team", "volunteer.logged.v1") == "partner_suspended"
+
+
+def _record(event: Any) -> Any:
+    return ConsumerRecord(
+        topic="partners.events",
+        partition=0,
+        offset=0,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"volunteer-team",
+        value=event.to_bytes(),
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=1,
+        headers=(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "applied"),
+    [
+        ("driverhome/partners", True),
+        ("partner/volunteer-team", False),
+        ("driverhome/points", False),
+    ],
+)
+def test_the_feed_applies_only_what_the_partners_service_wrote(source: str, applied: bool) -> None:
+    """partners.events is the partners service's: a record anyone else managed to write there
+    (a misconfigured grant) lifts no suspension."""
+    directory = PartnerDirectory({"volunteer-team": ["volunteer.logged.v1"]})
+    assert directory.apply(state(2, "suspended"))
+    lifted = PartnerReinstated.model_validate(state(3, "active").model_dump())
+    event = new_event(lifted, source=source, subject="volunteer-team")
+    feed = PartnerDirectoryFeed(ServiceSettings(environment="test"), directory)
+    feed._apply_all([_record(event)])
+    still = reason(directory, "volunteer-team", "volunteer.logged.v1")
+    assert still == (None if applied else "partner_suspended")

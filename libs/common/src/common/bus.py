@@ -48,6 +48,7 @@ from common.publisher import (
     record_header,
 )
 from common.settings import ServiceSettings
+from common.topic_owners import check_writer
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -69,19 +70,6 @@ def _records(message: KafkaMessage) -> tuple[ConsumerRecord[bytes, bytes], ...]:
     """The records a message carries: one from a single subscriber, several from a batch."""
     raw = message.raw_message
     return raw if isinstance(raw, tuple) else (raw,)
-
-
-def check_writer(event: CloudEvent, topic: str) -> None:
-    """A domain (or internal) topic is written by one service only: its name's first part.
-
-    The broker's ACLs already keep other writers out; this is the second line, for a
-    misconfigured grant or a super user's mistake."""
-    owner = topic.split(".", 1)[0]
-    expected = f"driverhome/{owner}"
-    if event.source != expected and not event.source.startswith(expected + "/"):
-        raise InvalidEvent(
-            "source_not_owner", f"{topic} is written by {expected} only, not {event.source}"
-        )
 
 
 def _parsing(route: Route) -> RecordRoute:

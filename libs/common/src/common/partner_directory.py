@@ -27,6 +27,7 @@ from common.kafka_auth import settings_options
 from common.logging import describe_error, get_logger
 from common.partners import PartnerCatalogue
 from common.settings import ServiceSettings
+from common.topic_owners import check_writer
 from common.topics import ensure_topics
 
 log = get_logger(__name__)
@@ -184,6 +185,8 @@ class PartnerDirectoryFeed:
                     raise InvalidEvent("unknown_type", f"{event.type} is not a partners event")
                 if not issubclass(model, PartnerState):
                     continue  # the service's other facts (erasure confirmations): no account
+                # The ACLs keep other writers out; this is the second line, as on every topic.
+                check_writer(event, PARTNERS_TOPIC)
                 state = parse_data(event, model)
             except InvalidEvent as exc:
                 # Only the partners service writes this topic; a record it cannot have written

@@ -10,6 +10,8 @@ tests/unit/test_access_table.py checks this against deploy/access.yaml.
 
 from __future__ import annotations
 
+from common.events import CloudEvent, InvalidEvent
+
 PARTNERS = "partners"
 
 
@@ -18,3 +20,16 @@ def topic_owner(logical: str) -> str:
     if logical.startswith("partner."):
         return PARTNERS
     return logical.split(".", 1)[0]
+
+
+def check_writer(event: CloudEvent, topic: str) -> None:
+    """A domain (or internal) topic is written by one service only: its name's first part.
+
+    The broker's ACLs already keep other writers out; this is the second line, for a
+    misconfigured grant or a super user's mistake."""
+    owner = topic.split(".", 1)[0]
+    expected = f"driverhome/{owner}"
+    if event.source != expected and not event.source.startswith(expected + "/"):
+        raise InvalidEvent(
+            "source_not_owner", f"{topic} is written by {expected} only, not {event.source}"
+        )
