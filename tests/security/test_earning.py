@@ -111,6 +111,29 @@ async def test_one_training_event_earns_no_more_than_the_rules_per_event_maximum
     assert defaulted["spec"]["max_per_event"] == 100
 
 
+async def test_one_course_resent_under_new_ids_earns_no_more_than_a_days_cap(
+    infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
+) -> None:
+    """A partner's word is the only evidence of a course: the same course sent three times
+    under new event ids earns at most the training rule's daily cap."""
+    settings = make_settings(PointsSettings)
+    driver = unique_name("drv_")
+    now = datetime.now(UTC)
+    app = create_app(settings)
+    async with serve(app):
+        await app.state.service.open_account(driver, now)
+        for _ in range(3):
+            course = TrainingCompleted(driver_id=driver, course_id="C-7", hours=18)
+            resent = new_event(course, source="partner/training-centre", subject=driver, time=now)
+            await send(infra, settings, TRAINING, resent)
+
+        async def all_decided() -> bool:
+            return await entries(mongo, settings, driver) == 3
+
+        await wait_until(all_decided)
+    assert await balance(mongo, settings, driver) == 100
+
+
 async def test_back_and_forward_dated_events_do_not_multiply_a_daily_cap(
     infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
 ) -> None:

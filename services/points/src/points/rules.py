@@ -269,6 +269,9 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "event_type": "safety.milestone.v1",
         "conditions": [{"field": "days", "op": "gte", "value": 100}],
         "points": 100,
+        # A partner's word is the only evidence, and a new event id is a new award: one
+        # milestone's worth a month at most (a real one comes every hundred days).
+        "cap_per_month": 100,
     },
     "safety-30-days": {
         "name": "30 days without a violation",
@@ -278,6 +281,7 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
             {"field": "days", "op": "lt", "value": 100},
         ],
         "points": 20,
+        "cap_per_month": 20,
     },
     "training": {
         "name": "Training completed (per hour)",
@@ -285,6 +289,9 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "points_per_unit": 5,
         "unit_field": "hours",
         "points": 10,
+        # As many as one long course a day: the same course re-sent under new ids earns no
+        # more than that.
+        "cap_per_day": 100,
     },
     # Issue 17: a driver nudged after hours at the wheel who checks in to rest at the named
     # station in time (stations' rest.taken.v1: one per nudge, so one per driving session).
