@@ -128,7 +128,7 @@ async def test_the_same_event_id_with_another_payload_is_dead_lettered_without_a
     assert await balance_is(mongo, settings, driver, 10)
 
 
-@pytest.mark.expects_dlq("type_not_allowed", "source_mismatch")
+@pytest.mark.expects_dlq("type_not_allowed", "source_mismatch", "key_mismatch")
 async def test_events_a_partner_may_not_send_are_dead_lettered(
     infra: Infra, make_settings: Callable[..., PointsSettings], mongo: Any
 ) -> None:
@@ -147,10 +147,19 @@ async def test_events_a_partner_may_not_send_are_dead_lettered(
         await app.state.service.open_account(driver, datetime.now(UTC))
         await send(infra, settings, topic, wrong_type)
         await send(infra, settings, topic, wrong_source)
+        # Keyed by another driver: it would run beside that driver's events, out of order.
+        elsewhere = volunteer(driver)
+        await produce(
+            infra.kafka_bootstrap,
+            settings.topic(topic),
+            elsewhere.to_bytes(),
+            key=unique_name("drv_").encode(),
+        )
         letters = await read_topic(
-            infra.kafka_bootstrap, settings.topic(f"{topic}.dlq"), min_records=2
+            infra.kafka_bootstrap, settings.topic(f"{topic}.dlq"), min_records=3
         )
     assert sorted(headers_of(r)["dlq-reason"] for r in letters) == [
+        "key_mismatch",
         "source_mismatch",
         "type_not_allowed",
     ]

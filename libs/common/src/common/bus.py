@@ -168,6 +168,10 @@ class EventConsumer:
                 )
             if event.source != f"partner/{partner_id}":
                 raise InvalidEvent("source_mismatch", f"source must be partner/{partner_id}")
+            if record.key is not None and record.key != (event.subject or "").encode():
+                # The key is the subject (handbook section 2): keyed otherwise, one driver's
+                # events would land on several partitions and lose their order.
+                raise InvalidEvent("key_mismatch", "the record key must be the event's subject")
             # Suspended, or not allowed this type, as partners.events says now.
             self.directory.check(partner_id, event.type)
             model = PARTNER_EVENTS.get(event.type)
