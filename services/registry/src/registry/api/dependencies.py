@@ -3,8 +3,8 @@ may see, driver pages and retry-safe writes.
 
 Access (issues 3 and 14): operators by scope; station staff look drivers up (masked); partners only
 drivers they registered or are linked to; drivers only themselves. Someone else's driver answers
-404 exactly like a missing one, so ids cannot be probed. Domain errors become problems in
-``registry.api.errors``.
+404 exactly like a missing one, so ids cannot be probed. What of a driver each caller sees is
+decided once, in ``sight_of``. Domain errors become problems in ``registry.api.errors``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from common.auth import Principal
 from common.authz import require_scope
 from common.pagination import AfterId, Cursors, PageParams
 from common.problems import Problem
-from registry.api.schemas import DriverPage, DriverView
+from registry.api.schemas import DriverPage, DriverView, Sight
 from registry.domain import Driver, DriverNotFound, Vehicle
 from registry.lookup import Search
 from registry.records import Actor
@@ -82,27 +82,40 @@ def shows_base(principal: Principal, driver: Driver) -> bool:
     return principal.role in ("operator", "driver") or driver.has_consent("location")
 
 
+def sight_of(principal: Principal, driver: Driver) -> Sight:
+    """What of this driver the caller sees: the one place every driver answer asks.
+
+    Operators (by the scopes of their named roles) and the driver themselves see the whole
+    record. A station's counter needs only who the driver is (name, masked contacts, plates,
+    fleet, status) to check them in or verify them, and a partner only that and its own link:
+    memberships (a party branch, a mobile member's home organisation) and consents (party_life
+    among them) are political status and private choices, so neither sees them, nor a station
+    any partner's link. Any other role sees as little as a station.
+    """
+    location = shows_base(principal, driver)
+    if principal.role in ("operator", "driver"):
+        return Sight(location=location, affiliations=True, links="all")
+    if principal.role == "partner":
+        return Sight(
+            location=location, affiliations=False, links="own", partner_id=principal.partner_id
+        )
+    return Sight(location=location, affiliations=False, links="none")
+
+
 async def driver_view(
     registry: Registry, principal: Principal, driver: Driver, *, held: list[Vehicle] | None = None
 ) -> DriverView:
     """The driver as the caller may see them; ``held``: their plates when already known."""
     if held is None:
         held = (await registry.lookup.vehicles_of([driver.driver_id]))[driver.driver_id]
-    partner = principal.partner_id if principal.role == "partner" else None
-    return DriverView.of(driver, held, partner_id=partner, location=shows_base(principal, driver))
+    return DriverView.of(driver, held, sight_of(principal, driver))
 
 
 async def driver_page(
     registry: Registry, found: list[Driver], limit: int, principal: Principal, cursors: Cursors
 ) -> DriverPage:
     held = await registry.lookup.vehicles_of([d.driver_id for d in found])
-    partner = principal.partner_id if principal.role == "partner" else None
-    items = [
-        DriverView.of(
-            d, held.get(d.driver_id, []), partner_id=partner, location=shows_base(principal, d)
-        )
-        for d in found
-    ]
+    items = [DriverView.of(d, held.get(d.driver_id, []), sight_of(principal, d)) for d in found]
     full = len(found) == limit
     cursor = cursors.next(AfterId(id=found[-1].driver_id)) if full and found else None
     return DriverPage(items=items, next_cursor=cursor)

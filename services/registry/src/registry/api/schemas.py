@@ -3,6 +3,7 @@ have their own schema modules."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
@@ -164,6 +165,17 @@ class PartnerLinkView(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class Sight:
+    """What of a driver one caller sees beyond the masked record; decided per caller in one
+    place (``registry.api.dependencies.sight_of``), so no route can show more by forgetting."""
+
+    location: bool  # the declared base
+    affiliations: bool  # memberships (party branches among them) and consents
+    links: Literal["all", "own", "none"]  # "own": only the link of ``partner_id``
+    partner_id: str | None = None
+
+
 class DriverView(BaseModel):
     """A driver as the API shows them: sensitive values masked."""
 
@@ -184,9 +196,18 @@ class DriverView(BaseModel):
     route_grid_ids: list[str] = Field(
         default_factory=list, description="The route grids the driver's declared routes join"
     )
-    memberships: list[MembershipView]
-    partner_links: list[PartnerLinkView]
-    consents: dict[str, bool] = Field(description="Purpose -> currently granted")
+    memberships: list[MembershipView] | None = Field(
+        description="Operators and the driver only; null to a station or partner (a party "
+        "membership is political status)"
+    )
+    partner_links: list[PartnerLinkView] | None = Field(
+        description="Operators and the driver: every link; a partner: its own only; null to a "
+        "station"
+    )
+    consents: dict[str, bool] | None = Field(
+        description="Purpose -> currently granted. Operators and the driver only; null to a "
+        "station or partner (a station reads GET /v1/drivers/{id}/consents of a driver it reaches)"
+    )
     status: DriverStatus
     status_reason: DeactivationReason | None
     channel: RegistrationChannel
@@ -198,20 +219,15 @@ class DriverView(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(
-        cls,
-        driver: Driver,
-        vehicles: list[Vehicle],
-        *,
-        partner_id: str | None = None,
-        location: bool = True,
-    ) -> DriverView:
-        """``location``: whether the caller may see the declared base (see ``shows_base``)."""
-        links = [
-            PartnerLinkView(**link.model_dump())
-            for link in driver.partner_links
-            if partner_id is None or link.partner_id == partner_id
-        ]
+    def of(cls, driver: Driver, vehicles: list[Vehicle], sight: Sight) -> DriverView:
+        """The driver as a caller with this ``sight`` sees them (``dependencies.sight_of``)."""
+        links = None
+        if sight.links != "none":
+            links = [
+                PartnerLinkView(**link.model_dump())
+                for link in driver.partner_links
+                if sight.links == "all" or link.partner_id == sight.partner_id
+            ]
         held = [v.plate for v in vehicles if v.holder_active]
         return cls(
             driver_id=driver.driver_id,
@@ -222,16 +238,20 @@ class DriverView(BaseModel):
             languages=driver.languages,
             photo_ref=driver.photo_ref,
             kind=driver.kind,
-            base_location=driver.base_location if location else None,
+            base_location=driver.base_location if sight.location else None,
             plate=held[0] if held else None,
             plates=held,
             fleet_id=driver.fleet_id,
             fleet=driver.fleet,
             grid_id=driver.grid_id,
             route_grid_ids=driver.route_grid_ids,
-            memberships=[MembershipView.of(driver.driver_id, m) for m in driver.memberships],
+            memberships=[MembershipView.of(driver.driver_id, m) for m in driver.memberships]
+            if sight.affiliations
+            else None,
             partner_links=links,
-            consents={p: s.granted for p, s in driver.consents.items()},
+            consents={p: s.granted for p, s in driver.consents.items()}
+            if sight.affiliations
+            else None,
             status=driver.status,
             status_reason=driver.status_reason,
             channel=driver.channel,
