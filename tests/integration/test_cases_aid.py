@@ -323,6 +323,39 @@ async def test_a_campaign_with_ids_or_amounts_no_gift_event_can_carry_is_refused
         assert [d["driver_id"] for d in seen.json()["deliveries"]] == [longest]
 
 
+async def test_staff_who_applied_for_a_driver_review_neither_stage_of_that_application(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """Four eyes: the staff member who put the driver's facts forward is the maker; both
+    reviews are other people's, or one person would apply and grant alone."""
+    settings: CasesSettings = make_settings(CasesSettings)
+    driver = unique_name("drv_aid")
+    applicant, first_reviewer, second_reviewer = (
+        token("operator", roles=["case_care"], sub=f"care-{n}") for n in ("app", "1st", "2nd")
+    )
+    async with running(settings, Clock(datetime.now(UTC))) as (_, client):
+        answer = await client.post("/v1/aid/applications", json=living(driver), headers=applicant)
+        assert answer.status_code == 201 and answer.json()["on_behalf"] is True, answer.text
+        app_id = answer.json()["application_id"]
+
+        own_first = await review(client, applicant, app_id, decision="approve", amount_yuan=800)
+        first = await review(client, first_reviewer, app_id, decision="approve", amount_yuan=800)
+        own_second = await review(client, applicant, app_id, decision="approve")
+        pending = await client.get(f"/v1/aid/applications/{app_id}", headers=second_reviewer)
+        granted = await review(client, second_reviewer, app_id, decision="approve")
+
+    for refused in (own_first, own_second):
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "applied for the driver" in refused.json()["detail"]
+    assert first.status_code == 200 and first.json()["status"] == "first_approved", first.text
+    assert pending.json()["status"] == "first_approved", "a refused review changed nothing"
+    assert [r["stage"] for r in pending.json()["reviews"]] == ["first"]
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["status"] == "granted" and granted.json()["amount_yuan"] == 800
+    assert [r["by"] for r in granted.json()["reviews"]] == ["care-1st", "care-2nd"]
+
+
 async def test_a_driver_and_care_staff_applying_at_once_open_one_application(
     make_settings: Callable[..., Any], token: Headers, mongo: Any
 ) -> None:
@@ -332,6 +365,8 @@ async def test_a_driver_and_care_staff_applying_at_once_open_one_application(
     driver = unique_name("drv_aid")
     as_driver = token("driver", driver_id=driver, sub=f"sub-{driver}")
     care = [token("operator", roles=["case_care"], sub=f"care-{n}") for n in (1, 2)]
+    # Reviews by staff who applied in none of the rounds: an applicant never reviews.
+    reviewer = token("operator", roles=["case_care"], sub="care-3")
     async with running(settings, Clock(datetime.now(UTC))) as (_, client):
         for _round in range(3):
             answers = await asyncio.gather(
@@ -344,7 +379,7 @@ async def test_a_driver_and_care_staff_applying_at_once_open_one_application(
                 a.text for a in answers
             ]
             [opened] = [a.json()["application_id"] for a in answers if a.status_code == 201]
-            refused = await review(client, care[0], opened, decision="reject", note="材料不全")
+            refused = await review(client, reviewer, opened, decision="reject", note="材料不全")
             assert refused.status_code == 200, refused.text
     applications = mongo[settings.mongo_db]["aid_applications"]
     assert await applications.count_documents({"driver_id": driver}) == 3

@@ -19,13 +19,14 @@ from cases.app import create_app as cases_app
 from cases.settings import CasesSettings
 from common.auth import issue_token
 from common.events import CloudEvent, new_event
-from common.events.partner import PartyLearningRecorded, PartyMeetingAttendance
+from common.events.partner import PartyLearningRecorded, PartyMeetingAttendance, VolunteerLogged
 from common.settings import ServiceSettings
 from common.testing import (
     Infra,
     dead_letters,
     drop_run,
     grant_run,
+    headers_of,
     read_topic,
     revoke_run,
     unexpected_dead_letters,
@@ -41,6 +42,7 @@ from tests.support import approved, produce, serve, settings_builder
 
 Json = dict[str, Any]
 PLATFORM = "partner/party-platform"
+OUT_OF_RANGE = "event_time_out_of_range"
 
 
 def auth(role: str = "operator", **claims: Any) -> dict[str, str]:
@@ -106,7 +108,8 @@ async def p(infra: Infra) -> AsyncIterator[Party]:
     finally:
         try:
             report = unexpected_dead_letters(
-                await dead_letters(infra.kafka_bootstrap, f"{run}."), ("unknown_meeting",)
+                await dead_letters(infra.kafka_bootstrap, f"{run}."),
+                ("unknown_meeting", OUT_OF_RANGE),
             )
         finally:
             await drop_run(infra, run)
@@ -476,3 +479,69 @@ async def test_a_mark_read_before_the_meeting_was_reported_held_still_counts(p: 
         party._store.meeting = real
     entry = await p.db()["member_points"].find_one({"_id": f"{b.member}:attendance:{meeting_id}"})
     assert entry is not None and entry["points"] == 5
+
+
+async def test_partner_facts_dated_outside_the_window_are_dead_lettered_not_capped_anew(
+    p: Party,
+) -> None:
+    """Member points are capped per month of the partner fact's own date: a fact dated in a
+    month long gone or still to come would open a fresh cap of its own, so only facts from the
+    last ``party_event_max_age_days`` (up to a few minutes ahead) are taken; a late one inside
+    that window still counts in its own month."""
+    b = await _branch(p, 7341)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = now - timedelta(days=40)
+    made_up = [
+        datetime(1990, 1, 15, 9, tzinfo=UTC),
+        datetime(2099, 12, 15, 9, tzinfo=UTC),
+        now - timedelta(days=100),
+        now + timedelta(hours=1),
+    ]
+    volunteers = p.settings.partner_topic("volunteer-team")
+
+    async def volunteer(at: datetime) -> CloudEvent:
+        data = VolunteerLogged(activity="港区道路清洁", hours=2, logged_at=at)
+        event = new_event(data, source="partner/volunteer-team", subject=b.member)
+        key = b.member.encode()
+        await produce(p.infra.kafka_bootstrap, volunteers, event.to_bytes(), key=key)
+        return event
+
+    refused = [
+        *[
+            await p.send(
+                PartyLearningRecorded(course_ref="c-x", minutes=45, learned_at=at), b.member
+            )
+            for at in made_up
+        ],
+        await volunteer(made_up[0]),
+    ]
+    for at in (late, now):
+        await p.send(PartyLearningRecorded(course_ref="c-x", minutes=45, learned_at=at), b.member)
+    await volunteer(now)
+    db = p.db()
+
+    async def earned() -> list[tuple[str, str]] | None:
+        entries = await db["member_points"].find({"driver_id": b.member}).to_list()
+        found = sorted((e["cause"], e["period"]) for e in entries)
+        return found if len(found) >= 3 else None
+
+    async def dead_lettered() -> set[str] | None:
+        records = await dead_letters(p.infra.kafka_bootstrap, p.settings.topic_prefix)
+        ids = {
+            CloudEvent.model_validate_json(r.value or b"").id
+            for r in records
+            if headers_of(r).get("dlq-reason") == OUT_OF_RANGE
+        }
+        return ids if len(ids) >= len(refused) else None
+
+    assert await wait_until(dead_lettered) == {e.id for e in refused}
+    assert await wait_until(earned) == sorted(
+        [("learning", f"{late:%Y-%m}"), ("learning", f"{now:%Y-%m}"), ("volunteer", f"{now:%Y-%m}")]
+    )
+    learnt = await db["party_learning"].find({"driver_id": b.member}).to_list()
+    assert sorted(d["learned_at"] for d in learnt) == [late, now]
+    caps = await db["member_point_caps"].find({"driver_id": b.member}).to_list()
+    assert sorted(c["_id"] for c in caps) == sorted(
+        f"{b.member}:{rule}:{at:%Y-%m}"
+        for rule, at in (("learning", late), ("learning", now), ("volunteer", now))
+    ), "no cap of a made-up month"

@@ -2,8 +2,10 @@
 and store.
 
 A partner reaches a driver it registered, or one who confirmed its link; the registry announces
-links on ``registry.events`` and every service answering partners follows them. Each test is
-one finding: it failed on the code before the fix and passes after it.
+links on ``registry.events`` and every service answering partners follows them. A respondent
+learns who complains only where the driver agreed (no list by driver or unit, no merge link),
+and intake's duplicate candidates reach only the driver and the caseworkers who see every case.
+Each test is one finding: it failed on the code before the fix and passes after it.
 """
 
 from __future__ import annotations
@@ -297,3 +299,143 @@ async def test_a_partner_opens_cases_and_reads_accounts_only_of_drivers_linked_t
 
 async def _account(mongo: Any, settings: PointsSettings, driver_id: str) -> bool:
     return await mongo[settings.mongo_db]["accounts"].find_one({"_id": driver_id}) is not None
+
+
+RESPONDENT = "acme-logistics"
+
+
+def _complaint(driver_id: str, **more: Any) -> dict[str, Any]:
+    return {
+        "driver_id": driver_id,
+        "kind": "complaint",
+        "category": "freight_payment",
+        "description": "运费拖欠三个月",
+        "respondent": {"kind": "company", "id": RESPONDENT},
+        **more,
+    }
+
+
+async def test_a_respondent_narrows_no_case_list_to_a_driver_or_a_unit(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """Whichever complaints such a list returned were filed by that driver (or a member of that
+    unit): the respondent would learn who complains without the driver's consent."""
+    driver = unique_name("drv_")
+    respondent = token("partner", partner_id=RESPONDENT, scope="cases:respond")
+    dispatcher = token("operator", scope="cases:dispatch", sub="dispatcher-1")
+    async with serve(cases_app(make_settings(CasesSettings), scan=False)) as c:
+        opened = await c.post(
+            "/v1/cases", json=_complaint(driver), headers=token("driver", driver_id=driver)
+        )
+        assert opened.status_code == 201, opened.text
+        case_id = opened.json()["case"]["case_id"]
+        filters = [
+            {"driver_id": driver},
+            {"unit": "grid", "unit_id": "G-harbour"},
+            {"unit": "organisation", "unit_id": "O-fleet", "subtree": "true"},
+            {"unit_id": "G-harbour"},
+        ]
+        refused = [await c.get("/v1/cases", params=q, headers=respondent) for q in filters]
+        plain = await c.get("/v1/cases", headers=respondent)
+        by_operator = await c.get("/v1/cases", params={"driver_id": driver}, headers=dispatcher)
+    for answer in refused:
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "respondent may not filter" in answer.json()["detail"]
+    assert plain.status_code == 200, plain.text
+    assert [(i["case_id"], i["driver_id"]) for i in plain.json()["items"]] == [(case_id, None)]
+    assert [i["case_id"] for i in by_operator.json()["items"]] == [case_id]
+
+
+async def test_a_respondent_sees_no_link_that_ties_an_anonymous_complaint_to_a_named_one(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """Merged cases are one driver's, and consent is given case by case; a collective may hold
+    complaints whose drivers agreed to be named. Neither link reaches the respondent where it
+    would tie an anonymous complaint to a named driver."""
+    named, other = unique_name("drv_n_"), unique_name("drv_o_")
+    respondent = token("partner", partner_id=RESPONDENT, scope="cases:respond")
+    dispatcher = token("operator", scope="cases:dispatch", sub="dispatcher-1")
+
+    async def read(c: Any, case_id: str, headers: dict[str, str]) -> dict[str, Any]:
+        answer = await c.get(f"/v1/cases/{case_id}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        seen: dict[str, Any] = answer.json()
+        return seen
+
+    async with serve(cases_app(make_settings(CasesSettings), scan=False)) as c:
+        ids = []
+        for driver, consent in ((named, True), (named, False), (other, False), (other, True)):
+            opened = await c.post(
+                "/v1/cases",
+                json=_complaint(driver, identity_consent=consent),
+                headers=token("driver", driver_id=driver),
+            )
+            assert opened.status_code == 201, opened.text
+            ids.append(opened.json()["case"]["case_id"])
+        kept, absorbed, anonymous, consenting = ids
+        merged = await c.post(
+            f"/v1/cases/{absorbed}/transitions/merge",
+            json={"target_case_id": kept},
+            headers=dispatcher,
+        )
+        assert merged.status_code == 200, merged.text
+        linked = await c.post(
+            "/v1/collectives", json={"case_ids": [anonymous, consenting]}, headers=dispatcher
+        )
+        assert linked.status_code == 200, linked.text
+        collective = linked.json()["collective_id"]
+        staff = {cid: await read(c, cid, dispatcher) for cid in ids}
+        seen = {cid: await read(c, cid, respondent) for cid in ids}
+        listed = await c.get("/v1/cases", headers=respondent)
+    # The links exist; the dispatcher sees them.
+    assert staff[absorbed]["merged_into"] == kept and staff[kept]["absorbed"] == [absorbed]
+    assert staff[anonymous]["collective_id"] == collective
+    for view in (seen, {i["case_id"]: i for i in listed.json()["items"]}):
+        assert view[kept]["driver_id"] == named, "the driver agreed to be named here"
+        assert view[kept]["absorbed"] == [] and view[absorbed]["merged_into"] is None
+        assert view[absorbed]["driver_id"] is None
+        assert view[anonymous]["collective_id"] is None
+        assert view[consenting]["collective_id"] == collective
+
+
+async def test_only_the_driver_and_caseworkers_learn_which_cases_a_driver_has_open(
+    infra: Infra, make_settings: Callable[..., Any], mongo: Any, token: Headers
+) -> None:
+    """Intake's duplicate candidates are the driver's open cases of the category, whichever
+    channel opened them: a station (any driver) or a partner (its drivers) opening a case would
+    learn in which sensitive categories the driver has cases. The driver's app and the
+    dispatchers and supervisors who see every case get them; everyone else an empty list."""
+    cases = make_settings(CasesSettings)
+    driver = unique_name("drv_")
+    health = {
+        "driver_id": driver,
+        "kind": "help_request",
+        "category": "health",
+        "description": "腰椎间盘突出, 需要休息",
+    }
+    openers = {
+        "station": token("station", station_id="ST-any", sub="staff-any"),
+        "partner": token("partner", partner_id=BOOKING, scope="cases:open"),
+        "care broker": token("operator", scope="cases:care", sub="care-1"),
+        "driver": token("driver", driver_id=driver, sub=f"sub-{driver}"),
+        "dispatcher": token("operator", scope="cases:dispatch", sub="dispatcher-1"),
+        "supervisor": token("operator", scope="cases:supervise", sub="supervisor-1"),
+    }
+    async with serve(cases_app(cases, scan=False)) as c:
+        await announce(infra, cases.topic("registry.events"), registered(driver, BOOKING))
+        await wait_until(lambda: links_settled(mongo, cases.mongo_db, {driver: True}), timeout=60)
+        first = await c.post("/v1/cases", json=health, headers=openers["driver"])
+        assert first.status_code == 201, first.text
+        answers = {
+            who: await c.post("/v1/cases", json=health, headers=h) for who, h in openers.items()
+        }
+        stored = await mongo[cases.mongo_db]["cases"].count_documents({"driver_id": driver})
+    first_id = first.json()["case"]["case_id"]
+    for who, answer in answers.items():
+        assert answer.status_code == 201, (who, answer.text)
+    told = {who: answer.json()["duplicate_candidates"] for who, answer in answers.items()}
+    hidden = {who: told[who] for who in ("station", "partner", "care broker")}
+    assert hidden == {"station": [], "partner": [], "care broker": []}
+    assert all(first_id in told[who] for who in ("driver", "dispatcher", "supervisor")), told
+    assert stored == 1 + len(openers), "every opener's case was filed all the same"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cases import domain
 from cases.case import Case
-from cases.domain import CaseNotFound
+from cases.domain import CaseNotFound, NotPermitted
 from cases.store.cases import NOBODY, CaseListing, CaseStore
 from cases.store.dossiers import DossierStore
 from common.auth import Principal
@@ -27,6 +27,26 @@ def actors_of(principal: Principal) -> set[str]:
     if principal.role == "operator":
         return {actor for scope, actor in domain.SCOPES.items() if principal.has_scope(scope)}
     return set()
+
+
+def refuse_driver_filters(principal: Principal) -> None:
+    """A respondent narrows no list by driver or unit: the complaints such a list returns were
+    filed by that driver (or a member of that unit), which tells the respondent who complains
+    without the driver's ``identity_consent``, the driver's decision alone."""
+    if principal.role == "partner":
+        raise NotPermitted(
+            "a respondent may not filter cases by driver_id, unit or unit_id: who complains is "
+            "shown only where the driver agreed to be named"
+        )
+
+
+def sees_duplicates(principal: Principal, driver_id: str) -> bool:
+    """Whether intake shows this caller the driver's open cases of the new case's category: the
+    driver's own app and caseworkers who see every case. A station or partner opening a case
+    for a driver would otherwise learn in which (sensitive) categories the driver has cases."""
+    if principal.role == "driver":
+        return principal.driver_id == driver_id
+    return principal.role == "operator" and bool(actors_of(principal) & OVERSIGHT)
 
 
 def _own_listing(principal: Principal) -> CaseListing:

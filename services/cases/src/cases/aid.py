@@ -5,8 +5,9 @@ A driver applies (or staff with ``aid:review`` for them) with household facts an
 attachment metadata; the kind's eligibility rules (``cases.aid_kinds``) are checked then,
 against the credit grade points last announced. Two different people review: the first
 approves with a proposed amount (or rejects), the second - never the first - grants an amount
-(or rejects). Money is paid outside the system; the grant records how much. Each step announces
-an event on ``cases.events`` that carries ids, the kind and amounts only.
+(or rejects); staff who applied for the driver review neither. Money is paid outside the
+system; the grant records how much. Each step announces an event on ``cases.events`` that
+carries ids, the kind and amounts only.
 """
 
 from __future__ import annotations
@@ -149,6 +150,10 @@ class AidDesk:
         if status not in ("submitted", "first_approved"):
             raise TransitionNotAllowed(f"the application is {status} already")
         second = status == "first_approved"
+        if current.get("applied_by") == principal.sub:
+            # Staff who applied for the driver put the facts forward: reviewing them too would
+            # leave one of the two reviews to the maker (four eyes).
+            raise NotPermitted("whoever applied for the driver does not review the application")
         if second and any(r["by"] == principal.sub for r in current["reviews"]):
             raise NotPermitted("the second review is another person's (four eyes)")
         amount = self._amount(current, decision, second=second)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from cases.access import listing_for
+from cases.access import listing_for, refuse_driver_filters
 from cases.case import Case
 from cases.records import CaseRecords
 from common.auth import Principal
@@ -35,6 +35,8 @@ class Lookup:
         driver_id: str | None = None,
         driver_ids: list[str] | None = None,
     ) -> CasePage:
+        if driver_id or driver_ids is not None:
+            refuse_driver_filters(principal)
         listing = listing_for(principal)
         if driver_ids is not None:
             listing = replace(listing, driver_ids=driver_ids)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cases.domain import CaseNotFound, InvalidRequest, NotPermitted, TransitionNotAllowed
@@ -74,11 +74,29 @@ class PartyLife:
         self.points = points
         self._share = settings.party_attendance_share
         self._required_minutes = int(settings.party_learning_hours_per_year * 60)
+        self._max_age = timedelta(days=settings.party_event_max_age_days)
+        self._max_future = timedelta(minutes=settings.party_event_max_future_minutes)
         self._clock = clock
         self._relay = relay
 
     def _now(self) -> datetime:
         return aware(self._clock())
+
+    def _require_recent(self, at: datetime) -> datetime:
+        """A partner fact's own date, refused outside the accepted window: the member-point cap
+        is kept per month of that date, and each month a partner made up would be a fresh cap.
+        Asked only of a fact to be recorded: one about anyone else is kept nowhere, not even as
+        a dead letter."""
+        now = self._now()
+        earliest, latest = now - self._max_age, now + self._max_future
+        at = aware(at)
+        if not earliest <= at <= latest:
+            raise InvalidEvent(
+                "event_time_out_of_range",
+                f"dated {at.isoformat()}; accepted from {earliest.isoformat()} "
+                f"to {latest.isoformat()}",
+            )
+        return at
 
     # ------------------------------------------------------------------ followed facts
 
@@ -339,8 +357,8 @@ class PartyLife:
         if not await self._records_party_life(data.driver_id):
             log.info("party_learning_not_recorded", reason="not_recorded")
             return
+        at = self._require_recent(data.learned_at)
         ref = f"{event.source}:{event.id}"
-        at = aware(data.learned_at)
         await self._store.add_learning(
             {
                 "_id": ref,
@@ -358,11 +376,10 @@ class PartyLife:
         consenting party member, member points here: two ledgers, two rule tables."""
         if not await self._records_party_life(data.driver_id):
             return
+        at = self._require_recent(data.logged_at)
         ref = f"{event.source}:{event.id}"
         minutes = int(data.hours * 60)
-        await self.points.award(
-            Earning(data.driver_id, "volunteer", ref, aware(data.logged_at), minutes)
-        )
+        await self.points.award(Earning(data.driver_id, "volunteer", ref, at, minutes))
 
     # ------------------------------------------------------------------ figures
 

@@ -51,3 +51,9 @@ class CasesSettings(ServiceSettings):
     # members' education: at least 32 class hours a year).
     party_attendance_share: float = Field(default=0.5, gt=0, le=1)
     party_learning_hours_per_year: float = Field(default=32.0, ge=0)
+    # Member points are capped per month of the partner fact's own date (a late fact counts in
+    # its month): one dated further back than this, or ahead of the cases clock by more than
+    # the skew allowance, is dead-lettered (event_time_out_of_range), so a partner cannot open
+    # a fresh cap with every month it makes up.
+    party_event_max_age_days: float = Field(default=62.0, gt=0, le=366)
+    party_event_max_future_minutes: float = Field(default=5.0, ge=0, le=24 * 60)

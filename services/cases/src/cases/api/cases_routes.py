@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from cases import domain
+from cases.access import refuse_driver_filters, sees_duplicates
 from cases.api.dependencies import Caller, CasesDep, view
 from cases.api.schemas import CasePage, CaseView, OpenCaseRequest, OpenedView
 from cases.intake import Intake
@@ -77,8 +78,10 @@ async def open_case(
             identity_consent=body.identity_consent,
         )
         opened = await service.intake.open_case(principal, intake)
+        shown = sees_duplicates(principal, body.driver_id)
         answer = OpenedView(
-            case=view(principal, opened.case), duplicate_candidates=opened.duplicate_candidates
+            case=view(principal, opened.case),
+            duplicate_candidates=opened.duplicate_candidates if shown else [],
         )
         return 201, answer
 
@@ -101,6 +104,9 @@ async def list_cases(
         bool, Query(description="A grid or organisation with every unit below it")
     ] = False,
 ) -> CasePage:
+    if driver_id is not None or unit is not None or unit_id is not None:
+        # Before the unit's drivers are read: a refused filter costs the store nothing.
+        refuse_driver_filters(principal)
     after = page.after(AfterTime)
     drivers = None
     if unit is not None and unit_id:

@@ -147,8 +147,16 @@ class CaseView(BaseModel):
         fields["provisional"] = any(
             v.get("provisional") and v.get("met_at") is None for v in fields["clocks"].values()
         )
+        if for_respondent:
+            # Merged cases are always one driver's, and consent is given case by case: a merge
+            # link from a case naming its driver would name the other, anonymous one's too.
+            fields.update(merged_into=None, absorbed=[])
         if for_respondent and not case.get("identity_consent"):
-            fields.update(driver_id=None, station_id=None, attachments=[], history=[])
+            # A collective may hold complaints whose drivers agreed to be named, the same
+            # driver's among them: the link alone would narrow down who filed this one.
+            fields.update(
+                driver_id=None, station_id=None, attachments=[], history=[], collective_id=None
+            )
             fields.pop("revisits", None)
             fields.pop("compensations", None)
             fields.pop("compensations_applied", None)
@@ -157,6 +165,7 @@ class CaseView(BaseModel):
 
 class OpenedView(BaseModel):
     case: CaseView
+    # Empty unless the caller is the driver or sees every case (cases.access.sees_duplicates).
     duplicate_candidates: list[str]
 
 
