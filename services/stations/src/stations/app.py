@@ -103,14 +103,16 @@ def create_app(
             first_after=settings.holds_check_seconds,
         )
         registry = RegistryHandlers(use_cases.drivers, ProcessedEvents(db[PROCESSED]))
-        kiosks = KioskHandlers(use_cases.checkins, use_cases.directory, runtime.faults)
+        kiosks = KioskHandlers(
+            use_cases.checkins, use_cases.directory, runtime.faults, settings, clock=clock
+        )
         consumer = runtime.consumer(GROUP)
         erasure = driver_erasure(runtime, StationsErasureCompleted, STEPS, kept=KEPT, clock=clock)
         consenting = following_consents(registry.handlers(), LocationConsent(db).follow)
         consumer.domain("registry.events", answering_erasure(consenting, erasure))
         runtime.retention = retention_rules(settings)
         # A kiosk's late report about an erased driver would be recorded (even refused) again.
-        driving = DrivingHandlers(use_cases.rest, use_cases.driving)
+        driving = DrivingHandlers(use_cases.rest, use_cases.driving, settings, clock=clock)
         partner_types = {**kiosks.handlers(), **driving.handlers()}
         consumer.partners(skipping_erased(partner_types, erasure))
 

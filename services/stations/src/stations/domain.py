@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -308,6 +308,27 @@ class LastSeen(BaseModel):
     lat: float
     lng: float
     at: datetime
+
+
+def implausible_partner_time(
+    field: str,
+    at: datetime,
+    now: datetime,
+    *,
+    max_future: timedelta,
+    max_age: timedelta | None = None,
+) -> str | None:
+    """Why a time a partner reports cannot be taken as given, or None when it can.
+
+    A future time would become the driver's last use (no impossible travel judged after it) or
+    a drive lasting until then; a long-past one would count again beside the uses it repeats.
+    The reason names the bound, not the time (a dead letter's details carry no values).
+    """
+    if at > now + max_future:
+        return f"{field} is more than {max_future} ahead of the service's clock"
+    if max_age is not None and at < now - max_age:
+        return f"{field} is more than {max_age} before the service's clock"
+    return None
 
 
 def impossible_travel(

@@ -26,6 +26,15 @@ class StationsSettings(ServiceSettings):
     # the grace covers neighbouring stations and clock drift of kiosks.
     max_travel_kmh: float = Field(default=120.0, gt=0)
     travel_grace_km: float = Field(default=3.0, ge=0)
+    # A partner's times (a kiosk's used_at, a driving report's reported_at) are the partner's
+    # word, and every later judgement rests on them: the window, impossible travel, the
+    # driver's last use, notify's driving state. A kiosk use older than kiosk_use_max_age_days
+    # (a kiosk offline over a holiday week still reports) or either time further ahead than
+    # partner_max_future_minutes (clock drift) goes to the dead-letter queue. The skew stays
+    # within notify's own allowance (10 minutes, notify.driving) and points' default
+    # earning_max_future_minutes, so what stations accepts is not dropped downstream.
+    kiosk_use_max_age_days: float = Field(default=7.0, gt=0, le=30)
+    partner_max_future_minutes: float = Field(default=5.0, ge=0, le=10)
 
     # Estimated travel time for nearby results and the service circle (docs/stations.md):
     # minutes = ceil(straight km x road_factor / speed of the station's road class x 60).

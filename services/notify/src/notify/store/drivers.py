@@ -92,16 +92,27 @@ class DriverStore:
             )
 
     async def note_driving(
-        self, driver_id: str, until: datetime | None, reported_at: datetime
+        self,
+        driver_id: str,
+        until: datetime | None,
+        reported_at: datetime,
+        *,
+        trusted_until: datetime,
     ) -> bool:
         """At the wheel until ``until`` (None: stopped), unless a later report is known; only
-        for a driver notify knows (nothing to hold for anyone else)."""
+        for a driver notify knows (nothing to hold for anyone else).
+
+        A known report dated after ``trusted_until`` is no later report but a clock gone wrong
+        (stored before such reports were ignored): it gives way, or it would shadow every
+        genuine report until its date.
+        """
         done = await self.facts.update_one(
             {
                 "_id": driver_id,
                 "$or": [
                     {"driving_reported_at": None},
                     {"driving_reported_at": {"$lt": reported_at}},
+                    {"driving_reported_at": {"$gt": trusted_until}},
                 ],
             },
             {"$set": {"driving_until": until, "driving_reported_at": reported_at}},

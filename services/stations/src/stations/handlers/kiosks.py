@@ -3,10 +3,16 @@
 The check-in's id is derived from the event's ``(source, id)``, so a redelivered event finds the
 check-in it already made. A use the rules refuse (unknown driver, closed station, full) is
 kept as a ``refused`` check-in that operators can list: never silently dropped, never announced.
+A ``used_at`` outside what a kiosk's clock can mean (settings ``kiosk_use_max_age_days``,
+``partner_max_future_minutes``) is not a use the rules can judge: it goes to the dead-letter
+queue (``used_at_out_of_range``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from common.clock import Clock, utc_now
 from common.dispatch import EventHandler, typed
 from common.events import CloudEvent, InvalidEvent
 from common.events.partner import PartnerServiceUsed
@@ -15,14 +21,26 @@ from common.idempotency import fingerprint
 from common.partners import PARTNER_SOURCE_PREFIX
 from stations.checkins import Checkins, Use
 from stations.directory import Directory
-from stations.domain import StationsError, derived_id
+from stations.domain import StationsError, derived_id, implausible_partner_time
+from stations.settings import StationsSettings
 
 
 class KioskHandlers:
-    def __init__(self, checkins: Checkins, directory: Directory, faults: Faults) -> None:
+    def __init__(
+        self,
+        checkins: Checkins,
+        directory: Directory,
+        faults: Faults,
+        settings: StationsSettings,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
         self._checkins = checkins
         self._directory = directory
         self._faults = faults
+        self._max_age = timedelta(days=settings.kiosk_use_max_age_days)
+        self._max_future = timedelta(minutes=settings.partner_max_future_minutes)
+        self._clock = clock
 
     async def _require_station_of(self, source: str, station_id: str) -> None:
         """A kiosk partner reports only for the stations that name it: another station's use
@@ -57,8 +75,28 @@ class KioskHandlers:
                 "conflicting_duplicate",
                 f"({event.source}, {event.id}) was already received with a different payload",
             )
+        if known is None:
+            # Judged on first receipt only: a redelivery of a use recorded then (or a crash's
+            # retry) finishes it however late it comes.
+            self._require_plausible(data.used_at)
         self._faults.hit("stations.on_service_used.before_effect")
         try:
             await self._checkins.record_use(use)
         except StationsError as refusal:
             await self._checkins.record_refused(use, refusal)
+
+    def _require_plausible(self, used_at: datetime) -> None:
+        """A kiosk's ``used_at`` is taken as given by every rule after (window, travel, the
+        driver's last use), so it must be one a kiosk's clock can mean: a use dated ahead would
+        become the driver's last use (no later use judged as impossible travel) and its
+        window's latest (every later use counting), a long-past one counts, takes a bed and
+        earns again beside the uses it repeats."""
+        wrong = implausible_partner_time(
+            "used_at",
+            used_at,
+            self._clock(),
+            max_future=self._max_future,
+            max_age=self._max_age,
+        )
+        if wrong is not None:
+            raise InvalidEvent("used_at_out_of_range", wrong)
