@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from common.events import new_event
@@ -20,6 +20,8 @@ from stations.settings import StationsSettings
 from tests.integration.stations_harness import BEILUN
 from tests.integration.test_partners_gateway import SINGLE, Headers, receipt_says
 from tests.support import produce, serve
+
+SHANGHAI = timezone(timedelta(hours=8))
 
 
 async def test_a_kiosk_use_counted_by_stations_is_applied_on_the_kiosks_receipt(
@@ -67,16 +69,18 @@ async def test_a_kiosk_use_counted_by_stations_is_applied_on_the_kiosks_receipt(
         await wait_until(lambda: drivers.find_one({"_id": driver_id}))
 
         kiosk = token("partner", partner_id="station-kiosk", scope="events:write events:read")
+        # An hour ago, in the district's time: within what stations accepts of a kiosk's time.
+        used_at = (datetime.now(SHANGHAI) - timedelta(hours=1)).replace(microsecond=0).isoformat()
         use = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
             "type": "service.used.v1",
             "subject": driver_id,
-            "time": "2026-12-03T08:15:00+08:00",
+            "time": used_at,
             "data": {
                 "station_id": station_id,
                 "service_code": "shower",
-                "used_at": "2026-12-03T08:15:00+08:00",
+                "used_at": used_at,
                 "kiosk_id": "kiosk-xp-01",
             },
         }

@@ -463,7 +463,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
             infra.kafka_bootstrap,
             p.points.topic("partner.station-kiosk.events"),
             event.to_bytes(),
-            key=driver.encode(),
+            key=subject.encode(),  # a partner record is keyed by its subject (key_mismatch)
         )
     checkins = mongo[p.dbs[2]]["checkins"]
 
