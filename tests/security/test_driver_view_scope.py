@@ -165,3 +165,18 @@ async def test_a_station_or_partner_sees_no_memberships_consents_or_other_partne
         assert (membership["mobile"], membership["home_organisation"]) == (True, HOME_BRANCH)
         assert full["consents"] == {"party_life": True}
         assert sorted(x["partner_id"] for x in full["partner_links"]) == [BOOKING, SAFETY]
+
+
+async def test_a_station_reads_every_consent_but_party_life(
+    registry: Running[RegistrySettings], token: Headers, seen: Seen
+) -> None:
+    """The counter asks drivers for consents and reads their answers, but whether a driver
+    joins party life in the app tells staff who is a party member."""
+    http = registry.http
+    url = f"/v1/drivers/{seen.driver_id}/consents"
+    staff = (await http.get(url, headers=token("station", station_id=seen.station_id))).json()
+    own = (await http.get(url, headers=token("driver", driver_id=seen.driver_id))).json()
+    assert "party_life" not in staff["current"] and "party_life" not in staff["purposes"]
+    assert all(c["purpose"] != "party_life" for c in staff["history"])
+    assert "location" in staff["purposes"]
+    assert own["current"]["party_life"]["granted"] is True

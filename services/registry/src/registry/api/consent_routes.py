@@ -31,6 +31,8 @@ from registry.service import Registry
 
 router = APIRouter(prefix="/v1", tags=["consent and family"])
 
+HIDDEN_FROM_STATIONS = frozenset({"party_life"})
+
 
 @router.get(
     "/drivers/{driver_id}/consents",
@@ -45,11 +47,20 @@ async def get_consents(
     registry: RegistryDep,
 ) -> ConsentsView:
     driver = await visible(registry, principal, driver_id)
+    if principal.role != "station":
+        return ConsentsView(
+            driver_id=driver_id,
+            current=dict(driver.consents),
+            history=driver.consent_history,
+            purposes=list(CONSENT_PURPOSES),
+        )
+    # The counter asks drivers for the other purposes; whether one joins party life in the
+    # app is the driver's political choice, and tells staff who is a party member.
     return ConsentsView(
         driver_id=driver_id,
-        current=dict(driver.consents),
-        history=driver.consent_history,
-        purposes=list(CONSENT_PURPOSES),
+        current={p: c for p, c in driver.consents.items() if p not in HIDDEN_FROM_STATIONS},
+        history=[c for c in driver.consent_history if c.purpose not in HIDDEN_FROM_STATIONS],
+        purposes=[p for p in CONSENT_PURPOSES if p not in HIDDEN_FROM_STATIONS],
     )
 
 
