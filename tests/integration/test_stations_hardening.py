@@ -231,3 +231,27 @@ async def test_a_cancellation_racing_an_attendance_never_frees_the_seat_of_an_at
     assert seats["seats_left"] == 4, "the attendee keeps the seat"
     late = await h.http.delete(f"/v1/activities/{activity}/registrations/{driver}", headers=mine)
     assert (late.status_code, late.json()["code"]) == (409, "already_attended")
+
+
+async def test_station_staff_keep_their_hours_and_capacity_but_not_where_it_stands(
+    h: Harness,
+) -> None:
+    """Staff keep their station's day-to-day facts; its place, the road it is reached by (they
+    set travel times: rest nudges, the service circle, impossible travel) and whether it exists
+    are the operators' word."""
+    station = await h.station()
+    staff = h.auth("station", station_id=station)
+
+    async def change(body: dict[str, Any], who: dict[str, str]) -> int:
+        answer = await h.http.patch(f"/v1/stations/{station}", json=body, headers=who)
+        return int(answer.status_code)
+
+    assert await change({"hours": {"always_open": True}, "capacity": {"beds": 12}}, staff) == 200
+    assert await change({"status": "temporarily_closed"}, staff) == 200
+    assert await change({"road_class": "expressway"}, staff) == 403
+    assert await change({"location": {"lat": 29.95, "lng": 121.9}}, staff) == 403
+    assert await change({"status": "retired"}, staff) == 403
+    assert await change({"status": "retired"}, h.auth()) == 200
+    assert await change({"status": "open"}, staff) == 403, "a retired station stays retired"
+    shown = (await h.http.get(f"/v1/stations/{station}", headers=h.auth())).json()
+    assert (shown["status"], shown["road_class"]) == ("retired", "urban")

@@ -36,6 +36,7 @@ from stations.domain import (
     StationStatus,
 )
 from stations.nearby import NearbyQuery
+from stations.service import Stations
 from stations.settings import StationsSettings
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -194,12 +195,32 @@ async def change_station(
         if principal.role != "operator" and "kiosk_partners" in changes:
             # Whose kiosks may report uses here (and so earn points) is the operators' word.
             raise Problem(403, "Forbidden", "only operators name a station's kiosk partners")
+        if principal.role != "operator":
+            await _staff_may_change(service, station_id, changes)
         station = await service.directory.change_station(station_id, changes)
     except (ValueError, ValidationError) as exc:
         if isinstance(exc, Problem):
             raise
         raise Problem(422, "Unprocessable Content", "the change is not valid") from exc
     return StationView.of(station, service.now())
+
+
+# What a station's own staff keep up to date. Where it stands and the road it is reached by set
+# travel times (rest nudges, the service circle, impossible travel), and whether it exists at
+# all, are the operators' word.
+STAFF_MAY_CHANGE = frozenset({"hours", "contact", "capacity", "services", "status"})
+
+
+async def _staff_may_change(service: Stations, station_id: str, changes: dict[str, Any]) -> None:
+    others = sorted(set(changes) - STAFF_MAY_CHANGE)
+    if others:
+        raise Problem(403, "Forbidden", f"only operators change a station's {', '.join(others)}")
+    if "status" not in changes:
+        return
+    if changes["status"] == "retired":
+        raise Problem(403, "Forbidden", "only operators retire a station")
+    if (await service.directory.get_station(station_id)).status == "retired":
+        raise Problem(403, "Forbidden", "only operators open a retired station again")
 
 
 @router.get(
