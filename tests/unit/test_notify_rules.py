@@ -157,6 +157,11 @@ def test_the_breaker_opens_after_repeated_failures_and_half_opens_after_the_paus
         "http://10.1.2.3/hook",
         "http://192.168.0.10/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        # SIIT's IPv4-translated spellings of loopback and the metadata address.
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[::ffff:0:a9fe:a9fe]/hook",
+        # Site-local (deprecated, routed on some networks), which older Pythons call global.
+        "http://[fec0::1]/hook",
         "http://0.0.0.0/hook",
         "ftp://93.184.215.14/hook",
         "http://user:pw@93.184.215.14/hook",
@@ -171,6 +176,9 @@ async def test_internal_and_odd_webhook_targets_are_refused_outside_development(
 async def test_a_public_address_passes_and_the_allow_list_admits_a_named_network() -> None:
     await TargetPolicy(environment="production", require_https=True).check(
         "https://93.184.215.14/hook"
+    )
+    await TargetPolicy(environment="production", require_https=True).check(
+        "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/hook"
     )
     with pytest.raises(UnsafeTarget, match="scheme"):
         await TargetPolicy(environment="production", require_https=True).check(

@@ -30,6 +30,11 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# SIIT's IPv4-translated addresses (RFC 2765): like a mapped one, a spelling of an IPv4 address.
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+# The only IPv6 addresses handed out as public: anything else (site-local fec0::/10, which
+# older Pythons call global, among them) is refused, whatever ``is_global`` says.
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 _LOW_32_BITS = 0xFFFFFFFF
 
 
@@ -50,6 +55,8 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]
     if any(address in network for network in _NAT64):
         found.append(low)
     if address in _IPV4_COMPATIBLE and int(address) > 1:
+        found.append(low)
+    if address in _IPV4_TRANSLATED:
         found.append(low)
     if address.sixtofour is not None:
         found.append(address.sixtofour)
@@ -112,7 +119,9 @@ class TargetPolicy:
             return True
         # A mapped address is only a spelling of the IPv4 one; the others are IPv6 addresses too.
         judged: list[IpAddress] = list(carried)
-        if address.ipv4_mapped is None:
+        if address.ipv4_mapped is None and address not in _IPV4_TRANSLATED:
+            if address not in _GLOBAL_UNICAST and not carried:
+                return False
             judged.append(address)
         return all(a.is_global and not a.is_multicast for a in judged)
 
