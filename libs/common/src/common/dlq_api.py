@@ -33,6 +33,7 @@ from common.authz import require_scope
 from common.dead_letters import DeadLetterRecord, DeadLetters, lag_total
 from common.dlq import DLQ_SUFFIX
 from common.dlq_replay import REPLAYS, ReplayLedger, ReplayView, masked_payload, replay_headers
+from common.logging import scrub
 from common.pagination import AfterTime, PageQuery, Position
 from common.problems import Problem
 from common.requests import IdempotencyKey, run_once
@@ -233,7 +234,8 @@ def _view(record: DeadLetterRecord, replay: ReplayView | None, prefix: str) -> D
         partition=record.partition,
         offset=record.offset,
         timestamp=record.timestamp,
-        key=record.key.decode(errors="replace"),
+        # The key is the writer's choice too (a partner writing to Kafka keys as it likes).
+        key=scrub(record.key.decode(errors="replace")),
         reason=h.get("dlq-reason"),
         error=h.get("dlq-error"),
         consumer_group=h.get("dlq-consumer-group"),
