@@ -127,10 +127,13 @@ async def test_circle_coverage_is_the_share_of_consenting_bases_within_15_minute
 async def test_a_driver_reads_the_catalogue_items_for_their_kind(h: Harness) -> None:
     taxi = await _register(h, None, kind="taxi")
     truck = await _register(h, None)  # no kind: a container truck, as before kinds existed
-    mine = (await h.http.get("/v1/lifecycle", headers=h.auth("driver", sub=taxi))).json()
+    # A driver is who the token's driver_id says, whatever its subject (the app's login).
+    as_taxi = h.auth("driver", sub="login-7", driver_id=taxi)
+    mine = (await h.http.get("/v1/lifecycle", headers=as_taxi)).json()
     codes = {i["code"] for s in mine["stages"] for i in s["items"]}
     assert mine["kind"] == "taxi" and "truck_parking" not in codes and "shower" in codes
-    trucker = (await h.http.get("/v1/lifecycle", headers=h.auth("driver", sub=truck))).json()
+    as_trucker = h.auth("driver", sub="login-8", driver_id=truck)
+    trucker = (await h.http.get("/v1/lifecycle", headers=as_trucker)).json()
     assert trucker["kind"] == "container_truck" and trucker["item_count"] == 80
     await h.publish(
         "registry.events",

@@ -111,9 +111,10 @@ async def _kind_for(
     principal: Principal, service: Service, kind: DriverKind | None
 ) -> DriverKind | None:
     """A driver reading without ``kind`` sees the items for their own kind, if known."""
-    if kind is not None or principal.role != "driver":
+    if kind is not None or principal.role != "driver" or principal.driver_id is None:
         return kind
-    facts = await service.drivers.facts(principal.sub)
+    # The driver's id claim, as everywhere (the token's subject is the app's login, not it).
+    facts = await service.drivers.facts(principal.driver_id)
     return facts.kind if facts else None
 
 
