@@ -22,6 +22,7 @@ from common.erasure import answering_erasure, driver_erasure, keyed_pseudonym, s
 from common.events import DOMAIN_EVENTS
 from common.events.notify import NotifyErasureCompleted
 from common.idempotency import ProcessedEvents
+from common.partner_directory import PartnerDirectoryFeed
 from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from common.requests import idempotency_indexes, keep_requests
@@ -148,6 +149,7 @@ def build_notify(
         partner_links=PartnerLinkBook(db),
         webhook_consents=NotificationConsents(db),
         erased=ErasedDrivers(db, keyed_pseudonym(settings.pii_hmac_key)),
+        partners=runtime.directory,
     )
     channels = Channels(
         webhooks=WebhookSender(
@@ -177,6 +179,17 @@ def build_notify(
         # Read when a broadcast is resolved: the runtime starts the relay after wiring.
         relay=lambda: runtime.relay,
     )
+
+
+async def follow_partners(runtime: Runtime) -> None:
+    """Feed the runtime's partner directory from ``partners.events`` (common.partner_directory),
+    read to its end before the first webhook goes out.
+
+    The runtime starts the feed for services that consume partner topics only; notify reads
+    none, but must know which partners are suspended to refuse their webhooks. Started here,
+    before consuming starts, and stopped by the runtime with everything else."""
+    runtime.directory_feed = PartnerDirectoryFeed(runtime.settings, runtime.directory)
+    await runtime.directory_feed.start()
 
 
 def create_app(
@@ -239,6 +252,7 @@ def create_app(
                 outbox_collections=OUTBOX_COLLECTIONS,
                 rotated=ROTATED,
                 wire=wire,
+                prepare=follow_partners,
                 store=store,
                 broker=broker,
             ) as runtime:

@@ -17,6 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from common.events import EventData
 from common.logging import get_logger
+from common.partner_directory import PartnerDirectory
 from common.pii import PiiProtector
 from notify.channels.breaker import CircuitBreakers
 from notify.channels.senders import DeliveryError, Outcome, SmsGateway, WebhookSender
@@ -37,6 +38,7 @@ from notify.store.rate_limits import RateLimitStore
 from notify.store.webhooks import WebhookStore
 from notify.template_admin import Templates
 from notify.templates import render, spec_for, variables_of
+from notify.webhooks import is_suspended
 
 log = get_logger(__name__)
 
@@ -82,6 +84,8 @@ class DeliveryStores:
     drivers: DriverStore
     webhooks: WebhookStore
     rate_limits: RateLimitStore
+    # Which partners partners.events announced suspended: their webhooks are not sent.
+    partners: PartnerDirectory
 
 
 class Delivery:
@@ -103,6 +107,7 @@ class Delivery:
         self._facts = facts
         self._templates = templates
         self._webhooks = stores.webhooks
+        self._partners = stores.partners
         self._rate_limits = stores.rate_limits
         self._channels = channels
         self._pii = pii
@@ -301,6 +306,12 @@ class Delivery:
             subscription = await self._webhooks.get(doc.get("subscription_id") or "")
             if subscription is None or not subscription.get("active"):
                 raise DeliveryError("subscription_removed", retryable=False)
+            if is_suspended(self._partners, subscription["partner_id"]):
+                # Checked before each attempt, like the link and consent below: a notification
+                # queued or waiting out a retry when the suspension was announced is not sent
+                # either. Final, not held: a reinstated partner gets what happens from then on,
+                # never a backlog of drivers' notifications from its suspension.
+                raise DeliveryError("partner_suspended", retryable=False)
             if not await self._records.still_reaches(doc["driver_id"], subscription):
                 raise DeliveryError("partner_no_longer_reaches_driver", retryable=False)
             return await self._channels.webhooks.send(

@@ -17,6 +17,7 @@ from common.clock import Clock
 from common.erased_drivers import ErasedDrivers
 from common.faults import Faults
 from common.outbox import RelayRef, no_relay
+from common.partner_directory import PartnerDirectory
 from common.partner_links import PartnerLinkBook
 from common.pii import PiiProtector
 from notify.broadcasts import Broadcasts
@@ -51,6 +52,8 @@ class Stores:
     webhook_consents: NotificationConsents
     # The drivers erasure forgot (by pseudonym), for pages that carry their drivers' facts.
     erased: ErasedDrivers
+    # The partners' status as partners.events announces it: a suspended one gets no webhooks.
+    partners: PartnerDirectory
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,10 @@ class Notify:
             delivery=Delivery(
                 records,
                 stores=DeliveryStores(
-                    drivers=stores.drivers, webhooks=stores.webhooks, rate_limits=stores.rate_limits
+                    drivers=stores.drivers,
+                    webhooks=stores.webhooks,
+                    rate_limits=stores.rate_limits,
+                    partners=stores.partners,
                 ),
                 facts=facts,
                 templates=templates,
@@ -115,7 +121,13 @@ class Notify:
             inbox=Inbox(records),
             preferences=PreferenceBook(stores.drivers, pii=pii, clock=clock),
             templates=templates,
-            webhooks=Webhooks(stores.webhooks, policy=channels.policy, pii=pii, clock=clock),
+            webhooks=Webhooks(
+                stores.webhooks,
+                policy=channels.policy,
+                pii=pii,
+                clock=clock,
+                directory=stores.partners,
+            ),
             broadcasts=broadcasts,
             driving=DrivingState(
                 stores.drivers, stores.notifications, settings=settings, clock=clock

@@ -50,6 +50,7 @@ from points.statements import Signer, Statements
 from points.store import (
     accounts,
     entries,
+    maker_totals,
     parked,
     redemptions,
     review,
@@ -60,6 +61,7 @@ from points.store import (
 from points.store.accounts import ACCOUNTS, AccountStore
 from points.store.entries import EntryStore
 from points.store.leaderboards import Standings
+from points.store.maker_totals import MakerTotals
 from points.store.parked import PARKED, ParkedEvents
 from points.store.redemptions import RedemptionStore
 from points.store.review import HeldForReview
@@ -83,7 +85,20 @@ INDEXES = [
     *voucher_store.INDEXES,
     *APPROVAL_INDEXES,
     *partner_links.INDEXES,
+    *maker_totals.INDEXES,
 ]
+
+
+# What wiring builds that the routes read from ``app.state`` under the same name.
+WIRED_FOR_ROUTES = (
+    "holds",
+    "maker_totals",
+    "mall",
+    "statements",
+    "vouchers",
+    "leaderboards",
+    "simulator",
+)
 
 
 def voucher_keys(settings: PointsSettings) -> VoucherKeys:
@@ -150,6 +165,12 @@ def create_app(
         )
         parts["service"] = service
         parts["holds"] = Holds(service, service.review, clock)
+        parts["maker_totals"] = MakerTotals(
+            runtime.db,
+            limit=settings.adjustment_approval_threshold,
+            window=timedelta(hours=settings.adjustment_window_hours),
+            clock=clock,
+        )
         parts["mall"] = Mall(
             service,
             RewardStore(runtime.db),
@@ -248,17 +269,15 @@ def create_app(
             maintenance.start()
             app.state.runtime = runtime
             app.state.service = service
-            app.state.holds = parts["holds"]
-            app.state.account_readers = AccountReaders(PartnerLinkBook(runtime.db))
+            app.state.account_readers = AccountReaders(
+                PartnerLinkBook(runtime.db), runtime.directory
+            )
             app.state.maintenance = maintenance
-            app.state.mall = parts["mall"]
-            app.state.statements = parts["statements"]
-            app.state.vouchers = parts["vouchers"]
-            app.state.leaderboards = parts["leaderboards"]
+            for name in WIRED_FOR_ROUTES:
+                setattr(app.state, name, parts[name])
             app.state.figures = Figures(
                 EntryStore(runtime.db), clock=clock, zone=settings.district_timezone
             )
-            app.state.simulator = parts["simulator"]
             app.state.readiness = readiness_checks(runtime)
             areas = points_areas(service, parts["mall"])
             try:

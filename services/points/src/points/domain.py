@@ -55,6 +55,24 @@ class NotReversible(PointsError):
     pass
 
 
+class PartnerSuspended(PointsError):
+    """A suspended partner's driver lookup: the partners gateway's refusal, type and reason
+    alike, so a partner's software reads one answer from either service."""
+
+    reason = "partner_suspended"
+    problem_detail = "the partner is suspended"
+
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(f"partner {partner_id!r} is suspended")
+
+    @property
+    def problem_type(self) -> str:
+        return "urn:driverhome:partners:partner_suspended"
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
 class Cause(BaseModel):
     """Why an entry exists: the event that caused it, or the operator and their reason."""
 

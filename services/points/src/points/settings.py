@@ -56,6 +56,9 @@ class PointsSettings(ServiceSettings):
     # Four eyes: a manual adjustment of more than this many points (either sign) waits for a
     # second operator's approval (points:approve); smaller ones apply at once.
     adjustment_approval_threshold: int = Field(default=500, ge=0, le=100_000)
+    # ... and so does one that would take the points its maker adjusted alone within this many
+    # hours (rolling, either sign) past that threshold: many small ones make no large one.
+    adjustment_window_hours: float = Field(default=24.0, gt=0, le=24 * 31)
     # Statements: base64 of the 32-byte Ed25519 private key (seed) that signs them.
     statement_signing_key: str = _DEV_STATEMENT_KEY
     # Mall vouchers (points.vouchers): base64 of the 32-byte Ed25519 seed that signs them.

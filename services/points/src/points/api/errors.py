@@ -6,7 +6,7 @@ Every other refusal conflicts with the account's or the redemption's state: 409.
 from __future__ import annotations
 
 from common.domain_errors import ErrorTable, StatusTable
-from points.domain import AccountNotFound, EntryNotFound, PointsError
+from points.domain import AccountNotFound, EntryNotFound, PartnerSuspended, PointsError
 from points.holds import HoldNotFound
 from points.ledger import LedgerContention
 from points.redemptions import CodeLocked, KeyReused, NotAllowedHere, RedemptionNotFound, WrongCode
@@ -22,6 +22,7 @@ STATUSES: StatusTable = {
     RewardNotFound: 404,
     StatementNotFound: 404,
     NotAllowedHere: 403,
+    PartnerSuspended: 403,
     KeyReused: 422,
     NotSimulable: 422,
     WrongCode: 422,

@@ -35,6 +35,7 @@ from points.holds import Holds
 from points.readers import AccountReaders
 from points.rules import RuleSpec
 from points.service import PointsService
+from points.store.maker_totals import MakerTotals
 
 router = APIRouter(prefix="/v1")
 
@@ -60,6 +61,11 @@ Service = Annotated[PointsService, Depends(_service)]
 def _approvals(request: Request) -> Approvals:
     approvals: Approvals = request.app.state.approvals
     return approvals
+
+
+def _maker_totals(request: Request) -> MakerTotals:
+    totals: MakerTotals = request.app.state.maker_totals
+    return totals
 
 
 async def _holds(request: Request) -> Holds:
@@ -210,7 +216,13 @@ async def adjust(
     if body.amount == 0:
         raise Problem(422, "Unprocessable Content", "an adjustment must change the balance")
     await _account_or_404(service, driver_id)
-    if abs(body.amount) > request.app.state.settings.adjustment_approval_threshold:
+    request_id = idempotency_key or uuid.uuid4().hex
+    threshold = request.app.state.settings.adjustment_approval_threshold
+    # Judged by the maker's running total too (points.store.maker_totals): twenty adjustments
+    # of 500 are one of 10,000 to the driver, and wait for a second person like it.
+    if abs(body.amount) > threshold or not await _maker_totals(request).take(
+        principal.sub, driver_id, request_id, abs(body.amount)
+    ):
         proposal = Proposal(
             area=ADJUSTMENT,
             command={"driver_id": driver_id, **body.model_dump(mode="json")},
@@ -226,7 +238,7 @@ async def adjust(
         operator=principal.sub,
         reason=body.reason,
         sanction=body.sanction,
-        request_id=idempotency_key or uuid.uuid4().hex,
+        request_id=request_id,
     )
     if entry.state == "rejected":
         raise Problem(409, "Conflict", str(entry.detail.get("rejected", "not applied")))
