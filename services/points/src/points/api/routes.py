@@ -200,9 +200,11 @@ async def reverse(body: ReversalRequest, principal: Adjuster, service: Service) 
     response_model=EntryView,
     tags=["corrections"],
     summary="A manual adjustment by an operator, with a mandatory reason (audited)",
-    description="More than `adjustment_approval_threshold` points (either sign) answers 202 "
-    "with a pending approval request: a second operator with points:approve approves it at "
-    "/v1/approvals/{approval_id}/approve, which applies it once.",
+    description="More than `adjustment_approval_threshold` points (either sign), in this "
+    "adjustment or together with those the same operator applied alone within "
+    "`adjustment_window_hours`, answers 202 with a pending approval request: a second operator "
+    "with points:approve approves it at /v1/approvals/{approval_id}/approve, which applies it "
+    "once.",
     responses=ACCEPTED,
 )
 async def adjust(
