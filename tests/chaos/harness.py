@@ -297,11 +297,16 @@ class Workload:
         self.config = config
         self.rules = _default_rules()
         self.base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-        self.points_drivers = [unique_name("drvp_") for _ in range(max(5, config.events // 10))]
+        # Enough drivers that every partner event of the run fits their daily caps (volunteer
+        # and training, about 180 points a day each, all awarded today): every award counts
+        # in full, so each one's points are known in advance.
+        partner_events = 2 * (config.events + config.wave)
+        self.points_drivers = [unique_name("drvp_") for _ in range(max(5, partner_events // 6))]
         self.registrations: list[CloudEvent] = []
         self.sent: list[Sent] = []
         self._partner_count = 0
         self._volunteered: dict[str, int] = {}
+        self._trained: dict[str, int] = {}
 
     def topic(self, name: str) -> str:
         return f"{self.run}.{name}"
@@ -337,21 +342,9 @@ class Workload:
         for _ in range(count):
             n = self._partner_count
             self._partner_count += 1
-            driver = self.points_drivers[n % len(self.points_drivers)]
             at = self.base - timedelta(days=1 + (n // len(self.points_drivers)) % 25)
             hours = 1 + n % 4
-            data: TrainingCompleted | VolunteerLogged
-            volunteer = next(r for r in self.rules if r.event_type == "volunteer.logged.v1")
-            volunteered = self._volunteered.get(driver, 0) + volunteer.base_points({"hours": hours})
-            if n % 2 and volunteered <= (volunteer.cap_per_day or volunteered):
-                self._volunteered[driver] = volunteered
-                data = VolunteerLogged(
-                    driver_id=driver, activity="港区交通疏导", hours=hours, logged_at=at
-                )
-            else:
-                data = TrainingCompleted(
-                    driver_id=driver, course_id=f"C-{n % 7}", hours=hours, completed_at=at
-                )
+            driver, data = self._within_caps(n, hours, at)
             partner = PARTNER_OF[data.event_type]
             event = new_event(data, source=f"partner/{partner}", subject=driver, time=at)
             award = entry_id(driver, "award", event.source, event.id)
@@ -366,6 +359,32 @@ class Workload:
             )
         self.sent.extend(wave)
         return wave
+
+    def _within_caps(
+        self, n: int, hours: int, at: datetime
+    ) -> tuple[str, TrainingCompleted | VolunteerLogged]:
+        """The ``n``-th partner event: volunteer work or training, for the first driver from
+        ``n`` on whose day still has room for it under its rule's daily cap."""
+        volunteer = next(r for r in self.rules if r.event_type == "volunteer.logged.v1")
+        training = next(r for r in self.rules if r.event_type == "training.completed.v1")
+        drivers = self.points_drivers
+        for step in range(len(drivers)):
+            driver = drivers[(n + step) % len(drivers)]
+            volunteered = self._volunteered.get(driver, 0) + volunteer.base_points({"hours": hours})
+            trained = self._trained.get(driver, 0) + training.base_points({"hours": hours})
+            fits_volunteer = volunteered <= (volunteer.cap_per_day or volunteered)
+            fits_training = trained <= (training.cap_per_day or trained)
+            if fits_volunteer and (n % 2 or not fits_training):
+                self._volunteered[driver] = volunteered
+                return driver, VolunteerLogged(
+                    driver_id=driver, activity="港区交通疏导", hours=hours, logged_at=at
+                )
+            if fits_training:
+                self._trained[driver] = trained
+                return driver, TrainingCompleted(
+                    driver_id=driver, course_id=f"C-{n % 7}", hours=hours, completed_at=at
+                )
+        raise RuntimeError("more partner events than the drivers' daily caps take: more drivers")
 
     def kiosk_wave(self, count: int) -> tuple[list[str], list[Sent]]:
         """Three visits per (new) driver on three different days: the stations rule's daily cap
