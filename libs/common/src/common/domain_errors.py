@@ -63,6 +63,24 @@ class DomainError(Exception):
 StatusTable = Mapping[type[DomainError], int]
 
 
+class PartnerSuspendedRefusal(DomainError):
+    """A suspended partner's request, answered alike by every service that refuses it (the
+    partners gateway's type and ``reason``), so a partner's software reads one answer. A
+    service's own error derives from this and from the service's error base."""
+
+    reason = "partner_suspended"
+
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(f"partner {partner_id!r} is suspended")
+
+    @property
+    def problem_type(self) -> str:
+        return "urn:driverhome:partners:partner_suspended"
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
 @dataclass(frozen=True)
 class ErrorTable:
     """A service's domain errors (``base`` and below) and the status each answers with;

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from common.domain_errors import DomainError
+from common.domain_errors import DomainError, PartnerSuspendedRefusal
 from common.events.notify import NotifyChannel
 from common.events.registry import DRIVER_KINDS
 
@@ -101,22 +101,8 @@ class Conflict(NotifyError):
     pass
 
 
-class PartnerSuspended(NotifyError):
-    """A suspended partner's webhook subscriptions: the partners gateway's refusal, type and
-    reason alike, so a partner's software reads one answer from either service."""
-
-    reason = "partner_suspended"
-    problem_detail = "the partner is suspended"
-
-    def __init__(self, partner_id: str) -> None:
-        super().__init__(f"partner {partner_id!r} is suspended")
-
-    @property
-    def problem_type(self) -> str:
-        return "urn:driverhome:partners:partner_suspended"
-
-    def problem_members(self) -> dict[str, Any]:
-        return {"reason": self.reason}
+class PartnerSuspended(PartnerSuspendedRefusal, NotifyError):
+    """A suspended partner's webhook subscriptions."""
 
 
 class InvalidPreferences(Unprocessable):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.domain_errors import DomainError
+from common.domain_errors import DomainError, PartnerSuspendedRefusal
 from common.events.points import Grade
 from common.events.registry import DriverKind
 
@@ -55,22 +55,8 @@ class NotReversible(PointsError):
     pass
 
 
-class PartnerSuspended(PointsError):
-    """A suspended partner's driver lookup: the partners gateway's refusal, type and reason
-    alike, so a partner's software reads one answer from either service."""
-
-    reason = "partner_suspended"
-    problem_detail = "the partner is suspended"
-
-    def __init__(self, partner_id: str) -> None:
-        super().__init__(f"partner {partner_id!r} is suspended")
-
-    @property
-    def problem_type(self) -> str:
-        return "urn:driverhome:partners:partner_suspended"
-
-    def problem_members(self) -> dict[str, Any]:
-        return {"reason": self.reason}
+class PartnerSuspended(PartnerSuspendedRefusal, PointsError):
+    """A suspended partner's driver lookup."""
 
 
 class Cause(BaseModel):
