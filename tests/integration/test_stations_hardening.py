@@ -255,3 +255,38 @@ async def test_station_staff_keep_their_hours_and_capacity_but_not_where_it_stan
     assert await change({"status": "open"}, staff) == 403, "a retired station stays retired"
     shown = (await h.http.get(f"/v1/stations/{station}", headers=h.auth())).json()
     assert (shown["status"], shown["road_class"]) == ("retired", "urban")
+
+
+async def test_an_attendance_recorded_before_the_mark_still_keeps_the_seat(h: Harness) -> None:
+    """Attendances stored before a registration was marked on attendance: the driver's
+    cancellation is refused all the same."""
+    station = await h.station()
+    staff = h.auth("station", station_id=station)
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    created = await h.http.post(
+        f"/v1/stations/{station}/activities",
+        json={
+            "kind": "training",
+            "title": "安全驾驶培训",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "capacity": 5,
+        },
+        headers=staff,
+    )
+    activity = created.json()["activity_id"]
+    driver = await h.driver()
+    mine = h.auth("driver", driver_id=driver)
+    assert (
+        await h.http.post(f"/v1/activities/{activity}/registrations", headers=mine)
+    ).status_code == 200
+    attended = await h.http.post(
+        f"/v1/activities/{activity}/attendance", json={"driver_id": driver}, headers=staff
+    )
+    assert attended.status_code == 201, attended.text
+    # As such an activity is stored: the attendance, and no mark on the registration.
+    await h.db["activities"].update_one({"_id": activity}, {"$unset": {"attended": ""}})
+    late = await h.http.delete(f"/v1/activities/{activity}/registrations/{driver}", headers=mine)
+    assert (late.status_code, late.json()["code"]) == (409, "already_attended")
+    seats = (await h.http.get(f"/v1/activities/{activity}", headers=h.auth())).json()
+    assert seats["seats_left"] == 4

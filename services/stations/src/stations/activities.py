@@ -109,6 +109,10 @@ class Activities:
 
     async def unregister(self, activity_id: str, driver_id: str) -> Activity:
         await self.get_activity(activity_id)
+        attendance_id = derived_id("att", activity_id, driver_id)
+        if await self._activities.attendance(attendance_id) is not None:
+            # Recorded before attendances marked the registration: the mark cannot refuse it.
+            raise AlreadyAttended(f"driver {driver_id} attended {activity_id}")
         if not await self._activities.unregister(activity_id, driver_id):
             if await self._activities.has_attended(activity_id, driver_id):
                 raise AlreadyAttended(f"driver {driver_id} attended {activity_id}")
