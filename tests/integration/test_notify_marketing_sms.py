@@ -25,6 +25,15 @@ from tests.integration.test_notify_delivery import (
 from tests.support import serve
 
 
+def clinic(fleet: str) -> dict[str, Any]:
+    """A marketing broadcast (category ``activity``) to one fleet."""
+    return {
+        "category": "activity",
+        "segment": {"kind": "fleet", "value": fleet},
+        "content": {"zh-CN": {"title": "司机之家义诊", "body": "周六上午霞浦站。"}},
+    }
+
+
 def consent(driver: str, given: bool, at: datetime) -> Any:
     answer = DriverUpdated(
         driver_id=driver,
@@ -73,11 +82,7 @@ async def test_a_held_marketing_sms_is_not_sent_after_the_consent_is_withdrawn(
             await wait_until(both_consent, timeout=30)
             made = await http.post(
                 "/v1/broadcasts",
-                json={
-                    "category": "activity",
-                    "segment": {"kind": "fleet", "value": fleet},
-                    "content": {"zh-CN": {"title": "司机之家义诊", "body": "周六上午霞浦站。"}},
-                },
+                json=clinic(fleet),
                 headers=token("operator"),
             )
             assert made.status_code == 201, made.text
@@ -161,11 +166,7 @@ async def test_a_marketing_page_fanned_out_after_a_withdrawal_leaves_that_inbox_
         broadcasts.fan_out = withdrawn_first
         made = await http.post(
             "/v1/broadcasts",
-            json={
-                "category": "activity",
-                "segment": {"kind": "fleet", "value": fleet},
-                "content": {"zh-CN": {"title": "司机之家义诊", "body": "周六上午霞浦站。"}},
-            },
+            json=clinic(fleet),
             headers=token("operator"),
         )
         assert made.status_code == 201, made.text

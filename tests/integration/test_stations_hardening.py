@@ -181,11 +181,9 @@ async def test_a_unit_held_for_a_check_in_never_stored_goes_back_after_the_grace
     assert await h.db["orphan_holds"].count_documents({"station_id": station}) == 0
 
 
-async def test_a_cancellation_racing_an_attendance_never_frees_the_seat_of_an_attendee(
-    h: Harness,
-) -> None:
-    """Staff record a driver's attendance while the driver cancels the registration: the seat
-    goes back only if no attendance (and its points) is recorded."""
+async def training_of_five(h: Harness) -> tuple[dict[str, str], str]:
+    """A new station's staff headers, and a training there with five seats (registration
+    required) starting in an hour."""
     station = await h.station()
     staff = h.auth("station", station_id=station)
     starts = datetime.now(UTC) + timedelta(hours=1)
@@ -201,7 +199,15 @@ async def test_a_cancellation_racing_an_attendance_never_frees_the_seat_of_an_at
         headers=staff,
     )
     assert created.status_code == 201, created.text
-    activity = created.json()["activity_id"]
+    return staff, str(created.json()["activity_id"])
+
+
+async def test_a_cancellation_racing_an_attendance_never_frees_the_seat_of_an_attendee(
+    h: Harness,
+) -> None:
+    """Staff record a driver's attendance while the driver cancels the registration: the seat
+    goes back only if no attendance (and its points) is recorded."""
+    staff, activity = await training_of_five(h)
     driver = await h.driver()
     mine = h.auth("driver", driver_id=driver)
     registered = await h.http.post(f"/v1/activities/{activity}/registrations", headers=mine)
@@ -260,21 +266,7 @@ async def test_station_staff_keep_their_hours_and_capacity_but_not_where_it_stan
 async def test_an_attendance_recorded_before_the_mark_still_keeps_the_seat(h: Harness) -> None:
     """Attendances stored before a registration was marked on attendance: the driver's
     cancellation is refused all the same."""
-    station = await h.station()
-    staff = h.auth("station", station_id=station)
-    starts = datetime.now(UTC) + timedelta(hours=1)
-    created = await h.http.post(
-        f"/v1/stations/{station}/activities",
-        json={
-            "kind": "training",
-            "title": "安全驾驶培训",
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=2)).isoformat(),
-            "capacity": 5,
-        },
-        headers=staff,
-    )
-    activity = created.json()["activity_id"]
+    staff, activity = await training_of_five(h)
     driver = await h.driver()
     mine = h.auth("driver", driver_id=driver)
     assert (
