@@ -404,8 +404,9 @@ async def test_only_the_driver_and_caseworkers_learn_which_cases_a_driver_has_op
 ) -> None:
     """Intake's duplicate candidates are the driver's open cases of the category, whichever
     channel opened them: a station (any driver) or a partner (its drivers) opening a case would
-    learn in which sensitive categories the driver has cases. The driver's app and the
-    dispatchers and supervisors who see every case get them; everyone else an empty list."""
+    learn in which sensitive categories the driver has cases. The driver's app, the
+    dispatchers and supervisors who see every case, and the care broker the driver is named to
+    (who sees the driver's cases anyway) get them; everyone else an empty list."""
     cases = make_settings(CasesSettings)
     driver = unique_name("drv_")
     health = {
@@ -418,6 +419,7 @@ async def test_only_the_driver_and_caseworkers_learn_which_cases_a_driver_has_op
         "station": token("station", station_id="ST-any", sub="staff-any"),
         "partner": token("partner", partner_id=BOOKING, scope="cases:open"),
         "care broker": token("operator", scope="cases:care", sub="care-1"),
+        "named broker": token("operator", scope="cases:care", sub="care-2"),
         "driver": token("driver", driver_id=driver, sub=f"sub-{driver}"),
         "dispatcher": token("operator", scope="cases:dispatch", sub="dispatcher-1"),
         "supervisor": token("operator", scope="cases:supervise", sub="supervisor-1"),
@@ -427,6 +429,12 @@ async def test_only_the_driver_and_caseworkers_learn_which_cases_a_driver_has_op
         await wait_until(lambda: links_settled(mongo, cases.mongo_db, {driver: True}), timeout=60)
         first = await c.post("/v1/cases", json=health, headers=openers["driver"])
         assert first.status_code == 201, first.text
+        named = await c.put(
+            f"/v1/dossiers/{driver}/broker",
+            json={"broker_id": "care-2"},
+            headers=openers["supervisor"],
+        )
+        assert named.status_code == 200, named.text
         answers = {
             who: await c.post("/v1/cases", json=health, headers=h) for who, h in openers.items()
         }
@@ -437,5 +445,6 @@ async def test_only_the_driver_and_caseworkers_learn_which_cases_a_driver_has_op
     told = {who: answer.json()["duplicate_candidates"] for who, answer in answers.items()}
     hidden = {who: told[who] for who in ("station", "partner", "care broker")}
     assert hidden == {"station": [], "partner": [], "care broker": []}
-    assert all(first_id in told[who] for who in ("driver", "dispatcher", "supervisor")), told
+    shown = ("driver", "dispatcher", "supervisor", "named broker")
+    assert all(first_id in told[who] for who in shown), told
     assert stored == 1 + len(openers), "every opener's case was filed all the same"

@@ -40,13 +40,20 @@ def refuse_driver_filters(principal: Principal) -> None:
         )
 
 
-def sees_duplicates(principal: Principal, driver_id: str) -> bool:
+def sees_duplicates(principal: Principal, driver_id: str, broker_id: str | None = None) -> bool:
     """Whether intake shows this caller the driver's open cases of the new case's category: the
-    driver's own app and caseworkers who see every case. A station or partner opening a case
-    for a driver would otherwise learn in which (sensitive) categories the driver has cases."""
+    driver's own app, caseworkers who see every case, and the care broker the driver is named
+    to (``broker_id``, from the dossier as intake found it), who sees the driver's cases anyway.
+    A station or partner opening a case for a driver would otherwise learn in which (sensitive)
+    categories the driver has cases."""
     if principal.role == "driver":
         return principal.driver_id == driver_id
-    return principal.role == "operator" and bool(actors_of(principal) & OVERSIGHT)
+    if principal.role != "operator":
+        return False
+    actors = actors_of(principal)
+    if actors & OVERSIGHT:
+        return True
+    return "care" in actors and broker_id is not None and broker_id == principal.sub
 
 
 def _own_listing(principal: Principal) -> CaseListing:

@@ -42,6 +42,8 @@ class Intake:
 class Opened:
     case: Case
     duplicate_candidates: list[str]
+    # The care broker the driver was named to when the case was filed (read in the same write).
+    broker_id: str | None = None
 
 
 def duplicate_candidates(
@@ -108,7 +110,7 @@ class CaseIntake:
         duplicates = duplicate_candidates(open_cases, intake.category, since, limit=10)
         await records.flush(case_id, inserted=case.doc)
         drop_outbox(case.doc)
-        return Opened(case, duplicates)
+        return Opened(case, duplicates, listing.broker_id)
 
     async def _open_before_listed(self, driver_id: str, listing: Listing) -> dict[str, Document]:
         """The open cases of a dossier from before it kept them, read once and then kept."""

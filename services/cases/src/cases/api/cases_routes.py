@@ -78,7 +78,7 @@ async def open_case(
             identity_consent=body.identity_consent,
         )
         opened = await service.intake.open_case(principal, intake)
-        shown = sees_duplicates(principal, body.driver_id)
+        shown = sees_duplicates(principal, body.driver_id, opened.broker_id)
         answer = OpenedView(
             case=view(principal, opened.case),
             duplicate_candidates=opened.duplicate_candidates if shown else [],

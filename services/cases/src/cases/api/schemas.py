@@ -165,7 +165,8 @@ class CaseView(BaseModel):
 
 class OpenedView(BaseModel):
     case: CaseView
-    # Empty unless the caller is the driver or sees every case (cases.access.sees_duplicates).
+    # Empty unless the caller is the driver, sees every case or is the driver's care broker
+    # (cases.access.sees_duplicates).
     duplicate_candidates: list[str]
 
 

@@ -44,6 +44,7 @@ class Listing:
 
     case_ids: list[str] | None  # None: a dossier from before dossiers listed cases
     open_cases: dict[str, Document] | None  # None: from before dossiers kept the open ones
+    broker_id: str | None = None  # the care broker the driver was named to
 
 
 INDEXES = [Indexes(DOSSIERS, (IndexModel([("broker_id", 1), ("_id", 1)], name="broker"),))]
@@ -86,7 +87,7 @@ class DossierStore:
                 "$addToSet": {CASE_IDS: case_id},
                 "$set": {f"{OPEN_CASES}.{case_id}": summary},
             },
-            projection={CASE_IDS: 1, OPEN_CASES: 1, OPEN_LISTED: 1},
+            projection={CASE_IDS: 1, OPEN_CASES: 1, OPEN_LISTED: 1, "broker_id": 1},
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
@@ -94,9 +95,11 @@ class DossierStore:
             return Listing([], {})
         listed = before.get(CASE_IDS)
         open_cases = before.get(OPEN_CASES) or {}
+        broker = before.get("broker_id")
         return Listing(
             None if listed is None else list(listed),
             dict(open_cases) if before.get(OPEN_LISTED) and listed is not None else None,
+            broker if isinstance(broker, str) else None,
         )
 
     async def list_cases(self, driver_id: str, case_ids: list[str]) -> None:
