@@ -310,3 +310,58 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "cap_per_month": 150,
     },
 }
+
+# Who made the versions the service seeds, as opposed to an operator's name.
+DEFAULT_AUTHOR = "default"
+
+# Default rules as earlier releases seeded them, kept as they were then (not derived from the
+# ones above, which move on). A store whose latest version of a rule is still one of these, made
+# by the service and never changed by an operator, takes the current default as a new version
+# at start-up; a rule an operator changed, or one a newer release seeded, is left alone.
+SUPERSEDED_DEFAULTS: dict[str, list[dict[str, Any]]] = {
+    # Before 2026-12-07 the partner rules for milestones and courses had no caps.
+    "safety-100-days": [
+        {
+            "name": "100 days without a violation",
+            "event_type": "safety.milestone.v1",
+            "conditions": [{"field": "days", "op": "gte", "value": 100}],
+            "points": 100,
+        }
+    ],
+    "safety-30-days": [
+        {
+            "name": "30 days without a violation",
+            "event_type": "safety.milestone.v1",
+            "conditions": [
+                {"field": "days", "op": "gte", "value": 30},
+                {"field": "days", "op": "lt", "value": 100},
+            ],
+            "points": 20,
+        }
+    ],
+    "training": [
+        {
+            "name": "Training completed (per hour)",
+            "event_type": "training.completed.v1",
+            "points_per_unit": 5,
+            "unit_field": "hours",
+            "points": 10,
+        }
+    ],
+}
+
+
+def spec_of(rule: Rule) -> RuleSpec:
+    """What an operator would have written for this version."""
+    return RuleSpec.model_validate(rule.model_dump(include=set(RuleSpec.model_fields)))
+
+
+def superseded_default(rule: Rule) -> bool:
+    """Whether this version is a default an earlier release seeded and this one replaces."""
+    if rule.created_by != DEFAULT_AUTHOR:
+        return False
+    spec = spec_of(rule)
+    return any(
+        spec == RuleSpec.model_validate(earlier)
+        for earlier in SUPERSEDED_DEFAULTS.get(rule.rule_id, [])
+    )

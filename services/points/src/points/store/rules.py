@@ -8,12 +8,22 @@ from typing import Any
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.logging import get_logger
 from common.mongo import Indexes, insert_once
-from points.rules import DEFAULT_RULES, Rule, RuleSpec
+from points.rules import (
+    DEFAULT_AUTHOR,
+    DEFAULT_RULES,
+    SUPERSEDED_DEFAULTS,
+    Rule,
+    RuleSpec,
+    superseded_default,
+)
 
 Document = dict[str, Any]
 
 RULES = "rules"
+
+log = get_logger(__name__)
 
 INDEXES = [
     Indexes(
@@ -35,19 +45,30 @@ class RuleStore:
         self.collection = db[RULES]
 
     async def seed_defaults(self) -> None:
-        """Version 1 of each default rule, once; operator versions are left alone."""
+        """Version 1 of each default rule, once; a default an earlier release seeded and nobody
+        changed since moves on to this release's as a new version; operator versions are left
+        alone."""
         now = datetime.now(UTC)
-        for rule_id, spec in DEFAULT_RULES.items():
+        for rule_id, raw in DEFAULT_RULES.items():
+            spec = RuleSpec.model_validate(raw)
             rule = Rule(
-                **RuleSpec.model_validate(spec).model_dump(),
+                **spec.model_dump(),
                 rule_id=rule_id,
                 version=1,
                 created_at=now,
-                created_by="default",
+                created_by=DEFAULT_AUTHOR,
             )
-            await insert_once(
+            fresh = await insert_once(
                 self.collection, {"_id": f"{rule_id}@1", **rule.model_dump(mode="python")}
             )
+            if fresh or rule_id not in SUPERSEDED_DEFAULTS:
+                continue
+            latest = await self.latest(rule_id)
+            # Two instances starting at once: one saves the version, the other finds it taken.
+            if latest is not None and superseded_default(latest):
+                upgraded = await self.add_version(rule_id, spec, DEFAULT_AUTHOR)
+                if upgraded is not None:
+                    log.info("default rule upgraded", rule_id=rule_id, version=upgraded.version)
 
     async def add_version(
         self, rule_id: str, spec: RuleSpec, author: str, *, approval_id: str | None = None
