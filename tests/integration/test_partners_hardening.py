@@ -2,7 +2,8 @@
 driver and makes no key; a partner's own keys only rotate, one key for one (two rotations at
 once included), and never outlive their maker; one partner's stalled webhook does not hold
 back the others' notices; a lone surrogate is refused, not a 500; a consumer's internal error
-text never reaches the partner.
+text never reaches the partner; a dead letter or an announcement names only the partner whose
+topic and source it carries.
 
 Each test is one finding: it failed on the code before the fix and passes after it.
 """
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
+from common.events.points import PointsAwarded
 from common.testing import unique_name
 from partners.app import create_app
 from partners.domain import KeyNotReplaceable
@@ -272,3 +274,63 @@ async def test_a_consumers_internal_error_text_never_reaches_the_partner(
         assert notice is not None
         assert notice["body"]["rejection"]["refusals"][0]["error"] == INTERNAL_ERROR
         assert "E11000" not in answer.text
+
+
+async def test_a_dead_letter_whose_header_names_another_partners_topic_is_not_theirs(
+    make_settings: Callable[..., Any], token: Headers
+) -> None:
+    """Rejections are told to the partner whose queue the record sits in: a record in the
+    booking system's queue whose header names the training centre's topic tells neither."""
+    settings = make_settings(PartnersSettings)
+    app = create_app(settings)
+    async with serve(app) as http:
+        partners: Partners = app.state.partners
+        own = dead_letter(settings, 1, "invalid_data", "data.terminal: Field required")
+        misplaced = dead_letter(settings, 2, "invalid_data", "data.terminal: Field required")
+        misplaced.headers = [
+            (name, settings.partner_topic("training-centre").encode())
+            if name == "dlq-original-topic"
+            else (name, value)
+            for name, value in misplaced.headers
+        ]
+        recorded = [
+            await partners.receipts.on_dead_letter(own),
+            await partners.receipts.on_dead_letter(misplaced),
+        ]
+        mine = await http.get("/v1/rejections", headers=booking(token))
+        theirs = await http.get("/v1/rejections", headers=booking(token, "training-centre"))
+    assert recorded == [True, False]
+    assert [item["offset"] for item in mine.json()["items"]] == [1]
+    assert theirs.status_code == 200 and theirs.json()["items"] == []
+
+
+async def test_an_announcement_naming_a_malformed_partner_source_names_no_receipt(
+    make_settings: Callable[..., Any],
+) -> None:
+    settings = make_settings(PartnersSettings)
+    app = create_app(settings)
+    now = datetime.now(UTC)
+
+    def award(source: str, cause_id: str) -> PointsAwarded:
+        return PointsAwarded(
+            driver_id="drv_cause",
+            entry_id=f"e-{cause_id}",
+            amount=2,
+            balance_after=2,
+            rule_id="appointment-on-time",
+            cause_source=source,
+            cause_id=cause_id,
+            cause_type="port.appointment.kept.v1",
+            awarded_at=now,
+        )
+
+    async with serve(app):
+        partners: Partners = app.state.partners
+        for source in ("partner/port-booking/../training-centre", "partner/Port Booking", "x/y"):
+            await partners.receipts.on_points_awarded(award(source, "ev-bad"))
+        await partners.receipts.on_points_awarded(award("partner/port-booking", "ev-good"))
+        stored = [
+            (doc["partner_id"], doc["event_id"])
+            async for doc in partners.receipts.receipts.collection.find({})
+        ]
+    assert stored == [("port-booking", "ev-good")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import StringConstraints
@@ -11,7 +12,9 @@ PARTNER_SOURCE_PREFIX = "partner/"
 # Every partner's topic, as contracts and documents name it (consumed by pattern).
 PARTNER_TOPIC = "partner.{partner_id}.events"
 
-PartnerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=64)]
+PARTNER_ID_PATTERN = r"^[a-z0-9-]+$"
+PARTNER_ID_MAX = 64
+PartnerId = Annotated[str, StringConstraints(pattern=PARTNER_ID_PATTERN, max_length=PARTNER_ID_MAX)]
 PartnerCatalogue = dict[PartnerId, list[str]]
 
 DEFAULT_PARTNERS: PartnerCatalogue = {
@@ -25,6 +28,16 @@ DEFAULT_PARTNERS: PartnerCatalogue = {
     # meetings report joins and leaves, its 掌上课堂 learning time (party life, issue 17).
     "party-platform": ["party.meeting.attendance.v1", "party.learning.recorded.v1"],
 }
+
+
+def partner_of_source(source: str | None) -> str | None:
+    """``partner/port-booking`` -> ``port-booking``; anything else (another writer, a malformed
+    id) -> None."""
+    if source is None or not source.startswith(PARTNER_SOURCE_PREFIX):
+        return None
+    partner_id = source.removeprefix(PARTNER_SOURCE_PREFIX)
+    fits = len(partner_id) <= PARTNER_ID_MAX and re.fullmatch(PARTNER_ID_PATTERN, partner_id)
+    return partner_id if fits else None
 
 
 def partner_of_topic(topic: str, prefix: str = "") -> str | None:

@@ -19,7 +19,7 @@ from common.clock import Clock, utc_now
 from common.events import CloudEvent, InvalidEvent, parse_envelope
 from common.events.points import EventParked, PointsAwarded
 from common.events.stations import ServiceUsed
-from common.partners import PARTNER_SOURCE_PREFIX, partner_of_topic
+from common.partners import PARTNER_SOURCE_PREFIX, partner_of_source, partner_of_topic
 from partners.domain import NotFound, receipt_status
 from partners.store.notices import NoticeStore
 from partners.store.receipts import ReceiptStore
@@ -127,10 +127,12 @@ class Receipts:
         return await self.rejections.page(partner_id, after, limit)
 
     # what the consumers learn ---------------------------------------------------------
+    # A cause's source is the partner event's own, checked against its topic by the consumer
+    # that took it; read strictly all the same, so a malformed one names no receipt.
     async def on_points_awarded(self, data: PointsAwarded) -> None:
-        if not data.cause_source.startswith(PARTNER_SOURCE):
+        partner_id = partner_of_source(data.cause_source)
+        if partner_id is None:
             return
-        partner_id = data.cause_source.removeprefix(PARTNER_SOURCE)
         applied = {
             "by": "points",
             "type": data.event_type,
@@ -143,9 +145,9 @@ class Receipts:
 
     async def on_service_used(self, data: ServiceUsed) -> None:
         """Stations counted a use a kiosk reported (refused uses are not announced)."""
-        if not (data.cause_source or "").startswith(PARTNER_SOURCE) or data.cause_id is None:
+        partner_id = partner_of_source(data.cause_source)
+        if partner_id is None or data.cause_id is None:
             return
-        partner_id = (data.cause_source or "").removeprefix(PARTNER_SOURCE)
         applied = {
             "by": "stations",
             "type": data.event_type,
@@ -156,7 +158,8 @@ class Receipts:
         await self.receipts.add_applied(partner_id, data.cause_id, applied, self._clock())
 
     async def on_event_parked(self, data: EventParked) -> None:
-        if not data.cause_source.startswith(PARTNER_SOURCE):
+        partner_id = partner_of_source(data.cause_source)
+        if partner_id is None:
             return
         parked = {
             "by": "points",
@@ -166,7 +169,6 @@ class Receipts:
             "since": data.parked_at,
             "until": data.parked_until,
         }
-        partner_id = data.cause_source.removeprefix(PARTNER_SOURCE)
         await self.receipts.set_parked(partner_id, data.cause_id, parked, self._clock())
 
     async def on_driver_linked(
@@ -204,6 +206,10 @@ class Receipts:
         partner_id = partner_of_topic(original, self._prefix)
         if partner_id is None:
             return False  # not a partner topic's record (cannot happen with our pattern)
+        if record.topic != f"{original}.dlq":
+            # A header naming another partner's topic than the queue it sits in: whoever
+            # wrote it is not telling that partner about its own records.
+            return False
         try:
             event: CloudEvent | None = parse_envelope(record.value or b"")
         except InvalidEvent:
