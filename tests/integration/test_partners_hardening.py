@@ -304,9 +304,11 @@ async def test_a_dead_letter_whose_header_names_another_partners_topic_is_not_th
     assert theirs.status_code == 200 and theirs.json()["items"] == []
 
 
-async def test_an_announcement_naming_a_malformed_partner_source_names_no_receipt(
-    make_settings: Callable[..., Any],
+async def test_an_announcement_names_only_its_own_partners_receipt(
+    make_settings: Callable[..., Any], token: Headers
 ) -> None:
+    """Receipts are keyed by partner and event id: another partner's event credited under the
+    same id leaves the booking system's receipt as it was, and a malformed source names none."""
     settings = make_settings(PartnersSettings)
     app = create_app(settings)
     now = datetime.now(UTC)
@@ -324,8 +326,13 @@ async def test_an_announcement_naming_a_malformed_partner_source_names_no_receip
             awarded_at=now,
         )
 
-    async with serve(app):
+    async with serve(app) as http:
         partners: Partners = app.state.partners
+        # The booking system's event and another partner's credited one under the same id.
+        sent = await send(http, booking(token), kept("drv_cause", "ev-shared"))
+        assert sent.status_code == 202, sent.text
+        await partners.receipts.on_points_awarded(award("partner/training-centre", "ev-shared"))
+        shared = (await http.get("/v1/events/ev-shared", headers=booking(token))).json()
         for source in ("partner/port-booking/../training-centre", "partner/Port Booking", "x/y"):
             await partners.receipts.on_points_awarded(award(source, "ev-bad"))
         await partners.receipts.on_points_awarded(award("partner/port-booking", "ev-good"))
@@ -333,4 +340,9 @@ async def test_an_announcement_naming_a_malformed_partner_source_names_no_receip
             (doc["partner_id"], doc["event_id"])
             async for doc in partners.receipts.receipts.collection.find({})
         ]
-    assert stored == [("port-booking", "ev-good")]
+    assert (shared["status"], shared["applied"]) == ("accepted", [])
+    assert sorted(stored) == [
+        ("port-booking", "ev-good"),
+        ("port-booking", "ev-shared"),
+        ("training-centre", "ev-shared"),
+    ]
