@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -165,6 +165,30 @@ async def use_every_service(
         return answer.status_code == 201
 
     await wait_until(checked_in, timeout=30)
+    # A training at the station: the driver registers and attends (the seat and the mark that
+    # refuses a cancellation after it both name the driver on the activity).
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    activity = ok(
+        await p.http["stations"].post(
+            f"/v1/stations/{station}/activities",
+            json={
+                "kind": "training",
+                "title": "安全驾驶培训",
+                "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=2)).isoformat(),
+                "capacity": 5,
+            },
+            headers=desk,
+        ),
+        201,
+    )["activity_id"]
+    ok(await p.http["stations"].post(f"/v1/activities/{activity}/registrations", headers=me))
+    ok(
+        await p.http["stations"].post(
+            f"/v1/activities/{activity}/attendance", json={"driver_id": driver}, headers=desk
+        ),
+        201,
+    )
 
     booking = token(
         "partner", partner_id="port-booking", scope="events:write events:read drivers:read"
@@ -317,6 +341,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     # The search finds what it looks for: each service held the driver before.
     assert {where.split(".")[0] for where in before} == {"registry", *SERVICES}, before
     assert {"notify.notifications", "stations.checkins", "cases.cases"} <= set(before)
+    assert {"stations.activities", "stations.attendances"} <= set(before)
     assert "notify.broadcasts" in before, "the broadcast's cursor names its last driver"
     assert "cases.broker_rosters" in before, "the care broker's roster names the driver"
     assert f"partners.{NOTICES}" in before, "a rejection's notice names the driver"
@@ -340,6 +365,8 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     assert confirmed["cases"]["erased"]["cases: descriptions, notes, attachments"] == 1
     assert confirmed["cases"]["erased"]["stored_replies"] == 1
     assert confirmed["stations"]["erased"]["visit history"] == 1
+    assert confirmed["stations"]["erased"]["activity attendance marks"] == 1
+    assert confirmed["points"]["erased"]["stations' counted attendances"] == 1
     assert confirmed["points"]["kept"] == ["ledger entries", "account balance and status"]
 
     # No text, name or plate anywhere; the id only in the pseudonymous ledger and the

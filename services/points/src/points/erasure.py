@@ -7,6 +7,7 @@ its fleet and grid; everything else about the driver goes.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from common.approvals import APPROVALS
@@ -18,6 +19,7 @@ from points.store.parked import PARKED
 from points.store.redemptions import CANCEL_NOTE, REDEMPTIONS
 from points.store.review import HELD
 from points.store.statements import STATEMENTS
+from points.store.station_awards import STATION_AWARDS, renamed_events
 
 if TYPE_CHECKING:
     from common.runtime import Runtime
@@ -36,6 +38,15 @@ STEPS = (
     Forget("parked events", PARKED, by("driver_id")),
     Forget("events held for review", HELD, by("driver_id")),
     Forget("school-admission statements", STATEMENTS, by("driver_id")),
+    # A station's monthly count of credited attendances keeps its events (redeliveries are
+    # recognised by them) under the pseudonym.
+    Forget(
+        "stations' counted attendances",
+        STATION_AWARDS,
+        lambda d: {"events": {"$regex": f"^{re.escape(d)}\x1f"}},
+        rewrite=renamed_events,
+        guard="v",
+    ),
     # The mall's stock figures keep the redemption; who redeemed it does not stay.
     Forget(
         "redemptions",

@@ -2,7 +2,8 @@
 
 Check-ins, attendances and ratings stay for the stations' figures (occupancy, use per service,
 average rating) under a pseudonym, without the driver's words or a pending announcement; the
-driver's facts, the dedupe windows keyed by their id and their activity registrations go.
+driver's facts, the dedupe windows keyed by their id and their activity registrations and
+attendance marks go.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ STEPS = (
         by("registrants"),
         # The seat stays taken: the activity's figures do not change after the fact.
         lambda d, _: {"$pull": {"registrants": d}},
+    ),
+    # The mark that refuses a cancellation after the driver attended: no cancellation comes
+    # after an erasure, and the attendance itself stays under the pseudonym.
+    Forget(
+        "activity attendance marks",
+        ACTIVITIES,
+        by("attended"),
+        lambda d, _: {"$pull": {"attended": d}},
     ),
     Forget("rest nudges", NUDGES, by("driver_id")),
     Forget("driving state (last announcement)", DRIVING, by("_id")),

@@ -2,7 +2,9 @@
 
 One document per station and month lists the attendance events counted, up to the threshold,
 so a redelivered event is recognised rather than counted twice, and a slot is taken by one
-conditional update (two instances never both take the last one).
+conditional update (two instances never both take the last one). Each take moves the document's
+version ``v`` on, so an erasure's rewrite of the events (they start with the driver's id) is
+written only over the list it read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ Document = dict[str, Any]
 STATION_AWARDS = "station_awards"
 
 
+def renamed_events(doc: Document, driver_id: str, anon: str) -> Document:
+    """The document with the driver's events (keys starting with the driver's id) under the
+    pseudonym, each still its own: the count and the other drivers' events stay."""
+    mine = f"{driver_id}\x1f"
+    events = [f"{anon}\x1f{e[len(mine) :]}" if e.startswith(mine) else e for e in doc["events"]]
+    return {**doc, "events": events}
+
+
 class StationAwards:
     def __init__(self, db: AsyncDatabase[Document], *, per_month: int) -> None:
         self.collection = db[STATION_AWARDS]
@@ -31,7 +41,7 @@ class StationAwards:
         with suppress(DuplicateKeyError):
             await self.collection.update_one(
                 {"_id": key, "n": {"$lt": self.per_month}, "events": {"$ne": event_key}},
-                {"$inc": {"n": 1}, "$push": {"events": event_key}},
+                {"$inc": {"n": 1, "v": 1}, "$push": {"events": event_key}},
                 upsert=True,
             )
         counted = await self.collection.find_one({"_id": key, "events": event_key}, {"_id": 1})
