@@ -1,6 +1,8 @@
 """After the cases service erased a driver, its HTTP use cases make no new record about them: a
-case, a help need, an aid application or a hardship visit would keep their id and texts after
-the erasure was confirmed. A control driver's are made. Cases on the real store and broker."""
+case, a help need, an aid application, a hardship visit, a care broker's naming or an honour
+nomination would keep their id and texts after the erasure was confirmed, and an aid campaign
+naming them leaves them out. A control driver's are made. Cases on the real store and
+broker."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ async def test_no_new_record_is_made_about_an_erased_driver(
     clock = Clock(datetime.now(UTC))
     erased, control = unique_name("drv_e"), unique_name("drv_c")
     staff = token("operator", roles=["case_care", "case_dispatcher"], sub="care-9")
+    supervisor = token("operator", scope="cases:supervise", sub="supervisor-9")
+    station = token("station", station_id="BL-XP-009", sub="station-xp9")
     async with running(settings, clock) as (_, client):
         gone = new_event(
             DriverDeactivated(
@@ -69,12 +73,50 @@ async def test_no_new_record_is_made_about_an_erased_driver(
                     await client.post("/v1/aid/applications", json=living(driver), headers=own)
                 ).status_code,
                 (await client.post("/v1/aid/visits", json=visit, headers=staff)).status_code,
+                (
+                    await client.put(
+                        f"/v1/dossiers/{driver}/broker",
+                        json={"broker_id": "care-9"},
+                        headers=supervisor,
+                    )
+                ).status_code,
+                (
+                    await client.post(
+                        "/v1/honours/nominations",
+                        json={
+                            "category": "monthly_star",
+                            "period": f"{clock.now:%Y-%m}",
+                            "driver_id": driver,
+                            "reason": "雨夜救助被困司机",
+                        },
+                        headers=station,
+                    )
+                ).status_code,
             ]
+        campaign = await client.post(
+            "/v1/aid/campaigns",
+            json={
+                "season": "winter_warmth",
+                "title": "冬送温暖",
+                "gift": "棉大衣",
+                "station_id": "st-aid-9",
+                "collect_by": "2099-01-31T17:00:00+08:00",
+                "driver_ids": [erased, control],
+            },
+            headers=staff,
+        )
         db = mongo[settings.mongo_db]
         kept = [
             await db[name].count_documents({"driver_id": erased})
-            for name in ("cases", "help_needs", "aid_applications", "aid_visits")
+            for name in ("cases", "help_needs", "aid_applications", "aid_visits", "aid_deliveries")
         ]
-    assert answers[control] == [201, 201, 201, 201], answers
-    assert answers[erased] == [409, 409, 409, 409], answers
-    assert kept == [0, 0, 0, 0]
+        named = [
+            await db["dossiers"].count_documents({"_id": erased}),
+            await db["broker_rosters"].count_documents({"drivers": erased}),
+            await db["honour_nominations"].count_documents({"driver_id": erased}),
+        ]
+    assert answers[control] == [201, 201, 201, 201, 200, 201], answers
+    assert answers[erased] == [409, 409, 409, 409, 409, 409], answers
+    assert campaign.status_code == 201 and campaign.json()["recipients"] == 1, campaign.text
+    assert kept == [0, 0, 0, 0, 0]
+    assert named == [0, 0, 0]

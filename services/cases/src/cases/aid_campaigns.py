@@ -20,6 +20,7 @@ from cases.store.aid_campaigns import CampaignStore
 from cases.store.units import DistrictUnits
 from common.auth import Principal
 from common.clock import Clock
+from common.erased_drivers import ErasedDrivers
 from common.events import EventData, new_event
 from common.events import aid_campaigns as ev
 from common.outbox import RelayRef, outbox_entry, outbox_fields, publish_now
@@ -49,6 +50,8 @@ class Campaigns:
         self._units = units
         self._clock = clock
         self._relay = relay
+        # The drivers this service erased (set when the erasure is wired).
+        self.erased: ErasedDrivers | None = None
 
     def _event(self, data: EventData, driver_id: str, event_id: str) -> Record:
         now = aware(self._clock())
@@ -61,6 +64,10 @@ class Campaigns:
         else:
             found = list(campaign.driver_ids)
         drivers = sorted(set(found))
+        if self.erased is not None:
+            # Named in the request or still listed in a unit: nothing is made about them.
+            gone = await self.erased.among(drivers)
+            drivers = [d for d in drivers if d not in gone]
         if not drivers or len(drivers) > MAX_RECIPIENTS:
             raise InvalidRequest(f"a campaign reaches 1 to {MAX_RECIPIENTS} drivers")
         return drivers

@@ -266,9 +266,11 @@ def create_app(
 
 def _erasure(runtime: Runtime, built: dict[str, Any], clock: Clock) -> DriverErasure:
     """The cases erasure; the HTTP use cases that make new records about a driver (a case, an
-    aid application, a hardship visit) refuse one it erased."""
+    aid application, a hardship visit, a care broker's naming, a nomination) refuse one it
+    erased, and an aid campaign leaves one out."""
     erasure = driver_erasure(runtime, CasesErasureCompleted, STEPS, kept=KEPT, clock=clock)
     built["cases"].records.erased = erasure.erased
     built["aid"].erased = erasure.erased
     built["aid_visits"].erased = erasure.erased
+    built["aid_campaigns"].erased = erasure.erased
     return erasure

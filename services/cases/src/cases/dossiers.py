@@ -62,6 +62,7 @@ class Dossiers:
         the dossier names them (store/rosters.py)."""
         require("supervisor" in actors_of(principal), "supervisors name care brokers", NotPermitted)
         records = self._records
+        await records.refuse_erased(driver_id)
         await self._rosters.add(broker_id, driver_id)
         doc = await records.dossiers.assign(driver_id, broker_id, records.clock(), principal.sub)
         return str(doc["broker_id"])

@@ -153,6 +153,7 @@ class Honours:
 
     async def check_nomination(self, category: HonourCategory, period: str, driver_id: str) -> str:
         """The round a nomination would join, if it may be made now (else the refusal)."""
+        await self._records.refuse_erased(driver_id)
         rid = round_id(category, period)
         if category == "safety_model":
             await self._require_milestone(driver_id, period)
