@@ -23,10 +23,13 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
-from common.events.points import PointsAwarded
+from common.erasure import DriverErasure, keyed_pseudonym
+from common.events.partners import PartnersErasureCompleted
+from common.events.points import EventParked, PointsAwarded
 from common.testing import unique_name
 from partners.app import create_app
 from partners.domain import KeyNotReplaceable
+from partners.erasure import STEPS
 from partners.receipts import INTERNAL_ERROR
 from partners.service import Partners
 from partners.settings import PartnersSettings
@@ -346,3 +349,42 @@ async def test_an_announcement_names_only_its_own_partners_receipt(
         ("port-booking", "ev-shared"),
         ("training-centre", "ev-shared"),
     ]
+
+
+async def test_an_erasure_reaches_a_receipt_that_names_the_driver_only_as_parked(
+    make_settings: Callable[..., Any],
+) -> None:
+    """An event a partner sent straight to Kafka has a receipt made from points' parked
+    announcement: no subject, the driver only in ``parked``. The erasure finds it there."""
+    settings = make_settings(PartnersSettings)
+    app = create_app(settings)
+    now = datetime.now(UTC)
+    driver = unique_name("drv_parked")
+    async with serve(app):
+        partners: Partners = app.state.partners
+        await partners.receipts.on_event_parked(
+            EventParked(
+                driver_id=driver,
+                cause_source="partner/port-booking",
+                cause_id="ev-parked",
+                cause_type="port.appointment.kept.v1",
+                reason="account_not_active",
+                parked_at=now,
+                parked_until=now + timedelta(days=30),
+            )
+        )
+        collection = partners.receipts.receipts.collection
+        before = await collection.count_documents({"parked.driver_id": driver})
+        erasure = DriverErasure(
+            db=collection.database,
+            publisher=None,  # type: ignore[arg-type]  # erase() publishes nothing
+            service="partners",
+            topic="partners.events",
+            confirmation=PartnersErasureCompleted,
+            steps=STEPS,
+            pseudonym=keyed_pseudonym(settings.pii_hmac_key),
+        )
+        await erasure.erase(driver)
+        left = [doc async for doc in collection.find({"event_id": "ev-parked"})]
+    assert before == 1
+    assert len(left) == 1 and driver not in json.dumps(left, default=str)

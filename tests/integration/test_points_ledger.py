@@ -497,6 +497,40 @@ async def test_grades_fall_back_as_points_leave_the_window_and_the_change_is_ann
     assert len(downgrades) == 1
 
 
+async def test_the_monthly_regrading_leaves_an_erased_drivers_closed_account_alone(
+    make_settings: Callable[..., PointsSettings], mongo: Any, infra: Infra
+) -> None:
+    """A grade change names the driver on points.events (notify, cases and the booking system
+    follow it): months after an erasure it would bring the driver's id back everywhere."""
+    now = [datetime(2026, 3, 10, tzinfo=UTC)]
+    settings = make_settings(PointsSettings)
+    driver, other = unique_name("drv_"), unique_name("drv_")
+    app = create_app(settings, clock=lambda: now[0])
+    async with serve(app):
+        service = app.state.service
+        for who in (driver, other):
+            await service.open_account(who, now[0])
+            await service.adjust(who, 500, operator="op", reason="年度优秀志愿者", request_id="r1")
+        await service.deactivate(driver, erased=True)
+        now[0] = datetime(2027, 4, 2, tzinfo=UTC)
+        changed = await service.refresh_all_grades()
+        closed = await service.get_account(driver)
+        events = [
+            parse_envelope(r.value)
+            for r in await read_topic(
+                infra.kafka_bootstrap, settings.topic("points.events"), min_records=5
+            )
+        ]
+    assert changed == 1, "the other driver's account is re-graded"
+    assert closed.grade == "AA"
+    downgrades = {
+        e.subject
+        for e in events
+        if e.type == "points.grade_changed.v1" and e.data["new_grade"] == "A"
+    }
+    assert downgrades == {other}
+
+
 async def test_an_adjustment_key_reused_for_another_amount_is_refused(
     make_settings: Callable[..., PointsSettings],
     token: Callable[..., dict[str, str]],

@@ -39,7 +39,9 @@ from notify.app import create_app as notify_app
 from notify.settings import NotifySettings
 from partners.app import create_app as partners_app
 from partners.settings import PartnersSettings
+from partners.store.links import GRADES
 from partners.store.notices import NOTICES
+from partners.store.receipts import RECEIPTS
 from points.app import create_app as points_app
 from points.settings import PointsSettings
 from registry.app import create_app as registry_app
@@ -475,6 +477,18 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     await wait_until(control_followed, timeout=30)
     assert await cases_db["aid_grades"].count_documents({"_id": driver}) == 0
     assert await cases_db["honour_milestones"].count_documents({"_id": driver}) == 0
+
+    # The partner edge likewise: no grade lookup and no receipt naming the driver again.
+    partners_db = mongo[p.dbs[SERVICES.index("partners") + 1]]
+
+    async def partners_followed() -> bool:
+        graded = await partners_db[GRADES].count_documents({"_id": other}) > 0
+        applied = await partners_db[RECEIPTS].count_documents({"applied.driver_id": other}) > 0
+        return graded and applied
+
+    await wait_until(partners_followed, timeout=30)
+    assert await partners_db[GRADES].count_documents({"_id": driver}) == 0
+    assert await partners_db[RECEIPTS].count_documents({"applied.driver_id": driver}) == 0
 
     # Stations likewise: a kiosk's late report is not recorded, not even as refused.
     for subject in (driver, other):

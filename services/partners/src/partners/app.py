@@ -13,7 +13,7 @@ from common.approvals import INDEXES as APPROVAL_INDEXES
 from common.approvals import four_eyes
 from common.approvals_api import router as approvals_router
 from common.dlq_api import router as dlq_router
-from common.erasure import answering_erasure, driver_erasure
+from common.erasure import answering_erasure, driver_erasure, skipping_erased
 from common.events.partners import PartnersErasureCompleted
 from common.partner_links import following_links
 from common.requests import keep_requests
@@ -70,12 +70,18 @@ def create_app(
         built["partners"] = partners
         domain = DomainHandlers(partners.receipts, partners.booking)
         consumer = runtime.consumer("partners")
-        consumer.domain("points.events", domain.points(), batch_size=settings.consumer_batch_size)
         erasure = driver_erasure(runtime, PartnersErasureCompleted, STEPS, kept=KEPT)
+        # An award, a grade change or a counted kiosk use about a driver erased meanwhile (read
+        # after the erasure, or announced later) would bring the driver's id back.
+        consumer.domain(
+            "points.events",
+            skipping_erased(domain.points(), erasure),
+            batch_size=settings.consumer_batch_size,
+        )
         linked = following_links(partners.booking.partner_links, domain.registry())
         consumer.domain("registry.events", answering_erasure(linked, erasure))
         runtime.retention = retention_rules(settings)
-        consumer.domain("stations.events", domain.stations())
+        consumer.domain("stations.events", skipping_erased(domain.stations(), erasure))
         dead = DeadLetterHandlers(partners.receipts)
         consumer.records(dead_letter_pattern(settings), dead.on_dead_letter, group="rejections")
 

@@ -44,7 +44,9 @@ STEPS = (
     Forget(
         "event receipts",
         RECEIPTS,
-        lambda d: {"$or": [{"subject": d}, {"applied.driver_id": d}]},
+        # A receipt made from points' parked announcement (an event sent straight to Kafka)
+        # names the driver only there.
+        lambda d: {"$or": [{"subject": d}, {"applied.driver_id": d}, {"parked.driver_id": d}]},
         rewrite=_pseudonymous,
     ),
     Forget("rejections", REJECTIONS, by("subject"), rewrite=_pseudonymous),

@@ -66,8 +66,11 @@ class ExpiryAndGrades:
         return assess(account, self.grades, month_of(self._clock()))
 
     async def refresh_grade(self, driver_id: str) -> bool:
-        """Re-grade as months pass (points leave the window); announces a change once."""
+        """Re-grade as months pass (points leave the window); announces a change once. A closed
+        account (its driver erased) is left as it is: a change would name the driver again."""
         account = await self.get_account(driver_id)
+        if account.status == "closed":
+            return False
         now = self._clock()
         assessment = assess(account, self.grades, month_of(now))
         if assessment.grade == account.grade:

@@ -188,7 +188,7 @@ class AccountStore:
         self, driver_id: str, *, seq: int, old: str, new: str, outbox: list[Document]
     ) -> bool:
         result = await self.collection.update_one(
-            {"_id": driver_id, "seq": seq, "grade": old},
+            {"_id": driver_id, "seq": seq, "grade": old, "status": {"$ne": "closed"}},
             push_outbox({"$set": {"grade": new}}, outbox),
         )
         return result.modified_count == 1
