@@ -53,7 +53,7 @@ async def test_intake_with_an_idempotency_key_opens_one_case(
 
         assert (
             await app.state.cases.store.collection.count_documents(
-                {"driver_id": driver, "opened_by": f"sub-{driver}"}
+                {"driver_id": driver, "opened_by": driver}
             )
             == 1
         )

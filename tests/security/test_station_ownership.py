@@ -127,10 +127,11 @@ async def test_a_station_records_a_consent_only_once_the_driver_confirms_it(
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
     assert twice.status_code == 409
     recorded = after["current"]["location"]
+    # The driver's own, recorded under the driver id (never the token's subject).
     assert (recorded["granted"], recorded["channel"], recorded["by"]) == (
         True,
         "station",
-        "drv-905",
+        driver_id,
     )
 
 

@@ -59,6 +59,16 @@ class Principal(BaseModel):
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
+    @property
+    def actor(self) -> str:
+        """Who acted, as records keep it: a driver by their driver id, which an erasure finds
+        and replaces with the pseudonym; anyone else by the token's subject. A driver's subject
+        names their account at the identity provider (it may be their phone number), and no
+        service could find it again to erase it."""
+        if self.role == "driver" and self.driver_id:
+            return self.driver_id
+        return self.sub
+
 
 def issue_token(
     settings: ServiceSettings,

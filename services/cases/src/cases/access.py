@@ -53,7 +53,7 @@ def sees_duplicates(principal: Principal, driver_id: str, broker_id: str | None 
     actors = actors_of(principal)
     if actors & OVERSIGHT:
         return True
-    return "care" in actors and broker_id is not None and broker_id == principal.sub
+    return "care" in actors and broker_id is not None and broker_id == principal.actor
 
 
 def _own_listing(principal: Principal) -> CaseListing:
@@ -114,7 +114,7 @@ class CaseAccess:
     async def brokers(self, principal: Principal, case: Case) -> bool:
         """Whether the caller is the care broker the case's driver is named to."""
         dossier = await self._dossiers.get(case.driver_id)
-        return dossier is not None and dossier.get("broker_id") == principal.sub
+        return dossier is not None and dossier.get("broker_id") == principal.actor
 
     async def visible(self, principal: Principal, case_id: str) -> Case:
         case = await self._cases.get(case_id)

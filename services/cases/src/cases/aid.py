@@ -110,7 +110,7 @@ class AidDesk:
             "_id": application_id,
             "status": "submitted",
             "version": 1,
-            "applied_by": principal.sub,
+            "applied_by": principal.actor,
             "grade": grade,
             "household": asdict(application.household),
             "documents": [asdict(d) for d in application.documents],
@@ -150,17 +150,17 @@ class AidDesk:
         if status not in ("submitted", "first_approved"):
             raise TransitionNotAllowed(f"the application is {status} already")
         second = status == "first_approved"
-        if current.get("applied_by") == principal.sub:
+        if current.get("applied_by") == principal.actor:
             # Staff who applied for the driver put the facts forward: reviewing them too would
             # leave one of the two reviews to the maker (four eyes).
             raise NotPermitted("whoever applied for the driver does not review the application")
-        if second and any(r["by"] == principal.sub for r in current["reviews"]):
+        if second and any(r["by"] == principal.actor for r in current["reviews"]):
             raise NotPermitted("the second review is another person's (four eyes)")
         amount = self._amount(current, decision, second=second)
         now = self._now()
         review = {
             "stage": "second" if second else "first",
-            "by": principal.sub,
+            "by": principal.actor,
             "approve": decision.approve,
             "amount_yuan": amount,
             "note": decision.note,
@@ -172,7 +172,7 @@ class AidDesk:
             fields |= {"amount_yuan": amount, "granted_at": now}
         event = self._event(data, current["driver_id"], f"{application_id}:{target}")
         moved = await self._store.move(
-            application_id, status, fields, event, by=principal.sub, version=current["version"]
+            application_id, status, fields, event, by=principal.actor, version=current["version"]
         )
         if moved is None:
             raise TransitionNotAllowed("someone reviewed this application meanwhile")

@@ -81,7 +81,7 @@ class Campaigns:
         doc: Record = {
             "_id": campaign_id,
             **{k: v for k, v in campaign.__dict__.items() if k != "driver_ids"},
-            "launched_by": principal.sub,
+            "launched_by": principal.actor,
             "launched_at": now,
             "recipients": len(drivers),
         }
@@ -135,7 +135,7 @@ class Campaigns:
             station_id=campaign["station_id"],
             delivered_at=now,
         )
-        fields = {"status": "delivered", "delivered_at": now, "confirmed_by": principal.sub}
+        fields = {"status": "delivered", "delivered_at": now, "confirmed_by": principal.actor}
         event = self._event(data, driver_id, f"{campaign_id}:{driver_id}:delivered")
         moved = await self._store.deliver(campaign_id, driver_id, fields, event)
         if moved is None:

@@ -69,7 +69,7 @@ class HardshipVisits:
             **data.model_dump(mode="json"),
             "_id": visit_id,
             "recorded_at": now,
-            "recorded_by": principal.sub,
+            "recorded_by": principal.actor,
             "visitors": visit.visitors,
             "findings": visit.findings,
             **outbox_fields([outbox_entry(TOPIC, event)]),

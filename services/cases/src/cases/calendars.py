@@ -80,7 +80,7 @@ class CalendarService:
         """Store a year's notice; ``(year, False)`` when it is what is loaded already."""
         if principal.role != "operator" or not principal.has_scope(LOAD_SCOPE):
             raise NotPermitted(f"loading a holiday notice needs the {LOAD_SCOPE} scope")
-        return await self._load(principal.sub, year, notice)
+        return await self._load(principal.actor, year, notice)
 
     async def _load(self, by: str, year: int, notice: HolidayNotice) -> tuple[Document, bool]:
         fresh = check(year, notice)

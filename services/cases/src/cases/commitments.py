@@ -269,7 +269,7 @@ class Commitments:
             "scores": _scores(evaluation.scores),
             "grade": evaluation.grade,
             "comment": comment,
-            "by": principal.sub,
+            "by": principal.actor,
             "at": now,
             "nominated_for": evaluation.nominate,
         }
@@ -295,7 +295,7 @@ class Commitments:
         if dry:
             await self._honours.check_nomination(evaluation.nominate, period, doc["driver_id"])
             return
-        who = {"kind": "organisation", "id": doc["organisation_id"], "sub": principal.sub}
+        who = {"kind": "organisation", "id": doc["organisation_id"], "sub": principal.actor}
         reason = f"三亮三比 {doc['period']}: {evaluation.grade} ({doc['_id']})"
         await self._honours.nominate_as(who, evaluation.nominate, period, doc["driver_id"], reason)
 

@@ -37,7 +37,7 @@ class Compensations:
 
     async def grant(self, principal: Principal, case_id: str, kind: str, amount: int) -> Case:
         case = await self.check(principal, case_id, kind, amount)
-        return await self._grant(case, kind, amount, approved_by=principal.sub)
+        return await self._grant(case, kind, amount, approved_by=principal.actor)
 
     async def check(self, principal: Principal, case_id: str, kind: str, amount: int) -> Case:
         """The case, if this supervisor may compensate it so (raises otherwise)."""

@@ -64,7 +64,7 @@ class Dossiers:
         records = self._records
         await records.refuse_erased(driver_id)
         await self._rosters.add(broker_id, driver_id)
-        doc = await records.dossiers.assign(driver_id, broker_id, records.clock(), principal.sub)
+        doc = await records.dossiers.assign(driver_id, broker_id, records.clock(), principal.actor)
         return str(doc["broker_id"])
 
     async def dossier(self, principal: Principal, driver_id: str) -> Dossier:
@@ -78,7 +78,7 @@ class Dossiers:
         allowed = (
             (principal.role == "driver" and principal.driver_id == driver_id)
             or bool(actors & OVERSIGHT)
-            or ("care" in actors and doc.get("broker_id") == principal.sub)
+            or ("care" in actors and doc.get("broker_id") == principal.actor)
             or (principal.role == "operator" and not actors and principal.has_scope(DISTRICT_READ))
         )
         if not allowed:
@@ -106,7 +106,7 @@ class Dossiers:
         actors = actors_of(principal)
         allowed = (
             bool(actors & OVERSIGHT)
-            or ("care" in actors and principal.sub == broker_id)
+            or ("care" in actors and principal.actor == broker_id)
             or (not actors and principal.has_scope(DISTRICT_READ))
         )
         require(allowed, "a broker's workload is for the broker and case oversight", NotPermitted)

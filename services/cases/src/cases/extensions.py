@@ -68,7 +68,7 @@ class Extensions:
             "working_days": asked.working_days,
             "reason_code": asked.reason_code,
             "note": asked.note,
-            "by": principal.sub,
+            "by": principal.actor,
             "at": now,
         }
         if not await records.store.update_pinned(
@@ -139,7 +139,7 @@ class Extensions:
             set_fields[f"clocks.resolution.{key}"] = value
         record = {
             **request,
-            "approved_by": principal.sub,
+            "approved_by": principal.actor,
             "approved_at": now,
             "old_due": old_due,
             "new_due": new_due,

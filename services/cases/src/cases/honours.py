@@ -59,7 +59,7 @@ def nominator_of(principal: Principal, driver_id: str) -> Document:
     if principal.role == "station" and principal.station_id:
         return {"kind": "station", "id": principal.station_id}
     if principal.role == "operator" and principal.has_scope("honours:manage"):
-        return {"kind": "organisation", "id": principal.unit_id or principal.sub}
+        return {"kind": "organisation", "id": principal.unit_id or principal.actor}
     raise NotPermitted("drivers, stations and organisations (honours:manage) nominate")
 
 
@@ -134,7 +134,7 @@ class Honours:
         round_id(category, period)
         who = nominator_of(principal, driver_id)
         return await self.nominate_as(
-            who | {"sub": principal.sub}, category, period, driver_id, reason
+            who | {"sub": principal.actor}, category, period, driver_id, reason
         )
 
     async def nominate_as(
@@ -189,7 +189,7 @@ class Honours:
         rid = nomination["round"]
         for _ in range(_PANEL_READS):
             panel = await self._store.panel(rid)
-            if panel is not None and principal.sub not in panel:
+            if panel is not None and principal.actor not in panel:
                 raise NotPermitted("this round's panel votes (its members were named)")
             # A panel named between the read and the vote would let this vote count under it.
             if await self._store.begin_voting(rid, panel):
@@ -198,12 +198,12 @@ class Honours:
             raise TransitionNotAllowed("the round's panel kept changing; vote again")
         if await self._store.rounds.find_one({"_id": rid}, {"_id": 1}):
             raise TransitionNotAllowed("this round was announced already")
-        if not await self._store.vote(rid, principal.sub, nomination_id, self._now()):
+        if not await self._store.vote(rid, principal.actor, nomination_id, self._now()):
             raise TransitionNotAllowed("one vote per panel member and round")
         # The announcement closes the voting before it reads the votes: a vote stored before
         # the close is counted, and one stored after it sees the close here and is withdrawn.
         if await self._store.voting_closed(rid):
-            await self._store.unvote(rid, principal.sub)
+            await self._store.unvote(rid, principal.actor)
             raise TransitionNotAllowed("this round's voting closed for its announcement")
         return nomination
 
@@ -218,7 +218,7 @@ class Honours:
         if await self._store.votes_of(rid) or await self._store.rounds.find_one({"_id": rid}):
             raise TransitionNotAllowed("the round's voting began: its panel stays as it is")
         chosen = sorted(set(members))
-        if not await self._store.set_panel(rid, chosen, principal.sub, self._now()):
+        if not await self._store.set_panel(rid, chosen, principal.actor, self._now()):
             raise TransitionNotAllowed("the round's voting began: its panel stays as it is")
         return {"round": rid, "members": chosen}
 
@@ -279,7 +279,7 @@ class Honours:
             "period": period,
             "winners": winners,
             "panel_size": panel,
-            "announced_by": principal.sub,
+            "announced_by": principal.actor,
             "announced_at": now,
             **outbox_fields(events),
         }

@@ -152,7 +152,7 @@ class CaseIntake:
             "emergency": intake.emergency,
             "driver_id": intake.driver_id,
             "station_id": station_id,
-            "opened_by": principal.sub,
+            "opened_by": principal.actor,
             "opened_at": now,
             "month": f"{local:%Y-%m}",
             "round": 1,
@@ -167,7 +167,7 @@ class CaseIntake:
             # Which years' holidays the clocks were counted with (cases.calendars recounts).
             "clock_years": clock_years(calendar, clocks),
             "announced": [],
-            "history": [{"action": "open", "to": "received", "by": principal.sub, "at": now}],
+            "history": [{"action": "open", "to": "received", "by": principal.actor, "at": now}],
             "extensions": [],
             "revisits": [],
             "compensations": [],

@@ -71,14 +71,14 @@ class Feedback:
 def helper_of(principal: Principal, kind: str | None) -> Document:
     """Who claims: drivers, stations, and operators with help:claim in a named capacity."""
     if principal.role == "driver" and principal.driver_id:
-        return {"kind": "driver", "id": principal.driver_id, "sub": principal.sub}
+        return {"kind": "driver", "id": principal.driver_id, "sub": principal.actor}
     if principal.role == "station" and principal.station_id:
-        return {"kind": "station", "id": principal.station_id, "sub": principal.sub}
+        return {"kind": "station", "id": principal.station_id, "sub": principal.actor}
     if principal.role == "operator" and principal.has_scope("help:claim"):
         if kind not in OPERATOR_KINDS:
             raise InvalidRequest(f"helper_kind must be one of {', '.join(OPERATOR_KINDS)}")
-        unit = principal.unit_id if kind == "unit" and principal.unit_id else principal.sub
-        return {"kind": kind, "id": unit, "sub": principal.sub}
+        unit = principal.unit_id if kind == "unit" and principal.unit_id else principal.actor
+        return {"kind": kind, "id": unit, "sub": principal.actor}
     raise NotPermitted("drivers, stations and operators with help:claim claim needs")
 
 
@@ -94,7 +94,7 @@ def is_helper(principal: Principal, doc: Document) -> bool:
         return bool(helper["kind"] == "driver" and helper["id"] == principal.driver_id)
     if principal.role == "station":
         return bool(helper["kind"] == "station" and helper["id"] == principal.station_id)
-    return bool(principal.role == "operator" and helper["sub"] == principal.sub)
+    return bool(principal.role == "operator" and helper["sub"] == principal.actor)
 
 
 def reporter(principal: Principal, doc: Document) -> Literal["driver", "helper", "staff"]:
@@ -151,7 +151,7 @@ class MutualHelp:
             "status": "open",
             "version": 1,
             "summary": need.summary,
-            "posted_by": principal.sub,
+            "posted_by": principal.actor,
             "contact": self._pii.encrypt(CONTACT, need.contact),
             "details": self._pii.encrypt(DETAILS, need.details) if need.details else None,
             "helper": None,
@@ -201,8 +201,8 @@ class MutualHelp:
         elif principal.role == "station":
             query = {"helper.kind": "station", "helper.id": principal.station_id}
         else:
-            claimed = {"helper.kind": {"$in": list(OPERATOR_KINDS)}, "helper.sub": principal.sub}
-            query = {"$or": [claimed, {"posted_by": principal.sub}]}
+            claimed = {"helper.kind": {"$in": list(OPERATOR_KINDS)}, "helper.sub": principal.actor}
+            query = {"$or": [claimed, {"posted_by": principal.actor}]}
         return await self._needs.mine(query)
 
     async def claim(
@@ -259,7 +259,7 @@ class MutualHelp:
             "feedback": {
                 "rating": feedback.rating,
                 "comment": feedback.comment,
-                "by": principal.sub,
+                "by": principal.actor,
                 "at": now,
             },
         }

@@ -197,7 +197,7 @@ class PartyLife:
             "join_ref": plan.join_ref,
             "status": "scheduled",
             "invited": len(members),
-            "scheduled_by": principal.sub,
+            "scheduled_by": principal.actor,
             "scheduled_at": now,
             **outbox_fields(events),
         }
@@ -249,7 +249,7 @@ class PartyLife:
             event_id=f"{meeting_id}:held",
             time=now,
         )
-        fields = {"held_at": now, "held_by": principal.sub, "attended": len(attended)}
+        fields = {"held_at": now, "held_by": principal.actor, "attended": len(attended)}
         if not await self._store.mark_held(meeting_id, fields, [outbox_entry(TOPIC, event)]):
             # Reported before: judge every attendance again (idempotent), in case a crash came
             # between the report and the last member's points.

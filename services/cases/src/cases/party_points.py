@@ -69,7 +69,7 @@ class MemberPoints:
             "min_minutes": change.min_minutes,
             "cap_per_month": change.cap_per_month,
             "active": change.active,
-            "updated_by": principal.sub,
+            "updated_by": principal.actor,
             "updated_at": aware(self._clock()),
         }
         return await self._store.put_rule(rule_id, rule)

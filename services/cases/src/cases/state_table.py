@@ -100,7 +100,7 @@ async def accept(m: Move, r: Rules) -> Step:
         {
             "unit_id": m.principal.unit_id,
             "lead_unit_id": m.case.lead_unit_id or m.principal.unit_id,
-            "handler_sub": m.principal.sub,
+            "handler_sub": m.principal.actor,
             "accepted_at": m.now,
             "offered_unit_ids": [],
         }
@@ -200,7 +200,7 @@ async def resolve(m: Move, r: Rules) -> Step:
         {
             "resolved_at": m.now,
             "outcome": p.outcome,
-            "resolved_by": m.principal.sub,
+            "resolved_by": m.principal.actor,
             "resolved_unit_id": m.principal.unit_id,
             "clocks.revisit": domain.new_clock(r.calendar, m.now, r.policy.revisit),
         }
@@ -211,7 +211,7 @@ async def resolve(m: Move, r: Rules) -> Step:
 async def revisit(m: Move, r: Rules) -> Step:
     case, principal, p = m.case, m.principal, m.params
     require(
-        principal.sub not in {case.resolved_by, case.handler_sub},
+        principal.actor not in {case.resolved_by, case.handler_sub},
         "the revisit is made by someone other than the handler",
         NotPermitted,
     )
@@ -226,7 +226,7 @@ async def revisit(m: Move, r: Rules) -> Step:
         "round": case.round,
         "satisfaction": p.satisfaction,
         "solved": p.solved,
-        "by": principal.sub,
+        "by": principal.actor,
         "at": m.now,
     }
     fields = domain.meet(case.clocks, ("revisit",), m.now)
@@ -259,16 +259,16 @@ async def order_second_round(m: Move, r: Rules) -> Step:
 
 async def propose_exemption(m: Move, r: Rules) -> Step:
     require(bool(m.params.note), "say why the case should be exempted")
-    return Step("exemption_proposed", {"exemption_proposed_by": m.principal.sub})
+    return Step("exemption_proposed", {"exemption_proposed_by": m.principal.actor})
 
 
 async def confirm_exemption(m: Move, r: Rules) -> Step:
     require(
-        m.principal.sub != m.case.exemption_proposed_by,
+        m.principal.actor != m.case.exemption_proposed_by,
         "an exemption needs a second supervisor",
         NotPermitted,
     )
-    return Step("closed", {"exempt": True, "exempted_by": m.principal.sub, "closed_at": m.now})
+    return Step("closed", {"exempt": True, "exempted_by": m.principal.actor, "closed_at": m.now})
 
 
 async def reopen(m: Move, r: Rules) -> Step:

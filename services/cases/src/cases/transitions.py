@@ -64,7 +64,7 @@ class Transitions:
             "action": action,
             "from": status,
             "to": step.target,
-            "by": principal.sub,
+            "by": principal.actor,
             "at": now,
             "reason_code": params.reason_code,
             "note": params.note,

@@ -50,7 +50,7 @@ async def create_broadcast(
         return await propose(approvals, proposal, principal)
 
     async def create() -> tuple[int, BaseModel]:
-        broadcast = await create_requested(notify.broadcasts, body, by=principal.sub)
+        broadcast = await create_requested(notify.broadcasts, body, by=principal.actor)
         return 201, BroadcastView.of(broadcast)
 
     return await run_once(request, principal, idempotency_key, body, create)

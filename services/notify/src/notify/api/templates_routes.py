@@ -81,7 +81,7 @@ async def put_template(
 ) -> TemplateView:
     event_type, lang = _event_type(event_type), _language(language)
     await notify.templates.save_template(
-        event_type, lang, Content(title=body.title, body=body.body), principal.sub
+        event_type, lang, Content(title=body.title, body=body.body), principal.actor
     )
     return await _template_view(notify, event_type, lang)
 

@@ -157,7 +157,9 @@ async def fulfil(
         raise Problem(403, "Forbidden", "online rewards are shipped by operators")
     if redemption.channel == "counter" and body.code is None:
         raise Problem(422, "Unprocessable Content", "the collection code is required")
-    fulfilled = await mall.fulfil(redemption_id, body.code, by=principal.sub, counter_id=counter_id)
+    fulfilled = await mall.fulfil(
+        redemption_id, body.code, by=principal.actor, counter_id=counter_id
+    )
     return RedemptionView.of(fulfilled)
 
 
@@ -175,7 +177,7 @@ async def cancel(
 ) -> RedemptionView:
     await visible(mall, principal, redemption_id)
     reason = (body or CancelRequest()).reason
-    cancelled = await mall.cancel(redemption_id, by=principal.sub, reason=reason)
+    cancelled = await mall.cancel(redemption_id, by=principal.actor, reason=reason)
     return RedemptionView.of(cancelled)
 
 

@@ -188,7 +188,7 @@ async def list_grades(
     summary="Reverse an award exactly once (a redemption is refunded by cancelling it)",
 )
 async def reverse(body: ReversalRequest, principal: Adjuster, service: Service) -> EntryView:
-    entry = await service.reverse(body.entry_id, operator=principal.sub, reason=body.reason)
+    entry = await service.reverse(body.entry_id, operator=principal.actor, reason=body.reason)
     if entry.state == "rejected":
         raise Problem(409, "Conflict", str(entry.detail.get("rejected", "not applied")))
     return EntryView.of(entry)
@@ -223,7 +223,7 @@ async def adjust(
     # Judged by the maker's running total too (points.store.maker_totals): twenty adjustments
     # of 500 are one of 10,000 to the driver, and wait for a second person like it.
     if abs(body.amount) > threshold or not await _maker_totals(request).take(
-        principal.sub, driver_id, request_id, abs(body.amount)
+        principal.actor, driver_id, request_id, abs(body.amount)
     ):
         proposal = Proposal(
             area=ADJUSTMENT,
@@ -237,7 +237,7 @@ async def adjust(
     entry = await service.adjust(
         driver_id,
         body.amount,
-        operator=principal.sub,
+        operator=principal.actor,
         reason=body.reason,
         sanction=body.sanction,
         request_id=request_id,
@@ -324,7 +324,7 @@ async def list_held_events(_: PointsReader, holds: HoldsDep, page: PageQuery) ->
 async def approve_held_event(
     hold_id: str, principal: HoldsDecider, holds: HoldsDep
 ) -> HeldDecision:
-    held, entry = await holds.approve(hold_id, operator=principal.sub)
+    held, entry = await holds.approve(hold_id, operator=principal.actor)
     return HeldDecision(
         hold=HeldEventView.of(held), entry=EntryView.of(entry) if entry is not None else None
     )
@@ -339,5 +339,5 @@ async def approve_held_event(
 async def refuse_held_event(
     hold_id: str, body: RefusalRequest, principal: HoldsDecider, holds: HoldsDep
 ) -> HeldDecision:
-    held = await holds.refuse(hold_id, operator=principal.sub, reason=body.reason)
+    held = await holds.refuse(hold_id, operator=principal.actor, reason=body.reason)
     return HeldDecision(hold=HeldEventView.of(held))

@@ -122,7 +122,7 @@ async def sync(body: SyncRequest, principal: Counter, vouchers: VouchersDep) -> 
         raise Problem(403, "Forbidden", "counter staff sync only their own counter's scans")
     results = [
         await vouchers.redeem(
-            body.counter_id, item.scan_id, item.voucher, item.scanned_at, by=principal.sub
+            body.counter_id, item.scan_id, item.voucher, item.scanned_at, by=principal.actor
         )
         for item in body.items
     ]

@@ -51,7 +51,7 @@ RegistryDep = Annotated[Registry, Depends(_registry)]
 
 
 def actor(principal: Principal) -> Actor:
-    return Actor(sub=principal.sub, role=principal.role, partner_id=principal.partner_id)
+    return Actor(sub=principal.actor, role=principal.role, partner_id=principal.partner_id)
 
 
 def _not_found() -> Problem:

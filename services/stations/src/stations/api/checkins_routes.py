@@ -46,7 +46,7 @@ async def record_checkin(
 ) -> JSONResponse:
     must_manage(principal, body.station_id)
     checkin_id = (
-        derived_id("ci", "http", principal.sub, idempotency_key)
+        derived_id("ci", "http", principal.actor, idempotency_key)
         if idempotency_key
         else f"ci_{uuid.uuid4().hex}"
     )

@@ -135,7 +135,7 @@ async def current(
 async def replace(body: NewVersion, principal: StationAdmin, service: Service) -> CatalogueView:
     content = CatalogueContent(stages=list(body.stages))
     version = await service.lifecycle.replace(
-        content, Change(by=principal.sub, based_on=body.based_on, note=body.note)
+        content, Change(by=principal.actor, based_on=body.based_on, note=body.note)
     )
     return CatalogueView.of(version, version.content, None)
 
@@ -147,7 +147,7 @@ async def change_item(
     code: str, body: ItemChange, principal: StationAdmin, service: Service
 ) -> CatalogueView:
     version = await service.lifecycle.change_item(
-        code, body.changes(), Change(by=principal.sub, based_on=body.based_on, note=body.note)
+        code, body.changes(), Change(by=principal.actor, based_on=body.based_on, note=body.note)
     )
     return CatalogueView.of(version, version.content, None)
 
