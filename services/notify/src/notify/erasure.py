@@ -21,7 +21,8 @@ STEPS = (
     Forget("inbox and deliveries", NOTIFICATIONS, by("driver_id")),
     Forget("driver facts for segments", DRIVERS, by("_id")),
     Forget("preferences", PREFERENCES, by("_id")),
-    # A broadcast past resolving no longer needs the last driver id of its last page.
+    # A broadcast past resolving no longer needs the last driver id of its last page (its
+    # resolution drops it too; this reaches broadcasts resolved before it did).
     Forget(
         "broadcast cursors",
         BROADCASTS,

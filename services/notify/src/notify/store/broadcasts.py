@@ -126,7 +126,9 @@ class BroadcastStore:
                     "resolved_at": at,
                     "lease_until": None,
                     "lease_owner": None,
-                }
+                },
+                # The cursor resumes a resolution only; kept, it would name its last driver.
+                "$unset": {"resolve_after": ""},
             },
         )
         return result.modified_count == 1
