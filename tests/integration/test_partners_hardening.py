@@ -31,6 +31,7 @@ from partners.app import create_app
 from partners.domain import KeyNotReplaceable
 from partners.erasure import STEPS
 from partners.receipts import INTERNAL_ERROR
+from partners.retention import retention_rules
 from partners.service import Partners
 from partners.settings import PartnersSettings
 from tests.integration.test_partners_api_keys import KEYS, bearer, issue
@@ -388,3 +389,36 @@ async def test_an_erasure_reaches_a_receipt_that_names_the_driver_only_as_parked
         left = [doc async for doc in collection.find({"event_id": "ev-parked"})]
     assert before == 1
     assert len(left) == 1 and driver not in json.dumps(left, default=str)
+
+
+async def test_a_receipt_of_an_event_sent_straight_to_kafka_is_purged_like_any_other(
+    make_settings: Callable[..., Any],
+) -> None:
+    """Receipts are kept 90 days from receipt; one made from an announcement (the event never
+    came through the gateway) is dated the same way, or it names its driver for ever."""
+    settings = make_settings(PartnersSettings)
+    app = create_app(settings)
+    now = datetime.now(UTC)
+    async with serve(app):
+        partners: Partners = app.state.partners
+        await partners.receipts.on_points_awarded(
+            PointsAwarded(
+                driver_id="drv_direct",
+                entry_id="e-direct",
+                amount=2,
+                balance_after=2,
+                rule_id="appointment-on-time",
+                cause_source="partner/port-booking",
+                cause_id="ev-direct",
+                cause_type="port.appointment.kept.v1",
+                awarded_at=now,
+            )
+        )
+        collection = partners.receipts.receipts.collection
+        for rule in retention_rules(settings):
+            await rule.apply(collection.database, now + timedelta(days=89), batch_size=50)
+        kept = await collection.count_documents({"event_id": "ev-direct"})
+        for rule in retention_rules(settings):
+            await rule.apply(collection.database, now + timedelta(days=91), batch_size=50)
+        left = await collection.count_documents({"event_id": "ev-direct"})
+    assert (kept, left) == (1, 0)

@@ -1,6 +1,7 @@
 """The visit history's purge against a withdrawal of the location consent arriving between the
 purge's read of the consents and its mark on the visits it keeps: the visit must not stay named
-for a year on a consent already withdrawn."""
+for a year on a consent already withdrawn. And what names a visit's driver beside the check-in
+(a rating, the last counted use, a rest nudge) is purged with the visit's naming."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from pymongo import AsyncMongoClient
 
 from common.testing import unique_name
 from stations.consents import LocationConsent
-from stations.retention import ANONYMOUS, CONSENTED, VisitHistory
-from stations.store.checkins import CHECKINS
+from stations.rest import NUDGES
+from stations.retention import ANONYMOUS, CONSENTED, VisitHistory, retention_rules
+from stations.settings import StationsSettings
+from stations.store.checkins import CHECKINS, WINDOWS
 from stations.store.drivers import DRIVERS
+from stations.store.feedback import FEEDBACK
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -81,3 +85,43 @@ async def test_a_withdrawal_during_the_purge_leaves_the_visit_anonymised(
     assert CONSENTED not in visits[f"chk-{withdrawing}"]
     assert visits[f"chk-{staying}"]["driver_id"] == staying
     assert visits[f"chk-{staying}"][CONSENTED] is True
+
+
+async def test_what_outlives_an_anonymous_visit_is_purged_with_it(
+    mongo: AsyncMongoClient[dict[str, Any]], make_settings: Any
+) -> None:
+    """A rating (its id is its check-in's), the last counted use per driver, station and service,
+    and a rest nudge each name the driver and where they were: none outlives the visit's own
+    naming. Recent ones stay."""
+    settings = make_settings(StationsSettings)
+    db = mongo[unique_name("stations_retention_")]
+    old, recent = NOW - timedelta(days=40), NOW - timedelta(days=2)
+    try:
+        await db[FEEDBACK].insert_many(
+            [
+                {"_id": "chk-old", "driver_id": "drv_a", "rating": 5, "created_at": old},
+                {"_id": "chk-new", "driver_id": "drv_a", "rating": 4, "created_at": recent},
+            ]
+        )
+        await db[WINDOWS].insert_many(
+            [
+                {"_id": "drv_a\x1fS-XP-01\x1fshower", "last": old, "by": "chk-old"},
+                {"_id": "drv_a\x1fS-XP-01\x1fmeal", "last": recent, "by": "chk-new"},
+            ]
+        )
+        await db[NUDGES].insert_many(
+            [
+                {"_id": "nudge-old", "driver_id": "drv_a", "nudged_at": old},
+                {"_id": "nudge-new", "driver_id": "drv_a", "nudged_at": recent},
+            ]
+        )
+        for rule in retention_rules(settings):
+            await rule.apply(db, NOW, batch_size=50)
+        ratings = {d["_id"]: d["driver_id"] async for d in db[FEEDBACK].find({})}
+        windows = [d["_id"] async for d in db[WINDOWS].find({})]
+        nudges = [d["_id"] async for d in db[NUDGES].find({})]
+    finally:
+        await mongo.drop_database(db.name)
+    assert ratings == {"chk-old": ANONYMOUS, "chk-new": "drv_a"}
+    assert windows == ["drv_a\x1fS-XP-01\x1fmeal"]
+    assert nudges == ["nudge-new"]

@@ -17,8 +17,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from common.outbox import OUTBOX_UNSET
 from common.retention import Expire, RetentionRule, days
+from stations.rest import NUDGES
 from stations.settings import StationsSettings
-from stations.store.checkins import CHECKINS
+from stations.store.checkins import CHECKINS, WINDOWS
 from stations.store.drivers import DRIVERS
 from stations.store.feedback import FEEDBACK
 
@@ -28,6 +29,8 @@ ANONYMOUS = "anonymous"
 VISIT_PURPOSE_DAYS = 30.0
 VISIT_HISTORY_DAYS = 365.0
 FEEDBACK_COMMENT_DAYS = 365.0
+WINDOW_DAYS = 30.0
+NUDGE_DAYS = 30.0
 # Set on a check-in whose driver had the location consent when the purge looked; a withdrawal
 # takes it off again (stations.consents).
 CONSENTED = "location_consented"
@@ -102,4 +105,21 @@ def retention_rules(settings: StationsSettings) -> list[RetentionRule]:
             where={"comment": {"$ne": None}},
             strip={"$set": {"comment": None}},
         ),
+        # A rating's id is its check-in's: naming its driver longer than the check-in does
+        # would name the driver of an anonymous visit.
+        Expire(
+            "feedback authors",
+            FEEDBACK,
+            "created_at",
+            days(chosen, "feedback authors", VISIT_PURPOSE_DAYS),
+            where={"driver_id": {"$ne": ANONYMOUS}},
+            strip={"$set": {"driver_id": ANONYMOUS}},
+        ),
+        # The last counted use per driver, station and service: needed only while a use could
+        # still fall in its window (kiosk uses are accepted up to 7 days back), and a visit
+        # history of its own otherwise.
+        Expire("check-in windows", WINDOWS, "last", days(chosen, "check-in windows", WINDOW_DAYS)),
+        # Where a driver was sent to rest, a drive at a time: the nudge has long been taken or
+        # let go.
+        Expire("rest nudges", NUDGES, "nudged_at", days(chosen, "rest nudges", NUDGE_DAYS)),
     ]

@@ -83,7 +83,16 @@ class ReceiptStore:
         key = receipt_key(partner_id, event_id)
         await self.collection.update_one(
             {"_id": key},
-            {"$setOnInsert": {"partner_id": partner_id, "event_id": event_id, "created_at": now}},
+            # Dated like one the gateway received, so retention reaches a receipt of an event
+            # sent straight to Kafka too.
+            {
+                "$setOnInsert": {
+                    "partner_id": partner_id,
+                    "event_id": event_id,
+                    "created_at": now,
+                    "received_at": now,
+                }
+            },
             upsert=True,
         )
         return key
