@@ -9,7 +9,7 @@ details) consents the driver never gave. Each test is one of those findings.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from common.events import new_event
 from common.events.stations import ServiceUsed
 from common.testing import Infra, unique_name, wait_until
 from registry.app import create_app
+from registry.retention import retention_rules
 from registry.settings import RegistrySettings
 from tests.integration.test_registry_rules import driver
 from tests.security.module_service import Running, module_service
@@ -198,7 +199,7 @@ async def test_a_station_cannot_withdraw_family_consent_without_the_driver(
 
 
 async def test_a_station_reads_only_drivers_who_checked_in_there_or_are_on_its_assignment(
-    registry: Running[RegistrySettings], token: Headers, infra: Infra
+    registry: Running[RegistrySettings], token: Headers, infra: Infra, mongo: Any
 ) -> None:
     http, here, elsewhere = registry.http, unique_name("st-"), unique_name("st-")
     visitor = await _register(http, token, 908, await _grid(http, token, None))
@@ -228,6 +229,14 @@ async def test_a_station_reads_only_drivers_who_checked_in_there_or_are_on_its_a
     )
     consents = await http.get(f"/v1/drivers/{visitor}/consents", headers=staff)
     of_assignment = await http.get(f"/v1/drivers/{resident}", headers=staff)
+    # A visit reaches the driver for its purpose, not for good: past the station visits'
+    # retention (30 days) the station reads the driver no more (its assignment still does).
+    db = mongo[registry.settings.mongo_db]
+    for rule in retention_rules(registry.settings):
+        await rule.apply(db, datetime.now(UTC) + timedelta(days=31), batch_size=50)
+    after_a_month = await http.get(f"/v1/drivers/{visitor}", headers=staff)
+    resident_still = await http.get(f"/v1/drivers/{resident}", headers=staff)
     assert before.status_code == 404 and asked_before.status_code == 404
     assert other_station.status_code == 404
     assert consents.status_code == 200 and of_assignment.status_code == 200
+    assert after_a_month.status_code == 404 and resident_still.status_code == 200

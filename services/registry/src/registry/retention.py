@@ -2,7 +2,9 @@
 ``common.retention`` purges it. Overridable per class by the ``retention_days`` setting.
 
 The driver record itself is kept while the driver is in the programme and erased on request
-(lifecycle.erase); the reveal audit holds no personal value and is kept three years.
+(lifecycle.erase); the reveal audit holds no personal value and is kept three years. A station's
+visit by a driver lets the station's staff read the driver (station_access) for as long as the
+visit is kept: the purpose of a visit (stations keep a check-in named for 30 days), not for good.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 from common.retention import Expire, RetentionRule, days
 from registry.settings import RegistrySettings
 from registry.store.access_log import PII_ACCESS
+from registry.store.station_visits import STATION_VISITS
 
 PII_ACCESS_DAYS = 3 * 365.0
+STATION_VISIT_DAYS = 30.0
 
 
 def retention_rules(settings: RegistrySettings) -> list[RetentionRule]:
@@ -21,5 +25,11 @@ def retention_rules(settings: RegistrySettings) -> list[RetentionRule]:
             PII_ACCESS,
             "at",
             days(settings.retention_days, "pii access audit", PII_ACCESS_DAYS),
-        )
+        ),
+        Expire(
+            "station visits",
+            STATION_VISITS,
+            "last_at",
+            days(settings.retention_days, "station visits", STATION_VISIT_DAYS),
+        ),
     ]
