@@ -43,6 +43,7 @@ from points.ledger import Ledger
 from points.mall import Mall
 from points.parking import Parking
 from points.readers import AccountReaders
+from points.retention import retention_rules
 from points.service import EarningWindow, PointsPolicy, PointsService
 from points.settings import PointsSettings
 from points.simulation import Simulator
@@ -193,6 +194,7 @@ def create_app(
         consent = EarningConsent(runtime.db)
         earning = EarningHandlers(service, consent)
         consumer = runtime.consumer("points")
+        runtime.retention = retention_rules(settings)
         erasure = points_erasure(runtime, service, clock)
         linked = following_links(PartnerLinkBook(runtime.db), registry.handlers())
         parts["simulator"] = Simulator(service, consent)

@@ -10,6 +10,7 @@ written only over the list it read.
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,6 +19,14 @@ from pymongo.errors import DuplicateKeyError
 Document = dict[str, Any]
 
 STATION_AWARDS = "station_awards"
+# When the document's month ends (points.retention purges it a while after).
+MONTH_ENDS = "month_ends"
+
+
+def month_end(month: str) -> datetime:
+    """The first instant (UTC) after the month ``YYYY-MM``."""
+    year, number = (int(part) for part in month.split("-"))
+    return datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
 
 
 def renamed_events(doc: Document, driver_id: str, anon: str) -> Document:
@@ -41,7 +50,11 @@ class StationAwards:
         with suppress(DuplicateKeyError):
             await self.collection.update_one(
                 {"_id": key, "n": {"$lt": self.per_month}, "events": {"$ne": event_key}},
-                {"$inc": {"n": 1, "v": 1}, "$push": {"events": event_key}},
+                {
+                    "$inc": {"n": 1, "v": 1},
+                    "$push": {"events": event_key},
+                    "$setOnInsert": {MONTH_ENDS: month_end(month)},
+                },
                 upsert=True,
             )
         counted = await self.collection.find_one({"_id": key, "events": event_key}, {"_id": 1})
