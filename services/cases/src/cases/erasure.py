@@ -35,13 +35,15 @@ from cases.store.units import DRIVER_UNITS
 from common.erasure import Forget, by, scrubbed
 
 # Free texts the driver or a handler wrote about the driver's matter, at any depth.
-_TEXTS = frozenset({"description", "note", "comment", "attachments", "respondent", "answer"})
+# A case's free texts, at any depth (its history's notes, a revisit's answer, ...): what an
+# erasure empties, and the retention of closed cases too (cases.retention).
+CASE_TEXTS = frozenset({"description", "note", "comment", "attachments", "respondent", "answer"})
 
 KEPT = ("cases without texts under a pseudonym (figures and clocks)",)
 
 
 def _pseudonymous_case(doc: dict[str, Any], driver_id: str, anon: str) -> dict[str, Any]:
-    case: dict[str, Any] = scrubbed(doc, driver_id, anon, _TEXTS)
+    case: dict[str, Any] = scrubbed(doc, driver_id, anon, CASE_TEXTS)
     case["driver_id"] = anon
     case["description"] = ""
     case["attachments"] = []

@@ -1,28 +1,77 @@
 """How long cases keeps the texts of a case (docs/security.md, "Retention");
 ``common.retention`` purges them. Overridable per class by the ``retention_days`` setting.
 
-A closed case keeps its description, attachments and respondent for two years (a revisit, a
-complaint about the handling, the yearly figures' review); then they go and the case stays for
-the figures with its clocks, like an erased driver's case.
+A closed case keeps its texts for two years (a revisit, a complaint about the handling, the
+yearly figures' review): its description, attachments and respondent, and every note, comment
+and answer its history, extensions, revisits and compensations carry (the same texts an
+erasure empties). Then they go and the case stays for the figures with its clocks, like an
+erased driver's case.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cases.erasure import CASE_TEXTS
 from cases.settings import CasesSettings
 from cases.store.cases import CASES
-from common.retention import Expire, RetentionRule, days
+from common.retention import RetentionRule, days
+
+Document = dict[str, Any]
 
 CASE_TEXT_DAYS = 730.0
+# Set once a closed case's texts are gone, so the purge does not read it again.
+TEXTS_GONE = "texts_purged"
+
+
+def without_texts(value: Any) -> Any:
+    """``value`` with every field named in ``CASE_TEXTS``, at any depth, emptied."""
+    if isinstance(value, dict):
+        return {k: (None if k in CASE_TEXTS else without_texts(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_texts(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ClosedCaseTexts:
+    keep: timedelta
+    data_class: str = "closed case texts"
+
+    async def apply(self, db: AsyncDatabase[Document], now: datetime, batch_size: int) -> int:
+        collection = db[CASES]
+        old: Document = {"closed_at": {"$lt": now - self.keep}, TEXTS_GONE: {"$ne": True}}
+        total = 0
+        moved: list[str] = []  # changed by someone else since read: next round
+        while True:
+            query = {**old, "_id": {"$nin": moved}} if moved else old
+            docs = await collection.find(query).limit(batch_size).to_list()
+            for doc in docs:
+                kept = without_texts(doc) | {
+                    "description": "",
+                    "attachments": [],
+                    "respondent": None,
+                    TEXTS_GONE: True,
+                }
+                # Pinned to the version read, and moved on: a step planned on the case as it
+                # was cannot put the texts back.
+                pinned = {"_id": doc["_id"], "version": doc.get("version")}
+                if "version" in doc:
+                    kept["version"] = doc["version"] + 1
+                done = await collection.replace_one(pinned, kept)
+                if done.modified_count:
+                    total += 1
+                else:
+                    moved.append(doc["_id"])
+            if len(docs) < batch_size:
+                return total
 
 
 def retention_rules(settings: CasesSettings) -> list[RetentionRule]:
     return [
-        Expire(
-            "closed case texts",
-            CASES,
-            "closed_at",
-            days(settings.retention_days, "closed case texts", CASE_TEXT_DAYS),
-            where={"description": {"$ne": ""}},
-            strip={"$set": {"description": "", "attachments": [], "respondent": None}},
-        )
+        ClosedCaseTexts(keep=days(settings.retention_days, "closed case texts", CASE_TEXT_DAYS))
     ]
