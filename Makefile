@@ -105,9 +105,11 @@ bench: bootstrap ## benchmarks on private infra: raw baselines and the system as
 	$(BENCH_INFRA) up && \
 	$(TEST_ENV) DRIVERHOME_TEST_KAFKA=$(BENCH_KAFKA) DRIVERHOME_TEST_MONGO_URL=$(BENCH_MONGO) $(PY) -m bench $(BENCH_ARGS)
 
-schemas: bootstrap ## regenerate docs/schemas (the event snapshot) and the AsyncAPI documents
+schemas: bootstrap ## regenerate docs/schemas (the event snapshot), the AsyncAPI/OpenAPI documents and the docs made from the code
 	$(PY) -m common.events.export docs/schemas
 	$(DEV_ENV) $(PY) scripts/asyncapi.py
 	$(DEV_ENV) $(PY) scripts/events_doc.py
+	$(DEV_ENV) $(PY) scripts/routes_doc.py
+	$(DEV_ENV) $(PY) scripts/settings_doc.py
 
-docs: schemas ## regenerate every generated document (schemas, AsyncAPI, OpenAPI, events.md)
+docs: schemas ## regenerate every generated document (schemas, AsyncAPI, OpenAPI, events.md, routes.md, settings.md)

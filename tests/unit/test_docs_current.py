@@ -1,7 +1,8 @@
 """The checked-in contract documents say what the code says now.
 
-Regenerate with `make schemas` (AsyncAPI and OpenAPI) and `python scripts/events_doc.py`
-(docs/events.md), then review the diff.
+Regenerate with `make schemas` (AsyncAPI and OpenAPI, docs/events.md, docs/routes.md and
+docs/settings.md; one at a time: `python scripts/events_doc.py`, `scripts/routes_doc.py`,
+`scripts/settings_doc.py`), then review the diff.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def events_doc() -> ModuleType:
     return _load_script("events_doc")
 
 
+@pytest.fixture(scope="module")
+def routes_doc() -> ModuleType:
+    return _load_script("routes_doc")
+
+
+@pytest.fixture(scope="module")
+def settings_doc() -> ModuleType:
+    return _load_script("settings_doc")
+
+
 def _stale(generated: dict[str, str], folder: str) -> list[str]:
     on_disk = {f"{folder}/{p.name}": p.read_text() for p in (DOCS / folder).glob("*.json")}
     names = set(generated) | set(on_disk)
@@ -72,6 +83,37 @@ def test_every_event_type_in_the_catalogue_has_a_section_in_events_md(
 def test_the_generated_parts_of_events_md_are_current(events_doc: ModuleType) -> None:
     text = (DOCS / "events.md").read_text()
     assert events_doc.apply(text) == text, "run `python scripts/events_doc.py` and review the diff"
+
+
+def test_routes_md_is_what_the_generator_produces_from_the_openapi_documents(
+    routes_doc: ModuleType,
+) -> None:
+    text = (DOCS / "routes.md").read_text()
+    assert routes_doc.render() == text, "run `python scripts/routes_doc.py` and review the diff"
+
+
+def test_routes_md_lists_every_operation_of_every_openapi_document(routes_doc: ModuleType) -> None:
+    text = (DOCS / "routes.md").read_text()
+    for name, document in routes_doc.openapi_documents().items():
+        section = text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+        for path, item in document["paths"].items():
+            for method in item:
+                if method in routes_doc.METHODS:
+                    assert f"| {method.upper()} | `{path}` |" in section, f"{name}: {method} {path}"
+
+
+def test_settings_md_is_what_the_generator_produces_from_the_settings_classes(
+    settings_doc: ModuleType,
+) -> None:
+    text = (DOCS / "settings.md").read_text()
+    assert settings_doc.render() == text, "run `python scripts/settings_doc.py` and review the diff"
+
+
+def test_settings_md_names_every_setting_of_every_service(settings_doc: ModuleType) -> None:
+    text = (DOCS / "settings.md").read_text()
+    for cls in settings_doc.SERVICES.values():
+        for name in cls.model_fields:
+            assert f"`DRIVERHOME_{name.upper()}`" in text, f"{cls.__name__}.{name}"
 
 
 def test_the_points_document_receives_driver_registered_on_registry_events() -> None:
