@@ -46,16 +46,20 @@ class RequestLimitSettings(BaseModel):
 
     # JSON bodies of this API are small (the longest text field is a few thousand characters).
     max_body_bytes: int = Field(default=131_072, ge=1024)
+    # Whether the per-address and per-principal request rate limits are enforced.
     rate_limit_enabled: bool = True
     # ``limits`` notation, several windows separated by ';' ("20/second;600/minute").
     rate_limit_per_principal: str = "30/second;900/minute"
     # Higher: many drivers' phones can share one carrier address.
     rate_limit_per_ip: str = "100/second;3000/minute"
+    # Where request rates are counted (a ``limits`` async storage URI): async+memory:// per
+    # process, async+redis://… across every instance.
     rate_limit_storage: str = "async+memory://"
     # Peers whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips; addresses or
     # networks, comma-separated): behind an ingress, its network, or every caller shares its
     # address and one per-address limit.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Base64 32-byte key sealing pagination cursors; unset: derived from pii_key (HKDF).
     cursor_key: SecretStr | None = None
 
     @field_validator("rate_limit_per_principal", "rate_limit_per_ip")

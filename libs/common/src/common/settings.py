@@ -38,27 +38,40 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
         env_prefix="DRIVERHOME_", extra="ignore", populate_by_name=True
     )
 
+    # The service's name in its logs, metrics, Kafka client ids and Mongo app name; also the
+    # default token audience (`driverhome-<service_name>`).
     service_name: str = "service"
     # Unset means production: a deployment that forgets it gets the strict checks, not the
     # development keys. `make run`, `make test`, bench and chaos say development/test.
     environment: Literal["development", "test", "production"] = "production"
+    # Address the HTTP server (uvicorn) listens on.
     http_host: str = "127.0.0.1"
+    # Port the HTTP server listens on.
     http_port: int = 8000
+    # Level of the JSON logs (DEBUG, INFO, …); aiokafka, kafka and pymongo log WARNING at least.
     log_level: str = "INFO"
 
+    # The Kafka broker address(es) clients bootstrap from (host:port).
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Who this process is on the bus (deploy/access.yaml says what that principal may do).
     # Development credentials: <repo>/.infra/kafka/credentials.json (`make run` passes them).
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    # SCRAM mechanism that authenticates the principal under a SASL_* protocol.
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    # This process's Kafka principal (SASL username); each record it publishes names it as
+    # producer (the service name when unset).
     kafka_username: str | None = None
+    # The SASL password of kafka_username (needed with a SASL_* protocol).
     kafka_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None  # the CA that signed the brokers' certificates
+    # Put before every topic and consumer group name the service uses (letters, digits, . _ -).
     topic_prefix: str = ""
     # Declared topic shape (local 12/1/1, production 12/3/2). Outside production a service
     # creates its missing topics so; in production it checks them and refuses to start.
     topic_partitions: int = Field(default=12, ge=1, le=1000)
+    # Replicas of each topic: created with it outside production, checked in production.
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    # Each topic's min.insync.replicas (at most the replication factor), set or checked likewise.
     topic_min_insync_replicas: int = Field(default=1, ge=1, le=10)
     # Kept equal to the broker's message.max.bytes so a producer never builds a record the
     # broker refuses (handbook section 3: limits agree end to end).
@@ -67,8 +80,11 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
     # Days (quotas, statements), office hours and quiet hours are counted in it.
     district_timezone: str = DISTRICT_TIMEZONE
 
+    # MongoDB connection string.
     mongo_url: str = "mongodb://127.0.0.1:27017"
+    # Name of the MongoDB database the service keeps its data in.
     mongo_db: str = "driverhome"
+    # Milliseconds to wait for a MongoDB server to be selected and for a connection to open.
     mongo_timeout_ms: int = 5_000
 
     # Bearer tokens (common.auth): signed by the identity provider with an asymmetric key,
@@ -79,32 +95,51 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
     jwt_jwks_url: str | None = None  # production: the provider's https JWKS endpoint
     jwt_jwks: str | None = None  # or the JWKS document itself (JSON)
     jwt_jwks_file: str | None = None  # or a file holding it
+    # Seconds keys fetched from jwt_jwks_url are used before they are fetched again.
     jwt_jwks_ttl_seconds: float = Field(default=300.0, gt=0)
     # Unknown key ids refresh the JWKS at most this often (made-up kids cannot force fetches).
     jwt_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+    # Clock skew allowed, in seconds, when checking a token's exp, nbf and iat.
     jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
     dev_keys_dir: str | None = None  # the development issuer's key pair (common.dev_issuer)
 
     # Personal data (common.pii). Every stored hash and ciphertext names its key id; keys
     # rotated out stay readable (retired) until the rotation job has rewritten everything.
     pii_key: str = _DEV_PII_KEY
+    # Key id stored with every ciphertext made with pii_key (the current AES-GCM key, base64).
     pii_key_id: str = Field(default="k1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    # Rotated-out AES keys by key id (base64): they still decrypt until the rotation job has
+    # rewritten everything.
     pii_retired_keys: dict[str, str] = Field(default_factory=dict)
+    # Base64 key of the lookup hashes (HMAC-SHA256) of personal values; also keys the pseudonyms
+    # of erased drivers.
     pii_hmac_key: str = _DEV_PII_HMAC_KEY
+    # Key id stored with every lookup hash made with pii_hmac_key.
     pii_hmac_key_id: str = Field(default="h1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    # Rotated-out hash keys by key id (base64): lookups still match their hashes until
+    # rewritten.
     pii_retired_hmac_keys: dict[str, str] = Field(default_factory=dict)
     # Per partner: {key id: base64 key} for hashes the partner computes itself (the booking
     # system's national_id_hash; only the registry needs them). Every key listed is accepted;
     # each partner has its own. Outside production the booking system has a development key.
     partner_hash_keys: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # How often, in seconds, the key rotation job rewrites values still under a retired key
+    # (first run one interval after start).
     key_rotation_interval_seconds: float = Field(default=3600.0, gt=0)
+    # Documents the key rotation job reads per batch (it pauses briefly between batches).
     key_rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
 
+    # Partner catalogue: per partner id, the event types it may publish (until partners.events
+    # says otherwise); each one's topic is ensured at start, and partners seeds accounts from it.
     partners: PartnerCatalogue = Field(default_factory=lambda: dict(DEFAULT_PARTNERS))
 
     # Consumer group base name; a new name replays every topic from the start (a rebuild).
     consumer_group: str | None = None
+    # How often, in seconds, the outbox sweeper republishes what a crash left unsent; four
+    # eyes requests are swept as often (approved ones finished).
     outbox_sweep_seconds: float = 2.0
+    # Attempts at an event whose handler keeps failing unexpectedly before it is
+    # dead-lettered (transient errors are retried without limit).
     consumer_max_attempts: int = Field(default=5, ge=1)
     # How soon a consumer subscribed by pattern sees a topic created after it started (a
     # partner registered through the API, once the platform provisioned its topic).
@@ -114,17 +149,26 @@ class ServiceSettings(RequestLimitSettings, BaseSettings):
     # Keys of a batch handled at once by subscriptions whose handlers allow it (points'
     # earnings): the store round trips of different drivers overlap; one key stays in order.
     consumer_key_lanes: int = Field(default=64, ge=1, le=256)
+    # Longest wait, in seconds, before retrying a failed event (0.2 s doubling per attempt,
+    # with jitter).
     consumer_backoff_max_seconds: float = 30.0
     # Topics are created with this retention. Processed-event and Idempotency-Key records are
     # kept longer (validated), so a consumer replaying a topic from its earliest offset still
     # finds the record of every event it can read and handles each as a duplicate.
     topic_retention_hours: float = Field(default=168.0, gt=0)
+    # Days before records of collections with a purge field (processed events,
+    # Idempotency-Keys, …) are purged; must exceed topic_retention_hours.
     dedupe_retention_days: float = Field(default=30.0, gt=0)
+    # How often, in seconds, the retention purge deletes records and personal data past their
+    # retention.
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    # Records the retention purge deletes per round (it pauses briefly between rounds).
     purge_batch_size: int = Field(default=1000, ge=1, le=10_000)
     # Personal data classes' retention in days, by class name, overriding each service's
     # defaults (its retention.py; docs/security.md lists them), e.g. {"inbox": 90}.
     retention_days: dict[str, float] = Field(default_factory=dict)
+    # Seconds a request in progress holds its Idempotency-Key without renewal (it renews every
+    # third of it); a retry after that takes the key over.
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     # Four eyes (common.approvals): a request nobody decided within this many hours expires.
     approval_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 90)

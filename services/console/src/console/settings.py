@@ -18,33 +18,47 @@ class ConsoleSettings(ServiceSettings):
     service_name: str = "console"
     http_port: int = 8000
 
+    # Base URL of the registry API (the console calls each service with the person's token).
     registry_url: str = "http://127.0.0.1:8001"
+    # Base URL of the points API.
     points_url: str = "http://127.0.0.1:8002"
+    # Base URL of the stations API.
     stations_url: str = "http://127.0.0.1:8003"
+    # Base URL of the notify API.
     notify_url: str = "http://127.0.0.1:8004"
+    # Base URL of the cases API.
     cases_url: str = "http://127.0.0.1:8005"
+    # Base URL of the partners API.
     partners_url: str = "http://127.0.0.1:8006"
+    # Timeout, in seconds, of the console's calls to the services' APIs.
     api_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Sessions are signed cookies (no session store): the person's token, CSRF secret, language.
     session_secret: SecretStr = SecretStr(_DEV_SESSION_SECRET)
+    # Hours a console session lasts from sign-in (and development tokens' lifetime).
     session_hours: float = Field(default=8.0, gt=0, le=24)
     # Secure cookies: browsers keep them on http://127.0.0.1 and localhost too, so on by default.
     cookie_secure: bool = True
+    # Page language when the session has chosen none.
     default_language: Literal["zh-CN", "en"] = "zh-CN"
 
     # The stations map: the district's outline and grid polygons (GeoJSON, served by the
     # console) under the stations; no tile server unless a tile URL is set, e.g. the district's
     # intranet tiles "https://tiles.example/{z}/{x}/{y}.png" (its origin joins img-src).
     map_geojson: Path = DEMO_MAP
+    # Tile URL template of the stations map; unset: no tile layer.
     map_tile_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/\S*$")
+    # Attribution shown on the stations map for its tiles.
     map_tile_attribution: str = ""
 
     # Production signs people in through the district's OpenID Connect provider; its access
     # token (RS256, the services' audience, with role and named roles) is what the console sends.
     oidc_metadata_url: str | None = None
+    # The console's client id at the provider (with oidc_metadata_url, enables OIDC sign-in).
     oidc_client_id: str | None = None
+    # The console's client secret at the provider, if it has one (PKCE S256 is always used).
     oidc_client_secret: SecretStr | None = None
+    # Scopes the console asks the provider for at sign-in.
     oidc_scope: str = "openid profile"
 
     @property

@@ -21,30 +21,45 @@ class NotifySettings(ServiceSettings):
     http_port: int = 8004
     mongo_db: str = "driverhome_notify"
 
+    # Language used when neither the driver's preference nor profile names a supported one.
     default_language: str = "zh-CN"
     # Quiet hours are wall-clock times in the district; DRIVERHOME_TIMEZONE is its earlier name.
     district_timezone: str = district_timezone_field("DRIVERHOME_TIMEZONE")
 
     # The dispatcher: releases held messages, sends external channels, starts due broadcasts.
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+    # Most held messages released, and most due external sends claimed, per dispatcher pass.
     dispatch_batch: int = Field(default=200, ge=1)
+    # Seconds a dispatcher holds a claimed external send before another may take it over.
     send_lease_seconds: float = Field(default=120.0, gt=0)
 
+    # Timeout, in seconds, of each webhook call and each call to the SMS gateway.
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Attempts at an external send (webhook or SMS) before the notification fails for good.
     webhook_max_attempts: int = Field(default=6, ge=1)
+    # Base retry delay, in seconds, of a failed send (doubling per attempt); also the most
+    # jitter added.
     webhook_backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    # Longest delay, in seconds, between retries of a failed send.
     webhook_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    # Retryable failures in a row of one endpoint that open its circuit (its sends deferred).
     breaker_failure_threshold: int = Field(default=5, ge=1)
+    # Seconds an open circuit defers sends before one call may probe the endpoint again.
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
     # Networks a webhook may target even though they are not public (loopback in tests, a
     # partner's VPN range on a private deployment). Outside development nothing else private is.
     webhook_allowed_networks: list[str] = Field(default_factory=list)
 
+    # The SMS gateway's send endpoint; unset (or no sms_api_key): SMS messages fail unsent.
     sms_gateway_url: str | None = None
+    # Bearer key sent to the SMS gateway, and the key its delivery receipts must present.
     sms_api_key: SecretStr | None = None
+    # Signature name (sign_name) sent to the SMS gateway with each message.
     sms_sign_name: str = "司机之家"
 
+    # Drivers per page when a broadcast is resolved into work items.
     broadcast_batch_size: int = Field(default=500, ge=1, le=5000)
+    # Seconds a process holds a broadcast it resolves; renewed with each page recorded.
     broadcast_lease_seconds: float = Field(default=30.0, gt=0)
     # Pages of a broadcast one process fans out at once (planned while others are stored): 4
     # fanned out 100,000 inboxes 14 % faster than 2 in eight alternating runs (docs/performance.md).
@@ -73,4 +88,5 @@ class NotifySettings(ServiceSettings):
     # At most this many non-urgent notifications per driver and category per window; the rest
     # still reach the inbox, quietly, but no SMS or webhook goes out for them.
     rate_limit_per_window: int = Field(default=10, ge=1)
+    # Length, in seconds, of the fixed windows rate_limit_per_window counts in.
     rate_limit_window_seconds: int = Field(default=3600, ge=1)

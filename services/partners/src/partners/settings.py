@@ -13,17 +13,23 @@ class PartnersSettings(ServiceSettings):
     # HTTP ingest: a body larger than this is refused (413) before it is parsed; a batch may
     # hold at most this many events. One event must still fit a Kafka record.
     ingest_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Most events one batch ingest request may hold; a larger batch is refused (413).
     ingest_max_batch: int = Field(default=100, ge=1, le=1000)
     # Defaults for partner accounts that set none: events per second (across all instances)
     # and per day, the day counted in the district's time zone (DRIVERHOME_QUOTA_TIMEZONE is
     # its earlier name).
     default_rate_per_second: int = Field(default=100, ge=1)
+    # Events per district day for an account without its own daily quota.
     default_daily_quota: int = Field(default=1_000_000, ge=1)
     district_timezone: str = district_timezone_field("DRIVERHOME_QUOTA_TIMEZONE")
 
+    # Timeout, in seconds, of each notice to a partner's webhook.
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How often, in seconds, due notices are sent to partners' webhooks.
     webhook_sweep_seconds: float = Field(default=1.0, gt=0)
+    # Attempts at a webhook notice before it is given up.
     webhook_max_attempts: int = Field(default=12, ge=1)
+    # Longest delay, in seconds, between a notice's retries (doubling per attempt up to this).
     webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
     # Networks a partner's webhook may target though they are not public (loopback in tests, a
     # partner's private link); everything else internal is refused (common.webhook_targets).

@@ -26,7 +26,11 @@ class PointsSettings(ServiceSettings):
     http_port: int = 8002
     mongo_db: str = "driverhome_points"
 
+    # Points stay valid through the month they were awarded in and this many calendar months
+    # after it.
     expiry_months: int = Field(default=24, ge=1, le=120)
+    # Credit grades: the AAA and AA thresholds (points earned, sanctions allowed), the months
+    # counted (window_months) and each grade's benefits (points.grades.GradePolicy).
     grades: GradePolicy = Field(default_factory=GradePolicy)
     # Finishing half-done entries and applying parked events whose account now exists.
     sweep_seconds: float = Field(default=5.0, gt=0)
@@ -40,6 +44,7 @@ class PointsSettings(ServiceSettings):
     # writes: one older than this is held for an operator's review instead of credited, one
     # dated further ahead than this (clock skew allowance) is dead-lettered (event_in_future).
     earning_max_age_days: float = Field(default=30.0, gt=0, le=365)
+    # Clock skew allowed, in minutes: an earning event dated further ahead is dead-lettered.
     earning_max_future_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
     # Station activities earn without a partner behind them: past this many credited
     # attendances per station and calendar month (UTC), each further one waits for an operator.
@@ -49,6 +54,7 @@ class PointsSettings(ServiceSettings):
     # after this many days; redemptions left mid-step by a crash are finished by the sweep
     # once untouched for this many seconds.
     reservation_days: float = Field(default=14.0, gt=0, le=365)
+    # A redemption left mid-step and untouched for this many seconds is finished by the sweep.
     redemption_sweep_after_seconds: float = Field(default=30.0, gt=0)
     # The largest compensation the cases service may grant (the same setting as its own):
     # a larger case.compensation_granted.v1 is dead-lettered, not credited.
@@ -66,6 +72,8 @@ class PointsSettings(ServiceSettings):
     # the development issuer's); production must set its own. On rotation, list the old
     # public key here with not_after = the last expiry of a voucher it signed.
     voucher_signing_key: str | None = None
+    # Rotated-out voucher keys (public key, not_after): each still verifies and is published
+    # until its not_after.
     voucher_retired_keys: list[RetiredVoucherKey] = Field(default_factory=list)
 
     @model_validator(mode="after")
