@@ -1,7 +1,8 @@
 """A closed case's texts go after their two years: the description, attachments and
 respondent, and every note and comment its history and revisits carry (an earlier purge emptied
 the description only, and skipped a case whose description was empty already). The case stays
-for the figures, its version moved on. Real store."""
+for the figures, its version moved on. A mutual-help need's contacts (encrypted phone numbers)
+and the parties' words go 90 days after its window. Real store."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ async def test_closed_cases_lose_every_text_after_two_years_and_keep_their_figur
                 _case("c-open", None, "还在处理"),
             ]
         )
-        [rule] = retention_rules(settings)
+        rule = retention_rules(settings)[0]
         first = await rule.apply(db, NOW, batch_size=1)
         again = await rule.apply(db, NOW, batch_size=1)
         cases = {d["_id"]: d async for d in db["cases"].find({})}
@@ -66,3 +67,57 @@ async def test_closed_cases_lose_every_text_after_two_years_and_keep_their_figur
         assert case["version"] == 8 and case[TEXTS_GONE] is True
     for kept in ("c-lately", "c-open"):
         assert NOTE in str(cases[kept]) and cases[kept]["version"] == 7
+
+
+async def test_a_needs_contacts_and_words_go_ninety_days_after_its_window(
+    mongo: Any, make_settings: Callable[..., CasesSettings]
+) -> None:
+    settings = make_settings(CasesSettings)
+    db = mongo[unique_name("cases_retention_")]
+    long_ago, lately = NOW - timedelta(days=91), NOW - timedelta(days=10)
+    helper = {"kind": "driver", "id": "drv_h", "contact": "enc:helper", "claimed_at": long_ago}
+    feedback = {"rating": 5, "comment": "骆师傅帮我换了轮胎", "by": "drv_a", "at": long_ago}
+    try:
+        await db["help_needs"].insert_many(
+            [
+                {
+                    "_id": "n-done",
+                    "status": "done",
+                    "window_end": long_ago,
+                    "contact": "enc:poster",
+                    "details": "enc:details",
+                    "helper": helper,
+                    "feedback": feedback,
+                },
+                {
+                    "_id": "n-unclaimed",
+                    "status": "unclaimed",
+                    "window_end": long_ago,
+                    "contact": "enc:poster",
+                    "details": None,
+                    "helper": None,
+                    "feedback": None,
+                },
+                {
+                    "_id": "n-lately",
+                    "status": "claimed",
+                    "window_end": lately,
+                    "contact": "enc:poster",
+                    "details": None,
+                    "helper": helper,
+                    "feedback": None,
+                },
+            ]
+        )
+        for rule in retention_rules(settings):
+            await rule.apply(db, NOW, batch_size=50)
+        needs = {d["_id"]: d async for d in db["help_needs"].find({})}
+    finally:
+        await mongo.drop_database(db.name)
+    done = needs["n-done"]
+    assert (done["contact"], done["details"], done["helper"]["contact"]) == (None, None, None)
+    assert done["feedback"] == {**feedback, "comment": None}
+    assert (done["status"], done["helper"]["id"]) == ("done", "drv_h")
+    assert needs["n-unclaimed"]["contact"] is None and needs["n-unclaimed"]["helper"] is None
+    assert needs["n-lately"]["contact"] == "enc:poster"
+    assert needs["n-lately"]["helper"]["contact"] == "enc:helper"

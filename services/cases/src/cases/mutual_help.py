@@ -178,6 +178,9 @@ class MutualHelp:
         if not helper or doc["status"] == "unclaimed":
             return {}
         if is_helper(principal, doc):
+            # Purged a while after the need's window (cases.retention): nothing to reveal.
+            if doc.get("contact") is None:
+                return {}
             details = doc.get("details")
             return {
                 "contact": self._pii.decrypt(CONTACT, doc["contact"]),

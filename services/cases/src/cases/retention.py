@@ -19,11 +19,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from cases.erasure import CASE_TEXTS
 from cases.settings import CasesSettings
 from cases.store.cases import CASES
-from common.retention import RetentionRule, days
+from cases.store.needs import NEEDS
+from common.retention import Expire, RetentionRule, days
 
 Document = dict[str, Any]
 
 CASE_TEXT_DAYS = 730.0
+NEED_CONTACT_DAYS = 90.0
 # Set once a closed case's texts are gone, so the purge does not read it again.
 TEXTS_GONE = "texts_purged"
 
@@ -72,6 +74,35 @@ class ClosedCaseTexts:
 
 
 def retention_rules(settings: CasesSettings) -> list[RetentionRule]:
+    chosen = settings.retention_days
+    # A mutual-help need's contacts (the poster's and the helper's, encrypted) and what the
+    # parties wrote serve the help itself: gone a while after the need's window, whatever
+    # became of it; the need stays for the board's figures.
+    contacts = days(chosen, "mutual-help contacts", NEED_CONTACT_DAYS)
     return [
-        ClosedCaseTexts(keep=days(settings.retention_days, "closed case texts", CASE_TEXT_DAYS))
+        ClosedCaseTexts(keep=days(chosen, "closed case texts", CASE_TEXT_DAYS)),
+        Expire(
+            "mutual-help contacts",
+            NEEDS,
+            "window_end",
+            contacts,
+            where={"contact": {"$ne": None}},
+            strip={"$set": {"contact": None, "details": None}},
+        ),
+        Expire(
+            "mutual-help helper contacts",
+            NEEDS,
+            "window_end",
+            contacts,
+            where={"helper.contact": {"$ne": None}},
+            strip={"$set": {"helper.contact": None}},
+        ),
+        Expire(
+            "mutual-help feedback comments",
+            NEEDS,
+            "window_end",
+            contacts,
+            where={"feedback.comment": {"$ne": None}},
+            strip={"$set": {"feedback.comment": None}},
+        ),
     ]
