@@ -121,3 +121,55 @@ async def test_a_needs_contacts_and_words_go_ninety_days_after_its_window(
     assert needs["n-unclaimed"]["contact"] is None and needs["n-unclaimed"]["helper"] is None
     assert needs["n-lately"]["contact"] == "enc:poster"
     assert needs["n-lately"]["helper"]["contact"] == "enc:helper"
+
+
+async def test_decided_aid_applications_and_visits_lose_what_describes_the_home_after_two_years(
+    mongo: Any, make_settings: Callable[..., CasesSettings]
+) -> None:
+    settings = make_settings(CasesSettings)
+    db = mongo[unique_name("cases_retention_")]
+    long_ago, lately = NOW - timedelta(days=731), NOW - timedelta(days=30)
+    household = {"members": 4, "income_yuan": 2100, "note": "妻子住院"}
+    reviews = [{"stage": "first", "by": "care-1", "note": "工资条已核实", "amount_yuan": 2000}]
+
+    def application(app_id: str, status: str, applied_at: datetime) -> dict[str, Any]:
+        return {
+            "_id": app_id,
+            "status": status,
+            "version": 3,
+            "kind": "living",
+            "applied_at": applied_at,
+            "household": household,
+            "documents": [{"name": "wage-slip.pdf"}],
+            "statement": "家中老人住院",
+            "reviews": reviews,
+            "amount_yuan": 2000,
+        }
+
+    try:
+        await db["aid_applications"].insert_many(
+            [
+                application("a-granted", "granted", long_ago),
+                application("a-in-review", "first_approved", long_ago),
+                application("a-lately", "rejected", lately),
+            ]
+        )
+        await db["aid_visits"].insert_many(
+            [
+                {"_id": "v-old", "findings": "家中老人需要照护", "recorded_at": long_ago},
+                {"_id": "v-new", "findings": "孩子上学困难", "recorded_at": lately},
+            ]
+        )
+        for rule in retention_rules(settings):
+            await rule.apply(db, NOW, batch_size=50)
+        apps = {d["_id"]: d async for d in db["aid_applications"].find({})}
+        visits = {d["_id"]: d["findings"] async for d in db["aid_visits"].find({})}
+    finally:
+        await mongo.drop_database(db.name)
+    granted = apps["a-granted"]
+    assert (granted["household"], granted["documents"], granted["statement"]) == ({}, [], "")
+    assert granted["reviews"] == [{**reviews[0], "note": ""}]
+    assert (granted["amount_yuan"], granted["version"], granted[TEXTS_GONE]) == (2000, 4, True)
+    for kept in ("a-in-review", "a-lately"):
+        assert apps[kept]["household"] == household and apps[kept]["version"] == 3
+    assert visits == {"v-old": "", "v-new": "孩子上学困难"}

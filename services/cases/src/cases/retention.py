@@ -5,7 +5,9 @@ A closed case keeps its texts for two years (a revisit, a complaint about the ha
 yearly figures' review): its description, attachments and respondent, and every note, comment
 and answer its history, extensions, revisits and compensations carry (the same texts an
 erasure empties). Then they go and the case stays for the figures with its clocks, like an
-erased driver's case.
+erased driver's case. A mutual-help need's contacts go 90 days after its window; a decided aid
+application's household facts, documents, statement and review notes, and a hardship visit's
+findings, two years after they were made.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from cases.aid_visits import VISITS
 from cases.erasure import CASE_TEXTS
 from cases.settings import CasesSettings
+from cases.store.aid import APPLICATIONS
 from cases.store.cases import CASES
 from cases.store.needs import NEEDS
 from common.retention import Expire, RetentionRule, days
@@ -26,7 +30,8 @@ Document = dict[str, Any]
 
 CASE_TEXT_DAYS = 730.0
 NEED_CONTACT_DAYS = 90.0
-# Set once a closed case's texts are gone, so the purge does not read it again.
+AID_TEXT_DAYS = 730.0
+# Set once a record's texts are gone, so the purge does not read it again.
 TEXTS_GONE = "texts_purged"
 
 
@@ -81,6 +86,34 @@ def retention_rules(settings: CasesSettings) -> list[RetentionRule]:
     contacts = days(chosen, "mutual-help contacts", NEED_CONTACT_DAYS)
     return [
         ClosedCaseTexts(keep=days(chosen, "closed case texts", CASE_TEXT_DAYS)),
+        # A decided aid application keeps its kind, grade, amount and reviewers for the figures;
+        # what describes the household goes after two years, as an erasure would take it.
+        Expire(
+            "decided aid applications' household facts",
+            APPLICATIONS,
+            "applied_at",
+            days(chosen, "decided aid applications' household facts", AID_TEXT_DAYS),
+            where={"status": {"$in": ["granted", "rejected"]}, TEXTS_GONE: {"$ne": True}},
+            strip={
+                "$set": {
+                    "household": {},
+                    "documents": [],
+                    "statement": "",
+                    "reviews.$[].note": "",
+                    TEXTS_GONE: True,
+                },
+                "$inc": {"version": 1},
+            },
+        ),
+        # What a hardship visit found in a home.
+        Expire(
+            "hardship visit findings",
+            VISITS,
+            "recorded_at",
+            days(chosen, "hardship visit findings", AID_TEXT_DAYS),
+            where={TEXTS_GONE: {"$ne": True}},
+            strip={"$set": {"findings": "", TEXTS_GONE: True}},
+        ),
         Expire(
             "mutual-help contacts",
             NEEDS,
