@@ -347,7 +347,7 @@ async def test_an_erased_driver_who_used_every_service_is_forgotten_everywhere(
     assert {where.split(".")[0] for where in before} == {"registry", *SERVICES}, before
     assert {"notify.notifications", "stations.checkins", "cases.cases"} <= set(before)
     assert {"stations.activities", "stations.attendances"} <= set(before)
-    assert "notify.broadcasts" in before, "the broadcast's cursor names its last driver"
+    assert "notify.broadcasts" not in before, "a completed broadcast keeps no resolution cursor"
     assert "cases.broker_rosters" in before, "the care broker's roster names the driver"
     assert f"partners.{NOTICES}" in before, "a rejection's notice names the driver"
     assert {DESCRIPTION, NOTE, REPLY_NOTE} <= before["cases.cases"]
