@@ -31,13 +31,25 @@ from common.events.partner import TrainingCompleted
 from common.events.registry import DriverRegistered
 from common.testing import ServiceProcess, wait_until
 
-DRIVERS = 200
+DRIVERS = 200  # the fewest drivers the awards spread over (more when the caps need it)
+# The default training rule pays 10 + 5 per hour, at most 100 a driver a day (its cap since
+# 2026-12-07): the bench's 4-hour courses are 30 points, so three a driver a day earn in full.
+AWARDS_PER_DRIVER = 3
+LATENCY_SAMPLES = 600
+
+
+def drivers_for(awards: int) -> int:
+    """Drivers enough that no award of the run meets the training rule's daily cap: a capped
+    event is decided (rejected) without its balance update, which would time less work."""
+    return max(DRIVERS, -(-awards // AWARDS_PER_DRIVER))
+
+
 LANES = 64  # points' consumer_key_lanes default
 BATCH = 100  # points' consumer_batch_size default
 
 
 async def raw_award_work(
-    mongo_url: str, count: int, *, lanes: int = 1, batch: int | None = None
+    mongo_url: str, count: int, *, lanes: int = 1, batch: int | None = None, drivers: int = DRIVERS
 ) -> float:
     """Awards per second of a bare script doing one award's round trips; with ``lanes`` > 1,
     that many drivers' awards at once (each driver's in turn), as the service's key lanes do.
@@ -49,12 +61,12 @@ async def raw_award_work(
         await db["accounts"].insert_many(
             [
                 {"_id": f"d{i}", "balance": 0, "seq": 0, "status": "active", "pending": []}
-                for i in range(DRIVERS)
+                for i in range(drivers)
             ]
         )
 
         async def award(i: int) -> None:
-            driver = f"d{i % DRIVERS}"
+            driver = f"d{i % drivers}"
             eid = f"{driver}:award:{i}"
             account = await db["accounts"].find_one({"_id": driver})
             assert account is not None
@@ -164,20 +176,20 @@ async def drain_backlog(
         for i in range(events)
     ]
     await asyncio.gather(*sent)
-    await wait_until(
-        lambda: _at_least(ledger, {"state": "applied"}, events), timeout=900, interval=0.25
-    )
+    await _all_applied(ledger, events, timeout=900)
     return rate(events, time.perf_counter() - started)
 
 
 async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> None:
+    # The same number of accounts on both sides: the backlog, then the latency samples.
+    count = drivers_for(events + LATENCY_SAMPLES)
     with CpuMeter() as bare_cpu, store_meter(mongo) as bare_store:
-        before = await raw_award_work(mongo, events)
+        before = await raw_award_work(mongo, events, drivers=count)
     # Context, not the goal's baseline: the same bare work with as many drivers at once as
     # the service's key lanes allow, i.e. what the store gives when round trips overlap.
-    overlapped = await raw_award_work(mongo, events, lanes=LANES)
+    overlapped = await raw_award_work(mongo, events, lanes=LANES, drivers=count)
     # Context too: the bare work of points' own design, its batch's last two steps in bulk.
-    finished_in_bulk = await raw_award_work(mongo, events, batch=BATCH)
+    finished_in_bulk = await raw_award_work(mongo, events, batch=BATCH, drivers=count)
 
     prefix = f"benchp{uuid.uuid4().hex[:6]}."
     db_name = f"{prefix[:-1]}_points"
@@ -201,7 +213,7 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
         points.start()
         await points.wait_ready()
         await producer.start()
-        drivers = [f"drv_bench_{i}" for i in range(DRIVERS)]
+        drivers = [f"drv_bench_{i}" for i in range(count)]
         accounts = client[db_name]["accounts"]
         await open_accounts(
             producer, f"{prefix}registry.events", drivers, accounts, "driverhome/registry"
@@ -214,7 +226,7 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
             )
         # Again once the backlog is drained: the baseline is the mean of both, so a machine
         # that sped up or slowed down meanwhile moves the ratio less.
-        raw, drift = bracketed(before, await raw_award_work(mongo, events))
+        raw, drift = bracketed(before, await raw_award_work(mongo, events, drivers=count))
         report.add("raw store: one award's ledger round trips (5)", f"{raw:,.0f} awards/s", drift)
         report.add(
             f"raw store: the same round trips, {LANES} drivers at once",
@@ -248,19 +260,17 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
 
         # Latency at half that load: event time -> entry applied, same clock.
         paced = max(1.0, system / 2)
-        samples = min(600, int(paced * 20))
+        samples = min(LATENCY_SAMPLES, int(paced * 20))
         for i in range(samples):
             tick = time.perf_counter()
             await _produce(
                 producer,
                 f"{prefix}partner.training-centre.events",
-                _training(drivers[(i * 7) % DRIVERS], datetime.now(UTC)),
+                _training(drivers[(events + i) % count], datetime.now(UTC)),
             )
             await asyncio.sleep(max(0.0, 1 / paced - (time.perf_counter() - tick)))
         await producer.flush()
-        await wait_until(
-            lambda: _at_least(ledger, {"state": "applied"}, events + samples), timeout=600
-        )
+        await _all_applied(ledger, events + samples, timeout=600)
         latencies = [
             (doc["applied_at"] - doc["occurred_at"]).total_seconds() * 1000
             async for doc in ledger.find({"state": "applied"}).sort("applied_at", -1).limit(samples)
@@ -279,3 +289,18 @@ async def run(kafka: str, mongo: str, report: Report, *, events: int = 2000) -> 
 
 async def _at_least(collection: Any, query: dict[str, Any], count: int) -> bool:
     return bool(await collection.count_documents(query) >= count)
+
+
+async def _all_applied(ledger: Any, count: int, *, timeout: float) -> None:
+    """Until ``count`` entries are applied; a rejected one (a cap met, a rule changed) never
+    will be, so it stops the wait at once rather than at its timeout."""
+    deadline = time.monotonic() + timeout
+    while not await _at_least(ledger, {"state": "applied"}, count):
+        rejected = await ledger.find_one({"state": "rejected"}, {"detail": 1})
+        if rejected is not None:
+            raise RuntimeError(
+                f"an award was rejected; the bench's events must all earn: {rejected}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{count} awards not applied within {timeout:.0f}s")
+        await asyncio.sleep(0.25)
