@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -155,3 +156,15 @@ class StaleFirst:
 
     def __exit__(self, *exc: object) -> None:
         setattr(self.owner, self.name, self.real)
+
+
+def training_body(starts: datetime, capacity: int) -> dict[str, Any]:
+    """A station's two-hour safety-driving training starting at ``starts`` (registration
+    required), as staff create it at POST /v1/stations/{id}/activities."""
+    return {
+        "kind": "training",
+        "title": "安全驾驶培训",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        "capacity": capacity,
+    }

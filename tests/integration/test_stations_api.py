@@ -11,7 +11,7 @@ import pytest
 from common.events.stations import ActivityAttended
 from common.testing import Infra
 from tests.integration.stations_harness import Harness, start_harness
-from tests.support import problem_body
+from tests.support import problem_body, training_body
 
 NIGHT_AND_HOLIDAY_HOURS = {
     "week": {d: [{"opens": "20:00", "closes": "08:00"}] for d in ("mon", "tue", "wed", "thu")},
@@ -276,13 +276,7 @@ async def test_attendance_is_announced_once_as_activity_attended(h: Harness) -> 
     training = (
         await h.http.post(
             f"/v1/stations/{station}/activities",
-            json={
-                "kind": "training",
-                "title": "安全驾驶培训",
-                "starts_at": starts.isoformat(),
-                "ends_at": (starts + timedelta(hours=2)).isoformat(),
-                "capacity": 20,
-            },
+            json=training_body(starts, 20),
             headers=staff,
         )
     ).json()["activity_id"]

@@ -17,6 +17,7 @@ from stations.holds import OrphanHolds
 from stations.store.checkins import CheckinStore
 from stations.store.stations import StationStore
 from tests.integration.stations_harness import Harness, start_harness
+from tests.support import training_body
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +190,7 @@ async def training_of_five(h: Harness) -> tuple[dict[str, str], str]:
     starts = datetime.now(UTC) + timedelta(hours=1)
     created = await h.http.post(
         f"/v1/stations/{station}/activities",
-        json={
-            "kind": "training",
-            "title": "安全驾驶培训",
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=2)).isoformat(),
-            "capacity": 5,
-        },
+        json=training_body(starts, 5),
         headers=staff,
     )
     assert created.status_code == 201, created.text

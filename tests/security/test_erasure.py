@@ -48,7 +48,7 @@ from registry.app import create_app as registry_app
 from registry.settings import RegistrySettings
 from stations.app import create_app as stations_app
 from stations.settings import StationsSettings
-from tests.support import produce, serve
+from tests.support import produce, serve, training_body
 
 Headers = Callable[..., dict[str, str]]
 SERVICES = ("points", "stations", "notify", "cases", "partners")
@@ -176,13 +176,7 @@ async def use_every_service(
     activity = ok(
         await p.http["stations"].post(
             f"/v1/stations/{station}/activities",
-            json={
-                "kind": "training",
-                "title": "安全驾驶培训",
-                "starts_at": starts.isoformat(),
-                "ends_at": (starts + timedelta(hours=2)).isoformat(),
-                "capacity": 5,
-            },
+            json=training_body(starts, 5),
             headers=desk,
         ),
         201,
